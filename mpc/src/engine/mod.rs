@@ -1,0 +1,166 @@
+//! [`Engine`]: one party's context for a secure computation.
+//!
+//! An engine owns a party's endpoint of the session's [`Network`], its RNG, its pool of
+//! preprocessed randomness and its counters, and offers batched primitives: inputs, openings,
+//! linear operations (on [`Shared`] itself, no communication), multiplication with a choice of
+//! protocol, random sharings and bits, comparisons, fixed-point arithmetic and selection. Every
+//! primitive takes a batch and costs a number of rounds that does not depend on its length.
+//!
+//! All parties of a session run the same sequence of engine calls (the same program, with
+//! their own inputs); the engine numbers rounds so that a divergence is detected as a round
+//! mismatch rather than silently mixing messages.
+//!
+//! What the engine does not do: open sockets, read files or clocks, or spawn tasks. The
+//! transport behind [`Network`] does all of that, so the same code runs in memory, in the
+//! simulator's virtual time, and over QUIC.
+//!
+//! Security is semi-honest with an honest majority (`2t < n`). Multiplication goes through
+//! [`MulProtocol`], the seam where a malicious-with-abort variant (Chida et al. 2018: every
+//! product also computed on `r·x` and checked at the end) would slot in.
+
+mod compare;
+mod fixed;
+mod input;
+mod linear;
+mod mul;
+mod open;
+mod preprocess;
+
+pub use input::{share_fixed, share_ints};
+pub use mul::MulProtocol;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MpcError, Result};
+use crate::field::{Field, Fr};
+use crate::net::codec;
+use crate::net::metered::Metered;
+use crate::net::{NetStats, Network, Round};
+use crate::party::{Params, PartyId};
+use crate::shamir::Interpolator;
+
+/// Choices that every party of a session must make alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// The multiplication protocol. Default: DN07.
+    pub mul: MulProtocol,
+    /// Check, whenever more shares arrive than an opening needs, that they lie on one
+    /// polynomial (detects corrupted shares; costs a few local multiplications). Default: on.
+    pub check_openings: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { mul: MulProtocol::Dn07, check_openings: true }
+    }
+}
+
+/// What an engine has done so far: network counts and operation counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Bytes, messages and rounds on the network.
+    pub net: NetStats,
+    /// Communication rounds the engine ran (every party runs the same number).
+    pub rounds: u64,
+    /// Secure multiplications performed (each element of a batch counts one).
+    pub multiplications: u64,
+    /// Random bits consumed.
+    pub random_bits: u64,
+}
+
+/// One party's context for a session.
+pub struct Engine<N: Network, F: Field = Fr> {
+    net: Metered<N>,
+    params: Params,
+    me: PartyId,
+    rng: ChaCha12Rng,
+    config: EngineConfig,
+    round: u32,
+    interp: Interpolator<F>,
+    pool: preprocess::Pool<F>,
+    multiplications: u64,
+    random_bits: u64,
+}
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// An engine for party `net.me()`; `seed` seeds its RNG (from the OS in production, fixed in
+    /// tests, so that a run can be replayed).
+    pub fn new(net: N, params: Params, config: EngineConfig, seed: [u8; 32]) -> Result<Self> {
+        if net.parties() != params.n() {
+            return Err(MpcError::InvalidArgument {
+                op: "Engine::new",
+                reason: format!("network has {} parties but params say n={}", net.parties(), params.n()),
+            });
+        }
+        let me = params.check(net.me())?;
+        Ok(Engine {
+            net: Metered::new(net),
+            params,
+            me,
+            rng: ChaCha12Rng::from_seed(seed),
+            config,
+            round: 0,
+            interp: Interpolator::new(),
+            pool: preprocess::Pool::default(),
+            multiplications: 0,
+            random_bits: 0,
+        })
+    }
+
+    /// This party.
+    pub fn me(&self) -> PartyId {
+        self.me
+    }
+    /// The `(n, t)` setting.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+    /// The session's configuration.
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+    /// Counters so far.
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            net: self.net.stats().clone(),
+            rounds: self.round as u64,
+            multiplications: self.multiplications,
+            random_bits: self.random_bits,
+        }
+    }
+    /// The network endpoint.
+    pub fn network(&self) -> &N {
+        self.net.inner()
+    }
+    /// This party's RNG (for callers that draw local randomness in step with the engine).
+    pub fn rng(&mut self) -> &mut ChaCha12Rng {
+        &mut self.rng
+    }
+
+    fn next_round(&mut self) -> Round {
+        let r = Round(self.round);
+        self.round += 1;
+        r
+    }
+
+    fn others(&self) -> impl Iterator<Item = PartyId> + use<N, F> {
+        let me = self.me;
+        self.params.parties().filter(move |&p| p != me)
+    }
+
+    fn send_elems(&mut self, to: PartyId, round: Round, elems: &[F]) -> Result<()> {
+        Ok(self.net.send(to, round, codec::encode(elems))?)
+    }
+
+    async fn recv_elems(&mut self, from: PartyId, round: Round, len: usize) -> Result<Vec<F>> {
+        let bytes = self.net.recv(from, round).await?;
+        codec::decode(&bytes, len, from)
+    }
+}
+
+/// Checks two batches have one length.
+fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
+    if a == b { Ok(()) } else { Err(MpcError::LengthMismatch { op, left: a, right: b }) }
+}

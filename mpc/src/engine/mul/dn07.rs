@@ -1,0 +1,68 @@
+//! DN07 multiplication (Damgård, Nielsen 2007, §4, with the king of Beerliová-Trubíniová and
+//! Hirt's presentation): with a double sharing `([r]_t, [r]_2t)`, each party masks its local
+//! product `d_i = x_i y_i - [r]_2t,i`; the king of the element collects `2t + 1` of these,
+//! reconstructs `d = xy - r` (which reveals nothing: `r` is uniform) and sends it to everyone;
+//! `[xy]_t = d + [r]_t`. Element `e`'s king is party `e mod n`, and only the `2t + 1` parties
+//! following the king (cyclically, the king first) send it their shares. Two rounds.
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::field::Field;
+use crate::net::Network;
+use crate::party::PartyId;
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// The `2t + 1` parties whose shares king `k` reconstructs from.
+    fn king_set(&self, king: PartyId) -> Vec<PartyId> {
+        let n = self.params.n();
+        (0..=2 * self.params.t()).map(|j| PartyId(((king.index() + j) % n) as u16)).collect()
+    }
+
+    pub(super) async fn mul_dn07(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
+        let n = self.params.n();
+        let t = self.params.t();
+        let len = x.len();
+        let short = len.saturating_sub(self.pooled_doubles());
+        if short > 0 {
+            self.deal_round(short, 0, &[]).await?;
+        }
+        let (rt, r2t) = self.take_doubles(len);
+        let masked: Vec<F> = x.iter().zip(y).zip(&r2t).map(|((&a, &b), &r)| a * b - r).collect();
+        let strided = |v: &[F], k: usize| -> Vec<F> { v.iter().skip(k).step_by(n).copied().collect() };
+        let count = |k: usize| if len > k { (len - k).div_ceil(n) } else { 0 };
+
+        // Round 1: shares to the kings.
+        let r1 = self.next_round();
+        for king in self.params.parties() {
+            if king != self.me && self.king_set(king).contains(&self.me) {
+                self.send_elems(king, r1, &strided(&masked, king.index()))?;
+            }
+        }
+        let set = self.king_set(self.me);
+        let mine = count(self.me.index());
+        let mut shares = Vec::with_capacity(set.len());
+        for &p in &set {
+            if p == self.me {
+                shares.push(strided(&masked, self.me.index()));
+            } else {
+                shares.push(self.recv_elems(p, r1, mine).await?);
+            }
+        }
+        let refs: Vec<&[F]> = shares.iter().map(|v| v.as_slice()).collect();
+        let opened = self.interp.reconstruct(&set, &refs, 2 * t, false)?;
+
+        // Round 2: the kings' openings to everyone.
+        let r2 = self.next_round();
+        for p in self.others() {
+            self.send_elems(p, r2, &opened)?;
+        }
+        let mut out = rt;
+        for king in self.params.parties() {
+            let values = if king == self.me { opened.clone() } else { self.recv_elems(king, r2, count(king.index())).await? };
+            for (j, v) in values.into_iter().enumerate() {
+                out[king.index() + j * n] += v;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,39 @@
+//! GRR multiplication (Gennaro, Rabin, Rabin 1998, §3): the product of two degree-`t` sharings
+//! is a degree-`2t` sharing; each of the first `2t + 1` parties shares its local product at
+//! degree `t`, and each party combines the sub-shares it received with the Lagrange
+//! coefficients of those `2t + 1` points at zero. One round.
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::field::Field;
+use crate::net::Network;
+use crate::party::PartyId;
+use crate::shamir;
+
+impl<N: Network, F: Field> Engine<N, F> {
+    pub(super) async fn mul_grr(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
+        let (n, t) = (self.params.n(), self.params.t());
+        let len = x.len();
+        let round = self.next_round();
+        let dealers: Vec<PartyId> = (0..=2 * t as u16).map(PartyId).collect();
+        let mut own = Vec::new();
+        if dealers.contains(&self.me) {
+            let local: Vec<F> = x.iter().zip(y).map(|(&a, &b)| a * b).collect();
+            let mut per_party = shamir::deal(&local, t, n, &mut self.rng);
+            for p in self.others() {
+                let v = std::mem::take(&mut per_party[p.index()]);
+                self.send_elems(p, round, &v)?;
+            }
+            own = std::mem::take(&mut per_party[self.me.index()]);
+        }
+        let lambda = self.interp.coefficients(&dealers, 0).to_vec();
+        let mut out = vec![F::zero(); len];
+        for (&d, &l) in dealers.iter().zip(&lambda) {
+            let sub = if d == self.me { std::mem::take(&mut own) } else { self.recv_elems(d, round, len).await? };
+            for (o, s) in out.iter_mut().zip(sub) {
+                *o += l * s;
+            }
+        }
+        Ok(out)
+    }
+}

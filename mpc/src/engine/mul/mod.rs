@@ -1,0 +1,95 @@
+//! Secure multiplication of two batches, with two selectable protocols:
+//!
+//! - [`MulProtocol::Grr`] — Gennaro, Rabin, Rabin 1998, §3 (the simplified BGW degree
+//!   reduction): each of the first `2t + 1` parties reshares its local product at degree `t`,
+//!   and every party recombines with Lagrange coefficients. 1 round; `(2t+1)(n-1)` elements per
+//!   product on the wire.
+//! - [`MulProtocol::Dn07`] — Damgård, Nielsen 2007, §3-4: the local product is masked with a
+//!   preprocessed double sharing `[r]_2t`, opened to a king who sends the masked value to all;
+//!   `[xy]_t = (xy - r) + [r]_t`. 2 online rounds (plus the dealing round that made the doubles,
+//!   shared by every product of a batch); about `2n` elements per product. Kings rotate over
+//!   the batch so no party carries all the load.
+
+mod dn07;
+mod grr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, same_len};
+use crate::error::Result;
+use crate::field::Field;
+use crate::net::Network;
+use crate::share::{Shared, check_bits};
+
+/// The multiplication protocol of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MulProtocol {
+    /// Gennaro–Rabin–Rabin resharing: 1 round, `O(n²)` elements.
+    Grr,
+    /// Damgård–Nielsen with double sharings: 2 online rounds, `O(n)` elements.
+    Dn07,
+}
+
+impl std::str::FromStr for MulProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "grr" => Ok(MulProtocol::Grr),
+            "dn07" => Ok(MulProtocol::Dn07),
+            other => Err(format!("unknown multiplication protocol '{other}' (expected grr or dn07)")),
+        }
+    }
+}
+
+impl std::fmt::Display for MulProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MulProtocol::Grr => "grr",
+            MulProtocol::Dn07 => "dn07",
+        })
+    }
+}
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// Element-wise product. Scales add (`2f` fractional bits for two fixed-point operands;
+    /// see [`Engine::fx_mul`] for the truncating product). The result's bound is checked before
+    /// anything is sent.
+    pub async fn mul(&mut self, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
+        same_len("mul", a.len(), b.len())?;
+        let bits = match (a.boolean, b.boolean) {
+            (true, _) => b.bits,
+            (_, true) => a.bits,
+            _ => a.bits + b.bits + 1,
+        };
+        let bits = check_bits("mul", bits)?;
+        let shares = self.mul_raw(&a.shares, &b.shares).await?;
+        Ok(Shared { shares, bits, frac: a.frac + b.frac, boolean: a.boolean && b.boolean })
+    }
+
+    /// Oblivious selection: `c ? a : b` element-wise, for a boolean `c`. One multiplication.
+    pub async fn select(&mut self, c: &Shared<F>, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
+        if !c.boolean {
+            return Err(crate::error::MpcError::InvalidArgument {
+                op: "select",
+                reason: "the condition is not a boolean batch".into(),
+            });
+        }
+        let diff = a.sub(b)?;
+        let picked = self.mul(c, &diff).await?;
+        let mut out = picked.add(b)?;
+        out.bits = a.bits.max(b.bits);
+        out.boolean = a.boolean && b.boolean;
+        Ok(out)
+    }
+
+    /// Products of raw shares with the session's protocol.
+    pub(crate) async fn mul_raw(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
+        same_len("mul", x.len(), y.len())?;
+        self.multiplications += x.len() as u64;
+        match self.config.mul {
+            MulProtocol::Grr => self.mul_grr(x, y).await,
+            MulProtocol::Dn07 => self.mul_dn07(x, y).await,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Openings: reconstruct a batch to every party, or to one recipient only.
+//!
+//! Every party sends its shares directly to every receiver (one round, `n(n-1)` messages for
+//! an opening to all). A receiver interpolates from the first `degree + 1` parties and, with
+//! [`EngineConfig::check_openings`](super::EngineConfig), checks that the others' shares lie
+//! on the same polynomial.
+
+use super::Engine;
+use crate::error::Result;
+use crate::field::Field;
+use crate::field::encode::{decode_fixed, decode_int};
+use crate::error::MpcError;
+use crate::net::Network;
+use crate::party::PartyId;
+use crate::share::Shared;
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// Opens a batch to every party. One round.
+    pub async fn open(&mut self, x: &Shared<F>) -> Result<Vec<F>> {
+        let t = self.params.t();
+        self.open_raw(&x.shares, t).await
+    }
+
+    /// Opens a batch of integers to every party.
+    pub async fn open_ints(&mut self, x: &Shared<F>) -> Result<Vec<i128>> {
+        let opened = self.open(x).await?;
+        decode_all(&opened, |v| decode_int(v))
+    }
+
+    /// Opens a batch of fixed-point values to every party.
+    pub async fn open_fixed(&mut self, x: &Shared<F>) -> Result<Vec<f64>> {
+        let frac = x.frac;
+        let opened = self.open(x).await?;
+        decode_all(&opened, |v| decode_fixed(v, frac))
+    }
+
+    /// Opens a batch to `recipient` only: it gets `Some(values)`, everyone else `None`.
+    /// One round, `n - 1` messages.
+    pub async fn open_to(&mut self, x: &Shared<F>, recipient: PartyId) -> Result<Option<Vec<F>>> {
+        self.params.check(recipient)?;
+        let round = self.next_round();
+        if recipient != self.me {
+            self.send_elems(recipient, round, &x.shares)?;
+            return Ok(None);
+        }
+        let parties: Vec<PartyId> = self.params.parties().collect();
+        let mut received = Vec::with_capacity(parties.len());
+        for &p in &parties {
+            if p == self.me {
+                received.push(x.shares.clone());
+            } else {
+                received.push(self.recv_elems(p, round, x.len()).await?);
+            }
+        }
+        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
+        let check = self.config.check_openings;
+        Ok(Some(self.interp.reconstruct(&parties, &refs, self.params.t(), check)?))
+    }
+
+    /// Opens raw shares of a degree-`degree` sharing to every party. One round.
+    pub(crate) async fn open_raw(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
+        let round = self.next_round();
+        let payload = crate::net::codec::encode(shares);
+        for p in self.others() {
+            self.net.send(p, round, payload.clone())?;
+        }
+        let parties: Vec<PartyId> = self.params.parties().collect();
+        let mut received: Vec<Vec<F>> = Vec::with_capacity(parties.len());
+        for &p in &parties {
+            if p == self.me {
+                received.push(shares.to_vec());
+            } else {
+                received.push(self.recv_elems(p, round, shares.len()).await?);
+            }
+        }
+        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
+        let check = self.config.check_openings;
+        self.interp.reconstruct(&parties, &refs, degree, check)
+    }
+}
+
+fn decode_all<F: Field, T>(values: &[F], f: impl Fn(F) -> Result<T, crate::error::EncodeError>) -> Result<Vec<T>> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, &v)| f(v).map_err(|source| MpcError::Encode { index, source }))
+        .collect()
+}

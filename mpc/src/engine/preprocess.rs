@@ -1,0 +1,235 @@
+//! Preprocessing: random double sharings, random bits and random masking integers, produced in
+//! batches ahead of (or just before) the operations that consume them.
+//!
+//! One *dealing round* produces everything an operation needs at once:
+//! - **double sharings** `([r]_t, [r]_2t)` by batch extraction (Damgård–Nielsen 2007, §3,
+//!   "double random sharings"): every party deals `D` random values at both degrees, and each
+//!   party applies the `(n-t) × n` Vandermonde matrix `M[k][j] = (j+1)^k` to the `n` dealt
+//!   sharings. Any `n - t` columns of `M` are invertible, so the `n - t` outputs are uniform
+//!   and unknown to any `t` parties: `D · (n - t)` doubles for `D` dealt pairs per party;
+//! - **random bits** as the XOR of bits dealt by parties `0..=t`: at least one dealer is honest,
+//!   so the XOR is uniform and unknown. XOR costs a multiplication (`a ⊕ b = a + b - 2ab`), done
+//!   as a tree of `ceil(log2(t+1))` multiplication rounds after the dealing round;
+//! - **masking integers** `r < (t+1)·2^b` as the sum of uniform `b`-bit integers dealt by parties
+//!   `0..=t` (no bit decomposition needed; the honest dealer's term hides the masked value up to
+//!   statistical distance `2^-40` when `b` exceeds the value's bits by 40).
+//!
+//! The squaring trick for bits (open `r²`, take `r / sqrt(r²)`) needs one opening per bit and a
+//! modular square root (~300 multiplications); with `t = 1` a dealt-XOR bit costs a single
+//! multiplication, so XOR is the default here.
+
+use rand::RngCore;
+
+use super::{Engine, MulProtocol};
+use crate::error::Result;
+use crate::field::Field;
+use crate::net::Network;
+use crate::party::PartyId;
+use crate::shamir;
+use crate::share::Shared;
+
+/// Preprocessed randomness waiting to be consumed.
+#[derive(Default)]
+pub(crate) struct Pool<F> {
+    dbl_t: Vec<F>,
+    dbl_2t: Vec<F>,
+    bits: Vec<F>,
+}
+
+/// What an operation is about to consume.
+#[derive(Default, Debug)]
+pub(crate) struct Needs {
+    /// Secure multiplications (each needs a double sharing under DN07).
+    pub(crate) mults: usize,
+    /// Random bits.
+    pub(crate) bits: usize,
+    /// Masking integers, by their size in bits.
+    pub(crate) ints: Vec<u32>,
+}
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// Fills the pool so that the next `mults` multiplications and `bits` random bits need no
+    /// further preprocessing. One dealing round plus `ceil(log2(t+1))` multiplication rounds
+    /// when bits are missing; nothing when the pool already suffices.
+    pub async fn reserve(&mut self, mults: usize, bits: usize) -> Result<()> {
+        self.preprocess(Needs { mults, bits, ints: Vec::new() }).await?;
+        Ok(())
+    }
+
+    /// `len` uniformly random secret values (field elements).
+    pub async fn random(&mut self, len: usize) -> Result<Shared<F>> {
+        let short = len.saturating_sub(self.pool.dbl_t.len());
+        if short > 0 {
+            self.deal_round(short, 0, &[]).await?;
+        }
+        let (t, _) = self.take_doubles(len);
+        Ok(Shared { shares: t, bits: crate::share::MAX_BITS, frac: 0, boolean: false })
+    }
+
+    /// `len` uniformly random secret bits.
+    pub async fn random_bits(&mut self, len: usize) -> Result<Shared<F>> {
+        self.preprocess(Needs { mults: 0, bits: len, ints: Vec::new() }).await?;
+        Ok(Shared::from_bit_shares(self.take_bits(len)))
+    }
+
+    /// Ensures the pool covers `needs` and returns the masking integers asked for.
+    pub(crate) async fn preprocess(&mut self, needs: Needs) -> Result<Vec<F>> {
+        let t = self.params.t();
+        let missing_bits = needs.bits.saturating_sub(self.pool.bits.len());
+        let xor_mults = missing_bits * t;
+        let doubles = match self.config.mul {
+            MulProtocol::Dn07 => needs.mults + xor_mults,
+            MulProtocol::Grr => 0,
+        };
+        let missing_doubles = doubles.saturating_sub(self.pool.dbl_t.len());
+        if missing_doubles == 0 && missing_bits == 0 && needs.ints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (dealt_bits, ints) = self.deal_round(missing_doubles, missing_bits, &needs.ints).await?;
+        if missing_bits > 0 {
+            let bits = self.xor_tree(dealt_bits).await?;
+            self.pool.bits.extend(bits);
+        }
+        Ok(ints)
+    }
+
+    /// Takes `len` double sharings from the pool (the caller made sure there are enough).
+    pub(crate) fn take_doubles(&mut self, len: usize) -> (Vec<F>, Vec<F>) {
+        let at = self.pool.dbl_t.len() - len;
+        (self.pool.dbl_t.split_off(at), self.pool.dbl_2t.split_off(at))
+    }
+
+    /// Takes `len` random bits from the pool (the caller made sure there are enough).
+    pub(crate) fn take_bits(&mut self, len: usize) -> Vec<F> {
+        self.random_bits += len as u64;
+        let at = self.pool.bits.len() - len;
+        self.pool.bits.split_off(at)
+    }
+
+    /// Double sharings in the pool.
+    pub(crate) fn pooled_doubles(&self) -> usize {
+        self.pool.dbl_t.len()
+    }
+
+    /// One dealing round: at least `doubles` double sharings into the pool; from parties
+    /// `0..=t`, `bits` dealt bits each (returned per dealer, to be XORed) and one masking
+    /// integer per entry of `ints` (returned summed over the dealers).
+    pub(crate) async fn deal_round(
+        &mut self,
+        doubles: usize,
+        bits: usize,
+        ints: &[u32],
+    ) -> Result<(Vec<Vec<F>>, Vec<F>)> {
+        let (n, t) = (self.params.n(), self.params.t());
+        let per_party = doubles.div_ceil(n - t);
+        let is_dealer = |p: PartyId| p.index() <= t;
+        let round = self.next_round();
+
+        // What this party deals: D values at degrees t and 2t; as a dealer, bits and integers.
+        let secrets: Vec<F> = (0..per_party).map(|_| F::random(&mut self.rng)).collect();
+        let mut deg_t = shamir::deal(&secrets, t, n, &mut self.rng);
+        let mut deg_2t = shamir::deal(&secrets, 2 * t, n, &mut self.rng);
+        let (mut my_bits, mut my_ints) = (Vec::new(), Vec::new());
+        if is_dealer(self.me) {
+            let plain_bits: Vec<F> = (0..bits).map(|_| F::from_u128((self.rng.next_u32() & 1) as u128)).collect();
+            my_bits = shamir::deal(&plain_bits, t, n, &mut self.rng);
+            let plain_ints: Vec<F> = ints.iter().map(|&b| random_below_pow2(&mut self.rng, b)).collect();
+            my_ints = shamir::deal(&plain_ints, t, n, &mut self.rng);
+        }
+        let mine = |v: &mut Vec<Vec<F>>, p: PartyId| if v.is_empty() { Vec::new() } else { std::mem::take(&mut v[p.index()]) };
+        for p in self.others() {
+            let parts = [mine(&mut deg_t, p), mine(&mut deg_2t, p), mine(&mut my_bits, p), mine(&mut my_ints, p)];
+            let refs: Vec<&[F]> = parts.iter().map(|v| v.as_slice()).collect();
+            self.net.send(p, round, crate::net::codec::encode_many(&refs))?;
+        }
+
+        // Gather every dealer's shares for this party.
+        let me = self.me;
+        let mut from_t = Vec::with_capacity(n);
+        let mut from_2t = Vec::with_capacity(n);
+        let mut dealt_bits = Vec::new();
+        let mut int_sum = vec![F::zero(); ints.len()];
+        for p in self.params.parties() {
+            let (st, s2t, b, i) = if p == me {
+                (mine(&mut deg_t, me), mine(&mut deg_2t, me), mine(&mut my_bits, me), mine(&mut my_ints, me))
+            } else {
+                let extra = if is_dealer(p) { bits + ints.len() } else { 0 };
+                let mut all = self.recv_elems(p, round, 2 * per_party + extra).await?;
+                let i = all.split_off(2 * per_party + bits.min(extra));
+                let b = all.split_off(2 * per_party);
+                let s2t = all.split_off(per_party);
+                (all, s2t, b, i)
+            };
+            from_t.push(st);
+            from_2t.push(s2t);
+            if is_dealer(p) {
+                dealt_bits.push(b);
+                for (acc, v) in int_sum.iter_mut().zip(i) {
+                    *acc += v;
+                }
+            }
+        }
+
+        // Extract n - t doubles from each column of n dealt pairs.
+        let matrix: Vec<Vec<F>> = (0..n - t)
+            .map(|k| (1..=n as u128).map(|x| pow(F::from_u128(x), k)).collect())
+            .collect();
+        for e in 0..per_party {
+            for row in &matrix {
+                let (mut rt, mut r2t) = (F::zero(), F::zero());
+                for (j, &m) in row.iter().enumerate() {
+                    rt += m * from_t[j][e];
+                    r2t += m * from_2t[j][e];
+                }
+                self.pool.dbl_t.push(rt);
+                self.pool.dbl_2t.push(r2t);
+            }
+        }
+        Ok((dealt_bits, int_sum))
+    }
+
+    /// XORs the dealers' bit vectors pairwise, level by level.
+    async fn xor_tree(&mut self, mut level: Vec<Vec<F>>) -> Result<Vec<F>> {
+        while level.len() > 1 {
+            let pairs = level.len() / 2;
+            let len = level[0].len();
+            let mut xs = Vec::with_capacity(pairs * len);
+            let mut ys = Vec::with_capacity(pairs * len);
+            for k in 0..pairs {
+                xs.extend_from_slice(&level[2 * k]);
+                ys.extend_from_slice(&level[2 * k + 1]);
+            }
+            let prods = self.mul_raw(&xs, &ys).await?;
+            let two = F::from_u128(2);
+            let mut next: Vec<Vec<F>> = (0..pairs)
+                .map(|k| {
+                    (0..len)
+                        .map(|e| xs[k * len + e] + ys[k * len + e] - two * prods[k * len + e])
+                        .collect()
+                })
+                .collect();
+            if level.len() % 2 == 1 {
+                next.push(level.pop().expect("odd level has a last vector"));
+            }
+            level = next;
+        }
+        Ok(level.pop().unwrap_or_default())
+    }
+}
+
+fn pow<F: Field>(x: F, k: usize) -> F {
+    (0..k).fold(F::one(), |acc, _| acc * x)
+}
+
+/// A uniform integer in `[0, 2^bits)` as a field element (`bits <= 252`).
+fn random_below_pow2<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, bits: u32) -> F {
+    let mut acc = F::zero();
+    let mut done = 0;
+    while done < bits {
+        let take = (bits - done).min(64);
+        let word = if take == 64 { rng.next_u64() } else { rng.next_u64() & ((1u64 << take) - 1) };
+        acc += F::from_u128(word as u128) * F::pow2(done);
+        done += take;
+    }
+    acc
+}

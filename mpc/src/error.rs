@@ -1,0 +1,126 @@
+//! The engine's errors. Each names what was wrong and where; none carries a share or a value.
+
+use crate::net::NetError;
+use crate::party::PartyId;
+
+/// An encoding of a plain value into the field failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    /// The value lies outside the declared range.
+    #[error("value outside the declared range [-2^{bits}, 2^{bits})")]
+    OutOfRange {
+        /// The declared bound in bits.
+        bits: u32,
+    },
+    /// A floating-point input was NaN or infinite.
+    #[error("value is not a finite number")]
+    NotFinite,
+    /// A field element does not decode to a 128-bit signed integer.
+    #[error("field element is not a 128-bit signed integer")]
+    NotAnInteger,
+}
+
+/// Anything the engine can refuse or fail at.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MpcError {
+    /// `n` and `t` do not describe an honest-majority Shamir setting.
+    #[error("invalid parameters n={n}, t={t}: {reason}")]
+    InvalidParams {
+        /// Number of parties.
+        n: usize,
+        /// Threshold.
+        t: usize,
+        /// Which rule is broken.
+        reason: &'static str,
+    },
+    /// A party id is not one of `0..n`.
+    #[error("party {party} out of range (n={n})")]
+    PartyOutOfRange {
+        /// The offending id.
+        party: usize,
+        /// Number of parties.
+        n: usize,
+    },
+    /// Too few shares to reconstruct.
+    #[error("{got} shares cannot reconstruct a degree-{degree} sharing (need {})", degree + 1)]
+    TooFewShares {
+        /// Shares given.
+        got: usize,
+        /// Degree of the sharing.
+        degree: usize,
+    },
+    /// Redundant shares do not lie on one polynomial of the expected degree.
+    #[error("shares are inconsistent: party {party}'s share is off the degree-{degree} polynomial (element {index})")]
+    InconsistentShares {
+        /// The first party whose share disagrees with the others.
+        party: PartyId,
+        /// Degree of the sharing.
+        degree: usize,
+        /// Index in the batch.
+        index: usize,
+    },
+    /// The same share index appears twice in a reconstruction.
+    #[error("party {0} appears twice in a reconstruction")]
+    DuplicateParty(PartyId),
+    /// Two batches that must be of one length are not.
+    #[error("{op}: batch lengths differ ({left} vs {right})")]
+    LengthMismatch {
+        /// The operation.
+        op: &'static str,
+        /// First length.
+        left: usize,
+        /// Second length.
+        right: usize,
+    },
+    /// Two operands have different fixed-point scales.
+    #[error("{op}: fixed-point scales differ (2^-{left} vs 2^-{right})")]
+    ScaleMismatch {
+        /// The operation.
+        op: &'static str,
+        /// Fractional bits of the first operand.
+        left: u32,
+        /// Fractional bits of the second operand.
+        right: u32,
+    },
+    /// The result's magnitude bound would leave the range where comparison and truncation are
+    /// sound. Refused before anything is sent.
+    #[error("{op}: result needs {bits} bits, over the limit of {limit} (k + 40 < 252)")]
+    BoundExceeded {
+        /// The operation.
+        op: &'static str,
+        /// Bits the result would need.
+        bits: u32,
+        /// The engine's limit.
+        limit: u32,
+    },
+    /// An argument is outside what the operation accepts.
+    #[error("{op}: {reason}")]
+    InvalidArgument {
+        /// The operation.
+        op: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A plain value could not be encoded.
+    #[error("encoding input element {index}: {source}")]
+    Encode {
+        /// Index of the value in its batch.
+        index: usize,
+        /// Why.
+        source: EncodeError,
+    },
+    /// A peer sent something that does not parse or has the wrong size.
+    #[error("malformed message from party {from}: {reason}")]
+    Malformed {
+        /// The sender.
+        from: PartyId,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The network failed.
+    #[error(transparent)]
+    Net(#[from] NetError),
+}
+
+/// The engine's result type.
+pub type Result<T, E = MpcError> = std::result::Result<T, E>;

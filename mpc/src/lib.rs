@@ -1,0 +1,32 @@
+//! The Quorate MPC engine.
+//!
+//! Secret-shared computation among `n` parties with an honest majority (`2t < n`), semi-honest:
+//! - [`field`]: the ristretto255 scalar field and integer/fixed-point encodings;
+//! - [`shamir`]: dealing and reconstruction with error detection;
+//! - [`net`]: the [`net::Network`] trait every transport implements, an in-memory mesh and a
+//!   meter;
+//! - [`engine`]: a party's context, with batched inputs, openings, multiplication (GRR or DN07),
+//!   random sharings and bits, comparisons, fixed point and selection;
+//! - [`share::Shared`]: shares with a public magnitude bound that every operation propagates, so
+//!   that overflow is refused before anything is sent, never silently wrapped.
+//!
+//! The engine never opens a socket, reads a file or a clock, or spawns a task: protocol code
+//! sees the world only through [`net::Network`].
+
+#![forbid(unsafe_code)]
+
+pub mod engine;
+pub mod error;
+pub mod field;
+pub mod net;
+pub mod party;
+pub mod shamir;
+pub mod share;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+
+pub use engine::{Engine, EngineConfig, EngineStats, MulProtocol};
+pub use error::{EncodeError, MpcError, Result};
+pub use field::{Field, Fr};
+pub use party::{Params, PartyId};
+pub use share::Shared;

@@ -1,0 +1,73 @@
+//! Running all parties of a session in one process, for tests, examples and benchmarks.
+
+use std::future::Future;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::error::Result;
+use crate::field::Fr;
+use crate::net::memory::MemoryNetwork;
+use crate::party::Params;
+
+/// Runs `program` once per party over an in-memory mesh, each party as a task of a tokio
+/// runtime with `threads` worker threads, and returns each party's result in party order.
+/// Party `i`'s engine is seeded from `(seed, i)`, so a run replays exactly.
+pub fn run_parties_with<T, Fut, P>(
+    params: Params,
+    config: EngineConfig,
+    seed: u64,
+    threads: usize,
+    program: P,
+) -> Vec<Result<T>>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    P: Fn(Engine<MemoryNetwork, Fr>) -> Fut,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let handles: Vec<_> = MemoryNetwork::mesh(params.n())
+            .into_iter()
+            .enumerate()
+            .map(|(i, net)| {
+                let mut seed_bytes = [0u8; 32];
+                seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+                seed_bytes[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+                let engine = Engine::new(net, params, config, seed_bytes).expect("valid engine");
+                tokio::spawn(program(engine))
+            })
+            .collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            match h.await {
+                Ok(r) => out.push(r),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("party task failed: {e}"),
+            }
+        }
+        out
+    })
+}
+
+/// [`run_parties_with`] on two threads.
+pub fn run_parties<T, Fut, P>(params: Params, config: EngineConfig, seed: u64, program: P) -> Vec<Result<T>>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    P: Fn(Engine<MemoryNetwork, Fr>) -> Fut,
+{
+    run_parties_with(params, config, seed, 2, program)
+}
+
+/// Unwraps every party's result and checks they all agree; returns party 0's.
+pub fn agreed<T: PartialEq + std::fmt::Debug>(results: Vec<Result<T>>) -> T {
+    let mut values: Vec<T> = results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|e| panic!("party {i}: {e}"))).collect();
+    let first = values.remove(0);
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(&first, v, "party {} disagrees with party 0", i + 1);
+    }
+    first
+}
