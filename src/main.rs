@@ -21,7 +21,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo => {
             println!("quorate demo: not yet — the local cluster lands with the coordinator issue.");
-            println!("Meanwhile the engine runs in memory: cargo run --release -p mpc --example throughput -- --op lt");
+            println!(
+                "Meanwhile the engine runs in memory: cargo run --release -p mpc --example throughput -- --op lt"
+            );
             Ok(())
         }
     }

@@ -50,7 +50,9 @@ pub enum MpcError {
         degree: usize,
     },
     /// Redundant shares do not lie on one polynomial of the expected degree.
-    #[error("shares are inconsistent: party {party}'s share is off the degree-{degree} polynomial (element {index})")]
+    #[error(
+        "shares are inconsistent: party {party}'s share is off the degree-{degree} polynomial (element {index})"
+    )]
     InconsistentShares {
         /// The first party whose share disagrees with the others.
         party: PartyId,

@@ -85,7 +85,10 @@ impl Params {
         if p.index() < self.n {
             Ok(p)
         } else {
-            Err(MpcError::PartyOutOfRange { party: p.index(), n: self.n })
+            Err(MpcError::PartyOutOfRange {
+                party: p.index(),
+                n: self.n,
+            })
         }
     }
 }

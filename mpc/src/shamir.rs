@@ -51,13 +51,19 @@ pub fn deal_one<F: Field, R: RngCore + ?Sized>(
     n: usize,
     rng: &mut R,
 ) -> Vec<F> {
-    deal(&[secret], degree, n, rng).into_iter().map(|v| v[0]).collect()
+    deal(&[secret], degree, n, rng)
+        .into_iter()
+        .map(|v| v[0])
+        .collect()
 }
 
 /// The Lagrange coefficients that evaluate at `x` the polynomial through the given parties'
 /// points: `f(x) = Σ λ_i f(x_i)`.
 pub fn lagrange_coefficients<F: Field>(parties: &[PartyId], x: u64) -> Vec<F> {
-    let xs: Vec<F> = parties.iter().map(|p| F::from_u128(p.point() as u128)).collect();
+    let xs: Vec<F> = parties
+        .iter()
+        .map(|p| F::from_u128(p.point() as u128))
+        .collect();
     lagrange_at(&xs, F::from_u128(x as u128))
 }
 
@@ -89,7 +95,9 @@ pub struct Interpolator<F> {
 impl<F: Field> Interpolator<F> {
     /// An empty cache.
     pub fn new() -> Self {
-        Interpolator { cache: HashMap::new() }
+        Interpolator {
+            cache: HashMap::new(),
+        }
     }
 
     /// Coefficients evaluating at `x` from `parties` (cached).
@@ -117,7 +125,10 @@ impl<F: Field> Interpolator<F> {
             });
         }
         if parties.len() <= degree {
-            return Err(MpcError::TooFewShares { got: parties.len(), degree });
+            return Err(MpcError::TooFewShares {
+                got: parties.len(),
+                degree,
+            });
         }
         for (i, p) in parties.iter().enumerate() {
             if parties[..i].contains(p) {
@@ -127,7 +138,11 @@ impl<F: Field> Interpolator<F> {
         let len = shares[0].len();
         for s in shares {
             if s.len() != len {
-                return Err(MpcError::LengthMismatch { op: "reconstruct", left: len, right: s.len() });
+                return Err(MpcError::LengthMismatch {
+                    op: "reconstruct",
+                    left: len,
+                    right: s.len(),
+                });
             }
         }
         let base = &parties[..=degree];
@@ -138,7 +153,11 @@ impl<F: Field> Interpolator<F> {
                 let mu = self.coefficients(base, extra.point()).to_vec();
                 let predicted = combine(&mu, &shares[..=degree], len);
                 if let Some(index) = predicted.iter().zip(shares[k]).position(|(a, b)| a != b) {
-                    return Err(MpcError::InconsistentShares { party: extra, degree, index });
+                    return Err(MpcError::InconsistentShares {
+                        party: extra,
+                        degree,
+                        index,
+                    });
                 }
             }
         }
@@ -243,13 +262,25 @@ mod tests {
         let shares = deal_one(Fr::from_u128(9), 2, 5, &mut rng);
         let two: Vec<(PartyId, Fr)> = (0..2).map(|p| (PartyId(p), shares[p as usize])).collect();
         let err = reconstruct(&two, 2).unwrap_err();
-        assert!(matches!(err, MpcError::TooFewShares { got: 2, degree: 2 }), "{err}");
-        let dup = vec![(PartyId(0), shares[0]), (PartyId(0), shares[0]), (PartyId(1), shares[1])];
-        assert!(matches!(reconstruct(&dup, 2), Err(MpcError::DuplicateParty(_))));
+        assert!(
+            matches!(err, MpcError::TooFewShares { got: 2, degree: 2 }),
+            "{err}"
+        );
+        let dup = vec![
+            (PartyId(0), shares[0]),
+            (PartyId(0), shares[0]),
+            (PartyId(1), shares[1]),
+        ];
+        assert!(matches!(
+            reconstruct(&dup, 2),
+            Err(MpcError::DuplicateParty(_))
+        ));
         let mut interp = Interpolator::<Fr>::new();
         let a = [Fr::one(); 2];
         let b = [Fr::one(); 3];
-        let err = interp.reconstruct(&ids(&[0, 1]), &[&a, &b], 1, false).unwrap_err();
+        let err = interp
+            .reconstruct(&ids(&[0, 1]), &[&a, &b], 1, false)
+            .unwrap_err();
         assert!(matches!(err, MpcError::LengthMismatch { .. }));
     }
 }

@@ -50,18 +50,33 @@ impl<F: Field> Shared<F> {
     /// vouches for the bound: it was declared when the values were shared.
     pub fn from_shares(shares: Vec<F>, bits: u32) -> Result<Self> {
         check_bits("from_shares", bits)?;
-        Ok(Shared { shares, bits, frac: 0, boolean: false })
+        Ok(Shared {
+            shares,
+            bits,
+            frac: 0,
+            boolean: false,
+        })
     }
 
     /// Wraps stored shares of fixed-point values with `frac` fractional bits.
     pub fn from_fixed_shares(shares: Vec<F>, bits: u32, frac: u32) -> Result<Self> {
         check_bits("from_fixed_shares", bits)?;
-        Ok(Shared { shares, bits, frac, boolean: false })
+        Ok(Shared {
+            shares,
+            bits,
+            frac,
+            boolean: false,
+        })
     }
 
     /// Wraps shares of values known to be 0 or 1.
     pub fn from_bit_shares(shares: Vec<F>) -> Self {
-        Shared { shares, bits: 1, frac: 0, boolean: true }
+        Shared {
+            shares,
+            bits: 1,
+            frac: 0,
+            boolean: true,
+        }
     }
 
     /// Number of values in the batch.
@@ -95,23 +110,41 @@ impl<F: Field> Shared<F> {
 
     /// The sub-batch `range`.
     pub fn slice(&self, range: std::ops::Range<usize>) -> Self {
-        Shared { shares: self.shares[range].to_vec(), ..self.meta() }
+        Shared {
+            shares: self.shares[range].to_vec(),
+            ..self.meta()
+        }
     }
 
     /// The values at `indices`, in that order (a public selection).
     pub fn gather(&self, indices: &[usize]) -> Self {
-        Shared { shares: indices.iter().map(|&i| self.shares[i]).collect(), ..self.meta() }
+        Shared {
+            shares: indices.iter().map(|&i| self.shares[i]).collect(),
+            ..self.meta()
+        }
     }
 
     /// Concatenates batches of the same scale; the bound is the widest.
     pub fn concat(parts: &[&Shared<F>]) -> Result<Self> {
         let Some(first) = parts.first() else {
-            return Ok(Shared { shares: Vec::new(), bits: 0, frac: 0, boolean: true });
+            return Ok(Shared {
+                shares: Vec::new(),
+                bits: 0,
+                frac: 0,
+                boolean: true,
+            });
         };
-        let mut out = Shared { shares: Vec::new(), ..first.meta() };
+        let mut out = Shared {
+            shares: Vec::new(),
+            ..first.meta()
+        };
         for p in parts {
             if p.frac != first.frac {
-                return Err(MpcError::ScaleMismatch { op: "concat", left: first.frac, right: p.frac });
+                return Err(MpcError::ScaleMismatch {
+                    op: "concat",
+                    left: first.frac,
+                    right: p.frac,
+                });
             }
             out.bits = out.bits.max(p.bits);
             out.boolean &= p.boolean;
@@ -135,14 +168,23 @@ impl<F: Field> Shared<F> {
     }
 
     pub(crate) fn meta(&self) -> Shared<F> {
-        Shared { shares: Vec::new(), bits: self.bits, frac: self.frac, boolean: self.boolean }
+        Shared {
+            shares: Vec::new(),
+            bits: self.bits,
+            frac: self.frac,
+            boolean: self.boolean,
+        }
     }
 }
 
 /// Refuses a bound past [`MAX_BITS`].
 pub(crate) fn check_bits(op: &'static str, bits: u32) -> Result<u32> {
     if bits > MAX_BITS {
-        Err(MpcError::BoundExceeded { op, bits, limit: MAX_BITS })
+        Err(MpcError::BoundExceeded {
+            op,
+            bits,
+            limit: MAX_BITS,
+        })
     } else {
         Ok(bits)
     }
@@ -150,7 +192,11 @@ pub(crate) fn check_bits(op: &'static str, bits: u32) -> Result<u32> {
 
 /// `ceil(log2(len))`, the bits a sum of `len` values may grow by.
 pub(crate) fn log2_ceil(len: usize) -> u32 {
-    if len <= 1 { 0 } else { usize::BITS - (len - 1).leading_zeros() }
+    if len <= 1 {
+        0
+    } else {
+        usize::BITS - (len - 1).leading_zeros()
+    }
 }
 
 #[cfg(test)]

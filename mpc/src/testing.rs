@@ -53,7 +53,12 @@ where
 }
 
 /// [`run_parties_with`] on two threads.
-pub fn run_parties<T, Fut, P>(params: Params, config: EngineConfig, seed: u64, program: P) -> Vec<Result<T>>
+pub fn run_parties<T, Fut, P>(
+    params: Params,
+    config: EngineConfig,
+    seed: u64,
+    program: P,
+) -> Vec<Result<T>>
 where
     T: Send + 'static,
     Fut: Future<Output = Result<T>> + Send + 'static,
@@ -64,7 +69,11 @@ where
 
 /// Unwraps every party's result and checks they all agree; returns party 0's.
 pub fn agreed<T: PartialEq + std::fmt::Debug>(results: Vec<Result<T>>) -> T {
-    let mut values: Vec<T> = results.into_iter().enumerate().map(|(i, r)| r.unwrap_or_else(|e| panic!("party {i}: {e}"))).collect();
+    let mut values: Vec<T> = results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("party {i}: {e}")))
+        .collect();
     let first = values.remove(0);
     for (i, v) in values.iter().enumerate() {
         assert_eq!(&first, v, "party {} disagrees with party 0", i + 1);

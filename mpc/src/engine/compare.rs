@@ -64,7 +64,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         let len = a.len();
         if m == 0 {
             // a is -1 or 0.
-            return Ok(Shared::from_bit_shares(a.shares.iter().map(|&v| -v).collect()));
+            return Ok(Shared::from_bit_shares(
+                a.shares.iter().map(|&v| -v).collect(),
+            ));
         }
         let ints = self
             .preprocess(Needs {
@@ -77,7 +79,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mu = m as usize;
         let r_int: Vec<F> = r.chunks_exact(mu).map(|bits| weighted(bits)).collect();
         let (pow_m, pow_k1) = (F::pow2(m), F::pow2(k - 1));
-        let masked: Vec<F> = (0..len).map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_int[e]).collect();
+        let masked: Vec<F> = (0..len)
+            .map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_int[e])
+            .collect();
         let c = self.open_raw(&masked, self.params.t()).await?;
 
         // Leaves of r' + ~c': generate g_i = r_i (1 - c_i), propagate p_i = r_i xor (1 - c_i).
@@ -156,7 +160,10 @@ impl<N: Network, F: Field> Engine<N, F> {
             let r = self.take_bits(len * ku);
             let pow_k = F::pow2(k);
             let masked: Vec<F> = (0..len)
-                .map(|e| x[e] + weighted(&r[e * ku..(e + 1) * ku]) + pow_k * (ints[level * len + e] + F::one()))
+                .map(|e| {
+                    x[e] + weighted(&r[e * ku..(e + 1) * ku])
+                        + pow_k * (ints[level * len + e] + F::one())
+                })
                 .collect();
             let c = self.open_raw(&masked, self.params.t()).await?;
             // d_i = c_i xor r_i, linear in r_i since c_i is public.
@@ -168,10 +175,15 @@ impl<N: Network, F: Field> Engine<N, F> {
                 }
             }
             if level + 1 < levels.len() {
-                x = d.chunks_exact(ku).map(|c| c.iter().copied().sum()).collect();
+                x = d
+                    .chunks_exact(ku)
+                    .map(|c| c.iter().copied().sum())
+                    .collect();
             } else {
                 let factors: Vec<F> = d.into_iter().map(|di| F::one() - di).collect();
-                return Ok(Shared::from_bit_shares(self.product_tree(factors, ku).await?));
+                return Ok(Shared::from_bit_shares(
+                    self.product_tree(factors, ku).await?,
+                ));
             }
         }
         unreachable!("the last level returns")
@@ -210,7 +222,11 @@ impl<N: Network, F: Field> Engine<N, F> {
                 for j in 0..pairs {
                     let hi = base + 2 * j + 1;
                     ng.push(g[hi] + it.next().expect("product"));
-                    np.push(if j > 0 { it.next().expect("product") } else { F::zero() });
+                    np.push(if j > 0 {
+                        it.next().expect("product")
+                    } else {
+                        F::zero()
+                    });
                 }
                 if segs % 2 == 1 {
                     ng.push(g[base + segs - 1]);
@@ -263,7 +279,9 @@ pub(crate) fn weighted<F: Field>(bits: &[F]) -> F {
 /// `Σ 2^i b_i` for public bits.
 pub(crate) fn weighted_public<F: Field>(bits: &[bool]) -> F {
     let two = F::from_u128(2);
-    bits.iter().rev().fold(F::zero(), |acc, &b| acc * two + if b { F::one() } else { F::zero() })
+    bits.iter().rev().fold(F::zero(), |acc, &b| {
+        acc * two + if b { F::one() } else { F::zero() }
+    })
 }
 
 #[cfg(test)]

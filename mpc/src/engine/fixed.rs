@@ -25,7 +25,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let k = check_bits("trunc_pr", a.bits + 1)?;
         let ints = self
-            .preprocess(Needs { mults: 0, bits: a.len() * m as usize, ints: vec![k + STAT_SECURITY; a.len()] })
+            .preprocess(Needs {
+                mults: 0,
+                bits: a.len() * m as usize,
+                ints: vec![k + STAT_SECURITY; a.len()],
+            })
             .await?;
         self.trunc_with(a, m, &ints).await
     }
@@ -38,7 +42,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         let r = self.take_bits(len * mu);
         let r_low: Vec<F> = r.chunks_exact(mu).map(super::compare::weighted).collect();
         let (pow_m, pow_k1) = (F::pow2(m), F::pow2(k - 1));
-        let masked: Vec<F> = (0..len).map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_low[e]).collect();
+        let masked: Vec<F> = (0..len)
+            .map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_low[e])
+            .collect();
         let c = self.open_raw(&masked, self.params.t()).await?;
         let inv = pow_m.inverse().expect("2^m is invertible");
         let shares = (0..len)
@@ -97,7 +103,11 @@ pub(crate) fn low_value<F: Field>(c: &F, m: u32) -> F {
             break;
         }
         let take = (m - done).min(64);
-        let word = if take == 64 { limb } else { limb & ((1u64 << take) - 1) };
+        let word = if take == 64 {
+            limb
+        } else {
+            limb & ((1u64 << take) - 1)
+        };
         acc += F::from_u128(word as u128) * F::pow2(64 * i as u32);
         done += take;
     }

@@ -40,7 +40,9 @@ pub fn share_fixed<F: Field, R: RngCore + ?Sized>(
     let ints = values
         .iter()
         .enumerate()
-        .map(|(index, &x)| fixed_to_int(x, frac, bits).map_err(|source| MpcError::Encode { index, source }))
+        .map(|(index, &x)| {
+            fixed_to_int(x, frac, bits).map_err(|source| MpcError::Encode { index, source })
+        })
         .collect::<Result<Vec<i128>>>()?;
     share_ints(&ints, bits, params, rng)
 }
@@ -64,7 +66,11 @@ impl<N: Network, F: Field> Engine<N, F> {
                 reason: "the owner must provide its values".into(),
             })?;
             if values.len() != len {
-                return Err(MpcError::LengthMismatch { op: "input_ints", left: len, right: values.len() });
+                return Err(MpcError::LengthMismatch {
+                    op: "input_ints",
+                    left: len,
+                    right: values.len(),
+                });
             }
             let mut per_party = share_ints(values, bits, self.params, &mut self.rng)?;
             for p in self.others() {
@@ -75,7 +81,12 @@ impl<N: Network, F: Field> Engine<N, F> {
         } else {
             self.recv_elems(owner, round, len).await?
         };
-        Ok(Shared { shares, bits, frac: 0, boolean: false })
+        Ok(Shared {
+            shares,
+            bits,
+            frac: 0,
+            boolean: false,
+        })
     }
 
     /// Party `owner` shares `len` fixed-point values with `frac` fractional bits, whose scaled
@@ -92,7 +103,10 @@ impl<N: Network, F: Field> Engine<N, F> {
             Some(v) if owner == self.me => Some(
                 v.iter()
                     .enumerate()
-                    .map(|(index, &x)| fixed_to_int(x, frac, bits).map_err(|source| MpcError::Encode { index, source }))
+                    .map(|(index, &x)| {
+                        fixed_to_int(x, frac, bits)
+                            .map_err(|source| MpcError::Encode { index, source })
+                    })
                     .collect::<Result<Vec<i128>>>()?,
             ),
             _ => None,
@@ -103,7 +117,11 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Public integers as a sharing (every share is the value: a degree-0 polynomial).
     pub fn constant(&self, values: &[i128]) -> Result<Shared<F>> {
-        let bits = values.iter().map(|&v| crate::field::encode::bits_for(v)).max().unwrap_or(0);
+        let bits = values
+            .iter()
+            .map(|&v| crate::field::encode::bits_for(v))
+            .max()
+            .unwrap_or(0);
         Ok(Shared {
             shares: values.iter().map(|&v| F::from_i128(v)).collect(),
             bits: check_bits("constant", bits)?,

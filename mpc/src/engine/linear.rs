@@ -15,20 +15,43 @@ pub(crate) fn scaled_bits(bits: u32, c: i128) -> u32 {
 }
 
 fn log2_ceil_u128(c: u128) -> u32 {
-    if c <= 1 { 0 } else { u128::BITS - (c - 1).leading_zeros() }
+    if c <= 1 {
+        0
+    } else {
+        u128::BITS - (c - 1).leading_zeros()
+    }
 }
 
 impl<F: Field> Shared<F> {
-    fn zip_with(&self, other: &Self, op: &'static str, bits: u32, f: impl Fn(F, F) -> F) -> Result<Self> {
+    fn zip_with(
+        &self,
+        other: &Self,
+        op: &'static str,
+        bits: u32,
+        f: impl Fn(F, F) -> F,
+    ) -> Result<Self> {
         if self.len() != other.len() {
-            return Err(MpcError::LengthMismatch { op, left: self.len(), right: other.len() });
+            return Err(MpcError::LengthMismatch {
+                op,
+                left: self.len(),
+                right: other.len(),
+            });
         }
         if self.frac != other.frac {
-            return Err(MpcError::ScaleMismatch { op, left: self.frac, right: other.frac });
+            return Err(MpcError::ScaleMismatch {
+                op,
+                left: self.frac,
+                right: other.frac,
+            });
         }
         let bits = check_bits(op, bits)?;
         Ok(Shared {
-            shares: self.shares.iter().zip(&other.shares).map(|(&a, &b)| f(a, b)).collect(),
+            shares: self
+                .shares
+                .iter()
+                .zip(&other.shares)
+                .map(|(&a, &b)| f(a, b))
+                .collect(),
             bits,
             frac: self.frac,
             boolean: false,
@@ -58,11 +81,20 @@ impl<F: Field> Shared<F> {
     /// Adds public integers (already scaled, for fixed point), one per element.
     pub fn add_public(&self, values: &[i128]) -> Result<Self> {
         if values.len() != self.len() {
-            return Err(MpcError::LengthMismatch { op: "add_public", left: self.len(), right: values.len() });
+            return Err(MpcError::LengthMismatch {
+                op: "add_public",
+                left: self.len(),
+                right: values.len(),
+            });
         }
         let cbits = values.iter().map(|&v| bits_for(v)).max().unwrap_or(0);
         Ok(Shared {
-            shares: self.shares.iter().zip(values).map(|(&a, &v)| a + F::from_i128(v)).collect(),
+            shares: self
+                .shares
+                .iter()
+                .zip(values)
+                .map(|(&a, &v)| a + F::from_i128(v))
+                .collect(),
             bits: check_bits("add_public", self.bits.max(cbits) + 1)?,
             ..self.meta()
         }
@@ -83,7 +115,11 @@ impl<F: Field> Shared<F> {
     /// Multiplies every element by a public integer.
     pub fn scale(&self, c: i128) -> Result<Self> {
         let cf = F::from_i128(c);
-        let bits = if self.boolean && c >= 0 { bits_for(c) } else { scaled_bits(self.bits, c) };
+        let bits = if self.boolean && c >= 0 {
+            bits_for(c)
+        } else {
+            scaled_bits(self.bits, c)
+        };
         Ok(Shared {
             shares: self.shares.iter().map(|&a| a * cf).collect(),
             bits: check_bits("scale", bits)?,
@@ -95,11 +131,24 @@ impl<F: Field> Shared<F> {
     /// Multiplies element `e` by the public integer `values[e]`.
     pub fn scale_each(&self, values: &[i128]) -> Result<Self> {
         if values.len() != self.len() {
-            return Err(MpcError::LengthMismatch { op: "scale_each", left: self.len(), right: values.len() });
+            return Err(MpcError::LengthMismatch {
+                op: "scale_each",
+                left: self.len(),
+                right: values.len(),
+            });
         }
-        let bits = values.iter().map(|&c| scaled_bits(self.bits, c)).max().unwrap_or(0);
+        let bits = values
+            .iter()
+            .map(|&c| scaled_bits(self.bits, c))
+            .max()
+            .unwrap_or(0);
         Ok(Shared {
-            shares: self.shares.iter().zip(values).map(|(&a, &c)| a * F::from_i128(c)).collect(),
+            shares: self
+                .shares
+                .iter()
+                .zip(values)
+                .map(|(&a, &c)| a * F::from_i128(c))
+                .collect(),
             bits: check_bits("scale_each", bits)?,
             ..self.meta()
         }
@@ -121,11 +170,18 @@ impl<F: Field> Shared<F> {
         if width == 0 || self.len() % width != 0 {
             return Err(MpcError::InvalidArgument {
                 op: "sum_chunks",
-                reason: format!("batch of {} does not split into chunks of {width}", self.len()),
+                reason: format!(
+                    "batch of {} does not split into chunks of {width}",
+                    self.len()
+                ),
             });
         }
         Ok(Shared {
-            shares: self.shares.chunks_exact(width).map(|c| c.iter().copied().sum()).collect(),
+            shares: self
+                .shares
+                .chunks_exact(width)
+                .map(|c| c.iter().copied().sum())
+                .collect(),
             bits: check_bits("sum_chunks", self.bits + log2_ceil(width))?,
             ..self.meta()
         }
@@ -135,9 +191,15 @@ impl<F: Field> Shared<F> {
     /// `1 - b` for a boolean batch.
     pub fn not(&self) -> Result<Self> {
         if !self.boolean {
-            return Err(MpcError::InvalidArgument { op: "not", reason: "operand is not boolean".into() });
+            return Err(MpcError::InvalidArgument {
+                op: "not",
+                reason: "operand is not boolean".into(),
+            });
         }
-        Ok(Shared { shares: self.shares.iter().map(|&b| F::one() - b).collect(), ..self.meta() })
+        Ok(Shared {
+            shares: self.shares.iter().map(|&b| F::one() - b).collect(),
+            ..self.meta()
+        })
     }
 
     /// Fixed-point rescale up: `x · 2^k` read with `k` more fractional bits (exact).
@@ -151,7 +213,12 @@ impl<F: Field> Shared<F> {
     pub fn scale_pow2(&self, k: u32) -> Result<Self> {
         let bits = check_bits("scale_pow2", self.bits + k)?;
         let c = F::pow2(k);
-        Ok(Shared { shares: self.shares.iter().map(|&a| a * c).collect(), bits, ..self.meta() }.not_boolean())
+        Ok(Shared {
+            shares: self.shares.iter().map(|&a| a * c).collect(),
+            bits,
+            ..self.meta()
+        }
+        .not_boolean())
     }
 
     fn not_boolean(mut self) -> Self {
@@ -174,7 +241,16 @@ mod tests {
         assert_eq!(a.sum().unwrap().bits(), 65);
         let big = Shared::<Fr>::from_shares(vec![Fr::one(); 4], 199).unwrap();
         let err = big.scale_pow2(5).unwrap_err();
-        assert!(matches!(err, MpcError::BoundExceeded { op: "scale_pow2", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                MpcError::BoundExceeded {
+                    op: "scale_pow2",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let b = Shared::<Fr>::from_shares(vec![Fr::one(); 3], 63).unwrap();
         assert!(matches!(a.add(&b), Err(MpcError::LengthMismatch { .. })));
         let f = Shared::<Fr>::from_fixed_shares(vec![Fr::one(); 4], 63, 16).unwrap();

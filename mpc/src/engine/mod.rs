@@ -53,7 +53,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { mul: MulProtocol::Dn07, check_openings: true }
+        EngineConfig {
+            mul: MulProtocol::Dn07,
+            check_openings: true,
+        }
     }
 }
 
@@ -68,6 +71,18 @@ pub struct EngineStats {
     pub multiplications: u64,
     /// Random bits consumed.
     pub random_bits: u64,
+}
+
+impl EngineStats {
+    /// The difference `self - earlier`: the cost of what ran in between.
+    pub fn since(&self, earlier: &EngineStats) -> EngineStats {
+        EngineStats {
+            net: self.net.since(&earlier.net),
+            rounds: self.rounds - earlier.rounds,
+            multiplications: self.multiplications - earlier.multiplications,
+            random_bits: self.random_bits - earlier.random_bits,
+        }
+    }
 }
 
 /// One party's context for a session.
@@ -91,7 +106,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         if net.parties() != params.n() {
             return Err(MpcError::InvalidArgument {
                 op: "Engine::new",
-                reason: format!("network has {} parties but params say n={}", net.parties(), params.n()),
+                reason: format!(
+                    "network has {} parties but params say n={}",
+                    net.parties(),
+                    params.n()
+                ),
             });
         }
         let me = params.check(net.me())?;
@@ -162,5 +181,13 @@ impl<N: Network, F: Field> Engine<N, F> {
 
 /// Checks two batches have one length.
 fn same_len(op: &'static str, a: usize, b: usize) -> Result<()> {
-    if a == b { Ok(()) } else { Err(MpcError::LengthMismatch { op, left: a, right: b }) }
+    if a == b {
+        Ok(())
+    } else {
+        Err(MpcError::LengthMismatch {
+            op,
+            left: a,
+            right: b,
+        })
+    }
 }

@@ -6,10 +6,10 @@
 //! on the same polynomial.
 
 use super::Engine;
+use crate::error::MpcError;
 use crate::error::Result;
 use crate::field::Field;
 use crate::field::encode::{decode_fixed, decode_int};
-use crate::error::MpcError;
 use crate::net::Network;
 use crate::party::PartyId;
 use crate::share::Shared;
@@ -54,13 +54,19 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
         let check = self.config.check_openings;
-        Ok(Some(self.interp.reconstruct(&parties, &refs, self.params.t(), check)?))
+        Ok(Some(self.interp.reconstruct(
+            &parties,
+            &refs,
+            self.params.t(),
+            check,
+        )?))
     }
 
     /// Opens raw shares of a degree-`degree` sharing to every party. One round.
     pub(crate) async fn open_raw(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
         let round = self.next_round();
         let payload = crate::net::codec::encode(shares);
+        // Bytes clones share one buffer.
         for p in self.others() {
             self.net.send(p, round, payload.clone())?;
         }
@@ -79,7 +85,10 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 }
 
-fn decode_all<F: Field, T>(values: &[F], f: impl Fn(F) -> Result<T, crate::error::EncodeError>) -> Result<Vec<T>> {
+fn decode_all<F: Field, T>(
+    values: &[F],
+    f: impl Fn(F) -> Result<T, crate::error::EncodeError>,
+) -> Result<Vec<T>> {
     values
         .iter()
         .enumerate()

@@ -23,7 +23,7 @@ use rand::RngCore;
 use super::{Engine, MulProtocol};
 use crate::error::Result;
 use crate::field::Field;
-use crate::net::Network;
+use crate::net::{Network, codec};
 use crate::party::PartyId;
 use crate::shamir;
 use crate::share::Shared;
@@ -52,7 +52,12 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// further preprocessing. One dealing round plus `ceil(log2(t+1))` multiplication rounds
     /// when bits are missing; nothing when the pool already suffices.
     pub async fn reserve(&mut self, mults: usize, bits: usize) -> Result<()> {
-        self.preprocess(Needs { mults, bits, ints: Vec::new() }).await?;
+        self.preprocess(Needs {
+            mults,
+            bits,
+            ints: Vec::new(),
+        })
+        .await?;
         Ok(())
     }
 
@@ -63,12 +68,22 @@ impl<N: Network, F: Field> Engine<N, F> {
             self.deal_round(short, 0, &[]).await?;
         }
         let (t, _) = self.take_doubles(len);
-        Ok(Shared { shares: t, bits: crate::share::MAX_BITS, frac: 0, boolean: false })
+        Ok(Shared {
+            shares: t,
+            bits: crate::share::MAX_BITS,
+            frac: 0,
+            boolean: false,
+        })
     }
 
     /// `len` uniformly random secret bits.
     pub async fn random_bits(&mut self, len: usize) -> Result<Shared<F>> {
-        self.preprocess(Needs { mults: 0, bits: len, ints: Vec::new() }).await?;
+        self.preprocess(Needs {
+            mults: 0,
+            bits: len,
+            ints: Vec::new(),
+        })
+        .await?;
         Ok(Shared::from_bit_shares(self.take_bits(len)))
     }
 
@@ -85,7 +100,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         if missing_doubles == 0 && missing_bits == 0 && needs.ints.is_empty() {
             return Ok(Vec::new());
         }
-        let (dealt_bits, ints) = self.deal_round(missing_doubles, missing_bits, &needs.ints).await?;
+        let (dealt_bits, ints) = self
+            .deal_round(missing_doubles, missing_bits, &needs.ints)
+            .await?;
         if missing_bits > 0 {
             let bits = self.xor_tree(dealt_bits).await?;
             self.pool.bits.extend(bits);
@@ -95,13 +112,25 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Takes `len` double sharings from the pool (the caller made sure there are enough).
     pub(crate) fn take_doubles(&mut self, len: usize) -> (Vec<F>, Vec<F>) {
+        if len == self.pool.dbl_t.len() {
+            return (
+                std::mem::take(&mut self.pool.dbl_t),
+                std::mem::take(&mut self.pool.dbl_2t),
+            );
+        }
         let at = self.pool.dbl_t.len() - len;
-        (self.pool.dbl_t.split_off(at), self.pool.dbl_2t.split_off(at))
+        (
+            self.pool.dbl_t.split_off(at),
+            self.pool.dbl_2t.split_off(at),
+        )
     }
 
     /// Takes `len` random bits from the pool (the caller made sure there are enough).
     pub(crate) fn take_bits(&mut self, len: usize) -> Vec<F> {
         self.random_bits += len as u64;
+        if len == self.pool.bits.len() {
+            return std::mem::take(&mut self.pool.bits);
+        }
         let at = self.pool.bits.len() - len;
         self.pool.bits.split_off(at)
     }
@@ -131,16 +160,32 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut deg_2t = shamir::deal(&secrets, 2 * t, n, &mut self.rng);
         let (mut my_bits, mut my_ints) = (Vec::new(), Vec::new());
         if is_dealer(self.me) {
-            let plain_bits: Vec<F> = (0..bits).map(|_| F::from_u128((self.rng.next_u32() & 1) as u128)).collect();
+            let plain_bits: Vec<F> = (0..bits)
+                .map(|_| F::from_u128((self.rng.next_u32() & 1) as u128))
+                .collect();
             my_bits = shamir::deal(&plain_bits, t, n, &mut self.rng);
-            let plain_ints: Vec<F> = ints.iter().map(|&b| random_below_pow2(&mut self.rng, b)).collect();
+            let plain_ints: Vec<F> = ints
+                .iter()
+                .map(|&b| random_below_pow2(&mut self.rng, b))
+                .collect();
             my_ints = shamir::deal(&plain_ints, t, n, &mut self.rng);
         }
-        let mine = |v: &mut Vec<Vec<F>>, p: PartyId| if v.is_empty() { Vec::new() } else { std::mem::take(&mut v[p.index()]) };
+        let mine = |v: &mut Vec<Vec<F>>, p: PartyId| {
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut v[p.index()])
+            }
+        };
         for p in self.others() {
-            let parts = [mine(&mut deg_t, p), mine(&mut deg_2t, p), mine(&mut my_bits, p), mine(&mut my_ints, p)];
+            let parts = [
+                mine(&mut deg_t, p),
+                mine(&mut deg_2t, p),
+                mine(&mut my_bits, p),
+                mine(&mut my_ints, p),
+            ];
             let refs: Vec<&[F]> = parts.iter().map(|v| v.as_slice()).collect();
-            self.net.send(p, round, crate::net::codec::encode_many(&refs))?;
+            self.net.send(p, round, codec::encode_many(&refs))?;
         }
 
         // Gather every dealer's shares for this party.
@@ -151,14 +196,34 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut int_sum = vec![F::zero(); ints.len()];
         for p in self.params.parties() {
             let (st, s2t, b, i) = if p == me {
-                (mine(&mut deg_t, me), mine(&mut deg_2t, me), mine(&mut my_bits, me), mine(&mut my_ints, me))
+                (
+                    mine(&mut deg_t, me),
+                    mine(&mut deg_2t, me),
+                    mine(&mut my_bits, me),
+                    mine(&mut my_ints, me),
+                )
             } else {
-                let extra = if is_dealer(p) { bits + ints.len() } else { 0 };
-                let mut all = self.recv_elems(p, round, 2 * per_party + extra).await?;
-                let i = all.split_off(2 * per_party + bits.min(extra));
-                let b = all.split_off(2 * per_party);
-                let s2t = all.split_off(per_party);
-                (all, s2t, b, i)
+                let (b_len, i_len) = if is_dealer(p) {
+                    (bits, ints.len())
+                } else {
+                    (0, 0)
+                };
+                let bytes = self.net.recv(p, round).await?;
+                let sizes = [per_party, per_party, b_len, i_len];
+                let total: usize = sizes.iter().sum();
+                if bytes.len() != total * F::BYTES {
+                    // Let the codec phrase the error.
+                    codec::decode::<F>(&bytes, total, p)?;
+                }
+                let mut at = 0;
+                let mut parts = sizes.iter().map(|&len| {
+                    let part =
+                        codec::decode::<F>(&bytes[at * F::BYTES..(at + len) * F::BYTES], len, p);
+                    at += len;
+                    part
+                });
+                let mut next = || parts.next().expect("four parts");
+                (next()?, next()?, next()?, next()?)
             };
             from_t.push(st);
             from_2t.push(s2t);
@@ -174,6 +239,8 @@ impl<N: Network, F: Field> Engine<N, F> {
         let matrix: Vec<Vec<F>> = (0..n - t)
             .map(|k| (1..=n as u128).map(|x| pow(F::from_u128(x), k)).collect())
             .collect();
+        self.pool.dbl_t.reserve(per_party * (n - t));
+        self.pool.dbl_2t.reserve(per_party * (n - t));
         for e in 0..per_party {
             for row in &matrix {
                 let (mut rt, mut r2t) = (F::zero(), F::zero());
@@ -227,7 +294,11 @@ fn random_below_pow2<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, bits: u32
     let mut done = 0;
     while done < bits {
         let take = (bits - done).min(64);
-        let word = if take == 64 { rng.next_u64() } else { rng.next_u64() & ((1u64 << take) - 1) };
+        let word = if take == 64 {
+            rng.next_u64()
+        } else {
+            rng.next_u64() & ((1u64 << take) - 1)
+        };
         acc += F::from_u128(word as u128) * F::pow2(done);
         done += take;
     }

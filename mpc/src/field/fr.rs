@@ -72,7 +72,10 @@ impl Field for Fr {
         Fr(Inner::from(v))
     }
     fn pow2(k: u32) -> Self {
-        assert!(k <= Self::CAPACITY_BITS, "2^{k} exceeds the field's capacity");
+        assert!(
+            k <= Self::CAPACITY_BITS,
+            "2^{k} exceeds the field's capacity"
+        );
         let mut limbs = [0u64; 4];
         limbs[(k / 64) as usize] = 1u64 << (k % 64);
         Fr(Inner::from_bigint(BigInt(limbs)).expect("2^k < l for k <= 252"))
@@ -95,7 +98,12 @@ impl Field for Fr {
     /// uniform on all of the field but `l - 2^252 ≈ 2^124.4` elements: statistical distance
     /// below `2^-127` from uniform, at the cost of one RNG draw and no multiplication.
     fn random<R: RngCore + ?Sized>(rng: &mut R) -> Self {
-        let mut limbs = [rng.next_u64(), rng.next_u64(), rng.next_u64(), rng.next_u64()];
+        let mut limbs = [
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64(),
+            rng.next_u64(),
+        ];
         limbs[3] &= (1u64 << 60) - 1;
         Fr(ark_ff::Fp::new_unchecked(BigInt(limbs)))
     }

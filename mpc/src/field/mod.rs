@@ -111,7 +111,11 @@ mod tests {
 
     fn laws<F: Field>(seed: u64) {
         let mut rng = ChaCha12Rng::seed_from_u64(seed);
-        let (a, b, c) = (F::random(&mut rng), F::random(&mut rng), F::random(&mut rng));
+        let (a, b, c) = (
+            F::random(&mut rng),
+            F::random(&mut rng),
+            F::random(&mut rng),
+        );
         assert_eq!(a + b, b + a);
         assert_eq!((a + b) + c, a + (b + c));
         assert_eq!(a * (b + c), a * b + a * c);
@@ -142,7 +146,15 @@ mod tests {
 
     #[test]
     fn fr_edges() {
-        for v in [0i128, 1, -1, i128::MAX, i128::MIN + 1, i64::MIN as i128, i64::MAX as i128] {
+        for v in [
+            0i128,
+            1,
+            -1,
+            i128::MAX,
+            i128::MIN + 1,
+            i64::MIN as i128,
+            i64::MAX as i128,
+        ] {
             assert_eq!(Fr::from_i128(v).to_i128(), Some(v));
         }
         assert_eq!(Fr::pow2(64), Fr::from_u128(1 << 64));

@@ -2,27 +2,33 @@
 //! receiver always knows how many elements to expect, so a length mismatch is an error, and
 //! nothing is allocated from a length the peer chose.
 
+use bytes::Bytes;
+
 use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::party::PartyId;
 
 /// Encodes elements back to back in their wire form.
-pub fn encode<F: Field>(elems: &[F]) -> Vec<u8> {
-    let mut out = vec![0u8; elems.len() * F::BYTES];
-    for (chunk, e) in out.chunks_exact_mut(F::BYTES).zip(elems) {
-        e.write_bytes(chunk);
-    }
-    out
+pub fn encode<F: Field>(elems: &[F]) -> Bytes {
+    encode_iter(elems.iter().copied(), elems.len())
 }
 
 /// Encodes several batches into one message.
-pub fn encode_many<F: Field>(parts: &[&[F]]) -> Vec<u8> {
+pub fn encode_many<F: Field>(parts: &[&[F]]) -> Bytes {
     let total: usize = parts.iter().map(|p| p.len()).sum();
-    let mut out = vec![0u8; total * F::BYTES];
-    for (chunk, e) in out.chunks_exact_mut(F::BYTES).zip(parts.iter().flat_map(|p| p.iter())) {
+    encode_iter(parts.iter().flat_map(|p| p.iter().copied()), total)
+}
+
+/// Encodes `len` elements from an iterator (which must yield exactly that many).
+pub fn encode_iter<F: Field>(elems: impl Iterator<Item = F>, len: usize) -> Bytes {
+    let mut out = vec![0u8; len * F::BYTES];
+    let mut written = 0;
+    for (chunk, e) in out.chunks_exact_mut(F::BYTES).zip(elems) {
         e.write_bytes(chunk);
+        written += 1;
     }
-    out
+    debug_assert_eq!(written, len, "encode_iter: iterator length");
+    Bytes::from(out)
 }
 
 /// Decodes exactly `expected` elements sent by `from`.
@@ -30,7 +36,11 @@ pub fn decode<F: Field>(bytes: &[u8], expected: usize, from: PartyId) -> Result<
     if bytes.len() != expected * F::BYTES {
         return Err(MpcError::Malformed {
             from,
-            reason: format!("expected {expected} field elements ({} bytes), got {} bytes", expected * F::BYTES, bytes.len()),
+            reason: format!(
+                "expected {expected} field elements ({} bytes), got {} bytes",
+                expected * F::BYTES,
+                bytes.len()
+            ),
         });
     }
     bytes
@@ -57,7 +67,7 @@ mod tests {
         assert_eq!(decode::<Fr>(&bytes, 5, PartyId(1)).unwrap(), v);
         let err = decode::<Fr>(&bytes[..100], 5, PartyId(1)).unwrap_err();
         assert!(err.to_string().contains("party 1"), "{err}");
-        let mut bad = bytes.clone();
+        let mut bad = bytes.to_vec();
         bad[32..64].fill(0xff);
         let err = decode::<Fr>(&bad, 5, PartyId(2)).unwrap_err();
         assert!(err.to_string().contains("element 1"), "{err}");

@@ -3,6 +3,7 @@
 
 use super::{NetError, NetStats, Network, Round};
 use crate::party::PartyId;
+use bytes::Bytes;
 
 /// A network that counts bytes, messages and rounds.
 pub struct Metered<N> {
@@ -14,7 +15,11 @@ pub struct Metered<N> {
 impl<N: Network> Metered<N> {
     /// Starts counting from zero.
     pub fn new(inner: N) -> Self {
-        Metered { inner, stats: NetStats::default(), last_round: None }
+        Metered {
+            inner,
+            stats: NetStats::default(),
+            last_round: None,
+        }
     }
     /// The counts so far.
     pub fn stats(&self) -> &NetStats {
@@ -43,13 +48,13 @@ impl<N: Network> Network for Metered<N> {
     fn parties(&self) -> usize {
         self.inner.parties()
     }
-    fn send(&mut self, to: PartyId, round: Round, payload: Vec<u8>) -> Result<(), NetError> {
+    fn send(&mut self, to: PartyId, round: Round, payload: Bytes) -> Result<(), NetError> {
         self.touch(round);
         self.stats.bytes_sent += payload.len() as u64;
         self.stats.messages_sent += 1;
         self.inner.send(to, round, payload)
     }
-    async fn recv(&mut self, from: PartyId, round: Round) -> Result<Vec<u8>, NetError> {
+    async fn recv(&mut self, from: PartyId, round: Round) -> Result<Bytes, NetError> {
         self.touch(round);
         let payload = self.inner.recv(from, round).await?;
         self.stats.bytes_received += payload.len() as u64;

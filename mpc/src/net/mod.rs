@@ -17,6 +17,7 @@ pub mod codec;
 pub mod memory;
 pub mod metered;
 
+use bytes::Bytes;
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
@@ -92,9 +93,13 @@ pub trait Network: Send {
     /// Number of parties in the session.
     fn parties(&self) -> usize;
     /// Queues `payload` for `to`, tagged with `round`. Never waits for the peer.
-    fn send(&mut self, to: PartyId, round: Round, payload: Vec<u8>) -> Result<(), NetError>;
+    fn send(&mut self, to: PartyId, round: Round, payload: Bytes) -> Result<(), NetError>;
     /// The next message from `from`, which must carry `round`.
-    fn recv(&mut self, from: PartyId, round: Round) -> impl Future<Output = Result<Vec<u8>, NetError>> + Send;
+    fn recv(
+        &mut self,
+        from: PartyId,
+        round: Round,
+    ) -> impl Future<Output = Result<Bytes, NetError>> + Send;
 }
 
 /// What one party sent and received during a session.

@@ -8,14 +8,16 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::field::Field;
-use crate::net::Network;
+use crate::net::{Network, codec};
 use crate::party::PartyId;
 
 impl<N: Network, F: Field> Engine<N, F> {
     /// The `2t + 1` parties whose shares king `k` reconstructs from.
     fn king_set(&self, king: PartyId) -> Vec<PartyId> {
         let n = self.params.n();
-        (0..=2 * self.params.t()).map(|j| PartyId(((king.index() + j) % n) as u16)).collect()
+        (0..=2 * self.params.t())
+            .map(|j| PartyId(((king.index() + j) % n) as u16))
+            .collect()
     }
 
     pub(super) async fn mul_dn07(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
@@ -27,15 +29,21 @@ impl<N: Network, F: Field> Engine<N, F> {
             self.deal_round(short, 0, &[]).await?;
         }
         let (rt, r2t) = self.take_doubles(len);
-        let masked: Vec<F> = x.iter().zip(y).zip(&r2t).map(|((&a, &b), &r)| a * b - r).collect();
-        let strided = |v: &[F], k: usize| -> Vec<F> { v.iter().skip(k).step_by(n).copied().collect() };
+        let masked: Vec<F> = x
+            .iter()
+            .zip(y)
+            .zip(&r2t)
+            .map(|((&a, &b), &r)| a * b - r)
+            .collect();
         let count = |k: usize| if len > k { (len - k).div_ceil(n) } else { 0 };
 
         // Round 1: shares to the kings.
         let r1 = self.next_round();
         for king in self.params.parties() {
             if king != self.me && self.king_set(king).contains(&self.me) {
-                self.send_elems(king, r1, &strided(&masked, king.index()))?;
+                let payload =
+                    codec::encode_iter(strided(&masked, king.index(), n), count(king.index()));
+                self.net.send(king, r1, payload)?;
             }
         }
         let set = self.king_set(self.me);
@@ -43,7 +51,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut shares = Vec::with_capacity(set.len());
         for &p in &set {
             if p == self.me {
-                shares.push(strided(&masked, self.me.index()));
+                shares.push(strided(&masked, self.me.index(), n).collect());
             } else {
                 shares.push(self.recv_elems(p, r1, mine).await?);
             }
@@ -53,16 +61,26 @@ impl<N: Network, F: Field> Engine<N, F> {
 
         // Round 2: the kings' openings to everyone.
         let r2 = self.next_round();
+        let payload = codec::encode(&opened);
         for p in self.others() {
-            self.send_elems(p, r2, &opened)?;
+            self.net.send(p, r2, payload.clone())?;
         }
         let mut out = rt;
         for king in self.params.parties() {
-            let values = if king == self.me { opened.clone() } else { self.recv_elems(king, r2, count(king.index())).await? };
+            let values = if king == self.me {
+                opened.clone()
+            } else {
+                self.recv_elems(king, r2, count(king.index())).await?
+            };
             for (j, v) in values.into_iter().enumerate() {
                 out[king.index() + j * n] += v;
             }
         }
         Ok(out)
     }
+}
+
+/// Every `n`-th element of `v`, starting at `k`.
+fn strided<F: Copy>(v: &[F], k: usize, n: usize) -> impl Iterator<Item = F> + '_ {
+    v.iter().skip(k).step_by(n).copied()
 }

@@ -29,7 +29,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         let lambda = self.interp.coefficients(&dealers, 0).to_vec();
         let mut out = vec![F::zero(); len];
         for (&d, &l) in dealers.iter().zip(&lambda) {
-            let sub = if d == self.me { std::mem::take(&mut own) } else { self.recv_elems(d, round, len).await? };
+            let sub = if d == self.me {
+                std::mem::take(&mut own)
+            } else {
+                self.recv_elems(d, round, len).await?
+            };
             for (o, s) in out.iter_mut().zip(sub) {
                 *o += l * s;
             }

@@ -37,7 +37,9 @@ impl std::str::FromStr for MulProtocol {
         match s.to_ascii_lowercase().as_str() {
             "grr" => Ok(MulProtocol::Grr),
             "dn07" => Ok(MulProtocol::Dn07),
-            other => Err(format!("unknown multiplication protocol '{other}' (expected grr or dn07)")),
+            other => Err(format!(
+                "unknown multiplication protocol '{other}' (expected grr or dn07)"
+            )),
         }
     }
 }
@@ -64,11 +66,21 @@ impl<N: Network, F: Field> Engine<N, F> {
         };
         let bits = check_bits("mul", bits)?;
         let shares = self.mul_raw(&a.shares, &b.shares).await?;
-        Ok(Shared { shares, bits, frac: a.frac + b.frac, boolean: a.boolean && b.boolean })
+        Ok(Shared {
+            shares,
+            bits,
+            frac: a.frac + b.frac,
+            boolean: a.boolean && b.boolean,
+        })
     }
 
     /// Oblivious selection: `c ? a : b` element-wise, for a boolean `c`. One multiplication.
-    pub async fn select(&mut self, c: &Shared<F>, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
+    pub async fn select(
+        &mut self,
+        c: &Shared<F>,
+        a: &Shared<F>,
+        b: &Shared<F>,
+    ) -> Result<Shared<F>> {
         if !c.boolean {
             return Err(crate::error::MpcError::InvalidArgument {
                 op: "select",

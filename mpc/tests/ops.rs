@@ -1,0 +1,221 @@
+//! Every engine operation against the same computation in the clear, over random inputs and
+//! edge values, for n = 3, 5, 7, every valid threshold and both multiplication protocols.
+
+use mpc::net::memory::MemoryNetwork;
+use mpc::testing::{agreed, run_parties};
+use mpc::{Engine, EngineConfig, Fr, MulProtocol, Params, PartyId, Result, Shared};
+use proptest::prelude::*;
+
+type Eng = Engine<MemoryNetwork, Fr>;
+
+/// (n, t) settings: n = 3, 5, 7 with every valid t.
+fn setting() -> impl Strategy<Value = (usize, usize, MulProtocol)> {
+    (
+        prop::sample::select(vec![(3, 1), (5, 1), (5, 2), (7, 1), (7, 2), (7, 3)]),
+        prop::bool::ANY,
+    )
+        .prop_map(|((n, t), grr)| {
+            (
+                n,
+                t,
+                if grr {
+                    MulProtocol::Grr
+                } else {
+                    MulProtocol::Dn07
+                },
+            )
+        })
+}
+
+/// Random 64-bit values with the edges of the type always included.
+fn values64() -> impl Strategy<Value = Vec<i64>> {
+    prop::collection::vec(any::<i64>(), 0..6).prop_map(|mut v| {
+        v.extend([0, -1, 1, i64::MIN, i64::MAX]);
+        v
+    })
+}
+
+fn values32() -> impl Strategy<Value = Vec<i64>> {
+    prop::collection::vec(any::<i32>(), 0..6).prop_map(|v| {
+        let mut v: Vec<i64> = v.into_iter().map(i64::from).collect();
+        v.extend([0, -1, 1, i32::MIN as i64, i32::MAX as i64]);
+        v
+    })
+}
+
+/// Party 0 inputs `a`, party 1 inputs `b` (each of `bits` bits), then `op` runs.
+fn two_inputs<T, Fut>(
+    (n, t, mul): (usize, usize, MulProtocol),
+    seed: u64,
+    a: Vec<i128>,
+    b: Vec<i128>,
+    bits: u32,
+    op: impl Fn(Eng, Shared<Fr>, Shared<Fr>) -> Fut + Send + Sync + Clone + 'static,
+) -> T
+where
+    T: PartialEq + std::fmt::Debug + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>> + Send + 'static,
+{
+    let params = Params::new(n, t).unwrap();
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+    };
+    agreed(run_parties(params, config, seed, move |mut e| {
+        let (a, b, op) = (a.clone(), b.clone(), op.clone());
+        async move {
+            let me = e.me();
+            let x = e
+                .input_ints(
+                    PartyId(0),
+                    (me == PartyId(0)).then_some(&a[..]),
+                    a.len(),
+                    bits,
+                )
+                .await?;
+            let y = e
+                .input_ints(
+                    PartyId(1),
+                    (me == PartyId(1)).then_some(&b[..]),
+                    b.len(),
+                    bits,
+                )
+                .await?;
+            op(e, x, y).await
+        }
+    }))
+}
+
+fn widen(v: &[i64]) -> Vec<i128> {
+    v.iter().map(|&x| x as i128).collect()
+}
+
+/// Pairs the two vectors to a common length (b cycles).
+fn pair(a: &[i64], b: &[i64]) -> (Vec<i128>, Vec<i128>) {
+    let b2: Vec<i64> = (0..a.len()).map(|i| b[i % b.len()]).collect();
+    (widen(a), widen(&b2))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mul_matches_clear(s in setting(), seed in any::<u64>(), a in values64(), b in values64()) {
+        let (a, b) = pair(&a, &b);
+        let want: Vec<i128> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
+        let got = two_inputs(s, seed, a, b, 63, |mut e, x, y| async move {
+            let z = e.mul(&x, &y).await?;
+            e.open_ints(&z).await
+        });
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn linear_ops_match_clear(s in setting(), seed in any::<u64>(), a in values64(), b in values64(), c in -1000i64..1000) {
+        let (a, b) = pair(&a, &b);
+        let want: Vec<i128> = a.iter().zip(&b).map(|(x, y)| (x + y) * c as i128 - y + 7).collect();
+        let sum: i128 = a.iter().sum();
+        let got = two_inputs(s, seed, a, b, 63, move |mut e, x, y| async move {
+            let z = x.add(&y)?.scale(c as i128)?.sub(&y)?.add_const(7)?;
+            Ok((e.open_ints(&z).await?, e.open_ints(&x.sum()?).await?))
+        });
+        prop_assert_eq!(got, (want, vec![sum]));
+    }
+
+    #[test]
+    fn comparisons_64_match_clear(s in setting(), seed in any::<u64>(), a in values64(), b in values64()) {
+        let (a, mut b) = pair(&a, &b);
+        // Make some pairs equal so == is exercised both ways.
+        for i in (0..b.len()).step_by(3) { b[i] = a[i]; }
+        let want: Vec<Vec<i128>> = vec![
+            a.iter().zip(&b).map(|(x, y)| (x < y) as i128).collect(),
+            a.iter().zip(&b).map(|(x, y)| (x <= y) as i128).collect(),
+            a.iter().zip(&b).map(|(x, y)| (x > y) as i128).collect(),
+            a.iter().zip(&b).map(|(x, y)| (x >= y) as i128).collect(),
+            a.iter().zip(&b).map(|(x, y)| (x == y) as i128).collect(),
+            a.iter().map(|&x| (x < 0) as i128).collect(),
+            a.iter().map(|&x| (x == 0) as i128).collect(),
+        ];
+        let got = two_inputs(s, seed, a, b, 63, |mut e, x, y| async move {
+            let mut out = Vec::new();
+            for z in [e.lt(&x, &y).await?, e.le(&x, &y).await?, e.gt(&x, &y).await?, e.ge(&x, &y).await?, e.eq(&x, &y).await?, e.ltz(&x).await?, e.eqz(&x).await?] {
+                prop_assert_eq_mpc(z.is_boolean())?;
+                out.push(e.open_ints(&z).await?);
+            }
+            Ok(out)
+        });
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn comparisons_32_and_select_match_clear(s in setting(), seed in any::<u64>(), a in values32(), b in values32()) {
+        let (a, b) = pair(&a, &b);
+        let lt: Vec<i128> = a.iter().zip(&b).map(|(x, y)| (x < y) as i128).collect();
+        let min: Vec<i128> = a.iter().zip(&b).map(|(x, y)| *x.min(y)).collect();
+        let got = two_inputs(s, seed, a, b, 31, |mut e, x, y| async move {
+            let c = e.lt(&x, &y).await?;
+            let m = e.select(&c, &x, &y).await?;
+            Ok((e.open_ints(&c).await?, e.open_ints(&m).await?, m.bits()))
+        });
+        prop_assert_eq!(got, (lt, min, 31));
+    }
+
+    #[test]
+    fn fixed_point_mul_and_trunc_within_one_ulp(s in setting(), seed in any::<u64>(), a in prop::collection::vec(-1.0e6f64..1.0e6, 1..6), b in prop::collection::vec(-1.0e3f64..1.0e3, 1..6)) {
+        let f = 16u32;
+        let q = |x: f64| (x * 65536.0).round() as i128;
+        let (a, b): (Vec<i128>, Vec<i128>) = (0..a.len()).map(|i| (q(a[i]), q(b[i % b.len()]))).unzip();
+        let want: Vec<i128> = a.iter().zip(&b).map(|(x, y)| (x * y) >> f).collect();
+        let want_trunc: Vec<i128> = a.iter().map(|x| x >> 5).collect();
+        let got = two_inputs(s, seed, a, b, 40, move |mut e, x, y| async move {
+            let (x, y) = (x.with_frac(f), y.with_frac(f));
+            let p = e.fx_mul(&x, &y).await?;
+            let tr = e.trunc_pr(&x, 5).await?;
+            Ok((e.open_ints(&p).await?, e.open_ints(&tr).await?, p.frac(), tr.frac()))
+        });
+        prop_assert_eq!((got.2, got.3), (16, 11));
+        for (g, w) in got.0.iter().zip(&want) { prop_assert!((g - w).abs() <= 1, "fx_mul {} vs {}", g, w); }
+        for (g, w) in got.1.iter().zip(&want_trunc) { prop_assert!((g - w).abs() <= 1, "trunc {} vs {}", g, w); }
+    }
+
+    #[test]
+    fn open_to_reaches_only_the_recipient(s in setting(), seed in any::<u64>(), a in values64()) {
+        let a = widen(&a);
+        let (n, t, mul) = s;
+        let recipient = PartyId((seed % n as u64) as u16);
+        let params = Params::new(n, t).unwrap();
+        let aa = a.clone();
+        let results = run_parties(params, EngineConfig { mul, check_openings: true }, seed, move |mut e| {
+            let a = aa.clone();
+            async move {
+                let me = e.me();
+                let x = e.input_ints(PartyId(0), (me == PartyId(0)).then_some(&a[..]), a.len(), 63).await?;
+                let opened = e.open_to(&x, recipient).await?;
+                Ok(opened.map(|v| v.iter().map(|f| f.to_i128_checked()).collect::<Vec<_>>()))
+            }
+        });
+        for (i, r) in results.into_iter().enumerate() {
+            let r = r.unwrap();
+            if i == recipient.index() {
+                prop_assert_eq!(r, Some(a.clone()));
+            } else {
+                prop_assert_eq!(r, None);
+            }
+        }
+    }
+}
+
+/// `Fr` to `i128` for tests.
+trait ToI128 {
+    fn to_i128_checked(&self) -> i128;
+}
+impl ToI128 for Fr {
+    fn to_i128_checked(&self) -> i128 {
+        mpc::Field::to_i128(self).expect("small value")
+    }
+}
+
+fn prop_assert_eq_mpc(ok: bool) -> Result<()> {
+    assert!(ok, "comparison results are boolean batches");
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! Round counts are part of each primitive's contract: they do not depend on the batch length,
+//! and a change to them fails here loudly.
+
+use mpc::testing::{agreed, run_parties};
+use mpc::{EngineConfig, MulProtocol, Params, PartyId, Shared};
+
+/// Rounds used by `op` on a batch of `len` 31-bit inputs (dealt beforehand, not counted).
+fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) -> u64 {
+    let params = Params::new(n, t).unwrap();
+    agreed(run_parties(
+        params,
+        EngineConfig {
+            mul,
+            check_openings: true,
+        },
+        9,
+        move |mut e| async move {
+            let me = e.me();
+            let vals: Vec<i128> = (0..len as i128).map(|i| i * 7919 - 500).collect();
+            let x = e
+                .input_ints(PartyId(0), (me == PartyId(0)).then_some(&vals[..]), len, 31)
+                .await?;
+            let y = e
+                .input_ints(PartyId(1), (me == PartyId(1)).then_some(&vals[..]), len, 31)
+                .await?;
+            let before = e.stats().rounds;
+            let _z: Shared<_> = match op {
+                "mul" => e.mul(&x, &y).await?,
+                "lt" => e.lt(&x, &y).await?,
+                "eq" => e.eq(&x, &y).await?,
+                "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
+                "open" => {
+                    e.open(&x).await?;
+                    x.clone()
+                }
+                _ => unreachable!(),
+            };
+            Ok(e.stats().rounds - before)
+        },
+    ))
+}
+
+#[test]
+fn rounds_are_constant_in_the_batch_length() {
+    let expect = [
+        // (op, protocol, rounds for n=3, t=1)
+        ("open", MulProtocol::Dn07, 1),
+        ("mul", MulProtocol::Grr, 1),
+        ("mul", MulProtocol::Dn07, 3), // dealing + 2 online
+        ("lt", MulProtocol::Grr, 8),   // dealing, XOR, open, 5 carry levels (m = 32)
+        ("lt", MulProtocol::Dn07, 14), // dealing, XOR (2), open, 5 carry levels x 2
+        ("eq", MulProtocol::Grr, 7),   // dealing, XOR, 3 openings (33 -> 6 -> 3 bits), 2 levels
+        ("eq", MulProtocol::Dn07, 10),
+        ("fxmul", MulProtocol::Grr, 4), // dealing, XOR, mul, open
+        ("fxmul", MulProtocol::Dn07, 6),
+    ];
+    for (op, mul, want) in expect {
+        for len in [1, 40] {
+            let got = rounds(3, 1, mul, len, op);
+            println!("{op} {mul} len={len}: {got} rounds");
+            assert_eq!(got, want, "{op} with {mul} on a batch of {len}");
+        }
+    }
+}
+
+#[test]
+fn comparison_rounds_stay_within_budget_for_larger_thresholds() {
+    for (n, t) in [(5, 2), (7, 3)] {
+        let r = rounds(n, t, MulProtocol::Dn07, 10, "lt");
+        println!("lt dn07 n={n} t={t}: {r} rounds");
+        // XOR of t+1 dealt bits takes ceil(log2(t+1)) multiplication levels.
+        assert!(r <= 16, "lt took {r} rounds for n={n} t={t}");
+    }
+}
