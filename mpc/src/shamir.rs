@@ -25,8 +25,20 @@ pub fn deal<F: Field, R: RngCore + ?Sized>(
     n: usize,
     rng: &mut R,
 ) -> Vec<Vec<F>> {
-    let points: Vec<F> = (1..=n as u128).map(F::from_u128).collect();
     let mut out: Vec<Vec<F>> = (0..n).map(|_| Vec::with_capacity(secrets.len())).collect();
+    if degree == 1 {
+        // f(x) = s + c x at x = 1, 2, ...: consecutive points differ by c, so additions suffice.
+        for &s in secrets {
+            let c = F::random(rng);
+            let mut acc = s;
+            for share in out.iter_mut() {
+                acc += c;
+                share.push(acc);
+            }
+        }
+        return out;
+    }
+    let points: Vec<F> = (1..=n as u128).map(F::from_u128).collect();
     let mut coeffs = vec![F::zero(); degree];
     for &s in secrets {
         for c in coeffs.iter_mut() {
@@ -169,11 +181,40 @@ impl<F: Field> Interpolator<F> {
 pub(crate) fn combine<F: Field>(coeffs: &[F], shares: &[&[F]], len: usize) -> Vec<F> {
     let mut out = vec![F::zero(); len];
     for (&c, s) in coeffs.iter().zip(shares) {
-        for (o, &v) in out.iter_mut().zip(s.iter()) {
-            *o += c * v;
-        }
+        axpy(&mut out, c, &s[..len]);
     }
     out
+}
+
+/// `out[e] += c · x[e]`. Lagrange coefficients over consecutive points and Vandermonde entries
+/// are often small integers (`3, -3, 1` for three parties); those are applied with additions,
+/// several times cheaper than a Montgomery multiplication.
+pub(crate) fn axpy<F: Field>(out: &mut [F], c: F, x: &[F]) {
+    match c.to_i128() {
+        Some(0) => {}
+        Some(1) => out.iter_mut().zip(x).for_each(|(o, &v)| *o += v),
+        Some(-1) => out.iter_mut().zip(x).for_each(|(o, &v)| *o -= v),
+        Some(k) if k.unsigned_abs() <= 16 => {
+            let (neg, k) = (k < 0, k.unsigned_abs() as u32);
+            out.iter_mut().zip(x).for_each(|(o, &v)| {
+                let m = mul_small(v, k);
+                if neg { *o -= m } else { *o += m }
+            })
+        }
+        _ => out.iter_mut().zip(x).for_each(|(o, &v)| *o += c * v),
+    }
+}
+
+/// `v · k` for a small `k`, by doubling and adding.
+fn mul_small<F: Field>(v: F, k: u32) -> F {
+    let mut acc = F::zero();
+    for i in (0..u32::BITS - k.leading_zeros()).rev() {
+        acc += acc;
+        if (k >> i) & 1 == 1 {
+            acc += v;
+        }
+    }
+    acc
 }
 
 /// Reconstructs single values from `(party, share)` pairs, checking redundant shares.
@@ -254,6 +295,23 @@ mod tests {
             let detected = matches!(reconstruct(&all, t), Err(MpcError::InconsistentShares { .. }));
             prop_assert!(detected);
         }
+    }
+
+    #[test]
+    fn axpy_matches_multiplication() {
+        let mut rng = ChaCha12Rng::seed_from_u64(5);
+        let x: Vec<Fr> = (0..4).map(|_| Fr::random(&mut rng)).collect();
+        for c in [0i128, 1, -1, 2, 3, -3, 7, 16, -16, 17, 1 << 40] {
+            let mut out = vec![Fr::one(); 4];
+            axpy(&mut out, Fr::from_i128(c), &x);
+            for (o, &v) in out.iter().zip(&x) {
+                assert_eq!(*o, Fr::one() + Fr::from_i128(c) * v, "c={c}");
+            }
+        }
+        let big = Fr::random(&mut rng);
+        let mut out = vec![Fr::zero(); 4];
+        axpy(&mut out, big, &x);
+        assert_eq!(out[2], big * x[2]);
     }
 
     #[test]

@@ -51,9 +51,10 @@ fn eqz_levels(k: u32) -> Vec<u32> {
     levels
 }
 
-/// The low `m` bits of the canonical value of `c`.
-fn low_bits<F: Field>(c: &F, m: u32) -> Vec<bool> {
-    (0..m).map(|i| c.canonical_bit(i)).collect()
+/// The low `m` bits of the canonical value of `c` (one conversion out of Montgomery form).
+fn low_bits<F: Field>(c: &F, m: u32) -> impl Iterator<Item = bool> + use<F> {
+    let limbs = c.to_canonical_limbs();
+    (0..m).map(move |i| (limbs[(i / 64) as usize] >> (i % 64)) & 1 == 1)
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
@@ -89,9 +90,8 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut p = Vec::with_capacity(len * mu);
         let mut c_low = Vec::with_capacity(len);
         for e in 0..len {
-            let bits = low_bits(&c[e], m);
-            c_low.push(weighted_public::<F>(&bits));
-            for (i, &ci) in bits.iter().enumerate() {
+            c_low.push(super::fixed::low_value(&c[e], m));
+            for (i, ci) in low_bits(&c[e], m).enumerate() {
                 let ri = r[e * mu + i];
                 if ci {
                     g.push(F::zero());
@@ -272,16 +272,7 @@ impl<N: Network, F: Field> Engine<N, F> {
 
 /// `Σ 2^i x_i`.
 pub(crate) fn weighted<F: Field>(bits: &[F]) -> F {
-    let two = F::from_u128(2);
-    bits.iter().rev().fold(F::zero(), |acc, &b| acc * two + b)
-}
-
-/// `Σ 2^i b_i` for public bits.
-pub(crate) fn weighted_public<F: Field>(bits: &[bool]) -> F {
-    let two = F::from_u128(2);
-    bits.iter().rev().fold(F::zero(), |acc, &b| {
-        acc * two + if b { F::one() } else { F::zero() }
-    })
+    bits.iter().rev().fold(F::zero(), |acc, &b| acc + acc + b)
 }
 
 #[cfg(test)]

@@ -18,8 +18,6 @@
 //! modular square root (~300 multiplications); with `t = 1` a dealt-XOR bit costs a single
 //! multiplication, so XOR is the default here.
 
-use rand::RngCore;
-
 use super::{Engine, MulProtocol};
 use crate::error::Result;
 use crate::field::Field;
@@ -160,9 +158,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut deg_2t = shamir::deal(&secrets, 2 * t, n, &mut self.rng);
         let (mut my_bits, mut my_ints) = (Vec::new(), Vec::new());
         if is_dealer(self.me) {
-            let plain_bits: Vec<F> = (0..bits)
-                .map(|_| F::from_u128((self.rng.next_u32() & 1) as u128))
-                .collect();
+            let plain_bits = random_plain_bits::<F, _>(&mut self.rng, bits);
             my_bits = shamir::deal(&plain_bits, t, n, &mut self.rng);
             let plain_ints: Vec<F> = ints
                 .iter()
@@ -239,18 +235,20 @@ impl<N: Network, F: Field> Engine<N, F> {
         let matrix: Vec<Vec<F>> = (0..n - t)
             .map(|k| (1..=n as u128).map(|x| pow(F::from_u128(x), k)).collect())
             .collect();
+        // Row-major over outputs k, then reordered element-major into the pool.
+        let mut out_t = vec![vec![F::zero(); per_party]; n - t];
+        let mut out_2t = vec![vec![F::zero(); per_party]; n - t];
+        for (k, row) in matrix.iter().enumerate() {
+            for (j, &m) in row.iter().enumerate() {
+                shamir::axpy(&mut out_t[k], m, &from_t[j]);
+                shamir::axpy(&mut out_2t[k], m, &from_2t[j]);
+            }
+        }
         self.pool.dbl_t.reserve(per_party * (n - t));
         self.pool.dbl_2t.reserve(per_party * (n - t));
-        for e in 0..per_party {
-            for row in &matrix {
-                let (mut rt, mut r2t) = (F::zero(), F::zero());
-                for (j, &m) in row.iter().enumerate() {
-                    rt += m * from_t[j][e];
-                    r2t += m * from_2t[j][e];
-                }
-                self.pool.dbl_t.push(rt);
-                self.pool.dbl_2t.push(r2t);
-            }
+        for k in 0..n - t {
+            self.pool.dbl_t.extend_from_slice(&out_t[k]);
+            self.pool.dbl_2t.extend_from_slice(&out_2t[k]);
         }
         Ok((dealt_bits, int_sum))
     }
@@ -282,6 +280,23 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         Ok(level.pop().unwrap_or_default())
     }
+}
+
+/// `len` uniform bits as field elements, 64 per RNG draw.
+fn random_plain_bits<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, len: usize) -> Vec<F> {
+    let mut out = Vec::with_capacity(len);
+    let mut word = 0u64;
+    for i in 0..len {
+        if i % 64 == 0 {
+            word = rng.next_u64();
+        }
+        out.push(if (word >> (i % 64)) & 1 == 1 {
+            F::one()
+        } else {
+            F::zero()
+        });
+    }
+    out
 }
 
 fn pow<F: Field>(x: F, k: usize) -> F {

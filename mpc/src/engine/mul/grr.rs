@@ -34,9 +34,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             } else {
                 self.recv_elems(d, round, len).await?
             };
-            for (o, s) in out.iter_mut().zip(sub) {
-                *o += l * s;
-            }
+            shamir::axpy(&mut out, l, &sub);
         }
         Ok(out)
     }
