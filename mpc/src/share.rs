@@ -177,6 +177,98 @@ impl<F: Field> Shared<F> {
     }
 }
 
+/// The public facts of a batch: its bound, scale and whether it is boolean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Every value lies in `[-2^bits, 2^bits)`.
+    pub bits: u32,
+    /// Fixed-point fractional bits.
+    pub frac: u32,
+    /// Every value is 0 or 1.
+    pub boolean: bool,
+}
+
+impl<F> Shared<F> {
+    /// The batch's public facts.
+    pub fn facts(&self) -> Meta {
+        Meta {
+            bits: self.bits,
+            frac: self.frac,
+            boolean: self.boolean,
+        }
+    }
+}
+
+impl<F: Field> Shared<F> {
+    /// A batch with the facts a rule of [`rules`] derived (used by backends that compute the
+    /// same operations another way, such as in the clear).
+    pub fn from_facts(shares: Vec<F>, meta: Meta) -> Result<Self> {
+        Ok(Shared {
+            shares,
+            bits: check_bits("from_facts", meta.bits)?,
+            frac: meta.frac,
+            boolean: meta.boolean,
+        })
+    }
+}
+
+/// How each non-linear operation transforms the public facts of its operands. The engine and
+/// every other backend apply these same rules, so a computation refused by one is refused by
+/// all.
+pub mod rules {
+    use super::{Meta, check_bits};
+    use crate::error::Result;
+
+    /// Element-wise product: scales add; a boolean factor keeps the other's bound.
+    pub fn mul(a: Meta, b: Meta) -> Result<Meta> {
+        let bits = match (a.boolean, b.boolean) {
+            (true, _) => b.bits,
+            (_, true) => a.bits,
+            _ => a.bits + b.bits + 1,
+        };
+        Ok(Meta {
+            bits: check_bits("mul", bits)?,
+            frac: a.frac + b.frac,
+            boolean: a.boolean && b.boolean,
+        })
+    }
+
+    /// Probabilistic truncation by `m` bits: the result may round up by one unit.
+    pub fn trunc(a: Meta, m: u32) -> Meta {
+        if m == 0 {
+            return a;
+        }
+        Meta {
+            bits: if a.bits > m { a.bits - m + 1 } else { 1 },
+            frac: a.frac.saturating_sub(m),
+            boolean: false,
+        }
+    }
+
+    /// Fixed-point product: the product truncated by the smaller scale.
+    pub fn fx_mul(a: Meta, b: Meta) -> Result<Meta> {
+        Ok(trunc(mul(a, b)?, a.frac.min(b.frac)))
+    }
+
+    /// `c ? a : b`: the wider of the two bounds.
+    pub fn select(a: Meta, b: Meta) -> Meta {
+        Meta {
+            bits: a.bits.max(b.bits),
+            frac: a.frac,
+            boolean: a.boolean && b.boolean,
+        }
+    }
+
+    /// A comparison's result: a boolean batch.
+    pub fn comparison() -> Meta {
+        Meta {
+            bits: 1,
+            frac: 0,
+            boolean: true,
+        }
+    }
+}
+
 /// Refuses a bound past [`MAX_BITS`].
 pub(crate) fn check_bits(op: &'static str, bits: u32) -> Result<u32> {
     if bits > MAX_BITS {

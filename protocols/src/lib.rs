@@ -1,1 +1,15 @@
-//! protocols
+//! What Quorate users compute: statistics, matching and settlement, written against
+//! [`backend::Backend`] so that one protocol function runs on the MPC engine, in the clear (the
+//! reference for tests) and under a counter.
+//!
+//! Protocol code never opens a socket, a file or a clock; it sees the other parties only through
+//! the backend. Datasets and policies ([`dataset`], [`policy`]) are plain data: parsing a CSV
+//! and checking a policy are pure functions.
+
+#![forbid(unsafe_code)]
+
+pub mod backend;
+pub mod dataset;
+pub mod policy;
+
+pub use backend::{Backend, Clear, Counting, Secret};

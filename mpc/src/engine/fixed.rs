@@ -14,7 +14,7 @@ use super::{Engine, same_len};
 use crate::error::Result;
 use crate::field::Field;
 use crate::net::Network;
-use crate::share::{STAT_SECURITY, Shared, check_bits};
+use crate::share::{STAT_SECURITY, Shared, check_bits, rules};
 
 impl<N: Network, F: Field> Engine<N, F> {
     /// `a / 2^m` with probabilistic rounding (see the module doc); the result has `m` fewer
@@ -53,12 +53,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 (a.shares[e] - (c_low - r_low[e])) * inv
             })
             .collect();
-        Ok(Shared {
-            shares,
-            bits: if a.bits > m { a.bits - m + 1 } else { 1 },
-            frac: a.frac.saturating_sub(m),
-            boolean: false,
-        })
+        Shared::from_facts(shares, rules::trunc(a.facts(), m))
     }
 
     /// Fixed-point product: scales `f_a` and `f_b` give a result with `max(f_a, f_b)`

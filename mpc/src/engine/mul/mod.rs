@@ -19,7 +19,7 @@ use super::{Engine, same_len};
 use crate::error::Result;
 use crate::field::Field;
 use crate::net::Network;
-use crate::share::{Shared, check_bits};
+use crate::share::{Shared, rules};
 
 /// The multiplication protocol of a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,19 +59,9 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// anything is sent.
     pub async fn mul(&mut self, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
         same_len("mul", a.len(), b.len())?;
-        let bits = match (a.boolean, b.boolean) {
-            (true, _) => b.bits,
-            (_, true) => a.bits,
-            _ => a.bits + b.bits + 1,
-        };
-        let bits = check_bits("mul", bits)?;
+        let meta = rules::mul(a.facts(), b.facts())?;
         let shares = self.mul_raw(&a.shares, &b.shares).await?;
-        Ok(Shared {
-            shares,
-            bits,
-            frac: a.frac + b.frac,
-            boolean: a.boolean && b.boolean,
-        })
+        Shared::from_facts(shares, meta)
     }
 
     /// Oblivious selection: `c ? a : b` element-wise, for a boolean `c`. One multiplication.
@@ -89,10 +79,8 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let diff = a.sub(b)?;
         let picked = self.mul(c, &diff).await?;
-        let mut out = picked.add(b)?;
-        out.bits = a.bits.max(b.bits);
-        out.boolean = a.boolean && b.boolean;
-        Ok(out)
+        let shares = picked.add(b)?.into_shares();
+        Shared::from_facts(shares, rules::select(a.facts(), b.facts()))
     }
 
     /// Products of raw shares with the session's protocol.

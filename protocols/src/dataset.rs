@@ -1,0 +1,591 @@
+//! Datasets: a schema of typed columns and rows of values encoded as integers, read from CSV
+//! with errors that name the file, line and column.
+//!
+//! Column types and their encodings (every value becomes a signed integer, which the data
+//! owner's client then secret-shares):
+//! - `integer { bits }`: the value itself, in `[-2^bits, 2^bits)` (default 63: any `i64`);
+//! - `fixed { frac, bits }`: `round(x · 2^frac)` (default 16 fractional bits), in
+//!   `[-2^bits, 2^bits)` (default 63);
+//! - `categorical { domain }`: the index of the value in the schema's domain (firms pooling one
+//!   dataset name must share the domain, so it belongs in the schema);
+//! - `identifier`: a 60-bit hash (SHA-256, truncated) of the text, computed on the owner's
+//!   machine, for record matching by equality without revealing identifiers.
+//!
+//! A schema is given as TOML (`[[columns]] name = "salary" type = "integer"`) or inferred from
+//! the CSV: integers, then decimals (fixed point), then text columns named like `id`/`*_id`
+//! (identifiers) or with at most 64 distinct values (categorical, domain sorted).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Bits of an identifier hash: collisions among 10^6 identifiers have probability ~2^-21.
+pub const ID_BITS: u32 = 60;
+/// The most distinct text values an inferred categorical column may have.
+pub const MAX_INFERRED_CATEGORIES: usize = 64;
+
+fn default_bits() -> u32 {
+    63
+}
+fn default_frac() -> u32 {
+    16
+}
+
+/// A column's type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ColumnType {
+    /// Signed integers in `[-2^bits, 2^bits)`.
+    Integer {
+        /// Magnitude bound in bits (default 63).
+        bits: u32,
+    },
+    /// Fixed-point numbers with `frac` fractional bits.
+    Fixed {
+        /// Fractional bits (default 16).
+        frac: u32,
+        /// Bound of the scaled integer in bits (default 63).
+        bits: u32,
+    },
+    /// One of a public list of values, encoded as its index.
+    Categorical {
+        /// The values, in order.
+        domain: Vec<String>,
+    },
+    /// Text identifiers, hashed to [`ID_BITS`] bits.
+    Identifier,
+}
+
+impl ColumnType {
+    /// The bound, in bits, of the encoded integers.
+    pub fn bits(&self) -> u32 {
+        match self {
+            ColumnType::Integer { bits } | ColumnType::Fixed { bits, .. } => *bits,
+            ColumnType::Categorical { domain } => usize::BITS - domain.len().leading_zeros(),
+            ColumnType::Identifier => ID_BITS,
+        }
+    }
+    /// Fractional bits of the encoding (0 but for fixed point).
+    pub fn frac(&self) -> u32 {
+        match self {
+            ColumnType::Fixed { frac, .. } => *frac,
+            _ => 0,
+        }
+    }
+}
+
+/// A named, typed column. In TOML: `name`, `type` (`integer`, `fixed`, `categorical`,
+/// `identifier`) and the type's options: `bits` (integer, fixed; default 63), `frac` (fixed;
+/// default 16), `domain` (categorical; required). Unknown keys are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawColumn", into = "RawColumn")]
+pub struct ColumnSpec {
+    /// The column's name (the CSV header).
+    pub name: String,
+    /// Its type.
+    pub ty: ColumnType,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bits: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    frac: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<Vec<String>>,
+}
+
+impl TryFrom<RawColumn> for ColumnSpec {
+    type Error = String;
+    fn try_from(r: RawColumn) -> Result<Self, String> {
+        let unused = |what: &str, present: bool| {
+            if present {
+                Err(format!(
+                    "column '{}': '{what}' does not apply to type '{}'",
+                    r.name, r.ty
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let ty = match r.ty.as_str() {
+            "integer" => {
+                unused("frac", r.frac.is_some())?;
+                unused("domain", r.domain.is_some())?;
+                ColumnType::Integer {
+                    bits: r.bits.unwrap_or(default_bits()),
+                }
+            }
+            "fixed" => {
+                unused("domain", r.domain.is_some())?;
+                ColumnType::Fixed {
+                    frac: r.frac.unwrap_or(default_frac()),
+                    bits: r.bits.unwrap_or(default_bits()),
+                }
+            }
+            "categorical" => {
+                unused("bits", r.bits.is_some())?;
+                unused("frac", r.frac.is_some())?;
+                let domain = r.domain.clone().ok_or_else(|| {
+                    format!("column '{}': a categorical column needs a 'domain'", r.name)
+                })?;
+                ColumnType::Categorical { domain }
+            }
+            "identifier" => {
+                unused("bits", r.bits.is_some())?;
+                unused("frac", r.frac.is_some())?;
+                unused("domain", r.domain.is_some())?;
+                ColumnType::Identifier
+            }
+            other => {
+                return Err(format!(
+                    "column '{}': unknown type '{other}' (expected integer, fixed, categorical or identifier)",
+                    r.name
+                ));
+            }
+        };
+        Ok(ColumnSpec { name: r.name, ty })
+    }
+}
+
+impl From<ColumnSpec> for RawColumn {
+    fn from(c: ColumnSpec) -> Self {
+        let (ty, bits, frac, domain) = match c.ty {
+            ColumnType::Integer { bits } => ("integer", Some(bits), None, None),
+            ColumnType::Fixed { frac, bits } => ("fixed", Some(bits), Some(frac), None),
+            ColumnType::Categorical { domain } => ("categorical", None, None, Some(domain)),
+            ColumnType::Identifier => ("identifier", None, None, None),
+        };
+        RawColumn {
+            name: c.name,
+            ty: ty.to_string(),
+            bits,
+            frac,
+            domain,
+        }
+    }
+}
+
+/// The columns of a dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schema {
+    /// Columns in order.
+    pub columns: Vec<ColumnSpec>,
+}
+
+impl Schema {
+    /// Parses a schema from TOML.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, DatasetError> {
+        let schema: Schema = toml::from_str(text).map_err(|e| DatasetError::Schema {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        schema.validate(file)?;
+        Ok(schema)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), DatasetError> {
+        let bad = |message: String| {
+            Err(DatasetError::Schema {
+                file: file.to_string(),
+                message,
+            })
+        };
+        let mut seen = BTreeSet::new();
+        for c in &self.columns {
+            if !seen.insert(c.name.as_str()) {
+                return bad(format!("column '{}' appears twice", c.name));
+            }
+            if c.ty.bits() > 120 {
+                return bad(format!(
+                    "column '{}': bound of {} bits is over 120",
+                    c.name,
+                    c.ty.bits()
+                ));
+            }
+            if let ColumnType::Categorical { domain } = &c.ty {
+                if domain.is_empty() {
+                    return bad(format!(
+                        "column '{}': a categorical column needs a non-empty domain",
+                        c.name
+                    ));
+                }
+                if domain.iter().collect::<BTreeSet<_>>().len() != domain.len() {
+                    return bad(format!(
+                        "column '{}': the domain lists a value twice",
+                        c.name
+                    ));
+                }
+            }
+        }
+        if self.columns.is_empty() {
+            return bad("a schema needs at least one column".into());
+        }
+        Ok(())
+    }
+
+    /// The column called `name`, with its index.
+    pub fn column(&self, name: &str) -> Option<(usize, &ColumnSpec)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.name == name)
+    }
+
+    /// A SHA-256 digest of the schema's canonical form (for the ledger).
+    pub fn digest(&self) -> [u8; 32] {
+        let canonical = toml::to_string(self).expect("a schema serializes");
+        Sha256::digest(canonical.as_bytes()).into()
+    }
+}
+
+/// A parsed dataset: a schema and its columns of encoded values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// The columns' names and types.
+    pub schema: Schema,
+    /// `columns[c][r]`: the encoded value of row `r` in column `c`.
+    pub columns: Vec<Vec<i128>>,
+}
+
+impl Table {
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, |c| c.len())
+    }
+}
+
+/// Where and why a dataset could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatasetError {
+    /// The file could not be read.
+    #[error("{file}: {message}")]
+    Io {
+        /// The file.
+        file: String,
+        /// What failed.
+        message: String,
+    },
+    /// A CSV cell or row is wrong.
+    #[error("{}", CsvPlace(self))]
+    Csv {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: u64,
+        /// 1-based column, when one cell is at fault.
+        column: Option<usize>,
+        /// The column's name, when known.
+        name: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The schema is invalid or does not fit the CSV.
+    #[error("{file}: schema: {message}")]
+    Schema {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+struct CsvPlace<'a>(&'a DatasetError);
+
+impl fmt::Display for CsvPlace<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let DatasetError::Csv {
+            file,
+            line,
+            column,
+            name,
+            message,
+        } = self.0
+        {
+            write!(f, "{file}:{line}")?;
+            if let Some(c) = column {
+                write!(f, ":{c}")?;
+            }
+            if let Some(n) = name {
+                write!(f, " ({n})")?;
+            }
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a CSV file (header row first) into a table, with the given schema or an inferred one.
+pub fn read_csv_file(path: &Path, schema: Option<&Schema>) -> Result<Table, DatasetError> {
+    let file = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| DatasetError::Io {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    read_csv(f, &file, schema)
+}
+
+/// Reads CSV text (header row first) into a table; `file` names the source in errors.
+pub fn read_csv<R: Read>(
+    input: R,
+    file: &str,
+    schema: Option<&Schema>,
+) -> Result<Table, DatasetError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(input);
+    let csv_err = |line: u64, message: String| DatasetError::Csv {
+        file: file.to_string(),
+        line,
+        column: None,
+        name: None,
+        message,
+    };
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_err(1, e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+        return Err(csv_err(1, "no header row".into()));
+    }
+    let mut raw: Vec<(u64, Vec<String>)> = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            csv_err(line, e.to_string())
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() != headers.len() {
+            return Err(csv_err(
+                line,
+                format!(
+                    "row has {} fields, the header has {}",
+                    record.len(),
+                    headers.len()
+                ),
+            ));
+        }
+        raw.push((line, record.iter().map(str::to_string).collect()));
+    }
+    let schema = match schema {
+        Some(s) => s.clone(),
+        None => infer_schema(&headers, &raw),
+    };
+    // Map schema columns to CSV columns by name.
+    let mut order = Vec::with_capacity(schema.columns.len());
+    for c in &schema.columns {
+        let idx =
+            headers
+                .iter()
+                .position(|h| h == &c.name)
+                .ok_or_else(|| DatasetError::Schema {
+                    file: file.to_string(),
+                    message: format!("column '{}' of the schema is not in the CSV header", c.name),
+                })?;
+        order.push(idx);
+    }
+    if let Some(extra) = headers.iter().find(|h| schema.column(h).is_none()) {
+        return Err(DatasetError::Schema {
+            file: file.to_string(),
+            message: format!("CSV column '{extra}' is not in the schema"),
+        });
+    }
+    let mut columns = vec![Vec::with_capacity(raw.len()); schema.columns.len()];
+    for (line, fields) in &raw {
+        for (c, spec) in schema.columns.iter().enumerate() {
+            let text = &fields[order[c]];
+            let value = encode_cell(text, &spec.ty).map_err(|message| DatasetError::Csv {
+                file: file.to_string(),
+                line: *line,
+                column: Some(order[c] + 1),
+                name: Some(spec.name.clone()),
+                message,
+            })?;
+            columns[c].push(value);
+        }
+    }
+    Ok(Table { schema, columns })
+}
+
+fn show(text: &str) -> String {
+    if text.chars().count() > 24 {
+        format!("'{}…'", text.chars().take(24).collect::<String>())
+    } else {
+        format!("'{text}'")
+    }
+}
+
+/// Encodes one cell; the error says what was expected.
+pub fn encode_cell(text: &str, ty: &ColumnType) -> Result<i128, String> {
+    match ty {
+        ColumnType::Integer { bits } => {
+            let v: i128 = text
+                .parse()
+                .map_err(|_| format!("{} is not an integer", show(text)))?;
+            if !mpc::field::encode::fits(v, *bits) {
+                return Err(format!(
+                    "{} is out of range for a {}-bit integer column",
+                    show(text),
+                    bits
+                ));
+            }
+            Ok(v)
+        }
+        ColumnType::Fixed { frac, bits } => {
+            let x: f64 = text
+                .parse()
+                .map_err(|_| format!("{} is not a number", show(text)))?;
+            mpc::field::encode::fixed_to_int(x, *frac, *bits)
+                .map_err(|e| format!("{}: {e} (fixed point, {frac} fractional bits)", show(text)))
+        }
+        ColumnType::Categorical { domain } => domain
+            .iter()
+            .position(|d| d == text)
+            .map(|i| i as i128)
+            .ok_or_else(|| {
+                format!(
+                    "{} is not in the column's domain ({} values)",
+                    show(text),
+                    domain.len()
+                )
+            }),
+        ColumnType::Identifier => {
+            if text.is_empty() {
+                return Err("empty identifier".into());
+            }
+            Ok(hash_identifier(text))
+        }
+    }
+}
+
+/// The identifier's hash: the first [`ID_BITS`] bits of SHA-256, as a non-negative integer.
+pub fn hash_identifier(text: &str) -> i128 {
+    let digest = Sha256::digest(text.as_bytes());
+    let word = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+    (word >> (64 - ID_BITS)) as i128
+}
+
+fn infer_schema(headers: &[String], rows: &[(u64, Vec<String>)]) -> Schema {
+    let columns = headers
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let cells = || rows.iter().map(move |(_, r)| r[c].as_str());
+            let ty = if cells().all(|v| v.parse::<i64>().is_ok()) {
+                ColumnType::Integer { bits: 63 }
+            } else if cells().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
+                ColumnType::Fixed { frac: 16, bits: 63 }
+            } else {
+                let lower = name.to_ascii_lowercase();
+                let distinct: BTreeSet<&str> = cells().collect();
+                if lower == "id"
+                    || lower.ends_with("_id")
+                    || distinct.len() > MAX_INFERRED_CATEGORIES
+                {
+                    ColumnType::Identifier
+                } else {
+                    ColumnType::Categorical {
+                        domain: distinct.into_iter().map(str::to_string).collect(),
+                    }
+                }
+            };
+            ColumnSpec {
+                name: name.clone(),
+                ty,
+            }
+        })
+        .collect();
+    Schema { columns }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, schema: Option<&Schema>) -> Result<Table, DatasetError> {
+        read_csv(text.as_bytes(), "payroll.csv", schema)
+    }
+
+    #[test]
+    fn infers_types_and_encodes() {
+        let t = parse(
+            "id,salary,bonus,gender\na1,50000,0.5,f\na2,-3,1.25,m\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.rows(), 2);
+        assert_eq!(t.schema.columns[0].ty, ColumnType::Identifier);
+        assert_eq!(t.schema.columns[1].ty, ColumnType::Integer { bits: 63 });
+        assert_eq!(
+            t.schema.columns[2].ty,
+            ColumnType::Fixed { frac: 16, bits: 63 }
+        );
+        assert_eq!(t.columns[1], vec![50000, -3]);
+        assert_eq!(t.columns[2], vec![32768, 81920]);
+        assert_eq!(t.columns[3], vec![0, 1]);
+        assert!(t.columns[0][0] >= 0 && t.columns[0][0] < 1 << ID_BITS);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let schema = Schema::from_toml(
+            "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"role\"\ntype = \"categorical\"\ndomain = [\"a\", \"b\"]\n",
+            "schema.toml",
+        )
+        .unwrap();
+        let err = parse("salary,role\n10,a\n12\n", Some(&schema)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payroll.csv:3: row has 1 fields, the header has 2"
+        );
+        let err = parse("salary,role\n10,a\nabc,b\n", Some(&schema)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payroll.csv:3:1 (salary): 'abc' is not an integer"
+        );
+        let err = parse("salary,role\n99999999999,a\n", Some(&schema)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payroll.csv:2:1 (salary): '99999999999' is out of range for a 31-bit integer column"
+        );
+        let err = parse("role,salary\nc,1\n", Some(&schema)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payroll.csv:2:1 (role): 'c' is not in the column's domain (2 values)"
+        );
+        let err = parse("salary\n1\n", Some(&schema)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("column 'role' of the schema is not in the CSV header"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn schemas_refuse_typos_and_duplicates() {
+        let err = Schema::from_toml("[[columns]]\nname = \"a\"\ntype = \"integr\"\n", "s.toml")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("s.toml: schema:"), "{err}");
+        let err = Schema::from_toml(
+            "[[columns]]\nname = \"a\"\ntype = \"integer\"\nbitz = 3\n",
+            "s.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("bitz"), "{err}");
+        let err = Schema::from_toml("[[columns]]\nname = \"a\"\ntype = \"identifier\"\n[[columns]]\nname = \"a\"\ntype = \"identifier\"\n", "s.toml").unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+    }
+}

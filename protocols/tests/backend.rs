@@ -1,0 +1,55 @@
+//! One protocol function, run on the MPC engine and in the clear, must agree.
+
+use mpc::testing::{agreed, run_parties};
+use mpc::{EngineConfig, MulProtocol, Params, PartyId, Shared};
+use proptest::prelude::*;
+use protocols::backend::{Backend, Clear, Counting, Secret};
+
+/// A small protocol: clip every value at `cap`, then return (sum of clipped values, count of
+/// values equal to cap, the clipped values' fixed-point squares).
+async fn clip_stats<B: Backend>(
+    b: &mut B,
+    x: &Secret,
+    cap: i128,
+) -> mpc::Result<(Vec<i128>, Vec<i128>, Vec<i128>)> {
+    let caps = b.constant(&vec![cap; x.len()])?;
+    let over = b.lt(&caps, x).await?;
+    let clipped = b.select(&over, &caps, x).await?;
+    let at_cap = b.eq(&clipped, &caps).await?;
+    let fx = clipped.clone().with_frac(8);
+    let sq = b.fx_mul(&fx, &fx).await?;
+    Ok((
+        b.open(&clipped.sum()?).await?,
+        b.open(&at_cap.sum()?).await?,
+        b.open(&sq).await?,
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+    #[test]
+    fn engine_agrees_with_clear(values in prop::collection::vec(-1_000_000i128..1_000_000, 1..8), cap in -1000i128..1000, seed in any::<u64>(), grr in any::<bool>()) {
+        let x = Shared::from_facts(values.iter().map(|&v| mpc::Fr::from_i128(v)).collect(), Shared::<mpc::Fr>::from_shares(vec![], 31).unwrap().facts()).unwrap();
+        let mut clear = Counting::new(Clear);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let want = rt.block_on(clip_stats(&mut clear, &x, cap)).unwrap();
+        prop_assert_eq!(clear.counts.comparisons, 2 * values.len() as u64);
+
+        let mul = if grr { MulProtocol::Grr } else { MulProtocol::Dn07 };
+        let vals = values.clone();
+        let got = agreed(run_parties(Params::new(3, 1).unwrap(), EngineConfig { mul, check_openings: true }, seed, move |mut e| {
+            let vals = vals.clone();
+            async move {
+                let me = e.me();
+                let x = e.input_ints(PartyId(2), (me == PartyId(2)).then_some(&vals[..]), vals.len(), 31).await?;
+                clip_stats(&mut e, &x, cap).await
+            }
+        }));
+        prop_assert_eq!(&got.0, &want.0);
+        prop_assert_eq!(&got.1, &want.1);
+        // Fixed-point squares: the engine's truncation may round up by one unit.
+        for (g, w) in got.2.iter().zip(&want.2) { prop_assert!((g - w).abs() <= 1); }
+    }
+}
+
+use mpc::Field;
