@@ -95,11 +95,11 @@ struct RawColumn {
     name: String,
     #[serde(rename = "type")]
     ty: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     bits: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     frac: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     domain: Option<Vec<String>>,
 }
 

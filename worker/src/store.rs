@@ -1,0 +1,478 @@
+//! The worker's share store: datasets as secret shares in an embedded transactional store
+//! (redb), uploaded in two phases so that a dataset is visible only once every worker has it.
+//!
+//! An upload is *staged* under its upload id (`begin`, then `put_chunk` for each column chunk),
+//! then *prepared* (all chunks present and durable: the worker can promise to commit), then
+//! *committed* (published under `owner/name` in one transaction, replacing an older version
+//! only when the upload said so) or *aborted* (every staged byte removed). Each step is one redb
+//! transaction, durable when it returns, so a crash at any point leaves either the old dataset
+//! or the new one, never a mix; staged uploads left by a crash are listed for the node to abort.
+//!
+//! Shares are stored as contiguous 32-byte field elements, in chunks of up to
+//! [`CHUNK_ROWS`] rows per column. What this module does not do: check a client's identity or a
+//! policy (the node's server does), or interpret shares.
+
+use std::path::Path;
+
+use mpc::Fr;
+use mpc::field::Field;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// Rows per stored chunk of a column.
+pub const CHUNK_ROWS: u32 = 65_536;
+
+/// Committed datasets: `owner/name` → record.
+const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
+/// Uploads in progress: upload id → staged record.
+const STAGED: TableDefinition<&str, &[u8]> = TableDefinition::new("staged");
+/// Share chunks: (upload id, column, chunk) → 32-byte elements.
+const CHUNKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("chunks");
+
+/// What the store knows of a dataset, apart from its shares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// The owner's identity name.
+    pub owner: String,
+    /// The dataset's name.
+    pub name: String,
+    /// The schema, as TOML.
+    pub schema: String,
+    /// The policy, as TOML (empty: the default policy).
+    pub policy: String,
+    /// Number of rows.
+    pub rows: u64,
+    /// Number of columns.
+    pub columns: u32,
+    /// The upload that wrote this version.
+    pub upload: String,
+    /// Whether the upload may replace an existing dataset of the same name.
+    pub replace: bool,
+    /// Set once every chunk is present and durable.
+    pub prepared: bool,
+}
+
+impl DatasetRecord {
+    /// `owner/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.owner, self.name)
+    }
+    /// Chunks per column.
+    pub fn chunks(&self) -> u32 {
+        (self.rows as u32).div_ceil(CHUNK_ROWS)
+    }
+}
+
+/// What can go wrong in the store. Each names the dataset or upload.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (disk, corruption).
+    #[error("share store: {0}")]
+    Db(String),
+    /// A dataset of that name exists and the upload did not ask to replace it.
+    #[error("dataset '{0}' already exists (upload with --replace to replace it)")]
+    Exists(String),
+    /// No such dataset.
+    #[error("no dataset '{0}'")]
+    NoDataset(String),
+    /// No such upload in progress.
+    #[error("no upload '{0}' in progress")]
+    NoUpload(String),
+    /// A chunk does not fit the upload's shape.
+    #[error("upload '{upload}': {reason}")]
+    BadChunk {
+        /// The upload.
+        upload: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored record or chunk does not decode.
+    #[error("share store: corrupt entry '{0}'")]
+    Corrupt(String),
+}
+
+fn db<E: std::fmt::Display>(e: E) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// The worker's share store.
+pub struct ShareStore {
+    db: Database,
+}
+
+impl ShareStore {
+    /// Opens (or creates) the store in `dir/shares.redb`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
+        let database = Database::create(dir.join("shares.redb")).map_err(db)?;
+        let txn = database.begin_write().map_err(db)?;
+        txn.open_table(DATASETS).map_err(db)?;
+        txn.open_table(STAGED).map_err(db)?;
+        txn.open_table(CHUNKS).map_err(db)?;
+        txn.commit().map_err(db)?;
+        Ok(ShareStore { db: database })
+    }
+
+    /// Starts an upload. Refuses a name that exists unless `record.replace`.
+    pub fn begin(&self, record: &DatasetRecord) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let datasets = txn.open_table(DATASETS).map_err(db)?;
+            if !record.replace && datasets.get(record.key().as_str()).map_err(db)?.is_some() {
+                return Err(StoreError::Exists(record.key()));
+            }
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            let mut fresh = record.clone();
+            fresh.prepared = false;
+            staged
+                .insert(record.upload.as_str(), encode(&fresh).as_slice())
+                .map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
+    fn staged(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let staged = txn.open_table(STAGED).map_err(db)?;
+        let bytes = staged
+            .get(upload)
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NoUpload(upload.into()))?;
+        decode(bytes.value(), upload)
+    }
+
+    /// Stores one chunk of one column of a staged upload (replacing a resent chunk).
+    pub fn put_chunk(
+        &self,
+        upload: &str,
+        column: u32,
+        chunk: u32,
+        shares: &[u8],
+    ) -> Result<(), StoreError> {
+        let record = self.staged(upload)?;
+        let bad = |reason: String| {
+            Err(StoreError::BadChunk {
+                upload: upload.into(),
+                reason,
+            })
+        };
+        if column >= record.columns {
+            return bad(format!("column {column} of {}", record.columns));
+        }
+        if chunk >= record.chunks() {
+            return bad(format!("chunk {chunk} of {}", record.chunks()));
+        }
+        let expected_rows =
+            (record.rows - chunk as u64 * CHUNK_ROWS as u64).min(CHUNK_ROWS as u64) as usize;
+        if shares.len() != expected_rows * Fr::BYTES {
+            return bad(format!(
+                "chunk {chunk} of column {column} has {} bytes, expected {}",
+                shares.len(),
+                expected_rows * Fr::BYTES
+            ));
+        }
+        if let Some(i) = shares
+            .chunks_exact(Fr::BYTES)
+            .position(|c| Fr::read_bytes(c).is_none())
+        {
+            return bad(format!(
+                "element {i} of chunk {chunk}, column {column} is not a field element"
+            ));
+        }
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
+            chunks.insert((upload, column, chunk), shares).map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
+    /// Checks every chunk is present and marks the upload prepared (durable): after this the
+    /// worker can commit whatever happens.
+    pub fn prepare(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
+        let mut record = self.staged(upload)?;
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let chunks = txn.open_table(CHUNKS).map_err(db)?;
+            for column in 0..record.columns {
+                for chunk in 0..record.chunks() {
+                    if chunks.get((upload, column, chunk)).map_err(db)?.is_none() {
+                        return Err(StoreError::BadChunk {
+                            upload: upload.into(),
+                            reason: format!("chunk {chunk} of column {column} is missing"),
+                        });
+                    }
+                }
+            }
+            record.prepared = true;
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            staged
+                .insert(upload, encode(&record).as_slice())
+                .map_err(db)?;
+        }
+        txn.commit().map_err(db)?;
+        Ok(record)
+    }
+
+    /// Publishes a prepared upload under `owner/name`, dropping the version it replaces.
+    pub fn commit(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
+        let record = self.staged(upload)?;
+        if !record.prepared {
+            return Err(StoreError::BadChunk {
+                upload: upload.into(),
+                reason: "commit before prepare".into(),
+            });
+        }
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut datasets = txn.open_table(DATASETS).map_err(db)?;
+            let old = datasets
+                .insert(record.key().as_str(), encode(&record).as_slice())
+                .map_err(db)?
+                .map(|v| decode::<DatasetRecord>(v.value(), &record.key()))
+                .transpose()?;
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            staged.remove(upload).map_err(db)?;
+            if let Some(old) = old {
+                let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
+                remove_chunks(&mut chunks, &old.upload, old.columns, old.chunks())?;
+            }
+        }
+        txn.commit().map_err(db)?;
+        Ok(record)
+    }
+
+    /// Drops a staged upload and its chunks. Aborting an unknown upload is not an error.
+    pub fn abort(&self, upload: &str) -> Result<(), StoreError> {
+        let Ok(record) = self.staged(upload) else {
+            return Ok(());
+        };
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
+            remove_chunks(&mut chunks, upload, record.columns, record.chunks())?;
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            staged.remove(upload).map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
+    /// Uploads in progress (after a crash, the node aborts those the coordinator forgot).
+    pub fn staged_uploads(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let staged = txn.open_table(STAGED).map_err(db)?;
+        let mut out = Vec::new();
+        for entry in staged.iter().map_err(db)? {
+            let (k, v) = entry.map_err(db)?;
+            out.push(decode(v.value(), k.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Committed datasets, in key order.
+    pub fn list(&self) -> Result<Vec<DatasetRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let datasets = txn.open_table(DATASETS).map_err(db)?;
+        let mut out = Vec::new();
+        for entry in datasets.iter().map_err(db)? {
+            let (k, v) = entry.map_err(db)?;
+            out.push(decode(v.value(), k.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The committed dataset `owner/name`.
+    pub fn get(&self, key: &str) -> Result<DatasetRecord, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let datasets = txn.open_table(DATASETS).map_err(db)?;
+        let v = datasets
+            .get(key)
+            .map_err(db)?
+            .ok_or_else(|| StoreError::NoDataset(key.into()))?;
+        decode(v.value(), key)
+    }
+
+    /// This worker's shares of one column of a committed dataset.
+    pub fn read_column(&self, key: &str, column: u32) -> Result<Vec<Fr>, StoreError> {
+        let record = self.get(key)?;
+        if column >= record.columns {
+            return Err(StoreError::BadChunk {
+                upload: record.upload,
+                reason: format!("no column {column}"),
+            });
+        }
+        let txn = self.db.begin_read().map_err(db)?;
+        let chunks = txn.open_table(CHUNKS).map_err(db)?;
+        let mut out = Vec::with_capacity(record.rows as usize);
+        for chunk in 0..record.chunks() {
+            let v = chunks
+                .get((record.upload.as_str(), column, chunk))
+                .map_err(db)?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{key} column {column} chunk {chunk}"))
+                })?;
+            for c in v.value().chunks_exact(Fr::BYTES) {
+                out.push(
+                    Fr::read_bytes(c)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{key} column {column}")))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn remove_chunks(
+    chunks: &mut redb::Table<(&str, u32, u32), &[u8]>,
+    upload: &str,
+    columns: u32,
+    count: u32,
+) -> Result<(), StoreError> {
+    for column in 0..columns {
+        for chunk in 0..count {
+            chunks.remove((upload, column, chunk)).map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_stdvec(value).expect("records serialize")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|_| StoreError::Corrupt(what.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpc::net::codec;
+
+    fn record(upload: &str, rows: u64, replace: bool) -> DatasetRecord {
+        DatasetRecord {
+            owner: "acme".into(),
+            name: "payroll".into(),
+            schema: "[[columns]]\nname = \"salary\"\ntype = \"integer\"\n".into(),
+            policy: String::new(),
+            rows,
+            columns: 2,
+            upload: upload.into(),
+            replace,
+            prepared: false,
+        }
+    }
+
+    fn column(rows: u64, base: i128) -> Vec<Fr> {
+        (0..rows as i128).map(|i| Fr::from_i128(base + i)).collect()
+    }
+
+    fn upload(
+        store: &ShareStore,
+        id: &str,
+        rows: u64,
+        base: i128,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        store.begin(&record(id, rows, replace))?;
+        for c in 0..2u32 {
+            let col = column(rows, base + c as i128 * 1000);
+            for (k, chunk) in col.chunks(CHUNK_ROWS as usize).enumerate() {
+                store.put_chunk(id, c, k as u32, &codec::encode(chunk))?;
+            }
+        }
+        store.prepare(id)?;
+        store.commit(id)?;
+        Ok(())
+    }
+
+    #[test]
+    fn upload_commit_read_back_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = CHUNK_ROWS as u64 + 17;
+        {
+            let store = ShareStore::open(dir.path()).unwrap();
+            upload(&store, "u1", rows, 5, false).unwrap();
+        }
+        let store = ShareStore::open(dir.path()).unwrap();
+        assert_eq!(store.list().unwrap().len(), 1);
+        assert_eq!(
+            store.read_column("acme/payroll", 1).unwrap(),
+            column(rows, 1005)
+        );
+    }
+
+    #[test]
+    fn existing_names_need_replace_and_replacing_drops_the_old_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        upload(&store, "u1", 10, 0, false).unwrap();
+        let err = upload(&store, "u2", 10, 50, false).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        upload(&store, "u3", 12, 50, true).unwrap();
+        assert_eq!(
+            store.read_column("acme/payroll", 0).unwrap(),
+            column(12, 50)
+        );
+        let txn = store.db.begin_read().unwrap();
+        let chunks = txn.open_table(CHUNKS).unwrap();
+        assert!(
+            chunks.get(("u1", 0, 0)).unwrap().is_none(),
+            "old version's chunks are gone"
+        );
+    }
+
+    #[test]
+    fn an_aborted_or_unfinished_upload_leaves_no_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = ShareStore::open(dir.path()).unwrap();
+            store.begin(&record("u1", 10, false)).unwrap();
+            store
+                .put_chunk("u1", 0, 0, &codec::encode(&column(10, 0)))
+                .unwrap();
+            let err = store.prepare("u1").unwrap_err();
+            assert!(
+                err.to_string().contains("chunk 0 of column 1 is missing"),
+                "{err}"
+            );
+        }
+        // "Crash": reopen. The upload is staged, not visible; aborting removes every byte.
+        let store = ShareStore::open(dir.path()).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(store.staged_uploads().unwrap().len(), 1);
+        store.abort("u1").unwrap();
+        assert!(store.staged_uploads().unwrap().is_empty());
+        let txn = store.db.begin_read().unwrap();
+        assert_eq!(txn.open_table(CHUNKS).unwrap().iter().unwrap().count(), 0);
+    }
+
+    #[test]
+    fn malformed_chunks_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        store.begin(&record("u1", 10, false)).unwrap();
+        let err = store
+            .put_chunk("u1", 0, 0, &codec::encode(&column(9, 0)))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("has 288 bytes, expected 320"),
+            "{err}"
+        );
+        let err = store
+            .put_chunk("u1", 5, 0, &codec::encode(&column(10, 0)))
+            .unwrap_err();
+        assert!(err.to_string().contains("column 5 of 2"), "{err}");
+        let err = store.put_chunk("u1", 0, 0, &[0xff; 320]).unwrap_err();
+        assert!(err.to_string().contains("not a field element"), "{err}");
+        assert!(matches!(
+            store.put_chunk("nope", 0, 0, &[]),
+            Err(StoreError::NoUpload(_))
+        ));
+        assert!(matches!(
+            store.commit("u1"),
+            Err(StoreError::BadChunk { .. })
+        ));
+    }
+}
