@@ -1,0 +1,311 @@
+//! The control plane's wire protocol: every message between a client, the coordinator and a
+//! worker (apart from the MPC traffic of a job, which the QUIC mesh carries) is a [`Request`] or
+//! a [`Response`], one of each per QUIC stream.
+//!
+//! A frame is `[u32 length, little-endian][u16 version][postcard body]`. The length counts the
+//! version and the body and is checked against [`MAX_FRAME`] before anything is allocated; a
+//! frame of another version is refused with an error that names both versions. Decoding is pure
+//! (`decode_frame`), and the async helpers only move bytes.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The protocol version this build speaks.
+pub const API_VERSION: u16 = 1;
+/// The largest frame accepted: 64 MiB (an upload sends shares in chunks well below it).
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// A request to a worker or the coordinator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Liveness and version check.
+    Ping,
+    /// Starts an upload of the sender's dataset (workers).
+    UploadBegin(UploadHeader),
+    /// One chunk of one column of this worker's shares (workers).
+    UploadChunk {
+        /// The upload.
+        upload: String,
+        /// Column index.
+        column: u32,
+        /// Chunk index (rows `chunk * CHUNK_ROWS ..`).
+        chunk: u32,
+        /// Contiguous 32-byte shares.
+        shares: Vec<u8>,
+    },
+    /// Phase one: every chunk is durable here (workers).
+    UploadPrepare {
+        /// The upload.
+        upload: String,
+    },
+    /// Phase two: publish (workers).
+    UploadCommit {
+        /// The upload.
+        upload: String,
+    },
+    /// Drop a staged upload (workers).
+    UploadAbort {
+        /// The upload.
+        upload: String,
+    },
+    /// The committed datasets (workers).
+    ListDatasets,
+    /// This worker's shares of one column of one of the sender's own datasets (workers).
+    ReadShares {
+        /// The dataset's name (the owner is the sender).
+        dataset: String,
+        /// Column index.
+        column: u32,
+    },
+}
+
+/// What an upload declares before its chunks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadHeader {
+    /// A fresh id chosen by the client.
+    pub upload: String,
+    /// The dataset's name.
+    pub dataset: String,
+    /// Schema as TOML.
+    pub schema: String,
+    /// Policy as TOML (empty for the default).
+    pub policy: String,
+    /// Rows.
+    pub rows: u64,
+    /// Columns.
+    pub columns: u32,
+    /// Replace an existing dataset of the same name.
+    pub replace: bool,
+}
+
+/// A dataset as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// Owner identity.
+    pub owner: String,
+    /// Name.
+    pub name: String,
+    /// Rows.
+    pub rows: u64,
+    /// Columns.
+    pub columns: u32,
+    /// Schema as TOML.
+    pub schema: String,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Done.
+    Ok,
+    /// Pong, with the responder's name.
+    Pong {
+        /// Who answered.
+        name: String,
+    },
+    /// Refused or failed; `message` says why, naming the thing.
+    Error {
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// The reason.
+        message: String,
+    },
+    /// Datasets.
+    Datasets(Vec<DatasetInfo>),
+    /// Shares of a column.
+    Shares(Vec<u8>),
+}
+
+/// Broad classes of failure, so a client can react without parsing messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The request is malformed or inconsistent.
+    BadRequest,
+    /// The sender may not do this.
+    Forbidden,
+    /// The named thing does not exist.
+    NotFound,
+    /// It exists already.
+    Conflict,
+    /// The node failed.
+    Internal,
+}
+
+impl Response {
+    /// An error response.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Response::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Framing failures.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The declared length exceeds [`MAX_FRAME`].
+    #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME} bytes")]
+    Oversize(usize),
+    /// The frame ended early.
+    #[error("truncated frame: {0}")]
+    Truncated(String),
+    /// Another protocol version.
+    #[error("peer speaks protocol version {peer}, this node speaks {API_VERSION}")]
+    Version {
+        /// The peer's version.
+        peer: u16,
+    },
+    /// The body does not decode.
+    #[error("malformed frame body: {0}")]
+    Malformed(String),
+    /// The stream failed.
+    #[error("stream: {0}")]
+    Io(String),
+}
+
+/// Encodes a message as one frame.
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
+    let body = postcard::to_stdvec(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let len = body.len() + 2;
+    if len > MAX_FRAME {
+        return Err(FrameError::Oversize(len));
+    }
+    let mut out = Vec::with_capacity(len + 4);
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&API_VERSION.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Decodes one whole frame (length prefix included); trailing bytes are an error.
+pub fn decode_frame<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
+    if frame.len() < 4 {
+        return Err(FrameError::Truncated(format!(
+            "{} bytes, no length prefix",
+            frame.len()
+        )));
+    }
+    let len = u32::from_le_bytes(frame[..4].try_into().expect("4 bytes")) as usize;
+    check_len(len)?;
+    if frame.len() - 4 != len {
+        return Err(FrameError::Truncated(format!(
+            "declared {len} bytes, got {}",
+            frame.len() - 4
+        )));
+    }
+    decode_payload(&frame[4..])
+}
+
+fn check_len(len: usize) -> Result<(), FrameError> {
+    if len > MAX_FRAME {
+        return Err(FrameError::Oversize(len));
+    }
+    if len < 2 {
+        return Err(FrameError::Truncated(format!(
+            "declared {len} bytes, no version"
+        )));
+    }
+    Ok(())
+}
+
+fn decode_payload<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, FrameError> {
+    let version = u16::from_le_bytes(payload[..2].try_into().expect("2 bytes"));
+    if version != API_VERSION {
+        return Err(FrameError::Version { peer: version });
+    }
+    let (msg, rest) = postcard::take_from_bytes(&payload[2..])
+        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(FrameError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
+    }
+    Ok(msg)
+}
+
+/// Reads one frame from a stream; the length is checked before the body is allocated.
+pub async fn read_frame<T, R>(reader: &mut R) -> Result<T, FrameError>
+where
+    T: for<'de> Deserialize<'de>,
+    R: AsyncRead + Unpin,
+{
+    let mut len = [0u8; 4];
+    reader
+        .read_exact(&mut len)
+        .await
+        .map_err(|e| FrameError::Truncated(e.to_string()))?;
+    let len = u32::from_le_bytes(len) as usize;
+    check_len(len)?;
+    let mut payload = vec![0u8; len];
+    reader
+        .read_exact(&mut payload)
+        .await
+        .map_err(|e| FrameError::Truncated(e.to_string()))?;
+    decode_payload(&payload)
+}
+
+/// Writes one frame to a stream.
+pub async fn write_frame<T: Serialize, W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    msg: &T,
+) -> Result<(), FrameError> {
+    let frame = encode_frame(msg)?;
+    writer
+        .write_all(&frame)
+        .await
+        .map_err(|e| FrameError::Io(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn roundtrip_and_refusals() {
+        let req = Request::UploadChunk {
+            upload: "u".into(),
+            column: 1,
+            chunk: 2,
+            shares: vec![7; 64],
+        };
+        let frame = encode_frame(&req).unwrap();
+        assert_eq!(decode_frame::<Request>(&frame).unwrap(), req);
+        let err = decode_frame::<Request>(&frame[..frame.len() - 1]).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
+        let mut other = frame.clone();
+        other[4] = 9;
+        let err = decode_frame::<Request>(&other).unwrap_err();
+        assert!(err.to_string().contains("version 9"), "{err}");
+        let mut huge = frame.clone();
+        huge[..4].copy_from_slice(&(MAX_FRAME as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            decode_frame::<Request>(&huge),
+            Err(FrameError::Oversize(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn streams_refuse_oversize_before_allocating() {
+        let mut bytes: &[u8] = &[0xff, 0xff, 0xff, 0x7f, 1, 0];
+        let err = read_frame::<Request, _>(&mut bytes).await.unwrap_err();
+        assert!(matches!(err, FrameError::Oversize(_)), "{err}");
+        let frame = encode_frame(&Request::Ping).unwrap();
+        let mut reader: &[u8] = &frame;
+        assert_eq!(
+            read_frame::<Request, _>(&mut reader).await.unwrap(),
+            Request::Ping
+        );
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic the decoder.
+        #[test]
+        fn garbage_is_an_error_not_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            let _ = decode_frame::<Request>(&bytes);
+            let _ = decode_frame::<Response>(&bytes);
+        }
+    }
+}
