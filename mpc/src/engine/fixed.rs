@@ -28,7 +28,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             .preprocess(Needs {
                 mults: 0,
                 bits: a.len() * m as usize,
-                ints: vec![k + STAT_SECURITY; a.len()],
+                ints: vec![mask_bits(k, m); a.len()],
             })
             .await?;
         self.trunc_with(a, m, &ints).await
@@ -69,7 +69,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             .preprocess(Needs {
                 mults: a.len(),
                 bits: a.len() * m as usize,
-                ints: vec![bits + 1 + STAT_SECURITY; a.len()],
+                ints: vec![mask_bits(bits + 1, m); a.len()],
             })
             .await?;
         let product = self.mul(a, b).await?;
@@ -86,6 +86,13 @@ impl<N: Network, F: Field> Engine<N, F> {
         out.frac = a.frac;
         Ok(out)
     }
+}
+
+/// Bits of each dealer's mask `r''` when truncating a `k`-bit value by `m` bits: the masked
+/// value `2^(k-1) + a + 2^m r'' + r'` then stays below `2^(k + 40 + log2(t+1) + 1)`, inside the
+/// field for every `k` the bound check admits.
+fn mask_bits(k: u32, m: u32) -> u32 {
+    (k + STAT_SECURITY).saturating_sub(m).max(1)
 }
 
 /// `c mod 2^m` of the canonical value of `c`, as a field element.
