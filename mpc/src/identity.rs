@@ -83,7 +83,9 @@ impl Identity {
 
     /// The identity whose 32-byte Ed25519 secret (RFC 8032 seed) is `secret`.
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Identity {
-        Identity { signing: SigningKey::from_bytes(secret) }
+        Identity {
+            signing: SigningKey::from_bytes(secret),
+        }
     }
 
     /// The public key: what the roster lists and certificates carry.
@@ -99,7 +101,10 @@ impl Identity {
     /// The key as an unencrypted PKCS#8 v1 document (RFC 8410 §7), for the TLS layer.
     pub(crate) fn pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
         // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }
-        const PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        const PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
         let mut der = Zeroizing::new(Vec::with_capacity(48));
         der.extend_from_slice(&PREFIX);
         der.extend_from_slice(self.signing.as_bytes());
@@ -110,13 +115,19 @@ impl Identity {
     /// on unix, set at creation). Refuses to overwrite an existing file: losing a key is not
     /// undoable.
     pub fn write_file(&self, path: &Path) -> Result<(), IdentityError> {
-        let io = |source| IdentityError::Io { path: path.to_owned(), source };
+        let io = |source| IdentityError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(io)?;
-        let text = Zeroizing::new(format!("{SECRET_LABEL} {}\n", hex::encode(self.signing.as_bytes())));
+        let text = Zeroizing::new(format!(
+            "{SECRET_LABEL} {}\n",
+            hex::encode(self.signing.as_bytes())
+        ));
         file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_all().map_err(io)
     }
@@ -127,10 +138,16 @@ impl Identity {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let meta = fs::metadata(path).map_err(|source| IdentityError::Io { path: path.to_owned(), source })?;
+            let meta = fs::metadata(path).map_err(|source| IdentityError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(IdentityError::InsecurePermissions { path: path.to_owned(), mode });
+                return Err(IdentityError::InsecurePermissions {
+                    path: path.to_owned(),
+                    mode,
+                });
             }
         }
         let text = Zeroizing::new(read_small(path)?);
@@ -141,7 +158,10 @@ impl Identity {
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Identity").field("public", &self.public_key()).field("secret", &"<redacted>").finish()
+        f.debug_struct("Identity")
+            .field("public", &self.public_key())
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -172,14 +192,19 @@ impl PublicKey {
     /// Checks `signature` over `message`, strictly (RFC 8032 with the malleability and
     /// small-order checks of `verify_strict`).
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), IdentityError> {
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::BadSignature(*self))?;
+        let key =
+            VerifyingKey::from_bytes(&self.0).map_err(|_| IdentityError::BadSignature(*self))?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(message, &sig).map_err(|_| IdentityError::BadSignature(*self))
+        key.verify_strict(message, &sig)
+            .map_err(|_| IdentityError::BadSignature(*self))
     }
 
     /// Writes the public key to `path` (created or replaced).
     pub fn write_file(&self, path: &Path) -> Result<(), IdentityError> {
-        fs::write(path, format!("{PUBLIC_LABEL} {self}\n")).map_err(|source| IdentityError::Io { path: path.to_owned(), source })
+        fs::write(path, format!("{PUBLIC_LABEL} {self}\n")).map_err(|source| IdentityError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Reads a public key written by [`PublicKey::write_file`].
@@ -204,7 +229,12 @@ impl fmt::Debug for PublicKey {
 impl FromStr for PublicKey {
     type Err = IdentityError;
     fn from_str(s: &str) -> Result<PublicKey, IdentityError> {
-        decode_hex::<32>(s.trim()).map(PublicKey).map_err(|reason| IdentityError::Malformed { what: "public key".into(), reason })
+        decode_hex::<32>(s.trim())
+            .map(PublicKey)
+            .map_err(|reason| IdentityError::Malformed {
+                what: "public key".into(),
+                reason,
+            })
     }
 }
 
@@ -236,21 +266,32 @@ impl fmt::Debug for Signature {
 }
 
 fn read_small(path: &Path) -> Result<String, IdentityError> {
-    let io = |source| IdentityError::Io { path: path.to_owned(), source };
+    let io = |source| IdentityError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let len = fs::metadata(path).map_err(io)?.len();
     if len > MAX_KEY_FILE {
-        return Err(IdentityError::Malformed { what: path.display().to_string(), reason: format!("{len} bytes is too large for a key file") });
+        return Err(IdentityError::Malformed {
+            what: path.display().to_string(),
+            reason: format!("{len} bytes is too large for a key file"),
+        });
     }
     fs::read_to_string(path).map_err(io)
 }
 
 fn parse_labelled(text: &str, label: &str, path: &Path) -> Result<[u8; 32], IdentityError> {
-    let malformed = |reason: String| IdentityError::Malformed { what: path.display().to_string(), reason };
+    let malformed = |reason: String| IdentityError::Malformed {
+        what: path.display().to_string(),
+        reason,
+    };
     let mut words = text.split_whitespace();
     match (words.next(), words.next(), words.next()) {
         (Some(l), Some(key), None) if l == label => decode_hex::<32>(key).map_err(malformed),
         (Some(l), Some(_), None) => Err(malformed(format!("labelled {l:?}, expected {label:?}"))),
-        _ => Err(malformed(format!("expected one line \"{label} <64 hex digits>\""))),
+        _ => Err(malformed(format!(
+            "expected one line \"{label} <64 hex digits>\""
+        ))),
     }
 }
 
@@ -268,7 +309,11 @@ macro_rules! serde_bytes_hex {
     ($ty:ident, $n:literal) => {
         impl Serialize for $ty {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                if s.is_human_readable() { s.serialize_str(&hex::encode(self.0)) } else { s.serialize_bytes(&self.0) }
+                if s.is_human_readable() {
+                    s.serialize_str(&hex::encode(self.0))
+                } else {
+                    s.serialize_bytes(&self.0)
+                }
             }
         }
         impl<'de> Deserialize<'de> for $ty {
@@ -285,15 +330,24 @@ macro_rules! serde_bytes_hex {
                     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
                         v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
                     }
-                    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    fn visit_seq<A: de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Self::Value, A::Error> {
                         let mut out = [0u8; $n];
                         for (i, b) in out.iter_mut().enumerate() {
-                            *b = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                            *b = seq
+                                .next_element()?
+                                .ok_or_else(|| de::Error::invalid_length(i, &self))?;
                         }
                         Ok(out)
                     }
                 }
-                let bytes = if d.is_human_readable() { d.deserialize_str(V)? } else { d.deserialize_bytes(V)? };
+                let bytes = if d.is_human_readable() {
+                    d.deserialize_str(V)?
+                } else {
+                    d.deserialize_bytes(V)?
+                };
                 Ok($ty(bytes))
             }
         }
@@ -323,7 +377,10 @@ mod tests {
         assert!(err.to_string().contains(&pk.to_string()), "{err}");
         assert!(identity(2).public_key().verify(b"entry 7", &sig).is_err());
         let shown = format!("{id:?}");
-        assert!(shown.contains("redacted") && !shown.contains(&hex::encode(id.signing.as_bytes())), "{shown}");
+        assert!(
+            shown.contains("redacted") && !shown.contains(&hex::encode(id.signing.as_bytes())),
+            "{shown}"
+        );
         assert_eq!(identity(1).public_key(), pk, "a seed fixes the key");
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert!("zz".parse::<PublicKey>().is_err());
@@ -334,10 +391,20 @@ mod tests {
         let id = identity(3);
         let (pk, sig) = (id.public_key(), id.sign(b"x"));
         assert_eq!(serde_json::to_string(&pk).unwrap(), format!("\"{pk}\""));
-        assert_eq!(serde_json::from_str::<Signature>(&serde_json::to_string(&sig).unwrap()).unwrap(), sig);
+        assert_eq!(
+            serde_json::from_str::<Signature>(&serde_json::to_string(&sig).unwrap()).unwrap(),
+            sig
+        );
         let bytes = postcard::to_allocvec(&(pk, sig)).unwrap();
-        assert_eq!(bytes.len(), 1 + 32 + 1 + 64, "raw bytes with a length prefix each");
-        assert_eq!(postcard::from_bytes::<(PublicKey, Signature)>(&bytes).unwrap(), (pk, sig));
+        assert_eq!(
+            bytes.len(),
+            1 + 32 + 1 + 64,
+            "raw bytes with a length prefix each"
+        );
+        assert_eq!(
+            postcard::from_bytes::<(PublicKey, Signature)>(&bytes).unwrap(),
+            (pk, sig)
+        );
         assert!(serde_json::from_str::<PublicKey>("\"abcd\"").is_err());
     }
 
@@ -347,20 +414,38 @@ mod tests {
         let id = identity(4);
         let secret = dir.path().join("node.key");
         id.write_file(&secret).unwrap();
-        assert_eq!(Identity::read_file(&secret).unwrap().public_key(), id.public_key());
-        assert!(id.write_file(&secret).is_err(), "an existing key is never overwritten");
+        assert_eq!(
+            Identity::read_file(&secret).unwrap().public_key(),
+            id.public_key()
+        );
+        assert!(
+            id.write_file(&secret).is_err(),
+            "an existing key is never overwritten"
+        );
         let public = dir.path().join("node.pub");
         id.public_key().write_file(&public).unwrap();
         assert_eq!(PublicKey::read_file(&public).unwrap(), id.public_key());
+        #[cfg(unix)]
+        fs::set_permissions(&public, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let err = Identity::read_file(&public).unwrap_err();
-        assert!(err.to_string().contains("expected \"quorate-ed25519-secret-v1\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("expected \"quorate-ed25519-secret-v1\""),
+            "{err}"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
             fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
             let err = Identity::read_file(&secret).unwrap_err();
-            assert!(matches!(err, IdentityError::InsecurePermissions { mode: 0o644, .. }), "{err}");
+            assert!(
+                matches!(err, IdentityError::InsecurePermissions { mode: 0o644, .. }),
+                "{err}"
+            );
         }
     }
 }

@@ -8,13 +8,20 @@ use std::time::Duration;
 
 use mpc::identity::Identity;
 use mpc::net::{NetError, Network, Round, SessionId};
-use mpc::quic::{MeshConfig, Peer, QuicError, QuicMesh, QuicNetwork, QuicNode, local_mesh, local_meshes};
+use mpc::quic::{
+    MeshConfig, Peer, QuicError, QuicMesh, QuicNetwork, QuicNode, local_mesh, local_meshes,
+};
 use mpc::{Engine, EngineConfig, MulProtocol, Params, PartyId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 fn quick() -> MeshConfig {
-    MeshConfig { recv_timeout_ms: 10_000, connect_timeout_ms: 10_000, linger_ms: 1_000, ..MeshConfig::default() }
+    MeshConfig {
+        recv_timeout_ms: 10_000,
+        connect_timeout_ms: 10_000,
+        linger_ms: 1_000,
+        ..MeshConfig::default()
+    }
 }
 
 fn seed(party: usize) -> [u8; 32] {
@@ -24,12 +31,30 @@ fn seed(party: usize) -> [u8; 32] {
 }
 
 /// Products and comparisons of two private batches, opened.
-async fn mul_and_compare(net: QuicNetwork, params: Params, mul: MulProtocol, a: Vec<i128>, b: Vec<i128>) -> mpc::Result<(Vec<i128>, Vec<i128>)> {
+async fn mul_and_compare(
+    net: QuicNetwork,
+    params: Params,
+    mul: MulProtocol,
+    a: Vec<i128>,
+    b: Vec<i128>,
+) -> mpc::Result<(Vec<i128>, Vec<i128>)> {
     let me = net.me();
-    let mut e: Engine<QuicNetwork> = Engine::new(net, params, EngineConfig { mul, check_openings: true }, seed(me.index()))?;
+    let mut e: Engine<QuicNetwork> = Engine::new(
+        net,
+        params,
+        EngineConfig {
+            mul,
+            check_openings: true,
+        },
+        seed(me.index()),
+    )?;
     let len = a.len();
-    let x = e.input_ints(PartyId(0), (me == PartyId(0)).then_some(&a[..]), len, 40).await?;
-    let y = e.input_ints(PartyId(1), (me == PartyId(1)).then_some(&b[..]), len, 40).await?;
+    let x = e
+        .input_ints(PartyId(0), (me == PartyId(0)).then_some(&a[..]), len, 40)
+        .await?;
+    let y = e
+        .input_ints(PartyId(1), (me == PartyId(1)).then_some(&b[..]), len, 40)
+        .await?;
     let p = e.mul(&x, &y).await?;
     let lt = e.lt(&x, &y).await?;
     Ok((e.open_ints(&p).await?, e.open_ints(&lt).await?))
@@ -37,17 +62,27 @@ async fn mul_and_compare(net: QuicNetwork, params: Params, mul: MulProtocol, a: 
 
 fn batches(seed: u64, len: usize) -> (Vec<i128>, Vec<i128>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let mut draw = || (0..len).map(|_| rng.random_range(-(1i128 << 30)..(1i128 << 30))).collect::<Vec<_>>();
+    let mut draw = || {
+        (0..len)
+            .map(|_| rng.random_range(-(1i128 << 30)..(1i128 << 30)))
+            .collect::<Vec<_>>()
+    };
     (draw(), draw())
 }
 
 async fn run_engine(nets: Vec<QuicNetwork>, mul: MulProtocol, a: Vec<i128>, b: Vec<i128>) {
     let params = Params::new(nets.len(), 1).unwrap();
-    let tasks: Vec<_> = nets.into_iter().map(|net| tokio::spawn(mul_and_compare(net, params, mul, a.clone(), b.clone()))).collect();
+    let tasks: Vec<_> = nets
+        .into_iter()
+        .map(|net| tokio::spawn(mul_and_compare(net, params, mul, a.clone(), b.clone())))
+        .collect();
     let want_p: Vec<i128> = a.iter().zip(&b).map(|(x, y)| x * y).collect();
     let want_lt: Vec<i128> = a.iter().zip(&b).map(|(x, y)| (x < y) as i128).collect();
     for (i, t) in tasks.into_iter().enumerate() {
-        let (p, lt) = t.await.unwrap().unwrap_or_else(|e| panic!("party {i}: {e}"));
+        let (p, lt) = t
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("party {i}: {e}"));
         assert_eq!(p, want_p, "products at party {i}");
         assert_eq!(lt, want_lt, "comparisons at party {i}");
     }
@@ -65,14 +100,20 @@ async fn exchange(nets: &mut [QuicNetwork], round: u32, tag: u8) {
     for net in nets.iter_mut() {
         let me = net.me();
         for from in (0..n as u16).map(PartyId).filter(|&p| p != me) {
-            let got = net.recv(from, Round(round)).await.unwrap_or_else(|e| panic!("party {me}: {e}"));
+            let got = net
+                .recv(from, Round(round))
+                .await
+                .unwrap_or_else(|e| panic!("party {me}: {e}"));
             assert_eq!(got, vec![tag, from.0 as u8]);
         }
     }
 }
 
 fn sessions(meshes: &[QuicMesh], id: u64) -> Vec<QuicNetwork> {
-    meshes.iter().map(|m| m.session(SessionId(id)).unwrap()).collect()
+    meshes
+        .iter()
+        .map(|m| m.session(SessionId(id)).unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,11 +138,24 @@ async fn quic_sessions_share_a_mesh() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut late = meshes[1].session(SessionId(3)).unwrap();
     assert_eq!(late.recv(PartyId(0), Round(0)).await.unwrap(), b"early");
-    assert!(matches!(meshes[1].session(SessionId(3)), Err(QuicError::SessionInUse(_))));
+    assert!(matches!(
+        meshes[1].session(SessionId(3)),
+        Err(QuicError::SessionInUse(_))
+    ));
     early.send(PartyId(1), Round(1), vec![]).unwrap();
     let err = late.recv(PartyId(0), Round(2)).await.unwrap_err();
-    assert_eq!(err, NetError::RoundMismatch { peer: PartyId(0), expected: Round(2), got: Round(1) });
-    assert!(matches!(late.send(PartyId(1), Round(0), vec![]), Err(NetError::NoSuchPeer { .. })));
+    assert_eq!(
+        err,
+        NetError::RoundMismatch {
+            peer: PartyId(0),
+            expected: Round(2),
+            got: Round(1)
+        }
+    );
+    assert!(matches!(
+        late.send(PartyId(1), Round(0), vec![]),
+        Err(NetError::NoSuchPeer { .. })
+    ));
 }
 
 /// A writer that keeps what tracing prints, to check that refusals are logged.
@@ -123,7 +177,11 @@ impl Write for Captured {
 async fn quic_unknown_keys_are_refused_and_the_mesh_keeps_working() {
     let logs = Captured::default();
     let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt().with_writer(move || sink.clone()).with_max_level(tracing::Level::WARN).with_ansi(false).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let meshes = local_meshes(&vec![quick(); 3]).await.unwrap();
@@ -133,25 +191,61 @@ async fn quic_unknown_keys_are_refused_and_the_mesh_keeps_working() {
 
     // An intruder with its own key dials party 2, claiming to be party 0 of a mesh of two.
     let intruder = QuicNode::bind(Identity::generate(&mut rng), local, quick()).unwrap();
-    let roster = [Peer { key: intruder.public_key(), addr: intruder.local_addr().unwrap() }, victim];
+    let roster = [
+        Peer {
+            key: intruder.public_key(),
+            addr: intruder.local_addr().unwrap(),
+        },
+        victim,
+    ];
     let err = match intruder.connect(PartyId(0), &roster).await {
         Err(e) => e,
         Ok(_) => panic!("party 2 admitted a key outside its roster"),
     };
-    assert!(matches!(err, QuicError::Refused { peer: PartyId(1), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            QuicError::Refused {
+                peer: PartyId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
     let printed = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let fingerprint = roster[0].key.fingerprint();
-    assert!(printed.contains("not pinned by the roster") && printed.contains(&fingerprint), "{printed}");
+    assert!(
+        printed.contains("not pinned by the roster") && printed.contains(&fingerprint),
+        "{printed}"
+    );
 
     // A dialer that expects another key at party 2's address refuses party 2 itself.
     let dialer = QuicNode::bind(Identity::generate(&mut rng), local, quick()).unwrap();
     let impostor_key = Identity::generate(&mut rng).public_key();
-    let roster = [Peer { key: dialer.public_key(), addr: dialer.local_addr().unwrap() }, Peer { key: impostor_key, addr: victim.addr }];
+    let roster = [
+        Peer {
+            key: dialer.public_key(),
+            addr: dialer.local_addr().unwrap(),
+        },
+        Peer {
+            key: impostor_key,
+            addr: victim.addr,
+        },
+    ];
     let err = match dialer.connect(PartyId(0), &roster).await {
         Err(e) => e,
         Ok(_) => panic!("a server with the wrong key was accepted"),
     };
-    assert!(matches!(err, QuicError::Refused { peer: PartyId(1), .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            QuicError::Refused {
+                peer: PartyId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
 
     let mut nets = sessions(&meshes, 1);
     exchange(&mut nets, 0, 1).await;
@@ -159,21 +253,50 @@ async fn quic_unknown_keys_are_refused_and_the_mesh_keeps_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_oversized_frames_are_refused_naming_the_peer() {
-    let small = MeshConfig { max_frame: 1 << 20, ..quick() };
+    let small = MeshConfig {
+        max_frame: 1 << 20,
+        ..quick()
+    };
     let meshes = local_meshes(&[small, quick(), quick()]).await.unwrap();
     let mut nets = sessions(&meshes, 1);
     // Our own limit, before anything is queued.
-    let err = nets[0].send(PartyId(1), Round(0), vec![0; (1 << 20) + 1]).unwrap_err();
-    assert_eq!(err, NetError::Oversize { peer: PartyId(1), size: (1 << 20) + 1, limit: 1 << 20 });
+    let err = nets[0]
+        .send(PartyId(1), Round(0), vec![0; (1 << 20) + 1])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        NetError::Oversize {
+            peer: PartyId(1),
+            size: (1 << 20) + 1,
+            limit: 1 << 20
+        }
+    );
     // The receiver's limit, checked on the header before the payload is read.
-    nets[1].send(PartyId(0), Round(0), vec![0; 2 << 20]).unwrap();
+    nets[1]
+        .send(PartyId(0), Round(0), vec![0; 2 << 20])
+        .unwrap();
     let err = nets[0].recv(PartyId(1), Round(0)).await.unwrap_err();
-    assert_eq!(err, NetError::Oversize { peer: PartyId(1), size: 2 << 20, limit: 1 << 20 });
+    assert_eq!(
+        err,
+        NetError::Oversize {
+            peer: PartyId(1),
+            size: 2 << 20,
+            limit: 1 << 20
+        }
+    );
     assert!(err.to_string().contains("party 1"), "{err}");
     // Sticky for that peer, and the other links are untouched.
-    assert!(matches!(nets[0].recv(PartyId(1), Round(1)).await, Err(NetError::Oversize { .. })));
-    nets[2].send(PartyId(0), Round(0), vec![5; 1 << 20]).unwrap();
-    assert_eq!(nets[0].recv(PartyId(2), Round(0)).await.unwrap().len(), 1 << 20);
+    assert!(matches!(
+        nets[0].recv(PartyId(1), Round(1)).await,
+        Err(NetError::Oversize { .. })
+    ));
+    nets[2]
+        .send(PartyId(0), Round(0), vec![5; 1 << 20])
+        .unwrap();
+    assert_eq!(
+        nets[0].recv(PartyId(2), Round(0)).await.unwrap().len(),
+        1 << 20
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +322,10 @@ async fn quic_garbage_datagrams_do_not_disturb_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_a_departed_peer_is_named() {
-    let config = MeshConfig { recv_timeout_ms: 5_000, ..quick() };
+    let config = MeshConfig {
+        recv_timeout_ms: 5_000,
+        ..quick()
+    };
     let mut meshes = local_meshes(&vec![config; 3]).await.unwrap();
     let mut nets = sessions(&meshes, 1);
     exchange(&mut nets, 0, 1).await;
@@ -208,13 +334,31 @@ async fn quic_a_departed_peer_is_named() {
     drop(meshes.pop());
     for net in nets.iter_mut() {
         let err = net.recv(PartyId(2), Round(1)).await.unwrap_err();
-        assert!(matches!(err, NetError::PeerGone(PartyId(2)) | NetError::Timeout { peer: PartyId(2), .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                NetError::PeerGone(PartyId(2))
+                    | NetError::Timeout {
+                        peer: PartyId(2),
+                        ..
+                    }
+            ),
+            "{err}"
+        );
         assert!(err.to_string().contains("party 2"), "{err}");
     }
     // The others can still talk.
-    nets[0].send(PartyId(1), Round(1), b"still here".to_vec()).unwrap();
-    assert_eq!(nets[1].recv(PartyId(0), Round(1)).await.unwrap(), b"still here");
+    nets[0]
+        .send(PartyId(1), Round(1), b"still here".to_vec())
+        .unwrap();
+    assert_eq!(
+        nets[1].recv(PartyId(0), Round(1)).await.unwrap(),
+        b"still here"
+    );
     // A session opened after the departure learns it at once.
     let mut later = meshes[0].session(SessionId(2)).unwrap();
-    assert_eq!(later.recv(PartyId(2), Round(0)).await.unwrap_err(), NetError::PeerGone(PartyId(2)));
+    assert_eq!(
+        later.recv(PartyId(2), Round(0)).await.unwrap_err(),
+        NetError::PeerGone(PartyId(2))
+    );
 }

@@ -85,18 +85,28 @@ impl FrameHeader {
         }
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
-        Ok(FrameHeader { session: SessionId(u64_at(1)), round: Round(u32_at(9)), len: u32_at(13) })
+        Ok(FrameHeader {
+            session: SessionId(u64_at(1)),
+            round: Round(u32_at(9)),
+            len: u32_at(13),
+        })
     }
 
     /// Checks that the frame belongs to `session` and fits in `max_frame`; returns the payload
     /// length to read.
     pub fn check(&self, session: SessionId, max_frame: usize) -> Result<usize, FrameError> {
         if self.session != session {
-            return Err(FrameError::WrongSession { expected: session.0, got: self.session.0 });
+            return Err(FrameError::WrongSession {
+                expected: session.0,
+                got: self.session.0,
+            });
         }
         let size = self.len as usize;
         if size > max_frame {
-            return Err(FrameError::Oversize { size, limit: max_frame });
+            return Err(FrameError::Oversize {
+                size,
+                limit: max_frame,
+            });
         }
         Ok(size)
     }
@@ -132,7 +142,11 @@ impl Hello {
             return Err(FrameError::BadHello);
         }
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
-        Ok(Hello { from: PartyId(u16_at(2)), to: PartyId(u16_at(4)), parties: u16_at(6) })
+        Ok(Hello {
+            from: PartyId(u16_at(2)),
+            to: PartyId(u16_at(4)),
+            parties: u16_at(6),
+        })
     }
 }
 
@@ -156,16 +170,33 @@ mod tests {
 
     #[test]
     fn headers_roundtrip_and_are_checked() {
-        let h = FrameHeader { session: SessionId(7), round: Round(3), len: 1000 };
+        let h = FrameHeader {
+            session: SessionId(7),
+            round: Round(3),
+            len: 1000,
+        };
         let bytes = h.encode();
         assert_eq!(FrameHeader::decode(&bytes).unwrap(), h);
         assert_eq!(h.check(SessionId(7), 1000), Ok(1000));
-        assert_eq!(h.check(SessionId(7), 999), Err(FrameError::Oversize { size: 1000, limit: 999 }));
-        assert!(matches!(h.check(SessionId(8), 1000), Err(FrameError::WrongSession { .. })));
+        assert_eq!(
+            h.check(SessionId(7), 999),
+            Err(FrameError::Oversize {
+                size: 1000,
+                limit: 999
+            })
+        );
+        assert!(matches!(
+            h.check(SessionId(8), 1000),
+            Err(FrameError::WrongSession { .. })
+        ));
         let mut bad = bytes;
         bad[0] = 2;
         assert_eq!(FrameHeader::decode(&bad), Err(FrameError::Version(2)));
-        let hello = Hello { from: PartyId(1), to: PartyId(4), parties: 5 };
+        let hello = Hello {
+            from: PartyId(1),
+            to: PartyId(4),
+            parties: 5,
+        };
         assert_eq!(Hello::decode(&hello.encode()).unwrap(), hello);
         assert_eq!(decode_ack(&encode_ack(0)), Ok(0));
     }

@@ -17,8 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{ConnectionError, Endpoint, IdleTimeout, ReadExactError, TransportConfig, VarInt, WriteError};
 use quinn::{Connection, TransportErrorCode};
+use quinn::{
+    ConnectionError, Endpoint, IdleTimeout, ReadExactError, TransportConfig, VarInt, WriteError,
+};
 use rustls::pki_types::CertificateDer;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -46,7 +48,8 @@ fn ms(millis: u64) -> Duration {
 }
 
 fn transport(config: &MeshConfig) -> Result<Arc<TransportConfig>, QuicError> {
-    let idle = IdleTimeout::try_from(ms(config.idle_timeout_ms)).map_err(|e| QuicError::Config(format!("idle_timeout_ms: {e}")))?;
+    let idle = IdleTimeout::try_from(ms(config.idle_timeout_ms))
+        .map_err(|e| QuicError::Config(format!("idle_timeout_ms: {e}")))?;
     let mut t = TransportConfig::default();
     t.stream_receive_window(VarInt::from_u32(config.stream_window))
         .receive_window(VarInt::from_u32(config.connection_window))
@@ -60,7 +63,10 @@ fn transport(config: &MeshConfig) -> Result<Arc<TransportConfig>, QuicError> {
 
 /// The key a connection's peer proved during the handshake.
 fn connection_key(conn: &Connection) -> Option<PublicKey> {
-    let certs = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
     tls::peer_key(certs.first()?)
 }
 
@@ -74,10 +80,18 @@ pub struct QuicNode {
 impl QuicNode {
     /// Opens the UDP socket at `addr` (port 0 for any). Must run inside a tokio runtime.
     /// Incoming connections are refused until [`QuicNode::connect`].
-    pub fn bind(identity: Identity, addr: SocketAddr, config: MeshConfig) -> Result<QuicNode, QuicError> {
+    pub fn bind(
+        identity: Identity,
+        addr: SocketAddr,
+        config: MeshConfig,
+    ) -> Result<QuicNode, QuicError> {
         config.validate()?;
         let endpoint = Endpoint::client(addr).map_err(|source| QuicError::Bind { addr, source })?;
-        Ok(QuicNode { endpoint, identity, config })
+        Ok(QuicNode {
+            endpoint,
+            identity,
+            config,
+        })
     }
 
     /// The bound address, with the port the OS chose.
@@ -96,34 +110,59 @@ impl QuicNode {
     pub async fn connect(self, me: PartyId, roster: &[Peer]) -> Result<QuicMesh, QuicError> {
         let n = roster.len();
         check_roster(&self.identity, me, roster)?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| QuicError::Config("connect must run inside a tokio runtime".into()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| QuicError::Config("connect must run inside a tokio runtime".into()))?;
         let transport = transport(&self.config)?;
-        let others = roster.iter().enumerate().filter(|(i, _)| *i != me.index()).map(|(_, p)| p.key);
-        let server_tls = QuicServerConfig::try_from(tls::server_config(&self.identity, others)?).map_err(|e| QuicError::Tls(e.to_string()))?;
+        let others = roster
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != me.index())
+            .map(|(_, p)| p.key);
+        let server_tls = QuicServerConfig::try_from(tls::server_config(&self.identity, others)?)
+            .map_err(|e| QuicError::Tls(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
         server.transport_config(transport.clone());
         self.endpoint.set_server_config(Some(server));
 
         let deadline = Instant::now() + ms(self.config.connect_timeout_ms);
         let (admitted_tx, mut admitted) = mpsc::unbounded_channel();
-        let admission = Arc::new(Admission { me, roster: roster.to_vec(), hello_timeout: FIRST_ATTEMPT });
+        let admission = Arc::new(Admission {
+            me,
+            roster: roster.to_vec(),
+            hello_timeout: FIRST_ATTEMPT,
+        });
         let accept_task = runtime.spawn(accept_loop(self.endpoint.clone(), admission, admitted_tx));
 
         let mut dials = JoinSet::new();
         for peer in (me.0 + 1..n as u16).map(PartyId) {
             let target = roster[peer.index()];
-            let tls = QuicClientConfig::try_from(tls::client_config(&self.identity, target.key)?).map_err(|e| QuicError::Tls(e.to_string()))?;
+            let tls = QuicClientConfig::try_from(tls::client_config(&self.identity, target.key)?)
+                .map_err(|e| QuicError::Tls(e.to_string()))?;
             let mut client = quinn::ClientConfig::new(Arc::new(tls));
             client.transport_config(transport.clone());
-            let hello = Hello { from: me, to: peer, parties: n as u16 };
+            let hello = Hello {
+                from: me,
+                to: peer,
+                parties: n as u16,
+            };
             dials.spawn(dial(self.endpoint.clone(), client, hello, target, deadline));
         }
 
-        let links = match gather(me, roster, &mut dials, &mut admitted, deadline, self.config.connect_timeout_ms).await {
+        let links = match gather(
+            me,
+            roster,
+            &mut dials,
+            &mut admitted,
+            deadline,
+            self.config.connect_timeout_ms,
+        )
+        .await
+        {
             Ok(links) => links,
             Err(e) => {
                 accept_task.abort();
-                self.endpoint.close(VarInt::from_u32(CLOSE_REFUSED), b"mesh not formed");
+                self.endpoint
+                    .close(VarInt::from_u32(CLOSE_REFUSED), b"mesh not formed");
                 return Err(e);
             }
         };
@@ -132,7 +171,11 @@ impl QuicNode {
         let registry = Arc::new(Registry::new(n, self.config.max_frame));
         for (p, link) in links.iter().enumerate() {
             if let Some(conn) = link {
-                runtime.spawn(serve_connection(registry.clone(), PartyId(p as u16), conn.clone()));
+                runtime.spawn(serve_connection(
+                    registry.clone(),
+                    PartyId(p as u16),
+                    conn.clone(),
+                ));
             }
         }
         let (drain, drained) = mpsc::channel(1);
@@ -155,7 +198,9 @@ impl QuicNode {
 }
 
 fn local_addr(endpoint: &Endpoint) -> Result<SocketAddr, QuicError> {
-    endpoint.local_addr().map_err(|e| QuicError::Config(format!("reading the endpoint's address: {e}")))
+    endpoint
+        .local_addr()
+        .map_err(|e| QuicError::Config(format!("reading the endpoint's address: {e}")))
 }
 
 fn check_roster(identity: &Identity, me: PartyId, roster: &[Peer]) -> Result<(), QuicError> {
@@ -168,11 +213,18 @@ fn check_roster(identity: &Identity, me: PartyId, roster: &[Peer]) -> Result<(),
         return bad(format!("party {me} is not in a roster of {n}"));
     }
     if roster[me.index()].key != identity.public_key() {
-        return bad(format!("entry {me} holds key {}, not this node's {}", roster[me.index()].key.fingerprint(), identity.public_key().fingerprint()));
+        return bad(format!(
+            "entry {me} holds key {}, not this node's {}",
+            roster[me.index()].key.fingerprint(),
+            identity.public_key().fingerprint()
+        ));
     }
     for (i, p) in roster.iter().enumerate() {
         if let Some(j) = roster[..i].iter().position(|q| q.key == p.key) {
-            return bad(format!("parties {j} and {i} share key {}", p.key.fingerprint()));
+            return bad(format!(
+                "parties {j} and {i} share key {}",
+                p.key.fingerprint()
+            ));
         }
     }
     Ok(())
@@ -188,7 +240,12 @@ async fn gather(
     timeout_ms: u64,
 ) -> Result<Vec<Option<Connection>>, QuicError> {
     let mut links: Vec<Option<Connection>> = vec![None; roster.len()];
-    let complete = |links: &[Option<Connection>]| links.iter().enumerate().all(|(i, l)| i == me.index() || l.is_some());
+    let complete = |links: &[Option<Connection>]| {
+        links
+            .iter()
+            .enumerate()
+            .all(|(i, l)| i == me.index() || l.is_some())
+    };
     while !complete(&links) {
         tokio::select! {
             Some(joined) = dials.join_next(), if !dials.is_empty() => {
@@ -222,12 +279,22 @@ enum Failure {
 fn classify(e: ConnectionError) -> Failure {
     match e {
         ConnectionError::TimedOut | ConnectionError::Reset => Failure::Retry(e.to_string()),
-        ConnectionError::ConnectionClosed(ref close) if close.error_code == TransportErrorCode::CONNECTION_REFUSED => Failure::Retry(e.to_string()),
+        ConnectionError::ConnectionClosed(ref close)
+            if close.error_code == TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            Failure::Retry(e.to_string())
+        }
         other => Failure::Fatal(other.to_string()),
     }
 }
 
-async fn dial(endpoint: Endpoint, client: quinn::ClientConfig, hello: Hello, target: Peer, deadline: Instant) -> Result<(PartyId, Connection), QuicError> {
+async fn dial(
+    endpoint: Endpoint,
+    client: quinn::ClientConfig,
+    hello: Hello,
+    target: Peer,
+    deadline: Instant,
+) -> Result<(PartyId, Connection), QuicError> {
     let peer = hello.to;
     let mut backoff = Duration::from_millis(20);
     let mut attempt_limit = FIRST_ATTEMPT;
@@ -238,7 +305,11 @@ async fn dial(endpoint: Endpoint, client: quinn::ClientConfig, hello: Hello, tar
             Ok(Ok(conn)) => return Ok((peer, conn)),
             Ok(Err(Failure::Fatal(reason))) => {
                 tracing::warn!(%peer, addr = %target.addr, "dialing party {peer} refused: {reason}");
-                return Err(QuicError::Refused { peer, key: target.key.fingerprint(), reason });
+                return Err(QuicError::Refused {
+                    peer,
+                    key: target.key.fingerprint(),
+                    reason,
+                });
             }
             Ok(Err(Failure::Retry(reason))) => last = reason,
             Err(_) => last = format!("no answer within {} ms", limit.as_millis()),
@@ -248,12 +319,24 @@ async fn dial(endpoint: Endpoint, client: quinn::ClientConfig, hello: Hello, tar
         backoff = (backoff * 2).min(MAX_BACKOFF);
         attempt_limit = (attempt_limit * 2).min(MAX_ATTEMPT);
     }
-    Err(QuicError::Connect { peer, key: target.key.fingerprint(), addr: target.addr, reason: last })
+    Err(QuicError::Connect {
+        peer,
+        key: target.key.fingerprint(),
+        addr: target.addr,
+        reason: last,
+    })
 }
 
 /// One dial: handshake, hello, ack.
-async fn attempt(endpoint: &Endpoint, client: &quinn::ClientConfig, hello: Hello, addr: SocketAddr) -> Result<Connection, Failure> {
-    let connecting = endpoint.connect_with(client.clone(), addr, tls::SERVER_NAME).map_err(|e| Failure::Fatal(e.to_string()))?;
+async fn attempt(
+    endpoint: &Endpoint,
+    client: &quinn::ClientConfig,
+    hello: Hello,
+    addr: SocketAddr,
+) -> Result<Connection, Failure> {
+    let connecting = endpoint
+        .connect_with(client.clone(), addr, tls::SERVER_NAME)
+        .map_err(|e| Failure::Fatal(e.to_string()))?;
     let conn = connecting.await.map_err(classify)?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(classify)?;
     send.write_all(&hello.encode()).await.map_err(|e| match e {
@@ -268,7 +351,9 @@ async fn attempt(endpoint: &Endpoint, client: &quinn::ClientConfig, hello: Hello
     })?;
     match decode_ack(&ack) {
         Ok(0) => Ok(conn),
-        Ok(status) => Err(Failure::Fatal(format!("the peer refused our hello (status {status})"))),
+        Ok(status) => Err(Failure::Fatal(format!(
+            "the peer refused our hello (status {status})"
+        ))),
         Err(e) => Err(Failure::Fatal(e.to_string())),
     }
 }
@@ -280,7 +365,11 @@ struct Admission {
     hello_timeout: Duration,
 }
 
-async fn accept_loop(endpoint: Endpoint, admission: Arc<Admission>, admitted: mpsc::UnboundedSender<(PartyId, Connection)>) {
+async fn accept_loop(
+    endpoint: Endpoint,
+    admission: Arc<Admission>,
+    admitted: mpsc::UnboundedSender<(PartyId, Connection)>,
+) {
     while let Some(incoming) = endpoint.accept().await {
         let (admission, admitted) = (admission.clone(), admitted.clone());
         tokio::spawn(async move {
@@ -299,32 +388,57 @@ async fn accept_loop(endpoint: Endpoint, admission: Arc<Admission>, admitted: mp
     }
 }
 
-async fn admit(incoming: quinn::Incoming, admission: &Admission) -> Result<(PartyId, Connection), String> {
-    let conn = incoming.await.map_err(|e| format!("handshake failed: {e}"))?;
+async fn admit(
+    incoming: quinn::Incoming,
+    admission: &Admission,
+) -> Result<(PartyId, Connection), String> {
+    let conn = incoming
+        .await
+        .map_err(|e| format!("handshake failed: {e}"))?;
     let key = connection_key(&conn).ok_or("the peer proved no Ed25519 key")?;
-    let party = admission.roster.iter().position(|p| p.key == key).map(|i| PartyId(i as u16)).ok_or("key not in the roster")?;
+    let party = admission
+        .roster
+        .iter()
+        .position(|p| p.key == key)
+        .map(|i| PartyId(i as u16))
+        .ok_or("key not in the roster")?;
     let exchange = async {
         let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
         let mut bytes = [0u8; HELLO_LEN];
-        recv.read_exact(&mut bytes).await.map_err(|e| format!("reading the hello: {e}"))?;
+        recv.read_exact(&mut bytes)
+            .await
+            .map_err(|e| format!("reading the hello: {e}"))?;
         let hello = Hello::decode(&bytes).map_err(|e| e.to_string())?;
         let (me, n) = (admission.me, admission.roster.len());
         let verdict = if hello.from != party {
-            Err(format!("the key of party {party} claims to be party {}", hello.from))
+            Err(format!(
+                "the key of party {party} claims to be party {}",
+                hello.from
+            ))
         } else if hello.to != me || hello.parties as usize != n {
-            Err(format!("party {party} dialed party {} of {} parties, this is party {me} of {n}", hello.to, hello.parties))
+            Err(format!(
+                "party {party} dialed party {} of {} parties, this is party {me} of {n}",
+                hello.to, hello.parties
+            ))
         } else if party >= me {
-            Err(format!("party {party} dialed a lower party; the lower id dials"))
+            Err(format!(
+                "party {party} dialed a lower party; the lower id dials"
+            ))
         } else {
             Ok(())
         };
-        send.write_all(&encode_ack(if verdict.is_ok() { 0 } else { 1 })).await.map_err(|e| e.to_string())?;
+        send.write_all(&encode_ack(if verdict.is_ok() { 0 } else { 1 }))
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = send.finish();
         verdict
     };
     let outcome = match tokio::time::timeout(admission.hello_timeout, exchange).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!("party {party} sent no hello within {} ms", admission.hello_timeout.as_millis())),
+        Err(_) => Err(format!(
+            "party {party} sent no hello within {} ms",
+            admission.hello_timeout.as_millis()
+        )),
     };
     match outcome {
         Ok(()) => Ok((party, conn)),
@@ -359,7 +473,11 @@ impl MeshInner {
     /// linger time), then close the endpoint.
     fn begin_close(&self) -> impl Future<Output = ()> + Send + 'static {
         drop(self.drain.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let drained = self.drained.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let drained = self
+            .drained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let (endpoint, linger) = (self.endpoint.clone(), ms(self.config.linger_ms));
         async move {
             if let Some(mut drained) = drained {
@@ -416,6 +534,10 @@ impl QuicMesh {
     pub async fn shutdown(self) {
         self.inner.accept_task.abort();
         self.inner.begin_close().await;
-        let _ = tokio::time::timeout(ms(self.inner.config.linger_ms), self.inner.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(
+            ms(self.inner.config.linger_ms),
+            self.inner.endpoint.wait_idle(),
+        )
+        .await;
     }
 }

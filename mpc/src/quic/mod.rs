@@ -178,8 +178,15 @@ pub async fn local_meshes(configs: &[MeshConfig]) -> Result<Vec<QuicMesh>, QuicE
     let mut nodes = Vec::with_capacity(configs.len());
     let mut roster = Vec::with_capacity(configs.len());
     for config in configs {
-        let node = QuicNode::bind(crate::identity::Identity::generate(&mut rng), local, config.clone())?;
-        roster.push(Peer { key: node.public_key(), addr: node.local_addr()? });
+        let node = QuicNode::bind(
+            crate::identity::Identity::generate(&mut rng),
+            local,
+            config.clone(),
+        )?;
+        roster.push(Peer {
+            key: node.public_key(),
+            addr: node.local_addr()?,
+        });
         nodes.push(node);
     }
     let mut tasks = tokio::task::JoinSet::new();
@@ -189,7 +196,8 @@ pub async fn local_meshes(configs: &[MeshConfig]) -> Result<Vec<QuicMesh>, QuicE
     }
     let mut meshes: Vec<Option<QuicMesh>> = (0..configs.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
-        let (i, mesh) = joined.map_err(|e| QuicError::Config(format!("a mesh task failed: {e}")))?;
+        let (i, mesh) =
+            joined.map_err(|e| QuicError::Config(format!("a mesh task failed: {e}")))?;
         meshes[i] = Some(mesh?);
     }
     Ok(meshes.into_iter().flatten().collect())

@@ -17,9 +17,9 @@ use bytes::Bytes;
 use quinn::{Connection, ReadError, ReadExactError, RecvStream, VarInt};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, unbounded_channel};
 
+use super::QuicError;
 use super::frame::{FrameError, FrameHeader, HEADER_LEN};
 use super::mesh::MeshInner;
-use super::QuicError;
 use crate::net::{NetError, Network, Round, SessionId};
 use crate::party::PartyId;
 
@@ -69,7 +69,15 @@ enum Route {
 
 impl Registry {
     pub(super) fn new(n: usize, max_frame: usize) -> Registry {
-        Registry { n, max_frame, state: Mutex::new(State { sessions: HashMap::new(), tombstones: VecDeque::new(), gone: vec![false; n] }) }
+        Registry {
+            n,
+            max_frame,
+            state: Mutex::new(State {
+                sessions: HashMap::new(),
+                tombstones: VecDeque::new(),
+                gone: vec![false; n],
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -84,21 +92,39 @@ impl Registry {
                 if gone[p] {
                     let _ = tx.send(Err(NetError::PeerGone(PartyId(p as u16))));
                 }
-                Inbox { tx, rx: Some(rx), streamed: false }
+                Inbox {
+                    tx,
+                    rx: Some(rx),
+                    streamed: false,
+                }
             })
             .collect();
-        Slot::Open { inboxes, taken: false }
+        Slot::Open {
+            inboxes,
+            taken: false,
+        }
     }
 
     /// Takes the receiving queues of `session`, one per party (the own one unused).
-    fn open_session(&self, session: SessionId) -> Result<Vec<UnboundedReceiver<Inbound>>, QuicError> {
+    fn open_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<UnboundedReceiver<Inbound>>, QuicError> {
         let mut state = self.lock();
         let State { sessions, gone, .. } = &mut *state;
-        let slot = sessions.entry(session).or_insert_with(|| self.new_slot(gone));
+        let slot = sessions
+            .entry(session)
+            .or_insert_with(|| self.new_slot(gone));
         match slot {
-            Slot::Open { inboxes, taken: taken @ false } => {
+            Slot::Open {
+                inboxes,
+                taken: taken @ false,
+            } => {
                 *taken = true;
-                Ok(inboxes.iter_mut().map(|i| i.rx.take().expect("untaken slot has receivers")).collect())
+                Ok(inboxes
+                    .iter_mut()
+                    .map(|i| i.rx.take().expect("untaken slot has receivers"))
+                    .collect())
             }
             _ => Err(QuicError::SessionInUse(session)),
         }
@@ -119,7 +145,10 @@ impl Registry {
     fn route(&self, session: SessionId, peer: PartyId) -> Route {
         let mut state = self.lock();
         let State { sessions, gone, .. } = &mut *state;
-        match sessions.entry(session).or_insert_with(|| self.new_slot(gone)) {
+        match sessions
+            .entry(session)
+            .or_insert_with(|| self.new_slot(gone))
+        {
             Slot::Closed => Route::Closed,
             Slot::Open { inboxes, .. } => {
                 let inbox = &mut inboxes[peer.index()];
@@ -164,36 +193,62 @@ pub(super) async fn serve_connection(registry: Arc<Registry>, peer: PartyId, con
 fn read_failure(peer: PartyId, e: ReadError) -> NetError {
     match e {
         ReadError::ConnectionLost(_) => NetError::PeerGone(peer),
-        ReadError::Reset(code) => NetError::Transport { peer, reason: format!("stream reset by the peer (code {code})") },
-        other => NetError::Transport { peer, reason: other.to_string() },
+        ReadError::Reset(code) => NetError::Transport {
+            peer,
+            reason: format!("stream reset by the peer (code {code})"),
+        },
+        other => NetError::Transport {
+            peer,
+            reason: other.to_string(),
+        },
     }
 }
 
 fn frame_failure(peer: PartyId, e: FrameError) -> NetError {
     match e {
         FrameError::Oversize { size, limit } => NetError::Oversize { peer, size, limit },
-        other => NetError::Transport { peer, reason: other.to_string() },
+        other => NetError::Transport {
+            peer,
+            reason: other.to_string(),
+        },
     }
 }
 
 /// The next header, or `None` at a clean end of stream.
-async fn read_header(peer: PartyId, stream: &mut RecvStream) -> Result<Option<FrameHeader>, NetError> {
+async fn read_header(
+    peer: PartyId,
+    stream: &mut RecvStream,
+) -> Result<Option<FrameHeader>, NetError> {
     let mut bytes = [0u8; HEADER_LEN];
     match stream.read_exact(&mut bytes).await {
-        Ok(()) => FrameHeader::decode(&bytes).map(Some).map_err(|e| frame_failure(peer, e)),
+        Ok(()) => FrameHeader::decode(&bytes)
+            .map(Some)
+            .map_err(|e| frame_failure(peer, e)),
         Err(ReadExactError::FinishedEarly(0)) => Ok(None),
-        Err(ReadExactError::FinishedEarly(n)) => Err(NetError::Transport { peer, reason: format!("stream ended inside a frame header ({n} of {HEADER_LEN} bytes)") }),
+        Err(ReadExactError::FinishedEarly(n)) => Err(NetError::Transport {
+            peer,
+            reason: format!("stream ended inside a frame header ({n} of {HEADER_LEN} bytes)"),
+        }),
         Err(ReadExactError::ReadError(e)) => Err(read_failure(peer, e)),
     }
 }
 
 /// Reads a payload of `len` bytes (already checked against the limit) as it arrives.
-async fn read_payload(peer: PartyId, stream: &mut RecvStream, len: usize) -> Result<Vec<u8>, NetError> {
+async fn read_payload(
+    peer: PartyId,
+    stream: &mut RecvStream,
+    len: usize,
+) -> Result<Vec<u8>, NetError> {
     let mut payload = Vec::with_capacity(len.min(INITIAL_PAYLOAD));
     while payload.len() < len {
         match stream.read_chunk(len - payload.len(), true).await {
             Ok(Some(chunk)) => payload.extend_from_slice(&chunk.bytes),
-            Ok(None) => return Err(NetError::Transport { peer, reason: format!("stream ended {} bytes into a frame of {len}", payload.len()) }),
+            Ok(None) => {
+                return Err(NetError::Transport {
+                    peer,
+                    reason: format!("stream ended {} bytes into a frame of {len}", payload.len()),
+                });
+            }
             Err(e) => return Err(read_failure(peer, e)),
         }
     }
@@ -220,7 +275,10 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
             return;
         }
         Route::Duplicate(tx) => {
-            let _ = tx.send(Err(NetError::Transport { peer, reason: format!("a second stream for session {}", session.0) }));
+            let _ = tx.send(Err(NetError::Transport {
+                peer,
+                reason: format!("a second stream for session {}", session.0),
+            }));
             let _ = stream.stop(VarInt::from_u32(STOP_PROTOCOL));
             return;
         }
@@ -235,7 +293,9 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
                 return;
             }
         };
-        let item = read_payload(peer, &mut stream, len).await.map(|payload| (header.round, payload));
+        let item = read_payload(peer, &mut stream, len)
+            .await
+            .map(|payload| (header.round, payload));
         let failed = item.is_err();
         if tx.send(item).is_err() {
             let _ = stream.stop(VarInt::from_u32(STOP_SESSION_CLOSED));
@@ -262,7 +322,14 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
 /// Owns the stream of one session to one peer: opens it on the first message, writes frames
 /// in order, finishes it when the session is dropped and waits (up to `linger`) for the peer
 /// to acknowledge everything. `_drain` tells the mesh when the last writer is done.
-async fn write_stream(conn: Connection, peer: PartyId, session: SessionId, mut queue: UnboundedReceiver<Outbound>, _drain: mpsc::Sender<()>, linger: Duration) {
+async fn write_stream(
+    conn: Connection,
+    peer: PartyId,
+    session: SessionId,
+    mut queue: UnboundedReceiver<Outbound>,
+    _drain: mpsc::Sender<()>,
+    linger: Duration,
+) {
     let mut stream = None;
     while let Some((round, payload)) = queue.recv().await {
         let out = match &mut stream {
@@ -275,8 +342,15 @@ async fn write_stream(conn: Connection, peer: PartyId, session: SessionId, mut q
                 }
             },
         };
-        let header = FrameHeader { session, round, len: payload.len() as u32 };
-        let mut chunks = [Bytes::copy_from_slice(&header.encode()), Bytes::from(payload)];
+        let header = FrameHeader {
+            session,
+            round,
+            len: payload.len() as u32,
+        };
+        let mut chunks = [
+            Bytes::copy_from_slice(&header.encode()),
+            Bytes::from(payload),
+        ];
         if let Err(e) = out.write_all_chunks(&mut chunks).await {
             tracing::debug!(%peer, session = session.0, "writing to party {peer} failed: {e}");
             return;
@@ -303,7 +377,9 @@ pub struct QuicNetwork {
 impl QuicNetwork {
     pub(super) fn open(mesh: Arc<MeshInner>, session: SessionId) -> Result<QuicNetwork, QuicError> {
         let inbox = mesh.registry.open_session(session)?;
-        let drain = mesh.drain_guard().ok_or_else(|| QuicError::Config("the mesh is shutting down".into()))?;
+        let drain = mesh
+            .drain_guard()
+            .ok_or_else(|| QuicError::Config("the mesh is shutting down".into()))?;
         let linger = Duration::from_millis(mesh.config.linger_ms);
         let outbox = mesh
             .links
@@ -312,7 +388,14 @@ impl QuicNetwork {
             .map(|(p, link)| {
                 link.as_ref().map(|conn| {
                     let (tx, rx) = unbounded_channel();
-                    mesh.runtime.spawn(write_stream(conn.clone(), PartyId(p as u16), session, rx, drain.clone(), linger));
+                    mesh.runtime.spawn(write_stream(
+                        conn.clone(),
+                        PartyId(p as u16),
+                        session,
+                        rx,
+                        drain.clone(),
+                        linger,
+                    ));
                     tx
                 })
             })
@@ -344,7 +427,10 @@ impl QuicNetwork {
         if i < self.outbox.len() && peer != self.me {
             Ok(i)
         } else {
-            Err(NetError::NoSuchPeer { peer, n: self.outbox.len() })
+            Err(NetError::NoSuchPeer {
+                peer,
+                n: self.outbox.len(),
+            })
         }
     }
 }
@@ -368,11 +454,20 @@ impl Network for QuicNetwork {
         let i = self.check_peer(to)?;
         let limit = self.mesh.config.max_frame;
         if payload.len() > limit {
-            return Err(NetError::Oversize { peer: to, size: payload.len(), limit });
+            return Err(NetError::Oversize {
+                peer: to,
+                size: payload.len(),
+                limit,
+            });
         }
-        let writer = self.outbox[i].as_ref().ok_or(NetError::NoSuchPeer { peer: to, n: self.outbox.len() })?;
+        let writer = self.outbox[i].as_ref().ok_or(NetError::NoSuchPeer {
+            peer: to,
+            n: self.outbox.len(),
+        })?;
         // The writer ends only when the connection or its stream failed.
-        writer.send((round, payload)).map_err(|_| NetError::PeerGone(to))
+        writer
+            .send((round, payload))
+            .map_err(|_| NetError::PeerGone(to))
     }
 
     async fn recv(&mut self, from: PartyId, round: Round) -> Result<Vec<u8>, NetError> {
@@ -381,11 +476,21 @@ impl Network for QuicNetwork {
             return Err(e.clone());
         }
         let next = match tokio::time::timeout(self.timeout, self.inbox[i].recv()).await {
-            Err(_) => return Err(NetError::Timeout { peer: from, round, millis: self.timeout.as_millis() as u64 }),
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    peer: from,
+                    round,
+                    millis: self.timeout.as_millis() as u64,
+                });
+            }
             Ok(next) => next.unwrap_or(Err(NetError::PeerGone(from))),
         };
         match next {
-            Ok((got, _)) if got != round => Err(NetError::RoundMismatch { peer: from, expected: round, got }),
+            Ok((got, _)) if got != round => Err(NetError::RoundMismatch {
+                peer: from,
+                expected: round,
+                got,
+            }),
             Ok((_, payload)) => Ok(payload),
             Err(e) => {
                 self.failed[i] = Some(e.clone());

@@ -39,19 +39,34 @@ static ED25519_ONLY: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410 §4): SEQUENCE { SEQUENCE { OID
 /// 1.3.101.112 }, BIT STRING (0 unused bits) } followed by the 32 key bytes.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
 /// A self-signed certificate for `identity`, and its private key in the form rustls takes.
-pub fn certificate(identity: &Identity) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), QuicError> {
+pub fn certificate(
+    identity: &Identity,
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), QuicError> {
     let pkcs8 = identity.pkcs8_der();
-    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(&pkcs8[..]), &rcgen::PKCS_ED25519)
-        .map_err(|e| QuicError::Tls(format!("loading the identity key: {e}")))?;
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &PrivatePkcs8KeyDer::from(&pkcs8[..]),
+        &rcgen::PKCS_ED25519,
+    )
+    .map_err(|e| QuicError::Tls(format!("loading the identity key: {e}")))?;
     let mut params = rcgen::CertificateParams::default();
     let mut name = rcgen::DistinguishedName::new();
-    name.push(rcgen::DnType::CommonName, format!("quorate node {}", identity.public_key().fingerprint()));
+    name.push(
+        rcgen::DnType::CommonName,
+        format!("quorate node {}", identity.public_key().fingerprint()),
+    );
     params.distinguished_name = name;
-    let cert = params.self_signed(&key_pair).map_err(|e| QuicError::Tls(format!("self-signing the certificate: {e}")))?;
-    Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec()))))
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(|e| QuicError::Tls(format!("self-signing the certificate: {e}")))?;
+    Ok((
+        cert.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())),
+    ))
 }
 
 /// The Ed25519 key a certificate carries, if it parses and carries one.
@@ -65,7 +80,10 @@ pub fn peer_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
 
 /// A client configuration that presents `identity` and accepts only a server holding
 /// `expected`.
-pub fn client_config(identity: &Identity, expected: PublicKey) -> Result<rustls::ClientConfig, QuicError> {
+pub fn client_config(
+    identity: &Identity,
+    expected: PublicKey,
+) -> Result<rustls::ClientConfig, QuicError> {
     let (cert, key) = certificate(identity)?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -82,9 +100,14 @@ pub fn client_config(identity: &Identity, expected: PublicKey) -> Result<rustls:
 
 /// A server configuration that presents `identity`, requires a client certificate and
 /// accepts any key in `allowed`.
-pub fn server_config(identity: &Identity, allowed: impl IntoIterator<Item = PublicKey>) -> Result<rustls::ServerConfig, QuicError> {
+pub fn server_config(
+    identity: &Identity,
+    allowed: impl IntoIterator<Item = PublicKey>,
+) -> Result<rustls::ServerConfig, QuicError> {
     let (cert, key) = certificate(identity)?;
-    let verifier = PinnedClients { allowed: allowed.into_iter().collect() };
+    let verifier = PinnedClients {
+        allowed: allowed.into_iter().collect(),
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
@@ -114,21 +137,37 @@ fn check_chain(
     allowed: impl Fn(&PublicKey) -> bool,
 ) -> Result<(), rustls::Error> {
     if !intermediates.is_empty() {
-        tracing::warn!(role, "refused a {role} presenting a certificate chain instead of one self-signed certificate");
-        return Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
+        tracing::warn!(
+            role,
+            "refused a {role} presenting a certificate chain instead of one self-signed certificate"
+        );
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ));
     }
     let Some(key) = peer_key(end_entity) else {
-        tracing::warn!(role, "refused a {role} whose certificate carries no Ed25519 key");
-        return Err(rustls::Error::InvalidCertificate(CertificateError::BadEncoding));
+        tracing::warn!(
+            role,
+            "refused a {role} whose certificate carries no Ed25519 key"
+        );
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::BadEncoding,
+        ));
     };
     if !allowed(&key) {
         tracing::warn!(role, key = %key.fingerprint(), "refused a {role} with key {} not pinned by the roster", key.fingerprint());
-        return Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure));
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::ApplicationVerificationFailure,
+        ));
     }
     Ok(())
 }
 
-fn verify_signature(message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+fn verify_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
     rustls::crypto::verify_tls13_signature(message, cert, dss, &ED25519_ONLY)
 }
 
@@ -151,11 +190,21 @@ impl ServerCertVerifier for PinnedServer {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Err(rustls::Error::General("TLS 1.2 is not offered".into()))
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(message, cert, dss)
     }
 
@@ -183,16 +232,33 @@ impl ClientCertVerifier for PinnedClients {
         &[]
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
-        check_chain(end_entity, intermediates, "client", |k| self.allowed.contains(k))?;
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        check_chain(end_entity, intermediates, "client", |k| {
+            self.allowed.contains(k)
+        })?;
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, _: &[u8], _: &CertificateDer<'_>, _: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         Err(rustls::Error::General("TLS 1.2 is not offered".into()))
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(message, cert, dss)
     }
 
@@ -212,7 +278,10 @@ mod tests {
         let id = Identity::generate(&mut ChaCha20Rng::seed_from_u64(9));
         let (cert, _) = certificate(&id).unwrap();
         assert_eq!(peer_key(&cert), Some(id.public_key()));
-        assert_eq!(peer_key(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00])), None);
+        assert_eq!(
+            peer_key(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00])),
+            None
+        );
         let other = Identity::generate(&mut ChaCha20Rng::seed_from_u64(10)).public_key();
         let check = |allowed: PublicKey| check_chain(&cert, &[], "client", |k| *k == allowed);
         assert!(check(id.public_key()).is_ok());
