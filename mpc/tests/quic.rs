@@ -362,3 +362,65 @@ async fn quic_a_departed_peer_is_named() {
         NetError::PeerGone(PartyId(2))
     );
 }
+
+/// Binds `n` nodes with fresh keys and returns them with their roster.
+fn bind_nodes(n: usize, config: &MeshConfig, rng: &mut ChaCha20Rng) -> (Vec<QuicNode>, Vec<Peer>) {
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let nodes: Vec<QuicNode> = (0..n)
+        .map(|_| QuicNode::bind(Identity::generate(rng), local, config.clone()).unwrap())
+        .collect();
+    let roster = nodes
+        .iter()
+        .map(|node| Peer {
+            key: node.public_key(),
+            addr: node.local_addr().unwrap(),
+        })
+        .collect();
+    (nodes, roster)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_dialers_wait_for_late_peers_and_name_absent_ones() {
+    let mut rng = ChaCha20Rng::seed_from_u64(11);
+    // Party 2 joins a second after the others have started dialing it.
+    let (mut nodes, roster) = bind_nodes(3, &quick(), &mut rng);
+    let late = nodes.pop().unwrap();
+    let early: Vec<_> = nodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let roster = roster.clone();
+            tokio::spawn(async move { node.connect(PartyId(i as u16), &roster).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let mut meshes = vec![late.connect(PartyId(2), &roster).await.unwrap()];
+    for task in early {
+        meshes.insert(meshes.len() - 1, task.await.unwrap().unwrap());
+    }
+    let mut nets = sessions(&meshes, 1);
+    exchange(&mut nets, 0, 3).await;
+
+    // Party 1 never joins: party 0 gives up at its deadline, naming it.
+    let config = MeshConfig {
+        connect_timeout_ms: 1_500,
+        ..quick()
+    };
+    let (mut nodes, roster) = bind_nodes(2, &config, &mut rng);
+    let _absent = nodes.pop();
+    let err = match nodes.pop().unwrap().connect(PartyId(0), &roster).await {
+        Err(e) => e,
+        Ok(_) => panic!("a mesh formed without party 1"),
+    };
+    assert!(
+        matches!(
+            err,
+            QuicError::Connect {
+                peer: PartyId(1),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("party 1"), "{err}");
+}

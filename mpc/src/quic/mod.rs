@@ -31,6 +31,7 @@
 //! Not done here: reconnecting (a node that restarts needs a new mesh), membership changes,
 //! and anything about what the frames mean.
 
+mod connect;
 pub mod frame;
 mod mesh;
 mod stream;
