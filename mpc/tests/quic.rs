@@ -424,3 +424,32 @@ async fn quic_dialers_wait_for_late_peers_and_name_absent_ones() {
     );
     assert!(err.to_string().contains("party 1"), "{err}");
 }
+
+#[tokio::test]
+async fn quic_rosters_are_checked() {
+    let mut rng = ChaCha20Rng::seed_from_u64(12);
+    let (mut nodes, roster) = bind_nodes(3, &quick(), &mut rng);
+    let node = nodes.remove(0);
+    let twice = [
+        roster[0],
+        roster[1],
+        Peer {
+            key: roster[1].key,
+            addr: roster[2].addr,
+        },
+    ];
+    let err = match node.connect(PartyId(0), &twice).await {
+        Err(e) => e,
+        Ok(_) => panic!("a roster with a key twice was accepted"),
+    };
+    assert!(
+        err.to_string().contains("parties 1 and 2 share key"),
+        "{err}"
+    );
+    let node = nodes.remove(0);
+    let err = match node.connect(PartyId(0), &roster).await {
+        Err(e) => e,
+        Ok(_) => panic!("a node joined under another party's key"),
+    };
+    assert!(matches!(err, QuicError::Roster(_)), "{err}");
+}

@@ -1,7 +1,10 @@
 //! Forming the mesh's connections: the lower id dials the higher one, the higher admits.
 //!
-//! The dialer retries with exponential backoff (20 ms doubling to 1 s; each attempt bounded,
-//! 1 s at first, doubling to 8 s) while its peer starts, until the mesh's deadline; a refusal
+//! A dial attempt is never abandoned while it may still succeed: quinn retransmits the
+//! handshake while the peer starts, and an attempt the dialer dropped might already have been
+//! admitted on the other side, leaving the two ends with different connections. An attempt
+//! that fails cleanly (the peer reset, refused for lack of a server, or the handshake timed
+//! out) is retried with backoff (20 ms doubling to 1 s) until the mesh's deadline; a refusal
 //! (wrong key, wrong hello) ends the dial at once. The accepting side admits a connection only
 //! after TLS has pinned the key to a roster party and the hello ([`super::frame::Hello`])
 //! agrees with it. Once the mesh is formed the accept loop admits nobody (a restarted node
@@ -28,9 +31,6 @@ use crate::party::{MAX_PARTIES, PartyId};
 pub(super) const CLOSE_REFUSED: u32 = 1;
 /// Longest pause between two dials of one peer.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
-/// Bound on one dial attempt (handshake and hello) at first; it doubles up to [`MAX_ATTEMPT`].
-const FIRST_ATTEMPT: Duration = Duration::from_millis(1000);
-const MAX_ATTEMPT: Duration = Duration::from_millis(8000);
 /// How long an accepted connection may take to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_millis(5000);
 
@@ -43,6 +43,8 @@ fn connection_key(conn: &Connection) -> Option<PublicKey> {
     tls::peer_key(certs.first()?)
 }
 
+/// Checks that the roster has 2 to `MAX_PARTIES` entries, names this node at `me`, and lists
+/// no key twice.
 pub(super) fn check_roster(
     identity: &Identity,
     me: PartyId,
@@ -141,27 +143,23 @@ pub(super) async fn dial(
 ) -> Result<(PartyId, Connection), QuicError> {
     let peer = hello.to;
     let mut backoff = Duration::from_millis(20);
-    let mut attempt_limit = FIRST_ATTEMPT;
     let mut last = String::from("no attempt was made");
     while Instant::now() < deadline {
-        let limit = attempt_limit.min(deadline - Instant::now());
-        match tokio::time::timeout(limit, attempt(&endpoint, &client, hello, target.addr)).await {
+        let outcome =
+            tokio::time::timeout_at(deadline, attempt(&endpoint, &client, hello, target.addr));
+        match outcome.await {
             Ok(Ok(conn)) => return Ok((peer, conn)),
             Ok(Err(Failure::Fatal(reason))) => {
                 tracing::warn!(%peer, addr = %target.addr, "dialing party {peer} refused: {reason}");
-                return Err(QuicError::Refused {
-                    peer,
-                    key: target.key.fingerprint(),
-                    reason,
-                });
+                let key = target.key.fingerprint();
+                return Err(QuicError::Refused { peer, key, reason });
             }
             Ok(Err(Failure::Retry(reason))) => last = reason,
-            Err(_) => last = format!("no answer within {} ms", limit.as_millis()),
+            Err(_) => last = "no answer before the mesh's deadline".into(),
         }
         tracing::debug!(%peer, "dialing party {peer} again: {last}");
         tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now()))).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
-        attempt_limit = (attempt_limit * 2).min(MAX_ATTEMPT);
     }
     Err(QuicError::Connect {
         peer,

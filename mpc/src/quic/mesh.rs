@@ -50,22 +50,38 @@ pub struct QuicNode {
     endpoint: Endpoint,
     identity: Identity,
     config: MeshConfig,
+    transport: Arc<TransportConfig>,
+    /// The roster's keys, set by [`QuicNode::connect`]: the TLS server checks clients against
+    /// them.
+    allowed: tls::AllowedKeys,
 }
 
 impl QuicNode {
     /// Opens the UDP socket at `addr` (port 0 for any). Must run inside a tokio runtime.
-    /// Incoming connections are refused until [`QuicNode::connect`].
+    /// Incoming connections wait, unanswered, until [`QuicNode::connect`] sets the roster.
     pub fn bind(
         identity: Identity,
         addr: SocketAddr,
         config: MeshConfig,
     ) -> Result<QuicNode, QuicError> {
         config.validate()?;
-        let endpoint = Endpoint::client(addr).map_err(|source| QuicError::Bind { addr, source })?;
+        let transport = transport(&config)?;
+        let allowed = tls::AllowedKeys::default();
+        let server_tls =
+            QuicServerConfig::try_from(tls::deferred_server_config(&identity, allowed.clone())?)
+                .map_err(|e| QuicError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
+        server.transport_config(transport.clone());
+        // Serving from the start: a peer that dials before `connect` waits in quinn's queue of
+        // incoming connections (nobody accepts them yet) instead of being refused.
+        let endpoint =
+            Endpoint::server(server, addr).map_err(|source| QuicError::Bind { addr, source })?;
         Ok(QuicNode {
             endpoint,
             identity,
             config,
+            transport,
+            allowed,
         })
     }
 
@@ -87,17 +103,17 @@ impl QuicNode {
         check_roster(&self.identity, me, roster)?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| QuicError::Config("connect must run inside a tokio runtime".into()))?;
-        let transport = transport(&self.config)?;
+        let transport = self.transport.clone();
         let others = roster
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != me.index())
             .map(|(_, p)| p.key);
-        let server_tls = QuicServerConfig::try_from(tls::server_config(&self.identity, others)?)
-            .map_err(|e| QuicError::Tls(e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
-        server.transport_config(transport.clone());
-        self.endpoint.set_server_config(Some(server));
+        if self.allowed.set(others.collect()).is_err() {
+            return Err(QuicError::Config(
+                "the node's roster was already set".into(),
+            ));
+        }
 
         let deadline = Instant::now() + ms(self.config.connect_timeout_ms);
         let (admitted_tx, mut admitted) = mpsc::unbounded_channel();

@@ -14,7 +14,7 @@
 //! travels over the connection is [`super::frame`]'s business, not this module's.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
@@ -104,14 +104,25 @@ pub fn server_config(
     identity: &Identity,
     allowed: impl IntoIterator<Item = PublicKey>,
 ) -> Result<rustls::ServerConfig, QuicError> {
+    let keys = AllowedKeys::default();
+    let _ = keys.set(allowed.into_iter().collect());
+    deferred_server_config(identity, keys)
+}
+
+/// The keys a server accepts, fixed once (a node binds before it knows its roster). Until
+/// they are set, every client is refused.
+pub(crate) type AllowedKeys = Arc<OnceLock<HashSet<PublicKey>>>;
+
+/// [`server_config`] with the allowed keys to be set later through `allowed`.
+pub(crate) fn deferred_server_config(
+    identity: &Identity,
+    allowed: AllowedKeys,
+) -> Result<rustls::ServerConfig, QuicError> {
     let (cert, key) = certificate(identity)?;
-    let verifier = PinnedClients {
-        allowed: allowed.into_iter().collect(),
-    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(tls_error)?
-        .with_client_cert_verifier(Arc::new(verifier))
+        .with_client_cert_verifier(Arc::new(PinnedClients { allowed }))
         .with_single_cert(vec![cert], key)
         .map_err(tls_error)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
@@ -216,7 +227,7 @@ impl ServerCertVerifier for PinnedServer {
 /// The accepting side's verifier: the client must present a roster key.
 #[derive(Debug)]
 struct PinnedClients {
-    allowed: HashSet<PublicKey>,
+    allowed: AllowedKeys,
 }
 
 impl ClientCertVerifier for PinnedClients {
@@ -239,7 +250,7 @@ impl ClientCertVerifier for PinnedClients {
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         check_chain(end_entity, intermediates, "client", |k| {
-            self.allowed.contains(k)
+            self.allowed.get().is_some_and(|keys| keys.contains(k))
         })?;
         Ok(ClientCertVerified::assertion())
     }
@@ -288,5 +299,20 @@ mod tests {
         assert!(check(other).is_err());
         assert!(client_config(&id, other).is_ok());
         assert!(server_config(&id, [other]).is_ok());
+        // Until the roster is known, every client is refused.
+        let pending = PinnedClients {
+            allowed: AllowedKeys::default(),
+        };
+        assert!(
+            pending
+                .verify_client_cert(&cert, &[], UnixTime::now())
+                .is_err()
+        );
+        let _ = pending.allowed.set([id.public_key()].into_iter().collect());
+        assert!(
+            pending
+                .verify_client_cert(&cert, &[], UnixTime::now())
+                .is_ok()
+        );
     }
 }
