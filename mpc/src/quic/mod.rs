@@ -4,11 +4,12 @@
 //!
 //! How it fits together:
 //!
-//! 1. [`QuicNode::bind`] opens one quinn endpoint (one UDP socket) for a node's identity.
+//! 1. [`QuicNode::bind`] opens one quinn endpoint (one UDP socket) for a node's identity; it
+//!    serves from then on, but peers that dial early wait until the roster is known.
 //! 2. [`QuicNode::connect`] forms the mesh from the roster (a [`Peer`] per party: key and
 //!    address, party `i` at index `i`). **The lower id dials the higher one**, so each pair has
-//!    exactly one connection and no tie-breaking is needed; a dial is retried with backoff
-//!    while the peer starts, within [`MeshConfig::connect_timeout_ms`]. TLS pins keys
+//!    exactly one connection and no tie-breaking is needed; a dial that fails while the peer
+//!    starts is retried with backoff, within [`MeshConfig::connect_timeout_ms`]. TLS pins keys
 //!    ([`tls`]): the dialer accepts only the key it expects, the accepting side any roster key,
 //!    then a hello on the first stream ([`frame::Hello`]) makes both ends agree on party ids
 //!    and the roster size. A connection from a key outside the roster fails the handshake, is
