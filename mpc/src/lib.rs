@@ -5,6 +5,9 @@
 //! - [`shamir`]: dealing and reconstruction with error detection;
 //! - [`net`]: the [`net::Network`] trait every transport implements, an in-memory mesh and a
 //!   meter;
+//! - [`identity`]: Ed25519 node identities, key files, signatures;
+//! - [`quic`]: the QUIC transport, a mesh of mutually authenticated connections pinned to the
+//!   roster's keys, carrying any number of sessions;
 //! - [`engine`]: a party's context, with batched inputs, openings, multiplication (GRR or DN07),
 //!   random sharings and bits, comparisons, fixed point and selection;
 //! - [`share::Shared`]: shares with a public magnitude bound that every operation propagates, so
@@ -18,8 +21,10 @@
 pub mod engine;
 pub mod error;
 pub mod field;
+pub mod identity;
 pub mod net;
 pub mod party;
+pub mod quic;
 pub mod shamir;
 pub mod share;
 #[cfg(any(test, feature = "test-utils"))]

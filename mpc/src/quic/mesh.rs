@@ -1,0 +1,287 @@
+//! A node's endpoint ([`QuicNode`]) and its place in a formed mesh ([`QuicMesh`]): the
+//! transport settings, the connections (formed in [`super::connect`]) and closing.
+//!
+//! Closing: when the [`QuicMesh`] and all its sessions are dropped (or on
+//! [`QuicMesh::shutdown`]), writers finish their streams, the node waits up to
+//! [`MeshConfig::linger_ms`] for the peers to acknowledge the last frames, then closes the
+//! endpoint, which every peer sees as [`crate::net::NetError::PeerGone`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::connect::{Admission, CLOSE_REFUSED, accept_loop, check_roster, dial, gather};
+use super::frame::Hello;
+use super::stream::{QuicNetwork, Registry, serve_connection};
+use super::{MeshConfig, Peer, QuicError, tls};
+use crate::identity::{Identity, PublicKey};
+use crate::net::SessionId;
+use crate::party::PartyId;
+
+/// Application close code: the node is closing.
+const CLOSE_DONE: u32 = 0;
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+fn transport(config: &MeshConfig) -> Result<Arc<TransportConfig>, QuicError> {
+    let idle = IdleTimeout::try_from(ms(config.idle_timeout_ms))
+        .map_err(|e| QuicError::Config(format!("idle_timeout_ms: {e}")))?;
+    let mut t = TransportConfig::default();
+    t.stream_receive_window(VarInt::from_u32(config.stream_window))
+        .receive_window(VarInt::from_u32(config.connection_window))
+        .send_window(config.connection_window as u64)
+        .max_concurrent_uni_streams(VarInt::from_u32(config.max_sessions))
+        .max_concurrent_bidi_streams(VarInt::from_u32(1))
+        .keep_alive_interval(Some(ms(config.keep_alive_ms)))
+        .max_idle_timeout(Some(idle));
+    Ok(Arc::new(t))
+}
+
+/// A node's endpoint, bound but not yet part of a mesh.
+pub struct QuicNode {
+    endpoint: Endpoint,
+    identity: Identity,
+    config: MeshConfig,
+    transport: Arc<TransportConfig>,
+    /// The roster's keys, set by [`QuicNode::connect`]: the TLS server checks clients against
+    /// them.
+    allowed: tls::AllowedKeys,
+}
+
+impl QuicNode {
+    /// Opens the UDP socket at `addr` (port 0 for any). Must run inside a tokio runtime.
+    /// Incoming connections wait, unanswered, until [`QuicNode::connect`] sets the roster.
+    pub fn bind(
+        identity: Identity,
+        addr: SocketAddr,
+        config: MeshConfig,
+    ) -> Result<QuicNode, QuicError> {
+        config.validate()?;
+        let transport = transport(&config)?;
+        let allowed = tls::AllowedKeys::default();
+        let server_tls =
+            QuicServerConfig::try_from(tls::deferred_server_config(&identity, allowed.clone())?)
+                .map_err(|e| QuicError::Tls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
+        server.transport_config(transport.clone());
+        // Serving from the start: a peer that dials before `connect` waits in quinn's queue of
+        // incoming connections (nobody accepts them yet) instead of being refused.
+        let endpoint =
+            Endpoint::server(server, addr).map_err(|source| QuicError::Bind { addr, source })?;
+        Ok(QuicNode {
+            endpoint,
+            identity,
+            config,
+            transport,
+            allowed,
+        })
+    }
+
+    /// The bound address, with the port the OS chose.
+    pub fn local_addr(&self) -> Result<SocketAddr, QuicError> {
+        local_addr(&self.endpoint)
+    }
+
+    /// This node's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// Joins the mesh of `roster` as party `me`: dials every higher party, admits every lower
+    /// one, and returns once all `n - 1` connections are up, or fails naming the first party
+    /// that could not be reached within [`MeshConfig::connect_timeout_ms`].
+    pub async fn connect(self, me: PartyId, roster: &[Peer]) -> Result<QuicMesh, QuicError> {
+        let n = roster.len();
+        check_roster(&self.identity, me, roster)?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| QuicError::Config("connect must run inside a tokio runtime".into()))?;
+        let transport = self.transport.clone();
+        let others = roster
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != me.index())
+            .map(|(_, p)| p.key);
+        if self.allowed.set(others.collect()).is_err() {
+            return Err(QuicError::Config(
+                "the node's roster was already set".into(),
+            ));
+        }
+
+        let deadline = Instant::now() + ms(self.config.connect_timeout_ms);
+        let (admitted_tx, mut admitted) = mpsc::unbounded_channel();
+        let admission = Arc::new(Admission {
+            me,
+            roster: roster.to_vec(),
+        });
+        let accept_task = runtime.spawn(accept_loop(self.endpoint.clone(), admission, admitted_tx));
+
+        let mut dials = JoinSet::new();
+        for peer in (me.0 + 1..n as u16).map(PartyId) {
+            let target = roster[peer.index()];
+            let tls = QuicClientConfig::try_from(tls::client_config(&self.identity, target.key)?)
+                .map_err(|e| QuicError::Tls(e.to_string()))?;
+            let mut client = quinn::ClientConfig::new(Arc::new(tls));
+            client.transport_config(transport.clone());
+            let hello = Hello {
+                from: me,
+                to: peer,
+                parties: n as u16,
+            };
+            dials.spawn(dial(self.endpoint.clone(), client, hello, target, deadline));
+        }
+
+        let links = match gather(
+            me,
+            roster,
+            &mut dials,
+            &mut admitted,
+            deadline,
+            self.config.connect_timeout_ms,
+        )
+        .await
+        {
+            Ok(links) => links,
+            Err(e) => {
+                accept_task.abort();
+                self.endpoint
+                    .close(VarInt::from_u32(CLOSE_REFUSED), b"mesh not formed");
+                return Err(e);
+            }
+        };
+        // From here on the accept loop admits nobody: `admitted` is dropped.
+        drop(admitted);
+        let registry = Arc::new(Registry::new(n, self.config.max_frame));
+        for (p, link) in links.iter().enumerate() {
+            if let Some(conn) = link {
+                runtime.spawn(serve_connection(
+                    registry.clone(),
+                    PartyId(p as u16),
+                    conn.clone(),
+                ));
+            }
+        }
+        let (drain, drained) = mpsc::channel(1);
+        tracing::debug!(%me, parties = n, "mesh formed");
+        Ok(QuicMesh {
+            inner: Arc::new(MeshInner {
+                me,
+                roster: roster.to_vec(),
+                links,
+                registry,
+                config: self.config,
+                runtime,
+                drain: Mutex::new(Some(drain)),
+                drained: Mutex::new(Some(drained)),
+                endpoint: self.endpoint,
+                accept_task,
+            }),
+        })
+    }
+}
+
+fn local_addr(endpoint: &Endpoint) -> Result<SocketAddr, QuicError> {
+    endpoint
+        .local_addr()
+        .map_err(|e| QuicError::Config(format!("reading the endpoint's address: {e}")))
+}
+
+/// A node's place in a formed mesh, shared by the mesh handle and its sessions.
+pub(super) struct MeshInner {
+    pub(super) me: PartyId,
+    roster: Vec<Peer>,
+    pub(super) links: Vec<Option<Connection>>,
+    pub(super) registry: Arc<Registry>,
+    pub(super) config: MeshConfig,
+    pub(super) runtime: tokio::runtime::Handle,
+    /// Cloned into every writer task; closed when the last one ends.
+    drain: Mutex<Option<mpsc::Sender<()>>>,
+    drained: Mutex<Option<mpsc::Receiver<()>>>,
+    endpoint: Endpoint,
+    accept_task: JoinHandle<()>,
+}
+
+impl MeshInner {
+    pub(super) fn drain_guard(&self) -> Option<mpsc::Sender<()>> {
+        self.drain.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops new writers and returns what finishes closing: wait for the writers (up to the
+    /// linger time), then close the endpoint.
+    fn begin_close(&self) -> impl Future<Output = ()> + Send + 'static {
+        drop(self.drain.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let drained = self
+            .drained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (endpoint, linger) = (self.endpoint.clone(), ms(self.config.linger_ms));
+        async move {
+            if let Some(mut drained) = drained {
+                let _ = tokio::time::timeout(linger, drained.recv()).await;
+            }
+            endpoint.close(VarInt::from_u32(CLOSE_DONE), b"node closed");
+        }
+    }
+}
+
+impl Drop for MeshInner {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+        let closing = self.begin_close();
+        self.runtime.spawn(closing);
+    }
+}
+
+/// A node's connections to every other party of its roster. Sessions share them.
+pub struct QuicMesh {
+    inner: Arc<MeshInner>,
+}
+
+impl QuicMesh {
+    /// This node's party id.
+    pub fn me(&self) -> PartyId {
+        self.inner.me
+    }
+
+    /// Parties in the mesh.
+    pub fn parties(&self) -> usize {
+        self.inner.roster.len()
+    }
+
+    /// The roster the mesh was formed from.
+    pub fn roster(&self) -> &[Peer] {
+        &self.inner.roster
+    }
+
+    /// The local UDP address.
+    pub fn local_addr(&self) -> Result<SocketAddr, QuicError> {
+        local_addr(&self.inner.endpoint)
+    }
+
+    /// This node's endpoint of session `id`. Each id may be opened once per mesh; all parties
+    /// open the same id to talk in it. Frames that arrived for it earlier are waiting.
+    pub fn session(&self, id: SessionId) -> Result<QuicNetwork, QuicError> {
+        QuicNetwork::open(self.inner.clone(), id)
+    }
+
+    /// Closes the node now: writers get up to the linger time to deliver what they hold, then
+    /// every connection closes (sessions still open fail with `PeerGone`). Dropping the mesh
+    /// and all its sessions does the same in the background.
+    pub async fn shutdown(self) {
+        self.inner.accept_task.abort();
+        self.inner.begin_close().await;
+        let _ = tokio::time::timeout(
+            ms(self.inner.config.linger_ms),
+            self.inner.endpoint.wait_idle(),
+        )
+        .await;
+    }
+}
