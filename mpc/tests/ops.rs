@@ -229,21 +229,38 @@ fn fixed_point_near_the_bound_limit() {
         let a: Vec<i128> = vec![(1i128 << 94) - 12345, -(1i128 << 94) + 999, 1 << 80, -7];
         let b: Vec<i128> = vec![(1i128 << 95) - 1, (1i128 << 94) + 5, -(1 << 90), 3 << 17];
         // The products need 190 bits; compare against exact floor division in big arithmetic.
-        let got = two_inputs((3, 1, mul), 11, a.clone(), b.clone(), 95, move |mut e, x, y| async move {
-            let (x, y) = (x.with_frac(f), y.with_frac(f));
-            let p = e.fx_mul(&x, &y).await?;
-            let q = e.trunc_pr(&x, 60).await?;
-            // Open p's top part as an integer: p >> 64 fits an i128.
-            let p_hi = e.trunc_pr(&p, 80).await?;
-            Ok((e.open_ints(&p_hi).await?, e.open_ints(&q).await?))
-        });
+        let got = two_inputs(
+            (3, 1, mul),
+            11,
+            a.clone(),
+            b.clone(),
+            95,
+            move |mut e, x, y| async move {
+                let (x, y) = (x.with_frac(f), y.with_frac(f));
+                let p = e.fx_mul(&x, &y).await?;
+                let q = e.trunc_pr(&x, 60).await?;
+                // Open p's top part as an integer: p >> 64 fits an i128.
+                let p_hi = e.trunc_pr(&p, 80).await?;
+                Ok((e.open_ints(&p_hi).await?, e.open_ints(&q).await?))
+            },
+        );
         for i in 0..a.len() {
             // (a*b) >> 16 >> 80 computed with i128 pieces: a*b is up to 2^190, so use f64 for a
             // relative check and exact shifts for the truncation of a alone.
             let want_hi = (a[i] as f64) * (b[i] as f64) / 2f64.powi(96);
             let tol = 3.0 + want_hi.abs() * 1e-12;
-            assert!((got.0[i] as f64 - want_hi).abs() <= tol, "{mul}: fx_mul {} vs {}", got.0[i], want_hi);
-            assert!((got.1[i] - (a[i] >> 60)).abs() <= 1, "{mul}: trunc {} vs {}", got.1[i], a[i] >> 60);
+            assert!(
+                (got.0[i] as f64 - want_hi).abs() <= tol,
+                "{mul}: fx_mul {} vs {}",
+                got.0[i],
+                want_hi
+            );
+            assert!(
+                (got.1[i] - (a[i] >> 60)).abs() <= 1,
+                "{mul}: trunc {} vs {}",
+                got.1[i],
+                a[i] >> 60
+            );
         }
     }
 }

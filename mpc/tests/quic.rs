@@ -1,6 +1,7 @@
 //! The QUIC mesh on loopback: the real engine over it, pinned keys, frame limits, noise on the
 //! port, and a peer that leaves. Every address is 127.0.0.1 with an ephemeral port.
 
+use bytes::Bytes;
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
@@ -94,7 +95,8 @@ async fn exchange(nets: &mut [QuicNetwork], round: u32, tag: u8) {
     for net in nets.iter_mut() {
         let me = net.me();
         for to in (0..n as u16).map(PartyId).filter(|&p| p != me) {
-            net.send(to, Round(round), vec![tag, me.0 as u8]).unwrap();
+            net.send(to, Round(round), Bytes::from(vec![tag, me.0 as u8]))
+                .unwrap();
         }
     }
     for net in nets.iter_mut() {
@@ -134,15 +136,20 @@ async fn quic_sessions_share_a_mesh() {
     second.await.unwrap();
     // Frames sent before the receiver opens the session wait for it; an id opens once.
     let mut early = meshes[0].session(SessionId(3)).unwrap();
-    early.send(PartyId(1), Round(0), b"early".to_vec()).unwrap();
+    early
+        .send(PartyId(1), Round(0), Bytes::from_static(b"early"))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut late = meshes[1].session(SessionId(3)).unwrap();
-    assert_eq!(late.recv(PartyId(0), Round(0)).await.unwrap(), b"early");
+    assert_eq!(
+        &late.recv(PartyId(0), Round(0)).await.unwrap()[..],
+        b"early"
+    );
     assert!(matches!(
         meshes[1].session(SessionId(3)),
         Err(QuicError::SessionInUse(_))
     ));
-    early.send(PartyId(1), Round(1), vec![]).unwrap();
+    early.send(PartyId(1), Round(1), Bytes::new()).unwrap();
     let err = late.recv(PartyId(0), Round(2)).await.unwrap_err();
     assert_eq!(
         err,
@@ -153,7 +160,7 @@ async fn quic_sessions_share_a_mesh() {
         }
     );
     assert!(matches!(
-        late.send(PartyId(1), Round(0), vec![]),
+        late.send(PartyId(1), Round(0), Bytes::new()),
         Err(NetError::NoSuchPeer { .. })
     ));
 }
@@ -261,7 +268,7 @@ async fn quic_oversized_frames_are_refused_naming_the_peer() {
     let mut nets = sessions(&meshes, 1);
     // Our own limit, before anything is queued.
     let err = nets[0]
-        .send(PartyId(1), Round(0), vec![0; (1 << 20) + 1])
+        .send(PartyId(1), Round(0), Bytes::from(vec![0; (1 << 20) + 1]))
         .unwrap_err();
     assert_eq!(
         err,
@@ -273,7 +280,7 @@ async fn quic_oversized_frames_are_refused_naming_the_peer() {
     );
     // The receiver's limit, checked on the header before the payload is read.
     nets[1]
-        .send(PartyId(0), Round(0), vec![0; 2 << 20])
+        .send(PartyId(0), Round(0), Bytes::from(vec![0; 2 << 20]))
         .unwrap();
     let err = nets[0].recv(PartyId(1), Round(0)).await.unwrap_err();
     assert_eq!(
@@ -291,7 +298,7 @@ async fn quic_oversized_frames_are_refused_naming_the_peer() {
         Err(NetError::Oversize { .. })
     ));
     nets[2]
-        .send(PartyId(0), Round(0), vec![5; 1 << 20])
+        .send(PartyId(0), Round(0), Bytes::from(vec![5; 1 << 20]))
         .unwrap();
     assert_eq!(
         nets[0].recv(PartyId(2), Round(0)).await.unwrap().len(),
@@ -349,10 +356,10 @@ async fn quic_a_departed_peer_is_named() {
     }
     // The others can still talk.
     nets[0]
-        .send(PartyId(1), Round(1), b"still here".to_vec())
+        .send(PartyId(1), Round(1), Bytes::from_static(b"still here"))
         .unwrap();
     assert_eq!(
-        nets[1].recv(PartyId(0), Round(1)).await.unwrap(),
+        &nets[1].recv(PartyId(0), Round(1)).await.unwrap()[..],
         b"still here"
     );
     // A session opened after the departure learns it at once.

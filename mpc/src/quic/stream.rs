@@ -24,9 +24,9 @@ use crate::net::{NetError, Network, Round, SessionId};
 use crate::party::PartyId;
 
 /// What a reader hands to a session: a frame, or why no more will come from that peer.
-type Inbound = Result<(Round, Vec<u8>), NetError>;
+type Inbound = Result<(Round, Bytes), NetError>;
 /// What a session hands to a writer.
-type Outbound = (Round, Vec<u8>);
+type Outbound = (Round, Bytes);
 
 /// Application error code when the receiver stops a stream: its session is closed here.
 const STOP_SESSION_CLOSED: u32 = 1;
@@ -295,7 +295,7 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
         };
         let item = read_payload(peer, &mut stream, len)
             .await
-            .map(|payload| (header.round, payload));
+            .map(|payload| (header.round, Bytes::from(payload)));
         let failed = item.is_err();
         if tx.send(item).is_err() {
             let _ = stream.stop(VarInt::from_u32(STOP_SESSION_CLOSED));
@@ -347,10 +347,7 @@ async fn write_stream(
             round,
             len: payload.len() as u32,
         };
-        let mut chunks = [
-            Bytes::copy_from_slice(&header.encode()),
-            Bytes::from(payload),
-        ];
+        let mut chunks = [Bytes::copy_from_slice(&header.encode()), payload];
         if let Err(e) = out.write_all_chunks(&mut chunks).await {
             tracing::debug!(%peer, session = session.0, "writing to party {peer} failed: {e}");
             return;
@@ -450,7 +447,7 @@ impl Network for QuicNetwork {
         self.outbox.len()
     }
 
-    fn send(&mut self, to: PartyId, round: Round, payload: Vec<u8>) -> Result<(), NetError> {
+    fn send(&mut self, to: PartyId, round: Round, payload: Bytes) -> Result<(), NetError> {
         let i = self.check_peer(to)?;
         let limit = self.mesh.config.max_frame;
         if payload.len() > limit {
@@ -470,7 +467,7 @@ impl Network for QuicNetwork {
             .map_err(|_| NetError::PeerGone(to))
     }
 
-    async fn recv(&mut self, from: PartyId, round: Round) -> Result<Vec<u8>, NetError> {
+    async fn recv(&mut self, from: PartyId, round: Round) -> Result<Bytes, NetError> {
         let i = self.check_peer(from)?;
         if let Some(e) = &self.failed[i] {
             return Err(e.clone());
