@@ -373,6 +373,95 @@ fn pow2_half<F: Field>(e: u32) -> F {
 mod tests {
     use super::*;
     use crate::field::Fr;
+    use crate::party::Params;
+    use crate::share::MAX_BITS;
+    use crate::testing::run_parties;
+    use crate::{EngineConfig, EngineStats};
+
+    #[test]
+    fn oversized_bounds_are_refused_before_anything_is_sent() {
+        let params = Params::new(3, 1).unwrap();
+        let results = run_parties(params, EngineConfig::default(), 1, |mut e| async move {
+            let wide = Shared::from_fixed_shares(vec![Fr::one(); 4], 120, 16)?;
+            let narrow = Shared::from_fixed_shares(vec![Fr::one(); 4], 40, 16)?;
+            let errors = vec![
+                e.fx_reciprocal(&wide).await.unwrap_err(),
+                e.fx_div(&wide, &narrow).await.unwrap_err(),
+                e.fx_div(&narrow, &wide).await.unwrap_err(),
+                e.fx_sqrt(&wide).await.unwrap_err(),
+            ];
+            Ok((errors, e.stats()))
+        });
+        for result in results {
+            let (errors, stats) = result.unwrap();
+            let ops: Vec<&str> = errors
+                .iter()
+                .map(|e| match e {
+                    MpcError::BoundExceeded { op, bits, limit } => {
+                        assert!(*bits > MAX_BITS && *limit == MAX_BITS, "{e}");
+                        *op
+                    }
+                    other => panic!("expected BoundExceeded, got {other}"),
+                })
+                .collect();
+            assert_eq!(ops, ["fx_reciprocal", "fx_div", "fx_div", "fx_sqrt"]);
+            assert_eq!(stats, EngineStats::default(), "nothing was sent, dealt or consumed");
+        }
+    }
+
+    #[test]
+    fn the_plan_reserves_exactly_what_is_consumed() {
+        // Every product and random bit the operation uses is dealt in its single preprocessing
+        // call: the counters after the call match the plan (the XOR of t + 1 dealt bits costs
+        // t products per bit), and no dealing round happens later.
+        for mul in [crate::MulProtocol::Grr, crate::MulProtocol::Dn07] {
+            let params = Params::new(5, 2).unwrap();
+            let config = EngineConfig { mul, check_openings: true };
+            for result in run_parties(params, config, 9, |mut e| async move {
+                let len = 3;
+                let b = Shared::from_fixed_shares(vec![Fr::from_u128(3 << 16); len], 33, 16)?;
+                let a = Shared::from_fixed_shares(vec![Fr::from_u128(5 << 16); len], 20, 16)?;
+                let mut seen = Vec::new();
+                for kind in [Kind::Reciprocal, Kind::Quotient, Kind::Root] {
+                    let plan = Plan::new("t", kind, 33, 16, Some((20, 16)))?;
+                    let before = e.stats();
+                    match kind {
+                        Kind::Reciprocal => e.fx_reciprocal(&b).await?,
+                        Kind::Quotient => e.fx_div(&a, &b).await?,
+                        Kind::Root => e.fx_sqrt(&b).await?,
+                    };
+                    let after = e.stats();
+                    let needs = plan.needs(len);
+                    seen.push((
+                        after.multiplications - before.multiplications,
+                        (needs.mults + 2 * needs.bits) as u64,
+                        after.random_bits - before.random_bits,
+                        needs.bits as u64,
+                    ));
+                }
+                Ok((seen, e.pooled_doubles()))
+            }) {
+                let (seen, left) = result.unwrap();
+                for (used, planned, bits, planned_bits) in seen {
+                    assert_eq!((used, bits), (planned, planned_bits), "{mul}");
+                }
+                // Under DN07 only the rounding of the batch extraction is left over.
+                assert!(left < 3, "{mul}: {left} double sharings left");
+            }
+        }
+    }
+
+    #[test]
+    fn length_mismatch_is_refused() {
+        let params = Params::new(3, 1).unwrap();
+        for result in run_parties(params, EngineConfig::default(), 1, |mut e| async move {
+            let a = Shared::from_fixed_shares(vec![Fr::one(); 3], 30, 16)?;
+            let b = Shared::from_fixed_shares(vec![Fr::one(); 2], 30, 16)?;
+            Ok(e.fx_div(&a, &b).await.unwrap_err())
+        }) {
+            assert!(matches!(result.unwrap(), MpcError::LengthMismatch { op: "fx_div", left: 3, right: 2 }));
+        }
+    }
 
     #[test]
     fn half_powers_round_correctly() {
