@@ -43,32 +43,64 @@ struct Outcome {
 fn run(n: usize, t: usize, mul: MulProtocol, seed: u64, ops: &Operands) -> Outcome {
     let params = Params::new(n, t).unwrap();
     let ops = ops.clone();
-    agreed(run_parties(params, EngineConfig { mul, check_openings: true }, seed, move |mut e| {
-        let ops = ops.clone();
-        async move {
-            let (me, last) = (e.me(), PartyId(n as u16 - 1));
-            let roots: Vec<i128> = ops.b.iter().map(|v| v.abs().min((1 << ops.b_bits) - 1)).collect();
-            let len = ops.b.len();
-            let b = e.input_ints(PartyId(0), (me == PartyId(0)).then_some(&ops.b[..]), len, ops.b_bits).await?;
-            let x = e.input_ints(PartyId(0), (me == PartyId(0)).then_some(&roots[..]), len, ops.b_bits).await?;
-            let a = e.input_ints(last, (me == last).then_some(&ops.a[..]), len, ops.a_bits).await?;
-            let (b, x, a) = (b.with_frac(ops.b_frac), x.with_frac(ops.b_frac), a.with_frac(ops.a_frac));
-            let r0 = e.stats().rounds;
-            let reciprocal = e.fx_reciprocal(&b).await?;
-            let r1 = e.stats().rounds;
-            let quotient = e.fx_div(&a, &b).await?;
-            let r2 = e.stats().rounds;
-            let root = e.fx_sqrt(&x).await?;
-            let r3 = e.stats().rounds;
-            Ok(Outcome {
-                fracs: [reciprocal.frac(), quotient.frac(), root.frac()],
-                reciprocal: e.open_ints(&reciprocal).await?,
-                quotient: e.open_ints(&quotient).await?,
-                root: e.open_ints(&root).await?,
-                rounds: [r1 - r0, r2 - r1, r3 - r2],
-            })
-        }
-    }))
+    agreed(run_parties(
+        params,
+        EngineConfig {
+            mul,
+            check_openings: true,
+        },
+        seed,
+        move |mut e| {
+            let ops = ops.clone();
+            async move {
+                let (me, last) = (e.me(), PartyId(n as u16 - 1));
+                let roots: Vec<i128> = ops
+                    .b
+                    .iter()
+                    .map(|v| v.abs().min((1 << ops.b_bits) - 1))
+                    .collect();
+                let len = ops.b.len();
+                let b = e
+                    .input_ints(
+                        PartyId(0),
+                        (me == PartyId(0)).then_some(&ops.b[..]),
+                        len,
+                        ops.b_bits,
+                    )
+                    .await?;
+                let x = e
+                    .input_ints(
+                        PartyId(0),
+                        (me == PartyId(0)).then_some(&roots[..]),
+                        len,
+                        ops.b_bits,
+                    )
+                    .await?;
+                let a = e
+                    .input_ints(last, (me == last).then_some(&ops.a[..]), len, ops.a_bits)
+                    .await?;
+                let (b, x, a) = (
+                    b.with_frac(ops.b_frac),
+                    x.with_frac(ops.b_frac),
+                    a.with_frac(ops.a_frac),
+                );
+                let r0 = e.stats().rounds;
+                let reciprocal = e.fx_reciprocal(&b).await?;
+                let r1 = e.stats().rounds;
+                let quotient = e.fx_div(&a, &b).await?;
+                let r2 = e.stats().rounds;
+                let root = e.fx_sqrt(&x).await?;
+                let r3 = e.stats().rounds;
+                Ok(Outcome {
+                    fracs: [reciprocal.frac(), quotient.frac(), root.frac()],
+                    reciprocal: e.open_ints(&reciprocal).await?,
+                    quotient: e.open_ints(&quotient).await?,
+                    root: e.open_ints(&root).await?,
+                    rounds: [r1 - r0, r2 - r1, r3 - r2],
+                })
+            }
+        },
+    ))
 }
 
 /// `got - num / den` in units, exactly up to f64 rounding of a number below 1 in magnitude: the
@@ -87,14 +119,26 @@ fn check(ops: &Operands, out: &Outcome) -> Result<(), String> {
         let b = if ops.b[i] == 0 { 1 } else { ops.b[i] };
         let x = ops.b[i].abs().min((1 << ops.b_bits) - 1) as f64;
         let cases = [
-            ("1/b", quotient_error(out.reciprocal[i], 1 << (f_rcp as i32 + fb), b)),
-            ("a/b", quotient_error(out.quotient[i], ops.a[i] << (f_div as i32 - fa + fb), b)),
-            ("sqrt(|b|)", out.root[i] as f64 - x.sqrt() * 2f64.powf(f_root as f64 - fb as f64 / 2.0)),
+            (
+                "1/b",
+                quotient_error(out.reciprocal[i], 1 << (f_rcp as i32 + fb), b),
+            ),
+            (
+                "a/b",
+                quotient_error(out.quotient[i], ops.a[i] << (f_div as i32 - fa + fb), b),
+            ),
+            (
+                "sqrt(|b|)",
+                out.root[i] as f64 - x.sqrt() * 2f64.powf(f_root as f64 - fb as f64 / 2.0),
+            ),
         ];
         for (name, err) in cases {
             let err = err.abs();
             if err > TOL_ULP {
-                return Err(format!("{name} at element {i} (b={}, a={}): error {err} ulp", ops.b[i], ops.a[i]));
+                return Err(format!(
+                    "{name} at element {i} (b={}, a={}): error {err} ulp",
+                    ops.b[i], ops.a[i]
+                ));
             }
         }
     }
@@ -107,7 +151,7 @@ fn scaled(bits: u32) -> impl Strategy<Value = i128> {
     let top = (1i128 << bits) - 1;
     prop_oneof![
         1 => prop::sample::select(vec![1, -1, 1 << FRAC, -(1 << FRAC), top, -(1i128 << bits), 0]),
-        1 => (0..bits, any::<bool>()).prop_map(|(j, neg)| if neg { -(1i128 << j) } else { 1i128 << j }),
+        1 => (0..bits, any::<bool>()).prop_map(|(j, neg)| (1i128 << j) * if neg { -1 } else { 1 }),
         3 => (0.0..bits as f64, any::<bool>()).prop_map(move |(e, neg)| {
             let v = (e.exp2() as i128).clamp(1, top);
             if neg { -v } else { v }
@@ -129,7 +173,11 @@ fn operands() -> impl Strategy<Value = Operands> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn matches_the_clear_computation(
@@ -152,10 +200,28 @@ proptest! {
 fn every_setting_and_protocol_on_the_edges() {
     // Edge values on every (n, t) with t up to (n-1)/2 and both protocols.
     let ops = Operands {
-        b: vec![1, -1, 1 << FRAC, -(1 << FRAC), (1 << 40) - 1, -(1 << 40), 3 << 20, -12345],
+        b: vec![
+            1,
+            -1,
+            1 << FRAC,
+            -(1 << FRAC),
+            (1 << 40) - 1,
+            -(1 << 40),
+            3 << 20,
+            -12345,
+        ],
         b_bits: 40,
         b_frac: FRAC,
-        a: vec![(1 << 40) - 1, -(1 << 40), 1, 7 << FRAC, -1, 0, 1 << 39, 99 << FRAC],
+        a: vec![
+            (1 << 40) - 1,
+            -(1 << 40),
+            1,
+            7 << FRAC,
+            -1,
+            0,
+            1 << 39,
+            99 << FRAC,
+        ],
         a_bits: 40,
         a_frac: FRAC,
     };
@@ -187,7 +253,8 @@ fn rounds_do_not_depend_on_the_batch_length() {
             rounds.push(out.rounds);
         }
         println!(
-            "n=3 t=1 {mul}: rounds for 40-bit operands with 16 fractional bits: fx_reciprocal={} fx_div={} fx_sqrt={}",
+            "n=3 t=1 {mul}, 40-bit operands, 16 fractional bits: \
+             rounds fx_reciprocal={} fx_div={} fx_sqrt={}",
             rounds[0][0], rounds[0][1], rounds[0][2]
         );
         assert_eq!(rounds[0], rounds[1], "{mul}: rounds for a batch of 1 vs 50");
@@ -197,27 +264,55 @@ fn rounds_do_not_depend_on_the_batch_length() {
 #[test]
 fn conventions_zero_divisor_negative_radicand_and_integers() {
     // Zero divisor: read as one unit in its last place.
-    let ops = Operands { b: vec![0, -4 << FRAC], b_bits: 30, b_frac: FRAC, a: vec![3 << FRAC, 2 << FRAC], a_bits: 30, a_frac: FRAC };
+    let ops = Operands {
+        b: vec![0, -4 << FRAC],
+        b_bits: 30,
+        b_frac: FRAC,
+        a: vec![3 << FRAC, 2 << FRAC],
+        a_bits: 30,
+        a_frac: FRAC,
+    };
     let out = run(3, 1, MulProtocol::Dn07, 1, &ops);
     check(&ops, &out).unwrap();
     assert_eq!(out.reciprocal[0], 1 << (2 * FRAC), "1/0 = 2^f");
-    assert!((out.quotient[0] - (3 << (2 * FRAC))).abs() <= 3, "a/0 = a 2^f");
+    assert!(
+        (out.quotient[0] - (3 << (2 * FRAC))).abs() <= 3,
+        "a/0 = a 2^f"
+    );
     assert_eq!(out.root[0], 0, "sqrt(0) is exactly 0");
     // fx_sqrt of a negative value is sqrt(|x|).
     let params = Params::new(3, 1).unwrap();
-    let neg = agreed(run_parties(params, EngineConfig::default(), 2, |mut e| async move {
-        let me = e.me();
-        let v = [-(9i128 << FRAC), -1, -(1 << 30)];
-        let x = e.input_ints(PartyId(0), (me == PartyId(0)).then_some(&v[..]), 3, 30).await?.with_frac(FRAC);
-        let r = e.fx_sqrt(&x).await?;
-        e.open_fixed(&r).await
-    }));
+    let neg = agreed(run_parties(
+        params,
+        EngineConfig::default(),
+        2,
+        |mut e| async move {
+            let me = e.me();
+            let v = [-(9i128 << FRAC), -1, -(1 << 30)];
+            let x = e
+                .input_ints(PartyId(0), (me == PartyId(0)).then_some(&v[..]), 3, 30)
+                .await?
+                .with_frac(FRAC);
+            let r = e.fx_sqrt(&x).await?;
+            e.open_fixed(&r).await
+        },
+    ));
     for (got, want) in neg.iter().zip([3.0, 1.0 / 256.0, 128.0]) {
-        assert!((got - want).abs() <= TOL_ULP / 65536.0, "sqrt(|x|): {neg:?}");
+        assert!(
+            (got - want).abs() <= TOL_ULP / 65536.0,
+            "sqrt(|x|): {neg:?}"
+        );
     }
 
     // Integers: the results get INTEGER_FRAC fractional bits.
-    let ints = Operands { b: vec![2, -3, 7, 1, 0], b_bits: 20, b_frac: 0, a: vec![7, 1, -100, 5, 5], a_bits: 20, a_frac: 0 };
+    let ints = Operands {
+        b: vec![2, -3, 7, 1, 0],
+        b_bits: 20,
+        b_frac: 0,
+        a: vec![7, 1, -100, 5, 5],
+        a_bits: 20,
+        a_frac: 0,
+    };
     let out = run(5, 2, MulProtocol::Grr, 3, &ints);
     assert_eq!(out.fracs, [INTEGER_FRAC; 3]);
     check(&ints, &out).unwrap();
@@ -225,13 +320,27 @@ fn conventions_zero_divisor_negative_radicand_and_integers() {
 
     // The narrowest bounds: divisors in [-2, 2) and in [-1, 1).
     for (b, b_bits) in [(vec![-2, -1, 0, 1], 1), (vec![-1, 0, -1, 0], 0)] {
-        let tiny = Operands { b, b_bits, b_frac: 0, a: vec![3, -4, 1, -1], a_bits: 3, a_frac: 0 };
+        let tiny = Operands {
+            b,
+            b_bits,
+            b_frac: 0,
+            a: vec![3, -4, 1, -1],
+            a_bits: 3,
+            a_frac: 0,
+        };
         let out = run(3, 1, MulProtocol::Grr, 6, &tiny);
         check(&tiny, &out).unwrap_or_else(|e| panic!("bits {b_bits}: {e}"));
     }
 
     // Mixed scales: the quotient keeps the dividend's; the divisor's may differ.
-    let mixed = Operands { b: vec![3 << 20, -(1 << 5)], b_bits: 40, b_frac: 20, a: vec![5 << 10, 1 << 12], a_bits: 30, a_frac: 10 };
+    let mixed = Operands {
+        b: vec![3 << 20, -(1 << 5)],
+        b_bits: 40,
+        b_frac: 20,
+        a: vec![5 << 10, 1 << 12],
+        a_bits: 30,
+        a_frac: 10,
+    };
     let out = run(3, 1, MulProtocol::Dn07, 4, &mixed);
     assert_eq!(out.fracs, [20, 10, 20]);
     check(&mixed, &out).unwrap();

@@ -55,7 +55,12 @@ pub(crate) fn carry_mults(k: u32) -> usize {
     let network: usize = sklansky(k as usize)
         .iter()
         .enumerate()
-        .map(|(l, level)| level.iter().map(|&(i, _)| if reaches_zero(i, l) { 1 } else { 2 }).sum::<usize>())
+        .map(|(l, level)| {
+            level
+                .iter()
+                .map(|&(i, _)| if reaches_zero(i, l) { 1 } else { 2 })
+                .sum::<usize>()
+        })
         .sum();
     network + k as usize
 }
@@ -91,7 +96,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         for e in 0..len {
             for i in 0..width {
                 let ri = r[e * width + i];
-                let (gi, pi) = if d[e].canonical_bit(i as u32) { (F::one() - ri, ri) } else { (F::zero(), F::one() - ri) };
+                let (gi, pi) = if d[e].canonical_bit(i as u32) {
+                    (F::one() - ri, ri)
+                } else {
+                    (F::zero(), F::one() - ri)
+                };
                 p.push(pi);
                 if i < m {
                     // The carry into position 0 is 1: position 0 carries out when it generates
@@ -128,7 +137,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// All prefix carries of each row's `(g, p)` leaves (row-major, `m` per row, least
     /// significant first, carry-in folded into position 0), by a Sklansky network.
     async fn carries(&mut self, mut g: Vec<F>, mut p: Vec<F>, m: usize) -> Result<Vec<F>> {
-        let rows = if m == 0 { 0 } else { g.len() / m };
+        let rows = g.len().checked_div(m).unwrap_or(0);
         for (l, level) in sklansky(m).iter().enumerate() {
             let mut xs = Vec::new();
             let mut ys = Vec::new();
@@ -150,7 +159,11 @@ impl<N: Network, F: Field> Engine<N, F> {
                 for &(i, _) in level {
                     // Generate and propagate of one span exclude each other: the sum is an OR.
                     g[base + i] += it.next().unwrap_or_default();
-                    p[base + i] = if reaches_zero(i, l) { F::zero() } else { it.next().unwrap_or_default() };
+                    p[base + i] = if reaches_zero(i, l) {
+                        F::zero()
+                    } else {
+                        it.next().unwrap_or_default()
+                    };
                 }
             }
         }
@@ -168,7 +181,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         extra_x: &[F],
         extra_y: &[F],
     ) -> Result<(Vec<F>, Vec<F>)> {
-        let rows = if m == 0 { 0 } else { x.len() / m };
+        let rows = x.len().checked_div(m).unwrap_or(0);
         let levels = sklansky(m);
         let mut extra = Vec::new();
         if levels.is_empty() && !extra_x.is_empty() {
@@ -219,14 +232,25 @@ mod tests {
             for level in sklansky(m) {
                 let before = span.clone();
                 for (i, j) in level {
-                    assert_eq!(before[j].1 + 1, before[i].0, "m={m}: {j} is not adjacent below {i}");
+                    assert_eq!(
+                        before[j].1 + 1,
+                        before[i].0,
+                        "m={m}: {j} is not adjacent below {i}"
+                    );
                     span[i] = (before[j].0, before[i].1);
                 }
             }
             for (i, s) in span.iter().enumerate() {
                 assert_eq!(*s, (0, i), "m={m}");
             }
-            assert_eq!(sklansky(m).len() as u32, if m <= 1 { 0 } else { usize::BITS - (m - 1).leading_zeros() });
+            assert_eq!(
+                sklansky(m).len() as u32,
+                if m <= 1 {
+                    0
+                } else {
+                    usize::BITS - (m - 1).leading_zeros()
+                }
+            );
         }
     }
 

@@ -1,49 +1,52 @@
 //! Fixed-point reciprocal, division and square root, batched in a constant number of rounds.
 //!
 //! **Division** follows Catrina, Saxena 2010, "Secure computation with fixed-point numbers"
-//! (FC 2010), the division protocols `Div`, `AppRcr` and `Norm`:
+//! (FC 2010), its division protocols `Norm`, `AppRcr` and `Div`:
 //! 1. *Norm.* The divisor `b` (bound `k`) is bit-decomposed as `u = b + 2^k`
-//!    ([`Engine::bit_decompose`]): its top bit is the sign `s = [b < 0]`, and its low `k` bits are
-//!    `|b|` when `b >= 0` and `|b| - 1` (their complements) when `b < 0`. A prefix-OR from the
+//!    ([`Engine::bit_decompose`]): its top bit is the sign `s = [b < 0]`, and its low `k` bits
+//!    are `|b|` when `b >= 0`, their complements `|b| - 1` when `b < 0`. A prefix-OR from the
 //!    most significant bit of both candidates ([`Engine::prefix_or_from_top`]) gives one-hot
 //!    msb vectors `z`, hence `v = 2^(k-1-msb)`; with the sign, one multiplication round forms
-//!    `c = |b| v` in `[2^(k-1), 2^k]` — a fixed-point number in `[1/2, 1]` with `k` fractional
-//!    bits — and `sgn(b) v` (times the numerator, for a quotient). Computing both sign cases and
-//!    selecting afterwards saves the separate LTZ and absolute-value rounds of the paper's Norm.
+//!    `c = |b| v` in `[2^(k-1), 2^k]` (a fixed-point number in `[1/2, 1]` with `k` fractional
+//!    bits) and `sgn(b) v` (times the numerator, for a quotient). Computing both sign cases and
+//!    selecting afterwards saves the paper's separate LTZ and absolute-value rounds.
 //! 2. *AppRcr.* `w0 = 2.9142 - 2c` approximates `1/c` with relative error below 0.086.
-//! 3. *Div (Goldschmidt).* `e0 = 1 - c w0`, `y0 = N sgn(b) v w0` rescaled to the result; then
-//!    `y <- y (1 + e)`, `e <- e^2`, each step one multiplication round (both products together)
-//!    and one truncation opening ([`Engine::trunc_pr`]'s TruncPr, §3.1, batched over every value
-//!    of the step). After `theta` steps the relative error is `e0^(2^theta)`, so
+//! 3. *Div*, Goldschmidt's iteration ([`super::goldschmidt`]): `e0 = 1 - c w0` and
+//!    `y0 = N sgn(b) v w0`, rescaled to the result; then `y <- y (1 + e)`, `e <- e^2`, each step
+//!    one multiplication round (both products together) and one opening for all its
+//!    truncations (TruncPr, §3.1). After `theta` steps the relative error is `e0^(2^theta)`, so
 //!    `theta = ceil(log2((p + 1) / 3.54))` steps reach `p` bits.
 //!
-//! **Square root** uses the same normalization (exponent parity and the power `2^(msb/2)` are
-//! public-coefficient sums over the one-hot `z`, so an odd exponent costs nothing: its `sqrt(2)`
-//! is folded into the scale) and Goldschmidt's iteration as in Liedel 2012, "Secure distributed
-//! computation of the square root and applications" (ISPEC 2012), §3: `y0 ~ 1/sqrt(c)` by a
-//! linear approximation, `g = c y0`, `h = y0 / 2`, then `r = 3/2 - g h`, `g <- g r`, `h <- h r`;
-//! `g` converges to `sqrt(c)` (the error `delta = 1 - 2gh` goes to `3/4 delta^2`). The result is
-//! tracked as `G = g * hs` at the output scale, `hs` being the public-coefficient power of two.
+//! **Square root** uses the same normalization and Goldschmidt's square-root iteration with a
+//! linear starting point, as in Liedel 2012, "Secure distributed computation of the square root
+//! and applications" (ISPEC 2012): `y0 = 1.78966 - 0.8125 c ~ 1/sqrt(c)` (our minimax fit,
+//! `|1 - c y0^2| < 0.046`), `g = c y0`, `h = y0 / 2`, then `r = 3/2 - g h`, `g <- g r`,
+//! `h <- h r`; `g` converges to `sqrt(c)` (`delta = 1 - 2gh` goes to `3/4 delta^2`). The
+//! exponent's parity and half, `2^((msb + 1)/2)`, are public-coefficient sums over the one-hot
+//! `z`, so an odd exponent costs nothing: its `sqrt(2)` is folded into that scale `hs`, and the
+//! result is tracked as `G = g hs` at the output scale.
 //!
-//! **Precision.** The working precision `p` is the number of bits the result can have, plus 3
-//! (quotients) or 4 (roots), capped where the iterates would pass [`MAX_BITS`](crate::share::MAX_BITS)
-//! (never below 24 bits). Every result is within `2^-(p-3) |x| + 2` units in its last place of
-//! the exact value `x` for the shared (already rounded) inputs; uncapped, that is at most 3 units
-//! in the last place. Rounding is probabilistic, as in `fx_mul`.
+//! **Precision.** The working precision `p` is the number of bits the result can have plus 3
+//! (quotients) or 4 (roots), capped where the iterates would pass
+//! [`MAX_BITS`](crate::share::MAX_BITS) (never below 24 bits). A result is within
+//! `2^-(p-3) |x|` (quotients) or `2^-(p-4) |x|` (roots) plus 2 units in its last place of the
+//! exact value `x` for the shared inputs; uncapped, that is at most 3 units in the last place.
+//! Rounding is probabilistic, as in `fx_mul`.
 //!
 //! **Rounds** do not depend on the batch length: one dealing round (with the XOR rounds of the
 //! random bits), one opening, `ceil(log2 k) + 1` multiplication rounds for the bits,
-//! `ceil(log2 k)` for the prefix-OR, one for `c`, then one multiplication and one opening per
-//! step (two of each per step for roots). The tests print the measured counts.
+//! `ceil(log2 k)` for the prefix-OR, one for `c`, one multiplication and one opening to start
+//! the iteration, then one of each per step (two of each for roots). With `k = 40` and 16
+//! fractional bits, at `n = 3, t = 1`: 27, 29 and 31 rounds under GRR, 47, 50 and 53 under DN07
+//! for `fx_reciprocal`, `fx_div` and `fx_sqrt` (`tests/fxmath.rs` prints them).
 //!
-//! What this module does not do: signal a zero divisor (it cannot without leaking it) or a
-//! negative radicand. A zero divisor is read as one unit in its last place (see
+//! What this module does not do: signal a zero divisor or a negative radicand (it cannot without
+//! leaking them). A zero divisor is read as one unit in its last place (see
 //! [`Engine::fx_reciprocal`]); `fx_sqrt` returns `sqrt(|x|)`.
 
 use super::Engine;
-use super::compare::weighted;
-use super::fixed::low_value;
-use super::fxplan::{Kind, Plan, RCP_ALPHA, RSQRT_ALPHA, RSQRT_SHIFT, RSQRT_SLOPE, Rescale};
+use super::fxplan::{Kind, Plan};
+use super::goldschmidt::Masks;
 use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::net::Network;
@@ -54,9 +57,8 @@ const SQRT2_Q127: u128 = 0xb504f333f9de6484597d89b3754abe9f;
 
 impl<N: Network, F: Field> Engine<N, F> {
     /// `1 / b` element-wise, with `b`'s fractional bits (an integer `b` gives a result with
-    /// [`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) fractional bits). `b`'s bound may be up to 97 bits (for 16 fractional
-    /// bits of result); a wider bound is refused with [`MpcError::BoundExceeded`] before anything
-    /// is sent.
+    /// [`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) fractional bits). `b`'s bound may be up to
+    /// 99 bits; a wider one is refused with [`MpcError::BoundExceeded`] before anything is sent.
     ///
     /// Precision: within `2^-(p-3) |1/b| + 2` units in the last place, `p = f_b + f_out + 4`
     /// (see the module doc), so at most 3 units in the last place. A zero divisor cannot be
@@ -68,10 +70,11 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// `a / b` element-wise, with `a`'s fractional bits. An integer dividend (`frac == 0`) is read
-    /// as fixed point with [`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) fractional bits (exactly), so a quotient of integers
-    /// is a fixed-point number, not a truncated integer; the divisor may have any scale. The
-    /// bounds must satisfy `bits(a) + 2 bits(b) <= 196` (for instance 64 and 64), else the call
-    /// is refused with [`MpcError::BoundExceeded`] before anything is sent.
+    /// as fixed point with [`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) fractional bits
+    /// (exactly), so a quotient of integers is a fixed-point number, not a truncated integer; the
+    /// divisor may have any scale. The bounds must satisfy `bits(a) + 2 bits(b) <= 198` (for
+    /// instance 64 and 64), else the call is refused with [`MpcError::BoundExceeded`] before
+    /// anything is sent.
     ///
     /// Precision: within `2^-(p-3) |a/b| + 2` units in the last place, `p` being the bits the
     /// quotient can have plus 3, capped at what fits under the bound limit (the module doc); at
@@ -80,12 +83,19 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// `a * 2^f_b` (`a` for an integer divisor).
     pub async fn fx_div(&mut self, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
         super::same_len("fx_div", a.len(), b.len())?;
-        let plan = Plan::new("fx_div", Kind::Quotient, b.bits, b.frac, Some((a.bits, a.frac)))?;
+        let plan = Plan::new(
+            "fx_div",
+            Kind::Quotient,
+            b.bits,
+            b.frac,
+            Some((a.bits, a.frac)),
+        )?;
         self.fx_run(&plan, Some(a), b).await
     }
 
-    /// `sqrt(x)` element-wise, with `x`'s fractional bits ([`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) for an integer `x`).
-    /// `x`'s bound may be up to 97 bits. `x` must be non-negative: a negative `x` cannot be
+    /// `sqrt(x)` element-wise, with `x`'s fractional bits
+    /// ([`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) for an integer `x`). `x`'s bound may be up
+    /// to 97 bits. `x` must be non-negative: a negative `x` cannot be
     /// signalled without leaking it, and gives `sqrt(|x|)`. `sqrt(0)` is exactly 0.
     ///
     /// Precision: within `2^-(p-4) sqrt(x) + 2` units in the last place, `p` being the bits the
@@ -95,17 +105,33 @@ impl<N: Network, F: Field> Engine<N, F> {
         self.fx_run(&plan, None, x).await
     }
 
-    async fn fx_run(&mut self, plan: &Plan, a: Option<&Shared<F>>, b: &Shared<F>) -> Result<Shared<F>> {
-        let out = |shares| Shared { shares, bits: plan.out_bits, frac: plan.f_out, boolean: false };
+    async fn fx_run(
+        &mut self,
+        plan: &Plan,
+        a: Option<&Shared<F>>,
+        b: &Shared<F>,
+    ) -> Result<Shared<F>> {
+        let out = |shares| Shared {
+            shares,
+            bits: plan.out_bits,
+            frac: plan.f_out,
+            boolean: false,
+        };
         if b.is_empty() {
             return Ok(out(Vec::new()));
         }
         let ints = self.preprocess(plan.needs(b.len())).await?;
-        let mut masks = Masks { ints, at: 0, op: plan.op };
+        let mut masks = Masks {
+            ints,
+            at: 0,
+            op: plan.op,
+        };
         let (c, scale) = self.normalize(plan, a, b, &mut masks).await?;
         let shares = match plan.kind {
             Kind::Root => self.root_steps(plan, c, scale, &mut masks).await?,
-            Kind::Reciprocal | Kind::Quotient => self.quotient_steps(plan, c, scale, &mut masks).await?,
+            Kind::Reciprocal | Kind::Quotient => {
+                self.quotient_steps(plan, c, scale, &mut masks).await?
+            }
         };
         Ok(out(shares))
     }
@@ -132,7 +158,11 @@ impl<N: Network, F: Field> Engine<N, F> {
             rows.extend_from_slice(&u[e * width..e * width + m]);
         }
         for e in 0..len {
-            rows.extend(u[e * width..e * width + m].iter().map(|&bit| F::one() - bit));
+            rows.extend(
+                u[e * width..e * width + m]
+                    .iter()
+                    .map(|&bit| F::one() - bit),
+            );
         }
         let (mut ex, mut ey) = (b.shares.clone(), s.clone());
         if let Some(a) = a {
@@ -154,8 +184,12 @@ impl<N: Network, F: Field> Engine<N, F> {
         let rows_of = |r: usize| &y[r * m..(r + 1) * m];
         let pow_k = F::pow2(k);
         let v_coef = |i: usize| F::pow2(k - 1 - i as u32);
-        let v_pos: Vec<F> = (0..len).map(|e| weigh(rows_of(e), &v_coef, pow_k)).collect();
-        let v_neg: Vec<F> = (0..len).map(|e| weigh(rows_of(len + e), &v_coef, pow_k)).collect();
+        let v_pos: Vec<F> = (0..len)
+            .map(|e| weigh(rows_of(e), &v_coef, pow_k))
+            .collect();
+        let v_neg: Vec<F> = (0..len)
+            .map(|e| weigh(rows_of(len + e), &v_coef, pow_k))
+            .collect();
         let none_pos: Vec<F> = (0..len).map(|e| F::one() - rows_of(e)[0]).collect();
         let w: Vec<F> = v_pos.iter().zip(&v_neg).map(|(&p, &n)| p + n).collect();
 
@@ -178,20 +212,29 @@ impl<N: Network, F: Field> Engine<N, F> {
                 // hs = 2^((j + 1 + 2 f_out - f_in)/2 + GUARD) for msb j; 0 for x = 0 (so that
                 // sqrt(0) = 0), the j = -1 power for x = -1.
                 let coef = |i: usize| pow2_half::<F>(i as u32 + 1 + plan.root_offset);
-                let hs_pos: Vec<F> = (0..len).map(|e| weigh(rows_of(e), &coef, F::zero())).collect();
+                let hs_pos: Vec<F> = (0..len)
+                    .map(|e| weigh(rows_of(e), &coef, F::zero()))
+                    .collect();
                 let none = pow2_half::<F>(plan.root_offset);
-                let hs_neg: Vec<F> = (0..len).map(|e| weigh(rows_of(len + e), &coef, none)).collect();
+                let hs_neg: Vec<F> = (0..len)
+                    .map(|e| weigh(rows_of(len + e), &coef, none))
+                    .collect();
                 xs.extend_from_slice(&s);
                 ys.extend(hs_neg.iter().zip(&hs_pos).map(|(&n, &p)| n - p));
                 root_scale = hs_pos;
             }
             (Kind::Quotient, None) => {
-                return Err(MpcError::InvalidArgument { op: plan.op, reason: "a quotient needs a numerator".into() });
+                return Err(MpcError::InvalidArgument {
+                    op: plan.op,
+                    reason: "a quotient needs a numerator".into(),
+                });
             }
         }
         let prods = self.mul_raw(&xs, &ys).await?;
         let part = |i: usize| &prods[i * len..(i + 1) * len];
-        let c = (0..len).map(|e| part(0)[e] - part(1)[e] + pow_k * (none_pos[e] - part(2)[e])).collect();
+        let c = (0..len)
+            .map(|e| part(0)[e] - part(1)[e] + pow_k * (none_pos[e] - part(2)[e]))
+            .collect();
         let scale = match plan.kind {
             Kind::Reciprocal => (0..len).map(|e| v_pos[e] - part(3)[e]).collect(),
             Kind::Quotient => (0..len).map(|e| part(3)[e] - part(4)[e]).collect(),
@@ -199,161 +242,6 @@ impl<N: Network, F: Field> Engine<N, F> {
         };
         Ok((c, scale))
     }
-
-    /// AppRcr and Goldschmidt's division: `y -> N sgn(b) / |b|` at the result's scale.
-    async fn quotient_steps(&mut self, plan: &Plan, c: Vec<F>, ns: Vec<F>, masks: &mut Masks<F>) -> Result<Vec<F>> {
-        let (k, p, len) = (plan.k, plan.p, c.len());
-        let alpha: F = fixed_const(RCP_ALPHA, k);
-        let two = F::from_u128(2);
-        let w0: Vec<F> = c.iter().map(|&ci| alpha - two * ci).collect();
-        let prods = self.mul_raw(&[&c[..], &ns].concat(), &[&w0[..], &w0].concat()).await?;
-        let one = F::pow2(2 * k);
-        let e0 = prods[..len].iter().map(|&cw| one - cw).collect();
-        let mut out = self.rescale(plan, 0, vec![e0, prods[len..].to_vec()], masks).await?;
-        let mut y = out.swap_remove(1);
-        let mut e = out.swap_remove(0);
-        for step in 0..plan.steps as usize {
-            let last = step + 1 == plan.steps as usize;
-            let one_plus_e: Vec<F> = e.iter().map(|&ei| F::pow2(p) + ei).collect();
-            let (mut xs, mut ys) = (y.clone(), one_plus_e);
-            if !last {
-                xs.extend_from_slice(&e);
-                ys.extend_from_slice(&e);
-            }
-            let mut prods = self.mul_raw(&xs, &ys).await?;
-            let mut values = vec![prods.drain(..len).collect::<Vec<F>>()];
-            if !last {
-                values.push(prods);
-            }
-            let mut out = self.rescale(plan, 1 + step, values, masks).await?.into_iter();
-            y = out.next().unwrap_or_default();
-            if !last {
-                e = out.next().unwrap_or_default();
-            }
-        }
-        Ok(y)
-    }
-
-    /// Goldschmidt's square root on `c`, scaled by `hs`: `G -> sqrt(c) hs` at the result's scale.
-    async fn root_steps(&mut self, plan: &Plan, c: Vec<F>, hs: Vec<F>, masks: &mut Masks<F>) -> Result<Vec<F>> {
-        let (k, p, len) = (plan.k, plan.p, c.len());
-        let alpha: F = fixed_const(RSQRT_ALPHA, k + RSQRT_SHIFT);
-        let slope = F::from_u128(RSQRT_SLOPE);
-        let y0: Vec<F> = c.iter().map(|&ci| alpha - slope * ci).collect();
-        let cy = self.mul_raw(&c, &y0).await?;
-        let mut out = self.rescale(plan, 0, vec![cy, y0], masks).await?;
-        let mut h = out.swap_remove(1);
-        let mut g = out.swap_remove(0);
-        let mut big = Vec::new();
-        let three_halves = F::from_u128(3) * F::pow2(p - 1);
-        for step in 0..plan.steps as usize {
-            let last = step + 1 == plan.steps as usize;
-            let (mut xs, mut ys) = (g.clone(), h.clone());
-            if step == 0 {
-                xs.extend_from_slice(&g);
-                ys.extend_from_slice(&hs);
-            }
-            let mut prods = self.mul_raw(&xs, &ys).await?;
-            let mut values = vec![prods.drain(..len).collect::<Vec<F>>()];
-            if step == 0 {
-                values.push(prods);
-            }
-            let mut out = self.rescale(plan, 1 + 2 * step, values, masks).await?.into_iter();
-            let gh = out.next().unwrap_or_default();
-            if step == 0 {
-                big = out.next().unwrap_or_default();
-            }
-            let r: Vec<F> = gh.iter().map(|&x| three_halves - x).collect();
-            let (mut xs, mut ys) = (big.clone(), r.clone());
-            if !last {
-                xs.extend_from_slice(&g);
-                xs.extend_from_slice(&h);
-                ys.extend_from_slice(&r);
-                ys.extend_from_slice(&r);
-            }
-            let prods = self.mul_raw(&xs, &ys).await?;
-            let values = prods.chunks(len).map(<[F]>::to_vec).collect();
-            let mut out = self.rescale(plan, 2 + 2 * step, values, masks).await?.into_iter();
-            big = out.next().unwrap_or_default();
-            if !last {
-                g = out.next().unwrap_or_default();
-                h = out.next().unwrap_or_default();
-            }
-        }
-        Ok(big)
-    }
-
-    /// Brings each batch of `values` to its scale as truncation round `round` of the plan says:
-    /// every truncation of the round shares one masked opening (TruncPr, Catrina, Saxena 2010,
-    /// §3.1); exact rescalings up need none.
-    async fn rescale(&mut self, plan: &Plan, round: usize, values: Vec<Vec<F>>, masks: &mut Masks<F>) -> Result<Vec<Vec<F>>> {
-        let items: &[Rescale] = plan.rescales.get(round).map_or(&[], Vec::as_slice);
-        if items.len() != values.len() {
-            return Err(MpcError::InvalidArgument {
-                op: plan.op,
-                reason: format!("truncation round {round} plans {} batches, got {}", items.len(), values.len()),
-            });
-        }
-        let mut masked = Vec::new();
-        let mut lows = Vec::with_capacity(items.len());
-        for (item, vals) in items.iter().zip(&values) {
-            if item.shift <= 0 {
-                lows.push(Vec::new());
-                continue;
-            }
-            let m = item.shift as u32;
-            let r = self.take_bits(vals.len() * m as usize);
-            let r_low: Vec<F> = r.chunks_exact(m as usize).map(weighted).collect();
-            let ints = masks.take(vals.len())?;
-            let (pow_m, offset) = (F::pow2(m), F::pow2(item.width() - 1));
-            masked.extend(vals.iter().zip(&r_low).zip(&ints).map(|((&v, &rl), &ri)| v + offset + pow_m * ri + rl));
-            lows.push(r_low);
-        }
-        let opened = if masked.is_empty() { Vec::new() } else { self.open_raw(&masked, self.params.t()).await? };
-        let mut at = 0;
-        let mut out = Vec::with_capacity(values.len());
-        for ((item, vals), r_low) in items.iter().zip(values).zip(lows) {
-            if item.shift <= 0 {
-                let up = F::pow2(item.shift.unsigned_abs() as u32);
-                out.push(vals.into_iter().map(|v| v * up).collect());
-                continue;
-            }
-            let m = item.shift as u32;
-            let inv = F::pow2(m).inverse().expect("2^m is invertible in a field of odd characteristic");
-            let scaled = vals.iter().enumerate().map(|(e, &v)| (v - (low_value(&opened[at + e], m) - r_low[e])) * inv);
-            out.push(scaled.collect());
-            at += vals.len();
-        }
-        Ok(out)
-    }
-}
-
-/// The masking integers of one operation, consumed in the order the plan listed them.
-struct Masks<F> {
-    ints: Vec<F>,
-    at: usize,
-    op: &'static str,
-}
-
-impl<F: Copy> Masks<F> {
-    fn take(&mut self, n: usize) -> Result<Vec<F>> {
-        let end = self.at + n;
-        let Some(taken) = self.ints.get(self.at..end) else {
-            return Err(MpcError::InvalidArgument {
-                op: self.op,
-                reason: format!("the plan reserved {} masking integers, {end} needed", self.ints.len()),
-            });
-        };
-        self.at = end;
-        Ok(taken.to_vec())
-    }
-}
-
-/// `round(x * 2^frac)` for a public constant `0 <= x < 4`, as a field element (exact to 60 bits,
-/// which is all an initial approximation needs: the iterations use it consistently).
-fn fixed_const<F: Field>(x: f64, frac: u32) -> F {
-    let exact = frac.min(60);
-    F::from_u128((x * (exact as f64).exp2()).round() as u128) * F::pow2(frac - exact)
 }
 
 /// `round(2^(e/2))` as a field element, exact for `e <= 255` (`sqrt(2)` to 128 bits).
@@ -405,7 +293,11 @@ mod tests {
                 })
                 .collect();
             assert_eq!(ops, ["fx_reciprocal", "fx_div", "fx_div", "fx_sqrt"]);
-            assert_eq!(stats, EngineStats::default(), "nothing was sent, dealt or consumed");
+            assert_eq!(
+                stats,
+                EngineStats::default(),
+                "nothing was sent, dealt or consumed"
+            );
         }
     }
 
@@ -416,7 +308,10 @@ mod tests {
         // t products per bit), and no dealing round happens later.
         for mul in [crate::MulProtocol::Grr, crate::MulProtocol::Dn07] {
             let params = Params::new(5, 2).unwrap();
-            let config = EngineConfig { mul, check_openings: true };
+            let config = EngineConfig {
+                mul,
+                check_openings: true,
+            };
             for result in run_parties(params, config, 9, |mut e| async move {
                 let len = 3;
                 let b = Shared::from_fixed_shares(vec![Fr::from_u128(3 << 16); len], 33, 16)?;
@@ -459,7 +354,14 @@ mod tests {
             let b = Shared::from_fixed_shares(vec![Fr::one(); 2], 30, 16)?;
             Ok(e.fx_div(&a, &b).await.unwrap_err())
         }) {
-            assert!(matches!(result.unwrap(), MpcError::LengthMismatch { op: "fx_div", left: 3, right: 2 }));
+            assert!(matches!(
+                result.unwrap(),
+                MpcError::LengthMismatch {
+                    op: "fx_div",
+                    left: 3,
+                    right: 2
+                }
+            ));
         }
     }
 
@@ -468,16 +370,13 @@ mod tests {
         for e in 0..120u32 {
             let want = (e as f64 / 2.0).exp2().round();
             let got = pow2_half::<Fr>(e).to_i128().expect("fits") as f64;
-            assert!((got - want).abs() <= want * 1e-15 + 0.5, "e={e}: {got} vs {want}");
+            assert!(
+                (got - want).abs() <= want * 1e-15 + 0.5,
+                "e={e}: {got} vs {want}"
+            );
         }
         assert_eq!(pow2_half::<Fr>(1).to_i128(), Some(1));
         assert_eq!(pow2_half::<Fr>(3).to_i128(), Some(3));
         assert_eq!(pow2_half::<Fr>(5).to_i128(), Some(6));
-    }
-
-    #[test]
-    fn constants_scale() {
-        assert_eq!(fixed_const::<Fr>(2.9142, 10).to_i128(), Some(2984));
-        assert_eq!(fixed_const::<Fr>(1.5, 90).to_i128(), Some(3 << 89));
     }
 }

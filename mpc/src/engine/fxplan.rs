@@ -102,10 +102,20 @@ impl Plan {
     /// The plan for `kind` on a divisor or radicand of bound `k` and scale `f_in`, with (for a
     /// quotient) a numerator of bound and scale `num`. Refuses, naming the operation, any plan
     /// whose values would exceed [`MAX_BITS`].
-    pub(crate) fn new(op: &'static str, kind: Kind, k: u32, f_in: u32, num: Option<(u32, u32)>) -> Result<Plan> {
+    pub(crate) fn new(
+        op: &'static str,
+        kind: Kind,
+        k: u32,
+        f_in: u32,
+        num: Option<(u32, u32)>,
+    ) -> Result<Plan> {
         let k = k.max(1);
         check_bits(op, k)?;
-        let (nb, nf) = if kind == Kind::Quotient { num.unwrap_or((0, 0)) } else { (0, 0) };
+        let (nb, nf) = if kind == Kind::Quotient {
+            num.unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
         let f_out = match kind {
             Kind::Quotient if nf > 0 => nf,
             Kind::Reciprocal | Kind::Root if f_in > 0 => f_in,
@@ -168,16 +178,28 @@ impl Plan {
         self.out_bits = check_bits(self.op, bits_q + 1)?;
         // e0 = 1 - c w0 lies in [-0.062, 0.086] at 2k fractional bits; y0 = N sgn(b) v w0.
         self.rescales.push(vec![
-            Rescale { bits: (2 * k).saturating_sub(2).max(1), shift: 2 * k as i64 - p as i64 },
-            Rescale { bits: scale_bits + k + 1, shift: 2 * k as i64 - self.lift as i64 },
+            Rescale {
+                bits: (2 * k).saturating_sub(2).max(1),
+                shift: 2 * k as i64 - p as i64,
+            },
+            Rescale {
+                bits: scale_bits + k + 1,
+                shift: 2 * k as i64 - self.lift as i64,
+            },
         ]);
         self.mults += 2;
         for i in 0..self.steps {
             let last = i + 1 == self.steps;
             // y (1 + e) with 1 + e < 2^(p+1); e^2 < 2^(2p-4) since |e| < 2^(p-2).
-            let mut round = vec![Rescale { bits: track + p + 1, shift: (p + if last { GUARD } else { 0 }) as i64 }];
+            let mut round = vec![Rescale {
+                bits: track + p + 1,
+                shift: (p + if last { GUARD } else { 0 }) as i64,
+            }];
             if !last {
-                round.push(Rescale { bits: 2 * p - 4, shift: p as i64 });
+                round.push(Rescale {
+                    bits: 2 * p - 4,
+                    shift: p as i64,
+                });
             }
             self.mults += round.len();
             self.rescales.push(round);
@@ -194,7 +216,10 @@ impl Plan {
         let bits_s = half + 1;
         let scale_bits = half + GUARD + 1;
         let track = bits_s + GUARD + 1;
-        let cap = MAX_BITS.saturating_sub(track + 1).min((MAX_BITS - 2) / 2).min(MAX_BITS.saturating_sub(scale_bits + 1));
+        let cap = MAX_BITS
+            .saturating_sub(track + 1)
+            .min((MAX_BITS - 2) / 2)
+            .min(MAX_BITS.saturating_sub(scale_bits + 1));
         self.p = self.precision(bits_s + 4, cap, track.max(scale_bits) + MIN_PRECISION + 1)?;
         let p = self.p;
         check_bits(self.op, 2 * k + RSQRT_SHIFT + 1)?;
@@ -208,24 +233,45 @@ impl Plan {
         self.out_bits = check_bits(self.op, bits_s + 1)?;
         // g0 = c y0 (y0 < 1.4 with k + 4 fractional bits) and h0 = y0 / 2, both to p bits.
         self.rescales.push(vec![
-            Rescale { bits: 2 * k + RSQRT_SHIFT + 1, shift: (2 * k + RSQRT_SHIFT) as i64 - p as i64 },
-            Rescale { bits: k + RSQRT_SHIFT + 1, shift: (k + RSQRT_SHIFT + 1) as i64 - p as i64 },
+            Rescale {
+                bits: 2 * k + RSQRT_SHIFT + 1,
+                shift: (2 * k + RSQRT_SHIFT) as i64 - p as i64,
+            },
+            Rescale {
+                bits: k + RSQRT_SHIFT + 1,
+                shift: (k + RSQRT_SHIFT + 1) as i64 - p as i64,
+            },
         ]);
         self.mults += 1;
         for i in 0..self.steps {
             let last = i + 1 == self.steps;
             // g < 1.1 and h < 0.8 (at p bits); the first round also forms G = g0 hs.
-            let mut round = vec![Rescale { bits: 2 * p + 1, shift: p as i64 }];
+            let mut round = vec![Rescale {
+                bits: 2 * p + 1,
+                shift: p as i64,
+            }];
             if i == 0 {
-                round.push(Rescale { bits: p + 1 + scale_bits, shift: p as i64 });
+                round.push(Rescale {
+                    bits: p + 1 + scale_bits,
+                    shift: p as i64,
+                });
             }
             self.mults += round.len();
             self.rescales.push(round);
             // r = 3/2 - g h lies in [0.97, 1.03].
-            let mut round = vec![Rescale { bits: track + p + 1, shift: (p + if last { GUARD } else { 0 }) as i64 }];
+            let mut round = vec![Rescale {
+                bits: track + p + 1,
+                shift: (p + if last { GUARD } else { 0 }) as i64,
+            }];
             if !last {
-                round.push(Rescale { bits: 2 * p + 2, shift: p as i64 });
-                round.push(Rescale { bits: 2 * p + 1, shift: p as i64 });
+                round.push(Rescale {
+                    bits: 2 * p + 2,
+                    shift: p as i64,
+                });
+                round.push(Rescale {
+                    bits: 2 * p + 1,
+                    shift: p as i64,
+                });
             }
             self.mults += round.len();
             self.rescales.push(round);
@@ -237,7 +283,11 @@ impl Plan {
     /// bound that would then be exceeded).
     fn precision(&self, full: u32, cap: u32, needed: u32) -> Result<u32> {
         if cap < MIN_PRECISION {
-            return Err(MpcError::BoundExceeded { op: self.op, bits: needed, limit: MAX_BITS });
+            return Err(MpcError::BoundExceeded {
+                op: self.op,
+                bits: needed,
+                limit: MAX_BITS,
+            });
         }
         Ok(full.clamp(MIN_PRECISION, cap))
     }
@@ -250,7 +300,11 @@ impl Plan {
             bits += r.shift as usize * len;
             ints.extend(std::iter::repeat_n(r.mask_bits(), len));
         }
-        Needs { mults: self.mults * len, bits, ints }
+        Needs {
+            mults: self.mults * len,
+            bits,
+            ints,
+        }
     }
 }
 
@@ -275,11 +329,35 @@ mod tests {
     #[test]
     fn oversized_bounds_are_refused() {
         let e = Plan::new("fx_reciprocal", Kind::Reciprocal, 120, 16, None).unwrap_err();
-        assert!(matches!(e, MpcError::BoundExceeded { op: "fx_reciprocal", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                MpcError::BoundExceeded {
+                    op: "fx_reciprocal",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = Plan::new("fx_sqrt", Kind::Root, 99, 16, None).unwrap_err();
-        assert!(matches!(e, MpcError::BoundExceeded { op: "fx_sqrt", .. }), "{e}");
+        assert!(
+            matches!(e, MpcError::BoundExceeded { op: "fx_sqrt", .. }),
+            "{e}"
+        );
         let e = Plan::new("fx_div", Kind::Quotient, 64, 16, Some((80, 16))).unwrap_err();
-        assert!(matches!(e, MpcError::BoundExceeded { op: "fx_div", .. }), "{e}");
+        assert!(
+            matches!(e, MpcError::BoundExceeded { op: "fx_div", .. }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn documented_bound_limits() {
+        let ok = |kind, k, num| Plan::new("t", kind, k, 16, Some((num, 16))).is_ok();
+        assert!(ok(Kind::Reciprocal, 99, 0) && !ok(Kind::Reciprocal, 100, 0));
+        assert!(ok(Kind::Root, 97, 0) && !ok(Kind::Root, 98, 0));
+        assert!(ok(Kind::Quotient, 64, 70) && !ok(Kind::Quotient, 64, 71));
+        assert!(ok(Kind::Quotient, 90, 18) && !ok(Kind::Quotient, 90, 19));
     }
 
     #[test]
@@ -287,11 +365,16 @@ mod tests {
         for kind in [Kind::Reciprocal, Kind::Quotient, Kind::Root] {
             for k in [1, 8, 33, 64, 90] {
                 for f in [0, 8, 16, 30] {
-                    let Ok(plan) = Plan::new("t", kind, k, f, Some((k, f))) else { continue };
+                    let Ok(plan) = Plan::new("t", kind, k, f, Some((k, f))) else {
+                        continue;
+                    };
                     for r in plan.rescales.iter().flatten() {
                         assert!(r.bits <= MAX_BITS, "{kind:?} k={k} f={f}: {r:?}");
                         // value + 2^(w-1) + 2^m r'' + r' with r'' summed over up to 512 dealers.
-                        assert!(r.width() + STAT_SECURITY + 9 + 1 < 252, "{kind:?} k={k} f={f}: {r:?}");
+                        assert!(
+                            r.width() + STAT_SECURITY + 9 + 1 < 252,
+                            "{kind:?} k={k} f={f}: {r:?}"
+                        );
                     }
                 }
             }

@@ -23,6 +23,7 @@ mod compare;
 mod fixed;
 mod fxmath;
 mod fxplan;
+mod goldschmidt;
 mod input;
 mod linear;
 mod mul;
