@@ -145,12 +145,13 @@ fn check(ops: &Operands, out: &Outcome) -> Result<(), String> {
     Ok(())
 }
 
-/// Scaled integers in `[-2^bits, 2^bits)`: the edges (one unit, 1.0, powers of two, both ends of
-/// the range, zero) and log-uniform magnitudes of either sign.
+/// Scaled integers in `[-2^bits, 2^bits)`: the edges (one unit, 1.0 where it fits, powers of two,
+/// both ends of the range, zero) and log-uniform magnitudes of either sign.
 fn scaled(bits: u32) -> impl Strategy<Value = i128> {
     let top = (1i128 << bits) - 1;
     prop_oneof![
-        1 => prop::sample::select(vec![1, -1, 1 << FRAC, -(1 << FRAC), top, -(1i128 << bits), 0]),
+        1 => prop::sample::select(vec![1, -1, 1 << FRAC, -(1 << FRAC), top, -(1i128 << bits), 0])
+            .prop_map(move |v| v.clamp(-(1i128 << bits), top)),
         1 => (0..bits, any::<bool>()).prop_map(|(j, neg)| (1i128 << j) * if neg { -1 } else { 1 }),
         3 => (0.0..bits as f64, any::<bool>()).prop_map(move |(e, neg)| {
             let v = (e.exp2() as i128).clamp(1, top);
@@ -159,17 +160,37 @@ fn scaled(bits: u32) -> impl Strategy<Value = i128> {
     ]
 }
 
+/// Batches of 1 to 4 operand pairs under one bound; mostly 16 fractional bits, sometimes
+/// integers or other scales (the dividend's and the divisor's may differ).
 fn operands() -> impl Strategy<Value = Operands> {
-    prop::sample::select(vec![24u32, 40, 64]).prop_flat_map(|bits| {
-        prop::collection::vec((scaled(bits), scaled(bits)), 1..=4).prop_map(move |pairs| Operands {
-            b: pairs.iter().map(|p| p.0).collect(),
-            b_bits: bits,
-            b_frac: FRAC,
-            a: pairs.iter().map(|p| p.1).collect(),
-            a_bits: bits,
-            a_frac: FRAC,
+    let frac = || prop_oneof![3 => Just(FRAC), 1 => prop::sample::select(vec![0u32, 8, 20])];
+    (
+        prop::sample::select(vec![3u32, 8, 24, 40, 64]),
+        frac(),
+        frac(),
+    )
+        .prop_flat_map(|(bits, b_frac, a_frac)| {
+            let pairs = prop::collection::vec((scaled(bits), scaled(bits)), 1..=4);
+            pairs.prop_map(move |pairs| Operands {
+                b: pairs.iter().map(|p| p.0).collect(),
+                b_bits: bits,
+                b_frac,
+                a: pairs.iter().map(|p| p.1).collect(),
+                a_bits: bits,
+                a_frac,
+            })
         })
-    })
+}
+
+/// The documented result scales: the dividend's (the divisor's for `1/b` and `sqrt`), or
+/// `INTEGER_FRAC` for an integer.
+fn result_fracs(ops: &Operands) -> [u32; 3] {
+    let or_default = |f: u32| if f == 0 { INTEGER_FRAC } else { f };
+    [
+        or_default(ops.b_frac),
+        or_default(ops.a_frac),
+        or_default(ops.b_frac),
+    ]
 }
 
 proptest! {
@@ -189,7 +210,7 @@ proptest! {
         let (n, t) = SETTINGS[setting];
         let mul = if dn07 { MulProtocol::Dn07 } else { MulProtocol::Grr };
         let out = run(n, t, mul, seed, &ops);
-        prop_assert_eq!(out.fracs, [FRAC; 3]);
+        prop_assert_eq!(out.fracs, result_fracs(&ops));
         if let Err(e) = check(&ops, &out) {
             return Err(TestCaseError::fail(format!("n={n} t={t} {mul}: {e}")));
         }

@@ -26,7 +26,8 @@ pub(crate) const MIN_PRECISION: u32 = 24;
 
 /// AppRcr (Catrina, Saxena 2010): `w0 = 2.9142 - 2c` approximates `1/c` on `[1/2, 1]`.
 pub(crate) const RCP_ALPHA: f64 = 2.9142;
-/// `max |1 - c * w0|` over `c` in `[1/2, 1]` (reached at `c = 1`).
+/// `max |1 - c * w0|` over `c` in `[1/2, 1]` (0.0858, reached at `c = 1`); rounding the
+/// constant to `k` fractional bits adds up to `2^-(k+1)`.
 pub(crate) const RCP_ERR: f64 = 0.0859;
 /// `y0 = 1.78966 - (13/16) c` approximates `1/sqrt(c)` on `[1/2, 1]` (a minimax fit of ours for
 /// `max |1 - c y0^2|`, with a slope exact in 4 extra fractional bits).
@@ -35,7 +36,8 @@ pub(crate) const RSQRT_ALPHA: f64 = 1.78966;
 pub(crate) const RSQRT_SLOPE: u128 = 13;
 /// The slope's denominator, as a power of two.
 pub(crate) const RSQRT_SHIFT: u32 = 4;
-/// `max |1 - c * y0^2|` over `c` in `[1/2, 1]` (computed 0.04516).
+/// `max |1 - c * y0^2|` over `c` in `[1/2, 1]` (computed 0.04516); rounding the constant to
+/// `k + 4` fractional bits adds up to `2^-(k+3)`.
 pub(crate) const RSQRT_ERR: f64 = 0.0452;
 
 /// Which function a plan computes.
@@ -165,21 +167,23 @@ impl Plan {
         };
         // y overshoots Q by at most 1 + RCP_ERR, plus truncation noise: one more bit.
         let track = bits_q + GUARD + 1;
-        let cap = MAX_BITS.saturating_sub(track + 1).min((MAX_BITS + 4) / 2);
+        let cap = MAX_BITS.saturating_sub(track + 1).min((MAX_BITS + 2) / 2);
         self.p = self.precision(bits_q + 3, cap, track + MIN_PRECISION + 1)?;
         let p = self.p;
         check_bits(self.op, 2 * k + 1)?;
         check_bits(self.op, scale_bits + k + 1)?;
+        let err = RCP_ERR + (-((k + 1) as f64)).exp2();
         self.steps = 1;
-        while ((1u64 << self.steps) as f64) * (1.0 / RCP_ERR).log2() < (p + 1) as f64 {
+        while ((1u64 << self.steps) as f64) * (1.0 / err).log2() < (p + 1) as f64 {
             self.steps += 1;
         }
         self.lift = num_lift + self.f_in + GUARD;
         self.out_bits = check_bits(self.op, bits_q + 1)?;
-        // e0 = 1 - c w0 lies in [-0.062, 0.086] at 2k fractional bits; y0 = N sgn(b) v w0.
+        // e0 = 1 - c w0 lies in [-0.062, 0.086] at 2k fractional bits, within 1/2 even for the
+        // smallest k (the rounded constant); y0 = N sgn(b) v w0.
         self.rescales.push(vec![
             Rescale {
-                bits: (2 * k).saturating_sub(2).max(1),
+                bits: 2 * k - 1,
                 shift: 2 * k as i64 - p as i64,
             },
             Rescale {
@@ -190,14 +194,14 @@ impl Plan {
         self.mults += 2;
         for i in 0..self.steps {
             let last = i + 1 == self.steps;
-            // y (1 + e) with 1 + e < 2^(p+1); e^2 < 2^(2p-4) since |e| < 2^(p-2).
+            // y (1 + e) with 1 + e < 2^(p+1); e^2 < 2^(2p-2) since |e| < 2^(p-1).
             let mut round = vec![Rescale {
                 bits: track + p + 1,
                 shift: (p + if last { GUARD } else { 0 }) as i64,
             }];
             if !last {
                 round.push(Rescale {
-                    bits: 2 * p - 4,
+                    bits: 2 * p - 2,
                     shift: p as i64,
                 });
             }
@@ -223,7 +227,7 @@ impl Plan {
         self.p = self.precision(bits_s + 4, cap, track.max(scale_bits) + MIN_PRECISION + 1)?;
         let p = self.p;
         check_bits(self.op, 2 * k + RSQRT_SHIFT + 1)?;
-        let mut delta = RSQRT_ERR;
+        let mut delta = RSQRT_ERR + (-((k + 3) as f64)).exp2();
         self.steps = 0;
         while self.steps == 0 || delta / 2.0 > (-((p + 1) as f64)).exp2() {
             delta = 0.75 * delta * delta + 0.25 * delta * delta * delta;
