@@ -95,8 +95,8 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// `sqrt(x)` element-wise, with `x`'s fractional bits
     /// ([`INTEGER_FRAC`](crate::engine::INTEGER_FRAC) for an integer `x`). `x`'s bound may be up
-    /// to 97 bits. `x` must be non-negative: a negative `x` cannot be
-    /// signalled without leaking it, and gives `sqrt(|x|)`. `sqrt(0)` is exactly 0.
+    /// to 97 bits. `x` must be non-negative: a negative `x` cannot be signalled without leaking
+    /// it, and gives `sqrt(|x|)`. `sqrt(0)` is exactly 0.
     ///
     /// Precision: within `2^-(p-4) sqrt(x) + 2` units in the last place, `p` being the bits the
     /// root can have plus 4: at most 3 units in the last place.
@@ -117,6 +117,12 @@ impl<N: Network, F: Field> Engine<N, F> {
             frac: plan.f_out,
             boolean: false,
         };
+        if plan.kind == Kind::Quotient && a.is_none() {
+            return Err(MpcError::InvalidArgument {
+                op: plan.op,
+                reason: "a quotient needs a numerator".into(),
+            });
+        }
         if b.is_empty() {
             return Ok(out(Vec::new()));
         }
