@@ -18,14 +18,19 @@
 //! [`MulProtocol`], the seam where a malicious-with-abort variant (Chida et al. 2018: every
 //! product also computed on `r·x` and checked at the end) would slot in.
 
+mod bits;
 mod compare;
 mod fixed;
+mod fxmath;
+mod fxplan;
+mod goldschmidt;
 mod input;
 mod linear;
 mod mul;
 mod open;
 mod preprocess;
 
+pub use fxplan::INTEGER_FRAC;
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 

@@ -1,0 +1,265 @@
+//! Bit-level circuits over secret bits, in logarithmic depth and batched: the bit
+//! decomposition of a bounded signed integer, and prefix-OR from the most significant bit.
+//!
+//! - **Bit decomposition** (the mask-and-open of Catrina, de Hoogh 2010, §2, followed by a
+//!   binary subtraction as in Damgård, Fitzi, Kiltz, Nielsen, Toft 2006, §5 "BitAdd"): for `x`
+//!   in `[-2^k, 2^k)`, open `d = x + 2^k + r + 2^(k+1) r''` with `k + 1` random bits `r` and a
+//!   statistical mask `r''`; then `u = x + 2^k = (d mod 2^(k+1)) - r mod 2^(k+1)`. The borrow
+//!   chain of the subtraction `d - r = d + ~r + 1` is a prefix computation on
+//!   (generate, propagate) pairs whose leaves are linear in the bits of `r` (the bits of `d` are
+//!   public). It runs as a Sklansky parallel-prefix network: `ceil(log2 k)` multiplication
+//!   rounds, then one more round for the sum bits `u_i = p_i xor carry_(i-1)`.
+//! - **Prefix-OR** from the top, `Y_i = x_(m-1) or ... or x_i`, by the same Sklansky network
+//!   with `a or b = a + b - ab`: `ceil(log2 m)` multiplication rounds.
+//!
+//! A whole batch (and several independent rows of bits) goes through each level in one
+//! multiplication call, so the rounds do not depend on the batch length. Callers can have
+//! extra, unrelated products ride along with a circuit's first multiplication round.
+//!
+//! What this module does not do: preprocessing. The caller reserves the random bits, the masking
+//! integers and (under DN07) the double sharings beforehand; [`carry_mults`] and
+//! [`prefix_or_mults`] say how many products a circuit consumes.
+
+use super::Engine;
+use super::compare::weighted;
+use crate::error::Result;
+use crate::field::Field;
+use crate::net::Network;
+
+/// The combination steps of a Sklansky parallel-prefix network over `m` positions, level by
+/// level: at level `l`, position `i` with bit `l` set absorbs position `j`, the top of the lower
+/// half of its block of `2^(l+1)`. After all levels, position `i` covers `[0, i]`.
+pub(crate) fn sklansky(m: usize) -> Vec<Vec<(usize, usize)>> {
+    let mut levels = Vec::new();
+    let mut l = 0;
+    while (1usize << l) < m {
+        let level = (0..m)
+            .filter(|&i| (i >> l) & 1 == 1)
+            .map(|i| (i, ((i >> l) << l) - 1))
+            .collect();
+        levels.push(level);
+        l += 1;
+    }
+    levels
+}
+
+/// Whether position `i`, combined at level `l`, then covers a span starting at position 0
+/// (whose propagate flag is never needed, since the carry into position 0 is folded in).
+fn reaches_zero(i: usize, l: usize) -> bool {
+    i < (2usize << l)
+}
+
+/// Products per element of [`Engine::bit_decompose`] on a `k`-bit bound: the carry network
+/// over `k` positions and the `k` sum bits above position 0.
+pub(crate) fn carry_mults(k: u32) -> usize {
+    let network: usize = sklansky(k as usize)
+        .iter()
+        .enumerate()
+        .map(|(l, level)| {
+            level
+                .iter()
+                .map(|&(i, _)| if reaches_zero(i, l) { 1 } else { 2 })
+                .sum::<usize>()
+        })
+        .sum();
+    network + k as usize
+}
+
+/// Products per row of [`Engine::prefix_or_from_top`] over `m` bits.
+pub(crate) fn prefix_or_mults(m: usize) -> usize {
+    sklansky(m).iter().map(Vec::len).sum()
+}
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// The `k + 1` bits of `x + 2^k` for each `x` in `[-2^k, 2^k)` (element-major, least
+    /// significant first; bit `k` is 1 exactly when `x >= 0`). Consumes `(k + 1) * len` pooled
+    /// random bits and one masking integer per element from `masks` (of
+    /// [`STAT_SECURITY`](crate::share::STAT_SECURITY)` + 1` bits), and
+    /// [`carry_mults`]`(k) * len` products. One opening, then `ceil(log2 k) + 1` multiplication
+    /// rounds.
+    pub(crate) async fn bit_decompose(&mut self, x: &[F], k: u32, masks: &[F]) -> Result<Vec<F>> {
+        let len = x.len();
+        let width = k as usize + 1;
+        let r = self.take_bits(len * width);
+        let (offset, high) = (F::pow2(k), F::pow2(k + 1));
+        let masked: Vec<F> = (0..len)
+            .map(|e| x[e] + offset + weighted(&r[e * width..(e + 1) * width]) + high * masks[e])
+            .collect();
+        let d = self.open_raw(&masked, self.params.t()).await?;
+
+        // u = d_low + ~r + 1 (mod 2^(k+1)). With d's bits public, generate g_i = d_i and (1 - r_i)
+        // and propagate p_i = d_i xor (1 - r_i) are linear in r_i.
+        let m = k as usize;
+        let mut p = Vec::with_capacity(len * width);
+        let mut g = Vec::with_capacity(len * m);
+        let mut pp = Vec::with_capacity(len * m);
+        for e in 0..len {
+            for i in 0..width {
+                let ri = r[e * width + i];
+                let (gi, pi) = if d[e].canonical_bit(i as u32) {
+                    (F::one() - ri, ri)
+                } else {
+                    (F::zero(), F::one() - ri)
+                };
+                p.push(pi);
+                if i < m {
+                    // The carry into position 0 is 1: position 0 carries out when it generates
+                    // or propagates (never both), and its span's propagate is never needed.
+                    g.push(if i == 0 { gi + pi } else { gi });
+                    pp.push(if i == 0 { F::zero() } else { pi });
+                }
+            }
+        }
+        let carries = self.carries(g, pp, m).await?;
+
+        // Sum bits: u_0 = not p_0 (carry-in 1), u_i = p_i xor carry_(i-1).
+        let mut xs = Vec::with_capacity(len * m);
+        let mut ys = Vec::with_capacity(len * m);
+        for e in 0..len {
+            for i in 1..width {
+                xs.push(p[e * width + i]);
+                ys.push(carries[e * m + i - 1]);
+            }
+        }
+        let prods = self.mul_raw(&xs, &ys).await?;
+        let two = F::from_u128(2);
+        let mut u = Vec::with_capacity(len * width);
+        for e in 0..len {
+            u.push(F::one() - p[e * width]);
+            for i in 1..width {
+                let at = e * m + i - 1;
+                u.push(xs[at] + ys[at] - two * prods[at]);
+            }
+        }
+        Ok(u)
+    }
+
+    /// All prefix carries of each row's `(g, p)` leaves (row-major, `m` per row, least
+    /// significant first, carry-in folded into position 0), by a Sklansky network.
+    async fn carries(&mut self, mut g: Vec<F>, mut p: Vec<F>, m: usize) -> Result<Vec<F>> {
+        let rows = g.len().checked_div(m).unwrap_or(0);
+        for (l, level) in sklansky(m).iter().enumerate() {
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            for row in 0..rows {
+                let base = row * m;
+                for &(i, j) in level {
+                    xs.push(p[base + i]);
+                    ys.push(g[base + j]);
+                    if !reaches_zero(i, l) {
+                        xs.push(p[base + i]);
+                        ys.push(p[base + j]);
+                    }
+                }
+            }
+            let prods = self.mul_raw(&xs, &ys).await?;
+            let mut it = prods.into_iter();
+            for row in 0..rows {
+                let base = row * m;
+                for &(i, _) in level {
+                    // Generate and propagate of one span exclude each other: the sum is an OR.
+                    g[base + i] += it.next().unwrap_or_default();
+                    p[base + i] = if reaches_zero(i, l) {
+                        F::zero()
+                    } else {
+                        it.next().unwrap_or_default()
+                    };
+                }
+            }
+        }
+        Ok(g)
+    }
+
+    /// Prefix-OR from the most significant bit of each row of `m` bits (row-major, least
+    /// significant first): `Y_i = x_(m-1) or ... or x_i`. The products `extra_x[e] * extra_y[e]`
+    /// ride along with the first multiplication round (or take a round of their own when the
+    /// network has none) and come back second.
+    pub(crate) async fn prefix_or_from_top(
+        &mut self,
+        mut x: Vec<F>,
+        m: usize,
+        extra_x: &[F],
+        extra_y: &[F],
+    ) -> Result<(Vec<F>, Vec<F>)> {
+        let rows = x.len().checked_div(m).unwrap_or(0);
+        let levels = sklansky(m);
+        let mut extra = Vec::new();
+        if levels.is_empty() && !extra_x.is_empty() {
+            extra = self.mul_raw(extra_x, extra_y).await?;
+        }
+        // Position t of the network is bit m - 1 - t: the network runs from the top down.
+        let at = |row: usize, t: usize| row * m + (m - 1 - t);
+        for (l, level) in levels.iter().enumerate() {
+            let mut xs = Vec::new();
+            let mut ys = Vec::new();
+            for row in 0..rows {
+                for &(t, j) in level {
+                    xs.push(x[at(row, t)]);
+                    ys.push(x[at(row, j)]);
+                }
+            }
+            let ours = xs.len();
+            if l == 0 {
+                xs.extend_from_slice(extra_x);
+                ys.extend_from_slice(extra_y);
+            }
+            let mut prods = self.mul_raw(&xs, &ys).await?;
+            if l == 0 {
+                extra = prods.split_off(ours);
+            }
+            let mut k = 0;
+            for row in 0..rows {
+                for &(t, j) in level {
+                    let (a, b) = (x[at(row, t)], x[at(row, j)]);
+                    x[at(row, t)] = a + b - prods[k];
+                    k += 1;
+                }
+            }
+        }
+        Ok((x, extra))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sklansky_covers_every_prefix() {
+        for m in 1..40 {
+            // Each position's span, as (low, high), must end as (0, i).
+            let mut span: Vec<(usize, usize)> = (0..m).map(|i| (i, i)).collect();
+            for level in sklansky(m) {
+                let before = span.clone();
+                for (i, j) in level {
+                    assert_eq!(
+                        before[j].1 + 1,
+                        before[i].0,
+                        "m={m}: {j} is not adjacent below {i}"
+                    );
+                    span[i] = (before[j].0, before[i].1);
+                }
+            }
+            for (i, s) in span.iter().enumerate() {
+                assert_eq!(*s, (0, i), "m={m}");
+            }
+            assert_eq!(
+                sklansky(m).len() as u32,
+                if m <= 1 {
+                    0
+                } else {
+                    usize::BITS - (m - 1).leading_zeros()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn product_counts() {
+        assert_eq!(carry_mults(1), 1);
+        // m = 2: one combination reaching zero, plus 2 sum bits.
+        assert_eq!(carry_mults(2), 1 + 2);
+        assert_eq!(prefix_or_mults(1), 0);
+        assert_eq!(prefix_or_mults(4), 4);
+    }
+}
