@@ -1,1 +1,5 @@
 //! simulations
+pub mod executor;
+pub mod faults;
+pub mod link;
+pub mod sim_net;
