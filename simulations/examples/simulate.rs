@@ -9,13 +9,25 @@ fn main() -> anyhow::Result<()> {
     let (mut path, mut out, mut seed) = (None, None, None);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--out" => out = Some(PathBuf::from(args.next().ok_or_else(|| anyhow::anyhow!("--out needs a directory"))?)),
-            "--seed" => seed = Some(args.next().ok_or_else(|| anyhow::anyhow!("--seed needs a number"))?.parse()?),
+            "--out" => {
+                out = Some(PathBuf::from(
+                    args.next()
+                        .ok_or_else(|| anyhow::anyhow!("--out needs a directory"))?,
+                ))
+            }
+            "--seed" => {
+                seed = Some(
+                    args.next()
+                        .ok_or_else(|| anyhow::anyhow!("--seed needs a number"))?
+                        .parse()?,
+                )
+            }
             _ if path.is_none() => path = Some(PathBuf::from(arg)),
             other => anyhow::bail!("unexpected argument '{other}'"),
         }
     }
-    let path = path.ok_or_else(|| anyhow::anyhow!("usage: simulate SCENARIO.toml [--out DIR] [--seed N]"))?;
+    let path = path
+        .ok_or_else(|| anyhow::anyhow!("usage: simulate SCENARIO.toml [--out DIR] [--seed N]"))?;
     let report = simulations::run_scenario_file(&path, out.as_deref(), seed)?;
     for line in report.result_lines() {
         println!("{line}");

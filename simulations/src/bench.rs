@@ -114,13 +114,22 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, SimError> {
         for &network in &options.networks {
             for &protocol in &options.protocols {
                 for &n in &options.parties {
-                    let workload = WorkloadSpec { batch: options.batch, repetitions: options.repetitions, ..WorkloadSpec::op(op) };
+                    let workload = WorkloadSpec {
+                        batch: options.batch,
+                        repetitions: options.repetitions,
+                        ..WorkloadSpec::op(op)
+                    };
                     let name = format!("bench-{op}-{}-{protocol}-{n}", network.name());
                     let mut scenario = Scenario::new(&name, n, network, workload);
                     scenario.seed = options.seed;
                     let run = run_protocol(&scenario, protocol)?;
                     if options.print_results {
-                        for line in (crate::report::Report { scenario: name, runs: vec![run.clone()] }).result_lines() {
+                        for line in (crate::report::Report {
+                            scenario: name,
+                            runs: vec![run.clone()],
+                        })
+                        .result_lines()
+                        {
                             println!("{line}");
                         }
                     }
@@ -154,10 +163,17 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, SimError> {
 impl BenchReport {
     /// The Markdown table: one row per operation and party count, protocols side by side.
     pub fn markdown(&self) -> String {
-        let keys = |f: fn(&BenchCell) -> String| self.cells.iter().map(f).collect::<BTreeSet<String>>();
-        let (ops, nets, protos) = (ordered(&self.cells, |c| c.op.clone()), keys(|c| c.network.clone()), keys(|c| c.protocol.clone()));
+        let keys =
+            |f: fn(&BenchCell) -> String| self.cells.iter().map(f).collect::<BTreeSet<String>>();
+        let (ops, nets, protos) = (
+            ordered(&self.cells, |c| c.op.clone()),
+            keys(|c| c.network.clone()),
+            keys(|c| c.protocol.clone()),
+        );
         let find = |op: &str, n: usize, net: &str, proto: &str| {
-            self.cells.iter().find(|c| c.op == op && c.parties == n && c.network == net && c.protocol == proto)
+            self.cells
+                .iter()
+                .find(|c| c.op == op && c.parties == n && c.network == net && c.protocol == proto)
         };
         let mut out = String::from("| op | n | t |");
         let mut rule = String::from("| --- | ---: | ---: |");
@@ -177,15 +193,23 @@ impl BenchReport {
         }
         out = out + "\n" + &rule + "\n";
         for op in &ops {
-            let mut ns: Vec<(usize, usize)> =
-                self.cells.iter().filter(|c| &c.op == op).map(|c| (c.parties, c.threshold)).collect();
+            let mut ns: Vec<(usize, usize)> = self
+                .cells
+                .iter()
+                .filter(|c| &c.op == op)
+                .map(|c| (c.parties, c.threshold))
+                .collect();
             ns.sort();
             ns.dedup();
             for (n, t) in ns {
                 let _ = write!(out, "| {op} | {n} | {t} |");
                 let any_net = |p: &str| nets.iter().find_map(|net| find(op, n, net, p));
                 for p in &protos {
-                    let _ = write!(out, " {} |", any_net(p).map_or("-".into(), |c| c.compute_rounds.to_string()));
+                    let _ = write!(
+                        out,
+                        " {} |",
+                        any_net(p).map_or("-".into(), |c| c.compute_rounds.to_string())
+                    );
                 }
                 for net in &nets {
                     for p in &protos {
@@ -198,7 +222,9 @@ impl BenchReport {
                     }
                 }
                 for p in &protos {
-                    let kb = any_net(p).map_or("-".into(), |c| format!("{:.1}", c.bytes_per_party as f64 / 1e3));
+                    let kb = any_net(p).map_or("-".into(), |c| {
+                        format!("{:.1}", c.bytes_per_party as f64 / 1e3)
+                    });
                     let _ = write!(out, " {kb} |");
                 }
                 out += "\n";
@@ -209,7 +235,10 @@ impl BenchReport {
 
     /// Writes every file of the matrix into `dir`.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), SimError> {
-        std::fs::create_dir_all(dir).map_err(|source| SimError::Io { path: dir.into(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
+            path: dir.into(),
+            source,
+        })?;
         write_csv(&dir.join("bench.csv"), &self.cells)?;
         write_json(&dir.join("bench.json"), &self.cells)?;
         let md = dir.join("bench.md");
@@ -222,13 +251,17 @@ impl BenchReport {
             parties: usize,
             wall_s: f64,
         }
-        let walls = self.cells.iter().zip(&self.wall_s).map(|(c, &wall_s)| WallRow {
-            op: &c.op,
-            protocol: &c.protocol,
-            network: &c.network,
-            parties: c.parties,
-            wall_s,
-        });
+        let walls = self
+            .cells
+            .iter()
+            .zip(&self.wall_s)
+            .map(|(c, &wall_s)| WallRow {
+                op: &c.op,
+                protocol: &c.protocol,
+                network: &c.network,
+                parties: c.parties,
+                wall_s,
+            });
         write_csv(&dir.join("bench-wall.csv"), walls)?;
         for op in ordered(&self.cells, |c| c.op.clone()) {
             let series = |y: fn(&BenchCell) -> f64| -> Vec<Series> {
@@ -237,19 +270,36 @@ impl BenchReport {
                     let label = format!("{} {}", c.protocol, c.network);
                     match lines.iter_mut().find(|s| s.label == label) {
                         Some(s) => s.points.push((c.parties as f64, y(c))),
-                        None => lines.push(Series { label, points: vec![(c.parties as f64, y(c))] }),
+                        None => lines.push(Series {
+                            label,
+                            points: vec![(c.parties as f64, y(c))],
+                        }),
                     }
                 }
                 lines
             };
             let title = format!("{op}: virtual time of one batch of {}", self.cells[0].batch);
             let path = dir.join(format!("bench-{op}-time.svg"));
-            line_chart(&path, &title, "parties", "compute time (ms)", &series(|c| c.compute_s * 1e3), true)?;
+            line_chart(
+                &path,
+                &title,
+                "parties",
+                "compute time (ms)",
+                &series(|c| c.compute_s * 1e3),
+                true,
+            )?;
             let title = format!("{op}: bytes sent per party");
             let path = dir.join(format!("bench-{op}-bytes.svg"));
             // Bytes do not depend on the network: one line per protocol suffices, but drawing
             // every line keeps the legend aligned with the time chart.
-            line_chart(&path, &title, "parties", "bytes sent per party", &series(|c| c.bytes_per_party as f64), true)?;
+            line_chart(
+                &path,
+                &title,
+                "parties",
+                "bytes sent per party",
+                &series(|c| c.bytes_per_party as f64),
+                true,
+            )?;
         }
         Ok(())
     }

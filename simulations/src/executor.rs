@@ -114,7 +114,11 @@ impl std::fmt::Display for Deadlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "deadlock at {:.6} s:", crate::link::ns_to_s(self.at_ns))?;
         for b in &self.blocked {
-            write!(f, " party {} waits for party {} (round {});", b.party, b.from, b.round)?;
+            write!(
+                f,
+                " party {} waits for party {} (round {});",
+                b.party, b.from, b.round
+            )?;
         }
         Ok(())
     }
@@ -145,7 +149,9 @@ pub fn engine_seed(seed: u64, p: u16) -> [u8; 32] {
 }
 
 fn lock(world: &Mutex<World>) -> MutexGuard<'_, World> {
-    world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    world
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs `program` once per party over simulated links, in virtual time.
@@ -176,7 +182,10 @@ where
         futures.push(Some(Box::pin(program(engine))));
     }
     let mut ends: Vec<Option<PartyEnd<T>>> = (0..n).map(|_| None).collect();
-    let mut wall = WallStats { per_party_s: vec![0.0; n], ..Default::default() };
+    let mut wall = WallStats {
+        per_party_s: vec![0.0; n],
+        ..Default::default()
+    };
     let mut cx = Context::from_waker(Waker::noop());
     let measured = lock(&world).measured();
     let mut deadlock = None;
@@ -186,7 +195,9 @@ where
         loop {
             let mut progressed = false;
             for p in 0..n {
-                let Some(fut) = futures[p].as_mut() else { continue };
+                let Some(fut) = futures[p].as_mut() else {
+                    continue;
+                };
                 {
                     let mut w = lock(&world);
                     if !std::mem::take(&mut w.runnable[p]) {
@@ -235,13 +246,25 @@ where
         let Some(next) = w.next_event_time() else {
             let blocked: Vec<Blocked> = (0..n)
                 .filter(|&p| futures[p].is_some())
-                .filter_map(|p| w.parties[p].wait.map(|wt| Blocked { party: p as u16, from: wt.from, round: wt.round }))
+                .filter_map(|p| {
+                    w.parties[p].wait.map(|wt| Blocked {
+                        party: p as u16,
+                        from: wt.from,
+                        round: wt.round,
+                    })
+                })
                 .collect();
             for b in &blocked {
-                ends[b.party as usize] = Some(PartyEnd::Deadlocked { from: PartyId(b.from), round: b.round });
+                ends[b.party as usize] = Some(PartyEnd::Deadlocked {
+                    from: PartyId(b.from),
+                    round: b.round,
+                });
                 futures[b.party as usize] = None;
             }
-            deadlock = Some(Deadlock { at_ns: w.now, blocked });
+            deadlock = Some(Deadlock {
+                at_ns: w.now,
+                blocked,
+            });
             break;
         };
         for p in w.advance_to(next) {
@@ -266,5 +289,11 @@ where
         .collect();
     let virtual_ns = parties.iter().map(|p| p.finish_ns).max().unwrap_or(0);
     wall.total_s = started.elapsed().as_secs_f64();
-    Ok(SessionRun { parties, virtual_ns, round_end_ns: w.round_end.clone(), deadlock, wall })
+    Ok(SessionRun {
+        parties,
+        virtual_ns,
+        round_end_ns: w.round_end.clone(),
+        deadlock,
+        wall,
+    })
 }

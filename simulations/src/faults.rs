@@ -158,9 +158,22 @@ mod tests {
     fn plan(mode: PartitionMode) -> FaultPlan {
         FaultPlan {
             faults: vec![
-                Fault::Partition(Partition { groups: vec![vec![0, 1], vec![2]], from_ns: 100, until_ns: 200, mode }),
-                Fault::Slow(Slow { party: 1, cpu_multiplier: 2.0, extra_delay_ns: 5 }),
-                Fault::Crash(Crash { party: 2, at_ns: None, at_round: Some(3) }),
+                Fault::Partition(Partition {
+                    groups: vec![vec![0, 1], vec![2]],
+                    from_ns: 100,
+                    until_ns: 200,
+                    mode,
+                }),
+                Fault::Slow(Slow {
+                    party: 1,
+                    cpu_multiplier: 2.0,
+                    extra_delay_ns: 5,
+                }),
+                Fault::Crash(Crash {
+                    party: 2,
+                    at_ns: None,
+                    at_round: Some(3),
+                }),
             ],
         }
     }

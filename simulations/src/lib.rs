@@ -88,7 +88,11 @@ pub type Result<T, E = SimError> = std::result::Result<T, E>;
 
 /// Runs the scenario in `path` (with its seed replaced by `seed_override`, if given); writes
 /// the report's files and plots into `out_dir`, if given.
-pub fn run_scenario_file(path: &Path, out_dir: Option<&Path>, seed_override: Option<u64>) -> Result<Report> {
+pub fn run_scenario_file(
+    path: &Path,
+    out_dir: Option<&Path>,
+    seed_override: Option<u64>,
+) -> Result<Report> {
     let mut scenario = Scenario::load(path)?;
     if let Some(seed) = seed_override {
         scenario.seed = seed;

@@ -39,16 +39,33 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 fn plot_err(path: &Path) -> impl Fn(String) -> SimError + '_ {
-    move |reason| SimError::Output { path: path.into(), reason }
+    move |reason| SimError::Output {
+        path: path.into(),
+        reason,
+    }
 }
 
 /// Draws `series` as a line chart into the SVG file `path`. The y axis is logarithmic when
 /// `log_y` is set and every y is positive.
-pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[Series], log_y: bool) -> Result<(), SimError> {
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<(), SimError> {
     let err = plot_err(path);
-    let all: Vec<(f64, f64)> = series.iter().flat_map(|s| s.points.iter().copied()).collect();
-    let (mut x0, mut x1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (mut y0, mut y1) = all.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let all: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| s.points.iter().copied())
+        .collect();
+    let (mut x0, mut x1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+    let (mut y0, mut y1) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
     if all.is_empty() {
         (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
     }
@@ -65,18 +82,32 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let mut builder = ChartBuilder::on(&root);
-    builder.caption(title, ("sans-serif", 20)).margin(16).x_label_area_size(44).y_label_area_size(80);
+    builder
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(80);
     macro_rules! draw {
         ($chart:expr) => {{
             let mut chart = $chart.map_err(|e| err(e.to_string()))?;
-            chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(|e| err(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
             for (i, s) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 chart
-                    .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                    .draw_series(LineSeries::new(
+                        s.points.iter().copied(),
+                        color.stroke_width(2),
+                    ))
                     .map_err(|e| err(e.to_string()))?
                     .label(s.label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
                 chart
                     .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(|e| err(e.to_string()))?;
@@ -117,15 +148,33 @@ pub fn scenario_plots(report: &Report, dir: &Path) -> Result<(), SimError> {
         })
         .collect();
     let title = format!("{}: virtual time per round", report.scenario);
-    line_chart(&dir.join("rounds.svg"), &title, "round", "duration (ms)", &rounds, false)?;
+    line_chart(
+        &dir.join("rounds.svg"),
+        &title,
+        "round",
+        "duration (ms)",
+        &rounds,
+        false,
+    )?;
     let bytes: Vec<Series> = report
         .runs
         .iter()
         .map(|r| Series {
             label: r.protocol.clone(),
-            points: r.party_reports.iter().map(|p| (p.party as f64, p.total.bytes_sent as f64)).collect(),
+            points: r
+                .party_reports
+                .iter()
+                .map(|p| (p.party as f64, p.total.bytes_sent as f64))
+                .collect(),
         })
         .collect();
     let title = format!("{}: bytes sent per party", report.scenario);
-    line_chart(&dir.join("bytes.svg"), &title, "party", "bytes sent", &bytes, false)
+    line_chart(
+        &dir.join("bytes.svg"),
+        &title,
+        "party",
+        "bytes sent",
+        &bytes,
+        false,
+    )
 }

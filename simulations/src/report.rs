@@ -214,20 +214,34 @@ struct WallRow<'a> {
 }
 
 /// Writes `rows` as CSV to `path`.
-pub fn write_csv<T: Serialize>(path: &Path, rows: impl IntoIterator<Item = T>) -> Result<(), SimError> {
-    let csv_err = |e: csv::Error| SimError::Output { path: path.into(), reason: e.to_string() };
+pub fn write_csv<T: Serialize>(
+    path: &Path,
+    rows: impl IntoIterator<Item = T>,
+) -> Result<(), SimError> {
+    let csv_err = |e: csv::Error| SimError::Output {
+        path: path.into(),
+        reason: e.to_string(),
+    };
     let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     for row in rows {
         w.serialize(row).map_err(csv_err)?;
     }
-    w.flush().map_err(|source| SimError::Io { path: path.into(), source })
+    w.flush().map_err(|source| SimError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Writes `value` as pretty JSON to `path`.
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), SimError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| SimError::Output { path: path.into(), reason: e.to_string() })?;
-    fs::write(path, text + "\n").map_err(|source| SimError::Io { path: path.into(), source })
+    let text = serde_json::to_string_pretty(value).map_err(|e| SimError::Output {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    fs::write(path, text + "\n").map_err(|source| SimError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 impl Report {
@@ -238,7 +252,10 @@ impl Report {
 
     /// Writes every file of the report into `dir` (created if missing).
     pub fn write(&self, dir: &Path) -> Result<(), SimError> {
-        fs::create_dir_all(dir).map_err(|source| SimError::Io { path: dir.into(), source })?;
+        fs::create_dir_all(dir).map_err(|source| SimError::Io {
+            path: dir.into(),
+            source,
+        })?;
         write_json(&dir.join("report.json"), self)?;
         write_csv(&dir.join("runs.csv"), self.runs.iter().map(run_row))?;
         let parties = self.runs.iter().flat_map(|r| {
@@ -260,15 +277,22 @@ impl Report {
         });
         write_csv(&dir.join("parties.csv"), parties)?;
         let rounds = self.runs.iter().flat_map(|r| {
-            r.round_end_ns.iter().enumerate().map(move |(i, &end)| RoundRow {
-                protocol: &r.protocol,
-                round: i,
-                end_ns: end,
-                duration_ns: end.saturating_sub(if i == 0 { 0 } else { r.round_end_ns[i - 1] }),
-            })
+            r.round_end_ns
+                .iter()
+                .enumerate()
+                .map(move |(i, &end)| RoundRow {
+                    protocol: &r.protocol,
+                    round: i,
+                    end_ns: end,
+                    duration_ns: end.saturating_sub(if i == 0 { 0 } else { r.round_end_ns[i - 1] }),
+                })
         });
         write_csv(&dir.join("rounds.csv"), rounds)?;
-        let walls: Vec<(&str, &WallStats)> = self.runs.iter().map(|r| (r.protocol.as_str(), &r.wall)).collect();
+        let walls: Vec<(&str, &WallStats)> = self
+            .runs
+            .iter()
+            .map(|r| (r.protocol.as_str(), &r.wall))
+            .collect();
         write_json(&dir.join("wall.json"), &walls)?;
         write_csv(
             &dir.join("wall.csv"),

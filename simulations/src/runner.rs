@@ -22,20 +22,35 @@ type OpRun = SessionRun<(Vec<i128>, EngineStats)>;
 
 /// Runs every protocol variant of `scenario`.
 pub fn run_scenario(scenario: &Scenario) -> Result<Report, SimError> {
-    let runs = scenario.protocols.iter().map(|&p| run_protocol(scenario, p)).collect::<Result<_, _>>()?;
-    Ok(Report { scenario: scenario.name().to_string(), runs })
+    let runs = scenario
+        .protocols
+        .iter()
+        .map(|&p| run_protocol(scenario, p))
+        .collect::<Result<_, _>>()?;
+    Ok(Report {
+        scenario: scenario.name().to_string(),
+        runs,
+    })
 }
 
 /// Runs `scenario` with one multiplication protocol.
 pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunReport, SimError> {
-    let invalid = |reason: String| SimError::Invalid { scenario: scenario.name().to_string(), reason };
+    let invalid = |reason: String| SimError::Invalid {
+        scenario: scenario.name().to_string(),
+        reason,
+    };
     scenario.validate().map_err(invalid)?;
     let params = scenario.params().map_err(invalid)?;
     let workload = scenario.workload.to_workload();
     let inputs = workload.inputs(scenario.seed);
     let config = scenario.sim_config();
-    let engine = EngineConfig { mul: protocol, check_openings: scenario.check_openings };
-    let run = run_session(params, engine, &config, |e| workload.program(e, inputs.clone()))?;
+    let engine = EngineConfig {
+        mul: protocol,
+        check_openings: scenario.check_openings,
+    };
+    let run = run_session(params, engine, &config, |e| {
+        workload.program(e, inputs.clone())
+    })?;
 
     let outcome = outcome(&run, &workload, &inputs);
     let party_reports: Vec<PartyReport> = run
@@ -49,12 +64,23 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
                 PartyEnd::Done(_) => ("ok", None),
                 PartyEnd::Failed(e) => ("failed", Some(e.to_string())),
                 PartyEnd::Crashed { .. } => ("crashed", None),
-                PartyEnd::Deadlocked { from, round } => {
-                    ("deadlocked", Some(format!("waits for party {from} (round {round})")))
-                }
-                PartyEnd::Stalled => ("stalled", Some("awaited something outside the simulated network".into())),
+                PartyEnd::Deadlocked { from, round } => (
+                    "deadlocked",
+                    Some(format!("waits for party {from} (round {round})")),
+                ),
+                PartyEnd::Stalled => (
+                    "stalled",
+                    Some("awaited something outside the simulated network".into()),
+                ),
             };
-            PartyReport { party: p as u16, status: status.into(), error, finish_ns: r.finish_ns, total, phases: r.phases.clone() }
+            PartyReport {
+                party: p as u16,
+                status: status.into(),
+                error,
+                finish_ns: r.finish_ns,
+                total,
+                phases: r.phases.clone(),
+            }
         })
         .collect();
     let rounds = run
@@ -68,7 +94,12 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
         .unwrap_or(run.round_end_ns.len() as u64);
     let compute_rounds = party_reports
         .iter()
-        .flat_map(|p| p.phases.iter().filter(|ph| ph.name == "compute").map(|ph| ph.net.rounds))
+        .flat_map(|p| {
+            p.phases
+                .iter()
+                .filter(|ph| ph.name == "compute")
+                .map(|ph| ph.net.rounds)
+        })
         .max()
         .unwrap_or(0);
     let mut report = RunReport {
@@ -117,7 +148,11 @@ pub fn blamed(error: &MpcError) -> Option<u16> {
 }
 
 fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
-    let failed = |reason: String, party: Option<u16>| Outcome { status: Status::Failed, reason: Some(reason), party };
+    let failed = |reason: String, party: Option<u16>| Outcome {
+        status: Status::Failed,
+        reason: Some(reason),
+        party,
+    };
     // The first failure of a party other than the crashed ones, for context.
     let first_error = run
         .parties
@@ -125,9 +160,12 @@ fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
         .enumerate()
         .filter_map(|(p, r)| match &r.end {
             PartyEnd::Failed(e) => Some((r.finish_ns, p, e.to_string(), blamed(e))),
-            PartyEnd::Stalled => {
-                Some((r.finish_ns, p, "awaited something outside the simulated network".into(), None))
-            }
+            PartyEnd::Stalled => Some((
+                r.finish_ns,
+                p,
+                "awaited something outside the simulated network".into(),
+                None,
+            )),
             _ => None,
         })
         .min_by_key(|(t, p, _, _)| (*t, *p));
@@ -152,7 +190,10 @@ fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
         return failed(d.to_string(), d.blocked.first().map(|b| b.from));
     }
     if let Some((t, p, e, blame)) = first_error {
-        return failed(format!("party {p} failed at {:.6} s: {e}", ns_to_s(t)), blame.or(Some(p as u16)));
+        return failed(
+            format!("party {p} failed at {:.6} s: {e}", ns_to_s(t)),
+            blame.or(Some(p as u16)),
+        );
     }
 
     let opened: Vec<&Vec<i128>> = run
@@ -163,12 +204,23 @@ fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
             _ => None,
         })
         .collect();
-    let mismatch = |reason: String, party| Outcome { status: Status::Mismatch, reason: Some(reason), party };
+    let mismatch = |reason: String, party| Outcome {
+        status: Status::Mismatch,
+        reason: Some(reason),
+        party,
+    };
     if let Some(p) = opened.iter().position(|v| *v != opened[0]) {
-        return mismatch(format!("party {p} opened other values than party 0"), Some(p as u16));
+        return mismatch(
+            format!("party {p} opened other values than party 0"),
+            Some(p as u16),
+        );
     }
     match workload.verify(inputs, opened[0]) {
-        Ok(()) => Outcome { status: Status::Ok, reason: None, party: None },
+        Ok(()) => Outcome {
+            status: Status::Ok,
+            reason: None,
+            party: None,
+        },
         Err(reason) => mismatch(reason, None),
     }
 }

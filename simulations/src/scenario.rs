@@ -225,7 +225,10 @@ impl Default for NetworkSpec {
 impl NetworkSpec {
     /// A preset with nothing overridden.
     pub fn preset(preset: Preset) -> Self {
-        NetworkSpec { preset, ..Default::default() }
+        NetworkSpec {
+            preset,
+            ..Default::default()
+        }
     }
 
     /// The fields that override the preset.
@@ -350,11 +353,23 @@ fn default_frac() -> u32 {
 impl WorkloadSpec {
     /// The workload with defaults for everything but the operation.
     pub fn op(op: Op) -> Self {
-        WorkloadSpec { op, batch: default_batch(), repetitions: default_reps(), bits: default_bits(), frac: default_frac() }
+        WorkloadSpec {
+            op,
+            batch: default_batch(),
+            repetitions: default_reps(),
+            bits: default_bits(),
+            frac: default_frac(),
+        }
     }
     /// The engine workload it describes.
     pub fn to_workload(&self) -> OpWorkload {
-        OpWorkload { op: self.op, batch: self.batch, repetitions: self.repetitions, bits: self.bits, frac: self.frac }
+        OpWorkload {
+            op: self.op,
+            batch: self.batch,
+            repetitions: self.repetitions,
+            bits: self.bits,
+            frac: self.frac,
+        }
     }
 }
 
@@ -377,13 +392,21 @@ impl Scenario {
 
     /// Reads and validates a scenario file; the name defaults to the file's stem.
     pub fn load(path: &Path) -> Result<Self, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io { path: path.into(), source })?;
-        let mut s: Scenario =
-            toml::from_str(&text).map_err(|e| SimError::Scenario { path: path.into(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut s: Scenario = toml::from_str(&text).map_err(|e| SimError::Scenario {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         if s.name.is_none() {
             s.name = path.file_stem().map(|st| st.to_string_lossy().into_owned());
         }
-        s.validate().map_err(|reason| SimError::Scenario { path: path.into(), reason })?;
+        s.validate().map_err(|reason| SimError::Scenario {
+            path: path.into(),
+            reason,
+        })?;
         Ok(s)
     }
 
@@ -402,7 +425,9 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         self.params()?;
         if self.parties < 3 {
-            return Err("parties: at least 3 are needed (inputs come from parties 0, 1 and 2)".into());
+            return Err(
+                "parties: at least 3 are needed (inputs come from parties 0, 1 and 2)".into(),
+            );
         }
         if self.protocols.is_empty() {
             return Err("protocols: name at least one of grr, dn07".into());
@@ -412,10 +437,18 @@ impl Scenario {
             return Err("workload: batch and repetitions must be at least 1".into());
         }
         if w.bits == 0 || 2 * w.bits + 2 > mpc::share::MAX_BITS {
-            return Err(format!("workload.bits = {}: must be in 1..={}", w.bits, mpc::share::MAX_BITS / 2 - 1));
+            return Err(format!(
+                "workload.bits = {}: must be in 1..={}",
+                w.bits,
+                mpc::share::MAX_BITS / 2 - 1
+            ));
         }
         let party = |what: &str, p: u16| {
-            if (p as usize) < self.parties { Ok(()) } else { Err(format!("{what}: no party {p} among {}", self.parties)) }
+            if (p as usize) < self.parties {
+                Ok(())
+            } else {
+                Err(format!("{what}: no party {p} among {}", self.parties))
+            }
         };
         let mut links = vec![self.network.link()];
         for o in &self.network.links {
@@ -430,24 +463,43 @@ impl Scenario {
         }
         for f in &self.faults {
             match f {
-                FaultSpec::Crash { party: p, at_ms, at_round } => {
+                FaultSpec::Crash {
+                    party: p,
+                    at_ms,
+                    at_round,
+                } => {
                     party("faults.crash.party", *p)?;
                     if at_ms.is_none() && at_round.is_none() {
-                        return Err(format!("faults: the crash of party {p} needs at_ms or at_round"));
+                        return Err(format!(
+                            "faults: the crash of party {p} needs at_ms or at_round"
+                        ));
                     }
                 }
-                FaultSpec::Partition { groups, from_ms, until_ms, .. } => {
+                FaultSpec::Partition {
+                    groups,
+                    from_ms,
+                    until_ms,
+                    ..
+                } => {
                     for &p in groups.iter().flatten() {
                         party("faults.partition.groups", p)?;
                     }
-                    if !(from_ms < until_ms) {
-                        return Err(format!("faults: partition from_ms = {from_ms} is not before until_ms = {until_ms}"));
+                    if from_ms.partial_cmp(until_ms) != Some(std::cmp::Ordering::Less) {
+                        return Err(format!(
+                            "faults: partition from_ms = {from_ms} is not before until_ms = {until_ms}"
+                        ));
                     }
                 }
-                FaultSpec::Slow { party: p, cpu_multiplier, .. } => {
+                FaultSpec::Slow {
+                    party: p,
+                    cpu_multiplier,
+                    ..
+                } => {
                     party("faults.slow.party", *p)?;
-                    if !(*cpu_multiplier > 0.0) {
-                        return Err(format!("faults: party {p}'s cpu_multiplier must be positive"));
+                    if cpu_multiplier.is_nan() || *cpu_multiplier <= 0.0 {
+                        return Err(format!(
+                            "faults: party {p}'s cpu_multiplier must be positive"
+                        ));
                     }
                 }
             }
@@ -462,25 +514,44 @@ impl Scenario {
         let mut links = LinkTable::uniform(default);
         links.scope = net.bandwidth_scope;
         for o in &net.links {
-            links.overrides.insert((o.from, o.to), o.link().apply(default));
+            links
+                .overrides
+                .insert((o.from, o.to), o.link().apply(default));
             if o.symmetric {
-                links.overrides.insert((o.to, o.from), o.link().apply(default));
+                links
+                    .overrides
+                    .insert((o.to, o.from), o.link().apply(default));
             }
         }
         let faults = self
             .faults
             .iter()
             .map(|f| match f {
-                FaultSpec::Crash { party, at_ms, at_round } => {
-                    Fault::Crash(Crash { party: *party, at_ns: at_ms.map(ms_to_ns), at_round: *at_round })
-                }
-                FaultSpec::Partition { groups, from_ms, until_ms, mode } => Fault::Partition(Partition {
+                FaultSpec::Crash {
+                    party,
+                    at_ms,
+                    at_round,
+                } => Fault::Crash(Crash {
+                    party: *party,
+                    at_ns: at_ms.map(ms_to_ns),
+                    at_round: *at_round,
+                }),
+                FaultSpec::Partition {
+                    groups,
+                    from_ms,
+                    until_ms,
+                    mode,
+                } => Fault::Partition(Partition {
                     groups: groups.clone(),
                     from_ns: ms_to_ns(*from_ms),
                     until_ns: ms_to_ns(*until_ms),
                     mode: *mode,
                 }),
-                FaultSpec::Slow { party, cpu_multiplier, extra_delay_ms } => Fault::Slow(Slow {
+                FaultSpec::Slow {
+                    party,
+                    cpu_multiplier,
+                    extra_delay_ms,
+                } => Fault::Slow(Slow {
                     party: *party,
                     cpu_multiplier: *cpu_multiplier,
                     extra_delay_ns: ms_to_ns(*extra_delay_ms),

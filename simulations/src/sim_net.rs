@@ -105,9 +105,15 @@ pub(crate) struct PartyState {
 
 #[derive(Debug)]
 enum Entry {
-    Msg { arrival: u64, round: u32, payload: Vec<u8> },
+    Msg {
+        arrival: u64,
+        round: u32,
+        payload: Vec<u8>,
+    },
     Lost,
-    Closed { arrival: u64 },
+    Closed {
+        arrival: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -151,7 +157,10 @@ impl World {
                     clock: 0,
                     status: Status::Running,
                     wait: None,
-                    phases: vec![PhaseStats { name: "main".into(), ..Default::default() }],
+                    phases: vec![PhaseStats {
+                        name: "main".into(),
+                        ..Default::default()
+                    }],
                     last_round: None,
                     crash: faults.crash_of(p),
                     cpu_multiplier,
@@ -163,7 +172,9 @@ impl World {
         let mut world = World {
             n,
             now: 0,
-            clocks: (0..n * n).map(|i| LinkClock::new(seed, (i / n) as u16, (i % n) as u16)).collect(),
+            clocks: (0..n * n)
+                .map(|i| LinkClock::new(seed, (i / n) as u16, (i % n) as u16))
+                .collect(),
             busy: vec![0; n * n],
             queues: (0..n * n).map(|_| VecDeque::new()).collect(),
             links,
@@ -186,7 +197,8 @@ impl World {
 
     fn schedule(&mut self, at: u64, event: Event) {
         self.seq += 1;
-        self.events.push(Reverse((at.max(self.now), self.seq, event)));
+        self.events
+            .push(Reverse((at.max(self.now), self.seq, event)));
     }
 
     /// The time of the next pending event.
@@ -260,7 +272,10 @@ impl World {
     fn charge(&mut self, p: u16, bytes: usize) {
         match self.compute {
             ComputeModel::None => {}
-            ComputeModel::PerByte { ns_per_message, ns_per_byte } => {
+            ComputeModel::PerByte {
+                ns_per_message,
+                ns_per_byte,
+            } => {
                 let state = &mut self.parties[p as usize];
                 let cost = (ns_per_message + ns_per_byte * bytes as f64) * state.cpu_multiplier;
                 state.clock += cost.round() as u64;
@@ -270,7 +285,10 @@ impl World {
     }
 
     fn phase(&mut self, p: u16) -> &mut PhaseStats {
-        self.parties[p as usize].phases.last_mut().expect("a party always has a phase")
+        self.parties[p as usize]
+            .phases
+            .last_mut()
+            .expect("a party always has a phase")
     }
 
     /// Starts a named phase for `p` at its clock.
@@ -280,9 +298,19 @@ impl World {
         let current = state.phases.last_mut().expect("a party always has a phase");
         current.end_ns = clock;
         if current.net == NetStats::default() && current.name == "main" {
-            *current = PhaseStats { name: name.into(), start_ns: clock, end_ns: clock, net: NetStats::default() };
+            *current = PhaseStats {
+                name: name.into(),
+                start_ns: clock,
+                end_ns: clock,
+                net: NetStats::default(),
+            };
         } else {
-            state.phases.push(PhaseStats { name: name.into(), start_ns: clock, end_ns: clock, net: NetStats::default() });
+            state.phases.push(PhaseStats {
+                name: name.into(),
+                start_ns: clock,
+                end_ns: clock,
+                net: NetStats::default(),
+            });
         }
         state.last_round = None;
     }
@@ -325,7 +353,11 @@ impl World {
             state.status = Status::Finished;
         }
         let clock = state.clock;
-        state.phases.last_mut().expect("a party always has a phase").end_ns = clock;
+        state
+            .phases
+            .last_mut()
+            .expect("a party always has a phase")
+            .end_ns = clock;
         state.wait = None;
         self.close_links(p, clock);
     }
@@ -353,14 +385,18 @@ impl World {
         };
         self.queues[i].push_back(entry);
         let head = self.queues[i].len() == 1;
-        let waiting = self.parties[to as usize].wait.is_some_and(|w| w.from == from);
+        let waiting = self.parties[to as usize]
+            .wait
+            .is_some_and(|w| w.from == from);
         if let (true, true, Some(at)) = (head, waiting, arrival) {
             self.wake_at(to, at);
         }
     }
 
     fn wake_at(&mut self, p: u16, at: u64) {
-        let Some(w) = self.parties[p as usize].wait.as_mut() else { return };
+        let Some(w) = self.parties[p as usize].wait.as_mut() else {
+            return;
+        };
         if w.wake_at != Some(at) {
             w.wake_at = Some(at);
             self.schedule(at, Event::Wake(p));
@@ -376,7 +412,13 @@ impl World {
     }
 
     /// `me` sends `payload` to `to`.
-    pub(crate) fn send(&mut self, me: u16, to: PartyId, round: Round, payload: Vec<u8>) -> Result<(), NetError> {
+    pub(crate) fn send(
+        &mut self,
+        me: u16,
+        to: PartyId,
+        round: Round,
+        payload: Vec<u8>,
+    ) -> Result<(), NetError> {
         let to = self.check_peer(me, to)?;
         if !self.touch(me, round.0) {
             return Ok(()); // a crashed party's sends go nowhere
@@ -399,10 +441,18 @@ impl World {
         };
         let transit = self.clocks[link].transmit(&model, start, bytes, &mut self.busy[busy]);
         let entry = match self.faults.cut(me, to, start, transit.arrival_ns) {
-            Cut::Clear => Entry::Msg { arrival: transit.arrival_ns, round: round.0, payload },
+            Cut::Clear => Entry::Msg {
+                arrival: transit.arrival_ns,
+                round: round.0,
+                payload,
+            },
             Cut::HeldUntil(heal) => {
                 let arrival = self.clocks[link].order(heal + model.latency_ns);
-                Entry::Msg { arrival, round: round.0, payload }
+                Entry::Msg {
+                    arrival,
+                    round: round.0,
+                    payload,
+                }
             }
             Cut::Dropped => Entry::Lost,
         };
@@ -411,7 +461,12 @@ impl World {
     }
 
     /// `me` tries to receive the next message from `from`, which must carry `round`.
-    pub(crate) fn try_recv(&mut self, me: u16, from: PartyId, round: Round) -> Poll<Result<Vec<u8>, NetError>> {
+    pub(crate) fn try_recv(
+        &mut self,
+        me: u16,
+        from: PartyId,
+        round: Round,
+    ) -> Poll<Result<Vec<u8>, NetError>> {
         let from = match self.check_peer(me, from) {
             Ok(f) => f,
             Err(e) => return Poll::Ready(Err(e)),
@@ -421,22 +476,37 @@ impl World {
         }
         let peer = PartyId(from);
         let state = &mut self.parties[me as usize];
-        if let Some(w) = state.wait.filter(|w| w.timed_out && w.from == from && w.round == round.0) {
+        if state
+            .wait
+            .is_some_and(|w| w.timed_out && w.from == from && w.round == round.0)
+        {
             state.wait = None;
             let millis = self.recv_timeout_ns.unwrap_or(0) / crate::link::NS_PER_MS;
-            let _ = w;
-            return Poll::Ready(Err(NetError::Timeout { peer, round, millis }));
+            return Poll::Ready(Err(NetError::Timeout {
+                peer,
+                round,
+                millis,
+            }));
         }
         let clock = state.clock;
         let i = self.index(from, me);
         match self.queues[i].front() {
             Some(Entry::Msg { arrival, .. }) if *arrival <= clock => {
-                let Some(Entry::Msg { round: got, payload, .. }) = self.queues[i].pop_front() else {
+                let Some(Entry::Msg {
+                    round: got,
+                    payload,
+                    ..
+                }) = self.queues[i].pop_front()
+                else {
                     unreachable!("the front was a message")
                 };
                 self.parties[me as usize].wait = None;
                 if got != round.0 {
-                    return Poll::Ready(Err(NetError::RoundMismatch { peer, expected: round, got: Round(got) }));
+                    return Poll::Ready(Err(NetError::RoundMismatch {
+                        peer,
+                        expected: round,
+                        got: Round(got),
+                    }));
                 }
                 self.charge(me, payload.len());
                 let clock = self.parties[me as usize].clock;
@@ -470,15 +540,30 @@ impl World {
 
     fn register_wait(&mut self, me: u16, from: u16, round: u32) {
         let state = &mut self.parties[me as usize];
-        if state.wait.is_some_and(|w| w.from == from && w.round == round) {
+        if state
+            .wait
+            .is_some_and(|w| w.from == from && w.round == round)
+        {
             return;
         }
         self.seq += 1;
         let id = self.seq;
-        state.wait = Some(Wait { from, round, id, timed_out: false, wake_at: None });
+        state.wait = Some(Wait {
+            from,
+            round,
+            id,
+            timed_out: false,
+            wake_at: None,
+        });
         let deadline = self.recv_timeout_ns.map(|t| state.clock + t);
         if let Some(at) = deadline {
-            self.schedule(at, Event::Deadline { party: me, wait: id });
+            self.schedule(
+                at,
+                Event::Deadline {
+                    party: me,
+                    wait: id,
+                },
+            );
         }
     }
 }
@@ -496,7 +581,9 @@ impl SimNetwork {
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// This party's virtual clock, in nanoseconds.

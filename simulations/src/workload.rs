@@ -48,7 +48,16 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in a stable order.
-    pub const ALL: [Op; 8] = [Op::Mul, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::Eq, Op::Select, Op::Fxmul];
+    pub const ALL: [Op; 8] = [
+        Op::Mul,
+        Op::Lt,
+        Op::Le,
+        Op::Gt,
+        Op::Ge,
+        Op::Eq,
+        Op::Select,
+        Op::Fxmul,
+    ];
 
     /// The name used in scenarios, reports and on the command line.
     pub fn name(self) -> &'static str {
@@ -114,10 +123,16 @@ impl FromStr for Op {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.to_ascii_lowercase().replace('_', "");
-        Op::ALL.into_iter().find(|op| op.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-            format!("unknown operation '{s}' (expected one of {})", names.join(", "))
-        })
+        Op::ALL
+            .into_iter()
+            .find(|op| op.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
+                format!(
+                    "unknown operation '{s}' (expected one of {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 
@@ -160,7 +175,11 @@ impl OpWorkload {
         let mut c = Vec::with_capacity(self.batch);
         for _ in 0..self.batch {
             let a = rng.random_range(-bound..bound);
-            let b = if rng.random_range(0..4) == 0 { a } else { rng.random_range(-bound..bound) };
+            let b = if rng.random_range(0..4) == 0 {
+                a
+            } else {
+                rng.random_range(-bound..bound)
+            };
             x.push(a);
             y.push(b);
             c.push(rng.random_range(0..2));
@@ -169,16 +188,28 @@ impl OpWorkload {
     }
 
     /// The program each party runs: inputs, `repetitions` operations, one opening of all.
-    pub async fn program(self, mut e: Engine<SimNetwork>, inputs: Inputs) -> mpc::Result<(Vec<i128>, EngineStats)> {
+    pub async fn program(
+        self,
+        mut e: Engine<SimNetwork>,
+        inputs: Inputs,
+    ) -> mpc::Result<(Vec<i128>, EngineStats)> {
         let me = e.me();
         let len = self.batch;
         let mine = |p: u16, v: &[i128]| (me == PartyId(p)).then_some(v.to_vec());
         e.network().set_phase("input");
         let frac = if self.op.is_fixed() { self.frac } else { 0 };
-        let x = e.input_ints(PartyId(0), mine(0, &inputs.x).as_deref(), len, self.bits).await?.with_frac(frac);
-        let y = e.input_ints(PartyId(1), mine(1, &inputs.y).as_deref(), len, self.bits).await?.with_frac(frac);
+        let x = e
+            .input_ints(PartyId(0), mine(0, &inputs.x).as_deref(), len, self.bits)
+            .await?
+            .with_frac(frac);
+        let y = e
+            .input_ints(PartyId(1), mine(1, &inputs.y).as_deref(), len, self.bits)
+            .await?
+            .with_frac(frac);
         let c = if self.op == Op::Select {
-            let bits = e.input_ints(PartyId(2), mine(2, &inputs.c).as_deref(), len, 1).await?;
+            let bits = e
+                .input_ints(PartyId(2), mine(2, &inputs.c).as_deref(), len, 1)
+                .await?;
             Shared::from_bit_shares(bits.into_shares())
         } else {
             Shared::from_bit_shares(Vec::new())
@@ -203,7 +234,9 @@ impl OpWorkload {
         }
         for (i, &got) in opened.iter().enumerate() {
             let e = i % self.batch;
-            let (expected, tolerance) = self.op.expected(inputs.x[e], inputs.y[e], inputs.c[e], self.frac);
+            let (expected, tolerance) =
+                self.op
+                    .expected(inputs.x[e], inputs.y[e], inputs.c[e], self.frac);
             if (got - expected).abs() > tolerance {
                 return Err(format!(
                     "{} element {e} of repetition {}: got {got}, plaintext gives {expected}",
@@ -231,9 +264,18 @@ mod tests {
 
     #[test]
     fn plaintext_and_tolerance() {
-        assert_eq!(Op::Fxmul.expected(3 << 16, -(1 << 15), 0, 16), (-(3 << 15), 1));
+        assert_eq!(
+            Op::Fxmul.expected(3 << 16, -(1 << 15), 0, 16),
+            (-(3 << 15), 1)
+        );
         assert_eq!(Op::Select.expected(4, 5, 0, 0).0, 5);
-        let w = OpWorkload { op: Op::Eq, batch: 64, repetitions: 1, bits: 8, frac: 0 };
+        let w = OpWorkload {
+            op: Op::Eq,
+            batch: 64,
+            repetitions: 1,
+            bits: 8,
+            frac: 0,
+        };
         let inputs = w.inputs(1);
         assert_eq!(inputs, w.inputs(1));
         assert!(inputs.x.iter().zip(&inputs.y).any(|(a, b)| a == b));

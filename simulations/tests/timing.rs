@@ -9,7 +9,16 @@ use simulations::scenario::{FaultSpec, Preset, WorkloadSpec};
 use simulations::{Op, Scenario, SimConfig, SimError};
 
 fn latency_scenario(latency_ms: f64, mbps: f64, batch: usize, reps: usize) -> Scenario {
-    let mut s = Scenario::new("latency", 3, Preset::Ideal, WorkloadSpec { batch, repetitions: reps, ..WorkloadSpec::op(Op::Mul) });
+    let mut s = Scenario::new(
+        "latency",
+        3,
+        Preset::Ideal,
+        WorkloadSpec {
+            batch,
+            repetitions: reps,
+            ..WorkloadSpec::op(Op::Mul)
+        },
+    );
     s.network.latency_ms = Some(latency_ms);
     s.network.bandwidth_mbps = Some(mbps);
     s
@@ -20,14 +29,26 @@ fn virtual_time_is_rounds_times_latency_plus_serialization() {
     // GRR: two input rounds, one round per multiplication, one opening of every product. The
     // rounds are sequential, every message of a round goes on its own link, and each carries
     // `batch` field elements of 32 bytes, but for the opening: `reps * batch` elements.
-    for (latency_ms, mbps, batch, reps) in [(100.0, 0.0, 1, 1000), (50.0, 100.0, 1000, 3), (0.2, 10_000.0, 5000, 2)] {
+    for (latency_ms, mbps, batch, reps) in [
+        (100.0, 0.0, 1, 1000),
+        (50.0, 100.0, 1000, 3),
+        (0.2, 10_000.0, 5000, 2),
+    ] {
         let s = latency_scenario(latency_ms, mbps, batch, reps);
         let run = run_protocol(&s, MulProtocol::Grr).unwrap();
         assert_eq!(run.outcome.status, Status::Ok);
         assert_eq!(run.rounds, 2 + reps as u64 + 1);
-        let serialization = if mbps > 0.0 { (batch * 32) as f64 * 8.0 / (mbps * 1e6) } else { 0.0 };
+        let serialization = if mbps > 0.0 {
+            (batch * 32) as f64 * 8.0 / (mbps * 1e6)
+        } else {
+            0.0
+        };
         let expected = run.rounds as f64 * latency_ms / 1e3 + (2 + 2 * reps) as f64 * serialization;
-        assert!((run.virtual_s - expected).abs() < 1e-6 * run.rounds as f64, "{} vs {expected}", run.virtual_s);
+        assert!(
+            (run.virtual_s - expected).abs() < 1e-6 * run.rounds as f64,
+            "{} vs {expected}",
+            run.virtual_s
+        );
     }
 }
 
@@ -42,7 +63,11 @@ fn a_thousand_sequential_rounds_over_100ms_links_take_100_virtual_seconds() {
 fn a_slow_party_and_a_slow_link_cost_what_they_should() {
     let base = run_protocol(&latency_scenario(10.0, 0.0, 10, 1), MulProtocol::Grr).unwrap();
     let mut slow = latency_scenario(10.0, 0.0, 10, 1);
-    slow.faults.push(FaultSpec::Slow { party: 1, cpu_multiplier: 1.0, extra_delay_ms: 5.0 });
+    slow.faults.push(FaultSpec::Slow {
+        party: 1,
+        cpu_multiplier: 1.0,
+        extra_delay_ms: 5.0,
+    });
     let slowed = run_protocol(&slow, MulProtocol::Grr).unwrap();
     // Party 1's delay lands on the critical path twice: its input (round 1) and the opening.
     // In the multiplication round it sends while the others still wait for its input, so its
@@ -68,16 +93,32 @@ fn a_deadlock_is_reported_naming_the_blocked_parties() {
         recv_timeout_ns: None,
     };
     // Parties disagree on who inputs: each waits for another's input forever.
-    let run = run_session(params, EngineConfig::default(), &config, |mut e| async move {
-        let owner = PartyId((e.me().0 + 1) % 3);
-        let x = e.input_ints(owner, None, 1, 8).await?;
-        Ok(x.len())
-    })
+    let run = run_session(
+        params,
+        EngineConfig::default(),
+        &config,
+        |mut e| async move {
+            let owner = PartyId((e.me().0 + 1) % 3);
+            let x = e.input_ints(owner, None, 1, 8).await?;
+            Ok(x.len())
+        },
+    )
     .unwrap();
     let deadlock = run.deadlock.expect("a deadlock");
     assert_eq!(deadlock.blocked.len(), 3);
-    assert!(deadlock.to_string().contains("party 0 waits for party 1 (round 0)"), "{deadlock}");
-    assert!(matches!(run.parties[2].end, PartyEnd::Deadlocked { from: PartyId(0), round: 0 }));
+    assert!(
+        deadlock
+            .to_string()
+            .contains("party 0 waits for party 1 (round 0)"),
+        "{deadlock}"
+    );
+    assert!(matches!(
+        run.parties[2].end,
+        PartyEnd::Deadlocked {
+            from: PartyId(0),
+            round: 0
+        }
+    ));
 }
 
 #[test]
@@ -91,16 +132,29 @@ fn a_silent_peer_times_out_in_virtual_time() {
         recv_timeout_ns: Some(3600 * NS_PER_S),
     };
     let started = std::time::Instant::now();
-    let run = run_session(params, EngineConfig::default(), &config, |mut e| async move {
-        let owner = PartyId((e.me().0 + 1) % 3);
-        e.input_ints(owner, None, 1, 8).await.map(|x| x.len())
-    })
+    let run = run_session(
+        params,
+        EngineConfig::default(),
+        &config,
+        |mut e| async move {
+            let owner = PartyId((e.me().0 + 1) % 3);
+            e.input_ints(owner, None, 1, 8).await.map(|x| x.len())
+        },
+    )
     .unwrap();
     assert!(run.deadlock.is_none());
     assert_eq!(run.virtual_ns, 3600 * NS_PER_S);
-    assert!(started.elapsed().as_secs() < 60, "an hour of virtual waiting is not an hour of real time");
-    let PartyEnd::Failed(e) = &run.parties[0].end else { panic!("party 0 times out") };
-    assert!(e.to_string().contains("party 1 sent nothing for round 0"), "{e}");
+    assert!(
+        started.elapsed().as_secs() < 60,
+        "an hour of virtual waiting is not an hour of real time"
+    );
+    let PartyEnd::Failed(e) = &run.parties[0].end else {
+        panic!("party 0 times out")
+    };
+    assert!(
+        e.to_string().contains("party 1 sent nothing for round 0"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -117,11 +171,31 @@ fn scenario_files_refuse_typos_and_bad_values() {
     };
     let ok = "parties = 3\n[workload]\nop = \"mul\"\n";
     check("typo.toml", &format!("{ok}bacth = 3\n"), "bacth");
-    check("net.toml", "parties = 3\n[network]\nlatncy_ms = 3.0\n[workload]\nop = \"mul\"\n", "latncy_ms");
-    check("fault.toml", &format!("{ok}[[faults]]\nkind = \"crash\"\nparty = 1\nwhen = 3\n"), "when");
-    check("crash.toml", &format!("{ok}[[faults]]\nkind = \"crash\"\nparty = 1\n"), "at_ms or at_round");
-    check("party.toml", &format!("{ok}[[faults]]\nkind = \"slow\"\nparty = 9\n"), "no party 9");
+    check(
+        "net.toml",
+        "parties = 3\n[network]\nlatncy_ms = 3.0\n[workload]\nop = \"mul\"\n",
+        "latncy_ms",
+    );
+    check(
+        "fault.toml",
+        &format!("{ok}[[faults]]\nkind = \"crash\"\nparty = 1\nwhen = 3\n"),
+        "when",
+    );
+    check(
+        "crash.toml",
+        &format!("{ok}[[faults]]\nkind = \"crash\"\nparty = 1\n"),
+        "at_ms or at_round",
+    );
+    check(
+        "party.toml",
+        &format!("{ok}[[faults]]\nkind = \"slow\"\nparty = 9\n"),
+        "no party 9",
+    );
     check("op.toml", "parties = 3\n[workload]\nop = \"div\"\n", "div");
-    check("t.toml", "parties = 4\nthreshold = 2\n[workload]\nop = \"mul\"\n", "2t < n");
+    check(
+        "t.toml",
+        "parties = 4\nthreshold = 2\n[workload]\nop = \"mul\"\n",
+        "2t < n",
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
