@@ -129,6 +129,20 @@ pub fn line_chart(
     root.present().map_err(|e| err(e.to_string()))
 }
 
+/// A value with an SI prefix: `1.5k`, `2.25M`, `0.2`.
+pub fn si(v: f64) -> String {
+    let a = v.abs();
+    let (scaled, unit) = match a {
+        a if a >= 1e9 => (v / 1e9, "G"),
+        a if a >= 1e6 => (v / 1e6, "M"),
+        a if a >= 1e3 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let text = format!("{scaled:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}{unit}")
+}
+
 /// `rounds.svg` and `bytes.svg` for a scenario's report.
 pub fn scenario_plots(report: &Report, dir: &Path) -> Result<(), SimError> {
     let rounds: Vec<Series> = report

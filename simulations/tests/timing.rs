@@ -199,3 +199,37 @@ fn scenario_files_refuse_typos_and_bad_values() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn compute_models_advance_virtual_time() {
+    use simulations::sim_net::ComputeModel;
+    let mut s = latency_scenario(0.0, 0.0, 100, 2);
+    assert_eq!(
+        run_protocol(&s, MulProtocol::Dn07).unwrap().virtual_ns,
+        0,
+        "free links, free compute"
+    );
+    s.compute = ComputeModel::PerByte {
+        ns_per_message: 1000.0,
+        ns_per_byte: 1.0,
+    };
+    let (a, b) = (
+        run_protocol(&s, MulProtocol::Dn07).unwrap(),
+        run_protocol(&s, MulProtocol::Dn07).unwrap(),
+    );
+    assert_eq!(a.outcome.status, Status::Ok);
+    assert!(a.virtual_ns > 0 && a.virtual_ns == b.virtual_ns);
+    s.faults.push(FaultSpec::Slow {
+        party: 0,
+        cpu_multiplier: 10.0,
+        extra_delay_ms: 0.0,
+    });
+    assert!(
+        run_protocol(&s, MulProtocol::Dn07).unwrap().virtual_ns > a.virtual_ns,
+        "a slow CPU shows"
+    );
+    s.compute = ComputeModel::Measured { scale: 1.0 };
+    let measured = run_protocol(&s, MulProtocol::Dn07).unwrap();
+    assert_eq!(measured.outcome.status, Status::Ok);
+    assert!(measured.virtual_ns > 0);
+}
