@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultPlan;
 use crate::link::LinkTable;
-use crate::sim_net::{ComputeModel, PhaseStats, SimNetwork, Status, World};
+use crate::sim_net::{ComputeModel, PhaseStats, SimNetwork};
+use crate::world::{Status, World};
 
 /// Everything that shapes a simulated session besides the program.
 #[derive(Clone, Debug, PartialEq)]

@@ -32,6 +32,7 @@ pub mod runner;
 pub mod scenario;
 pub mod sim_net;
 pub mod workload;
+mod world;
 
 use std::path::{Path, PathBuf};
 
