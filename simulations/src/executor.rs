@@ -215,9 +215,11 @@ where
                 w.end_poll(p as u16);
                 match poll {
                     Poll::Ready(result) => {
-                        ends[p] = Some(match result {
-                            Ok(v) => PartyEnd::Done(v),
-                            Err(e) => PartyEnd::Failed(e),
+                        ends[p] = Some(match (w.parties[p].status, result) {
+                            // It crashed during this poll; what it did after is void.
+                            (Status::Crashed { at_ns }, _) => PartyEnd::Crashed { at_ns },
+                            (_, Ok(v)) => PartyEnd::Done(v),
+                            (_, Err(e)) => PartyEnd::Failed(e),
                         });
                         w.finish(p as u16);
                         futures[p] = None;

@@ -294,8 +294,13 @@ impl World {
 
     /// Crashes `p` at `at_ns`: its connections close behind what it already sent.
     pub(crate) fn crash(&mut self, p: u16, at_ns: u64) {
-        self.parties[p as usize].status = Status::Crashed { at_ns };
-        self.parties[p as usize].clock = at_ns;
+        let state = &mut self.parties[p as usize];
+        state.status = Status::Crashed { at_ns };
+        state.clock = at_ns;
+        state.wait = None;
+        if let Some(phase) = state.phases.last_mut() {
+            phase.end_ns = at_ns;
+        }
         self.runnable[p as usize] = false;
         self.close_links(p, at_ns);
     }
@@ -303,9 +308,10 @@ impl World {
     /// `p`'s program returned: its connections close.
     pub(crate) fn finish(&mut self, p: u16) {
         let state = &mut self.parties[p as usize];
-        if state.status == Status::Running {
-            state.status = Status::Finished;
+        if state.status != Status::Running {
+            return; // a crashed party's links closed at the crash
         }
+        state.status = Status::Finished;
         let clock = state.clock;
         state
             .phases
