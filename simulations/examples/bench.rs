@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown flag '{other}'"),
         }
     }
-    let report = simulations::run_bench(&options)?;
+    let report = simulations::run_bench(options)?;
     println!("{}", report.markdown());
     Ok(())
 }

@@ -108,7 +108,7 @@ pub struct BenchReport {
 }
 
 /// Runs the matrix; writes its files when `options.out_dir` is set.
-pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, SimError> {
+pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
     let mut report = BenchReport::default();
     for &op in &options.ops {
         for &network in &options.networks {
