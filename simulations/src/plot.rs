@@ -122,9 +122,9 @@ pub fn line_chart(
         }};
     }
     if log_y {
-        draw!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale()));
+        draw!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 3.0).log_scale()));
     } else {
-        draw!(builder.build_cartesian_2d(x0..x1, y0..y1 * 1.05));
+        draw!(builder.build_cartesian_2d(x0..x1, y0..y1 * 1.3));
     }
     root.present().map_err(|e| err(e.to_string()))
 }
