@@ -1,7 +1,7 @@
 //! [`SimNetwork`]: the engine's [`Network`] over a discrete-event model of links, in virtual
 //! time.
 //!
-//! Every endpoint of a run shares one world ([`crate::world`]): per directed link a FIFO
+//! Every endpoint of a run shares one world (the private `world` module): per directed link a FIFO
 //! queue of messages stamped with their virtual arrival time, per party a local clock, the
 //! message it waits for and its counters, and the timed events the executor
 //! ([`crate::executor`]) jumps virtual time between. An endpoint only forwards the engine's
@@ -12,7 +12,7 @@
 //! [`ComputeModel`]).
 //!
 //! What this module does not do: the bookkeeping of links, clocks and events
-//! ([`crate::world`]), the run loop ([`crate::executor`]), link delays ([`crate::link`]) or
+//! (the private `world` module), the run loop ([`crate::executor`]), link delays ([`crate::link`]) or
 //! fault times ([`crate::faults`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
