@@ -94,6 +94,8 @@ pub fn line_chart(
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| si(*y))
                 .draw()
                 .map_err(|e| err(e.to_string()))?;
             for (i, s) in series.iter().enumerate() {
@@ -191,4 +193,18 @@ pub fn scenario_plots(report: &Report, dir: &Path) -> Result<(), SimError> {
         &bytes,
         false,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn si_prefixes() {
+        assert_eq!(si(0.25), "0.25");
+        assert_eq!(si(1500.0), "1.5k");
+        assert_eq!(si(2_000_000.0), "2M");
+        assert_eq!(si(3.2e9), "3.2G");
+        assert_eq!(si(50.0), "50");
+    }
 }
