@@ -7,7 +7,7 @@
 //! after the other, so the rounds add up) and `output` (every result opened in one round).
 //!
 //! Adding an operation (say `fx_div`, `fx_sqrt` once the engine has them) is one variant of
-//! [`Op`], one arm in [`Op::run`] and one in [`Op::expected`]. Jobs of the `protocols` crate
+//! [`Op`], one arm in `Op::run` and one in `Op::expected`. Jobs of the `protocols` crate
 //! will be a second kind of workload beside this one, driven by the same executor.
 //!
 //! What this module does not do: timing, networks or reports.

@@ -44,7 +44,7 @@
 //! job of the `protocols` crate instead of an engine operation.
 //!
 //! What this module does not do: run anything (see [`crate::runner`]). The `[network]`
-//! table is in [`network`].
+//! table is in its `network` submodule ([`NetworkSpec`]).
 
 use std::path::Path;
 
