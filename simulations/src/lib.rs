@@ -13,7 +13,7 @@
 //! [`sim_net::ComputeModel::Measured`] puts wall time into virtual time and gives that up.)
 //!
 //! Entry points: [`run_scenario_file`] for one TOML [`scenario`], [`run_bench`] for the
-//! research matrix of operations × parties × protocols × networks ([`bench`]). Results are
+//! research matrix of operations × parties × protocols × networks ([`mod@bench`]). Results are
 //! checked against the plaintext computation ([`workload`]), written as JSON and CSV
 //! ([`report`]) and drawn as SVG ([`plot`]).
 //!
