@@ -1,0 +1,318 @@
+//! The research benchmark matrix: operations × parties × multiplication protocols × networks.
+//!
+//! Every cell is a fault-free scenario run in virtual time and checked against the plaintext
+//! computation (a cell that does not match says so in its status). The figures of a cell are
+//! those of the `compute` phase, the operation itself: its virtual time, rounds, and bytes
+//! sent per party; inputs and the final opening are left out.
+//!
+//! [`run_bench`] writes into the output directory `bench.csv`, `bench.json`, `bench.md` (a
+//! Markdown table, protocols side by side), `bench-wall.csv` (wall-clock seconds, apart so the
+//! rest is reproducible) and per operation `bench-<op>-time.svg` and `bench-<op>-bytes.svg`.
+//!
+//! What this module does not do: simulate (it builds [`Scenario`]s for [`crate::runner`]).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use mpc::MulProtocol;
+use serde::{Deserialize, Serialize};
+
+use crate::plot::{Series, line_chart};
+use crate::report::{write_csv, write_json};
+use crate::runner::run_protocol;
+use crate::scenario::{Preset, Scenario, WorkloadSpec};
+use crate::workload::Op;
+use crate::{SimError, link::ns_to_s};
+
+/// What to measure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchOptions {
+    /// Numbers of parties (threshold `(n - 1) / 2` each). Default: 3, 5, 7, 11, 15, 21, 31.
+    pub parties: Vec<usize>,
+    /// Operations. Default: mul, lt, eq, fxmul.
+    pub ops: Vec<Op>,
+    /// Multiplication protocols. Default: grr, dn07.
+    pub protocols: Vec<MulProtocol>,
+    /// Networks. Default: lan, wan.
+    pub networks: Vec<Preset>,
+    /// Elements per batch. Default: 1000.
+    pub batch: usize,
+    /// Sequential repetitions. Default: 1.
+    pub repetitions: usize,
+    /// Seed of every cell. Default: 1.
+    pub seed: u64,
+    /// Where to write the files; none: nothing is written.
+    pub out_dir: Option<PathBuf>,
+    /// Print one `RESULT key=value ...` line per cell on stdout as it completes.
+    pub print_results: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            parties: vec![3, 5, 7, 11, 15, 21, 31],
+            ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
+            protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
+            networks: vec![Preset::Lan, Preset::Wan],
+            batch: 1000,
+            repetitions: 1,
+            seed: 1,
+            out_dir: None,
+            print_results: false,
+        }
+    }
+}
+
+/// One cell of the matrix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchCell {
+    /// The operation.
+    pub op: String,
+    /// The protocol.
+    pub protocol: String,
+    /// The network preset.
+    pub network: String,
+    /// Parties.
+    pub parties: usize,
+    /// Threshold.
+    pub threshold: usize,
+    /// Elements per batch.
+    pub batch: usize,
+    /// Sequential repetitions.
+    pub repetitions: usize,
+    /// `ok`, `mismatch` or `failed`.
+    pub status: String,
+    /// Why, when not ok.
+    pub reason: String,
+    /// Virtual seconds of the compute phase.
+    pub compute_s: f64,
+    /// Rounds of the compute phase.
+    pub compute_rounds: u64,
+    /// Bytes sent in the compute phase, all parties.
+    pub compute_bytes: u64,
+    /// The same per party.
+    pub bytes_per_party: u64,
+    /// Virtual seconds of the whole run (inputs and opening included).
+    pub total_s: f64,
+}
+
+/// The matrix.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Cells, in op, network, protocol, parties order.
+    pub cells: Vec<BenchCell>,
+    /// Wall seconds per cell, in the same order; not serialized with the cells.
+    #[serde(skip)]
+    pub wall_s: Vec<f64>,
+}
+
+/// Runs the matrix; writes its files when `options.out_dir` is set.
+pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
+    let mut report = BenchReport::default();
+    for &op in &options.ops {
+        for &network in &options.networks {
+            for &protocol in &options.protocols {
+                for &n in &options.parties {
+                    let workload = WorkloadSpec {
+                        batch: options.batch,
+                        repetitions: options.repetitions,
+                        ..WorkloadSpec::op(op)
+                    };
+                    let name = format!("bench-{op}-{}-{protocol}-{n}", network.name());
+                    let mut scenario = Scenario::new(&name, n, network, workload);
+                    scenario.seed = options.seed;
+                    let run = run_protocol(&scenario, protocol)?;
+                    if options.print_results {
+                        for line in (crate::report::Report {
+                            scenario: name,
+                            runs: vec![run.clone()],
+                        })
+                        .result_lines()
+                        {
+                            println!("{line}");
+                        }
+                    }
+                    report.wall_s.push(run.wall.total_s);
+                    report.cells.push(BenchCell {
+                        op: op.to_string(),
+                        protocol: protocol.to_string(),
+                        network: network.name().to_string(),
+                        parties: n,
+                        threshold: run.threshold,
+                        batch: options.batch,
+                        repetitions: options.repetitions,
+                        status: run.outcome.status.name().to_string(),
+                        reason: run.outcome.reason.clone().unwrap_or_default(),
+                        compute_s: ns_to_s(run.compute_ns),
+                        compute_rounds: run.compute_rounds,
+                        compute_bytes: run.compute_bytes,
+                        bytes_per_party: run.compute_bytes / n as u64,
+                        total_s: run.virtual_s,
+                    });
+                }
+            }
+        }
+    }
+    if let Some(dir) = &options.out_dir {
+        report.write(dir)?;
+    }
+    Ok(report)
+}
+
+impl BenchReport {
+    /// The Markdown table: one row per operation and party count, protocols side by side.
+    pub fn markdown(&self) -> String {
+        let keys =
+            |f: fn(&BenchCell) -> String| self.cells.iter().map(f).collect::<BTreeSet<String>>();
+        let (ops, nets, protos) = (
+            ordered(&self.cells, |c| c.op.clone()),
+            keys(|c| c.network.clone()),
+            keys(|c| c.protocol.clone()),
+        );
+        let find = |op: &str, n: usize, net: &str, proto: &str| {
+            self.cells
+                .iter()
+                .find(|c| c.op == op && c.parties == n && c.network == net && c.protocol == proto)
+        };
+        let mut out = String::from("| op | n | t |");
+        let mut rule = String::from("| --- | ---: | ---: |");
+        for p in &protos {
+            let _ = write!(out, " rounds {p} |");
+            rule += " ---: |";
+        }
+        for net in &nets {
+            for p in &protos {
+                let _ = write!(out, " {net} {p} ms |");
+                rule += " ---: |";
+            }
+        }
+        for p in &protos {
+            let _ = write!(out, " kB/party {p} |");
+            rule += " ---: |";
+        }
+        out = out + "\n" + &rule + "\n";
+        for op in &ops {
+            let mut ns: Vec<(usize, usize)> = self
+                .cells
+                .iter()
+                .filter(|c| &c.op == op)
+                .map(|c| (c.parties, c.threshold))
+                .collect();
+            ns.sort();
+            ns.dedup();
+            for (n, t) in ns {
+                let _ = write!(out, "| {op} | {n} | {t} |");
+                let any_net = |p: &str| nets.iter().find_map(|net| find(op, n, net, p));
+                for p in &protos {
+                    let _ = write!(
+                        out,
+                        " {} |",
+                        any_net(p).map_or("-".into(), |c| c.compute_rounds.to_string())
+                    );
+                }
+                for net in &nets {
+                    for p in &protos {
+                        let cell = match find(op, n, net, p) {
+                            Some(c) if c.status == "ok" => format!("{:.2}", c.compute_s * 1e3),
+                            Some(c) => c.status.clone(),
+                            None => "-".into(),
+                        };
+                        let _ = write!(out, " {cell} |");
+                    }
+                }
+                for p in &protos {
+                    let kb = any_net(p).map_or("-".into(), |c| {
+                        format!("{:.1}", c.bytes_per_party as f64 / 1e3)
+                    });
+                    let _ = write!(out, " {kb} |");
+                }
+                out += "\n";
+            }
+        }
+        out
+    }
+
+    /// Writes every file of the matrix into `dir`.
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), SimError> {
+        std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        write_csv(&dir.join("bench.csv"), &self.cells)?;
+        write_json(&dir.join("bench.json"), &self.cells)?;
+        let md = dir.join("bench.md");
+        std::fs::write(&md, self.markdown()).map_err(|source| SimError::Io { path: md, source })?;
+        #[derive(Serialize)]
+        struct WallRow<'a> {
+            op: &'a str,
+            protocol: &'a str,
+            network: &'a str,
+            parties: usize,
+            wall_s: f64,
+        }
+        let walls = self
+            .cells
+            .iter()
+            .zip(&self.wall_s)
+            .map(|(c, &wall_s)| WallRow {
+                op: &c.op,
+                protocol: &c.protocol,
+                network: &c.network,
+                parties: c.parties,
+                wall_s,
+            });
+        write_csv(&dir.join("bench-wall.csv"), walls)?;
+        for op in ordered(&self.cells, |c| c.op.clone()) {
+            let series = |y: fn(&BenchCell) -> f64| -> Vec<Series> {
+                let mut lines: Vec<Series> = Vec::new();
+                for c in self.cells.iter().filter(|c| c.op == op && c.status == "ok") {
+                    let label = format!("{} {}", c.protocol, c.network);
+                    match lines.iter_mut().find(|s| s.label == label) {
+                        Some(s) => s.points.push((c.parties as f64, y(c))),
+                        None => lines.push(Series {
+                            label,
+                            points: vec![(c.parties as f64, y(c))],
+                        }),
+                    }
+                }
+                lines
+            };
+            let title = format!("{op}: virtual time of one batch of {}", self.cells[0].batch);
+            let path = dir.join(format!("bench-{op}-time.svg"));
+            line_chart(
+                &path,
+                &title,
+                "parties",
+                "compute time (ms)",
+                &series(|c| c.compute_s * 1e3),
+                true,
+            )?;
+            let title = format!("{op}: bytes sent per party");
+            let path = dir.join(format!("bench-{op}-bytes.svg"));
+            // Bytes do not depend on the network: one line per protocol suffices, but drawing
+            // every line keeps the legend aligned with the time chart.
+            line_chart(
+                &path,
+                &title,
+                "parties",
+                "bytes sent per party",
+                &series(|c| c.bytes_per_party as f64),
+                true,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Distinct values in first-appearance order.
+fn ordered(cells: &[BenchCell], key: impl Fn(&BenchCell) -> String) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cells {
+        let k = key(c);
+        if !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    out
+}

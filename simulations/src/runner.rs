@@ -1,0 +1,226 @@
+//! Runs a [`Scenario`]: one simulated session per protocol variant, each checked against the
+//! plaintext computation and turned into a [`RunReport`].
+//!
+//! The outcome names the party at fault: a crashed party first (it is the cause of whatever
+//! failed after it), then a deadlock's awaited peers, then the earliest failure in virtual
+//! time, blaming the peer its error names (a peer that left, went silent, or sent a bad
+//! message). Parties that all finish must open the same values, equal to the plaintext.
+//!
+//! What this module does not do: parse scenarios, simulate, or write files.
+
+use mpc::net::{NetError, NetStats};
+use mpc::{EngineConfig, EngineStats, MpcError, MulProtocol};
+
+use crate::SimError;
+use crate::executor::{PartyEnd, SessionRun, run_session};
+use crate::link::ns_to_s;
+use crate::report::{Outcome, PartyReport, Report, RunReport, Status, add};
+use crate::scenario::Scenario;
+use crate::workload::{Inputs, OpWorkload};
+
+type OpRun = SessionRun<(Vec<i128>, EngineStats)>;
+
+/// Runs every protocol variant of `scenario`.
+pub fn run_scenario(scenario: &Scenario) -> Result<Report, SimError> {
+    let runs = scenario
+        .protocols
+        .iter()
+        .map(|&p| run_protocol(scenario, p))
+        .collect::<Result<_, _>>()?;
+    Ok(Report {
+        scenario: scenario.name().to_string(),
+        runs,
+    })
+}
+
+/// Runs `scenario` with one multiplication protocol.
+pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunReport, SimError> {
+    let invalid = |reason: String| SimError::Invalid {
+        scenario: scenario.name().to_string(),
+        reason,
+    };
+    scenario.validate().map_err(invalid)?;
+    let params = scenario.params().map_err(invalid)?;
+    let workload = scenario.workload.to_workload();
+    let inputs = workload.inputs(scenario.seed);
+    let config = scenario.sim_config();
+    let engine = EngineConfig {
+        mul: protocol,
+        check_openings: scenario.check_openings,
+    };
+    let run = run_session(params, engine, &config, |e| {
+        workload.program(e, inputs.clone())
+    })?;
+
+    let outcome = outcome(&run, &workload, &inputs);
+    let party_reports: Vec<PartyReport> = run
+        .parties
+        .iter()
+        .enumerate()
+        .map(|(p, r)| {
+            let mut total = NetStats::default();
+            r.phases.iter().for_each(|ph| add(&mut total, &ph.net));
+            let (status, error) = match &r.end {
+                PartyEnd::Done(_) => ("ok", None),
+                PartyEnd::Failed(e) => ("failed", Some(e.to_string())),
+                PartyEnd::Crashed { .. } => ("crashed", None),
+                PartyEnd::Deadlocked { from, round } => (
+                    "deadlocked",
+                    Some(format!("waits for party {from} (round {round})")),
+                ),
+                PartyEnd::Stalled => (
+                    "stalled",
+                    Some("awaited something outside the simulated network".into()),
+                ),
+            };
+            PartyReport {
+                party: p as u16,
+                status: status.into(),
+                error,
+                finish_ns: r.finish_ns,
+                total,
+                phases: r.phases.clone(),
+            }
+        })
+        .collect();
+    let rounds = run
+        .parties
+        .iter()
+        .filter_map(|p| match &p.end {
+            PartyEnd::Done((_, stats)) => Some(stats.rounds),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(run.round_end_ns.len() as u64);
+    let compute_rounds = party_reports
+        .iter()
+        .flat_map(|p| {
+            p.phases
+                .iter()
+                .filter(|ph| ph.name == "compute")
+                .map(|ph| ph.net.rounds)
+        })
+        .max()
+        .unwrap_or(0);
+    let mut report = RunReport {
+        scenario: scenario.name().to_string(),
+        protocol: protocol.to_string(),
+        parties: params.n(),
+        threshold: params.t(),
+        seed: scenario.seed,
+        network: scenario.network.label(),
+        op: workload.op.to_string(),
+        batch: workload.batch,
+        repetitions: workload.repetitions,
+        outcome,
+        virtual_ns: run.virtual_ns,
+        virtual_s: ns_to_s(run.virtual_ns),
+        compute_ns: 0,
+        rounds,
+        compute_rounds,
+        messages: party_reports.iter().map(|p| p.total.messages_sent).sum(),
+        bytes: party_reports.iter().map(|p| p.total.bytes_sent).sum(),
+        compute_bytes: 0,
+        party_reports,
+        round_end_ns: run.round_end_ns.clone(),
+        wall: run.wall.clone(),
+    };
+    let (compute, span) = report.phase_total("compute");
+    report.compute_ns = span;
+    report.compute_bytes = compute.bytes_sent;
+    Ok(report)
+}
+
+/// The peer an error blames, if any.
+pub fn blamed(error: &MpcError) -> Option<u16> {
+    match error {
+        MpcError::Net(
+            NetError::PeerGone(p)
+            | NetError::Timeout { peer: p, .. }
+            | NetError::RoundMismatch { peer: p, .. }
+            | NetError::Oversize { peer: p, .. }
+            | NetError::Transport { peer: p, .. },
+        ) => Some(p.0),
+        MpcError::Malformed { from, .. } => Some(from.0),
+        MpcError::InconsistentShares { party, .. } => Some(party.0),
+        _ => None,
+    }
+}
+
+fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
+    let failed = |reason: String, party: Option<u16>| Outcome {
+        status: Status::Failed,
+        reason: Some(reason),
+        party,
+    };
+    // The first failure of a party other than the crashed ones, for context.
+    let first_error = run
+        .parties
+        .iter()
+        .enumerate()
+        .filter_map(|(p, r)| match &r.end {
+            PartyEnd::Failed(e) => Some((r.finish_ns, p, e.to_string(), blamed(e))),
+            PartyEnd::Stalled => Some((
+                r.finish_ns,
+                p,
+                "awaited something outside the simulated network".into(),
+                None,
+            )),
+            _ => None,
+        })
+        .min_by_key(|(t, p, _, _)| (*t, *p));
+
+    let crashed = run
+        .parties
+        .iter()
+        .enumerate()
+        .filter_map(|(p, r)| match r.end {
+            PartyEnd::Crashed { at_ns } => Some((at_ns, p)),
+            _ => None,
+        })
+        .min();
+    if let Some((at_ns, p)) = crashed {
+        let mut reason = format!("party {p} crashed at {:.6} s", ns_to_s(at_ns));
+        if let Some((t, q, e, _)) = &first_error {
+            reason += &format!("; then party {q} failed at {:.6} s: {e}", ns_to_s(*t));
+        }
+        return failed(reason, Some(p as u16));
+    }
+    if let Some(d) = &run.deadlock {
+        return failed(d.to_string(), d.blocked.first().map(|b| b.from));
+    }
+    if let Some((t, p, e, blame)) = first_error {
+        return failed(
+            format!("party {p} failed at {:.6} s: {e}", ns_to_s(t)),
+            blame.or(Some(p as u16)),
+        );
+    }
+
+    let opened: Vec<&Vec<i128>> = run
+        .parties
+        .iter()
+        .filter_map(|r| match &r.end {
+            PartyEnd::Done((v, _)) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let mismatch = |reason: String, party| Outcome {
+        status: Status::Mismatch,
+        reason: Some(reason),
+        party,
+    };
+    if let Some(p) = opened.iter().position(|v| *v != opened[0]) {
+        return mismatch(
+            format!("party {p} opened other values than party 0"),
+            Some(p as u16),
+        );
+    }
+    match workload.verify(inputs, opened[0]) {
+        Ok(()) => Outcome {
+            status: Status::Ok,
+            reason: None,
+            party: None,
+        },
+        Err(reason) => mismatch(reason, None),
+    }
+}

@@ -1,0 +1,384 @@
+//! Scenarios: what to simulate, as TOML.
+//!
+//! ```toml
+//! name = "wan-5"              # default: the file's stem
+//! parties = 5                 # required
+//! threshold = 2               # default: (parties - 1) / 2
+//! seed = 7                    # default: 0
+//! protocols = ["grr", "dn07"] # default: ["dn07"]; one run per protocol
+//! check_openings = true       # default: true
+//!
+//! [network]                   # default: the `lan` preset
+//! preset = "wan"              # lan (0.2 ms, 10 Gbit/s) | wan (50 ms, 100 Mbit/s) | ideal (0 ms, unlimited)
+//! latency_ms = 50.0           # one way; default: the preset's
+//! bandwidth_mbps = 100.0      # megabits per second, 0 = unlimited; default: the preset's
+//! jitter = { kind = "uniform", max_ms = 2.0 }  # none | uniform | exponential (mean_ms); default: none
+//! loss = 0.0                  # per transmission, in [0, 1); default: 0
+//! rto_ms = 200.0              # delay of each lost transmission; default: 200
+//! bandwidth_scope = "link"    # link (per ordered pair) | sender (one uplink per party); default: link
+//! recv_timeout_ms = 30000.0   # virtual receive deadline, 0 = none; default: 30000
+//! [[network.links]]           # per-pair overrides of latency, bandwidth, jitter, loss, rto
+//! from = 0
+//! to = 4
+//! symmetric = true            # default: true (also to -> from)
+//! latency_ms = 150.0
+//!
+//! [compute]                   # default: model = "none" (computation takes no virtual time)
+//! model = "per_byte"          # none | per_byte (ns_per_message, ns_per_byte) | measured (scale)
+//! ns_per_byte = 2.0
+//!
+//! [[faults]]
+//! kind = "crash"              # crash (party, at_ms and/or at_round)
+//! party = 2                   # partition (groups, from_ms, until_ms, mode = hold | drop; default hold)
+//! at_round = 3                # slow (party, cpu_multiplier default 1, extra_delay_ms default 0)
+//!
+//! [workload]
+//! op = "mul"                  # mul | lt | le | gt | ge | eq | select | fxmul
+//! batch = 1000                # default: 1000
+//! repetitions = 1             # sequential repetitions; default: 1
+//! bits = 32                   # inputs in [-2^bits, 2^bits); default: 32
+//! frac = 16                   # fixed-point fractional bits; default: 16
+//! ```
+//!
+//! Every table refuses unknown keys. A later `job = "..."` key of `[workload]` will select a
+//! job of the `protocols` crate instead of an engine operation.
+//!
+//! What this module does not do: run anything (see [`crate::runner`]). The `[network]`
+//! table is in its `network` submodule ([`NetworkSpec`]).
+
+use std::path::Path;
+
+use mpc::{MulProtocol, Params};
+use serde::{Deserialize, Serialize};
+
+use crate::SimError;
+use crate::executor::SimConfig;
+use crate::faults::{Crash, Fault, FaultPlan, Partition, PartitionMode, Slow};
+use crate::link::ms_to_ns;
+use crate::sim_net::ComputeModel;
+use crate::workload::{Op, OpWorkload};
+
+mod network;
+
+pub use network::{LinkOverride, LinkSpec, NetworkSpec, Preset};
+
+/// A scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name in reports. Default: the file's stem (or "scenario").
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Number of parties.
+    pub parties: usize,
+    /// Threshold `t`. Default: `(parties - 1) / 2`.
+    #[serde(default)]
+    pub threshold: Option<usize>,
+    /// Seed of the whole run. Default: 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Multiplication protocols, one run each. Default: `["dn07"]`.
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<MulProtocol>,
+    /// Check redundant shares at openings. Default: true.
+    #[serde(default = "yes")]
+    pub check_openings: bool,
+    /// Links. Default: the `lan` preset.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// How computation advances virtual time. Default: it does not.
+    #[serde(default)]
+    pub compute: ComputeModel,
+    /// Faults. Default: none.
+    #[serde(default)]
+    pub faults: Vec<FaultSpec>,
+    /// What the parties compute.
+    pub workload: WorkloadSpec,
+}
+
+fn default_protocols() -> Vec<MulProtocol> {
+    vec![MulProtocol::Dn07]
+}
+fn yes() -> bool {
+    true
+}
+
+/// One `[[faults]]` entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// A crash at a virtual instant and/or a round (whichever comes first).
+    Crash {
+        /// The party.
+        party: u16,
+        /// Virtual milliseconds from the start.
+        at_ms: Option<f64>,
+        /// The first round the party does not take part in.
+        at_round: Option<u32>,
+    },
+    /// Links between groups cut for `[from_ms, until_ms)`.
+    Partition {
+        /// Groups of parties.
+        groups: Vec<Vec<u16>>,
+        /// Start, virtual milliseconds.
+        from_ms: f64,
+        /// Heal, virtual milliseconds.
+        until_ms: f64,
+        /// `hold` (default) or `drop`.
+        #[serde(default)]
+        mode: PartitionMode,
+    },
+    /// A slow party.
+    Slow {
+        /// The party.
+        party: u16,
+        /// Multiplies its compute costs. Default: 1.
+        #[serde(default = "one")]
+        cpu_multiplier: f64,
+        /// Extra delay of each message it sends, milliseconds. Default: 0.
+        #[serde(default)]
+        extra_delay_ms: f64,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The `[workload]` table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// The engine operation.
+    pub op: Op,
+    /// Elements per batch. Default: 1000.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Sequential repetitions. Default: 1.
+    #[serde(default = "default_reps")]
+    pub repetitions: usize,
+    /// Input bound in bits. Default: 32.
+    #[serde(default = "default_bits")]
+    pub bits: u32,
+    /// Fixed-point fractional bits. Default: 16.
+    #[serde(default = "default_frac")]
+    pub frac: u32,
+}
+
+fn default_batch() -> usize {
+    1000
+}
+fn default_reps() -> usize {
+    1
+}
+fn default_bits() -> u32 {
+    32
+}
+fn default_frac() -> u32 {
+    16
+}
+
+impl WorkloadSpec {
+    /// The workload with defaults for everything but the operation.
+    pub fn op(op: Op) -> Self {
+        WorkloadSpec {
+            op,
+            batch: default_batch(),
+            repetitions: default_reps(),
+            bits: default_bits(),
+            frac: default_frac(),
+        }
+    }
+    /// The engine workload it describes.
+    pub fn to_workload(&self) -> OpWorkload {
+        OpWorkload {
+            op: self.op,
+            batch: self.batch,
+            repetitions: self.repetitions,
+            bits: self.bits,
+            frac: self.frac,
+        }
+    }
+}
+
+impl Scenario {
+    /// A fault-free scenario on one preset.
+    pub fn new(name: &str, parties: usize, preset: Preset, workload: WorkloadSpec) -> Self {
+        Scenario {
+            name: Some(name.into()),
+            parties,
+            threshold: None,
+            seed: 0,
+            protocols: default_protocols(),
+            check_openings: true,
+            network: NetworkSpec::preset(preset),
+            compute: ComputeModel::None,
+            faults: Vec::new(),
+            workload,
+        }
+    }
+
+    /// Reads and validates a scenario file; the name defaults to the file's stem.
+    pub fn load(path: &Path) -> Result<Self, SimError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut s: Scenario = toml::from_str(&text).map_err(|e| SimError::Scenario {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        if s.name.is_none() {
+            s.name = path.file_stem().map(|st| st.to_string_lossy().into_owned());
+        }
+        s.validate().map_err(|reason| SimError::Scenario {
+            path: path.into(),
+            reason,
+        })?;
+        Ok(s)
+    }
+
+    /// The name in reports.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("scenario")
+    }
+
+    /// `(n, t)`.
+    pub fn params(&self) -> Result<Params, String> {
+        let t = self.threshold.unwrap_or(self.parties.saturating_sub(1) / 2);
+        Params::new(self.parties, t).map_err(|e| e.to_string())
+    }
+
+    /// Checks everything a parse cannot: ranges, party ids, intervals.
+    pub fn validate(&self) -> Result<(), String> {
+        self.params()?;
+        if self.parties < 3 {
+            return Err(
+                "parties: at least 3 are needed (inputs come from parties 0, 1 and 2)".into(),
+            );
+        }
+        if self.protocols.is_empty() {
+            return Err("protocols: name at least one of grr, dn07".into());
+        }
+        let w = &self.workload;
+        if w.batch == 0 || w.repetitions == 0 {
+            return Err("workload: batch and repetitions must be at least 1".into());
+        }
+        if w.bits == 0 || 2 * w.bits + 2 > mpc::share::MAX_BITS {
+            return Err(format!(
+                "workload.bits = {}: must be in 1..={}",
+                w.bits,
+                mpc::share::MAX_BITS / 2 - 1
+            ));
+        }
+        let party = |what: &str, p: u16| {
+            if (p as usize) < self.parties {
+                Ok(())
+            } else {
+                Err(format!("{what}: no party {p} among {}", self.parties))
+            }
+        };
+        let mut links = vec![self.network.link()];
+        for o in &self.network.links {
+            party("network.links.from", o.from)?;
+            party("network.links.to", o.to)?;
+            links.push(o.link());
+        }
+        for l in links {
+            if l.loss.is_some_and(|x| !(0.0..1.0).contains(&x)) {
+                return Err("network: loss must be in [0, 1)".into());
+            }
+        }
+        for f in &self.faults {
+            match f {
+                FaultSpec::Crash {
+                    party: p,
+                    at_ms,
+                    at_round,
+                } => {
+                    party("faults.crash.party", *p)?;
+                    if at_ms.is_none() && at_round.is_none() {
+                        return Err(format!(
+                            "faults: the crash of party {p} needs at_ms or at_round"
+                        ));
+                    }
+                }
+                FaultSpec::Partition {
+                    groups,
+                    from_ms,
+                    until_ms,
+                    ..
+                } => {
+                    for &p in groups.iter().flatten() {
+                        party("faults.partition.groups", p)?;
+                    }
+                    if from_ms.partial_cmp(until_ms) != Some(std::cmp::Ordering::Less) {
+                        return Err(format!(
+                            "faults: partition from_ms = {from_ms} is not before until_ms = {until_ms}"
+                        ));
+                    }
+                }
+                FaultSpec::Slow {
+                    party: p,
+                    cpu_multiplier,
+                    ..
+                } => {
+                    party("faults.slow.party", *p)?;
+                    if cpu_multiplier.is_nan() || *cpu_multiplier <= 0.0 {
+                        return Err(format!(
+                            "faults: party {p}'s cpu_multiplier must be positive"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The links, faults and timing of a run with this scenario's seed.
+    pub fn sim_config(&self) -> SimConfig {
+        let net = &self.network;
+        let faults = self
+            .faults
+            .iter()
+            .map(|f| match f {
+                FaultSpec::Crash {
+                    party,
+                    at_ms,
+                    at_round,
+                } => Fault::Crash(Crash {
+                    party: *party,
+                    at_ns: at_ms.map(ms_to_ns),
+                    at_round: *at_round,
+                }),
+                FaultSpec::Partition {
+                    groups,
+                    from_ms,
+                    until_ms,
+                    mode,
+                } => Fault::Partition(Partition {
+                    groups: groups.clone(),
+                    from_ns: ms_to_ns(*from_ms),
+                    until_ns: ms_to_ns(*until_ms),
+                    mode: *mode,
+                }),
+                FaultSpec::Slow {
+                    party,
+                    cpu_multiplier,
+                    extra_delay_ms,
+                } => Fault::Slow(Slow {
+                    party: *party,
+                    cpu_multiplier: *cpu_multiplier,
+                    extra_delay_ns: ms_to_ns(*extra_delay_ms),
+                }),
+            })
+            .collect();
+        SimConfig {
+            seed: self.seed,
+            links: net.link_table(),
+            faults: FaultPlan { faults },
+            compute: self.compute,
+            recv_timeout_ns: (net.recv_timeout_ms > 0.0).then(|| ms_to_ns(net.recv_timeout_ms)),
+        }
+    }
+}
