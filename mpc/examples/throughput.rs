@@ -20,9 +20,14 @@ use std::time::Instant;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::Parser;
+use std::sync::Arc;
+use std::time::Duration;
+
 use mpc::engine::share_ints;
-use mpc::testing::run_parties_with;
-use mpc::{EngineConfig, Fr, MulProtocol, Params, Shared};
+use mpc::net::Network;
+use mpc::net::memory::MemoryNetwork;
+use mpc::testing::run_networks;
+use mpc::{Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Shared};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
@@ -34,7 +39,7 @@ struct Args {
     /// Threshold (default: the largest, (n-1)/2).
     #[arg(long)]
     threshold: Option<usize>,
-    /// mul, lt, le, eq, fxmul, select.
+    /// mul, lt, le, eq, fxmul, div, sqrt, select.
     #[arg(long, default_value = "mul")]
     op: String,
     /// grr or dn07.
@@ -63,7 +68,8 @@ struct Args {
     /// faults). The cold figure is printed too.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// memory (the only transport here so far).
+    /// memory (channels in one process) or quic (real QUIC connections on 127.0.0.1 between
+    /// the parties, with pinned Ed25519 keys).
     #[arg(long, default_value = "memory")]
     transport: String,
 }
@@ -77,15 +83,91 @@ fn clear(op: &str, a: i128, b: i128, c: i128, frac: u32) -> (i128, i128) {
         "eq" => ((a == b) as i128, 0),
         "select" => (if c & 1 == 1 { a } else { b }, 0),
         "fxmul" => ((a * b) >> frac, 1),
+        "div" => {
+            let q = (a << frac).div_euclid(if b == 0 { 1 } else { b });
+            (q, 3 + q.abs() / (1 << 20))
+        }
+        "sqrt" => {
+            let r = ((a.unsigned_abs() << frac) as f64).sqrt().floor() as i128;
+            (r, 3 + r / (1 << 20))
+        }
         other => panic!("unknown op {other}"),
     }
 }
 
+/// What every party runs, and its shares of the inputs.
+struct Job {
+    op: String,
+    n: usize,
+    chunk: usize,
+    bits: u32,
+    frac: u32,
+    warmup: usize,
+    a: Vec<Vec<Fr>>,
+    b: Vec<Vec<Fr>>,
+    c: Vec<Vec<Fr>>,
+}
+
+/// One party: `warmup` untimed passes, then the timed one, whose outputs are opened for the
+/// check. Returns the outputs and, per pass, the time and cost of the operation alone.
+async fn party<N: Network>(
+    mut engine: Engine<N, Fr>,
+    job: Arc<Job>,
+) -> mpc::Result<(Vec<i128>, Vec<(Duration, EngineStats)>)> {
+    let me = engine.me().index();
+    let (xa, xb, xc) = (&job.a[me], &job.b[me], &job.c[me]);
+    let op = job.op.as_str();
+    let f = if ["fxmul", "div", "sqrt"].contains(&op) {
+        job.frac
+    } else {
+        0
+    };
+    let mut outputs = Vec::with_capacity(job.n);
+    let mut timings = Vec::new();
+    for pass in 0..=job.warmup {
+        let mut timed = Duration::ZERO;
+        let mut cost = EngineStats::default();
+        for lo in (0..job.n).step_by(job.chunk) {
+            let hi = (lo + job.chunk).min(job.n);
+            let x = Shared::from_fixed_shares(xa[lo..hi].to_vec(), job.bits, f)?;
+            let y = Shared::from_fixed_shares(xb[lo..hi].to_vec(), job.bits, f)?;
+            let before = engine.stats();
+            let t0 = Instant::now();
+            let z = match op {
+                "mul" => engine.mul(&x, &y).await?,
+                "lt" => engine.lt(&x, &y).await?,
+                "le" => engine.le(&x, &y).await?,
+                "eq" => engine.eq(&x, &y).await?,
+                "fxmul" => engine.fx_mul(&x, &y).await?,
+                "div" => engine.fx_div(&x, &y).await?,
+                "sqrt" => engine.fx_sqrt(&x).await?,
+                "select" => {
+                    engine
+                        .select(&Shared::from_bit_shares(xc[lo..hi].to_vec()), &x, &y)
+                        .await?
+                }
+                _ => unreachable!("op checked in main"),
+            };
+            timed += t0.elapsed();
+            let spent = engine.stats().since(&before);
+            cost.rounds += spent.rounds;
+            cost.net.bytes_sent += spent.net.bytes_sent;
+            cost.net.messages_sent += spent.net.messages_sent;
+            cost.multiplications += spent.multiplications;
+            if pass == job.warmup {
+                outputs.extend(engine.open_ints(&z).await?);
+            }
+        }
+        timings.push((timed, cost));
+    }
+    Ok((outputs, timings))
+}
+
 fn main() {
     let args = Args::parse();
-    if args.transport != "memory" {
+    if args.transport != "memory" && args.transport != "quic" {
         eprintln!(
-            "error: transport '{}' is not available in this build (memory only)",
+            "error: unknown transport '{}' (expected memory or quic)",
             args.transport
         );
         std::process::exit(2);
@@ -99,8 +181,8 @@ fn main() {
         std::process::exit(2)
     });
     let op = args.op.clone();
-    if !["mul", "lt", "le", "eq", "fxmul", "select"].contains(&op.as_str()) {
-        eprintln!("error: unknown op '{op}' (expected mul, lt, le, eq, fxmul, select)");
+    if !["mul", "lt", "le", "eq", "fxmul", "div", "sqrt", "select"].contains(&op.as_str()) {
+        eprintln!("error: unknown op '{op}' (expected mul, lt, le, eq, fxmul, div, sqrt, select)");
         std::process::exit(2);
     }
     let chunk = args
@@ -146,44 +228,38 @@ fn main() {
 
     let (bits, frac, n, warmup) = (args.bits, args.frac, args.n, args.warmup);
     let start = Instant::now();
-    let results = run_parties_with(params, config, args.seed, args.threads, |mut engine| {
-        let me = engine.me().index();
-        let (xa, xb, xc) = (sa[me].clone(), sb[me].clone(), sc[me].clone());
-        let op = op.clone();
-        async move {
-            let mut outputs = Vec::with_capacity(n);
-            let mut timings = Vec::new();
-            for pass in 0..=warmup {
-                let mut timed = std::time::Duration::ZERO;
-                let before = engine.stats();
-                for lo in (0..n).step_by(chunk) {
-                    let hi = (lo + chunk).min(n);
-                    let wrap = |v: &[Fr], bits: u32, frac: u32| {
-                        Shared::from_fixed_shares(v[lo..hi].to_vec(), bits, frac)
-                    };
-                    let f = if op == "fxmul" { frac } else { 0 };
-                    let (x, y) = (wrap(&xa, bits, f)?, wrap(&xb, bits, f)?);
-                    let t0 = Instant::now();
-                    let z = match op.as_str() {
-                        "mul" => engine.mul(&x, &y).await?,
-                        "lt" => engine.lt(&x, &y).await?,
-                        "le" => engine.le(&x, &y).await?,
-                        "eq" => engine.eq(&x, &y).await?,
-                        "fxmul" => engine.fx_mul(&x, &y).await?,
-                        "select" => {
-                            let cond = Shared::from_bit_shares(xc[lo..hi].to_vec());
-                            engine.select(&cond, &x, &y).await?
-                        }
-                        _ => unreachable!("op checked above"),
-                    };
-                    timed += t0.elapsed();
-                    if pass == warmup {
-                        outputs.extend(engine.open_ints(&z).await?);
-                    }
-                }
-                timings.push((timed, engine.stats().since(&before)));
-            }
-            Ok((outputs, timings))
+    let job = Arc::new(Job {
+        op: op.clone(),
+        n,
+        chunk,
+        bits,
+        frac,
+        warmup,
+        a: sa,
+        b: sb,
+        c: sc,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let results = runtime.block_on(async {
+        if args.transport == "quic" {
+            let nets = mpc::quic::local_mesh(params.n()).await.unwrap_or_else(|e| {
+                eprintln!("error: QUIC mesh on 127.0.0.1: {e}");
+                std::process::exit(1)
+            });
+            run_networks(nets, params, config, args.seed, |e| party(e, job.clone())).await
+        } else {
+            run_networks(
+                MemoryNetwork::mesh(params.n()),
+                params,
+                config,
+                args.seed,
+                |e| party(e, job.clone()),
+            )
+            .await
         }
     });
     let wall = start.elapsed();
@@ -210,13 +286,9 @@ fn main() {
         }
         stats.push(s);
     }
-    // The timed pass includes the verification openings: one round and n-1 messages of every
-    // element per chunk; subtract them.
-    let chunks = n.div_ceil(chunk) as u64;
-    let rounds = stats[0].rounds - chunks;
-    let open_bytes = (n as u64) * 32 * (args.parties as u64 - 1);
-    let bytes_per_party =
-        stats.iter().map(|s| s.net.bytes_sent).sum::<u64>() / stats.len() as u64 - open_bytes;
+    // Rounds and bytes of the operation alone (the verification openings are not counted).
+    let rounds = stats[0].rounds;
+    let bytes_per_party = stats.iter().map(|s| s.net.bytes_sent).sum::<u64>() / stats.len() as u64;
     eprintln!(
         "first (cold) pass: {:.3} s = {:.0} ops/s; whole run including dealing and verification: {:.3} s",
         cold_seconds,
@@ -224,9 +296,10 @@ fn main() {
         wall.as_secs_f64()
     );
     println!(
-        "RESULT op={} protocol={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} rounds={} bytes_per_party={} check={}",
+        "RESULT op={} protocol={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} rounds={} bytes_per_party={} check={}",
         args.op,
         args.protocol,
+        args.transport,
         args.parties,
         params.t(),
         n,

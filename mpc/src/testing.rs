@@ -5,6 +5,7 @@ use std::future::Future;
 use crate::engine::{Engine, EngineConfig};
 use crate::error::Result;
 use crate::field::Fr;
+use crate::net::Network;
 use crate::net::memory::MemoryNetwork;
 use crate::party::Params;
 
@@ -28,28 +29,50 @@ where
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    runtime.block_on(async {
-        let handles: Vec<_> = MemoryNetwork::mesh(params.n())
-            .into_iter()
-            .enumerate()
-            .map(|(i, net)| {
-                let mut seed_bytes = [0u8; 32];
-                seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-                seed_bytes[8..16].copy_from_slice(&(i as u64).to_le_bytes());
-                let engine = Engine::new(net, params, config, seed_bytes).expect("valid engine");
-                tokio::spawn(program(engine))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(handles.len());
-        for h in handles {
-            match h.await {
-                Ok(r) => out.push(r),
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => panic!("party task failed: {e}"),
-            }
+    runtime.block_on(run_networks(
+        MemoryNetwork::mesh(params.n()),
+        params,
+        config,
+        seed,
+        program,
+    ))
+}
+
+/// Runs `program` once per party over the given endpoints (party `i` is `nets[i]`), each as a
+/// task of the current tokio runtime; returns each party's result in party order.
+pub async fn run_networks<N, T, Fut, P>(
+    nets: Vec<N>,
+    params: Params,
+    config: EngineConfig,
+    seed: u64,
+    program: P,
+) -> Vec<Result<T>>
+where
+    N: Network + 'static,
+    T: Send + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+    P: Fn(Engine<N, Fr>) -> Fut,
+{
+    let handles: Vec<_> = nets
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| {
+            let mut seed_bytes = [0u8; 32];
+            seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+            seed_bytes[8..16].copy_from_slice(&(i as u64).to_le_bytes());
+            let engine = Engine::new(net, params, config, seed_bytes).expect("valid engine");
+            tokio::spawn(program(engine))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(r) => out.push(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("party task failed: {e}"),
         }
-        out
-    })
+    }
+    out
 }
 
 /// [`run_parties_with`] on two threads.

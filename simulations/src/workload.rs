@@ -44,11 +44,17 @@ pub enum Op {
     /// Fixed-point `x · y` with truncation.
     #[serde(alias = "fx_mul")]
     Fxmul,
+    /// Fixed-point `x / y` (Goldschmidt after normalization).
+    #[serde(alias = "fx_div")]
+    Div,
+    /// Fixed-point `sqrt(|x|)`.
+    #[serde(alias = "fx_sqrt")]
+    Sqrt,
 }
 
 impl Op {
     /// Every operation, in a stable order.
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 10] = [
         Op::Mul,
         Op::Lt,
         Op::Le,
@@ -57,6 +63,8 @@ impl Op {
         Op::Eq,
         Op::Select,
         Op::Fxmul,
+        Op::Div,
+        Op::Sqrt,
     ];
 
     /// The name used in scenarios, reports and on the command line.
@@ -70,11 +78,13 @@ impl Op {
             Op::Eq => "eq",
             Op::Select => "select",
             Op::Fxmul => "fxmul",
+            Op::Div => "div",
+            Op::Sqrt => "sqrt",
         }
     }
 
     fn is_fixed(self) -> bool {
-        matches!(self, Op::Fxmul)
+        matches!(self, Op::Fxmul | Op::Div | Op::Sqrt)
     }
 
     /// Runs the operation on one batch.
@@ -94,6 +104,8 @@ impl Op {
             Op::Eq => e.eq(x, y).await,
             Op::Select => e.select(c, x, y).await,
             Op::Fxmul => e.fx_mul(x, y).await,
+            Op::Div => e.fx_div(x, y).await,
+            Op::Sqrt => e.fx_sqrt(x).await,
         }
     }
 
@@ -109,6 +121,15 @@ impl Op {
             Op::Eq => ((x == y) as i128, 0),
             Op::Select => (if c == 1 { x } else { y }, 0),
             Op::Fxmul => ((x * y).div_euclid(1 << frac), 1),
+            // The engine reads a zero divisor as one unit in the last place.
+            Op::Div => {
+                let q = (x << frac).div_euclid(if y == 0 { 1 } else { y });
+                (q, 3 + q.abs() / (1 << 20))
+            }
+            Op::Sqrt => {
+                let r = ((x.unsigned_abs() << frac) as f64).sqrt().floor() as i128;
+                (r, 3 + r / (1 << 20))
+            }
         }
     }
 }
