@@ -6,7 +6,8 @@
 //! - [`net`]: the [`net::Network`] trait every transport implements, an in-memory mesh and a
 //!   meter;
 //! - [`engine`]: a party's context, with batched inputs, openings, multiplication (GRR or DN07),
-//!   random sharings and bits, comparisons, fixed point and selection;
+//!   random sharings and bits, comparisons, fixed point and selection, and Pedersen
+//!   commitments computed from shares ([`engine::commit`]);
 //! - [`share::Shared`]: shares with a public magnitude bound that every operation propagates, so
 //!   that overflow is refused before anything is sent, never silently wrapped.
 //!
@@ -25,7 +26,7 @@ pub mod share;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use engine::{Engine, EngineConfig, EngineStats, MulProtocol};
+pub use engine::{Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening};
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};
 pub use party::{Params, PartyId};

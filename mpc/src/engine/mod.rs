@@ -18,6 +18,7 @@
 //! [`MulProtocol`], the seam where a malicious-with-abort variant (Chida et al. 2018: every
 //! product also computed on `r·x` and checked at the end) would slot in.
 
+pub mod commit;
 mod compare;
 mod fixed;
 mod input;
@@ -26,6 +27,7 @@ mod mul;
 mod open;
 mod preprocess;
 
+pub use commit::{Commitment, Opening};
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 
