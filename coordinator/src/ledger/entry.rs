@@ -10,7 +10,7 @@
 //! without being stored twice.
 //!
 //! This module defines and encodes; it checks nothing about a chain (that is
-//! [`super::verify`]) and touches no file (that is [`super::file`]).
+//! [`super::verify`](mod@super::verify)) and touches no file (that is [`super::file`]).
 
 use std::fmt;
 

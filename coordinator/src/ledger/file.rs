@@ -149,8 +149,12 @@ impl Ledger {
             })?;
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&frame(&genesis)?);
-        file.write_all(&bytes).map_err(io(&path))?;
-        file.sync_all().map_err(io(&path))?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        if let Err(source) = written {
+            // Leave no half-written ledger behind, so that `create` can simply be retried.
+            let _ = fs::remove_file(&path);
+            return Err(io(&path)(source));
+        }
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io(dir))?;

@@ -10,7 +10,7 @@
 //! - [`entry`]: the types, the canonical encoding and the hash and signing domains;
 //! - [`verify`](mod@verify): chain verification against a trusted roster, naming the first bad height;
 //! - [`sign`]: the worker's check-then-sign;
-//! - [`file`]: the append-only file (`<data dir>/ledger/entries.qlg`) with `fsync`ed appends
+//! - [`file`](mod@file): the append-only file (`<data dir>/ledger/entries.qlg`) with `fsync`ed appends
 //!   and strict reading.
 //!
 //! Domains (each a byte-string prefix of what is hashed or signed):
