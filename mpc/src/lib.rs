@@ -9,7 +9,8 @@
 //! - [`quic`]: the QUIC transport, a mesh of mutually authenticated connections pinned to the
 //!   roster's keys, carrying any number of sessions;
 //! - [`engine`]: a party's context, with batched inputs, openings, multiplication (GRR or DN07),
-//!   random sharings and bits, comparisons, fixed point and selection;
+//!   random sharings and bits, comparisons, fixed point and selection, and Pedersen
+//!   commitments computed from shares ([`engine::commit`]);
 //! - [`share::Shared`]: shares with a public magnitude bound that every operation propagates, so
 //!   that overflow is refused before anything is sent, never silently wrapped.
 //!
@@ -30,7 +31,7 @@ pub mod share;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
-pub use engine::{Engine, EngineConfig, EngineStats, MulProtocol};
+pub use engine::{Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening};
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};
 pub use party::{Params, PartyId};

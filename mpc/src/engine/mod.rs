@@ -19,6 +19,7 @@
 //! product also computed on `r·x` and checked at the end) would slot in.
 
 mod bits;
+pub mod commit;
 mod compare;
 mod fixed;
 mod fxmath;
@@ -30,6 +31,7 @@ mod mul;
 mod open;
 mod preprocess;
 
+pub use commit::{Commitment, Opening};
 pub use fxplan::INTEGER_FRAC;
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
