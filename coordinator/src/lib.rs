@@ -12,3 +12,5 @@
 pub mod api;
 pub mod keys;
 pub mod ledger;
+pub mod roster;
+pub mod transport;

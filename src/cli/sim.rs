@@ -8,7 +8,7 @@ use simulations::scenario::Preset;
 use simulations::{BenchOptions, Op};
 
 /// Runs one scenario file and prints its results.
-pub(crate) fn simulate(
+pub(super) fn simulate(
     scenario: PathBuf,
     out: Option<PathBuf>,
     seed: Option<u64>,
@@ -52,7 +52,7 @@ fn parse_list<T>(
 
 /// Runs the benchmark matrix.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn bench(
+pub(super) fn bench(
     parties: Vec<usize>,
     ops: Vec<String>,
     protocol: Vec<String>,

@@ -1,10 +1,14 @@
 //! The Quorate worker node: it holds datasets as secret shares, computes jobs jointly with the
 //! other workers over the QUIC mesh, and signs ledger entries.
 //!
-//! So far: [`store`], the crash-safe two-phase share store. The node's server, mesh and
-//! executor follow with the QUIC transport.
+//! - [`store`]: the crash-safe two-phase share store (redb);
+//! - [`service`]: control-plane requests in, responses out, without IO;
+//! - [`node`]: the process: control plane on QUIC, the mesh, reload and shutdown;
+//! - [`config`]: the worker's configuration file.
 
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod node;
 pub mod service;
 pub mod store;

@@ -1,0 +1,248 @@
+//! The control plane on QUIC: a server endpoint that accepts only keys it is told about, a
+//! client that accepts only the server key it expects, and one [`Request`]/[`Response`] per
+//! bidirectional stream. The TLS (self-signed certificates pinned to Ed25519 keys, TLS 1.3,
+//! mutual authentication) is the mesh's, under another ALPN so a control connection can never
+//! be mistaken for a mesh one.
+//!
+//! Every wait has a bound: connecting, and each call, time out with an error naming the peer.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mpc::identity::{Identity, PublicKey};
+use mpc::quic::tls;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{Connection, Endpoint, TransportConfig, VarInt};
+
+use crate::api::{FrameError, Request, Response, read_frame, write_frame};
+
+/// The control plane's ALPN.
+pub const API_ALPN: &[u8] = b"quorate-api/1";
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one call may take (an upload chunk of a few MiB, a commit with fsync).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Control-plane failures; each names the peer.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Setting up TLS or the endpoint failed.
+    #[error("control endpoint: {0}")]
+    Setup(String),
+    /// The peer could not be reached or refused the handshake.
+    #[error("cannot reach {peer} at {addr}: {reason}")]
+    Connect {
+        /// Who.
+        peer: String,
+        /// Where.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A call failed on the way.
+    #[error("{peer}: {reason}")]
+    Call {
+        /// Who.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn transport() -> Arc<TransportConfig> {
+    let mut t = TransportConfig::default();
+    t.stream_receive_window(VarInt::from_u32(16 << 20))
+        .receive_window(VarInt::from_u32(64 << 20))
+        .send_window(64 << 20)
+        .max_concurrent_bidi_streams(VarInt::from_u32(64))
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .max_idle_timeout(Some(
+            Duration::from_secs(60)
+                .try_into()
+                .expect("60 s is a valid idle timeout"),
+        ));
+    Arc::new(t)
+}
+
+/// A server configuration presenting `identity` and accepting the clients in `allowed`.
+pub fn server_config(
+    identity: &Identity,
+    allowed: &HashSet<PublicKey>,
+) -> Result<quinn::ServerConfig, TransportError> {
+    let mut tls = tls::server_config(identity, allowed.iter().copied())
+        .map_err(|e| TransportError::Setup(e.to_string()))?;
+    tls.alpn_protocols = vec![API_ALPN.to_vec()];
+    let crypto =
+        QuicServerConfig::try_from(tls).map_err(|e| TransportError::Setup(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(transport());
+    Ok(server)
+}
+
+/// A control-plane server endpoint on `addr`.
+pub fn server_endpoint(
+    identity: &Identity,
+    addr: SocketAddr,
+    allowed: &HashSet<PublicKey>,
+) -> Result<Endpoint, TransportError> {
+    Endpoint::server(server_config(identity, allowed)?, addr)
+        .map_err(|e| TransportError::Setup(format!("binding {addr}: {e}")))
+}
+
+/// The key the peer of an established connection authenticated with.
+pub fn peer_key(conn: &Connection) -> Option<PublicKey> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    tls::peer_key(certs.first()?)
+}
+
+/// Serves one connection: each bidirectional stream carries one request, answered by
+/// `handle`. Malformed frames are answered with an error and the connection keeps serving.
+pub async fn serve_connection<H, F>(conn: Connection, handle: H)
+where
+    H: Fn(Request) -> F + Clone + Send + 'static,
+    F: Future<Output = Response> + Send,
+{
+    loop {
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(_) => return, // closed by the peer or by us
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let response =
+                match tokio::time::timeout(CALL_TIMEOUT, read_frame::<Request, _>(&mut recv)).await
+                {
+                    Ok(Ok(request)) => handle(request).await,
+                    Ok(Err(e)) => Response::error(crate::api::ErrorKind::BadRequest, e.to_string()),
+                    Err(_) => Response::error(
+                        crate::api::ErrorKind::BadRequest,
+                        "request not received in time",
+                    ),
+                };
+            if write_frame(&mut send, &response).await.is_ok() {
+                let _ = send.finish();
+                // Keep the stream until the peer has read the answer (or gives up).
+                let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
+            }
+        });
+    }
+}
+
+/// A client connection to one control-plane server.
+pub struct ApiClient {
+    endpoint: Endpoint,
+    conn: Connection,
+    peer: String,
+}
+
+impl ApiClient {
+    /// Connects as `identity` to the server at `addr` that must hold `key`; `peer` names it in
+    /// errors (e.g. "worker 2").
+    pub async fn connect(
+        identity: &Identity,
+        addr: SocketAddr,
+        key: PublicKey,
+        peer: &str,
+    ) -> Result<Self, TransportError> {
+        let fail = |reason: String| TransportError::Connect {
+            peer: peer.to_string(),
+            addr,
+            reason,
+        };
+        let mut tls =
+            tls::client_config(identity, key).map_err(|e| TransportError::Setup(e.to_string()))?;
+        tls.alpn_protocols = vec![API_ALPN.to_vec()];
+        let crypto =
+            QuicClientConfig::try_from(tls).map_err(|e| TransportError::Setup(e.to_string()))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+        client.transport_config(transport());
+        let bind: SocketAddr = if addr.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let mut endpoint =
+            Endpoint::client(bind).map_err(|e| TransportError::Setup(e.to_string()))?;
+        endpoint.set_default_client_config(client);
+        let connecting = endpoint
+            .connect(addr, "quorate")
+            .map_err(|e| fail(e.to_string()))?;
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(fail(e.to_string())),
+            Err(_) => {
+                return Err(fail(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        Ok(ApiClient {
+            endpoint,
+            conn,
+            peer: peer.to_string(),
+        })
+    }
+
+    /// Who this client talks to.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// One request, one response.
+    pub async fn call(&self, request: &Request) -> Result<Response, TransportError> {
+        let fail = |reason: String| TransportError::Call {
+            peer: self.peer.clone(),
+            reason,
+        };
+        let exchange = async {
+            let (mut send, mut recv) =
+                self.conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+            write_frame(&mut send, request)
+                .await
+                .map_err(|e: FrameError| fail(e.to_string()))?;
+            let _ = send.finish();
+            read_frame::<Response, _>(&mut recv)
+                .await
+                .map_err(|e| fail(e.to_string()))
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(format!(
+                "no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Sends raw bytes as a request and reads the answer: for tests of a server's framing
+    /// (oversized or malformed frames).
+    pub async fn call_raw(&self, bytes: &[u8]) -> Result<Response, TransportError> {
+        let fail = |reason: String| TransportError::Call {
+            peer: self.peer.clone(),
+            reason,
+        };
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+        tokio::io::AsyncWriteExt::write_all(&mut send, bytes)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let _ = send.finish();
+        match tokio::time::timeout(CALL_TIMEOUT, read_frame::<Response, _>(&mut recv)).await {
+            Ok(r) => r.map_err(|e| fail(e.to_string())),
+            Err(_) => Err(fail("no answer".into())),
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.conn.close(VarInt::from_u32(0), b"done");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}

@@ -1,0 +1,121 @@
+//! `upload` and `datasets`.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use protocols::dataset::{Schema, read_csv_file};
+
+use crate::client::{Workers, agree};
+use crate::cluster::Cluster;
+
+pub(super) fn upload(
+    dir: &Path,
+    as_name: &str,
+    dataset: &str,
+    csv: &Path,
+    schema: Option<&Path>,
+    policy: Option<&Path>,
+    replace: bool,
+) -> Result<()> {
+    let cluster = Cluster::open(dir)?;
+    let identity = cluster.client_identity(as_name)?;
+    let schema = match schema {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Some(Schema::from_toml(&text, &p.display().to_string())?)
+        }
+        None => None,
+    };
+    let policy = match policy {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            protocols::policy::Policy::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            Some(text)
+        }
+        None => None,
+    };
+    // Everything is checked before a single share leaves this machine.
+    let table = read_csv_file(csv, schema.as_ref())?;
+    let rows = table.rows();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let workers = Workers::connect(&cluster, &identity).await?;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} chunks")
+                    .expect("a valid template"),
+            );
+            bar.set_message(format!("uploading {dataset}"));
+            bar
+        });
+        let result = workers
+            .upload(
+                &cluster,
+                dataset,
+                &table,
+                policy,
+                replace,
+                |sent, total| match &bar {
+                    Some(bar) => {
+                        bar.set_length(total);
+                        bar.set_position(sent);
+                    }
+                    None if sent == total || sent % 16 == 0 => {
+                        eprintln!("uploading {dataset}: {sent}/{total} chunks")
+                    }
+                    None => {}
+                },
+            )
+            .await;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        workers.close().await;
+        result
+    })?;
+    println!(
+        "dataset '{dataset}' of {as_name}: {rows} rows, {} columns, stored as shares on {} workers",
+        table.schema.columns.len(),
+        cluster.roster.workers.len()
+    );
+    Ok(())
+}
+
+pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {
+    let cluster = Cluster::open(dir)?;
+    let identity = cluster.client_identity(as_name)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let list = runtime.block_on(async {
+        let workers = Workers::connect(&cluster, &identity).await?;
+        let lists = workers.list().await;
+        workers.close().await;
+        agree(&lists?)
+    })?;
+    if json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|d| serde_json::json!({"owner": d.owner, "name": d.name, "rows": d.rows, "columns": d.columns}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for d in &list {
+            println!(
+                "{}/{}: {} rows, {} columns",
+                d.owner, d.name, d.rows, d.columns
+            );
+        }
+        if list.is_empty() {
+            println!("no datasets");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! The client side: connecting to every worker, uploading a dataset in two phases (shares made
+//! here, on the owner's machine), listing datasets, reading one's own dataset back.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use coordinator::api::{DatasetInfo, Request, Response, UploadHeader};
+use coordinator::transport::ApiClient;
+use mpc::identity::Identity;
+use mpc::{Field, Fr, PartyId};
+use protocols::dataset::Table;
+use worker::store::CHUNK_ROWS;
+
+use crate::cluster::Cluster;
+
+/// Connections to every worker of a cluster, as one client.
+pub struct Workers {
+    clients: Vec<Arc<ApiClient>>,
+}
+
+fn refused(worker: &ApiClient, response: Response) -> anyhow::Error {
+    match response {
+        Response::Error { message, .. } => anyhow!("{} refused: {message}", worker.peer()),
+        other => anyhow!("{}: unexpected answer {other:?}", worker.peer()),
+    }
+}
+
+impl Workers {
+    /// Connects to all workers (an unreachable worker is an error naming it).
+    pub async fn connect(cluster: &Cluster, identity: &Identity) -> Result<Self> {
+        let mut clients = Vec::new();
+        for w in &cluster.roster.workers {
+            let c =
+                ApiClient::connect(identity, w.address, w.key, &format!("worker {}", w.id)).await?;
+            clients.push(Arc::new(c));
+        }
+        Ok(Workers { clients })
+    }
+
+    /// Sends `request` to every worker at once; the first failure names its worker.
+    async fn all(&self, request: &Request) -> Result<Vec<Response>> {
+        let handles: Vec<_> = self
+            .clients
+            .iter()
+            .map(|c| {
+                let (c, r) = (c.clone(), request.clone());
+                tokio::spawn(async move { c.call(&r).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.map_err(|e| anyhow!("{e}"))??);
+        }
+        Ok(out)
+    }
+
+    async fn all_ok(&self, request: &Request) -> Result<()> {
+        for (c, r) in self.clients.iter().zip(self.all(request).await?) {
+            if r != Response::Ok {
+                return Err(refused(c, r));
+            }
+        }
+        Ok(())
+    }
+
+    /// Each worker's committed datasets.
+    pub async fn list(&self) -> Result<Vec<Vec<DatasetInfo>>> {
+        self.clients
+            .iter()
+            .zip(self.all(&Request::ListDatasets).await?)
+            .map(|(c, r)| match r {
+                Response::Datasets(d) => Ok(d),
+                other => Err(refused(c, other)),
+            })
+            .collect()
+    }
+
+    /// Uploads `table` as dataset `name`: shares every value here, sends each worker its
+    /// shares, then prepares and commits on all. On any failure every worker aborts, and the
+    /// error names the worker that failed. `progress` is called with (chunks sent, total).
+    pub async fn upload(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        table: &Table,
+        policy: Option<String>,
+        replace: bool,
+        progress: impl Fn(u64, u64),
+    ) -> Result<String> {
+        let params = cluster.roster.params();
+        let upload = format!("up-{}", hex::encode(rand::random::<[u8; 8]>()));
+        let header = UploadHeader {
+            upload: upload.clone(),
+            dataset: name.to_string(),
+            schema: toml::to_string(&table.schema)?,
+            policy: policy.unwrap_or_default(),
+            rows: table.rows() as u64,
+            columns: table.schema.columns.len() as u32,
+            replace,
+        };
+        let result = self.upload_phases(params, &header, table, &progress).await;
+        if let Err(e) = result {
+            // Best effort: whoever is still reachable drops the staged upload.
+            let abort = Request::UploadAbort {
+                upload: upload.clone(),
+            };
+            for c in &self.clients {
+                let _ = c.call(&abort).await;
+            }
+            return Err(e.context(format!(
+                "upload of '{name}' failed; every worker dropped what it had staged"
+            )));
+        }
+        Ok(upload)
+    }
+
+    async fn upload_phases(
+        &self,
+        params: mpc::Params,
+        header: &UploadHeader,
+        table: &Table,
+        progress: &impl Fn(u64, u64),
+    ) -> Result<()> {
+        self.all_ok(&Request::UploadBegin(header.clone())).await?;
+        let rows = table.rows();
+        let chunks = rows.div_ceil(CHUNK_ROWS as usize);
+        let total = (chunks * table.columns.len()) as u64;
+        let mut sent = 0;
+        let mut rng = rand::rng();
+        for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
+            let shares = mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng)
+                .with_context(|| format!("column '{}'", spec.name))?;
+            for k in 0..chunks {
+                let range = k * CHUNK_ROWS as usize..((k + 1) * CHUNK_ROWS as usize).min(rows);
+                let handles: Vec<_> = self
+                    .clients
+                    .iter()
+                    .zip(&shares)
+                    .map(|(client, mine)| {
+                        let request = Request::UploadChunk {
+                            upload: header.upload.clone(),
+                            column: c as u32,
+                            chunk: k as u32,
+                            shares: mpc::net::codec::encode(&mine[range.clone()]).to_vec(),
+                        };
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            let r = client.call(&request).await?;
+                            if r != Response::Ok {
+                                return Err(refused(&client, r));
+                            }
+                            Ok::<(), anyhow::Error>(())
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.map_err(|e| anyhow!("{e}"))??;
+                }
+                sent += 1;
+                progress(sent, total);
+            }
+        }
+        self.all_ok(&Request::UploadPrepare {
+            upload: header.upload.clone(),
+        })
+        .await?;
+        self.all_ok(&Request::UploadCommit {
+            upload: header.upload.clone(),
+        })
+        .await
+    }
+
+    /// Reconstructs column `column` of one's own dataset `name` from every worker's shares
+    /// (checking they lie on one polynomial).
+    pub async fn read_back(&self, cluster: &Cluster, name: &str, column: u32) -> Result<Vec<i128>> {
+        let params = cluster.roster.params();
+        let mut columns = Vec::new();
+        for (c, r) in self.clients.iter().zip(
+            self.all(&Request::ReadShares {
+                dataset: name.to_string(),
+                column,
+            })
+            .await?,
+        ) {
+            match r {
+                Response::Shares(bytes) => columns.push(bytes),
+                other => return Err(refused(c, other)),
+            }
+        }
+        let len = columns[0].len() / Fr::BYTES;
+        let parties: Vec<PartyId> = params.parties().collect();
+        let decoded: Vec<Vec<Fr>> = columns
+            .iter()
+            .zip(&parties)
+            .map(|(b, &p)| mpc::net::codec::decode(b, len, p).map_err(|e| anyhow!("{e}")))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&[Fr]> = decoded.iter().map(|v| v.as_slice()).collect();
+        let values =
+            mpc::shamir::Interpolator::new().reconstruct(&parties, &refs, params.t(), true)?;
+        values
+            .iter()
+            .map(|v| {
+                v.to_i128()
+                    .ok_or_else(|| anyhow!("a stored value is not an integer"))
+            })
+            .collect()
+    }
+
+    /// Closes every connection.
+    pub async fn close(self) {
+        for c in self.clients {
+            if let Ok(c) = Arc::try_unwrap(c) {
+                c.close().await;
+            }
+        }
+    }
+}
+
+/// Fails unless every worker lists the same datasets (a committed upload is on all of them).
+pub fn agree(lists: &[Vec<DatasetInfo>]) -> Result<Vec<DatasetInfo>> {
+    let first = lists.first().cloned().unwrap_or_default();
+    for (i, l) in lists.iter().enumerate() {
+        if l != &first {
+            bail!(
+                "workers disagree on their datasets: worker 0 lists {} and worker {i} lists {}",
+                first.len(),
+                l.len()
+            );
+        }
+    }
+    Ok(first)
+}

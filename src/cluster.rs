@@ -1,0 +1,169 @@
+//! A cluster's folder, as `quorate cluster init` lays it out:
+//!
+//! ```text
+//! DIR/roster.toml                      who takes part (copy it to every machine)
+//! DIR/coordinator/identity.key         the coordinator's key (0600)
+//! DIR/workers/worker-I/worker.toml     worker I's configuration (paths relative to it)
+//! DIR/workers/worker-I/identity.key    worker I's key (0600)
+//! DIR/workers/worker-I/data/           worker I's shares and ledger replica
+//! DIR/clients/NAME.key                 a client's key (0600), from `quorate identity new`
+//! ```
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use coordinator::roster::{ClientEntry, ClusterRoster, CoordinatorEntry, WorkerEntry};
+use mpc::identity::Identity;
+
+/// A cluster folder.
+pub struct Cluster {
+    dir: PathBuf,
+    /// The roster.
+    pub roster: ClusterRoster,
+}
+
+impl Cluster {
+    /// Opens the cluster in `dir` (reads its roster).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let roster = ClusterRoster::load(&dir.join("roster.toml")).with_context(|| {
+            format!(
+                "{} is not a cluster folder (run `quorate cluster init`)",
+                dir.display()
+            )
+        })?;
+        Ok(Cluster {
+            dir: dir.to_path_buf(),
+            roster,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The roster file.
+    pub fn roster_path(&self) -> PathBuf {
+        self.dir.join("roster.toml")
+    }
+
+    /// Worker `id`'s configuration file.
+    pub fn worker_config(&self, id: u16) -> PathBuf {
+        self.dir
+            .join("workers")
+            .join(format!("worker-{id}"))
+            .join("worker.toml")
+    }
+
+    /// The key of client `name`, which must be registered in the roster.
+    pub fn client_identity(&self, name: &str) -> Result<Identity> {
+        let entry = self.roster.client(name).with_context(|| {
+            format!(
+                "no client '{name}' in {} (run `quorate identity new {name} --cluster …`)",
+                self.roster_path().display()
+            )
+        })?;
+        let path = self.dir.join("clients").join(format!("{name}.key"));
+        let identity =
+            Identity::read_file(&path).with_context(|| format!("reading {}", path.display()))?;
+        if identity.public_key() != entry.key {
+            bail!(
+                "{} does not hold the key the roster lists for '{name}'",
+                path.display()
+            );
+        }
+        Ok(identity)
+    }
+
+    /// Registers a new client `name`: writes its key and adds it to the roster.
+    pub fn new_client(&mut self, name: &str) -> Result<PathBuf> {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!("client name '{name}' must be letters, digits, '-', '_' or '.'");
+        }
+        if self.roster.client(name).is_some() {
+            bail!("client '{name}' is already in the roster");
+        }
+        let identity = Identity::generate(&mut rand::rng());
+        let path = self.dir.join("clients").join(format!("{name}.key"));
+        std::fs::create_dir_all(path.parent().expect("a parent"))?;
+        identity
+            .write_file(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.roster.clients.push(ClientEntry {
+            name: name.to_string(),
+            key: identity.public_key(),
+        });
+        self.roster.save(&self.roster_path())?;
+        Ok(path)
+    }
+}
+
+/// A currently free UDP port on `host` (QUIC runs on UDP).
+fn free_port(host: IpAddr) -> Result<u16> {
+    Ok(UdpSocket::bind((host, 0))?.local_addr()?.port())
+}
+
+/// Creates a cluster folder for `workers` workers with threshold `threshold`, every node on
+/// `host` at ports free right now (edit the roster's addresses for a multi-machine deployment).
+pub fn init(
+    dir: &Path,
+    workers: usize,
+    threshold: Option<usize>,
+    host: IpAddr,
+) -> Result<ClusterRoster> {
+    let params = match threshold {
+        Some(t) => mpc::Params::new(workers, t),
+        None => mpc::Params::max_threshold(workers),
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if dir.join("roster.toml").exists() {
+        bail!(
+            "{} already holds a cluster (roster.toml exists)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut rng = rand::rng();
+    let addr = || -> Result<SocketAddr> { Ok(SocketAddr::new(host, free_port(host)?)) };
+
+    let coordinator = Identity::generate(&mut rng);
+    let coordinator_dir = dir.join("coordinator");
+    std::fs::create_dir_all(&coordinator_dir)?;
+    coordinator.write_file(&coordinator_dir.join("identity.key"))?;
+    let coordinator = CoordinatorEntry {
+        address: addr()?,
+        key: coordinator.public_key(),
+    };
+
+    let mut entries = Vec::with_capacity(workers);
+    for id in 0..workers as u16 {
+        let identity = Identity::generate(&mut rng);
+        let wdir = dir.join("workers").join(format!("worker-{id}"));
+        std::fs::create_dir_all(wdir.join("data"))?;
+        identity.write_file(&wdir.join("identity.key"))?;
+        let config = format!(
+            "# Worker {id}. Paths are relative to this file.\nid = {id}\nroster = \"../../roster.toml\"\nidentity = \"identity.key\"\ndata_dir = \"data\"\n"
+        );
+        std::fs::write(wdir.join("worker.toml"), config)?;
+        entries.push(WorkerEntry {
+            id,
+            address: addr()?,
+            mesh: addr()?,
+            key: identity.public_key(),
+        });
+    }
+    let roster = ClusterRoster {
+        threshold: params.t() as u16,
+        coordinator,
+        workers: entries,
+        clients: Vec::new(),
+    };
+    roster.validate().map_err(|e| anyhow::anyhow!(e))?;
+    roster.save(&dir.join("roster.toml"))?;
+    Ok(roster)
+}

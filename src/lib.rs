@@ -1,0 +1,14 @@
+//! The `quorate` command line and the client side of the protocol: a data owner's machine
+//! shares its values locally and sends each worker only its own shares; it reconstructs only
+//! what it is entitled to.
+//!
+//! - [`cluster`]: a cluster's folder (roster, keys, node configs) and `cluster init`;
+//! - [`client`]: connecting to workers, uploading datasets in two phases, reading them back;
+//! - `cli`: the commands (private to the binary).
+
+#![forbid(unsafe_code)]
+
+#[doc(hidden)]
+pub mod cli;
+pub mod client;
+pub mod cluster;

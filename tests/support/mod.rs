@@ -1,0 +1,171 @@
+//! A real local cluster of `quorate` processes for end-to-end tests: a temporary folder made by
+//! `quorate cluster init`, worker processes started and killed at will, every child killed
+//! when the harness is dropped (even when a test fails), and bounded waits only.
+
+#![allow(dead_code, missing_docs, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use coordinator::api::{Request, Response};
+use coordinator::transport::ApiClient;
+use quorate::cluster::Cluster;
+
+/// The `quorate` binary under test.
+pub fn quorate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quorate"));
+    c.env("RUST_LOG", "warn").env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// Runs `quorate` with `args`, returning its output.
+pub fn run(args: &[&str]) -> Output {
+    quorate()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("quorate runs")
+}
+
+/// A local cluster in a temporary folder.
+pub struct LocalCluster {
+    pub dir: tempfile::TempDir,
+    pub workers: Vec<Option<Child>>,
+}
+
+impl LocalCluster {
+    /// `cluster init` with `n` workers and one client, `acme`; no process started yet.
+    pub fn init(n: usize) -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let out = run(&[
+            "cluster",
+            "init",
+            dir.path().to_str().unwrap(),
+            "--workers",
+            &n.to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "cluster init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(&[
+            "identity",
+            "new",
+            "acme",
+            "--cluster",
+            dir.path().to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "identity new: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        LocalCluster {
+            dir,
+            workers: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    /// `init`, then every worker started and answering.
+    pub fn start(n: usize) -> Self {
+        let mut c = Self::init(n);
+        for i in 0..n {
+            c.start_worker(i);
+        }
+        for i in 0..n {
+            c.wait_ready(i);
+        }
+        c
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn dir_arg(&self) -> String {
+        self.dir.path().to_str().unwrap().to_string()
+    }
+
+    pub fn cluster(&self) -> Cluster {
+        Cluster::open(self.dir.path()).expect("the cluster folder")
+    }
+
+    pub fn worker_config(&self, i: usize) -> PathBuf {
+        self.cluster().worker_config(i as u16)
+    }
+
+    /// Starts worker `i` (its output goes to a log file in the folder).
+    pub fn start_worker(&mut self, i: usize) {
+        let log = std::fs::File::create(self.path().join(format!("worker-{i}.log"))).unwrap();
+        let child = quorate()
+            .args(["worker", "--config"])
+            .arg(self.worker_config(i))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("worker starts");
+        self.workers[i] = Some(child);
+    }
+
+    /// Waits (at most 20 s) until worker `i` answers a ping.
+    pub fn wait_ready(&self, i: usize) {
+        let cluster = self.cluster();
+        let identity = cluster.client_identity("acme").unwrap();
+        let w = cluster.roster.workers[i].clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        loop {
+            let ok = rt.block_on(async {
+                match ApiClient::connect(&identity, w.address, w.key, "probe").await {
+                    Ok(c) => matches!(c.call(&Request::Ping).await, Ok(Response::Pong { .. })),
+                    Err(_) => false,
+                }
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "worker {i} not ready in 20 s: {}",
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills worker `i` with SIGKILL and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.workers[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Worker `i`'s log so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.path().join(format!("worker-{i}.log"))).unwrap_or_default()
+    }
+
+    /// `quorate ARGS --cluster DIR --as acme`.
+    pub fn client(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        let dir = self.dir_arg();
+        all.extend(["--cluster", &dir, "--as", "acme"]);
+        run(&all)
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for i in 0..self.workers.len() {
+            self.kill(i);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! A worker's configuration file (TOML, unknown keys refused). Paths are relative to the file's
+//! folder.
+//!
+//! ```toml
+//! id = 0                       # this worker's id in the roster
+//! roster = "../../roster.toml" # the cluster's roster
+//! identity = "identity.key"    # this worker's Ed25519 key (mode 0600)
+//! data_dir = "data"            # shares and the ledger replica live here
+//! [mesh]                       # optional: QUIC mesh tuning (mpc::quic::MeshConfig; defaults documented there)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use mpc::quic::MeshConfig;
+use serde::{Deserialize, Serialize};
+
+/// A worker's configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// This worker's id in the roster.
+    pub id: u16,
+    /// The roster file.
+    pub roster: PathBuf,
+    /// This worker's key file.
+    pub identity: PathBuf,
+    /// Where shares and the ledger replica are stored.
+    pub data_dir: PathBuf,
+    /// Mesh tuning (defaults: `MeshConfig::default()`).
+    #[serde(default)]
+    pub mesh: MeshConfig,
+}
+
+impl WorkerConfig {
+    /// Reads a configuration and resolves its paths against the file's folder.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: WorkerConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.roster,
+            &mut config.identity,
+            &mut config.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+}

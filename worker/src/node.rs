@@ -1,0 +1,186 @@
+//! The worker process: it serves the control plane (uploads, listings, read-backs) to the
+//! roster's clients and coordinator, joins the QUIC mesh of workers for jobs, and shuts down
+//! cleanly when told.
+//!
+//! Startup aborts uploads that were staged but never prepared (their client saw the failure);
+//! a *prepared* upload is kept until its client commits or aborts it, as two-phase commit
+//! requires. The roster file is re-read when it changes, so a client registered with
+//! `quorate identity new` is accepted without a restart.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use coordinator::api::{ErrorKind, Response};
+use coordinator::roster::ClusterRoster;
+use coordinator::transport;
+use mpc::identity::Identity;
+use mpc::quic::{Peer, QuicMesh, QuicNode};
+
+use crate::config::WorkerConfig;
+use crate::service::Service;
+use crate::store::ShareStore;
+
+/// Why a worker could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("worker: {0}")]
+pub struct NodeError(pub String);
+
+fn err(e: impl std::fmt::Display) -> NodeError {
+    NodeError(e.to_string())
+}
+
+/// Runs the worker configured in `config_path` until `shutdown` resolves.
+pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let config = WorkerConfig::load(config_path).map_err(NodeError)?;
+    let roster = ClusterRoster::load(&config.roster).map_err(err)?;
+    let me = roster
+        .workers
+        .get(config.id as usize)
+        .ok_or_else(|| {
+            NodeError(format!(
+                "worker id {} is not in the roster ({} workers)",
+                config.id,
+                roster.workers.len()
+            ))
+        })?
+        .clone();
+    let identity = Identity::read_file(&config.identity)
+        .map_err(|e| NodeError(format!("{}: {e}", config.identity.display())))?;
+    if identity.public_key() != me.key {
+        return Err(NodeError(format!(
+            "{} holds key {}, but the roster lists worker {} with key {}",
+            config.identity.display(),
+            identity.public_key().fingerprint(),
+            me.id,
+            me.key.fingerprint()
+        )));
+    }
+    let store = ShareStore::open(&config.data_dir).map_err(err)?;
+    for staged in store.staged_uploads().map_err(err)? {
+        if !staged.prepared {
+            tracing::info!(worker = me.id, upload = %staged.upload, "aborting an upload left unprepared by a restart");
+            store.abort(&staged.upload).map_err(err)?;
+        }
+    }
+    let service = Arc::new(Service::new(format!("worker {}", me.id), store));
+    let roster = Arc::new(RwLock::new(roster));
+
+    let endpoint = transport::server_endpoint(
+        &identity,
+        me.address,
+        &roster.read().expect("roster lock").control_keys(),
+    )
+    .map_err(err)?;
+    tracing::info!(worker = me.id, control = %me.address, mesh = %me.mesh, "worker started");
+
+    // The mesh forms in the background: uploads do not need it, jobs do.
+    let mesh: Arc<tokio::sync::OnceCell<QuicMesh>> = Arc::new(tokio::sync::OnceCell::new());
+    let node = QuicNode::bind(identity.clone(), me.mesh, config.mesh.clone()).map_err(err)?;
+    let peers: Vec<Peer> = roster
+        .read()
+        .expect("roster lock")
+        .workers
+        .iter()
+        .map(|w| Peer {
+            key: w.key,
+            addr: w.mesh,
+        })
+        .collect();
+    let mesh_slot = mesh.clone();
+    let my_id = me.id;
+    tokio::spawn(async move {
+        match node.connect(mpc::PartyId(my_id), &peers).await {
+            Ok(m) => {
+                tracing::info!(worker = my_id, "mesh formed");
+                let _ = mesh_slot.set(m);
+            }
+            Err(e) => tracing::warn!(worker = my_id, "mesh not formed: {e}"),
+        }
+    });
+
+    let reload = tokio::spawn(watch_roster(
+        config.roster.clone(),
+        roster.clone(),
+        endpoint.clone(),
+        identity.clone(),
+    ));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let (service, roster) = (service.clone(), roster.clone());
+                tokio::spawn(async move {
+                    let conn = match incoming.await {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            tracing::warn!("control connection refused or failed: {e}");
+                            return;
+                        }
+                    };
+                    let Some(key) = transport::peer_key(&conn) else { return };
+                    let name = {
+                        let r = roster.read().expect("roster lock");
+                        if key == r.coordinator.key { "coordinator".to_string() } else { r.client_by_key(&key).unwrap_or("").to_string() }
+                    };
+                    tracing::debug!(peer = %name, "control connection");
+                    transport::serve_connection(conn, move |request| {
+                        let (service, name) = (service.clone(), name.clone());
+                        async move {
+                            // The store is synchronous (redb): keep it off the async workers.
+                            tokio::task::spawn_blocking(move || service.handle(&name, request))
+                                .await
+                                .unwrap_or_else(|e| Response::error(ErrorKind::Internal, format!("handler failed: {e}")))
+                        }
+                    })
+                    .await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!(worker = me.id, "shutting down");
+    reload.abort();
+    endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+    if let Some(m) = Arc::try_unwrap(mesh).ok().and_then(|c| c.into_inner()) {
+        let _ = tokio::time::timeout(Duration::from_secs(3), m.shutdown()).await;
+    }
+    Ok(())
+}
+
+/// Re-reads the roster when its file changes and lets newly registered clients in.
+async fn watch_roster(
+    path: std::path::PathBuf,
+    roster: Arc<RwLock<ClusterRoster>>,
+    endpoint: quinn::Endpoint,
+    identity: Identity,
+) {
+    let modified = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    };
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match ClusterRoster::load(&path) {
+            Ok(fresh) => match transport::server_config(&identity, &fresh.control_keys()) {
+                Ok(config) => {
+                    endpoint.set_server_config(Some(config));
+                    tracing::info!(clients = fresh.clients.len(), "roster reloaded");
+                    *roster.write().expect("roster lock") = fresh;
+                }
+                Err(e) => tracing::warn!("roster reload: {e}"),
+            },
+            Err(e) => tracing::warn!("roster reload: {e}"),
+        }
+    }
+}
