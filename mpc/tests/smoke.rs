@@ -1,3 +1,5 @@
+//! A quick pass over every operation for several settings, with printed round counts.
+
 use mpc::testing::{agreed, run_parties};
 use mpc::{EngineConfig, MulProtocol, Params, PartyId};
 

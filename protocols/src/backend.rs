@@ -129,10 +129,10 @@ fn floor_shift(x: Fr, m: u32) -> Fr {
     let limbs = y.to_canonical_limbs();
     let mut shifted = [0u64; 4];
     let (words, bits) = ((m / 64) as usize, m % 64);
-    for i in 0..4 {
+    for (i, out) in shifted.iter_mut().enumerate() {
         let lo = limbs.get(i + words).copied().unwrap_or(0);
         let hi = limbs.get(i + words + 1).copied().unwrap_or(0);
-        shifted[i] = if bits == 0 {
+        *out = if bits == 0 {
             lo
         } else {
             (lo >> bits) | (hi << (64 - bits))

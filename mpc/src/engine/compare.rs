@@ -30,7 +30,7 @@ fn carry_mults(m: u32) -> usize {
     while segs > 1 {
         let pairs = segs / 2;
         total += 2 * pairs - 1;
-        segs = segs - pairs;
+        segs -= pairs;
     }
     total
 }
@@ -169,7 +169,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             // d_i = c_i xor r_i, linear in r_i since c_i is public.
             let mut d = Vec::with_capacity(len * ku);
             for e in 0..len {
-                for (i, ci) in low_bits(&c[e], k).into_iter().enumerate() {
+                for (i, ci) in low_bits(&c[e], k).enumerate() {
                     let ri = r[e * ku + i];
                     d.push(if ci { F::one() - ri } else { ri });
                 }
@@ -192,7 +192,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// Carry out of each element's `(g, p)` leaves (element-major, `m` per element, least
     /// significant first), by a reduction tree.
     async fn carry_out(&mut self, mut g: Vec<F>, mut p: Vec<F>, m: usize) -> Result<Vec<F>> {
-        let len = if m == 0 { 0 } else { g.len() / m };
+        let len = g.len().checked_div(m).unwrap_or(0);
         let mut segs = m;
         while segs > 1 {
             let pairs = segs / 2;
@@ -242,7 +242,7 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// The product of each element's `m` factors (element-major), by a tree.
     pub(crate) async fn product_tree(&mut self, mut f: Vec<F>, m: usize) -> Result<Vec<F>> {
-        let len = if m == 0 { 0 } else { f.len() / m };
+        let len = f.len().checked_div(m).unwrap_or(0);
         let mut segs = m;
         while segs > 1 {
             let pairs = segs / 2;

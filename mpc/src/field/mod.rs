@@ -119,7 +119,8 @@ mod tests {
         assert_eq!(a + b, b + a);
         assert_eq!((a + b) + c, a + (b + c));
         assert_eq!(a * (b + c), a * b + a * c);
-        assert_eq!(a - a, F::zero());
+        assert_eq!(a - b + b, a);
+        assert_eq!(a + (-a), F::zero() * b);
         assert_eq!(a + (-a), F::zero());
         if !a.is_zero() {
             assert_eq!(a * a.inverse().unwrap(), F::one());
