@@ -280,7 +280,8 @@ mod tests {
             assert_eq!(op.name().parse::<Op>().unwrap(), op);
         }
         assert_eq!("fx_mul".parse::<Op>().unwrap(), Op::Fxmul);
-        assert!("div".parse::<Op>().unwrap_err().contains("expected one of"));
+        assert_eq!("div".parse::<Op>().unwrap(), Op::Div);
+        assert!("frobnicate".parse::<Op>().unwrap_err().contains("expected one of"));
     }
 
     #[test]
