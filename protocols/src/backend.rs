@@ -188,11 +188,7 @@ pub fn division_bits(a: &Secret, b: &Secret) -> Result<mpc::share::Meta> {
     let op = "fx_div";
     same_len(op, a, b)?;
     let k = b.bits().max(1);
-    let f_out = if a.frac() > 0 {
-        a.frac()
-    } else {
-        INTEGER_FRAC
-    };
+    let f_out = if a.frac() > 0 { a.frac() } else { INTEGER_FRAC };
     let lift = f_out - a.frac();
     if a.bits() + 2 * k + 2 > mpc::share::MAX_BITS {
         return Err(exceeded(op, a.bits() + 2 * k + 2));
@@ -216,11 +212,7 @@ pub fn root_bits(x: &Secret) -> Result<mpc::share::Meta> {
     if k > MAX_ROOT_BITS {
         return Err(exceeded("fx_sqrt", 2 * k + 5));
     }
-    let f_out = if x.frac() > 0 {
-        x.frac()
-    } else {
-        INTEGER_FRAC
-    };
+    let f_out = if x.frac() > 0 { x.frac() } else { INTEGER_FRAC };
     Ok(mpc::share::Meta {
         bits: (k + 2 * f_out - x.frac()).div_ceil(2) + 2,
         frac: f_out,
@@ -230,7 +222,11 @@ pub fn root_bits(x: &Secret) -> Result<mpc::share::Meta> {
 
 /// A field element read as a signed integer, exactly.
 fn to_big(x: Fr) -> BigInt {
-    let (negative, mag) = if is_negative(x) { (true, -x) } else { (false, x) };
+    let (negative, mag) = if is_negative(x) {
+        (true, -x)
+    } else {
+        (false, x)
+    };
     let limbs = mag.to_canonical_limbs();
     let mut v = BigInt::from(0u8);
     for &l in limbs.iter().rev() {
@@ -589,8 +585,12 @@ mod tests {
     }
 
     fn fixed(values: &[i128], bits: u32, frac: u32) -> Secret {
-        Shared::from_fixed_shares(values.iter().map(|&v| Fr::from_i128(v)).collect(), bits, frac)
-            .unwrap()
+        Shared::from_fixed_shares(
+            values.iter().map(|&v| Fr::from_i128(v)).collect(),
+            bits,
+            frac,
+        )
+        .unwrap()
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -605,10 +605,16 @@ mod tests {
         let expect = [7 << 15, -7 << 15, 65536 / 3, 5 << 16];
         assert_eq!(c.open(&q).await.unwrap(), expect);
         // -1/3 floors towards minus infinity.
-        let q = c.fx_div(&fixed(&[-1], 4, 0), &fixed(&[3], 4, 0)).await.unwrap();
+        let q = c
+            .fx_div(&fixed(&[-1], 4, 0), &fixed(&[3], 4, 0))
+            .await
+            .unwrap();
         assert_eq!(c.open(&q).await.unwrap(), [-(65536 / 3) - 1]);
         // Fixed point: 1.5 (frac 8) / 0.5 (frac 4) = 3 with 8 fractional bits.
-        let q = c.fx_div(&fixed(&[384], 12, 8), &fixed(&[8], 6, 4)).await.unwrap();
+        let q = c
+            .fx_div(&fixed(&[384], 12, 8), &fixed(&[8], 6, 4))
+            .await
+            .unwrap();
         assert_eq!((q.frac(), c.open(&q).await.unwrap()), (8, vec![768]));
         // Roots: sqrt(2) with 16 fractional bits; sqrt(2.25) from frac 8; sqrt(|-4|).
         let r = c.fx_sqrt(&fixed(&[2, -4], 8, 0)).await.unwrap();
@@ -617,6 +623,10 @@ mod tests {
         assert_eq!(c.open(&r).await.unwrap(), [384]);
         // Bounds the engine refuses are refused here too.
         assert!(c.fx_sqrt(&fixed(&[1], 98, 0)).await.is_err());
-        assert!(c.fx_div(&fixed(&[1], 100, 0), &fixed(&[1], 50, 0)).await.is_err());
+        assert!(
+            c.fx_div(&fixed(&[1], 100, 0), &fixed(&[1], 50, 0))
+                .await
+                .is_err()
+        );
     }
 }

@@ -11,5 +11,6 @@
 pub mod backend;
 pub mod dataset;
 pub mod policy;
+pub mod stats;
 
 pub use backend::{Backend, Clear, Counting, Secret};

@@ -1,0 +1,856 @@
+//! The statistics query language: a subset of SQL, parsed with `sqlparser` (PostgreSQL
+//! dialect) and checked against the dataset's [`Schema`] into a small [`Query`].
+//!
+//! Supported: `SELECT` a list of aggregates (each with an optional `AS alias`; the `GROUP BY`
+//! column may also be selected) `FROM` one table, an optional `WHERE` made of comparisons
+//! (`=`, `<>`, `<`, `<=`, `>`, `>=`) between a column and a constant, combined with `AND`, `OR`,
+//! `NOT` and parentheses, and an optional `GROUP BY` one categorical column. The aggregates are
+//! listed in [`Aggregate`].
+//!
+//! Everything else is refused before anything runs, by an [`SqlError`] that names the construct
+//! and where it starts (`line:column`, from sqlparser's spans): joins, subqueries, `HAVING`,
+//! `ORDER BY`, `LIMIT`, `DISTINCT`, window functions, unknown functions, tables and columns, and
+//! type mismatches (a sum of a categorical, a categorical compared with `<` or with a value
+//! outside its domain, an identifier aggregated).
+//!
+//! Constants are encoded as the column's values are ([`crate::dataset`]): fixed point scaled by
+//! `2^frac` (a bound that falls between two representable values is rounded so that the
+//! comparison keeps its meaning), categoricals as their index in the domain, identifiers hashed.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sqlparser::ast::{
+    self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    SelectItem as SqlItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::dataset::{ColumnType, Schema, hash_identifier};
+
+/// Where a construct starts in the query text (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: u64,
+    /// Column, from 1.
+    pub column: u64,
+}
+
+/// Why a query was refused: the construct, its position when known, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub struct SqlError {
+    /// The construct at fault (`JOIN`, `subquery`, `function FOO`, `column 'x'`, ...).
+    pub construct: String,
+    /// Where it starts.
+    pub position: Option<Position>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(p) = self.position {
+            write!(f, "{}:{}: ", p.line, p.column)?;
+        }
+        write!(f, "{}: {}", self.construct, self.message)
+    }
+}
+
+/// A comparison operator of a `WHERE` clause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    /// `=`
+    Eq,
+    /// `<>` or `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// A `WHERE` clause, on encoded values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Predicate {
+    /// `column op value`, the value encoded as the column's are.
+    Compare {
+        /// Index of the column in the schema.
+        column: usize,
+        /// The operator.
+        op: CmpOp,
+        /// The encoded constant.
+        value: i128,
+    },
+    /// A comparison whose answer the constant alone decides (`x = 2.5` on integers).
+    Const(bool),
+    /// Both.
+    And(Box<Predicate>, Box<Predicate>),
+    /// Either.
+    Or(Box<Predicate>, Box<Predicate>),
+    /// Not.
+    Not(Box<Predicate>),
+}
+
+/// An aggregate of the select list. Columns are schema indices; pairs are `(y, x)` as in SQL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aggregate {
+    /// The `GROUP BY` column itself (its value is the group's label).
+    GroupKey,
+    /// `COUNT(*)` or `COUNT(col)` (there are no NULLs).
+    Count,
+    /// `SUM(col)`.
+    Sum(usize),
+    /// `AVG(col)`.
+    Avg(usize),
+    /// `MIN(col)`.
+    Min(usize),
+    /// `MAX(col)`.
+    Max(usize),
+    /// `VAR_SAMP` / `VARIANCE` (sample) or `VAR_POP`.
+    Var {
+        /// The column.
+        col: usize,
+        /// Divides by `n - 1`.
+        sample: bool,
+    },
+    /// `STDDEV_SAMP` / `STDDEV` (sample) or `STDDEV_POP`.
+    Stddev {
+        /// The column.
+        col: usize,
+        /// Divides by `n - 1`.
+        sample: bool,
+    },
+    /// `PERCENTILE_CONT(num/den) WITHIN GROUP (ORDER BY col)`; `MEDIAN(col)` is `1/2`.
+    Percentile {
+        /// The column.
+        col: usize,
+        /// The fraction's numerator.
+        num: i128,
+        /// The fraction's denominator (a power of ten, or 2).
+        den: i128,
+    },
+    /// `CORR(y, x)`.
+    Corr(usize, usize),
+    /// `COVAR_SAMP(y, x)` or `COVAR_POP(y, x)`.
+    Covar {
+        /// `(y, x)`.
+        cols: (usize, usize),
+        /// Divides by `n - 1`.
+        sample: bool,
+    },
+    /// `REGR_SLOPE(y, x)`.
+    RegrSlope(usize, usize),
+    /// `REGR_INTERCEPT(y, x)`.
+    RegrIntercept(usize, usize),
+    /// `HISTOGRAM(col, b1, ..., bk)`: counts of `x < b1`, `b1 <= x < b2`, ..., `x >= bk`
+    /// (bounds encoded, strictly increasing).
+    Histogram {
+        /// The column.
+        col: usize,
+        /// The public bucket bounds.
+        bounds: Vec<i128>,
+    },
+}
+
+/// One output column: an aggregate and its label (the alias, or the SQL text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectItem {
+    /// What to compute.
+    pub aggregate: Aggregate,
+    /// The output column's name.
+    pub label: String,
+}
+
+/// A checked query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    /// The select list.
+    pub select: Vec<SelectItem>,
+    /// The table (the union of every owner's dataset of that name).
+    pub table: String,
+    /// The schema the query was checked against.
+    pub schema: Schema,
+    /// The `WHERE` clause.
+    pub filter: Option<Predicate>,
+    /// The `GROUP BY` column's index (categorical).
+    pub group_by: Option<usize>,
+}
+
+fn pos_of(span: sqlparser::tokenizer::Span) -> Option<Position> {
+    (span.start.line > 0).then_some(Position {
+        line: span.start.line,
+        column: span.start.column,
+    })
+}
+
+fn err(construct: impl Into<String>, at: &impl Spanned, message: impl Into<String>) -> SqlError {
+    SqlError {
+        construct: construct.into(),
+        position: pos_of(at.span()),
+        message: message.into(),
+    }
+}
+
+/// Parses `sql` and checks it against the schema of its table, which `schema_of` gives (or
+/// `None` for an unknown table).
+pub fn parse(sql: &str, schema_of: impl Fn(&str) -> Option<Schema>) -> Result<Query, SqlError> {
+    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError {
+        construct: "syntax".into(),
+        position: None,
+        message: e.to_string(),
+    })?;
+    let [statement] = &statements[..] else {
+        return Err(SqlError {
+            construct: "statements".into(),
+            position: statements.get(1).and_then(|s| pos_of(s.span())),
+            message: format!("expected one SELECT statement, found {}", statements.len()),
+        });
+    };
+    let Statement::Query(q) = statement else {
+        return Err(err(
+            "statement",
+            statement,
+            "only SELECT queries are supported",
+        ));
+    };
+    if let Some(with) = &q.with {
+        return Err(err(
+            "WITH",
+            with,
+            "common table expressions are not supported",
+        ));
+    }
+    if let Some(o) = &q.order_by {
+        return Err(err(
+            "ORDER BY",
+            o,
+            "the result has one row per group; no ordering",
+        ));
+    }
+    if let Some(l) = &q.limit_clause {
+        return Err(err("LIMIT", l, "not supported"));
+    }
+    let select = match q.body.as_ref() {
+        SetExpr::Select(s) => s,
+        SetExpr::Query(inner) => return Err(err("subquery", inner.as_ref(), "not supported")),
+        other => {
+            return Err(err(
+                "set operation",
+                other,
+                "only a plain SELECT is supported",
+            ));
+        }
+    };
+    if let Some(d) = &select.distinct {
+        let at = select
+            .projection
+            .first()
+            .map(|p| p.span())
+            .unwrap_or(select.span());
+        let _ = d;
+        return Err(SqlError {
+            construct: "DISTINCT".into(),
+            position: pos_of(at),
+            message: "not supported".into(),
+        });
+    }
+    if let Some(h) = &select.having {
+        return Err(err("HAVING", h, "not supported"));
+    }
+    let [from] = &select.from[..] else {
+        let at = select
+            .from
+            .get(1)
+            .map(|f| f.span())
+            .unwrap_or(select.span());
+        return Err(SqlError {
+            construct: "FROM".into(),
+            position: pos_of(at),
+            message: format!(
+                "expected exactly one table, found {} (joins are not supported)",
+                select.from.len()
+            ),
+        });
+    };
+    if let Some(j) = from.joins.first() {
+        return Err(err("JOIN", j, "joins are not supported"));
+    }
+    let (table, alias) = match &from.relation {
+        TableFactor::Table { name, alias, .. } => (name.to_string(), alias.clone()),
+        TableFactor::Derived { .. } => {
+            return Err(err(
+                "subquery",
+                &from.relation,
+                "subqueries are not supported",
+            ));
+        }
+        other => return Err(err("FROM", other, "expected a table name")),
+    };
+    let schema = schema_of(&table)
+        .ok_or_else(|| err(format!("table '{table}'"), &from.relation, "unknown table"))?;
+    let cx = Checker {
+        schema: &schema,
+        table: &table,
+        alias: alias.map(|a| a.name.value),
+    };
+    let group_by = match &select.group_by {
+        GroupByExpr::Expressions(exprs, _) if exprs.is_empty() => None,
+        GroupByExpr::Expressions(exprs, _) => {
+            if let Some(second) = exprs.get(1) {
+                return Err(err(
+                    "GROUP BY",
+                    second,
+                    "only one grouping column is supported",
+                ));
+            }
+            let (c, spec) = cx.column(&exprs[0])?;
+            if !matches!(spec, ColumnType::Categorical { .. }) {
+                return Err(err(
+                    format!("GROUP BY {}", exprs[0]),
+                    &exprs[0],
+                    "type mismatch: the grouping column must be categorical (its domain names the groups)",
+                ));
+            }
+            Some(c)
+        }
+        GroupByExpr::All(_) => return Err(err("GROUP BY ALL", select.as_ref(), "not supported")),
+    };
+    let filter = select
+        .selection
+        .as_ref()
+        .map(|e| cx.predicate(e))
+        .transpose()?;
+    let mut items = Vec::new();
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            SqlItem::UnnamedExpr(e) => (e, None),
+            SqlItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            other => return Err(err("*", other, "select aggregates, not rows")),
+        };
+        let aggregate = cx.aggregate(expr, group_by)?;
+        items.push(SelectItem {
+            aggregate,
+            label: alias.unwrap_or_else(|| expr.to_string()),
+        });
+    }
+    Ok(Query {
+        select: items,
+        table,
+        schema: schema.clone(),
+        filter,
+        group_by,
+    })
+}
+
+struct Checker<'a> {
+    schema: &'a Schema,
+    table: &'a str,
+    alias: Option<String>,
+}
+
+/// A constant of the query text.
+enum Constant {
+    /// A number, as `mantissa / 10^scale`.
+    Number(i128, u32),
+    Text(String),
+}
+
+impl Checker<'_> {
+    fn column<'s>(&'s self, e: &Expr) -> Result<(usize, &'s ColumnType), SqlError> {
+        let name = match e {
+            Expr::Identifier(id) => &id.value,
+            Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
+                let q = &ids[0].value;
+                if q != self.table && Some(q) != self.alias.as_ref() {
+                    return Err(err(format!("'{q}'"), e, "unknown table qualifier"));
+                }
+                &ids[1].value
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                return Err(err("subquery", e, "subqueries are not supported"));
+            }
+            other => {
+                return Err(err(
+                    format!("expression {other}"),
+                    e,
+                    "expected a column name (expressions are not supported)",
+                ));
+            }
+        };
+        match self.schema.column(name) {
+            Some((i, spec)) => Ok((i, &spec.ty)),
+            None => Err(err(
+                format!("column '{name}'"),
+                e,
+                format!("unknown column of table '{}'", self.table),
+            )),
+        }
+    }
+
+    fn constant(&self, e: &Expr) -> Option<Constant> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(text, _) => parse_decimal(text).map(|(m, s)| Constant::Number(m, s)),
+                Value::SingleQuotedString(s) => Some(Constant::Text(s.clone())),
+                _ => None,
+            },
+            Expr::UnaryOp {
+                op: UnaryOperator::Minus,
+                expr,
+            } => match self.constant(expr)? {
+                Constant::Number(m, s) => Some(Constant::Number(-m, s)),
+                Constant::Text(_) => None,
+            },
+            Expr::Nested(inner) => self.constant(inner),
+            _ => None,
+        }
+    }
+
+    fn predicate(&self, e: &Expr) -> Result<Predicate, SqlError> {
+        match e {
+            Expr::Nested(inner) => self.predicate(inner),
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => Ok(Predicate::Not(Box::new(self.predicate(expr)?))),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::And,
+                right,
+            } => Ok(Predicate::And(
+                Box::new(self.predicate(left)?),
+                Box::new(self.predicate(right)?),
+            )),
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Or,
+                right,
+            } => Ok(Predicate::Or(
+                Box::new(self.predicate(left)?),
+                Box::new(self.predicate(right)?),
+            )),
+            Expr::BinaryOp { left, op, right } => {
+                let op_of = |o: &BinaryOperator| match o {
+                    BinaryOperator::Eq => Some(CmpOp::Eq),
+                    BinaryOperator::NotEq => Some(CmpOp::Ne),
+                    BinaryOperator::Lt => Some(CmpOp::Lt),
+                    BinaryOperator::LtEq => Some(CmpOp::Le),
+                    BinaryOperator::Gt => Some(CmpOp::Gt),
+                    BinaryOperator::GtEq => Some(CmpOp::Ge),
+                    _ => None,
+                };
+                let cmp = op_of(op)
+                    .ok_or_else(|| err(format!("operator {op}"), e, "not supported in WHERE"))?;
+                // column op constant, or constant op column (flipped).
+                let (col_e, k_e, cmp) = match self.constant(left) {
+                    Some(_) => (right.as_ref(), left.as_ref(), flip(cmp)),
+                    None => (left.as_ref(), right.as_ref(), cmp),
+                };
+                let (c, ty) = self.column(col_e)?;
+                let k = self.constant(k_e).ok_or_else(|| {
+                    err(
+                        format!("{k_e}"),
+                        k_e,
+                        "expected a constant (a column compares with constants only)",
+                    )
+                })?;
+                self.comparison(c, ty, cmp, k, e)
+            }
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. } => {
+                Err(err("subquery", e, "subqueries are not supported"))
+            }
+            other => Err(err(
+                format!("{other}"),
+                e,
+                "expected a comparison, AND, OR or NOT",
+            )),
+        }
+    }
+
+    fn comparison(
+        &self,
+        column: usize,
+        ty: &ColumnType,
+        op: CmpOp,
+        k: Constant,
+        at: &Expr,
+    ) -> Result<Predicate, SqlError> {
+        let name = &self.schema.columns[column].name;
+        let mismatch = |m: String| {
+            Err(err(
+                format!("comparison {at}"),
+                at,
+                format!("type mismatch: {m}"),
+            ))
+        };
+        let equality = matches!(op, CmpOp::Eq | CmpOp::Ne);
+        match (ty, k) {
+            (
+                ColumnType::Integer { bits } | ColumnType::Fixed { bits, .. },
+                Constant::Number(m, s),
+            ) => Ok(numeric_bound(column, op, m, s, ty.frac(), *bits)),
+            (ColumnType::Integer { .. } | ColumnType::Fixed { .. }, Constant::Text(t)) => {
+                mismatch(format!("column '{name}' is numeric, '{t}' is text"))
+            }
+            (ColumnType::Categorical { domain }, k) => {
+                let text = match k {
+                    Constant::Text(t) => t,
+                    Constant::Number(m, s) => decimal_text(m, s),
+                };
+                if !equality {
+                    return mismatch(format!(
+                        "categorical column '{name}' compares with = or <> only"
+                    ));
+                }
+                match domain.iter().position(|d| *d == text) {
+                    Some(i) => Ok(Predicate::Compare {
+                        column,
+                        op,
+                        value: i as i128,
+                    }),
+                    None => mismatch(format!("'{text}' is not in the domain of column '{name}'")),
+                }
+            }
+            (ColumnType::Identifier, Constant::Text(t)) if equality => Ok(Predicate::Compare {
+                column,
+                op,
+                value: hash_identifier(&t),
+            }),
+            (ColumnType::Identifier, _) => mismatch(format!(
+                "identifier column '{name}' compares with = or <> to text only"
+            )),
+        }
+    }
+
+    /// The arguments of a call (`None` for `*`).
+    fn args<'e>(&self, f: &'e ast::Function, at: &Expr) -> Result<Vec<Option<&'e Expr>>, SqlError> {
+        let name = f.name.to_string().to_uppercase();
+        if f.over.is_some() {
+            return Err(err(
+                format!("window function {name}"),
+                at,
+                "OVER is not supported",
+            ));
+        }
+        if let Some(filter) = &f.filter {
+            return Err(err("FILTER", filter.as_ref(), "not supported; use WHERE"));
+        }
+        let list = match &f.args {
+            FunctionArguments::List(l) => l,
+            FunctionArguments::Subquery(q) => {
+                return Err(err("subquery", q.as_ref(), "not supported"));
+            }
+            FunctionArguments::None => return Ok(Vec::new()),
+        };
+        if list.duplicate_treatment.is_some() {
+            return Err(err(
+                format!("{name}(DISTINCT ...)"),
+                at,
+                "DISTINCT aggregates are not supported",
+            ));
+        }
+        list.args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(Some(e)),
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok(None),
+                _ => Err(err(format!("argument {a}"), at, "not supported")),
+            })
+            .collect()
+    }
+
+    fn aggregate(&self, e: &Expr, group_by: Option<usize>) -> Result<Aggregate, SqlError> {
+        let f = match e {
+            Expr::Function(f) => f,
+            Expr::Nested(inner) => return self.aggregate(inner, group_by),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                let (c, _) = self.column(e)?;
+                if Some(c) == group_by {
+                    return Ok(Aggregate::GroupKey);
+                }
+                return Err(err(
+                    format!("column {e}"),
+                    e,
+                    "only aggregates and the GROUP BY column can be selected",
+                ));
+            }
+            Expr::Subquery(_) => return Err(err("subquery", e, "subqueries are not supported")),
+            other => {
+                return Err(err(
+                    format!("expression {other}"),
+                    e,
+                    "expected an aggregate",
+                ));
+            }
+        };
+        let name = f.name.to_string().to_uppercase();
+        let raw = self.args(f, e)?;
+        if raw.len() == 1 && raw[0].is_none() && name == "COUNT" {
+            return Ok(Aggregate::Count);
+        }
+        let args: Vec<&Expr> = raw
+            .iter()
+            .map(|a| a.ok_or_else(|| err("*", e, format!("{name}(*) is not supported"))))
+            .collect::<Result<_, _>>()?;
+        let arity = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(err(
+                    format!("function {name}"),
+                    e,
+                    format!("takes {n} argument(s), got {}", args.len()),
+                ))
+            }
+        };
+        // A numeric column argument: integer or fixed point.
+        let numeric = |a: &Expr| -> Result<usize, SqlError> {
+            let (c, ty) = self.column(a)?;
+            match ty {
+                ColumnType::Integer { .. } | ColumnType::Fixed { .. } => Ok(c),
+                _ => Err(err(
+                    format!("{name}({a})"),
+                    a,
+                    format!(
+                        "type mismatch: {name} needs a numeric column, '{}' is not",
+                        self.schema.columns[c].name
+                    ),
+                )),
+            }
+        };
+        if !f.within_group.is_empty() && name != "PERCENTILE_CONT" {
+            return Err(err("WITHIN GROUP", e, format!("not supported for {name}")));
+        }
+        let agg = match name.as_str() {
+            "COUNT" => {
+                arity(1)?;
+                self.column(args[0])?;
+                Aggregate::Count
+            }
+            "SUM" | "AVG" | "MIN" | "MAX" | "VAR_SAMP" | "VARIANCE" | "VAR_POP" | "STDDEV"
+            | "STDDEV_SAMP" | "STDDEV_POP" | "MEDIAN" => {
+                arity(1)?;
+                let c = numeric(args[0])?;
+                match name.as_str() {
+                    "SUM" => Aggregate::Sum(c),
+                    "AVG" => Aggregate::Avg(c),
+                    "MIN" => Aggregate::Min(c),
+                    "MAX" => Aggregate::Max(c),
+                    "VAR_POP" => Aggregate::Var {
+                        col: c,
+                        sample: false,
+                    },
+                    "VAR_SAMP" | "VARIANCE" => Aggregate::Var {
+                        col: c,
+                        sample: true,
+                    },
+                    "STDDEV_POP" => Aggregate::Stddev {
+                        col: c,
+                        sample: false,
+                    },
+                    "MEDIAN" => Aggregate::Percentile {
+                        col: c,
+                        num: 1,
+                        den: 2,
+                    },
+                    _ => Aggregate::Stddev {
+                        col: c,
+                        sample: true,
+                    },
+                }
+            }
+            "CORR" | "COVAR_SAMP" | "COVAR_POP" | "REGR_SLOPE" | "REGR_INTERCEPT" => {
+                arity(2)?;
+                let (y, x) = (numeric(args[0])?, numeric(args[1])?);
+                match name.as_str() {
+                    "CORR" => Aggregate::Corr(y, x),
+                    "COVAR_SAMP" => Aggregate::Covar {
+                        cols: (y, x),
+                        sample: true,
+                    },
+                    "COVAR_POP" => Aggregate::Covar {
+                        cols: (y, x),
+                        sample: false,
+                    },
+                    "REGR_SLOPE" => Aggregate::RegrSlope(y, x),
+                    _ => Aggregate::RegrIntercept(y, x),
+                }
+            }
+            "PERCENTILE_CONT" => {
+                arity(1)?;
+                let fraction = match self.constant(args[0]) {
+                    Some(Constant::Number(m, s)) if m >= 0 && m <= 10i128.pow(s) => {
+                        (m, 10i128.pow(s))
+                    }
+                    _ => {
+                        return Err(err(
+                            format!("{}", args[0]),
+                            args[0],
+                            "the percentile must be a constant between 0 and 1",
+                        ));
+                    }
+                };
+                let [order] = &f.within_group[..] else {
+                    return Err(err(
+                        format!("function {name}"),
+                        e,
+                        "needs WITHIN GROUP (ORDER BY column)",
+                    ));
+                };
+                let c = numeric(&order.expr)?;
+                let (num, den) = match order.options.asc {
+                    Some(false) => (fraction.1 - fraction.0, fraction.1),
+                    _ => fraction,
+                };
+                Aggregate::Percentile { col: c, num, den }
+            }
+            "HISTOGRAM" => {
+                if args.len() < 2 {
+                    return Err(err(
+                        format!("function {name}"),
+                        e,
+                        "takes a column and at least one bucket bound",
+                    ));
+                }
+                let c = numeric(args[0])?;
+                let ty = &self.schema.columns[c].ty;
+                let mut bounds = Vec::new();
+                for a in &args[1..] {
+                    let Some(Constant::Number(m, s)) = self.constant(a) else {
+                        return Err(err(format!("{a}"), *a, "a bucket bound must be a number"));
+                    };
+                    // Bucket x >= b on scaled integers: x >= ceil(b 2^frac).
+                    let b =
+                        scaled_ceil(m, s, ty.frac()).clamp(-(1 << ty.bits()) - 1, 1 << ty.bits());
+                    if bounds.last().is_some_and(|&last| b <= last) {
+                        return Err(err(
+                            format!("{a}"),
+                            *a,
+                            "bucket bounds must increase strictly",
+                        ));
+                    }
+                    bounds.push(b);
+                }
+                Aggregate::Histogram { col: c, bounds }
+            }
+            _ => return Err(err(format!("function {name}"), e, "unknown function")),
+        };
+        Ok(agg)
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
+    }
+}
+
+/// A decimal literal as `mantissa / 10^scale` (at most 18 decimals; exponents refused).
+fn parse_decimal(text: &str) -> Option<(i128, u32)> {
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 18 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    Some((digits.parse().ok()?, frac.len() as u32))
+}
+
+fn decimal_text(m: i128, s: u32) -> String {
+    if s == 0 {
+        return m.to_string();
+    }
+    let p = 10i128.pow(s);
+    format!(
+        "{}{}.{:0width$}",
+        if m < 0 { "-" } else { "" },
+        m.abs() / p,
+        m.abs() % p,
+        width = s as usize
+    )
+}
+
+/// `(floor, ceil)` of `m / 10^s * 2^frac`, saturated far outside any column's range.
+fn scaled(m: i128, s: u32, frac: u32) -> (i128, i128) {
+    let num = m.saturating_mul(1i128 << frac.min(100));
+    let den = 10i128.pow(s);
+    let floor = num.div_euclid(den);
+    (
+        floor,
+        if num.rem_euclid(den) == 0 {
+            floor
+        } else {
+            floor + 1
+        },
+    )
+}
+
+fn scaled_ceil(m: i128, s: u32, frac: u32) -> i128 {
+    scaled(m, s, frac).1
+}
+
+/// `x op k` on a column of scaled integers in `[-2^bits, 2^bits)`, as an equivalent comparison
+/// with an integer constant clamped to `[-2^bits - 1, 2^bits]`.
+fn numeric_bound(column: usize, op: CmpOp, m: i128, s: u32, frac: u32, bits: u32) -> Predicate {
+    let (lo, hi) = scaled(m, s, frac);
+    let clamp = |v: i128| v.clamp(-(1i128 << bits) - 1, 1i128 << bits);
+    let value = match op {
+        CmpOp::Eq | CmpOp::Ne if lo != hi => return Predicate::Const(op == CmpOp::Ne),
+        CmpOp::Lt | CmpOp::Ge => clamp(hi),
+        _ => clamp(lo),
+    };
+    Predicate::Compare { column, op, value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_bounds() {
+        assert_eq!(parse_decimal("12.50"), Some((1250, 2)));
+        assert_eq!(parse_decimal("7"), Some((7, 0)));
+        assert_eq!(decimal_text(-1250, 2), "-12.50");
+        assert_eq!(scaled(5, 1, 0), (0, 1));
+        assert_eq!(scaled(-5, 1, 0), (-1, 0));
+        assert_eq!(scaled(15, 1, 1), (3, 3));
+        // x < 2.5 on integers is x < 3; x <= 2.5 is x <= 2; x = 2.5 never holds.
+        assert_eq!(
+            numeric_bound(0, CmpOp::Lt, 25, 1, 0, 8),
+            Predicate::Compare {
+                column: 0,
+                op: CmpOp::Lt,
+                value: 3
+            }
+        );
+        assert_eq!(
+            numeric_bound(0, CmpOp::Le, 25, 1, 0, 8),
+            Predicate::Compare {
+                column: 0,
+                op: CmpOp::Le,
+                value: 2
+            }
+        );
+        assert_eq!(
+            numeric_bound(0, CmpOp::Eq, 25, 1, 0, 8),
+            Predicate::Const(false)
+        );
+        assert_eq!(
+            numeric_bound(0, CmpOp::Gt, 10_000, 0, 0, 8),
+            Predicate::Compare {
+                column: 0,
+                op: CmpOp::Gt,
+                value: 256
+            }
+        );
+    }
+}
