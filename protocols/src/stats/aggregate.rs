@@ -26,7 +26,6 @@ use super::plan::{Plan, Term};
 use super::sql::{Aggregate, Query};
 use super::{StatsError, at, numeric};
 use crate::backend::{Backend, Secret};
-use crate::dataset::ColumnType;
 
 /// How an opened batch becomes values.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,8 +34,8 @@ pub(crate) enum Decode {
     Count,
     /// A sum, minimum or maximum of a column with `frac` fractional bits (an integer when 0).
     Scaled(u32),
-    /// A fixed-point number: divide by `2^shift`.
-    Float(u32),
+    /// A fixed-point number: divide by `2^shift` (a negative shift multiplies).
+    Float(i32),
     /// A percentile numerator: divide by `den · 2^frac`.
     Percentile(i128, u32),
     /// Histogram buckets, one part each.
@@ -107,7 +106,7 @@ pub(crate) async fn evaluate<B: Backend>(
 ) -> Result<Vec<Output>, StatsError> {
     let schema = &query.schema;
     let bits = |c: usize| schema.columns[c].ty.bits();
-    let fr = |c: usize| schema.columns[c].ty.frac();
+    let fr = |c: usize| schema.columns[c].ty.frac() as i32;
     let r = stats.counts.len();
     let f = plan.frac;
     let l = plan.count_bits;
@@ -453,11 +452,14 @@ pub(crate) async fn evaluate<B: Backend>(
     let mut outputs = Vec::new();
     let mut intercept_i = 0;
     for item in &query.select {
-        let float = |v: Secret, unit: u32| (vec![v.clone()], Decode::Float(v.frac() + unit));
+        let float = |v: Secret, unit: i32| (vec![v.clone()], Decode::Float(v.frac() as i32 + unit));
         let ((parts, decode), defined) = match &item.aggregate {
             Aggregate::GroupKey => ((vec![], Decode::Key), None),
             Aggregate::Count => ((vec![n.clone()], Decode::Count), None),
-            Aggregate::Sum(c) => ((vec![sum(Term::Col(*c))], Decode::Scaled(fr(*c))), None),
+            Aggregate::Sum(c) => (
+                (vec![sum(Term::Col(*c))], Decode::Scaled(fr(*c) as u32)),
+                None,
+            ),
             Aggregate::Avg(c) => (float(qv(Q::Mean(*c)), fr(*c)), None),
             Aggregate::Var { col, sample } => (
                 float(moment(&item.aggregate), 2 * fr(*col)),
@@ -492,7 +494,11 @@ pub(crate) async fn evaluate<B: Backend>(
             }
             Aggregate::RegrSlope(y, x) => {
                 let i = pair_index(*y, *x);
-                (float(ratios[2 * i + 1].clone(), 0), Some(pair_flags(i).0))
+                // In units of y over units of x.
+                (
+                    float(ratios[2 * i + 1].clone(), fr(*y) - fr(*x)),
+                    Some(pair_flags(i).0),
+                )
             }
             Aggregate::RegrIntercept(y, x) => {
                 let i = pair_index(*y, *x);
@@ -500,7 +506,6 @@ pub(crate) async fn evaluate<B: Backend>(
                     .sub(&products[intercept_i])
                     .map_err(at("intercept"))?;
                 intercept_i += 1;
-                let _ = x;
                 (float(v, fr(*y)), Some(pair_flags(i).0))
             }
             Aggregate::Histogram { col, bounds } => {
@@ -528,17 +533,16 @@ pub(crate) async fn evaluate<B: Backend>(
                     .iter_mut()
                     .find_map(Option::take)
                     .expect("order statistics given");
-                ((vec![v], Decode::Scaled(fr(*c))), None)
+                ((vec![v], Decode::Scaled(fr(*c) as u32)), None)
             }
             Aggregate::Percentile { col, den, .. } => {
                 let v = order
                     .iter_mut()
                     .find_map(Option::take)
                     .expect("order statistics given");
-                ((vec![v], Decode::Percentile(*den, fr(*col))), None)
+                ((vec![v], Decode::Percentile(*den, fr(*col) as u32)), None)
             }
         };
-        let _ = ColumnType::Identifier;
         outputs.push(Output {
             parts,
             defined,

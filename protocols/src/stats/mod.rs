@@ -367,7 +367,8 @@ fn decode(d: &Decode, values: &[Vec<i128>], g: usize, label: &str) -> Value {
     let v = || values[0][g];
     match *d {
         Decode::Count | Decode::Scaled(0) => Value::Int(v()),
-        Decode::Scaled(f) | Decode::Float(f) => Value::Float(v() as f64 / (f as f64).exp2()),
+        Decode::Scaled(f) => Value::Float(v() as f64 / (f as f64).exp2()),
+        Decode::Float(f) => Value::Float(v() as f64 / (f as f64).exp2()),
         Decode::Percentile(den, f) => Value::Float(v() as f64 / den as f64 / (f as f64).exp2()),
         Decode::Buckets => Value::Buckets(values.iter().map(|p| p[g]).collect()),
         Decode::Key => Value::Text(label.to_string()),

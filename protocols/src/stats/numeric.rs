@@ -59,11 +59,13 @@ async fn normalize<B: Backend>(
             .iter()
             .flat_map(|&e| std::iter::repeat_n(1i128 << (w - 1 + e), len))
             .collect();
+        // The bounds are on the scaled integers: read them at x's scale.
+        let bounds = b
+            .constant(&bounds)
+            .map_err(at(step_name))?
+            .with_frac(x.frac());
         let fits = b
-            .lt(
-                &Secret::concat(&xs).map_err(at(step_name))?,
-                &b.constant(&bounds).map_err(at(step_name))?,
-            )
+            .lt(&Secret::concat(&xs).map_err(at(step_name))?, &bounds)
             .await
             .map_err(at(step_name))?;
         let f = |j: usize| fits.slice(j * len..(j + 1) * len);
@@ -187,8 +189,9 @@ pub(crate) async fn ratio<B: Backend>(
     if direct {
         return b.fx_div(y, x).await.map_err(at(STEP_NAME));
     }
-    let w = ((198 - result_bits.min(150)) / 3)
-        .min(160u32.saturating_sub(result_bits + f))
+    // After normalization: y' < 2^(R + w) (+1 for rounding), x' < 2^w; the same rules.
+    let w = ((197 - result_bits.min(150)) / 3)
+        .min(166u32.saturating_sub(result_bits + f))
         .clamp(24, 60);
     let n = normalize(b, x, &[(y.clone(), result_bits + w)], w, STEP_NAME).await?;
     b.fx_div(&n.scaled[1], &n.scaled[0])

@@ -436,6 +436,14 @@ impl Checker<'_> {
                 Box::new(self.predicate(right)?),
             )),
             Expr::BinaryOp { left, op, right } => {
+                for side in [left.as_ref(), right.as_ref()] {
+                    if matches!(
+                        side,
+                        Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+                    ) {
+                        return Err(err("subquery", side, "subqueries are not supported"));
+                    }
+                }
                 let op_of = |o: &BinaryOperator| match o {
                     BinaryOperator::Eq => Some(CmpOp::Eq),
                     BinaryOperator::NotEq => Some(CmpOp::Ne),
