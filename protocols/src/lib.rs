@@ -4,7 +4,8 @@
 //!
 //! Protocol code never opens a socket, a file or a clock; it sees the other parties only through
 //! the backend. Datasets and policies ([`dataset`], [`policy`]) are plain data: parsing a CSV
-//! and checking a policy are pure functions.
+//! and checking a policy are pure functions. [`stats`] answers SQL questions over the union of
+//! every owner's rows (`quorate query`).
 
 #![forbid(unsafe_code)]
 

@@ -701,7 +701,8 @@ fn discrete_laplace_noise_on_counts() {
 
 #[test]
 fn unsupported_sql_is_refused_with_its_position() {
-    let cases: &[(&str, &str, Option<(u64, u64)>)] = &[
+    type Case<'a> = (&'a str, &'a str, Option<(u64, u64)>);
+    let cases: &[Case] = &[
         (
             "SELECT COUNT(*) FROM payroll JOIN other ON payroll.a = other.a",
             "JOIN",

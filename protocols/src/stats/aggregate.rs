@@ -22,47 +22,11 @@
 //! usual cancellation: an absolute error of about `2^-(p-3) (E[x²] + 2μ²) + 2^-(F-2) (1 + 2|μ|)`.
 //! Steps 5 and 6 add `2^-(w-9)` relative for the normalized mantissas (`w` = 60 or 94).
 
+use super::output::{Decode, Output, Stats, mask_undefined};
 use super::plan::{Plan, Term};
 use super::sql::{Aggregate, Query};
 use super::{StatsError, at, numeric};
 use crate::backend::{Backend, Secret};
-
-/// How an opened batch becomes values.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Decode {
-    /// An integer count.
-    Count,
-    /// A sum, minimum or maximum of a column with `frac` fractional bits (an integer when 0).
-    Scaled(u32),
-    /// A fixed-point number: divide by `2^shift` (a negative shift multiplies).
-    Float(i32),
-    /// A percentile numerator: divide by `den · 2^frac`.
-    Percentile(i128, u32),
-    /// Histogram buckets, one part each.
-    Buckets,
-    /// The group's label.
-    Key,
-}
-
-/// One output column over the reported groups.
-pub(crate) struct Output {
-    /// Batches over the reported groups (a histogram has one per bucket).
-    pub parts: Vec<Secret>,
-    /// Whether each group's value is defined (`NULL` otherwise), when it can be undefined.
-    pub defined: Option<Secret>,
-    /// How to read the parts.
-    pub decode: Decode,
-}
-
-/// The reported groups' statistics, each a batch over those groups.
-pub(crate) struct Stats {
-    /// Rows per group.
-    pub counts: Secret,
-    /// Per plan term.
-    pub sums: Vec<Secret>,
-    /// Noise was added (bounds from the data's range no longer hold).
-    pub noisy: bool,
-}
 
 /// The quotients of step 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -551,35 +515,4 @@ pub(crate) async fn evaluate<B: Backend>(
     }
     mask_undefined(b, &mut outputs).await?;
     Ok(outputs)
-}
-
-/// Multiplies every value that can be `NULL` by its flag (one `mul` call), so that an undefined
-/// value opens as 0 and nothing else about it.
-async fn mask_undefined<B: Backend>(b: &mut B, outputs: &mut [Output]) -> Result<(), StatsError> {
-    let (mut xs, mut fs) = (Vec::new(), Vec::new());
-    for o in outputs.iter() {
-        if let Some(d) = &o.defined {
-            xs.push(o.parts[0].clone().with_frac(0));
-            fs.push(d.clone());
-        }
-    }
-    if xs.is_empty() {
-        return Ok(());
-    }
-    let len = xs[0].len();
-    let xr: Vec<&Secret> = xs.iter().collect();
-    let fr: Vec<&Secret> = fs.iter().collect();
-    let p = b
-        .mul(&cat(&fr, "NULL flags")?, &cat(&xr, "NULL flags")?)
-        .await
-        .map_err(at("NULL flags"))?;
-    let mut i = 0;
-    for o in outputs.iter_mut() {
-        if o.defined.is_some() {
-            let frac = o.parts[0].frac();
-            o.parts[0] = p.slice(i * len..(i + 1) * len).with_frac(frac);
-            i += 1;
-        }
-    }
-    Ok(())
 }

@@ -20,8 +20,11 @@
 //! the workers before a job runs) and how shares reach the backend.
 
 mod aggregate;
+pub mod ast;
+mod functions;
 mod numeric;
 pub mod order;
+mod output;
 mod plan;
 pub mod privacy;
 pub mod sql;
@@ -32,7 +35,7 @@ use mpc::MpcError;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Secret};
-use aggregate::{Decode, Stats};
+use output::{Decode, Stats};
 use plan::{Plan, Term};
 pub use privacy::GroupMinimums;
 use sql::Aggregate;
@@ -326,7 +329,7 @@ pub async fn run_query<B: Backend>(
     let mut parts: Vec<Secret> = Vec::new();
     for o in &outputs {
         parts.extend(o.parts.iter().map(|p| p.clone().with_frac(0)));
-        parts.extend(o.defined.iter().map(|d| d.clone()));
+        parts.extend(o.defined.iter().cloned());
     }
     let refs: Vec<&Secret> = parts.iter().collect();
     let opened = b

@@ -170,7 +170,7 @@ mod tests {
         assert!((t0 - q / (1.0 + q)).abs() < 1e-12);
         // Enough digits that q^(2^J) <= 2^-40.
         let j = digits(1.0);
-        assert!(((j as f64).exp2() * -1.0).exp() <= (-40f64).exp2());
+        assert!((-(j as f64).exp2()).exp() <= (-40f64).exp2());
         assert!(digits(1.0 / 1024.0) >= 10 + 4);
     }
 }

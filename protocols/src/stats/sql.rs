@@ -17,170 +17,16 @@
 //! `2^frac` (a bound that falls between two representable values is rounded so that the
 //! comparison keeps its meaning), categoricals as their index in the domain, identifiers hashed.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
 use sqlparser::ast::{
-    self, BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
-    SelectItem as SqlItem, SetExpr, Spanned, Statement, TableFactor, UnaryOperator, Value,
+    BinaryOperator, Expr, GroupByExpr, SelectItem as SqlItem, SetExpr, Spanned, Statement,
+    TableFactor, UnaryOperator, Value,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::dataset::{ColumnType, Schema, hash_identifier};
 
-/// Where a construct starts in the query text (1-based).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    /// Line, from 1.
-    pub line: u64,
-    /// Column, from 1.
-    pub column: u64,
-}
-
-/// Why a query was refused: the construct, its position when known, and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub struct SqlError {
-    /// The construct at fault (`JOIN`, `subquery`, `function FOO`, `column 'x'`, ...).
-    pub construct: String,
-    /// Where it starts.
-    pub position: Option<Position>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for SqlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(p) = self.position {
-            write!(f, "{}:{}: ", p.line, p.column)?;
-        }
-        write!(f, "{}: {}", self.construct, self.message)
-    }
-}
-
-/// A comparison operator of a `WHERE` clause.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CmpOp {
-    /// `=`
-    Eq,
-    /// `<>` or `!=`
-    Ne,
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-/// A `WHERE` clause, on encoded values.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Predicate {
-    /// `column op value`, the value encoded as the column's are.
-    Compare {
-        /// Index of the column in the schema.
-        column: usize,
-        /// The operator.
-        op: CmpOp,
-        /// The encoded constant.
-        value: i128,
-    },
-    /// A comparison whose answer the constant alone decides (`x = 2.5` on integers).
-    Const(bool),
-    /// Both.
-    And(Box<Predicate>, Box<Predicate>),
-    /// Either.
-    Or(Box<Predicate>, Box<Predicate>),
-    /// Not.
-    Not(Box<Predicate>),
-}
-
-/// An aggregate of the select list. Columns are schema indices; pairs are `(y, x)` as in SQL.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Aggregate {
-    /// The `GROUP BY` column itself (its value is the group's label).
-    GroupKey,
-    /// `COUNT(*)` or `COUNT(col)` (there are no NULLs).
-    Count,
-    /// `SUM(col)`.
-    Sum(usize),
-    /// `AVG(col)`.
-    Avg(usize),
-    /// `MIN(col)`.
-    Min(usize),
-    /// `MAX(col)`.
-    Max(usize),
-    /// `VAR_SAMP` / `VARIANCE` (sample) or `VAR_POP`.
-    Var {
-        /// The column.
-        col: usize,
-        /// Divides by `n - 1`.
-        sample: bool,
-    },
-    /// `STDDEV_SAMP` / `STDDEV` (sample) or `STDDEV_POP`.
-    Stddev {
-        /// The column.
-        col: usize,
-        /// Divides by `n - 1`.
-        sample: bool,
-    },
-    /// `PERCENTILE_CONT(num/den) WITHIN GROUP (ORDER BY col)`; `MEDIAN(col)` is `1/2`.
-    Percentile {
-        /// The column.
-        col: usize,
-        /// The fraction's numerator.
-        num: i128,
-        /// The fraction's denominator (a power of ten, or 2).
-        den: i128,
-    },
-    /// `CORR(y, x)`.
-    Corr(usize, usize),
-    /// `COVAR_SAMP(y, x)` or `COVAR_POP(y, x)`.
-    Covar {
-        /// `(y, x)`.
-        cols: (usize, usize),
-        /// Divides by `n - 1`.
-        sample: bool,
-    },
-    /// `REGR_SLOPE(y, x)`.
-    RegrSlope(usize, usize),
-    /// `REGR_INTERCEPT(y, x)`.
-    RegrIntercept(usize, usize),
-    /// `HISTOGRAM(col, b1, ..., bk)`: counts of `x < b1`, `b1 <= x < b2`, ..., `x >= bk`
-    /// (bounds encoded, strictly increasing).
-    Histogram {
-        /// The column.
-        col: usize,
-        /// The public bucket bounds.
-        bounds: Vec<i128>,
-    },
-}
-
-/// One output column: an aggregate and its label (the alias, or the SQL text).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SelectItem {
-    /// What to compute.
-    pub aggregate: Aggregate,
-    /// The output column's name.
-    pub label: String,
-}
-
-/// A checked query.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Query {
-    /// The select list.
-    pub select: Vec<SelectItem>,
-    /// The table (the union of every owner's dataset of that name).
-    pub table: String,
-    /// The schema the query was checked against.
-    pub schema: Schema,
-    /// The `WHERE` clause.
-    pub filter: Option<Predicate>,
-    /// The `GROUP BY` column's index (categorical).
-    pub group_by: Option<usize>,
-}
+pub use super::ast::{Aggregate, CmpOp, Position, Predicate, Query, SelectItem, SqlError};
 
 fn pos_of(span: sqlparser::tokenizer::Span) -> Option<Position> {
     (span.start.line > 0).then_some(Position {
@@ -189,7 +35,11 @@ fn pos_of(span: sqlparser::tokenizer::Span) -> Option<Position> {
     })
 }
 
-fn err(construct: impl Into<String>, at: &impl Spanned, message: impl Into<String>) -> SqlError {
+pub(super) fn err(
+    construct: impl Into<String>,
+    at: &impl Spanned,
+    message: impl Into<String>,
+) -> SqlError {
     SqlError {
         construct: construct.into(),
         position: pos_of(at.span()),
@@ -348,21 +198,21 @@ pub fn parse(sql: &str, schema_of: impl Fn(&str) -> Option<Schema>) -> Result<Qu
     })
 }
 
-struct Checker<'a> {
-    schema: &'a Schema,
-    table: &'a str,
-    alias: Option<String>,
+pub(super) struct Checker<'a> {
+    pub(super) schema: &'a Schema,
+    pub(super) table: &'a str,
+    pub(super) alias: Option<String>,
 }
 
 /// A constant of the query text.
-enum Constant {
+pub(super) enum Constant {
     /// A number, as `mantissa / 10^scale`.
     Number(i128, u32),
     Text(String),
 }
 
 impl Checker<'_> {
-    fn column<'s>(&'s self, e: &Expr) -> Result<(usize, &'s ColumnType), SqlError> {
+    pub(super) fn column<'s>(&'s self, e: &Expr) -> Result<(usize, &'s ColumnType), SqlError> {
         let name = match e {
             Expr::Identifier(id) => &id.value,
             Expr::CompoundIdentifier(ids) if ids.len() == 2 => {
@@ -393,7 +243,7 @@ impl Checker<'_> {
         }
     }
 
-    fn constant(&self, e: &Expr) -> Option<Constant> {
+    pub(super) fn constant(&self, e: &Expr) -> Option<Constant> {
         match e {
             Expr::Value(v) => match &v.value {
                 Value::Number(text, _) => parse_decimal(text).map(|(m, s)| Constant::Number(m, s)),
@@ -535,222 +385,6 @@ impl Checker<'_> {
             )),
         }
     }
-
-    /// The arguments of a call (`None` for `*`).
-    fn args<'e>(&self, f: &'e ast::Function, at: &Expr) -> Result<Vec<Option<&'e Expr>>, SqlError> {
-        let name = f.name.to_string().to_uppercase();
-        if f.over.is_some() {
-            return Err(err(
-                format!("window function {name}"),
-                at,
-                "OVER is not supported",
-            ));
-        }
-        if let Some(filter) = &f.filter {
-            return Err(err("FILTER", filter.as_ref(), "not supported; use WHERE"));
-        }
-        let list = match &f.args {
-            FunctionArguments::List(l) => l,
-            FunctionArguments::Subquery(q) => {
-                return Err(err("subquery", q.as_ref(), "not supported"));
-            }
-            FunctionArguments::None => return Ok(Vec::new()),
-        };
-        if list.duplicate_treatment.is_some() {
-            return Err(err(
-                format!("{name}(DISTINCT ...)"),
-                at,
-                "DISTINCT aggregates are not supported",
-            ));
-        }
-        list.args
-            .iter()
-            .map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(Some(e)),
-                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => Ok(None),
-                _ => Err(err(format!("argument {a}"), at, "not supported")),
-            })
-            .collect()
-    }
-
-    fn aggregate(&self, e: &Expr, group_by: Option<usize>) -> Result<Aggregate, SqlError> {
-        let f = match e {
-            Expr::Function(f) => f,
-            Expr::Nested(inner) => return self.aggregate(inner, group_by),
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
-                let (c, _) = self.column(e)?;
-                if Some(c) == group_by {
-                    return Ok(Aggregate::GroupKey);
-                }
-                return Err(err(
-                    format!("column {e}"),
-                    e,
-                    "only aggregates and the GROUP BY column can be selected",
-                ));
-            }
-            Expr::Subquery(_) => return Err(err("subquery", e, "subqueries are not supported")),
-            other => {
-                return Err(err(
-                    format!("expression {other}"),
-                    e,
-                    "expected an aggregate",
-                ));
-            }
-        };
-        let name = f.name.to_string().to_uppercase();
-        let raw = self.args(f, e)?;
-        if raw.len() == 1 && raw[0].is_none() && name == "COUNT" {
-            return Ok(Aggregate::Count);
-        }
-        let args: Vec<&Expr> = raw
-            .iter()
-            .map(|a| a.ok_or_else(|| err("*", e, format!("{name}(*) is not supported"))))
-            .collect::<Result<_, _>>()?;
-        let arity = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(err(
-                    format!("function {name}"),
-                    e,
-                    format!("takes {n} argument(s), got {}", args.len()),
-                ))
-            }
-        };
-        // A numeric column argument: integer or fixed point.
-        let numeric = |a: &Expr| -> Result<usize, SqlError> {
-            let (c, ty) = self.column(a)?;
-            match ty {
-                ColumnType::Integer { .. } | ColumnType::Fixed { .. } => Ok(c),
-                _ => Err(err(
-                    format!("{name}({a})"),
-                    a,
-                    format!(
-                        "type mismatch: {name} needs a numeric column, '{}' is not",
-                        self.schema.columns[c].name
-                    ),
-                )),
-            }
-        };
-        if !f.within_group.is_empty() && name != "PERCENTILE_CONT" {
-            return Err(err("WITHIN GROUP", e, format!("not supported for {name}")));
-        }
-        let agg = match name.as_str() {
-            "COUNT" => {
-                arity(1)?;
-                self.column(args[0])?;
-                Aggregate::Count
-            }
-            "SUM" | "AVG" | "MIN" | "MAX" | "VAR_SAMP" | "VARIANCE" | "VAR_POP" | "STDDEV"
-            | "STDDEV_SAMP" | "STDDEV_POP" | "MEDIAN" => {
-                arity(1)?;
-                let c = numeric(args[0])?;
-                match name.as_str() {
-                    "SUM" => Aggregate::Sum(c),
-                    "AVG" => Aggregate::Avg(c),
-                    "MIN" => Aggregate::Min(c),
-                    "MAX" => Aggregate::Max(c),
-                    "VAR_POP" => Aggregate::Var {
-                        col: c,
-                        sample: false,
-                    },
-                    "VAR_SAMP" | "VARIANCE" => Aggregate::Var {
-                        col: c,
-                        sample: true,
-                    },
-                    "STDDEV_POP" => Aggregate::Stddev {
-                        col: c,
-                        sample: false,
-                    },
-                    "MEDIAN" => Aggregate::Percentile {
-                        col: c,
-                        num: 1,
-                        den: 2,
-                    },
-                    _ => Aggregate::Stddev {
-                        col: c,
-                        sample: true,
-                    },
-                }
-            }
-            "CORR" | "COVAR_SAMP" | "COVAR_POP" | "REGR_SLOPE" | "REGR_INTERCEPT" => {
-                arity(2)?;
-                let (y, x) = (numeric(args[0])?, numeric(args[1])?);
-                match name.as_str() {
-                    "CORR" => Aggregate::Corr(y, x),
-                    "COVAR_SAMP" => Aggregate::Covar {
-                        cols: (y, x),
-                        sample: true,
-                    },
-                    "COVAR_POP" => Aggregate::Covar {
-                        cols: (y, x),
-                        sample: false,
-                    },
-                    "REGR_SLOPE" => Aggregate::RegrSlope(y, x),
-                    _ => Aggregate::RegrIntercept(y, x),
-                }
-            }
-            "PERCENTILE_CONT" => {
-                arity(1)?;
-                let fraction = match self.constant(args[0]) {
-                    Some(Constant::Number(m, s)) if m >= 0 && m <= 10i128.pow(s) => {
-                        (m, 10i128.pow(s))
-                    }
-                    _ => {
-                        return Err(err(
-                            format!("{}", args[0]),
-                            args[0],
-                            "the percentile must be a constant between 0 and 1",
-                        ));
-                    }
-                };
-                let [order] = &f.within_group[..] else {
-                    return Err(err(
-                        format!("function {name}"),
-                        e,
-                        "needs WITHIN GROUP (ORDER BY column)",
-                    ));
-                };
-                let c = numeric(&order.expr)?;
-                let (num, den) = match order.options.asc {
-                    Some(false) => (fraction.1 - fraction.0, fraction.1),
-                    _ => fraction,
-                };
-                Aggregate::Percentile { col: c, num, den }
-            }
-            "HISTOGRAM" => {
-                if args.len() < 2 {
-                    return Err(err(
-                        format!("function {name}"),
-                        e,
-                        "takes a column and at least one bucket bound",
-                    ));
-                }
-                let c = numeric(args[0])?;
-                let ty = &self.schema.columns[c].ty;
-                let mut bounds = Vec::new();
-                for a in &args[1..] {
-                    let Some(Constant::Number(m, s)) = self.constant(a) else {
-                        return Err(err(format!("{a}"), *a, "a bucket bound must be a number"));
-                    };
-                    // Bucket x >= b on scaled integers: x >= ceil(b 2^frac).
-                    let b =
-                        scaled_ceil(m, s, ty.frac()).clamp(-(1 << ty.bits()) - 1, 1 << ty.bits());
-                    if bounds.last().is_some_and(|&last| b <= last) {
-                        return Err(err(
-                            format!("{a}"),
-                            *a,
-                            "bucket bounds must increase strictly",
-                        ));
-                    }
-                    bounds.push(b);
-                }
-                Aggregate::Histogram { col: c, bounds }
-            }
-            _ => return Err(err(format!("function {name}"), e, "unknown function")),
-        };
-        Ok(agg)
-    }
 }
 
 fn flip(op: CmpOp) -> CmpOp {
@@ -802,7 +436,7 @@ fn scaled(m: i128, s: u32, frac: u32) -> (i128, i128) {
     )
 }
 
-fn scaled_ceil(m: i128, s: u32, frac: u32) -> i128 {
+pub(super) fn scaled_ceil(m: i128, s: u32, frac: u32) -> i128 {
     scaled(m, s, frac).1
 }
 
