@@ -895,3 +895,69 @@ fn results_serialize_for_json() {
     let text = r.to_string();
     assert!(text.starts_with("g | g | n |"), "{text}");
 }
+
+/// The default inferred schema declares 63-bit columns: second moments then pass the engine's
+/// root and division limits, and go through the normalized root and quotient. Realistic
+/// salaries and bonuses against f64, within 1e-6 relative.
+#[test]
+fn wide_default_columns() {
+    let wide = Schema {
+        columns: vec![
+            ColumnSpec {
+                name: "salary".into(),
+                ty: ColumnType::Integer { bits: 63 },
+            },
+            ColumnSpec {
+                name: "bonus".into(),
+                ty: ColumnType::Fixed { frac: 16, bits: 63 },
+            },
+        ],
+    };
+    let mut rng = proptest::test_runner::TestRng::deterministic_rng(
+        proptest::test_runner::RngAlgorithm::ChaCha,
+    );
+    use rand::Rng;
+    let salary: Vec<i128> = (0..60).map(|_| rng.random_range(30_000..200_000)).collect();
+    let bonus: Vec<i128> = salary
+        .iter()
+        .map(|s| (s / 20 + rng.random_range(0..2000)) << 16)
+        .collect();
+    let inputs = Inputs {
+        columns: vec![secret(&salary, 63), secret(&bonus, 63)],
+        owner_rows: vec![20, 20, 20],
+    };
+    let sql = "SELECT AVG(salary), STDDEV_SAMP(salary), VAR_POP(bonus), CORR(bonus, salary), REGR_SLOPE(bonus, salary), REGR_INTERCEPT(bonus, salary), COVAR_SAMP(salary, bonus) FROM payroll";
+    let q = parse(sql, |_| Some(wide.clone())).unwrap();
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &inputs,
+        &options(3, 10),
+    ))
+    .unwrap();
+    let x: Vec<f64> = salary.iter().map(|&v| v as f64).collect();
+    let y: Vec<f64> = bonus.iter().map(|&v| v as f64 / 65536.0).collect();
+    let (vx, vy, c) = (
+        covar(&x, &x, false),
+        covar(&y, &y, false),
+        covar(&y, &x, false),
+    );
+    let slope = c / vx;
+    let want = [
+        mean(&x),
+        covar(&x, &x, true).sqrt(),
+        vy,
+        c / (vx * vy).sqrt(),
+        slope,
+        mean(&y) - slope * mean(&x),
+        covar(&x, &y, true),
+    ];
+    for (i, (g, w)) in r.rows[0].values.iter().zip(want).enumerate() {
+        let Value::Float(g) = g else { panic!("{g:?}") };
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs() + 1e-6,
+            "{}: got {g}, want {w}",
+            r.columns[i]
+        );
+    }
+}

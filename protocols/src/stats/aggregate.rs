@@ -152,13 +152,7 @@ pub(crate) async fn evaluate<B: Backend>(
                 ys.push(c);
             }
         }
-        let xr: Vec<&Secret> = xs.iter().collect();
-        let yr: Vec<&Secret> = ys.iter().collect();
-        let p = b
-            .mul(&cat(&xr, "exact moments")?, &cat(&yr, "exact moments")?)
-            .await
-            .map_err(at("exact moments"))?;
-        let p = split(&p, r, xs.len());
+        let p = products(b, &xs, &ys, "exact moments").await?;
         for (i, &(y, x)) in pairs.iter().enumerate() {
             let d = |k: usize| {
                 p[6 * i + 2 * k]
@@ -340,10 +334,9 @@ pub(crate) async fn evaluate<B: Backend>(
             .add(&fy.not().map_err(at("roots"))?)
             .map_err(at("roots"))?;
         let (bx, by) = (e[1].bits(), e[2].bits());
-        let vx = tight(vx, bx, noisy).upscale(f).map_err(at("roots"))?;
-        let vy = tight(vy, by, noisy).upscale(f).map_err(at("roots"))?;
-        radicands.push((Aggregate::Count, vx.clone()));
-        radicands.push((Aggregate::Count, vy));
+        let (vx, vy) = (tight(vx, bx, noisy), tight(vy, by, noisy));
+        radicands.push((Aggregate::Count, vx.upscale(f).map_err(at("roots"))?));
+        radicands.push((Aggregate::Count, vy.upscale(f).map_err(at("roots"))?));
         sanitized_v.push(vx);
     }
     let roots: Vec<Secret> = if radicands.is_empty() {
@@ -362,20 +355,34 @@ pub(crate) async fn evaluate<B: Backend>(
             sx.push(&roots[stddevs + 2 * i]);
             sy.push(&roots[stddevs + 2 * i + 1]);
         }
-        let den_corr = b
-            .fx_mul(&cat(&sx, "correlation")?, &cat(&sy, "correlation")?)
-            .await
-            .map_err(at("correlation"))?;
+        // The product of two roots of wide moments may pass the limit by a few bits: drop `h`
+        // fractional bits of each root first (one truncation call; relative cost 2^-(F-h)).
+        let (mut sx, mut sy) = (cat(&sx, "correlation")?, cat(&sy, "correlation")?);
+        let h = (sx.bits() + sy.bits() + 3)
+            .saturating_sub(mpc::share::MAX_BITS)
+            .div_ceil(2);
+        if h > 0 {
+            let both = b
+                .trunc(&cat(&[&sx, &sy], "correlation")?, h)
+                .await
+                .map_err(at("correlation"))?;
+            let half = sx.len();
+            (sx, sy) = (both.slice(0..half), both.slice(half..2 * half));
+        }
+        let g = f - h;
+        let den_corr = b.fx_mul(&sx, &sy).await.map_err(at("correlation"))?;
         let (mut nums, mut dens) = (Vec::new(), Vec::new());
         let mut result_bits = 2;
+        let mut slope_bits = Vec::new();
         for (i, e) in exact.iter().enumerate() {
-            let c = e[0].upscale(f).map_err(at("correlation"))?;
+            let c = e[0].upscale(g).map_err(at("correlation"))?;
             nums.push(c.clone());
             dens.push(den_corr.slice(i * r..(i + 1) * r));
             nums.push(c);
-            dens.push(sanitized_v[i].clone());
+            dens.push(sanitized_v[i].upscale(g).map_err(at("correlation"))?);
             let (y, _) = pairs[i];
-            result_bits = result_bits.max(bits(y) + (l + 1).div_ceil(2) + 2);
+            slope_bits.push(bits(y) + (l + 1).div_ceil(2) + 2);
+            result_bits = result_bits.max(slope_bits[i]);
         }
         let nr: Vec<&Secret> = nums.iter().collect();
         let dr: Vec<&Secret> = dens.iter().collect();
@@ -386,7 +393,16 @@ pub(crate) async fn evaluate<B: Backend>(
             result_bits,
         )
         .await?;
-        ratios = split(&q, r, nums.len());
+        // |corr| <= 1 and |slope| < 2^R: the quotients' bounds, whatever the divisor's.
+        ratios = split(&q, r, nums.len())
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let frac = v.frac();
+                let bound = if i % 2 == 0 { 2 } else { slope_bits[i / 2] };
+                tight(v, bound + frac + 1, noisy)
+            })
+            .collect();
     }
     let pair_index = |y: usize, x: usize| pairs.iter().position(|p| *p == (y, x)).expect("listed");
 
@@ -515,4 +531,46 @@ pub(crate) async fn evaluate<B: Backend>(
     }
     mask_undefined(b, &mut outputs).await?;
     Ok(outputs)
+}
+
+/// Element-wise products of the pairs `(xs[i], ys[i])`, each a batch of one length: one `mul`
+/// call, or, when the batch's bound (the widest left times the widest right) would pass the
+/// limit although each product fits, one call per operand width (`n Σx²` and `(Σx)²` have
+/// the same width, `n` and `Σx²` do not).
+async fn products<B: Backend>(
+    b: &mut B,
+    xs: &[Secret],
+    ys: &[Secret],
+    step: &'static str,
+) -> Result<Vec<Secret>, StatsError> {
+    let widest = |v: &[&Secret]| v.iter().map(|s| s.bits()).max().unwrap_or(0);
+    let all: Vec<usize> = (0..xs.len()).collect();
+    let classes: Vec<Vec<usize>> = {
+        let xr: Vec<&Secret> = xs.iter().collect();
+        let yr: Vec<&Secret> = ys.iter().collect();
+        if widest(&xr) + widest(&yr) < mpc::share::MAX_BITS {
+            vec![all]
+        } else {
+            let mut bits: Vec<u32> = xs.iter().map(Secret::bits).collect();
+            bits.sort();
+            bits.dedup();
+            bits.into_iter()
+                .map(|w| all.iter().copied().filter(|&i| xs[i].bits() == w).collect())
+                .collect()
+        }
+    };
+    let mut out: Vec<Option<Secret>> = vec![None; xs.len()];
+    for class in classes {
+        let xr: Vec<&Secret> = class.iter().map(|&i| &xs[i]).collect();
+        let yr: Vec<&Secret> = class.iter().map(|&i| &ys[i]).collect();
+        let p = b
+            .mul(&cat(&xr, step)?, &cat(&yr, step)?)
+            .await
+            .map_err(at(step))?;
+        let len = xs[class[0]].len();
+        for (k, &i) in class.iter().enumerate() {
+            out[i] = Some(p.slice(k * len..(k + 1) * len));
+        }
+    }
+    Ok(out.into_iter().map(|p| p.expect("every pair")).collect())
 }

@@ -55,15 +55,15 @@ async fn normalize<B: Backend>(
         vec![ones]
     } else {
         let xs: Vec<&Secret> = (0..k - 1).map(|_| x).collect();
-        let bounds: Vec<i128> = exps[..k - 1]
+        // 2^(w-1+e_j), beyond i128 for wide values: public powers built linearly, read at x's
+        // scale (the bounds are on the scaled integers).
+        let powers: Vec<Secret> = exps[..k - 1]
             .iter()
-            .flat_map(|&e| std::iter::repeat_n(1i128 << (w - 1 + e), len))
-            .collect();
-        // The bounds are on the scaled integers: read them at x's scale.
-        let bounds = b
-            .constant(&bounds)
-            .map_err(at(step_name))?
-            .with_frac(x.frac());
+            .map(|&e| ones.scale_pow2(w - 1 + e).map(|p| p.with_frac(x.frac())))
+            .collect::<Result<_, _>>()
+            .map_err(at(step_name))?;
+        let refs: Vec<&Secret> = powers.iter().collect();
+        let bounds = Secret::concat(&refs).map_err(at(step_name))?;
         let fits = b
             .lt(&Secret::concat(&xs).map_err(at(step_name))?, &bounds)
             .await
@@ -107,28 +107,61 @@ async fn normalize<B: Backend>(
         )
         .await
         .map_err(at(step_name))?;
-    let mut zs = Vec::new();
-    for (i, (_, bits)) in all.iter().enumerate() {
-        let mut z: Option<Secret> = None;
-        for (j, &e) in exps.iter().enumerate() {
-            let at_j = (i * k + j) * len;
-            let term = p
-                .slice(at_j..at_j + len)
-                .assume_bits(bits + e)
-                .scale_pow2(e_max - e)
-                .map_err(at(step_name))?;
-            z = Some(match z {
-                None => term,
-                Some(z) => z.add(&term).map_err(at(step_name))?,
-            });
+    // The products o_j y are below 2^(bits + e_j) (and y's own bound).
+    let product = |i: usize, j: usize| {
+        let at_j = (i * k + j) * len;
+        p.slice(at_j..at_j + len)
+            .assume_bits((all[i].1 + exps[j]).min(all[i].0.bits()))
+    };
+    let m = if all
+        .iter()
+        .all(|(_, bits)| bits + e_max < mpc::share::MAX_BITS)
+    {
+        // One truncation for all candidates: Σ_j 2^(E - e_j) o_j y, divided by 2^E.
+        let mut zs = Vec::new();
+        for (i, (_, bits)) in all.iter().enumerate() {
+            let mut z: Option<Secret> = None;
+            for (j, &e) in exps.iter().enumerate() {
+                let term = product(i, j)
+                    .assume_bits(bits + e)
+                    .scale_pow2(e_max - e)
+                    .map_err(at(step_name))?;
+                z = Some(match z {
+                    None => term,
+                    Some(z) => z.add(&term).map_err(at(step_name))?,
+                });
+            }
+            zs.push(z.expect("candidates").assume_bits(bits + e_max));
         }
-        zs.push(z.expect("candidates").assume_bits(bits + e_max));
-    }
-    let refs: Vec<&Secret> = zs.iter().collect();
-    let m = b
-        .trunc(&Secret::concat(&refs).map_err(at(step_name))?, e_max)
-        .await
-        .map_err(at(step_name))?;
+        let refs: Vec<&Secret> = zs.iter().collect();
+        b.trunc(&Secret::concat(&refs).map_err(at(step_name))?, e_max)
+            .await
+            .map_err(at(step_name))?
+    } else {
+        // A co-normalized value too wide for that: one truncation per candidate.
+        let mut sums: Vec<Option<Secret>> = vec![None; all.len()];
+        for (j, &e) in exps.iter().enumerate() {
+            let parts: Vec<Secret> = (0..all.len()).map(|i| product(i, j)).collect();
+            let refs: Vec<&Secret> = parts.iter().collect();
+            let t = b
+                .trunc(&Secret::concat(&refs).map_err(at(step_name))?, e)
+                .await
+                .map_err(at(step_name))?;
+            for (i, sum) in sums.iter_mut().enumerate() {
+                let part = t
+                    .slice(i * len..(i + 1) * len)
+                    .assume_bits(all[i].1 + 1)
+                    .with_frac(x.frac());
+                *sum = Some(match sum.take() {
+                    None => part,
+                    Some(s) => s.add(&part).map_err(at(step_name))?,
+                });
+            }
+        }
+        let parts: Vec<Secret> = sums.into_iter().map(|s| s.expect("candidates")).collect();
+        let refs: Vec<&Secret> = parts.iter().collect();
+        Secret::concat(&refs).map_err(at(step_name))?
+    };
     let frac = x.frac();
     let scaled = all
         .iter()
