@@ -694,8 +694,15 @@ fn discrete_laplace_noise_on_counts() {
     let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
     let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
     assert_eq!(r.rows[0].values[1], want.rows[0].values[1]);
-    let q = query("SELECT VAR_SAMP(a), STDDEV_POP(a), REGR_SLOPE(a, k), COVAR_SAMP(a, k) FROM payroll");
-    let r = block_on(run_query(&mut Clear::default(), &q, &small_table().inputs(), &opts)).unwrap();
+    let q =
+        query("SELECT VAR_SAMP(a), STDDEV_POP(a), REGR_SLOPE(a, k), COVAR_SAMP(a, k) FROM payroll");
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &small_table().inputs(),
+        &opts,
+    ))
+    .unwrap();
     assert_eq!(r.rows.len(), 1, "{r:?}");
 }
 
