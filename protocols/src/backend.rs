@@ -16,6 +16,9 @@ use mpc::field::Field;
 use mpc::net::Network;
 use mpc::share::rules;
 use mpc::{Engine, Fr, MpcError, PartyId, Result, Shared};
+use num_bigint::{BigInt, Sign};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 /// A batch of secret values: shares on the engine, plain values in the clear.
 pub type Secret = Shared<Fr>;
@@ -43,6 +46,17 @@ pub trait Backend: Send {
     fn le(&mut self, a: &Secret, b: &Secret) -> impl Future<Output = Result<Secret>> + Send;
     /// `[a == b]`.
     fn eq(&mut self, a: &Secret, b: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// `a / b` in fixed point, with `a`'s fractional bits ([`INTEGER_FRAC`] when `a` is an
+    /// integer). A zero divisor is read as one unit in its last place, as the engine does (it
+    /// cannot signal a zero without leaking it). Refused, before anything runs, when the bounds
+    /// leave the engine's range: see [`division_bits`].
+    fn fx_div(&mut self, a: &Secret, b: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// `sqrt(|x|)` in fixed point, with `x`'s fractional bits ([`INTEGER_FRAC`] for an integer
+    /// `x`). `x`'s bound may be up to [`MAX_ROOT_BITS`] bits.
+    fn fx_sqrt(&mut self, x: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// `len` secret bits, uniformly random and known to no party (drawn jointly on the engine,
+    /// from the backend's seeded RNG in the clear).
+    fn random_bits(&mut self, len: usize) -> impl Future<Output = Result<Secret>> + Send;
     /// Opens integers (or scaled fixed-point integers) to everyone.
     fn open(&mut self, a: &Secret) -> impl Future<Output = Result<Vec<i128>>> + Send;
     /// Opens to one party: `Some` there, `None` elsewhere (`Clear` always answers `Some`).
@@ -91,6 +105,15 @@ impl<N: Network> Backend for Engine<N, Fr> {
     async fn eq(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         Engine::eq(self, a, b).await
     }
+    async fn fx_div(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
+        Engine::fx_div(self, a, b).await
+    }
+    async fn fx_sqrt(&mut self, x: &Secret) -> Result<Secret> {
+        Engine::fx_sqrt(self, x).await
+    }
+    async fn random_bits(&mut self, len: usize) -> Result<Secret> {
+        Engine::random_bits(self, len).await
+    }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         Engine::open_ints(self, a).await
     }
@@ -102,9 +125,123 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
 }
 
-/// The computation in the clear: a [`Secret`]'s "shares" are the plain values.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Clear;
+/// The computation in the clear: a [`Secret`]'s "shares" are the plain values. Its random
+/// bits come from a ChaCha RNG seeded by the caller ([`Clear::seeded`]; `Clear::default()` is
+/// seed 0), so a run replays exactly.
+#[derive(Clone, Debug)]
+pub struct Clear {
+    rng: ChaCha12Rng,
+}
+
+impl Default for Clear {
+    fn default() -> Self {
+        Clear::seeded(0)
+    }
+}
+
+impl Clear {
+    /// A clear backend whose random bits are drawn from `seed`.
+    pub fn seeded(seed: u64) -> Self {
+        Clear {
+            rng: ChaCha12Rng::seed_from_u64(seed),
+        }
+    }
+}
+
+/// Fractional bits of a quotient or root whose scale-setting operand is an integer (the same
+/// as the engine's `INTEGER_FRAC` on the fixed-point branch).
+pub const INTEGER_FRAC: u32 = 16;
+/// The widest radicand `fx_sqrt` accepts, in bits (the engine's limit: `2k + 5 <= 200`).
+pub const MAX_ROOT_BITS: u32 = 97;
+/// The least working precision of a division (the engine refuses a division whose bounds leave
+/// less).
+const MIN_PRECISION: u32 = 24;
+/// Extra fractional bits the engine's division iterates carry.
+const GUARD: u32 = 6;
+
+fn exceeded(op: &'static str, bits: u32) -> MpcError {
+    MpcError::BoundExceeded {
+        op,
+        bits,
+        limit: mpc::share::MAX_BITS,
+    }
+}
+
+/// The public facts of `a / b` (see [`Backend::fx_div`]), or the refusal. The same rules as the
+/// engine's division plan (Catrina, Saxena 2010 normalization and Goldschmidt iterations): the
+/// divisor's bound `k` counts twice against the limit (`bits(a) + 2k + 2 <= 200`), and the
+/// quotient's bits `q = bits(a) + lift + frac(b) + 1` must leave [`MIN_PRECISION`] working
+/// bits (`q + GUARD + 2 + 24 <= 200`). The result has `q + 1` bits.
+pub fn division_bits(a: &Secret, b: &Secret) -> Result<mpc::share::Meta> {
+    let op = "fx_div";
+    same_len(op, a, b)?;
+    let k = b.bits().max(1);
+    let f_out = if a.frac() > 0 { a.frac() } else { INTEGER_FRAC };
+    let lift = f_out - a.frac();
+    if a.bits() + 2 * k + 2 > mpc::share::MAX_BITS {
+        return Err(exceeded(op, a.bits() + 2 * k + 2));
+    }
+    let bits_q = a.bits() + lift + b.frac() + 1;
+    if bits_q + GUARD + 2 + MIN_PRECISION > mpc::share::MAX_BITS {
+        return Err(exceeded(op, bits_q + GUARD + 2 + MIN_PRECISION));
+    }
+    Ok(mpc::share::Meta {
+        bits: bits_q + 1,
+        frac: f_out,
+        boolean: false,
+    })
+}
+
+/// The public facts of `sqrt(x)` (see [`Backend::fx_sqrt`]), or the refusal: the engine's rule
+/// (Liedel 2012 iterations after the same normalization) `2k + 5 <= 200`; the result has
+/// `ceil((k + 2 f_out - f_in) / 2) + 2` bits.
+pub fn root_bits(x: &Secret) -> Result<mpc::share::Meta> {
+    let k = x.bits().max(1);
+    if k > MAX_ROOT_BITS {
+        return Err(exceeded("fx_sqrt", 2 * k + 5));
+    }
+    let f_out = if x.frac() > 0 { x.frac() } else { INTEGER_FRAC };
+    Ok(mpc::share::Meta {
+        bits: (k + 2 * f_out - x.frac()).div_ceil(2) + 2,
+        frac: f_out,
+        boolean: false,
+    })
+}
+
+/// A field element read as a signed integer, exactly.
+fn to_big(x: Fr) -> BigInt {
+    let (negative, mag) = if is_negative(x) {
+        (true, -x)
+    } else {
+        (false, x)
+    };
+    let limbs = mag.to_canonical_limbs();
+    let mut v = BigInt::from(0u8);
+    for &l in limbs.iter().rev() {
+        v = (v << 64) + BigInt::from(l);
+    }
+    if negative { -v } else { v }
+}
+
+/// A signed integer (of at most 251 bits) as a field element.
+fn from_big(v: &BigInt) -> Fr {
+    let (sign, digits) = v.to_u64_digits();
+    let mut x = Fr::zero();
+    for &d in digits.iter().rev() {
+        x = x * Fr::pow2(64) + Fr::from_u128(d as u128);
+    }
+    if sign == Sign::Minus { -x } else { x }
+}
+
+/// `floor(n / d)` for `d > 0`.
+fn floor_div(n: &BigInt, d: &BigInt) -> BigInt {
+    let q = n / d;
+    if n.sign() == Sign::Minus && &q * d != *n {
+        q - 1
+    } else {
+        q
+    }
+}
 
 /// True when the field element, read as a signed integer, is negative.
 fn is_negative(x: Fr) -> bool {
@@ -246,6 +383,55 @@ impl Backend for Clear {
     async fn eq(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         compare("eq", a, b, |d| d.is_zero())
     }
+    /// Exactly `floor(a 2^(lift + f_b) / b)` on the scaled integers, a zero `b` read as 1.
+    async fn fx_div(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
+        let meta = division_bits(a, b)?;
+        let shift = meta.frac - a.frac() + b.frac();
+        let values = a
+            .shares()
+            .iter()
+            .zip(b.shares())
+            .map(|(&x, &y)| {
+                let (x, mut y) = (to_big(x) << shift, to_big(y));
+                if y.sign() == Sign::NoSign {
+                    y = BigInt::from(1u8);
+                }
+                let q = if y.sign() == Sign::Minus {
+                    floor_div(&-x, &-y)
+                } else {
+                    floor_div(&x, &y)
+                };
+                from_big(&q)
+            })
+            .collect();
+        Shared::from_facts(values, meta)
+    }
+    /// Exactly `floor(sqrt(|x| 2^(2 f_out - f_in)))` on the scaled integer.
+    async fn fx_sqrt(&mut self, x: &Secret) -> Result<Secret> {
+        let meta = root_bits(x)?;
+        let shift = 2 * meta.frac - x.frac();
+        let values = x
+            .shares()
+            .iter()
+            .map(|&v| {
+                let m = (to_big(v).magnitude().clone()) << shift;
+                from_big(&BigInt::from(m.sqrt()))
+            })
+            .collect();
+        Shared::from_facts(values, meta)
+    }
+    async fn random_bits(&mut self, len: usize) -> Result<Secret> {
+        let bits = (0..len)
+            .map(|_| {
+                if self.rng.random::<bool>() {
+                    Fr::one()
+                } else {
+                    Fr::zero()
+                }
+            })
+            .collect();
+        Ok(Shared::from_bit_shares(bits))
+    }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         decode_all(a.shares())
     }
@@ -265,6 +451,12 @@ pub struct OpCounts {
     pub truncations: u64,
     /// Elements opened (to all or to one party).
     pub opened: u64,
+    /// Element-wise fixed-point divisions.
+    pub divisions: u64,
+    /// Element-wise fixed-point square roots.
+    pub roots: u64,
+    /// Random bits drawn.
+    pub random_bits: u64,
     /// Interactive operations called (each a batch).
     pub batches: u64,
 }
@@ -325,6 +517,18 @@ impl<B: Backend> Backend for Counting<B> {
         self.tally(|c| &mut c.comparisons, a.len());
         self.inner.eq(a, b).await
     }
+    async fn fx_div(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
+        self.tally(|c| &mut c.divisions, a.len());
+        self.inner.fx_div(a, b).await
+    }
+    async fn fx_sqrt(&mut self, x: &Secret) -> Result<Secret> {
+        self.tally(|c| &mut c.roots, x.len());
+        self.inner.fx_sqrt(x).await
+    }
+    async fn random_bits(&mut self, len: usize) -> Result<Secret> {
+        self.tally(|c| &mut c.random_bits, len);
+        self.inner.random_bits(len).await
+    }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         self.tally(|c| &mut c.opened, a.len());
         self.inner.open(a).await
@@ -357,5 +561,60 @@ mod tests {
         assert!(!is_negative(Fr::from_i128(0)));
         assert!(!is_negative(Fr::pow2(200)));
         assert!(is_negative(-Fr::pow2(200)));
+    }
+
+    #[test]
+    fn big_integers_round_trip() {
+        for v in [0i128, 1, -1, i128::MAX, i128::MIN + 1] {
+            assert_eq!(from_big(&to_big(Fr::from_i128(v))).to_i128(), Some(v));
+        }
+        let big = -Fr::pow2(199) + Fr::from_i128(12345);
+        assert_eq!(from_big(&to_big(big)), big);
+    }
+
+    fn fixed(values: &[i128], bits: u32, frac: u32) -> Secret {
+        Shared::from_fixed_shares(
+            values.iter().map(|&v| Fr::from_i128(v)).collect(),
+            bits,
+            frac,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn clear_division_and_root_floor_exactly() {
+        let mut c = Clear::default();
+        // Integers: 7/2 = 3.5, -7/2 = -3.5, 1/3, 5/0 (read as 5/1).
+        let q = c
+            .fx_div(&fixed(&[7, -7, 1, 5], 10, 0), &fixed(&[2, 2, 3, 0], 4, 0))
+            .await
+            .unwrap();
+        assert_eq!(q.frac(), INTEGER_FRAC);
+        let expect = [7 << 15, -7 << 15, 65536 / 3, 5 << 16];
+        assert_eq!(c.open(&q).await.unwrap(), expect);
+        // -1/3 floors towards minus infinity.
+        let q = c
+            .fx_div(&fixed(&[-1], 4, 0), &fixed(&[3], 4, 0))
+            .await
+            .unwrap();
+        assert_eq!(c.open(&q).await.unwrap(), [-(65536 / 3) - 1]);
+        // Fixed point: 1.5 (frac 8) / 0.5 (frac 4) = 3 with 8 fractional bits.
+        let q = c
+            .fx_div(&fixed(&[384], 12, 8), &fixed(&[8], 6, 4))
+            .await
+            .unwrap();
+        assert_eq!((q.frac(), c.open(&q).await.unwrap()), (8, vec![768]));
+        // Roots: sqrt(2) with 16 fractional bits; sqrt(2.25) from frac 8; sqrt(|-4|).
+        let r = c.fx_sqrt(&fixed(&[2, -4], 8, 0)).await.unwrap();
+        assert_eq!(c.open(&r).await.unwrap(), [92681, 2 << 16]);
+        let r = c.fx_sqrt(&fixed(&[576], 12, 8)).await.unwrap();
+        assert_eq!(c.open(&r).await.unwrap(), [384]);
+        // Bounds the engine refuses are refused here too.
+        assert!(c.fx_sqrt(&fixed(&[1], 98, 0)).await.is_err());
+        assert!(
+            c.fx_div(&fixed(&[1], 100, 0), &fixed(&[1], 50, 0))
+                .await
+                .is_err()
+        );
     }
 }

@@ -4,12 +4,14 @@
 //!
 //! Protocol code never opens a socket, a file or a clock; it sees the other parties only through
 //! the backend. Datasets and policies ([`dataset`], [`policy`]) are plain data: parsing a CSV
-//! and checking a policy are pure functions.
+//! and checking a policy are pure functions. [`stats`] answers SQL questions over the union of
+//! every owner's rows (`quorate query`).
 
 #![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod dataset;
 pub mod policy;
+pub mod stats;
 
 pub use backend::{Backend, Clear, Counting, Secret};

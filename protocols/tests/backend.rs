@@ -30,7 +30,7 @@ proptest! {
     #[test]
     fn engine_agrees_with_clear(values in prop::collection::vec(-1_000_000i128..1_000_000, 1..8), cap in -1000i128..1000, seed in any::<u64>(), grr in any::<bool>()) {
         let x = Shared::from_facts(values.iter().map(|&v| mpc::Fr::from_i128(v)).collect(), Shared::<mpc::Fr>::from_shares(vec![], 31).unwrap().facts()).unwrap();
-        let mut clear = Counting::new(Clear);
+        let mut clear = Counting::new(Clear::default());
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let want = rt.block_on(clip_stats(&mut clear, &x, cap)).unwrap();
         prop_assert_eq!(clear.counts.comparisons, 2 * values.len() as u64);

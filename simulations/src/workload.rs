@@ -281,7 +281,12 @@ mod tests {
         }
         assert_eq!("fx_mul".parse::<Op>().unwrap(), Op::Fxmul);
         assert_eq!("div".parse::<Op>().unwrap(), Op::Div);
-        assert!("frobnicate".parse::<Op>().unwrap_err().contains("expected one of"));
+        assert!(
+            "frobnicate"
+                .parse::<Op>()
+                .unwrap_err()
+                .contains("expected one of")
+        );
     }
 
     #[test]

@@ -191,7 +191,11 @@ fn scenario_files_refuse_typos_and_bad_values() {
         &format!("{ok}[[faults]]\nkind = \"slow\"\nparty = 9\n"),
         "no party 9",
     );
-    check("op.toml", "parties = 3\n[workload]\nop = \"frobnicate\"\n", "frobnicate");
+    check(
+        "op.toml",
+        "parties = 3\n[workload]\nop = \"frobnicate\"\n",
+        "frobnicate",
+    );
     check(
         "t.toml",
         "parties = 4\nthreshold = 2\n[workload]\nop = \"mul\"\n",

@@ -1,0 +1,173 @@
+//! Joint statistics on the engine in memory (n = 3, t = 1, DN07 and GRR): one `RESULT` line per
+//! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
+//!
+//! ```text
+//! cargo run --release -p protocols --example stats_bench -- [ROWS]   # default 1000
+//! ```
+//!
+//! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners; `MEDIAN` over `ROWS` rows; an
+//! 8-group `GROUP BY` with a `WHERE` clause (with `AVG`, and with sums only). Until the
+//! fixed-point division branch is merged, the shapes that divide print `status=needs_division`
+//! and the operation counts from the `Counting` backend instead of engine figures.
+
+use std::time::Instant;
+
+use mpc::testing::run_parties;
+use mpc::{EngineConfig, MulProtocol, Params, PartyId};
+use protocols::backend::{Clear, Counting, Secret};
+use protocols::dataset::{ColumnSpec, ColumnType, Schema};
+use protocols::stats::{GroupMinimums, Inputs, QueryOptions, StatsError, parse, run_query};
+use rand::{Rng, SeedableRng};
+
+fn schema() -> Schema {
+    let domain = (0..8).map(|g| format!("g{g}")).collect();
+    Schema {
+        columns: vec![
+            ColumnSpec {
+                name: "salary".into(),
+                ty: ColumnType::Integer { bits: 32 },
+            },
+            ColumnSpec {
+                name: "grade".into(),
+                ty: ColumnType::Integer { bits: 8 },
+            },
+            ColumnSpec {
+                name: "dept".into(),
+                ty: ColumnType::Categorical { domain },
+            },
+        ],
+    }
+}
+
+fn main() {
+    let rows: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let owners = 10;
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(1);
+    let columns: Vec<Vec<i128>> = vec![
+        (0..rows)
+            .map(|_| rng.random_range(20_000..200_000))
+            .collect(),
+        (0..rows).map(|_| rng.random_range(0..20)).collect(),
+        (0..rows).map(|_| rng.random_range(0..8)).collect(),
+    ];
+    let owner_rows: Vec<usize> = (0..owners)
+        .map(|o| rows / owners + usize::from(o < rows % owners))
+        .collect();
+    let shapes = [
+        (
+            "avg_stddev",
+            "SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll",
+        ),
+        ("median", "SELECT MEDIAN(salary) FROM payroll"),
+        (
+            "groupby8_where_avg",
+            "SELECT dept, COUNT(*), SUM(salary), AVG(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
+        ),
+        (
+            "groupby8_where_sums",
+            "SELECT dept, COUNT(*), SUM(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
+        ),
+    ];
+    let options = QueryOptions {
+        minimums: GroupMinimums { owners: 1, rows: 1 },
+        epsilon: None,
+    };
+    for (name, sql) in shapes {
+        let query = parse(sql, |_| Some(schema())).expect("the bench's SQL parses");
+        for mul in [MulProtocol::Dn07, MulProtocol::Grr] {
+            let (q, cols, owner_rows2) = (query.clone(), columns.clone(), owner_rows.clone());
+            let start = Instant::now();
+            let results = run_parties(
+                Params::new(3, 1).unwrap(),
+                EngineConfig {
+                    mul,
+                    check_openings: true,
+                },
+                3,
+                move |mut e| {
+                    let (q, cols, owner_rows) = (q.clone(), cols.clone(), owner_rows2.clone());
+                    async move {
+                        let me = e.me();
+                        let s = schema();
+                        let mut batches = Vec::new();
+                        for (c, spec) in s.columns.iter().enumerate() {
+                            let x = e
+                                .input_ints(
+                                    PartyId(0),
+                                    (me == PartyId(0)).then_some(&cols[c][..]),
+                                    cols[c].len(),
+                                    spec.ty.bits(),
+                                )
+                                .await?;
+                            batches.push(x);
+                        }
+                        let before = e.stats();
+                        let inputs = Inputs {
+                            columns: batches,
+                            owner_rows,
+                        };
+                        let r = run_query(&mut e, &q, &inputs, &options).await;
+                        Ok((r, e.stats().since(&before)))
+                    }
+                },
+            );
+            let secs = start.elapsed().as_secs_f64();
+            let (result, stats) = results
+                .into_iter()
+                .next()
+                .expect("party 0")
+                .expect("party 0 ran");
+            match result {
+                Ok(_) => println!(
+                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
+                    stats.rounds, stats.net.bytes_sent, stats.multiplications
+                ),
+                Err(StatsError::Mpc {
+                    source: mpc::MpcError::InvalidArgument { reason, .. },
+                    ..
+                }) if reason.contains("fixed-point division branch") => {
+                    let inputs = Inputs {
+                        columns: schema()
+                            .columns
+                            .iter()
+                            .enumerate()
+                            .map(|(c, spec)| {
+                                Secret::from_shares(
+                                    columns[c].iter().map(|&v| mpc::Fr::from_i128(v)).collect(),
+                                    spec.ty.bits(),
+                                )
+                                .unwrap()
+                            })
+                            .collect(),
+                        owner_rows: owner_rows.clone(),
+                    };
+                    let mut counting = Counting::new(Clear::default());
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    rt.block_on(run_query(&mut counting, &query, &inputs, &options))
+                        .expect("runs in the clear");
+                    let c = counting.counts;
+                    println!(
+                        "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} status=needs_division batches={} multiplications={} comparisons={} truncations={} divisions={} roots={}",
+                        c.batches,
+                        c.multiplications,
+                        c.comparisons,
+                        c.truncations,
+                        c.divisions,
+                        c.roots
+                    );
+                    break;
+                }
+                Err(e) => println!(
+                    "RESULT bench=stats query={name} rows={rows} mul={mul:?} status=error error=\"{e}\""
+                ),
+            }
+        }
+    }
+}
+
+use mpc::Field;

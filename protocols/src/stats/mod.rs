@@ -1,0 +1,451 @@
+//! Joint statistics: an analyst's SQL question answered over the union of every firm's rows,
+//! without anyone seeing the rows.
+//!
+//! `FROM payroll` means every owner's dataset named `payroll` (one schema). The pipeline:
+//! 1. [`sql`]: parse and check the query against the schema; unsupported SQL is refused with
+//!    the construct and its position, before anything runs;
+//! 2. [`plan`]: the batched scan: a secret 0/1 mask per row for `WHERE`, a secret one-hot per
+//!    row for `GROUP BY`, then every per-group masked sum at once;
+//! 3. [`privacy`]: optional differential-privacy noise on the sums, then the secret
+//!    "reported" flag per group (owner and row minimums); only the flags are opened;
+//! 4. [`order`] and [`aggregate`]: the aggregates of the reported groups only;
+//! 5. one opening of the results.
+//!
+//! A query costs a number of rounds that depends on its shape (the aggregates, the depth of the
+//! `WHERE` clause), not on its rows — except `MIN`/`MAX` (`O(log N)`: a tournament) and
+//! percentiles (`O(log² N)`: a sorting network). Everything is written against
+//! [`Backend`], so it runs on the engine, in the clear, or counted.
+//!
+//! Not here: which datasets an analyst may query (the policies' `allow_*` clauses are checked by
+//! the workers before a job runs) and how shares reach the backend.
+
+mod aggregate;
+pub mod ast;
+mod functions;
+mod numeric;
+pub mod order;
+mod output;
+mod plan;
+pub mod privacy;
+pub mod sql;
+
+use std::fmt;
+
+use mpc::MpcError;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Backend, Secret};
+use output::{Decode, Stats};
+use plan::{Plan, Term};
+pub use privacy::GroupMinimums;
+use sql::Aggregate;
+pub use sql::{Query, SqlError, parse};
+
+/// Everything that can stop a query.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    /// The SQL is outside the supported subset (nothing ran).
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The inputs do not match the query's schema.
+    #[error("inputs: {0}")]
+    Input(String),
+    /// An aggregate that differential privacy cannot release here (nothing ran).
+    #[error("{aggregate}: not available with --epsilon (counts, sums, moments and histograms are)")]
+    NotPrivate {
+        /// The select item.
+        aggregate: String,
+    },
+    /// The computation failed at a step.
+    #[error("{step}: {source}")]
+    Mpc {
+        /// The step (`WHERE comparison`, `quotients`, `MIN/MAX`, ...).
+        step: &'static str,
+        /// The engine's error.
+        source: MpcError,
+    },
+}
+
+/// Wraps an engine error with the step it happened in.
+pub(crate) fn at(step: &'static str) -> impl Fn(MpcError) -> StatsError + Copy {
+    move |source| StatsError::Mpc { step, source }
+}
+
+/// The secret inputs: the union of every owner's rows.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    /// One batch per schema column, every owner's rows concatenated in owner order, holding the
+    /// encoded values ([`crate::dataset`]; fixed point as scaled integers).
+    pub columns: Vec<Secret>,
+    /// Rows per owner, in the same order (public).
+    pub owner_rows: Vec<usize>,
+}
+
+/// How a query is released.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryOptions {
+    /// Minimum owners and rows per reported group.
+    pub minimums: GroupMinimums,
+    /// Differential privacy budget, when asked (`--epsilon`).
+    pub epsilon: Option<f64>,
+}
+
+/// One value of a result row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// An integer (counts; sums, minimums, maximums of integer columns).
+    Int(i128),
+    /// A real number.
+    Float(f64),
+    /// Histogram bucket counts.
+    Buckets(Vec<i128>),
+    /// The group's label.
+    Text(String),
+    /// Undefined (a sample variance of one row, a correlation with a constant column).
+    Null,
+}
+
+/// One reported group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The group's label (`None` without `GROUP BY`).
+    pub group: Option<String>,
+    /// One value per select item.
+    pub values: Vec<Value>,
+}
+
+/// A query's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// Output column labels.
+    pub columns: Vec<String>,
+    /// The grouping column.
+    pub group_by: Option<String>,
+    /// Reported groups, in domain order.
+    pub rows: Vec<ResultRow>,
+    /// Labels of the groups withheld for being too small (their size is not revealed).
+    pub suppressed: Vec<String>,
+    /// The privacy budget spent, when noise was added.
+    pub epsilon: Option<f64>,
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v:.6}"),
+            Value::Buckets(b) => write!(f, "{b:?}"),
+            Value::Text(t) => write!(f, "{t}"),
+            Value::Null => write!(f, "NULL"),
+        }
+    }
+}
+
+impl fmt::Display for QueryResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut header = Vec::new();
+        if let Some(g) = &self.group_by {
+            header.push(g.clone());
+        }
+        header.extend(self.columns.iter().cloned());
+        writeln!(f, "{}", header.join(" | "))?;
+        for row in &self.rows {
+            let mut cells: Vec<String> = row.group.iter().cloned().collect();
+            cells.extend(row.values.iter().map(|v| v.to_string()));
+            writeln!(f, "{}", cells.join(" | "))?;
+        }
+        if !self.suppressed.is_empty() {
+            writeln!(
+                f,
+                "suppressed (too few owners or rows): {}",
+                self.suppressed.join(", ")
+            )?;
+        }
+        if let Some(e) = self.epsilon {
+            writeln!(f, "differential privacy: epsilon = {e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn check_inputs(
+    query: &Query,
+    inputs: &Inputs,
+    options: &QueryOptions,
+) -> Result<usize, StatsError> {
+    let schema = &query.schema;
+    if inputs.columns.len() != schema.columns.len() {
+        return Err(StatsError::Input(format!(
+            "{} column batches for a schema of {} columns",
+            inputs.columns.len(),
+            schema.columns.len()
+        )));
+    }
+    let rows: usize = inputs.owner_rows.iter().sum();
+    for (c, spec) in inputs.columns.iter().zip(&schema.columns) {
+        if c.len() != rows {
+            return Err(StatsError::Input(format!(
+                "column '{}' has {} rows, the owners {rows}",
+                spec.name,
+                c.len()
+            )));
+        }
+        if c.bits() > spec.ty.bits() {
+            return Err(StatsError::Input(format!(
+                "column '{}' is declared with {} bits, its batch with {}",
+                spec.name,
+                spec.ty.bits(),
+                c.bits()
+            )));
+        }
+    }
+    if let Some(e) = options.epsilon {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(StatsError::Input(format!(
+                "epsilon must be a positive number, not {e}"
+            )));
+        }
+        for item in &query.select {
+            if matches!(
+                item.aggregate,
+                Aggregate::Min(_) | Aggregate::Max(_) | Aggregate::Percentile { .. }
+            ) {
+                return Err(StatsError::NotPrivate {
+                    aggregate: item.label.clone(),
+                });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Runs `query` over `inputs` on backend `b` (see the module doc).
+pub async fn run_query<B: Backend>(
+    b: &mut B,
+    query: &Query,
+    inputs: &Inputs,
+    options: &QueryOptions,
+) -> Result<QueryResult, StatsError> {
+    let rows = check_inputs(query, inputs, options)?;
+    let inputs = Inputs {
+        columns: inputs
+            .columns
+            .iter()
+            .map(|c| c.clone().with_frac(0))
+            .collect(),
+        owner_rows: inputs.owner_rows.clone(),
+    };
+    let plan = Plan::new(query, rows);
+    let mut result = QueryResult {
+        columns: query.select.iter().map(|i| i.label.clone()).collect(),
+        group_by: query.group_by.map(|g| query.schema.columns[g].name.clone()),
+        rows: Vec::new(),
+        suppressed: Vec::new(),
+        epsilon: options.epsilon,
+    };
+    if rows == 0 {
+        result.suppressed = plan.labels.clone();
+        return Ok(result);
+    }
+    let scan = plan::scan(b, &plan, query, &inputs).await?;
+    let (mut counts, mut sums) = (scan.counts.clone(), scan.sums.clone());
+    if let Some(epsilon) = options.epsilon {
+        add_noise(b, &plan, query, epsilon, &mut counts, &mut sums).await?;
+    }
+    let flags = privacy::reported(
+        b,
+        &counts,
+        &scan.counts_by_owner,
+        inputs.owner_rows.len(),
+        options.minimums,
+    )
+    .await?;
+    let open = b.open(&flags).await.map_err(at("suppression"))?;
+    let reported: Vec<usize> = (0..plan.groups).filter(|&g| open[g] == 1).collect();
+    result.suppressed = (0..plan.groups)
+        .filter(|&g| open[g] != 1)
+        .map(|g| plan.labels[g].clone())
+        .collect();
+    if reported.is_empty() {
+        return Ok(result);
+    }
+    let weights: Vec<Secret> = reported.iter().map(|&g| scan.weights[g].clone()).collect();
+    let extremes = order::extremes(b, query, &inputs, &weights, &plan.extremes).await?;
+    let items: Vec<order::PercentileItem> = query
+        .select
+        .iter()
+        .filter_map(|i| match i.aggregate {
+            Aggregate::Percentile { col, num, den } => Some((col, num, den)),
+            _ => None,
+        })
+        .collect();
+    let pcts = order::percentiles(
+        b,
+        &plan,
+        query,
+        &inputs,
+        &scan.weights,
+        scan.mask.as_ref(),
+        &scan.counts,
+        &reported,
+        &items,
+    )
+    .await?;
+    let (mut next_pct, mut order_values) = (0, Vec::new());
+    for item in &query.select {
+        order_values.push(match item.aggregate {
+            Aggregate::Min(c) => Some(
+                extremes[plan
+                    .extremes
+                    .iter()
+                    .position(|e| *e == (c, false))
+                    .expect("planned")]
+                .clone(),
+            ),
+            Aggregate::Max(c) => Some(
+                extremes[plan
+                    .extremes
+                    .iter()
+                    .position(|e| *e == (c, true))
+                    .expect("planned")]
+                .clone(),
+            ),
+            Aggregate::Percentile { .. } => {
+                next_pct += 1;
+                Some(pcts[next_pct - 1].clone())
+            }
+            _ => None,
+        });
+    }
+    let stats = Stats {
+        counts: counts.gather(&reported),
+        sums: sums.iter().map(|s| s.gather(&reported)).collect(),
+        noisy: options.epsilon.is_some(),
+    };
+    let outputs = aggregate::evaluate(b, &plan, query, &stats, order_values).await?;
+
+    // One opening: every value of the reported groups and every NULL flag.
+    let mut parts: Vec<Secret> = Vec::new();
+    for o in &outputs {
+        parts.extend(o.parts.iter().map(|p| p.clone().with_frac(0)));
+        parts.extend(o.defined.iter().cloned());
+    }
+    let refs: Vec<&Secret> = parts.iter().collect();
+    let opened = b
+        .open(&Secret::concat(&refs).map_err(at("results"))?)
+        .await
+        .map_err(at("results"))?;
+    let r = reported.len();
+    let mut next = 0;
+    let mut take = || {
+        next += 1;
+        &opened[(next - 1) * r..next * r]
+    };
+    let mut columns: Vec<Vec<Value>> = Vec::new();
+    for o in &outputs {
+        let values: Vec<Vec<i128>> = o.parts.iter().map(|_| take().to_vec()).collect();
+        let defined = o.defined.as_ref().map(|_| take().to_vec());
+        columns.push(
+            (0..r)
+                .map(|g| {
+                    if defined.as_ref().is_some_and(|d| d[g] != 1) {
+                        return Value::Null;
+                    }
+                    decode(&o.decode, &values, g, &plan.labels[reported[g]])
+                })
+                .collect(),
+        );
+    }
+    for (gi, &g) in reported.iter().enumerate() {
+        result.rows.push(ResultRow {
+            group: query.group_by.map(|_| plan.labels[g].clone()),
+            values: columns.iter().map(|c| c[gi].clone()).collect(),
+        });
+    }
+    Ok(result)
+}
+
+fn decode(d: &Decode, values: &[Vec<i128>], g: usize, label: &str) -> Value {
+    let v = || values[0][g];
+    match *d {
+        Decode::Count | Decode::Scaled(0) => Value::Int(v()),
+        Decode::Scaled(f) => Value::Float(v() as f64 / (f as f64).exp2()),
+        Decode::Float(f) => Value::Float(v() as f64 / (f as f64).exp2()),
+        Decode::Percentile(den, f) => Value::Float(v() as f64 / den as f64 / (f as f64).exp2()),
+        Decode::Buckets => Value::Buckets(values.iter().map(|p| p[g]).collect()),
+        Decode::Key => Value::Text(label.to_string()),
+    }
+}
+
+/// Adds discrete Laplace noise to the counts and every sum (see [`privacy`]).
+async fn add_noise<B: Backend>(
+    b: &mut B,
+    plan: &Plan,
+    query: &Query,
+    epsilon: f64,
+    counts: &mut Secret,
+    sums: &mut [Secret],
+) -> Result<(), StatsError> {
+    let bits = |c: usize| query.schema.columns[c].ty.bits();
+    let g = plan.groups;
+    // Statistics: the counts, each moment sum, and each histogrammed column's cells.
+    let mut hist_cols: Vec<usize> = Vec::new();
+    let mut requests = vec![(g, 0u32)];
+    for t in &plan.terms {
+        match *t {
+            Term::Col(c) => requests.push((g, bits(c))),
+            Term::Square(c) => requests.push((g, 2 * bits(c))),
+            Term::Cross(c, d) => requests.push((g, bits(c) + bits(d))),
+            Term::Below(c, _) => {
+                if !hist_cols.contains(&c) {
+                    hist_cols.push(c);
+                }
+            }
+        }
+    }
+    // Per histogrammed column: its bounds in increasing order; a noise value per cell below
+    // each bound, accumulated.
+    let mut cells = Vec::new();
+    for &c in &hist_cols {
+        let mut bounds: Vec<(i128, usize)> = plan
+            .terms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match *t {
+                Term::Below(col, bd) if col == c => Some((bd, i)),
+                _ => None,
+            })
+            .collect();
+        bounds.sort();
+        requests.push((g * bounds.len(), 0));
+        cells.push(bounds);
+    }
+    let per = epsilon / (requests.len() - cells.len() + cells.len()) as f64;
+    let reqs: Vec<(usize, u32, f64)> = requests.iter().map(|&(len, s)| (len, s, per)).collect();
+    let noise = privacy::discrete_laplace(b, &reqs).await?;
+    let step = at("DP noise");
+    *counts = counts.add(&noise[0]).map_err(step)?;
+    let mut k = 1;
+    for (i, t) in plan.terms.iter().enumerate() {
+        if !matches!(t, Term::Below(..)) {
+            sums[i] = sums[i].add(&noise[k]).map_err(step)?;
+            k += 1;
+        }
+    }
+    for bounds in &cells {
+        let z = &noise[k];
+        k += 1;
+        let mut acc: Option<Secret> = None;
+        for (j, &(_, term)) in bounds.iter().enumerate() {
+            let cell = z.slice(j * g..(j + 1) * g);
+            let a = match acc {
+                None => cell,
+                Some(a) => a.add(&cell).map_err(step)?,
+            };
+            sums[term] = sums[term].add(&a).map_err(step)?;
+            acc = Some(a);
+        }
+    }
+    Ok(())
+}

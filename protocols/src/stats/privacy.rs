@@ -1,0 +1,176 @@
+//! Output privacy: small-group suppression and optional differential privacy, both inside the
+//! computation.
+//!
+//! **Suppression.** A group is reported only if it has at least `rows` rows and at least
+//! `owners` contributing owners (the strictest of the datasets' policies,
+//! [`crate::policy::Policy::strictest_group_minimums`]; an empty group is never reported). An
+//! owner contributes to a group when its masked row count there is positive: one `lt` call for
+//! every (group, owner) pair together with `[n_g >= rows]`, one `lt` for
+//! `[owners_g >= owners]`, one `mul` for the conjunction. Only this flag is opened: the
+//! documented leak is *whether* each group meets the thresholds, never its size; a suppressed
+//! group's aggregates are never computed past the sums, let alone opened.
+//!
+//! **Differential privacy** (`--epsilon`). The sufficient statistics get noise before anything
+//! depends on them: the counts (sensitivity 1), each sum of a column (sensitivity `2^b` for a
+//! column bounded by `2^b`), of squares (`2^2b`), of products (`2^(b_x+b_y)`) and the cells of
+//! each column's histogram (L1 sensitivity 1 over the cells: a row falls in one). Neighbouring
+//! tables differ by one row. Groups are disjoint, so each statistic costs its budget once
+//! (parallel composition), and the `k` statistics share `ε` equally (sequential composition):
+//! each gets `ε/k`. Everything released — means, variances, correlations, slopes, thresholds on
+//! the noisy count — is post-processing of the noisy statistics. Order statistics are refused.
+//! What is not covered: the owner-count threshold, a policy rather than a statistic, is applied
+//! to exact counts (its flag is the same documented leak as without DP).
+//!
+//! The noise is the discrete Laplace distribution (two-sided geometric, Ghosh, Roughgarden,
+//! Sundararajan 2009) with parameter `q = exp(-ε_i/Δ)`, which gives `ε_i`-DP for an integer
+//! statistic of sensitivity `Δ`. No party knows it: it is drawn from jointly random bits inside
+//! the computation, as Champion, shelat, Ullman 2019 ("Securely sampling biased coins with
+//! applications to differential privacy") do: a geometric variable `G` (`P[G = k] = (1-q) q^k`)
+//! has independent binary digits, digit `j` being 1 with probability `p_j = 1 / (1 + q^(-2^j))`;
+//! each digit is `[U < round(p_j 2^K)]` for a secret uniform `K`-bit `U` (`K` jointly random
+//! bits, one batched `lt` for all digits), and the noise is `G_1 - G_2`. Digits stop at `J` with
+//! `q^(2^J) <= 2^-40`, and each `p_j` is rounded to `K = 48` bits: the sampled distribution is
+//! within statistical distance `2J 2^-40` per value of the exact one, which adds that `δ`.
+
+use super::{StatsError, at};
+use crate::backend::{Backend, Secret};
+
+/// The minimums a reported group must meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupMinimums {
+    /// Distinct contributing owners.
+    pub owners: usize,
+    /// Rows.
+    pub rows: usize,
+}
+
+impl GroupMinimums {
+    /// The strictest minimums of the datasets' policies.
+    pub fn from_policies<'a>(
+        policies: impl IntoIterator<Item = &'a crate::policy::Policy>,
+    ) -> Self {
+        let (owners, rows) = crate::policy::Policy::strictest_group_minimums(policies);
+        GroupMinimums { owners, rows }
+    }
+}
+
+/// The secret flag `[n_g >= rows] · [owners_g >= owners]` per group.
+pub(crate) async fn reported<B: Backend>(
+    b: &mut B,
+    counts: &Secret,
+    by_owner: &Secret,
+    owners: usize,
+    min: GroupMinimums,
+) -> Result<Secret, StatsError> {
+    const STEP: &str = "suppression";
+    let groups = counts.len();
+    let rows = min.rows.max(1) as i128;
+    let rows_floor = b.constant(&vec![rows - 1; groups]).map_err(at(STEP))?;
+    if min.owners <= 1 {
+        // n_g >= 1 already implies one contributing owner.
+        return b.lt(&rows_floor, counts).await.map_err(at(STEP));
+    }
+    let zeros = b.constant(&vec![0; by_owner.len()]).map_err(at(STEP))?;
+    let left = Secret::concat(&[&zeros, &rows_floor]).map_err(at(STEP))?;
+    let right = Secret::concat(&[by_owner, counts]).map_err(at(STEP))?;
+    let first = b.lt(&left, &right).await.map_err(at(STEP))?;
+    let contributing = first
+        .slice(0..by_owner.len())
+        .sum_chunks(owners)
+        .map_err(at(STEP))?;
+    let rows_ok = first.slice(by_owner.len()..by_owner.len() + groups);
+    let owners_floor = b
+        .constant(&vec![min.owners as i128 - 1; groups])
+        .map_err(at(STEP))?;
+    let owners_ok = b.lt(&owners_floor, &contributing).await.map_err(at(STEP))?;
+    b.mul(&rows_ok, &owners_ok).await.map_err(at(STEP))
+}
+
+/// Precision of each digit's probability, in bits.
+const K: u32 = 48;
+
+/// Digits of a geometric variable with `q = exp(-scale)`, `scale = ε/Δ`: `q^(2^J) <= 2^-40`.
+fn digits(scale: f64) -> u32 {
+    let needed = 40.0 * std::f64::consts::LN_2 / scale;
+    (needed.log2().ceil().max(0.0) as u32 + 1).min(160)
+}
+
+/// `round(p_j 2^K)` for `p_j = 1 / (1 + exp(2^j scale))`.
+fn threshold(j: u32, scale: f64) -> i128 {
+    let a = (j as f64).exp2() * scale;
+    let p = 1.0 / (1.0 + a.exp());
+    (p * (K as f64).exp2()).round() as i128
+}
+
+/// One batch of discrete Laplace noise per request `(len, sensitivity as log2, epsilon)`:
+/// `G_1 - G_2` with `G` geometric (module doc). Constant rounds for all requests together: the
+/// random bits, one `lt`.
+pub(crate) async fn discrete_laplace<B: Backend>(
+    b: &mut B,
+    requests: &[(usize, u32, f64)],
+) -> Result<Vec<Secret>, StatsError> {
+    const STEP: &str = "DP noise";
+    // Per request: 2 len geometrics of J digits each.
+    let mut thresholds = Vec::new();
+    let mut shapes = Vec::new();
+    for &(len, log_sensitivity, epsilon) in requests {
+        let scale = epsilon / (log_sensitivity as f64).exp2();
+        let j = digits(scale);
+        let per: Vec<i128> = (0..j).map(|d| threshold(d, scale)).collect();
+        for _ in 0..2 * len {
+            thresholds.extend_from_slice(&per);
+        }
+        shapes.push((len, j));
+    }
+    let m = thresholds.len();
+    if m == 0 {
+        return Ok(Vec::new());
+    }
+    let bits = b.random_bits(m * K as usize).await.map_err(at(STEP))?;
+    let powers: Vec<i128> = (0..m).flat_map(|_| (0..K).map(|i| 1i128 << i)).collect();
+    let uniform = bits
+        .scale_each(&powers)
+        .and_then(|s| s.sum_chunks(K as usize))
+        .map_err(at(STEP))?
+        .assume_bits(K);
+    let limits = b.constant(&thresholds).map_err(at(STEP))?;
+    let digits = b.lt(&uniform, &limits).await.map_err(at(STEP))?;
+    let mut out = Vec::new();
+    let mut at_digit = 0;
+    for (len, j) in shapes {
+        let span = 2 * len * j as usize;
+        let d = digits.slice(at_digit..at_digit + span);
+        at_digit += span;
+        let weights: Vec<i128> = (0..2 * len)
+            .flat_map(|_| (0..j).map(|i| 1i128 << i))
+            .collect();
+        let g = d
+            .scale_each(&weights)
+            .and_then(|s| s.sum_chunks(j as usize))
+            .map_err(at(STEP))?
+            .assume_bits(j);
+        out.push(
+            g.slice(0..len)
+                .sub(&g.slice(len..2 * len))
+                .map_err(at(STEP))?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometric_digits_have_the_right_bias() {
+        // q = e^-1: P[G >= 1] = q, so digit 0 is 1 with probability q/(1+q).
+        let q = (-1f64).exp();
+        let t0 = threshold(0, 1.0) as f64 / (K as f64).exp2();
+        assert!((t0 - q / (1.0 + q)).abs() < 1e-12);
+        // Enough digits that q^(2^J) <= 2^-40.
+        let j = digits(1.0);
+        assert!((-(j as f64).exp2()).exp() <= (-40f64).exp2());
+        assert!(digits(1.0 / 1024.0) >= 10 + 4);
+    }
+}

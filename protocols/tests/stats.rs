@@ -1,0 +1,973 @@
+//! Joint statistics: every aggregate, with and without WHERE and GROUP BY, on the `Clear`
+//! backend against a plain Rust evaluation of the same SQL on the same rows; a selection on the
+//! engine (n = 3, t = 1, both multiplication protocols) against `Clear`; suppression on both
+//! sides of the owner and row minimums; differential privacy; parser errors with positions.
+//!
+//! Tolerance: integers (counts, sums, minimums, maximums, histograms, and percentiles, which
+//! are exact rationals) must match exactly. A fixed-point result `v` must be within
+//! `1e-6 (1 + |v|) + 1e-9 S` of the reference, where `S` is the scale of the quantity's inputs
+//! (`max|x|²` for second moments, `max|y| max|x|` for covariances and `max|y| (1 + max|x|)`
+//! for intercepts): the moments use at least 40 fractional bits at these bounds, so the engine's
+//! division and truncation errors are far below it.
+
+use mpc::testing::{agreed, run_parties};
+use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, PartyId, Shared};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use protocols::backend::{Clear, Counting, Secret};
+use protocols::dataset::{ColumnSpec, ColumnType, Schema};
+use protocols::policy::Policy;
+use protocols::stats::sql::{Aggregate, CmpOp, Predicate, Query};
+use protocols::stats::{
+    GroupMinimums, Inputs, QueryOptions, QueryResult, StatsError, Value, parse, run_query,
+};
+
+fn schema() -> Schema {
+    let col = |name: &str, ty| ColumnSpec {
+        name: name.into(),
+        ty,
+    };
+    Schema {
+        columns: vec![
+            col("a", ColumnType::Integer { bits: 20 }),
+            col("f", ColumnType::Fixed { frac: 8, bits: 24 }),
+            col(
+                "g",
+                ColumnType::Categorical {
+                    domain: vec!["x".into(), "y".into(), "z".into()],
+                },
+            ),
+            col("k", ColumnType::Integer { bits: 4 }),
+            col("id", ColumnType::Identifier),
+        ],
+    }
+}
+
+/// A table: per owner, rows of encoded values (a, f scaled, g index, k, id hash).
+#[derive(Clone, Debug)]
+struct Table {
+    owners: Vec<Vec<[i128; 5]>>,
+}
+
+impl Table {
+    fn rows(&self) -> impl Iterator<Item = (usize, &[i128; 5])> {
+        self.owners
+            .iter()
+            .enumerate()
+            .flat_map(|(o, rows)| rows.iter().map(move |r| (o, r)))
+    }
+    fn column(&self, c: usize) -> Vec<i128> {
+        self.rows().map(|(_, r)| r[c]).collect()
+    }
+    fn inputs(&self) -> Inputs {
+        let s = schema();
+        Inputs {
+            columns: (0..5)
+                .map(|c| secret(&self.column(c), s.columns[c].ty.bits()))
+                .collect(),
+            owner_rows: self.owners.iter().map(Vec::len).collect(),
+        }
+    }
+}
+
+fn secret(values: &[i128], bits: u32) -> Secret {
+    Shared::from_shares(values.iter().map(|&v| Fr::from_i128(v)).collect(), bits).unwrap()
+}
+
+fn table_strategy() -> impl Strategy<Value = Table> {
+    let row = (
+        -1000i128..1000,
+        -25_600i128..25_600,
+        0i128..3,
+        0i128..6,
+        0i128..50,
+    )
+        .prop_map(|(a, f, g, k, id)| {
+            [
+                a,
+                f,
+                g,
+                k,
+                protocols::dataset::hash_identifier(&format!("p{id}")),
+            ]
+        });
+    (2usize..=4)
+        .prop_flat_map(move |owners| {
+            prop::collection::vec(prop::collection::vec(row.clone(), 3..=10), owners)
+        })
+        .prop_map(|owners| Table { owners })
+}
+
+fn query(sql: &str) -> Query {
+    parse(sql, |t| (t == "payroll").then(schema)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+fn options(owners: usize, rows: usize) -> QueryOptions {
+    QueryOptions {
+        minimums: GroupMinimums { owners, rows },
+        epsilon: None,
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference: the same SQL evaluated in the clear, in plain Rust.
+
+fn holds(p: &Predicate, row: &[i128; 5]) -> bool {
+    match p {
+        Predicate::Compare { column, op, value } => {
+            let x = row[*column];
+            match op {
+                CmpOp::Eq => x == *value,
+                CmpOp::Ne => x != *value,
+                CmpOp::Lt => x < *value,
+                CmpOp::Le => x <= *value,
+                CmpOp::Gt => x > *value,
+                CmpOp::Ge => x >= *value,
+            }
+        }
+        Predicate::Const(b) => *b,
+        Predicate::And(a, b) => holds(a, row) && holds(b, row),
+        Predicate::Or(a, b) => holds(a, row) || holds(b, row),
+        Predicate::Not(a) => !holds(a, row),
+    }
+}
+
+fn real(c: usize, v: i128) -> f64 {
+    v as f64 / (schema().columns[c].ty.frac() as f64).exp2()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn covar(y: &[f64], x: &[f64], sample: bool) -> f64 {
+    let (my, mx) = (mean(y), mean(x));
+    let s: f64 = y.iter().zip(x).map(|(a, b)| (a - my) * (b - mx)).sum();
+    s / (x.len() - sample as usize) as f64
+}
+
+/// The reference value and its tolerance scale.
+fn reference(agg: &Aggregate, rows: &[&[i128; 5]], label: &str) -> (Value, f64) {
+    let col = |c: usize| rows.iter().map(|r| real(c, r[c])).collect::<Vec<f64>>();
+    let max = |c: usize| col(c).iter().fold(0f64, |m, v| m.max(v.abs()));
+    let n = rows.len();
+    let float = |v: f64, s: f64| (Value::Float(v), s);
+    let exact = |c: usize, v: i128| match schema().columns[c].ty.frac() {
+        0 => Value::Int(v),
+        _ => Value::Float(real(c, v)),
+    };
+    match *agg {
+        Aggregate::GroupKey => (Value::Text(label.into()), 0.0),
+        Aggregate::Count => (Value::Int(n as i128), 0.0),
+        Aggregate::Sum(c) => (exact(c, rows.iter().map(|r| r[c]).sum()), 0.0),
+        Aggregate::Avg(c) => float(mean(&col(c)), max(c)),
+        Aggregate::Min(c) => (exact(c, rows.iter().map(|r| r[c]).min().unwrap()), 0.0),
+        Aggregate::Max(c) => (exact(c, rows.iter().map(|r| r[c]).max().unwrap()), 0.0),
+        Aggregate::Var { col: c, sample } | Aggregate::Stddev { col: c, sample } => {
+            if sample && n < 2 {
+                return (Value::Null, 0.0);
+            }
+            let v = covar(&col(c), &col(c), sample);
+            match agg {
+                Aggregate::Var { .. } => float(v, max(c) * max(c)),
+                _ => float(v.sqrt(), max(c)),
+            }
+        }
+        Aggregate::Covar {
+            cols: (y, x),
+            sample,
+        } => {
+            if sample && n < 2 {
+                return (Value::Null, 0.0);
+            }
+            float(covar(&col(y), &col(x), sample), max(x) * max(y))
+        }
+        Aggregate::Corr(y, x) | Aggregate::RegrSlope(y, x) | Aggregate::RegrIntercept(y, x) => {
+            let (vy, vx) = (
+                covar(&col(y), &col(y), false),
+                covar(&col(x), &col(x), false),
+            );
+            let exact_zero = |c: usize| rows.iter().all(|r| r[c] == rows[0][c]);
+            let c = covar(&col(y), &col(x), false);
+            match agg {
+                Aggregate::Corr(..) if exact_zero(x) || exact_zero(y) => (Value::Null, 0.0),
+                Aggregate::Corr(..) => float(c / (vx.sqrt() * vy.sqrt()), 1.0),
+                _ if exact_zero(x) => (Value::Null, 0.0),
+                Aggregate::RegrSlope(..) => float(c / vx, max(y)),
+                _ => float(
+                    mean(&col(y)) - c / vx * mean(&col(x)),
+                    max(y) * (1.0 + max(x)),
+                ),
+            }
+        }
+        Aggregate::Percentile { col: c, num, den } => {
+            let mut v: Vec<i128> = rows.iter().map(|r| r[c]).collect();
+            v.sort();
+            // h = p (n - 1); exact: den x_k + r (x_(k+1) - x_k) over den.
+            let t = num * (n as i128 - 1);
+            let (k, r) = ((t / den) as usize, t % den);
+            let next = if r == 0 { v[k] } else { v[k + 1] };
+            let a = den * v[k] + r * (next - v[k]);
+            (Value::Float(real(c, a) / den as f64), 0.0)
+        }
+        Aggregate::Histogram { col: c, ref bounds } => {
+            let mut b = vec![0i128; bounds.len() + 1];
+            for r in rows {
+                b[bounds.iter().filter(|&&bd| r[c] >= bd).count()] += 1;
+            }
+            (Value::Buckets(b), 0.0)
+        }
+    }
+}
+
+fn evaluate(q: &Query, t: &Table, min: GroupMinimums) -> (QueryResult, Vec<Vec<f64>>) {
+    let labels: Vec<String> = match q.group_by {
+        Some(g) => match &q.schema.columns[g].ty {
+            ColumnType::Categorical { domain } => domain.clone(),
+            _ => unreachable!(),
+        },
+        None => vec![String::new()],
+    };
+    let mut out = QueryResult {
+        columns: q.select.iter().map(|i| i.label.clone()).collect(),
+        group_by: q.group_by.map(|g| q.schema.columns[g].name.clone()),
+        rows: vec![],
+        suppressed: vec![],
+        epsilon: None,
+    };
+    let mut scales = Vec::new();
+    for (gi, label) in labels.iter().enumerate() {
+        let rows: Vec<(usize, &[i128; 5])> = t
+            .rows()
+            .filter(|(_, r)| q.filter.as_ref().is_none_or(|p| holds(p, r)))
+            .filter(|(_, r)| q.group_by.is_none_or(|g| r[g] == gi as i128))
+            .collect();
+        let mut owners: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        owners.dedup();
+        if rows.len() < min.rows.max(1) || owners.len() < min.owners {
+            out.suppressed.push(label.clone());
+            continue;
+        }
+        let rs: Vec<&[i128; 5]> = rows.iter().map(|r| r.1).collect();
+        let (values, s): (Vec<Value>, Vec<f64>) = q
+            .select
+            .iter()
+            .map(|i| reference(&i.aggregate, &rs, label))
+            .unzip();
+        out.rows.push(protocols::stats::ResultRow {
+            group: q.group_by.map(|_| label.clone()),
+            values,
+        });
+        scales.push(s);
+    }
+    (out, scales)
+}
+
+fn assert_close(got: &QueryResult, want: &QueryResult, scales: &[Vec<f64>], sql: &str) {
+    assert_eq!(got.suppressed, want.suppressed, "{sql}: suppressed groups");
+    assert_eq!(got.rows.len(), want.rows.len(), "{sql}: reported groups");
+    for (r, (g, w)) in got.rows.iter().zip(&want.rows).enumerate() {
+        assert_eq!(g.group, w.group, "{sql}");
+        for (i, (gv, wv)) in g.values.iter().zip(&w.values).enumerate() {
+            match (gv, wv) {
+                (Value::Float(a), Value::Float(b)) => {
+                    let tol = 1e-6 * (1.0 + b.abs()) + 1e-9 * scales[r][i];
+                    assert!(
+                        (a - b).abs() <= tol,
+                        "{sql}: {} in group {:?}: got {a}, want {b}",
+                        got.columns[i],
+                        g.group
+                    );
+                }
+                _ => assert_eq!(gv, wv, "{sql}: {} in group {:?}", got.columns[i], g.group),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every aggregate, with and without WHERE and GROUP BY, on Clear against the reference.
+
+const AGGREGATES: &[&str] = &[
+    "COUNT(*), COUNT(a), SUM(a), SUM(f), AVG(a), AVG(f)",
+    "MIN(a), MAX(a), MIN(f), MAX(f)",
+    "VAR_SAMP(a), VAR_POP(f), VARIANCE(f), STDDEV_SAMP(f), STDDEV_POP(a), STDDEV(a)",
+    "MEDIAN(a), PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY f), PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY a DESC)",
+    "CORR(a, f), COVAR_SAMP(f, a), COVAR_POP(a, k), REGR_SLOPE(a, f), REGR_INTERCEPT(f, a)",
+    "HISTOGRAM(a, -500, 0, 250.5), HISTOGRAM(f, 0)",
+];
+
+const FILTERS: &[&str] = &[
+    "",
+    " WHERE a > -200",
+    " WHERE (g = 'x' OR k < 3) AND NOT f >= 50.5",
+    " WHERE id <> 'p3' AND k <> 5",
+];
+
+fn check_all(t: &Table, min: GroupMinimums) {
+    for aggs in AGGREGATES {
+        for filter in FILTERS {
+            for group in ["", " GROUP BY g"] {
+                let select = if group.is_empty() {
+                    aggs.to_string()
+                } else {
+                    format!("g, {aggs}")
+                };
+                let sql = format!("SELECT {select} FROM payroll{filter}{group}");
+                let q = query(&sql);
+                let got = block_on(run_query(
+                    &mut Clear::default(),
+                    &q,
+                    &t.inputs(),
+                    &options(min.owners, min.rows),
+                ))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let (want, scales) = evaluate(&q, t, min);
+                assert_close(&got, &want, &scales, &sql);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn every_aggregate_matches_the_clear_evaluation(t in table_strategy()) {
+        check_all(&t, GroupMinimums { owners: 1, rows: 1 });
+        check_all(&t, GroupMinimums { owners: 2, rows: 6 });
+    }
+}
+
+/// Edge values: constant columns (NULL correlations and slopes), one row per group (NULL
+/// sample statistics), values at the columns' bounds.
+#[test]
+fn nulls_and_bound_values() {
+    let lo = -(1 << 20);
+    let hi = (1 << 20) - 1;
+    let h = protocols::dataset::hash_identifier("p");
+    let t = Table {
+        owners: vec![
+            vec![[lo, 5, 0, 1, h], [hi, 5, 1, 1, h], [7, -(1 << 24), 1, 1, h]],
+            vec![[hi, 5, 1, 1, h], [lo, (1 << 24) - 1, 1, 1, h]],
+        ],
+    };
+    check_all(&t, GroupMinimums { owners: 1, rows: 1 });
+    let q = query(
+        "SELECT VAR_SAMP(a), CORR(a, k), REGR_SLOPE(a, k), CORR(k, a) FROM payroll WHERE g = 'x'",
+    );
+    let got = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &t.inputs(),
+        &options(1, 1),
+    ))
+    .unwrap();
+    assert_eq!(got.rows[0].values, vec![Value::Null; 4]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suppression on both sides of the limits.
+
+/// `rows` rows in group x spread over `owners` owners, plus 12 rows in group y from 4 owners.
+fn table_with(owners: usize, rows: usize) -> Table {
+    let mut t = Table {
+        owners: vec![Vec::new(); 4],
+    };
+    for i in 0..rows {
+        t.owners[i % owners].push([i as i128, 0, 0, 0, 0]);
+    }
+    for i in 0..12 {
+        t.owners[i % 4].push([100 + i as i128, 0, 1, 0, 0]);
+    }
+    t
+}
+
+#[test]
+fn suppression_at_the_owner_and_row_limits() {
+    let min = GroupMinimums::from_policies([&Policy::default()]);
+    assert_eq!(
+        min,
+        GroupMinimums {
+            owners: 3,
+            rows: 10
+        }
+    );
+    let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
+    let run = |t: &Table, min: GroupMinimums| {
+        block_on(run_query(
+            &mut Clear::default(),
+            &q,
+            &t.inputs(),
+            &QueryOptions {
+                minimums: min,
+                epsilon: None,
+            },
+        ))
+        .unwrap()
+    };
+    // At the limits: reported.
+    let r = run(&table_with(3, 10), min);
+    assert_eq!(r.suppressed, vec!["z".to_string()]);
+    assert_eq!(
+        r.rows[0].values,
+        vec![Value::Text("x".into()), Value::Int(10), Value::Int(45)]
+    );
+    // One row short, or one owner short: suppressed, and nothing of its size is released.
+    for t in [table_with(3, 9), table_with(2, 10)] {
+        let r = run(&t, min);
+        assert_eq!(r.suppressed, vec!["x".to_string(), "z".to_string()]);
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].group.as_deref(), Some("y"));
+        assert!(!serde_json::to_string(&r).unwrap().contains("\"x\",9"));
+    }
+    // The strictest policy wins.
+    let strict = Policy::from_toml("min_group_rows = 11\nmin_group_owners = 4").unwrap();
+    let min = GroupMinimums::from_policies([&Policy::default(), &strict]);
+    assert_eq!(
+        min,
+        GroupMinimums {
+            owners: 4,
+            rows: 11
+        }
+    );
+    assert_eq!(
+        run(&table_with(4, 11), min).suppressed,
+        vec!["z".to_string()]
+    );
+    assert_eq!(
+        run(&table_with(4, 10), min).suppressed,
+        vec!["x".to_string(), "z".to_string()]
+    );
+    assert_eq!(
+        run(&table_with(3, 11), min).suppressed,
+        vec!["x".to_string(), "z".to_string()]
+    );
+    // Ungrouped: the whole table is one group.
+    let q = query("SELECT COUNT(*) FROM payroll WHERE g = 'x'");
+    let t = table_with(3, 9);
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &t.inputs(),
+        &options(3, 10),
+    ))
+    .unwrap();
+    assert!(r.rows.is_empty() && r.suppressed == vec![String::new()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rounds do not grow with the rows (but for MIN/MAX and percentiles).
+
+fn batches(sql: &str, rows: usize) -> u64 {
+    let t = Table {
+        owners: vec![
+            (0..rows)
+                .map(|i| [i as i128 % 97, i as i128, i as i128 % 3, 1, 0])
+                .collect(),
+            vec![[1, 1, 0, 1, 0]; 3],
+        ],
+    };
+    let mut c = Counting::new(Clear::default());
+    block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
+    c.counts.batches
+}
+
+#[test]
+fn rounds_do_not_grow_with_rows() {
+    let sql = "SELECT g, AVG(a), STDDEV_SAMP(f), CORR(a, f), HISTOGRAM(a, 10, 50) FROM payroll WHERE a > 3 OR NOT k = 2 GROUP BY g";
+    assert_eq!(batches(sql, 20), batches(sql, 200));
+    let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
+    let (small, large) = (batches(m, 13), batches(m, 253));
+    assert!(
+        large > small && large <= small + 2 * (8 * 9 / 2 - 4 * 5 / 2) + 2 * 4,
+        "{small} {large}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine against Clear.
+
+fn on_engine(t: &Table, sql: &str, mul: MulProtocol, seed: u64) -> Result<QueryResult, StatsError> {
+    let q = query(sql);
+    let t = t.clone();
+    let results = run_parties(
+        Params::new(3, 1).unwrap(),
+        EngineConfig {
+            mul,
+            check_openings: true,
+        },
+        seed,
+        move |mut e| {
+            let (q, t) = (q.clone(), t.clone());
+            async move {
+                let s = schema();
+                let me = e.me();
+                // Owner o's client shares its rows through party o mod 3.
+                let mut columns: Vec<Vec<Secret>> = vec![Vec::new(); 5];
+                for (o, rows) in t.owners.iter().enumerate() {
+                    let dealer = PartyId((o % 3) as u16);
+                    for (c, spec) in s.columns.iter().enumerate() {
+                        let vals: Vec<i128> = rows.iter().map(|r| r[c]).collect();
+                        let x = e
+                            .input_ints(
+                                dealer,
+                                (me == dealer).then_some(&vals[..]),
+                                vals.len(),
+                                spec.ty.bits(),
+                            )
+                            .await?;
+                        columns[c].push(x);
+                    }
+                }
+                let inputs = Inputs {
+                    columns: columns
+                        .iter()
+                        .map(|parts| Secret::concat(&parts.iter().collect::<Vec<_>>()).unwrap())
+                        .collect(),
+                    owner_rows: t.owners.iter().map(Vec::len).collect(),
+                };
+                Ok(run_query(&mut e, &q, &inputs, &options(2, 4)).await)
+            }
+        },
+    );
+    agreed(results)
+}
+
+fn small_table() -> Table {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    table_strategy().new_tree(&mut runner).unwrap().current()
+}
+
+#[test]
+fn engine_matches_clear_exactly_on_integer_aggregates() {
+    let t = small_table();
+    for (i, mul) in [MulProtocol::Dn07, MulProtocol::Grr]
+        .into_iter()
+        .enumerate()
+    {
+        for sql in [
+            "SELECT g, COUNT(*), SUM(a), SUM(f), MIN(a), MAX(f), HISTOGRAM(a, -100, 0, 400) FROM payroll WHERE k <= 3 OR a < 0 GROUP BY g",
+            "SELECT MEDIAN(a), PERCENTILE_CONT(0.8) WITHIN GROUP (ORDER BY f), COUNT(*) FROM payroll WHERE NOT g = 'y'",
+            "SELECT g, MEDIAN(f), MIN(k) FROM payroll GROUP BY g",
+        ] {
+            let want = block_on(run_query(
+                &mut Clear::default(),
+                &query(sql),
+                &t.inputs(),
+                &options(2, 4),
+            ))
+            .unwrap();
+            let got =
+                on_engine(&t, sql, mul, 7 + i as u64).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert_eq!(got, want, "{sql} under {mul:?}");
+        }
+    }
+}
+
+/// Fixed-point aggregates need the engine's division and root (the `fixed` branch). Until it is
+/// merged the engine refuses them with a named error; after, they must match Clear within the
+/// stated tolerance.
+#[test]
+fn engine_fixed_point_aggregates_within_tolerance() {
+    let t = small_table();
+    let sql = "SELECT g, AVG(a), STDDEV_SAMP(f), VAR_POP(a), CORR(a, f), REGR_SLOPE(f, a) FROM payroll GROUP BY g";
+    let want = block_on(run_query(
+        &mut Clear::default(),
+        &query(sql),
+        &t.inputs(),
+        &options(2, 4),
+    ))
+    .unwrap();
+    for (i, mul) in [MulProtocol::Dn07, MulProtocol::Grr]
+        .into_iter()
+        .enumerate()
+    {
+        match on_engine(&t, sql, mul, 11 + i as u64) {
+            Err(StatsError::Mpc {
+                source: mpc::MpcError::InvalidArgument { reason, .. },
+                ..
+            }) if reason == "needs the fixed-point division branch" => {}
+            Err(e) => panic!("{e}"),
+            Ok(got) => {
+                let (_, scales) = evaluate(&query(sql), &t, GroupMinimums { owners: 2, rows: 4 });
+                assert_close(&got, &want, &scales, sql);
+            }
+        }
+    }
+}
+
+#[test]
+fn engine_draws_joint_noise() {
+    let t = small_table();
+    let sql = "SELECT COUNT(*) FROM payroll";
+    let q = query(sql);
+    let t2 = t.clone();
+    let results = run_parties(
+        Params::new(3, 1).unwrap(),
+        EngineConfig::default(),
+        5,
+        move |mut e| {
+            let (q, t) = (q.clone(), t2.clone());
+            async move {
+                let me = e.me();
+                let mut cols = Vec::new();
+                for c in 0..5 {
+                    let vals = t.column(c);
+                    cols.push(
+                        e.input_ints(
+                            PartyId(0),
+                            (me == PartyId(0)).then_some(&vals[..]),
+                            vals.len(),
+                            schema().columns[c].ty.bits(),
+                        )
+                        .await?,
+                    );
+                }
+                let inputs = Inputs {
+                    columns: cols,
+                    owner_rows: t.owners.iter().map(Vec::len).collect(),
+                };
+                let opts = QueryOptions {
+                    minimums: GroupMinimums { owners: 1, rows: 1 },
+                    epsilon: Some(1.0),
+                };
+                Ok(run_query(&mut e, &q, &inputs, &opts).await.unwrap())
+            }
+        },
+    );
+    let r = agreed(results);
+    let Value::Int(noisy) = r.rows[0].values[0] else {
+        panic!("{r:?}")
+    };
+    let truth = t.rows().count() as i128;
+    assert!((noisy - truth).abs() < 30, "{noisy} vs {truth}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Differential privacy in the clear: the noise has the discrete Laplace distribution.
+
+#[test]
+fn discrete_laplace_noise_on_counts() {
+    let t = table_with(3, 10);
+    let q = query("SELECT COUNT(*) FROM payroll");
+    let opts = QueryOptions {
+        minimums: GroupMinimums { owners: 1, rows: 1 },
+        epsilon: Some(1.0),
+    };
+    let truth = 22.0;
+    let samples: Vec<f64> = (0..1500)
+        .map(|seed| {
+            let r = block_on(run_query(&mut Clear::seeded(seed), &q, &t.inputs(), &opts)).unwrap();
+            match r.rows.first().map(|row| &row.values[0]) {
+                Some(Value::Int(v)) => *v as f64 - truth,
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    let m = samples.iter().sum::<f64>() / samples.len() as f64;
+    let var = samples.iter().map(|s| (s - m) * (s - m)).sum::<f64>() / samples.len() as f64;
+    // One statistic (the count), sensitivity 1: q = e^-1, variance 2q/(1-q)^2 = 1.84.
+    let qv = (-1f64).exp();
+    let expected = 2.0 * qv / ((1.0 - qv) * (1.0 - qv));
+    assert!(m.abs() < 0.15, "mean {m}");
+    assert!(
+        (var - expected).abs() < 0.25 * expected,
+        "variance {var} vs {expected}"
+    );
+    // Order statistics are refused under DP, before anything runs.
+    let q = query("SELECT MEDIAN(a) FROM payroll");
+    let err = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap_err();
+    assert!(matches!(err, StatsError::NotPrivate { .. }), "{err}");
+    // Moments under DP are post-processing of noisy sums: they run and land near the truth.
+    let q = query("SELECT AVG(a), HISTOGRAM(a, 50) FROM payroll");
+    let opts = QueryOptions {
+        minimums: GroupMinimums { owners: 1, rows: 1 },
+        epsilon: Some(1e6),
+    };
+    let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
+    let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
+    assert_eq!(r.rows[0].values[1], want.rows[0].values[1]);
+    let q =
+        query("SELECT VAR_SAMP(a), STDDEV_POP(a), REGR_SLOPE(a, k), COVAR_SAMP(a, k) FROM payroll");
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &small_table().inputs(),
+        &opts,
+    ))
+    .unwrap();
+    assert_eq!(r.rows.len(), 1, "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unsupported SQL: an error naming the construct and its position; nothing runs.
+
+#[test]
+fn unsupported_sql_is_refused_with_its_position() {
+    type Case<'a> = (&'a str, &'a str, Option<(u64, u64)>);
+    let cases: &[Case] = &[
+        (
+            "SELECT COUNT(*) FROM payroll JOIN other ON payroll.a = other.a",
+            "JOIN",
+            Some((1, 35)),
+        ),
+        (
+            "SELECT COUNT(*) FROM (SELECT a FROM payroll) t",
+            "subquery",
+            Some((1, 23)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE a IN (SELECT a FROM payroll)",
+            "subquery",
+            Some((1, 36)),
+        ),
+        (
+            "SELECT COUNT(*)\nFROM payroll\nWHERE a > (SELECT 1)",
+            "subquery",
+            Some((3, 12)),
+        ),
+        ("SELECT FOO(a) FROM payroll", "function FOO", Some((1, 8))),
+        (
+            "SELECT AVG(salary) FROM payroll",
+            "column 'salary'",
+            Some((1, 12)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE\n  bonus > 3",
+            "column 'bonus'",
+            Some((2, 3)),
+        ),
+        ("SELECT SUM(g) FROM payroll", "SUM(g)", Some((1, 12))),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE g < 'x'",
+            "comparison g < 'x'",
+            Some((1, 36)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE g = 'w'",
+            "comparison g = 'w'",
+            Some((1, 36)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE g = 3",
+            "comparison g = 3",
+            Some((1, 36)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE a = 'x'",
+            "comparison a = 'x'",
+            Some((1, 36)),
+        ),
+        (
+            "SELECT COUNT(*) FROM payroll WHERE a > k",
+            "k",
+            Some((1, 40)),
+        ),
+        (
+            "SELECT AVG(a) FROM payroll GROUP BY k",
+            "GROUP BY k",
+            Some((1, 37)),
+        ),
+        (
+            "SELECT AVG(a) FROM payroll GROUP BY g, k",
+            "GROUP BY",
+            Some((1, 40)),
+        ),
+        ("SELECT a FROM payroll", "column a", Some((1, 8))),
+        (
+            "SELECT AVG(a + 1) FROM payroll",
+            "expression a + 1",
+            Some((1, 12)),
+        ),
+        (
+            "SELECT COUNT(DISTINCT a) FROM payroll",
+            "COUNT(DISTINCT ...)",
+            Some((1, 8)),
+        ),
+        (
+            "SELECT AVG(a) OVER () FROM payroll",
+            "window function AVG",
+            Some((1, 8)),
+        ),
+        (
+            "SELECT AVG(a) FROM payroll ORDER BY 1",
+            "ORDER BY",
+            Some((1, 37)),
+        ),
+        ("SELECT AVG(a) FROM payroll LIMIT 3", "LIMIT", Some((1, 34))),
+        (
+            "SELECT COUNT(*) FROM salaries",
+            "table 'salaries'",
+            Some((1, 22)),
+        ),
+        ("SELECT COUNT(*) FROM payroll, other", "FROM", Some((1, 31))),
+        (
+            "SELECT AVG(a) FROM payroll UNION SELECT AVG(a) FROM payroll",
+            "set operation",
+            Some((1, 1)),
+        ),
+        ("SELECT AVG(id) FROM payroll", "AVG(id)", Some((1, 12))),
+        (
+            "SELECT PERCENTILE_CONT(1.5) WITHIN GROUP (ORDER BY a) FROM payroll",
+            "1.5",
+            Some((1, 24)),
+        ),
+        ("SELECT HISTOGRAM(a, 5, 1) FROM payroll", "1", Some((1, 24))),
+        ("DELETE FROM payroll", "statement", Some((1, 13))),
+        (
+            "SELECT AVG(a) FROM payroll HAVING COUNT(*) > 3",
+            "HAVING",
+            Some((1, 35)),
+        ),
+    ];
+    for &(sql, construct, pos) in cases {
+        let err = parse(sql, |t| (t == "payroll").then(schema)).expect_err(sql);
+        assert_eq!(err.construct, construct, "{sql}: {err}");
+        assert_eq!(
+            err.position.map(|p| (p.line, p.column)),
+            pos,
+            "{sql}: {err}"
+        );
+        if let Some((l, c)) = pos {
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("{l}:{c}: {construct}")),
+                "{err}"
+            );
+        }
+    }
+    // Syntax errors carry sqlparser's own position text.
+    let err = parse("SELECT AVG(a FROM payroll", |_| Some(schema())).unwrap_err();
+    assert_eq!(err.construct, "syntax");
+    assert!(err.to_string().contains("Line: 1"), "{err}");
+    // Allowed forms: aliases, qualified columns, constants on the left, decimals on integers.
+    let q = query(
+        "SELECT AVG(p.a) AS mean, COUNT(*) n FROM payroll p WHERE 3 < p.a AND a <= 2.5 AND g = 'y' AND f = 0.5",
+    );
+    assert_eq!(q.select[0].label, "mean");
+    assert_eq!(
+        q.filter,
+        Some(Predicate::And(
+            Box::new(Predicate::And(
+                Box::new(Predicate::And(
+                    Box::new(Predicate::Compare {
+                        column: 0,
+                        op: CmpOp::Gt,
+                        value: 3
+                    }),
+                    Box::new(Predicate::Compare {
+                        column: 0,
+                        op: CmpOp::Le,
+                        value: 2
+                    }),
+                )),
+                Box::new(Predicate::Compare {
+                    column: 2,
+                    op: CmpOp::Eq,
+                    value: 1
+                }),
+            )),
+            Box::new(Predicate::Compare {
+                column: 1,
+                op: CmpOp::Eq,
+                value: 128
+            }),
+        ))
+    );
+}
+
+#[test]
+fn results_serialize_for_json() {
+    let t = table_with(3, 10);
+    let q = query(
+        "SELECT g, COUNT(*) AS n, AVG(a), VAR_SAMP(a), HISTOGRAM(a, 5) FROM payroll GROUP BY g",
+    );
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &t.inputs(),
+        &options(3, 10),
+    ))
+    .unwrap();
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["columns"][1], "n");
+    assert_eq!(json["rows"][0]["values"][1], 10);
+    assert_eq!(json["rows"][0]["values"][2], 4.5);
+    assert_eq!(json["rows"][0]["values"][4], serde_json::json!([5, 5]));
+    assert_eq!(json["suppressed"], serde_json::json!(["z"]));
+    let text = r.to_string();
+    assert!(text.starts_with("g | g | n |"), "{text}");
+}
+
+/// The default inferred schema declares 63-bit columns: second moments then pass the engine's
+/// root and division limits, and go through the normalized root and quotient. Realistic
+/// salaries and bonuses against f64, within 1e-6 relative.
+#[test]
+fn wide_default_columns() {
+    let wide = Schema {
+        columns: vec![
+            ColumnSpec {
+                name: "salary".into(),
+                ty: ColumnType::Integer { bits: 63 },
+            },
+            ColumnSpec {
+                name: "bonus".into(),
+                ty: ColumnType::Fixed { frac: 16, bits: 63 },
+            },
+        ],
+    };
+    let mut rng = proptest::test_runner::TestRng::deterministic_rng(
+        proptest::test_runner::RngAlgorithm::ChaCha,
+    );
+    use rand::Rng;
+    let salary: Vec<i128> = (0..60).map(|_| rng.random_range(30_000..200_000)).collect();
+    let bonus: Vec<i128> = salary
+        .iter()
+        .map(|s| (s / 20 + rng.random_range(0..2000)) << 16)
+        .collect();
+    let inputs = Inputs {
+        columns: vec![secret(&salary, 63), secret(&bonus, 63)],
+        owner_rows: vec![20, 20, 20],
+    };
+    let sql = "SELECT AVG(salary), STDDEV_SAMP(salary), VAR_POP(bonus), CORR(bonus, salary), REGR_SLOPE(bonus, salary), REGR_INTERCEPT(bonus, salary), COVAR_SAMP(salary, bonus) FROM payroll";
+    let q = parse(sql, |_| Some(wide.clone())).unwrap();
+    let r = block_on(run_query(
+        &mut Clear::default(),
+        &q,
+        &inputs,
+        &options(3, 10),
+    ))
+    .unwrap();
+    let x: Vec<f64> = salary.iter().map(|&v| v as f64).collect();
+    let y: Vec<f64> = bonus.iter().map(|&v| v as f64 / 65536.0).collect();
+    let (vx, vy, c) = (
+        covar(&x, &x, false),
+        covar(&y, &y, false),
+        covar(&y, &x, false),
+    );
+    let slope = c / vx;
+    let want = [
+        mean(&x),
+        covar(&x, &x, true).sqrt(),
+        vy,
+        c / (vx * vy).sqrt(),
+        slope,
+        mean(&y) - slope * mean(&x),
+        covar(&x, &y, true),
+    ];
+    for (i, (g, w)) in r.rows[0].values.iter().zip(want).enumerate() {
+        let Value::Float(g) = g else { panic!("{g:?}") };
+        assert!(
+            (g - w).abs() <= 1e-6 * w.abs() + 1e-6,
+            "{}: got {g}, want {w}",
+            r.columns[i]
+        );
+    }
+}
