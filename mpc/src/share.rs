@@ -233,6 +233,24 @@ pub mod rules {
         })
     }
 
+    /// Sums of `width` products: the product's facts, plus `ceil(log2 width)` bits.
+    pub fn dot(a: Meta, b: Meta, width: usize) -> Result<Meta> {
+        let p = mul(a, b)?;
+        let grown = if width <= 1 {
+            p
+        } else {
+            Meta {
+                bits: p.bits + super::log2_ceil(width),
+                frac: p.frac,
+                boolean: false,
+            }
+        };
+        Ok(Meta {
+            bits: check_bits("dot", grown.bits)?,
+            ..grown
+        })
+    }
+
     /// Probabilistic truncation by `m` bits: the result may round up by one unit.
     pub fn trunc(a: Meta, m: u32) -> Meta {
         if m == 0 {

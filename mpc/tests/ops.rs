@@ -264,3 +264,25 @@ fn fixed_point_near_the_bound_limit() {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Sums of products with one degree reduction per sum.
+    #[test]
+    fn dot_matches_clear(s in setting(), seed in any::<u64>(), a in values64(), b in values64(), width in 1usize..4) {
+        let (mut a, mut b) = pair(&a, &b);
+        a.truncate(a.len() / width * width);
+        b.truncate(a.len());
+        prop_assume!(!a.is_empty());
+        let want: Vec<i128> = a.chunks(width).zip(b.chunks(width)).map(|(x, y)| x.iter().zip(y).map(|(u, v)| u * v).sum()).collect();
+        let got = two_inputs(s, seed, a, b, 63, move |mut e, x, y| async move {
+            let before = e.stats();
+            let d = e.dot(&x, &y, width).await?;
+            let spent = e.stats().since(&before);
+            Ok((e.open_ints(&d).await?, spent.multiplications))
+        });
+        prop_assert_eq!(got.1 as usize, want.len());
+        prop_assert_eq!(got.0, want);
+    }
+}

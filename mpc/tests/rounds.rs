@@ -26,6 +26,7 @@ fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) ->
             let before = e.stats().rounds;
             let _z: Shared<_> = match op {
                 "mul" => e.mul(&x, &y).await?,
+                "dot" => e.dot(&x, &y, len).await?,
                 "lt" => e.lt(&x, &y).await?,
                 "eq" => e.eq(&x, &y).await?,
                 "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
@@ -47,9 +48,11 @@ fn rounds_are_constant_in_the_batch_length() {
         ("open", MulProtocol::Dn07, 1),
         ("mul", MulProtocol::Grr, 1),
         ("mul", MulProtocol::Dn07, 3), // dealing + 2 online
-        ("lt", MulProtocol::Grr, 8),   // dealing, XOR, open, 5 carry levels (m = 32)
+        ("dot", MulProtocol::Grr, 1),
+        ("dot", MulProtocol::Dn07, 3),
+        ("lt", MulProtocol::Grr, 8), // dealing, XOR, open, 5 carry levels (m = 32)
         ("lt", MulProtocol::Dn07, 14), // dealing, XOR (2), open, 5 carry levels x 2
-        ("eq", MulProtocol::Grr, 7),   // dealing, XOR, 3 openings (33 -> 6 -> 3 bits), 2 levels
+        ("eq", MulProtocol::Grr, 7), // dealing, XOR, 3 openings (33 -> 6 -> 3 bits), 2 levels
         ("eq", MulProtocol::Dn07, 10),
         ("fxmul", MulProtocol::Grr, 4), // dealing, XOR, mul, open
         ("fxmul", MulProtocol::Dn07, 6),

@@ -2,7 +2,7 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS]   # default 1000
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...]   # default 1000, all shapes
 //! ```
 //!
 //! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners; `MEDIAN` over `ROWS` rows; an
@@ -75,7 +75,14 @@ fn main() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: None,
     };
+    // An optional second argument restricts the run to some shapes: `avg_stddev,median`.
+    let only: Option<Vec<String>> = std::env::args()
+        .nth(2)
+        .map(|a| a.split(',').map(str::to_string).collect());
     for (name, sql) in shapes {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == name)) {
+            continue;
+        }
         let query = parse(sql, |_| Some(schema())).expect("the bench's SQL parses");
         for mul in [MulProtocol::Dn07, MulProtocol::Grr] {
             let (q, cols, owner_rows2) = (query.clone(), columns.clone(), owner_rows.clone());

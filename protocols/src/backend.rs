@@ -29,6 +29,14 @@ pub trait Backend: Send {
     fn constant(&self, values: &[i128]) -> Result<Secret>;
     /// Element-wise product (scales add).
     fn mul(&mut self, a: &Secret, b: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// Sums of products over consecutive chunks of `width` elements: `len / width` results,
+    /// each costing what one multiplication costs on the engine.
+    fn dot(
+        &mut self,
+        a: &Secret,
+        b: &Secret,
+        width: usize,
+    ) -> impl Future<Output = Result<Secret>> + Send;
     /// Fixed-point product, truncated back to the larger operand scale.
     fn fx_mul(&mut self, a: &Secret, b: &Secret) -> impl Future<Output = Result<Secret>> + Send;
     /// `a / 2^m`, rounded down or (on the engine, with probability `(a mod 2^m)/2^m`) up.
@@ -86,6 +94,9 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
     async fn mul(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         Engine::mul(self, a, b).await
+    }
+    async fn dot(&mut self, a: &Secret, b: &Secret, width: usize) -> Result<Secret> {
+        Engine::dot(self, a, b, width).await
     }
     async fn fx_mul(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         Engine::fx_mul(self, a, b).await
@@ -330,6 +341,23 @@ impl Backend for Clear {
         };
         Shared::from_facts(values.iter().map(|&v| Fr::from_i128(v)).collect(), meta)
     }
+    async fn dot(&mut self, a: &Secret, b: &Secret, width: usize) -> Result<Secret> {
+        same_len("dot", a, b)?;
+        if width == 0 || a.len() % width != 0 {
+            return Err(MpcError::InvalidArgument {
+                op: "dot",
+                reason: format!("batch of {} does not split into sums of {width}", a.len()),
+            });
+        }
+        let meta = rules::dot(a.facts(), b.facts(), width)?;
+        let sums = a
+            .shares()
+            .chunks_exact(width)
+            .zip(b.shares().chunks_exact(width))
+            .map(|(x, y)| x.iter().zip(y).map(|(&u, &v)| u * v).sum())
+            .collect();
+        Shared::from_facts(sums, meta)
+    }
     async fn mul(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         same_len("mul", a, b)?;
         let meta = rules::mul(a.facts(), b.facts())?;
@@ -491,6 +519,13 @@ impl<B: Backend> Backend for Counting<B> {
     async fn mul(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         self.tally(|c| &mut c.multiplications, a.len());
         self.inner.mul(a, b).await
+    }
+    async fn dot(&mut self, a: &Secret, b: &Secret, width: usize) -> Result<Secret> {
+        self.tally(
+            |c| &mut c.multiplications,
+            a.len().checked_div(width).unwrap_or(0),
+        );
+        self.inner.dot(a, b, width).await
     }
     async fn fx_mul(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         self.tally(|c| &mut c.multiplications, a.len());

@@ -288,13 +288,12 @@ pub(crate) async fn percentiles<B: Backend>(
     let hr: Vec<&Secret> = hots.iter().collect();
     let vr: Vec<&Secret> = vals.iter().collect();
     let picked = b
-        .mul(
+        .dot(
             &Secret::concat(&hr).map_err(at(STEP))?,
             &Secret::concat(&vr).map_err(at(STEP))?,
+            n,
         )
         .await
-        .map_err(at(STEP))?
-        .sum_chunks(n)
         .map_err(at(STEP))?;
     // A = den x_k + r (x_(k+1) - x_k), r = T - den k.
     let (mut rs, mut ds, mut bases) = (Vec::new(), Vec::new(), Vec::new());

@@ -407,14 +407,14 @@ pub(crate) async fn scan<B: Backend>(
                 ys.push(v);
             }
         }
-        let p = b
-            .mul(
+        let s = b
+            .dot(
                 &Secret::concat(&xs).map_err(at("sums"))?,
                 &Secret::concat(&ys).map_err(at("sums"))?,
+                n,
             )
             .await
             .map_err(at("sums"))?;
-        let s = p.sum_chunks(n).map_err(at("sums"))?;
         (0..values.len())
             .map(|t| {
                 s.slice(t * plan.groups..(t + 1) * plan.groups)

@@ -20,21 +20,24 @@ impl<N: Network, F: Field> Engine<N, F> {
             .collect()
     }
 
-    pub(super) async fn mul_dn07(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
+    /// Reduces `len` degree-`2t` values (local products or sums of them) to degree-`t`
+    /// sharings.
+    pub(super) async fn reduce_dn07(
+        &mut self,
+        len: usize,
+        local: impl FnOnce() -> Vec<F>,
+    ) -> Result<Vec<F>> {
         let n = self.params.n();
         let t = self.params.t();
-        let len = x.len();
         let short = len.saturating_sub(self.pooled_doubles());
         if short > 0 {
             self.deal_round(short, 0, &[]).await?;
         }
         let (rt, r2t) = self.take_doubles(len);
-        let masked: Vec<F> = x
-            .iter()
-            .zip(y)
-            .zip(&r2t)
-            .map(|((&a, &b), &r)| a * b - r)
-            .collect();
+        let mut masked = local();
+        for (m, r) in masked.iter_mut().zip(&r2t) {
+            *m -= *r;
+        }
         let count = |k: usize| if len > k { (len - k).div_ceil(n) } else { 0 };
 
         // Round 1: shares to the kings.

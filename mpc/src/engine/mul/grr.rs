@@ -11,14 +11,19 @@ use crate::party::PartyId;
 use crate::shamir;
 
 impl<N: Network, F: Field> Engine<N, F> {
-    pub(super) async fn mul_grr(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
+    /// Reduces `len` degree-`2t` values (local products or sums of them, computed by `local`
+    /// only where needed: on the `2t + 1` dealers) to degree-`t` sharings.
+    pub(super) async fn reduce_grr(
+        &mut self,
+        len: usize,
+        local: impl FnOnce() -> Vec<F>,
+    ) -> Result<Vec<F>> {
         let (n, t) = (self.params.n(), self.params.t());
-        let len = x.len();
         let round = self.next_round();
         let dealers: Vec<PartyId> = (0..=2 * t as u16).map(PartyId).collect();
         let mut own = Vec::new();
         if dealers.contains(&self.me) {
-            let local: Vec<F> = x.iter().zip(y).map(|(&a, &b)| a * b).collect();
+            let local = local();
             let mut per_party = shamir::deal(&local, t, n, &mut self.rng);
             for p in self.others() {
                 let v = std::mem::take(&mut per_party[p.index()]);

@@ -83,13 +83,47 @@ impl<N: Network, F: Field> Engine<N, F> {
         Shared::from_facts(shares, rules::select(a.facts(), b.facts()))
     }
 
+    /// Sums of products: for each chunk of `width` elements, `Σ a_j · b_j`. The local products
+    /// are summed before the single degree reduction, so a sum of any length costs what one
+    /// multiplication costs (rounds and traffic), and the batch `len / width` of them.
+    pub async fn dot(&mut self, a: &Shared<F>, b: &Shared<F>, width: usize) -> Result<Shared<F>> {
+        same_len("dot", a.len(), b.len())?;
+        if width == 0 || a.len() % width != 0 {
+            return Err(crate::error::MpcError::InvalidArgument {
+                op: "dot",
+                reason: format!("batch of {} does not split into sums of {width}", a.len()),
+            });
+        }
+        let meta = rules::dot(a.facts(), b.facts(), width)?;
+        let sums = a.len() / width;
+        let local = || {
+            a.shares
+                .chunks_exact(width)
+                .zip(b.shares.chunks_exact(width))
+                .map(|(x, y)| x.iter().zip(y).map(|(&u, &v)| u * v).sum())
+                .collect()
+        };
+        let shares = self.reduce(sums, local).await?;
+        Shared::from_facts(shares, meta)
+    }
+
     /// Products of raw shares with the session's protocol.
     pub(crate) async fn mul_raw(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
         same_len("mul", x.len(), y.len())?;
-        self.multiplications += x.len() as u64;
+        self.reduce(x.len(), || x.iter().zip(y).map(|(&a, &b)| a * b).collect())
+            .await
+    }
+
+    /// Degree reduction of `len` local degree-`2t` values with the session's protocol.
+    async fn reduce(
+        &mut self,
+        len: usize,
+        local: impl FnOnce() -> Vec<F> + Send,
+    ) -> Result<Vec<F>> {
+        self.multiplications += len as u64;
         match self.config.mul {
-            MulProtocol::Grr => self.mul_grr(x, y).await,
-            MulProtocol::Dn07 => self.mul_dn07(x, y).await,
+            MulProtocol::Grr => self.reduce_grr(len, local).await,
+            MulProtocol::Dn07 => self.reduce_dn07(len, local).await,
         }
     }
 }
