@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backend;
+pub mod catalog;
 pub mod dataset;
 pub mod policy;
 pub mod stats;

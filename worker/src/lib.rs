@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod executor;
 pub mod node;
 pub mod service;
 pub mod store;

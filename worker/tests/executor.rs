@@ -1,0 +1,224 @@
+//! A statistics job run by three workers, each over its own share store and the in-memory
+//! network, against the same query in the clear; and a policy that refuses the job.
+
+use std::sync::Arc;
+
+use mpc::net::memory::MemoryNetwork;
+use mpc::share::Meta;
+use mpc::testing::run_networks;
+use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, Shared};
+use protocols::backend::Clear;
+use protocols::catalog::JobSpec;
+use protocols::dataset::{Schema, read_csv};
+use protocols::stats::{GroupMinimums, Inputs, QueryOptions};
+use rand::SeedableRng;
+use worker::executor::{ExecError, JobOutput, execute};
+use worker::store::{CHUNK_ROWS, DatasetRecord, ShareStore};
+
+const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
+
+fn csv(owner: u64, rows: usize) -> String {
+    let mut text = String::from("salary,team\n");
+    for i in 0..rows as u64 {
+        let salary = 30_000 + (i * 7919 + owner * 104_729) % 90_000;
+        text.push_str(&format!(
+            "{salary},{}\n",
+            ["red", "green", "blue"][((i + owner) % 3) as usize]
+        ));
+    }
+    text
+}
+
+/// Uploads each owner's table to three stores, as the two-phase protocol would.
+fn stores(
+    owners: &[(&str, &str)],
+    params: Params,
+) -> (
+    Vec<tempfile::TempDir>,
+    Arc<Vec<ShareStore>>,
+    Vec<protocols::dataset::Table>,
+) {
+    let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
+    let dirs: Vec<_> = (0..params.n())
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let stores: Vec<ShareStore> = dirs
+        .iter()
+        .map(|d| ShareStore::open(d.path()).unwrap())
+        .collect();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(7);
+    let mut tables = Vec::new();
+    for (k, (owner, policy)) in owners.iter().enumerate() {
+        let table = read_csv(csv(k as u64, 24).as_bytes(), "t.csv", Some(&schema)).unwrap();
+        let record = DatasetRecord {
+            owner: owner.to_string(),
+            name: "payroll".into(),
+            schema: SCHEMA.into(),
+            policy: policy.to_string(),
+            rows: table.rows() as u64,
+            columns: 2,
+            upload: format!("u-{owner}"),
+            replace: false,
+            prepared: false,
+        };
+        for s in &stores {
+            s.begin(&record).unwrap();
+        }
+        for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
+            let shares =
+                mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng).unwrap();
+            assert!(values.len() <= CHUNK_ROWS as usize);
+            for (s, mine) in stores.iter().zip(&shares) {
+                s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
+                    .unwrap();
+            }
+        }
+        for s in &stores {
+            s.prepare(&record.upload).unwrap();
+            s.commit(&record.upload).unwrap();
+        }
+        tables.push(table);
+    }
+    (dirs, Arc::new(stores), tables)
+}
+
+fn run_job(
+    stores: Arc<Vec<ShareStore>>,
+    params: Params,
+    mul: MulProtocol,
+    spec: JobSpec,
+) -> Vec<Result<JobOutput, String>> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run_networks(
+        MemoryNetwork::mesh(params.n()),
+        params,
+        EngineConfig {
+            mul,
+            check_openings: true,
+        },
+        3,
+        move |mut e| {
+            let (stores, spec) = (stores.clone(), spec.clone());
+            async move {
+                let me = e.me().index();
+                Ok(execute(&mut e, &stores[me], &spec)
+                    .await
+                    .map_err(|e: ExecError| e.to_string()))
+            }
+        },
+    ))
+    .into_iter()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+#[test]
+fn a_statistics_job_matches_the_clear_computation() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let query = "SELECT team, COUNT(*), SUM(salary), AVG(salary), MAX(salary) FROM payroll WHERE salary > 40000 GROUP BY team";
+    for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+        let outputs = run_job(
+            stores.clone(),
+            params,
+            mul,
+            JobSpec::Statistics {
+                query: query.into(),
+                epsilon: None,
+                recipients: vec![],
+            },
+        );
+        let first = outputs[0].clone().unwrap();
+        assert!(
+            outputs.iter().all(|o| o.as_ref() == Ok(&first)),
+            "workers disagree: {outputs:?}"
+        );
+
+        // The same query in the clear on the plain rows.
+        let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
+        let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
+        let columns = (0..2)
+            .map(|c| {
+                let values: Vec<Fr> = tables
+                    .iter()
+                    .flat_map(|t| t.columns[c].iter().map(|&v| Fr::from_i128(v)))
+                    .collect();
+                Shared::from_facts(
+                    values,
+                    Meta {
+                        bits: schema.columns[c].ty.bits(),
+                        frac: 0,
+                        boolean: false,
+                    },
+                )
+                .unwrap()
+            })
+            .collect();
+        let inputs = Inputs {
+            columns,
+            owner_rows: tables.iter().map(|t| t.rows()).collect(),
+        };
+        let options = QueryOptions {
+            minimums: GroupMinimums {
+                owners: 3,
+                rows: 10,
+            },
+            epsilon: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let clear = rt
+            .block_on(protocols::stats::run_query(
+                &mut Clear::default(),
+                &parsed,
+                &inputs,
+                &options,
+            ))
+            .unwrap();
+        let JobOutput::Statistics(got) = first;
+        assert_eq!(got.rows.len(), clear.rows.len());
+        assert_eq!(got.suppressed, clear.suppressed);
+        for (g, c) in got.rows.iter().zip(&clear.rows) {
+            assert_eq!(format!("{:?}", g.group), format!("{:?}", c.group));
+            // Counts, sums and maxima exactly; the average within fixed-point precision.
+            for (gv, cv) in g.values.iter().zip(&c.values) {
+                match (gv, cv) {
+                    (protocols::stats::Value::Float(a), protocols::stats::Value::Float(b)) => {
+                        assert!((a - b).abs() < 1e-3, "{a} vs {b}")
+                    }
+                    (a, b) => assert_eq!(a, b),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_worker_refuses_a_job_the_policy_forbids() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, _) = stores(
+        &[
+            ("acme", ""),
+            ("beta", "allow_kinds = [\"auction\"]"),
+            ("gamma", ""),
+        ],
+        params,
+    );
+    let spec = JobSpec::Statistics {
+        query: "SELECT SUM(salary) FROM payroll".into(),
+        epsilon: None,
+        recipients: vec![],
+    };
+    for out in run_job(stores, params, MulProtocol::Grr, spec) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("dataset 'payroll' (owner beta)") && err.contains("allow_kinds"),
+            "{err}"
+        );
+    }
+}
