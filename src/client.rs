@@ -30,8 +30,31 @@ impl Workers {
     pub async fn connect(cluster: &Cluster, identity: &Identity) -> Result<Self> {
         let mut clients = Vec::new();
         for w in &cluster.roster.workers {
-            let c =
-                ApiClient::connect(identity, w.address, w.key, &format!("worker {}", w.id)).await?;
+            let name = format!("worker {}", w.id);
+            // A client registered a moment ago is let in once the worker re-reads the roster
+            // (every half second). TLS 1.3 lets the client finish its handshake before the
+            // server has checked the client's certificate, so a ping tells whether it did.
+            let mut attempt = 0;
+            let c = loop {
+                let probe = async {
+                    let c = ApiClient::connect(identity, w.address, w.key, &name).await?;
+                    c.call(&Request::Ping).await?;
+                    Ok::<_, coordinator::transport::TransportError>(c)
+                };
+                match probe.await {
+                    Ok(c) => break c,
+                    // Refused after the handshake (not unreachable): maybe not reloaded yet.
+                    Err(coordinator::transport::TransportError::Call { .. }) if attempt < 5 => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                    }
+                    Err(e) => {
+                        return Err(
+                            anyhow!(e).context("is this identity in the roster the worker reads?")
+                        );
+                    }
+                }
+            };
             clients.push(Arc::new(c));
         }
         Ok(Workers { clients })

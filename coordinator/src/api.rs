@@ -57,6 +57,16 @@ pub enum Request {
         /// Column index.
         column: u32,
     },
+    /// Run a job with the other workers (coordinator to workers; every worker gets the same
+    /// request and they meet in mesh session `job`).
+    RunJob {
+        /// The job's id, also its mesh session id.
+        job: u64,
+        /// The job's specification (TOML, `protocols::catalog::JobSpec`).
+        spec: String,
+        /// The multiplication protocol the workers use.
+        protocol: mpc::MulProtocol,
+    },
 }
 
 /// What an upload declares before its chunks.
@@ -114,6 +124,8 @@ pub enum Response {
     Datasets(Vec<DatasetInfo>),
     /// Shares of a column.
     Shares(Vec<u8>),
+    /// A job's public outcome as this worker computed it (JSON).
+    JobOutput(String),
 }
 
 /// Broad classes of failure, so a client can react without parsing messages.

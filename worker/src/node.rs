@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
-use coordinator::api::{ErrorKind, Response};
+use coordinator::api::{ErrorKind, Request, Response};
 use coordinator::roster::ClusterRoster;
 use coordinator::transport;
 use mpc::identity::Identity;
@@ -100,6 +100,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         }
     });
 
+    let params = roster.read().expect("roster lock").params();
     let reload = tokio::spawn(watch_roster(
         config.roster.clone(),
         roster.clone(),
@@ -111,7 +112,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                let (service, roster) = (service.clone(), roster.clone());
+                let (service, roster, mesh) = (service.clone(), roster.clone(), mesh.clone());
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(conn) => conn,
@@ -127,8 +128,11 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                     };
                     tracing::debug!(peer = %name, "control connection");
                     transport::serve_connection(conn, move |request| {
-                        let (service, name) = (service.clone(), name.clone());
+                        let (service, name, mesh, params) = (service.clone(), name.clone(), mesh.clone(), params);
                         async move {
+                            if let Request::RunJob { job, spec, protocol } = request {
+                                return run_job(&service, &name, mesh.get(), params, job, &spec, protocol).await;
+                            }
                             // The store is synchronous (redb): keep it off the async workers.
                             tokio::task::spawn_blocking(move || service.handle(&name, request))
                                 .await
@@ -181,6 +185,64 @@ async fn watch_roster(
                 Err(e) => tracing::warn!("roster reload: {e}"),
             },
             Err(e) => tracing::warn!("roster reload: {e}"),
+        }
+    }
+}
+
+/// Runs one job as this worker, in mesh session `job`, if the coordinator asked.
+async fn run_job(
+    service: &Service,
+    from: &str,
+    mesh: Option<&QuicMesh>,
+    params: mpc::Params,
+    job: u64,
+    spec: &str,
+    protocol: mpc::MulProtocol,
+) -> Response {
+    if from != "coordinator" {
+        return Response::error(ErrorKind::Forbidden, "only the coordinator runs jobs");
+    }
+    let spec = match protocols::catalog::JobSpec::from_toml(spec) {
+        Ok(s) => s,
+        Err(e) => return Response::error(ErrorKind::BadRequest, format!("job {job}: {e}")),
+    };
+    let Some(mesh) = mesh else {
+        return Response::error(
+            ErrorKind::Internal,
+            format!("job {job}: this worker's mesh is not formed"),
+        );
+    };
+    let session = match mesh.session(mpc::net::SessionId(job)) {
+        Ok(s) => s,
+        Err(e) => return Response::error(ErrorKind::Conflict, format!("job {job}: {e}")),
+    };
+    let seed: [u8; 32] = rand::random();
+    let config = mpc::EngineConfig {
+        mul: protocol,
+        check_openings: true,
+    };
+    let mut engine = match mpc::Engine::new(session, params, config, seed) {
+        Ok(e) => e,
+        Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
+    };
+    tracing::info!(job, kind = spec.kind(), "job started");
+    match crate::executor::execute(&mut engine, service.store(), &spec).await {
+        Ok(output) => {
+            let stats = engine.stats();
+            tracing::info!(
+                job,
+                rounds = stats.rounds,
+                bytes_sent = stats.net.bytes_sent,
+                "job done"
+            );
+            match serde_json::to_string(&output) {
+                Ok(json) => Response::JobOutput(json),
+                Err(e) => Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(job, "job failed: {e}");
+            Response::error(ErrorKind::BadRequest, format!("job {job}: {e}"))
         }
     }
 }

@@ -87,6 +87,7 @@ impl Service {
                 ),
                 Err(e) => store_error(e),
             },
+            Request::RunJob { .. } => Response::error(ErrorKind::BadRequest, "jobs are run by the node, not the store service"),
             Request::ReadShares { dataset, column } => {
                 let key = format!("{from}/{dataset}");
                 match self.store.read_column(&key, column) {
