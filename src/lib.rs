@@ -12,3 +12,4 @@
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod demo;

@@ -13,26 +13,7 @@ use clap::{Parser, Subcommand};
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Demo => {
-            println!(
-                "quorate demo: the local cluster arrives with the coordinator; meanwhile, the engine in a simulated network:"
-            );
-            sim::bench(
-                vec![3],
-                vec![
-                    "mul".into(),
-                    "lt".into(),
-                    "eq".into(),
-                    "fxmul".into(),
-                    "div".into(),
-                ],
-                vec!["grr".into(), "dn07".into()],
-                vec!["lan".into()],
-                100,
-                None,
-                false,
-            )
-        }
+        Command::Demo => crate::demo::run(&std::env::current_exe()?),
         Command::Simulate {
             scenario,
             out,

@@ -22,6 +22,9 @@ use crate::config::WorkerConfig;
 use crate::service::Service;
 use crate::store::ShareStore;
 
+/// How long a job waits for the mesh to form.
+const MESH_WAIT: Duration = Duration::from_secs(30);
+
 /// Why a worker could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 #[error("worker: {0}")]
@@ -131,7 +134,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                         let (service, name, mesh, params) = (service.clone(), name.clone(), mesh.clone(), params);
                         async move {
                             if let Request::RunJob { job, spec, protocol } = request {
-                                return run_job(&service, &name, mesh.get(), params, job, &spec, protocol).await;
+                                return run_job(&service, &name, &mesh, params, job, &spec, protocol).await;
                             }
                             // The store is synchronous (redb): keep it off the async workers.
                             tokio::task::spawn_blocking(move || service.handle(&name, request))
@@ -193,7 +196,7 @@ async fn watch_roster(
 async fn run_job(
     service: &Service,
     from: &str,
-    mesh: Option<&QuicMesh>,
+    mesh: &tokio::sync::OnceCell<QuicMesh>,
     params: mpc::Params,
     job: u64,
     spec: &str,
@@ -206,11 +209,22 @@ async fn run_job(
         Ok(s) => s,
         Err(e) => return Response::error(ErrorKind::BadRequest, format!("job {job}: {e}")),
     };
-    let Some(mesh) = mesh else {
-        return Response::error(
-            ErrorKind::Internal,
-            format!("job {job}: this worker's mesh is not formed"),
-        );
+    // The mesh forms in the background after startup: wait for it, within a bound.
+    let deadline = tokio::time::Instant::now() + MESH_WAIT;
+    let mesh = loop {
+        if let Some(m) = mesh.get() {
+            break m;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Response::error(
+                ErrorKind::Internal,
+                format!(
+                    "job {job}: this worker's mesh with the other workers is not formed after {} s",
+                    MESH_WAIT.as_secs()
+                ),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let session = match mesh.session(mpc::net::SessionId(job)) {
         Ok(s) => s,

@@ -90,9 +90,9 @@ pub struct QueryOptions {
     pub epsilon: Option<f64>,
 }
 
-/// One value of a result row.
+/// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
+/// integers stay integers when a result crosses the network as JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
 pub enum Value {
     /// An integer (counts; sums, minimums, maximums of integer columns).
     Int(i128),
@@ -144,14 +144,17 @@ impl fmt::Display for Value {
 
 impl fmt::Display for QueryResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut header = Vec::new();
-        if let Some(g) = &self.group_by {
-            header.push(g.clone());
-        }
+        // The group's label leads each row unless the query selected the grouping column itself.
+        let lead = self.group_by.as_ref().filter(|g| !self.columns.contains(g));
+        let mut header: Vec<String> = lead.cloned().into_iter().collect();
         header.extend(self.columns.iter().cloned());
         writeln!(f, "{}", header.join(" | "))?;
         for row in &self.rows {
-            let mut cells: Vec<String> = row.group.iter().cloned().collect();
+            let mut cells: Vec<String> = if lead.is_some() {
+                row.group.iter().cloned().collect()
+            } else {
+                Vec::new()
+            };
             cells.extend(row.values.iter().map(|v| v.to_string()));
             writeln!(f, "{}", cells.join(" | "))?;
         }
