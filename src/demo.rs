@@ -14,8 +14,6 @@ use anyhow::{Context, Result, bail};
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
 use mpc::identity::Identity;
-use mpc::share::Meta;
-use mpc::{Field, Fr, Shared};
 use protocols::dataset::{Schema, Table, read_csv};
 use protocols::stats::{GroupMinimums, Inputs, QueryOptions, QueryResult, Value};
 use rand::{Rng, SeedableRng};
@@ -74,26 +72,7 @@ fn sample_csv(firm: usize, rows: usize) -> String {
 
 async fn clear_answer(sql: &str, schema: &Schema, tables: &[Table]) -> Result<QueryResult> {
     let query = protocols::stats::parse(sql, |_| Some(schema.clone()))?;
-    let columns = (0..schema.columns.len())
-        .map(|c| {
-            let values: Vec<Fr> = tables
-                .iter()
-                .flat_map(|t| t.columns[c].iter().map(|&v| Fr::from_i128(v)))
-                .collect();
-            Shared::from_facts(
-                values,
-                Meta {
-                    bits: schema.columns[c].ty.bits(),
-                    frac: 0,
-                    boolean: false,
-                },
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let inputs = Inputs {
-        columns,
-        owner_rows: tables.iter().map(|t| t.rows()).collect(),
-    };
+    let inputs = Inputs::clear(schema, tables)?;
     let options = QueryOptions {
         minimums: GroupMinimums {
             owners: 3,

@@ -6,7 +6,6 @@ mod support;
 
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
-use mpc::Field;
 use mpc::identity::Identity;
 use protocols::dataset::{Schema, read_csv_file};
 use support::{LocalCluster, run};
@@ -110,27 +109,7 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
         .map(|p| read_csv_file(p, Some(&schema)).unwrap())
         .collect();
     let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
-    let columns = (0..2)
-        .map(|col| {
-            let values: Vec<mpc::Fr> = tables
-                .iter()
-                .flat_map(|t| t.columns[col].iter().map(|&v| mpc::Fr::from_i128(v)))
-                .collect();
-            mpc::Shared::from_facts(
-                values,
-                mpc::share::Meta {
-                    bits: schema.columns[col].ty.bits(),
-                    frac: 0,
-                    boolean: false,
-                },
-            )
-            .unwrap()
-        })
-        .collect();
-    let inputs = protocols::stats::Inputs {
-        columns,
-        owner_rows: vec![30, 30, 30],
-    };
+    let inputs = protocols::stats::Inputs::clear(&schema, &tables).unwrap();
     let options = protocols::stats::QueryOptions {
         minimums: protocols::stats::GroupMinimums {
             owners: 3,

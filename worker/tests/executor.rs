@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use mpc::net::memory::MemoryNetwork;
-use mpc::share::Meta;
 use mpc::testing::run_networks;
-use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, Shared};
+use mpc::{EngineConfig, Fr, MulProtocol, Params};
 use protocols::backend::Clear;
 use protocols::catalog::JobSpec;
 use protocols::dataset::{Schema, read_csv};
-use protocols::stats::{GroupMinimums, Inputs, QueryOptions};
+use protocols::stats::{GroupMinimums, QueryOptions};
 use rand::SeedableRng;
 use worker::executor::{ExecError, JobOutput, execute};
 use worker::store::{CHUNK_ROWS, DatasetRecord, ShareStore};
@@ -141,27 +140,7 @@ fn a_statistics_job_matches_the_clear_computation() {
         // The same query in the clear on the plain rows.
         let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
         let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
-        let columns = (0..2)
-            .map(|c| {
-                let values: Vec<Fr> = tables
-                    .iter()
-                    .flat_map(|t| t.columns[c].iter().map(|&v| Fr::from_i128(v)))
-                    .collect();
-                Shared::from_facts(
-                    values,
-                    Meta {
-                        bits: schema.columns[c].ty.bits(),
-                        frac: 0,
-                        boolean: false,
-                    },
-                )
-                .unwrap()
-            })
-            .collect();
-        let inputs = Inputs {
-            columns,
-            owner_rows: tables.iter().map(|t| t.rows()).collect(),
-        };
+        let inputs = protocols::stats::Inputs::clear(&schema, &tables).unwrap();
         let options = QueryOptions {
             minimums: GroupMinimums {
                 owners: 3,

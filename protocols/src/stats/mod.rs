@@ -81,6 +81,40 @@ pub struct Inputs {
     pub owner_rows: Vec<usize>,
 }
 
+impl Inputs {
+    /// The inputs for the [`crate::backend::Clear`] backend: every owner's table's plain
+    /// values, in owner order (the reference a secure run is compared against).
+    pub fn clear(
+        schema: &crate::dataset::Schema,
+        tables: &[crate::dataset::Table],
+    ) -> Result<Self, MpcError> {
+        use mpc::Field;
+        let columns = schema
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, spec)| {
+                let values = tables
+                    .iter()
+                    .flat_map(|t| t.columns[c].iter().map(|&v| mpc::Fr::from_i128(v)))
+                    .collect();
+                Secret::from_facts(
+                    values,
+                    mpc::share::Meta {
+                        bits: spec.ty.bits(),
+                        frac: 0,
+                        boolean: false,
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Inputs {
+            columns,
+            owner_rows: tables.iter().map(|t| t.rows()).collect(),
+        })
+    }
+}
+
 /// How a query is released.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueryOptions {
