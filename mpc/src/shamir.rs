@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use rand::RngCore;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha12Rng;
 
 use crate::error::{MpcError, Result};
 use crate::field::Field;
@@ -99,17 +100,28 @@ pub fn lagrange_at<F: Field>(xs: &[F], x: F) -> Vec<F> {
 
 /// Lagrange coefficients cached per (party set, target point): the engine reconstructs from
 /// the same sets over and over.
-#[derive(Default)]
 pub struct Interpolator<F> {
     cache: HashMap<(Vec<PartyId>, u64), Vec<F>>,
+    /// Draws the random point at which a batch's consistency is checked at once.
+    rng: ChaCha12Rng,
+}
+
+impl<F: Field> Default for Interpolator<F> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<F: Field> Interpolator<F> {
-    /// An empty cache.
+    /// An empty cache (its batch checks draw from a fixed seed; see [`Interpolator::seeded`]).
     pub fn new() -> Self {
-        Interpolator {
-            cache: HashMap::new(),
-        }
+        Self::seeded([0; 32])
+    }
+
+    /// An empty cache whose batch consistency checks draw from `seed`: a party that corrupts
+    /// shares cannot predict the check when the seed is secret.
+    pub fn seeded(seed: [u8; 32]) -> Self {
+        Interpolator { cache: HashMap::new(), rng: ChaCha12Rng::from_seed(seed) }
     }
 
     /// Coefficients evaluating at `x` from `parties` (cached).
@@ -160,6 +172,26 @@ impl<F: Field> Interpolator<F> {
         let base = &parties[..=degree];
         let lambda = self.coefficients(base, 0).to_vec();
         let secrets = combine(&lambda, &shares[..=degree], len);
+        let extras = parties.len() - degree - 1;
+        // Checking every element costs (extras)(degree + 1) multiplications an element; checking
+        // one random linear combination of the batch first costs one per party and element, and
+        // misses an inconsistency with probability at most len / |F|. Only when it fails is the
+        // batch checked element by element, to name the party and the element.
+        if check && extras > 0 && len > 1 && parties.len() < extras * (degree + 1) {
+            let rho = F::random(&mut self.rng);
+            let folded: Vec<[F; 1]> = shares
+                .iter()
+                .map(|s| [s.iter().rev().fold(F::zero(), |acc, &v| acc * rho + v)])
+                .collect();
+            let base_folded: Vec<&[F]> = folded[..=degree].iter().map(|v| v.as_slice()).collect();
+            let consistent = parties.iter().enumerate().skip(degree + 1).all(|(k, &extra)| {
+                let mu = self.coefficients(base, extra.point()).to_vec();
+                combine(&mu, &base_folded, 1)[0] == folded[k][0]
+            });
+            if consistent {
+                return Ok(secrets);
+            }
+        }
         if check {
             for (k, &extra) in parties.iter().enumerate().skip(degree + 1) {
                 let mu = self.coefficients(base, extra.point()).to_vec();
@@ -312,6 +344,24 @@ mod tests {
         let mut out = vec![Fr::zero(); 4];
         axpy(&mut out, big, &x);
         assert_eq!(out[2], big * x[2]);
+    }
+
+    /// The batch check (a random linear combination first) still names the party and the
+    /// element when one share of a long batch is off.
+    #[test]
+    fn a_wrong_share_in_a_batch_is_named() {
+        let mut rng = ChaCha12Rng::seed_from_u64(3);
+        let (n, t) = (7, 2);
+        let secrets: Vec<Fr> = (0..50).map(|i| Fr::from_u128(i * 1000 + 7)).collect();
+        let mut per_party = deal(&secrets, t, n, &mut rng);
+        let parties: Vec<PartyId> = (0..n as u16).map(PartyId).collect();
+        let mut interp = Interpolator::<Fr>::seeded([9; 32]);
+        let refs: Vec<&[Fr]> = per_party.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(interp.reconstruct(&parties, &refs, t, true).unwrap(), secrets);
+        per_party[5][37] += Fr::one();
+        let refs: Vec<&[Fr]> = per_party.iter().map(|v| v.as_slice()).collect();
+        let err = interp.reconstruct(&parties, &refs, t, true).unwrap_err();
+        assert!(matches!(err, MpcError::InconsistentShares { party: PartyId(5), index: 37, .. }), "{err}");
     }
 
     #[test]

@@ -128,7 +128,11 @@ impl<N: Network, F: Field> Engine<N, F> {
             rng: ChaCha12Rng::from_seed(seed),
             config,
             round: 0,
-            interp: Interpolator::new(),
+            interp: Interpolator::seeded({
+                let mut check_seed = seed;
+                check_seed[31] ^= 0x5a; // a stream apart from the protocol's randomness
+                check_seed
+            }),
             pool: preprocess::Pool::default(),
             multiplications: 0,
             random_bits: 0,
