@@ -121,7 +121,10 @@ impl<F: Field> Interpolator<F> {
     /// An empty cache whose batch consistency checks draw from `seed`: a party that corrupts
     /// shares cannot predict the check when the seed is secret.
     pub fn seeded(seed: [u8; 32]) -> Self {
-        Interpolator { cache: HashMap::new(), rng: ChaCha12Rng::from_seed(seed) }
+        Interpolator {
+            cache: HashMap::new(),
+            rng: ChaCha12Rng::from_seed(seed),
+        }
     }
 
     /// Coefficients evaluating at `x` from `parties` (cached).
@@ -184,10 +187,14 @@ impl<F: Field> Interpolator<F> {
                 .map(|s| [s.iter().rev().fold(F::zero(), |acc, &v| acc * rho + v)])
                 .collect();
             let base_folded: Vec<&[F]> = folded[..=degree].iter().map(|v| v.as_slice()).collect();
-            let consistent = parties.iter().enumerate().skip(degree + 1).all(|(k, &extra)| {
-                let mu = self.coefficients(base, extra.point()).to_vec();
-                combine(&mu, &base_folded, 1)[0] == folded[k][0]
-            });
+            let consistent = parties
+                .iter()
+                .enumerate()
+                .skip(degree + 1)
+                .all(|(k, &extra)| {
+                    let mu = self.coefficients(base, extra.point()).to_vec();
+                    combine(&mu, &base_folded, 1)[0] == folded[k][0]
+                });
             if consistent {
                 return Ok(secrets);
             }
@@ -357,11 +364,24 @@ mod tests {
         let parties: Vec<PartyId> = (0..n as u16).map(PartyId).collect();
         let mut interp = Interpolator::<Fr>::seeded([9; 32]);
         let refs: Vec<&[Fr]> = per_party.iter().map(|v| v.as_slice()).collect();
-        assert_eq!(interp.reconstruct(&parties, &refs, t, true).unwrap(), secrets);
+        assert_eq!(
+            interp.reconstruct(&parties, &refs, t, true).unwrap(),
+            secrets
+        );
         per_party[5][37] += Fr::one();
         let refs: Vec<&[Fr]> = per_party.iter().map(|v| v.as_slice()).collect();
         let err = interp.reconstruct(&parties, &refs, t, true).unwrap_err();
-        assert!(matches!(err, MpcError::InconsistentShares { party: PartyId(5), index: 37, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                MpcError::InconsistentShares {
+                    party: PartyId(5),
+                    index: 37,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
