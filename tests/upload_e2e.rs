@@ -98,8 +98,16 @@ fn a_worker_dying_mid_upload_leaves_no_dataset_and_a_retry_succeeds() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Parsing the CSV takes a moment; kill worker 2 once the upload is under way.
-    std::thread::sleep(Duration::from_millis(900));
+    // Kill worker 2 once it has begun storing the upload (its log says so), before the commit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !cluster.log(2).contains("upload begun") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never began: {}",
+            cluster.log(2)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     cluster.kill(2);
     let out = upload.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -142,9 +142,13 @@ impl Service {
             replace: h.replace,
             prepared: false,
         };
-        self.store
-            .begin(&record)
-            .map_or_else(store_error, |_| Response::Ok)
+        match self.store.begin(&record) {
+            Ok(()) => {
+                tracing::info!(worker = %self.name, dataset = %record.key(), upload = %record.upload, rows = record.rows, "upload begun");
+                Response::Ok
+            }
+            Err(e) => store_error(e),
+        }
     }
 
     /// The staged upload, if `from` began it.
