@@ -23,8 +23,6 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 /// Label of a private key file.
@@ -295,7 +293,8 @@ fn parse_labelled(text: &str, label: &str, path: &Path) -> Result<[u8; 32], Iden
     }
 }
 
-fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
+#[doc(hidden)]
+pub fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     if s.len() != 2 * N {
         return Err(format!("expected {} hex digits, got {}", 2 * N, s.len()));
     }
@@ -304,41 +303,57 @@ fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     Ok(out)
 }
 
-/// Serde for fixed-size byte strings: hex text when human readable, raw bytes otherwise.
+/// Serde for a newtype over `[u8; N]`: hex text when human readable, raw bytes otherwise (the
+/// form of keys, signatures, hashes and commitments everywhere in Quorate).
+#[doc(hidden)]
+#[macro_export]
 macro_rules! serde_bytes_hex {
     ($ty:ident, $n:literal) => {
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        impl $crate::__private::serde::Serialize for $ty {
+            fn serialize<S: $crate::__private::serde::Serializer>(
+                &self,
+                s: S,
+            ) -> Result<S::Ok, S::Error> {
                 if s.is_human_readable() {
-                    s.serialize_str(&hex::encode(self.0))
+                    s.serialize_str(&$crate::__private::hex::encode(self.0))
                 } else {
                     s.serialize_bytes(&self.0)
                 }
             }
         }
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $ty {
+            fn deserialize<D: $crate::__private::serde::Deserializer<'de>>(
+                d: D,
+            ) -> Result<Self, D::Error> {
                 struct V;
-                impl<'de> Visitor<'de> for V {
+                impl<'de> $crate::__private::serde::de::Visitor<'de> for V {
                     type Value = [u8; $n];
-                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                         write!(f, "{} bytes, or {} hex digits", $n, 2 * $n)
                     }
-                    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                        decode_hex::<$n>(v).map_err(E::custom)
+                    fn visit_str<E: $crate::__private::serde::de::Error>(
+                        self,
+                        v: &str,
+                    ) -> Result<Self::Value, E> {
+                        $crate::__private::decode_hex::<$n>(v).map_err(E::custom)
                     }
-                    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                    fn visit_bytes<E: $crate::__private::serde::de::Error>(
+                        self,
+                        v: &[u8],
+                    ) -> Result<Self::Value, E> {
                         v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
                     }
-                    fn visit_seq<A: de::SeqAccess<'de>>(
+                    fn visit_seq<A: $crate::__private::serde::de::SeqAccess<'de>>(
                         self,
                         mut seq: A,
                     ) -> Result<Self::Value, A::Error> {
                         let mut out = [0u8; $n];
                         for (i, b) in out.iter_mut().enumerate() {
-                            *b = seq
-                                .next_element()?
-                                .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                            *b = seq.next_element()?.ok_or_else(|| {
+                                <A::Error as $crate::__private::serde::de::Error>::invalid_length(
+                                    i, &self,
+                                )
+                            })?;
                         }
                         Ok(out)
                     }
@@ -354,8 +369,8 @@ macro_rules! serde_bytes_hex {
     };
 }
 
-serde_bytes_hex!(PublicKey, 32);
-serde_bytes_hex!(Signature, 64);
+crate::serde_bytes_hex!(PublicKey, 32);
+crate::serde_bytes_hex!(Signature, 64);
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,14 @@ pub mod share;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
+/// What the exported macros name; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::identity::decode_hex;
+    pub use hex;
+    pub use serde;
+}
+
 pub use engine::{Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening};
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};

@@ -18,7 +18,7 @@ use mpc::{Commitment, Opening};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::keys::{Identity, PublicKey, Signature, serde_bytes_hex};
+use crate::keys::{Identity, PublicKey, Signature};
 
 /// Prefix of the hashed encoding of an entry.
 pub const ENTRY_HASH_DOMAIN: &[u8] = b"quorate/ledger/entry-hash/v1";
@@ -36,7 +36,7 @@ pub type JobId = u64;
 /// A SHA-256 digest: an entry's hash, a dataset schema's, a job spec's. Hex for humans.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Hash256(pub [u8; 32]);
-serde_bytes_hex!(Hash256, 32);
+mpc::serde_bytes_hex!(Hash256, 32);
 
 impl Hash256 {
     /// All zeros: the `prev` of the genesis entry.
