@@ -25,7 +25,7 @@
 use super::output::{Decode, Output, Stats, mask_undefined};
 use super::plan::{Plan, Term};
 use super::sql::{Aggregate, Query};
-use super::{StatsError, at, numeric};
+use super::{StatsError, at, cat, numeric};
 use crate::backend::{Backend, Secret};
 
 /// The quotients of step 3.
@@ -47,10 +47,6 @@ fn tight(x: Secret, bits: u32, noisy: bool) -> Secret {
     } else {
         x.assume_bits(bits)
     }
-}
-
-fn cat(parts: &[&Secret], step: &'static str) -> Result<Secret, StatsError> {
-    Secret::concat(parts).map_err(at(step))
 }
 
 fn split(x: &Secret, len: usize, parts: usize) -> Vec<Secret> {

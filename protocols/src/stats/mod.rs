@@ -66,6 +66,11 @@ pub enum StatsError {
     },
 }
 
+/// Concatenates batches for one batched call, an error naming the step.
+pub(crate) fn cat(parts: &[&Secret], step: &'static str) -> Result<Secret, StatsError> {
+    Secret::concat(parts).map_err(at(step))
+}
+
 /// Wraps an engine error with the step it happened in.
 pub(crate) fn at(step: &'static str) -> impl Fn(MpcError) -> StatsError + Copy {
     move |source| StatsError::Mpc { step, source }
@@ -370,7 +375,7 @@ pub async fn run_query<B: Backend>(
     }
     let refs: Vec<&Secret> = parts.iter().collect();
     let opened = b
-        .open(&Secret::concat(&refs).map_err(at("results"))?)
+        .open(&cat(&refs, "results")?)
         .await
         .map_err(at("results"))?;
     let r = reported.len();

@@ -21,7 +21,7 @@
 //! then the engine's root or division, and one `mul` for roots.
 
 use super::plan::boolean;
-use super::{StatsError, at};
+use super::{StatsError, at, cat};
 use crate::backend::{Backend, MAX_ROOT_BITS, Secret};
 
 /// Exponent step between candidates (even, for roots).
@@ -63,9 +63,9 @@ async fn normalize<B: Backend>(
             .collect::<Result<_, _>>()
             .map_err(at(step_name))?;
         let refs: Vec<&Secret> = powers.iter().collect();
-        let bounds = Secret::concat(&refs).map_err(at(step_name))?;
+        let bounds = cat(&refs, step_name)?;
         let fits = b
-            .lt(&Secret::concat(&xs).map_err(at(step_name))?, &bounds)
+            .lt(&cat(&xs, step_name)?, &bounds)
             .await
             .map_err(at(step_name))?;
         let f = |j: usize| fits.slice(j * len..(j + 1) * len);
@@ -101,10 +101,7 @@ async fn normalize<B: Backend>(
         }
     }
     let p = b
-        .mul(
-            &Secret::concat(&hs).map_err(at(step_name))?,
-            &Secret::concat(&vs).map_err(at(step_name))?,
-        )
+        .mul(&cat(&hs, step_name)?, &cat(&vs, step_name)?)
         .await
         .map_err(at(step_name))?;
     // The products o_j y are below 2^(bits + e_j) (and y's own bound).
@@ -134,7 +131,7 @@ async fn normalize<B: Backend>(
             zs.push(z.expect("candidates").assume_bits(bits + e_max));
         }
         let refs: Vec<&Secret> = zs.iter().collect();
-        b.trunc(&Secret::concat(&refs).map_err(at(step_name))?, e_max)
+        b.trunc(&cat(&refs, step_name)?, e_max)
             .await
             .map_err(at(step_name))?
     } else {
@@ -144,7 +141,7 @@ async fn normalize<B: Backend>(
             let parts: Vec<Secret> = (0..all.len()).map(|i| product(i, j)).collect();
             let refs: Vec<&Secret> = parts.iter().collect();
             let t = b
-                .trunc(&Secret::concat(&refs).map_err(at(step_name))?, e)
+                .trunc(&cat(&refs, step_name)?, e)
                 .await
                 .map_err(at(step_name))?;
             for (i, sum) in sums.iter_mut().enumerate() {
@@ -160,7 +157,7 @@ async fn normalize<B: Backend>(
         }
         let parts: Vec<Secret> = sums.into_iter().map(|s| s.expect("candidates")).collect();
         let refs: Vec<&Secret> = parts.iter().collect();
-        Secret::concat(&refs).map_err(at(step_name))?
+        cat(&refs, step_name)?
     };
     let frac = x.frac();
     let scaled = all

@@ -25,7 +25,7 @@
 
 use super::plan::{Plan, boolean};
 use super::sql::Query;
-use super::{Inputs, StatsError, at};
+use super::{Inputs, StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 
 /// The layers of Batcher's odd-even merge sort on `n` wires (comparators `(i, j)`, `i < j`,
@@ -96,11 +96,7 @@ pub(crate) async fn extremes<B: Backend>(
     let vr: Vec<&Secret> = vs.iter().collect();
     let fill = b.constant(&vec![sentinel; arrays * n]).map_err(at(STEP))?;
     let mut cur = b
-        .select(
-            &Secret::concat(&cr).map_err(at(STEP))?,
-            &Secret::concat(&vr).map_err(at(STEP))?,
-            &fill,
-        )
+        .select(&cat(&cr, STEP)?, &cat(&vr, STEP)?, &fill)
         .await
         .map_err(at(STEP))?;
     let mut m = n;
@@ -120,7 +116,7 @@ pub(crate) async fn extremes<B: Backend>(
         let c = b.lt(&r, &l).await.map_err(at(STEP))?;
         let winners = b.select(&c, &r, &l).await.map_err(at(STEP))?;
         let next = m.div_ceil(2);
-        let joined = Secret::concat(&[&winners, &cur.gather(&carry)]).map_err(at(STEP))?;
+        let joined = cat(&[&winners, &cur.gather(&carry)], STEP)?;
         let order: Vec<usize> = (0..arrays)
             .flat_map(|a| {
                 (0..next).map(move |i| {
@@ -178,10 +174,7 @@ pub(crate) async fn percentiles<B: Backend>(
             let ws: Vec<&Secret> = plan.sorted.iter().map(|_| w).collect();
             let xs: Vec<&Secret> = plan.sorted.iter().map(|&c| &inputs.columns[c]).collect();
             let p = b
-                .mul(
-                    &Secret::concat(&ws).map_err(at(STEP))?,
-                    &Secret::concat(&xs).map_err(at(STEP))?,
-                )
+                .mul(&cat(&ws, STEP)?, &cat(&xs, STEP)?)
                 .await
                 .map_err(at(STEP))?;
             (0..plan.sorted.len())
@@ -211,7 +204,7 @@ pub(crate) async fn percentiles<B: Backend>(
         keys.push(key.assume_bits(key_bits));
     }
     let kr: Vec<&Secret> = keys.iter().collect();
-    let mut all = Secret::concat(&kr).map_err(at(STEP))?;
+    let mut all = cat(&kr, STEP)?;
     let arrays = keys.len();
     for layer in sorting_layers(n) {
         let (mut lo_i, mut hi_i) = (Vec::new(), Vec::new());
@@ -235,9 +228,7 @@ pub(crate) async fn percentiles<B: Backend>(
             from[i] = total + k;
             from[j] = total + lo_i.len() + k;
         }
-        all = Secret::concat(&[&all, &new_lo, &new_hi])
-            .map_err(at(STEP))?
-            .gather(&from);
+        all = cat(&[&all, &new_lo, &new_hi], STEP)?.gather(&from);
     }
     // Selection: c_i = [den i <= T] for every (item, reported group, position).
     let count = |g: usize| counts.slice(g..g + 1);
@@ -261,7 +252,7 @@ pub(crate) async fn percentiles<B: Backend>(
         .iter()
         .flat_map(|t| std::iter::repeat_n(t, n))
         .collect();
-    let t_rep = Secret::concat(&tr).map_err(at(STEP))?;
+    let t_rep = cat(&tr, STEP)?;
     let c = b
         .le(&b.constant(&consts).map_err(at(STEP))?, &t_rep)
         .await
@@ -272,11 +263,11 @@ pub(crate) async fn percentiles<B: Backend>(
     for (k, &(col, _, _)) in items.iter().enumerate() {
         let a = plan.sorted.iter().position(|&s| s == col).expect("sorted");
         let key = all.slice(a * n..(a + 1) * n);
-        let next = Secret::concat(&[&key.slice(1..n), &zero]).map_err(at(STEP))?;
+        let next = cat(&[&key.slice(1..n), &zero], STEP)?;
         for (gi, _) in reported.iter().enumerate() {
             let base = (k * reported.len() + gi) * n;
             let ci = c.slice(base..base + n);
-            let shifted = Secret::concat(&[&ci.slice(1..n), &zero]).map_err(at(STEP))?;
+            let shifted = cat(&[&ci.slice(1..n), &zero], STEP)?;
             let hot = boolean(ci.sub(&shifted).map_err(at(STEP))?);
             index.push(ci.slice(1..n).sum().map_err(at(STEP))?);
             for v in [&key, &next] {
@@ -288,11 +279,7 @@ pub(crate) async fn percentiles<B: Backend>(
     let hr: Vec<&Secret> = hots.iter().collect();
     let vr: Vec<&Secret> = vals.iter().collect();
     let picked = b
-        .dot(
-            &Secret::concat(&hr).map_err(at(STEP))?,
-            &Secret::concat(&vr).map_err(at(STEP))?,
-            n,
-        )
+        .dot(&cat(&hr, STEP)?, &cat(&vr, STEP)?, n)
         .await
         .map_err(at(STEP))?;
     // A = den x_k + r (x_(k+1) - x_k), r = T - den k.
@@ -320,13 +307,7 @@ pub(crate) async fn percentiles<B: Backend>(
     }
     let rr: Vec<&Secret> = rs.iter().collect();
     let dr: Vec<&Secret> = ds.iter().collect();
-    let interp = b
-        .mul(
-            &Secret::concat(&rr).map_err(at(STEP))?,
-            &Secret::concat(&dr).map_err(at(STEP))?,
-        )
-        .await
-        .map_err(e)?;
+    let interp = b.mul(&cat(&rr, STEP)?, &cat(&dr, STEP)?).await.map_err(e)?;
     let r = reported.len();
     (0..items.len())
         .map(|k| {
@@ -335,7 +316,7 @@ pub(crate) async fn percentiles<B: Backend>(
                 .collect::<Result<_, _>>()
                 .map_err(at(STEP))?;
             let refs: Vec<&Secret> = parts.iter().collect();
-            Secret::concat(&refs).map_err(at(STEP))
+            cat(&refs, STEP)
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 //! secret step: every value that can be `NULL` multiplied by its flag, so that an undefined
 //! value opens as 0 and reveals nothing beside the flag.
 
-use super::{StatsError, at};
+use super::{StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 
 /// How an opened batch becomes values.
@@ -63,10 +63,7 @@ pub(crate) async fn mask_undefined<B: Backend>(
     let xr: Vec<&Secret> = xs.iter().collect();
     let fr: Vec<&Secret> = fs.iter().collect();
     let p = b
-        .mul(
-            &Secret::concat(&fr).map_err(at("NULL flags"))?,
-            &Secret::concat(&xr).map_err(at("NULL flags"))?,
-        )
+        .mul(&cat(&fr, "NULL flags")?, &cat(&xr, "NULL flags")?)
         .await
         .map_err(at("NULL flags"))?;
     let mut i = 0;

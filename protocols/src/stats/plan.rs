@@ -16,7 +16,7 @@
 //! [`super::privacy`]) and the arithmetic on the sums ([`super::aggregate`]).
 
 use super::sql::{Aggregate, CmpOp, Predicate, Query};
-use super::{Inputs, StatsError, at};
+use super::{Inputs, StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 use crate::dataset::ColumnType;
 
@@ -300,10 +300,7 @@ pub(crate) async fn scan<B: Backend>(
         let xs: Vec<&Secret> = pending.iter().map(|p| &p.1).collect();
         let ys: Vec<&Secret> = pending.iter().map(|p| &p.2).collect();
         let prod = b
-            .mul(
-                &Secret::concat(&xs).map_err(at("WHERE"))?,
-                &Secret::concat(&ys).map_err(at("WHERE"))?,
-            )
+            .mul(&cat(&xs, "WHERE")?, &cat(&ys, "WHERE")?)
             .await
             .map_err(at("WHERE"))?;
         for (k, (i, x, y)) in pending.into_iter().enumerate() {
@@ -352,10 +349,7 @@ pub(crate) async fn scan<B: Backend>(
         let xr: Vec<&Secret> = xs.iter().collect();
         let yr: Vec<&Secret> = ys.iter().collect();
         let p = b
-            .mul(
-                &Secret::concat(&xr).map_err(at("row products"))?,
-                &Secret::concat(&yr).map_err(at("row products"))?,
-            )
+            .mul(&cat(&xr, "row products")?, &cat(&yr, "row products")?)
             .await
             .map_err(at("row products"))?;
         (0..xs.len())
@@ -408,11 +402,7 @@ pub(crate) async fn scan<B: Backend>(
             }
         }
         let s = b
-            .dot(
-                &Secret::concat(&xs).map_err(at("sums"))?,
-                &Secret::concat(&ys).map_err(at("sums"))?,
-                n,
-            )
+            .dot(&cat(&xs, "sums")?, &cat(&ys, "sums")?, n)
             .await
             .map_err(at("sums"))?;
         (0..values.len())
@@ -428,7 +418,7 @@ pub(crate) async fn scan<B: Backend>(
         .collect::<Result<_, _>>()
         .map_err(at("counts"))?;
     let refs: Vec<&Secret> = counts.iter().collect();
-    let counts = Secret::concat(&refs).map_err(at("counts"))?;
+    let counts = cat(&refs, "counts")?;
     let mut by_owner = Vec::new();
     for w in &weights {
         let mut start = 0;
@@ -442,7 +432,7 @@ pub(crate) async fn scan<B: Backend>(
         weights,
         mask,
         counts,
-        counts_by_owner: Secret::concat(&refs).map_err(at("counts"))?,
+        counts_by_owner: cat(&refs, "counts")?,
         sums,
     })
 }
@@ -464,10 +454,7 @@ async fn batch_compare<B: Backend>(
     };
     let l: Vec<&Secret> = left.iter().collect();
     let r: Vec<&Secret> = right.iter().collect();
-    let (l, r) = (
-        Secret::concat(&l).map_err(at(step))?,
-        Secret::concat(&r).map_err(at(step))?,
-    );
+    let (l, r) = (cat(&l, step)?, cat(&r, step)?);
     let out = if equal {
         b.eq(&l, &r).await
     } else {

@@ -32,7 +32,7 @@
 //! `q^(2^J) <= 2^-40`, and each `p_j` is rounded to `K = 48` bits: the sampled distribution is
 //! within statistical distance `2J 2^-40` per value of the exact one, which adds that `δ`.
 
-use super::{StatsError, at};
+use super::{StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 
 /// The minimums a reported group must meet.
@@ -71,8 +71,8 @@ pub(crate) async fn reported<B: Backend>(
         return b.lt(&rows_floor, counts).await.map_err(at(STEP));
     }
     let zeros = b.constant(&vec![0; by_owner.len()]).map_err(at(STEP))?;
-    let left = Secret::concat(&[&zeros, &rows_floor]).map_err(at(STEP))?;
-    let right = Secret::concat(&[by_owner, counts]).map_err(at(STEP))?;
+    let left = cat(&[&zeros, &rows_floor], STEP)?;
+    let right = cat(&[by_owner, counts], STEP)?;
     let first = b.lt(&left, &right).await.map_err(at(STEP))?;
     let contributing = first
         .slice(0..by_owner.len())
