@@ -182,7 +182,8 @@ pub fn run(exe: &Path) -> Result<()> {
             if outputs.iter().any(|o| o != &outputs[0]) {
                 bail!("job {}: the workers' outputs differ", job + 1);
             }
-            let worker::executor::JobOutput::Statistics(mpc_result) = serde_json::from_str(&outputs[0])?;
+            let protocols::outcome::PublicResult::Statistics(mpc_result) =
+                serde_json::from_str(&outputs[0])?;
             let clear = clear_answer(sql, &schema, &tables).await?;
             println!("\n{sql}\n  computed jointly in {:.2} s by 3 workers over QUIC:", t0.elapsed().as_secs_f64());
             println!("{}", indent(&mpc_result.to_string()));

@@ -125,7 +125,8 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
             &options,
         ))
         .unwrap();
-    let expected = serde_json::to_string(&worker::executor::JobOutput::Statistics(clear)).unwrap();
+    let expected =
+        serde_json::to_string(&protocols::outcome::PublicResult::Statistics(clear)).unwrap();
     assert_eq!(outputs[0], expected);
 
     // A client cannot run jobs itself.

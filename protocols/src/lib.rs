@@ -12,6 +12,7 @@
 pub mod backend;
 pub mod catalog;
 pub mod dataset;
+pub mod outcome;
 pub mod policy;
 pub mod stats;
 

@@ -11,17 +11,15 @@ use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
 use protocols::catalog::JobSpec;
 use protocols::dataset::Schema;
+use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
-use protocols::stats::{GroupMinimums, Inputs, QueryOptions, QueryResult, StatsError};
+use protocols::stats::{GroupMinimums, Inputs as StatsInputs, QueryOptions, StatsError};
 
 use crate::store::{DatasetRecord, ShareStore, StoreError};
 
-/// A job's outcome as this worker computed it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum JobOutput {
-    /// A statistics result (public).
-    Statistics(QueryResult),
-}
+/// A job's outcome as this worker holds it: public values, and its shares of private outputs
+/// and dataset updates (see [`protocols::outcome`]).
+pub type JobOutput = Outcome<PublicResult>;
 
 /// Why a job did not run or failed here.
 #[derive(Debug, thiserror::Error)]
@@ -61,28 +59,39 @@ fn policy_of(record: &DatasetRecord) -> Result<Policy, ExecError> {
         .map_err(|e| ExecError::Input(format!("{}: policy: {e}", record.key())))
 }
 
-/// Runs `spec` as this worker over `engine`.
-pub async fn execute<N: Network>(
-    engine: &mut Engine<N, Fr>,
-    store: &ShareStore,
-    spec: &JobSpec,
-) -> Result<JobOutput, ExecError> {
-    match spec {
-        JobSpec::Statistics {
-            query,
-            epsilon,
-            recipients,
-        } => {
-            // The FROM table names the datasets; every owner's must share one schema.
-            let parsed = protocols::stats::parse(query, |name| {
-                let records = datasets_named(store, name).ok()?;
-                schema_of(records.first()?).ok()
-            })
-            .map_err(StatsError::Sql)?;
-            let records = datasets_named(store, &parsed.table)?;
-            let schema = schema_of(&records[0])?;
+/// The committed datasets a job reads, with their policies, checked against the job.
+pub struct Inputs {
+    records: Vec<DatasetRecord>,
+    /// One policy per dataset, in the same order.
+    pub policies: Vec<Policy>,
+}
+
+impl Inputs {
+    /// Every owner's dataset called `name` (at least one), with the same schema.
+    pub fn named(store: &ShareStore, name: &str) -> Result<Self, ExecError> {
+        Self::collect(store, &[name], true)
+    }
+
+    /// The datasets called by each of `names` (every owner's), schemas free to differ.
+    pub fn collect(
+        store: &ShareStore,
+        names: &[&str],
+        same_schema: bool,
+    ) -> Result<Self, ExecError> {
+        let mut records = Vec::new();
+        for name in names {
+            let found = datasets_named(store, name)?;
+            if found.is_empty() {
+                return Err(ExecError::Input(format!(
+                    "no committed dataset is called {name:?}"
+                )));
+            }
+            records.extend(found);
+        }
+        if same_schema {
+            let first = schema_of(&records[0])?;
             for r in &records[1..] {
-                if schema_of(r)? != schema {
+                if schema_of(r)? != first {
                     return Err(ExecError::Input(format!(
                         "{} and {} have different schemas",
                         records[0].key(),
@@ -90,45 +99,94 @@ pub async fn execute<N: Network>(
                     )));
                 }
             }
-            let policies = records
-                .iter()
-                .map(policy_of)
-                .collect::<Result<Vec<_>, _>>()?;
-            let use_ = Use {
-                kind: spec.kind(),
-                recipients,
-                owners: records.len(),
-            };
-            for (r, p) in records.iter().zip(&policies) {
-                p.check(&r.name, &r.owner, &use_)?;
-            }
-            let mut columns = Vec::with_capacity(schema.columns.len());
-            for (c, spec) in schema.columns.iter().enumerate() {
-                let meta = Meta {
-                    bits: spec.ty.bits(),
-                    frac: spec.ty.frac(),
-                    boolean: false,
-                };
-                let mut shares = Vec::new();
-                for r in &records {
-                    shares.extend(store.read_column(&r.key(), c as u32)?);
-                }
-                columns.push(
-                    Shared::from_facts(shares, meta)
-                        .map_err(|e| ExecError::Input(e.to_string()))?,
-                );
-            }
-            let inputs = Inputs {
+        }
+        let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
+        Ok(Inputs { records, policies })
+    }
+
+    /// Refuses the job, naming the dataset and the clause, unless every input's policy allows
+    /// this kind, these recipients and this number of contributing owners.
+    pub fn check(&self, spec: &JobSpec) -> Result<(), ExecError> {
+        let mut owners: Vec<&str> = self.records.iter().map(|r| r.owner.as_str()).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let use_ = Use {
+            kind: spec.kind(),
+            recipients: spec.recipients(),
+            owners: owners.len(),
+        };
+        for (r, p) in self.records.iter().zip(&self.policies) {
+            p.check(&r.name, &r.owner, &use_)?;
+        }
+        Ok(())
+    }
+
+    /// Loads this worker's shares of every input.
+    pub fn load(&self, store: &ShareStore) -> Result<Vec<OwnedTable>, ExecError> {
+        self.records
+            .iter()
+            .map(|r| {
+                let schema = schema_of(r)?;
+                let columns = schema
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .map(|(c, spec)| {
+                        let meta = Meta {
+                            bits: spec.ty.bits(),
+                            frac: spec.ty.frac(),
+                            boolean: false,
+                        };
+                        Shared::from_facts(store.read_column(&r.key(), c as u32)?, meta)
+                            .map_err(|e| ExecError::Input(format!("{}: {e}", r.key())))
+                    })
+                    .collect::<Result<_, ExecError>>()?;
+                Ok(OwnedTable {
+                    owner: r.owner.clone(),
+                    name: r.name.clone(),
+                    schema,
+                    columns,
+                    rows: r.rows as usize,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Runs `spec` as this worker over `engine`.
+pub async fn execute<N: Network>(
+    engine: &mut Engine<N, Fr>,
+    store: &ShareStore,
+    spec: &JobSpec,
+) -> Result<JobOutput, ExecError> {
+    match spec {
+        JobSpec::Statistics { query, epsilon, .. } => {
+            // The FROM table names the datasets; every owner's must share one schema.
+            let parsed = protocols::stats::parse(query, |name| {
+                let records = datasets_named(store, name).ok()?;
+                schema_of(records.first()?).ok()
+            })
+            .map_err(StatsError::Sql)?;
+            let inputs = Inputs::named(store, &parsed.table)?;
+            inputs.check(spec)?;
+            let tables = inputs.load(store)?;
+            let columns = (0..tables[0].columns.len())
+                .map(|c| {
+                    let parts: Vec<&Shared<Fr>> = tables.iter().map(|t| &t.columns[c]).collect();
+                    Shared::concat(&parts).map_err(|e| ExecError::Input(e.to_string()))
+                })
+                .collect::<Result<_, _>>()?;
+            let stats_inputs = StatsInputs {
                 columns,
-                owner_rows: records.iter().map(|r| r.rows as usize).collect(),
+                owner_rows: tables.iter().map(|t| t.rows).collect(),
             };
             let options = QueryOptions {
-                minimums: GroupMinimums::from_policies(&policies),
+                minimums: GroupMinimums::from_policies(&inputs.policies),
                 epsilon: *epsilon,
             };
-            Ok(JobOutput::Statistics(
-                protocols::stats::run_query(engine, &parsed, &inputs, &options).await?,
-            ))
+            let result =
+                protocols::stats::run_query(engine, &parsed, &stats_inputs, &options).await?;
+            Ok(Outcome::public(PublicResult::Statistics(result)))
         }
     }
 }

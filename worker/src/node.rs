@@ -249,7 +249,7 @@ async fn run_job(
                 bytes_sent = stats.net.bytes_sent,
                 "job done"
             );
-            match serde_json::to_string(&output) {
+            match serde_json::to_string(&output.public) {
                 Ok(json) => Response::JobOutput(json),
                 Err(e) => Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
             }

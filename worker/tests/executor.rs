@@ -9,9 +9,10 @@ use mpc::{EngineConfig, Fr, MulProtocol, Params};
 use protocols::backend::Clear;
 use protocols::catalog::JobSpec;
 use protocols::dataset::{Schema, read_csv};
+use protocols::outcome::PublicResult;
 use protocols::stats::{GroupMinimums, QueryOptions};
 use rand::SeedableRng;
-use worker::executor::{ExecError, JobOutput, execute};
+use worker::executor::{ExecError, execute};
 use worker::store::{CHUNK_ROWS, DatasetRecord, ShareStore};
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
@@ -86,7 +87,7 @@ fn run_job(
     params: Params,
     mul: MulProtocol,
     spec: JobSpec,
-) -> Vec<Result<JobOutput, String>> {
+) -> Vec<Result<PublicResult, String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,6 +107,7 @@ fn run_job(
                 let me = e.me().index();
                 Ok(execute(&mut e, &stores[me], &spec)
                     .await
+                    .map(|o| o.public)
                     .map_err(|e: ExecError| e.to_string()))
             }
         },
@@ -159,7 +161,7 @@ fn a_statistics_job_matches_the_clear_computation() {
                 &options,
             ))
             .unwrap();
-        let JobOutput::Statistics(got) = first;
+        let PublicResult::Statistics(got) = first;
         assert_eq!(got.rows.len(), clear.rows.len());
         assert_eq!(got.suppressed, clear.suppressed);
         for (g, c) in got.rows.iter().zip(&clear.rows) {

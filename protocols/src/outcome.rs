@@ -1,0 +1,124 @@
+//! What every job kind takes and gives back, whatever it computes: the contract between the
+//! protocols and the worker that runs them.
+//!
+//! A job reads one or more owners' datasets ([`OwnedTable`]: the owner's name, the schema and
+//! one secret batch per column) and returns an [`Outcome`]:
+//! - `public`: values opened to everyone, kind-specific (a clearing price, a query result); the
+//!   ledger records a digest of them;
+//! - `private`: secret batches for one recipient each (a bidder's allocation, a firm's fills),
+//!   which stay shared: each worker keeps its shares, the ledger records a Pedersen commitment
+//!   to every element computed from the shares, and only the recipient fetches the shares and
+//!   reconstructs;
+//! - `updates`: new versions of input datasets (settlement's balances), which each worker
+//!   stages and makes current only when every worker has staged them (two-phase), so that an
+//!   interrupted job leaves every dataset as it was.
+//!
+//! On [`Clear`](crate::Clear) a [`Secret`] holds plain values, so a test reads private outputs
+//! and updates directly.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Secret;
+use crate::dataset::Schema;
+
+/// One owner's dataset as a protocol sees it.
+#[derive(Clone, Debug)]
+pub struct OwnedTable {
+    /// The owner's identity name (also the recipient name of outputs meant for this owner).
+    pub owner: String,
+    /// The dataset's name.
+    pub name: String,
+    /// Its schema (the same on every worker).
+    pub schema: Schema,
+    /// One batch per schema column, `rows` long.
+    pub columns: Vec<Secret>,
+    /// Number of rows (public).
+    pub rows: usize,
+}
+
+impl OwnedTable {
+    /// The batch of the column called `name`, or an error naming the dataset and the column.
+    pub fn column(&self, name: &str) -> Result<&Secret, String> {
+        self.schema
+            .column(name)
+            .map(|(i, _)| &self.columns[i])
+            .ok_or_else(|| {
+                format!(
+                    "{}/{} has no column {name:?} (columns: {})",
+                    self.owner,
+                    self.name,
+                    self.schema
+                        .columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+    }
+}
+
+/// A secret output for one recipient: `values[i]` is labelled `labels[i]`.
+#[derive(Clone, Debug)]
+pub struct PrivateOutput {
+    /// The recipient's identity name.
+    pub recipient: String,
+    /// What the values are (`"allocation"`, `"fills"`, `"balance"`).
+    pub name: String,
+    /// One public label per value (`"price 120"`, `"order 3"`); may be empty for one value.
+    pub labels: Vec<String>,
+    /// The values: shares on the engine, plain values in the clear. Their facts (bits, frac)
+    /// say how the recipient decodes them.
+    pub values: Secret,
+}
+
+/// A new version of an input dataset: the same owner, name, schema and rows, new columns.
+#[derive(Clone, Debug)]
+pub struct TableUpdate {
+    /// The dataset's owner.
+    pub owner: String,
+    /// The dataset's name.
+    pub name: String,
+    /// Every column of the new version, in schema order.
+    pub columns: Vec<Secret>,
+}
+
+/// What a job computed, as one party holds it.
+#[derive(Clone, Debug)]
+pub struct Outcome<P> {
+    /// Opened to everyone.
+    pub public: P,
+    /// Secret outputs, one recipient each.
+    pub private: Vec<PrivateOutput>,
+    /// New versions of input datasets.
+    pub updates: Vec<TableUpdate>,
+}
+
+impl<P> Outcome<P> {
+    /// An outcome with public values only.
+    pub fn public(public: P) -> Self {
+        Outcome {
+            public,
+            private: Vec::new(),
+            updates: Vec::new(),
+        }
+    }
+    /// The same outcome with its public part mapped.
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Outcome<Q> {
+        Outcome {
+            public: f(self.public),
+            private: self.private,
+            updates: self.updates,
+        }
+    }
+}
+
+/// A job kind's public result, serialized with the kind's name (`{"statistics": {...}}`).
+/// Every kind's module defines its own public type; this enum gathers them for the worker,
+/// the coordinator and the clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicResult {
+    /// A statistics query's answer.
+    Statistics(crate::stats::QueryResult),
+}
