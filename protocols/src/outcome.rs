@@ -19,7 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Secret;
-use crate::dataset::Schema;
+use crate::dataset::{Schema, Table};
 
 /// One owner's dataset as a protocol sees it.
 #[derive(Clone, Debug)]
@@ -37,6 +37,35 @@ pub struct OwnedTable {
 }
 
 impl OwnedTable {
+    /// A plain table as the [`Clear`](crate::Clear) backend reads it: the reference a test or
+    /// the demo computes against.
+    pub fn clear(owner: &str, name: &str, table: &Table) -> Result<Self, mpc::MpcError> {
+        use mpc::Field;
+        let columns = table
+            .schema
+            .columns
+            .iter()
+            .zip(&table.columns)
+            .map(|(spec, values)| {
+                Secret::from_facts(
+                    values.iter().map(|&v| mpc::Fr::from_i128(v)).collect(),
+                    mpc::share::Meta {
+                        bits: spec.ty.bits(),
+                        frac: spec.ty.frac(),
+                        boolean: false,
+                    },
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(OwnedTable {
+            owner: owner.into(),
+            name: name.into(),
+            schema: table.schema.clone(),
+            columns,
+            rows: table.rows(),
+        })
+    }
+
     /// The batch of the column called `name`, or an error naming the dataset and the column.
     pub fn column(&self, name: &str) -> Result<&Secret, String> {
         self.schema
