@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/roster.toml                      who takes part (copy it to every machine)
 //! DIR/coordinator/identity.key         the coordinator's key (0600)
+//! DIR/coordinator/coordinator.toml     the coordinator's config (data in DIR/coordinator/data)
 //! DIR/workers/worker-I/worker.toml     worker I's configuration (paths relative to it)
 //! DIR/workers/worker-I/identity.key    worker I's key (0600)
 //! DIR/workers/worker-I/data/           worker I's shares and ledger replica
@@ -54,6 +55,16 @@ impl Cluster {
             .join("workers")
             .join(format!("worker-{id}"))
             .join("worker.toml")
+    }
+
+    /// The coordinator's configuration file.
+    pub fn coordinator_config(&self) -> PathBuf {
+        self.dir.join("coordinator").join("coordinator.toml")
+    }
+
+    /// The coordinator's ledger (in a local cluster folder).
+    pub fn ledger_path(&self) -> PathBuf {
+        coordinator::node::ledger_path(&self.dir.join("coordinator").join("data"))
     }
 
     /// The key of client `name`, which must be registered in the roster.
@@ -135,6 +146,10 @@ pub fn init(
     let coordinator_dir = dir.join("coordinator");
     std::fs::create_dir_all(&coordinator_dir)?;
     coordinator.write_file(&coordinator_dir.join("identity.key"))?;
+    std::fs::write(
+        coordinator_dir.join("coordinator.toml"),
+        "# The coordinator. Paths are relative to this file.\nroster = \"../roster.toml\"\nidentity = \"identity.key\"\ndata_dir = \"data\"\n# job_timeout_s = 600\n",
+    )?;
     let coordinator = CoordinatorEntry {
         address: addr()?,
         key: coordinator.public_key(),

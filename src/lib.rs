@@ -4,6 +4,7 @@
 //!
 //! - [`cluster`]: a cluster's folder (roster, keys, node configs) and `cluster init`;
 //! - [`client`]: connecting to workers, uploading datasets in two phases, reading them back;
+//! - [`jobs`]: submitting jobs to the coordinator, fetching and checking private outputs;
 //! - `cli`: the commands (private to the binary).
 
 #![forbid(unsafe_code)]
@@ -13,3 +14,4 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod demo;
+pub mod jobs;

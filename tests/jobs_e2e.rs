@@ -1,30 +1,49 @@
-//! A statistics job over a real cluster of worker processes and their QUIC mesh: three firms
-//! upload, the coordinator's key asks every worker to run the job (as the coordinator will),
-//! and every worker's public result equals the same SQL evaluated in the clear.
+//! Jobs end to end, through the command line, on a real local cluster of processes (a
+//! coordinator and three workers): upload, query, result, ledger show and verify; a coordinator
+//! killed with a job in its queue; a job refused by a dataset's policy, recorded on the ledger;
+//! a worker killed before a job; a tampered ledger byte.
 
 mod support;
 
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
-use mpc::identity::Identity;
 use protocols::dataset::{Schema, read_csv_file};
 use support::{LocalCluster, run};
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
-#[test]
-fn three_firms_one_query_same_answer_as_in_the_clear() {
-    let cluster = LocalCluster::start(3);
+const QUERY: &str = "SELECT team, COUNT(*), SUM(salary), MIN(salary) FROM payroll WHERE salary >= 50000 GROUP BY team";
+
+fn ok(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Registers `acme`, `beta`, `gamma` (acme exists), writes their payroll CSVs and uploads
+/// each (with `policy` for acme when given). Returns the CSV paths.
+fn upload_payrolls(cluster: &LocalCluster, acme_policy: Option<&str>) -> Vec<std::path::PathBuf> {
+    upload_payrolls_recorded(cluster, acme_policy, true)
+}
+
+fn upload_payrolls_recorded(
+    cluster: &LocalCluster,
+    acme_policy: Option<&str>,
+    coordinator_up: bool,
+) -> Vec<std::path::PathBuf> {
     let dir = cluster.dir_arg();
-    std::fs::write(cluster.path().join("schema.toml"), SCHEMA).unwrap();
     let schema_path = cluster.path().join("schema.toml");
+    std::fs::write(&schema_path, SCHEMA).unwrap();
     let mut csvs = Vec::new();
     for (k, owner) in ["acme", "beta", "gamma"].iter().enumerate() {
         if *owner != "acme" {
-            assert!(
-                run(&["identity", "new", owner, "--cluster", &dir])
-                    .status
-                    .success()
+            ok(
+                &run(&["identity", "new", owner, "--cluster", &dir]),
+                "identity new",
             );
         }
         let mut text = String::from("salary,team\n");
@@ -37,72 +56,37 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
         }
         let path = cluster.path().join(format!("{owner}.csv"));
         std::fs::write(&path, text).unwrap();
-        let out = run(&[
-            "upload",
-            "--cluster",
-            &dir,
-            "--as",
-            owner,
-            "--dataset",
-            "payroll",
-            "--csv",
-            path.to_str().unwrap(),
-            "--schema",
-            schema_path.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "upload by {owner}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut args = vec![
+            "upload".to_string(),
+            "--cluster".into(),
+            dir.clone(),
+            "--as".into(),
+            owner.to_string(),
+            "--dataset".into(),
+            "payroll".into(),
+            "--csv".into(),
+            path.to_str().unwrap().into(),
+            "--schema".into(),
+            schema_path.to_str().unwrap().into(),
+        ];
+        if let (Some(policy), "acme") = (acme_policy, *owner) {
+            let p = cluster.path().join("policy.toml");
+            std::fs::write(&p, policy).unwrap();
+            args.extend(["--policy".into(), p.to_str().unwrap().into()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = ok(&run(&args), &format!("upload by {owner}"));
+        assert_eq!(
+            out.contains("recorded on the ledger"),
+            coordinator_up,
+            "{out}"
         );
         csvs.push(path);
     }
+    csvs
+}
 
-    let query = "SELECT team, COUNT(*), SUM(salary), MIN(salary) FROM payroll WHERE salary >= 50000 GROUP BY team";
-    let spec = format!("kind = \"statistics\"\nquery = \"{query}\"\n");
-    let c = cluster.cluster();
-    let coordinator =
-        Identity::read_file(&cluster.path().join("coordinator/identity.key")).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let outputs: Vec<String> = rt.block_on(async {
-        let mut handles = Vec::new();
-        for w in c.roster.workers.clone() {
-            let (coordinator, spec) = (coordinator.clone(), spec.clone());
-            handles.push(tokio::spawn(async move {
-                let client =
-                    ApiClient::connect(&coordinator, w.address, w.key, &format!("worker {}", w.id))
-                        .await
-                        .unwrap();
-                let r = client
-                    .call(&Request::RunJob {
-                        job: 7,
-                        spec,
-                        protocol: mpc::MulProtocol::Dn07,
-                    })
-                    .await
-                    .unwrap();
-                client.close().await;
-                r
-            }));
-        }
-        let mut out = Vec::new();
-        for h in handles {
-            match h.await.unwrap() {
-                Response::JobOutput(json) => out.push(json),
-                other => panic!("job failed: {other:?}"),
-            }
-        }
-        out
-    });
-    assert!(
-        outputs.iter().all(|o| o == &outputs[0]),
-        "workers disagree: {outputs:?}"
-    );
-
-    // The same SQL in the clear over the three CSVs.
+fn clear_result(csvs: &[std::path::PathBuf], query: &str) -> serde_json::Value {
     let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
     let tables: Vec<_> = csvs
         .iter()
@@ -117,6 +101,9 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
         },
         epsilon: None,
     };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let clear = rt
         .block_on(protocols::stats::run_query(
             &mut protocols::backend::Clear::default(),
@@ -125,21 +112,125 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
             &options,
         ))
         .unwrap();
-    let expected =
-        serde_json::to_string(&protocols::outcome::PublicResult::Statistics(clear)).unwrap();
-    assert_eq!(outputs[0], expected);
+    serde_json::to_value(protocols::outcome::PublicResult::Statistics(clear)).unwrap()
+}
 
-    // A client cannot run jobs itself.
+fn ledger_json(cluster: &LocalCluster) -> serde_json::Value {
+    let dir = cluster.dir_arg();
+    let out = ok(
+        &run(&["ledger", "show", "--cluster", &dir, "--json"]),
+        "ledger show",
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn upload_query_run_result_and_a_verified_ledger() {
+    let cluster = LocalCluster::start(3);
+    let dir = cluster.dir_arg();
+    let csvs = upload_payrolls(&cluster, None);
+
+    // `query --json`: the workers' answer equals the same SQL in the clear.
+    let out = ok(&cluster.client(&["query", QUERY, "--json"]), "query");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["state"], "done");
+    assert_eq!(got["public"], clear_result(&csvs, QUERY));
+    let job = got["job"].as_u64().unwrap();
+
+    // `run` a spec file with DN07: the same answer.
+    let spec = cluster.path().join("job.toml");
+    std::fs::write(
+        &spec,
+        format!("kind = \"statistics\"\nquery = \"{QUERY}\"\n"),
+    )
+    .unwrap();
+    let out = ok(
+        &cluster.client(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--protocol",
+            "dn07",
+            "--json",
+        ]),
+        "run",
+    );
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["public"], got["public"]);
+
+    // `result` of the first job, later, and the human table.
+    let out = ok(&cluster.client(&["result", &job.to_string()]), "result");
+    assert!(out.contains("COUNT(*)") && out.contains("red"), "{out}");
+
+    // The ledger: genesis, three datasets, two jobs submitted and ended; verified offline,
+    // on the coordinator's file and on a worker's replica.
+    let ledger = ledger_json(&cluster);
+    let kinds: Vec<String> = ledger
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["body"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Genesis",
+            "DatasetCommitted",
+            "DatasetCommitted",
+            "DatasetCommitted",
+            "JobSubmitted",
+            "JobOutcome",
+            "JobSubmitted",
+            "JobOutcome"
+        ]
+    );
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &dir]),
+        "ledger verify",
+    );
+    assert!(out.contains("ledger verified: 8 entries"), "{out}");
+    let replica = cluster
+        .path()
+        .join("workers/worker-1/data/ledger/entries.qlg");
+    let out = ok(
+        &run(&[
+            "ledger",
+            "verify",
+            "--cluster",
+            &dir,
+            "--file",
+            replica.to_str().unwrap(),
+        ]),
+        "verify a replica",
+    );
+    assert!(out.contains("ledger verified"), "{out}");
+    let out = ok(&cluster.client(&["jobs"]), "jobs");
+    assert_eq!(out.matches(" done ").count(), 2, "{out}");
+
+    // Clients cannot run jobs or write the ledger on a worker themselves.
+    let c = cluster.cluster();
     let acme = c.client_identity("acme").unwrap();
     let w = c.roster.workers[0].clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let r = rt.block_on(async {
         let client = ApiClient::connect(&acme, w.address, w.key, "worker 0")
             .await
             .unwrap();
         client
             .call(&Request::RunJob {
-                job: 8,
-                spec,
+                job: 99,
+                session: 99,
+                spec: format!("kind = \"statistics\"\nquery = \"{QUERY}\"\n"),
                 protocol: mpc::MulProtocol::Grr,
             })
             .await
@@ -148,5 +239,138 @@ fn three_firms_one_query_same_answer_as_in_the_clear() {
     assert!(
         matches!(&r, Response::Error { message, .. } if message.contains("only the coordinator")),
         "{r:?}"
+    );
+}
+
+#[test]
+fn a_job_queued_before_a_coordinator_crash_still_runs() {
+    // No worker yet: the job cannot start, so it is still queued when the coordinator dies.
+    let mut cluster = LocalCluster::init(3);
+    cluster.start_coordinator();
+    cluster.wait_coordinator();
+    let spec = cluster.path().join("job.toml");
+    std::fs::write(
+        &spec,
+        "kind = \"statistics\"\nquery = \"SELECT COUNT(*), SUM(salary) FROM payroll\"\n",
+    )
+    .unwrap();
+    let out = cluster.client(&["run", spec.to_str().unwrap(), "--wait", "1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("job 1 is still queued"), "{err}");
+    cluster.kill_coordinator();
+
+    // Workers come up, data arrives (not on the ledger: the coordinator is down), the
+    // coordinator restarts: job 1 runs from its queue.
+    for i in 0..3 {
+        cluster.start_worker(i);
+    }
+    for i in 0..3 {
+        cluster.wait_ready(i);
+    }
+    let csvs = upload_payrolls_recorded(&cluster, None, false);
+    cluster.start_coordinator();
+    cluster.wait_coordinator();
+    let out = ok(
+        &cluster.client(&["result", "1", "--json", "--wait", "120"]),
+        "result 1",
+    );
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        got["public"],
+        clear_result(&csvs, "SELECT COUNT(*), SUM(salary) FROM payroll")
+    );
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &cluster.dir_arg()]),
+        "verify",
+    );
+    assert!(out.contains("ledger verified"), "{out}");
+}
+
+#[test]
+fn a_refused_job_names_the_policy_and_the_ledger_records_it() {
+    let cluster = LocalCluster::start(3);
+    upload_payrolls(&cluster, Some("allow_kinds = [\"auction\"]\n"));
+    let out = cluster.client(&["query", "SELECT SUM(salary) FROM payroll"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused")
+            && err.contains("owner acme")
+            && err.contains("allow_kinds")
+            && err.contains("workers 0, 1, 2"),
+        "{err}"
+    );
+    let ledger = ledger_json(&cluster);
+    let last = ledger.as_array().unwrap().last().unwrap();
+    let reason = last["body"]["JobOutcome"]["status"]["Refused"]["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a refusal: {last}"));
+    assert!(reason.contains("owner acme"), "{reason}");
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &cluster.dir_arg()]),
+        "verify",
+    );
+    assert!(out.contains("ledger verified"), "{out}");
+}
+
+#[test]
+fn a_dead_worker_fails_the_job_naming_it_and_the_rest_still_sign() {
+    let mut cluster = LocalCluster::start(3);
+    let csvs = upload_payrolls(&cluster, None);
+    let _ = csvs;
+    cluster.kill(2);
+    let out = cluster.client(&["query", "SELECT SUM(salary) FROM payroll", "--wait", "120"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed") && err.contains("worker 2"), "{err}");
+    // Two of three workers are a quorum (t + 1 = 2): the failure is on a valid ledger.
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &cluster.dir_arg()]),
+        "verify",
+    );
+    assert!(out.contains("ledger verified"), "{out}");
+}
+
+#[test]
+fn a_tampered_ledger_byte_is_reported_with_its_height() {
+    let cluster = LocalCluster::start(3);
+    upload_payrolls(&cluster, None);
+    let dir = cluster.dir_arg();
+    let original = cluster.cluster().ledger_path();
+    let bytes = std::fs::read(&original).unwrap();
+    // Flip one byte inside the last entry (a dataset record): its hash, and so its
+    // signatures, no longer match.
+    let mut tampered = bytes.clone();
+    let at = bytes.len() - 40;
+    tampered[at] ^= 0x01;
+    let copy = cluster.path().join("tampered.qlg");
+    std::fs::write(&copy, &tampered).unwrap();
+    let out = run(&[
+        "ledger",
+        "verify",
+        "--cluster",
+        &dir,
+        "--file",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("height 3"), "{err}");
+    // A truncated copy too.
+    std::fs::write(&copy, &bytes[..bytes.len() - 7]).unwrap();
+    let out = run(&[
+        "ledger",
+        "verify",
+        "--cluster",
+        &dir,
+        "--file",
+        copy.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("height 3") || err.contains("truncated"),
+        "{err}"
     );
 }

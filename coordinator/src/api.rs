@@ -58,15 +58,148 @@ pub enum Request {
         column: u32,
     },
     /// Run a job with the other workers (coordinator to workers; every worker gets the same
-    /// request and they meet in mesh session `job`).
+    /// request and they meet in mesh session `session`). The worker keeps its shares of the
+    /// private outputs and stages the dataset updates; it answers with a [`JobReport`].
     RunJob {
-        /// The job's id, also its mesh session id.
+        /// The job's id.
         job: u64,
+        /// The mesh session: unique per attempt, so a job retried after a coordinator
+        /// restart never meets a stale session.
+        session: u64,
         /// The job's specification (TOML, `protocols::catalog::JobSpec`).
         spec: String,
         /// The multiplication protocol the workers use.
         protocol: mpc::MulProtocol,
     },
+    /// Phase two of a job's dataset updates (coordinator to workers): make the versions staged
+    /// by attempt `session` current (`commit`) or drop them.
+    FinishJob {
+        /// The job.
+        job: u64,
+        /// The attempt whose updates are meant.
+        session: u64,
+        /// Commit or abort.
+        commit: bool,
+    },
+    /// Sign a candidate ledger entry if it extends this worker's replica (coordinator to
+    /// workers). Answered with [`Response::Signature`], or [`Response::Behind`] when the
+    /// replica lacks entries the candidate builds on.
+    SignEntry(crate::ledger::Entry),
+    /// Fully signed entries to append to this worker's replica, in order (coordinator to
+    /// workers). Entries the replica already holds are skipped.
+    AppendEntries(Vec<crate::ledger::Entry>),
+    /// This worker's shares of the sender's private outputs of a job (clients to workers).
+    FetchOutputs {
+        /// The job.
+        job: u64,
+    },
+    /// Queue a job (clients to the coordinator); answered with [`Response::Submitted`].
+    SubmitJob {
+        /// The job's specification (TOML).
+        spec: String,
+        /// The multiplication protocol.
+        protocol: mpc::MulProtocol,
+    },
+    /// One job's state (clients to the coordinator).
+    GetJob {
+        /// The job.
+        job: u64,
+    },
+    /// Every job's state (clients to the coordinator).
+    ListJobs,
+    /// Record a committed dataset on the ledger, signed by its owner (clients to the
+    /// coordinator, after an upload). Every signing worker checks it holds the dataset.
+    RecordDataset(crate::ledger::DatasetCommitted),
+    /// Ledger entries from height `from` (anyone registered, to the coordinator).
+    LedgerEntries {
+        /// The first height wanted.
+        from: u64,
+    },
+}
+
+/// A job's result as one worker reports it to the coordinator. Every worker's report must be
+/// identical: the public part is opened, the commitments are computed jointly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobReport {
+    /// The public result, as JSON (`protocols::outcome::PublicResult`).
+    pub public: String,
+    /// The private outputs, with a commitment to every value.
+    pub outputs: Vec<ReportedOutput>,
+    /// Datasets (`owner/name`) that the job updates, staged here until [`Request::FinishJob`].
+    pub updates: Vec<String>,
+}
+
+/// A private output as the coordinator and the ledger see it: who gets it, and a Pedersen
+/// commitment per value, never the values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedOutput {
+    /// The recipient's identity name.
+    pub recipient: String,
+    /// What the values are.
+    pub name: String,
+    /// One label per value.
+    pub labels: Vec<String>,
+    /// One commitment per value.
+    pub commitments: Vec<mpc::engine::commit::Commitment>,
+}
+
+/// One worker's shares of a private output, for its recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputShares {
+    /// What the values are.
+    pub name: String,
+    /// One label per value.
+    pub labels: Vec<String>,
+    /// Fractional bits of the values' encoding (0 for integers).
+    pub frac: u32,
+    /// The worker's shares of the values (32 bytes each).
+    pub values: Vec<u8>,
+    /// The worker's shares of the commitments' blindings (32 bytes each).
+    pub blindings: Vec<u8>,
+}
+
+/// A job's lifecycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobState {
+    /// Waiting for its turn.
+    Queued,
+    /// Running on the workers.
+    Running,
+    /// Finished; its result is public and its outputs committed on the ledger.
+    Done,
+    /// A worker refused it before computing (a policy, a missing dataset).
+    Refused(String),
+    /// It failed while running.
+    Failed(String),
+}
+
+/// A job as the coordinator knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// Its number.
+    pub id: u64,
+    /// Who submitted it.
+    pub submitter: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its specification (TOML).
+    pub spec: String,
+    /// The multiplication protocol.
+    pub protocol: mpc::MulProtocol,
+    /// Where it is.
+    pub state: JobState,
+    /// Unix milliseconds at submission.
+    pub submitted_ms: u64,
+    /// Unix milliseconds at the end, when ended.
+    pub finished_ms: Option<u64>,
+    /// Attempts so far (a coordinator restart while it runs starts a new one).
+    pub attempts: u32,
+    /// The workers' report, once done.
+    pub report: Option<JobReport>,
+    /// Height of the ledger entry recording its submission, once recorded.
+    pub submitted_height: Option<u64>,
+    /// Height of the ledger entry recording its outcome, once recorded.
+    pub outcome_height: Option<u64>,
 }
 
 /// What an upload declares before its chunks.
@@ -124,8 +257,28 @@ pub enum Response {
     Datasets(Vec<DatasetInfo>),
     /// Shares of a column.
     Shares(Vec<u8>),
-    /// A job's public outcome as this worker computed it (JSON).
-    JobOutput(String),
+    /// A job's result as this worker computed it.
+    JobReport(JobReport),
+    /// A worker's signature over a ledger entry.
+    Signature(crate::ledger::WorkerSignature),
+    /// The worker's replica ends at `height`: it needs the entries after it first.
+    Behind {
+        /// The replica's height (`None`: no genesis yet).
+        height: Option<u64>,
+    },
+    /// This worker's shares of the sender's private outputs.
+    Outputs(Vec<OutputShares>),
+    /// A job was queued.
+    Submitted {
+        /// Its number.
+        job: u64,
+    },
+    /// One job.
+    Job(Box<JobInfo>),
+    /// Every job.
+    Jobs(Vec<JobInfo>),
+    /// Ledger entries.
+    Entries(Vec<crate::ledger::Entry>),
 }
 
 /// Broad classes of failure, so a client can react without parsing messages.
@@ -141,6 +294,10 @@ pub enum ErrorKind {
     Conflict,
     /// The node failed.
     Internal,
+    /// A dataset's policy forbids the job (the message names the dataset and the clause).
+    Refused,
+    /// The operation did not complete in its time bound.
+    Timeout,
 }
 
 impl Response {

@@ -2,15 +2,22 @@
 //!
 //! - [`api`]: the wire protocol between clients, the coordinator and workers;
 //! - [`ledger`]: the hash chain of signed entries (format, append, verify);
-//! - [`keys`]: Ed25519 identities, public keys and signatures as the ledger uses them.
+//! - [`keys`]: Ed25519 identities, public keys and signatures as the ledger uses them;
+//! - [`jobs`]: the coordinator's durable job queue;
+//! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
+//!   by every worker before it signs);
+//! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
 //!
-//! Pure logic apart from [`ledger::file`], which owns the ledger's file, and the async frame
-//! helpers of [`api`]: no clocks (times are passed in). The coordinator never sees a share.
+//! The coordinator never sees a share: it queues jobs, hands them to the workers, compares
+//! their reports (public values and commitments only) and writes the ledger.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod node;
+pub mod outcome;
 pub mod roster;
 pub mod transport;

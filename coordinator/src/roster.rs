@@ -23,7 +23,7 @@ use std::path::Path;
 use mpc::identity::PublicKey;
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Roster, RosterClient, RosterWorker};
+use crate::ledger::{Roster, RosterWorker};
 
 /// The coordinator's entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,7 +149,9 @@ impl ClusterRoster {
             .collect()
     }
 
-    /// The roster as the ledger's genesis records it.
+    /// The roster as the ledger's genesis records it: the workers, the threshold and the
+    /// coordinator. Clients are left out, so that registering one later (`quorate identity
+    /// new`) does not change the roster a verifier trusts; entries carry their clients' keys.
     pub fn ledger_roster(&self) -> Roster {
         Roster {
             workers: self
@@ -163,14 +165,7 @@ impl ClusterRoster {
                 .collect(),
             threshold: self.threshold,
             coordinator: self.coordinator.key,
-            clients: self
-                .clients
-                .iter()
-                .map(|c| RosterClient {
-                    name: c.name.clone(),
-                    key: c.key,
-                })
-                .collect(),
+            clients: Vec::new(),
         }
     }
 }

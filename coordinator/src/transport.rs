@@ -196,8 +196,17 @@ impl ApiClient {
         &self.peer
     }
 
-    /// One request, one response.
+    /// One request, one response, within [`CALL_TIMEOUT`].
     pub async fn call(&self, request: &Request) -> Result<Response, TransportError> {
+        self.call_within(request, CALL_TIMEOUT).await
+    }
+
+    /// One request, one response, within `limit` (a job runs longer than a listing).
+    pub async fn call_within(
+        &self,
+        request: &Request,
+        limit: Duration,
+    ) -> Result<Response, TransportError> {
         let fail = |reason: String| TransportError::Call {
             peer: self.peer.clone(),
             reason,
@@ -213,12 +222,9 @@ impl ApiClient {
                 .await
                 .map_err(|e| fail(e.to_string()))
         };
-        match tokio::time::timeout(CALL_TIMEOUT, exchange).await {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(fail(format!(
-                "no answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            ))),
+            Err(_) => Err(fail(format!("no answer within {} s", limit.as_secs()))),
         }
     }
 

@@ -15,7 +15,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub(super) async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("a SIGTERM handler");
     tokio::select! {
@@ -66,11 +66,37 @@ pub(super) fn worker(config: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
+/// A child process of `cluster up`.
+#[derive(Clone, Copy)]
+enum Node {
+    Coordinator,
+    Worker(u16),
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::Coordinator => f.write_str("the coordinator"),
+            Node::Worker(id) => write!(f, "worker {id}"),
+        }
+    }
+}
+
+/// Starts the coordinator and every worker of `dir` as child processes.
 pub(super) fn up(dir: &Path) -> Result<()> {
     let cluster = Cluster::open(dir)?;
     let exe = std::env::current_exe()?;
     runtime()?.block_on(async {
         let mut children = Vec::new();
+        let coordinator = tokio::process::Command::new(&exe)
+            .arg("coordinator")
+            .arg("--config")
+            .arg(cluster.coordinator_config())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the coordinator")?;
+        children.push((Node::Coordinator, coordinator));
         for w in &cluster.roster.workers {
             let child = tokio::process::Command::new(&exe)
                 .arg("worker")
@@ -80,9 +106,12 @@ pub(super) fn up(dir: &Path) -> Result<()> {
                 .kill_on_drop(true)
                 .spawn()
                 .with_context(|| format!("starting worker {}", w.id))?;
-            children.push((w.id, child));
+            children.push((Node::Worker(w.id), child));
         }
-        println!("{} workers running; Ctrl-C stops them all", children.len());
+        println!(
+            "the coordinator and {} workers running; Ctrl-C stops them all",
+            children.len() - 1
+        );
         let exited = async {
             loop {
                 for (id, child) in children.iter_mut() {
@@ -95,19 +124,22 @@ pub(super) fn up(dir: &Path) -> Result<()> {
         };
         tokio::select! {
             _ = shutdown_signal() => println!("stopping"),
-            (id, status) = exited => eprintln!("worker {id} exited ({status}); stopping the others"),
+            (node, status) = exited => eprintln!("{node} exited ({status}); stopping the others"),
         }
         for (_, child) in children.iter_mut() {
             if let Some(pid) = child.id() {
                 // SIGTERM first: each worker closes its store cleanly.
-                let _ = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
             }
         }
         for (id, child) in children.iter_mut() {
             match tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {
-                    eprintln!("worker {id} did not stop in 10 s; killing it");
+                    eprintln!("{id} did not stop in 10 s; killing it");
                     let _ = child.kill().await;
                 }
             }

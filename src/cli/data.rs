@@ -44,7 +44,7 @@ pub(super) fn upload(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let recorded = runtime.block_on(async {
         let workers = Workers::connect(&cluster, &identity).await?;
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = indicatif::ProgressBar::new(0);
@@ -78,13 +78,28 @@ pub(super) fn upload(
             bar.finish_and_clear();
         }
         workers.close().await;
-        result
+        result?;
+        // The record on the ledger, signed by the owner and by the workers that hold it.
+        let record = crate::jobs::dataset_record(&identity, dataset, &table);
+        let recorded = match crate::jobs::Coordinator::connect(&cluster, &identity).await {
+            Ok(c) => {
+                let r = c.record_dataset(record).await;
+                c.close().await;
+                r
+            }
+            Err(e) => Err(e),
+        };
+        anyhow::Ok(recorded)
     })?;
     println!(
         "dataset '{dataset}' of {as_name}: {rows} rows, {} columns, stored as shares on {} workers",
         table.schema.columns.len(),
         cluster.roster.workers.len()
     );
+    match recorded {
+        Ok(()) => println!("recorded on the ledger"),
+        Err(e) => eprintln!("warning: not recorded on the ledger yet: {e:#}"),
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod data;
+mod jobs;
 mod sim;
 
 use std::net::IpAddr;
@@ -67,6 +68,71 @@ pub fn run() -> anyhow::Result<()> {
             as_name,
             json,
         } => data::datasets(&cluster, &as_name, json),
+        Command::Coordinator { config } => jobs::coordinator(&config),
+        Command::Query {
+            cluster,
+            as_name,
+            sql,
+            epsilon,
+            job,
+        } => jobs::query(
+            &cluster,
+            &as_name,
+            &sql,
+            epsilon,
+            job.protocol()?,
+            &job.output(None),
+        ),
+        Command::Run {
+            cluster,
+            as_name,
+            spec,
+            job,
+        } => jobs::run(
+            &cluster,
+            &as_name,
+            &spec,
+            job.protocol()?,
+            &job.output(None),
+        ),
+        Command::Result {
+            cluster,
+            as_name,
+            job,
+            save,
+            json,
+            wait,
+        } => jobs::result(
+            &cluster,
+            &as_name,
+            job,
+            &jobs::Output {
+                json,
+                wait: std::time::Duration::from_secs(wait),
+                save,
+            },
+        ),
+        Command::Jobs {
+            cluster,
+            as_name,
+            json,
+        } => jobs::jobs(&cluster, &as_name, json),
+        Command::Ledger {
+            command:
+                LedgerCommand::Show {
+                    cluster,
+                    file,
+                    json,
+                },
+        } => jobs::ledger_show(&cluster, file.as_deref(), json),
+        Command::Ledger {
+            command:
+                LedgerCommand::Verify {
+                    cluster,
+                    file,
+                    openings,
+                },
+        } => jobs::ledger_verify(&cluster, file.as_deref(), openings.as_deref()),
     }
 }
 
@@ -178,6 +244,143 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Runs the coordinator until SIGINT or SIGTERM.
+    Coordinator {
+        /// Its configuration file (DIR/coordinator/coordinator.toml).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Asks a statistics question in SQL over every owner's rows; waits and prints the answer.
+    Query {
+        /// The cluster folder.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The client identity asking.
+        #[arg(long = "as")]
+        as_name: String,
+        /// The SQL, e.g. "SELECT AVG(salary) FROM payroll GROUP BY team".
+        sql: String,
+        /// Differential privacy budget: noise drawn jointly by the workers.
+        #[arg(long)]
+        epsilon: Option<f64>,
+        /// How the job runs and prints.
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// Submits any job (statistics, auction, orders, record matching, settlement) as a TOML
+    /// spec; waits and prints its public result and this identity's private outputs.
+    Run {
+        /// The cluster folder.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The client identity submitting.
+        #[arg(long = "as")]
+        as_name: String,
+        /// The job spec (see examples/*.toml).
+        spec: PathBuf,
+        /// How the job runs and prints.
+        #[command(flatten)]
+        job: JobArgs,
+    },
+    /// A job's public result and this identity's private outputs, fetched from the workers,
+    /// reconstructed here and checked against the ledger's commitments.
+    Result {
+        /// The cluster folder.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The client identity (the recipient).
+        #[arg(long = "as")]
+        as_name: String,
+        /// The job's number.
+        job: u64,
+        /// Saves the openings of the private outputs to this JSON file.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Seconds to wait for a job still running.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
+    /// Lists the coordinator's jobs and their states.
+    Jobs {
+        /// The cluster folder.
+        #[arg(long)]
+        cluster: PathBuf,
+        /// The client identity asking.
+        #[arg(long = "as")]
+        as_name: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger: print it, or verify it offline against the roster.
+    Ledger {
+        /// What to do.
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+/// Options shared by `query` and `run`.
+#[derive(clap::Args)]
+struct JobArgs {
+    /// Multiplication protocol: grr or dn07.
+    #[arg(long, default_value = "grr")]
+    protocol: String,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the result.
+    #[arg(long, default_value_t = 600)]
+    wait: u64,
+}
+
+impl JobArgs {
+    fn protocol(&self) -> anyhow::Result<mpc::MulProtocol> {
+        match self.protocol.to_ascii_lowercase().as_str() {
+            "grr" => Ok(mpc::MulProtocol::Grr),
+            "dn07" => Ok(mpc::MulProtocol::Dn07),
+            other => anyhow::bail!("--protocol {other}: expected grr or dn07"),
+        }
+    }
+    fn output(&self, save: Option<PathBuf>) -> jobs::Output {
+        jobs::Output {
+            json: self.json,
+            wait: std::time::Duration::from_secs(self.wait),
+            save,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Prints every entry.
+    Show {
+        /// The cluster folder (its roster; the coordinator's ledger by default).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Another copy of the ledger (a worker's replica, a downloaded file).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks every hash link and every signature against the roster, offline; with
+    /// `--openings`, that each saved opening opens its commitment.
+    Verify {
+        /// The cluster folder (its roster; the coordinator's ledger by default).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Another copy of the ledger (a worker's replica, a downloaded file).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Openings saved by `quorate result --save`.
+        #[arg(long)]
+        openings: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,7 +399,8 @@ enum ClusterCommand {
         #[arg(long, default_value = "127.0.0.1")]
         host: IpAddr,
     },
-    /// Starts every worker of DIR as a child process; Ctrl-C stops them all.
+    /// Starts the coordinator and every worker of DIR as child processes; Ctrl-C stops them
+    /// all.
     Up {
         /// The cluster folder.
         dir: PathBuf,

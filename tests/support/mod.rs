@@ -32,6 +32,7 @@ pub fn run(args: &[&str]) -> Output {
 pub struct LocalCluster {
     pub dir: tempfile::TempDir,
     pub workers: Vec<Option<Child>>,
+    pub coordinator: Option<Child>,
 }
 
 impl LocalCluster {
@@ -65,19 +66,83 @@ impl LocalCluster {
         LocalCluster {
             dir,
             workers: (0..n).map(|_| None).collect(),
+            coordinator: None,
         }
     }
 
-    /// `init`, then every worker started and answering.
+    /// `init`, then every worker and the coordinator started and answering.
     pub fn start(n: usize) -> Self {
         let mut c = Self::init(n);
         for i in 0..n {
             c.start_worker(i);
         }
+        c.start_coordinator();
         for i in 0..n {
             c.wait_ready(i);
         }
+        c.wait_coordinator();
         c
+    }
+
+    /// Starts the coordinator (appending to its log file in the folder).
+    pub fn start_coordinator(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join("coordinator.log"))
+            .unwrap();
+        let child = quorate()
+            .args(["coordinator", "--config"])
+            .arg(self.cluster().coordinator_config())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("coordinator starts");
+        self.coordinator = Some(child);
+    }
+
+    /// Waits (at most 20 s) until the coordinator answers a ping.
+    pub fn wait_coordinator(&self) {
+        let cluster = self.cluster();
+        let identity = cluster.client_identity("acme").unwrap();
+        let c = cluster.roster.coordinator.clone();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        loop {
+            let ok = rt.block_on(async {
+                match ApiClient::connect(&identity, c.address, c.key, "probe").await {
+                    Ok(c) => matches!(c.call(&Request::Ping).await, Ok(Response::Pong { .. })),
+                    Err(_) => false,
+                }
+            });
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the coordinator is not ready in 20 s: {}",
+                self.coordinator_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the coordinator with SIGKILL and reaps it.
+    pub fn kill_coordinator(&mut self) {
+        if let Some(mut child) = self.coordinator.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The coordinator's log so far.
+    pub fn coordinator_log(&self) -> String {
+        std::fs::read_to_string(self.path().join("coordinator.log")).unwrap_or_default()
     }
 
     pub fn path(&self) -> &Path {
@@ -164,6 +229,7 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
+        self.kill_coordinator();
         for i in 0..self.workers.len() {
             self.kill(i);
         }

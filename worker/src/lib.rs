@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod executor;
+pub mod jobs;
 pub mod node;
 pub mod service;
 pub mod store;

@@ -68,6 +68,14 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         }
     }
     let service = Arc::new(Service::new(format!("worker {}", me.id), store));
+    let replica = Arc::new(
+        crate::jobs::Replica::open(config.data_dir.clone(), &roster).map_err(|e| {
+            NodeError(format!(
+                "ledger replica in {}: {e}",
+                config.data_dir.display()
+            ))
+        })?,
+    );
     let roster = Arc::new(RwLock::new(roster));
 
     let endpoint = transport::server_endpoint(
@@ -116,6 +124,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let (service, roster, mesh) = (service.clone(), roster.clone(), mesh.clone());
+                let (replica, identity) = (replica.clone(), identity.clone());
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(conn) => conn,
@@ -132,9 +141,34 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                     tracing::debug!(peer = %name, "control connection");
                     transport::serve_connection(conn, move |request| {
                         let (service, name, mesh, params) = (service.clone(), name.clone(), mesh.clone(), params);
+                        let (replica, identity, roster) = (replica.clone(), identity.clone(), roster.clone());
                         async move {
-                            if let Request::RunJob { job, spec, protocol } = request {
-                                return run_job(&service, &name, &mesh, params, job, &spec, protocol).await;
+                            match request {
+                                Request::RunJob { job, session, spec, protocol } => {
+                                    let call = JobCall { job, session, spec, protocol };
+                                    return run_job(&service, &name, &mesh, params, call).await;
+                                }
+                                Request::SignEntry(entry) if name == "coordinator" => {
+                                    let roster = roster.read().expect("roster lock").clone();
+                                    let (replica, identity, service) = (replica.clone(), identity.clone(), service.clone());
+                                    return blocking(move || replica.sign(&identity, my_id, &roster, service.store(), &entry)).await;
+                                }
+                                Request::AppendEntries(entries) if name == "coordinator" => {
+                                    let replica = replica.clone();
+                                    return blocking(move || replica.append(entries)).await;
+                                }
+                                Request::FinishJob { job, session, commit } if name == "coordinator" => {
+                                    let service = service.clone();
+                                    return blocking(move || crate::jobs::finish(service.store(), job, session, commit)).await;
+                                }
+                                Request::SignEntry(_) | Request::AppendEntries(_) | Request::FinishJob { .. } => {
+                                    return Response::error(ErrorKind::Forbidden, "only the coordinator writes the ledger and finishes jobs");
+                                }
+                                Request::FetchOutputs { job } => {
+                                    let (service, name) = (service.clone(), name.clone());
+                                    return blocking(move || crate::jobs::fetch(service.store(), &name, job)).await;
+                                }
+                                _ => {}
                             }
                             // The store is synchronous (redb): keep it off the async workers.
                             tokio::task::spawn_blocking(move || service.handle(&name, request))
@@ -192,20 +226,32 @@ async fn watch_roster(
     }
 }
 
-/// Runs one job as this worker, in mesh session `job`, if the coordinator asked.
+/// A job as the coordinator asks for it.
+struct JobCall {
+    job: u64,
+    session: u64,
+    spec: String,
+    protocol: mpc::MulProtocol,
+}
+
+/// Runs one job as this worker, in mesh session `session`, if the coordinator asked.
 async fn run_job(
     service: &Service,
     from: &str,
     mesh: &tokio::sync::OnceCell<QuicMesh>,
     params: mpc::Params,
-    job: u64,
-    spec: &str,
-    protocol: mpc::MulProtocol,
+    call: JobCall,
 ) -> Response {
+    let JobCall {
+        job,
+        session,
+        spec,
+        protocol,
+    } = call;
     if from != "coordinator" {
         return Response::error(ErrorKind::Forbidden, "only the coordinator runs jobs");
     }
-    let spec = match protocols::catalog::JobSpec::from_toml(spec) {
+    let spec = match protocols::catalog::JobSpec::from_toml(&spec) {
         Ok(s) => s,
         Err(e) => return Response::error(ErrorKind::BadRequest, format!("job {job}: {e}")),
     };
@@ -226,7 +272,8 @@ async fn run_job(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let session = match mesh.session(mpc::net::SessionId(job)) {
+    let session_id = session;
+    let session = match mesh.session(mpc::net::SessionId(session_id)) {
         Ok(s) => s,
         Err(e) => return Response::error(ErrorKind::Conflict, format!("job {job}: {e}")),
     };
@@ -240,8 +287,14 @@ async fn run_job(
         Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
     };
     tracing::info!(job, kind = spec.kind(), "job started");
-    match crate::executor::execute(&mut engine, service.store(), &spec).await {
+    let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
         Ok(output) => {
+            crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
+        }
+        Err(e) => Err(e),
+    };
+    match computed {
+        Ok(report) => {
             let stats = engine.stats();
             tracing::info!(
                 job,
@@ -249,14 +302,22 @@ async fn run_job(
                 bytes_sent = stats.net.bytes_sent,
                 "job done"
             );
-            match serde_json::to_string(&output.public) {
-                Ok(json) => Response::JobOutput(json),
-                Err(e) => Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
-            }
+            Response::JobReport(report)
         }
         Err(e) => {
             tracing::warn!(job, "job failed: {e}");
-            Response::error(ErrorKind::BadRequest, format!("job {job}: {e}"))
+            let kind = match e {
+                crate::executor::ExecError::Refused(_) => ErrorKind::Refused,
+                _ => ErrorKind::BadRequest,
+            };
+            Response::error(kind, format!("job {job}: {e}"))
         }
     }
+}
+
+/// Runs synchronous store or ledger work off the async threads.
+async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Response::error(ErrorKind::Internal, format!("handler failed: {e}")))
 }

@@ -87,7 +87,18 @@ impl Service {
                 ),
                 Err(e) => store_error(e),
             },
-            Request::RunJob { .. } => Response::error(ErrorKind::BadRequest, "jobs are run by the node, not the store service"),
+            Request::RunJob { .. }
+            | Request::FinishJob { .. }
+            | Request::SignEntry(_)
+            | Request::AppendEntries(_)
+            | Request::FetchOutputs { .. } => {
+                Response::error(ErrorKind::BadRequest, "jobs and the ledger are served by the node, not the store service")
+            }
+            Request::SubmitJob { .. }
+            | Request::GetJob { .. }
+            | Request::ListJobs
+            | Request::RecordDataset(_)
+            | Request::LedgerEntries { .. } => Response::error(ErrorKind::BadRequest, "jobs and the ledger are the coordinator's: send this to the coordinator"),
             Request::ReadShares { dataset, column } => {
                 let key = format!("{from}/{dataset}");
                 match self.store.read_column(&key, column) {
@@ -153,6 +164,12 @@ impl Service {
 
     /// The staged upload, if `from` began it.
     fn owned_upload(&self, from: &str, upload: &str) -> Result<DatasetRecord, Response> {
+        if upload.starts_with(crate::jobs::UPDATE_PREFIX) {
+            return Err(Response::error(
+                ErrorKind::Forbidden,
+                format!("'{upload}' is a job's dataset update: only the coordinator finishes it"),
+            ));
+        }
         let staged = self.store.staged_uploads().map_err(store_error)?;
         let record = staged
             .into_iter()

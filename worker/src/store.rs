@@ -28,6 +28,8 @@ const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
 const STAGED: TableDefinition<&str, &[u8]> = TableDefinition::new("staged");
 /// Share chunks: (upload id, column, chunk) → 32-byte elements.
 const CHUNKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("chunks");
+/// Job id → this worker's record of the job's result ([`crate::jobs::StoredJob`], postcard).
+const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 
 /// What the store knows of a dataset, apart from its shares.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,7 @@ impl ShareStore {
         txn.open_table(DATASETS).map_err(db)?;
         txn.open_table(STAGED).map_err(db)?;
         txn.open_table(CHUNKS).map_err(db)?;
+        txn.open_table(JOBS).map_err(db)?;
         txn.commit().map_err(db)?;
         Ok(ShareStore { db: database })
     }
@@ -268,6 +271,63 @@ impl ShareStore {
             out.push(decode(v.value(), k.value())?);
         }
         Ok(out)
+    }
+
+    /// Stages a new version of the committed dataset `key` with `columns` (this worker's
+    /// shares, every column, same rows) as upload `upload`, prepared: it becomes current on
+    /// [`ShareStore::commit`], and [`ShareStore::abort`] drops it, leaving the old version.
+    pub fn stage_version(
+        &self,
+        key: &str,
+        upload: &str,
+        columns: &[Vec<Fr>],
+    ) -> Result<DatasetRecord, StoreError> {
+        let current = self.get(key)?;
+        if columns.len() != current.columns as usize
+            || columns.iter().any(|c| c.len() as u64 != current.rows)
+        {
+            return Err(StoreError::BadChunk {
+                upload: upload.into(),
+                reason: format!(
+                    "a new version of {key} must keep its {} columns of {} rows",
+                    current.columns, current.rows
+                ),
+            });
+        }
+        let record = DatasetRecord {
+            upload: upload.into(),
+            replace: true,
+            prepared: false,
+            ..current
+        };
+        self.begin(&record)?;
+        for (c, column) in columns.iter().enumerate() {
+            for (chunk, part) in column.chunks(CHUNK_ROWS as usize).enumerate() {
+                let mut bytes = vec![0u8; part.len() * Fr::BYTES];
+                for (x, out) in part.iter().zip(bytes.chunks_exact_mut(Fr::BYTES)) {
+                    x.write_bytes(out);
+                }
+                self.put_chunk(upload, c as u32, chunk as u32, &bytes)?;
+            }
+        }
+        self.prepare(upload)
+    }
+
+    /// Records this worker's result of job `job` (replacing an earlier attempt's).
+    pub fn put_job(&self, job: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut jobs = txn.open_table(JOBS).map_err(db)?;
+            jobs.insert(job, bytes).map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
+    /// This worker's record of job `job`, if it ran here.
+    pub fn get_job(&self, job: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let jobs = txn.open_table(JOBS).map_err(db)?;
+        Ok(jobs.get(job).map_err(db)?.map(|v| v.value().to_vec()))
     }
 
     /// Committed datasets, in key order.

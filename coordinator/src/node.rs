@@ -1,0 +1,824 @@
+//! The coordinator process: it accepts jobs from registered clients, keeps their lifecycle in
+//! a durable queue ([`JobStore`]), hands each to every worker, compares the workers' reports,
+//! and writes the ledger, gathering `t + 1` worker signatures for every entry. It never sees a
+//! share or an unrevealed value: workers report public results and commitments only.
+//!
+//! One job runs at a time (the workers' cores are the bottleneck, and a queue keeps the ledger's
+//! order simple). Every wait has a bound: a worker that does not answer within the job's time
+//! limit fails the job with an error naming it. Decisions on dataset updates (two-phase) are
+//! durable and re-sent until every worker has applied them, so a worker that was down learns
+//! them when it returns.
+//!
+//! ```toml
+//! # coordinator.toml (paths relative to this file)
+//! roster = "../roster.toml"
+//! identity = "identity.key"
+//! data_dir = "data"          # jobs.redb and ledger/entries.qlg
+//! job_timeout_s = 600        # optional: the bound on one job's run
+//! ```
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, Notify};
+
+use crate::api::{ErrorKind, JobInfo, JobReport, JobState, Request, Response};
+use crate::jobs::{Finish, JobStore};
+use crate::keys::Identity;
+use crate::ledger::{Entry, EntryBody, JobStatus, JobSubmitted, Ledger, WorkerSignature};
+use crate::outcome::{job_outcome, spec_hash};
+use crate::roster::ClusterRoster;
+use crate::transport::{self, ApiClient};
+
+/// How long a ledger signature round may take per worker.
+const SIGN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often unfinished business (genesis, pending decisions, unrecorded outcomes) is retried.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
+
+/// The coordinator's configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// The roster file.
+    pub roster: PathBuf,
+    /// The coordinator's key file.
+    pub identity: PathBuf,
+    /// Where the job queue and the ledger live.
+    pub data_dir: PathBuf,
+    /// The bound on one job's run, in seconds (default 600).
+    #[serde(default = "default_job_timeout")]
+    pub job_timeout_s: u64,
+}
+
+fn default_job_timeout() -> u64 {
+    600
+}
+
+impl CoordinatorConfig {
+    /// Reads a configuration and resolves its paths against the file's folder.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut config: CoordinatorConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.roster,
+            &mut config.identity,
+            &mut config.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("coordinator: {0}")]
+pub struct NodeError(pub String);
+
+fn err(e: impl std::fmt::Display) -> NodeError {
+    NodeError(e.to_string())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The coordinator's shared state.
+struct State {
+    identity: Identity,
+    roster: RwLock<ClusterRoster>,
+    jobs: JobStore,
+    /// `None` until the genesis entry has gathered its signatures.
+    ledger: Mutex<Option<Ledger>>,
+    data_dir: PathBuf,
+    job_timeout: Duration,
+    wake: Notify,
+    /// Held while a job ends or an outcome is retried, so an outcome is recorded once.
+    busy: Mutex<()>,
+}
+
+/// Runs the coordinator configured in `config_path` until `shutdown` resolves.
+pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let config = CoordinatorConfig::load(config_path).map_err(NodeError)?;
+    let roster = ClusterRoster::load(&config.roster).map_err(err)?;
+    let identity = Identity::read_file(&config.identity)
+        .map_err(|e| NodeError(format!("{}: {e}", config.identity.display())))?;
+    if identity.public_key() != roster.coordinator.key {
+        return Err(NodeError(format!(
+            "{} holds key {}, but the roster names the coordinator's key {}",
+            config.identity.display(),
+            identity.public_key().fingerprint(),
+            roster.coordinator.key.fingerprint()
+        )));
+    }
+    let jobs = JobStore::open(&config.data_dir).map_err(err)?;
+    let ledger = if Ledger::path_in(&config.data_dir).exists() {
+        Some(Ledger::open(&config.data_dir, &roster.ledger_roster()).map_err(err)?)
+    } else {
+        None
+    };
+    let address = roster.coordinator.address;
+    let endpoint =
+        transport::server_endpoint(&identity, address, &client_keys(&roster)).map_err(err)?;
+    let state = Arc::new(State {
+        identity,
+        roster: RwLock::new(roster),
+        jobs,
+        ledger: Mutex::new(ledger),
+        data_dir: config.data_dir.clone(),
+        job_timeout: Duration::from_secs(config.job_timeout_s),
+        wake: Notify::new(),
+        busy: Mutex::new(()),
+    });
+    tracing::info!(address = %address, "coordinator started");
+
+    let dispatcher = tokio::spawn(dispatch(state.clone()));
+    let upkeep = tokio::spawn(upkeep(state.clone()));
+    let reload = tokio::spawn(watch_roster(
+        config.roster.clone(),
+        state.clone(),
+        endpoint.clone(),
+    ));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let conn = match incoming.await {
+                        Ok(conn) => conn,
+                        Err(e) => {
+                            tracing::warn!("client connection refused or failed: {e}");
+                            return;
+                        }
+                    };
+                    let Some(key) = transport::peer_key(&conn) else { return };
+                    let name = state.roster.read().expect("roster lock").client_by_key(&key).map(str::to_string);
+                    let Some(name) = name else { return };
+                    tracing::debug!(client = %name, "client connection");
+                    transport::serve_connection(conn, move |request| {
+                        let (state, name) = (state.clone(), name.clone());
+                        async move { handle(&state, &name, request).await }
+                    })
+                    .await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!("coordinator shutting down");
+    dispatcher.abort();
+    upkeep.abort();
+    reload.abort();
+    endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
+    let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+fn client_keys(roster: &ClusterRoster) -> std::collections::HashSet<crate::keys::PublicKey> {
+    roster.clients.iter().map(|c| c.key).collect()
+}
+
+/// Re-reads the roster when it changes (a client registered with `quorate identity new`).
+async fn watch_roster(path: PathBuf, state: Arc<State>, endpoint: quinn::Endpoint) {
+    let modified = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    };
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match ClusterRoster::load(&path) {
+            Ok(r) => match transport::server_config(&state.identity, &client_keys(&r)) {
+                Ok(config) => {
+                    endpoint.set_server_config(Some(config));
+                    tracing::info!(clients = r.clients.len(), "roster reloaded");
+                    *state.roster.write().expect("roster lock") = r;
+                }
+                Err(e) => tracing::warn!("roster reloaded but not applied: {e}"),
+            },
+            Err(e) => tracing::warn!("roster not reloaded: {e}"),
+        }
+    }
+}
+
+async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response {
+    let internal = |e: &dyn std::fmt::Display| Response::error(ErrorKind::Internal, e.to_string());
+    match request {
+        Request::Ping => Response::Pong {
+            name: "coordinator".into(),
+        },
+        Request::SubmitJob { spec, protocol } => {
+            let parsed = match protocols::catalog::JobSpec::from_toml(&spec) {
+                Ok(p) => p,
+                Err(e) => return Response::error(ErrorKind::BadRequest, format!("job spec: {e}")),
+            };
+            {
+                let roster = state.roster.read().expect("roster lock");
+                if let Some(r) = parsed
+                    .recipients()
+                    .iter()
+                    .find(|r| roster.client(r).is_none())
+                {
+                    return Response::error(
+                        ErrorKind::BadRequest,
+                        format!("job spec: recipient {r:?} is not a registered client"),
+                    );
+                }
+            }
+            let job = JobInfo {
+                id: 0,
+                submitter: client.into(),
+                kind: parsed.kind().into(),
+                spec,
+                protocol,
+                state: JobState::Queued,
+                submitted_ms: now_ms(),
+                finished_ms: None,
+                attempts: 0,
+                report: None,
+                submitted_height: None,
+                outcome_height: None,
+            };
+            match state.jobs.submit(job) {
+                Ok(job) => {
+                    tracing::info!(job = job.id, kind = %job.kind, submitter = client, "job queued");
+                    state.wake.notify_one();
+                    Response::Submitted { job: job.id }
+                }
+                Err(e) => internal(&e),
+            }
+        }
+        Request::GetJob { job } => match state.jobs.get(job) {
+            Ok(Some(j)) => Response::Job(Box::new(j)),
+            Ok(None) => Response::error(ErrorKind::NotFound, format!("no job {job}")),
+            Err(e) => internal(&e),
+        },
+        Request::ListJobs => match state.jobs.list() {
+            Ok(jobs) => Response::Jobs(jobs),
+            Err(e) => internal(&e),
+        },
+        Request::RecordDataset(d) => {
+            let owner = state
+                .roster
+                .read()
+                .expect("roster lock")
+                .client_by_key(&d.owner)
+                .map(str::to_string);
+            if owner.as_deref() != Some(client) {
+                return Response::error(
+                    ErrorKind::Forbidden,
+                    "a dataset is recorded by its owner only",
+                );
+            }
+            if !d.owner_signature_valid() {
+                return Response::error(
+                    ErrorKind::BadRequest,
+                    "the owner's signature is not valid",
+                );
+            }
+            let name = d.name.clone();
+            match append(state, EntryBody::DatasetCommitted(d)).await {
+                Ok(entry) => {
+                    tracing::info!(owner = client, dataset = %name, height = entry.height, "dataset recorded");
+                    Response::Ok
+                }
+                Err(e) => Response::error(ErrorKind::Internal, format!("ledger: {e}")),
+            }
+        }
+        Request::LedgerEntries { from } => {
+            let ledger = state.ledger.lock().await;
+            match ledger.as_ref() {
+                Some(l) => {
+                    Response::Entries(l.entries().iter().skip(from as usize).cloned().collect())
+                }
+                None => Response::Entries(Vec::new()),
+            }
+        }
+        other => Response::error(
+            ErrorKind::BadRequest,
+            format!("the coordinator does not serve {}", request_name(&other)),
+        ),
+    }
+}
+
+fn request_name(r: &Request) -> &'static str {
+    match r {
+        Request::UploadBegin(_)
+        | Request::UploadChunk { .. }
+        | Request::UploadPrepare { .. }
+        | Request::UploadCommit { .. }
+        | Request::UploadAbort { .. } => "uploads (send them to the workers)",
+        Request::ListDatasets | Request::ReadShares { .. } => "dataset requests (ask the workers)",
+        Request::FetchOutputs { .. } => "outputs (fetch them from the workers)",
+        _ => "this request",
+    }
+}
+
+/// A connection to every worker: `Err` names the worker that could not be reached.
+async fn connect_workers(state: &State) -> Vec<(u16, Result<ApiClient, String>)> {
+    let workers = state.roster.read().expect("roster lock").workers.clone();
+    let tries = workers.into_iter().map(|w| {
+        let identity = state.identity.clone();
+        async move {
+            let name = format!("worker {}", w.id);
+            let c = ApiClient::connect(&identity, w.address, w.key, &name)
+                .await
+                .map_err(|e| e.to_string());
+            (w.id, c)
+        }
+    });
+    futures_join_all(tries).await
+}
+
+/// Awaits every future, in order (a tiny `join_all`, to avoid a dependency for one function).
+async fn futures_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("a worker call panicked"));
+    }
+    out
+}
+
+/// Appends `body` to the ledger with `t + 1` worker signatures (see the module doc). Creates
+/// the genesis entry first when there is none.
+async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
+    let mut guard = state.ledger.lock().await;
+    if guard.is_none() {
+        *guard = Some(genesis(state).await?);
+    }
+    let ledger = guard.as_mut().expect("just created");
+    let time = now_ms().max(ledger.head().time);
+    let mut entry = ledger.candidate(time, body);
+    entry.signatures = gather(state, &entry, ledger.entries()).await?;
+    ledger.append(entry.clone()).map_err(|e| e.to_string())?;
+    publish(state, vec![entry.clone()]).await;
+    Ok(entry)
+}
+
+/// The genesis entry, signed by a quorum, written to disk.
+async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
+    let roster = state.roster.read().expect("roster lock").ledger_roster();
+    let mut entry = Entry::genesis(now_ms(), roster);
+    entry.signatures = gather(state, &entry, &[]).await?;
+    let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
+    tracing::info!(
+        "ledger created (genesis signed by {} workers)",
+        entry.signatures.len()
+    );
+    publish(state, vec![entry]).await;
+    Ok(ledger)
+}
+
+/// Asks every worker to sign `entry`; a worker whose replica is behind gets the entries it
+/// lacks from `chain` first. Succeeds with at least `t + 1` signatures.
+async fn gather(
+    state: &Arc<State>,
+    entry: &Entry,
+    chain: &[Entry],
+) -> Result<Vec<WorkerSignature>, String> {
+    let quorum = state.roster.read().expect("roster lock").threshold as usize + 1;
+    let clients = connect_workers(state).await;
+    let asks = clients.into_iter().map(|(id, client)| {
+        let (entry, chain) = (entry.clone(), chain.to_vec());
+        async move {
+            let client = client?;
+            let ask = async {
+                let mut caught_up = false;
+                loop {
+                    match client.call(&Request::SignEntry(entry.clone())).await {
+                        Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
+                        Ok(Response::Behind { height }) if !caught_up => {
+                            let from = height.map_or(0, |h| h as usize + 1);
+                            let missing = chain.get(from..).unwrap_or(&[]).to_vec();
+                            match client.call(&Request::AppendEntries(missing)).await {
+                                Ok(Response::Ok) => caught_up = true,
+                                Ok(Response::Error { message, .. }) => {
+                                    return Err(format!("worker {id}: catching up: {message}"));
+                                }
+                                Ok(other) => return Err(format!("worker {id}: {other:?}")),
+                                Err(e) => return Err(e.to_string()),
+                            }
+                        }
+                        Ok(Response::Error { message, .. }) => {
+                            return Err(format!("worker {id}: {message}"));
+                        }
+                        Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            };
+            let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "worker {id}: no signature within {} s",
+                        SIGN_TIMEOUT.as_secs()
+                    ))
+                });
+            client.close().await;
+            result
+        }
+    });
+    let results = futures_join_all(asks).await;
+    let mut signatures = Vec::new();
+    let mut refusals = Vec::new();
+    for r in results {
+        match r {
+            Ok(s) => signatures.push(s),
+            Err(e) => refusals.push(e),
+        }
+    }
+    if signatures.len() < quorum {
+        return Err(format!(
+            "the entry at height {} has {} of the {quorum} signatures it needs: {}",
+            entry.height,
+            signatures.len(),
+            refusals.join("; ")
+        ));
+    }
+    if !refusals.is_empty() {
+        tracing::warn!(
+            height = entry.height,
+            "entry signed without some workers: {}",
+            refusals.join("; ")
+        );
+    }
+    Ok(signatures)
+}
+
+/// Sends appended entries to every worker's replica (best effort: a worker that misses them
+/// catches up at the next signature round).
+async fn publish(state: &Arc<State>, entries: Vec<Entry>) {
+    let clients = connect_workers(state).await;
+    let sends = clients.into_iter().map(|(id, client)| {
+        let entries = entries.clone();
+        async move {
+            let Ok(client) = client else { return };
+            match client.call(&Request::AppendEntries(entries)).await {
+                Ok(Response::Ok) => {}
+                Ok(other) => tracing::debug!(worker = id, "replica append: {other:?}"),
+                Err(e) => tracing::debug!(worker = id, "replica append: {e}"),
+            }
+            client.close().await;
+        }
+    });
+    futures_join_all(sends).await;
+}
+
+/// The job loop: one job at a time, oldest first.
+async fn dispatch(state: Arc<State>) {
+    loop {
+        let next = match state.jobs.next_queued() {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::error!("{e}");
+                None
+            }
+        };
+        match next {
+            Some(job) => {
+                let _busy = state.busy.lock().await;
+                run_job(&state, job).await
+            }
+            None => {
+                let _ = tokio::time::timeout(RETRY_EVERY, state.wake.notified()).await;
+            }
+        }
+    }
+}
+
+/// Runs one job to its end: ledger entry for its submission, fan-out to every worker,
+/// comparison of the reports, the decision on its updates, ledger entry for its outcome.
+async fn run_job(state: &Arc<State>, mut job: JobInfo) {
+    if job.submitted_height.is_none() {
+        let submitter = state
+            .roster
+            .read()
+            .expect("roster lock")
+            .client(&job.submitter)
+            .map(|c| c.key);
+        let Some(submitter) = submitter else {
+            end_job(
+                state,
+                job,
+                JobState::Failed("the submitter is no longer registered".into()),
+                None,
+            )
+            .await;
+            return;
+        };
+        let body = EntryBody::JobSubmitted(JobSubmitted {
+            job: job.id,
+            spec_hash: spec_hash(&job.spec),
+            submitter,
+        });
+        match append(state, body).await {
+            Ok(entry) => job.submitted_height = Some(entry.height),
+            Err(e) => {
+                // No quorum to record it: the job cannot run either. Retry later.
+                tracing::warn!(job = job.id, "job waits: ledger: {e}");
+                tokio::time::sleep(RETRY_EVERY).await;
+                return;
+            }
+        }
+    }
+    job.attempts += 1;
+    job.state = JobState::Running;
+    if let Err(e) = state.jobs.put(&job) {
+        tracing::error!(job = job.id, "{e}");
+        return;
+    }
+    let session = (job.id << 16) | u64::from(job.attempts & 0xffff);
+    tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job dispatched");
+    let request = Request::RunJob {
+        job: job.id,
+        session,
+        spec: job.spec.clone(),
+        protocol: job.protocol,
+    };
+    let limit = state.job_timeout;
+    let clients = connect_workers(state).await;
+    let runs = clients.into_iter().map(|(id, client)| {
+        let request = request.clone();
+        async move {
+            let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
+            let r = client.call_within(&request, limit).await;
+            client.close().await;
+            match r {
+                Ok(Response::JobReport(report)) => Ok(report),
+                Ok(Response::Error { kind, message }) => Err((id, kind, message)),
+                Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
+                Err(e) => Err((id, ErrorKind::Internal, e.to_string())),
+            }
+        }
+    });
+    let results: Vec<Result<JobReport, WorkerError>> = futures_join_all(runs).await;
+    let (state_end, report) = judge(results);
+    // Two-phase decision on staged updates: durable before anyone hears it.
+    let commit = state_end == JobState::Done;
+    let has_updates = report.as_ref().is_some_and(|r| !r.updates.is_empty());
+    if has_updates || !commit {
+        let finish = Finish {
+            session,
+            commit,
+            acked: Vec::new(),
+        };
+        if let Err(e) = state.jobs.put_finish(job.id, &finish) {
+            tracing::error!(job = job.id, "{e}");
+        }
+    }
+    end_job(state, job, state_end, report).await;
+    finish_pending(state).await;
+}
+
+/// A worker's failure: its id, the class, the message.
+type WorkerError = (u16, ErrorKind, String);
+
+/// The job's end from every worker's answer: done when all agree; otherwise refused (a
+/// worker's policy check) or failed, naming the workers (those with the same reason together).
+fn judge(results: Vec<Result<JobReport, WorkerError>>) -> (JobState, Option<JobReport>) {
+    let mut refusals = Vec::new();
+    let mut failures = Vec::new();
+    let mut reports = Vec::new();
+    for r in results {
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e @ (_, ErrorKind::Refused, _)) => refusals.push(e),
+            Err(e) => failures.push(e),
+        }
+    }
+    if !refusals.is_empty() {
+        return (JobState::Refused(name_workers(refusals)), None);
+    }
+    if !failures.is_empty() {
+        return (JobState::Failed(name_workers(failures)), None);
+    }
+    match reports.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r == first) => {
+            (JobState::Done, Some(first.clone()))
+        }
+        Some(_) => (
+            JobState::Failed("the workers' reports disagree".into()),
+            None,
+        ),
+        None => (JobState::Failed("no worker answered".into()), None),
+    }
+}
+
+/// `worker 2: reason` or `workers 0, 1: reason`, one clause per distinct reason. A worker's
+/// own `job N: ` prefix is dropped (the job is known).
+fn name_workers(errors: Vec<WorkerError>) -> String {
+    let mut groups: Vec<(Vec<u16>, String)> = Vec::new();
+    for (id, _, message) in errors {
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("job ") => rest.to_string(),
+            _ => message,
+        };
+        match groups.iter_mut().find(|(_, m)| *m == message) {
+            Some((ids, _)) => ids.push(id),
+            None => groups.push((vec![id], message)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(ids, message)| {
+            let list: Vec<String> = ids.iter().map(u16::to_string).collect();
+            let who = if ids.len() == 1 { "worker" } else { "workers" };
+            format!("{who} {}: {message}", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Records a job's end in the queue and on the ledger.
+async fn end_job(state: &Arc<State>, mut job: JobInfo, end: JobState, report: Option<JobReport>) {
+    match &end {
+        JobState::Done => tracing::info!(job = job.id, "job done"),
+        JobState::Refused(why) => tracing::warn!(job = job.id, "job refused: {why}"),
+        JobState::Failed(why) => tracing::warn!(job = job.id, "job failed: {why}"),
+        _ => {}
+    }
+    job.state = end;
+    job.report = report;
+    job.finished_ms = Some(now_ms());
+    if let Err(e) = state.jobs.put(&job) {
+        tracing::error!(job = job.id, "{e}");
+        return;
+    }
+    record_outcome(state, job).await;
+}
+
+/// Appends the outcome entry of an ended job (retried by the upkeep loop until it succeeds).
+async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
+    let status = match &job.state {
+        JobState::Done => JobStatus::Done,
+        JobState::Refused(reason) => JobStatus::Refused {
+            reason: reason.clone(),
+        },
+        JobState::Failed(reason) => JobStatus::Failed {
+            reason: reason.clone(),
+        },
+        JobState::Queued | JobState::Running => return,
+    };
+    let outcome = {
+        let roster = state.roster.read().expect("roster lock");
+        job_outcome(job.id, status, job.report.as_ref(), &roster)
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(job = job.id, "outcome not recordable: {e}");
+            return;
+        }
+    };
+    match append(state, EntryBody::JobOutcome(outcome)).await {
+        Ok(entry) => {
+            job.outcome_height = Some(entry.height);
+            if let Err(e) = state.jobs.put(&job) {
+                tracing::error!(job = job.id, "{e}");
+            }
+        }
+        Err(e) => tracing::warn!(job = job.id, "outcome not yet on the ledger: {e}"),
+    }
+}
+
+/// Sends every pending two-phase decision to the workers that have not acknowledged it.
+async fn finish_pending(state: &Arc<State>) {
+    let pending = match state.jobs.pending_finishes() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    if pending.is_empty() {
+        return;
+    }
+    let n = state.roster.read().expect("roster lock").workers.len();
+    let clients = connect_workers(state).await;
+    for (job, mut finish) in pending {
+        for (id, client) in &clients {
+            if finish.acked.contains(id) {
+                continue;
+            }
+            let Ok(client) = client else { continue };
+            let request = Request::FinishJob {
+                job,
+                session: finish.session,
+                commit: finish.commit,
+            };
+            match client.call(&request).await {
+                Ok(Response::Ok) => finish.acked.push(*id),
+                Ok(other) => tracing::warn!(job, worker = id, "finish: {other:?}"),
+                Err(e) => tracing::debug!(job, worker = id, "finish: {e}"),
+            }
+        }
+        let done = finish.acked.len() >= n;
+        let stored = if done {
+            state.jobs.drop_finish(job)
+        } else {
+            state.jobs.put_finish(job, &finish)
+        };
+        if let Err(e) = stored {
+            tracing::error!(job, "{e}");
+        }
+    }
+    for (_, client) in clients {
+        if let Ok(c) = client {
+            c.close().await;
+        }
+    }
+}
+
+/// Retries what could not be done at once: the genesis entry, decisions some worker has not
+/// applied, outcomes not yet on the ledger.
+async fn upkeep(state: Arc<State>) {
+    loop {
+        {
+            let mut guard = state.ledger.lock().await;
+            if guard.is_none() {
+                match genesis(&state).await {
+                    Ok(l) => *guard = Some(l),
+                    Err(e) => tracing::info!("ledger genesis waits for workers: {e}"),
+                }
+            }
+        }
+        let _busy = state.busy.lock().await;
+        finish_pending(&state).await;
+        if let Ok(jobs) = state.jobs.list() {
+            for job in jobs {
+                let ended = matches!(
+                    job.state,
+                    JobState::Done | JobState::Refused(_) | JobState::Failed(_)
+                );
+                if ended && job.outcome_height.is_none() {
+                    record_outcome(&state, job).await;
+                }
+            }
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
+/// The ledger's entries file under a coordinator's data directory.
+pub fn ledger_path(data_dir: &Path) -> PathBuf {
+    Ledger::path_in(data_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_with_one_reason_are_named_together() {
+        let text = name_workers(vec![
+            (0, ErrorKind::Refused, "job 4: refused: acme's policy".into()),
+            (2, ErrorKind::Internal, "cannot connect".into()),
+            (1, ErrorKind::Refused, "job 4: refused: acme's policy".into()),
+        ]);
+        assert_eq!(
+            text,
+            "workers 0, 1: refused: acme's policy; worker 2: cannot connect"
+        );
+    }
+
+    #[test]
+    fn a_refusal_outranks_a_failure_and_disagreeing_reports_fail() {
+        let report = |p: &str| JobReport {
+            public: p.into(),
+            outputs: Vec::new(),
+            updates: Vec::new(),
+        };
+        let (state, _) = judge(vec![
+            Err((0, ErrorKind::Internal, "down".into())),
+            Err((1, ErrorKind::Refused, "policy".into())),
+        ]);
+        assert_eq!(state, JobState::Refused("worker 1: policy".into()));
+        let (state, _) = judge(vec![Ok(report("a")), Ok(report("b"))]);
+        assert!(matches!(state, JobState::Failed(m) if m.contains("disagree")));
+        let (state, r) = judge(vec![Ok(report("a")), Ok(report("a"))]);
+        assert_eq!((state, r), (JobState::Done, Some(report("a"))));
+    }
+}

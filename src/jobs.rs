@@ -1,0 +1,301 @@
+//! The client side of jobs: submitting to the coordinator, waiting with a bound, fetching
+//! one's private outputs from the workers and reconstructing them here, and checking them
+//! against the commitments of a verified ledger.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use coordinator::api::{JobInfo, JobState, OutputShares, Request, Response};
+use coordinator::ledger::{Entry, EntryBody, VerifiedChain};
+use coordinator::outcome::output_name;
+use coordinator::transport::ApiClient;
+use mpc::engine::commit::Opening;
+use mpc::identity::Identity;
+use mpc::{Field, Fr, PartyId};
+use serde::Serialize;
+
+use crate::cluster::Cluster;
+
+/// A connection to the coordinator.
+pub struct Coordinator {
+    client: ApiClient,
+}
+
+fn unexpected(what: &str, r: Response) -> anyhow::Error {
+    match r {
+        Response::Error { message, .. } => anyhow!("{what}: the coordinator refused: {message}"),
+        other => anyhow!("{what}: unexpected answer {other:?}"),
+    }
+}
+
+impl Coordinator {
+    /// Connects as `identity` (retrying briefly while a newly registered identity is picked
+    /// up by the coordinator's roster reload).
+    pub async fn connect(cluster: &Cluster, identity: &Identity) -> Result<Self> {
+        let c = &cluster.roster.coordinator;
+        let mut attempt = 0;
+        loop {
+            let probe = async {
+                let client =
+                    ApiClient::connect(identity, c.address, c.key, "the coordinator").await?;
+                client.call(&Request::Ping).await?;
+                Ok::<_, coordinator::transport::TransportError>(client)
+            };
+            match probe.await {
+                Ok(client) => return Ok(Coordinator { client }),
+                Err(coordinator::transport::TransportError::Call { .. }) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                }
+                Err(e) => {
+                    return Err(anyhow!(e).context(
+                        "is the coordinator running (quorate cluster up), and this identity in its roster?",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Queues a job; returns its id.
+    pub async fn submit(&self, spec: &str, protocol: mpc::MulProtocol) -> Result<u64> {
+        let request = Request::SubmitJob {
+            spec: spec.to_string(),
+            protocol,
+        };
+        match self.client.call(&request).await? {
+            Response::Submitted { job } => Ok(job),
+            other => Err(unexpected("submitting the job", other)),
+        }
+    }
+
+    /// One job's state.
+    pub async fn job(&self, job: u64) -> Result<JobInfo> {
+        match self.client.call(&Request::GetJob { job }).await? {
+            Response::Job(info) => Ok(*info),
+            other => Err(unexpected(&format!("job {job}"), other)),
+        }
+    }
+
+    /// Every job.
+    pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
+        match self.client.call(&Request::ListJobs).await? {
+            Response::Jobs(jobs) => Ok(jobs),
+            other => Err(unexpected("listing jobs", other)),
+        }
+    }
+
+    /// Waits until job `job` has ended and its outcome is on the ledger, or `limit` passes.
+    pub async fn wait(&self, job: u64, limit: Duration) -> Result<JobInfo> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let info = self.job(job).await?;
+            let ended = !matches!(info.state, JobState::Queued | JobState::Running);
+            if ended && info.outcome_height.is_some() {
+                return Ok(info);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "job {job} is still {} after {} s (see `quorate jobs`)",
+                    state_word(&info.state),
+                    limit.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// The ledger's entries.
+    pub async fn ledger(&self) -> Result<Vec<Entry>> {
+        match self
+            .client
+            .call(&Request::LedgerEntries { from: 0 })
+            .await?
+        {
+            Response::Entries(entries) => Ok(entries),
+            other => Err(unexpected("reading the ledger", other)),
+        }
+    }
+
+    /// Records one's committed dataset on the ledger.
+    pub async fn record_dataset(&self, d: coordinator::ledger::DatasetCommitted) -> Result<()> {
+        match self.client.call(&Request::RecordDataset(d)).await? {
+            Response::Ok => Ok(()),
+            other => Err(unexpected("recording the dataset on the ledger", other)),
+        }
+    }
+
+    /// Closes the connection.
+    pub async fn close(self) {
+        self.client.close().await;
+    }
+}
+
+/// A job state in one word, for people.
+pub fn state_word(state: &JobState) -> &'static str {
+    match state {
+        JobState::Queued => "queued",
+        JobState::Running => "running",
+        JobState::Done => "done",
+        JobState::Refused(_) => "refused",
+        JobState::Failed(_) => "failed",
+    }
+}
+
+/// One of a recipient's private outputs, reconstructed and checked against the ledger.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceivedOutput {
+    /// What the values are.
+    pub name: String,
+    /// One label per value.
+    pub labels: Vec<String>,
+    /// The values (fixed point decoded).
+    pub values: Vec<f64>,
+    /// The same as integers, when the output is integral.
+    pub integers: Option<Vec<i128>>,
+    /// The openings of the ledger's commitments (keep them to prove what you received).
+    pub openings: Vec<Opening>,
+}
+
+/// Fetches `identity`'s outputs of `job` from every reachable worker (at least `t + 1`),
+/// reconstructs them here, and checks each against its commitment in the outcome entry of the
+/// verified `chain` (`entries` is the chain's content).
+pub async fn fetch_outputs(
+    cluster: &Cluster,
+    identity: &Identity,
+    name: &str,
+    job: &JobInfo,
+    entries: &[Entry],
+    chain: &VerifiedChain,
+) -> Result<Vec<ReceivedOutput>> {
+    let height = job
+        .outcome_height
+        .ok_or_else(|| anyhow!("job {} has no outcome on the ledger yet", job.id))?;
+    let entry = entries
+        .get(height as usize)
+        .filter(|e| chain.hash(height) == Some(e.hash()))
+        .ok_or_else(|| anyhow!("the ledger has no verified entry at height {height}"))?;
+    let EntryBody::JobOutcome(outcome) = &entry.body else {
+        bail!(
+            "the ledger entry at height {height} is not job {}'s outcome",
+            job.id
+        );
+    };
+    let params = cluster.roster.params();
+    let mut answers: Vec<(PartyId, Vec<OutputShares>)> = Vec::new();
+    let mut problems = Vec::new();
+    for w in &cluster.roster.workers {
+        let peer = format!("worker {}", w.id);
+        let got = async {
+            let c = ApiClient::connect(identity, w.address, w.key, &peer).await?;
+            let r = c.call(&Request::FetchOutputs { job: job.id }).await;
+            c.close().await;
+            r
+        }
+        .await;
+        match got {
+            Ok(Response::Outputs(outputs)) => answers.push((PartyId(w.id), outputs)),
+            Ok(Response::Error { message, .. }) => problems.push(format!("{peer}: {message}")),
+            Ok(other) => problems.push(format!("{peer}: unexpected {other:?}")),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if answers.len() < params.t() + 1 {
+        bail!(
+            "only {} workers gave their shares of job {}'s outputs; {} are needed: {}",
+            answers.len(),
+            job.id,
+            params.t() + 1,
+            problems.join("; ")
+        );
+    }
+    let first = &answers[0].1;
+    for (p, a) in &answers[1..] {
+        if a.len() != first.len()
+            || a.iter()
+                .zip(first)
+                .any(|(x, y)| x.name != y.name || x.labels != y.labels)
+        {
+            bail!(
+                "worker {} lists other outputs of job {} than worker {}",
+                p.0,
+                job.id,
+                answers[0].0.0
+            );
+        }
+    }
+    let parties: Vec<PartyId> = answers.iter().map(|(p, _)| *p).collect();
+    let mut received = Vec::new();
+    for (k, out) in first.iter().enumerate() {
+        let len = out.values.len() / Fr::BYTES;
+        let decode = |pick: fn(&OutputShares) -> &Vec<u8>| -> Result<Vec<Fr>> {
+            let columns: Vec<Vec<Fr>> = answers
+                .iter()
+                .map(|(p, a)| {
+                    mpc::net::codec::decode(pick(&a[k]), len, *p).map_err(|e| anyhow!("{e}"))
+                })
+                .collect::<Result<_>>()?;
+            let refs: Vec<&[Fr]> = columns.iter().map(|c| c.as_slice()).collect();
+            interpolator_reconstruct(&parties, &refs, params.t())
+        };
+        let values = decode(|o| &o.values)?;
+        let blindings = decode(|o| &o.blindings)?;
+        let mut openings = Vec::with_capacity(len);
+        for (i, (v, r)) in values.iter().zip(&blindings).enumerate() {
+            let label = output_name(name, &out.name, &out.labels, i);
+            let committed = outcome
+                .outputs
+                .iter()
+                .find(|o| o.name == label)
+                .ok_or_else(|| {
+                    anyhow!("the ledger records no output {label:?} for job {}", job.id)
+                })?;
+            let opening = Opening::new(*v, *r);
+            if !committed.commitment.verify(&opening) {
+                bail!(
+                    "output {label:?} of job {} does not open the ledger's commitment: a worker sent a wrong share",
+                    job.id
+                );
+            }
+            openings.push(opening);
+        }
+        let integers: Option<Vec<i128>> = values.iter().map(|v| v.to_i128()).collect();
+        let scale = (out.frac > 0).then(|| (out.frac as i32).min(120));
+        let floats = match (&integers, scale) {
+            (Some(ints), Some(f)) => ints.iter().map(|&x| x as f64 / 2f64.powi(f)).collect(),
+            (Some(ints), None) => ints.iter().map(|&x| x as f64).collect(),
+            (None, _) => bail!(
+                "output {} of job {} is not a number in range",
+                out.name,
+                job.id
+            ),
+        };
+        received.push(ReceivedOutput {
+            name: out.name.clone(),
+            labels: out.labels.clone(),
+            values: floats,
+            integers: if out.frac == 0 { integers } else { None },
+            openings,
+        });
+    }
+    Ok(received)
+}
+
+fn interpolator_reconstruct(parties: &[PartyId], shares: &[&[Fr]], t: usize) -> Result<Vec<Fr>> {
+    mpc::shamir::Interpolator::new()
+        .reconstruct(parties, shares, t, true)
+        .context("reconstructing an output (a worker's share is off the polynomial)")
+}
+
+/// The ledger record of `identity`'s committed dataset `name`, signed by the owner.
+pub fn dataset_record(
+    identity: &Identity,
+    name: &str,
+    table: &protocols::dataset::Table,
+) -> coordinator::ledger::DatasetCommitted {
+    coordinator::ledger::DatasetCommitted::signed(
+        identity,
+        name,
+        table.rows() as u64,
+        coordinator::ledger::Hash256(table.schema.digest()),
+    )
+}

@@ -1,0 +1,347 @@
+//! What a worker keeps of a job after computing it, and its side of the ledger.
+//!
+//! After [`crate::executor::execute`], [`settle`] turns the job's [`Outcome`] into what stays:
+//! - private outputs: the workers jointly commit (Pedersen, from shares) to every value; this
+//!   worker keeps its shares of the values and of the blindings for the recipient to fetch
+//!   ([`Request::FetchOutputs`](coordinator::api::Request)), and reports the commitments;
+//! - dataset updates: staged here as prepared uploads named `job:<job>:<session>:<i>`, made
+//!   current or dropped on the coordinator's two-phase decision (`FinishJob`), so an
+//!   interrupted job changes no dataset;
+//! - the [`JobReport`] (public JSON, commitments, updated datasets), stored, so that before
+//!   signing the job's outcome entry the worker checks it against what it computed itself.
+//!
+//! [`Replica`] is the worker's copy of the ledger (`<data dir>/ledger/entries.qlg`): it signs
+//! an entry only if it extends the replica's head and, for a job outcome or a dataset record,
+//! only if the entry matches this worker's own result or store.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use coordinator::api::{ErrorKind, JobReport, OutputShares, ReportedOutput, Response};
+use coordinator::keys::Identity;
+use coordinator::ledger::{self, Entry, EntryBody, JobStatus, Ledger};
+use coordinator::outcome::job_outcome;
+use coordinator::roster::ClusterRoster;
+use mpc::net::Network;
+use mpc::share::Meta;
+use mpc::{Engine, Fr, Shared};
+use serde::{Deserialize, Serialize};
+
+use crate::executor::{ExecError, JobOutput};
+use crate::store::ShareStore;
+
+/// Upload ids of job updates start with this (no client upload id can: `:` is not allowed).
+pub const UPDATE_PREFIX: &str = "job:";
+
+/// This worker's durable record of a job.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredJob {
+    /// The attempt that produced it.
+    pub session: u64,
+    /// What every worker reported.
+    pub report: JobReport,
+    /// This worker's shares of each recipient's outputs.
+    pub outputs: Vec<(String, OutputShares)>,
+    /// The staged uploads holding the job's dataset updates.
+    pub staged: Vec<String>,
+}
+
+fn encode_shares(values: &[Fr]) -> Vec<u8> {
+    mpc::net::codec::encode(values).to_vec()
+}
+
+/// Keeps what job `job` (attempt `session`) computed: commitments to the private outputs
+/// (one joint round), the staged updates, the report. Every worker calls it in step.
+pub async fn settle<N: Network>(
+    engine: &mut Engine<N, Fr>,
+    store: &ShareStore,
+    job: u64,
+    session: u64,
+    output: JobOutput,
+) -> Result<JobReport, ExecError> {
+    let public = serde_json::to_string(&output.public)
+        .map_err(|e| ExecError::Input(format!("the public result does not encode: {e}")))?;
+    // One commitment round for every private value of every recipient.
+    let all: Vec<Fr> = output
+        .private
+        .iter()
+        .flat_map(|p| p.values.shares().iter().copied())
+        .collect();
+    let batch = Shared::from_facts(
+        all,
+        Meta {
+            bits: mpc::share::MAX_BITS,
+            frac: 0,
+            boolean: false,
+        },
+    )
+    .map_err(|e| ExecError::Input(e.to_string()))?;
+    let (commitments, blindings) = if batch.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        let (c, r) = engine
+            .commit(&batch)
+            .await
+            .map_err(|e| ExecError::Input(format!("committing to the outputs: {e}")))?;
+        (c, r.into_shares())
+    };
+    let mut reported = Vec::new();
+    let mut kept = Vec::new();
+    let mut at = 0;
+    for p in &output.private {
+        let len = p.values.len();
+        reported.push(ReportedOutput {
+            recipient: p.recipient.clone(),
+            name: p.name.clone(),
+            labels: p.labels.clone(),
+            commitments: commitments[at..at + len].to_vec(),
+        });
+        kept.push((
+            p.recipient.clone(),
+            OutputShares {
+                name: p.name.clone(),
+                labels: p.labels.clone(),
+                frac: p.values.frac(),
+                values: encode_shares(p.values.shares()),
+                blindings: encode_shares(&blindings[at..at + len]),
+            },
+        ));
+        at += len;
+    }
+    let mut staged: Vec<String> = Vec::new();
+    let mut updated = Vec::new();
+    for (i, u) in output.updates.iter().enumerate() {
+        let key = format!("{}/{}", u.owner, u.name);
+        let upload = format!("{UPDATE_PREFIX}{job}:{session}:{i}");
+        let columns: Vec<Vec<Fr>> = u.columns.iter().map(|c| c.shares().to_vec()).collect();
+        if let Err(e) = store.stage_version(&key, &upload, &columns) {
+            for s in &staged {
+                let _ = store.abort(s);
+            }
+            return Err(e.into());
+        }
+        staged.push(upload);
+        updated.push(key);
+    }
+    let report = JobReport {
+        public,
+        outputs: reported,
+        updates: updated,
+    };
+    let record = StoredJob {
+        session,
+        report: report.clone(),
+        outputs: kept,
+        staged,
+    };
+    store.put_job(
+        job,
+        &postcard::to_allocvec(&record).expect("job records encode"),
+    )?;
+    Ok(report)
+}
+
+/// This worker's record of job `job`.
+pub fn stored(store: &ShareStore, job: u64) -> Result<Option<StoredJob>, String> {
+    match store.get_job(job).map_err(|e| e.to_string())? {
+        Some(bytes) => postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| format!("job {job}'s record is corrupt: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// Applies the coordinator's decision on job `job`'s staged updates (idempotent).
+pub fn finish(store: &ShareStore, job: u64, session: u64, commit: bool) -> Response {
+    let record = match stored(store, job) {
+        Ok(r) => r,
+        Err(e) => return Response::error(ErrorKind::Internal, e),
+    };
+    // The staged uploads of this attempt, whether or not the job record was written.
+    let prefix = format!("{UPDATE_PREFIX}{job}:{session}:");
+    let staged = match store.staged_uploads() {
+        Ok(s) => s,
+        Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
+    };
+    let mine: Vec<String> = staged
+        .into_iter()
+        .map(|r| r.upload)
+        .filter(|u| u.starts_with(&prefix))
+        .collect();
+    if commit && record.is_none_or(|r| r.session != session) && !mine.is_empty() {
+        return Response::error(
+            ErrorKind::Conflict,
+            format!("job {job}: no result of attempt {session} here to commit"),
+        );
+    }
+    for upload in mine {
+        let done = if commit {
+            store.commit(&upload).map(|r| {
+                tracing::info!(job, dataset = %r.key(), "new dataset version committed");
+            })
+        } else {
+            store.abort(&upload)
+        };
+        if let Err(e) = done {
+            return Response::error(ErrorKind::Internal, format!("job {job}: {e}"));
+        }
+    }
+    Response::Ok
+}
+
+/// The recipient `client`'s outputs of job `job` held here.
+pub fn fetch(store: &ShareStore, client: &str, job: u64) -> Response {
+    match stored(store, job) {
+        Ok(Some(record)) => Response::Outputs(
+            record
+                .outputs
+                .into_iter()
+                .filter(|(r, _)| r == client)
+                .map(|(_, o)| o)
+                .collect(),
+        ),
+        Ok(None) => Response::error(ErrorKind::NotFound, format!("job {job} has no result here")),
+        Err(e) => Response::error(ErrorKind::Internal, e),
+    }
+}
+
+/// The worker's ledger replica.
+pub struct Replica {
+    data_dir: PathBuf,
+    ledger: Mutex<Option<Ledger>>,
+}
+
+impl Replica {
+    /// Opens the replica under `data_dir` (none yet before genesis). A replica that does not
+    /// verify against the roster is refused, naming the height.
+    pub fn open(data_dir: PathBuf, roster: &ClusterRoster) -> Result<Self, String> {
+        let ledger = if Ledger::path_in(&data_dir).exists() {
+            Some(Ledger::open(&data_dir, &roster.ledger_roster()).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        Ok(Replica {
+            data_dir,
+            ledger: Mutex::new(ledger),
+        })
+    }
+
+    /// Signs `entry` as worker `me` if it extends the replica and matches this worker's
+    /// own view (see the module doc).
+    pub fn sign(
+        &self,
+        identity: &Identity,
+        me: u16,
+        roster: &ClusterRoster,
+        store: &ShareStore,
+        entry: &Entry,
+    ) -> Response {
+        let guard = self.ledger.lock().expect("replica lock");
+        let refuse = |m: String| Response::error(ErrorKind::Forbidden, m);
+        let head = match guard.as_ref() {
+            None if entry.height == 0 => {
+                return match ledger::sign_genesis(identity, me, &roster.ledger_roster(), entry) {
+                    Ok(s) => Response::Signature(s),
+                    Err(e) => refuse(e.to_string()),
+                };
+            }
+            None => return Response::Behind { height: None },
+            Some(l) => l.head(),
+        };
+        if entry.height > head.height + 1 {
+            return Response::Behind {
+                height: Some(head.height),
+            };
+        }
+        if let Err(reason) = check_body(roster, store, &entry.body) {
+            return refuse(format!(
+                "worker {me} refuses the entry at height {}: {reason}",
+                entry.height
+            ));
+        }
+        match ledger::sign_if_extends(identity, me, &head, entry) {
+            Ok(s) => Response::Signature(s),
+            Err(e) => refuse(e.to_string()),
+        }
+    }
+
+    /// Appends fully signed entries, skipping those already held.
+    pub fn append(&self, entries: Vec<Entry>) -> Response {
+        let mut guard = self.ledger.lock().expect("replica lock");
+        for entry in entries {
+            match guard.as_mut() {
+                None if entry.height == 0 => match Ledger::create(&self.data_dir, entry) {
+                    Ok(l) => *guard = Some(l),
+                    Err(e) => return Response::error(ErrorKind::BadRequest, e.to_string()),
+                },
+                None => {
+                    return Response::error(
+                        ErrorKind::BadRequest,
+                        format!("entry {} before any genesis", entry.height),
+                    );
+                }
+                Some(l) if entry.height <= l.head().height => {
+                    let held = &l.entries()[entry.height as usize];
+                    if held.hash() != entry.hash() {
+                        return Response::error(
+                            ErrorKind::Conflict,
+                            format!(
+                                "entry {} differs from the one this replica holds",
+                                entry.height
+                            ),
+                        );
+                    }
+                }
+                Some(l) => {
+                    if let Err(e) = l.append(entry) {
+                        return Response::error(ErrorKind::BadRequest, e.to_string());
+                    }
+                }
+            }
+        }
+        Response::Ok
+    }
+}
+
+/// A body this worker can vouch for: a job outcome equal to the one its own report makes (or
+/// a failure of a job it did not finish), a dataset record of a dataset it holds.
+fn check_body(roster: &ClusterRoster, store: &ShareStore, body: &EntryBody) -> Result<(), String> {
+    match body {
+        EntryBody::JobOutcome(outcome) => {
+            let record = stored(store, outcome.job)?;
+            match (&outcome.status, record) {
+                (JobStatus::Done, Some(record)) => {
+                    let mine =
+                        job_outcome(outcome.job, JobStatus::Done, Some(&record.report), roster)?;
+                    if &mine != outcome {
+                        return Err(format!(
+                            "job {}'s outputs differ from what this worker computed",
+                            outcome.job
+                        ));
+                    }
+                    Ok(())
+                }
+                (JobStatus::Done, None) => Err(format!("job {} has no result here", outcome.job)),
+                _ => Ok(()),
+            }
+        }
+        EntryBody::DatasetCommitted(d) => {
+            let owner = roster
+                .client_by_key(&d.owner)
+                .ok_or("the dataset's owner is not registered")?;
+            let record = store
+                .get(&format!("{owner}/{}", d.name))
+                .map_err(|e| e.to_string())?;
+            let schema = protocols::dataset::Schema::from_toml(&record.schema, &record.key())
+                .map_err(|e| e.to_string())?;
+            if record.rows != d.rows || schema.digest() != d.schema_hash.0 {
+                return Err(format!(
+                    "{owner}/{} here has {} rows and another schema or row count than recorded",
+                    d.name, record.rows
+                ));
+            }
+            Ok(())
+        }
+        EntryBody::JobSubmitted(_) | EntryBody::Genesis(_) => Ok(()),
+    }
+}
