@@ -35,6 +35,8 @@ use crate::transport::{self, ApiClient};
 
 /// How long a ledger signature round may take per worker.
 const SIGN_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the signature round waits for further workers once it has a quorum.
+const QUORUM_GRACE: Duration = Duration::from_millis(300);
 /// How often unfinished business (genesis, pending decisions, unrecorded outcomes) is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
@@ -373,7 +375,7 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
     let mut entry = ledger.candidate(time, body);
     entry.signatures = gather(state, &entry, ledger.entries()).await?;
     ledger.append(entry.clone()).map_err(|e| e.to_string())?;
-    publish(state, vec![entry.clone()]).await;
+    tokio::spawn(publish(state.clone(), vec![entry.clone()]));
     Ok(entry)
 }
 
@@ -387,7 +389,7 @@ async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
         "ledger created (genesis signed by {} workers)",
         entry.signatures.len()
     );
-    publish(state, vec![entry]).await;
+    tokio::spawn(publish(state.clone(), vec![entry]));
     Ok(ledger)
 }
 
@@ -398,36 +400,28 @@ async fn gather(
     entry: &Entry,
     chain: &[Entry],
 ) -> Result<Vec<WorkerSignature>, String> {
-    let quorum = state.roster.read().expect("roster lock").threshold as usize + 1;
-    let clients = connect_workers(state).await;
-    let asks = clients.into_iter().map(|(id, client)| {
-        let (entry, chain) = (entry.clone(), chain.to_vec());
-        async move {
-            let client = client?;
+    let (quorum, workers) = {
+        let roster = state.roster.read().expect("roster lock");
+        (roster.threshold as usize + 1, roster.workers.clone())
+    };
+    let (answers, mut results) = tokio::sync::mpsc::channel(workers.len());
+    for w in workers {
+        let (entry, chain, identity, answers) = (
+            entry.clone(),
+            chain.to_vec(),
+            state.identity.clone(),
+            answers.clone(),
+        );
+        let id = w.id;
+        tokio::spawn(async move {
             let ask = async {
-                let mut caught_up = false;
-                loop {
-                    match client.call(&Request::SignEntry(entry.clone())).await {
-                        Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
-                        Ok(Response::Behind { height }) if !caught_up => {
-                            let from = height.map_or(0, |h| h as usize + 1);
-                            let missing = chain.get(from..).unwrap_or(&[]).to_vec();
-                            match client.call(&Request::AppendEntries(missing)).await {
-                                Ok(Response::Ok) => caught_up = true,
-                                Ok(Response::Error { message, .. }) => {
-                                    return Err(format!("worker {id}: catching up: {message}"));
-                                }
-                                Ok(other) => return Err(format!("worker {id}: {other:?}")),
-                                Err(e) => return Err(e.to_string()),
-                            }
-                        }
-                        Ok(Response::Error { message, .. }) => {
-                            return Err(format!("worker {id}: {message}"));
-                        }
-                        Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
+                let client =
+                    ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let r = ask_signature(&client, id, &entry, &chain).await;
+                client.close().await;
+                r
             };
             let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
                 .await
@@ -437,11 +431,30 @@ async fn gather(
                         SIGN_TIMEOUT.as_secs()
                     ))
                 });
-            client.close().await;
-            result
+            let _ = answers.send(result).await;
+        });
+    }
+    drop(answers);
+    // Every answer, or a quorum and a short grace for the rest: a worker that is down does
+    // not hold up the ledger.
+    let mut collected = Vec::new();
+    let mut grace: Option<tokio::time::Instant> = None;
+    loop {
+        let next = match grace {
+            Some(until) => match tokio::time::timeout_at(until, results.recv()).await {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+            None => results.recv().await,
+        };
+        let Some(r) = next else { break };
+        collected.push(r);
+        let signed = collected.iter().filter(|r| r.is_ok()).count();
+        if signed >= quorum && grace.is_none() {
+            grace = Some(tokio::time::Instant::now() + QUORUM_GRACE);
         }
-    });
-    let results = futures_join_all(asks).await;
+    }
+    let results = collected;
     let mut signatures = Vec::new();
     let mut refusals = Vec::new();
     for r in results {
@@ -468,10 +481,40 @@ async fn gather(
     Ok(signatures)
 }
 
+/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first.
+async fn ask_signature(
+    client: &ApiClient,
+    id: u16,
+    entry: &Entry,
+    chain: &[Entry],
+) -> Result<WorkerSignature, String> {
+    let mut caught_up = false;
+    loop {
+        match client.call(&Request::SignEntry(entry.clone())).await {
+            Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
+            Ok(Response::Behind { height }) if !caught_up => {
+                let from = height.map_or(0, |h| h as usize + 1);
+                let missing = chain.get(from..).unwrap_or(&[]).to_vec();
+                match client.call(&Request::AppendEntries(missing)).await {
+                    Ok(Response::Ok) => caught_up = true,
+                    Ok(Response::Error { message, .. }) => {
+                        return Err(format!("worker {id}: catching up: {message}"));
+                    }
+                    Ok(other) => return Err(format!("worker {id}: {other:?}")),
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(Response::Error { message, .. }) => return Err(format!("worker {id}: {message}")),
+            Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 /// Sends appended entries to every worker's replica (best effort: a worker that misses them
 /// catches up at the next signature round).
-async fn publish(state: &Arc<State>, entries: Vec<Entry>) {
-    let clients = connect_workers(state).await;
+async fn publish(state: Arc<State>, entries: Vec<Entry>) {
+    let clients = connect_workers(&state).await;
     let sends = clients.into_iter().map(|(id, client)| {
         let entries = entries.clone();
         async move {
@@ -794,9 +837,17 @@ mod tests {
     #[test]
     fn workers_with_one_reason_are_named_together() {
         let text = name_workers(vec![
-            (0, ErrorKind::Refused, "job 4: refused: acme's policy".into()),
+            (
+                0,
+                ErrorKind::Refused,
+                "job 4: refused: acme's policy".into(),
+            ),
             (2, ErrorKind::Internal, "cannot connect".into()),
-            (1, ErrorKind::Refused, "job 4: refused: acme's policy".into()),
+            (
+                1,
+                ErrorKind::Refused,
+                "job 4: refused: acme's policy".into(),
+            ),
         ]);
         assert_eq!(
             text,

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod executor;
 pub mod jobs;
+pub mod mesh;
 pub mod node;
 pub mod service;
 pub mod store;

@@ -16,14 +16,12 @@ use coordinator::api::{ErrorKind, Request, Response};
 use coordinator::roster::ClusterRoster;
 use coordinator::transport;
 use mpc::identity::Identity;
-use mpc::quic::{Peer, QuicMesh, QuicNode};
+use mpc::quic::Peer;
 
 use crate::config::WorkerConfig;
+use crate::mesh::MeshSlot;
 use crate::service::Service;
 use crate::store::ShareStore;
-
-/// How long a job waits for the mesh to form.
-const MESH_WAIT: Duration = Duration::from_secs(30);
 
 /// Why a worker could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -87,8 +85,6 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     tracing::info!(worker = me.id, control = %me.address, mesh = %me.mesh, "worker started");
 
     // The mesh forms in the background: uploads do not need it, jobs do.
-    let mesh: Arc<tokio::sync::OnceCell<QuicMesh>> = Arc::new(tokio::sync::OnceCell::new());
-    let node = QuicNode::bind(identity.clone(), me.mesh, config.mesh.clone()).map_err(err)?;
     let peers: Vec<Peer> = roster
         .read()
         .expect("roster lock")
@@ -99,17 +95,22 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             addr: w.mesh,
         })
         .collect();
-    let mesh_slot = mesh.clone();
+    let mesh = Arc::new(MeshSlot::new(
+        mpc::PartyId(me.id),
+        identity.clone(),
+        me.mesh,
+        config.mesh.clone(),
+        peers,
+    ));
     let my_id = me.id;
-    tokio::spawn(async move {
-        match node.connect(mpc::PartyId(my_id), &peers).await {
-            Ok(m) => {
-                tracing::info!(worker = my_id, "mesh formed");
-                let _ = mesh_slot.set(m);
+    {
+        let mesh = mesh.clone();
+        tokio::spawn(async move {
+            if let Err(e) = mesh.ensure().await {
+                tracing::warn!(worker = my_id, "{e} (tried again before the next job)");
             }
-            Err(e) => tracing::warn!(worker = my_id, "mesh not formed: {e}"),
-        }
-    });
+        });
+    }
 
     let params = roster.read().expect("roster lock").params();
     let reload = tokio::spawn(watch_roster(
@@ -186,9 +187,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     reload.abort();
     endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
-    if let Some(m) = Arc::try_unwrap(mesh).ok().and_then(|c| c.into_inner()) {
-        let _ = tokio::time::timeout(Duration::from_secs(3), m.shutdown()).await;
-    }
+    mesh.shutdown().await;
     Ok(())
 }
 
@@ -238,7 +237,7 @@ struct JobCall {
 async fn run_job(
     service: &Service,
     from: &str,
-    mesh: &tokio::sync::OnceCell<QuicMesh>,
+    mesh: &MeshSlot,
     params: mpc::Params,
     call: JobCall,
 ) -> Response {
@@ -255,27 +254,10 @@ async fn run_job(
         Ok(s) => s,
         Err(e) => return Response::error(ErrorKind::BadRequest, format!("job {job}: {e}")),
     };
-    // The mesh forms in the background after startup: wait for it, within a bound.
-    let deadline = tokio::time::Instant::now() + MESH_WAIT;
-    let mesh = loop {
-        if let Some(m) = mesh.get() {
-            break m;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Response::error(
-                ErrorKind::Internal,
-                format!(
-                    "job {job}: this worker's mesh with the other workers is not formed after {} s",
-                    MESH_WAIT.as_secs()
-                ),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
     let session_id = session;
-    let session = match mesh.session(mpc::net::SessionId(session_id)) {
+    let session = match mesh.session(session_id).await {
         Ok(s) => s,
-        Err(e) => return Response::error(ErrorKind::Conflict, format!("job {job}: {e}")),
+        Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
     };
     let seed: [u8; 32] = rand::random();
     let config = mpc::EngineConfig {

@@ -266,6 +266,18 @@ impl QuicMesh {
         local_addr(&self.inner.endpoint)
     }
 
+    /// The parties whose connection has closed (a peer that crashed, restarted or left):
+    /// a mesh with any is broken for good, and the node should form a new one.
+    pub fn departed(&self) -> Vec<PartyId> {
+        self.inner
+            .links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.as_ref().is_some_and(|c| c.close_reason().is_some()))
+            .map(|(p, _)| PartyId(p as u16))
+            .collect()
+    }
+
     /// This node's endpoint of session `id`. Each id may be opened once per mesh; all parties
     /// open the same id to talk in it. Frames that arrived for it earlier are waiting.
     pub fn session(&self, id: SessionId) -> Result<QuicNetwork, QuicError> {
