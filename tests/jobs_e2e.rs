@@ -211,6 +211,11 @@ fn upload_query_run_result_and_a_verified_ledger() {
         "verify a replica",
     );
     assert!(out.contains("ledger verified"), "{out}");
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &dir, "--as", "acme"]),
+        "verify the coordinator's copy, downloaded",
+    );
+    assert!(out.contains("ledger verified: 8 entries"), "{out}");
     let out = ok(&cluster.client(&["jobs"]), "jobs");
     assert_eq!(out.matches(" done ").count(), 2, "{out}");
 

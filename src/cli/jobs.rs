@@ -254,24 +254,47 @@ pub(super) fn jobs(dir: &Path, as_name: &str, json: bool) -> Result<()> {
     })
 }
 
-/// Where `ledger show|verify` read: a file given, or the local cluster's coordinator copy.
+/// Where `ledger show|verify` read: a file given, the coordinator (asked as `as_name`), or
+/// the local cluster's coordinator copy.
 fn ledger_entries(
     dir: &Path,
     file: Option<&Path>,
-) -> Result<(Cluster, std::path::PathBuf, Vec<Entry>)> {
+    as_name: Option<&str>,
+) -> Result<(Cluster, String, Vec<Entry>)> {
     let cluster = Cluster::open(dir)?;
+    if let (None, Some(name)) = (file, as_name) {
+        let identity = cluster.client_identity(name)?;
+        let entries = runtime()?.block_on(async {
+            let c = Coordinator::connect(&cluster, &identity).await?;
+            let entries = c.ledger().await;
+            c.close().await;
+            entries
+        })?;
+        return Ok((cluster, "the coordinator's ledger".into(), entries));
+    }
     let path = file.map_or_else(|| cluster.ledger_path(), Path::to_path_buf);
+    if file.is_none() && !path.exists() {
+        bail!(
+            "no ledger at {}: pass --file (a worker's data/ledger/entries.qlg) or --as NAME to download it from the coordinator",
+            path.display()
+        );
+    }
     let entries = ledger::read_entries(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok((cluster, path, entries))
+    Ok((cluster, path.display().to_string(), entries))
 }
 
-pub(super) fn ledger_show(dir: &Path, file: Option<&Path>, json: bool) -> Result<()> {
-    let (_, path, entries) = ledger_entries(dir, file)?;
+pub(super) fn ledger_show(
+    dir: &Path,
+    file: Option<&Path>,
+    as_name: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let (_, path, entries) = ledger_entries(dir, file, as_name)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
     }
-    println!("{} entries in {}", entries.len(), path.display());
+    println!("{} entries in {path}", entries.len());
     for e in &entries {
         let what = match &e.body {
             EntryBody::Genesis(r) => format!(
@@ -316,11 +339,12 @@ pub(super) fn ledger_show(dir: &Path, file: Option<&Path>, json: bool) -> Result
 pub(super) fn ledger_verify(
     dir: &Path,
     file: Option<&Path>,
+    as_name: Option<&str>,
     openings: Option<&Path>,
 ) -> Result<()> {
-    let (cluster, path, entries) = ledger_entries(dir, file)?;
+    let (cluster, path, entries) = ledger_entries(dir, file, as_name)?;
     let chain = ledger::verify(&entries, &cluster.roster.ledger_roster())
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("{path}: {e}"))?;
     let mut checked = 0;
     if let Some(p) = openings {
         let text =

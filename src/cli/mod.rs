@@ -122,17 +122,24 @@ pub fn run() -> anyhow::Result<()> {
                 LedgerCommand::Show {
                     cluster,
                     file,
+                    as_name,
                     json,
                 },
-        } => jobs::ledger_show(&cluster, file.as_deref(), json),
+        } => jobs::ledger_show(&cluster, file.as_deref(), as_name.as_deref(), json),
         Command::Ledger {
             command:
                 LedgerCommand::Verify {
                     cluster,
                     file,
+                    as_name,
                     openings,
                 },
-        } => jobs::ledger_verify(&cluster, file.as_deref(), openings.as_deref()),
+        } => jobs::ledger_verify(
+            &cluster,
+            file.as_deref(),
+            as_name.as_deref(),
+            openings.as_deref(),
+        ),
     }
 }
 
@@ -364,6 +371,9 @@ enum LedgerCommand {
         /// Another copy of the ledger (a worker's replica, a downloaded file).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Downloads the ledger from the coordinator as this client identity.
+        #[arg(long = "as")]
+        as_name: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -377,6 +387,9 @@ enum LedgerCommand {
         /// Another copy of the ledger (a worker's replica, a downloaded file).
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Downloads the ledger from the coordinator as this client identity.
+        #[arg(long = "as")]
+        as_name: Option<String>,
         /// Openings saved by `quorate result --save`.
         #[arg(long)]
         openings: Option<PathBuf>,
