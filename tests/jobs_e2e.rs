@@ -157,6 +157,35 @@ fn upload_query_run_result_and_a_verified_ledger() {
     let again: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["public"], got["public"]);
 
+    // Bad specs are refused before anything is queued, naming the problem.
+    std::fs::write(&spec, "kind = \"statistics\"\nqeury = \"SELECT 1\"\n").unwrap();
+    let out = cluster.client(&["run", spec.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("job.toml") && err.contains("qeury"), "{err}");
+    std::fs::write(
+        &spec,
+        format!("kind = \"statistics\"\nquery = \"{QUERY}\"\nrecipients = [\"mallory\"]\n"),
+    )
+    .unwrap();
+    let out = cluster.client(&["run", spec.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"mallory\" is not a registered client"),
+        "{err}"
+    );
+    for (sql, named) in [
+        ("SELECT SUM(salary) FROM payroll JOIN x ON a = b", "JOIN"),
+        ("SELECT SUM(wage) FROM payroll", "wage"),
+        ("SELECT SUM(salary) FROM payrol", "payrol"),
+    ] {
+        let out = cluster.client(&["query", sql]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{sql}: {err}");
+    }
+
     // `result` of the first job, later, and the human table.
     let out = ok(&cluster.client(&["result", &job.to_string()]), "result");
     assert!(out.contains("COUNT(*)") && out.contains("red"), "{out}");

@@ -51,7 +51,32 @@ pub(super) fn query(
         spec.insert("epsilon".into(), e.into());
     }
     let spec = toml::to_string(&spec)?;
+    check_sql(dir, as_name, sql)?;
     submit_and_show(dir, as_name, &spec, protocol, out)
+}
+
+/// Parses the SQL here against the schemas the workers list, so that unsupported SQL is
+/// refused with the construct and its position before a job is queued. (The workers check
+/// again; if they cannot be reached now, they are the only check.)
+fn check_sql(dir: &Path, as_name: &str, sql: &str) -> Result<()> {
+    let cluster = Cluster::open(dir)?;
+    let identity = cluster.client_identity(as_name)?;
+    let listed = runtime()?.block_on(async {
+        let workers = crate::client::Workers::connect(&cluster, &identity).await?;
+        let lists = workers.list().await;
+        workers.close().await;
+        lists
+    });
+    let Ok(lists) = listed else {
+        return Ok(());
+    };
+    let datasets = lists.into_iter().next().unwrap_or_default();
+    protocols::stats::parse(sql, |name| {
+        let d = datasets.iter().find(|d| d.name == name)?;
+        protocols::dataset::Schema::from_toml(&d.schema, &d.name).ok()
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    Ok(())
 }
 
 pub(super) fn run(
