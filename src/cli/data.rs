@@ -9,15 +9,14 @@ use protocols::dataset::{Schema, read_csv_file};
 use crate::client::{Workers, agree};
 use crate::cluster::Cluster;
 
-pub(super) fn upload(
-    dir: &Path,
-    as_name: &str,
-    dataset: &str,
-    csv: &Path,
-    schema: Option<&Path>,
-    policy: Option<&Path>,
-    replace: bool,
-) -> Result<()> {
+pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
+    let (dir, as_name, dataset, csv) = (&args.cluster, &args.as_name, &args.dataset, &args.csv);
+    let (schema, policy, job, replace) = (
+        args.schema.as_deref(),
+        args.policy.as_deref(),
+        args.job.as_deref(),
+        args.replace,
+    );
     let cluster = Cluster::open(dir)?;
     let identity = cluster.client_identity(as_name)?;
     let schema = match schema {
@@ -40,6 +39,19 @@ pub(super) fn upload(
     };
     // Everything is checked before a single share leaves this machine.
     let table = read_csv_file(csv, schema.as_ref())?;
+    if let Some(job) = job {
+        let text =
+            std::fs::read_to_string(job).with_context(|| format!("reading {}", job.display()))?;
+        let spec = protocols::catalog::JobSpec::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", job.display()))?;
+        spec.check_upload(dataset, &table).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a valid input of {}: {e}",
+                csv.display(),
+                job.display()
+            )
+        })?;
+    }
     let rows = table.rows();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -46,23 +46,7 @@ pub fn run() -> anyhow::Result<()> {
             command: IdentityCommand::New { name, cluster },
         } => cluster::new_identity(&cluster, &name),
         Command::Worker { config } => cluster::worker(&config),
-        Command::Upload {
-            cluster,
-            as_name,
-            dataset,
-            csv,
-            schema,
-            policy,
-            replace,
-        } => data::upload(
-            &cluster,
-            &as_name,
-            &dataset,
-            &csv,
-            schema.as_deref(),
-            policy.as_deref(),
-            replace,
-        ),
+        Command::Upload(args) => data::upload(&args),
         Command::Datasets {
             cluster,
             as_name,
@@ -216,29 +200,7 @@ enum Command {
     },
     /// Uploads a CSV as a dataset: every value is secret-shared on this machine and each worker
     /// receives only its own shares; the dataset appears only once every worker stored it.
-    Upload {
-        /// The cluster folder.
-        #[arg(long)]
-        cluster: PathBuf,
-        /// The client identity uploading (the dataset's owner).
-        #[arg(long = "as")]
-        as_name: String,
-        /// The dataset's name.
-        #[arg(long)]
-        dataset: String,
-        /// The CSV file (header row first).
-        #[arg(long)]
-        csv: PathBuf,
-        /// A schema (TOML); inferred from the CSV when absent.
-        #[arg(long)]
-        schema: Option<PathBuf>,
-        /// A policy (TOML); the default policy when absent.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Replace an existing dataset of that name.
-        #[arg(long)]
-        replace: bool,
-    },
+    Upload(UploadArgs),
     /// Lists the datasets every worker holds.
     Datasets {
         /// The cluster folder.
@@ -328,6 +290,37 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+}
+
+/// What `upload` takes.
+#[derive(clap::Args)]
+pub(super) struct UploadArgs {
+    /// The cluster folder.
+    #[arg(long)]
+    pub(super) cluster: PathBuf,
+    /// The client identity uploading (the dataset's owner).
+    #[arg(long = "as")]
+    pub(super) as_name: String,
+    /// The dataset's name.
+    #[arg(long)]
+    pub(super) dataset: String,
+    /// The CSV file (header row first).
+    #[arg(long)]
+    pub(super) csv: PathBuf,
+    /// A schema (TOML); inferred from the CSV when absent.
+    #[arg(long)]
+    pub(super) schema: Option<PathBuf>,
+    /// A policy (TOML); the default policy when absent.
+    #[arg(long)]
+    pub(super) policy: Option<PathBuf>,
+    /// A job spec this dataset is meant for (e.g. examples/auction.toml): the rows are
+    /// checked against what that job needs (a monotone bid curve, prices on the grid, no
+    /// negative quantity) before anything is uploaded.
+    #[arg(long)]
+    pub(super) job: Option<PathBuf>,
+    /// Replace an existing dataset of that name.
+    #[arg(long)]
+    pub(super) replace: bool,
 }
 
 /// Options shared by `query` and `run`.

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Issue 6's statistics targets on a real local cluster (a coordinator and 3 worker processes,
+# release build, QUIC on loopback), upload time apart: AVG and STDDEV_SAMP over 1,000,000 rows
+# from 10 owners; MEDIAN over 100,000 rows; an 8-group GROUP BY with WHERE over 100,000 rows.
+# Prints Markdown with the commands and, per query, the job's time on the cluster (from
+# submission to its outcome on the ledger) and the client's wall time.
+# Usage: bash scripts/cluster-stats-bench.sh [PROTOCOL]   (grr by default, or dn07)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+protocol=${1:-grr}
+cargo build --release -q --bin quorate
+bin=$PWD/target/release/quorate
+dir=$(mktemp -d)
+trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
+c="$dir/cluster"
+"$bin" cluster init "$c" --workers 3 > /dev/null
+"$bin" identity new analyst --cluster "$c" > /dev/null
+for f in 0 1 2 3 4 5 6 7 8 9; do "$bin" identity new "firm$f" --cluster "$c" > /dev/null; done
+"$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
+echo $! > "$dir/up.pid"
+cat > "$dir/schema.toml" <<'EOF'
+[[columns]]
+name = "salary"
+type = "integer"
+bits = 31
+[[columns]]
+name = "dept"
+type = "categorical"
+domain = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"]
+EOF
+python3 - "$dir" <<'EOF'
+import random, sys
+d = sys.argv[1]
+for f in range(10):
+    r = random.Random(f)
+    for name, rows in (("big", 100_000), ("small", 10_000)):
+        with open(f"{d}/{name}{f}.csv", "w") as out:
+            out.write("salary,dept\n")
+            for _ in range(rows):
+                out.write(f"{r.randint(20_000, 200_000)},d{r.randint(0, 7)}\n")
+EOF
+sleep 2
+t0=$(date +%s.%N)
+for f in 0 1 2 3 4 5 6 7 8 9; do
+  for name in big small; do
+    "$bin" upload --cluster "$c" --as "firm$f" --dataset "payroll_$name" --csv "$dir/$name$f.csv" \
+      --schema "$dir/schema.toml" > /dev/null 2>&1
+  done
+done
+t1=$(date +%s.%N)
+echo "uploads (10 owners x (100,000 + 10,000) rows): $(python3 -c "print(round($t1 - $t0, 2))") s"
+echo
+run() {
+  local sql=$1
+  local s e
+  s=$(date +%s.%N)
+  out=$("$bin" query --cluster "$c" --as analyst --protocol "$protocol" --json "$sql")
+  e=$(date +%s.%N)
+  job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
+  cluster_s=$("$bin" jobs --cluster "$c" --as analyst --json | python3 -c "
+import json, sys
+j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
+print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
+  echo "\$ quorate query --protocol $protocol \"$sql\""
+  echo "job_s=$cluster_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+  python3 -c "import json,sys; print(json.dumps(json.loads(sys.argv[1])['public']))" "$out" | cut -c1-300
+  echo
+}
+echo '```'
+run "SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll_big"
+run "SELECT dept, COUNT(*), AVG(salary) FROM payroll_small WHERE salary > 50000 GROUP BY dept"
+run "SELECT MEDIAN(salary) FROM payroll_small"
+echo '```'
