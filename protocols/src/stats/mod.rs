@@ -325,12 +325,9 @@ pub async fn run_query<B: Backend>(
     let pcts = order::percentiles(
         b,
         &plan,
-        query,
         &inputs,
-        &scan.weights,
-        scan.mask.as_ref(),
-        &scan.counts,
-        &reported,
+        &weights,
+        &scan.counts.gather(&reported),
         &items,
     )
     .await?;
