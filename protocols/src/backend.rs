@@ -653,6 +653,40 @@ mod tests {
         assert_eq!(from_big(&to_big(big)), big);
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn clear_bit_decomposition_and_its_counts() {
+        let x = fixed(&[-8, -1, 0, 1, 7, -5], 3, 0);
+        let mut c = Counting::new(Clear::default());
+        let bits = c.bit_decompose(&x).await.unwrap();
+        assert_eq!(bits.len(), 4);
+        let mut opened = Vec::new();
+        for b in &bits {
+            assert!(b.is_boolean());
+            opened.push(c.inner.open(b).await.unwrap());
+        }
+        // u = x + 8, least significant bit first.
+        for (e, u) in [0i128, 7, 8, 9, 15, 3].into_iter().enumerate() {
+            let got: i128 = (0..4).map(|i| opened[i][e] << i).sum();
+            assert_eq!(got, u, "element {e}");
+        }
+        assert_eq!(
+            (c.counts.decomposed, c.counts.multiplications),
+            (6, 18),
+            "3 products per element"
+        );
+        assert_eq!(
+            (c.counts.random_bits, c.counts.opened, c.counts.batches),
+            (24, 6, 1)
+        );
+        // The engine's limit: a bound of 200 bits leaves no room.
+        assert!(
+            Clear::default()
+                .bit_decompose(&fixed(&[1], 200, 0))
+                .await
+                .is_err()
+        );
+    }
+
     fn fixed(values: &[i128], bits: u32, frac: u32) -> Secret {
         Shared::from_fixed_shares(
             values.iter().map(|&v| Fr::from_i128(v)).collect(),

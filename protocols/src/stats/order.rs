@@ -1,61 +1,47 @@
 //! Order statistics over secret rows with secret membership: `MIN`/`MAX` by a tournament,
-//! `MEDIAN` and `PERCENTILE_CONT` by a sorting network and an oblivious selection at a secret
-//! index.
+//! `MEDIAN` and `PERCENTILE_CONT` by radix selection on the bits of the values.
 //!
 //! - **MIN/MAX**: every reported group gets a copy of the column where rows outside it (by
 //!   `WHERE` or `GROUP BY`) hold a sentinel above every value (`2^(b+1)`; a maximum is the
 //!   minimum of `-x`), in one `select` call. A tournament halves all copies at once: one `lt`
 //!   and one `select` call per level, `ceil(log2 N)` levels.
-//! - **Percentiles** (the secret-count approach): one sort per column, whatever the number of
-//!   groups. Each row gets a key `g 2^(b+1) + x + 2^b` for its group `g`, or `G 2^(b+1)` when it
-//!   fails the `WHERE` clause (linear in the row weights; one `mul` for `w x`), so that sorting
-//!   by key lays the groups out one after the other, valid rows first. The sort is Batcher's
-//!   odd-even merge sort (Batcher 1968; Knuth TAOCP vol. 3, §5.3.4), restricted to the first
-//!   `N` wires: `ceil(log2 N) (ceil(log2 N) + 1) / 2` layers, each one `lt` and one `select`
-//!   call over all columns' comparators (`lo = c ? b : a`, `hi = a + b - lo`).
-//!   Group `g` occupies positions `s_g .. s_g + n_g` with `s_g = Σ_(h<g) n_h` (linear in the
-//!   secret counts). `PERCENTILE_CONT(p)`, `p = num/den`, interpolates at `h = p (n_g - 1)`:
-//!   with `T = den s_g + num (n_g - 1)`, one `le` call gives `c_i = [den i <= T]` for every
-//!   position, whose differences `c_i - c_(i+1)` are the one-hot of `k = s_g + floor(h)`; one
-//!   `mul` call reads `key_k` and `key_(k+1)`, and `r = T - den k` is the remainder. The opened
-//!   value is the exact integer `den x_k + r (x_(k+1) - x_k)`, divided by `den` in the clear.
+//! - **Percentiles** by radix selection (the bitwise k-th element search of binary radix
+//!   trees, done obliviously): `PERCENTILE_CONT(p)`, `p = num/den`, of a group of `n_g` rows
+//!   interpolates between the order statistics `x_k` and `x_(k+1)` (0-based) at
+//!   `h = p (n_g - 1)`: with `T = num (n_g - 1)`, `k = floor(T / den)` and `r = T - den k`, the
+//!   opened value is the exact integer `den x_k + r (x_(k+1) - x_k)`, divided by `den` in the
+//!   clear (`MEDIAN` is `1/2`: the mean of the middle two of an even count, as in SQL).
+//!   1. Every ranked column is bit-decomposed once, in one call ([`Backend::bit_decompose`]):
+//!      the `w + 1` bits of `u = x + 2^w`, `w` the widest bound (so signed values order as
+//!      unsigned ones).
+//!   2. Each of `x_k` and `x_(k+1)` is a *selection*: a secret candidate flag `e_i` per row
+//!      (initially the row's weight in its reported group: `WHERE` and `GROUP BY`) and a
+//!      secret count `below_g` of the group's rows under the prefix found so far. At bit `j`,
+//!      from the top: `a_i = e_i (1 - b_ij)` (one `mul`), `c_g = below_g + Σ_i r_gi a_i`
+//!      (a local sum with one reported group, one `dot` with several), and the bit of the
+//!      result is `m_g = [c_g <= k] = [den c_g <= T]` (`<= T + den` for rank `k + 1`: no
+//!      division). Then `e_i <- a_i + m (e_i - 2 a_i)` (the candidates whose bit `j` equals
+//!      `m`) and `below_g <- below_g + m_g (c_g - below_g)`, in one `mul` (with several groups,
+//!      one `dot` first brings `m_g` to the group's rows: `M_i = Σ_g r_gi m_g`).
+//!   3. `k` itself is found alongside, by the same search on its bits: `q_j = [den (Q + 2^j)
+//!      <= T]`, `Q <- Q + 2^j q_j`, in the same `le` call as the selection bits.
 //!
-//! Rounds: `O(log N)` for `MIN`/`MAX`, `O(log² N)` for percentiles, independent of the number
-//! of groups and columns. Not here: anything about which groups are reported.
+//!   Every bit of `x_k` and `x_(k+1)` stays secret: opening them, although it reveals no more
+//!   than the output for an odd median, would reveal both middle values of an even count and
+//!   both neighbours of an interpolated percentile. Rows outside the reported groups are never
+//!   candidates, so suppressed groups are not searched.
+//!
+//! Cost of the percentiles of `N` rows, `w`-bit values and `G` reported groups: the
+//! decomposition (`w` products and `w + 1` random bits per row, `w` rounds), then per bit and
+//! per selection `2N` products (`3N` with `G > 1`) and one comparison per group; rounds
+//! `O(max(w, log2 N))`, about 11 per bit: independent of `N` beyond `log2 N`, of the groups
+//! and of the number of percentiles, which all share each step's calls. Not here: anything
+//! about which groups are reported.
 
 use super::plan::{Plan, boolean};
 use super::sql::Query;
 use super::{Inputs, StatsError, at, cat};
 use crate::backend::{Backend, Secret};
-
-/// The layers of Batcher's odd-even merge sort on `n` wires (comparators `(i, j)`, `i < j`,
-/// leaving the smaller value at `i`). Comparators reaching past `n` are dropped, as if the input
-/// were padded with `+∞`, which never moves.
-pub fn sorting_layers(n: usize) -> Vec<Vec<(usize, usize)>> {
-    let mut out = Vec::new();
-    let mut p = 1;
-    while p < n {
-        let mut k = p;
-        while k >= 1 {
-            let mut layer = Vec::new();
-            let mut j = k % p;
-            while j + k < n {
-                for i in 0..k.min(n - j - k) {
-                    if (i + j) / (2 * p) == (i + j + k) / (2 * p) {
-                        layer.push((i + j, i + j + k));
-                    }
-                }
-                j += 2 * k;
-            }
-            if !layer.is_empty() {
-                out.push(layer);
-            }
-            k /= 2;
-        }
-        p *= 2;
-    }
-    out
-}
 
 /// Minimums (or maximums) per reported group: one batch over the reported groups per item
 /// `(column, is_max)`. `weights` are the reported groups' row weights.
@@ -304,7 +290,10 @@ pub(crate) async fn percentiles<B: Backend>(
     }
 
     // 3. x = Σ_(j<w) 2^j m_j - 2^w (1 - m_w); A = den x_k + r (x_(k+1) - x_k), r = T - den Q.
-    let mut value = found[0].not().and_then(|t| t.scale_pow2(w)?.neg()).map_err(e)?;
+    let mut value = found[0]
+        .not()
+        .and_then(|t| t.scale_pow2(w)?.neg())
+        .map_err(e)?;
     for (step, m) in found.iter().enumerate().skip(1) {
         let j = w - step as u32;
         value = value.add(&m.scale_pow2(j).map_err(e)?).map_err(e)?;
@@ -335,30 +324,4 @@ pub(crate) async fn percentiles<B: Backend>(
                 .map_err(e)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The 0-1 principle: a comparator network sorts every input iff it sorts every 0/1 input.
-    #[test]
-    fn batcher_sorts_every_binary_input() {
-        for n in 1..=12usize {
-            let layers = sorting_layers(n);
-            for bitsv in 0u32..(1 << n) {
-                let mut v: Vec<u32> = (0..n).map(|i| (bitsv >> i) & 1).collect();
-                for layer in &layers {
-                    for &(i, j) in layer {
-                        if v[j] < v[i] {
-                            v.swap(i, j);
-                        }
-                    }
-                }
-                assert!(v.windows(2).all(|w| w[0] <= w[1]), "n={n} input={bitsv:b}");
-            }
-        }
-        let l = (1024f64).log2() as usize;
-        assert_eq!(sorting_layers(1024).len(), l * (l + 1) / 2);
-    }
 }
