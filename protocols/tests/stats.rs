@@ -585,6 +585,28 @@ fn percentiles_of_a_narrow_column_over_many_rows() {
             assert_eq!(engine, got, "{sql} on the engine");
         }
     }
+    // Half the rows at each end of the bound: the middle ranks (59, 60 of 120) straddle the
+    // jump, so the interpolation weight r = T - den k must be exact (k > 2^4).
+    let halves = Table {
+        owners: (0..3)
+            .map(|o| {
+                (0..40i128)
+                    .map(|i| [i, 0, 0, if (i + o) % 2 == 0 { -16 } else { 15 }, h])
+                    .collect()
+            })
+            .collect(),
+    };
+    let sql = "SELECT MEDIAN(k), PERCENTILE_CONT(0.499) WITHIN GROUP (ORDER BY k) FROM payroll";
+    let got = block_on(run_query(
+        &mut Clear::default(),
+        &query(sql),
+        &halves.inputs(),
+        &options(1, 1),
+    ))
+    .unwrap();
+    let v = |x: f64| Value::Float(x);
+    assert_eq!(got.rows[0].values, vec![v(-0.5), v((-16_000 + 381 * 31) as f64 / 1000.0)]);
+    assert_eq!(on_engine(&halves, sql, MulProtocol::Dn07, 6).unwrap(), got);
 }
 
 fn small_table() -> Table {
