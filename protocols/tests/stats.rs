@@ -605,7 +605,10 @@ fn percentiles_of_a_narrow_column_over_many_rows() {
     ))
     .unwrap();
     let v = |x: f64| Value::Float(x);
-    assert_eq!(got.rows[0].values, vec![v(-0.5), v((-16_000 + 381 * 31) as f64 / 1000.0)]);
+    assert_eq!(
+        got.rows[0].values,
+        vec![v(-0.5), v((-16_000 + 381 * 31) as f64 / 1000.0)]
+    );
     assert_eq!(on_engine(&halves, sql, MulProtocol::Dn07, 6).unwrap(), got);
 }
 
