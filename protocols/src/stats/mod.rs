@@ -24,7 +24,7 @@ mod aggregate;
 pub mod ast;
 mod functions;
 mod numeric;
-mod order;
+pub mod order;
 mod output;
 mod plan;
 pub mod privacy;
