@@ -466,6 +466,10 @@ fn suppression_at_the_owner_and_row_limits() {
 // Rounds do not grow with the rows (but for MIN/MAX, and percentiles past 2^bits rows).
 
 fn batches(sql: &str, rows: usize) -> u64 {
+    counts(sql, rows).batches
+}
+
+fn counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
     let t = Table {
         owners: vec![
             (0..rows)
@@ -476,7 +480,7 @@ fn batches(sql: &str, rows: usize) -> u64 {
     };
     let mut c = Counting::new(Clear::default());
     block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
-    c.counts.batches
+    c.counts
 }
 
 #[test]
@@ -486,6 +490,17 @@ fn rounds_do_not_grow_with_rows() {
     // A percentile takes one step per bit of its column (a: 20 bits), whatever the rows.
     let p = "SELECT g, MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY f) FROM payroll WHERE k = 1 GROUP BY g";
     assert_eq!(batches(p, 13), batches(p, 253));
+    // Its products are linear in the rows: for a 20-bit column, 20 a row to decompose it, then
+    // per bit (21) and per selection (2: ranks k and k + 1) one for a = e (1 - b_j) and one for
+    // the update of e.
+    let per_row = 20 + 21 * 2 * 2;
+    let m = "SELECT MEDIAN(a) FROM payroll WHERE k = 1";
+    let (small, large) = (counts(m, 13), counts(m, 253));
+    assert_eq!(small.decomposed, 16);
+    assert_eq!(
+        large.multiplications - small.multiplications,
+        per_row * (253 - 13)
+    );
     // MAX: two calls per tournament level, ceil(log2 N) levels (16 rows: 4, 256: 8).
     let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
     assert_eq!(batches(m, 253), batches(m, 13) + 2 * (8 - 4));
