@@ -202,7 +202,8 @@ pub(crate) async fn percentiles<B: Backend>(
         1 => None,
         _ => Some(cat(&weights.iter().collect::<Vec<_>>(), STEP)?),
     };
-    let mut found: Vec<Secret> = Vec::new(); // per selection-major step: the bits of x_k, top first
+    // The bits found, top first: per bit, one per (selection, group).
+    let mut found: Vec<Secret> = Vec::new();
 
     // 2. One step per bit, from the top; the quotient search runs alongside.
     let top = w.max(l.saturating_sub(1));
