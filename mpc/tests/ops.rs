@@ -286,3 +286,77 @@ proptest! {
         prop_assert_eq!(got.0, want);
     }
 }
+
+/// The clear bits of `x + 2^k`, least significant first.
+fn clear_bits(x: &[i128], k: u32) -> Vec<Vec<i128>> {
+    (0..=k)
+        .map(|i| x.iter().map(|&v| ((v + (1 << k)) >> i) & 1).collect())
+        .collect()
+}
+
+/// Decomposes party 0's `x` (bound `k`) and opens every bit, with the products, random bits and
+/// rounds it spent.
+fn decompose(
+    (n, t, mul): (usize, usize, MulProtocol),
+    seed: u64,
+    x: Vec<i128>,
+    k: u32,
+) -> (Vec<Vec<i128>>, u64, u64, bool) {
+    let params = Params::new(n, t).unwrap();
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+    };
+    agreed(run_parties(params, config, seed, move |mut e| {
+        let x = x.clone();
+        async move {
+            let me = e.me();
+            let s = e
+                .input_ints(PartyId(0), (me == PartyId(0)).then_some(&x[..]), x.len(), k)
+                .await?;
+            let before = e.stats();
+            let bits = e.bit_decompose(&s).await?;
+            let spent = e.stats().since(&before);
+            let boolean = bits.iter().all(|b| b.is_boolean() && b.len() == x.len());
+            let mut opened = Vec::new();
+            for b in &bits {
+                opened.push(e.open_ints(b).await?);
+            }
+            Ok((opened, spent.multiplications, spent.random_bits, boolean))
+        }
+    }))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Bit decomposition against the clear bits, for 64- and 32-bit bounds with their edges
+    /// (the bound's minimum and maximum, 0, -1, 1) always included; `k` products and `k + 1`
+    /// random bits per element.
+    #[test]
+    fn bit_decompose_matches_clear(s in setting(), seed in any::<u64>(), a in values64(), b in values32()) {
+        for (x, k) in [(widen(&a), 63u32), (widen(&b), 31)] {
+            let len = x.len() as u64;
+            let (got, mults, random, boolean) = decompose(s, seed, x.clone(), k);
+            prop_assert!(boolean);
+            prop_assert_eq!(got, clear_bits(&x, k));
+            // k products per element, and t per random bit (the XOR of t + 1 dealt bits).
+            prop_assert_eq!(mults, k as u64 * len + s.1 as u64 * (k as u64 + 1) * len);
+            prop_assert_eq!(random, (k as u64 + 1) * len);
+        }
+    }
+}
+
+/// Every value of small bounds, `k = 0..=5` (`k = 0`: the values -1 and 0 only, no products).
+#[test]
+fn bit_decompose_small_bounds_exhaustively() {
+    for (k, mul) in (0..=5u32).zip([MulProtocol::Grr, MulProtocol::Dn07].into_iter().cycle()) {
+        let x: Vec<i128> = (-(1i128 << k)..(1i128 << k)).collect();
+        let (got, mults, _, _) = decompose((5, 2, mul), k as u64, x.clone(), k);
+        assert_eq!(got, clear_bits(&x, k), "k={k} {mul}");
+        assert_eq!(mults, (k as u64 + 2 * (k as u64 + 1)) * x.len() as u64);
+    }
+    // An empty batch: k + 1 empty batches.
+    let (got, _, _, _) = decompose((3, 1, MulProtocol::Grr), 1, Vec::new(), 7);
+    assert_eq!(got, vec![Vec::<i128>::new(); 8]);
+}

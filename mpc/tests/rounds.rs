@@ -30,6 +30,7 @@ fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) ->
                 "lt" => e.lt(&x, &y).await?,
                 "eq" => e.eq(&x, &y).await?,
                 "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
+                "bits" => e.bit_decompose(&x).await?.swap_remove(0),
                 "open" => {
                     e.open(&x).await?;
                     x.clone()
@@ -54,6 +55,8 @@ fn rounds_are_constant_in_the_batch_length() {
         ("lt", MulProtocol::Dn07, 14), // dealing, XOR (2), open, 5 carry levels x 2
         ("eq", MulProtocol::Grr, 7), // dealing, XOR, 3 openings (33 -> 6 -> 3 bits), 2 levels
         ("eq", MulProtocol::Dn07, 10),
+        ("bits", MulProtocol::Grr, 34), // dealing, XOR, open, 31 ripple-carry positions
+        ("bits", MulProtocol::Dn07, 66), // dealing, XOR (2), open, 31 x 2
         ("fxmul", MulProtocol::Grr, 4), // dealing, XOR, mul, open
         ("fxmul", MulProtocol::Dn07, 6),
     ];

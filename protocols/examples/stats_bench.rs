@@ -2,11 +2,14 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...]   # default 1000, all shapes
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07]
 //! ```
 //!
-//! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners; `MEDIAN` over `ROWS` rows; an
-//! 8-group `GROUP BY` with a `WHERE` clause (with `AVG`, and with sums only). Until the
+//! `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a protocol, both.
+//! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners (`avg_stddev`); `MEDIAN`
+//! (`median`) and `PERCENTILE_CONT(0.9)` (`percentile90`) of the 32-bit salary column; an
+//! 8-group `GROUP BY` with a `WHERE` clause (with `AVG`, with sums only, and with `MEDIAN`:
+//! `groupby8_where_avg`, `groupby8_where_sums`, `groupby8_where_median`). Until the
 //! fixed-point division branch is merged, the shapes that divide print `status=needs_division`
 //! and the operation counts from the `Counting` backend instead of engine figures.
 
@@ -63,6 +66,10 @@ fn main() {
         ),
         ("median", "SELECT MEDIAN(salary) FROM payroll"),
         (
+            "percentile90",
+            "SELECT PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY salary) FROM payroll",
+        ),
+        (
             "groupby8_where_avg",
             "SELECT dept, COUNT(*), SUM(salary), AVG(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
         ),
@@ -70,21 +77,32 @@ fn main() {
             "groupby8_where_sums",
             "SELECT dept, COUNT(*), SUM(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
         ),
+        (
+            "groupby8_where_median",
+            "SELECT dept, MEDIAN(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
+        ),
     ];
     let options = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: None,
     };
-    // An optional second argument restricts the run to some shapes: `avg_stddev,median`.
+    // An optional second argument restricts the run to some shapes: `avg_stddev,median`
+    // (`all`: every shape).
     let only: Option<Vec<String>> = std::env::args()
         .nth(2)
+        .filter(|a| a != "all")
         .map(|a| a.split(',').map(str::to_string).collect());
+    // An optional third argument runs one multiplication protocol only.
+    let protocols: Vec<MulProtocol> = match std::env::args().nth(3) {
+        Some(p) => vec![p.parse().expect("grr or dn07")],
+        None => vec![MulProtocol::Dn07, MulProtocol::Grr],
+    };
     for (name, sql) in shapes {
         if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == name)) {
             continue;
         }
         let query = parse(sql, |_| Some(schema())).expect("the bench's SQL parses");
-        for mul in [MulProtocol::Dn07, MulProtocol::Grr] {
+        for &mul in &protocols {
             let (q, cols, owner_rows2) = (query.clone(), columns.clone(), owner_rows.clone());
             let start = Instant::now();
             let results = run_parties(

@@ -62,6 +62,11 @@ pub trait Backend: Send {
     /// `sqrt(|x|)` in fixed point, with `x`'s fractional bits ([`INTEGER_FRAC`] for an integer
     /// `x`). `x`'s bound may be up to [`MAX_ROOT_BITS`] bits.
     fn fx_sqrt(&mut self, x: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// The bits of `u = x + 2^k` for `x` with bound `k = x.bits()`: `k + 1` boolean batches of
+    /// `x.len()` elements, least significant first (`x = Σ 2^i u_i - 2^k`; see
+    /// [`mpc::Engine::bit_decompose`] for the protocol and its cost: `k` products per element,
+    /// `k` multiplication rounds after one masked opening).
+    fn bit_decompose(&mut self, x: &Secret) -> impl Future<Output = Result<Vec<Secret>>> + Send;
     /// `len` secret bits, uniformly random and known to no party (drawn jointly on the engine,
     /// from the backend's seeded RNG in the clear).
     fn random_bits(&mut self, len: usize) -> impl Future<Output = Result<Secret>> + Send;
@@ -121,6 +126,9 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
     async fn fx_sqrt(&mut self, x: &Secret) -> Result<Secret> {
         Engine::fx_sqrt(self, x).await
+    }
+    async fn bit_decompose(&mut self, x: &Secret) -> Result<Vec<Secret>> {
+        Engine::bit_decompose(self, x).await
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         Engine::random_bits(self, len).await
@@ -448,6 +456,34 @@ impl Backend for Clear {
             .collect();
         Shared::from_facts(values, meta)
     }
+    /// Exactly the bits of `(x + 2^k) mod 2^(k+1)`: for values within the bound, the engine's
+    /// result.
+    async fn bit_decompose(&mut self, x: &Secret) -> Result<Vec<Secret>> {
+        let k = x.bits();
+        check_room("bit_decompose", x)?;
+        let modulus = BigInt::from(1u8) << (k + 1);
+        let us: Vec<BigInt> = x
+            .shares()
+            .iter()
+            .map(|&v| {
+                let u = (to_big(v) + (BigInt::from(1u8) << k)) % &modulus;
+                if u.sign() == Sign::Minus {
+                    u + &modulus
+                } else {
+                    u
+                }
+            })
+            .collect();
+        Ok((0..=k as u64)
+            .map(|i| {
+                Shared::from_bit_shares(
+                    us.iter()
+                        .map(|u| if u.bit(i) { Fr::one() } else { Fr::zero() })
+                        .collect(),
+                )
+            })
+            .collect())
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         let bits = (0..len)
             .map(|_| {
@@ -485,6 +521,8 @@ pub struct OpCounts {
     pub roots: u64,
     /// Random bits drawn.
     pub random_bits: u64,
+    /// Elements bit-decomposed (their products, random bits and openings count above too).
+    pub decomposed: u64,
     /// Interactive operations called (each a batch).
     pub batches: u64,
 }
@@ -560,6 +598,14 @@ impl<B: Backend> Backend for Counting<B> {
         self.tally(|c| &mut c.roots, x.len());
         self.inner.fx_sqrt(x).await
     }
+    async fn bit_decompose(&mut self, x: &Secret) -> Result<Vec<Secret>> {
+        let (len, k) = (x.len() as u64, x.bits() as u64);
+        self.tally(|c| &mut c.decomposed, x.len());
+        self.counts.multiplications += len * k;
+        self.counts.random_bits += len * (k + 1);
+        self.counts.opened += len;
+        self.inner.bit_decompose(x).await
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         self.tally(|c| &mut c.random_bits, len);
         self.inner.random_bits(len).await
@@ -605,6 +651,40 @@ mod tests {
         }
         let big = -Fr::pow2(199) + Fr::from_i128(12345);
         assert_eq!(from_big(&to_big(big)), big);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn clear_bit_decomposition_and_its_counts() {
+        let x = fixed(&[-8, -1, 0, 1, 7, -5], 3, 0);
+        let mut c = Counting::new(Clear::default());
+        let bits = c.bit_decompose(&x).await.unwrap();
+        assert_eq!(bits.len(), 4);
+        let mut opened = Vec::new();
+        for b in &bits {
+            assert!(b.is_boolean());
+            opened.push(c.inner.open(b).await.unwrap());
+        }
+        // u = x + 8, least significant bit first.
+        for (e, u) in [0i128, 7, 8, 9, 15, 3].into_iter().enumerate() {
+            let got: i128 = (0..4).map(|i| opened[i][e] << i).sum();
+            assert_eq!(got, u, "element {e}");
+        }
+        assert_eq!(
+            (c.counts.decomposed, c.counts.multiplications),
+            (6, 18),
+            "3 products per element"
+        );
+        assert_eq!(
+            (c.counts.random_bits, c.counts.opened, c.counts.batches),
+            (24, 6, 1)
+        );
+        // The engine's limit: a bound of 200 bits leaves no room.
+        assert!(
+            Clear::default()
+                .bit_decompose(&fixed(&[1], 200, 0))
+                .await
+                .is_err()
+        );
     }
 
     fn fixed(values: &[i128], bits: u32, frac: u32) -> Secret {

@@ -463,9 +463,13 @@ fn suppression_at_the_owner_and_row_limits() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rounds do not grow with the rows (but for MIN/MAX and percentiles).
+// Rounds do not grow with the rows (but for MIN/MAX, and percentiles past 2^bits rows).
 
 fn batches(sql: &str, rows: usize) -> u64 {
+    counts(sql, rows).batches
+}
+
+fn counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
     let t = Table {
         owners: vec![
             (0..rows)
@@ -476,19 +480,30 @@ fn batches(sql: &str, rows: usize) -> u64 {
     };
     let mut c = Counting::new(Clear::default());
     block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
-    c.counts.batches
+    c.counts
 }
 
 #[test]
 fn rounds_do_not_grow_with_rows() {
     let sql = "SELECT g, AVG(a), STDDEV_SAMP(f), CORR(a, f), HISTOGRAM(a, 10, 50) FROM payroll WHERE a > 3 OR NOT k = 2 GROUP BY g";
     assert_eq!(batches(sql, 20), batches(sql, 200));
-    let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
-    let (small, large) = (batches(m, 13), batches(m, 253));
-    assert!(
-        large > small && large <= small + 2 * (8 * 9 / 2 - 4 * 5 / 2) + 2 * 4,
-        "{small} {large}"
+    // A percentile takes one step per bit of its column (a: 20 bits), whatever the rows.
+    let p = "SELECT g, MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY f) FROM payroll WHERE k = 1 GROUP BY g";
+    assert_eq!(batches(p, 13), batches(p, 253));
+    // Its products are linear in the rows: for a 20-bit column, 20 a row to decompose it, then
+    // per bit (21) and per selection (2: ranks k and k + 1) one for a = e (1 - b_j) and one for
+    // the update of e.
+    let per_row = 20 + 21 * 2 * 2;
+    let m = "SELECT MEDIAN(a) FROM payroll WHERE k = 1";
+    let (small, large) = (counts(m, 13), counts(m, 253));
+    assert_eq!(small.decomposed, 16);
+    assert_eq!(
+        large.multiplications - small.multiplications,
+        per_row * (253 - 13)
     );
+    // MAX: two calls per tournament level, ceil(log2 N) levels (16 rows: 4, 256: 8).
+    let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
+    assert_eq!(batches(m, 253), batches(m, 13) + 2 * (8 - 4));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -538,6 +553,78 @@ fn on_engine(t: &Table, sql: &str, mul: MulProtocol, seed: u64) -> Result<QueryR
         },
     );
     agreed(results)
+}
+
+/// Percentiles of a 4-bit column over more rows than its values (the rank search outlasts the
+/// bits), with ties everywhere, the bound's minimum and maximum, p = 0 and 1, DESC, a WHERE, a
+/// GROUP BY and a suppressed group: on Clear against the reference, and on the engine against
+/// Clear, exactly.
+#[test]
+fn percentiles_of_a_narrow_column_over_many_rows() {
+    let h = protocols::dataset::hash_identifier("p");
+    let t = Table {
+        owners: (0..3)
+            .map(|o| {
+                (0..40i128)
+                    .map(|i| {
+                        let g = if i == 0 { 2 } else { (i + o) % 2 };
+                        [(i * 13 + o) % 50 - 20, 0, g, (i * 7 + o) % 32 - 16, h]
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    let min = GroupMinimums { owners: 2, rows: 4 };
+    let grouped = "SELECT g, MEDIAN(k), PERCENTILE_CONT(0.33) WITHIN GROUP (ORDER BY k), PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY k DESC), PERCENTILE_CONT(0) WITHIN GROUP (ORDER BY k), MEDIAN(a) FROM payroll WHERE a > -5 GROUP BY g";
+    for sql in [
+        grouped,
+        "SELECT MEDIAN(k), PERCENTILE_CONT(0.999) WITHIN GROUP (ORDER BY k) FROM payroll",
+        "SELECT MEDIAN(k) FROM payroll WHERE k = 15 OR k = -16",
+    ] {
+        let q = query(sql);
+        let got = block_on(run_query(
+            &mut Clear::default(),
+            &q,
+            &t.inputs(),
+            &options(min.owners, min.rows),
+        ))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let (want, scales) = evaluate(&q, &t, min);
+        assert_close(&got, &want, &scales, sql);
+        if sql == grouped {
+            assert_eq!(got.suppressed, vec!["z".to_string()]);
+            assert_eq!(got.rows.len(), 2);
+        }
+        if !sql.contains("WHERE k") {
+            let engine = on_engine(&t, sql, MulProtocol::Grr, 5).unwrap();
+            assert_eq!(engine, got, "{sql} on the engine");
+        }
+    }
+    // Half the rows at each end of the bound: the middle ranks (59, 60 of 120) straddle the
+    // jump, so the interpolation weight r = T - den k must be exact (k > 2^4).
+    let halves = Table {
+        owners: (0..3)
+            .map(|o| {
+                (0..40i128)
+                    .map(|i| [i, 0, 0, if (i + o) % 2 == 0 { -16 } else { 15 }, h])
+                    .collect()
+            })
+            .collect(),
+    };
+    let sql = "SELECT MEDIAN(k), PERCENTILE_CONT(0.499) WITHIN GROUP (ORDER BY k) FROM payroll";
+    let got = block_on(run_query(
+        &mut Clear::default(),
+        &query(sql),
+        &halves.inputs(),
+        &options(1, 1),
+    ))
+    .unwrap();
+    let v = |x: f64| Value::Float(x);
+    assert_eq!(
+        got.rows[0].values,
+        vec![v(-0.5), v((-16_000 + 381 * 31) as f64 / 1000.0)]
+    );
+    assert_eq!(on_engine(&halves, sql, MulProtocol::Dn07, 6).unwrap(), got);
 }
 
 fn small_table() -> Table {

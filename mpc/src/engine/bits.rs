@@ -1,14 +1,19 @@
-//! Bit-level circuits over secret bits, in logarithmic depth and batched: the bit
-//! decomposition of a bounded signed integer, and prefix-OR from the most significant bit.
+//! Bit-level circuits over secret bits, batched: the bit decomposition of a bounded signed
+//! integer (two circuits), and prefix-OR from the most significant bit.
 //!
 //! - **Bit decomposition** (the mask-and-open of Catrina, de Hoogh 2010, §2, followed by a
 //!   binary subtraction as in Damgård, Fitzi, Kiltz, Nielsen, Toft 2006, §5 "BitAdd"): for `x`
 //!   in `[-2^k, 2^k)`, open `d = x + 2^k + r + 2^(k+1) r''` with `k + 1` random bits `r` and a
 //!   statistical mask `r''`; then `u = x + 2^k = (d mod 2^(k+1)) - r mod 2^(k+1)`. The borrow
-//!   chain of the subtraction `d - r = d + ~r + 1` is a prefix computation on
-//!   (generate, propagate) pairs whose leaves are linear in the bits of `r` (the bits of `d` are
-//!   public). It runs as a Sklansky parallel-prefix network: `ceil(log2 k)` multiplication
-//!   rounds, then one more round for the sum bits `u_i = p_i xor carry_(i-1)`.
+//!   chain of the subtraction `d - r = d + ~r + 1` runs on (generate, propagate) pairs whose
+//!   leaves are linear in the bits of `r` (the bits of `d` are public). Two circuits:
+//!   - [`Engine::bit_decompose`] (public): a ripple-carry chain. With `g_i` and `p_i` exclusive,
+//!     the one product `p_i c_i` gives both the carry `c_(i+1) = g_i + p_i c_i` and the sum bit
+//!     `u_i = p_i + c_i - 2 p_i c_i`: `k` products per element in `k` rounds — the least
+//!     traffic, for large batches (order statistics over every row);
+//!   - `bit_decompose_shallow` (crate-internal, for the division's normalization): a Sklansky
+//!     parallel-prefix network, `ceil(log2 k)` multiplication rounds and one more for the sum
+//!     bits, about `(k/2) log2 k` products more per element.
 //! - **Prefix-OR** from the top, `Y_i = x_(m-1) or ... or x_i`, by the same Sklansky network
 //!   with `a or b = a + b - ab`: `ceil(log2 m)` multiplication rounds.
 //!
@@ -16,15 +21,17 @@
 //! multiplication call, so the rounds do not depend on the batch length. Callers can have
 //! extra, unrelated products ride along with a circuit's first multiplication round.
 //!
-//! What this module does not do: preprocessing. The caller reserves the random bits, the masking
-//! integers and (under DN07) the double sharings beforehand; [`carry_mults`] and
-//! [`prefix_or_mults`] say how many products a circuit consumes.
+//! What the crate-internal circuits do not do: preprocessing. Their caller reserves the random
+//! bits, the masking integers and (under DN07) the double sharings beforehand; [`carry_mults`]
+//! and [`prefix_or_mults`] say how many products a circuit consumes.
 
 use super::Engine;
 use super::compare::weighted;
+use super::preprocess::Needs;
 use crate::error::Result;
 use crate::field::Field;
 use crate::net::Network;
+use crate::share::{STAT_SECURITY, Shared, check_bits};
 
 /// The combination steps of a Sklansky parallel-prefix network over `m` positions, level by
 /// level: at level `l`, position `i` with bit `l` set absorbs position `j`, the top of the lower
@@ -49,7 +56,7 @@ fn reaches_zero(i: usize, l: usize) -> bool {
     i < (2usize << l)
 }
 
-/// Products per element of [`Engine::bit_decompose`] on a `k`-bit bound: the carry network
+/// Products per element of `bit_decompose_shallow` on a `k`-bit bound: the carry network
 /// over `k` positions and the `k` sum bits above position 0.
 pub(crate) fn carry_mults(k: u32) -> usize {
     let network: usize = sklansky(k as usize)
@@ -71,13 +78,87 @@ pub(crate) fn prefix_or_mults(m: usize) -> usize {
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
+    /// The bits of `u = x + 2^k` for a batch `x` with bound `k = x.bits()` (every value in
+    /// `[-2^k, 2^k)`): `k + 1` boolean batches of `x.len()` elements, least significant first,
+    /// so that `x = Σ_i 2^i u_i - 2^k` and `u_k = [x >= 0]`. A fixed-point batch is decomposed
+    /// as its scaled integer. Nothing is revealed: the opened `d` is statistically masked.
+    ///
+    /// Cost: one dealing round (plus the XOR rounds of the random bits), one opening, then a
+    /// ripple-carry subtraction of `k` multiplication rounds; `(k + 1) len` random bits and
+    /// `k len` products (see the module doc).
+    pub async fn bit_decompose(&mut self, x: &Shared<F>) -> Result<Vec<Shared<F>>> {
+        let k = x.bits;
+        check_bits("bit_decompose", k + 1)?;
+        let (len, width) = (x.len(), k as usize + 1);
+        let masks = self
+            .preprocess(Needs {
+                mults: len * k as usize,
+                bits: len * width,
+                ints: vec![STAT_SECURITY + 1; len],
+            })
+            .await?;
+        let r = self.take_bits(len * width);
+        let (offset, high) = (F::pow2(k), F::pow2(k + 1));
+        let masked: Vec<F> = (0..len)
+            .map(|e| {
+                x.shares[e] + offset + weighted(&r[e * width..(e + 1) * width]) + high * masks[e]
+            })
+            .collect();
+        let d: Vec<[u64; 4]> = self
+            .open_raw(&masked, self.params.t())
+            .await?
+            .iter()
+            .map(F::to_canonical_limbs)
+            .collect();
+        let d_bit = |e: usize, i: usize| (d[e][i / 64] >> (i % 64)) & 1 == 1;
+        // Position i adds d_i, y_i = 1 - r_i and the carry: propagate p_i = d_i xor y_i and
+        // generate g_i = d_i y_i, both linear in r_i.
+        let leaves = |i: usize| -> (Vec<F>, Vec<F>) {
+            (0..len)
+                .map(|e| {
+                    let ri = r[e * width + i];
+                    if d_bit(e, i) {
+                        (ri, F::one() - ri)
+                    } else {
+                        (F::one() - ri, F::zero())
+                    }
+                })
+                .unzip()
+        };
+        // The carry into position 0 is 1: u_0 = not p_0, and position 0 carries out when it
+        // generates or propagates (never both).
+        let (p0, g0) = leaves(0);
+        let mut bits = Vec::with_capacity(width);
+        bits.push(Shared::from_bit_shares(
+            p0.iter().map(|&p| F::one() - p).collect(),
+        ));
+        let mut carry: Vec<F> = p0.iter().zip(&g0).map(|(&p, &g)| p + g).collect();
+        let two = F::from_u128(2);
+        for i in 1..width {
+            let (p, g) = leaves(i);
+            let pc = self.mul_raw(&p, &carry).await?;
+            bits.push(Shared::from_bit_shares(
+                (0..len).map(|e| p[e] + carry[e] - two * pc[e]).collect(),
+            ));
+            if i + 1 < width {
+                carry = g.iter().zip(&pc).map(|(&g, &pc)| g + pc).collect();
+            }
+        }
+        Ok(bits)
+    }
+
     /// The `k + 1` bits of `x + 2^k` for each `x` in `[-2^k, 2^k)` (element-major, least
-    /// significant first; bit `k` is 1 exactly when `x >= 0`). Consumes `(k + 1) * len` pooled
-    /// random bits and one masking integer per element from `masks` (of
+    /// significant first; bit `k` is 1 exactly when `x >= 0`), in logarithmic depth. Consumes
+    /// `(k + 1) * len` pooled random bits and one masking integer per element from `masks` (of
     /// [`STAT_SECURITY`](crate::share::STAT_SECURITY)` + 1` bits), and
     /// [`carry_mults`]`(k) * len` products. One opening, then `ceil(log2 k) + 1` multiplication
-    /// rounds.
-    pub(crate) async fn bit_decompose(&mut self, x: &[F], k: u32, masks: &[F]) -> Result<Vec<F>> {
+    /// rounds. [`Engine::bit_decompose`] is the public, communication-lean variant.
+    pub(crate) async fn bit_decompose_shallow(
+        &mut self,
+        x: &[F],
+        k: u32,
+        masks: &[F],
+    ) -> Result<Vec<F>> {
         let len = x.len();
         let width = k as usize + 1;
         let r = self.take_bits(len * width);

@@ -3,7 +3,7 @@
 //! **Division** follows Catrina, Saxena 2010, "Secure computation with fixed-point numbers"
 //! (FC 2010), its division protocols `Norm`, `AppRcr` and `Div`:
 //! 1. *Norm.* The divisor `b` (bound `k`) is bit-decomposed as `u = b + 2^k`
-//!    ([`Engine::bit_decompose`]): its top bit is the sign `s = [b < 0]`, and its low `k` bits
+//!    (`Engine::bit_decompose_shallow`): its top bit is the sign `s = [b < 0]`, and its low `k` bits
 //!    are `|b|` when `b >= 0`, their complements `|b| - 1` when `b < 0`. A prefix-OR from the
 //!    most significant bit of both candidates ([`Engine::prefix_or_from_top`]) gives one-hot
 //!    msb vectors `z`, hence `v = 2^(k-1-msb)`; with the sign, one multiplication round forms
@@ -154,7 +154,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let (k, m, len) = (plan.k, plan.k as usize, b.len());
         let width = m + 1;
         let mask = masks.take(len)?;
-        let u = self.bit_decompose(&b.shares, k, &mask).await?;
+        let u = self.bit_decompose_shallow(&b.shares, k, &mask).await?;
         let s: Vec<F> = (0..len).map(|e| F::one() - u[e * width + m]).collect();
 
         // Two candidate magnitudes: the low k bits of u (|b| when b >= 0) and their complements

@@ -13,7 +13,8 @@
 //!
 //! A query costs a number of rounds that depends on its shape (the aggregates, the depth of the
 //! `WHERE` clause), not on its rows — except `MIN`/`MAX` (`O(log N)`: a tournament) and
-//! percentiles (`O(log² N)`: a sorting network). Everything is written against
+//! percentiles (`O(max(b, log N))` for `b`-bit values: a radix selection, one step per bit).
+//! Everything is written against
 //! [`Backend`], so it runs on the engine, in the clear, or counted.
 //!
 //! Not here: which datasets an analyst may query (the policies' `allow_*` clauses are checked by
@@ -325,12 +326,9 @@ pub async fn run_query<B: Backend>(
     let pcts = order::percentiles(
         b,
         &plan,
-        query,
         &inputs,
-        &scan.weights,
-        scan.mask.as_ref(),
-        &scan.counts,
-        &reported,
+        &weights,
+        &scan.counts.gather(&reported),
         &items,
     )
     .await?;

@@ -1,61 +1,47 @@
 //! Order statistics over secret rows with secret membership: `MIN`/`MAX` by a tournament,
-//! `MEDIAN` and `PERCENTILE_CONT` by a sorting network and an oblivious selection at a secret
-//! index.
+//! `MEDIAN` and `PERCENTILE_CONT` by radix selection on the bits of the values.
 //!
 //! - **MIN/MAX**: every reported group gets a copy of the column where rows outside it (by
 //!   `WHERE` or `GROUP BY`) hold a sentinel above every value (`2^(b+1)`; a maximum is the
 //!   minimum of `-x`), in one `select` call. A tournament halves all copies at once: one `lt`
 //!   and one `select` call per level, `ceil(log2 N)` levels.
-//! - **Percentiles** (the secret-count approach): one sort per column, whatever the number of
-//!   groups. Each row gets a key `g 2^(b+1) + x + 2^b` for its group `g`, or `G 2^(b+1)` when it
-//!   fails the `WHERE` clause (linear in the row weights; one `mul` for `w x`), so that sorting
-//!   by key lays the groups out one after the other, valid rows first. The sort is Batcher's
-//!   odd-even merge sort (Batcher 1968; Knuth TAOCP vol. 3, §5.3.4), restricted to the first
-//!   `N` wires: `ceil(log2 N) (ceil(log2 N) + 1) / 2` layers, each one `lt` and one `select`
-//!   call over all columns' comparators (`lo = c ? b : a`, `hi = a + b - lo`).
-//!   Group `g` occupies positions `s_g .. s_g + n_g` with `s_g = Σ_(h<g) n_h` (linear in the
-//!   secret counts). `PERCENTILE_CONT(p)`, `p = num/den`, interpolates at `h = p (n_g - 1)`:
-//!   with `T = den s_g + num (n_g - 1)`, one `le` call gives `c_i = [den i <= T]` for every
-//!   position, whose differences `c_i - c_(i+1)` are the one-hot of `k = s_g + floor(h)`; one
-//!   `mul` call reads `key_k` and `key_(k+1)`, and `r = T - den k` is the remainder. The opened
-//!   value is the exact integer `den x_k + r (x_(k+1) - x_k)`, divided by `den` in the clear.
+//! - **Percentiles** by radix selection (the bitwise k-th element search of binary radix
+//!   trees, done obliviously): `PERCENTILE_CONT(p)`, `p = num/den`, of a group of `n_g` rows
+//!   interpolates between the order statistics `x_k` and `x_(k+1)` (0-based) at
+//!   `h = p (n_g - 1)`: with `T = num (n_g - 1)`, `k = floor(T / den)` and `r = T - den k`, the
+//!   opened value is the exact integer `den x_k + r (x_(k+1) - x_k)`, divided by `den` in the
+//!   clear (`MEDIAN` is `1/2`: the mean of the middle two of an even count, as in SQL).
+//!   1. Every ranked column is bit-decomposed once, in one call ([`Backend::bit_decompose`]):
+//!      the `w + 1` bits of `u = x + 2^w`, `w` the widest bound (so signed values order as
+//!      unsigned ones).
+//!   2. Each of `x_k` and `x_(k+1)` is a *selection*: a secret candidate flag `e_i` per row
+//!      (initially the row's weight in its reported group: `WHERE` and `GROUP BY`) and a
+//!      secret count `below_g` of the group's rows under the prefix found so far. At bit `j`,
+//!      from the top: `a_i = e_i (1 - b_ij)` (one `mul`), `c_g = below_g + Σ_i r_gi a_i`
+//!      (a local sum with one reported group, one `dot` with several), and the bit of the
+//!      result is `m_g = [c_g <= k] = [den c_g <= T]` (`<= T + den` for rank `k + 1`: no
+//!      division). Then `e_i <- a_i + m (e_i - 2 a_i)` (the candidates whose bit `j` equals
+//!      `m`) and `below_g <- below_g + m_g (c_g - below_g)`, in one `mul` (with several groups,
+//!      one `dot` first brings `m_g` to the group's rows: `M_i = Σ_g r_gi m_g`).
+//!   3. `k` itself is found alongside, by the same search on its bits: `q_j = [den (Q + 2^j)
+//!      <= T]`, `Q <- Q + 2^j q_j`, in the same `le` call as the selection bits.
 //!
-//! Rounds: `O(log N)` for `MIN`/`MAX`, `O(log² N)` for percentiles, independent of the number
-//! of groups and columns. Not here: anything about which groups are reported.
+//!   Every bit of `x_k` and `x_(k+1)` stays secret: opening them, although it reveals no more
+//!   than the output for an odd median, would reveal both middle values of an even count and
+//!   both neighbours of an interpolated percentile. Rows outside the reported groups are never
+//!   candidates, so suppressed groups are not searched.
+//!
+//! Cost of the percentiles of `N` rows, `w`-bit values and `G` reported groups: the
+//! decomposition (`w` products and `w + 1` random bits per row, `w` rounds), then per bit and
+//! per selection `2N` products (`3N` with `G > 1`) and one comparison per group; rounds
+//! `O(max(w, log2 N))`, about 11 per bit: independent of `N` beyond `log2 N`, of the groups
+//! and of the number of percentiles, which all share each step's calls. Not here: anything
+//! about which groups are reported.
 
 use super::plan::{Plan, boolean};
 use super::sql::Query;
 use super::{Inputs, StatsError, at, cat};
 use crate::backend::{Backend, Secret};
-
-/// The layers of Batcher's odd-even merge sort on `n` wires (comparators `(i, j)`, `i < j`,
-/// leaving the smaller value at `i`). Comparators reaching past `n` are dropped, as if the input
-/// were padded with `+∞`, which never moves.
-pub fn sorting_layers(n: usize) -> Vec<Vec<(usize, usize)>> {
-    let mut out = Vec::new();
-    let mut p = 1;
-    while p < n {
-        let mut k = p;
-        while k >= 1 {
-            let mut layer = Vec::new();
-            let mut j = k % p;
-            while j + k < n {
-                for i in 0..k.min(n - j - k) {
-                    if (i + j) / (2 * p) == (i + j + k) / (2 * p) {
-                        layer.push((i + j, i + j + k));
-                    }
-                }
-                j += 2 * k;
-            }
-            if !layer.is_empty() {
-                out.push(layer);
-            }
-            k /= 2;
-        }
-        p *= 2;
-    }
-    out
-}
 
 /// Minimums (or maximums) per reported group: one batch over the reported groups per item
 /// `(column, is_max)`. `weights` are the reported groups' row weights.
@@ -146,203 +132,197 @@ pub(crate) async fn extremes<B: Backend>(
 /// One percentile to select: `(column, num, den)`.
 pub(crate) type PercentileItem = (usize, i128, i128);
 
-/// Percentile numerators `den x_k + r (x_(k+1) - x_k)` per reported group, one batch per item.
-/// `weights` and `counts` cover every group (exact counts); `reported` lists the groups.
-#[allow(clippy::too_many_arguments)]
+/// Percentile numerators `den x_k + r (x_(k+1) - x_k)` per reported group, one batch per item,
+/// by radix selection (see the module doc). `weights` and `counts` are the reported groups'
+/// row weights and exact row counts.
 pub(crate) async fn percentiles<B: Backend>(
     b: &mut B,
     plan: &Plan,
-    query: &Query,
     inputs: &Inputs,
     weights: &[Secret],
-    mask: Option<&Secret>,
     counts: &Secret,
-    reported: &[usize],
     items: &[PercentileItem],
 ) -> Result<Vec<Secret>, StatsError> {
     const STEP: &str = "percentile";
-    let n = plan.rows;
-    if items.is_empty() || reported.is_empty() || n == 0 {
+    let e = at(STEP);
+    let (n, groups) = (plan.rows, weights.len());
+    if items.is_empty() || groups == 0 || n == 0 {
         return Ok(vec![Secret::from_bit_shares(Vec::new()); items.len()]);
     }
-    let groups = plan.groups as i128;
-    let bits = |c: usize| query.schema.columns[c].ty.bits();
-    let e = at(STEP);
-    // Keys: w x + Σ_g r_g (g 2^(b+1) + 2^b) + (1 - w) G 2^(b+1).
-    let wx: Vec<Secret> = match mask {
-        Some(w) => {
-            let ws: Vec<&Secret> = plan.sorted.iter().map(|_| w).collect();
-            let xs: Vec<&Secret> = plan.sorted.iter().map(|&c| &inputs.columns[c]).collect();
-            let p = b
-                .mul(&cat(&ws, STEP)?, &cat(&xs, STEP)?)
-                .await
-                .map_err(at(STEP))?;
-            (0..plan.sorted.len())
-                .map(|i| {
-                    p.slice(i * n..(i + 1) * n)
-                        .assume_bits(bits(plan.sorted[i]))
-                })
-                .collect()
-        }
-        None => plan
-            .sorted
-            .iter()
-            .map(|&c| inputs.columns[c].clone())
-            .collect(),
-    };
-    let mut keys = Vec::new();
-    for (i, &c) in plan.sorted.iter().enumerate() {
-        let unit = 1i128 << (bits(c) + 1);
-        let mut key = wx[i].add_const(groups * unit).map_err(at(STEP))?;
-        for (g, w) in weights.iter().enumerate() {
-            let shift = g as i128 * unit + (1 << bits(c)) - groups * unit;
-            key = key
-                .add(&w.scale(shift).map_err(at(STEP))?)
-                .map_err(at(STEP))?;
-        }
-        let key_bits = bits(c) + 2 + (usize::BITS - plan.groups.leading_zeros());
-        keys.push(key.assume_bits(key_bits));
-    }
-    let kr: Vec<&Secret> = keys.iter().collect();
-    let mut all = cat(&kr, STEP)?;
-    let arrays = keys.len();
-    for layer in sorting_layers(n) {
-        let (mut lo_i, mut hi_i) = (Vec::new(), Vec::new());
-        for a in 0..arrays {
-            for &(i, j) in &layer {
-                lo_i.push(a * n + i);
-                hi_i.push(a * n + j);
-            }
-        }
-        let (lo, hi) = (all.gather(&lo_i), all.gather(&hi_i));
-        let swap = b.lt(&hi, &lo).await.map_err(at(STEP))?;
-        let new_lo = b.select(&swap, &hi, &lo).await.map_err(at(STEP))?;
-        let new_hi = lo
-            .add(&hi)
-            .and_then(|s| s.sub(&new_lo))
-            .map_err(at(STEP))?
-            .assume_bits(lo.bits());
-        let total = arrays * n;
-        let mut from: Vec<usize> = (0..total).collect();
-        for (k, (&i, &j)) in lo_i.iter().zip(&hi_i).enumerate() {
-            from[i] = total + k;
-            from[j] = total + lo_i.len() + k;
-        }
-        all = cat(&[&all, &new_lo, &new_hi], STEP)?.gather(&from);
-    }
-    // Selection: c_i = [den i <= T] for every (item, reported group, position).
-    let count = |g: usize| counts.slice(g..g + 1);
+    let l = plan.count_bits;
+
+    // 1. The bits of u = x + 2^w of every ranked column, in one call (w: the widest bound).
+    let cols: Vec<&Secret> = plan.ranked.iter().map(|&c| &inputs.columns[c]).collect();
+    let all = cat(&cols, STEP)?;
+    let w = all.bits();
+    let bits = b.bit_decompose(&all).await.map_err(e)?;
+    let column = |c: usize| plan.ranked.iter().position(|&r| r == c).expect("ranked");
+
+    // Targets per (item, group): T = num (n_g - 1), and per selection (item, rank k or k + 1)
+    // the comparison's right side T or T + den.
     let mut targets = Vec::new();
-    let mut consts = Vec::new();
-    for &(_, num, den) in items {
-        for &g in reported {
-            let mut start = b.constant(&[0]).map_err(at(STEP))?;
-            for h in 0..g {
-                start = start.add(&count(h)).map_err(at(STEP))?;
-            }
-            let t = start
-                .scale(den)
-                .and_then(|s| s.add(&count(g).add_const(-1)?.scale(num)?))
-                .map_err(at(STEP))?;
-            targets.push(t);
-            consts.extend((0..n as i128).map(|i| den * i));
-        }
+    for &(_, num, _) in items {
+        targets.push(counts.add_const(-1).and_then(|m| m.scale(num)).map_err(e)?);
     }
-    let tr: Vec<&Secret> = targets
+    let (sels, sg) = (2 * items.len(), 2 * items.len() * groups);
+    let sel_den = |s: usize| items[s / 2].2;
+    let mut right = Vec::new();
+    for s in 0..sels {
+        right.push(
+            targets[s / 2]
+                .add_const(if s % 2 == 1 { sel_den(s) } else { 0 })
+                .map_err(e)?,
+        );
+    }
+    let right_sel = cat(&right.iter().collect::<Vec<_>>(), STEP)?;
+    let target = cat(&targets.iter().collect::<Vec<_>>(), STEP)?;
+
+    // Candidates (every selection starts from the reported groups' rows), rows below the prefix.
+    let members = weights
         .iter()
-        .flat_map(|t| std::iter::repeat_n(t, n))
-        .collect();
-    let t_rep = cat(&tr, STEP)?;
-    let c = b
-        .le(&b.constant(&consts).map_err(at(STEP))?, &t_rep)
-        .await
-        .map_err(at(STEP))?;
-    let (mut hots, mut vals) = (Vec::new(), Vec::new());
-    let mut index = Vec::new();
-    let zero = b.constant(&[0]).map_err(at(STEP))?;
-    for (k, &(col, _, _)) in items.iter().enumerate() {
-        let a = plan.sorted.iter().position(|&s| s == col).expect("sorted");
-        let key = all.slice(a * n..(a + 1) * n);
-        let next = cat(&[&key.slice(1..n), &zero], STEP)?;
-        for (gi, _) in reported.iter().enumerate() {
-            let base = (k * reported.len() + gi) * n;
-            let ci = c.slice(base..base + n);
-            let shifted = cat(&[&ci.slice(1..n), &zero], STEP)?;
-            let hot = boolean(ci.sub(&shifted).map_err(at(STEP))?);
-            index.push(ci.slice(1..n).sum().map_err(at(STEP))?);
-            for v in [&key, &next] {
-                hots.push(hot.clone());
-                vals.push(v.clone());
+        .skip(1)
+        .try_fold(weights[0].clone(), |acc, w| acc.add(w))
+        .map(boolean)
+        .map_err(e)?;
+    let mut cand = cat(&vec![&members; sels], STEP)?;
+    let mut below = b.constant(&vec![0; sg]).map_err(e)?;
+    let mut quotient = b.constant(&vec![0; items.len() * groups]).map_err(e)?;
+    // With several groups: the weights row by row (r_0i .. r_(G-1)i), for the broadcast of
+    // each group's bit to its rows.
+    let by_row = (groups > 1).then(|| {
+        let w = Secret::concat(&weights.iter().collect::<Vec<_>>())?;
+        let order: Vec<usize> = (0..n)
+            .flat_map(|i| (0..groups).map(move |g| g * n + i))
+            .collect();
+        let once = w.gather(&order);
+        Secret::concat(&vec![&once; sels])
+    });
+    let by_row = by_row.transpose().map_err(e)?;
+    let by_group = match groups {
+        1 => None,
+        _ => Some(cat(&weights.iter().collect::<Vec<_>>(), STEP)?),
+    };
+    // The bits found, top first: per bit, one per (selection, group).
+    let mut found: Vec<Secret> = Vec::new();
+
+    // 2. One step per bit, from the top; the quotient search runs alongside.
+    let top = w.max(l.saturating_sub(1));
+    for j in (0..=top).rev() {
+        let select = j <= w;
+        let mut left_parts = Vec::new();
+        let mut right_parts = Vec::new();
+        let mut below_count = None;
+        let mut halves = None;
+        if select {
+            // a = e (1 - b_j): candidates whose bit j is 0.
+            let zeros: Vec<Secret> = (0..sels)
+                .map(|s| {
+                    let a = column(items[s / 2].0);
+                    bits[j as usize].slice(a * n..(a + 1) * n).not()
+                })
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+            let zeros = cat(&zeros.iter().collect::<Vec<_>>(), STEP)?;
+            let a = boolean(b.mul(&cand, &zeros).await.map_err(e)?);
+            // Per (selection, group): S = Σ_i r_gi a_i.
+            let sums = match &by_group {
+                None => a.sum_chunks(n).map_err(e)?,
+                Some(r) => {
+                    let reps: Vec<usize> = (0..sels)
+                        .flat_map(|s| (0..groups).flat_map(move |_| s * n..(s + 1) * n))
+                        .collect();
+                    let rs = cat(&vec![r; sels], STEP)?;
+                    b.dot(&a.gather(&reps), &rs, n).await.map_err(e)?
+                }
             }
+            .assume_bits(l);
+            let c0 = below.add(&sums).map_err(e)?;
+            for s in 0..sels {
+                let part = c0.slice(s * groups..(s + 1) * groups);
+                left_parts.push(part.scale(sel_den(s)).map_err(e)?);
+            }
+            right_parts.push(right_sel.clone());
+            below_count = Some(sums);
+            halves = Some(a);
         }
+        let searching = j < l;
+        if searching {
+            // q_j = [den (Q + 2^j) <= T].
+            for (k, &(_, _, den)) in items.iter().enumerate() {
+                let q = quotient.slice(k * groups..(k + 1) * groups);
+                left_parts.push(q.add_const(1 << j).and_then(|v| v.scale(den)).map_err(e)?);
+            }
+            right_parts.push(target.clone());
+        }
+        let left = cat(&left_parts.iter().collect::<Vec<_>>(), STEP)?;
+        let right = cat(&right_parts.iter().collect::<Vec<_>>(), STEP)?;
+        let outcome = b.le(&left, &right).await.map_err(e)?;
+        if searching {
+            let q = outcome.slice(if select { sg } else { 0 }..outcome.len());
+            let grown = quotient.add(&q.scale_pow2(j).map_err(e)?).map_err(e)?;
+            quotient = grown.assume_bits(l);
+        }
+        let (Some(sums), Some(a)) = (below_count, halves) else {
+            continue;
+        };
+        let m = outcome.slice(0..sg);
+        // The bit m of each (selection, group), on each row of the group: M_i = Σ_g r_gi m_g.
+        let on_rows = match &by_row {
+            None => m.gather(&(0..sels).flat_map(|s| vec![s; n]).collect::<Vec<_>>()),
+            Some(r) => {
+                let reps: Vec<usize> = (0..sels)
+                    .flat_map(|s| (0..n).flat_map(move |_| s * groups..(s + 1) * groups))
+                    .collect();
+                boolean(b.dot(r, &m.gather(&reps), groups).await.map_err(e)?)
+            }
+        };
+        // e' = a + M (e - 2a) (e b_j when the bit is 1, e (1 - b_j) when 0); below' = below + m S.
+        let flip = cand.sub(&a.scale(2).map_err(e)?).map_err(e)?;
+        let p = b
+            .mul(&cat(&[&on_rows, &m], STEP)?, &cat(&[&flip, &sums], STEP)?)
+            .await
+            .map_err(e)?;
+        cand = boolean(a.add(&p.slice(0..sels * n)).map_err(e)?);
+        below = below
+            .add(&p.slice(sels * n..sels * n + sg))
+            .map_err(e)?
+            .assume_bits(l);
+        found.push(m);
     }
-    let hr: Vec<&Secret> = hots.iter().collect();
-    let vr: Vec<&Secret> = vals.iter().collect();
-    let picked = b
-        .dot(&cat(&hr, STEP)?, &cat(&vr, STEP)?, n)
-        .await
-        .map_err(at(STEP))?;
-    // A = den x_k + r (x_(k+1) - x_k), r = T - den k.
+
+    // 3. x = Σ_(j<w) 2^j m_j - 2^w (1 - m_w); A = den x_k + r (x_(k+1) - x_k), r = T - den Q.
+    let mut value = found[0]
+        .not()
+        .and_then(|t| t.scale_pow2(w)?.neg())
+        .map_err(e)?;
+    for (step, m) in found.iter().enumerate().skip(1) {
+        let j = w - step as u32;
+        value = value.add(&m.scale_pow2(j).map_err(e)?).map_err(e)?;
+    }
+    let value = value.assume_bits(w);
     let (mut rs, mut ds, mut bases) = (Vec::new(), Vec::new(), Vec::new());
-    for (k, &(col, _, den)) in items.iter().enumerate() {
-        for (gi, &g) in reported.iter().enumerate() {
-            let j = k * reported.len() + gi;
-            let (at_k, next) = (
-                picked.slice(2 * j..2 * j + 1),
-                picked.slice(2 * j + 1..2 * j + 2),
-            );
-            rs.push(
-                targets[j]
-                    .sub(&index[j].scale(den).map_err(at(STEP))?)
-                    .map_err(at(STEP))?,
-            );
-            ds.push(next.sub(&at_k).map_err(at(STEP))?);
-            let unit = 1i128 << (bits(col) + 1);
-            bases.push(
-                at_k.scale(den)
-                    .and_then(|v| v.add_const(-den * (g as i128 * unit + (1 << bits(col)))))
-                    .map_err(at(STEP))?,
-            );
-        }
+    for (k, &(_, _, den)) in items.iter().enumerate() {
+        let lo = value.slice(2 * k * groups..(2 * k + 1) * groups);
+        let hi = value.slice((2 * k + 1) * groups..(2 * k + 2) * groups);
+        let q = quotient.slice(k * groups..(k + 1) * groups);
+        // 0 <= r < den.
+        let r = targets[k].sub(&q.scale(den).map_err(e)?).map_err(e)?;
+        rs.push(r.assume_bits(mpc::field::encode::bits_for(den)));
+        ds.push(hi.sub(&lo).map_err(e)?);
+        bases.push(lo.scale(den).map_err(e)?);
     }
-    let rr: Vec<&Secret> = rs.iter().collect();
-    let dr: Vec<&Secret> = ds.iter().collect();
-    let interp = b.mul(&cat(&rr, STEP)?, &cat(&dr, STEP)?).await.map_err(e)?;
-    let r = reported.len();
+    let interp = b
+        .mul(
+            &cat(&rs.iter().collect::<Vec<_>>(), STEP)?,
+            &cat(&ds.iter().collect::<Vec<_>>(), STEP)?,
+        )
+        .await
+        .map_err(e)?;
     (0..items.len())
         .map(|k| {
-            let parts: Vec<Secret> = (0..r)
-                .map(|gi| bases[k * r + gi].add(&interp.slice(k * r + gi..k * r + gi + 1)))
-                .collect::<Result<_, _>>()
-                .map_err(at(STEP))?;
-            let refs: Vec<&Secret> = parts.iter().collect();
-            cat(&refs, STEP)
+            bases[k]
+                .add(&interp.slice(k * groups..(k + 1) * groups))
+                .map_err(e)
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The 0-1 principle: a comparator network sorts every input iff it sorts every 0/1 input.
-    #[test]
-    fn batcher_sorts_every_binary_input() {
-        for n in 1..=12usize {
-            let layers = sorting_layers(n);
-            for bitsv in 0u32..(1 << n) {
-                let mut v: Vec<u32> = (0..n).map(|i| (bitsv >> i) & 1).collect();
-                for layer in &layers {
-                    for &(i, j) in layer {
-                        if v[j] < v[i] {
-                            v.swap(i, j);
-                        }
-                    }
-                }
-                assert!(v.windows(2).all(|w| w[0] <= w[1]), "n={n} input={bitsv:b}");
-            }
-        }
-        let l = (1024f64).log2() as usize;
-        assert_eq!(sorting_layers(1024).len(), l * (l + 1) / 2);
-    }
 }

@@ -44,8 +44,8 @@ pub(crate) struct Plan {
     pub terms: Vec<Term>,
     /// Columns whose minimum or maximum is asked: `(column, is_max)`.
     pub extremes: Vec<(usize, bool)>,
-    /// Columns with a percentile (each sorted once).
-    pub sorted: Vec<usize>,
+    /// Columns with a percentile (each bit-decomposed once).
+    pub ranked: Vec<usize>,
     /// Total rows.
     pub rows: usize,
     /// `L`: every count lies in `[0, 2^L)`.
@@ -68,7 +68,7 @@ impl Plan {
             Some(ColumnType::Categorical { domain }) => domain.clone(),
             _ => vec![String::new()],
         };
-        let (mut terms, mut extremes, mut sorted) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut terms, mut extremes, mut ranked) = (Vec::new(), Vec::new(), Vec::new());
         let mut widest = 0;
         let mut slope_bits = 0;
         let count_bits = usize::BITS - rows.leading_zeros();
@@ -79,7 +79,7 @@ impl Plan {
                 Aggregate::Sum(c) | Aggregate::Avg(c) => push(&mut terms, Term::Col(c)),
                 Aggregate::Min(c) => push(&mut extremes, (c, false)),
                 Aggregate::Max(c) => push(&mut extremes, (c, true)),
-                Aggregate::Percentile { col, .. } => push(&mut sorted, col),
+                Aggregate::Percentile { col, .. } => push(&mut ranked, col),
                 Aggregate::Var { col, .. } | Aggregate::Stddev { col, .. } => {
                     push(&mut terms, Term::Col(col));
                     push(&mut terms, Term::Square(col));
@@ -126,7 +126,7 @@ impl Plan {
             labels,
             terms,
             extremes,
-            sorted,
+            ranked,
             rows,
             count_bits,
             frac,
@@ -146,8 +146,6 @@ impl Plan {
 pub(crate) struct Scan {
     /// Per group, the row weights `r_g = w · [group = g]` (boolean, one per row).
     pub weights: Vec<Secret>,
-    /// `WHERE` mask `w` (boolean per row), when there is a `WHERE`.
-    pub mask: Option<Secret>,
     /// Rows per group `n_g`.
     pub counts: Secret,
     /// Rows per group and owner, group-major (`counts_by_owner[g · owners + o]`).
@@ -430,7 +428,6 @@ pub(crate) async fn scan<B: Backend>(
     let refs: Vec<&Secret> = by_owner.iter().collect();
     Ok(Scan {
         weights,
-        mask,
         counts,
         counts_by_owner: cat(&refs, "counts")?,
         sums,
