@@ -183,7 +183,10 @@ pub fn run(exe: &Path) -> Result<()> {
                 bail!("job {}: the workers' outputs differ", job + 1);
             }
             let protocols::outcome::PublicResult::Statistics(mpc_result) =
-                serde_json::from_str(&outputs[0])?;
+                serde_json::from_str(&outputs[0])?
+            else {
+                bail!("job {}: not a statistics result", job + 1);
+            };
             let clear = clear_answer(sql, &schema, &tables).await?;
             println!("\n{sql}\n  computed jointly in {:.2} s by 3 workers over QUIC:", t0.elapsed().as_secs_f64());
             println!("{}", indent(&mpc_result.to_string()));
