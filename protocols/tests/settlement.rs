@@ -257,11 +257,19 @@ fn run_clear_bits(inst: &Instance, balance_bits: u32) -> Result<Opened, Settleme
 }
 
 fn instance_strategy() -> impl Strategy<Value = Instance> {
-    (1usize..=5).prop_flat_map(|n| {
+    sized_instances(1..=5, 6)
+}
+
+/// Instances of `firms` firms paying up to `rows` obligations each.
+fn sized_instances(
+    firms: std::ops::RangeInclusive<usize>,
+    rows: usize,
+) -> impl Strategy<Value = Instance> {
+    firms.prop_flat_map(move |n| {
         let row = (0..n.max(2) - 1, 0i128..40);
         (
             prop::collection::vec(0i128..60, n),
-            prop::collection::vec(prop::collection::vec(row, 0..6), n),
+            prop::collection::vec(prop::collection::vec(row, 0..rows), n),
         )
             .prop_map(move |(balances, raw)| Instance {
                 balances,
@@ -297,6 +305,16 @@ proptest! {
             opened.balances.iter().sum::<i128>(),
             inst.balances.iter().sum::<i128>()
         );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Payee domains of 8 to 24 firms: one-hot vectors of 3 to 5 bits, built by outer products.
+    #[test]
+    fn larger_rounds_match_the_reference(inst in sized_instances(9..=25, 10)) {
+        check(&inst, &run_clear(&inst).unwrap());
     }
 }
 
@@ -453,6 +471,22 @@ fn engine_matches_the_reference_with_3_5_and_7_parties() {
         let (opened, _) = run_engine(&inst, n, t, mul);
         check(&inst, &opened);
     }
+    // Twelve firms: payee domains of 11, one-hot vectors of 4 bits.
+    let mut wide = Instance {
+        balances: (0..12).map(|j| (j * 7 % 5) as i128).collect(),
+        pays: (0..12)
+            .map(|j| {
+                (0..3)
+                    .map(|k| ((j + 1 + 4 * k) % 12, ((j * 3 + k) % 6) as i128))
+                    .collect()
+            })
+            .collect(),
+    };
+    wide.pays[4].push((9, 40));
+    let want = reference(&wide);
+    assert!(want.settled.iter().any(|s| !s) && want.settled.iter().any(|&s| s));
+    let (opened, _) = run_engine(&wide, 3, 1, MulProtocol::Dn07);
+    check(&wide, &opened);
 }
 
 #[test]
