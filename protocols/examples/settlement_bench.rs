@@ -70,7 +70,9 @@ fn main() {
     // Balances up to 1.6 times the mean gross a firm pays: a few firms are short.
     let balance_max = 80_000 * (obligations / firms).max(1) as i128;
     let mut round = Round {
-        balances: (0..firms).map(|_| rng.random_range(0..balance_max)).collect(),
+        balances: (0..firms)
+            .map(|_| rng.random_range(0..balance_max))
+            .collect(),
         pays: vec![Vec::new(); firms],
     };
     for _ in 0..obligations {
@@ -150,7 +152,7 @@ fn main() {
                         .await?;
                     let mut tables = Vec::new();
                     let mut first = 0;
-                    for j in 0..firms {
+                    for (j, &count) in rows.iter().enumerate() {
                         tables.push(OwnedTable {
                             owner: firm(j),
                             name: "accounts".into(),
@@ -160,8 +162,8 @@ fn main() {
                             columns: vec![b.slice(j..j + 1)],
                             rows: 1,
                         });
-                        let range = first..first + rows[j];
-                        first += rows[j];
+                        let range = first..first + count;
+                        first += count;
                         tables.push(OwnedTable {
                             owner: firm(j),
                             name: "obligations".into(),
@@ -180,7 +182,7 @@ fn main() {
                                 pe.slice(range.clone()),
                                 am.slice(range.clone()),
                             ],
-                            rows: rows[j],
+                            rows: count,
                         });
                     }
                     let before = e.stats();
@@ -193,7 +195,11 @@ fn main() {
                     // Opened only to check the bench's own result.
                     let mut opened = Vec::new();
                     for p in &outcome.private {
-                        opened.push((p.recipient.clone(), p.name.clone(), e.open_ints(&p.values).await?));
+                        opened.push((
+                            p.recipient.clone(),
+                            p.name.clone(),
+                            e.open_ints(&p.values).await?,
+                        ));
                     }
                     Ok((outcome.public, opened, stats, seconds))
                 }

@@ -386,10 +386,7 @@ fn no_obligations_and_a_single_firm() {
     };
     let opened = run_clear(&single).unwrap();
     check(&single, &opened);
-    assert_eq!(
-        (opened.balances[0], opened.public.all_settled),
-        (42, true)
-    );
+    assert_eq!((opened.balances[0], opened.public.all_settled), (42, true));
 }
 
 /// Every party's `OwnedTable`s, dealt by party 0.
@@ -584,14 +581,15 @@ fn invalid_shares_are_refused_naming_the_firm() {
     let err = block_on(settle(&mut Clear::default(), &round(4), &owned)).unwrap_err();
     assert!(err.to_string().contains("firm2 has no 'accounts'"), "{err}");
     let err = block_on(settle(&mut Clear::default(), &round(3), &owned)).unwrap_err();
-    assert!(err.to_string().contains("not among the round's firms"), "{err}");
+    assert!(
+        err.to_string().contains("not among the round's firms"),
+        "{err}"
+    );
 }
 
 fn spec() -> JobSpec {
-    JobSpec::from_toml(
-        "kind = \"settlement\"\nfirms = [\"acme\", \"globex\", \"initech\"]\n",
-    )
-    .unwrap()
+    JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"acme\", \"globex\", \"initech\"]\n")
+        .unwrap()
 }
 
 fn csv(text: &str) -> Table {
@@ -606,12 +604,17 @@ fn job_specs_parse_and_refuse_typos() {
     let JobSpec::Settlement(r) = &s else {
         panic!("not a settlement")
     };
-    assert_eq!((r.accounts.as_str(), r.obligations.as_str()), ("accounts", "obligations"));
+    assert_eq!(
+        (r.accounts.as_str(), r.obligations.as_str()),
+        ("accounts", "obligations")
+    );
     let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\nacounts = \"x\"\n")
         .unwrap_err();
     assert!(err.contains("acounts"), "{err}");
     let twice = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\", \"a\"]\n").unwrap();
-    let err = twice.check_upload("accounts", &csv("balance\n1\n")).unwrap_err();
+    let err = twice
+        .check_upload("accounts", &csv("balance\n1\n"))
+        .unwrap_err();
     assert!(err.contains("listed twice"), "{err}");
 }
 
@@ -642,7 +645,9 @@ fn uploads_are_refused_naming_the_row() {
             "obligations",
             "payer,payee,amount\nacme,globex,5\nglobex,initech,5\n"
         )
-        .starts_with("obligations: row 2 (CSV line 3): payer 'globex' differs from row 1's payer 'acme'")
+        .starts_with(
+            "obligations: row 2 (CSV line 3): payer 'globex' differs from row 1's payer 'acme'"
+        )
     );
     assert_eq!(
         refuse("accounts", "balance\n-7\n"),
@@ -653,7 +658,11 @@ fn uploads_are_refused_naming_the_row() {
     assert!(refuse("obligations", "payee,amount\nglobex,5\n").contains("no column 'payer'"));
     // Valid uploads, and datasets the round does not read, pass.
     let ok = |dataset: &str, text: &str| s.check_upload(dataset, &csv(text));
-    ok("obligations", "payer,payee,amount\nacme,globex,5\nacme,initech,0\n").unwrap();
+    ok(
+        "obligations",
+        "payer,payee,amount\nacme,globex,5\nacme,initech,0\n",
+    )
+    .unwrap();
     ok("obligations", "payer,payee,amount\n").unwrap_err(); // no rows: types cannot be inferred
     ok("accounts", "balance\n0\n").unwrap();
     ok("payroll", "salary\n-5\n").unwrap();

@@ -104,7 +104,11 @@ fn stores(
 
 /// Opened outputs of one run: public result, (recipient, output name, values), updated
 /// balances by owner.
-type Opened = (SettlementResult, Vec<(String, String, Vec<i128>)>, Vec<(String, i128)>);
+type Opened = (
+    SettlementResult,
+    Vec<(String, String, Vec<i128>)>,
+    Vec<(String, i128)>,
+);
 
 fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -133,7 +137,11 @@ fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, Strin
                 };
                 let mut private = Vec::new();
                 for p in &out.private {
-                    private.push((p.recipient.clone(), p.name.clone(), e.open_ints(&p.values).await?));
+                    private.push((
+                        p.recipient.clone(),
+                        p.name.clone(),
+                        e.open_ints(&p.values).await?,
+                    ));
                 }
                 let mut updates = Vec::new();
                 for u in &out.updates {
@@ -157,17 +165,22 @@ fn the_shipped_example_settles_as_documented() {
     let results = run(stores, params);
     let (public, private, mut updates) = results[0].clone().unwrap();
     for r in &results[1..] {
-        assert_eq!(r.as_ref().unwrap(), &(public.clone(), private.clone(), updates.clone()));
+        assert_eq!(
+            r.as_ref().unwrap(),
+            &(public.clone(), private.clone(), updates.clone())
+        );
     }
     assert_eq!(public.iterations, 2);
     assert!(!public.all_settled);
     assert_eq!(public.obligations, 8);
-    let want = [("acme", 250), ("globex", 150), ("initech", 200), ("umbrella", 250)];
+    let want = [
+        ("acme", 250),
+        ("globex", 150),
+        ("initech", 200),
+        ("umbrella", 250),
+    ];
     updates.sort();
-    assert_eq!(
-        updates,
-        want.map(|(f, b)| (f.to_string(), b)).to_vec()
-    );
+    assert_eq!(updates, want.map(|(f, b)| (f.to_string(), b)).to_vec());
     for (firm, balance) in want {
         let mine: Vec<_> = private.iter().filter(|p| p.0 == firm).collect();
         assert_eq!(mine.len(), 2, "{firm}: a balance and settled flags");

@@ -107,9 +107,7 @@ impl RoundSpec {
             }
             let v = table.columns[c][0];
             if v < 0 {
-                return Err(at(format!(
-                    "row 1 (CSV line 2): negative balance {v}"
-                )));
+                return Err(at(format!("row 1 (CSV line 2): negative balance {v}")));
             }
         } else if dataset == self.obligations {
             let cols = obligation_columns_unchecked(&table.schema).map_err(at)?;

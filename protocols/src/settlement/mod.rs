@@ -149,7 +149,9 @@ pub enum SettlementError {
     #[error("inputs: {0}")]
     Input(String),
     /// A row's payer column does not name the firm that uploaded it.
-    #[error("obligations of {firm}, row {row}: the payer is not {firm} (a firm uploads only the obligations it pays)")]
+    #[error(
+        "obligations of {firm}, row {row}: the payer is not {firm} (a firm uploads only the obligations it pays)"
+    )]
     PayerNotOwner {
         /// The uploading firm.
         firm: String,
@@ -200,15 +202,16 @@ pub async fn settle<B: Backend>(
 ) -> Result<Outcome<SettlementResult>, SettlementError> {
     round.validate().map_err(SettlementError::Input)?;
     let firms = round.firms.len();
-    let input = |t: &OwnedTable, e: String| {
-        SettlementError::Input(format!("{}/{}: {e}", t.owner, t.name))
-    };
+    let input =
+        |t: &OwnedTable, e: String| SettlementError::Input(format!("{}/{}: {e}", t.owner, t.name));
     let mut accounts: Vec<Option<(&OwnedTable, usize, u32)>> = vec![None; firms];
     let mut books: Vec<Option<&OwnedTable>> = vec![None; firms];
     for t in tables {
-        let j = round.firms.iter().position(|f| *f == t.owner).ok_or_else(|| {
-            input(t, format!("{} is not among the round's firms", t.owner))
-        })?;
+        let j = round
+            .firms
+            .iter()
+            .position(|f| *f == t.owner)
+            .ok_or_else(|| input(t, format!("{} is not among the round's firms", t.owner)))?;
         if t.name == round.accounts {
             let (c, bits) = check::balance_column(&t.schema).map_err(|e| input(t, e))?;
             if t.rows != 1 {
@@ -267,7 +270,10 @@ pub async fn settle<B: Backend>(
             .enumerate()
             .map(|(position, name)| {
                 let firm = round.firms.iter().position(|f| f == name);
-                (firm.expect("checked: the payee domain lists firms only"), position)
+                (
+                    firm.expect("checked: the payee domain lists firms only"),
+                    position,
+                )
             })
             .collect();
         ledger.push((
@@ -287,8 +293,7 @@ pub async fn settle<B: Backend>(
     let book_list: Vec<netting::Book> = ledger.iter().map(|(_, k)| k.clone()).collect();
     let gross = netting::gross(b, firms, &book_list).await?;
     let rows: Vec<(usize, usize)> = ledger.iter().map(|(t, k)| (k.payer, t.rows)).collect();
-    let outcome =
-        resolve::resolve(b, &round.firms, &balances, balance_bits, &gross, &rows).await?;
+    let outcome = resolve::resolve(b, &round.firms, &balances, balance_bits, &gross, &rows).await?;
 
     let mut private = Vec::new();
     let mut updates = Vec::new();

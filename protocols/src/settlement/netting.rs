@@ -133,10 +133,19 @@ pub(crate) async fn gross<B: Backend>(
     }
     let owner_position = |k: &Book| Fr::from_u128(k.payer_position as u128);
     for k in books {
-        opened.extend(k.payer_column.shares().iter().map(|&p| p - owner_position(k)));
+        opened.extend(
+            k.payer_column
+                .shares()
+                .iter()
+                .map(|&p| p - owner_position(k)),
+        );
     }
     let payee_bits = books.iter().map(|k| k.payee.bits()).max().unwrap_or(0);
-    let payer_bits = books.iter().map(|k| k.payer_column.bits()).max().unwrap_or(0);
+    let payer_bits = books
+        .iter()
+        .map(|k| k.payer_column.bits())
+        .max()
+        .unwrap_or(0);
     let masked = Secret::from_facts(
         opened,
         mpc::share::Meta {

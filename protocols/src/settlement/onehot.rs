@@ -100,7 +100,10 @@ fn combine(u: &Part, v: &Part, products: &[Fr], rows: usize) -> Part {
     for r in 0..rows {
         let w = &mut shares[r * len..(r + 1) * len];
         let p = &products[r * (la - 1) * (lb - 1)..(r + 1) * (la - 1) * (lb - 1)];
-        let (ur, vr) = (&u.shares[r * la..(r + 1) * la], &v.shares[r * lb..(r + 1) * lb]);
+        let (ur, vr) = (
+            &u.shares[r * la..(r + 1) * la],
+            &v.shares[r * lb..(r + 1) * lb],
+        );
         for bb in 0..lb - 1 {
             let mut column = Fr::zero();
             for a in 0..la - 1 {

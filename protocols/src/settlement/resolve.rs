@@ -62,7 +62,11 @@ async fn none_of<B: Backend>(
     flags: &[&[Fr]],
     extra: Option<&Secret>,
 ) -> Result<Vec<i128>, SettlementError> {
-    let bits = flags.iter().map(|f| log2_ceil(f.len() + 1)).max().unwrap_or(1);
+    let bits = flags
+        .iter()
+        .map(|f| log2_ceil(f.len() + 1))
+        .max()
+        .unwrap_or(1);
     let sums = secret(
         flags.iter().map(|f| f.iter().copied().sum()).collect(),
         bits,
@@ -106,7 +110,9 @@ pub(crate) async fn resolve<B: Backend>(
         .map_err(at("positions"))?;
     let checked = Secret::concat(&[&positions, &headroom, balances, &gross.amounts])
         .map_err(at("solvency"))?;
-    let zero = b.constant(&vec![0; checked.len()]).map_err(at("solvency"))?;
+    let zero = b
+        .constant(&vec![0; checked.len()])
+        .map_err(at("solvency"))?;
     let flags = b.lt(&checked, &zero).await.map_err(at("solvency"))?;
     let flags = flags.into_shares();
     let mut short = flags[..firms].to_vec();
@@ -128,7 +134,11 @@ pub(crate) async fn resolve<B: Backend>(
             firm: names[j].clone(),
         });
     }
-    if let Some((k, &count)) = opened[2 + firms..].iter().enumerate().find(|(_, c)| **c != 0) {
+    if let Some((k, &count)) = opened[2 + firms..]
+        .iter()
+        .enumerate()
+        .find(|(_, c)| **c != 0)
+    {
         return Err(SettlementError::NegativeAmounts {
             firm: names[rows[k].0].clone(),
             count: count as usize,
