@@ -2,7 +2,8 @@
 //! plaintext reference written on i128 rows, itself checked against a brute-force search for
 //! the largest set of firms that can all pay; named cases (everything unpayable, cycles that
 //! net to zero, cascades, no obligations, one firm); the engine with 3, 5 and 7 parties; rounds
-//! that do not grow with the number of obligations; refusals that name the row or the firm.
+//! that do not grow with the number of obligations; refusals that name the row or the firm
+//! (upload checks on plain tables; the workers' own validation of the shares).
 
 use mpc::testing::{agreed, run_parties};
 use mpc::{EngineConfig, MulProtocol, Params, PartyId};
@@ -531,17 +532,38 @@ fn invalid_shares_are_refused_naming_the_firm() {
             firm: "firm1".into()
         }
     );
-    let negative_amount = Instance {
+    // A firm paying fewer rows than it has payees: every row is checked.
+    let negative_row = Instance {
+        balances: vec![5, 5, 0],
+        pays: vec![vec![], vec![(2, -3)], vec![]],
+    };
+    assert_eq!(
+        run_clear(&negative_row).unwrap_err(),
+        SettlementError::NegativeAmounts {
+            firm: "firm1".into(),
+            count: 1
+        }
+    );
+    // More rows than payees: its total to each payee is checked instead.
+    let negative_total = Instance {
         balances: vec![5, 5, 0],
         pays: vec![vec![], vec![(0, 2), (2, -3), (0, -1)], vec![]],
     };
+    let err = run_clear(&negative_total).unwrap_err();
     assert_eq!(
-        run_clear(&negative_amount).unwrap_err(),
-        SettlementError::NegativeAmounts {
+        err,
+        SettlementError::NegativeNetAmounts {
             firm: "firm1".into(),
-            count: 2
+            count: 1
         }
     );
+    assert!(err.to_string().contains("firm1"), "{err}");
+    // A negative row offset by another to the same payee: the outcome is that of the total.
+    let offset = Instance {
+        balances: vec![0, 4, 0],
+        pays: vec![vec![], vec![(0, 5), (0, -1), (2, 1)], vec![]],
+    };
+    check(&offset, &run_clear(&offset).unwrap());
     let overflow = Instance {
         balances: vec![1000, 200, 0],
         pays: vec![vec![(1, 900)], vec![], vec![]],

@@ -172,6 +172,15 @@ pub enum SettlementError {
         /// How many.
         count: usize,
     },
+    /// A firm's totals owed to some payees are negative (checked instead of its rows when it
+    /// pays more rows than it has payees).
+    #[error("obligations of {firm}: the total owed to {count} payee(s) is negative")]
+    NegativeNetAmounts {
+        /// The firm.
+        firm: String,
+        /// How many payees.
+        count: usize,
+    },
     /// Some firm's balance plus everything it could receive exceeds the balance column's bound.
     #[error("a new balance could exceed the {bits}-bit bound of column '{BALANCE}'")]
     Overflow {
@@ -292,8 +301,9 @@ pub async fn settle<B: Backend>(
     }
     let book_list: Vec<netting::Book> = ledger.iter().map(|(_, k)| k.clone()).collect();
     let gross = netting::gross(b, firms, &book_list).await?;
-    let rows: Vec<(usize, usize)> = ledger.iter().map(|(t, k)| (k.payer, t.rows)).collect();
-    let outcome = resolve::resolve(b, &round.firms, &balances, balance_bits, &gross, &rows).await?;
+    let payers: Vec<usize> = ledger.iter().map(|(_, k)| k.payer).collect();
+    let outcome =
+        resolve::resolve(b, &round.firms, &balances, balance_bits, &gross, &payers).await?;
 
     let mut private = Vec::new();
     let mut updates = Vec::new();
@@ -325,7 +335,7 @@ pub async fn settle<B: Backend>(
     Ok(Outcome {
         public: SettlementResult {
             firms: round.firms.clone(),
-            obligations: rows.iter().map(|r| r.1).sum(),
+            obligations: ledger.iter().map(|(t, _)| t.rows).sum(),
             iterations: outcome.iterations,
             all_settled: outcome.iterations == 1,
         },

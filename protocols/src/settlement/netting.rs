@@ -58,8 +58,13 @@ pub(crate) struct Gross {
     pub owed_bits: u32,
     /// Every firm's total debit (its rows' amounts summed), one per firm.
     pub debits: Secret,
-    /// Every row's amount, books in order.
-    pub amounts: Secret,
+    /// Values that must not be negative, books in order: per book, its rows' amounts, or,
+    /// when its payee domain is smaller than its rows, what it owes each other firm in total
+    /// (whichever is fewer; see [`super::resolve`]).
+    pub signs: Secret,
+    /// Per book: how many of `signs` are its own, and whether they are rows (`true`) or totals
+    /// per payee (`false`).
+    pub sign_counts: Vec<(usize, bool)>,
 }
 
 /// Rows summed by one degree reduction (rows of a payer are padded to a multiple).
@@ -104,7 +109,8 @@ pub(crate) async fn gross<B: Backend>(
             owed: vec![Fr::zero(); firms * firms],
             owed_bits: 0,
             debits,
-            amounts,
+            signs: amounts,
+            sign_counts: rows.iter().map(|&n| (n, true)).collect(),
         });
     }
 
@@ -243,10 +249,39 @@ pub(crate) async fn gross<B: Backend>(
             at_sum += chunks;
         }
     }
+    let owed_bits = chunk_bits + log2_ceil(max_rows.div_ceil(chunk));
+    let (mut signs, mut sign_counts) = (Vec::new(), Vec::new());
+    let mut first = 0;
+    for (k, &n) in books.iter().zip(&rows) {
+        let payees: Vec<usize> = k
+            .targets
+            .iter()
+            .map(|&(j, _)| j)
+            .filter(|&j| j != k.payer)
+            .collect();
+        if n <= payees.len() {
+            signs.extend_from_slice(&amounts.shares()[first..first + n]);
+            sign_counts.push((n, true));
+        } else {
+            signs.extend(payees.iter().map(|&j| owed[k.payer * firms + j]));
+            sign_counts.push((payees.len(), false));
+        }
+        first += n;
+    }
+    let signs = Secret::from_facts(
+        signs,
+        mpc::share::Meta {
+            bits: owed_bits.max(amount_bits),
+            frac: 0,
+            boolean: false,
+        },
+    )
+    .map_err(at("gross obligations"))?;
     Ok(Gross {
         owed,
-        owed_bits: chunk_bits + log2_ceil(max_rows.div_ceil(chunk)),
+        owed_bits,
         debits,
-        amounts,
+        signs,
+        sign_counts,
     })
 }

@@ -15,10 +15,17 @@
 //! dropped, by induction), and a cycle of obligations that nets to zero always settles.
 //!
 //! The first comparison batch also validates the inputs the workers cannot see, revealing
-//! nothing when they are valid: every balance is non-negative (its flag is opened: all zeros),
-//! every amount is non-negative (per firm, the number of negative amounts is opened: zero), and
-//! `balance + everything receivable` fits the balance column's bound (only the bit "some firm
-//! could overflow" is opened), so every new balance fits the column it is written back to.
+//! nothing when they are valid:
+//! - every balance is non-negative (its flag is opened: all zeros);
+//! - no firm can lower another's balance: per firm, either every amount it pays is
+//!   non-negative, or — when it pays more rows than it has payees, whichever is fewer
+//!   comparisons — its total to each other firm is non-negative (a firm's obligations settle
+//!   all together, so the outcome depends on those totals only). Per firm, the number of
+//!   negative values is opened: zero. Either way the check costs at most one comparison per
+//!   obligation and at most one per pair of firms, and the client already refused every
+//!   negative row before sharing ([`RoundSpec::check_upload`](super::RoundSpec::check_upload));
+//! - `balance + everything receivable` fits the balance column's bound (only the bit "some firm
+//!   could overflow" is opened), so every new balance fits the column it is written back to.
 
 use mpc::{Field, Fr};
 
@@ -81,15 +88,15 @@ async fn none_of<B: Backend>(
     b.open(&opened).await.map_err(at("solvency"))
 }
 
-/// Runs the round's iterations. `balances` and `debits` hold one value per firm; `rows[k]` is
-/// the (firm, number of rows) of the `k`-th book, in the order of `gross.amounts`.
+/// Runs the round's iterations. `balances` and `debits` hold one value per firm; `payers[k]`
+/// is the firm of the `k`-th book.
 pub(crate) async fn resolve<B: Backend>(
     b: &mut B,
     names: &[String],
     balances: &Secret,
     balance_bits: u32,
     gross: &Gross,
-    rows: &[(usize, usize)],
+    payers: &[usize],
 ) -> Result<Resolution, SettlementError> {
     let firms = names.len();
     let owed = &gross.owed;
@@ -108,8 +115,8 @@ pub(crate) async fn resolve<B: Backend>(
         .constant(&vec![limit; firms])
         .and_then(|c| c.sub(&receivable))
         .map_err(at("positions"))?;
-    let checked = Secret::concat(&[&positions, &headroom, balances, &gross.amounts])
-        .map_err(at("solvency"))?;
+    let checked =
+        Secret::concat(&[&positions, &headroom, balances, &gross.signs]).map_err(at("solvency"))?;
     let zero = b
         .constant(&vec![0; checked.len()])
         .map_err(at("solvency"))?;
@@ -118,13 +125,13 @@ pub(crate) async fn resolve<B: Backend>(
     let mut short = flags[..firms].to_vec();
     let overflow = &flags[firms..2 * firms];
     let negative_balance = &flags[2 * firms..3 * firms];
-    let mut negative_amounts = Vec::with_capacity(rows.len());
+    let mut negative_amounts = Vec::with_capacity(payers.len());
     let mut first = 3 * firms;
-    for &(_, n) in rows {
+    for &(n, _) in &gross.sign_counts {
         negative_amounts.push(flags[first..first + n].iter().copied().sum::<Fr>());
         first += n;
     }
-    let max_rows = rows.iter().map(|r| r.1).max().unwrap_or(0);
+    let max_rows = gross.sign_counts.iter().map(|r| r.0).max().unwrap_or(0);
     let mut validity = negative_balance.to_vec();
     validity.extend(negative_amounts);
     let validity = secret(validity, log2_ceil(max_rows + 1).max(1), "validation")?;
@@ -139,9 +146,11 @@ pub(crate) async fn resolve<B: Backend>(
         .enumerate()
         .find(|(_, c)| **c != 0)
     {
-        return Err(SettlementError::NegativeAmounts {
-            firm: names[rows[k].0].clone(),
-            count: count as usize,
+        let (firm, count) = (names[payers[k]].clone(), count as usize);
+        return Err(if gross.sign_counts[k].1 {
+            SettlementError::NegativeAmounts { firm, count }
+        } else {
+            SettlementError::NegativeNetAmounts { firm, count }
         });
     }
     if opened[1] != 1 {
