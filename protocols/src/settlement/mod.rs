@@ -37,23 +37,37 @@
 //! # What is revealed, and to whom
 //!
 //! - to everyone ([`SettlementResult`]): the number of solvency checks (`iterations`: 1 when
-//!   everything settled at once; otherwise at least `iterations - 1` firms were dropped, one
-//!   check per wave of defaults) and whether every obligation settled. Not which firms were
-//!   dropped, nor how many, nor any amount. Each check opens exactly one bit ("is any firm
-//!   short?"). With valid inputs, the validation openings are all zeros.
-//! - to each firm, privately: its new balance (output `balance`) and, per obligation it pays,
-//!   whether it settled (output `settled`, labels `"obligation <row>"`, rows numbered from 1 as
-//!   in its CSV).
-//! - to the workers: nothing beyond the public result (they hold shares). The new balances
-//!   are returned as [`TableUpdate`]s of the accounts datasets; the worker makes them current
-//!   only once every worker has staged them.
+//!   everything settled at once; otherwise at least `iterations - 1` firms were dropped, at
+//!   least one per wave of defaults) and whether every obligation settled. Not which firms were
+//!   dropped, nor how many, nor any amount or balance: each check opens exactly one bit ("is any
+//!   settling firm short?"), and the insolvency flags stay secret throughout.
+//! - to each firm, privately: its new balance (output `balance`, label `"balance"`) and, per
+//!   obligation it pays, whether it settled (output `settled`, labels `"obligation <row>"`, 1
+//!   or 0, rows numbered from 1 as in its CSV). From its own data it can deduce the total it
+//!   received, nothing about who paid it.
+//! - to the workers: nothing else. Two openings check inputs they cannot see and are all
+//!   zeros for valid inputs: every row's payer column minus the uploader's position (a firm
+//!   cannot make another firm pay), and, per firm, the number of negative balances, amounts or
+//!   totals per payee (a firm cannot lower another firm's balance). A third bit says whether
+//!   some balance plus everything it could receive would overflow the balance column. Invalid
+//!   inputs fail the round naming the firm (and, for the payer, the row); nothing is written.
+//!   The one-hot opening is uniform (see module `netting`). Statistical security is 40 bits per
+//!   masked value, as in the engine's comparisons.
+//!
+//! The new balances are returned as [`TableUpdate`]s of the accounts datasets (every column in
+//! schema order, the others unchanged); the worker makes them current only once every worker
+//! has staged them, so an interrupted round changes nothing.
 //!
 //! # Cost
 //!
-//! The bilateral gross matrix costs one round of random bits, one opening, a few rounds of
-//! products and one dot product per (payer, payee, 64 rows) ([`netting`]); every iteration is
-//! one dot product per firm, one comparison per firm, one equality test and one opening
-//! ([`resolve`]). Rounds do not grow with the number of obligations.
+//! The bilateral gross matrix costs `d + 40` random bits per obligation (`d = ceil(log2` of the
+//! largest payee domain`)`, at least 2), one opening, `ceil(log2(d/2))` rounds of about 20
+//! products per obligation, one round of `2^(d/2)` products per obligation and one dot product
+//! per (payer, payee, 64 rows) (module `netting`). The first check compares `3 · firms` values and
+//! at most `min(rows, payees)` per firm (the validation); every further iteration is one dot
+//! product of width `firms + 1` per firm, `firms` comparisons, one equality test and one
+//! opening (module `resolve`). Rounds do not grow with the number of obligations; BENCHMARKS.md
+//! ("Settlement") has the figures.
 //!
 //! Not here: loading shares, policies (the worker checks them), staging the new balances.
 
