@@ -4,8 +4,9 @@
 //!
 //! The payee's one-hot vector comes from a random one-hot and one opening, not from equality
 //! tests (which would cost one comparison per row and firm: 10^6 for 10^4 rows and 100 firms):
-//! 1. `d + 40` random bits per row give `r = r_low + 2^d r_high`, with `r_low` uniform in
-//!    `[0, 2^d)` (`2^d` at least the payee domain) and `r_high` a 40-bit statistical mask;
+//! 1. `d` random bits per row give `r_low`, uniform in `[0, 2^d)` (`2^d` at least the payee
+//!    domain), and a masking integer `r_high` of 41 bits ([`Backend::random_masks`]) gives
+//!    `r = r_low + 2^d r_high`;
 //! 2. open `c = payee + r`; its residue `s = c mod 2^d = (payee + r_low) mod 2^d` is uniform
 //!    whatever the payee, and the rest of `c` is masked by `r_high` (statistical distance
 //!    `2^-40`: the same masking as the engine's comparisons);
@@ -20,7 +21,7 @@
 //! The same opening checks that every row's payer column holds the uploading owner: it opens
 //! `payer - position of the owner`, all zeros for honest input.
 //!
-//! Rounds: random bits, one opening, `ceil(log2(d/2))` levels of products, `a · H`, the dot
+//! Rounds: random bits, masks, one opening, `ceil(log2(d/2))` levels of products, `a · H`, the dot
 //! products: constant in the number of rows.
 
 use mpc::share::STAT_SECURITY;
@@ -114,26 +115,32 @@ pub(crate) async fn gross<B: Backend>(
         });
     }
 
-    // 1. Random bits: d for the one-hot, STAT_SECURITY for the mask, per row.
+    // 1. Per row, d random bits for the one-hot and a masking integer for the rest.
     let domain = books.iter().map(|k| k.domain).max().unwrap_or(1);
     let d = log2_ceil(domain).max(2) as usize;
     let (lo, hi) = (d.div_ceil(2), d / 2);
-    let width = d + STAT_SECURITY as usize;
     let random = b
-        .random_bits(total * width)
+        .random_bits(total * d)
         .await
         .map_err(at("random bits"))?
         .into_shares();
-    let bit = |row: usize, k: usize| random[row * width + k];
-    let powers: Vec<Fr> = (0..width as u32).map(Fr::pow2).collect();
+    let bit = |row: usize, k: usize| random[row * d + k];
+    let powers: Vec<Fr> = (0..d as u32).map(Fr::pow2).collect();
+    let masks = b
+        .random_masks(total, STAT_SECURITY + 1)
+        .await
+        .map_err(at("random masks"))?;
+    let mask_bits = masks.bits() + d as u32;
+    let masks = masks.into_shares();
 
     // 2. One opening: the masked payees, and every row's payer minus the owner's position.
     let mut opened = Vec::with_capacity(2 * total);
     let mut row = 0;
+    let shift = Fr::pow2(d as u32);
     for k in books {
         for &x in k.payee.shares() {
-            let mask: Fr = (0..width).map(|j| bit(row, j) * powers[j]).sum();
-            opened.push(x + mask);
+            let r_low: Fr = (0..d).map(|j| bit(row, j) * powers[j]).sum();
+            opened.push(x + r_low + shift * masks[row]);
             row += 1;
         }
     }
@@ -155,7 +162,7 @@ pub(crate) async fn gross<B: Backend>(
     let masked = Secret::from_facts(
         opened,
         mpc::share::Meta {
-            bits: (width as u32).max(payee_bits).max(payer_bits) + 2,
+            bits: mask_bits.max(payee_bits).max(payer_bits) + 2,
             frac: 0,
             boolean: false,
         },
