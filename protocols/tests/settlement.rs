@@ -381,6 +381,19 @@ fn no_obligations_and_a_single_firm() {
     let opened = run_clear(&none).unwrap();
     check(&none, &opened);
     assert_eq!(opened.balances, [3, 0, 9]);
+    // A header-only CSV (columns inferred as integers) is an empty book, not an error.
+    let mut plain = tables(&none, 40);
+    for (o, d, t) in plain.iter_mut() {
+        if o == "firm0" && d == "obligations" {
+            *t = read_csv("payer,payee,amount\n".as_bytes(), "empty.csv", None).unwrap();
+        }
+    }
+    let owned: Vec<OwnedTable> = plain
+        .iter()
+        .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
+        .collect();
+    let out = block_on(settle(&mut Clear::default(), &round(3), &owned)).unwrap();
+    assert_eq!((out.public.iterations, out.updates.len()), (1, 3));
     let single = Instance {
         balances: vec![42],
         pays: vec![vec![]],
@@ -685,7 +698,8 @@ fn uploads_are_refused_naming_the_row() {
         "payer,payee,amount\nacme,globex,5\nacme,initech,0\n",
     )
     .unwrap();
-    ok("obligations", "payer,payee,amount\n").unwrap_err(); // no rows: types cannot be inferred
+    ok("obligations", "payer,payee,amount\n").unwrap(); // nothing to pay
+    assert!(refuse("obligations", "payer,amount\n").contains("no column 'payee'"));
     ok("accounts", "balance\n0\n").unwrap();
     ok("payroll", "salary\n-5\n").unwrap();
 }

@@ -270,11 +270,11 @@ pub async fn settle<B: Backend>(
 
     let mut ledger = Vec::new();
     for (j, t) in books.iter().enumerate() {
-        let Some(t) = t else { continue };
-        let cols = check::obligation_columns(round, &t.schema).map_err(|e| input(t, e))?;
-        if t.rows == 0 {
+        // No rows, nothing to pay (and an empty CSV's inferred types mean nothing).
+        let Some(t) = t.filter(|t| t.rows > 0) else {
             continue;
-        }
+        };
+        let cols = check::obligation_columns(round, &t.schema).map_err(|e| input(t, e))?;
         let payer_position = cols
             .payer
             .1
