@@ -586,6 +586,67 @@ fn invalid_shares_are_refused_naming_the_firm() {
         SettlementError::Overflow { bits: 10 }
     );
     assert!(run_clear_bits(&overflow, 11).is_ok());
+    // What a firm owes itself (only possible past the upload checks) cannot hide an overflow:
+    // firm0 receives 100, owes firm1 2000 and itself -2000 (its totals per other payee are
+    // checked, not its rows); it is dropped and keeps 1000 + 100 > 2^10 - 1.
+    let self_owed = [
+        (
+            "firm0",
+            "accounts",
+            Table {
+                schema: Schema {
+                    columns: vec![integer("balance", 10)],
+                },
+                columns: vec![vec![1000]],
+            },
+        ),
+        (
+            "firm1",
+            "accounts",
+            Table {
+                schema: Schema {
+                    columns: vec![integer("balance", 10)],
+                },
+                columns: vec![vec![0]],
+            },
+        ),
+        (
+            "firm0",
+            "obligations",
+            Table {
+                schema: Schema {
+                    columns: vec![
+                        categorical("payer", vec![firm(0)]),
+                        categorical("payee", vec![firm(0), firm(1)]),
+                        integer("amount", 32),
+                    ],
+                },
+                columns: vec![vec![0, 0, 0], vec![1, 0, 0], vec![2000, -2000, 0]],
+            },
+        ),
+        (
+            "firm1",
+            "obligations",
+            Table {
+                schema: Schema {
+                    columns: vec![
+                        categorical("payer", vec![firm(1)]),
+                        categorical("payee", vec![firm(0)]),
+                        integer("amount", 32),
+                    ],
+                },
+                columns: vec![vec![0], vec![0], vec![100]],
+            },
+        ),
+    ];
+    let owned: Vec<OwnedTable> = self_owed
+        .iter()
+        .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
+        .collect();
+    assert_eq!(
+        block_on(settle(&mut Clear::default(), &round(2), &owned)).unwrap_err(),
+        SettlementError::Overflow { bits: 10 }
+    );
     // A payer column naming another firm than the uploader.
     let mut plain = tables(&gridlocked(), 40);
     let (_, _, t) = plain

@@ -100,16 +100,30 @@ pub(crate) async fn resolve<B: Backend>(
 ) -> Result<Resolution, SettlementError> {
     let firms = names.len();
     let owed = &gross.owed;
-    // Everyone settles: credits are column sums of the gross matrix.
+    // Everyone settles. `receivable` is the balance plus everything owed by the others: no
+    // final balance exceeds it (what a firm owes itself cancels out when it settles and
+    // vanishes when it is dropped, so it is left out of both sides here).
     let credits = secret(
         (0..firms)
-            .map(|j| (0..firms).map(|p| owed[p * firms + j]).sum())
+            .map(|j| {
+                (0..firms)
+                    .filter(|&p| p != j)
+                    .map(|p| owed[p * firms + j])
+                    .sum()
+            })
             .collect(),
         gross.owed_bits + log2_ceil(firms),
         "positions",
     )?;
+    let paid_to_others = secret(
+        (0..firms)
+            .map(|j| gross.debits.shares()[j] - owed[j * firms + j])
+            .collect(),
+        gross.debits.bits().max(gross.owed_bits) + 1,
+        "positions",
+    )?;
     let receivable = balances.add(&credits).map_err(at("positions"))?;
-    let mut positions = receivable.sub(&gross.debits).map_err(at("positions"))?;
+    let mut positions = receivable.sub(&paid_to_others).map_err(at("positions"))?;
     let limit = (1i128 << balance_bits) - 1;
     let headroom = b
         .constant(&vec![limit; firms])
