@@ -587,8 +587,9 @@ fn invalid_shares_are_refused_naming_the_firm() {
     );
     assert!(run_clear_bits(&overflow, 11).is_ok());
     // What a firm owes itself (only possible past the upload checks) cannot hide an overflow:
-    // firm0 receives 100, owes firm1 2000 and itself -2000 (its totals per other payee are
-    // checked, not its rows); it is dropped and keeps 1000 + 100 > 2^10 - 1.
+    // firm0 has 1000, receives 100, owes firm1 and firm2 600 each and itself -1200 (with more
+    // rows than payees, its totals per other payee are checked, not its rows); it is dropped
+    // and keeps 1000 + 100 > 2^10 - 1.
     let self_owed = [
         (
             "firm0",
@@ -607,6 +608,16 @@ fn invalid_shares_are_refused_naming_the_firm() {
                 schema: Schema {
                     columns: vec![integer("balance", 10)],
                 },
+                columns: vec![vec![100]],
+            },
+        ),
+        (
+            "firm2",
+            "accounts",
+            Table {
+                schema: Schema {
+                    columns: vec![integer("balance", 10)],
+                },
                 columns: vec![vec![0]],
             },
         ),
@@ -617,11 +628,11 @@ fn invalid_shares_are_refused_naming_the_firm() {
                 schema: Schema {
                     columns: vec![
                         categorical("payer", vec![firm(0)]),
-                        categorical("payee", vec![firm(0), firm(1)]),
+                        categorical("payee", vec![firm(0), firm(1), firm(2)]),
                         integer("amount", 32),
                     ],
                 },
-                columns: vec![vec![0, 0, 0], vec![1, 0, 0], vec![2000, -2000, 0]],
+                columns: vec![vec![0, 0, 0, 0], vec![1, 2, 0, 0], vec![600, 600, -1200, 0]],
             },
         ),
         (
@@ -644,7 +655,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
         .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
         .collect();
     assert_eq!(
-        block_on(settle(&mut Clear::default(), &round(2), &owned)).unwrap_err(),
+        block_on(settle(&mut Clear::default(), &round(3), &owned)).unwrap_err(),
         SettlementError::Overflow { bits: 10 }
     );
     // A payer column naming another firm than the uploader.
