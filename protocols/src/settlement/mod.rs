@@ -32,7 +32,10 @@
 //!   recomputed. The outcome does not depend on any order: the firms whose obligations settle
 //!   are the largest set of firms that can all pay together, so a cycle of obligations that
 //!   nets to zero always settles, even from zero balances. A firm's obligations settle all
-//!   together or not at all.
+//!   together or not at all. There are at most `firms + 1` solvency checks.
+//! - **Inputs**: obligations to oneself, negative amounts or balances and payees outside the
+//!   round are refused at upload, naming the row ([`RoundSpec::check_upload`]); the workers
+//!   re-check, on shares, what would let one firm move another's money (see below).
 //!
 //! # What is revealed, and to whom
 //!
@@ -51,8 +54,9 @@
 //!   totals per payee (a firm cannot lower another firm's balance). A third bit says whether
 //!   some balance plus everything it could receive would overflow the balance column. Invalid
 //!   inputs fail the round naming the firm (and, for the payer, the row); nothing is written.
-//!   The one-hot opening is uniform (see module `netting`). Statistical security is 40 bits per
-//!   masked value, as in the engine's comparisons.
+//!   The masked payees opened to build the one-hot vectors are uniform modulo the domain size
+//!   and statistically masked above it (see module `netting`). Statistical security is 40 bits
+//!   per masked value, as in the engine's comparisons.
 //!
 //! The new balances are returned as [`TableUpdate`]s of the accounts datasets (every column in
 //! schema order, the others unchanged); the worker makes them current only once every worker
@@ -60,8 +64,8 @@
 //!
 //! # Cost
 //!
-//! The bilateral gross matrix costs `d + 40` random bits per obligation (`d = ceil(log2` of the
-//! largest payee domain`)`, at least 2), one opening, `ceil(log2(d/2))` rounds of about 20
+//! The bilateral gross matrix costs `d` random bits and one masking integer per obligation
+//! (`d = ceil(log2` of the largest payee domain`)`, at least 2), one opening, `ceil(log2(d/2))` rounds of about 20
 //! products per obligation, one round of `2^(d/2)` products per obligation and one dot product
 //! per (payer, payee, 64 rows) (module `netting`). The first check compares `3 · firms` values and
 //! at most `min(rows, payees)` per firm (the validation); every further iteration is one dot
