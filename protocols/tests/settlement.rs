@@ -108,6 +108,14 @@ fn round(firms: usize) -> RoundSpec {
         firms: (0..firms).map(firm).collect(),
         accounts: "accounts".into(),
         obligations: "obligations".into(),
+        hide_iterations: false,
+    }
+}
+
+fn hidden(firms: usize) -> RoundSpec {
+    RoundSpec {
+        hide_iterations: true,
+        ..round(firms)
     }
 }
 
@@ -206,9 +214,19 @@ async fn open_outcome<B: Backend>(
 
 /// Checks a run against the reference.
 fn check(inst: &Instance, opened: &Opened) {
+    check_as(inst, opened, false)
+}
+
+/// Checks a run against the reference, with iterations hidden or not.
+fn check_as(inst: &Instance, opened: &Opened, hidden: bool) {
     let want = reference(inst);
     let n = inst.balances.len();
-    assert_eq!(opened.public.iterations, want.iterations, "iterations");
+    let iterations = if hidden && want.iterations > 1 {
+        n + 1
+    } else {
+        want.iterations
+    };
+    assert_eq!(opened.public.iterations, iterations, "iterations");
     assert_eq!(
         opened.public.all_settled,
         want.settled.iter().all(|&s| s),
@@ -245,6 +263,14 @@ fn run_clear(inst: &Instance) -> Result<Opened, SettlementError> {
 }
 
 fn run_clear_bits(inst: &Instance, balance_bits: u32) -> Result<Opened, SettlementError> {
+    run_clear_spec(inst, balance_bits, &round(inst.balances.len()))
+}
+
+fn run_clear_spec(
+    inst: &Instance,
+    balance_bits: u32,
+    spec: &RoundSpec,
+) -> Result<Opened, SettlementError> {
     let owned: Vec<OwnedTable> = tables(inst, balance_bits)
         .iter()
         .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
@@ -252,7 +278,7 @@ fn run_clear_bits(inst: &Instance, balance_bits: u32) -> Result<Opened, Settleme
     let n = inst.balances.len();
     block_on(async {
         let mut b = Clear::seeded(7);
-        let out = settle(&mut b, &round(n), &owned).await?;
+        let out = settle(&mut b, spec, &owned).await?;
         Ok(open_outcome(&mut b, n, out).await.unwrap())
     })
 }
@@ -301,6 +327,9 @@ proptest! {
         prop_assert_eq!(&want.settled, &largest_payable_set(&inst));
         let opened = run_clear(&inst).unwrap();
         check(&inst, &opened);
+        // Hiding the iterations changes the public count only.
+        let n = inst.balances.len();
+        check_as(&inst, &run_clear_spec(&inst, 40, &hidden(n)).unwrap(), true);
         // Money is conserved.
         prop_assert_eq!(
             opened.balances.iter().sum::<i128>(),
@@ -370,6 +399,9 @@ fn a_cascade_takes_one_check_per_wave() {
     check(&inst, &opened);
     assert_eq!(opened.balances, [5, 0, 0, 0, 0]);
     assert_eq!(opened.public.iterations, 4);
+    let opened = run_clear_spec(&inst, 40, &hidden(5)).unwrap();
+    check_as(&inst, &opened, true);
+    assert_eq!(opened.public.iterations, 6);
 }
 
 #[test]
@@ -432,6 +464,16 @@ async fn deal<N: mpc::net::Network>(
 
 /// Runs an instance on the engine; returns the opened outcome and the rounds of `settle`.
 fn run_engine(inst: &Instance, n: usize, t: usize, mul: MulProtocol) -> (Opened, u64) {
+    run_engine_spec(inst, n, t, mul, round(inst.balances.len()))
+}
+
+fn run_engine_spec(
+    inst: &Instance,
+    n: usize,
+    t: usize,
+    mul: MulProtocol,
+    spec: RoundSpec,
+) -> (Opened, u64) {
     let plain = tables(inst, 40);
     let firms = inst.balances.len();
     agreed(run_parties(
@@ -442,11 +484,11 @@ fn run_engine(inst: &Instance, n: usize, t: usize, mul: MulProtocol) -> (Opened,
         },
         11,
         move |mut e| {
-            let plain = plain.clone();
+            let (plain, spec) = (plain.clone(), spec.clone());
             async move {
                 let owned = deal(&mut e, &plain).await?;
                 let before = e.stats().rounds;
-                let out = settle(&mut e, &round(firms), &owned)
+                let out = settle(&mut e, &spec, &owned)
                     .await
                     .unwrap_or_else(|err| panic!("settle: {err}"));
                 let rounds = e.stats().rounds - before;
@@ -498,6 +540,10 @@ fn engine_matches_the_reference_with_3_5_and_7_parties() {
     assert!(want.settled.iter().any(|s| !s) && want.settled.iter().any(|&s| s));
     let (opened, _) = run_engine(&wide, 3, 1, MulProtocol::Dn07);
     check(&wide, &opened);
+    // Hidden iterations: the same outputs, a public count of firms + 1.
+    let (opened, _) = run_engine_spec(&inst, 3, 1, MulProtocol::Grr, hidden(4));
+    check_as(&inst, &opened, true);
+    assert_eq!(opened.public.iterations, 5);
 }
 
 #[test]
@@ -715,6 +761,14 @@ fn job_specs_parse_and_refuse_typos() {
         (r.accounts.as_str(), r.obligations.as_str()),
         ("accounts", "obligations")
     );
+    assert!(!r.hide_iterations);
+    let JobSpec::Settlement(r) =
+        JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\nhide_iterations = true\n")
+            .unwrap()
+    else {
+        panic!("not a settlement")
+    };
+    assert!(r.hide_iterations);
     let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\nacounts = \"x\"\n")
         .unwrap_err();
     assert!(err.contains("acounts"), "{err}");

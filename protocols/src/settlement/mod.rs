@@ -41,7 +41,8 @@
 //!
 //! - to everyone ([`SettlementResult`]): the number of solvency checks (`iterations`: 1 when
 //!   everything settled at once; otherwise at least `iterations - 1` firms were dropped, at
-//!   least one per wave of defaults) and whether every obligation settled. Not which firms were
+//!   least one per wave of defaults; with [`RoundSpec::hide_iterations`], always `firms + 1`)
+//!   and whether every obligation settled. Not which firms were
 //!   dropped, nor how many, nor any amount or balance: each check opens exactly one bit ("is any
 //!   settling firm short?"), and the insolvency flags stay secret throughout.
 //! - to each firm, privately: its new balance (output `balance`, label `"balance"`) and, per
@@ -109,6 +110,7 @@ fn default_obligations() -> String {
 /// firms = ["acme", "globex", "initech"]  # the account holders, public, in this order
 /// accounts = "accounts"                  # optional (default "accounts")
 /// obligations = "obligations"            # optional (default "obligations")
+/// hide_iterations = false                # optional: true runs every drop, revealing nothing
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,6 +124,11 @@ pub struct RoundSpec {
     /// The name of the datasets holding each firm's obligations (default `obligations`).
     #[serde(default = "default_obligations")]
     pub obligations: String,
+    /// When true (default false), a round that does not settle at once always runs all
+    /// `firms` drops, so that the number of iterations reveals nothing beyond whether everything
+    /// settled; it costs `firms` iterations instead of one per wave of defaults.
+    #[serde(default)]
+    pub hide_iterations: bool,
 }
 
 impl RoundSpec {
@@ -153,8 +160,9 @@ pub struct SettlementResult {
     pub firms: Vec<String>,
     /// Obligations submitted (the datasets' row counts, public anyway).
     pub obligations: usize,
-    /// Solvency checks run: 1 when everything settled at once; each further check followed
-    /// the dropping of at least one firm's obligations.
+    /// Positions computed (solvency checks): 1 when everything settled at once; otherwise one
+    /// more per wave of defaults (each dropped at least one firm), or `firms + 1` with
+    /// [`RoundSpec::hide_iterations`].
     pub iterations: usize,
     /// True when every obligation settled.
     pub all_settled: bool,
@@ -320,8 +328,16 @@ pub async fn settle<B: Backend>(
     let book_list: Vec<netting::Book> = ledger.iter().map(|(_, k)| k.clone()).collect();
     let gross = netting::gross(b, firms, &book_list).await?;
     let payers: Vec<usize> = ledger.iter().map(|(_, k)| k.payer).collect();
-    let outcome =
-        resolve::resolve(b, &round.firms, &balances, balance_bits, &gross, &payers).await?;
+    let outcome = resolve::resolve(
+        b,
+        &round.firms,
+        &balances,
+        balance_bits,
+        &gross,
+        &payers,
+        round.hide_iterations,
+    )
+    .await?;
 
     let mut private = Vec::new();
     let mut updates = Vec::new();

@@ -9,7 +9,9 @@
 //!    dot product per firm, and go to 1.
 //!
 //! Every iteration drops at least one firm, so there are at most `firms + 1` checks, each a
-//! constant number of rounds. The result does not depend on any order: dropping can only lower
+//! constant number of rounds. With `hide_iterations`, a round that did not settle at once runs
+//! all `firms` drops without opening anything (a drop that finds nobody short changes
+//! nothing), so the public count is 1 or `firms + 1`: no more than whether everything settled. The result does not depend on any order: dropping can only lower
 //! other firms' positions, so the flags that remain are the **largest set of firms whose
 //! obligations can all settle together** (any set that could settle by itself is never
 //! dropped, by induction), and a cycle of obligations that nets to zero always settles.
@@ -97,6 +99,7 @@ pub(crate) async fn resolve<B: Backend>(
     balance_bits: u32,
     gross: &Gross,
     payers: &[usize],
+    hide_iterations: bool,
 ) -> Result<Resolution, SettlementError> {
     let firms = names.len();
     let owed = &gross.owed;
@@ -188,6 +191,9 @@ pub(crate) async fn resolve<B: Backend>(
     )?;
     let mut active = vec![Fr::one(); firms];
     let mut iterations = 1;
+    // With hidden iterations, a round that did not settle at once always runs `firms` drops
+    // (each drops every short firm, possibly none), and opens nothing more.
+    let fixed = hide_iterations && !everyone_solvent;
     while !everyone_solvent {
         if iterations > firms {
             return Err(SettlementError::Input(
@@ -205,14 +211,21 @@ pub(crate) async fn resolve<B: Backend>(
             .await
             .map_err(at("positions"))?;
         positions = balances.add(&settling).map_err(at("positions"))?;
+        iterations += 1;
+        if fixed && iterations > firms {
+            // After `firms` drops nobody can be short: every drop before removed someone or
+            // found everyone solvent, which no drop changes.
+            break;
+        }
         let zero = b.constant(&vec![0; firms]).map_err(at("solvency"))?;
         short = b
             .lt(&positions, &zero)
             .await
             .map_err(at("solvency"))?
             .into_shares();
-        everyone_solvent = none_of(b, &[&short], None).await?[0] == 1;
-        iterations += 1;
+        if !fixed {
+            everyone_solvent = none_of(b, &[&short], None).await?[0] == 1;
+        }
     }
     Ok(Resolution {
         // Every final position lies in [0, balance + receivable], checked to fit the column.
