@@ -185,7 +185,6 @@ pub fn run(exe: &Path) -> Result<()> {
                 (JobState::Done, Some(report)) => report,
                 (state, _) => bail!("job {job}: {state:?}"),
             };
-            #[allow(irrefutable_let_patterns)] // until the catalog has other kinds
             let PublicResult::Statistics(mpc_result) = serde_json::from_str(&report.public)? else {
                 bail!("job {job}: not a statistics result");
             };

@@ -70,6 +70,16 @@ pub trait Backend: Send {
     /// `len` secret bits, uniformly random and known to no party (drawn jointly on the engine,
     /// from the backend's seeded RNG in the clear).
     fn random_bits(&mut self, len: usize) -> impl Future<Output = Result<Secret>> + Send;
+    /// `len` secret masking integers in `[0, 2^(bits + MASK_SLACK))`, unknown to every party,
+    /// for statistical masking: added to a value of `bits - 40` bits, one hides it up to
+    /// statistical distance `2^-40`. Not uniform on the engine (a sum of integers dealt by
+    /// `t + 1` parties, one round, far cheaper than `bits` random bits); uniform below
+    /// `2^bits` in the clear. The facts are the same everywhere: `bits + MASK_SLACK` bits.
+    fn random_masks(
+        &mut self,
+        len: usize,
+        bits: u32,
+    ) -> impl Future<Output = Result<Secret>> + Send;
     /// Opens integers (or scaled fixed-point integers) to everyone.
     fn open(&mut self, a: &Secret) -> impl Future<Output = Result<Vec<i128>>> + Send;
     /// Opens to one party: `Some` there, `None` elsewhere (`Clear` always answers `Some`).
@@ -78,6 +88,22 @@ pub trait Backend: Send {
         a: &Secret,
         to: PartyId,
     ) -> impl Future<Output = Result<Option<Vec<i128>>>> + Send;
+}
+
+/// Bits a masking integer may exceed its nominal size by ([`Backend::random_masks`]): sums of
+/// up to 256 dealers' integers.
+pub const MASK_SLACK: u32 = 8;
+
+fn mask_facts(bits: u32) -> Result<mpc::share::Meta> {
+    let bits = bits + MASK_SLACK;
+    if bits > mpc::share::MAX_BITS {
+        return Err(exceeded("random_masks", bits));
+    }
+    Ok(mpc::share::Meta {
+        bits,
+        frac: 0,
+        boolean: false,
+    })
 }
 
 fn decode_all(values: &[Fr]) -> Result<Vec<i128>> {
@@ -132,6 +158,18 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         Engine::random_bits(self, len).await
+    }
+    async fn random_masks(&mut self, len: usize, bits: u32) -> Result<Secret> {
+        let meta = mask_facts(bits)?;
+        if self.params().t() + 1 > 1 << MASK_SLACK {
+            return Err(MpcError::InvalidArgument {
+                op: "random_masks",
+                reason: format!("more than {} dealers", 1 << MASK_SLACK),
+            });
+        }
+        Engine::random_masks(self, len, bits)
+            .await
+            .map(|m| m.assume_bits(meta.bits))
     }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         Engine::open_ints(self, a).await
@@ -496,6 +534,22 @@ impl Backend for Clear {
             .collect();
         Ok(Shared::from_bit_shares(bits))
     }
+    async fn random_masks(&mut self, len: usize, bits: u32) -> Result<Secret> {
+        let meta = mask_facts(bits)?;
+        let values = (0..len)
+            .map(|_| {
+                let (mut v, mut done) = (Fr::zero(), 0);
+                while done < bits {
+                    let take = (bits - done).min(64);
+                    let word = self.rng.random::<u64>() >> (64 - take);
+                    v += Fr::from_u128(word as u128) * Fr::pow2(done);
+                    done += take;
+                }
+                v
+            })
+            .collect();
+        Shared::from_facts(values, meta)
+    }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         decode_all(a.shares())
     }
@@ -523,6 +577,8 @@ pub struct OpCounts {
     pub random_bits: u64,
     /// Elements bit-decomposed (their products, random bits and openings count above too).
     pub decomposed: u64,
+    /// Masking integers drawn.
+    pub masks: u64,
     /// Interactive operations called (each a batch).
     pub batches: u64,
 }
@@ -610,6 +666,10 @@ impl<B: Backend> Backend for Counting<B> {
         self.tally(|c| &mut c.random_bits, len);
         self.inner.random_bits(len).await
     }
+    async fn random_masks(&mut self, len: usize, bits: u32) -> Result<Secret> {
+        self.tally(|c| &mut c.masks, len);
+        self.inner.random_masks(len, bits).await
+    }
     async fn open(&mut self, a: &Secret) -> Result<Vec<i128>> {
         self.tally(|c| &mut c.opened, a.len());
         self.inner.open(a).await
@@ -694,6 +754,28 @@ mod tests {
             frac,
         )
         .unwrap()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn clear_masks_are_uniform_below_their_size_with_the_engines_facts() {
+        let mut c = Counting::new(Clear::seeded(5));
+        for bits in [1u32, 41, 64, 100] {
+            let m = c.random_masks(2000, bits).await.unwrap();
+            assert_eq!(
+                (m.bits(), m.frac(), m.is_boolean()),
+                (bits + MASK_SLACK, 0, false)
+            );
+            let values = c.open(&m).await.unwrap();
+            assert!(
+                values.iter().all(|&v| (0..1i128 << bits).contains(&v)),
+                "{bits}"
+            );
+            // The top bit is set about half the time.
+            let top = values.iter().filter(|&&v| v >> (bits - 1) == 1).count();
+            assert!((800..1200).contains(&top), "{bits}: {top}");
+        }
+        assert_eq!(c.counts.masks, 8000);
+        assert!(c.random_masks(1, mpc::share::MAX_BITS).await.is_err());
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -8,9 +8,18 @@
 //! recipients = ["analyst"] # optional: who may fetch private outputs (statistics are public)
 //! ```
 //!
-//! Matching and settlement kinds join this enum with their issue.
+//! ```toml
+//! kind = "settlement"
+//! firms = ["acme", "globex", "initech"]   # the account holders (public), each a recipient
+//! accounts = "accounts"                   # optional: each firm's one-row balance dataset
+//! obligations = "obligations"             # optional: each firm's obligations (payer, payee, amount)
+//! ```
+//!
+//! Matching kinds join this enum with their issue.
 
 use serde::{Deserialize, Serialize};
+
+use crate::dataset::Table;
 
 /// A job's specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +36,9 @@ pub enum JobSpec {
         #[serde(default)]
         recipients: Vec<String>,
     },
+    /// A settlement round over the firms' balances and obligations
+    /// ([`crate::settlement::RoundSpec`]); every firm receives its own outputs.
+    Settlement(crate::settlement::RoundSpec),
 }
 
 impl JobSpec {
@@ -39,17 +51,7 @@ impl JobSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Statistics { .. } => "statistics",
-        }
-    }
-
-    /// Checks a dataset an owner is about to upload for this job, before a single share
-    /// leaves the owner's machine: `Err` names the row and the problem. Datasets the job does
-    /// not read pass.
-    pub fn check_upload(&self, dataset: &str, table: &crate::dataset::Table) -> Result<(), String> {
-        let _ = (dataset, table);
-        match self {
-            // Any typed table is a valid statistics input; the query is checked on its own.
-            JobSpec::Statistics { .. } => Ok(()),
+            JobSpec::Settlement(_) => "settlement",
         }
     }
 
@@ -57,6 +59,16 @@ impl JobSpec {
     pub fn recipients(&self) -> &[String] {
         match self {
             JobSpec::Statistics { recipients, .. } => recipients,
+            JobSpec::Settlement(round) => &round.firms,
+        }
+    }
+
+    /// Refuses a plain table, naming the row, before its owner shares it: values this job
+    /// kind cannot take. Datasets the job does not read are accepted.
+    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
+        match self {
+            JobSpec::Statistics { .. } => Ok(()),
+            JobSpec::Settlement(round) => round.check_upload(dataset, table),
         }
     }
 }

@@ -5,7 +5,8 @@
 //! Protocol code never opens a socket, a file or a clock; it sees the other parties only through
 //! the backend. Datasets and policies ([`dataset`], [`policy`]) are plain data: parsing a CSV
 //! and checking a policy are pure functions. [`stats`] answers SQL questions over the union of
-//! every owner's rows (`quorate query`).
+//! every owner's rows (`quorate query`); [`settlement`] nets firms' secret obligations against
+//! their secret balances and writes the new balances back.
 
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod dataset;
 pub mod outcome;
 pub mod policy;
+pub mod settlement;
 pub mod stats;
 
 pub use backend::{Backend, Clear, Counting, Secret};

@@ -150,4 +150,6 @@ impl<P> Outcome<P> {
 pub enum PublicResult {
     /// A statistics query's answer.
     Statistics(crate::stats::QueryResult),
+    /// A settlement round's status.
+    Settlement(crate::settlement::SettlementResult),
 }

@@ -13,6 +13,7 @@ use protocols::catalog::JobSpec;
 use protocols::dataset::Schema;
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
+use protocols::settlement::SettlementError;
 use protocols::stats::{GroupMinimums, Inputs as StatsInputs, QueryOptions, StatsError};
 
 use crate::store::{DatasetRecord, ShareStore, StoreError};
@@ -36,6 +37,9 @@ pub enum ExecError {
     /// The statistics protocol failed (or the SQL is unsupported).
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// A settlement round failed (nothing is written back).
+    #[error("settlement: {0}")]
+    Settlement(#[from] SettlementError),
 }
 
 /// Every committed dataset called `name`, in owner order (the same on every worker).
@@ -99,6 +103,32 @@ impl Inputs {
                     )));
                 }
             }
+        }
+        let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
+        Ok(Inputs { records, policies })
+    }
+
+    /// The committed datasets called by each of `names` whose owner is one of `owners` (none
+    /// is an error only if no dataset at all matches).
+    pub fn of_owners(
+        store: &ShareStore,
+        names: &[&str],
+        owners: &[String],
+    ) -> Result<Self, ExecError> {
+        let mut records = Vec::new();
+        for name in names {
+            records.extend(
+                datasets_named(store, name)?
+                    .into_iter()
+                    .filter(|r| owners.contains(&r.owner)),
+            );
+        }
+        if records.is_empty() {
+            return Err(ExecError::Input(format!(
+                "no committed dataset called {} belongs to {}",
+                names.join(" or "),
+                owners.join(", ")
+            )));
         }
         let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
         Ok(Inputs { records, policies })
@@ -187,6 +217,15 @@ pub async fn execute<N: Network>(
             let result =
                 protocols::stats::run_query(engine, &parsed, &stats_inputs, &options).await?;
             Ok(Outcome::public(PublicResult::Statistics(result)))
+        }
+        JobSpec::Settlement(round) => {
+            // Only the round's firms' datasets are read (and their policies checked).
+            let names = [round.accounts.as_str(), round.obligations.as_str()];
+            let inputs = Inputs::of_owners(store, &names, &round.firms)?;
+            inputs.check(spec)?;
+            let tables = inputs.load(store)?;
+            let outcome = protocols::settlement::settle(engine, round, &tables).await?;
+            Ok(outcome.map(PublicResult::Settlement))
         }
     }
 }

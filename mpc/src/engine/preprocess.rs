@@ -85,6 +85,31 @@ impl<N: Network, F: Field> Engine<N, F> {
         Ok(Shared::from_bit_shares(self.take_bits(len)))
     }
 
+    /// `len` secret masking integers for statistical masking in protocols: each the sum of
+    /// uniform `bits`-bit integers dealt by parties `0..=t`, so in `[0, (t+1) 2^bits)`, and,
+    /// with one honest dealer, hiding a value of `bits - 40` bits added to it up to statistical
+    /// distance `2^-40`. Not uniform, and no party knows one. One dealing round (`n` messages a
+    /// party), instead of `bits` random bits each.
+    pub async fn random_masks(&mut self, len: usize, bits: u32) -> Result<Shared<F>> {
+        let bound = crate::share::check_bits(
+            "random_masks",
+            bits + crate::share::log2_ceil(self.params.t() + 1),
+        )?;
+        let shares = self
+            .preprocess(Needs {
+                mults: 0,
+                bits: 0,
+                ints: vec![bits; len],
+            })
+            .await?;
+        Ok(Shared {
+            shares,
+            bits: bound,
+            frac: 0,
+            boolean: false,
+        })
+    }
+
     /// Ensures the pool covers `needs` and returns the masking integers asked for.
     pub(crate) async fn preprocess(&mut self, needs: Needs) -> Result<Vec<F>> {
         let t = self.params.t();
