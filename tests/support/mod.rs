@@ -163,10 +163,20 @@ impl LocalCluster {
 
     /// Starts worker `i` (its output goes to a log file in the folder).
     pub fn start_worker(&mut self, i: usize) {
-        let log = std::fs::File::create(self.path().join(format!("worker-{i}.log"))).unwrap();
+        self.start_worker_with(i, &[]);
+    }
+
+    /// Starts worker `i` with extra environment variables (test hooks).
+    pub fn start_worker_with(&mut self, i: usize, env: &[(&str, &str)]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path().join(format!("worker-{i}.log")))
+            .unwrap();
         let child = quorate()
             .args(["worker", "--config"])
             .arg(self.worker_config(i))
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

@@ -275,6 +275,12 @@ async fn run_job(
         }
         Err(e) => Err(e),
     };
+    if let Some(hold) = hold_report() {
+        // Fault injection for end-to-end tests: everything is computed and staged, the
+        // coordinator has not heard yet.
+        tracing::info!(job, "holding the report for {} ms (QUORATE_TEST_HOLD_REPORT_MS)", hold.as_millis());
+        tokio::time::sleep(hold).await;
+    }
     match computed {
         Ok(report) => {
             let stats = engine.stats();
@@ -295,6 +301,16 @@ async fn run_job(
             Response::error(kind, format!("job {job}: {e}"))
         }
     }
+}
+
+/// The test hook `QUORATE_TEST_HOLD_REPORT_MS`: how long to wait between computing a job and
+/// reporting it, so a test can kill a worker while every worker holds a staged result.
+fn hold_report() -> Option<Duration> {
+    std::env::var("QUORATE_TEST_HOLD_REPORT_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
 }
 
 /// Runs synchronous store or ledger work off the async threads.
