@@ -150,4 +150,10 @@ impl<P> Outcome<P> {
 pub enum PublicResult {
     /// A statistics query's answer.
     Statistics(crate::stats::QueryResult),
+    /// A sealed-bid double auction's clearing.
+    Auction(crate::matching::AuctionResult),
+    /// A limit-order book's clearing.
+    Orders(crate::matching::OrdersResult),
+    /// Record matching's counts (and public sums).
+    RecordMatch(crate::matching::RecordMatchResult),
 }

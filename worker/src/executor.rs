@@ -10,6 +10,7 @@ use mpc::net::Network;
 use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
 use protocols::catalog::JobSpec;
+use protocols::matching::MatchingError;
 use protocols::dataset::Schema;
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
@@ -36,6 +37,9 @@ pub enum ExecError {
     /// The statistics protocol failed (or the SQL is unsupported).
     #[error(transparent)]
     Stats(#[from] StatsError),
+    /// A matching protocol (auction, orders, record matching) failed or refused its inputs.
+    #[error(transparent)]
+    Matching(#[from] MatchingError),
 }
 
 /// Every committed dataset called `name`, in owner order (the same on every worker).
@@ -187,6 +191,31 @@ pub async fn execute<N: Network>(
             let result =
                 protocols::stats::run_query(engine, &parsed, &stats_inputs, &options).await?;
             Ok(Outcome::public(PublicResult::Statistics(result)))
+        }
+        JobSpec::Auction { dataset, grid } => {
+            let grid = grid.prices().map_err(MatchingError::Spec)?;
+            let inputs = Inputs::named(store, dataset)?;
+            inputs.check(spec)?;
+            let bids = inputs.load(store)?;
+            let outcome = protocols::matching::run_auction(engine, &grid, &bids).await?;
+            Ok(outcome.map(PublicResult::Auction))
+        }
+        JobSpec::Orders { dataset, grid } => {
+            let grid = grid.prices().map_err(MatchingError::Spec)?;
+            let inputs = Inputs::named(store, dataset)?;
+            inputs.check(spec)?;
+            let books = inputs.load(store)?;
+            let outcome = protocols::matching::run_orders(engine, &grid, &books).await?;
+            Ok(outcome.map(PublicResult::Orders))
+        }
+        JobSpec::RecordMatch { datasets, .. } => {
+            let names: Vec<&str> = datasets.iter().map(String::as_str).collect();
+            let inputs = Inputs::collect(store, &names, false)?;
+            inputs.check(spec)?;
+            let tables = inputs.load(store)?;
+            let query = spec.record_query().expect("a record_match job");
+            let outcome = protocols::matching::run_record_match(engine, &query, &tables).await?;
+            Ok(outcome.map(PublicResult::RecordMatch))
         }
     }
 }
