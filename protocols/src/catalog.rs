@@ -138,7 +138,12 @@ impl JobSpec {
     /// a repeated identifier... The error names the row. `Ok(())` for a dataset the job does
     /// not read (and for statistics, which reads any table).
     pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
-        let refuse = |e: String| Err(format!("dataset '{dataset}' for this {} job: {e}", self.kind()));
+        let refuse = |e: String| {
+            Err(format!(
+                "dataset '{dataset}' for this {} job: {e}",
+                self.kind()
+            ))
+        };
         let checked = match self {
             JobSpec::Statistics { .. } => Ok(()),
             JobSpec::Auction { dataset: d, grid } if d == dataset => grid

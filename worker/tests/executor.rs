@@ -161,7 +161,9 @@ fn a_statistics_job_matches_the_clear_computation() {
                 &options,
             ))
             .unwrap();
-        let PublicResult::Statistics(got) = first;
+        let PublicResult::Statistics(got) = first else {
+            panic!("a statistics job returned another kind");
+        };
         assert_eq!(got.rows.len(), clear.rows.len());
         assert_eq!(got.suppressed, clear.suppressed);
         for (g, c) in got.rows.iter().zip(&clear.rows) {

@@ -137,7 +137,12 @@ pub async fn run_auction<B: Backend>(
         buys.push(t.column("buy").map_err(MatchingError::Input)?);
         sells.push(t.column("sell").map_err(MatchingError::Input)?);
     }
-    let q_bits = buys.iter().chain(&sells).map(|c| c.bits()).max().unwrap_or(0);
+    let q_bits = buys
+        .iter()
+        .chain(&sells)
+        .map(|c| c.bits())
+        .max()
+        .unwrap_or(0);
     let demand = sum_batches(&buys, step)?;
     let supply = sum_batches(&sells, step)?;
     let crossing = clearing::cross(b, &demand, &supply, false).await?;

@@ -5,8 +5,9 @@
 //! be the lowest index with `S_(p*) >= D_(p*)` (the crossing). Matched volume at `i` is
 //! `min(D_i, S_i)`: it is `S_i` below `p*` (non-decreasing in `i`) and `D_i` from `p*` on
 //! (non-increasing), so it is largest at `p* - 1` or at `p*`. **The clearing price is the grid
-//! price maximising matched volume; on a tie, the crossing `p*` itself** (so `p* - 1` only when
-//! `S_(p*-1) > D_(p*)`). The volume is `V = max(D_(p*), S_(p*-1))` (with `S_(-1) = 0`).
+//! price maximising matched volume; among several, the one nearest the crossing, and `p*`
+//! itself on a tie** — so `p* - 1` exactly when `S_(p*-1) > D_(p*)`. The volume is
+//! `V = max(D_(p*), S_(p*-1))` (with `S_(-1) = 0`).
 //! - Auction: when supply stays below demand on the whole grid there is no crossing and **no
 //!   trade** (bidders' curves are unknown beyond the grid).
 //! - Order book: every order's limit is on the grid, so above the grid demand is zero: a
@@ -209,7 +210,10 @@ impl Sides {
                 let buy: Vec<i128> = sells.iter().map(|&s| i128::from(!s)).collect();
                 let sell: Vec<i128> = sells.iter().map(|&s| i128::from(s)).collect();
                 let sb = x.scale_each(&buy).and_then(|v| v.sum()).map_err(at(step))?;
-                let ss = x.scale_each(&sell).and_then(|v| v.sum()).map_err(at(step))?;
+                let ss = x
+                    .scale_each(&sell)
+                    .and_then(|v| v.sum())
+                    .map_err(at(step))?;
                 cat(&[&sb, &ss], step)
             }
             Sides::Secret(sells) => {
@@ -333,7 +337,13 @@ pub(crate) async fn ration<B: Backend>(
     let left = sides.pick(b, &[&left], step).await?.remove(0);
     // Participants without a fractional share are pushed past any L (< n + 1).
     let key = rank
-        .add(&fractional.not().map_err(at(step))?.scale(n as i128 + 1).map_err(at(step))?)
+        .add(
+            &fractional
+                .not()
+                .map_err(at(step))?
+                .scale(n as i128 + 1)
+                .map_err(at(step))?,
+        )
         .map_err(at(step))?;
     let extra = b.lt(&key, &left).await.map_err(at(step))?;
     floor.add(&extra).map_err(at(step))

@@ -44,10 +44,11 @@ pub const MAX_GRID: usize = 1_000_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Grid {
+    /// Explicit prices, strictly increasing. (Listed first: serde would read a three-element
+    /// list as a range's `[min, max, step]` otherwise.)
+    List(Vec<i64>),
     /// `min, min + step, ...` up to `max` (inclusive when `max - min` is a multiple of `step`).
     Range(GridRange),
-    /// Explicit prices, strictly increasing.
-    List(Vec<i64>),
 }
 
 /// The range form of a [`Grid`].

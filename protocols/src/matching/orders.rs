@@ -134,7 +134,11 @@ pub async fn run_orders<B: Backend>(
         return Ok(Outcome::public(result(Clearing::NoTrade)));
     }
     // The side as a 0/1 "sells" flag (checked at upload to be buy or sell).
-    let sells = if sell_at == 1 { side } else { side.not().map_err(at(step))? };
+    let sells = if sell_at == 1 {
+        side
+    } else {
+        side.not().map_err(at(step))?
+    };
     let sells = Secret::from_bit_shares(sells.into_shares());
     let q_bits = qty.bits();
     let q_sell = b.mul(&qty, &sells).await.map_err(at(step))?;
@@ -161,7 +165,13 @@ pub async fn run_orders<B: Backend>(
         ge_parts.push(below.not().map_err(at(step))?);
         j = end;
     }
-    let totals = cat(&[&q_buy.sum().map_err(at(step))?, &q_sell.sum().map_err(at(step))?], step)?;
+    let totals = cat(
+        &[
+            &q_buy.sum().map_err(at(step))?,
+            &q_sell.sum().map_err(at(step))?,
+        ],
+        step,
+    )?;
     let (demand, supply) = if rows == 0 {
         (totals.slice(0..1), totals.slice(1..2))
     } else {
@@ -224,8 +234,14 @@ pub async fn run_orders<B: Backend>(
         .await
         .map_err(at(step))?;
     let piece = |k: usize| parts.slice(k * n..(k + 1) * n);
-    let full = piece(0).add(&piece(1)).map_err(at(step))?.assume_bits(q_bits);
-    let marg = piece(2).add(&piece(3)).map_err(at(step))?.assume_bits(q_bits);
+    let full = piece(0)
+        .add(&piece(1))
+        .map_err(at(step))?
+        .assume_bits(q_bits);
+    let marg = piece(2)
+        .add(&piece(3))
+        .map_err(at(step))?
+        .assume_bits(q_bits);
     let side_sum = |k: usize| piece(k).sum().map_err(at(step));
     let filled = cat(&[&side_sum(0)?, &side_sum(1)?], step)?;
     let total = cat(&[&side_sum(2)?, &side_sum(3)?], step)?.assume_bits(total_bits);
@@ -234,8 +250,7 @@ pub async fn run_orders<B: Backend>(
         .and_then(|v| v.sub(&filled))
         .map_err(at(step))?
         .assume_bits(total_bits);
-    let rationed =
-        clearing::ration(b, &marg, &Sides::Secret(sells), &remaining, &total).await?;
+    let rationed = clearing::ration(b, &marg, &Sides::Secret(sells), &remaining, &total).await?;
     let fills = full.add(&rationed).map_err(at(step))?.assume_bits(q_bits);
     Ok(Outcome {
         public: result(clearing),

@@ -122,8 +122,13 @@ pub fn check_records(query: &RecordQuery, table: &Table) -> Result<(), String> {
             .schema
             .column(name)
             .ok_or_else(|| format!("the dataset needs the value column '{name}' to sum"))?;
-        if !matches!(spec.ty, ColumnType::Integer { .. } | ColumnType::Fixed { .. }) {
-            return Err(format!("column '{name}' must be integer or fixed point to be summed"));
+        if !matches!(
+            spec.ty,
+            ColumnType::Integer { .. } | ColumnType::Fixed { .. }
+        ) {
+            return Err(format!(
+                "column '{name}' must be integer or fixed point to be summed"
+            ));
         }
     }
     Ok(())
