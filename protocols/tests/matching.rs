@@ -777,3 +777,93 @@ fn specs_parse_and_refuse_typos() {
     };
     assert_eq!(grid.prices().unwrap(), vec![10, 14, 18]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The shipped examples parse, pass the upload checks and give the results their comments state.
+
+fn example(path: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
+    std::fs::read_to_string(format!("{root}{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn example_tables(spec: &JobSpec, dataset: &str, kind: &str, owners: &[&str]) -> Vec<OwnedTable> {
+    let schema =
+        Schema::from_toml(&example(&format!("data/{kind}/schema.toml")), "schema.toml").unwrap();
+    owners
+        .iter()
+        .map(|owner| {
+            let csv = example(&format!("data/{kind}/{owner}.csv"));
+            let table = protocols::dataset::read_csv(csv.as_bytes(), owner, Some(&schema)).unwrap();
+            spec.check_upload(dataset, &table).unwrap();
+            OwnedTable::clear(owner, dataset, &table).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn shipped_examples_give_their_stated_results() {
+    let spec = JobSpec::from_toml(&example("auction.toml")).unwrap();
+    let JobSpec::Auction { dataset, grid } = &spec else {
+        panic!("an auction")
+    };
+    let bids = example_tables(
+        &spec,
+        dataset,
+        "auction",
+        &["north-farm", "south-farm", "sugar-mill"],
+    );
+    let out = block_on(run_auction(
+        &mut Clear::default(),
+        &grid.prices().unwrap(),
+        &bids,
+    ))
+    .unwrap();
+    assert_eq!(
+        out.public.clearing,
+        Clearing::Traded {
+            price: 115,
+            volume: 45
+        }
+    );
+    let alloc: Vec<Vec<i128>> = clear_private(&out).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(alloc, vec![vec![0, 25], vec![0, 20], vec![45, 0]]);
+
+    let spec = JobSpec::from_toml(&example("orders.toml")).unwrap();
+    let JobSpec::Orders { dataset, grid } = &spec else {
+        panic!("an order book")
+    };
+    let books = example_tables(&spec, dataset, "orders", &["alpha", "beta", "gamma"]);
+    let out = block_on(run_orders(
+        &mut Clear::default(),
+        &grid.prices().unwrap(),
+        &books,
+    ))
+    .unwrap();
+    assert_eq!(
+        out.public.clearing,
+        Clearing::Traded {
+            price: 100,
+            volume: 75
+        }
+    );
+    let fills: Vec<Vec<i128>> = clear_private(&out).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(
+        fills,
+        vec![vec![40, 0, 0], vec![30, 20, 15], vec![20, 25, 0]]
+    );
+
+    let spec = JobSpec::from_toml(&example("record-match.toml")).unwrap();
+    let tables = example_tables(
+        &spec,
+        "customers",
+        "record-match",
+        &["acme", "globex", "initech"],
+    );
+    let query = spec.record_query().unwrap();
+    let out = block_on(run_record_match(&mut Clear::default(), &query, &tables)).unwrap();
+    assert_eq!(out.public.common, 3);
+    let pairs: Vec<usize> = out.public.pairwise.iter().map(|p| p.common).collect();
+    assert_eq!(pairs, vec![4, 3, 3]);
+    let sums: Vec<Value> = out.public.sums.iter().map(|s| s.value.clone()).collect();
+    assert_eq!(sums, [655, 720, 295, 1670].map(Value::Int).to_vec());
+}

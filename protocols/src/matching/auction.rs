@@ -4,8 +4,9 @@
 //! one row per grid price, in grid order: `price` (the grid price, checked at upload), `buy`
 //! (units it would buy at that price: non-increasing in the price) and `sell` (units it would
 //! sell: non-decreasing); a pure buyer leaves `sell` at 0, a pure seller `buy` at 0. Quantities
-//! are non-negative integers; declare their columns with at most about 36 bits (the exact
-//! pro-rata division needs the room, see [`super::clearing`]).
+//! are non-negative integers, in columns declared with at most
+//! [`MAX_QUANTITY_BITS`](super::MAX_QUANTITY_BITS) bits (the exact pro-rata division needs the
+//! room, see [`super::clearing`]).
 //!
 //! The workers add the curves (free: additions of shares), apply the clearing rule of
 //! [`super::clearing`] (one batch of `G` comparisons, two dot products, one comparison and one
@@ -24,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{MatchingError, Row, at, cat, sum_batches};
+use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat, sum_batches};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -50,6 +51,12 @@ pub fn check_bids(grid: &[i128], table: &Table) -> Result<(), String> {
             .column(name)
             .ok_or_else(|| format!("the bids need a column '{name}' (price, buy, sell)"))?;
         match spec.ty {
+            ColumnType::Integer { bits } if name != "price" && bits > MAX_QUANTITY_BITS => {
+                Err(format!(
+                    "column '{name}' is declared with {bits} bits; quantities need a schema with \
+                     at most {MAX_QUANTITY_BITS} (`bits = {MAX_QUANTITY_BITS}`)"
+                ))
+            }
             ColumnType::Integer { .. } => Ok(&table.columns[i]),
             _ => Err(format!("column '{name}' must be an integer column")),
         }

@@ -35,6 +35,12 @@ pub use clearing::Clearing;
 pub use orders::{OrdersResult, run_orders};
 pub use records::{RecordMatchResult, run_record_match};
 
+/// The widest quantity column an auction or an order book accepts, in bits: exact pro-rata
+/// rationing divides sums of quantities in fixed point, which needs room above them
+/// ([`clearing`]). Uploads with wider quantity columns are refused by
+/// [`JobSpec::check_upload`](crate::catalog::JobSpec::check_upload).
+pub const MAX_QUANTITY_BITS: u32 = 32;
+
 /// The most prices a grid may have.
 pub const MAX_GRID: usize = 1_000_000;
 

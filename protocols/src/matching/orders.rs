@@ -30,7 +30,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{MatchingError, Row, at, cat};
+use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Schema, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -67,7 +67,8 @@ fn sell_index(schema: &Schema) -> Result<i128, String> {
 }
 
 /// Checks one firm's orders before they are shared: `side` is buy or sell, `price` is on the
-/// grid and `quantity` is a positive integer. The error names the row.
+/// grid and `quantity` is a positive integer in a column of at most
+/// [`MAX_QUANTITY_BITS`] bits. The error names the row.
 pub fn check_orders(grid: &[i128], table: &Table) -> Result<(), String> {
     sell_index(&table.schema)?;
     let column = |name: &str| -> Result<&Vec<i128>, String> {
@@ -76,6 +77,12 @@ pub fn check_orders(grid: &[i128], table: &Table) -> Result<(), String> {
             .column(name)
             .ok_or_else(|| format!("the orders need a column '{name}' (side, price, quantity)"))?;
         match spec.ty {
+            ColumnType::Integer { bits } if name == "quantity" && bits > MAX_QUANTITY_BITS => {
+                Err(format!(
+                    "column 'quantity' is declared with {bits} bits; quantities need a schema \
+                     with at most {MAX_QUANTITY_BITS} (`bits = {MAX_QUANTITY_BITS}`)"
+                ))
+            }
             ColumnType::Integer { .. } => Ok(&table.columns[i]),
             _ => Err(format!("column '{name}' must be an integer column")),
         }
