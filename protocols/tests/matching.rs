@@ -327,18 +327,34 @@ fn bids_strategy() -> impl Strategy<Value = Vec<Bid>> {
 }
 
 fn orders_strategy() -> impl Strategy<Value = (Vec<i128>, Vec<Vec<Order>>)> {
-    (1usize..=5).prop_flat_map(|g| {
-        let grid: Vec<i128> = (0..g as i128).map(|i| 90 + 3 * i).collect();
-        let order = (any::<bool>(), 0..g, 1i128..=9);
-        let grid2 = grid.clone();
-        prop::collection::vec(prop::collection::vec(order, 0..=5), 1..=3).prop_map(move |firms| {
-            let books = firms
-                .into_iter()
-                .map(|f| f.into_iter().map(|(s, i, q)| (s, grid2[i], q)).collect())
+    (
+        1usize..=5,
+        prop::collection::vec(1i128..=4, 5),
+        any::<bool>(),
+    )
+        .prop_flat_map(|(g, gaps, even)| {
+            // Evenly spaced grids (positions by the step) and uneven lists (by the price).
+            let grid: Vec<i128> = (0..g)
+                .map(|i| {
+                    90 + if even {
+                        3 * i as i128
+                    } else {
+                        gaps[..i].iter().sum()
+                    }
+                })
                 .collect();
-            (grid.clone(), books)
+            let order = (any::<bool>(), 0..g, 1i128..=9);
+            let grid2 = grid.clone();
+            prop::collection::vec(prop::collection::vec(order, 0..=5), 1..=3).prop_map(
+                move |firms| {
+                    let books = firms
+                        .into_iter()
+                        .map(|f| f.into_iter().map(|(s, i, q)| (s, grid2[i], q)).collect())
+                        .collect();
+                    (grid.clone(), books)
+                },
+            )
         })
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,29 +620,46 @@ fn auction_on_the_engine_matches_the_reference() {
 
 #[test]
 fn orders_on_the_engine_match_the_reference() {
-    let grid = vec![95, 96, 97, 98, 99];
-    let books: Vec<Vec<Order>> = vec![
-        vec![(false, 99, 4), (true, 96, 3), (false, 97, 5)],
-        vec![(true, 97, 4), (false, 97, 2), (true, 95, 1)],
-        vec![(true, 98, 6), (false, 96, 7)],
+    // Books by grid position: (sells, position, quantity).
+    let positions: Vec<Vec<(bool, usize, i128)>> = vec![
+        vec![(false, 4, 4), (true, 1, 3), (false, 2, 5)],
+        vec![(true, 2, 4), (false, 2, 2), (true, 0, 1)],
+        vec![(true, 3, 6), (false, 1, 7)],
     ];
-    let all: Vec<Order> = books.iter().flatten().copied().collect();
-    let (clearing, fills) = ref_orders(&grid, &all);
-    assert!(matches!(clearing, Clearing::Traded { .. }));
-    let tables: Vec<Table> = books.iter().map(|b| order_table(b)).collect();
-    for (params, mul) in engine_settings().into_iter().take(3) {
-        let dealt = dealt_tables(params, "orders", &tables, 5);
-        let g = grid.clone();
-        let (public, private) = on_engine(params, mul, dealt, move |mut e, t| {
-            let g = g.clone();
-            async move {
-                let out = run_orders(&mut e, &g, &t).await.unwrap();
-                (e, out)
-            }
-        });
-        assert_eq!(public.clearing, clearing, "{params:?} {mul:?}");
-        let got: Vec<i128> = private.into_iter().flat_map(|(_, v)| v).collect();
-        assert_eq!(got, fills, "{params:?} {mul:?}");
+    // A dense grid (one-hot path) and a sparse one (comparison path).
+    let grids = [
+        vec![95, 96, 97, 98, 99],
+        vec![0, 50_000, 100_000, 150_000, 200_000],
+    ];
+    for (k, grid) in grids.iter().enumerate() {
+        let books: Vec<Vec<Order>> = positions
+            .iter()
+            .map(|b| b.iter().map(|&(s, i, q)| (s, grid[i], q)).collect())
+            .collect();
+        let all: Vec<Order> = books.iter().flatten().copied().collect();
+        let (clearing, fills) = ref_orders(grid, &all);
+        assert!(matches!(clearing, Clearing::Traded { .. }));
+        let tables: Vec<Table> = books.iter().map(|b| order_table(b)).collect();
+        let settings = engine_settings();
+        let settings = if k == 0 {
+            &settings[..3]
+        } else {
+            &settings[..1]
+        };
+        for &(params, mul) in settings {
+            let dealt = dealt_tables(params, "orders", &tables, 5);
+            let g = grid.clone();
+            let (public, private) = on_engine(params, mul, dealt, move |mut e, t| {
+                let g = g.clone();
+                async move {
+                    let out = run_orders(&mut e, &g, &t).await.unwrap();
+                    (e, out)
+                }
+            });
+            assert_eq!(public.clearing, clearing, "{params:?} {mul:?}");
+            let got: Vec<i128> = private.into_iter().flat_map(|(_, v)| v).collect();
+            assert_eq!(got, fills, "{params:?} {mul:?}");
+        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod auction;
 pub mod clearing;
 pub mod orders;
 pub mod records;
+mod unary;
 
 use std::fmt;
 

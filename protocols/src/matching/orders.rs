@@ -6,10 +6,11 @@
 //! and `quantity` (a positive integer). Candidate prices are the **public grid** of the job,
 //! not the orders' own prices: the candidates then say nothing about the orders.
 //!
-//! 1. Each order's limit is compared with every grid price at once (`(G - 1)·N` comparisons of
-//!    `log2(range)`-bit numbers in batches), which makes aggregate demand
-//!    `D_i = Σ_buy q [p >= g_i]` and supply `S_i = Σ_sell q [p <= g_i]` dot products with the
-//!    side-split quantities (one multiplication each).
+//! 1. Each order's limit is placed on the grid as a secret thermometer code `[p >= g_j]`
+//!    ([`super::unary`]: a masked opening and a one-hot of about `G` products per order, or
+//!    comparisons on a sparse grid), which makes aggregate demand `D_i = Σ_buy q [p >= g_i]`
+//!    and supply `S_i = Σ_sell q [p <= g_i]` dot products with the side-split quantities (one
+//!    multiplication each).
 //! 2. The clearing rule of [`super::clearing`] (volume-maximising uniform price, ties to the
 //!    crossing; above the grid demand is zero) gives the price `P` and volume `V`; only `V` and
 //!    then `P` are opened (nothing more when `V = 0`).
@@ -24,8 +25,9 @@
 //! data rows). Leakage: `P`, `V`, the number of orders per firm (the row counts); each firm
 //! learns its own fills.
 //!
-//! Cost: dominated by the `(G - 1)·N` comparisons, so keep the grid to the ticks that matter
-//! (64 ticks for 10,000 orders: see `BENCHMARKS.md`).
+//! Cost: about `N·(G + 40 + log2 G)` products and random bits for the thermometer codes, then
+//! rounds that do not depend on `N` (see `BENCHMARKS.md`: 10,000 orders on 64 ticks). With the
+//! price public, `[p > P]` and `[p >= P]` are rows of the codes, so fills need no comparison.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +36,6 @@ use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Schema, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
-
-/// Elements per comparison batch when limits are compared with the grid (bounds memory).
-const CHUNK: usize = 1 << 19;
 
 /// The order book's public result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,37 +140,18 @@ pub async fn run_orders<B: Backend>(
         return Ok(Outcome::public(result(Clearing::NoTrade)));
     }
     // The side as a 0/1 "sells" flag (checked at upload to be buy or sell).
+    let side = Secret::from_bit_shares(side.into_shares());
     let sells = if sell_at == 1 {
         side
     } else {
         side.not().map_err(at(step))?
     };
-    let sells = Secret::from_bit_shares(sells.into_shares());
     let q_bits = qty.bits();
     let q_sell = b.mul(&qty, &sells).await.map_err(at(step))?;
     let q_buy = qty.sub(&q_sell).map_err(at(step))?.assume_bits(q_bits);
-    // Limits relative to the grid's first price, within [0, range] (checked at upload).
-    let range = grid[g - 1] - grid[0];
-    let x = price
-        .add_const(-grid[0])
-        .map_err(at(step))?
-        .assume_bits(mpc::field::encode::bits_for(range));
     // ge[j-1][o] = [p_o >= g_j] for j = 1..G-1 (j = 0 holds for every order).
     let rows = g - 1;
-    let mut ge_parts = Vec::new();
-    let per_chunk = (CHUNK / n).max(1);
-    let mut j = 1;
-    while j < g {
-        let end = (j + per_chunk).min(g);
-        let xs = cat(&vec![&x; end - j], step)?;
-        let thresholds: Vec<i128> = (j..end)
-            .flat_map(|j| std::iter::repeat_n(grid[j] - grid[0], n))
-            .collect();
-        let t = b.constant(&thresholds).map_err(at(step))?;
-        let below = b.lt(&xs, &t).await.map_err(at(step))?;
-        ge_parts.push(below.not().map_err(at(step))?);
-        j = end;
-    }
+    let ge = super::unary::at_or_above(b, &price, grid).await?;
     let totals = cat(
         &[
             &q_buy.sum().map_err(at(step))?,
@@ -182,8 +162,6 @@ pub async fn run_orders<B: Backend>(
     let (demand, supply) = if rows == 0 {
         (totals.slice(0..1), totals.slice(1..2))
     } else {
-        let ge = cat(&ge_parts.iter().collect::<Vec<_>>(), step)?;
-        let ge = Secret::from_bit_shares(ge.into_shares());
         let sums = b
             .dot(
                 &cat(&[&ge, &ge], step)?,
@@ -221,16 +199,16 @@ pub async fn run_orders<B: Backend>(
             updates: Vec::new(),
         });
     };
-    // Price priority: [p > P] and [p >= P] in one batch; [p == P] and [p < P] follow.
-    let rel = grid[p] - grid[0];
-    let bounds = b
-        .constant(&[vec![rel; n], vec![rel - 1; n]].concat())
-        .map_err(at(step))?;
-    let flags = b
-        .lt(&bounds, &cat(&[&x, &x], step)?)
-        .await
-        .map_err(at(step))?;
-    let (above, at_or_above) = (flags.slice(0..n), flags.slice(n..2 * n));
+    // Price priority: [p > P] and [p >= P] are rows of ge (no interaction).
+    let row = |j: usize, outside: i128| -> Result<Secret, MatchingError> {
+        if j == 0 || j >= g {
+            b.constant(&vec![outside; n]).map_err(at(step))
+        } else {
+            Ok(ge.slice((j - 1) * n..j * n))
+        }
+    };
+    let above = row(p + 1, 0)?;
+    let at_or_above = row(p, 1)?;
     let at_p = Secret::from_bit_shares(at_or_above.sub(&above).map_err(at(step))?.into_shares());
     let below = at_or_above.not().map_err(at(step))?;
     let parts = b
