@@ -36,10 +36,11 @@
 //!
 //! Secure computation of `floor(m R / M)`: `ρ = R / M` in fixed point with `f` fractional bits
 //! (`f` = the quantities' bits plus 4, so the quotient is within 3 units in its last place and
-//! `m ρ` within `3/16` of `m R / M`), `a = trunc(m ρ)`, then the exact floor is
-//! `a - 2 + #{j in 1..=3 : (a - 2 + j) M <= m R}` (one batch of comparisons), and the
-//! fractional part is non-zero exactly when `m R - floor·M != 0`. A zero `M` (nobody at the
-//! margin) is read as 1.
+//! `m ρ` within `3/16` of `m R / M`), `a = trunc(m ρ)` (within `1 + 3/16`), then with
+//! `a0 = a - 2` the remainder `rem0 = m R - a0 M` lies in `(0.8 M, 3.2 M)` and the exact floor
+//! is `a0 + #{j in 1..=3 : j M <= rem0}` (one batch of comparisons on numbers of `M`'s bits plus
+//! four), and the share is fractional exactly when `rem0 - (floor - a0) M != 0`. A zero `M`
+//! (nobody at the margin) is read as 1.
 
 use serde::{Deserialize, Serialize};
 
@@ -300,16 +301,23 @@ pub(crate) async fn ration<B: Backend>(
         .await
         .map_err(at(step))?;
     let (lower, target) = (both.slice(0..n), both.slice(n..2 * n));
-    // 4. floor = a0 + #{j in 1..=3 : (a0 + j) M <= m R}.
+    // 4. rem0 = m R - a0 M lies in (0.8 M, 3.2 M), so every comparison below is on numbers of
+    //    the totals' bits plus 4, not of the products' (which would cost twice as much).
+    let m_bits = m.bits();
+    let rem0 = target
+        .sub(&lower)
+        .map_err(at(step))?
+        .assume_bits(m_bits + 3);
+    //    floor = a0 + #{j in 1..=3 : j M <= rem0}.
     let window = [1, 2, 3]
         .iter()
-        .map(|&j| lower.add(&m.scale(j)?))
+        .map(|&j| m.scale(j))
         .collect::<Result<Vec<_>, _>>()
         .map_err(at(step))?;
     let below = b
         .le(
             &cat(&window.iter().collect::<Vec<_>>(), step)?,
-            &cat(&[&target, &target, &target], step)?,
+            &cat(&[&rem0, &rem0, &rem0], step)?,
         )
         .await
         .map_err(at(step))?;
@@ -319,12 +327,9 @@ pub(crate) async fn ration<B: Backend>(
         .and_then(|s| s.add(&below.slice(2 * n..3 * n)))
         .map_err(at(step))?;
     let floor = a0.add(&count).map_err(at(step))?.assume_bits(qb);
-    // 5. A fractional share: m R - floor·M != 0.
+    // 5. A fractional share: the remainder m R - floor·M, in [0, M), is not zero.
     let counted = b.mul(&count, m).await.map_err(at(step))?;
-    let rest = target
-        .sub(&lower)
-        .and_then(|v| v.sub(&counted))
-        .map_err(at(step))?;
+    let rest = rem0.sub(&counted).map_err(at(step))?.assume_bits(m_bits);
     let exact = b
         .eq(&rest, &b.constant(&vec![0; n]).map_err(at(step))?)
         .await
