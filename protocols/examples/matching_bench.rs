@@ -36,7 +36,7 @@ fn deal(
     tables: &[Table],
     rng: &mut ChaCha12Rng,
 ) -> Vec<Vec<OwnedTable>> {
-    let mut per_party: Vec<Vec<OwnedTable>> = vec![Vec::with_capacity(tables.len()); params.n()];
+    let mut per_party: Vec<Vec<OwnedTable>> = vec![Vec::new(); params.n()];
     for (i, t) in tables.iter().enumerate() {
         let mut cols: Vec<Vec<Secret>> = vec![Vec::new(); params.n()];
         for (spec, values) in t.schema.columns.iter().zip(&t.columns) {
@@ -250,7 +250,7 @@ fn orders(mul: MulProtocol, rng: &mut ChaCha12Rng) {
     let tables: Vec<Table> = (0..firms)
         .map(|f| {
             let rows = count / firms + usize::from(f < count % firms);
-            let mut cols = vec![Vec::with_capacity(rows); 3];
+            let mut cols: Vec<Vec<i128>> = (0..3).map(|_| Vec::with_capacity(rows)).collect();
             for _ in 0..rows {
                 let sells = rng.random_bool(0.5);
                 let centre = if sells { ticks / 3 } else { 2 * ticks / 3 };
