@@ -11,8 +11,8 @@
 //! double-and-compress: one inversion for the batch). With
 //! [`EngineConfig::check_openings`](super::EngineConfig) and `n > t + 1`, the other parties
 //! send `a_j·G` too, and every receiver checks them all at once against the polynomial with a
-//! random linear combination (one multiscalar multiplication); a party whose points are off is
-//! named, with the first element at fault.
+//! random linear combination (128-bit coefficients, `t + 2` multiscalar multiplications); a
+//! party whose points are off is named, with the first element at fault.
 //!
 //! **DY tags.** Dodis, Yampolskiy 2005 ("A verifiable random function with short proofs and
 //! keys", PKC 2005, §4): `F_k(x) = g^(1/(k+x))`. [`Engine::prf_tags`] evaluates it on every
@@ -152,7 +152,8 @@ impl<N: Network> Engine<N, Fr> {
 
     /// Checks that party `extra`'s points `P_e = a_extra·G` lie on the polynomial through the
     /// base parties' weighted points `Q_ie = λ_i a_i·G`: `Σ_e ρ_e (P_e - Σ_i (μ_i/λ_i) Q_ie)`
-    /// is the identity for random `ρ_e` (a wrong point passes with probability `2^-252`).
+    /// is the identity for random 128-bit `ρ_e` (a wrong point passes with probability
+    /// `2^-128`).
     fn check_in_exponent(
         &mut self,
         base: &[PartyId],
@@ -173,15 +174,21 @@ impl<N: Network> Engine<N, Fr> {
             .collect();
         let theirs = points[pos].as_ref().expect("checked parties send");
         let len = theirs.len();
-        let rho: Vec<Fr> = (0..len).map(|_| Fr::random(&mut self.rng)).collect();
-        let mut scalars: Vec<Scalar> = rho.iter().map(|&r| to_scalar(r)).collect();
-        let mut all: Vec<RistrettoPoint> = theirs.clone();
+        // 128-bit coefficients (a wrong point passes with probability 2^-128) halve the
+        // multiscalar multiplications: Σ ρ_e P_e = Σ_i (μ_i/λ_i) Σ_e ρ_e Q_ie.
+        let rho: Vec<Scalar> = (0..len)
+            .map(|_| {
+                Scalar::from(
+                    rand::RngCore::next_u64(&mut self.rng) as u128
+                        | ((rand::RngCore::next_u64(&mut self.rng) as u128) << 64),
+                )
+            })
+            .collect();
+        let mut sum = RistrettoPoint::vartime_multiscalar_mul(&rho, theirs);
         for (i, c) in ratio.iter().enumerate() {
             let q = points[i].as_ref().expect("base parties send");
-            scalars.extend(rho.iter().map(|&r| to_scalar(-(r * *c))));
-            all.extend_from_slice(q);
+            sum -= RistrettoPoint::vartime_multiscalar_mul(&rho, q) * to_scalar(*c);
         }
-        let sum = RistrettoPoint::vartime_multiscalar_mul(&scalars, &all);
         if sum == RistrettoPoint::identity() {
             return Ok(());
         }
