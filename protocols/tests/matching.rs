@@ -900,3 +900,27 @@ fn shipped_examples_give_their_stated_results() {
     let sums: Vec<Value> = out.public.sums.iter().map(|s| s.value.clone()).collect();
     assert_eq!(sums, [655, 720, 295, 1670].map(Value::Int).to_vec());
 }
+
+#[test]
+fn the_auction_costs_what_its_plan_says() {
+    // k bidders, g prices: g comparisons for the crossing, 1 to pick p* - 1 or p*, then the
+    // rationing of 2k participants: 2 (empty margins) + 3·2k (floor window) + 2k (fractional)
+    // + 2k (leftover units); one division of 2 elements.
+    let bids: Vec<Bid> = (0..4)
+        .map(|j| Bid {
+            buy: vec![8 - j, 6 - j, 4 - j, 2 - j.min(2)],
+            sell: vec![j, j + 1, j + 3, j + 5],
+        })
+        .collect();
+    let tables: Vec<Table> = bids.iter().map(bid_table).collect();
+    let owned = clear_tables("bids", &tables);
+    let mut counting = protocols::Counting::new(Clear::default());
+    let out = block_on(run_auction(&mut counting, &grid_of(4), &owned)).unwrap();
+    assert_eq!(out.public.clearing, ref_auction(&bids).0);
+    assert!(matches!(out.public.clearing, Clearing::Traded { .. }));
+    let (k, g) = (4u64, 4u64);
+    let c = counting.counts;
+    assert_eq!(c.comparisons, g + 1 + 2 + 6 * k + 2 * k + 2 * k);
+    assert_eq!(c.divisions, 2);
+    assert_eq!(c.opened, 2, "only the volume and the price are opened");
+}
