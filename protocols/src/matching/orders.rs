@@ -7,7 +7,7 @@
 //! not the orders' own prices: the candidates then say nothing about the orders.
 //!
 //! 1. Each order's limit is placed on the grid as a secret thermometer code `[p >= g_j]`
-//!    ([`super::unary`]: a masked opening and a one-hot of about `G` products per order, or
+//!    (`matching::unary`: a masked opening and a one-hot of about `G` products per order, or
 //!    comparisons on a sparse grid), which makes aggregate demand `D_i = Σ_buy q [p >= g_i]`
 //!    and supply `S_i = Σ_sell q [p <= g_i]` dot products with the side-split quantities (one
 //!    multiplication each).
