@@ -5,7 +5,7 @@
 //! (units it would buy at that price: non-increasing in the price) and `sell` (units it would
 //! sell: non-decreasing); a pure buyer leaves `sell` at 0, a pure seller `buy` at 0. Quantities
 //! are non-negative integers, in columns declared with at most
-//! [`MAX_QUANTITY_BITS`](super::MAX_QUANTITY_BITS) bits (the exact pro-rata division needs the
+//! [`MAX_QUANTITY_BITS`] bits (the exact pro-rata division needs the
 //! room, see [`super::clearing`]).
 //!
 //! The workers add the curves (free: additions of shares), apply the clearing rule of
