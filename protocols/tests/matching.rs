@@ -924,3 +924,49 @@ fn the_auction_costs_what_its_plan_says() {
     assert_eq!(c.divisions, 2);
     assert_eq!(c.opened, 2, "only the volume and the price are opened");
 }
+
+#[test]
+fn rationing_is_exact_at_the_widest_quantities_on_the_engine() {
+    // Quantities near 2^32 in 32-bit columns (the upload limit), many bidders on the long side:
+    // the fixed-point division and the floor window are at their tightest.
+    let big = (1i128 << 32) - 1;
+    let mut bids: Vec<Bid> = (0..5)
+        .map(|j| Bid {
+            buy: vec![0, 0],
+            sell: vec![big - 977 * j, big - 3 * j],
+        })
+        .collect();
+    bids.push(Bid {
+        buy: vec![big - 12345, big / 3],
+        sell: vec![0, 0],
+    });
+    bids.push(Bid {
+        buy: vec![big / 7, 11],
+        sell: vec![0, 0],
+    });
+    let tables: Vec<Table> = bids
+        .iter()
+        .map(|b| {
+            let mut t = bid_table(b);
+            t.schema.columns[1] = int("buy", 32);
+            t.schema.columns[2] = int("sell", 32);
+            t
+        })
+        .collect();
+    let (clearing, alloc, _) = ref_auction(&bids);
+    assert!(matches!(clearing, Clearing::Traded { .. }));
+    for (params, mul) in [
+        (Params::new(3, 1).unwrap(), MulProtocol::Dn07),
+        (Params::new(5, 2).unwrap(), MulProtocol::Grr),
+    ] {
+        let dealt = dealt_tables(params, "bids", &tables, 13);
+        let (public, private) = on_engine(params, mul, dealt, |mut e, t| async move {
+            let out = run_auction(&mut e, &grid_of(2), &t).await.unwrap();
+            (e, out)
+        });
+        assert_eq!(public.clearing, clearing);
+        let got: Vec<Vec<i128>> = private.into_iter().map(|(_, v)| v).collect();
+        let expect: Vec<Vec<i128>> = alloc.iter().map(|a| a.to_vec()).collect();
+        assert_eq!(got, expect, "{params:?} {mul:?}");
+    }
+}
