@@ -104,11 +104,12 @@ fn run_job(stores: Arc<Vec<ShareStore>>, spec: JobSpec) -> Vec<Result<JobOutput,
     .collect()
 }
 
+/// A private output reconstructed: recipient, labels, values.
+type Reconstructed = (String, Vec<String>, Vec<i128>);
+
 /// The public result all workers agree on, and each private output reconstructed from the
 /// shares of workers 0 and 1: (recipient, labels, values).
-fn reconstruct(
-    outputs: Vec<Result<JobOutput, String>>,
-) -> (PublicResult, Vec<(String, Vec<String>, Vec<i128>)>) {
+fn reconstruct(outputs: Vec<Result<JobOutput, String>>) -> (PublicResult, Vec<Reconstructed>) {
     let outputs: Vec<JobOutput> = outputs.into_iter().map(|o| o.unwrap()).collect();
     for o in &outputs[1..] {
         assert_eq!(o.public, outputs[0].public, "the workers agree");
