@@ -98,6 +98,39 @@ fn dy_tags_match_the_clear_prf_under_the_shared_key() {
 }
 
 #[test]
+fn a_fresh_key_costs_no_extra_round_and_gives_injective_tags() {
+    for (params, mul) in settings() {
+        let tags = agreed(run_parties(
+            params,
+            EngineConfig {
+                mul,
+                check_openings: true,
+            },
+            4,
+            move |mut e| async move {
+                let me = e.me();
+                let x = e
+                    .input_ints(
+                        PartyId(0),
+                        (me == PartyId(0)).then_some(&XS[..]),
+                        XS.len(),
+                        61,
+                    )
+                    .await?;
+                let before = e.stats().rounds;
+                let tags = e.prf_tags_fresh_key(&x).await?;
+                let expect = if mul == MulProtocol::Dn07 { 5 } else { 4 };
+                assert_eq!(e.stats().rounds - before, expect, "rounds");
+                Ok(tags)
+            },
+        ));
+        assert_eq!(tags[3], tags[5]);
+        let distinct: std::collections::HashSet<_> = tags.iter().collect();
+        assert_eq!(distinct.len(), XS.len() - 1);
+    }
+}
+
+#[test]
 fn a_party_whose_points_are_off_is_named() {
     // Party 4 of (5, 1) shares a different value than the polynomial: its point is checked.
     let results = run_parties(

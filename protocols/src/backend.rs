@@ -141,8 +141,7 @@ impl<N: Network> Backend for Engine<N, Fr> {
         }
     }
     async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
-        let key = Engine::random(self, 1).await?;
-        Engine::prf_tags(self, x, &key).await
+        Engine::prf_tags_fresh_key(self, x).await
     }
 }
 

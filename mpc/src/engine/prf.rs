@@ -212,6 +212,21 @@ impl<N: Network> Engine<N, Fr> {
         })
     }
 
+    /// [`Engine::prf_tags`] under a key drawn fresh for this call (and then forgotten): the key,
+    /// the masks and (under DN07) the products' double sharings come from one dealing round.
+    pub async fn prf_tags_fresh_key(&mut self, x: &Shared<Fr>) -> Result<Vec<[u8; 32]>> {
+        let products = match self.config.mul {
+            super::MulProtocol::Dn07 => x.len(),
+            super::MulProtocol::Grr => 0,
+        };
+        let short = (x.len() + 1 + products).saturating_sub(self.pooled_doubles());
+        if short > 0 {
+            self.deal_round(short, 0, &[]).await?;
+        }
+        let key = self.random(1).await?;
+        self.prf_tags(x, &key).await
+    }
+
     /// The DY tags `(1/(k+x))·G` (compressed) of every element of `x` under the shared key `key`
     /// (a batch of one), revealed to every party; `x` and `k` stay secret (see the module doc).
     /// Rounds: one dealing round (none when the pool suffices), the multiplication (one round

@@ -7,7 +7,7 @@
 //! 1. draw a fresh joint secret key `k` for the job and open, for every row of every dataset,
 //!    the Dodis–Yampolskiy tag `(1/(k+x))·G` of its identifier hash `x`
 //!    ([`Backend::prf_tags`], `mpc::engine::prf`): a masked inversion and an opening in the
-//!    exponent, six rounds under DN07 (five under GRR) for all rows at once, work linear in the
+//!    exponent, five rounds under DN07 (four under GRR) for all rows at once, work linear in the
 //!    rows (all-pairs equality would be quadratic);
 //! 2. match tags in the clear: a record is **common** when its identifier appears in **every**
 //!    input dataset; the public count is the number of distinct common identifiers, and, on
