@@ -64,15 +64,27 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
     cluster.wait_coordinator();
     for f in FIRMS {
         if f != "acme" {
-            ok(&run(&["identity", "new", f, "--cluster", &dir]), "identity new");
+            ok(
+                &run(&["identity", "new", f, "--cluster", &dir]),
+                "identity new",
+            );
         }
         for d in ["accounts", "obligations"] {
             let csv = example(&format!("data/settlement/{f}-{d}.csv"));
             let spec = example("settlement.toml");
             ok(
                 &run(&[
-                    "upload", "--cluster", &dir, "--as", f, "--dataset", d, "--csv", &csv,
-                    "--job", &spec,
+                    "upload",
+                    "--cluster",
+                    &dir,
+                    "--as",
+                    f,
+                    "--dataset",
+                    d,
+                    "--csv",
+                    &csv,
+                    "--job",
+                    &spec,
                 ]),
                 &format!("upload {f}/{d}"),
             );
@@ -83,8 +95,17 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
 
     // Round 1: killed while every worker holds its staged result.
     let spec = example("settlement.toml");
-    let mut round = support::quorate()
-        .args(["run", "--cluster", &dir, "--as", "acme", &spec, "--wait", "120"])
+    let round = support::quorate()
+        .args([
+            "run",
+            "--cluster",
+            &dir,
+            "--as",
+            "acme",
+            &spec,
+            "--wait",
+            "120",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -92,7 +113,11 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cluster.log(2).contains("holding the report") {
-        assert!(Instant::now() < deadline, "the round never got computed: {}", cluster.log(2));
+        assert!(
+            Instant::now() < deadline,
+            "the round never got computed: {}",
+            cluster.log(2)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     cluster.kill(2);
@@ -113,7 +138,10 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
         > 0
         || !coordinator_finished(&cluster)
     {
-        assert!(Instant::now() < deadline, "the abort never reached worker 2");
+        assert!(
+            Instant::now() < deadline,
+            "the abort never reached worker 2"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(balances(&cluster), before);
@@ -122,7 +150,17 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
     // the others notice worker 2's restart may fail naming it, so up to three tries).
     let mut job = None;
     for _ in 0..3 {
-        let out = run(&["run", "--cluster", &dir, "--as", "acme", &spec, "--json", "--wait", "120"]);
+        let out = run(&[
+            "run",
+            "--cluster",
+            &dir,
+            "--as",
+            "acme",
+            &spec,
+            "--json",
+            "--wait",
+            "120",
+        ]);
         if out.status.success() {
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(v["public"]["settlement"]["all_settled"], false, "{v}");
@@ -132,10 +170,18 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
     }
     let job = job.expect("the second round never ran");
     // Each firm's private outputs: its new balance, reconstructed and checked on the ledger.
-    let expected = [250, 150, 200, 250];
+    let expected: [i128; 4] = [250, 150, 200, 250];
     for (f, want) in FIRMS.iter().zip(expected) {
         let out = ok(
-            &run(&["result", "--cluster", &dir, "--as", f, &job.to_string(), "--json"]),
+            &run(&[
+                "result",
+                "--cluster",
+                &dir,
+                "--as",
+                f,
+                &job.to_string(),
+                "--json",
+            ]),
             &format!("result for {f}"),
         );
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -145,7 +191,11 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
             .iter()
             .find(|o| o["name"] == "balance")
             .unwrap_or_else(|| panic!("{f}: no balance in {v}"));
-        assert_eq!(balance["integers"][0], want, "{f}: {v}");
+        assert_eq!(
+            balance["integers"][0].as_i64(),
+            Some(want as i64),
+            "{f}: {v}"
+        );
     }
     // Committed on every worker (the coordinator's decision reaches all three).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -154,20 +204,36 @@ fn a_killed_worker_leaves_every_balance_and_a_rerun_settles() {
         if now.as_deref() == Some(&expected[..]) {
             break;
         }
-        assert!(Instant::now() < deadline, "new balances not current everywhere: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "new balances not current everywhere: {now:?}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
     // The ledger verifies, with acme's saved openings.
     let openings = cluster.path().join("openings.json");
     ok(
         &run(&[
-            "result", "--cluster", &dir, "--as", "acme", &job.to_string(), "--save",
+            "result",
+            "--cluster",
+            &dir,
+            "--as",
+            "acme",
+            &job.to_string(),
+            "--save",
             openings.to_str().unwrap(),
         ]),
         "result --save",
     );
     let out = ok(
-        &run(&["ledger", "verify", "--cluster", &dir, "--openings", openings.to_str().unwrap()]),
+        &run(&[
+            "ledger",
+            "verify",
+            "--cluster",
+            &dir,
+            "--openings",
+            openings.to_str().unwrap(),
+        ]),
         "ledger verify --openings",
     );
     assert!(out.contains("openings match their commitments"), "{out}");

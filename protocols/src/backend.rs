@@ -88,6 +88,12 @@ pub trait Backend: Send {
         a: &Secret,
         to: PartyId,
     ) -> impl Future<Output = Result<Option<Vec<i128>>>> + Send;
+    /// Equality tags for every element, opened to everyone: the Dodis–Yampolskiy PRF
+    /// `(1/(k+x))·G` (compressed Ristretto points) under a key `k` drawn fresh, jointly and
+    /// secretly, for this call ([`mpc::engine::prf`]). Two tags are equal exactly when the
+    /// elements are; tags of different calls are unlinkable. `Clear` draws its key from its
+    /// seeded RNG.
+    fn prf_tags(&mut self, x: &Secret) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
 }
 
 /// Bits a masking integer may exceed its nominal size by ([`Backend::random_masks`]): sums of
@@ -179,6 +185,9 @@ impl<N: Network> Backend for Engine<N, Fr> {
             Some(v) => Ok(Some(decode_all(&v)?)),
             None => Ok(None),
         }
+    }
+    async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
+        Engine::prf_tags_fresh_key(self, x).await
     }
 }
 
@@ -556,6 +565,19 @@ impl Backend for Clear {
     async fn open_to(&mut self, a: &Secret, _to: PartyId) -> Result<Option<Vec<i128>>> {
         decode_all(a.shares()).map(Some)
     }
+    async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
+        let key = Fr::random(&mut self.rng);
+        x.shares()
+            .iter()
+            .enumerate()
+            .map(|(index, &v)| {
+                mpc::engine::prf::dy_tag(v, key).ok_or_else(|| MpcError::InvalidArgument {
+                    op: "prf_tags",
+                    reason: format!("element {index} equals minus the key: draw a new key"),
+                })
+            })
+            .collect()
+    }
 }
 
 /// Operation counts of a run, for planning and benchmarks.
@@ -579,6 +601,8 @@ pub struct OpCounts {
     pub decomposed: u64,
     /// Masking integers drawn.
     pub masks: u64,
+    /// Elements given a PRF tag.
+    pub tags: u64,
     /// Interactive operations called (each a batch).
     pub batches: u64,
 }
@@ -677,6 +701,10 @@ impl<B: Backend> Backend for Counting<B> {
     async fn open_to(&mut self, a: &Secret, to: PartyId) -> Result<Option<Vec<i128>>> {
         self.tally(|c| &mut c.opened, a.len());
         self.inner.open_to(a, to).await
+    }
+    async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
+        self.tally(|c| &mut c.tags, x.len());
+        self.inner.prf_tags(x).await
     }
 }
 

@@ -9,17 +9,38 @@
 //! ```
 //!
 //! ```toml
+//! kind = "auction"                              # sealed-bid double auction (call market)
+//! dataset = "beet-bids"                         # every bidder's dataset of this name
+//! grid = { min = 100, max = 4099, step = 1 }    # or an explicit list: grid = [100, 105, 120]
+//! ```
+//!
+//! ```toml
+//! kind = "orders"                               # limit-order matching at one uniform price
+//! dataset = "orders"                            # every firm's dataset of this name
+//! grid = { min = 95, max = 105, step = 1 }      # the candidate prices (the tick grid)
+//! ```
+//!
+//! ```toml
+//! kind = "record_match"                         # identifiers in common, sums over them
+//! datasets = ["customers"]                      # every owner's dataset of these names (>= 2)
+//! id_column = "customer_id"                     # an identifier column, in every dataset
+//! sums = ["spend"]                              # optional: value columns to sum
+//! pairwise = false                              # optional: also count per pair of datasets
+//! recipients = []                               # optional: who gets the sums (empty: public)
+//! ```
+//!
+//! ```toml
 //! kind = "settlement"
 //! firms = ["acme", "globex", "initech"]   # the account holders (public), each a recipient
 //! accounts = "accounts"                   # optional: each firm's one-row balance dataset
 //! obligations = "obligations"             # optional: each firm's obligations (payer, payee, amount)
 //! ```
-//!
-//! Matching kinds join this enum with their issue.
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Table;
+use crate::matching::Grid;
+use crate::matching::records::RecordQuery;
 
 /// A job's specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -39,6 +60,39 @@ pub enum JobSpec {
     /// A settlement round over the firms' balances and obligations
     /// ([`crate::settlement::RoundSpec`]); every firm receives its own outputs.
     Settlement(crate::settlement::RoundSpec),
+    /// A sealed-bid double auction ([`crate::matching::auction`]): each bidder privately
+    /// receives its allocation; the price and volume are public.
+    Auction {
+        /// The bids' dataset name (one dataset per bidder, each a row per grid price).
+        dataset: String,
+        /// The public price grid.
+        grid: Grid,
+    },
+    /// Limit-order matching at one uniform price ([`crate::matching::orders`]): each firm
+    /// privately receives its orders' fills; the price and volume are public.
+    Orders {
+        /// The orders' dataset name (one per firm: side, price, quantity).
+        dataset: String,
+        /// The public tick grid of candidate prices; every limit must be on it.
+        grid: Grid,
+    },
+    /// Record matching on hashed identifiers ([`crate::matching::records`]).
+    RecordMatch {
+        /// Dataset names: every owner's dataset with one of these names takes part (two or
+        /// more datasets in all).
+        datasets: Vec<String>,
+        /// The identifier column, in every dataset.
+        id_column: String,
+        /// Value columns to sum over the common records (default: none).
+        #[serde(default)]
+        sums: Vec<String>,
+        /// Also publish the number of identifiers each pair of datasets shares (default: no).
+        #[serde(default)]
+        pairwise: bool,
+        /// Who receives the sums privately (default: nobody, the sums are public).
+        #[serde(default)]
+        recipients: Vec<String>,
+    },
 }
 
 impl JobSpec {
@@ -52,24 +106,71 @@ impl JobSpec {
         match self {
             JobSpec::Statistics { .. } => "statistics",
             JobSpec::Settlement(_) => "settlement",
+            JobSpec::Auction { .. } => "auction",
+            JobSpec::Orders { .. } => "orders",
+            JobSpec::RecordMatch { .. } => "record_match",
         }
     }
 
-    /// Who receives outputs.
+    /// Who receives outputs beyond the input owners. An auction's bidders and an order book's
+    /// firms receive their own allocations and fills only, so those kinds name nobody else.
     pub fn recipients(&self) -> &[String] {
         match self {
-            JobSpec::Statistics { recipients, .. } => recipients,
+            JobSpec::Statistics { recipients, .. } | JobSpec::RecordMatch { recipients, .. } => {
+                recipients
+            }
             JobSpec::Settlement(round) => &round.firms,
+            JobSpec::Auction { .. } | JobSpec::Orders { .. } => &[],
         }
     }
 
-    /// Refuses a plain table, naming the row, before its owner shares it: values this job
-    /// kind cannot take. Datasets the job does not read are accepted.
-    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
+    /// The record-matching query of a `record_match` job.
+    pub fn record_query(&self) -> Option<RecordQuery> {
         match self {
-            JobSpec::Statistics { .. } => Ok(()),
-            JobSpec::Settlement(round) => round.check_upload(dataset, table),
+            JobSpec::RecordMatch {
+                id_column,
+                sums,
+                pairwise,
+                recipients,
+                ..
+            } => Some(RecordQuery {
+                id_column: id_column.clone(),
+                sums: sums.clone(),
+                pairwise: *pairwise,
+                recipients: recipients.clone(),
+            }),
+            _ => None,
         }
+    }
+
+    /// Checks a table a client is about to upload as `dataset` for this job, before anything
+    /// is shared: a bid curve that is not monotone, a negative quantity, a price off the grid,
+    /// a repeated identifier... The error names the row. `Ok(())` for a dataset the job does
+    /// not read (and for statistics, which reads any table).
+    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
+        let refuse = |e: String| {
+            Err(format!(
+                "dataset '{dataset}' for this {} job: {e}",
+                self.kind()
+            ))
+        };
+        let checked = match self {
+            JobSpec::Statistics { .. } => Ok(()),
+            JobSpec::Auction { dataset: d, grid } if d == dataset => grid
+                .prices()
+                .and_then(|g| crate::matching::auction::check_bids(&g, table)),
+            JobSpec::Orders { dataset: d, grid } if d == dataset => grid
+                .prices()
+                .and_then(|g| crate::matching::orders::check_orders(&g, table)),
+            JobSpec::RecordMatch { datasets, .. } if datasets.iter().any(|d| d == dataset) => {
+                let query = self.record_query().expect("a record_match job");
+                crate::matching::records::check_records(&query, table)
+            }
+            // The settlement's own messages name the dataset already.
+            JobSpec::Settlement(round) => return round.check_upload(dataset, table),
+            _ => Ok(()),
+        };
+        checked.or_else(refuse)
     }
 }
 

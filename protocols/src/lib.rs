@@ -5,14 +5,16 @@
 //! Protocol code never opens a socket, a file or a clock; it sees the other parties only through
 //! the backend. Datasets and policies ([`dataset`], [`policy`]) are plain data: parsing a CSV
 //! and checking a policy are pure functions. [`stats`] answers SQL questions over the union of
-//! every owner's rows (`quorate query`); [`settlement`] nets firms' secret obligations against
-//! their secret balances and writes the new balances back.
+//! every owner's rows (`quorate query`); [`matching`] runs sealed-bid auctions, limit-order
+//! books and record matching; [`settlement`] nets firms' secret obligations against their
+//! secret balances and writes the new balances back (`quorate run JOB.toml`).
 
 #![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod catalog;
 pub mod dataset;
+pub mod matching;
 pub mod outcome;
 pub mod policy;
 pub mod settlement;

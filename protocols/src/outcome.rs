@@ -152,4 +152,10 @@ pub enum PublicResult {
     Statistics(crate::stats::QueryResult),
     /// A settlement round's status.
     Settlement(crate::settlement::SettlementResult),
+    /// A sealed-bid double auction's clearing.
+    Auction(crate::matching::AuctionResult),
+    /// A limit-order book's clearing.
+    Orders(crate::matching::OrdersResult),
+    /// Record matching's counts (and public sums).
+    RecordMatch(crate::matching::RecordMatchResult),
 }

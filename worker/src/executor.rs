@@ -11,6 +11,7 @@ use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
 use protocols::catalog::JobSpec;
 use protocols::dataset::Schema;
+use protocols::matching::MatchingError;
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
 use protocols::settlement::SettlementError;
@@ -40,6 +41,9 @@ pub enum ExecError {
     /// A settlement round failed (nothing is written back).
     #[error("settlement: {0}")]
     Settlement(#[from] SettlementError),
+    /// A matching protocol (auction, orders, record matching) failed or refused its inputs.
+    #[error(transparent)]
+    Matching(#[from] MatchingError),
 }
 
 /// Every committed dataset called `name`, in owner order (the same on every worker).
@@ -226,6 +230,31 @@ pub async fn execute<N: Network>(
             let tables = inputs.load(store)?;
             let outcome = protocols::settlement::settle(engine, round, &tables).await?;
             Ok(outcome.map(PublicResult::Settlement))
+        }
+        JobSpec::Auction { dataset, grid } => {
+            let grid = grid.prices().map_err(MatchingError::Spec)?;
+            let inputs = Inputs::named(store, dataset)?;
+            inputs.check(spec)?;
+            let bids = inputs.load(store)?;
+            let outcome = protocols::matching::run_auction(engine, &grid, &bids).await?;
+            Ok(outcome.map(PublicResult::Auction))
+        }
+        JobSpec::Orders { dataset, grid } => {
+            let grid = grid.prices().map_err(MatchingError::Spec)?;
+            let inputs = Inputs::named(store, dataset)?;
+            inputs.check(spec)?;
+            let books = inputs.load(store)?;
+            let outcome = protocols::matching::run_orders(engine, &grid, &books).await?;
+            Ok(outcome.map(PublicResult::Orders))
+        }
+        JobSpec::RecordMatch { datasets, .. } => {
+            let names: Vec<&str> = datasets.iter().map(String::as_str).collect();
+            let inputs = Inputs::collect(store, &names, false)?;
+            inputs.check(spec)?;
+            let tables = inputs.load(store)?;
+            let query = spec.record_query().expect("a record_match job");
+            let outcome = protocols::matching::run_record_match(engine, &query, &tables).await?;
+            Ok(outcome.map(PublicResult::RecordMatch))
         }
     }
 }

@@ -278,7 +278,11 @@ async fn run_job(
     if let Some(hold) = hold_report() {
         // Fault injection for end-to-end tests: everything is computed and staged, the
         // coordinator has not heard yet.
-        tracing::info!(job, "holding the report for {} ms (QUORATE_TEST_HOLD_REPORT_MS)", hold.as_millis());
+        tracing::info!(
+            job,
+            "holding the report for {} ms (QUORATE_TEST_HOLD_REPORT_MS)",
+            hold.as_millis()
+        );
         tokio::time::sleep(hold).await;
     }
     match computed {

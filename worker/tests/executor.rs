@@ -162,7 +162,7 @@ fn a_statistics_job_matches_the_clear_computation() {
             ))
             .unwrap();
         let PublicResult::Statistics(got) = first else {
-            panic!("not a statistics result");
+            panic!("a statistics job returned another kind");
         };
         assert_eq!(got.rows.len(), clear.rows.len());
         assert_eq!(got.suppressed, clear.suppressed);

@@ -292,7 +292,11 @@ impl<N: Network> Engine<N, Fr> {
 }
 
 /// Decodes exactly `len` compressed points sent by `from`.
-fn decode_points(bytes: &[u8], len: usize, from: PartyId) -> Result<Vec<RistrettoPoint>> {
+pub(super) fn decode_points(
+    bytes: &[u8],
+    len: usize,
+    from: PartyId,
+) -> Result<Vec<RistrettoPoint>> {
     if bytes.len() != 32 * len {
         return Err(MpcError::Malformed {
             from,

@@ -30,6 +30,7 @@ mod linear;
 mod mul;
 mod open;
 mod preprocess;
+pub mod prf;
 
 pub use commit::{Commitment, Opening};
 pub use fxplan::INTEGER_FRAC;

@@ -1,0 +1,230 @@
+//! Sealed-bid double auction (a call market) on a public price grid.
+//!
+//! Each bidder uploads one dataset (every bidder under the same name, e.g. `beet-bids`) with
+//! one row per grid price, in grid order: `price` (the grid price, checked at upload), `buy`
+//! (units it would buy at that price: non-increasing in the price) and `sell` (units it would
+//! sell: non-decreasing); a pure buyer leaves `sell` at 0, a pure seller `buy` at 0. Quantities
+//! are non-negative integers, in columns declared with at most
+//! [`MAX_QUANTITY_BITS`] bits (the exact pro-rata division needs the
+//! room, see [`super::clearing`]).
+//!
+//! The workers add the curves (free: additions of shares), apply the clearing rule of
+//! [`super::clearing`] (one batch of `G` comparisons, two dot products, one comparison and one
+//! selection), and open only the volume and then the price, or nothing more than "no trade".
+//! With the price public, each bidder's quantities at `P` and at its neighbours are shares at
+//! public positions (free). Each bidder then privately receives its allocation (`bought`,
+//! `sold`): the units it still wants above `P` (or offers below `P`) in full, plus its pro-rata
+//! share of the rationed margin with the remainder rule of [`super::clearing`].
+//!
+//! Leakage: the price and volume (public); to each bidder, its own allocation. Nothing about
+//! other prices' aggregates is opened. The grid and the number of bidders are public.
+//!
+//! Not here: checking the curves on the workers (the client checks them before sharing, with
+//! [`check_bids`]; workers can verify only the row count).
+
+use serde::{Deserialize, Serialize};
+
+use super::clearing::{self, Clearing, Sides};
+use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat, sum_batches};
+use crate::backend::{Backend, Secret};
+use crate::dataset::{ColumnType, Table};
+use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
+
+/// The auction's public result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionResult {
+    /// The clearing price and volume, or no trade.
+    pub clearing: Clearing,
+    /// Bidders (datasets) taking part.
+    pub bidders: usize,
+    /// Prices on the grid.
+    pub prices: usize,
+}
+
+/// Checks one bidder's table before it is shared: the columns `price`, `buy` and `sell` are
+/// integers, the rows list the grid's prices in order, quantities are non-negative, demand
+/// never rises and supply never falls with the price. The error names the row.
+pub fn check_bids(grid: &[i128], table: &Table) -> Result<(), String> {
+    let column = |name: &str| -> Result<&Vec<i128>, String> {
+        let (i, spec) = table
+            .schema
+            .column(name)
+            .ok_or_else(|| format!("the bids need a column '{name}' (price, buy, sell)"))?;
+        match spec.ty {
+            ColumnType::Integer { bits } if name != "price" && bits > MAX_QUANTITY_BITS => {
+                Err(format!(
+                    "column '{name}' is declared with {bits} bits; quantities need a schema with \
+                     at most {MAX_QUANTITY_BITS} (`bits = {MAX_QUANTITY_BITS}`)"
+                ))
+            }
+            ColumnType::Integer { .. } => Ok(&table.columns[i]),
+            _ => Err(format!("column '{name}' must be an integer column")),
+        }
+    };
+    let (price, buy, sell) = (column("price")?, column("buy")?, column("sell")?);
+    for (r, &p) in price.iter().enumerate() {
+        match grid.get(r) {
+            Some(&g) if g == p => {}
+            Some(&g) => {
+                return Err(format!(
+                    "{}: price {p} is not the grid's price {g} (one row per grid price, in order)",
+                    Row(r)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "{}: price {p} is past the grid's last price {}",
+                    Row(r),
+                    grid[grid.len() - 1]
+                ));
+            }
+        }
+    }
+    if price.len() < grid.len() {
+        return Err(format!(
+            "{} rows, the grid has {} prices: the row for price {} is missing",
+            price.len(),
+            grid.len(),
+            grid[price.len()]
+        ));
+    }
+    for r in 0..price.len() {
+        for (what, q) in [("buy", buy[r]), ("sell", sell[r])] {
+            if q < 0 {
+                return Err(format!("{}: negative {what} quantity {q}", Row(r)));
+            }
+        }
+        if r > 0 && buy[r] > buy[r - 1] {
+            return Err(format!(
+                "{}: demand rises from {} at price {} to {} at price {} (it must not increase \
+                 with the price)",
+                Row(r),
+                buy[r - 1],
+                price[r - 1],
+                buy[r],
+                price[r]
+            ));
+        }
+        if r > 0 && sell[r] < sell[r - 1] {
+            return Err(format!(
+                "{}: supply falls from {} at price {} to {} at price {} (it must not decrease \
+                 with the price)",
+                Row(r),
+                sell[r - 1],
+                price[r - 1],
+                sell[r],
+                price[r]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the auction over every bidder's table (see the module doc). Each bidder's private
+/// output is `allocation` with the values `bought` and `sold`.
+pub async fn run_auction<B: Backend>(
+    b: &mut B,
+    grid: &[i128],
+    bids: &[OwnedTable],
+) -> Result<Outcome<AuctionResult>, MatchingError> {
+    let step = "auction";
+    if bids.is_empty() {
+        return Err(MatchingError::Input("the auction has no bids".into()));
+    }
+    let g = grid.len();
+    let mut buys = Vec::with_capacity(bids.len());
+    let mut sells = Vec::with_capacity(bids.len());
+    for t in bids {
+        if t.rows != g {
+            return Err(MatchingError::Input(format!(
+                "{}/{} has {} rows, the grid has {g} prices",
+                t.owner, t.name, t.rows
+            )));
+        }
+        buys.push(t.column("buy").map_err(MatchingError::Input)?);
+        sells.push(t.column("sell").map_err(MatchingError::Input)?);
+    }
+    let q_bits = buys
+        .iter()
+        .chain(&sells)
+        .map(|c| c.bits())
+        .max()
+        .unwrap_or(0);
+    let demand = sum_batches(&buys, step)?;
+    let supply = sum_batches(&sells, step)?;
+    let crossing = clearing::cross(b, &demand, &supply, false).await?;
+    let (clearing, index) = clearing::open_clearing(b, &crossing, grid).await?;
+    let result = AuctionResult {
+        clearing: clearing.clone(),
+        bidders: bids.len(),
+        prices: g,
+    };
+    let labels = vec!["bought".to_string(), "sold".to_string()];
+    let (Some(p), Clearing::Traded { volume, .. }) = (index, clearing) else {
+        let zero = b.constant(&[0, 0]).map_err(at(step))?;
+        return Ok(Outcome {
+            public: result,
+            private: bids
+                .iter()
+                .map(|t| PrivateOutput {
+                    recipient: t.owner.clone(),
+                    name: "allocation".into(),
+                    labels: labels.clone(),
+                    values: zero.clone(),
+                })
+                .collect(),
+            updates: Vec::new(),
+        });
+    };
+    // Each bidder's quantities at P and at its neighbours: shares at public positions.
+    let zero = b.constant(&[0]).map_err(at(step))?;
+    let at_index = |c: &Secret, i: Option<usize>| match i {
+        Some(i) if i < g => c.gather(&[i]),
+        _ => zero.clone(),
+    };
+    let buy_at: Vec<Secret> = buys.iter().map(|c| at_index(c, Some(p))).collect();
+    let buy_full: Vec<Secret> = buys.iter().map(|c| at_index(c, Some(p + 1))).collect();
+    let sell_at: Vec<Secret> = sells.iter().map(|c| at_index(c, Some(p))).collect();
+    let sell_full: Vec<Secret> = sells
+        .iter()
+        .map(|c| at_index(c, p.checked_sub(1)))
+        .collect();
+    let full = cat(&buy_full.iter().chain(&sell_full).collect::<Vec<_>>(), step)?;
+    let at_p = cat(&buy_at.iter().chain(&sell_at).collect::<Vec<_>>(), step)?;
+    // 0 <= marginal <= quantity at P (monotone curves).
+    let marg = at_p.sub(&full).map_err(at(step))?.assume_bits(q_bits);
+    let k = bids.len();
+    let sides = Sides::Public((0..2 * k).map(|j| j >= k).collect());
+    let side = |x: &Secret| -> Result<Secret, MatchingError> {
+        let first = x.slice(0..k).sum().map_err(at(step))?;
+        let second = x.slice(k..2 * k).sum().map_err(at(step))?;
+        cat(&[&first, &second], step)
+    };
+    let total_bits = demand.bits().max(supply.bits());
+    let filled = side(&full)?;
+    let remaining = b
+        .constant(&[volume, volume])
+        .and_then(|v| v.sub(&filled))
+        .map_err(at(step))?
+        .assume_bits(total_bits);
+    let total = side(&marg)?.assume_bits(total_bits);
+    let rationed = clearing::ration(b, &marg, &sides, &remaining, &total).await?;
+    let alloc = full.add(&rationed).map_err(at(step))?.assume_bits(q_bits);
+    let private = bids
+        .iter()
+        .enumerate()
+        .map(|(j, t)| {
+            Ok(PrivateOutput {
+                recipient: t.owner.clone(),
+                name: "allocation".into(),
+                labels: labels.clone(),
+                values: alloc.gather(&[j, k + j]),
+            })
+        })
+        .collect::<Result<_, MatchingError>>()?;
+    Ok(Outcome {
+        public: result,
+        private,
+        updates: Vec::new(),
+    })
+}

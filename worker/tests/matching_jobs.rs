@@ -1,0 +1,216 @@
+//! The shipped matching examples (`examples/*.toml` with their CSVs and schemas) run by three
+//! workers through `execute`, each over its own share store: the public results the examples
+//! state, every bidder's and firm's private output reconstructed from the workers' shares, and
+//! a policy that refuses the kind.
+
+use std::sync::Arc;
+
+use mpc::net::memory::MemoryNetwork;
+use mpc::testing::run_networks;
+use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, PartyId};
+use protocols::catalog::JobSpec;
+use protocols::dataset::{Schema, read_csv};
+use protocols::matching::Clearing;
+use protocols::outcome::PublicResult;
+use rand::SeedableRng;
+use worker::executor::{JobOutput, execute};
+use worker::store::{DatasetRecord, ShareStore};
+
+fn example(path: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
+    std::fs::read_to_string(format!("{root}{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Uploads every owner's example CSV of `kind` as `dataset` to three stores (two-phase, as
+/// the upload protocol does), after the job's upload check.
+fn stores(
+    spec: &JobSpec,
+    kind: &str,
+    dataset: &str,
+    owners: &[&str],
+    policy: &str,
+) -> (Vec<tempfile::TempDir>, Arc<Vec<ShareStore>>) {
+    let params = Params::new(3, 1).unwrap();
+    let schema_text = example(&format!("data/{kind}/schema.toml"));
+    let schema = Schema::from_toml(&schema_text, "schema.toml").unwrap();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let stores: Vec<ShareStore> = dirs
+        .iter()
+        .map(|d| ShareStore::open(d.path()).unwrap())
+        .collect();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
+    for owner in owners {
+        let csv = example(&format!("data/{kind}/{owner}.csv"));
+        let table = read_csv(csv.as_bytes(), owner, Some(&schema)).unwrap();
+        spec.check_upload(dataset, &table).unwrap();
+        let record = DatasetRecord {
+            owner: owner.to_string(),
+            name: dataset.into(),
+            schema: schema_text.clone(),
+            policy: policy.into(),
+            rows: table.rows() as u64,
+            columns: table.columns.len() as u32,
+            upload: format!("u-{owner}"),
+            replace: false,
+            prepared: false,
+        };
+        for s in &stores {
+            s.begin(&record).unwrap();
+        }
+        for (c, (values, col)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
+            let shares =
+                mpc::engine::share_ints::<Fr, _>(values, col.ty.bits(), params, &mut rng).unwrap();
+            for (s, mine) in stores.iter().zip(&shares) {
+                s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
+                    .unwrap();
+            }
+        }
+        for s in &stores {
+            s.prepare(&record.upload).unwrap();
+            s.commit(&record.upload).unwrap();
+        }
+    }
+    (dirs, Arc::new(stores))
+}
+
+/// Every worker's output (or its error).
+fn run_job(stores: Arc<Vec<ShareStore>>, spec: JobSpec) -> Vec<Result<JobOutput, String>> {
+    let params = Params::new(3, 1).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run_networks(
+        MemoryNetwork::mesh(3),
+        params,
+        EngineConfig {
+            mul: MulProtocol::Dn07,
+            check_openings: true,
+        },
+        3,
+        move |mut e| {
+            let (stores, spec) = (stores.clone(), spec.clone());
+            async move {
+                let me = e.me().index();
+                Ok(execute(&mut e, &stores[me], &spec)
+                    .await
+                    .map_err(|e| e.to_string()))
+            }
+        },
+    ))
+    .into_iter()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// A private output reconstructed: recipient, labels, values.
+type Reconstructed = (String, Vec<String>, Vec<i128>);
+
+/// The public result all workers agree on, and each private output reconstructed from the
+/// shares of workers 0 and 1: (recipient, labels, values).
+fn reconstruct(outputs: Vec<Result<JobOutput, String>>) -> (PublicResult, Vec<Reconstructed>) {
+    let outputs: Vec<JobOutput> = outputs.into_iter().map(|o| o.unwrap()).collect();
+    for o in &outputs[1..] {
+        assert_eq!(o.public, outputs[0].public, "the workers agree");
+    }
+    let lambda: Vec<Fr> = mpc::shamir::lagrange_coefficients(&[PartyId(0), PartyId(1)], 0);
+    let private = (0..outputs[0].private.len())
+        .map(|k| {
+            let (a, b) = (&outputs[0].private[k], &outputs[1].private[k]);
+            let values = a
+                .values
+                .shares()
+                .iter()
+                .zip(b.values.shares())
+                .map(|(&x, &y)| (lambda[0] * x + lambda[1] * y).to_i128().unwrap())
+                .collect();
+            (a.recipient.clone(), a.labels.clone(), values)
+        })
+        .collect();
+    (outputs[0].public.clone(), private)
+}
+
+#[test]
+fn the_auction_example_runs_on_three_workers() {
+    let spec = JobSpec::from_toml(&example("auction.toml")).unwrap();
+    let owners = ["north-farm", "south-farm", "sugar-mill"];
+    let (_dirs, stores) = stores(&spec, "auction", "beet-bids", &owners, "");
+    let (public, private) = reconstruct(run_job(stores, spec));
+    let PublicResult::Auction(result) = public else {
+        panic!("an auction result")
+    };
+    assert_eq!(
+        result.clearing,
+        Clearing::Traded {
+            price: 115,
+            volume: 45
+        }
+    );
+    let got: Vec<(String, Vec<i128>)> = private.into_iter().map(|(r, _, v)| (r, v)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("north-farm".to_string(), vec![0, 25]),
+            ("south-farm".to_string(), vec![0, 20]),
+            ("sugar-mill".to_string(), vec![45, 0]),
+        ]
+    );
+}
+
+#[test]
+fn the_orders_example_runs_on_three_workers() {
+    let spec = JobSpec::from_toml(&example("orders.toml")).unwrap();
+    let (_dirs, stores) = stores(&spec, "orders", "orders", &["alpha", "beta", "gamma"], "");
+    let (public, private) = reconstruct(run_job(stores, spec));
+    let PublicResult::Orders(result) = public else {
+        panic!("an orders result")
+    };
+    assert_eq!(
+        result.clearing,
+        Clearing::Traded {
+            price: 100,
+            volume: 75
+        }
+    );
+    assert_eq!(private[2].1, vec!["order 1", "order 2", "order 3"]);
+    let fills: Vec<Vec<i128>> = private.into_iter().map(|(_, _, v)| v).collect();
+    assert_eq!(
+        fills,
+        vec![vec![40, 0, 0], vec![30, 20, 15], vec![20, 25, 0]]
+    );
+}
+
+#[test]
+fn the_record_match_example_runs_on_three_workers() {
+    let spec = JobSpec::from_toml(&example("record-match.toml")).unwrap();
+    let owners = ["acme", "globex", "initech"];
+    let (_dirs, stores) = stores(&spec, "record-match", "customers", &owners, "");
+    let (public, private) = reconstruct(run_job(stores, spec));
+    let PublicResult::RecordMatch(result) = public else {
+        panic!("a record-match result")
+    };
+    assert_eq!(result.common, 3);
+    assert_eq!(result.sums.len(), 4);
+    assert!(private.is_empty(), "the example's sums are public");
+}
+
+#[test]
+fn a_policy_that_refuses_the_kind_stops_the_auction() {
+    let spec = JobSpec::from_toml(&example("auction.toml")).unwrap();
+    let owners = ["north-farm", "south-farm", "sugar-mill"];
+    let (_dirs, stores) = stores(
+        &spec,
+        "auction",
+        "beet-bids",
+        &owners,
+        "allow_kinds = [\"statistics\"]\n",
+    );
+    for out in run_job(stores, spec) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("allow_kinds") && err.contains("beet-bids"),
+            "{err}"
+        );
+    }
+}
