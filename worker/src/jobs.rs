@@ -180,7 +180,12 @@ pub fn finish(store: &ShareStore, job: u64, session: u64, commit: bool) -> Respo
                 tracing::info!(job, dataset = %r.key(), "new dataset version committed");
             })
         } else {
-            store.abort(&upload)
+            store.abort(&upload).map(|()| {
+                tracing::info!(
+                    job,
+                    "staged dataset version dropped (the job did not complete)"
+                );
+            })
         };
         if let Err(e) = done {
             return Response::error(ErrorKind::Internal, format!("job {job}: {e}"));
