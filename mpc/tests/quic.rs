@@ -1,4 +1,5 @@
-//! The QUIC mesh on loopback: the real engine over it, pinned keys, frame limits, noise on the
+//! The QUIC mesh on loopback: the real engine over it, pinned keys, rounds cut into frames and
+//! reassembled, frame and round limits, hand-made frames that break the rules, noise on the
 //! port, and a peer that leaves. Every address is 127.0.0.1 with an ephemeral port.
 
 use bytes::Bytes;
@@ -9,10 +10,12 @@ use std::time::Duration;
 
 use mpc::identity::Identity;
 use mpc::net::{NetError, Network, Round, SessionId};
+use mpc::quic::frame::{self, ACK_LEN, FrameHeader, Hello, decode_ack};
 use mpc::quic::{
-    MeshConfig, Peer, QuicError, QuicMesh, QuicNetwork, QuicNode, local_mesh, local_meshes,
+    MeshConfig, Peer, QuicError, QuicMesh, QuicNetwork, QuicNode, local_mesh, local_meshes, tls,
 };
 use mpc::{Engine, EngineConfig, MulProtocol, Params, PartyId};
+use quinn::crypto::rustls::QuicClientConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
@@ -261,7 +264,7 @@ async fn quic_unknown_keys_are_refused_and_the_mesh_keeps_working() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quic_oversized_frames_are_refused_naming_the_peer() {
     let small = MeshConfig {
-        max_frame: 1 << 20,
+        max_round_bytes: 1 << 20,
         ..quick()
     };
     let meshes = local_meshes(&[small, quick(), quick()]).await.unwrap();
@@ -278,7 +281,7 @@ async fn quic_oversized_frames_are_refused_naming_the_peer() {
             limit: 1 << 20
         }
     );
-    // The receiver's limit, checked on the header before the payload is read.
+    // The receiver's limit, checked on the first header before the payload is read.
     nets[1]
         .send(PartyId(0), Round(0), Bytes::from(vec![0; 2 << 20]))
         .unwrap();
@@ -459,4 +462,320 @@ async fn quic_rosters_are_checked() {
         Ok(_) => panic!("a node joined under another party's key"),
     };
     assert!(matches!(err, QuicError::Roster(_)), "{err}");
+}
+
+/// Tiny frames: every round of more than 4 KiB travels as several chunks, and a single frame
+/// of more than 16 KiB would be refused.
+fn tiny_frames() -> MeshConfig {
+    MeshConfig {
+        max_chunk: 4 << 10,
+        max_frame: 16 << 10,
+        ..quick()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_rounds_larger_than_a_frame_are_chunked_and_reassembled() {
+    let meshes = local_meshes(&vec![tiny_frames(); 3]).await.unwrap();
+    // 2000 inputs are 64 000 bytes to each peer in the input round alone, 16 chunks; the
+    // comparisons' rounds are larger still.
+    let (a, b) = batches(6, 2000);
+    run_engine(
+        sessions(&meshes, 1),
+        MulProtocol::Dn07,
+        a.clone(),
+        b.clone(),
+    )
+    .await;
+    run_engine(sessions(&meshes, 2), MulProtocol::Grr, a, b).await;
+    // Payloads around the chunk size, empty, and far over max_frame, in consecutive rounds.
+    let mut nets = sessions(&meshes, 3);
+    let sizes = [0, 1, 4095, 4096, 4097, 3 * 4096, (1 << 20) + 5, 0, 7];
+    let payload = |round: usize, len: usize| -> Vec<u8> {
+        (0..len).map(|i| (i * 31 + round * 7) as u8).collect()
+    };
+    for (round, &len) in sizes.iter().enumerate() {
+        nets[0]
+            .send(
+                PartyId(2),
+                Round(round as u32),
+                Bytes::from(payload(round, len)),
+            )
+            .unwrap();
+    }
+    for (round, &len) in sizes.iter().enumerate() {
+        let got = nets[2].recv(PartyId(0), Round(round as u32)).await.unwrap();
+        assert_eq!(got.len(), len, "round {round}");
+        assert!(got == payload(round, len), "round {round}'s bytes");
+    }
+}
+
+#[test]
+fn quic_chunks_must_fit_the_frame_limit() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _inside = runtime.enter();
+    let mut rng = ChaCha20Rng::seed_from_u64(20);
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    for bad in [
+        MeshConfig {
+            max_chunk: 0,
+            ..quick()
+        },
+        MeshConfig {
+            max_chunk: 32 << 10,
+            ..tiny_frames()
+        },
+    ] {
+        match QuicNode::bind(Identity::generate(&mut rng), local, bad) {
+            Err(QuicError::Config(reason)) => assert!(reason.contains("max_chunk"), "{reason}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a chunk size of 0 or over max_frame was accepted"),
+        }
+    }
+}
+
+/// A two-party mesh whose party 0 is played by hand (TLS with its pinned key, the hello,
+/// then whatever frames the test writes) and party 1 is a real node with `config`.
+async fn hand_made_peer(
+    config: MeshConfig,
+) -> (QuicMesh, quinn::Endpoint, quinn::Connection, Identity) {
+    let mut rng = ChaCha20Rng::seed_from_u64(21);
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    let me = Identity::generate(&mut rng);
+    let node = QuicNode::bind(Identity::generate(&mut rng), local, config).unwrap();
+    let endpoint = quinn::Endpoint::client(local).unwrap();
+    let roster = [
+        Peer {
+            key: me.public_key(),
+            addr: endpoint.local_addr().unwrap(),
+        },
+        Peer {
+            key: node.public_key(),
+            addr: node.local_addr().unwrap(),
+        },
+    ];
+    let target = roster[1];
+    let joined = tokio::spawn(async move { node.connect(PartyId(1), &roster).await });
+    let tls = tls::client_config(&me, target.key).unwrap();
+    let client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls).unwrap()));
+    let conn = endpoint
+        .connect_with(client, target.addr, "quorate.invalid")
+        .unwrap()
+        .await
+        .unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let hello = Hello {
+        from: PartyId(0),
+        to: PartyId(1),
+        parties: 2,
+    };
+    send.write_all(&hello.encode()).await.unwrap();
+    send.finish().unwrap();
+    let mut ack = [0u8; ACK_LEN];
+    recv.read_exact(&mut ack).await.unwrap();
+    assert_eq!(decode_ack(&ack), Ok(0));
+    (joined.await.unwrap().unwrap(), endpoint, conn, me)
+}
+
+fn chunk(session: u64, round: u32, total: u64, offset: u64, len: u32) -> FrameHeader {
+    FrameHeader {
+        session: SessionId(session),
+        round: Round(round),
+        total,
+        offset,
+        len,
+    }
+}
+
+/// Opens a stream and writes `frames` (each header with `len` bytes after it), leaving the
+/// stream open so that what the receiver reports is the frames' fault. Writes may fail once
+/// the receiver has stopped the stream.
+async fn write_frames(conn: &quinn::Connection, frames: &[FrameHeader]) -> quinn::SendStream {
+    let mut stream = conn.open_uni().await.unwrap();
+    for h in frames {
+        let _ = stream.write_all(&h.encode()).await;
+        let _ = stream.write_all(&vec![7u8; h.len as usize]).await;
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_bad_chunk_sequences_are_refused_naming_the_peer() {
+    let config = MeshConfig {
+        max_chunk: 16 << 10,
+        max_frame: 64 << 10,
+        max_round_bytes: 1 << 20,
+        ..quick()
+    };
+    let (mesh, endpoint, conn, me) = hand_made_peer(config).await;
+    let mut open = Vec::new();
+    // Session 1: a round announced over max_round_bytes, refused on its first header.
+    open.push(write_frames(&conn, &[chunk(1, 0, 1 << 30, 0, 100)]).await);
+    // Session 2: a frame over max_frame inside a round that is within its limit.
+    open.push(write_frames(&conn, &[chunk(2, 0, 1 << 20, 0, 100_000)]).await);
+    // Sessions 3 to 7: an overlap, a gap, a changed total, another round inside a payload,
+    // a stream that ends inside a payload.
+    let bad: [(&[FrameHeader], &str); 5] = [
+        (
+            &[chunk(3, 0, 1000, 0, 400), chunk(3, 0, 1000, 300, 400)],
+            "at offset 300, expected at 400",
+        ),
+        (
+            &[chunk(4, 0, 1000, 0, 400), chunk(4, 0, 1000, 500, 400)],
+            "at offset 500, expected at 400",
+        ),
+        (
+            &[chunk(5, 0, 1000, 0, 400), chunk(5, 0, 2000, 400, 400)],
+            "announces 2000 bytes in all, its first chunk 1000",
+        ),
+        (
+            &[chunk(6, 0, 1000, 0, 400), chunk(6, 1, 100, 0, 100)],
+            "a frame of round 1 inside the payload of round 0",
+        ),
+        (
+            &[chunk(7, 0, 1000, 0, 400)],
+            "stream ended 400 bytes into the 1000-byte payload of round 0",
+        ),
+    ];
+    for (frames, _) in &bad {
+        let mut stream = write_frames(&conn, frames).await;
+        if frames.len() == 1 {
+            stream.finish().unwrap();
+        }
+        open.push(stream);
+    }
+    // Session 8: a good payload in three chunks, then a frame of the old version.
+    let mut good = write_frames(
+        &conn,
+        &[
+            chunk(8, 0, 2500, 0, 1000),
+            chunk(8, 0, 2500, 1000, 1000),
+            chunk(8, 0, 2500, 2000, 500),
+        ],
+    )
+    .await;
+    let mut old = chunk(8, 1, 3, 0, 3).encode();
+    old[0] = 1;
+    good.write_all(&old[..17]).await.unwrap();
+    good.write_all(&[0u8; 19]).await.unwrap();
+
+    let party0 = PartyId(0);
+    let mut net = mesh.session(SessionId(1)).unwrap();
+    let err = net.recv(party0, Round(0)).await.unwrap_err();
+    assert_eq!(
+        err,
+        NetError::Oversize {
+            peer: party0,
+            size: 1 << 30,
+            limit: 1 << 20
+        }
+    );
+    assert!(err.to_string().contains("party 0"), "{err}");
+    let mut net = mesh.session(SessionId(2)).unwrap();
+    let err = net.recv(party0, Round(0)).await.unwrap_err();
+    assert_eq!(
+        err,
+        NetError::Oversize {
+            peer: party0,
+            size: 100_000,
+            limit: 64 << 10
+        }
+    );
+    for (i, (_, reason)) in bad.iter().enumerate() {
+        let mut net = mesh.session(SessionId(3 + i as u64)).unwrap();
+        match net.recv(party0, Round(0)).await {
+            Err(NetError::Transport { peer, reason: got }) => {
+                assert_eq!(peer, party0);
+                assert!(got.contains(reason), "session {}: {got}", 3 + i);
+            }
+            other => panic!("session {}: {other:?}", 3 + i),
+        }
+    }
+    // The node still serves the peer's other sessions.
+    let mut net = mesh.session(SessionId(8)).unwrap();
+    assert_eq!(net.recv(party0, Round(0)).await.unwrap(), vec![7u8; 2500]);
+    let err = net.recv(party0, Round(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, NetError::Transport { peer, reason } if *peer == party0 && reason.contains("wire version 1, this node speaks 2")),
+        "{err}"
+    );
+    // And answers, reassembled on our side by hand.
+    let mut reply = mesh.session(SessionId(9)).unwrap();
+    reply
+        .send(party0, Round(4), Bytes::from(vec![3u8; 40_000]))
+        .unwrap();
+    let mut incoming = conn.accept_uni().await.unwrap();
+    let mut got = Vec::new();
+    let mut at = frame::Position::Boundary;
+    let limits = frame::Limits {
+        max_frame: 16 << 10,
+        max_round_bytes: 40_000,
+    };
+    loop {
+        let mut h = [0u8; frame::HEADER_LEN];
+        incoming.read_exact(&mut h).await.unwrap();
+        let h = FrameHeader::decode(&h).unwrap();
+        let len = h.check(SessionId(9), at, limits).unwrap();
+        let mut bytes = vec![0u8; len];
+        incoming.read_exact(&mut bytes).await.unwrap();
+        got.extend_from_slice(&bytes);
+        at = h.after();
+        if at == frame::Position::Boundary {
+            break;
+        }
+    }
+    assert_eq!(got, vec![3u8; 40_000]);
+
+    // A dialer speaking the old wire version fails the TLS handshake (ALPN).
+    let mut tls_v1 = tls::client_config(&me, mesh.roster()[1].key).unwrap();
+    tls_v1.alpn_protocols = vec![b"quorate-mesh/1".to_vec()];
+    let client = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls_v1).unwrap()));
+    let err = endpoint
+        .connect_with(client, mesh.roster()[1].addr, "quorate.invalid")
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, quinn::ConnectionError::ConnectionClosed(c) if c.error_code == quinn::TransportErrorCode::crypto(120)),
+        "{err}"
+    );
+    drop(open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_payloads_sent_before_a_peer_leaves_are_delivered_first() {
+    // The last round of a job: party 0 sends large payloads and closes its node at once; the
+    // connection's loss must not overtake what party 0 sent (and QUIC acknowledged) before.
+    for attempt in 0..10 {
+        let mut meshes = local_meshes(&vec![quick(); 2]).await.unwrap();
+        let mut nets = sessions(&meshes, 1);
+        let sizes = [24 << 20, 24 << 20, 5];
+        for (round, &len) in sizes.iter().enumerate() {
+            nets[0]
+                .send(
+                    PartyId(1),
+                    Round(round as u32),
+                    Bytes::from(vec![round as u8; len]),
+                )
+                .unwrap();
+        }
+        let mut receiver = nets.pop().unwrap();
+        drop(nets);
+        let _kept = meshes.pop();
+        drop(meshes);
+        for (round, &len) in sizes.iter().enumerate() {
+            let got = receiver
+                .recv(PartyId(0), Round(round as u32))
+                .await
+                .unwrap_or_else(|e| panic!("attempt {attempt}, round {round}: {e}"));
+            assert_eq!(got.len(), len);
+        }
+        assert_eq!(
+            receiver.recv(PartyId(0), Round(3)).await.unwrap_err(),
+            NetError::PeerGone(PartyId(0))
+        );
+    }
 }

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::frame::{ACK_LEN, HELLO_LEN, Hello, decode_ack, encode_ack};
+use super::frame::{ACK_LEN, HELLO_LEN, Hello, VERSION, decode_ack, encode_ack};
 use super::{Peer, QuicError, tls};
 use crate::identity::{Identity, PublicKey};
 use crate::party::{MAX_PARTIES, PartyId};
@@ -129,6 +129,15 @@ fn classify(e: ConnectionError) -> Failure {
             if close.error_code == TransportErrorCode::CONNECTION_REFUSED =>
         {
             Failure::Retry(e.to_string())
+        }
+        // TLS alert 120, no_application_protocol: the peer speaks another wire version.
+        ConnectionError::ConnectionClosed(ref close)
+            if close.error_code == TransportErrorCode::crypto(120) =>
+        {
+            Failure::Fatal(format!(
+                "the peer does not speak mesh wire version {VERSION} (ALPN {}): {e}",
+                String::from_utf8_lossy(tls::ALPN)
+            ))
         }
         other => Failure::Fatal(other.to_string()),
     }
@@ -286,6 +295,27 @@ async fn admit(
         Err(reason) => {
             conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes());
             Err(reason)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_wire_version_is_refused_by_name() {
+        let close = quinn::ConnectionClose {
+            error_code: TransportErrorCode::crypto(120),
+            frame_type: None,
+            reason: bytes::Bytes::new(),
+        };
+        match classify(ConnectionError::ConnectionClosed(close)) {
+            Failure::Fatal(reason) => {
+                assert!(reason.contains("wire version 2"), "{reason}");
+                assert!(reason.contains("quorate-mesh/2"), "{reason}");
+            }
+            Failure::Retry(reason) => panic!("retried: {reason}"),
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::connect::{Admission, CLOSE_REFUSED, accept_loop, check_roster, dial, gather};
-use super::frame::Hello;
+use super::frame::{Hello, Limits};
 use super::stream::{QuicNetwork, Registry, serve_connection};
 use super::{MeshConfig, Peer, QuicError, tls};
 use crate::identity::{Identity, PublicKey};
@@ -158,7 +158,11 @@ impl QuicNode {
         };
         // From here on the accept loop admits nobody: `admitted` is dropped.
         drop(admitted);
-        let registry = Arc::new(Registry::new(n, self.config.max_frame));
+        let limits = Limits {
+            max_frame: self.config.max_frame,
+            max_round_bytes: self.config.max_round_bytes,
+        };
+        let registry = Arc::new(Registry::new(n, limits));
         for (p, link) in links.iter().enumerate() {
             if let Some(conn) = link {
                 runtime.spawn(serve_connection(

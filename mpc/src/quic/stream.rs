@@ -3,7 +3,10 @@
 //! streams to their session.
 //!
 //! One unidirectional stream per (session, sender, receiver), opened lazily by the sender's
-//! writer task on its first message, finished when the session's endpoint is dropped. An
+//! writer task on its first message, finished when the session's endpoint is dropped. The
+//! writer cuts each payload into chunks ([`super::frame::chunks`]); the reader checks every
+//! header against the stream's position ([`FrameHeader::check`]) and hands its session only
+//! whole payloads. An
 //! incoming stream is routed by the session id of its first frame; if the session is not open
 //! here yet, its frames wait in the session's queue until [`super::QuicMesh::session`] takes
 //! it. A finished stream or a lost connection becomes [`NetError::PeerGone`] in every affected
@@ -18,7 +21,7 @@ use quinn::{Connection, ReadError, ReadExactError, RecvStream, VarInt};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::QuicError;
-use super::frame::{FrameError, FrameHeader, HEADER_LEN};
+use super::frame::{self, FrameError, FrameHeader, HEADER_LEN, Limits, Position};
 use super::mesh::MeshInner;
 use crate::net::{NetError, Network, Round, SessionId};
 use crate::party::PartyId;
@@ -35,12 +38,12 @@ const STOP_PROTOCOL: u32 = 2;
 /// Closed session ids remembered, so that late streams for them are discarded, not queued.
 const MAX_TOMBSTONES: usize = 1 << 16;
 /// Initial buffer for a payload; it grows with the bytes that actually arrive.
-const INITIAL_PAYLOAD: usize = 1 << 20;
+const INITIAL_PAYLOAD: u64 = 1 << 20;
 
 /// Routes incoming streams to sessions, and remembers which peers are gone.
 pub(super) struct Registry {
     n: usize,
-    max_frame: usize,
+    limits: Limits,
     state: Mutex<State>,
 }
 
@@ -68,10 +71,10 @@ enum Route {
 }
 
 impl Registry {
-    pub(super) fn new(n: usize, max_frame: usize) -> Registry {
+    pub(super) fn new(n: usize, limits: Limits) -> Registry {
         Registry {
             n,
-            max_frame,
+            limits,
             state: Mutex::new(State {
                 sessions: HashMap::new(),
                 tombstones: VecDeque::new(),
@@ -162,12 +165,19 @@ impl Registry {
     }
 
     /// The connection to `peer` is lost: every session hears it, now and when opened later.
+    /// A session that has a stream from `peer` hears it from that stream's reader, which
+    /// reports the loss after the payloads it still holds (acknowledged by QUIC, so the peer
+    /// may have closed after them, but not yet read out): telling it from here could overtake
+    /// them.
     pub(super) fn peer_gone(&self, peer: PartyId) {
         let mut state = self.lock();
         state.gone[peer.index()] = true;
         for slot in state.sessions.values() {
             if let Slot::Open { inboxes, .. } = slot {
-                let _ = inboxes[peer.index()].tx.send(Err(NetError::PeerGone(peer)));
+                let inbox = &inboxes[peer.index()];
+                if !inbox.streamed {
+                    let _ = inbox.tx.send(Err(NetError::PeerGone(peer)));
+                }
             }
         }
     }
@@ -207,6 +217,11 @@ fn read_failure(peer: PartyId, e: ReadError) -> NetError {
 fn frame_failure(peer: PartyId, e: FrameError) -> NetError {
     match e {
         FrameError::Oversize { size, limit } => NetError::Oversize { peer, size, limit },
+        FrameError::RoundOversize { total, limit, .. } => NetError::Oversize {
+            peer,
+            size: usize::try_from(total).unwrap_or(usize::MAX),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        },
         other => NetError::Transport {
             peer,
             reason: other.to_string(),
@@ -233,26 +248,45 @@ async fn read_header(
     }
 }
 
-/// Reads a payload of `len` bytes (already checked against the limit) as it arrives.
-async fn read_payload(
+/// Appends the `len` bytes of a checked frame to `payload`, a payload of `total` bytes, as
+/// they arrive. The buffer grows geometrically with what was received (from
+/// [`INITIAL_PAYLOAD`] up, to at most twice the bytes already held, never past `total`), so
+/// it stays within a factor of two of what the peer actually sent whatever it announced.
+async fn read_into(
     peer: PartyId,
     stream: &mut RecvStream,
+    payload: &mut Vec<u8>,
     len: usize,
-) -> Result<Vec<u8>, NetError> {
-    let mut payload = Vec::with_capacity(len.min(INITIAL_PAYLOAD));
-    while payload.len() < len {
-        match stream.read_chunk(len - payload.len(), true).await {
-            Ok(Some(chunk)) => payload.extend_from_slice(&chunk.bytes),
+    total: u64,
+) -> Result<(), NetError> {
+    let end = payload.len() + len;
+    while payload.len() < end {
+        match stream.read_chunk(end - payload.len(), true).await {
+            Ok(Some(chunk)) => {
+                let need = payload.len() + chunk.bytes.len();
+                if need > payload.capacity() {
+                    // `need <= total`: the frame was checked to end within the payload.
+                    let grown = (payload.capacity() as u64 * 2)
+                        .max(INITIAL_PAYLOAD)
+                        .min(total)
+                        .max(need as u64) as usize;
+                    payload.reserve_exact(grown - payload.len());
+                }
+                payload.extend_from_slice(&chunk.bytes);
+            }
             Ok(None) => {
                 return Err(NetError::Transport {
                     peer,
-                    reason: format!("stream ended {} bytes into a frame of {len}", payload.len()),
+                    reason: format!(
+                        "stream ended {} bytes into a payload of {total}",
+                        payload.len()
+                    ),
                 });
             }
             Err(e) => return Err(read_failure(peer, e)),
         }
     }
-    Ok(payload)
+    Ok(())
 }
 
 /// Parses one incoming stream and feeds its session's queue for `peer`.
@@ -284,8 +318,10 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
         }
     };
     let mut header = first;
+    let mut at = Position::Boundary;
+    let mut payload = Vec::new();
     loop {
-        let len = match header.check(session, registry.max_frame) {
+        let len = match header.check(session, at, registry.limits) {
             Ok(len) => len,
             Err(e) => {
                 let _ = tx.send(Err(frame_failure(peer, e)));
@@ -293,22 +329,37 @@ async fn read_stream(registry: Arc<Registry>, peer: PartyId, mut stream: RecvStr
                 return;
             }
         };
-        let item = read_payload(peer, &mut stream, len)
-            .await
-            .map(|payload| (header.round, Bytes::from(payload)));
-        let failed = item.is_err();
-        if tx.send(item).is_err() {
-            let _ = stream.stop(VarInt::from_u32(STOP_SESSION_CLOSED));
+        if let Err(e) = read_into(peer, &mut stream, &mut payload, len, header.total).await {
+            let _ = tx.send(Err(e));
             return;
         }
-        if failed {
-            return;
+        at = header.after();
+        if at == Position::Boundary {
+            let whole = Bytes::from(std::mem::take(&mut payload));
+            if tx.send(Ok((header.round, whole))).is_err() {
+                let _ = stream.stop(VarInt::from_u32(STOP_SESSION_CLOSED));
+                return;
+            }
         }
         header = match read_header(peer, &mut stream).await {
             Ok(Some(next)) => next,
             Ok(None) => {
-                // The peer dropped its end of the session.
-                let _ = tx.send(Err(NetError::PeerGone(peer)));
+                let e = match at {
+                    // The peer dropped its end of the session.
+                    Position::Boundary => NetError::PeerGone(peer),
+                    Position::Inside {
+                        round,
+                        total,
+                        offset,
+                    } => NetError::Transport {
+                        peer,
+                        reason: format!(
+                            "stream ended {offset} bytes into the {total}-byte payload of round {}",
+                            round.0
+                        ),
+                    },
+                };
+                let _ = tx.send(Err(e));
                 return;
             }
             Err(e) => {
@@ -329,6 +380,7 @@ async fn write_stream(
     mut queue: UnboundedReceiver<Outbound>,
     _drain: mpsc::Sender<()>,
     linger: Duration,
+    max_chunk: u32,
 ) {
     let mut stream = None;
     while let Some((round, payload)) = queue.recv().await {
@@ -342,13 +394,17 @@ async fn write_stream(
                 }
             },
         };
-        let header = FrameHeader {
-            session,
-            round,
-            len: payload.len() as u32,
-        };
-        let mut chunks = [Bytes::copy_from_slice(&header.encode()), payload];
-        if let Err(e) = out.write_all_chunks(&mut chunks).await {
+        // Headers and slices of the payload, written in one call: the payload is not copied.
+        let total = payload.len() as u64;
+        let frames = frame::chunks(session, round, total, max_chunk);
+        let mut pieces =
+            Vec::with_capacity(2 * total.div_ceil(u64::from(max_chunk)).max(1) as usize);
+        for header in frames {
+            let start = header.offset as usize;
+            pieces.push(Bytes::copy_from_slice(&header.encode()));
+            pieces.push(payload.slice(start..start + header.len as usize));
+        }
+        if let Err(e) = out.write_all_chunks(&mut pieces).await {
             tracing::debug!(%peer, session = session.0, "writing to party {peer} failed: {e}");
             return;
         }
@@ -378,6 +434,8 @@ impl QuicNetwork {
             .drain_guard()
             .ok_or_else(|| QuicError::Config("the mesh is shutting down".into()))?;
         let linger = Duration::from_millis(mesh.config.linger_ms);
+        // Validated at bind: positive and at most `max_frame`, which fits in 32 bits.
+        let max_chunk = u32::try_from(mesh.config.max_chunk).unwrap_or(u32::MAX);
         let outbox = mesh
             .links
             .iter()
@@ -392,6 +450,7 @@ impl QuicNetwork {
                         rx,
                         drain.clone(),
                         linger,
+                        max_chunk,
                     ));
                     tx
                 })
@@ -449,12 +508,12 @@ impl Network for QuicNetwork {
 
     fn send(&mut self, to: PartyId, round: Round, payload: Bytes) -> Result<(), NetError> {
         let i = self.check_peer(to)?;
-        let limit = self.mesh.config.max_frame;
-        if payload.len() > limit {
+        let limit = self.mesh.config.max_round_bytes;
+        if payload.len() as u64 > limit {
             return Err(NetError::Oversize {
                 peer: to,
                 size: payload.len(),
-                limit,
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
             });
         }
         let writer = self.outbox[i].as_ref().ok_or(NetError::NoSuchPeer {

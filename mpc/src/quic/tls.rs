@@ -26,7 +26,7 @@ use super::QuicError;
 use crate::identity::{Identity, PublicKey};
 
 /// The ALPN protocol of the mesh; its suffix is [`super::frame::VERSION`].
-pub const ALPN: &[u8] = b"quorate-mesh/1";
+pub const ALPN: &[u8] = b"quorate-mesh/2";
 
 /// The name a dialer presents as SNI. Nobody checks it: keys are pinned instead.
 pub(crate) const SERVER_NAME: &str = "quorate.invalid";
