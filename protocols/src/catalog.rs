@@ -38,8 +38,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::{Backend, Secret};
 use crate::dataset::Table;
-use crate::matching::Grid;
+use crate::matching::{Grid, MatchingError};
+use crate::outcome::{Outcome, OwnedTable, PublicResult};
+use crate::stats::GroupMinimums;
 use crate::matching::records::RecordQuery;
 
 /// A job's specification.
@@ -171,6 +174,99 @@ impl JobSpec {
             _ => Ok(()),
         };
         checked.or_else(refuse)
+    }
+}
+
+/// Why a job did not compute.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The statistics protocol failed (or the SQL is unsupported).
+    #[error(transparent)]
+    Stats(#[from] crate::stats::StatsError),
+    /// A matching protocol failed or refused its inputs.
+    #[error(transparent)]
+    Matching(#[from] crate::matching::MatchingError),
+    /// A settlement round failed (nothing is written back).
+    #[error("settlement: {0}")]
+    Settlement(#[from] crate::settlement::SettlementError),
+}
+
+impl JobSpec {
+    /// The dataset names a job reads, in the order its inputs are given to [`JobSpec::run`]
+    /// (each name's datasets in owner order). A statistics job reads its query's `FROM` table,
+    /// known once the SQL is parsed: `None`.
+    pub fn input_names(&self) -> Option<Vec<String>> {
+        match self {
+            JobSpec::Statistics { .. } => None,
+            JobSpec::Auction { dataset, .. } | JobSpec::Orders { dataset, .. } => {
+                Some(vec![dataset.clone()])
+            }
+            JobSpec::RecordMatch { datasets, .. } => Some(datasets.clone()),
+            JobSpec::Settlement(round) => {
+                Some(vec![round.accounts.clone(), round.obligations.clone()])
+            }
+        }
+    }
+
+    /// Runs the job over `tables` (the datasets it reads, in [`JobSpec::input_names`] order)
+    /// on any backend: the workers run it on the engine, a test or the demo in the clear.
+    /// `minimums` are the strictest group minimums of the inputs' policies (statistics).
+    pub async fn run<B: Backend>(
+        &self,
+        b: &mut B,
+        tables: &[OwnedTable],
+        minimums: GroupMinimums,
+    ) -> Result<Outcome<PublicResult>, JobError> {
+        use crate::stats::StatsError;
+        Ok(match self {
+            JobSpec::Statistics { query, epsilon, .. } => {
+                let first = tables
+                    .first()
+                    .ok_or_else(|| StatsError::Input("no input dataset".into()))?;
+                let parsed = crate::stats::parse(query, |name| {
+                    (name == first.name).then(|| first.schema.clone())
+                })
+                .map_err(StatsError::Sql)?;
+                let columns = (0..first.columns.len())
+                    .map(|c| {
+                        let parts: Vec<&Secret> = tables.iter().map(|t| &t.columns[c]).collect();
+                        Secret::concat(&parts).map_err(|e| StatsError::Input(e.to_string()))
+                    })
+                    .collect::<Result<_, _>>()?;
+                let inputs = crate::stats::Inputs {
+                    columns,
+                    owner_rows: tables.iter().map(|t| t.rows).collect(),
+                };
+                let options = crate::stats::QueryOptions {
+                    minimums,
+                    epsilon: *epsilon,
+                };
+                Outcome::public(PublicResult::Statistics(
+                    crate::stats::run_query(b, &parsed, &inputs, &options).await?,
+                ))
+            }
+            JobSpec::Auction { grid, .. } => {
+                let grid = grid.prices().map_err(MatchingError::Spec)?;
+                crate::matching::run_auction(b, &grid, tables)
+                    .await?
+                    .map(PublicResult::Auction)
+            }
+            JobSpec::Orders { grid, .. } => {
+                let grid = grid.prices().map_err(MatchingError::Spec)?;
+                crate::matching::run_orders(b, &grid, tables)
+                    .await?
+                    .map(PublicResult::Orders)
+            }
+            JobSpec::RecordMatch { .. } => {
+                let query = self.record_query().expect("a record_match job");
+                crate::matching::run_record_match(b, &query, tables)
+                    .await?
+                    .map(PublicResult::RecordMatch)
+            }
+            JobSpec::Settlement(round) => crate::settlement::settle(b, round, tables)
+                .await?
+                .map(PublicResult::Settlement),
+        })
     }
 }
 

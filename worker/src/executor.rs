@@ -9,13 +9,13 @@
 use mpc::net::Network;
 use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
-use protocols::catalog::JobSpec;
+use protocols::catalog::{JobError, JobSpec};
 use protocols::dataset::Schema;
 use protocols::matching::MatchingError;
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
 use protocols::settlement::SettlementError;
-use protocols::stats::{GroupMinimums, Inputs as StatsInputs, QueryOptions, StatsError};
+use protocols::stats::{GroupMinimums, StatsError};
 
 use crate::store::{DatasetRecord, ShareStore, StoreError};
 
@@ -187,74 +187,45 @@ impl Inputs {
     }
 }
 
-/// Runs `spec` as this worker over `engine`.
+/// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies,
+/// loads this worker's shares and runs [`JobSpec::run`].
 pub async fn execute<N: Network>(
     engine: &mut Engine<N, Fr>,
     store: &ShareStore,
     spec: &JobSpec,
 ) -> Result<JobOutput, ExecError> {
-    match spec {
-        JobSpec::Statistics { query, epsilon, .. } => {
+    let inputs = match (spec, spec.input_names()) {
+        (JobSpec::Statistics { query, .. }, _) => {
             // The FROM table names the datasets; every owner's must share one schema.
             let parsed = protocols::stats::parse(query, |name| {
                 let records = datasets_named(store, name).ok()?;
                 schema_of(records.first()?).ok()
             })
             .map_err(StatsError::Sql)?;
-            let inputs = Inputs::named(store, &parsed.table)?;
-            inputs.check(spec)?;
-            let tables = inputs.load(store)?;
-            let columns = (0..tables[0].columns.len())
-                .map(|c| {
-                    let parts: Vec<&Shared<Fr>> = tables.iter().map(|t| &t.columns[c]).collect();
-                    Shared::concat(&parts).map_err(|e| ExecError::Input(e.to_string()))
-                })
-                .collect::<Result<_, _>>()?;
-            let stats_inputs = StatsInputs {
-                columns,
-                owner_rows: tables.iter().map(|t| t.rows).collect(),
-            };
-            let options = QueryOptions {
-                minimums: GroupMinimums::from_policies(&inputs.policies),
-                epsilon: *epsilon,
-            };
-            let result =
-                protocols::stats::run_query(engine, &parsed, &stats_inputs, &options).await?;
-            Ok(Outcome::public(PublicResult::Statistics(result)))
+            Inputs::named(store, &parsed.table)?
         }
-        JobSpec::Settlement(round) => {
-            // Only the round's firms' datasets are read (and their policies checked).
-            let names = [round.accounts.as_str(), round.obligations.as_str()];
-            let inputs = Inputs::of_owners(store, &names, &round.firms)?;
-            inputs.check(spec)?;
-            let tables = inputs.load(store)?;
-            let outcome = protocols::settlement::settle(engine, round, &tables).await?;
-            Ok(outcome.map(PublicResult::Settlement))
+        // Only the round's firms' datasets are read (and their policies checked).
+        (JobSpec::Settlement(round), Some(names)) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            Inputs::of_owners(store, &names, &round.firms)?
         }
-        JobSpec::Auction { dataset, grid } => {
-            let grid = grid.prices().map_err(MatchingError::Spec)?;
-            let inputs = Inputs::named(store, dataset)?;
-            inputs.check(spec)?;
-            let bids = inputs.load(store)?;
-            let outcome = protocols::matching::run_auction(engine, &grid, &bids).await?;
-            Ok(outcome.map(PublicResult::Auction))
+        (JobSpec::RecordMatch { .. }, Some(names)) => {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            Inputs::collect(store, &names, false)?
         }
-        JobSpec::Orders { dataset, grid } => {
-            let grid = grid.prices().map_err(MatchingError::Spec)?;
-            let inputs = Inputs::named(store, dataset)?;
-            inputs.check(spec)?;
-            let books = inputs.load(store)?;
-            let outcome = protocols::matching::run_orders(engine, &grid, &books).await?;
-            Ok(outcome.map(PublicResult::Orders))
-        }
-        JobSpec::RecordMatch { datasets, .. } => {
-            let names: Vec<&str> = datasets.iter().map(String::as_str).collect();
-            let inputs = Inputs::collect(store, &names, false)?;
-            inputs.check(spec)?;
-            let tables = inputs.load(store)?;
-            let query = spec.record_query().expect("a record_match job");
-            let outcome = protocols::matching::run_record_match(engine, &query, &tables).await?;
-            Ok(outcome.map(PublicResult::RecordMatch))
-        }
-    }
+        (_, Some(names)) => Inputs::collect(
+            store,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            true,
+        )?,
+        (_, None) => return Err(ExecError::Input("the job names no inputs".into())),
+    };
+    inputs.check(spec)?;
+    let tables = inputs.load(store)?;
+    let minimums = GroupMinimums::from_policies(&inputs.policies);
+    spec.run(engine, &tables, minimums).await.map_err(|e| match e {
+        JobError::Stats(e) => ExecError::Stats(e),
+        JobError::Matching(e) => ExecError::Matching(e),
+        JobError::Settlement(e) => ExecError::Settlement(e),
+    })
 }
