@@ -40,10 +40,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Secret};
 use crate::dataset::Table;
+use crate::matching::records::RecordQuery;
 use crate::matching::{Grid, MatchingError};
 use crate::outcome::{Outcome, OwnedTable, PublicResult};
 use crate::stats::GroupMinimums;
-use crate::matching::records::RecordQuery;
 
 /// A job's specification.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

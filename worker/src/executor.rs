@@ -223,9 +223,11 @@ pub async fn execute<N: Network>(
     inputs.check(spec)?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);
-    spec.run(engine, &tables, minimums).await.map_err(|e| match e {
-        JobError::Stats(e) => ExecError::Stats(e),
-        JobError::Matching(e) => ExecError::Matching(e),
-        JobError::Settlement(e) => ExecError::Settlement(e),
-    })
+    spec.run(engine, &tables, minimums)
+        .await
+        .map_err(|e| match e {
+            JobError::Stats(e) => ExecError::Stats(e),
+            JobError::Matching(e) => ExecError::Matching(e),
+            JobError::Settlement(e) => ExecError::Settlement(e),
+        })
 }
