@@ -1,5 +1,6 @@
-//! The README's `demo` command end to end: a real local cluster of worker processes, three
-//! firms' uploads, joint statistics agreeing with the clear computation, everything shut down.
+//! The README's `demo` command end to end: a real local cluster (a coordinator and worker
+//! processes), firms' uploads, a job of every kind agreeing with the clear computation (private
+//! outputs included), the ledger verified, everything shut down.
 
 mod support;
 
@@ -12,7 +13,13 @@ fn the_demo_runs_and_every_figure_agrees() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("  agree").count(), 3, "{stdout}");
-    assert!(!stdout.contains("DISAGREE"));
+    // Three statistics queries and the four shipped examples.
+    assert_eq!(stdout.matches("  agree").count(), 7, "{stdout}");
+    assert!(!stdout.contains("DISAGREE") && !stdout.contains("DIFFERS"));
+    for kind in ["auction", "orders", "record matching", "settlement"] {
+        assert!(stdout.contains(kind), "{kind} missing: {stdout}");
+    }
+    assert!(stdout.contains("sugar-mill, privately: allocation [bought 45, sold 0]"));
+    assert!(stdout.contains("ledger verified"));
     assert!(stdout.contains("the cluster is shut down"));
 }
