@@ -62,20 +62,9 @@ fn default_job_timeout() -> u64 {
 impl CoordinatorConfig {
     /// Reads a configuration and resolves its paths against the file's folder.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut config: CoordinatorConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut config.roster,
-            &mut config.identity,
-            &mut config.data_dir,
-        ] {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        Ok(config)
+        crate::roster::load_config(path, |c: &mut Self| {
+            vec![&mut c.roster, &mut c.identity, &mut c.data_dir]
+        })
     }
 }
 
@@ -145,11 +134,16 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
 
     let dispatcher = tokio::spawn(dispatch(state.clone()));
     let upkeep = tokio::spawn(upkeep(state.clone()));
-    let reload = tokio::spawn(watch_roster(
-        config.roster.clone(),
-        state.clone(),
-        endpoint.clone(),
-    ));
+    let reload = {
+        let state = state.clone();
+        tokio::spawn(transport::watch_roster(
+            config.roster.clone(),
+            state.identity.clone(),
+            endpoint.clone(),
+            client_keys,
+            move |fresh| *state.roster.write().expect("roster lock") = fresh,
+        ))
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -189,35 +183,6 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
 
 fn client_keys(roster: &ClusterRoster) -> std::collections::HashSet<crate::keys::PublicKey> {
     roster.clients.iter().map(|c| c.key).collect()
-}
-
-/// Re-reads the roster when it changes (a client registered with `quorate identity new`).
-async fn watch_roster(path: PathBuf, state: Arc<State>, endpoint: quinn::Endpoint) {
-    let modified = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH)
-    };
-    let mut seen = modified(&path);
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = modified(&path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match ClusterRoster::load(&path) {
-            Ok(r) => match transport::server_config(&state.identity, &client_keys(&r)) {
-                Ok(config) => {
-                    endpoint.set_server_config(Some(config));
-                    tracing::info!(clients = r.clients.len(), "roster reloaded");
-                    *state.roster.write().expect("roster lock") = r;
-                }
-                Err(e) => tracing::warn!("roster reloaded but not applied: {e}"),
-            },
-            Err(e) => tracing::warn!("roster not reloaded: {e}"),
-        }
-    }
 }
 
 async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response {

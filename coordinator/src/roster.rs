@@ -169,3 +169,20 @@ impl ClusterRoster {
         }
     }
 }
+
+/// Reads a node's TOML configuration file (unknown keys refused by `T`) and resolves the
+/// relative paths `paths` picks out of it against the file's folder.
+pub fn load_config<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    paths: impl FnOnce(&mut T) -> Vec<&mut std::path::PathBuf>,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut config: T = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in paths(&mut config) {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(config)
+}

@@ -252,3 +252,44 @@ impl ApiClient {
         let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
     }
 }
+
+/// Re-reads the roster at `path` when the file changes (polled every half second): the keys
+/// `accepted` picks from the new roster may connect to `endpoint` from then on, and `apply`
+/// stores the roster. A roster that does not load is reported and the old one kept.
+pub async fn watch_roster(
+    path: std::path::PathBuf,
+    identity: Identity,
+    endpoint: Endpoint,
+    accepted: fn(&crate::roster::ClusterRoster) -> HashSet<PublicKey>,
+    apply: impl Fn(crate::roster::ClusterRoster) + Send,
+) {
+    let modified = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+    };
+    let mut seen = modified(&path);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let fresh = match crate::roster::ClusterRoster::load(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("roster not reloaded: {e}");
+                continue;
+            }
+        };
+        match server_config(&identity, &accepted(&fresh)) {
+            Ok(config) => {
+                endpoint.set_server_config(Some(config));
+                tracing::info!(clients = fresh.clients.len(), "roster reloaded");
+                apply(fresh);
+            }
+            Err(e) => tracing::warn!("roster reloaded but not applied: {e}"),
+        }
+    }
+}

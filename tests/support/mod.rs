@@ -105,31 +105,10 @@ impl LocalCluster {
 
     /// Waits (at most 20 s) until the coordinator answers a ping.
     pub fn wait_coordinator(&self) {
-        let cluster = self.cluster();
-        let identity = cluster.client_identity("acme").unwrap();
-        let c = cluster.roster.coordinator.clone();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        loop {
-            let ok = rt.block_on(async {
-                match ApiClient::connect(&identity, c.address, c.key, "probe").await {
-                    Ok(c) => matches!(c.call(&Request::Ping).await, Ok(Response::Pong { .. })),
-                    Err(_) => false,
-                }
-            });
-            if ok {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the coordinator is not ready in 20 s: {}",
-                self.coordinator_log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let c = self.cluster().roster.coordinator.clone();
+        self.wait_pong(c.address, c.key, "the coordinator", || {
+            self.coordinator_log()
+        });
     }
 
     /// Kills the coordinator with SIGKILL and reaps it.
@@ -188,9 +167,20 @@ impl LocalCluster {
 
     /// Waits (at most 20 s) until worker `i` answers a ping.
     pub fn wait_ready(&self, i: usize) {
-        let cluster = self.cluster();
-        let identity = cluster.client_identity("acme").unwrap();
-        let w = cluster.roster.workers[i].clone();
+        let w = self.cluster().roster.workers[i].clone();
+        self.wait_pong(w.address, w.key, &format!("worker {i}"), || self.log(i));
+    }
+
+    /// Pings the node at `address` holding `key` as `acme` until it answers (at most 20 s);
+    /// on timeout, fails with the node's log.
+    fn wait_pong(
+        &self,
+        address: std::net::SocketAddr,
+        key: mpc::identity::PublicKey,
+        what: &str,
+        log: impl Fn() -> String,
+    ) {
+        let identity = self.cluster().client_identity("acme").unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -198,7 +188,7 @@ impl LocalCluster {
             .unwrap();
         loop {
             let ok = rt.block_on(async {
-                match ApiClient::connect(&identity, w.address, w.key, "probe").await {
+                match ApiClient::connect(&identity, address, key, "probe").await {
                     Ok(c) => matches!(c.call(&Request::Ping).await, Ok(Response::Pong { .. })),
                     Err(_) => false,
                 }
@@ -208,8 +198,8 @@ impl LocalCluster {
             }
             assert!(
                 Instant::now() < deadline,
-                "worker {i} not ready in 20 s: {}",
-                self.log(i)
+                "{what} not ready in 20 s: {}",
+                log()
             );
             std::thread::sleep(Duration::from_millis(100));
         }

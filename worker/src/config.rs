@@ -34,19 +34,8 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// Reads a configuration and resolves its paths against the file's folder.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut config: WorkerConfig =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        for p in [
-            &mut config.roster,
-            &mut config.identity,
-            &mut config.data_dir,
-        ] {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        }
-        Ok(config)
+        coordinator::roster::load_config(path, |c: &mut Self| {
+            vec![&mut c.roster, &mut c.identity, &mut c.data_dir]
+        })
     }
 }

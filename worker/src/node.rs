@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use coordinator::api::{ErrorKind, Request, Response};
 use coordinator::roster::ClusterRoster;
@@ -113,12 +113,16 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     }
 
     let params = roster.read().expect("roster lock").params();
-    let reload = tokio::spawn(watch_roster(
-        config.roster.clone(),
-        roster.clone(),
-        endpoint.clone(),
-        identity.clone(),
-    ));
+    let reload = {
+        let roster = roster.clone();
+        tokio::spawn(transport::watch_roster(
+            config.roster.clone(),
+            identity.clone(),
+            endpoint.clone(),
+            ClusterRoster::control_keys,
+            move |fresh| *roster.write().expect("roster lock") = fresh,
+        ))
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -189,40 +193,6 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
     mesh.shutdown().await;
     Ok(())
-}
-
-/// Re-reads the roster when its file changes and lets newly registered clients in.
-async fn watch_roster(
-    path: std::path::PathBuf,
-    roster: Arc<RwLock<ClusterRoster>>,
-    endpoint: quinn::Endpoint,
-    identity: Identity,
-) {
-    let modified = |p: &Path| {
-        std::fs::metadata(p)
-            .and_then(|m| m.modified())
-            .unwrap_or(SystemTime::UNIX_EPOCH)
-    };
-    let mut seen = modified(&path);
-    loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = modified(&path);
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        match ClusterRoster::load(&path) {
-            Ok(fresh) => match transport::server_config(&identity, &fresh.control_keys()) {
-                Ok(config) => {
-                    endpoint.set_server_config(Some(config));
-                    tracing::info!(clients = fresh.clients.len(), "roster reloaded");
-                    *roster.write().expect("roster lock") = fresh;
-                }
-                Err(e) => tracing::warn!("roster reload: {e}"),
-            },
-            Err(e) => tracing::warn!("roster reload: {e}"),
-        }
-    }
 }
 
 /// A job as the coordinator asks for it.
