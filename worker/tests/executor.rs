@@ -1,11 +1,13 @@
 //! A statistics job run by three workers, each over its own share store and the in-memory
 //! network, against the same query in the clear; and a policy that refuses the job.
 
+mod common;
+
 use std::sync::Arc;
 
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
-use mpc::{EngineConfig, Fr, MulProtocol, Params};
+use mpc::{EngineConfig, MulProtocol, Params};
 use protocols::backend::Clear;
 use protocols::catalog::JobSpec;
 use protocols::dataset::{Schema, read_csv};
@@ -13,7 +15,7 @@ use protocols::outcome::PublicResult;
 use protocols::stats::{GroupMinimums, QueryOptions};
 use rand::SeedableRng;
 use worker::executor::{ExecError, execute};
-use worker::store::{CHUNK_ROWS, DatasetRecord, ShareStore};
+use worker::store::ShareStore;
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
@@ -39,44 +41,18 @@ fn stores(
     Vec<protocols::dataset::Table>,
 ) {
     let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
-    let dirs: Vec<_> = (0..params.n())
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let stores: Vec<ShareStore> = dirs
-        .iter()
-        .map(|d| ShareStore::open(d.path()).unwrap())
-        .collect();
+    let (dirs, stores) = common::stores(params.n());
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(7);
     let mut tables = Vec::new();
     for (k, (owner, policy)) in owners.iter().enumerate() {
         let table = read_csv(csv(k as u64, 24).as_bytes(), "t.csv", Some(&schema)).unwrap();
-        let record = DatasetRecord {
-            owner: owner.to_string(),
-            name: "payroll".into(),
-            schema: SCHEMA.into(),
-            policy: policy.to_string(),
-            rows: table.rows() as u64,
-            columns: 2,
-            upload: format!("u-{owner}"),
-            replace: false,
-            prepared: false,
+        let d = common::Dataset {
+            owner,
+            name: "payroll",
+            schema: SCHEMA,
+            policy,
         };
-        for s in &stores {
-            s.begin(&record).unwrap();
-        }
-        for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
-            let shares =
-                mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng).unwrap();
-            assert!(values.len() <= CHUNK_ROWS as usize);
-            for (s, mine) in stores.iter().zip(&shares) {
-                s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
-                    .unwrap();
-            }
-        }
-        for s in &stores {
-            s.prepare(&record.upload).unwrap();
-            s.commit(&record.upload).unwrap();
-        }
+        common::deal(&stores, &d, &table, params, &mut rng);
         tables.push(table);
     }
     (dirs, Arc::new(stores), tables)

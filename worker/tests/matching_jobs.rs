@@ -3,6 +3,8 @@
 //! state, every bidder's and firm's private output reconstructed from the workers' shares, and
 //! a policy that refuses the kind.
 
+mod common;
+
 use std::sync::Arc;
 
 use mpc::net::memory::MemoryNetwork;
@@ -14,7 +16,7 @@ use protocols::matching::Clearing;
 use protocols::outcome::PublicResult;
 use rand::SeedableRng;
 use worker::executor::{JobOutput, execute};
-use worker::store::{DatasetRecord, ShareStore};
+use worker::store::ShareStore;
 
 fn example(path: &str) -> String {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/");
@@ -33,42 +35,19 @@ fn stores(
     let params = Params::new(3, 1).unwrap();
     let schema_text = example(&format!("data/{kind}/schema.toml"));
     let schema = Schema::from_toml(&schema_text, "schema.toml").unwrap();
-    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let stores: Vec<ShareStore> = dirs
-        .iter()
-        .map(|d| ShareStore::open(d.path()).unwrap())
-        .collect();
+    let (dirs, stores) = common::stores(3);
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(5);
     for owner in owners {
         let csv = example(&format!("data/{kind}/{owner}.csv"));
         let table = read_csv(csv.as_bytes(), owner, Some(&schema)).unwrap();
         spec.check_upload(dataset, &table).unwrap();
-        let record = DatasetRecord {
-            owner: owner.to_string(),
-            name: dataset.into(),
-            schema: schema_text.clone(),
-            policy: policy.into(),
-            rows: table.rows() as u64,
-            columns: table.columns.len() as u32,
-            upload: format!("u-{owner}"),
-            replace: false,
-            prepared: false,
+        let d = common::Dataset {
+            owner,
+            name: dataset,
+            schema: &schema_text,
+            policy,
         };
-        for s in &stores {
-            s.begin(&record).unwrap();
-        }
-        for (c, (values, col)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
-            let shares =
-                mpc::engine::share_ints::<Fr, _>(values, col.ty.bits(), params, &mut rng).unwrap();
-            for (s, mine) in stores.iter().zip(&shares) {
-                s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
-                    .unwrap();
-            }
-        }
-        for s in &stores {
-            s.prepare(&record.upload).unwrap();
-            s.commit(&record.upload).unwrap();
-        }
+        common::deal(&stores, &d, &table, params, &mut rng);
     }
     (dirs, Arc::new(stores))
 }

@@ -4,19 +4,21 @@
 //! match the example's documented outcome. A dataset of an owner outside the round is not read
 //! (its refusing policy does not stop the job), and a firm's refusing policy does.
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
-use mpc::{EngineConfig, Fr, MulProtocol, Params};
+use mpc::{EngineConfig, MulProtocol, Params};
 use protocols::catalog::JobSpec;
 use protocols::dataset::{Table, read_csv, read_csv_file};
 use protocols::outcome::PublicResult;
 use protocols::settlement::SettlementResult;
 use rand::SeedableRng;
 use worker::executor::execute;
-use worker::store::{DatasetRecord, ShareStore};
+use worker::store::ShareStore;
 
 const FIRMS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
 
@@ -39,32 +41,14 @@ fn upload(
     policy: &str,
 ) {
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(owner.len() as u64 + name.len() as u64);
-    let record = DatasetRecord {
-        owner: owner.into(),
-        name: name.into(),
-        schema: toml::to_string(&table.schema).unwrap(),
-        policy: policy.into(),
-        rows: table.rows() as u64,
-        columns: table.schema.columns.len() as u32,
-        upload: format!("u-{owner}-{name}"),
-        replace: false,
-        prepared: false,
+    let schema = toml::to_string(&table.schema).unwrap();
+    let d = common::Dataset {
+        owner,
+        name,
+        schema: &schema,
+        policy,
     };
-    for s in stores {
-        s.begin(&record).unwrap();
-    }
-    for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
-        let shares =
-            mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng).unwrap();
-        for (s, mine) in stores.iter().zip(&shares) {
-            s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
-                .unwrap();
-        }
-    }
-    for s in stores {
-        s.prepare(&record.upload).unwrap();
-        s.commit(&record.upload).unwrap();
-    }
+    common::deal(stores, &d, table, params, &mut rng);
 }
 
 /// Every firm's example datasets (checked as the client would), plus `extra` uploads.
@@ -72,13 +56,7 @@ fn stores(
     params: Params,
     policy_of: impl Fn(&str) -> &'static str,
 ) -> (Vec<tempfile::TempDir>, Arc<Vec<ShareStore>>) {
-    let dirs: Vec<_> = (0..params.n())
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
-    let stores: Vec<ShareStore> = dirs
-        .iter()
-        .map(|d| ShareStore::open(d.path()).unwrap())
-        .collect();
+    let (dirs, stores) = common::stores(params.n());
     let spec = spec();
     for firm in FIRMS {
         for dataset in ["accounts", "obligations"] {
