@@ -8,21 +8,11 @@ mod support;
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
 use protocols::dataset::{Schema, read_csv_file};
-use support::{LocalCluster, run};
+use support::{LocalCluster, ok, run};
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
 const QUERY: &str = "SELECT team, COUNT(*), SUM(salary), MIN(salary) FROM payroll WHERE salary >= 50000 GROUP BY team";
-
-fn ok(out: &std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Registers `acme`, `beta`, `gamma` (acme exists), writes their payroll CSVs and uploads
 /// each (with `policy` for acme when given). Returns the CSV paths.

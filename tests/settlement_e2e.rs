@@ -9,19 +9,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use quorate::client::Workers;
-use support::{LocalCluster, run};
+use support::{LocalCluster, ok, run};
 
 const FIRMS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
-
-fn ok(out: &std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn example(path: &str) -> String {
     format!("{}/examples/{path}", env!("CARGO_MANIFEST_DIR"))

@@ -28,6 +28,18 @@ pub fn run(args: &[&str]) -> Output {
         .expect("quorate runs")
 }
 
+/// The standard output of a command that must have succeeded (else fails with `what` and
+/// both streams).
+pub fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A local cluster in a temporary folder.
 pub struct LocalCluster {
     pub dir: tempfile::TempDir,
