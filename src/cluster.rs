@@ -64,7 +64,7 @@ impl Cluster {
 
     /// The coordinator's ledger (in a local cluster folder).
     pub fn ledger_path(&self) -> PathBuf {
-        coordinator::node::ledger_path(&self.dir.join("coordinator").join("data"))
+        coordinator::ledger::Ledger::path_in(&self.dir.join("coordinator").join("data"))
     }
 
     /// The key of client `name`, which must be registered in the roster.

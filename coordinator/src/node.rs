@@ -790,11 +790,6 @@ async fn upkeep(state: Arc<State>) {
     }
 }
 
-/// The ledger's entries file under a coordinator's data directory.
-pub fn ledger_path(data_dir: &Path) -> PathBuf {
-    Ledger::path_in(data_dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

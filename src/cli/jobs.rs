@@ -101,10 +101,7 @@ fn submit_and_show(
     protocol: mpc::MulProtocol,
     out: &Output,
 ) -> Result<()> {
-    let cluster = Cluster::open(dir)?;
-    let identity = cluster.client_identity(as_name)?;
-    runtime()?.block_on(async {
-        let c = Coordinator::connect(&cluster, &identity).await?;
+    show_job(dir, as_name, out, async |c: &Coordinator| {
         let job = c.submit(spec, protocol).await?;
         if !out.json {
             eprintln!(
@@ -112,26 +109,32 @@ fn submit_and_show(
                 out.wait.as_secs()
             );
         }
-        let info = c.wait(job, out.wait).await;
-        let result = match info {
-            Ok(info) => show(&cluster, &identity, as_name, &c, &info, out).await,
-            Err(e) => Err(e),
-        };
-        c.close().await;
-        result
+        Ok(job)
     })
 }
 
 pub(super) fn result(dir: &Path, as_name: &str, job: u64, out: &Output) -> Result<()> {
+    show_job(dir, as_name, out, async |_: &Coordinator| Ok(job))
+}
+
+/// Connects to the coordinator as `as_name`, picks a job with `pick` (submitting one, or
+/// naming one), waits for its end and shows it; the connection is closed whatever happens.
+fn show_job(
+    dir: &Path,
+    as_name: &str,
+    out: &Output,
+    pick: impl AsyncFnOnce(&Coordinator) -> Result<u64>,
+) -> Result<()> {
     let cluster = Cluster::open(dir)?;
     let identity = cluster.client_identity(as_name)?;
     runtime()?.block_on(async {
         let c = Coordinator::connect(&cluster, &identity).await?;
-        let info = c.wait(job, out.wait).await;
-        let result = match info {
-            Ok(info) => show(&cluster, &identity, as_name, &c, &info, out).await,
-            Err(e) => Err(e),
-        };
+        let result = async {
+            let job = pick(&c).await?;
+            let info = c.wait(job, out.wait).await?;
+            show(&cluster, &identity, as_name, &c, &info, out).await
+        }
+        .await;
         c.close().await;
         result
     })
@@ -281,12 +284,9 @@ pub(super) fn jobs(dir: &Path, as_name: &str, json: bool) -> Result<()> {
 
 /// Where `ledger show|verify` read: a file given, the coordinator (asked as `as_name`), or
 /// the local cluster's coordinator copy.
-fn ledger_entries(
-    dir: &Path,
-    file: Option<&Path>,
-    as_name: Option<&str>,
-) -> Result<(Cluster, String, Vec<Entry>)> {
-    let cluster = Cluster::open(dir)?;
+fn ledger_entries(from: &super::LedgerSource) -> Result<(Cluster, String, Vec<Entry>)> {
+    let (file, as_name) = (from.file.as_deref(), from.as_name.as_deref());
+    let cluster = Cluster::open(&from.cluster)?;
     if let (None, Some(name)) = (file, as_name) {
         let identity = cluster.client_identity(name)?;
         let entries = runtime()?.block_on(async {
@@ -308,13 +308,8 @@ fn ledger_entries(
     Ok((cluster, path.display().to_string(), entries))
 }
 
-pub(super) fn ledger_show(
-    dir: &Path,
-    file: Option<&Path>,
-    as_name: Option<&str>,
-    json: bool,
-) -> Result<()> {
-    let (_, path, entries) = ledger_entries(dir, file, as_name)?;
+pub(super) fn ledger_show(from: &super::LedgerSource, json: bool) -> Result<()> {
+    let (_, path, entries) = ledger_entries(from)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
         return Ok(());
@@ -361,13 +356,8 @@ pub(super) fn ledger_show(
     Ok(())
 }
 
-pub(super) fn ledger_verify(
-    dir: &Path,
-    file: Option<&Path>,
-    as_name: Option<&str>,
-    openings: Option<&Path>,
-) -> Result<()> {
-    let (cluster, path, entries) = ledger_entries(dir, file, as_name)?;
+pub(super) fn ledger_verify(from: &super::LedgerSource, openings: Option<&Path>) -> Result<()> {
+    let (cluster, path, entries) = ledger_entries(from)?;
     let chain = ledger::verify(&entries, &cluster.roster.ledger_roster())
         .map_err(|e| anyhow!("{path}: {e}"))?;
     let mut checked = 0;

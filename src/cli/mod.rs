@@ -102,28 +102,11 @@ pub fn run() -> anyhow::Result<()> {
             json,
         } => jobs::jobs(&cluster, &as_name, json),
         Command::Ledger {
-            command:
-                LedgerCommand::Show {
-                    cluster,
-                    file,
-                    as_name,
-                    json,
-                },
-        } => jobs::ledger_show(&cluster, file.as_deref(), as_name.as_deref(), json),
+            command: LedgerCommand::Show { from, json },
+        } => jobs::ledger_show(&from, json),
         Command::Ledger {
-            command:
-                LedgerCommand::Verify {
-                    cluster,
-                    file,
-                    as_name,
-                    openings,
-                },
-        } => jobs::ledger_verify(
-            &cluster,
-            file.as_deref(),
-            as_name.as_deref(),
-            openings.as_deref(),
-        ),
+            command: LedgerCommand::Verify { from, openings },
+        } => jobs::ledger_verify(&from, openings.as_deref()),
     }
 }
 
@@ -354,19 +337,27 @@ impl JobArgs {
     }
 }
 
+/// Where `ledger show|verify` read the chain, and the roster they check it against.
+#[derive(clap::Args)]
+pub(super) struct LedgerSource {
+    /// The cluster folder (its roster; the coordinator's ledger by default).
+    #[arg(long)]
+    pub(super) cluster: PathBuf,
+    /// Another copy of the ledger (a worker's replica, a downloaded file).
+    #[arg(long)]
+    pub(super) file: Option<PathBuf>,
+    /// Downloads the ledger from the coordinator as this client identity.
+    #[arg(long = "as")]
+    pub(super) as_name: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum LedgerCommand {
     /// Prints every entry.
     Show {
-        /// The cluster folder (its roster; the coordinator's ledger by default).
-        #[arg(long)]
-        cluster: PathBuf,
-        /// Another copy of the ledger (a worker's replica, a downloaded file).
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// Downloads the ledger from the coordinator as this client identity.
-        #[arg(long = "as")]
-        as_name: Option<String>,
+        /// Which ledger.
+        #[command(flatten)]
+        from: LedgerSource,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -374,15 +365,9 @@ enum LedgerCommand {
     /// Checks every hash link and every signature against the roster, offline; with
     /// `--openings`, that each saved opening opens its commitment.
     Verify {
-        /// The cluster folder (its roster; the coordinator's ledger by default).
-        #[arg(long)]
-        cluster: PathBuf,
-        /// Another copy of the ledger (a worker's replica, a downloaded file).
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// Downloads the ledger from the coordinator as this client identity.
-        #[arg(long = "as")]
-        as_name: Option<String>,
+        /// Which ledger.
+        #[command(flatten)]
+        from: LedgerSource,
         /// Openings saved by `quorate result --save`.
         #[arg(long)]
         openings: Option<PathBuf>,
