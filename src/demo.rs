@@ -1,5 +1,6 @@
 //! `quorate demo`: a throwaway local cluster in a temporary folder (a coordinator and three
-//! workers), three firms' sample payroll data uploaded as shares and three statistics queries,
+//! workers), three firms' sample payroll data uploaded as shares and four statistics queries (one
+//! answered privately to the analyst),
 //! then every shipped example (auction, limit orders, record matching, settlement) uploaded by
 //! its firms and run as a job; every public figure and every recipient's private output is
 //! printed beside the same job computed in the clear, and the ledger is verified at the end.
@@ -32,10 +33,24 @@ const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits =
 [[columns]]\nname = \"gender\"\ntype = \"categorical\"\ndomain = [\"f\", \"m\"]\n\
 [[columns]]\nname = \"role\"\ntype = \"categorical\"\ndomain = [\"engineer\", \"analyst\", \"manager\"]\n";
 
-const QUERIES: [&str; 3] = [
-    "SELECT gender, COUNT(*), AVG(salary), STDDEV_SAMP(salary) FROM payroll GROUP BY gender",
-    "SELECT role, COUNT(*), SUM(salary), MIN(salary), MAX(salary) FROM payroll WHERE salary > 45000 GROUP BY role",
-    "SELECT MEDIAN(salary), HISTOGRAM(salary, 50000, 80000, 110000) FROM payroll",
+/// The statistics queries, each with its recipients (none: the answer is public).
+const QUERIES: [(&str, &[&str]); 4] = [
+    (
+        "SELECT gender, COUNT(*), AVG(salary), STDDEV_SAMP(salary) FROM payroll GROUP BY gender",
+        &[],
+    ),
+    (
+        "SELECT role, COUNT(*), SUM(salary), MIN(salary), MAX(salary) FROM payroll WHERE salary > 45000 GROUP BY role",
+        &[],
+    ),
+    (
+        "SELECT MEDIAN(salary), HISTOGRAM(salary, 50000, 80000, 110000) FROM payroll",
+        &[],
+    ),
+    (
+        "SELECT role, COUNT(*), AVG(salary), VAR_POP(salary) FROM payroll WHERE gender = 'f' GROUP BY role",
+        &["analyst"],
+    ),
 ];
 
 /// Kills the worker processes when dropped, whatever happens.
@@ -188,8 +203,8 @@ pub fn run(exe: &Path) -> Result<()> {
         let analyst = cluster.client_identity("analyst")?;
         let c = Coordinator::connect(&cluster, &analyst).await?;
         let mut failures = 0;
-        for sql in QUERIES {
-            let spec = format!("kind = \"statistics\"\nquery = \"{sql}\"\n");
+        for (sql, recipients) in QUERIES {
+            let spec = format!("kind = \"statistics\"\nquery = \"{sql}\"\nrecipients = {recipients:?}\n");
             let t0 = Instant::now();
             let job = c.submit(&spec, mpc::MulProtocol::Grr).await?;
             let info = c.wait(job, Duration::from_secs(300)).await?;
@@ -197,11 +212,27 @@ pub fn run(exe: &Path) -> Result<()> {
                 (JobState::Done, Some(report)) => report,
                 (state, _) => bail!("job {job}: {state:?}"),
             };
-            let PublicResult::Statistics(mpc_result) = serde_json::from_str(&report.public)? else {
+            let PublicResult::Statistics(mut mpc_result) = serde_json::from_str(&report.public)? else {
                 bail!("job {job}: not a statistics result");
             };
             let clear = clear_answer(sql, &schema, &tables).await?;
             println!("\n{sql}\n  job {job}, computed jointly in {:.2} s by 3 workers over QUIC:", t0.elapsed().as_secs_f64());
+            if mpc_result.private.is_some() {
+                // The ledger shows only which groups are reported; the analyst fetches its
+                // shares of the values, reconstructs them and checks them against the ledger.
+                println!("{}", indent(&mpc_result.to_string()));
+                let entries = c.ledger().await?;
+                let chain = coordinator::ledger::verify(&entries, &cluster.roster.ledger_roster())
+                    .map_err(|e| anyhow!("the ledger does not verify: {e}"))?;
+                let got = crate::jobs::fetch_outputs(&cluster, &analyst, "analyst", &info, &entries, &chain).await?;
+                let values = got
+                    .iter()
+                    .find(|o| o.name == protocols::stats::PRIVATE_OUTPUT)
+                    .and_then(|o| o.integers.as_deref())
+                    .ok_or_else(|| anyhow!("job {job}: no private answer for the analyst"))?;
+                mpc_result = mpc_result.reveal(values).map_err(|e| anyhow!("job {job}: {e}"))?;
+                println!("  the analyst, privately (reconstructed from its shares, checked against the ledger):");
+            }
             println!("{}", indent(&mpc_result.to_string()));
             println!("  the same SQL in the clear:");
             println!("{}", indent(&clear.to_string()));

@@ -13,8 +13,10 @@ fn the_demo_runs_and_every_figure_agrees() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Three statistics queries and the four shipped examples.
-    assert_eq!(stdout.matches("  agree").count(), 7, "{stdout}");
+    // Four statistics queries (one private to the analyst) and the four shipped examples.
+    assert_eq!(stdout.matches("  agree").count(), 8, "{stdout}");
+    assert!(stdout.contains("values private to analyst"), "{stdout}");
+    assert!(stdout.contains("the analyst, privately"), "{stdout}");
     assert!(!stdout.contains("DISAGREE") && !stdout.contains("DIFFERS"));
     for kind in ["auction", "orders", "record matching", "settlement"] {
         assert!(stdout.contains(kind), "{kind} missing: {stdout}");

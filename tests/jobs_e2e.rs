@@ -1,6 +1,7 @@
 //! Jobs end to end, through the command line, on a real local cluster of processes (a
 //! coordinator and three workers): upload, query, result, ledger show and verify; a coordinator
 //! killed with a job in its queue; a job refused by a dataset's policy, recorded on the ledger;
+//! a policy naming its recipients, served by a private answer;
 //! a worker killed before a job; a tampered ledger byte.
 
 mod support;
@@ -336,6 +337,57 @@ fn a_refused_job_names_the_policy_and_the_ledger_records_it() {
         "verify",
     );
     assert!(out.contains("ledger verified"), "{out}");
+}
+
+/// A policy that names its recipients refuses a public answer, and serves the same query asked
+/// privately (`query --to`): only the recipient's `result` shows values, equal to the clear
+/// SQL; anyone else sees which groups were reported.
+#[test]
+fn a_policy_naming_recipients_gets_private_answers_only() {
+    let cluster = LocalCluster::start(3);
+    let csvs = upload_payrolls(&cluster, Some("allow_recipients = [\"acme\"]\n"));
+    let out = cluster.client(&["query", QUERY]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("allow_recipients")
+            && err.contains("every client")
+            && err.contains("owner acme"),
+        "{err}"
+    );
+
+    let out = ok(
+        &cluster.client(&["query", QUERY, "--to", "acme", "--json"]),
+        "query --to",
+    );
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["state"], "done");
+    assert_eq!(
+        got["answer"],
+        clear_result(&csvs, QUERY)["statistics"],
+        "{out}"
+    );
+    let public = &got["public"]["statistics"];
+    assert_eq!(public["private"]["recipients"], serde_json::json!(["acme"]));
+    for row in public["rows"].as_array().unwrap() {
+        assert_eq!(
+            row["values"],
+            serde_json::json!([]),
+            "a value went public: {out}"
+        );
+    }
+    let job = got["job"].as_u64().unwrap().to_string();
+
+    // Another client reads the job: groups, no values.
+    let dir = cluster.dir_arg();
+    let out = ok(
+        &run(&["result", "--cluster", &dir, "--as", "beta", &job]),
+        "result as beta",
+    );
+    assert!(out.contains("values private to acme"), "{out}");
+    assert!(!out.contains("(private to you"), "{out}");
+    let out = ok(&cluster.client(&["result", &job]), "result as acme");
+    assert!(out.contains("(private to you"), "{out}");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! kind = "statistics"
 //! query = "SELECT AVG(salary) FROM payroll GROUP BY gender"
 //! epsilon = 1.0            # optional: differential privacy
-//! recipients = ["analyst"] # optional: who may fetch private outputs (statistics are public)
+//! recipients = ["analyst"] # optional: who alone receives the values (default: public)
 //! ```
 //!
 //! ```toml
@@ -56,7 +56,8 @@ pub enum JobSpec {
         /// Differential privacy budget.
         #[serde(default)]
         epsilon: Option<f64>,
-        /// Recipients of private outputs.
+        /// Who alone receives the values, privately (default: nobody, the values are
+        /// public). Which groups are reported or suppressed is public either way.
         #[serde(default)]
         recipients: Vec<String>,
     },
@@ -125,6 +126,14 @@ impl JobSpec {
             JobSpec::Settlement(round) => &round.firms,
             JobSpec::Auction { .. } | JobSpec::Orders { .. } => &[],
         }
+    }
+
+    /// Whether the job opens any output to everyone (which every client then reads, so a
+    /// policy that names its recipients refuses it). Only a statistics query with recipients
+    /// keeps everything private: the other kinds always publish something (a clearing price,
+    /// a count of common records, whether a round settled).
+    pub fn publishes(&self) -> bool {
+        !matches!(self, JobSpec::Statistics { recipients, .. } if !recipients.is_empty())
     }
 
     /// The record-matching query of a `record_match` job.
@@ -219,7 +228,11 @@ impl JobSpec {
     ) -> Result<Outcome<PublicResult>, JobError> {
         use crate::stats::StatsError;
         Ok(match self {
-            JobSpec::Statistics { query, epsilon, .. } => {
+            JobSpec::Statistics {
+                query,
+                epsilon,
+                recipients,
+            } => {
                 let first = tables
                     .first()
                     .ok_or_else(|| StatsError::Input("no input dataset".into()))?;
@@ -241,9 +254,9 @@ impl JobSpec {
                     minimums,
                     epsilon: *epsilon,
                 };
-                Outcome::public(PublicResult::Statistics(
-                    crate::stats::run_query(b, &parsed, &inputs, &options).await?,
-                ))
+                crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
+                    .await?
+                    .map(PublicResult::Statistics)
             }
             JobSpec::Auction { grid, .. } => {
                 let grid = grid.prices().map_err(MatchingError::Spec)?;

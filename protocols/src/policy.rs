@@ -26,7 +26,8 @@ pub struct Policy {
     #[serde(default)]
     pub allow_kinds: Option<Vec<String>>,
     /// Client identities that may receive outputs computed from it. Absent: every registered
-    /// client.
+    /// client. When present, a job that publishes an output (which every client can read) is
+    /// refused too: only a statistics query with named recipients keeps everything private.
     #[serde(default)]
     pub allow_recipients: Option<Vec<String>>,
     /// Distinct owners a job's inputs must come from (default 1).
@@ -57,8 +58,10 @@ impl Default for Policy {
 pub struct Use<'a> {
     /// The job kind.
     pub kind: &'a str,
-    /// Who receives outputs.
+    /// Who receives outputs privately.
     pub recipients: &'a [String],
+    /// Whether some output is opened to everyone.
+    pub publishes: bool,
     /// Distinct owners contributing to the job's inputs.
     pub owners: usize,
 }
@@ -102,6 +105,14 @@ impl Policy {
             }
         }
         if let Some(allowed) = &self.allow_recipients {
+            if job.publishes {
+                return refuse(
+                    "allow_recipients",
+                    format!(
+                        "this job opens results to every client, and only {allowed:?} may receive them (a statistics query can name its recipients instead)"
+                    ),
+                );
+            }
             if let Some(r) = job.recipients.iter().find(|r| !allowed.contains(r)) {
                 return refuse(
                     "allow_recipients",
@@ -142,6 +153,7 @@ mod tests {
         let job = Use {
             kind: "statistics",
             recipients: &recipients,
+            publishes: false,
             owners: 2,
         };
         assert!(Policy::default().check("payroll", "acme", &job).is_ok());
@@ -157,6 +169,18 @@ mod tests {
             p.check("payroll", "acme", &job).unwrap_err().clause,
             "allow_recipients"
         );
+        // Naming the allowed recipient passes; publishing to every client does not.
+        let p = Policy::from_toml("allow_recipients = [\"hr\", \"analyst\"]").unwrap();
+        assert!(p.check("payroll", "acme", &job).is_ok());
+        let public = Use {
+            recipients: &[],
+            publishes: true,
+            ..job.clone()
+        };
+        let err = p.check("payroll", "acme", &public).unwrap_err();
+        assert_eq!(err.clause, "allow_recipients");
+        assert!(err.reason.contains("every client"), "{err}");
+        assert!(Policy::default().check("payroll", "acme", &public).is_ok());
         let p = Policy::from_toml("min_owners = 3").unwrap();
         assert_eq!(
             p.check("payroll", "acme", &job).unwrap_err().clause,

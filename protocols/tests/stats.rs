@@ -241,6 +241,7 @@ fn evaluate(q: &Query, t: &Table, min: GroupMinimums) -> (QueryResult, Vec<Vec<f
         rows: vec![],
         suppressed: vec![],
         epsilon: None,
+        private: None,
     };
     let mut scales = Vec::new();
     for (gi, label) in labels.iter().enumerate() {
@@ -512,47 +513,140 @@ fn rounds_do_not_grow_with_rows() {
 fn on_engine(t: &Table, sql: &str, mul: MulProtocol, seed: u64) -> Result<QueryResult, StatsError> {
     let q = query(sql);
     let t = t.clone();
-    let results = run_parties(
-        Params::new(3, 1).unwrap(),
-        EngineConfig {
-            mul,
-            check_openings: true,
-        },
-        seed,
-        move |mut e| {
-            let (q, t) = (q.clone(), t.clone());
-            async move {
-                let s = schema();
-                let me = e.me();
-                // Owner o's client shares its rows through party o mod 3.
-                let mut columns: Vec<Vec<Secret>> = vec![Vec::new(); 5];
-                for (o, rows) in t.owners.iter().enumerate() {
-                    let dealer = PartyId((o % 3) as u16);
-                    for (c, spec) in s.columns.iter().enumerate() {
-                        let vals: Vec<i128> = rows.iter().map(|r| r[c]).collect();
-                        let x = e
-                            .input_ints(
-                                dealer,
-                                (me == dealer).then_some(&vals[..]),
-                                vals.len(),
-                                spec.ty.bits(),
-                            )
-                            .await?;
-                        columns[c].push(x);
-                    }
-                }
-                let inputs = Inputs {
-                    columns: columns
-                        .iter()
-                        .map(|parts| Secret::concat(&parts.iter().collect::<Vec<_>>()).unwrap())
-                        .collect(),
-                    owner_rows: t.owners.iter().map(Vec::len).collect(),
-                };
-                Ok(run_query(&mut e, &q, &inputs, &options(2, 4)).await)
-            }
-        },
-    );
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+    };
+    let results = run_parties(Params::new(3, 1).unwrap(), config, seed, move |mut e| {
+        let (q, t) = (q.clone(), t.clone());
+        async move {
+            let inputs = share_inputs(&mut e, &t).await?;
+            Ok(run_query(&mut e, &q, &inputs, &options(2, 4)).await)
+        }
+    });
     agreed(results)
+}
+
+/// Owner o's client shares its rows through party o mod n, as the workers would hold them.
+async fn share_inputs(
+    e: &mut mpc::Engine<mpc::net::memory::MemoryNetwork, Fr>,
+    t: &Table,
+) -> mpc::Result<Inputs> {
+    let s = schema();
+    let (me, n) = (e.me(), e.params().n());
+    let mut columns: Vec<Vec<Secret>> = vec![Vec::new(); 5];
+    for (o, rows) in t.owners.iter().enumerate() {
+        let dealer = PartyId((o % n) as u16);
+        for (c, spec) in s.columns.iter().enumerate() {
+            let vals: Vec<i128> = rows.iter().map(|r| r[c]).collect();
+            let x = e
+                .input_ints(
+                    dealer,
+                    (me == dealer).then_some(&vals[..]),
+                    vals.len(),
+                    spec.ty.bits(),
+                )
+                .await?;
+            columns[c].push(x);
+        }
+    }
+    Ok(Inputs {
+        columns: columns
+            .iter()
+            .map(|parts| Secret::concat(&parts.iter().collect::<Vec<_>>()).unwrap())
+            .collect(),
+        owner_rows: t.owners.iter().map(Vec::len).collect(),
+    })
+}
+
+const PRIVATE_SQL: &str = "SELECT g, COUNT(*), SUM(a), AVG(f), VAR_SAMP(a), MAX(a), HISTOGRAM(a, -100, 0, 400), MEDIAN(k) FROM payroll WHERE k <> 2 GROUP BY g";
+
+/// A private answer: what every worker sees (the public part) and what the recipient
+/// reconstructs from its output's shares, completed with `reveal`.
+fn private_on_engine(t: &Table, params: Params, seed: u64) -> (QueryResult, QueryResult) {
+    let q = query(PRIVATE_SQL);
+    let t = t.clone();
+    let results = run_parties(params, EngineConfig::default(), seed, move |mut e| {
+        let (q, t) = (q.clone(), t.clone());
+        async move {
+            let inputs = share_inputs(&mut e, &t).await?;
+            let recipients = ["hr".to_string()];
+            let out =
+                protocols::stats::run_query_for(&mut e, &q, &inputs, &options(2, 4), &recipients)
+                    .await
+                    .unwrap_or_else(|err| panic!("{err}"));
+            assert_eq!(out.private.len(), 1);
+            assert_eq!(out.private[0].recipient, "hr");
+            // In the test every party opens what only the recipient would reconstruct.
+            let values = e.open_ints(&out.private[0].values).await?;
+            assert_eq!(out.private[0].labels.len(), values.len());
+            let revealed = out.public.reveal(&values).unwrap();
+            Ok((out.public, revealed))
+        }
+    });
+    agreed(results)
+}
+
+/// A query with recipients opens only which groups are reported; the recipient's values,
+/// completed with `reveal`, are the public answer of the same query, exactly, for n = 3, 5, 7
+/// and on Clear.
+#[test]
+fn private_answers_reach_only_their_recipients() {
+    let t = small_table();
+    let want = block_on(run_query(
+        &mut Clear::default(),
+        &query(PRIVATE_SQL),
+        &t.inputs(),
+        &options(2, 4),
+    ))
+    .unwrap();
+    assert!(!want.rows.is_empty() && want.private.is_none());
+    let clear = block_on(protocols::stats::run_query_for(
+        &mut Clear::default(),
+        &query(PRIVATE_SQL),
+        &t.inputs(),
+        &options(2, 4),
+        &["hr".to_string()],
+    ))
+    .unwrap();
+    let plain: Vec<i128> = clear.private[0]
+        .values
+        .shares()
+        .iter()
+        .map(|v| v.to_i128().unwrap())
+        .collect();
+    assert_eq!(clear.public.reveal(&plain).unwrap(), want);
+    assert!(
+        clear.public.reveal(&plain[1..]).is_err(),
+        "a short answer is refused"
+    );
+    for (i, (n, t_)) in [(3, 1), (5, 2), (7, 3)].into_iter().enumerate() {
+        let (public, revealed) = private_on_engine(&t, Params::new(n, t_).unwrap(), 40 + i as u64);
+        assert_eq!(public, clear.public, "n = {n}");
+        assert_eq!(public.suppressed, want.suppressed);
+        assert!(
+            public.rows.iter().all(|r| r.values.is_empty()),
+            "no value is public"
+        );
+        assert!(public.to_string().contains("values private to hr"));
+        // Integers exactly; fixed point within the file's tolerance (truncation is
+        // probabilistic on the engine).
+        assert_eq!(revealed.rows.len(), want.rows.len());
+        for (got, exp) in revealed.rows.iter().zip(&want.rows) {
+            assert_eq!(got.group, exp.group);
+            for (x, y) in got.values.iter().zip(&exp.values) {
+                match (x, y) {
+                    (Value::Float(x), Value::Float(y)) => {
+                        assert!(
+                            (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
+                            "n = {n}: {x} vs {y}"
+                        )
+                    }
+                    _ => assert_eq!(x, y, "n = {n}"),
+                }
+            }
+        }
+    }
 }
 
 /// Percentiles of a 4-bit column over more rows than its values (the rank search outlasts the

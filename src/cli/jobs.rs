@@ -41,6 +41,7 @@ pub(super) fn query(
     as_name: &str,
     sql: &str,
     epsilon: Option<f64>,
+    to: &[String],
     protocol: mpc::MulProtocol,
     out: &Output,
 ) -> Result<()> {
@@ -49,6 +50,9 @@ pub(super) fn query(
     spec.insert("query".into(), sql.into());
     if let Some(e) = epsilon {
         spec.insert("epsilon".into(), e.into());
+    }
+    if !to.is_empty() {
+        spec.insert("recipients".into(), to.to_vec().into());
     }
     let spec = toml::to_string(&spec)?;
     check_sql(dir, as_name, sql)?;
@@ -183,6 +187,25 @@ async fn show(
     } else {
         Vec::new()
     };
+    // A private statistics answer: completed here from the values this identity received.
+    let answer = match (
+        &public,
+        private
+            .iter()
+            .find(|o| o.name == protocols::stats::PRIVATE_OUTPUT),
+    ) {
+        (PublicResult::Statistics(r), Some(o)) if r.private.is_some() => {
+            let values = o
+                .integers
+                .as_deref()
+                .ok_or_else(|| anyhow!("job {}'s private answer is not integral", info.id))?;
+            Some(
+                r.reveal(values)
+                    .map_err(|e| anyhow!("job {}'s private answer: {e}", info.id))?,
+            )
+        }
+        _ => None,
+    };
     if let Some(path) = &out.save {
         let saved: Vec<SavedOpening> = private
             .iter()
@@ -213,6 +236,7 @@ async fn show(
             "kind": info.kind,
             "state": "done",
             "public": public,
+            "answer": answer,
             "private": private,
             "ledger_height": height,
         });
@@ -223,8 +247,16 @@ async fn show(
         "job {} ({}) done; result committed at ledger height {height}",
         info.id, info.kind
     );
-    print_public(&public);
-    for o in &private {
+    match &answer {
+        Some(r) => println!(
+            "{r}(private to you: reconstructed from the workers' shares, checked against the ledger)"
+        ),
+        None => print_public(&public),
+    }
+    for o in private
+        .iter()
+        .filter(|o| o.name != protocols::stats::PRIVATE_OUTPUT)
+    {
         print_private(o);
     }
     Ok(())

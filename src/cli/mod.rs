@@ -58,12 +58,14 @@ pub fn run() -> anyhow::Result<()> {
             as_name,
             sql,
             epsilon,
+            to,
             job,
         } => jobs::query(
             &cluster,
             &as_name,
             &sql,
             epsilon,
+            &to,
             job.protocol()?,
             &job.output(None),
         ),
@@ -215,6 +217,10 @@ enum Command {
         /// Differential privacy budget: noise drawn jointly by the workers.
         #[arg(long)]
         epsilon: Option<f64>,
+        /// Gives the answer privately to this client only (repeat for several); without it
+        /// the answer is public. Which groups are reported stays public.
+        #[arg(long = "to", value_name = "NAME")]
+        to: Vec<String>,
         /// How the job runs and prints.
         #[command(flatten)]
         job: JobArgs,

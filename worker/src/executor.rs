@@ -147,6 +147,7 @@ impl Inputs {
         let use_ = Use {
             kind: spec.kind(),
             recipients: spec.recipients(),
+            publishes: spec.publishes(),
             owners: owners.len(),
         };
         for (r, p) in self.records.iter().zip(&self.policies) {

@@ -22,6 +22,7 @@ fn public() -> PublicResult {
         rows: Vec::new(),
         suppressed: Vec::new(),
         epsilon: None,
+        private: None,
     })
 }
 

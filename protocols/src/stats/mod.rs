@@ -9,7 +9,8 @@
 //! 3. [`privacy`]: optional differential-privacy noise on the sums, then the secret
 //!    "reported" flag per group (owner and row minimums); only the flags are opened;
 //! 4. [`order`] and [`aggregate`]: the aggregates of the reported groups only;
-//! 5. one opening of the results.
+//! 5. one opening of the results, or, when the job names recipients, one private output per
+//!    recipient holding the same values ([`run_query_for`], [`QueryResult::reveal`]).
 //!
 //! A query costs a number of rounds that depends on its shape (the aggregates, the depth of the
 //! `WHERE` clause), not on its rows — except `MIN`/`MAX` (`O(log N)`: a tournament) and
@@ -36,7 +37,9 @@ use mpc::MpcError;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Secret};
-use output::{Decode, Stats};
+use crate::outcome::{Outcome, PrivateOutput};
+pub use output::Decode;
+use output::Stats;
 use plan::{Plan, Term};
 pub use privacy::GroupMinimums;
 use sql::Aggregate;
@@ -168,6 +171,91 @@ pub struct QueryResult {
     pub suppressed: Vec<String>,
     /// The privacy budget spent, when noise was added.
     pub epsilon: Option<f64>,
+    /// Set when the values went privately to recipients: the rows then name the reported
+    /// groups but carry no values, and each recipient completes them with
+    /// [`QueryResult::reveal`] from the values it reconstructs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<PrivateResult>,
+}
+
+/// Where a private result's values went and how to read them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivateResult {
+    /// Who received the values (each the same values, as its own output).
+    pub recipients: Vec<String>,
+    /// One entry per select item, in order.
+    pub layout: Vec<ItemLayout>,
+}
+
+/// How one select item's values are laid out in a private result: `parts` batches over the
+/// reported groups, then, when `nullable`, a batch of 0/1 "defined" flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ItemLayout {
+    /// Batches over the reported groups (a histogram has one per bucket, a group key none).
+    pub parts: usize,
+    /// Whether a batch of "defined" flags follows (`NULL` where 0).
+    pub nullable: bool,
+    /// How the integers read.
+    pub decode: Decode,
+}
+
+/// The name of a private statistics result among a job's private outputs.
+pub const PRIVATE_OUTPUT: &str = "query result";
+
+impl QueryResult {
+    /// The number of values a private result's recipient reconstructs (0 for a public one).
+    pub fn private_len(&self) -> usize {
+        self.private.as_ref().map_or(0, |p| {
+            let per_group: usize = p
+                .layout
+                .iter()
+                .map(|l| l.parts + usize::from(l.nullable))
+                .sum();
+            per_group * self.rows.len()
+        })
+    }
+
+    /// A private result completed with `values`, the integers its recipient reconstructed
+    /// (in the output's order: per select item, each part over the reported groups, then the
+    /// item's flags). A public result is returned as it is; a wrong count is an error.
+    pub fn reveal(&self, values: &[i128]) -> Result<QueryResult, String> {
+        let Some(p) = &self.private else {
+            return Ok(self.clone());
+        };
+        if values.len() != self.private_len() {
+            return Err(format!(
+                "a private result of {} groups needs {} values, got {}",
+                self.rows.len(),
+                self.private_len(),
+                values.len()
+            ));
+        }
+        let groups = self.rows.len();
+        let mut chunks = values.chunks(groups.max(1));
+        let mut take = || chunks.next().unwrap_or(&[]).to_vec();
+        let mut columns: Vec<Vec<Value>> = Vec::new();
+        for item in &p.layout {
+            let parts: Vec<Vec<i128>> = (0..item.parts).map(|_| take()).collect();
+            let defined = item.nullable.then(&mut take);
+            columns.push(
+                (0..groups)
+                    .map(|g| {
+                        if defined.as_ref().is_some_and(|d| d[g] != 1) {
+                            return Value::Null;
+                        }
+                        let label = self.rows[g].group.as_deref().unwrap_or("");
+                        decode(&item.decode, &parts, g, label)
+                    })
+                    .collect(),
+            );
+        }
+        let mut out = self.clone();
+        out.private = None;
+        for (g, row) in out.rows.iter_mut().enumerate() {
+            row.values = columns.iter().map(|c| c[g].clone()).collect();
+        }
+        Ok(out)
+    }
 }
 
 impl fmt::Display for Value {
@@ -189,7 +277,23 @@ impl fmt::Display for QueryResult {
         let mut header: Vec<String> = lead.cloned().into_iter().collect();
         header.extend(self.columns.iter().cloned());
         writeln!(f, "{}", header.join(" | "))?;
-        for row in &self.rows {
+        if let Some(p) = &self.private {
+            let groups: Vec<&str> = self
+                .rows
+                .iter()
+                .filter_map(|r| r.group.as_deref())
+                .collect();
+            writeln!(
+                f,
+                "values private to {} ({} reported group{}{}{})",
+                p.recipients.join(", "),
+                self.rows.len(),
+                if self.rows.len() == 1 { "" } else { "s" },
+                if groups.is_empty() { "" } else { ": " },
+                groups.join(", ")
+            )?;
+        }
+        for row in self.rows.iter().filter(|_| self.private.is_none()) {
             let mut cells: Vec<String> = if lead.is_some() {
                 row.group.iter().cloned().collect()
             } else {
@@ -263,13 +367,28 @@ fn check_inputs(
     Ok(rows)
 }
 
-/// Runs `query` over `inputs` on backend `b` (see the module doc).
+/// Runs `query` over `inputs` on backend `b` (see the module doc); the answer is opened to
+/// everyone.
 pub async fn run_query<B: Backend>(
     b: &mut B,
     query: &Query,
     inputs: &Inputs,
     options: &QueryOptions,
 ) -> Result<QueryResult, StatsError> {
+    Ok(run_query_for(b, query, inputs, options, &[]).await?.public)
+}
+
+/// Runs `query` and gives its values to `recipients` only (opened to everyone when there are
+/// none). Which groups are reported or suppressed is public either way: it is opened before
+/// the aggregates are computed. Each recipient receives every value as one private output
+/// ([`PRIVATE_OUTPUT`]) and reads it with [`QueryResult::reveal`].
+pub async fn run_query_for<B: Backend>(
+    b: &mut B,
+    query: &Query,
+    inputs: &Inputs,
+    options: &QueryOptions,
+    recipients: &[String],
+) -> Result<Outcome<QueryResult>, StatsError> {
     let rows = check_inputs(query, inputs, options)?;
     let inputs = Inputs {
         columns: inputs
@@ -286,10 +405,11 @@ pub async fn run_query<B: Backend>(
         rows: Vec::new(),
         suppressed: Vec::new(),
         epsilon: options.epsilon,
+        private: None,
     };
     if rows == 0 {
         result.suppressed = plan.labels.clone();
-        return Ok(result);
+        return Ok(Outcome::public(result));
     }
     let scan = plan::scan(b, &plan, query, &inputs).await?;
     let (mut counts, mut sums) = (scan.counts.clone(), scan.sums.clone());
@@ -311,7 +431,7 @@ pub async fn run_query<B: Backend>(
         .map(|g| plan.labels[g].clone())
         .collect();
     if reported.is_empty() {
-        return Ok(result);
+        return Ok(Outcome::public(result));
     }
     let weights: Vec<Secret> = reported.iter().map(|&g| scan.weights[g].clone()).collect();
     let extremes = order::extremes(b, query, &inputs, &weights, &plan.extremes).await?;
@@ -365,45 +485,81 @@ pub async fn run_query<B: Backend>(
     };
     let outputs = aggregate::evaluate(b, &plan, query, &stats, order_values).await?;
 
-    // One opening: every value of the reported groups and every NULL flag.
+    // Every value of the reported groups and every NULL flag, in the layout's order: one
+    // opening, or one private output per recipient.
     let mut parts: Vec<Secret> = Vec::new();
     for o in &outputs {
         parts.extend(o.parts.iter().map(|p| p.clone().with_frac(0)));
         parts.extend(o.defined.iter().cloned());
     }
     let refs: Vec<&Secret> = parts.iter().collect();
-    let opened = b
-        .open(&cat(&refs, "results")?)
-        .await
-        .map_err(at("results"))?;
-    let r = reported.len();
-    let mut next = 0;
-    let mut take = || {
-        next += 1;
-        &opened[(next - 1) * r..next * r]
-    };
-    let mut columns: Vec<Vec<Value>> = Vec::new();
-    for o in &outputs {
-        let values: Vec<Vec<i128>> = o.parts.iter().map(|_| take().to_vec()).collect();
-        let defined = o.defined.as_ref().map(|_| take().to_vec());
-        columns.push(
-            (0..r)
-                .map(|g| {
-                    if defined.as_ref().is_some_and(|d| d[g] != 1) {
-                        return Value::Null;
-                    }
-                    decode(&o.decode, &values, g, &plan.labels[reported[g]])
-                })
-                .collect(),
-        );
-    }
-    for (gi, &g) in reported.iter().enumerate() {
+    let values = cat(&refs, "results")?;
+    for &g in &reported {
         result.rows.push(ResultRow {
             group: query.group_by.map(|_| plan.labels[g].clone()),
-            values: columns.iter().map(|c| c[gi].clone()).collect(),
+            values: Vec::new(),
         });
     }
-    Ok(result)
+    result.private = Some(PrivateResult {
+        recipients: recipients.to_vec(),
+        layout: outputs
+            .iter()
+            .map(|o| ItemLayout {
+                parts: o.parts.len(),
+                nullable: o.defined.is_some(),
+                decode: o.decode.clone(),
+            })
+            .collect(),
+    });
+    if recipients.is_empty() {
+        let opened = b.open(&values).await.map_err(at("results"))?;
+        let public = result.reveal(&opened).map_err(StatsError::Input)?;
+        return Ok(Outcome::public(public));
+    }
+    let labels = private_labels(&result);
+    let private = recipients
+        .iter()
+        .map(|r| PrivateOutput {
+            recipient: r.clone(),
+            name: PRIVATE_OUTPUT.into(),
+            labels: labels.clone(),
+            values: values.clone(),
+        })
+        .collect();
+    Ok(Outcome {
+        public: result,
+        private,
+        updates: Vec::new(),
+    })
+}
+
+/// One label per value of a private result, in its order: `group: column` (a histogram's
+/// parts numbered, the flags marked `defined`).
+fn private_labels(result: &QueryResult) -> Vec<String> {
+    let mut labels = Vec::new();
+    let Some(p) = &result.private else {
+        return labels;
+    };
+    for (item, column) in p.layout.iter().zip(&result.columns) {
+        let mut names: Vec<String> = (0..item.parts)
+            .map(|k| match item.parts {
+                1 => column.clone(),
+                _ => format!("{column} [{k}]"),
+            })
+            .collect();
+        if item.nullable {
+            names.push(format!("{column} defined"));
+        }
+        for name in names {
+            for row in &result.rows {
+                labels.push(match &row.group {
+                    Some(g) => format!("{g}: {name}"),
+                    None => name.clone(),
+                });
+            }
+        }
+    }
+    labels
 }
 
 fn decode(d: &Decode, values: &[Vec<i128>], g: usize, label: &str) -> Value {

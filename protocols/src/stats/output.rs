@@ -3,12 +3,15 @@
 //! secret step: every value that can be `NULL` multiplied by its flag, so that an undefined
 //! value opens as 0 and reveals nothing beside the flag.
 
+use serde::{Deserialize, Serialize};
+
 use super::{StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 
-/// How an opened batch becomes values.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Decode {
+/// How an opened batch becomes values (also how the recipient of a private result reads the
+/// values it reconstructs: [`super::PrivateResult`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Decode {
     /// An integer count.
     Count,
     /// A sum, minimum or maximum of a column with `frac` fractional bits (an integer when 0).
