@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Ends with one line:
-//! `RESULT op=mul protocol=dn07 parties=3 n=1000000 seconds=S ops_per_s=X rounds=R bytes_per_party=B check=ok`
+//! `RESULT op=mul protocol=dn07 random_bits=xor parties=3 n=1000000 seconds=S ops_per_s=X rounds=R bytes_per_party=B check=ok`
 //! and exits non-zero when any output differs from the clear computation. The time covers the
 //! operation and all its preprocessing (the inputs are dealt beforehand, as a data owner's
 //! client would); the batch runs in chunks of `--chunk` elements to bound memory.
@@ -27,7 +27,7 @@ use mpc::engine::share_ints;
 use mpc::net::Network;
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
-use mpc::{Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Shared};
+use mpc::{BitProtocol, Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Shared};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
@@ -45,6 +45,9 @@ struct Args {
     /// grr or dn07.
     #[arg(long, default_value = "dn07")]
     protocol: MulProtocol,
+    /// How random bits are made: xor (of t+1 dealt bits) or squaring (the squaring trick).
+    #[arg(long = "random-bits", default_value = "xor")]
+    random_bits: BitProtocol,
     /// Number of operations.
     #[arg(long, default_value_t = 1_000_000)]
     n: usize,
@@ -196,6 +199,7 @@ fn main() {
     let config = EngineConfig {
         mul: args.protocol,
         check_openings: true,
+        bits: args.random_bits,
     };
 
     // Inputs, dealt by an external dealer before the session (not timed).
@@ -296,9 +300,10 @@ fn main() {
         wall.as_secs_f64()
     );
     println!(
-        "RESULT op={} protocol={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} rounds={} bytes_per_party={} check={}",
+        "RESULT op={} protocol={} random_bits={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} rounds={} bytes_per_party={} check={}",
         args.op,
         args.protocol,
+        args.random_bits,
         args.transport,
         args.parties,
         params.t(),

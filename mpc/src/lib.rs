@@ -39,7 +39,9 @@ pub mod __private {
     pub use serde;
 }
 
-pub use engine::{Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening};
+pub use engine::{
+    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening,
+};
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};
 pub use party::{Params, PartyId};

@@ -117,6 +117,7 @@ fn a_party_that_leaves_is_named() {
             EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             },
             4,
             |mut e| async move {

@@ -48,6 +48,7 @@ fn run(n: usize, t: usize, mul: MulProtocol, seed: u64, ops: &Operands) -> Outco
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         seed,
         move |mut e| {

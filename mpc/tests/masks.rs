@@ -11,6 +11,7 @@ fn masks(n: usize, t: usize, len: usize, bits: u32, seed: u64) -> (Vec<i128>, u6
         EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
+            ..Default::default()
         },
         seed,
         move |mut e| async move {

@@ -3,27 +3,33 @@
 
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::{agreed, run_parties};
-use mpc::{Engine, EngineConfig, Fr, MulProtocol, Params, PartyId, Result, Shared};
+use mpc::{BitProtocol, Engine, EngineConfig, Fr, MulProtocol, Params, PartyId, Result, Shared};
 use proptest::prelude::*;
 
 type Eng = Engine<MemoryNetwork, Fr>;
 
-/// (n, t) settings: n = 3, 5, 7 with every valid t.
-fn setting() -> impl Strategy<Value = (usize, usize, MulProtocol)> {
+/// A session's setting: n, t, the multiplication and the random-bit protocol.
+type Setting = (usize, usize, MulProtocol, BitProtocol);
+
+/// n = 3, 5, 7 with every valid t, both multiplication and both random-bit protocols.
+fn setting() -> impl Strategy<Value = Setting> {
     (
         prop::sample::select(vec![(3, 1), (5, 1), (5, 2), (7, 1), (7, 2), (7, 3)]),
         prop::bool::ANY,
+        prop::bool::ANY,
     )
-        .prop_map(|((n, t), grr)| {
-            (
-                n,
-                t,
-                if grr {
-                    MulProtocol::Grr
-                } else {
-                    MulProtocol::Dn07
-                },
-            )
+        .prop_map(|((n, t), grr, squaring)| {
+            let mul = if grr {
+                MulProtocol::Grr
+            } else {
+                MulProtocol::Dn07
+            };
+            let bits = if squaring {
+                BitProtocol::Squaring
+            } else {
+                BitProtocol::DealtXor
+            };
+            (n, t, mul, bits)
         })
 }
 
@@ -45,7 +51,7 @@ fn values32() -> impl Strategy<Value = Vec<i64>> {
 
 /// Party 0 inputs `a`, party 1 inputs `b` (each of `bits` bits), then `op` runs.
 fn two_inputs<T, Fut>(
-    (n, t, mul): (usize, usize, MulProtocol),
+    (n, t, mul, bit_protocol): Setting,
     seed: u64,
     a: Vec<i128>,
     b: Vec<i128>,
@@ -60,6 +66,7 @@ where
     let config = EngineConfig {
         mul,
         check_openings: true,
+        bits: bit_protocol,
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let (a, b, op) = (a.clone(), b.clone(), op.clone());
@@ -181,11 +188,11 @@ proptest! {
     #[test]
     fn open_to_reaches_only_the_recipient(s in setting(), seed in any::<u64>(), a in values64()) {
         let a = widen(&a);
-        let (n, t, mul) = s;
+        let (n, t, mul, _) = s;
         let recipient = PartyId((seed % n as u64) as u16);
         let params = Params::new(n, t).unwrap();
         let aa = a.clone();
-        let results = run_parties(params, EngineConfig { mul, check_openings: true }, seed, move |mut e| {
+        let results = run_parties(params, EngineConfig { mul, check_openings: true , ..Default::default() }, seed, move |mut e| {
             let a = aa.clone();
             async move {
                 let me = e.me();
@@ -230,7 +237,7 @@ fn fixed_point_near_the_bound_limit() {
         let b: Vec<i128> = vec![(1i128 << 95) - 1, (1i128 << 94) + 5, -(1 << 90), 3 << 17];
         // The products need 190 bits; compare against exact floor division in big arithmetic.
         let got = two_inputs(
-            (3, 1, mul),
+            (3, 1, mul, BitProtocol::DealtXor),
             11,
             a.clone(),
             b.clone(),
@@ -297,7 +304,7 @@ fn clear_bits(x: &[i128], k: u32) -> Vec<Vec<i128>> {
 /// Decomposes party 0's `x` (bound `k`) and opens every bit, with the products, random bits and
 /// rounds it spent.
 fn decompose(
-    (n, t, mul): (usize, usize, MulProtocol),
+    (n, t, mul, bit_protocol): Setting,
     seed: u64,
     x: Vec<i128>,
     k: u32,
@@ -306,6 +313,7 @@ fn decompose(
     let config = EngineConfig {
         mul,
         check_openings: true,
+        bits: bit_protocol,
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let x = x.clone();
@@ -340,8 +348,13 @@ proptest! {
             let (got, mults, random, boolean) = decompose(s, seed, x.clone(), k);
             prop_assert!(boolean);
             prop_assert_eq!(got, clear_bits(&x, k));
-            // k products per element, and t per random bit (the XOR of t + 1 dealt bits).
-            prop_assert_eq!(mults, k as u64 * len + s.1 as u64 * (k as u64 + 1) * len);
+            // k products per element, and t per random bit under XOR (of t + 1 dealt bits);
+            // the squaring trick multiplies nothing.
+            let per_bit = match s.3 {
+                BitProtocol::DealtXor => s.1 as u64,
+                BitProtocol::Squaring => 0,
+            };
+            prop_assert_eq!(mults, k as u64 * len + per_bit * (k as u64 + 1) * len);
             prop_assert_eq!(random, (k as u64 + 1) * len);
         }
     }
@@ -352,11 +365,46 @@ proptest! {
 fn bit_decompose_small_bounds_exhaustively() {
     for (k, mul) in (0..=5u32).zip([MulProtocol::Grr, MulProtocol::Dn07].into_iter().cycle()) {
         let x: Vec<i128> = (-(1i128 << k)..(1i128 << k)).collect();
-        let (got, mults, _, _) = decompose((5, 2, mul), k as u64, x.clone(), k);
+        let (got, mults, _, _) =
+            decompose((5, 2, mul, BitProtocol::DealtXor), k as u64, x.clone(), k);
         assert_eq!(got, clear_bits(&x, k), "k={k} {mul}");
         assert_eq!(mults, (k as u64 + 2 * (k as u64 + 1)) * x.len() as u64);
     }
     // An empty batch: k + 1 empty batches.
-    let (got, _, _, _) = decompose((3, 1, MulProtocol::Grr), 1, Vec::new(), 7);
+    let (got, _, _, _) = decompose(
+        (3, 1, MulProtocol::Grr, BitProtocol::Squaring),
+        1,
+        Vec::new(),
+        7,
+    );
     assert_eq!(got, vec![Vec::<i128>::new(); 8]);
+}
+
+/// Both random-bit protocols give bits (0 or 1, every one), about half of them ones, and
+/// different bits on each call, for n = 3, 5, 7.
+#[test]
+fn random_bits_are_bits_under_both_protocols() {
+    for (n, t) in [(3, 1), (5, 2), (7, 3)] {
+        for bits in [BitProtocol::DealtXor, BitProtocol::Squaring] {
+            let config = EngineConfig {
+                mul: MulProtocol::Grr,
+                check_openings: true,
+                bits,
+            };
+            let params = Params::new(n, t).unwrap();
+            let (a, b) = agreed(run_parties(params, config, 5, |mut e| async move {
+                let a = e.random_bits(4000).await?;
+                let b = e.random_bits(4000).await?;
+                Ok((e.open_ints(&a).await?, e.open_ints(&b).await?))
+            }));
+            assert!(
+                a.iter().chain(&b).all(|&v| v == 0 || v == 1),
+                "{bits:?} n={n}"
+            );
+            let ones: i128 = a.iter().sum();
+            // 4000 fair bits: 2000 ones, standard deviation about 32.
+            assert!((1750..=2250).contains(&ones), "{bits:?} n={n}: {ones} ones");
+            assert_ne!(a, b, "{bits:?} n={n}: two draws alike");
+        }
+    }
 }

@@ -30,6 +30,7 @@ fn open_in_exponent_matches_the_clear_points() {
             EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             },
             5,
             |mut e| async move {
@@ -66,6 +67,7 @@ fn dy_tags_match_the_clear_prf_under_the_shared_key() {
             EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             },
             9,
             |mut e| async move {
@@ -105,6 +107,7 @@ fn a_fresh_key_costs_no_extra_round_and_gives_injective_tags() {
             EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             },
             4,
             move |mut e| async move {

@@ -49,6 +49,7 @@ async fn mul_and_compare(
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         seed(me.index()),
     )?;

@@ -2,16 +2,28 @@
 //! and a change to them fails here loudly.
 
 use mpc::testing::{agreed, run_parties};
-use mpc::{EngineConfig, MulProtocol, Params, PartyId, Shared};
+use mpc::{BitProtocol, EngineConfig, MulProtocol, Params, PartyId, Shared};
 
 /// Rounds used by `op` on a batch of `len` 31-bit inputs (dealt beforehand, not counted).
 fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) -> u64 {
+    rounds_with(n, t, mul, BitProtocol::DealtXor, len, op)
+}
+
+fn rounds_with(
+    n: usize,
+    t: usize,
+    mul: MulProtocol,
+    bits: BitProtocol,
+    len: usize,
+    op: &'static str,
+) -> u64 {
     let params = Params::new(n, t).unwrap();
     agreed(run_parties(
         params,
         EngineConfig {
             mul,
             check_openings: true,
+            bits,
         },
         9,
         move |mut e| async move {
@@ -31,6 +43,7 @@ fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) ->
                 "eq" => e.eq(&x, &y).await?,
                 "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
                 "bits" => e.bit_decompose(&x).await?.swap_remove(0),
+                "random_bits" => e.random_bits(len).await?,
                 "open" => {
                     e.open(&x).await?;
                     x.clone()
@@ -76,5 +89,23 @@ fn comparison_rounds_stay_within_budget_for_larger_thresholds() {
         println!("lt dn07 n={n} t={t}: {r} rounds");
         // XOR of t+1 dealt bits takes ceil(log2(t+1)) multiplication levels.
         assert!(r <= 16, "lt took {r} rounds for n={n} t={t}");
+    }
+}
+
+/// Random bits: XOR of t + 1 dealt bits takes the dealing round and ceil(log2(t+1))
+/// multiplication levels; the squaring trick takes the dealing round and one opening, whatever
+/// t and the multiplication protocol.
+#[test]
+fn random_bit_rounds_by_protocol() {
+    for (n, t) in [(3, 1), (5, 2), (7, 3)] {
+        let levels = (t as u64 + 1).next_power_of_two().trailing_zeros() as u64;
+        for (mul, per_level) in [(MulProtocol::Grr, 1), (MulProtocol::Dn07, 2)] {
+            for len in [1, 40] {
+                let xor = rounds_with(n, t, mul, BitProtocol::DealtXor, len, "random_bits");
+                assert_eq!(xor, 1 + levels * per_level, "xor n={n} t={t} {mul}");
+                let sq = rounds_with(n, t, mul, BitProtocol::Squaring, len, "random_bits");
+                assert_eq!(sq, 2, "squaring n={n} t={t} {mul}");
+            }
+        }
     }
 }

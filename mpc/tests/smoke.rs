@@ -11,6 +11,7 @@ fn smoke_all_ops() {
             let config = EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             };
             let a: Vec<i128> = vec![0, -1, 5, i32::MIN as i128, i32::MAX as i128, 7, -7, 100];
             let b: Vec<i128> = vec![0, 3, 5, i32::MAX as i128, i32::MIN as i128, -7, -7, 99];

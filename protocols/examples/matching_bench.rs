@@ -108,6 +108,7 @@ fn bench<P, F, Fut>(
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         7,
         2,

@@ -110,6 +110,7 @@ fn main() {
                 EngineConfig {
                     mul,
                     check_openings: true,
+                    ..Default::default()
                 },
                 3,
                 move |mut e| {

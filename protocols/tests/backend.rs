@@ -37,7 +37,7 @@ proptest! {
 
         let mul = if grr { MulProtocol::Grr } else { MulProtocol::Dn07 };
         let vals = values.clone();
-        let got = agreed(run_parties(Params::new(3, 1).unwrap(), EngineConfig { mul, check_openings: true }, seed, move |mut e| {
+        let got = agreed(run_parties(Params::new(3, 1).unwrap(), EngineConfig { mul, check_openings: true , ..Default::default() }, seed, move |mut e| {
             let vals = vals.clone();
             async move {
                 let me = e.me();

@@ -568,6 +568,7 @@ where
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         11,
         move |e| {

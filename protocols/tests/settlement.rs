@@ -481,6 +481,7 @@ fn run_engine_spec(
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         11,
         move |mut e| {

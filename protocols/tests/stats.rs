@@ -516,6 +516,7 @@ fn on_engine(t: &Table, sql: &str, mul: MulProtocol, seed: u64) -> Result<QueryR
     let config = EngineConfig {
         mul,
         check_openings: true,
+        ..Default::default()
     };
     let results = run_parties(Params::new(3, 1).unwrap(), config, seed, move |mut e| {
         let (q, t) = (q.clone(), t.clone());

@@ -47,6 +47,7 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
     let engine = EngineConfig {
         mul: protocol,
         check_openings: scenario.check_openings,
+        ..Default::default()
     };
     let run = run_session(params, engine, &config, |e| {
         workload.program(e, inputs.clone())

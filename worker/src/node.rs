@@ -233,6 +233,7 @@ async fn run_job(
     let config = mpc::EngineConfig {
         mul: protocol,
         check_openings: true,
+        ..Default::default()
     };
     let mut engine = match mpc::Engine::new(session, params, config, seed) {
         Ok(e) => e,

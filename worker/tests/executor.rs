@@ -75,6 +75,7 @@ fn run_job(
         EngineConfig {
             mul,
             check_openings: true,
+            ..Default::default()
         },
         3,
         move |mut e| {

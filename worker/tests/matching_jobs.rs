@@ -66,6 +66,7 @@ fn run_job(stores: Arc<Vec<ShareStore>>, spec: JobSpec) -> Vec<Result<JobOutput,
         EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
+            ..Default::default()
         },
         3,
         move |mut e| {

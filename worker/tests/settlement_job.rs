@@ -100,6 +100,7 @@ fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, Strin
         EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
+            ..Default::default()
         },
         5,
         move |mut e| {

@@ -317,6 +317,7 @@ mod tests {
             let config = EngineConfig {
                 mul,
                 check_openings: true,
+                ..Default::default()
             };
             for result in run_parties(params, config, 9, |mut e| async move {
                 let len = 3;

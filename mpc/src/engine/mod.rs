@@ -36,6 +36,7 @@ pub use commit::{Commitment, Opening};
 pub use fxplan::INTEGER_FRAC;
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
+pub use preprocess::BitProtocol;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
@@ -57,6 +58,9 @@ pub struct EngineConfig {
     /// Check, whenever more shares arrive than an opening needs, that they lie on one
     /// polynomial (detects corrupted shares; costs a few local multiplications). Default: on.
     pub check_openings: bool,
+    /// How random bits are made. Default: XOR of dealt bits.
+    #[serde(default)]
+    pub bits: BitProtocol,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +68,7 @@ impl Default for EngineConfig {
         EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
+            bits: BitProtocol::DealtXor,
         }
     }
 }

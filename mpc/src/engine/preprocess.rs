@@ -14,17 +14,63 @@
 //!   `0..=t` (no bit decomposition needed; the honest dealer's term hides the masked value up to
 //!   statistical distance `2^-40` when `b` exceeds the value's bits by 40).
 //!
-//! The squaring trick for bits (open `r²`, take `r / sqrt(r²)`) needs one opening per bit and a
-//! modular square root (~300 multiplications); with `t = 1` a dealt-XOR bit costs a single
-//! multiplication, so XOR is the default here.
+//! Random bits come from one of two [`BitProtocol`]s, chosen per session:
+//! - [`BitProtocol::DealtXor`], above: `t` multiplications per bit and `ceil(log2(t+1))` rounds
+//!   after the dealing round;
+//! - [`BitProtocol::Squaring`], the squaring trick (Damgård, Fitzi, Kiltz, Nielsen, Toft, TCC
+//!   2006, §3, random bits; `l = 5 mod 8` makes the square root one exponentiation): from two
+//!   double sharings `(r, ·)` and `(ρ_t, ρ_2t)`, open the degree-`2t` sharing
+//!   `[r]_t · [r]_t + [ρ]_2t - [ρ]_t` — `r²` masked by a uniform degree-`2t` sharing of zero,
+//!   so the opening reveals `r²` and nothing else — then every party computes the same root
+//!   `s = sqrt(r²)` and the bit `(r / s + 1) / 2` locally (`r / s = ±1`, each sign equally
+//!   likely). No multiplication protocol and one round after the dealing, whatever `t`; but a
+//!   square root and an inversion (~400 field multiplications) per bit, on every party.
+//!
+//! Which is faster depends on `t`, the links and the cores (`BENCHMARKS.md`, `throughput --bits`).
+
+use serde::{Deserialize, Serialize};
 
 use super::{Engine, MulProtocol};
+use crate::error::MpcError;
 use crate::error::Result;
 use crate::field::Field;
 use crate::net::{Network, codec};
 use crate::party::PartyId;
 use crate::shamir;
 use crate::share::Shared;
+
+/// How a session makes its random bits (every party alike; see the module doc).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BitProtocol {
+    /// XOR of bits dealt by parties `0..=t` (the default).
+    #[default]
+    DealtXor,
+    /// The squaring trick: a masked opening of `r²` and a public square root.
+    Squaring,
+}
+
+impl std::str::FromStr for BitProtocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "xor" | "dealt_xor" => Ok(BitProtocol::DealtXor),
+            "squaring" => Ok(BitProtocol::Squaring),
+            other => Err(format!(
+                "unknown random-bit protocol '{other}' (expected xor or squaring)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for BitProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BitProtocol::DealtXor => "xor",
+            BitProtocol::Squaring => "squaring",
+        })
+    }
+}
 
 /// Preprocessed randomness waiting to be consumed.
 #[derive(Default)]
@@ -114,23 +160,61 @@ impl<N: Network, F: Field> Engine<N, F> {
     pub(crate) async fn preprocess(&mut self, needs: Needs) -> Result<Vec<F>> {
         let t = self.params.t();
         let missing_bits = needs.bits.saturating_sub(self.pool.bits.len());
-        let xor_mults = missing_bits * t;
-        let doubles = match self.config.mul {
-            MulProtocol::Dn07 => needs.mults + xor_mults,
-            MulProtocol::Grr => 0,
+        let squaring = self.config.bits == BitProtocol::Squaring;
+        // Squaring takes two doubles a bit (the value and the zero mask) under either
+        // multiplication protocol; XOR multiplies t times a bit.
+        let (bit_doubles, bit_mults, dealt) = match squaring {
+            true => (2 * missing_bits, 0, 0),
+            false => (0, missing_bits * t, missing_bits),
         };
+        let doubles = bit_doubles
+            + match self.config.mul {
+                MulProtocol::Dn07 => needs.mults + bit_mults,
+                MulProtocol::Grr => 0,
+            };
         let missing_doubles = doubles.saturating_sub(self.pool.dbl_t.len());
         if missing_doubles == 0 && missing_bits == 0 && needs.ints.is_empty() {
             return Ok(Vec::new());
         }
-        let (dealt_bits, ints) = self
-            .deal_round(missing_doubles, missing_bits, &needs.ints)
-            .await?;
+        let (dealt_bits, ints) = self.deal_round(missing_doubles, dealt, &needs.ints).await?;
         if missing_bits > 0 {
-            let bits = self.xor_tree(dealt_bits).await?;
+            let bits = match squaring {
+                true => self.squared_bits(missing_bits).await?,
+                false => self.xor_tree(dealt_bits).await?,
+            };
             self.pool.bits.extend(bits);
         }
         Ok(ints)
+    }
+
+    /// `len` random bits by the squaring trick, from `2 len` pooled doubles: one opening round.
+    async fn squared_bits(&mut self, len: usize) -> Result<Vec<F>> {
+        let (r, _) = self.take_doubles(len);
+        let (rho_t, rho_2t) = self.take_doubles(len);
+        let masked: Vec<F> = (0..len)
+            .map(|i| r[i] * r[i] + rho_2t[i] - rho_t[i])
+            .collect();
+        let squares = self.open_raw(&masked, 2 * self.params.t()).await?;
+        // r / s for the common root s; then (r / s + 1) / 2. The inverses in one batch.
+        let mut roots = Vec::with_capacity(len);
+        for sq in &squares {
+            match sq.sqrt() {
+                Some(s) if !s.is_zero() => roots.push(s),
+                // r = 0 (probability 1/l) or a non-square (a corrupted opening).
+                _ => {
+                    return Err(MpcError::InvalidArgument {
+                        op: "random_bits",
+                        reason: "the squaring trick opened 0 or a non-square".into(),
+                    });
+                }
+            }
+        }
+        let inverses = batch_inverse(&roots);
+        let half = F::from_u128(2).inverse().expect("2 is invertible");
+        Ok(r.iter()
+            .zip(&inverses)
+            .map(|(&r, &inv)| r * inv * half + half)
+            .collect())
     }
 
     /// Takes `len` double sharings from the pool (the caller made sure there are enough).
@@ -320,6 +404,23 @@ fn random_plain_bits<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, len: usiz
         } else {
             F::zero()
         });
+    }
+    out
+}
+
+/// The inverses of nonzero `xs` with one field inversion (Montgomery's trick).
+fn batch_inverse<F: Field>(xs: &[F]) -> Vec<F> {
+    let mut prefix = Vec::with_capacity(xs.len());
+    let mut acc = F::one();
+    for &x in xs {
+        prefix.push(acc);
+        acc *= x;
+    }
+    let mut inv = acc.inverse().expect("nonzero inputs");
+    let mut out = vec![F::zero(); xs.len()];
+    for i in (0..xs.len()).rev() {
+        out[i] = inv * prefix[i];
+        inv *= xs[i];
     }
     out
 }
