@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, MulProtocol};
 use crate::error::MpcError;
 use crate::error::Result;
-use crate::field::Field;
+use crate::field::{Field, batch_inverse};
 use crate::net::{Network, codec};
 use crate::party::PartyId;
 use crate::shamir;
@@ -209,7 +209,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 }
             }
         }
-        let inverses = batch_inverse(&roots);
+        let inverses = batch_inverse(&roots).expect("square roots checked non-zero");
         let half = F::from_u128(2).inverse().expect("2 is invertible");
         Ok(r.iter()
             .zip(&inverses)
@@ -404,23 +404,6 @@ fn random_plain_bits<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, len: usiz
         } else {
             F::zero()
         });
-    }
-    out
-}
-
-/// The inverses of nonzero `xs` with one field inversion (Montgomery's trick).
-fn batch_inverse<F: Field>(xs: &[F]) -> Vec<F> {
-    let mut prefix = Vec::with_capacity(xs.len());
-    let mut acc = F::one();
-    for &x in xs {
-        prefix.push(acc);
-        acc *= x;
-    }
-    let mut inv = acc.inverse().expect("nonzero inputs");
-    let mut out = vec![F::zero(); xs.len()];
-    for i in (0..xs.len()).rev() {
-        out[i] = inv * prefix[i];
-        inv *= xs[i];
     }
     out
 }

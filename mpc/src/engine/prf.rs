@@ -37,7 +37,7 @@ use curve25519_dalek::traits::{Identity, VartimeMultiscalarMul};
 use super::Engine;
 use super::commit::{decode_points, to_scalar};
 use crate::error::{MpcError, Result};
-use crate::field::{Field, Fr};
+use crate::field::{Field, Fr, batch_inverse};
 use crate::net::Network;
 use crate::party::PartyId;
 use crate::share::Shared;
@@ -51,27 +51,6 @@ pub fn dy_tag(x: Fr, k: Fr) -> Option<[u8; 32]> {
             .compress()
             .to_bytes(),
     )
-}
-
-/// Inverts every element (Montgomery's trick: one inversion, three products per element), or
-/// returns the index of a zero.
-fn batch_inverse(values: &[Fr]) -> std::result::Result<Vec<Fr>, usize> {
-    if let Some(i) = values.iter().position(|v| v.is_zero()) {
-        return Err(i);
-    }
-    let mut prefix = Vec::with_capacity(values.len());
-    let mut acc = Fr::one();
-    for &v in values {
-        prefix.push(acc);
-        acc *= v;
-    }
-    let mut inv = acc.inverse().expect("a product of non-zero elements");
-    let mut out = vec![Fr::zero(); values.len()];
-    for i in (0..values.len()).rev() {
-        out[i] = inv * prefix[i];
-        inv *= values[i];
-    }
-    Ok(out)
 }
 
 impl<N: Network> Engine<N, Fr> {
@@ -274,20 +253,6 @@ impl<N: Network> Engine<N, Fr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batch_inverse_inverts_and_names_a_zero() {
-        let v: Vec<Fr> = [3i128, -7, 1 << 90, 1]
-            .iter()
-            .map(|&x| Fr::from_i128(x))
-            .collect();
-        let inv = batch_inverse(&v).unwrap();
-        for (a, b) in v.iter().zip(&inv) {
-            assert_eq!(*a * *b, Fr::one());
-        }
-        assert_eq!(batch_inverse(&[Fr::one(), Fr::zero()]), Err(1));
-        assert_eq!(batch_inverse(&[]), Ok(vec![]));
-    }
 
     #[test]
     fn dy_tags_are_injective_and_keyed() {

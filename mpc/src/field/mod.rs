@@ -101,6 +101,27 @@ pub trait Field:
     }
 }
 
+/// Inverts every element with one field inversion (Montgomery's trick: three products per
+/// element), or returns the index of the first zero.
+pub fn batch_inverse<F: Field>(values: &[F]) -> std::result::Result<Vec<F>, usize> {
+    if let Some(i) = values.iter().position(|v| v.is_zero()) {
+        return Err(i);
+    }
+    let mut prefix = Vec::with_capacity(values.len());
+    let mut acc = F::one();
+    for &v in values {
+        prefix.push(acc);
+        acc *= v;
+    }
+    let mut inv = acc.inverse().expect("a product of non-zero elements");
+    let mut out = vec![F::zero(); values.len()];
+    for i in (0..values.len()).rev() {
+        out[i] = inv * prefix[i];
+        inv *= values[i];
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! Field laws, written once and run for each field.
@@ -108,6 +129,20 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha12Rng;
+
+    #[test]
+    fn batch_inverse_inverts_and_names_a_zero() {
+        let v: Vec<Fr> = [3i128, -7, 1 << 90, 1]
+            .iter()
+            .map(|&x| Fr::from_i128(x))
+            .collect();
+        let inv = batch_inverse(&v).unwrap();
+        for (a, b) in v.iter().zip(&inv) {
+            assert_eq!(*a * *b, Fr::one());
+        }
+        assert_eq!(batch_inverse(&[Fr::one(), Fr::zero()]), Err(1));
+        assert_eq!(batch_inverse::<Fr>(&[]), Ok(vec![]));
+    }
 
     fn laws<F: Field>(seed: u64) {
         let mut rng = ChaCha12Rng::seed_from_u64(seed);
