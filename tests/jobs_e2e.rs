@@ -477,3 +477,31 @@ fn a_tampered_ledger_byte_is_reported_with_its_height() {
         "{err}"
     );
 }
+
+#[test]
+fn a_worker_that_crashed_and_restarted_between_jobs_serves_the_next_one() {
+    let mut cluster = LocalCluster::start(3);
+    upload_payrolls(&cluster, None);
+    let first = ok(
+        &cluster.client(&["query", "SELECT SUM(salary) FROM payroll", "--json"]),
+        "query before the crash",
+    );
+    // Worker 2 crashes (no goodbye to its peers) and comes straight back, with no job between.
+    cluster.kill(2);
+    cluster.start_worker(2);
+    cluster.wait_ready(2);
+    // Its peers' keep-alives on the dead connections reach the new process, which answers
+    // with stateless resets they accept (the reset key comes from worker 2's identity): they
+    // notice within a keep-alive interval (5 s), long before the 30 s idle timeout, and form
+    // the mesh again for the next job, which therefore runs at its first try.
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let again = ok(
+        &cluster.client(&["query", "SELECT SUM(salary) FROM payroll", "--json"]),
+        "the first query after worker 2's restart",
+    );
+    let answer = |out: &str| -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(out).expect("JSON");
+        v["public"]["statistics"]["rows"].clone()
+    };
+    assert_eq!(answer(&first), answer(&again));
+}

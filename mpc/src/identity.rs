@@ -96,6 +96,22 @@ impl Identity {
         Signature(self.signing.sign(message).to_bytes())
     }
 
+    /// A 32-byte key for `purpose`, derived from the secret (SHA-512 over a domain label, the
+    /// purpose and the secret, truncated): the same on every run with this identity, and
+    /// independent of the signing key and of keys for other purposes.
+    pub(crate) fn derive_key(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        use sha2::{Digest, Sha512};
+        let mut h = Sha512::new();
+        h.update(b"quorate identity key derivation v1\0");
+        h.update((purpose.len() as u64).to_le_bytes());
+        h.update(purpose.as_bytes());
+        h.update(self.signing.as_bytes());
+        let digest = h.finalize();
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&digest[..32]);
+        key
+    }
+
     /// The key as an unencrypted PKCS#8 v1 document (RFC 8410 §7), for the TLS layer.
     pub(crate) fn pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
         // SEQUENCE { INTEGER 0, SEQUENCE { OID 1.3.101.112 }, OCTET STRING { OCTET STRING (32) } }

@@ -106,7 +106,10 @@ impl LocalCluster {
         let child = quorate()
             .args(["coordinator", "--config"])
             .arg(self.cluster().coordinator_config())
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -168,7 +171,10 @@ impl LocalCluster {
             .args(["worker", "--config"])
             .arg(self.worker_config(i))
             .envs(env.iter().copied())
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

@@ -45,6 +45,26 @@ fn transport(config: &MeshConfig) -> Result<Arc<TransportConfig>, QuicError> {
     Ok(Arc::new(t))
 }
 
+/// The endpoint's settings, with the stateless-reset key and the connection-ID key derived
+/// from the node's identity instead of drawn at random (RFC 9000 §10.3.2 allows a static reset
+/// key). A node that crashed and restarted then recognises the connection IDs it issued before
+/// (quinn drops packets whose ID does not validate) and answers them with resets its peers
+/// accept, so they see the departure within a keep-alive interval and form the mesh again
+/// before the next session, rather than sending into a dead connection until the idle timeout.
+fn endpoint_config(identity: &Identity) -> quinn::EndpointConfig {
+    let reset = identity.derive_key("quic stateless reset");
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &reset[..],
+    )));
+    let cids = identity.derive_key("quic connection ids");
+    let cid_key = u64::from_le_bytes(cids[..8].try_into().expect("8 bytes"));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
+    config
+}
+
 /// A node's endpoint, bound but not yet part of a mesh.
 pub struct QuicNode {
     endpoint: Endpoint,
@@ -74,8 +94,12 @@ impl QuicNode {
         server.transport_config(transport.clone());
         // Serving from the start: a peer that dials before `connect` waits in quinn's queue of
         // incoming connections (nobody accepts them yet) instead of being refused.
-        let endpoint =
-            Endpoint::server(server, addr).map_err(|source| QuicError::Bind { addr, source })?;
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| QuicError::Bind { addr, source })?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| QuicError::Config("no async runtime (tokio) is running".into()))?;
+        let endpoint = Endpoint::new(endpoint_config(&identity), Some(server), socket, runtime)
+            .map_err(|source| QuicError::Bind { addr, source })?;
         Ok(QuicNode {
             endpoint,
             identity,
