@@ -8,12 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bidders=${1:-1200}
 prices=${2:-4000}
-cargo build --release -q --bin quorate
-bin=$PWD/target/release/quorate
-dir=$(mktemp -d)
-trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
-c="$dir/cluster"
-"$bin" cluster init "$c" --workers 3 > /dev/null
+source scripts/cluster-lib.sh
+cluster_init 3
 python3 - "$dir" "$bidders" "$prices" <<'EOF'
 import random, sys
 d, bidders, prices = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -37,9 +33,7 @@ for b in range(bidders):
             f.write(f"{p},{buy},{sell}\n")
 EOF
 for b in $(seq 0 $((bidders - 1))); do "$bin" identity new "bidder$b" --cluster "$c" > /dev/null; done
-"$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
-echo $! > "$dir/up.pid"
-sleep 2
+cluster_up
 t0=$(date +%s.%N)
 for b in $(seq 0 $((bidders - 1))); do
   "$bin" upload --cluster "$c" --as "bidder$b" --dataset bids --csv "$dir/bid$b.csv" \
@@ -52,11 +46,6 @@ echo "\$ quorate run --protocol grr auction.toml   # $bidders bidders x $prices 
 s=$(date +%s.%N)
 out=$("$bin" run --cluster "$c" --as bidder0 --json --protocol grr "$dir/auction.toml")
 e=$(date +%s.%N)
-job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
-job_s=$("$bin" jobs --cluster "$c" --as bidder0 --json | python3 -c "
-import json, sys
-j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
-print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
-echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+job_times bidder0 "$out" "$s" "$e"
 python3 -c "import json,sys; print(json.dumps(json.loads(sys.argv[1])['public']))" "$out"
 echo '```'

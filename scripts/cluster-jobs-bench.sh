@@ -13,12 +13,8 @@ cd "$(dirname "$0")/.."
 protocol=${1:-grr}
 shift || true
 kinds=${*:-orders records settlement}
-cargo build --release -q --bin quorate
-bin=$PWD/target/release/quorate
-dir=$(mktemp -d)
-trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
-c="$dir/cluster"
-"$bin" cluster init "$c" --workers 3 > /dev/null
+source scripts/cluster-lib.sh
+cluster_init 3
 
 python3 - "$dir" <<'EOF'
 import os, random, sys
@@ -64,9 +60,7 @@ for i, firm in enumerate(firms):
 EOF
 
 for i in $(seq 0 99); do "$bin" identity new "firm$i" --cluster "$c" > /dev/null; done
-"$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
-echo $! > "$dir/up.pid"
-sleep 2
+cluster_up
 
 upload() { # NAME DATASET CSV [ARGS...]
   local who=$1 dataset=$2 csv=$3
@@ -77,17 +71,11 @@ upload() { # NAME DATASET CSV [ARGS...]
 run_job() { # LABEL JOB.toml
   echo '```'
   echo "\$ quorate run --protocol $protocol $1"
-  local s e out job job_s
+  local s e out
   s=$(date +%s.%N)
   out=$("$bin" run --cluster "$c" --as firm0 --json --protocol "$protocol" "$2")
   e=$(date +%s.%N)
-  job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
-  job_s=$("$bin" jobs --cluster "$c" --as firm0 --json | python3 -c "
-import json, sys
-j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
-assert j['status'] == 'done', j
-print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
-  echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+  job_times firm0 "$out" "$s" "$e"
   python3 -c "import json,sys; print(json.dumps(json.loads(sys.argv[1])['public']))" "$out"
   echo '```'
 }

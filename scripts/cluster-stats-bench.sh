@@ -8,16 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 protocol=${1:-grr}
-cargo build --release -q --bin quorate
-bin=$PWD/target/release/quorate
-dir=$(mktemp -d)
-trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
-c="$dir/cluster"
-"$bin" cluster init "$c" --workers 3 > /dev/null
+source scripts/cluster-lib.sh
+cluster_init 3
 "$bin" identity new analyst --cluster "$c" > /dev/null
 for f in 0 1 2 3 4 5 6 7 8 9; do "$bin" identity new "firm$f" --cluster "$c" > /dev/null; done
-"$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
-echo $! > "$dir/up.pid"
+cluster_up
 cat > "$dir/schema.toml" <<'EOF'
 [[columns]]
 name = "salary"
@@ -39,7 +34,6 @@ for f in range(10):
             for _ in range(rows):
                 out.write(f"{r.randint(20_000, 200_000)},d{r.randint(0, 7)}\n")
 EOF
-sleep 2
 t0=$(date +%s.%N)
 for f in 0 1 2 3 4 5 6 7 8 9; do
   for name in big small; do
@@ -56,13 +50,8 @@ run() {
   s=$(date +%s.%N)
   out=$("$bin" query --cluster "$c" --as analyst --protocol "$protocol" --json "$sql")
   e=$(date +%s.%N)
-  job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
-  cluster_s=$("$bin" jobs --cluster "$c" --as analyst --json | python3 -c "
-import json, sys
-j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
-print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
   echo "\$ quorate query --protocol $protocol \"$sql\""
-  echo "job_s=$cluster_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+  job_times analyst "$out" "$s" "$e"
   python3 -c "import json,sys; print(json.dumps(json.loads(sys.argv[1])['public']))" "$out" | cut -c1-300
   echo
 }

@@ -26,7 +26,8 @@
 //!   likely). No multiplication protocol and one round after the dealing, whatever `t`; but a
 //!   square root and an inversion (~400 field multiplications) per bit, on every party.
 //!
-//! Which is faster depends on `t`, the links and the cores (`BENCHMARKS.md`, `throughput --bits`).
+//! Which is faster depends on `t`, the links and the cores (`BENCHMARKS.md`,
+//! `throughput --random-bits`).
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,34 @@
+# Shared by the scripts/cluster-*-bench.sh scripts; source it from the repository root.
+
+# cluster_init WORKERS: builds the release binary and makes a cluster of WORKERS workers in a
+# temporary folder. Sets $bin (the binary), $dir (the folder, removed on exit with the cluster
+# stopped) and $c (the cluster inside it).
+cluster_init() {
+  cargo build --release -q --bin quorate
+  bin=$PWD/target/release/quorate
+  dir=$(mktemp -d)
+  trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
+  c="$dir/cluster"
+  "$bin" cluster init "$c" --workers "$1" > /dev/null
+}
+
+# cluster_up: starts the coordinator and the workers in the background (log: $dir/up.log) and
+# gives them two seconds to listen.
+cluster_up() {
+  "$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
+  echo $! > "$dir/up.pid"
+  sleep 2
+}
+
+# job_times AS JSON START END: for the job a client command printed as JSON, its time on the
+# cluster (submission to outcome on the ledger, the coordinator's clock) and the client's wall
+# time from START to END (`date +%s.%N`), as `job_s=... client_wall_s=...`.
+job_times() {
+  local as=$1 out=$2 s=$3 e=$4 job job_s
+  job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
+  job_s=$("$bin" jobs --cluster "$c" --as "$as" --json | python3 -c "
+import json, sys
+j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
+print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
+  echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+}
