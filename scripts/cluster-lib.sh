@@ -25,7 +25,7 @@ cluster_up() {
 # time from START to END (`date +%s.%N`), as `job_s=... client_wall_s=...`.
 job_times() {
   local as=$1 out=$2 s=$3 e=$4 job job_s
-  job=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['job'])" "$out")
+  job=$(printf '%s' "$out" | python3 -c "import json,sys; print(json.load(sys.stdin)['job'])")
   job_s=$("$bin" jobs --cluster "$c" --as "$as" --json | python3 -c "
 import json, sys
 j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
