@@ -49,6 +49,14 @@ os.makedirs(f"{d}/settlement")
 firms = [f"firm{i}" for i in range(100)]
 with open(f"{d}/settlement/job.toml", "w") as f:
     f.write('kind = "settlement"\nfirms = [' + ", ".join(f'"{x}"' for x in firms) + "]\n")
+# Schemas given (inference would see 100 distinct payees and not make the column categorical).
+domain = "[" + ", ".join(f'"{x}"' for x in firms) + "]"
+with open(f"{d}/settlement/obligations.toml", "w") as f:
+    for name in ("payer", "payee"):
+        f.write(f'[[columns]]\nname = "{name}"\ntype = "categorical"\ndomain = {domain}\n')
+    f.write('[[columns]]\nname = "amount"\ntype = "integer"\nbits = 32\n')
+with open(f"{d}/settlement/accounts.toml", "w") as f:
+    f.write('[[columns]]\nname = "balance"\ntype = "integer"\nbits = 40\n')
 for i, firm in enumerate(firms):
     with open(f"{d}/settlement/{firm}-accounts.csv", "w") as f:
         f.write(f"balance\n{r.randint(0, 500_000)}\n")
@@ -104,9 +112,10 @@ upload_records() {
 }
 upload_settlement() {
   for i in $(seq 0 99); do
-    upload "firm$i" accounts "$dir/settlement/firm$i-accounts.csv" --job "$dir/settlement/job.toml"
+    upload "firm$i" accounts "$dir/settlement/firm$i-accounts.csv" \
+      --schema "$dir/settlement/accounts.toml" --job "$dir/settlement/job.toml"
     upload "firm$i" obligations "$dir/settlement/firm$i-obligations.csv" \
-      --job "$dir/settlement/job.toml"
+      --schema "$dir/settlement/obligations.toml" --job "$dir/settlement/job.toml"
   done
 }
 
