@@ -40,7 +40,7 @@ pub mod __private {
 }
 
 pub use engine::{
-    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening,
+    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, Randomness,
 };
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};

@@ -3,22 +3,26 @@
 
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::{agreed, run_parties};
-use mpc::{BitProtocol, Engine, EngineConfig, Fr, MulProtocol, Params, PartyId, Result, Shared};
+use mpc::{
+    BitProtocol, Engine, EngineConfig, Fr, MulProtocol, Params, PartyId, Randomness, Result, Shared,
+};
 use proptest::prelude::*;
 
 type Eng = Engine<MemoryNetwork, Fr>;
 
-/// A session's setting: n, t, the multiplication and the random-bit protocol.
-type Setting = (usize, usize, MulProtocol, BitProtocol);
+/// A session's setting: n, t, the multiplication and the random-bit protocol, the randomness.
+type Setting = (usize, usize, MulProtocol, BitProtocol, Randomness);
 
-/// n = 3, 5, 7 with every valid t, both multiplication and both random-bit protocols.
+/// n = 3, 5, 7 with every valid t, both multiplication and both random-bit protocols, dealt
+/// randomness or PRSS (with its edaBits comparison).
 fn setting() -> impl Strategy<Value = Setting> {
     (
         prop::sample::select(vec![(3, 1), (5, 1), (5, 2), (7, 1), (7, 2), (7, 3)]),
         prop::bool::ANY,
         prop::bool::ANY,
+        prop::bool::ANY,
     )
-        .prop_map(|((n, t), grr, squaring)| {
+        .prop_map(|((n, t), grr, squaring, prss)| {
             let mul = if grr {
                 MulProtocol::Grr
             } else {
@@ -29,7 +33,12 @@ fn setting() -> impl Strategy<Value = Setting> {
             } else {
                 BitProtocol::DealtXor
             };
-            (n, t, mul, bits)
+            let randomness = if prss {
+                Randomness::Prss
+            } else {
+                Randomness::Dealt
+            };
+            (n, t, mul, bits, randomness)
         })
 }
 
@@ -51,7 +60,7 @@ fn values32() -> impl Strategy<Value = Vec<i64>> {
 
 /// Party 0 inputs `a`, party 1 inputs `b` (each of `bits` bits), then `op` runs.
 fn two_inputs<T, Fut>(
-    (n, t, mul, bit_protocol): Setting,
+    (n, t, mul, bit_protocol, randomness): Setting,
     seed: u64,
     a: Vec<i128>,
     b: Vec<i128>,
@@ -67,6 +76,7 @@ where
         mul,
         check_openings: true,
         bits: bit_protocol,
+        randomness,
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let (a, b, op) = (a.clone(), b.clone(), op.clone());
@@ -188,7 +198,7 @@ proptest! {
     #[test]
     fn open_to_reaches_only_the_recipient(s in setting(), seed in any::<u64>(), a in values64()) {
         let a = widen(&a);
-        let (n, t, mul, _) = s;
+        let (n, t, mul, _, _) = s;
         let recipient = PartyId((seed % n as u64) as u16);
         let params = Params::new(n, t).unwrap();
         let aa = a.clone();
@@ -237,7 +247,7 @@ fn fixed_point_near_the_bound_limit() {
         let b: Vec<i128> = vec![(1i128 << 95) - 1, (1i128 << 94) + 5, -(1 << 90), 3 << 17];
         // The products need 190 bits; compare against exact floor division in big arithmetic.
         let got = two_inputs(
-            (3, 1, mul, BitProtocol::DealtXor),
+            (3, 1, mul, BitProtocol::DealtXor, Randomness::Dealt),
             11,
             a.clone(),
             b.clone(),
@@ -304,7 +314,7 @@ fn clear_bits(x: &[i128], k: u32) -> Vec<Vec<i128>> {
 /// Decomposes party 0's `x` (bound `k`) and opens every bit, with the products, random bits and
 /// rounds it spent.
 fn decompose(
-    (n, t, mul, bit_protocol): Setting,
+    (n, t, mul, bit_protocol, randomness): Setting,
     seed: u64,
     x: Vec<i128>,
     k: u32,
@@ -314,6 +324,7 @@ fn decompose(
         mul,
         check_openings: true,
         bits: bit_protocol,
+        randomness,
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let x = x.clone();
@@ -365,14 +376,24 @@ proptest! {
 fn bit_decompose_small_bounds_exhaustively() {
     for (k, mul) in (0..=5u32).zip([MulProtocol::Grr, MulProtocol::Dn07].into_iter().cycle()) {
         let x: Vec<i128> = (-(1i128 << k)..(1i128 << k)).collect();
-        let (got, mults, _, _) =
-            decompose((5, 2, mul, BitProtocol::DealtXor), k as u64, x.clone(), k);
+        let (got, mults, _, _) = decompose(
+            (5, 2, mul, BitProtocol::DealtXor, Randomness::Dealt),
+            k as u64,
+            x.clone(),
+            k,
+        );
         assert_eq!(got, clear_bits(&x, k), "k={k} {mul}");
         assert_eq!(mults, (k as u64 + 2 * (k as u64 + 1)) * x.len() as u64);
     }
     // An empty batch: k + 1 empty batches.
     let (got, _, _, _) = decompose(
-        (3, 1, MulProtocol::Grr, BitProtocol::Squaring),
+        (
+            3,
+            1,
+            MulProtocol::Grr,
+            BitProtocol::Squaring,
+            Randomness::Dealt,
+        ),
         1,
         Vec::new(),
         7,
@@ -390,6 +411,7 @@ fn random_bits_are_bits_under_both_protocols() {
                 mul: MulProtocol::Grr,
                 check_openings: true,
                 bits,
+                ..Default::default()
             };
             let params = Params::new(n, t).unwrap();
             let (a, b) = agreed(run_parties(params, config, 5, |mut e| async move {

@@ -2,7 +2,7 @@
 //! and a change to them fails here loudly.
 
 use mpc::testing::{agreed, run_parties};
-use mpc::{BitProtocol, EngineConfig, MulProtocol, Params, PartyId, Shared};
+use mpc::{BitProtocol, EngineConfig, MulProtocol, Params, PartyId, Randomness, Shared};
 
 /// Rounds used by `op` on a batch of `len` 31-bit inputs (dealt beforehand, not counted).
 fn rounds(n: usize, t: usize, mul: MulProtocol, len: usize, op: &'static str) -> u64 {
@@ -17,42 +17,56 @@ fn rounds_with(
     len: usize,
     op: &'static str,
 ) -> u64 {
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+        bits,
+        ..Default::default()
+    };
+    rounds_config(n, t, config, false, len, op)
+}
+
+/// Rounds of `op` under `config`; with `warm`, after a first `random(1)` (under PRSS, the key
+/// round) that is not counted.
+fn rounds_config(
+    n: usize,
+    t: usize,
+    config: EngineConfig,
+    warm: bool,
+    len: usize,
+    op: &'static str,
+) -> u64 {
     let params = Params::new(n, t).unwrap();
-    agreed(run_parties(
-        params,
-        EngineConfig {
-            mul,
-            check_openings: true,
-            bits,
-        },
-        9,
-        move |mut e| async move {
-            let me = e.me();
-            let vals: Vec<i128> = (0..len as i128).map(|i| i * 7919 - 500).collect();
-            let x = e
-                .input_ints(PartyId(0), (me == PartyId(0)).then_some(&vals[..]), len, 31)
-                .await?;
-            let y = e
-                .input_ints(PartyId(1), (me == PartyId(1)).then_some(&vals[..]), len, 31)
-                .await?;
-            let before = e.stats().rounds;
-            let _z: Shared<_> = match op {
-                "mul" => e.mul(&x, &y).await?,
-                "dot" => e.dot(&x, &y, len).await?,
-                "lt" => e.lt(&x, &y).await?,
-                "eq" => e.eq(&x, &y).await?,
-                "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
-                "bits" => e.bit_decompose(&x).await?.swap_remove(0),
-                "random_bits" => e.random_bits(len).await?,
-                "open" => {
-                    e.open(&x).await?;
-                    x.clone()
-                }
-                _ => unreachable!(),
-            };
-            Ok(e.stats().rounds - before)
-        },
-    ))
+    agreed(run_parties(params, config, 9, move |mut e| async move {
+        if warm {
+            e.random(1).await?;
+        }
+        let me = e.me();
+        let vals: Vec<i128> = (0..len as i128).map(|i| i * 7919 - 500).collect();
+        let x = e
+            .input_ints(PartyId(0), (me == PartyId(0)).then_some(&vals[..]), len, 31)
+            .await?;
+        let y = e
+            .input_ints(PartyId(1), (me == PartyId(1)).then_some(&vals[..]), len, 31)
+            .await?;
+        let before = e.stats().rounds;
+        let _z: Shared<_> = match op {
+            "mul" => e.mul(&x, &y).await?,
+            "dot" => e.dot(&x, &y, len).await?,
+            "lt" => e.lt(&x, &y).await?,
+            "eq" => e.eq(&x, &y).await?,
+            "fxmul" => e.fx_mul(&x.with_frac(16), &y.with_frac(16)).await?,
+            "bits" => e.bit_decompose(&x).await?.swap_remove(0),
+            "random_bits" => e.random_bits(len).await?,
+            "random" => e.random(len).await?,
+            "open" => {
+                e.open(&x).await?;
+                x.clone()
+            }
+            _ => unreachable!(),
+        };
+        Ok(e.stats().rounds - before)
+    }))
 }
 
 #[test]
@@ -108,4 +122,48 @@ fn random_bit_rounds_by_protocol() {
             }
         }
     }
+}
+
+/// Carry-save layers that take `ops` operands down to two (each full adder takes three to two).
+fn csa_layers(mut ops: u64) -> u64 {
+    let mut layers = 0;
+    while ops > 2 {
+        ops -= ops / 3;
+        layers += 1;
+    }
+    layers
+}
+
+fn log2_ceil(x: u64) -> u64 {
+    x.next_power_of_two().trailing_zeros() as u64
+}
+
+/// PRSS: one key round on first use, then no round for random values, none of DN07's dealing
+/// rounds, and the edaBits comparison: the daBits' XOR tree over C(n, t) terms, the opening,
+/// the carry-save layers over C(n, t) + 1 operands, the generates, 5 tree levels (m = 32) and
+/// the binary opening.
+#[test]
+fn prss_rounds() {
+    for (n, t, c) in [(3, 1, 3u64), (5, 2, 10), (7, 3, 35)] {
+        for (mul, per_mul) in [(MulProtocol::Grr, 1), (MulProtocol::Dn07, 2)] {
+            let config = EngineConfig {
+                mul,
+                check_openings: true,
+                randomness: Randomness::Prss,
+                ..Default::default()
+            };
+            for len in [1, 40] {
+                assert_eq!(rounds_config(n, t, config, false, len, "random"), 1);
+                assert_eq!(rounds_config(n, t, config, true, len, "random"), 0);
+                assert_eq!(rounds_config(n, t, config, true, len, "mul"), per_mul);
+                let lt = log2_ceil(c) * per_mul + 1 + csa_layers(c + 1) + 1 + 5 + 1;
+                let got = rounds_config(n, t, config, true, len, "lt");
+                println!("lt {mul} n={n} t={t} prss: {got} rounds");
+                assert_eq!(got, lt, "lt {mul} n={n} t={t} len={len}");
+                assert_eq!(rounds_config(n, t, config, false, len, "lt"), lt + 1);
+            }
+        }
+    }
+    // n = 3, t = 1 in figures: 12 rounds with GRR, 14 with DN07 (the old path: 8 and 14).
+    assert_eq!(2 + 1 + csa_layers(4) + 1 + 5 + 1, 12);
 }

@@ -69,6 +69,9 @@ impl<N: Network, F: Field> Engine<N, F> {
                 a.shares.iter().map(|&v| -v).collect(),
             ));
         }
+        if self.prss_on() {
+            return self.ltz_edabits(a).await;
+        }
         let ints = self
             .preprocess(Needs {
                 mults: len * carry_mults(m),
@@ -195,47 +198,10 @@ impl<N: Network, F: Field> Engine<N, F> {
         let len = g.len().checked_div(m).unwrap_or(0);
         let mut segs = m;
         while segs > 1 {
-            let pairs = segs / 2;
-            let next = segs - pairs;
-            // Products: p_hi * g_lo for every pair; p_hi * p_lo for every pair but the lowest
-            // (the lowest segment's propagate is never used: the carry-in is zero).
-            let mut xs = Vec::with_capacity(len * (2 * pairs - 1));
-            let mut ys = Vec::with_capacity(xs.capacity());
-            for e in 0..len {
-                let base = e * segs;
-                for j in 0..pairs {
-                    let (lo, hi) = (base + 2 * j, base + 2 * j + 1);
-                    xs.push(p[hi]);
-                    ys.push(g[lo]);
-                    if j > 0 {
-                        xs.push(p[hi]);
-                        ys.push(p[lo]);
-                    }
-                }
-            }
+            let (xs, ys) = carry_products(&g, &p, segs, len);
             let prods = self.mul_raw(&xs, &ys).await?;
-            let mut ng = Vec::with_capacity(len * next);
-            let mut np = Vec::with_capacity(len * next);
-            let mut it = prods.into_iter();
-            for e in 0..len {
-                let base = e * segs;
-                for j in 0..pairs {
-                    let hi = base + 2 * j + 1;
-                    ng.push(g[hi] + it.next().expect("product"));
-                    np.push(if j > 0 {
-                        it.next().expect("product")
-                    } else {
-                        F::zero()
-                    });
-                }
-                if segs % 2 == 1 {
-                    ng.push(g[base + segs - 1]);
-                    np.push(p[base + segs - 1]);
-                }
-            }
-            g = ng;
-            p = np;
-            segs = next;
+            (g, p) = carry_combine(&g, &p, prods, segs, len, F::zero(), |a, b| a + b);
+            segs -= segs / 2;
         }
         Ok(g)
     }
@@ -268,6 +234,67 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         Ok(f)
     }
+}
+
+/// The products of one level of a carry-out reduction tree over `segs` (generate, propagate)
+/// segments per element, in any domain: `p_hi g_lo` for every pair of segments and `p_hi p_lo`
+/// for every pair but the lowest (whose propagate is never used: the carry-in is zero).
+pub(crate) fn carry_products<T: Copy>(
+    g: &[T],
+    p: &[T],
+    segs: usize,
+    len: usize,
+) -> (Vec<T>, Vec<T>) {
+    let pairs = segs / 2;
+    let mut xs = Vec::with_capacity(len * (2 * pairs).saturating_sub(1));
+    let mut ys = Vec::with_capacity(xs.capacity());
+    for e in 0..len {
+        let base = e * segs;
+        for j in 0..pairs {
+            let (lo, hi) = (base + 2 * j, base + 2 * j + 1);
+            xs.push(p[hi]);
+            ys.push(g[lo]);
+            if j > 0 {
+                xs.push(p[hi]);
+                ys.push(p[lo]);
+            }
+        }
+    }
+    (xs, ys)
+}
+
+/// The next level's segments from [`carry_products`]' products: `(g_hi + p_hi g_lo, p_hi p_lo)`,
+/// with `add` the domain's sum (generate and propagate of one span exclude each other, so the
+/// sum is their OR) and an odd last segment carried up.
+pub(crate) fn carry_combine<T: Copy>(
+    g: &[T],
+    p: &[T],
+    prods: Vec<T>,
+    segs: usize,
+    len: usize,
+    zero: T,
+    add: impl Fn(T, T) -> T,
+) -> (Vec<T>, Vec<T>) {
+    let (pairs, next) = (segs / 2, segs - segs / 2);
+    let mut ng = Vec::with_capacity(len * next);
+    let mut np = Vec::with_capacity(len * next);
+    let mut it = prods.into_iter();
+    for e in 0..len {
+        let base = e * segs;
+        for j in 0..pairs {
+            ng.push(add(g[base + 2 * j + 1], it.next().expect("a product")));
+            np.push(if j > 0 {
+                it.next().expect("a product")
+            } else {
+                zero
+            });
+        }
+        if segs % 2 == 1 {
+            ng.push(g[base + segs - 1]);
+            np.push(p[base + segs - 1]);
+        }
+    }
+    (ng, np)
 }
 
 /// `Σ 2^i x_i`.

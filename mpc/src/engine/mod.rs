@@ -18,9 +18,11 @@
 //! [`MulProtocol`], the seam where a malicious-with-abort variant (Chida et al. 2018: every
 //! product also computed on `r·x` and checked at the end) would slot in.
 
+mod binary;
 mod bits;
 pub mod commit;
 mod compare;
+mod edabits;
 mod fixed;
 mod fxmath;
 mod fxplan;
@@ -31,6 +33,7 @@ mod mul;
 mod open;
 mod preprocess;
 pub mod prf;
+pub mod prss;
 
 pub use commit::{Commitment, Opening};
 pub use fxplan::INTEGER_FRAC;
@@ -61,6 +64,48 @@ pub struct EngineConfig {
     /// How random bits are made. Default: XOR of dealt bits.
     #[serde(default)]
     pub bits: BitProtocol,
+    /// How random sharings, masks, double sharings and comparisons' random bits are made.
+    /// Default: [`Randomness::Dealt`].
+    #[serde(default)]
+    pub randomness: Randomness,
+}
+
+/// Where a session's randomness comes from (every party alike).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Randomness {
+    /// Dealt by the parties in a dealing round (DN07 extraction, XOR of dealt bits), and
+    /// comparisons' bit circuits on field elements (the default).
+    #[default]
+    Dealt,
+    /// Pseudo-random secret sharing ([`prss`], Cramer–Damgård–Ishai 2005): random values, masks
+    /// and double sharings with no communication after one key round per session; comparisons
+    /// with edaBits and daBits from the same keys, their bit circuits in GF(2^8)
+    /// (Escudero et al. 2020; `engine/edabits.rs`). Falls back to `Dealt` when `C(n, t)` exceeds
+    /// [`prss::MAX_SUBSETS`].
+    Prss,
+}
+
+impl std::str::FromStr for Randomness {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "dealt" => Ok(Randomness::Dealt),
+            "prss" => Ok(Randomness::Prss),
+            other => Err(format!(
+                "unknown randomness '{other}' (expected dealt or prss)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Randomness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Randomness::Dealt => "dealt",
+            Randomness::Prss => "prss",
+        })
+    }
 }
 
 impl Default for EngineConfig {
@@ -69,6 +114,7 @@ impl Default for EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
             bits: BitProtocol::DealtXor,
+            randomness: Randomness::Dealt,
         }
     }
 }
@@ -108,6 +154,7 @@ pub struct Engine<N: Network, F: Field = Fr> {
     round: u32,
     interp: Interpolator<F>,
     pool: preprocess::Pool<F>,
+    prss: Option<prss::Prss<F>>,
     multiplications: u64,
     random_bits: u64,
 }
@@ -140,6 +187,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 check_seed
             }),
             pool: preprocess::Pool::default(),
+            prss: None,
             multiplications: 0,
             random_bits: 0,
         })

@@ -108,6 +108,15 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// `len` uniformly random secret values (field elements).
     pub async fn random(&mut self, len: usize) -> Result<Shared<F>> {
+        if self.prss_on() {
+            let shares = self.prss().await?.random(len);
+            return Ok(Shared {
+                shares,
+                bits: crate::share::MAX_BITS,
+                frac: 0,
+                boolean: false,
+            });
+        }
         let short = len.saturating_sub(self.pool.dbl_t.len());
         if short > 0 {
             self.deal_round(short, 0, &[]).await?;
@@ -136,12 +145,16 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// uniform `bits`-bit integers dealt by parties `0..=t`, so in `[0, (t+1) 2^bits)`, and,
     /// with one honest dealer, hiding a value of `bits - 40` bits added to it up to statistical
     /// distance `2^-40`. Not uniform, and no party knows one. One dealing round (`n` messages a
-    /// party), instead of `bits` random bits each.
+    /// party), instead of `bits` random bits each. Under [`Randomness::Prss`](super::Randomness)
+    /// the terms are the `C(n, t)` replicated PRSS integers instead (in `[0, C(n,t) 2^bits)`,
+    /// the declared bound says so), and no round at all.
     pub async fn random_masks(&mut self, len: usize, bits: u32) -> Result<Shared<F>> {
-        let bound = crate::share::check_bits(
-            "random_masks",
-            bits + crate::share::log2_ceil(self.params.t() + 1),
-        )?;
+        let terms = match self.prss_on() {
+            true => super::prss::subsets(self.params.n(), self.params.t()),
+            false => self.params.t() + 1,
+        };
+        let bound =
+            crate::share::check_bits("random_masks", bits + crate::share::log2_ceil(terms))?;
         let shares = self
             .preprocess(Needs {
                 mults: 0,
@@ -251,7 +264,32 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// One dealing round: at least `doubles` double sharings into the pool; from parties
     /// `0..=t`, `bits` dealt bits each (returned per dealer, to be XORed) and one masking
     /// integer per entry of `ints` (returned summed over the dealers).
+    ///
+    /// Under PRSS the doubles and integers are made locally ([`super::prss`]), and the round
+    /// runs only for dealt bits.
     pub(crate) async fn deal_round(
+        &mut self,
+        doubles: usize,
+        bits: usize,
+        ints: &[u32],
+    ) -> Result<(Vec<Vec<F>>, Vec<F>)> {
+        if self.prss_on() {
+            let prss = self.prss().await?;
+            let (dt, d2t) = prss.doubles(doubles);
+            let ints = prss.ints(ints);
+            self.pool.dbl_t.extend(dt);
+            self.pool.dbl_2t.extend(d2t);
+            if bits == 0 {
+                return Ok((Vec::new(), ints));
+            }
+            let (dealt, _) = self.deal_round_dealt(0, bits, &[]).await?;
+            return Ok((dealt, ints));
+        }
+        self.deal_round_dealt(doubles, bits, ints).await
+    }
+
+    /// [`Engine::deal_round`] with every value dealt.
+    async fn deal_round_dealt(
         &mut self,
         doubles: usize,
         bits: usize,
@@ -364,7 +402,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// XORs the dealers' bit vectors pairwise, level by level.
-    async fn xor_tree(&mut self, mut level: Vec<Vec<F>>) -> Result<Vec<F>> {
+    pub(crate) async fn xor_tree(&mut self, mut level: Vec<Vec<F>>) -> Result<Vec<F>> {
         while level.len() > 1 {
             let pairs = level.len() / 2;
             let len = level[0].len();
@@ -414,7 +452,7 @@ fn pow<F: Field>(x: F, k: usize) -> F {
 }
 
 /// A uniform integer in `[0, 2^bits)` as a field element (`bits <= 252`).
-fn random_below_pow2<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, bits: u32) -> F {
+pub(crate) fn random_below_pow2<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, bits: u32) -> F {
     let mut acc = F::zero();
     let mut done = 0;
     while done < bits {

@@ -1,0 +1,237 @@
+//! The comparison `[a < 0]` with edaBits and daBits from PRSS keys, its bit-level work in the
+//! binary domain (GF(2^8), one byte a share): [`Randomness::Prss`](super::Randomness).
+//!
+//! Escudero, Ghosh, Keller, Rachuri, Scholl, CRYPTO 2020, "Improved primitives for MPC over
+//! mixed arithmetic-binary circuits": an *edaBit* is a random value shared in the arithmetic
+//! field together with its bits shared in the binary domain (§3), a *daBit* one random bit
+//! shared in both (§2); a comparison masks its operand with an edaBit, opens it, and runs the
+//! bit circuit on binary shares (§5, LTZ via the masked opening of Catrina, de Hoogh 2010).
+//! Their edaBits come from parties' inputs summed by a binary adder; here the summands are
+//! CDI's replicated PRSS terms (`super::prss`), which need no input round at all: for every
+//! key set `A`, `v_A < 2^(m + 41)` is known to the members of `A`, its arithmetic sharing and
+//! the sharings of its bits are local, and the edaBit is `r = Σ_A v_A`.
+//!
+//! For `a` in `[-2^m, 2^m)`: open `c = a + 2^m + Σ_A v_A` (one field element a party; a
+//! coalition of `t` misses one `v_A`, uniform below `2^(m+41)`, which hides `a + 2^m < 2^(m+1)`
+//! up to `2^-40`). As integers, `a + 2^m = c - Σ_A v_A`, so modulo `2^(m+1)`:
+//! `a + 2^m ≡ c + C + Σ_A ~y_A`, with `y_A = v_A mod 2^(m+1)`, `~` the complement on `m + 1`
+//! bits and `C = C(n, t)` the number of terms; and `[a >= 0]` is bit `m` of that sum. The
+//! binary circuit adds the `C + 1` operands (`c + C` public) with carry-save layers (a full
+//! adder's carry `maj(x, y, z) = ((x ⊕ z)(y ⊕ z)) ⊕ z` is one AND), then the carry into bit `m`
+//! of the last two by a generate/propagate reduction tree. The result bit `u` leaves the binary
+//! domain through a daBit `b` (`b = XOR_A b_A`: binary shares local, arithmetic shares by a
+//! tree of field multiplications): open `u ⊕ b` in binary, and `[a < 0] = 1 - (u ⊕ b ⊕ b)`,
+//! linear in `[b]`.
+//!
+//! Cost at `n = 3, t = 1`, `m = 32`: one field opening, three field products (the daBit's XOR
+//! tree, 2 levels), `(C - 1) m + m + 2m` binary ANDs (two carry-save layers, the generates and
+//! the tree) and one binary opening. Rounds: the daBit tree, the opening, the carry-save layers,
+//! one for the generates, `ceil(log2 m)` for the tree, and the binary opening.
+
+use super::Engine;
+use super::compare::{carry_combine, carry_products};
+use crate::error::{MpcError, Result};
+use crate::field::Field;
+use crate::net::Network;
+use crate::share::{STAT_SECURITY, Shared, check_bits};
+
+use super::prss::{self, Prss};
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// Whether this session makes its randomness with PRSS (asked for, and `C(n, t)` small
+    /// enough).
+    pub(crate) fn prss_on(&self) -> bool {
+        self.config.randomness == super::Randomness::Prss && prss::supported(self.params)
+    }
+
+    /// The PRSS keys, set up by one round on first use: the first member of every key set draws
+    /// its key and sends it to the other members (see [`super::prss`]).
+    pub(crate) async fn prss(&mut self) -> Result<&mut Prss<F>> {
+        if self.prss.is_none() {
+            let (n, t) = (self.params.n(), self.params.t());
+            let me = self.me.index();
+            let sets = prss::unqualified_sets(n, t);
+            let round = self.next_round();
+            let mut keys: Vec<Option<[u8; 32]>> = vec![None; sets.len()];
+            let mut outgoing: Vec<Vec<u8>> = vec![Vec::new(); n];
+            for (s, set) in sets.iter().enumerate() {
+                if prss::leader(set, n) == me {
+                    let mut key = [0u8; 32];
+                    rand::RngCore::fill_bytes(&mut self.rng, &mut key);
+                    for p in (0..n).filter(|&p| p != me && !set.contains(&p)) {
+                        outgoing[p].extend_from_slice(&key);
+                    }
+                    keys[s] = Some(key);
+                }
+            }
+            for p in self.others() {
+                let bytes = bytes::Bytes::from(std::mem::take(&mut outgoing[p.index()]));
+                self.net.send(p, round, bytes)?;
+            }
+            for p in self.others() {
+                let from_p: Vec<usize> = (0..sets.len())
+                    .filter(|&s| prss::leader(&sets[s], n) == p.index() && !sets[s].contains(&me))
+                    .collect();
+                let bytes = self.net.recv(p, round).await?;
+                if bytes.len() != 32 * from_p.len() {
+                    return Err(MpcError::Malformed {
+                        from: p,
+                        reason: format!(
+                            "expected {} PRSS keys ({} bytes), got {} bytes",
+                            from_p.len(),
+                            32 * from_p.len(),
+                            bytes.len()
+                        ),
+                    });
+                }
+                for (s, key) in from_p.into_iter().zip(bytes.chunks_exact(32)) {
+                    keys[s] = Some(key.try_into().expect("32-byte chunks"));
+                }
+            }
+            self.prss = Some(Prss::new(self.params, self.me, keys));
+        }
+        Ok(self.prss.as_mut().expect("set up above"))
+    }
+
+    /// `[a < 0]` element-wise, for `a` with bound `m = a.bits() >= 1` (see the module doc).
+    pub(crate) async fn ltz_edabits(&mut self, a: &Shared<F>) -> Result<Shared<F>> {
+        let m = a.bits;
+        check_bits("ltz", m + 1)?;
+        let len = a.len();
+        let w = m as usize + 1;
+        let prss = self.prss().await?;
+        let terms = prss.terms();
+        let (mask, operands) = prss.edabits(len, m + 1, STAT_SECURITY);
+        let (dabit_binary, dabit_terms) = prss.dabits(len);
+        let dabit = self.xor_tree(dabit_terms).await?;
+
+        let offset = F::pow2(m);
+        let masked: Vec<F> = (0..len).map(|e| a.shares[e] + offset + mask[e]).collect();
+        let c = self.open_raw(&masked, self.params.t()).await?;
+
+        // The public operand c + C mod 2^(m+1), as constant binary shares, and the complements.
+        let mut ops: Vec<Vec<u8>> = Vec::with_capacity(terms + 1);
+        let mut public = vec![0u8; len * w];
+        for e in 0..len {
+            let limbs = c[e].to_canonical_limbs();
+            let (sum, _) = add_small(limbs, terms as u64);
+            for i in 0..w {
+                public[e * w + i] = ((sum[i / 64] >> (i % 64)) & 1) as u8;
+            }
+        }
+        ops.push(public);
+        for mut y in operands {
+            y.iter_mut().for_each(|b| *b ^= 1);
+            ops.push(y);
+        }
+        let u = self.top_bit_of_sum(ops, w).await?;
+        let masked_u: Vec<u8> = u.iter().zip(&dabit_binary).map(|(&x, &y)| x ^ y).collect();
+        let opened = self.open_bytes(&masked_u).await?;
+        // u = e xor b; [a < 0] = 1 - u = e ? b : 1 - b.
+        let shares = opened
+            .iter()
+            .zip(&dabit)
+            .map(|(&e, &b)| if e { b } else { F::one() - b })
+            .collect();
+        Ok(Shared::from_bit_shares(shares))
+    }
+
+    /// Bit `w - 1` of the sum of the operands (binary shares, `w` bits an element,
+    /// element-major), modulo `2^w`: carry-save layers down to two operands, then the carry
+    /// into the top bit by a reduction tree.
+    async fn top_bit_of_sum(&mut self, mut ops: Vec<Vec<u8>>, w: usize) -> Result<Vec<u8>> {
+        let len = ops.first().map_or(0, |o| o.len() / w);
+        while ops.len() > 2 {
+            let triples = ops.len() / 3;
+            let rest = ops.split_off(3 * triples);
+            // One AND per bit below the top: maj(x, y, z) = ((x ^ z) & (y ^ z)) ^ z.
+            let mut xs = Vec::with_capacity(triples * len * (w - 1));
+            let mut ys = Vec::with_capacity(triples * len * (w - 1));
+            for tr in ops.chunks_exact(3) {
+                for e in 0..len {
+                    for i in 0..w - 1 {
+                        let at = e * w + i;
+                        xs.push(tr[0][at] ^ tr[2][at]);
+                        ys.push(tr[1][at] ^ tr[2][at]);
+                    }
+                }
+            }
+            let prods = self.and_bytes(&xs, &ys).await?;
+            let mut next = Vec::with_capacity(2 * triples + rest.len());
+            for (k, tr) in ops.chunks_exact(3).enumerate() {
+                let sum: Vec<u8> = (0..len * w)
+                    .map(|at| tr[0][at] ^ tr[1][at] ^ tr[2][at])
+                    .collect();
+                let mut carry = vec![0u8; len * w];
+                for e in 0..len {
+                    for i in 0..w - 1 {
+                        let at = e * w + i;
+                        carry[at + 1] = prods[(k * len + e) * (w - 1) + i] ^ tr[2][at];
+                    }
+                }
+                next.push(sum);
+                next.push(carry);
+            }
+            next.extend(rest);
+            ops = next;
+        }
+        let (x, y) = match ops.len() {
+            2 => (&ops[0], &ops[1]),
+            _ => {
+                return Err(MpcError::InvalidArgument {
+                    op: "ltz",
+                    reason: "fewer than two operands".into(),
+                });
+            }
+        };
+        let m = w - 1;
+        let mut top: Vec<u8> = (0..len).map(|e| x[e * w + m] ^ y[e * w + m]).collect();
+        if m == 0 {
+            return Ok(top);
+        }
+        let (gx, gy): (Vec<u8>, Vec<u8>) = (0..len)
+            .flat_map(|e| (0..m).map(move |i| (x[e * w + i], y[e * w + i])))
+            .unzip();
+        let g = self.and_bytes(&gx, &gy).await?;
+        let p: Vec<u8> = gx.iter().zip(&gy).map(|(&a, &b)| a ^ b).collect();
+        let carry = self.carry_out_bytes(g, p, m).await?;
+        for (t, c) in top.iter_mut().zip(carry) {
+            *t ^= c;
+        }
+        Ok(top)
+    }
+
+    /// Carry out of each element's `m` (generate, propagate) pairs in the binary domain
+    /// (element-major, least significant first), by a reduction tree: `ceil(log2 m)` rounds.
+    async fn carry_out_bytes(
+        &mut self,
+        mut g: Vec<u8>,
+        mut p: Vec<u8>,
+        m: usize,
+    ) -> Result<Vec<u8>> {
+        let len = g.len().checked_div(m).unwrap_or(0);
+        let mut segs = m;
+        while segs > 1 {
+            let (xs, ys) = carry_products(&g, &p, segs, len);
+            let prods = self.and_bytes(&xs, &ys).await?;
+            (g, p) = carry_combine(&g, &p, prods, segs, len, 0, |a, b| a ^ b);
+            segs -= segs / 2;
+        }
+        Ok(g)
+    }
+}
+
+/// `limbs + v` on 256 bits (the caller keeps only low bits).
+fn add_small(limbs: [u64; 4], v: u64) -> ([u64; 4], bool) {
+    let mut out = limbs;
+    let mut carry = v;
+    for l in out.iter_mut() {
+        let (s, c) = l.overflowing_add(carry);
+        *l = s;
+        carry = c as u64;
+        if carry == 0 {
+            break;
+        }
+    }
+    (out, carry != 0)
+}
