@@ -6,10 +6,14 @@
 //! ```
 //!
 //! Ends with one line:
-//! `RESULT op=mul protocol=dn07 random_bits=xor parties=3 n=1000000 seconds=S ops_per_s=X rounds=R bytes_per_party=B check=ok`
+//! `RESULT op=mul protocol=dn07 random_bits=xor randomness=dealt transport=memory parties=3 threshold=1 n=1000000 seconds=S ops_per_s=X cold_seconds=S0 cold_ops_per_s=X0 rounds=R bytes_per_party=B bytes_per_op=B1 peak_rss_mb=M peak_rss_mb_per_party=M1 check=ok`
 //! and exits non-zero when any output differs from the clear computation. The time covers the
 //! operation and all its preprocessing (the inputs are dealt beforehand, as a data owner's
-//! client would); the batch runs in chunks of `--chunk` elements to bound memory.
+//! client would); the batch runs in chunks of `--chunk` elements to bound memory. `cold_*` is
+//! the first pass (what a job sees), `seconds` the last (warm) one. `peak_rss_mb` is the
+//! process's peak resident memory (`VmHWM`: every party, the dealt inputs and the checks), and
+//! `peak_rss_mb_per_party` that divided by the number of parties (an upper bound on what one
+//! party of this batch needs, since the inputs and the checking are counted in it too).
 
 use std::time::Instant;
 
@@ -27,7 +31,9 @@ use mpc::engine::share_ints;
 use mpc::net::Network;
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
-use mpc::{BitProtocol, Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Shared};
+use mpc::{
+    BitProtocol, Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Randomness, Shared,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
 
@@ -48,6 +54,11 @@ struct Args {
     /// How random bits are made: xor (of t+1 dealt bits) or squaring (the squaring trick).
     #[arg(long = "random-bits", default_value = "xor")]
     random_bits: BitProtocol,
+    /// Where random sharings and comparisons' bits come from: dealt (a dealing round; bit
+    /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits comparisons
+    /// in GF(2^8)).
+    #[arg(long, default_value = "dealt")]
+    randomness: Randomness,
     /// Number of operations.
     #[arg(long, default_value_t = 1_000_000)]
     n: usize,
@@ -200,6 +211,7 @@ fn main() {
         mul: args.protocol,
         check_openings: true,
         bits: args.random_bits,
+        randomness: args.randomness,
     };
 
     // Inputs, dealt by an external dealer before the session (not timed).
@@ -299,22 +311,36 @@ fn main() {
         n as f64 / cold_seconds,
         wall.as_secs_f64()
     );
+    let peak_mb = peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0);
     println!(
-        "RESULT op={} protocol={} random_bits={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} rounds={} bytes_per_party={} check={}",
+        "RESULT op={} protocol={} random_bits={} randomness={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} cold_seconds={:.3} cold_ops_per_s={:.0} rounds={} bytes_per_party={} bytes_per_op={:.0} peak_rss_mb={:.0} peak_rss_mb_per_party={:.0} check={}",
         args.op,
         args.protocol,
         args.random_bits,
+        args.randomness,
         args.transport,
         args.parties,
         params.t(),
         n,
         op_seconds,
         n as f64 / op_seconds,
+        cold_seconds,
+        n as f64 / cold_seconds,
         rounds,
         bytes_per_party,
+        bytes_per_party as f64 / n.max(1) as f64,
+        peak_mb,
+        peak_mb / args.parties as f64,
         if check_ok { "ok" } else { "FAIL" }
     );
     if !check_ok {
         std::process::exit(1);
     }
+}
+
+/// The process's peak resident set (`VmHWM` in `/proc/self/status`), in KiB; `None` off Linux.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -206,3 +206,34 @@ fn a_malformed_key_message_is_named() {
         }
     });
 }
+
+/// A batch longer than the memory budget allows runs in chunks: the same results as the clear
+/// computation, and each chunk's rounds (12 at n = 3, t = 1 with GRR).
+#[test]
+fn a_long_batch_runs_in_chunks_within_the_memory_budget() {
+    let a: Vec<i128> = (0..300).map(|i| (i * 7919 % 2001) - 1000).collect();
+    let b: Vec<i128> = (0..300).map(|i| (i * 104729 % 2001) - 1000).collect();
+    let want: Vec<i128> = a.iter().zip(&b).map(|(x, y)| (x < y) as i128).collect();
+    for (budget, chunks) in [(usize::MAX, 1), (60_000, 6)] {
+        let (a, b) = (a.clone(), b.clone());
+        let (rounds, got) = agreed(run_parties(
+            Params::new(3, 1).unwrap(),
+            prss(MulProtocol::Grr),
+            5,
+            move |mut e| {
+                let (a, b) = (a.clone(), b.clone());
+                async move {
+                    e.set_comparison_memory(budget);
+                    let (x, y) = inputs(&mut e, &a, &b, 31).await?;
+                    e.random(1).await?;
+                    let before = e.stats().rounds;
+                    let lt = e.lt(&x, &y).await?;
+                    let rounds = e.stats().rounds - before;
+                    Ok((rounds, e.open_ints(&lt).await?))
+                }
+            },
+        ));
+        assert_eq!(got, want, "budget {budget}");
+        assert_eq!(rounds, 12 * chunks, "budget {budget}");
+    }
+}

@@ -116,19 +116,23 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut own = Vec::new();
         if dealers.contains(&self.me) {
             let local: Vec<u8> = x.iter().zip(y).map(|(&a, &b)| mul(a, b)).collect();
-            // Degree-t resharing: share_p = z + Σ_k c_k · x_p^k with random coefficients c_k.
+            // Degree-t resharing: share_p = z + x_p (c_1 + x_p (c_2 + ...)) with random
+            // coefficients c_k (Horner's rule, one table row a party).
             let mut coeffs = vec![0u8; len * t];
             self.rng.fill_bytes(&mut coeffs);
             for p in self.params.parties() {
-                let mut share = local.clone();
-                let mut power = 1u8;
-                for k in 0..t {
-                    power = mul(power, point(p));
-                    let row = &MUL[power as usize];
-                    for (e, s) in share.iter_mut().enumerate() {
-                        *s ^= row[coeffs[e * t + k] as usize];
-                    }
-                }
+                let row = &MUL[point(p) as usize];
+                let share: Vec<u8> = local
+                    .iter()
+                    .zip(coeffs.chunks_exact(t.max(1)))
+                    .map(|(&z, c)| {
+                        let acc = c[..t]
+                            .iter()
+                            .rev()
+                            .fold(0u8, |acc, &ck| row[(acc ^ ck) as usize]);
+                        z ^ acc
+                    })
+                    .collect();
                 if p == self.me {
                     own = share;
                 } else {

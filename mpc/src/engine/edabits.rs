@@ -93,10 +93,28 @@ impl<N: Network, F: Field> Engine<N, F> {
         Ok(self.prss.as_mut().expect("set up above"))
     }
 
-    /// `[a < 0]` element-wise, for `a` with bound `m = a.bits() >= 1` (see the module doc).
+    /// `[a < 0]` element-wise, for `a` with bound `m = a.bits() >= 1` (see the module doc). A
+    /// batch longer than [`ltz_chunk`] runs in chunks of that size, one after the other (each
+    /// with the rounds of a whole batch), so that the working memory stays within the engine's
+    /// budget ([`COMPARISON_MEMORY`] unless a test sets another) whatever the batch's length.
     pub(crate) async fn ltz_edabits(&mut self, a: &Shared<F>) -> Result<Shared<F>> {
         let m = a.bits;
         check_bits("ltz", m + 1)?;
+        let terms = prss::subsets(self.params.n(), self.params.t());
+        let chunk = ltz_chunk(terms, m, self.comparison_memory);
+        if a.len() <= chunk {
+            return self.ltz_edabits_batch(a).await;
+        }
+        let mut shares = Vec::with_capacity(a.len());
+        for lo in (0..a.len()).step_by(chunk) {
+            let part = a.slice(lo..(lo + chunk).min(a.len()));
+            shares.extend(self.ltz_edabits_batch(&part).await?.shares);
+        }
+        Ok(Shared::from_bit_shares(shares))
+    }
+
+    async fn ltz_edabits_batch(&mut self, a: &Shared<F>) -> Result<Shared<F>> {
+        let m = a.bits;
         let len = a.len();
         let w = m as usize + 1;
         let prss = self.prss().await?;
@@ -145,28 +163,39 @@ impl<N: Network, F: Field> Engine<N, F> {
             let triples = ops.len() / 3;
             let rest = ops.split_off(3 * triples);
             // One AND per bit below the top: maj(x, y, z) = ((x ^ z) & (y ^ z)) ^ z.
-            let mut xs = Vec::with_capacity(triples * len * (w - 1));
-            let mut ys = Vec::with_capacity(triples * len * (w - 1));
+            let below = w - 1;
+            let mut xs = Vec::with_capacity(triples * len * below);
+            let mut ys = Vec::with_capacity(triples * len * below);
             for tr in ops.chunks_exact(3) {
-                for e in 0..len {
-                    for i in 0..w - 1 {
-                        let at = e * w + i;
-                        xs.push(tr[0][at] ^ tr[2][at]);
-                        ys.push(tr[1][at] ^ tr[2][at]);
-                    }
+                let (x, y, z) = (&tr[0], &tr[1], &tr[2]);
+                for ((xe, ye), ze) in x
+                    .chunks_exact(w)
+                    .zip(y.chunks_exact(w))
+                    .zip(z.chunks_exact(w))
+                {
+                    xs.extend(xe[..below].iter().zip(&ze[..below]).map(|(a, b)| a ^ b));
+                    ys.extend(ye[..below].iter().zip(&ze[..below]).map(|(a, b)| a ^ b));
                 }
             }
             let prods = self.and_bytes(&xs, &ys).await?;
             let mut next = Vec::with_capacity(2 * triples + rest.len());
-            for (k, tr) in ops.chunks_exact(3).enumerate() {
-                let sum: Vec<u8> = (0..len * w)
-                    .map(|at| tr[0][at] ^ tr[1][at] ^ tr[2][at])
+            for (tr, prods) in ops.chunks_exact(3).zip(prods.chunks_exact(len * below)) {
+                let (x, y, z) = (&tr[0], &tr[1], &tr[2]);
+                let sum: Vec<u8> = x
+                    .iter()
+                    .zip(y)
+                    .zip(z)
+                    .map(|((a, b), c)| a ^ b ^ c)
                     .collect();
+                // The carry out of bit i lands at bit i + 1; bit 0 gets none.
                 let mut carry = vec![0u8; len * w];
-                for e in 0..len {
-                    for i in 0..w - 1 {
-                        let at = e * w + i;
-                        carry[at + 1] = prods[(k * len + e) * (w - 1) + i] ^ tr[2][at];
+                for ((ce, pe), ze) in carry
+                    .chunks_exact_mut(w)
+                    .zip(prods.chunks_exact(below))
+                    .zip(z.chunks_exact(w))
+                {
+                    for ((c, p), z) in ce[1..].iter_mut().zip(pe).zip(&ze[..below]) {
+                        *c = p ^ z;
                     }
                 }
                 next.push(sum);
@@ -219,6 +248,18 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         Ok(g)
     }
+}
+
+/// Working memory a party's edaBits comparison may hold at once, in bytes: 256 MiB.
+pub(crate) const COMPARISON_MEMORY: usize = 256 << 20;
+
+/// The longest batch an edaBits comparison of `m`-bit values over `terms` PRSS terms runs at
+/// once within `budget` bytes: per element, about four copies of the binary operands
+/// (`(terms + 1)(m + 1)` bytes: operands, the carry-save inputs, products and outputs), three of
+/// the daBit terms (`32 terms` bytes) and eight field elements.
+pub(crate) fn ltz_chunk(terms: usize, m: u32, budget: usize) -> usize {
+    let per_element = 4 * (terms + 1) * (m as usize + 1) + 3 * 32 * terms + 8 * 32;
+    (budget / per_element).max(1)
 }
 
 /// `limbs + v` on 256 bits (the caller keeps only low bits).

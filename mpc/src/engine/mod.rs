@@ -155,6 +155,7 @@ pub struct Engine<N: Network, F: Field = Fr> {
     interp: Interpolator<F>,
     pool: preprocess::Pool<F>,
     prss: Option<prss::Prss<F>>,
+    comparison_memory: usize,
     multiplications: u64,
     random_bits: u64,
 }
@@ -188,6 +189,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             }),
             pool: preprocess::Pool::default(),
             prss: None,
+            comparison_memory: edabits::COMPARISON_MEMORY,
             multiplications: 0,
             random_bits: 0,
         })
@@ -213,6 +215,12 @@ impl<N: Network, F: Field> Engine<N, F> {
             multiplications: self.multiplications,
             random_bits: self.random_bits,
         }
+    }
+    /// Sets the working memory an edaBits comparison may hold (bytes; default 256 MiB), so
+    /// tests can make long batches run in several chunks.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn set_comparison_memory(&mut self, bytes: usize) {
+        self.comparison_memory = bytes;
     }
     /// The network endpoint.
     pub fn network(&self) -> &N {

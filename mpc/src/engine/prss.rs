@@ -194,9 +194,8 @@ impl<F: Field> Prss<F> {
                     let limbs = draw_limbs(&mut key.stream, total);
                     arith[e] += limbs_to_field::<F>(&limbs) * key.weight;
                     for (i, b) in bits[e * w..(e + 1) * w].iter_mut().enumerate() {
-                        if (limbs[i / 64] >> (i % 64)) & 1 == 1 {
-                            *b = key.byte_weight;
-                        }
+                        let bit = ((limbs[i / 64] >> (i % 64)) & 1) as u8;
+                        *b = bit.wrapping_neg() & key.byte_weight;
                     }
                 }
             }
