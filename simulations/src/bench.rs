@@ -185,12 +185,6 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                         }
                     }
                     report.wall_s.push(run.wall.total_s);
-                    let max_party = run
-                        .party_reports
-                        .iter()
-                        .map(|p| p.total.bytes_sent)
-                        .max()
-                        .unwrap_or(0);
                     report.cells.push(BenchCell {
                         op: row.clone(),
                         protocol: protocol.to_string(),
@@ -207,7 +201,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                         bytes_per_party: run.compute_bytes / n as u64,
                         total_s: run.virtual_s,
                         rounds: run.rounds,
-                        max_party_bytes: max_party,
+                        max_party_bytes: run.max_party_bytes(),
                     });
                 }
             }

@@ -148,6 +148,15 @@ impl RunReport {
         (total, end.saturating_sub(start))
     }
 
+    /// Bytes sent in the whole run by the party that sent the most.
+    pub fn max_party_bytes(&self) -> u64 {
+        self.party_reports
+            .iter()
+            .map(|p| p.total.bytes_sent)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Per phase over every party, in the order the parties went through them.
     pub fn phase_summaries(&self) -> Vec<PhaseSummary> {
         let mut out: Vec<PhaseSummary> = Vec::new();
@@ -410,12 +419,7 @@ impl Report {
         self.runs
             .iter()
             .map(|r| {
-                let max_party = r
-                    .party_reports
-                    .iter()
-                    .map(|p| p.total.bytes_sent)
-                    .max()
-                    .unwrap_or(0);
+                let max_party = r.max_party_bytes();
                 format!(
                     "RESULT scenario={} protocol={} n={} t={} op={}{} batch={} reps={} network={} status={} virtual_s={:.6} \
                      compute_s={:.6} rounds={} messages={} bytes={} max_party_bytes={} wall_s={:.3}{}",

@@ -152,9 +152,19 @@ fn assemble<T>(
     scenario: &Scenario,
     protocol: MulProtocol,
     run: &SessionRun<T>,
-    outcome: Outcome,
+    mut outcome: Outcome,
     rounds: u64,
 ) -> RunReport {
+    // A crashed worker is named with its site, as a user of the cluster knows it.
+    if let (Some(p), Some(reason)) = (outcome.party, outcome.reason.as_mut()) {
+        if let Some(site) = scenario.network.site_of(p) {
+            *reason = reason.replacen(
+                &format!("party {p} crashed"),
+                &format!("party {p} ({site}) crashed"),
+                1,
+            );
+        }
+    }
     let party_reports: Vec<PartyReport> = run
         .parties
         .iter()

@@ -38,9 +38,8 @@ use protocols::policy::Policy;
 use protocols::stats::{GroupMinimums, QueryResult, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::sim_net::SimNetwork;
 use data::{DataSpec, Dataset};
-use stepped::Stepped;
+use stepped::{Phased, Stepped};
 
 /// The `[job]` table of a scenario: exactly one of `sql`, `spec` and `spec_file`, and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -238,9 +237,12 @@ impl JobWorkload {
     }
 
     /// The program every party runs: input, the job, output.
-    pub async fn program(self: Arc<Self>, mut e: Engine<SimNetwork>) -> mpc::Result<PartyOutcome> {
+    pub async fn program<N: Phased>(
+        self: Arc<Self>,
+        mut e: Engine<N>,
+    ) -> mpc::Result<PartyOutcome> {
         let (n, me) = (e.params().n(), e.me().index());
-        e.network().set_phase("input");
+        e.network().phase("input");
         let mut columns: Vec<Vec<Secret>> = vec![Vec::new(); self.datasets.len()];
         for p in 0..n {
             let hosted: Vec<usize> = (0..self.datasets.len())
@@ -305,7 +307,7 @@ impl JobWorkload {
         let steps = b.steps();
         let mut e = b.engine;
         drop(tables);
-        e.network().set_phase("output");
+        e.network().phase("output");
         let all = deliveries(&outcome);
         let mut received: Vec<Option<Vec<i128>>> = vec![None; all.len()];
         for site in 0..n {

@@ -8,24 +8,44 @@
 //! (`07 lt`). Every call is forwarded unchanged to [`mpc::Engine`]'s own `Backend`
 //! implementation, so the job runs exactly the code the workers run.
 //!
+//! The same program runs over the in-memory network too ([`Phased`] names phases only where
+//! the network counts them), which is how the simulator's own cost is measured against the
+//! engine's (`examples/job_speed.rs`).
+//!
 //! What this module does not do: run jobs or know what they compute (see [`super`]).
 
+use mpc::net::Network;
+use mpc::net::memory::MemoryNetwork;
 use mpc::{Engine, PartyId, Result};
 use protocols::backend::{Backend, Secret};
 
 use crate::sim_net::SimNetwork;
 
-/// The engine of one simulated party, naming a phase per protocol step.
-pub struct Stepped {
+/// A network a job's phases can be named on (a no-op where nothing is counted per phase).
+pub trait Phased: Network {
+    /// Starts the phase `name`.
+    fn phase(&self, _name: &str) {}
+}
+
+impl Phased for SimNetwork {
+    fn phase(&self, name: &str) {
+        self.set_phase(name);
+    }
+}
+
+impl Phased for MemoryNetwork {}
+
+/// The engine of one party, naming a phase per protocol step.
+pub struct Stepped<N: Phased> {
     /// The wrapped engine.
-    pub engine: Engine<SimNetwork>,
+    pub engine: Engine<N>,
     current: Option<&'static str>,
     steps: usize,
 }
 
-impl Stepped {
+impl<N: Phased> Stepped<N> {
     /// Wraps `engine`; the first interactive call starts step `01`.
-    pub fn new(engine: Engine<SimNetwork>) -> Self {
+    pub fn new(engine: Engine<N>) -> Self {
         Stepped {
             engine,
             current: None,
@@ -44,12 +64,12 @@ impl Stepped {
             self.steps += 1;
             self.engine
                 .network()
-                .set_phase(&format!("{:02} {primitive}", self.steps));
+                .phase(&format!("{:02} {primitive}", self.steps));
         }
     }
 }
 
-impl Backend for Stepped {
+impl<N: Phased> Backend for Stepped<N> {
     fn constant(&self, values: &[i128]) -> Result<Secret> {
         Backend::constant(&self.engine, values)
     }
