@@ -1,7 +1,10 @@
 //! Runs the benchmark matrix and prints a `RESULT` line per cell, then the Markdown table.
 //!
 //! `cargo run --release -p simulations --example bench -- [--parties 3,5,7] [--ops mul,lt]
-//!  [--protocols grr,dn07] [--networks lan,wan] [--batch N] [--reps N] [--seed N] [--out DIR]`
+//!  [--jobs auction:1200x4000,stats:100000] [--protocols grr,dn07] [--networks lan,wan]
+//!  [--sites frankfurt+ireland+virginia] [--batch N] [--reps N] [--seed N] [--out DIR]`
+//!
+//! With `--jobs` and no `--ops`, only the jobs run; the jobs' table follows the operations'.
 
 use std::path::PathBuf;
 
@@ -22,11 +25,19 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let mut args = std::env::args().skip(1);
+    let mut ops_given = false;
     while let Some(flag) = args.next() {
         let value = args.next();
         match flag.as_str() {
             "--parties" => options.parties = list(value, |s| Ok(s.parse()?))?,
-            "--ops" => options.ops = list(value, |s| s.parse().map_err(anyhow::Error::msg))?,
+            "--ops" => {
+                ops_given = true;
+                options.ops = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
+            }
+            "--jobs" => options.jobs = list(value, |s| s.parse().map_err(anyhow::Error::msg))?,
+            "--sites" => {
+                options.sites = list(value, |s| Ok(s.split('+').map(str::to_string).collect()))?
+            }
             "--protocols" => {
                 options.protocols = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
             }
@@ -61,7 +72,13 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown flag '{other}'"),
         }
     }
+    if !options.jobs.is_empty() && !ops_given {
+        options.ops.clear();
+    }
     let report = simulations::run_bench(options)?;
     println!("{}", report.markdown());
+    if !report.cells.is_empty() && report.cells.iter().any(|c| c.op.contains(':')) {
+        println!("{}", report.job_markdown());
+    }
     Ok(())
 }

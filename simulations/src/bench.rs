@@ -1,9 +1,14 @@
-//! The research benchmark matrix: operations × parties × multiplication protocols × networks.
+//! The research benchmark matrix: operations and jobs × parties × multiplication protocols ×
+//! networks.
 //!
 //! Every cell is a fault-free scenario run in virtual time and checked against the plaintext
 //! computation (a cell that does not match says so in its status). The figures of a cell are
 //! those of the `compute` phase, the operation itself: its virtual time, rounds, and bytes
-//! sent per party; inputs and the final opening are left out.
+//! sent per party; inputs and the final opening are left out. A job of the catalog
+//! ([`JobPreset`], `auction:1200x4000`) is a row like an operation: its compute phase is every
+//! protocol step between the owners' inputs and the recipients' outputs, checked against the
+//! same job in the clear. A network is a preset or a world of measured sites
+//! ([`crate::sites`]).
 //!
 //! [`run_bench`] writes into the output directory `bench.csv`, `bench.json`, `bench.md` (a
 //! Markdown table, protocols side by side), `bench-wall.csv` (wall-clock seconds, apart so the
@@ -18,15 +23,16 @@ use std::path::PathBuf;
 use mpc::MulProtocol;
 use serde::{Deserialize, Serialize};
 
+use crate::job::presets::JobPreset;
 use crate::plot::{Series, line_chart};
 use crate::report::{write_csv, write_json};
 use crate::runner::run_protocol;
-use crate::scenario::{Preset, Scenario, WorkloadSpec};
+use crate::scenario::{NetworkSpec, Preset, Scenario, WorkloadSpec};
 use crate::workload::Op;
 use crate::{SimError, link::ns_to_s};
 
 /// What to measure.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BenchOptions {
     /// Numbers of parties (threshold `(n - 1) / 2` each). Default: 3, 5, 7, 11, 15, 21, 31.
     pub parties: Vec<usize>,
@@ -36,6 +42,14 @@ pub struct BenchOptions {
     pub protocols: Vec<MulProtocol>,
     /// Networks. Default: lan, wan.
     pub networks: Vec<Preset>,
+    /// Jobs of the catalog, rows beside the operations. Default: none.
+    pub jobs: Vec<JobPreset>,
+    /// Worlds of measured sites, networks beside the presets: party `i` at `sites[i mod len]`,
+    /// links of the preset `lan` within a site. Default: none.
+    pub sites: Vec<Vec<String>>,
+    /// Bandwidth between sites, megabits per second (an assumption: the measured table has
+    /// none). Default: 1000.
+    pub site_bandwidth_mbps: f64,
     /// Elements per batch. Default: 1000.
     pub batch: usize,
     /// Sequential repetitions. Default: 1.
@@ -55,6 +69,9 @@ impl Default for BenchOptions {
             ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
             protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
             networks: vec![Preset::Lan, Preset::Wan],
+            jobs: Vec::new(),
+            sites: Vec::new(),
+            site_bandwidth_mbps: 1000.0,
             batch: 1000,
             repetitions: 1,
             seed: 1,
@@ -95,6 +112,10 @@ pub struct BenchCell {
     pub bytes_per_party: u64,
     /// Virtual seconds of the whole run (inputs and opening included).
     pub total_s: f64,
+    /// Rounds of the whole run.
+    pub rounds: u64,
+    /// Bytes sent in the whole run by the party that sent the most.
+    pub max_party_bytes: u64,
 }
 
 /// The matrix.
@@ -110,17 +131,47 @@ pub struct BenchReport {
 /// Runs the matrix; writes its files when `options.out_dir` is set.
 pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
     let mut report = BenchReport::default();
-    for &op in &options.ops {
-        for &network in &options.networks {
+    let mut networks: Vec<(String, NetworkSpec)> = options
+        .networks
+        .iter()
+        .map(|&p| (p.name().to_string(), NetworkSpec::preset(p)))
+        .collect();
+    for sites in &options.sites {
+        let spec = NetworkSpec {
+            sites: sites.clone(),
+            site_bandwidth_mbps: Some(options.site_bandwidth_mbps),
+            ..NetworkSpec::preset(Preset::Lan)
+        };
+        networks.push((spec.label(), spec));
+    }
+    let rows = options
+        .ops
+        .iter()
+        .map(|op| (op.to_string(), Some(*op), None))
+        .chain(
+            options
+                .jobs
+                .iter()
+                .map(|j| (j.label.clone(), None, Some(j))),
+        );
+    for (row, op, job) in rows {
+        for (network, spec) in &networks {
             for &protocol in &options.protocols {
                 for &n in &options.parties {
-                    let workload = WorkloadSpec {
-                        batch: options.batch,
-                        repetitions: options.repetitions,
-                        ..WorkloadSpec::op(op)
+                    let name = format!("bench-{row}-{network}-{protocol}-{n}");
+                    let mut scenario = match (op, job) {
+                        (Some(op), _) => {
+                            let workload = WorkloadSpec {
+                                batch: options.batch,
+                                repetitions: options.repetitions,
+                                ..WorkloadSpec::op(op)
+                            };
+                            Scenario::new(&name, n, Preset::Lan, workload)
+                        }
+                        (None, Some(job)) => Scenario::job(&name, n, Preset::Lan, job.job.clone()),
+                        (None, None) => unreachable!("a row is an operation or a job"),
                     };
-                    let name = format!("bench-{op}-{}-{protocol}-{n}", network.name());
-                    let mut scenario = Scenario::new(&name, n, network, workload);
+                    scenario.network = spec.clone();
                     scenario.seed = options.seed;
                     let run = run_protocol(&scenario, protocol)?;
                     if options.print_results {
@@ -135,13 +186,13 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                     }
                     report.wall_s.push(run.wall.total_s);
                     report.cells.push(BenchCell {
-                        op: op.to_string(),
+                        op: row.clone(),
                         protocol: protocol.to_string(),
-                        network: network.name().to_string(),
+                        network: network.clone(),
                         parties: n,
                         threshold: run.threshold,
-                        batch: options.batch,
-                        repetitions: options.repetitions,
+                        batch: run.batch,
+                        repetitions: run.repetitions,
                         status: run.outcome.status.name().to_string(),
                         reason: run.outcome.reason.clone().unwrap_or_default(),
                         compute_s: ns_to_s(run.compute_ns),
@@ -149,6 +200,8 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                         compute_bytes: run.compute_bytes,
                         bytes_per_party: run.compute_bytes / n as u64,
                         total_s: run.virtual_s,
+                        rounds: run.rounds,
+                        max_party_bytes: run.max_party_bytes(),
                     });
                 }
             }
@@ -233,6 +286,33 @@ impl BenchReport {
         out
     }
 
+    /// The Markdown table of the jobs' cells, one row each: whole-run rounds and virtual time
+    /// (inputs and outputs included), the protocol steps' virtual time, and the bytes of the
+    /// party that sent the most.
+    pub fn job_markdown(&self) -> String {
+        let mut out = String::from(
+            "| job | network | protocol | n | t | status | rounds | virtual s | steps s | MB sent (max party) |\n\
+             | --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n",
+        );
+        for c in self.cells.iter().filter(|c| c.op.contains(':')) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {:.3} | {:.3} | {:.1} |",
+                c.op,
+                c.network,
+                c.protocol,
+                c.parties,
+                c.threshold,
+                c.status,
+                c.rounds,
+                c.total_s,
+                c.compute_s,
+                c.max_party_bytes as f64 / 1e6
+            );
+        }
+        out
+    }
+
     /// Writes every file of the matrix into `dir`.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), SimError> {
         std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
@@ -242,7 +322,12 @@ impl BenchReport {
         write_csv(&dir.join("bench.csv"), &self.cells)?;
         write_json(&dir.join("bench.json"), &self.cells)?;
         let md = dir.join("bench.md");
-        std::fs::write(&md, self.markdown()).map_err(|source| SimError::Io { path: md, source })?;
+        let mut text = self.markdown();
+        if self.cells.iter().any(|c| c.op.contains(':')) {
+            text += "\n";
+            text += &self.job_markdown();
+        }
+        std::fs::write(&md, text).map_err(|source| SimError::Io { path: md, source })?;
         #[derive(Serialize)]
         struct WallRow<'a> {
             op: &'a str,
@@ -278,8 +363,21 @@ impl BenchReport {
                 }
                 lines
             };
-            let title = format!("{op}: virtual time of one batch of {}", self.cells[0].batch);
-            let path = dir.join(format!("bench-{op}-time.svg"));
+            let batch = self
+                .cells
+                .iter()
+                .find(|c| c.op == op)
+                .map_or(0, |c| c.batch);
+            let title = if op.contains(':') {
+                format!("{op}: virtual time of the job's protocol steps")
+            } else {
+                format!("{op}: virtual time of one batch of {batch}")
+            };
+            let file: String = op
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let path = dir.join(format!("bench-{file}-time.svg"));
             line_chart(
                 &path,
                 &title,
@@ -289,14 +387,14 @@ impl BenchReport {
                 true,
             )?;
             let title = format!("{op}: bytes sent per party");
-            let path = dir.join(format!("bench-{op}-bytes.svg"));
+            let path = dir.join(format!("bench-{file}-bytes.svg"));
             // Bytes do not depend on the network: one line per protocol suffices, but drawing
             // every line keeps the legend aligned with the time chart.
             line_chart(
                 &path,
                 &title,
                 "parties",
-                "bytes sent per party",
+                "bytes sent per party (B)",
                 &series(|c| c.bytes_per_party as f64),
                 true,
             )?;

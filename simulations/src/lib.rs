@@ -25,12 +25,14 @@
 pub mod bench;
 pub mod executor;
 pub mod faults;
+pub mod job;
 pub mod link;
 pub mod plot;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sim_net;
+pub mod sites;
 pub mod workload;
 mod world;
 

@@ -1,7 +1,9 @@
 //! SVG charts of reports, drawn with plotters' SVG backend (no fonts or bitmaps needed).
 //!
-//! For a scenario: `rounds.svg` (virtual duration of each round, one line per protocol) and
-//! `bytes.svg` (bytes each party sent). For the benchmark matrix: per operation,
+//! For a scenario: `rounds.svg` (virtual duration of each round, one line per protocol),
+//! `bytes.svg` (bytes each party sent: parties are categories, so bars, one tick and label per
+//! party, protocols side by side) and `timeline.svg` (per protocol, every phase of the run —
+//! input, each protocol step, output — as a bar over virtual time). For the benchmark matrix: per operation,
 //! `bench-<op>-time.svg` and `bench-<op>-bytes.svg`, the compute phase's virtual time and bytes
 //! sent per party against the number of parties, one line per protocol and network.
 //!
@@ -12,6 +14,7 @@
 
 use std::path::Path;
 
+use plotters::coord::CoordTranslate;
 use plotters::coord::combinators::IntoLogRange;
 use plotters::prelude::*;
 
@@ -72,6 +75,7 @@ pub fn line_chart(
     if x1 <= x0 {
         x1 = x0 + 1.0;
     }
+    let integral_x = all.iter().all(|p| p.0.fract() == 0.0);
     let log_y = log_y && y0 > 0.0;
     if !log_y {
         y0 = y0.min(0.0);
@@ -94,7 +98,14 @@ pub fn line_chart(
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
-                .x_label_formatter(&|x| format!("{x:.0}"))
+                .x_label_formatter(&|x| {
+                    // Integral data (rounds, parties) get labels at integral ticks only.
+                    if integral_x && x.fract() != 0.0 {
+                        String::new()
+                    } else {
+                        si(*x)
+                    }
+                })
                 .y_label_formatter(&|y| si(*y))
                 .draw()
                 .map_err(|e| err(e.to_string()))?;
@@ -114,13 +125,7 @@ pub fn line_chart(
                     .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                     .map_err(|e| err(e.to_string()))?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| err(e.to_string()))?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
         }};
     }
     if log_y {
@@ -129,6 +134,21 @@ pub fn line_chart(
         draw!(builder.build_cartesian_2d(x0..x1, y0..y1 * 1.3));
     }
     root.present().map_err(|e| err(e.to_string()))
+}
+
+/// Draws the legend of `chart`'s labelled series.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    path: &Path,
+) -> Result<(), SimError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| plot_err(path)(e.to_string()))
 }
 
 /// A value with an SI prefix: `1.5k`, `2.25M`, `0.2`.
@@ -172,27 +192,179 @@ pub fn scenario_plots(report: &Report, dir: &Path) -> Result<(), SimError> {
         &rounds,
         false,
     )?;
-    let bytes: Vec<Series> = report
+    let parties = report.runs.first().map_or(0, |r| r.party_reports.len());
+    let categories: Vec<String> = (0..parties)
+        .map(|p| {
+            let site = report.runs[0].party_reports[p].site.as_deref();
+            site.map_or(p.to_string(), |s| format!("{p} {s}"))
+        })
+        .collect();
+    let bars: Vec<(String, Vec<f64>)> = report
         .runs
         .iter()
-        .map(|r| Series {
-            label: r.protocol.clone(),
-            points: r
+        .map(|r| {
+            let values = r
                 .party_reports
                 .iter()
-                .map(|p| (p.party as f64, p.total.bytes_sent as f64))
-                .collect(),
+                .map(|p| p.total.bytes_sent as f64)
+                .collect();
+            (r.protocol.clone(), values)
         })
         .collect();
     let title = format!("{}: bytes sent per party", report.scenario);
-    line_chart(
+    bar_chart(
         &dir.join("bytes.svg"),
         &title,
         "party",
-        "bytes sent",
-        &bytes,
-        false,
-    )
+        "bytes sent (B)",
+        &categories,
+        &bars,
+    )?;
+    timeline(&dir.join("timeline.svg"), report)
+}
+
+/// Draws grouped bars into the SVG file `path`: one group per category (one tick and label
+/// each), one bar per series in a group.
+pub fn bar_chart(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+) -> Result<(), SimError> {
+    let err = plot_err(path);
+    let n = categories.len().max(1);
+    let top = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(0.0, f64::max)
+        .max(1.0);
+    let width = (900).max(60 + 34 * n as u32 * series.len().max(1) as u32);
+    let root = SVGBackend::new(path, (width, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(80)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top * 1.25)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() > 1e-6 || i < 0.0 {
+                return String::new();
+            }
+            categories.get(i as usize).cloned().unwrap_or_default()
+        })
+        .y_label_formatter(&|y| si(*y))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let k = series.len().max(1) as f64;
+    let w = 0.8 / k;
+    for (s, (label, values)) in series.iter().enumerate() {
+        let color = PALETTE[s % PALETTE.len()];
+        let x0 = |c: usize| c as f64 - 0.4 + s as f64 * w;
+        chart
+            .draw_series(values.iter().enumerate().map(|(c, &v)| {
+                Rectangle::new([(x0(c), 0.0), (x0(c) + w * 0.92, v)], color.filled())
+            }))
+            .map_err(|e| err(e.to_string()))?
+            .label(label.clone())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// The kind of a phase, for its colour: `input`, `output`, or the step's primitive.
+fn phase_kind(name: &str) -> &str {
+    name.split_once(' ').map_or(name, |(_, kind)| kind)
+}
+
+/// `timeline.svg`: per protocol, each phase as a bar from the first party entering it to the
+/// last leaving it, in virtual milliseconds, phases top to bottom in run order.
+pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
+    let err = plot_err(path);
+    let lanes: Vec<(String, u64, u64, &str)> = report
+        .runs
+        .iter()
+        .flat_map(|r| {
+            r.phases.iter().map(move |ph| {
+                let label = if report.runs.len() > 1 {
+                    format!("{} {}", r.protocol, ph.name)
+                } else {
+                    ph.name.clone()
+                };
+                (label, ph.start_ns, ph.end_ns, phase_kind(&ph.name))
+            })
+        })
+        .collect();
+    let m = lanes.len().max(1);
+    let end_ms = lanes.iter().map(|l| l.2).max().unwrap_or(0) as f64 / 1e6;
+    let height = (200 + 16 * m as u32).min(8000);
+    let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let title = format!("{}: phases in virtual time", report.scenario);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(160)
+        .build_cartesian_2d(0.0..(end_ms * 1.05).max(1e-3), -0.5..m as f64 - 0.5)
+        .map_err(|e| err(e.to_string()))?;
+    let names: Vec<&str> = lanes.iter().map(|l| l.0.as_str()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(m)
+        .x_desc("virtual time (ms)")
+        .y_desc("phase")
+        .x_label_formatter(&|x| si(*x))
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() > 1e-6 || i < 0.0 || i as usize >= m {
+                return String::new();
+            }
+            names
+                .get(m - 1 - i as usize)
+                .map_or(String::new(), |s| s.to_string())
+        })
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let mut kinds: Vec<&str> = Vec::new();
+    for l in &lanes {
+        if !kinds.contains(&l.3) {
+            kinds.push(l.3);
+        }
+    }
+    for (k, kind) in kinds.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let bars = lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.3 == *kind)
+            .map(|(i, l)| {
+                let y = (m - 1 - i) as f64;
+                let (x0, x1) = (l.1 as f64 / 1e6, l.2 as f64 / 1e6);
+                // A phase shorter than a pixel still shows.
+                let x1 = x1.max(x0 + end_ms * 0.002);
+                Rectangle::new([(x0, y - 0.38), (x1, y + 0.38)], color.filled())
+            });
+        chart
+            .draw_series(bars)
+            .map_err(|e| err(e.to_string()))?
+            .label(kind.to_string())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+    }
+    legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
+    root.present().map_err(|e| err(e.to_string()))
 }
 
 #[cfg(test)]

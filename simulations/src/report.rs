@@ -7,7 +7,8 @@
 //! (`wall.json`, `wall.csv`), so that every other file is byte-identical across two runs
 //! with one seed.
 //!
-//! Files written by [`Report::write`]: `report.json`, `runs.csv`, `parties.csv`,
+//! Files written by [`Report::write`]: `report.json`, `runs.csv`, `parties.csv` (per party
+//! and phase), `phases.csv` (per phase over all parties: input, each protocol step, output),
 //! `rounds.csv`, `wall.json`, `wall.csv`.
 //!
 //! What this module does not do: decide outcomes (see [`crate::runner`]) or draw (see
@@ -63,6 +64,9 @@ pub struct Outcome {
 pub struct PartyReport {
     /// The party.
     pub party: u16,
+    /// Its site, when the network names sites.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// `ok`, `failed`, `crashed`, `deadlocked` or `stalled`.
     pub status: String,
     /// The party's error, if it failed.
@@ -90,9 +94,12 @@ pub struct RunReport {
     pub seed: u64,
     /// The network (preset name, `+custom` when overridden).
     pub network: String,
-    /// The operation.
+    /// The operation, or the job's kind.
     pub op: String,
-    /// Elements per batch.
+    /// The job and its data, for a job run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// Elements per batch (a job: input values in all).
     pub batch: usize,
     /// Sequential repetitions.
     pub repetitions: usize,
@@ -114,6 +121,8 @@ pub struct RunReport {
     pub bytes: u64,
     /// Payload bytes sent in the `compute` phase, all parties.
     pub compute_bytes: u64,
+    /// Per phase, in order: input, each protocol step, output.
+    pub phases: Vec<PhaseSummary>,
     /// Per party.
     pub party_reports: Vec<PartyReport>,
     /// Per round tag, the virtual instant its last message was received (ns).
@@ -138,6 +147,76 @@ impl RunReport {
         }
         (total, end.saturating_sub(start))
     }
+
+    /// Bytes sent in the whole run by the party that sent the most.
+    pub fn max_party_bytes(&self) -> u64 {
+        self.party_reports
+            .iter()
+            .map(|p| p.total.bytes_sent)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Per phase over every party, in the order the parties went through them.
+    pub fn phase_summaries(&self) -> Vec<PhaseSummary> {
+        let mut out: Vec<PhaseSummary> = Vec::new();
+        for p in &self.party_reports {
+            for ph in &p.phases {
+                let i = match out.iter().position(|s| s.name == ph.name) {
+                    Some(i) => i,
+                    None => {
+                        out.push(PhaseSummary {
+                            name: ph.name.clone(),
+                            start_ns: ph.start_ns,
+                            end_ns: ph.end_ns,
+                            virtual_ns: 0,
+                            rounds: 0,
+                            bytes_sent: 0,
+                            max_party_bytes: 0,
+                            messages: 0,
+                        });
+                        out.len() - 1
+                    }
+                };
+                let s = &mut out[i];
+                s.start_ns = s.start_ns.min(ph.start_ns);
+                s.end_ns = s.end_ns.max(ph.end_ns);
+                s.rounds = s.rounds.max(ph.net.rounds);
+                s.bytes_sent += ph.net.bytes_sent;
+                s.max_party_bytes = s.max_party_bytes.max(ph.net.bytes_sent);
+                s.messages += ph.net.messages_sent;
+            }
+        }
+        out.sort_by_key(|s| (s.start_ns, s.end_ns));
+        let mut previous = 0;
+        for s in &mut out {
+            s.virtual_ns = s.end_ns.saturating_sub(previous);
+            previous = previous.max(s.end_ns);
+        }
+        out
+    }
+}
+
+/// One phase of a run, over every party.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseSummary {
+    /// The phase's name (`input`, `03 lt`, `output`, ...).
+    pub name: String,
+    /// Virtual instant the first party entered it (ns).
+    pub start_ns: u64,
+    /// Virtual instant the last party left it (ns).
+    pub end_ns: u64,
+    /// Virtual time it adds to the run: from the end of the previous phase to its own end
+    /// (ns); the phases' times add up to the run's.
+    pub virtual_ns: u64,
+    /// Rounds (the most any party took part in).
+    pub rounds: u64,
+    /// Bytes sent, all parties.
+    pub bytes_sent: u64,
+    /// Bytes sent by the party that sent the most.
+    pub max_party_bytes: u64,
+    /// Messages sent, all parties.
+    pub messages: u64,
 }
 
 /// Adds `b` into `a`.
@@ -167,6 +246,7 @@ struct RunRow<'a> {
     seed: u64,
     network: &'a str,
     op: &'a str,
+    job: &'a str,
     batch: usize,
     repetitions: usize,
     status: &'a str,
@@ -186,6 +266,7 @@ struct RunRow<'a> {
 struct PartyRow<'a> {
     protocol: &'a str,
     party: u16,
+    site: &'a str,
     status: &'a str,
     phase: &'a str,
     start_ns: u64,
@@ -195,6 +276,19 @@ struct PartyRow<'a> {
     messages_sent: u64,
     messages_received: u64,
     rounds: u64,
+}
+
+#[derive(Serialize)]
+struct PhaseRow<'a> {
+    protocol: &'a str,
+    phase: &'a str,
+    start_ns: u64,
+    end_ns: u64,
+    virtual_ns: u64,
+    rounds: u64,
+    bytes_sent: u64,
+    max_party_bytes: u64,
+    messages: u64,
 }
 
 #[derive(Serialize)]
@@ -263,6 +357,7 @@ impl Report {
                 p.phases.iter().map(move |ph| PartyRow {
                     protocol: &r.protocol,
                     party: p.party,
+                    site: p.site.as_deref().unwrap_or(""),
                     status: &p.status,
                     phase: &ph.name,
                     start_ns: ph.start_ns,
@@ -288,6 +383,20 @@ impl Report {
                 })
         });
         write_csv(&dir.join("rounds.csv"), rounds)?;
+        let phases = self.runs.iter().flat_map(|r| {
+            r.phases.iter().map(move |ph| PhaseRow {
+                protocol: &r.protocol,
+                phase: &ph.name,
+                start_ns: ph.start_ns,
+                end_ns: ph.end_ns,
+                virtual_ns: ph.virtual_ns,
+                rounds: ph.rounds,
+                bytes_sent: ph.bytes_sent,
+                max_party_bytes: ph.max_party_bytes,
+                messages: ph.messages,
+            })
+        });
+        write_csv(&dir.join("phases.csv"), phases)?;
         let walls: Vec<(&str, &WallStats)> = self
             .runs
             .iter()
@@ -310,14 +419,16 @@ impl Report {
         self.runs
             .iter()
             .map(|r| {
+                let max_party = r.max_party_bytes();
                 format!(
-                    "RESULT scenario={} protocol={} n={} t={} op={} batch={} reps={} network={} status={} virtual_s={:.6} \
-                     compute_s={:.6} rounds={} messages={} bytes={} wall_s={:.3}{}",
+                    "RESULT scenario={} protocol={} n={} t={} op={}{} batch={} reps={} network={} status={} virtual_s={:.6} \
+                     compute_s={:.6} rounds={} messages={} bytes={} max_party_bytes={} wall_s={:.3}{}",
                     r.scenario,
                     r.protocol,
                     r.parties,
                     r.threshold,
                     r.op,
+                    r.job.as_ref().map(|j| format!(" job=\"{j}\"")).unwrap_or_default(),
                     r.batch,
                     r.repetitions,
                     r.network,
@@ -327,6 +438,7 @@ impl Report {
                     r.rounds,
                     r.messages,
                     r.bytes,
+                    max_party,
                     r.wall.total_s,
                     r.outcome.reason.as_ref().map(|s| format!(" reason=\"{s}\"")).unwrap_or_default(),
                 )
@@ -344,6 +456,7 @@ fn run_row(r: &RunReport) -> RunRow<'_> {
         seed: r.seed,
         network: &r.network,
         op: &r.op,
+        job: r.job.as_deref().unwrap_or(""),
         batch: r.batch,
         repetitions: r.repetitions,
         status: r.outcome.status.name(),

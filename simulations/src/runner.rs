@@ -8,17 +8,18 @@
 //!
 //! What this module does not do: parse scenarios, simulate, or write files.
 
+use std::sync::Arc;
+
 use mpc::net::{NetError, NetStats};
-use mpc::{EngineConfig, EngineStats, MpcError, MulProtocol};
+use mpc::{EngineConfig, MpcError, MulProtocol};
 
 use crate::SimError;
 use crate::executor::{PartyEnd, SessionRun, run_session};
+use crate::job::JobWorkload;
 use crate::link::ns_to_s;
-use crate::report::{Outcome, PartyReport, Report, RunReport, Status, add};
+use crate::report::{Outcome, PartyReport, PhaseSummary, Report, RunReport, Status, add};
 use crate::scenario::Scenario;
-use crate::workload::{Inputs, OpWorkload};
-
-type OpRun = SessionRun<(Vec<i128>, EngineStats)>;
+use crate::workload::OpWorkload;
 
 /// Runs every protocol variant of `scenario`.
 pub fn run_scenario(scenario: &Scenario) -> Result<Report, SimError> {
@@ -40,20 +41,130 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
         reason,
     };
     scenario.validate().map_err(invalid)?;
-    let params = scenario.params().map_err(invalid)?;
-    let workload = scenario.workload.to_workload();
-    let inputs = workload.inputs(scenario.seed);
-    let config = scenario.sim_config();
-    let engine = EngineConfig {
+    match (&scenario.workload, &scenario.job) {
+        (Some(w), _) => run_op(scenario, protocol, &w.to_workload()),
+        (None, Some(job)) => {
+            let job = JobWorkload::prepare(job, scenario.seed, scenario.base()).map_err(invalid)?;
+            run_job(scenario, protocol, Arc::new(job))
+        }
+        (None, None) => Err(invalid("no workload and no job".into())),
+    }
+}
+
+fn engine_config(scenario: &Scenario, protocol: MulProtocol) -> EngineConfig {
+    EngineConfig {
         mul: protocol,
         check_openings: scenario.check_openings,
         ..Default::default()
-    };
-    let run = run_session(params, engine, &config, |e| {
+    }
+}
+
+fn run_op(
+    scenario: &Scenario,
+    protocol: MulProtocol,
+    workload: &OpWorkload,
+) -> Result<RunReport, SimError> {
+    let params = scenario.params().map_err(|reason| SimError::Invalid {
+        scenario: scenario.name().to_string(),
+        reason,
+    })?;
+    let inputs = workload.inputs(scenario.seed);
+    let config = scenario.sim_config();
+    let run = run_session(params, engine_config(scenario, protocol), &config, |e| {
         workload.program(e, inputs.clone())
     })?;
+    let outcome = outcome(&run, |done| {
+        let (first, opened) = done[0];
+        if let Some((p, _)) = done.iter().find(|(_, d)| d.0 != opened.0) {
+            return Err((
+                format!("party {p} opened other values than party {first}"),
+                Some(*p),
+            ));
+        }
+        workload
+            .verify(&inputs, &opened.0)
+            .map_err(|reason| (reason, None))
+    });
+    let rounds = run
+        .parties
+        .iter()
+        .filter_map(|p| match &p.end {
+            PartyEnd::Done((_, stats)) => Some(stats.rounds),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(run.round_end_ns.len() as u64);
+    let mut report = assemble(scenario, protocol, &run, outcome, rounds);
+    report.op = workload.op.to_string();
+    report.batch = workload.batch;
+    report.repetitions = workload.repetitions;
+    let (compute, span) = report.phase_total("compute");
+    report.compute_ns = span;
+    report.compute_bytes = compute.bytes_sent;
+    report.compute_rounds = report
+        .party_reports
+        .iter()
+        .flat_map(|p| {
+            p.phases
+                .iter()
+                .filter(|ph| ph.name == "compute")
+                .map(|ph| ph.net.rounds)
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(report)
+}
 
-    let outcome = outcome(&run, &workload, &inputs);
+fn run_job(
+    scenario: &Scenario,
+    protocol: MulProtocol,
+    job: Arc<JobWorkload>,
+) -> Result<RunReport, SimError> {
+    let params = scenario.params().map_err(|reason| SimError::Invalid {
+        scenario: scenario.name().to_string(),
+        reason,
+    })?;
+    let config = scenario.sim_config();
+    let run = run_session(params, engine_config(scenario, protocol), &config, |e| {
+        job.clone().program(e)
+    })?;
+    let outcome = outcome(&run, |done| job.verify(done));
+    let rounds = run.round_end_ns.len() as u64;
+    let mut report = assemble(scenario, protocol, &run, outcome, rounds);
+    report.op = job.spec.kind().to_string();
+    report.job = Some(job.label.clone());
+    report.batch = job.input_values();
+    report.repetitions = 1;
+    // The job itself: every phase between the inputs and the outputs.
+    let steps: Vec<&PhaseSummary> = report
+        .phases
+        .iter()
+        .filter(|p| p.name != "input" && p.name != "output")
+        .collect();
+    report.compute_ns = steps.iter().map(|p| p.virtual_ns).sum();
+    report.compute_rounds = steps.iter().map(|p| p.rounds).sum();
+    report.compute_bytes = steps.iter().map(|p| p.bytes_sent).sum();
+    Ok(report)
+}
+
+/// The report of a session, but for the workload's own fields.
+fn assemble<T>(
+    scenario: &Scenario,
+    protocol: MulProtocol,
+    run: &SessionRun<T>,
+    mut outcome: Outcome,
+    rounds: u64,
+) -> RunReport {
+    // A crashed worker is named with its site, as a user of the cluster knows it.
+    if let (Some(p), Some(reason)) = (outcome.party, outcome.reason.as_mut()) {
+        if let Some(site) = scenario.network.site_of(p) {
+            *reason = reason.replacen(
+                &format!("party {p} crashed"),
+                &format!("party {p} ({site}) crashed"),
+                1,
+            );
+        }
+    }
     let party_reports: Vec<PartyReport> = run
         .parties
         .iter()
@@ -76,6 +187,7 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
             };
             PartyReport {
                 party: p as u16,
+                site: scenario.network.site_of(p as u16),
                 status: status.into(),
                 error,
                 finish_ns: r.finish_ns,
@@ -84,52 +196,33 @@ pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunRep
             }
         })
         .collect();
-    let rounds = run
-        .parties
-        .iter()
-        .filter_map(|p| match &p.end {
-            PartyEnd::Done((_, stats)) => Some(stats.rounds),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(run.round_end_ns.len() as u64);
-    let compute_rounds = party_reports
-        .iter()
-        .flat_map(|p| {
-            p.phases
-                .iter()
-                .filter(|ph| ph.name == "compute")
-                .map(|ph| ph.net.rounds)
-        })
-        .max()
-        .unwrap_or(0);
     let mut report = RunReport {
         scenario: scenario.name().to_string(),
         protocol: protocol.to_string(),
-        parties: params.n(),
-        threshold: params.t(),
+        parties: run.parties.len(),
+        threshold: scenario.params().map_or(0, |p| p.t()),
         seed: scenario.seed,
         network: scenario.network.label(),
-        op: workload.op.to_string(),
-        batch: workload.batch,
-        repetitions: workload.repetitions,
+        op: String::new(),
+        job: None,
+        batch: 0,
+        repetitions: 0,
         outcome,
         virtual_ns: run.virtual_ns,
         virtual_s: ns_to_s(run.virtual_ns),
         compute_ns: 0,
         rounds,
-        compute_rounds,
+        compute_rounds: 0,
         messages: party_reports.iter().map(|p| p.total.messages_sent).sum(),
         bytes: party_reports.iter().map(|p| p.total.bytes_sent).sum(),
         compute_bytes: 0,
+        phases: Vec::new(),
         party_reports,
         round_end_ns: run.round_end_ns.clone(),
         wall: run.wall.clone(),
     };
-    let (compute, span) = report.phase_total("compute");
-    report.compute_ns = span;
-    report.compute_bytes = compute.bytes_sent;
-    Ok(report)
+    report.phases = report.phase_summaries();
+    report
 }
 
 /// The peer an error blames, if any.
@@ -148,7 +241,12 @@ pub fn blamed(error: &MpcError) -> Option<u16> {
     }
 }
 
-fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
+/// How a run ended: the crashed party first, then a deadlock, then the earliest failure;
+/// when every party finished, `verify` checks their results (party id and result each).
+fn outcome<T>(
+    run: &SessionRun<T>,
+    verify: impl FnOnce(&[(u16, &T)]) -> Result<(), (String, Option<u16>)>,
+) -> Outcome {
     let failed = |reason: String, party: Option<u16>| Outcome {
         status: Status::Failed,
         reason: Some(reason),
@@ -197,31 +295,25 @@ fn outcome(run: &OpRun, workload: &OpWorkload, inputs: &Inputs) -> Outcome {
         );
     }
 
-    let opened: Vec<&Vec<i128>> = run
+    let done: Vec<(u16, &T)> = run
         .parties
         .iter()
-        .filter_map(|r| match &r.end {
-            PartyEnd::Done((v, _)) => Some(v),
+        .enumerate()
+        .filter_map(|(p, r)| match &r.end {
+            PartyEnd::Done(v) => Some((p as u16, v)),
             _ => None,
         })
         .collect();
-    let mismatch = |reason: String, party| Outcome {
-        status: Status::Mismatch,
-        reason: Some(reason),
-        party,
-    };
-    if let Some(p) = opened.iter().position(|v| *v != opened[0]) {
-        return mismatch(
-            format!("party {p} opened other values than party 0"),
-            Some(p as u16),
-        );
-    }
-    match workload.verify(inputs, opened[0]) {
+    match verify(&done) {
         Ok(()) => Outcome {
             status: Status::Ok,
             reason: None,
             party: None,
         },
-        Err(reason) => mismatch(reason, None),
+        Err((reason, party)) => Outcome {
+            status: Status::Mismatch,
+            reason: Some(reason),
+            party,
+        },
     }
 }

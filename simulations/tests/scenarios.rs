@@ -66,7 +66,7 @@ fn jitter_and_loss_are_reproducible_too() {
     let mut s = Scenario::load(&scenario("lan-3.toml")).unwrap();
     s.network.jitter = Some(simulations::link::Jitter::Exponential { mean_ms: 3.0 });
     s.network.loss = Some(0.2);
-    s.workload.repetitions = 5;
+    s.workload.as_mut().unwrap().repetitions = 5;
     let (a, b) = (run_scenario(&s).unwrap(), run_scenario(&s).unwrap());
     assert_eq!(a.to_json(), b.to_json());
     assert!(a.runs.iter().all(|r| r.outcome.status == Status::Ok));

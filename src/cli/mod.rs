@@ -26,10 +26,22 @@ pub fn run() -> anyhow::Result<()> {
             ops,
             protocol,
             network,
+            jobs,
             batch,
             out,
             json,
-        } => sim::bench(parties, ops, protocol, network, batch, out, json),
+        } => sim::bench(
+            sim::BenchArgs {
+                parties,
+                ops,
+                protocol,
+                network,
+                jobs,
+                batch,
+            },
+            out,
+            json,
+        ),
         Command::Cluster {
             command:
                 ClusterCommand::Init {
@@ -140,19 +152,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The research benchmark matrix: operations × parties × protocols × networks, each cell
-    /// checked against the plaintext computation.
+    /// The research benchmark matrix: operations and jobs × parties × protocols × networks,
+    /// each cell checked against the plaintext computation.
     Bench {
         /// Party counts (threshold (n-1)/2 each).
         #[arg(long, value_delimiter = ',', default_value = "3,5,7")]
         parties: Vec<usize>,
-        /// Operations: mul, lt, le, gt, ge, eq, select, fxmul, div, sqrt.
-        #[arg(long, value_delimiter = ',', default_value = "mul,lt,eq,fxmul")]
-        ops: Vec<String>,
+        /// Operations: mul, lt, le, gt, ge, eq, select, fxmul, div, sqrt. Default:
+        /// mul,lt,eq,fxmul without --jobs, none with.
+        #[arg(long, value_delimiter = ',')]
+        ops: Option<Vec<String>>,
+        /// Jobs of the catalog by kind and size: auction:BIDDERSxPRICES, stats:ROWS,
+        /// settlement:FIRMSxOBLIGATIONS, orders:FIRMSxORDERS.
+        #[arg(long, value_delimiter = ',')]
+        jobs: Vec<String>,
         /// Multiplication protocols: grr, dn07.
         #[arg(long, value_delimiter = ',', default_value = "grr,dn07")]
         protocol: Vec<String>,
-        /// Networks: lan, wan, ideal.
+        /// Networks: lan, wan, ideal, or measured sites joined by '+'
+        /// (sites:frankfurt+ireland+virginia, 1 Gbit/s between sites).
         #[arg(long, value_delimiter = ',', default_value = "lan,wan")]
         network: Vec<String>,
         /// Elements per batch.

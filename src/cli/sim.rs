@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use mpc::MulProtocol;
+use simulations::job::presets::JobPreset;
 use simulations::scenario::Preset;
 use simulations::{BenchOptions, Op};
 
@@ -50,38 +51,61 @@ fn parse_list<T>(
         .collect()
 }
 
+/// The matrix's dimensions, as given on the command line.
+pub(super) struct BenchArgs {
+    pub(super) parties: Vec<usize>,
+    pub(super) ops: Option<Vec<String>>,
+    pub(super) protocol: Vec<String>,
+    pub(super) network: Vec<String>,
+    pub(super) jobs: Vec<String>,
+    pub(super) batch: usize,
+}
+
 /// Runs the benchmark matrix.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn bench(
-    parties: Vec<usize>,
-    ops: Vec<String>,
-    protocol: Vec<String>,
-    network: Vec<String>,
-    batch: usize,
-    out: Option<PathBuf>,
-    json: bool,
-) -> Result<()> {
+pub(super) fn bench(args: BenchArgs, out: Option<PathBuf>, json: bool) -> Result<()> {
+    let jobs = parse_list("jobs", &args.jobs, |s| s.parse::<JobPreset>())?;
+    let ops = match &args.ops {
+        Some(ops) => parse_list("ops", ops, |s| s.parse::<Op>())?,
+        None if jobs.is_empty() => BenchOptions::default().ops,
+        None => Vec::new(),
+    };
+    let (mut networks, mut sites) = (Vec::new(), Vec::new());
+    for s in &args.network {
+        match s.trim() {
+            "lan" => networks.push(Preset::Lan),
+            "wan" => networks.push(Preset::Wan),
+            "ideal" => networks.push(Preset::Ideal),
+            other => match other.strip_prefix("sites:") {
+                Some(list) => {
+                    let list: Vec<String> = list.split('+').map(str::to_string).collect();
+                    for site in &list {
+                        simulations::sites::site(site)
+                            .map_err(|e| anyhow::anyhow!("--network: {e}"))?;
+                    }
+                    sites.push(list);
+                }
+                None => bail!(
+                    "--network: unknown network '{other}' (expected lan, wan, ideal or sites:A+B+...)"
+                ),
+            },
+        }
+    }
     let options = BenchOptions {
-        parties,
-        ops: parse_list("ops", &ops, |s| s.parse::<Op>())?,
-        protocols: parse_list("protocol", &protocol, |s| s.parse::<MulProtocol>())?,
-        networks: parse_list("network", &network, |s| match s {
-            "lan" => Ok(Preset::Lan),
-            "wan" => Ok(Preset::Wan),
-            "ideal" => Ok(Preset::Ideal),
-            other => Err(format!(
-                "unknown network '{other}' (expected lan, wan or ideal)"
-            )),
-        })?,
-        batch,
+        parties: args.parties,
+        ops,
+        jobs,
+        protocols: parse_list("protocol", &args.protocol, |s| s.parse::<MulProtocol>())?,
+        networks,
+        sites,
+        batch: args.batch,
         out_dir: out.clone(),
         print_results: !json,
         ..BenchOptions::default()
     };
     let cells = options.parties.len()
-        * options.ops.len()
+        * (options.ops.len() + options.jobs.len())
         * options.protocols.len()
-        * options.networks.len();
+        * (options.networks.len() + options.sites.len());
     eprintln!("running {cells} cells (each checked against the plaintext computation)");
     let report = simulations::run_bench(options)?;
     if json {

@@ -17,10 +17,12 @@
 //! rto_ms = 200.0              # delay of each lost transmission; default: 200
 //! bandwidth_scope = "link"    # link (per ordered pair) | sender (one uplink per party); default: link
 //! recv_timeout_ms = 30000.0   # virtual receive deadline, 0 = none; default: 30000
+//! sites = ["frankfurt", "virginia"]  # party i at sites[i mod len]: measured RTT / 2 one way
+//! site_bandwidth_mbps = 1000.0       # between sites; default: the preset's (see crate::sites)
 //! [[network.links]]           # per-pair overrides of latency, bandwidth, jitter, loss, rto
 //! from = 0
 //! to = 4
-//! symmetric = true            # default: true (also to -> from)
+//! symmetric = true            # default: true (also to -> from); false: an asymmetric link
 //! latency_ms = 150.0
 //!
 //! [compute]                   # default: model = "none" (computation takes no virtual time)
@@ -40,8 +42,26 @@
 //! frac = 16                   # fixed-point fractional bits; default: 16
 //! ```
 //!
-//! Every table refuses unknown keys. A later `job = "..."` key of `[workload]` will select a
-//! job of the `protocols` crate instead of an engine operation.
+//!
+//! Instead of `[workload]`, a `[job]` table runs a job of the catalog (see [`crate::job`]):
+//!
+//! ```toml
+//! [job]
+//! sql = "SELECT AVG(salary) FROM payroll GROUP BY gender"   # statistics, or:
+//! # spec = { kind = "auction", dataset = "bids", grid = { min = 100, max = 4099, step = 1 } }
+//! # spec_file = "settlement.toml"    # the TOML of `quorate run`, relative to this file
+//! [job.data]
+//! kind = "table"              # table | auction | orders | settlement | csv
+//! dataset = "payroll"         # table: name, owners, rows, [[job.data.columns]]
+//! owners = 10                 #   columns: name, type (integer | fixed | categorical), bits,
+//! rows = 10000                #   frac, domain, weights, min, max, mean, sd (normal if mean)
+//! # kind = "auction", bidders = 1200 (max_quantity)   # prices: the job's grid
+//! # kind = "orders", firms = 10, orders = 10000
+//! # kind = "settlement", obligations = 300 (balance_factor)   # firms: the job's
+//! # kind = "csv", files = [{ owner = "acme", dataset = "payroll", path = "acme.csv", schema = "payroll.toml" }]
+//! ```
+//!
+//! Every table refuses unknown keys.
 //!
 //! What this module does not do: run anything (see [`crate::runner`]). The `[network]`
 //! table is in its `network` submodule ([`NetworkSpec`]).
@@ -54,6 +74,7 @@ use serde::{Deserialize, Serialize};
 use crate::SimError;
 use crate::executor::SimConfig;
 use crate::faults::{Crash, Fault, FaultPlan, Partition, PartitionMode, Slow};
+use crate::job::JobScenario;
 use crate::link::ms_to_ns;
 use crate::sim_net::ComputeModel;
 use crate::workload::{Op, OpWorkload};
@@ -92,8 +113,15 @@ pub struct Scenario {
     /// Faults. Default: none.
     #[serde(default)]
     pub faults: Vec<FaultSpec>,
-    /// What the parties compute.
-    pub workload: WorkloadSpec,
+    /// An engine operation to compute (or `job`).
+    #[serde(default)]
+    pub workload: Option<WorkloadSpec>,
+    /// A job of the catalog to run (or `workload`).
+    #[serde(default)]
+    pub job: Option<JobScenario>,
+    /// The directory relative paths of `job` start from (the scenario file's); not in the file.
+    #[serde(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 fn default_protocols() -> Vec<MulProtocol> {
@@ -214,8 +242,24 @@ impl Scenario {
             network: NetworkSpec::preset(preset),
             compute: ComputeModel::None,
             faults: Vec::new(),
-            workload,
+            workload: Some(workload),
+            job: None,
+            base_dir: None,
         }
+    }
+
+    /// A fault-free scenario running a job of the catalog on one preset.
+    pub fn job(name: &str, parties: usize, preset: Preset, job: JobScenario) -> Self {
+        Scenario {
+            workload: None,
+            job: Some(job),
+            ..Scenario::new(name, parties, preset, WorkloadSpec::op(Op::Mul))
+        }
+    }
+
+    /// The directory a job's relative paths start from.
+    pub fn base(&self) -> &Path {
+        self.base_dir.as_deref().unwrap_or(Path::new("."))
     }
 
     /// Reads and validates a scenario file; the name defaults to the file's stem.
@@ -231,6 +275,7 @@ impl Scenario {
         if s.name.is_none() {
             s.name = path.file_stem().map(|st| st.to_string_lossy().into_owned());
         }
+        s.base_dir = path.parent().map(Path::to_path_buf);
         s.validate().map_err(|reason| SimError::Scenario {
             path: path.into(),
             reason,
@@ -252,24 +297,32 @@ impl Scenario {
     /// Checks everything a parse cannot: ranges, party ids, intervals.
     pub fn validate(&self) -> Result<(), String> {
         self.params()?;
-        if self.parties < 3 {
-            return Err(
-                "parties: at least 3 are needed (inputs come from parties 0, 1 and 2)".into(),
-            );
-        }
         if self.protocols.is_empty() {
             return Err("protocols: name at least one of grr, dn07".into());
         }
-        let w = &self.workload;
-        if w.batch == 0 || w.repetitions == 0 {
-            return Err("workload: batch and repetitions must be at least 1".into());
-        }
-        if w.bits == 0 || 2 * w.bits + 2 > mpc::share::MAX_BITS {
-            return Err(format!(
-                "workload.bits = {}: must be in 1..={}",
-                w.bits,
-                mpc::share::MAX_BITS / 2 - 1
-            ));
+        match (&self.workload, &self.job) {
+            (Some(w), None) => {
+                if self.parties < 3 {
+                    return Err(
+                        "parties: at least 3 are needed (inputs come from parties 0, 1 and 2)"
+                            .into(),
+                    );
+                }
+                if w.batch == 0 || w.repetitions == 0 {
+                    return Err("workload: batch and repetitions must be at least 1".into());
+                }
+                if w.bits == 0 || 2 * w.bits + 2 > mpc::share::MAX_BITS {
+                    return Err(format!(
+                        "workload.bits = {}: must be in 1..={}",
+                        w.bits,
+                        mpc::share::MAX_BITS / 2 - 1
+                    ));
+                }
+            }
+            (None, Some(job)) => {
+                job.spec(self.base())?;
+            }
+            _ => return Err("give exactly one of [workload] and [job]".into()),
         }
         let party = |what: &str, p: u16| {
             if (p as usize) < self.parties {
@@ -278,6 +331,7 @@ impl Scenario {
                 Err(format!("{what}: no party {p} among {}", self.parties))
             }
         };
+        self.network.validate_sites()?;
         let mut links = vec![self.network.link()];
         for o in &self.network.links {
             party("network.links.from", o.from)?;
@@ -375,7 +429,7 @@ impl Scenario {
             .collect();
         SimConfig {
             seed: self.seed,
-            links: net.link_table(),
+            links: net.link_table(self.parties),
             faults: FaultPlan { faults },
             compute: self.compute,
             recv_timeout_ns: (net.recv_timeout_ms > 0.0).then(|| ms_to_ns(net.recv_timeout_ms)),

@@ -110,7 +110,17 @@ pub struct NetworkSpec {
     /// Virtual receive deadline in milliseconds; 0 = none. Default: 30 000.
     #[serde(default = "default_timeout_ms")]
     pub recv_timeout_ms: f64,
-    /// Per-pair overrides.
+    /// Where the workers are: party `i` at `sites[i mod len]` (names from [`crate::sites`]).
+    /// Links between sites take half the measured round-trip time one way and
+    /// `site_bandwidth_mbps`; links within a site are the preset's. Default: none (every link
+    /// is the preset's).
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// Bandwidth between different sites, megabits per second (0 = unlimited). Default: the
+    /// preset's. An assumption of the scenario: the measured table has none.
+    #[serde(default)]
+    pub site_bandwidth_mbps: Option<f64>,
+    /// Per-pair overrides, applied last (`symmetric = false` for an asymmetric link).
     #[serde(default)]
     pub links: Vec<LinkOverride>,
 }
@@ -130,6 +140,8 @@ impl Default for NetworkSpec {
             rto_ms: None,
             bandwidth_scope: BandwidthScope::Link,
             recv_timeout_ms: default_timeout_ms(),
+            sites: Vec::new(),
+            site_bandwidth_mbps: None,
             links: Vec::new(),
         }
     }
@@ -155,8 +167,32 @@ impl NetworkSpec {
         }
     }
 
-    /// A short description for reports: the preset, with `+custom` when a field changes it.
+    /// The site of `party`, when the network names sites.
+    pub fn site_of(&self, party: u16) -> Option<String> {
+        (!self.sites.is_empty()).then(|| self.sites[party as usize % self.sites.len()].clone())
+    }
+
+    /// Checks the site names.
+    pub fn validate_sites(&self) -> Result<(), String> {
+        for s in &self.sites {
+            crate::sites::site(s).map_err(|e| format!("network.sites: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// A short description for reports: the preset, with `+custom` when a field changes it,
+    /// or the sites.
     pub fn label(&self) -> String {
+        if !self.sites.is_empty() {
+            let mut distinct: Vec<&str> = Vec::new();
+            for s in &self.sites {
+                if !distinct.contains(&s.as_str()) {
+                    distinct.push(s);
+                }
+            }
+            let custom = if self.links.is_empty() { "" } else { "+custom" };
+            return format!("sites:{}{custom}", distinct.join("+"));
+        }
         if self.link().apply(self.preset.model()) == self.preset.model() && self.links.is_empty() {
             self.preset.name().to_string()
         } else {
@@ -190,18 +226,44 @@ pub struct LinkOverride {
 
 impl NetworkSpec {
     /// The links this table describes.
-    pub fn link_table(&self) -> LinkTable {
+    pub fn link_table(&self, parties: usize) -> LinkTable {
         let default = self.link().apply(self.preset.model());
         let mut links = LinkTable::uniform(default);
         links.scope = self.bandwidth_scope;
+        if !self.sites.is_empty() {
+            // Unknown names are refused by validation; here they are read as the preset.
+            let index: Vec<Option<usize>> = self
+                .sites
+                .iter()
+                .map(|s| crate::sites::site(s).ok())
+                .collect();
+            let n = parties;
+            for a in 0..n {
+                for b in 0..n {
+                    let (Some(sa), Some(sb)) = (index[a % index.len()], index[b % index.len()])
+                    else {
+                        continue;
+                    };
+                    if a == b || sa == sb {
+                        continue;
+                    }
+                    let wan = LinkSpec {
+                        latency_ms: Some(crate::sites::rtt_ms(sa, sb) / 2.0),
+                        bandwidth_mbps: self.site_bandwidth_mbps,
+                        ..LinkSpec::default()
+                    };
+                    links
+                        .overrides
+                        .insert((a as u16, b as u16), wan.apply(default));
+                }
+            }
+        }
         for o in &self.links {
-            links
-                .overrides
-                .insert((o.from, o.to), o.link().apply(default));
+            let forward = o.link().apply(*links.model(o.from, o.to));
+            let backward = o.link().apply(*links.model(o.to, o.from));
+            links.overrides.insert((o.from, o.to), forward);
             if o.symmetric {
-                links
-                    .overrides
-                    .insert((o.to, o.from), o.link().apply(default));
+                links.overrides.insert((o.to, o.from), backward);
             }
         }
         links
