@@ -1,7 +1,7 @@
 //! Runs the benchmark matrix and prints a `RESULT` line per cell, then the Markdown table.
 //!
 //! `cargo run --release -p simulations --example bench -- [--parties 3,5,7] [--ops mul,lt]
-//!  [--protocols grr,dn07] [--networks lan,wan] [--batch N] [--reps N] [--seed N] [--out DIR]`
+//!  [--protocols grr,dn07] [--randomness dealt,prss] [--networks lan,wan] [--batch N] [--reps N] [--seed N] [--out DIR]`
 
 use std::path::PathBuf;
 
@@ -29,6 +29,9 @@ fn main() -> anyhow::Result<()> {
             "--ops" => options.ops = list(value, |s| s.parse().map_err(anyhow::Error::msg))?,
             "--protocols" => {
                 options.protocols = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
+            }
+            "--randomness" => {
+                options.randomness = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
             }
             "--networks" => {
                 options.networks = list(value, |s| match s {

@@ -15,12 +15,12 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mpc::MulProtocol;
+use mpc::{MulProtocol, Randomness};
 use serde::{Deserialize, Serialize};
 
 use crate::plot::{Series, line_chart};
 use crate::report::{write_csv, write_json};
-use crate::runner::run_protocol;
+use crate::runner::run_protocol_with;
 use crate::scenario::{Preset, Scenario, WorkloadSpec};
 use crate::workload::Op;
 use crate::{SimError, link::ns_to_s};
@@ -34,6 +34,9 @@ pub struct BenchOptions {
     pub ops: Vec<Op>,
     /// Multiplication protocols. Default: grr, dn07.
     pub protocols: Vec<MulProtocol>,
+    /// Sources of randomness, each against every protocol (a PRSS cell's protocol reads
+    /// `grr+prss`). Default: dealt.
+    pub randomness: Vec<Randomness>,
     /// Networks. Default: lan, wan.
     pub networks: Vec<Preset>,
     /// Elements per batch. Default: 1000.
@@ -54,6 +57,7 @@ impl Default for BenchOptions {
             parties: vec![3, 5, 7, 11, 15, 21, 31],
             ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
             protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
+            randomness: vec![Randomness::Dealt],
             networks: vec![Preset::Lan, Preset::Wan],
             batch: 1000,
             repetitions: 1,
@@ -112,17 +116,25 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
     let mut report = BenchReport::default();
     for &op in &options.ops {
         for &network in &options.networks {
-            for &protocol in &options.protocols {
+            for (protocol, randomness) in options
+                .protocols
+                .iter()
+                .flat_map(|&p| options.randomness.iter().map(move |&r| (p, r)))
+            {
+                let label = match randomness {
+                    Randomness::Dealt => protocol.to_string(),
+                    other => format!("{protocol}+{other}"),
+                };
                 for &n in &options.parties {
                     let workload = WorkloadSpec {
                         batch: options.batch,
                         repetitions: options.repetitions,
                         ..WorkloadSpec::op(op)
                     };
-                    let name = format!("bench-{op}-{}-{protocol}-{n}", network.name());
+                    let name = format!("bench-{op}-{}-{label}-{n}", network.name());
                     let mut scenario = Scenario::new(&name, n, network, workload);
                     scenario.seed = options.seed;
-                    let run = run_protocol(&scenario, protocol)?;
+                    let run = run_protocol_with(&scenario, protocol, randomness)?;
                     if options.print_results {
                         for line in (crate::report::Report {
                             scenario: name,
@@ -136,7 +148,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                     report.wall_s.push(run.wall.total_s);
                     report.cells.push(BenchCell {
                         op: op.to_string(),
-                        protocol: protocol.to_string(),
+                        protocol: label.clone(),
                         network: network.name().to_string(),
                         parties: n,
                         threshold: run.threshold,

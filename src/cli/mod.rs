@@ -25,11 +25,14 @@ pub fn run() -> anyhow::Result<()> {
             parties,
             ops,
             protocol,
+            randomness,
             network,
             batch,
             out,
             json,
-        } => sim::bench(parties, ops, protocol, network, batch, out, json),
+        } => sim::bench(
+            parties, ops, protocol, randomness, network, batch, out, json,
+        ),
         Command::Cluster {
             command:
                 ClusterCommand::Init {
@@ -152,6 +155,11 @@ enum Command {
         /// Multiplication protocols: grr, dn07.
         #[arg(long, value_delimiter = ',', default_value = "grr,dn07")]
         protocol: Vec<String>,
+        /// Sources of randomness, each against every protocol: dealt (dealing rounds, bit
+        /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits
+        /// comparisons in GF(2^8)).
+        #[arg(long, value_delimiter = ',', default_value = "dealt")]
+        randomness: Vec<String>,
         /// Networks: lan, wan, ideal.
         #[arg(long, value_delimiter = ',', default_value = "lan,wan")]
         network: Vec<String>,

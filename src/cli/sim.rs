@@ -56,6 +56,7 @@ pub(super) fn bench(
     parties: Vec<usize>,
     ops: Vec<String>,
     protocol: Vec<String>,
+    randomness: Vec<String>,
     network: Vec<String>,
     batch: usize,
     out: Option<PathBuf>,
@@ -65,6 +66,7 @@ pub(super) fn bench(
         parties,
         ops: parse_list("ops", &ops, |s| s.parse::<Op>())?,
         protocols: parse_list("protocol", &protocol, |s| s.parse::<MulProtocol>())?,
+        randomness: parse_list("randomness", &randomness, |s| s.parse::<mpc::Randomness>())?,
         networks: parse_list("network", &network, |s| match s {
             "lan" => Ok(Preset::Lan),
             "wan" => Ok(Preset::Wan),
@@ -81,6 +83,7 @@ pub(super) fn bench(
     let cells = options.parties.len()
         * options.ops.len()
         * options.protocols.len()
+        * options.randomness.len()
         * options.networks.len();
     eprintln!("running {cells} cells (each checked against the plaintext computation)");
     let report = simulations::run_bench(options)?;
