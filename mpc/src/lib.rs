@@ -9,8 +9,9 @@
 //! - [`quic`]: the QUIC transport, a mesh of mutually authenticated connections pinned to the
 //!   roster's keys, carrying any number of sessions;
 //! - [`engine`]: a party's context, with batched inputs, openings, multiplication (GRR or DN07),
-//!   random sharings and bits, comparisons, fixed point and selection, and Pedersen
-//!   commitments computed from shares ([`engine::commit`]);
+//!   random sharings and bits (dealt, or by pseudo-random secret sharing, [`engine::prss`]),
+//!   comparisons (with bit circuits on field elements, or edaBits in GF(2^8)), fixed point and
+//!   selection, and Pedersen commitments computed from shares ([`engine::commit`]);
 //! - [`share::Shared`]: shares with a public magnitude bound that every operation propagates, so
 //!   that overflow is refused before anything is sent, never silently wrapped.
 //!

@@ -1,8 +1,9 @@
 //! Runs the benchmark matrix and prints a `RESULT` line per cell, then the Markdown table.
 //!
 //! `cargo run --release -p simulations --example bench -- [--parties 3,5,7] [--ops mul,lt]
-//!  [--jobs auction:1200x4000,stats:100000] [--protocols grr,dn07] [--networks lan,wan]
-//!  [--sites frankfurt+ireland+virginia] [--batch N] [--reps N] [--seed N] [--out DIR]`
+//!  [--jobs auction:1200x4000,stats:100000] [--protocols grr,dn07] [--randomness dealt,prss]
+//!  [--networks lan,wan] [--sites frankfurt+ireland+virginia] [--batch N] [--reps N] [--seed N]
+//!  [--out DIR]`
 //!
 //! With `--jobs` and no `--ops`, only the jobs run; the jobs' table follows the operations'.
 
@@ -40,6 +41,9 @@ fn main() -> anyhow::Result<()> {
             }
             "--protocols" => {
                 options.protocols = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
+            }
+            "--randomness" => {
+                options.randomness = list(value, |s| s.parse().map_err(anyhow::Error::msg))?
             }
             "--networks" => {
                 options.networks = list(value, |s| match s {

@@ -20,13 +20,13 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mpc::MulProtocol;
+use mpc::{MulProtocol, Randomness};
 use serde::{Deserialize, Serialize};
 
 use crate::job::presets::JobPreset;
 use crate::plot::{Series, line_chart};
 use crate::report::{write_csv, write_json};
-use crate::runner::run_protocol;
+use crate::runner::run_protocol_with;
 use crate::scenario::{NetworkSpec, Preset, Scenario, WorkloadSpec};
 use crate::workload::Op;
 use crate::{SimError, link::ns_to_s};
@@ -40,6 +40,9 @@ pub struct BenchOptions {
     pub ops: Vec<Op>,
     /// Multiplication protocols. Default: grr, dn07.
     pub protocols: Vec<MulProtocol>,
+    /// Sources of randomness, each against every protocol (a PRSS cell's protocol reads
+    /// `grr+prss`). Default: dealt.
+    pub randomness: Vec<Randomness>,
     /// Networks. Default: lan, wan.
     pub networks: Vec<Preset>,
     /// Jobs of the catalog, rows beside the operations. Default: none.
@@ -68,6 +71,7 @@ impl Default for BenchOptions {
             parties: vec![3, 5, 7, 11, 15, 21, 31],
             ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
             protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
+            randomness: vec![Randomness::Dealt],
             networks: vec![Preset::Lan, Preset::Wan],
             jobs: Vec::new(),
             sites: Vec::new(),
@@ -156,9 +160,17 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
         );
     for (row, op, job) in rows {
         for (network, spec) in &networks {
-            for &protocol in &options.protocols {
+            for (protocol, randomness) in options
+                .protocols
+                .iter()
+                .flat_map(|&p| options.randomness.iter().map(move |&r| (p, r)))
+            {
+                let label = match randomness {
+                    Randomness::Dealt => protocol.to_string(),
+                    other => format!("{protocol}+{other}"),
+                };
                 for &n in &options.parties {
-                    let name = format!("bench-{row}-{network}-{protocol}-{n}");
+                    let name = format!("bench-{row}-{network}-{label}-{n}");
                     let mut scenario = match (op, job) {
                         (Some(op), _) => {
                             let workload = WorkloadSpec {
@@ -173,7 +185,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                     };
                     scenario.network = spec.clone();
                     scenario.seed = options.seed;
-                    let run = run_protocol(&scenario, protocol)?;
+                    let run = run_protocol_with(&scenario, protocol, randomness)?;
                     if options.print_results {
                         for line in (crate::report::Report {
                             scenario: name,
@@ -187,7 +199,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                     report.wall_s.push(run.wall.total_s);
                     report.cells.push(BenchCell {
                         op: row.clone(),
-                        protocol: protocol.to_string(),
+                        protocol: label.clone(),
                         network: network.clone(),
                         parties: n,
                         threshold: run.threshold,

@@ -36,6 +36,15 @@ pub fn run_scenario(scenario: &Scenario) -> Result<Report, SimError> {
 
 /// Runs `scenario` with one multiplication protocol.
 pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunReport, SimError> {
+    run_protocol_with(scenario, protocol, mpc::Randomness::Dealt)
+}
+
+/// Runs `scenario` with one multiplication protocol and one source of randomness.
+pub fn run_protocol_with(
+    scenario: &Scenario,
+    protocol: MulProtocol,
+    randomness: mpc::Randomness,
+) -> Result<RunReport, SimError> {
     let invalid = |reason: String| SimError::Invalid {
         scenario: scenario.name().to_string(),
         reason,
@@ -55,6 +64,7 @@ fn engine_config(scenario: &Scenario, protocol: MulProtocol) -> EngineConfig {
     EngineConfig {
         mul: protocol,
         check_openings: scenario.check_openings,
+        randomness,
         ..Default::default()
     }
 }

@@ -25,6 +25,7 @@ pub fn run() -> anyhow::Result<()> {
             parties,
             ops,
             protocol,
+            randomness,
             network,
             jobs,
             batch,
@@ -35,6 +36,7 @@ pub fn run() -> anyhow::Result<()> {
                 parties,
                 ops,
                 protocol,
+                randomness,
                 network,
                 jobs,
                 batch,
@@ -169,6 +171,11 @@ enum Command {
         /// Multiplication protocols: grr, dn07.
         #[arg(long, value_delimiter = ',', default_value = "grr,dn07")]
         protocol: Vec<String>,
+        /// Sources of randomness, each against every protocol: dealt (dealing rounds, bit
+        /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits
+        /// comparisons in GF(2^8)).
+        #[arg(long, value_delimiter = ',', default_value = "dealt")]
+        randomness: Vec<String>,
         /// Networks: lan, wan, ideal, or measured sites joined by '+'
         /// (sites:frankfurt+ireland+virginia, 1 Gbit/s between sites).
         #[arg(long, value_delimiter = ',', default_value = "lan,wan")]

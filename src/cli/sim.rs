@@ -56,6 +56,7 @@ pub(super) struct BenchArgs {
     pub(super) parties: Vec<usize>,
     pub(super) ops: Option<Vec<String>>,
     pub(super) protocol: Vec<String>,
+    pub(super) randomness: Vec<String>,
     pub(super) network: Vec<String>,
     pub(super) jobs: Vec<String>,
     pub(super) batch: usize,
@@ -95,6 +96,9 @@ pub(super) fn bench(args: BenchArgs, out: Option<PathBuf>, json: bool) -> Result
         ops,
         jobs,
         protocols: parse_list("protocol", &args.protocol, |s| s.parse::<MulProtocol>())?,
+        randomness: parse_list("randomness", &args.randomness, |s| {
+            s.parse::<mpc::Randomness>()
+        })?,
         networks,
         sites,
         batch: args.batch,
@@ -105,6 +109,7 @@ pub(super) fn bench(args: BenchArgs, out: Option<PathBuf>, json: bool) -> Result
     let cells = options.parties.len()
         * (options.ops.len() + options.jobs.len())
         * options.protocols.len()
+        * options.randomness.len()
         * (options.networks.len() + options.sites.len());
     eprintln!("running {cells} cells (each checked against the plaintext computation)");
     let report = simulations::run_bench(options)?;

@@ -239,6 +239,7 @@ async fn run_job(
         Ok(e) => e,
         Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
     };
+    reset_peak_memory();
     tracing::info!(job, kind = spec.kind(), "job started");
     let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
         Ok(output) => {
@@ -263,6 +264,7 @@ async fn run_job(
                 job,
                 rounds = stats.rounds,
                 bytes_sent = stats.net.bytes_sent,
+                peak_rss_mb = peak_memory_kb().map_or(0, |kb| kb / 1024),
                 "job done"
             );
             Response::JobReport(report)
@@ -276,6 +278,20 @@ async fn run_job(
             Response::error(kind, format!("job {job}: {e}"))
         }
     }
+}
+
+/// Resets the process's peak resident set (`VmHWM`) on Linux, so that the peak read when a job
+/// ends is the job's (or the largest of jobs running at once); elsewhere nothing.
+fn reset_peak_memory() {
+    // "5" resets the peak RSS (proc(5), /proc/pid/clear_refs); failure only loses the figure.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident set since the last reset, in KiB (`None` off Linux).
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The test hook `QUORATE_TEST_HOLD_REPORT_MS`: how long to wait between computing a job and

@@ -3,9 +3,10 @@
 //!
 //! Escudero, Ghosh, Keller, Rachuri, Scholl, CRYPTO 2020, "Improved primitives for MPC over
 //! mixed arithmetic-binary circuits": an *edaBit* is a random value shared in the arithmetic
-//! field together with its bits shared in the binary domain (§3), a *daBit* one random bit
-//! shared in both (§2); a comparison masks its operand with an edaBit, opens it, and runs the
-//! bit circuit on binary shares (§5, LTZ via the masked opening of Catrina, de Hoogh 2010).
+//! field together with its bits shared in the binary domain, and a comparison masks its operand
+//! with an edaBit, opens it, and runs the bit circuit on binary shares (the masked opening of
+//! Catrina, de Hoogh 2010); a *daBit* (Rotaru, Wood, INDOCRYPT 2019, "MArBled circuits") is one
+//! random bit shared in both domains.
 //! Their edaBits come from parties' inputs summed by a binary adder; here the summands are
 //! CDI's replicated PRSS terms (`super::prss`), which need no input round at all: for every
 //! key set `A`, `v_A < 2^(m + 41)` is known to the members of `A`, its arithmetic sharing and
