@@ -537,7 +537,7 @@ mod tests {
             epsilon: None,
             private: None,
         };
-        assert!(compare_query(&q(52_000.0004), &q(52_000.0)).is_ok());
+        assert!(compare_query(&q(52_000.000_4), &q(52_000.0)).is_ok());
         assert!(compare_query(&q(52_000.5), &q(52_000.0)).is_err());
         let mut suppressed = q(1.0);
         suppressed.suppressed.push("other".into());
