@@ -62,3 +62,49 @@ fn bad_arguments_are_named() {
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("no/such/scenario.toml"));
 }
+
+#[test]
+fn a_job_crash_scenario_names_the_worker_and_bench_takes_jobs_and_sites() {
+    let run = quorate()
+        .args(["simulate", "simulations/scenarios/settlement-crash.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success());
+    assert!(
+        stdout.contains("op=settlement") && stdout.contains("reason=\"party 3 crashed"),
+        "{stdout}"
+    );
+    let run = quorate()
+        .args([
+            "bench",
+            "--jobs",
+            "stats:60",
+            "--parties",
+            "3",
+            "--protocol",
+            "grr",
+            "--network",
+            "sites:frankfurt+virginia",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        stdout.contains("op=statistics") && stdout.contains("network=sites:frankfurt+virginia"),
+        "{stdout}"
+    );
+    for (args, named) in [
+        (["--jobs", "lottery:3"], "lottery"),
+        (["--network", "sites:aarhus"], "aarhus"),
+    ] {
+        let run = quorate().arg("bench").args(args).output().unwrap();
+        assert!(!run.status.success());
+        assert!(String::from_utf8_lossy(&run.stderr).contains(named));
+    }
+}

@@ -13,9 +13,12 @@
 //! [`sim_net::ComputeModel::Measured`] puts wall time into virtual time and gives that up.)
 //!
 //! Entry points: [`run_scenario_file`] for one TOML [`scenario`], [`run_bench`] for the
-//! research matrix of operations × parties × protocols × networks ([`mod@bench`]). Results are
-//! checked against the plaintext computation ([`workload`]), written as JSON and CSV
-//! ([`report`]) and drawn as SVG ([`plot`]).
+//! research matrix of operations and jobs × parties × protocols × networks ([`mod@bench`]). A
+//! scenario runs one batched engine operation ([`workload`]) or any job of the catalog through
+//! the workers' own dispatch ([`job`]), over preset links or measured sites ([`sites`]).
+//! Results are checked against the plaintext computation (a job: the same job on the `Clear`
+//! backend), written as JSON and CSV per run, party and phase ([`report`]) and drawn as SVG
+//! ([`plot`]).
 //!
 //! What this crate does not do: open sockets, or run anything but the engine's own code; the
 //! QUIC transport and real clusters live elsewhere.

@@ -66,19 +66,14 @@ mod tests {
 
     #[test]
     fn the_table_is_square_with_a_zero_diagonal_and_nearly_symmetric() {
-        for a in 0..SITES.len() {
+        for (a, from) in SITES.iter().enumerate() {
             assert_eq!(rtt_ms(a, a), 0.0);
-            for b in 0..SITES.len() {
+            for (b, to) in SITES.iter().enumerate() {
                 if a != b {
                     let (x, y) = (rtt_ms(a, b), rtt_ms(b, a));
-                    assert!(x > 10.0, "{} -> {}", SITES[a], SITES[b]);
+                    assert!(x > 10.0, "{from} -> {to}");
                     // Two measurements of one path: within 5% of each other.
-                    assert!(
-                        (x - y).abs() <= 0.05 * x.max(y),
-                        "{} <-> {}",
-                        SITES[a],
-                        SITES[b]
-                    );
+                    assert!((x - y).abs() <= 0.05 * x.max(y), "{from} <-> {to}");
                 }
             }
         }

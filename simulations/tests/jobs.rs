@@ -41,6 +41,18 @@ fn all_ok(report: &Report) {
     }
 }
 
+/// Runs `s` twice: one seed, identical reports (wall-clock figures are not in them).
+fn run_twice(s: &Scenario) -> Report {
+    let (a, b) = (run_scenario(s).unwrap(), run_scenario(s).unwrap());
+    assert_eq!(
+        a.to_json(),
+        b.to_json(),
+        "{}: two runs with one seed",
+        a.scenario
+    );
+    a
+}
+
 /// The auction scenario with `bidders` bidders over `prices` grid prices.
 fn small_auction(bidders: usize, prices: i64) -> Scenario {
     let mut s = scenario("auction-3-regions.toml");
@@ -139,7 +151,7 @@ fn the_payroll_group_by_matches_and_the_slow_worker_slows_it() {
     };
     *rows = 400;
     s.protocols = vec![mpc::MulProtocol::Grr];
-    let slow = run_scenario(&s).unwrap();
+    let slow = run_twice(&s);
     all_ok(&slow);
     let mut fast = s.clone();
     fast.faults.clear();
@@ -156,7 +168,7 @@ fn the_payroll_group_by_matches_and_the_slow_worker_slows_it() {
 
 #[test]
 fn a_crash_mid_settlement_fails_naming_the_worker_and_delivers_nothing() {
-    let crashed = run_scenario(&scenario("settlement-crash.toml")).unwrap();
+    let crashed = run_twice(&scenario("settlement-crash.toml"));
     let run = &crashed.runs[0];
     assert_eq!(run.outcome.status, Status::Failed);
     assert_eq!(run.outcome.party, Some(3));
@@ -194,7 +206,7 @@ fn thirty_one_workers_run_a_statistics_query() {
         panic!("a table")
     };
     *rows = 100;
-    let report = run_scenario(&s).unwrap();
+    let report = run_twice(&s);
     all_ok(&report);
     assert_eq!(report.runs[0].party_reports.len(), 31);
 }

@@ -413,7 +413,7 @@ fn book(
     Ok((0..firms)
         .map(|f| {
             let rows = orders / firms + usize::from(f < orders % firms);
-            let mut cols: Vec<Vec<i128>> = vec![Vec::with_capacity(rows); 3];
+            let mut cols: Vec<Vec<i128>> = (0..3).map(|_| Vec::with_capacity(rows)).collect();
             for _ in 0..rows {
                 let sells = rng.random_bool(0.5);
                 let centre = if sells { ticks / 3 } else { 2 * ticks / 3 };

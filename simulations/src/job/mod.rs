@@ -20,6 +20,7 @@
 //!
 //! What this module does not do: links, faults or reports (the rest of the crate).
 
+mod check;
 pub mod data;
 pub mod presets;
 pub mod stepped;
@@ -35,7 +36,7 @@ use protocols::backend::{Clear, Secret};
 use protocols::catalog::{JobError, JobSpec};
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::Policy;
-use protocols::stats::{GroupMinimums, QueryResult, Value};
+use protocols::stats::GroupMinimums;
 use serde::{Deserialize, Serialize};
 
 use data::{DataSpec, Dataset};
@@ -339,54 +340,6 @@ impl JobWorkload {
             steps,
         })
     }
-
-    /// Checks the parties that finished against each other and against the clear job; the
-    /// error names what differs (and the party, when one disagrees with party 0).
-    pub fn verify(&self, done: &[(u16, &PartyOutcome)]) -> Result<(), (String, Option<u16>)> {
-        let Some(&(first, base)) = done.first() else {
-            return Err(("no party finished".into(), None));
-        };
-        for &(p, o) in &done[1..] {
-            if o.public != base.public {
-                return Err((
-                    format!("party {p} holds another public result than party {first}"),
-                    Some(p),
-                ));
-            }
-        }
-        compare_public(&base.public, &self.reference_public)
-            .map_err(|e| (format!("public result: {e}"), None))?;
-        for (i, (delivery, want)) in self.reference.iter().enumerate() {
-            let got = done
-                .iter()
-                .find_map(|(_, o)| o.received.get(i).cloned().flatten())
-                .ok_or_else(|| (format!("{}: nobody reconstructed it", delivery.what), None))?;
-            let same = if delivery.query {
-                match (&base.public, &self.reference_public) {
-                    (PublicResult::Statistics(g), PublicResult::Statistics(w)) => {
-                        let (g, w) = (g.reveal(&got), w.reveal(want));
-                        match (g, w) {
-                            (Ok(g), Ok(w)) => compare_query(&g, &w),
-                            (Err(e), _) | (_, Err(e)) => Err(e),
-                        }
-                    }
-                    _ => Err("a query result without a statistics result".into()),
-                }
-            } else if &got == want {
-                Ok(())
-            } else {
-                let at = got.iter().zip(want).position(|(a, b)| a != b);
-                Err(match at {
-                    Some(k) => {
-                        format!("value {k}: got {}, the clear job gives {}", got[k], want[k])
-                    }
-                    None => format!("{} values, the clear job gives {}", got.len(), want.len()),
-                })
-            };
-            same.map_err(|e| (format!("{}: {e}", delivery.what), None))?;
-        }
-        Ok(())
-    }
 }
 
 /// The network error inside a job's error, when there is one (so that the run blames the
@@ -404,147 +357,5 @@ fn engine_error(e: JobError) -> MpcError {
     MpcError::InvalidArgument {
         op: "job",
         reason: e.to_string(),
-    }
-}
-
-fn compare_public(got: &PublicResult, want: &PublicResult) -> Result<(), String> {
-    match (got, want) {
-        (PublicResult::Statistics(g), PublicResult::Statistics(w)) => compare_query(g, w),
-        _ if got == want => Ok(()),
-        _ => Err(format!(
-            "got {}, the clear job gives {}",
-            serde_json::to_string(got).unwrap_or_default(),
-            serde_json::to_string(want).unwrap_or_default()
-        )),
-    }
-}
-
-/// Equal but for real numbers within `1e-6 · (1 + |want|)`.
-fn compare_query(got: &QueryResult, want: &QueryResult) -> Result<(), String> {
-    if got.suppressed != want.suppressed {
-        return Err(format!(
-            "suppressed groups {:?}, the clear job suppresses {:?}",
-            got.suppressed, want.suppressed
-        ));
-    }
-    if got.rows.len() != want.rows.len() || got.columns != want.columns {
-        return Err(format!(
-            "{} groups of {:?}, the clear job reports {} of {:?}",
-            got.rows.len(),
-            got.columns,
-            want.rows.len(),
-            want.columns
-        ));
-    }
-    for (g, w) in got.rows.iter().zip(&want.rows) {
-        for (i, (a, b)) in g.values.iter().zip(&w.values).enumerate() {
-            let close = match (a, b) {
-                (Value::Float(x), Value::Float(y)) => (x - y).abs() <= 1e-6 * (1.0 + y.abs()),
-                _ => a == b,
-            };
-            if !close || g.group != w.group {
-                return Err(format!(
-                    "{} of group {:?}: got {a:?}, the clear job gives {b:?}",
-                    got.columns.get(i).map_or("?", String::as_str),
-                    w.group
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use protocols::catalog::JobSpec;
-    use protocols::matching::{Grid, GridRange};
-
-    fn auction() -> JobWorkload {
-        let scenario = JobScenario {
-            sql: None,
-            spec: Some(JobSpec::Auction {
-                dataset: "bids".into(),
-                grid: Grid::Range(GridRange {
-                    min: 10,
-                    max: 29,
-                    step: 1,
-                }),
-            }),
-            spec_file: None,
-            data: DataSpec::Auction {
-                bidders: 6,
-                max_quantity: 50,
-            },
-        };
-        JobWorkload::prepare(&scenario, 3, Path::new(".")).unwrap()
-    }
-
-    /// What a party holding exactly the clear job's outputs would hold.
-    fn faithful(w: &JobWorkload) -> PartyOutcome {
-        PartyOutcome {
-            public: w.reference_public.clone(),
-            received: w.reference.iter().map(|(_, v)| Some(v.clone())).collect(),
-            steps: 1,
-        }
-    }
-
-    #[test]
-    fn the_check_accepts_the_clear_outputs_and_refuses_any_difference() {
-        let w = auction();
-        assert!(w.reference.len() >= 6, "one allocation per bidder");
-        let good = faithful(&w);
-        assert_eq!(w.verify(&[(0, &good), (1, &good), (2, &good)]), Ok(()));
-
-        // A private allocation one unit off.
-        let mut off = faithful(&w);
-        let values = off.received[2].as_mut().unwrap();
-        values[0] += 1;
-        let (reason, _) = w.verify(&[(0, &off)]).unwrap_err();
-        assert!(
-            reason.contains(&w.reference[2].0.what) && reason.contains("the clear job gives"),
-            "{reason}"
-        );
-
-        // A party that disagrees with party 0 is named.
-        let mut other = faithful(&w);
-        other.public = PublicResult::Settlement(protocols::settlement::SettlementResult {
-            firms: vec![],
-            obligations: 0,
-            iterations: 1,
-            all_settled: true,
-        });
-        assert_eq!(w.verify(&[(0, &good), (2, &other)]).unwrap_err().1, Some(2));
-
-        // An output nobody reconstructed.
-        let mut lost = faithful(&w);
-        lost.received[0] = None;
-        assert!(w.verify(&[(0, &lost)]).unwrap_err().0.contains("nobody"));
-        assert!(w.verify(&[]).is_err());
-    }
-
-    #[test]
-    fn statistics_compare_reals_within_the_stated_tolerance() {
-        let row = |x: f64| protocols::stats::ResultRow {
-            group: None,
-            values: vec![Value::Float(x)],
-        };
-        let q = |x: f64| QueryResult {
-            columns: vec!["AVG(salary)".into()],
-            group_by: None,
-            rows: vec![row(x)],
-            suppressed: vec![],
-            epsilon: None,
-            private: None,
-        };
-        assert!(compare_query(&q(52_000.0004), &q(52_000.0)).is_ok());
-        assert!(compare_query(&q(52_000.5), &q(52_000.0)).is_err());
-        let mut suppressed = q(1.0);
-        suppressed.suppressed.push("other".into());
-        assert!(
-            compare_query(&suppressed, &q(1.0))
-                .unwrap_err()
-                .contains("suppressed")
-        );
     }
 }
