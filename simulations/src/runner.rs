@@ -51,16 +51,20 @@ pub fn run_protocol_with(
     };
     scenario.validate().map_err(invalid)?;
     match (&scenario.workload, &scenario.job) {
-        (Some(w), _) => run_op(scenario, protocol, &w.to_workload()),
+        (Some(w), _) => run_op(scenario, protocol, randomness, &w.to_workload()),
         (None, Some(job)) => {
             let job = JobWorkload::prepare(job, scenario.seed, scenario.base()).map_err(invalid)?;
-            run_job(scenario, protocol, Arc::new(job))
+            run_job(scenario, protocol, randomness, Arc::new(job))
         }
         (None, None) => Err(invalid("no workload and no job".into())),
     }
 }
 
-fn engine_config(scenario: &Scenario, protocol: MulProtocol) -> EngineConfig {
+fn engine_config(
+    scenario: &Scenario,
+    protocol: MulProtocol,
+    randomness: mpc::Randomness,
+) -> EngineConfig {
     EngineConfig {
         mul: protocol,
         check_openings: scenario.check_openings,
@@ -72,6 +76,7 @@ fn engine_config(scenario: &Scenario, protocol: MulProtocol) -> EngineConfig {
 fn run_op(
     scenario: &Scenario,
     protocol: MulProtocol,
+    randomness: mpc::Randomness,
     workload: &OpWorkload,
 ) -> Result<RunReport, SimError> {
     let params = scenario.params().map_err(|reason| SimError::Invalid {
@@ -80,7 +85,7 @@ fn run_op(
     })?;
     let inputs = workload.inputs(scenario.seed);
     let config = scenario.sim_config();
-    let run = run_session(params, engine_config(scenario, protocol), &config, |e| {
+    let run = run_session(params, engine_config(scenario, protocol, randomness), &config, |e| {
         workload.program(e, inputs.clone())
     })?;
     let outcome = outcome(&run, |done| {
@@ -128,6 +133,7 @@ fn run_op(
 fn run_job(
     scenario: &Scenario,
     protocol: MulProtocol,
+    randomness: mpc::Randomness,
     job: Arc<JobWorkload>,
 ) -> Result<RunReport, SimError> {
     let params = scenario.params().map_err(|reason| SimError::Invalid {
@@ -135,7 +141,7 @@ fn run_job(
         reason,
     })?;
     let config = scenario.sim_config();
-    let run = run_session(params, engine_config(scenario, protocol), &config, |e| {
+    let run = run_session(params, engine_config(scenario, protocol, randomness), &config, |e| {
         job.clone().program(e)
     })?;
     let outcome = outcome(&run, |done| job.verify(done));
