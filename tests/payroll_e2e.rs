@@ -119,7 +119,6 @@ fn moments(rows: &[&(&str, &str, i64, i64)]) -> Moments {
 }
 
 #[test]
-#[ignore = "written for issue 14 but not yet run (no time left to build the binary on the shared machine): run with --ignored"]
 fn three_firms_payroll_without_a_schema_answers_the_first_queries() {
     let cluster = LocalCluster::start(3);
     let dir = cluster.dir_arg();
