@@ -236,10 +236,13 @@ impl JobSpec {
                 let first = tables
                     .first()
                     .ok_or_else(|| StatsError::Input("no input dataset".into()))?;
-                let parsed = crate::stats::parse(query, |name| {
-                    (name == first.name).then(|| first.schema.clone())
-                })
-                .map_err(StatsError::Sql)?;
+                // Owners' datasets of one name may sit on different rungs of the width
+                // ladder: the query reads them all with the widest.
+                let schema = crate::dataset::Schema::widest(tables.iter().map(|t| &t.schema))
+                    .map_err(|e| StatsError::Input(format!("{}: {e}", first.name)))?;
+                let parsed =
+                    crate::stats::parse(query, |name| (name == first.name).then(|| schema.clone()))
+                        .map_err(StatsError::Sql)?;
                 let columns = (0..first.columns.len())
                     .map(|c| {
                         let parts: Vec<&Secret> = tables.iter().map(|t| &t.columns[c]).collect();

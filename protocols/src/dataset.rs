@@ -14,6 +14,15 @@
 //! A schema is given as TOML (`[[columns]] name = "salary" type = "integer"`) or inferred from
 //! the CSV: integers, then decimals (fixed point), then text columns named like `id`/`*_id`
 //! (identifiers) or with at most 64 distinct values (categorical, domain sorted).
+//!
+//! **Inferred widths.** A column's bound is public: it sets what every statistic over it costs
+//! and whether it fits the engine's range ([`crate::stats`] documents the table). An inferred
+//! integer or fixed column gets the narrowest rung of the public ladder [`WIDTH_LADDER`]
+//! (8, 16, 32, 48, 63 bits) that holds every one of the owner's encoded values — so the width
+//! reveals only which rung the largest magnitude falls under, never the value itself. The
+//! owner sees the inferred schema before anything is uploaded ([`Schema::describe`]) and can pin
+//! a width in a schema file. Several owners' datasets of one name may land on different rungs:
+//! a query reads them with the widest ([`Schema::widest`]), so a job never fails for that.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -27,6 +36,22 @@ use sha2::{Digest, Sha256};
 pub const ID_BITS: u32 = 60;
 /// The most distinct text values an inferred categorical column may have.
 pub const MAX_INFERRED_CATEGORIES: usize = 64;
+/// The public widths (bits of the encoded integers) an inferred integer or fixed column may
+/// get: the narrowest that holds the owner's values (see the module doc).
+pub const WIDTH_LADDER: [u32; 5] = [8, 16, 32, 48, 63];
+
+/// The narrowest rung of [`WIDTH_LADDER`] that holds every value (the top rung otherwise).
+pub fn ladder_width(values: impl IntoIterator<Item = i128>) -> u32 {
+    let need = values
+        .into_iter()
+        .map(mpc::field::encode::bits_for)
+        .max()
+        .unwrap_or(0);
+    WIDTH_LADDER
+        .into_iter()
+        .find(|&w| w >= need)
+        .unwrap_or(WIDTH_LADDER[WIDTH_LADDER.len() - 1])
+}
 
 fn default_bits() -> u32 {
     63
@@ -241,10 +266,87 @@ impl Schema {
             .find(|(_, c)| c.name == name)
     }
 
+    /// The schema a query reads several owners' datasets of one name with: the same columns
+    /// (names, types, fractional bits, domains), each integer or fixed column with the widest
+    /// bound among them (owners' inferred widths may sit on different rungs of
+    /// [`WIDTH_LADDER`]). Any other difference is an error naming the column.
+    pub fn widest<'a>(schemas: impl IntoIterator<Item = &'a Schema>) -> Result<Schema, String> {
+        let mut schemas = schemas.into_iter();
+        let Some(first) = schemas.next() else {
+            return Err("no schema".into());
+        };
+        let mut out = first.clone();
+        for s in schemas {
+            if s.columns.len() != out.columns.len() {
+                return Err(format!(
+                    "{} columns against {}",
+                    s.columns.len(),
+                    out.columns.len()
+                ));
+            }
+            for (mine, theirs) in out.columns.iter_mut().zip(&s.columns) {
+                let differs = format!(
+                    "column '{}' differs: {} against {}",
+                    mine.name,
+                    theirs.describe_type(),
+                    mine.describe_type()
+                );
+                if mine.name != theirs.name {
+                    return Err(format!(
+                        "column '{}' against column '{}'",
+                        theirs.name, mine.name
+                    ));
+                }
+                match (&mut mine.ty, &theirs.ty) {
+                    (ColumnType::Integer { bits }, ColumnType::Integer { bits: b }) => {
+                        *bits = (*bits).max(*b)
+                    }
+                    (
+                        ColumnType::Fixed { frac, bits },
+                        ColumnType::Fixed { frac: f2, bits: b2 },
+                    ) if frac == f2 => *bits = (*bits).max(*b2),
+                    (a, b) if a == b => {}
+                    _ => return Err(differs),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The schema as the owner reads it before uploading: one line per column with its type
+    /// and public width, then how to pin it (see the module doc).
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for c in &self.columns {
+            out.push_str(&format!("  {:<16} {}\n", c.name, c.describe_type()));
+        }
+        out
+    }
+
     /// A SHA-256 digest of the schema's canonical form (for the ledger).
     pub fn digest(&self) -> [u8; 32] {
         let canonical = toml::to_string(self).expect("a schema serializes");
         Sha256::digest(canonical.as_bytes()).into()
+    }
+}
+
+impl ColumnSpec {
+    /// The type in words, with its public width (`integer, 32 bits`).
+    pub fn describe_type(&self) -> String {
+        match &self.ty {
+            ColumnType::Integer { bits } => format!("integer, {bits} bits"),
+            ColumnType::Fixed { frac, bits } => {
+                format!("fixed, {bits} bits with {frac} fractional")
+            }
+            ColumnType::Categorical { domain } => {
+                format!(
+                    "categorical, {} values: {}",
+                    domain.len(),
+                    domain.join(", ")
+                )
+            }
+            ColumnType::Identifier => format!("identifier (hashed to {ID_BITS} bits)"),
+        }
     }
 }
 
@@ -485,9 +587,20 @@ fn infer_schema(headers: &[String], rows: &[(u64, Vec<String>)]) -> Schema {
         .map(|(c, name)| {
             let cells = || rows.iter().map(move |(_, r)| r[c].as_str());
             let ty = if cells().all(|v| v.parse::<i64>().is_ok()) {
-                ColumnType::Integer { bits: 63 }
+                let bits = ladder_width(
+                    cells()
+                        .filter_map(|v| v.parse::<i64>().ok())
+                        .map(i128::from),
+                );
+                ColumnType::Integer { bits }
             } else if cells().all(|v| v.parse::<f64>().is_ok_and(f64::is_finite)) {
-                ColumnType::Fixed { frac: 16, bits: 63 }
+                let frac = default_frac();
+                // Out-of-range values get the top rung here and a clear error when encoded.
+                let bits = ladder_width(cells().map(|v| {
+                    mpc::field::encode::fixed_to_int(v.parse().unwrap_or(0.0), frac, 126)
+                        .unwrap_or(i128::MAX)
+                }));
+                ColumnType::Fixed { frac, bits }
             } else {
                 let lower = name.to_ascii_lowercase();
                 let distinct: BTreeSet<&str> = cells().collect();
@@ -528,15 +641,69 @@ mod tests {
         .unwrap();
         assert_eq!(t.rows(), 2);
         assert_eq!(t.schema.columns[0].ty, ColumnType::Identifier);
-        assert_eq!(t.schema.columns[1].ty, ColumnType::Integer { bits: 63 });
+        // The narrowest rungs of the ladder: 50000 needs 16 bits, 1.25 * 2^16 needs 17.
+        assert_eq!(t.schema.columns[1].ty, ColumnType::Integer { bits: 16 });
         assert_eq!(
             t.schema.columns[2].ty,
-            ColumnType::Fixed { frac: 16, bits: 63 }
+            ColumnType::Fixed { frac: 16, bits: 32 }
         );
         assert_eq!(t.columns[1], vec![50000, -3]);
         assert_eq!(t.columns[2], vec![32768, 81920]);
         assert_eq!(t.columns[3], vec![0, 1]);
         assert!(t.columns[0][0] >= 0 && t.columns[0][0] < 1 << ID_BITS);
+    }
+
+    #[test]
+    fn inferred_widths_sit_on_the_ladder() {
+        let width = |csv: &str| parse(csv, None).unwrap().schema.columns[0].ty.bits();
+        // Each rung's edges: [-2^b, 2^b) holds, one past it takes the next rung.
+        for (lo, hi, rung) in [
+            (-256i128, 255i128, 8u32),
+            (-65536, 65535, 16),
+            (-(1 << 32), (1 << 32) - 1, 32),
+            (-(1 << 48), (1 << 48) - 1, 48),
+        ] {
+            assert_eq!(width(&format!("x\n{lo}\n{hi}\n")), rung, "{lo}..{hi}");
+            assert!(width(&format!("x\n{}\n", hi + 1)) > rung);
+            assert!(width(&format!("x\n{}\n", lo - 1)) > rung);
+        }
+        assert_eq!(width("x\n0\n"), 8);
+        assert_eq!(width(&format!("x\n{}\n{}\n", i64::MIN, i64::MAX)), 63);
+        // Fixed point: the scaled integers decide (2^16 fractional bits).
+        assert_eq!(width("x\n0.5\n-3.25\n"), 32);
+        assert_eq!(width("x\n0.001\n-0.0039\n"), 8);
+        assert_eq!(width("x\n70000.5\n"), 48);
+        // Beyond the top rung the cell is refused, naming it.
+        let err = parse("x\n1e300\n", None).unwrap_err();
+        assert!(err.to_string().starts_with("payroll.csv:2:1 (x):"), "{err}");
+    }
+
+    #[test]
+    fn owners_schemas_meet_at_the_widest() {
+        let a = parse("id,salary,bonus,g\na,100,0.5,f\n", None)
+            .unwrap()
+            .schema;
+        let b = parse("id,salary,bonus,g\nb,100000,1000.5,f\n", None)
+            .unwrap()
+            .schema;
+        let w = Schema::widest([&a, &b]).unwrap();
+        assert_eq!(w.columns[1].ty, ColumnType::Integer { bits: 32 });
+        assert_eq!(w.columns[2].ty, ColumnType::Fixed { frac: 16, bits: 32 });
+        assert_eq!(Schema::widest([&b, &a]).unwrap(), w);
+        assert_eq!(Schema::widest([&a]).unwrap(), a);
+        // Other differences stay errors, naming the column.
+        let c = parse("id,salary,bonus,g\nb,1,x,f\n", None).unwrap().schema;
+        let err = Schema::widest([&a, &c]).unwrap_err();
+        assert!(err.contains("column 'bonus' differs"), "{err}");
+        let d = parse("id,salary,bonus,g\nb,1,1.5,m\n", None)
+            .unwrap()
+            .schema;
+        assert!(Schema::widest([&a, &d]).unwrap_err().contains("'g'"));
+        let text = w.describe();
+        assert!(
+            text.contains("salary") && text.contains("integer, 32 bits"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -52,6 +52,17 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
             )
         })?;
     }
+    if schema.is_none() {
+        print!("{}", inferred_note(csv, &table.schema)?);
+    }
+    if args.dry_run {
+        println!(
+            "dry run: {} rows of {} checked; nothing was sent",
+            table.rows(),
+            csv.display()
+        );
+        return Ok(());
+    }
     let rows = table.rows();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,6 +124,23 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
         Err(e) => eprintln!("warning: not recorded on the ledger yet: {e:#}"),
     }
     Ok(())
+}
+
+/// What the owner reads before an upload without `--schema`: the inferred schema, that its
+/// widths are public, and how to pin them.
+fn inferred_note(csv: &Path, schema: &Schema) -> Result<String> {
+    Ok(format!(
+        "schema inferred from {} (no --schema given):\n{}\
+         The types and widths above are public: every worker and analyst sees them (never your \
+         values). A width is the narrowest of {:?} bits that holds your values, and it bounds \
+         what statistics over the column can compute. To pin the schema, save the TOML below \
+         to a file, edit it, and upload with --schema FILE (--dry-run shows this without \
+         uploading):\n{}\n",
+        csv.display(),
+        schema.describe(),
+        protocols::dataset::WIDTH_LADDER,
+        toml::to_string(schema)?
+    ))
 }
 
 pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {

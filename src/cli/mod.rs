@@ -335,6 +335,9 @@ pub(super) struct UploadArgs {
     /// Replace an existing dataset of that name.
     #[arg(long)]
     pub(super) replace: bool,
+    /// Read and check the CSV and show its schema, then stop: nothing is sent.
+    #[arg(long)]
+    pub(super) dry_run: bool,
 }
 
 /// Options shared by `query` and `run`.

@@ -59,6 +59,20 @@ fn schema_of(record: &DatasetRecord) -> Result<Schema, ExecError> {
     Schema::from_toml(&record.schema, &record.key()).map_err(|e| ExecError::Input(e.to_string()))
 }
 
+/// The schema a query reads `records` (one name, every owner's) with: see [`Schema::widest`].
+fn widest_schema(records: &[DatasetRecord]) -> Result<Schema, ExecError> {
+    let schemas = records
+        .iter()
+        .map(schema_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    Schema::widest(&schemas).map_err(|e| {
+        ExecError::Input(format!(
+            "the datasets called {:?} have different schemas: {e}",
+            records.first().map_or("", |r| r.name.as_str())
+        ))
+    })
+}
+
 fn policy_of(record: &DatasetRecord) -> Result<Policy, ExecError> {
     if record.policy.is_empty() {
         return Ok(Policy::default());
@@ -75,9 +89,12 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Every owner's dataset called `name` (at least one), with the same schema.
+    /// Every owner's dataset called `name` (at least one), with one schema up to the widths
+    /// of its columns (a statistics query reads them with the widest, [`Schema::widest`]).
     pub fn named(store: &ShareStore, name: &str) -> Result<Self, ExecError> {
-        Self::collect(store, &[name], true)
+        let inputs = Self::collect(store, &[name], false)?;
+        widest_schema(&inputs.records)?;
+        Ok(inputs)
     }
 
     /// The datasets called by each of `names` (every owner's), schemas free to differ.
@@ -199,8 +216,7 @@ pub async fn execute<N: Network>(
         (JobSpec::Statistics { query, .. }, _) => {
             // The FROM table names the datasets; every owner's must share one schema.
             let parsed = protocols::stats::parse(query, |name| {
-                let records = datasets_named(store, name).ok()?;
-                schema_of(records.first()?).ok()
+                widest_schema(&datasets_named(store, name).ok()?).ok()
             })
             .map_err(StatsError::Sql)?;
             Inputs::named(store, &parsed.table)?

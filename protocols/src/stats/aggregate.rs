@@ -2,57 +2,108 @@
 //! deviation, covariance, correlation, regression and histogram, for the reported groups only,
 //! in a number of rounds that depends on the query's shape, never on its rows.
 //!
-//! All sums are exact integers (`n`, `Σx`, `Σx²`, `Σxy` on the columns' scaled integers). From
-//! them, with `F` fractional bits ([`super::plan::Plan::frac`]: as many as the bounds allow,
-//! 16 to 40), the steps are:
-//! 1. exact products (one `mul`): `C = nΣxy - ΣxΣy`, `V_x = nΣx² - (Σx)²` for `CORR`/`REGR_*`;
-//! 2. flags (one `lt`): `[n >= 2]` for sample statistics, `[V_x > 0]` (SQL gives `NULL` when a
-//!    variance is zero);
-//! 3. one `fx_div` call for every quotient by `n` or `n - 1`: means `μ = Σx/n`, `E[x²] = Σx²/n`,
-//!    `Σx/(n-1)`, `Σx²/(n-1)`, `Σxy/n`, `Σxy/(n-1)`;
-//! 4. one `fx_mul` call: `VAR_POP = E[x²] - μ²`, `VAR_SAMP = Σx²/(n-1) - μ Σx/(n-1)`, and the
-//!    covariances alike (one division, never the sequential `Σ(x-μ)²`);
-//! 5. roots ([`super::numeric::root`]): standard deviations, and `sqrt(V_x)`, `sqrt(V_y)`;
-//! 6. `CORR = C / (sqrt(V_x) sqrt(V_y))` and `REGR_SLOPE = C / V_x`, co-normalized quotients of
-//!    exact integers ([`super::numeric::ratio`]); `REGR_INTERCEPT = μ_y - slope μ_x`;
-//! 7. one `mul` by the `NULL` flags, so that an undefined value opens as 0 beside its flag.
+//! All sums are exact integers on the columns' scaled integers: `n`, `S_x = Σx`, `Q_x = Σx²`,
+//! `S_xy = Σxy`. Every moment is then a quotient of *exact* integers, computed by
+//! [`numeric::quotient`] (normalizing before dividing), never a difference of rounded
+//! quotients, so no cancellation is left:
+//! 1. exact products (one `mul`): `V_x = n Q_x - S_x²` (`= n Σ(x - μ)²`, `>= 0`),
+//!    `C = n S_xy - S_x S_y`, and `n²`;
+//! 2. flags (one `lt`): `[n >= 2]` for sample statistics, `[V > 0]` (SQL gives `NULL` when a
+//!    regressor's variance is zero);
+//! 3. one `mul`: `V⁺ = [V > 0] V` (noise can make `V` negative), `n (n - 1)`;
+//! 4. quotients: `AVG = S/n`, `VAR_POP = V⁺/n²`, `VAR_SAMP = V⁺/(n(n-1))`, `COVAR_* = C/n²`
+//!    or `C/(n(n-1))`, `REGR_SLOPE = C/V_x` (`V_x` read as 1 when 0);
+//! 5. roots ([`numeric::root`]): standard deviations `sqrt(VAR)`, and `sqrt(V_x)`, `sqrt(V_y)`;
+//! 6. `CORR = (C / sqrt(V_x)) / sqrt(V_y)`, two quotients;
+//! 7. `REGR_INTERCEPT = AVG(y) - slope AVG(x)` (one `mul`, one truncation);
+//! 8. one `mul` by the `NULL` flags, so that an undefined value opens as 0 beside its flag.
 //!
-//! Precision: a quotient is within `2^-(p-3)` relative plus 2 units of `2^-F` (the engine's
-//! division), `p >= 24` and about 60 bits for columns of 20 bits. `VAR = E[x²] - μ²` adds the
-//! usual cancellation: an absolute error of about `2^-(p-3) (E[x²] + 2μ²) + 2^-(F-2) (1 + 2|μ|)`.
-//! Steps 5 and 6 add `2^-(w-9)` relative for the normalized mantissas (`w` = 60 or 94).
+//! The guarantees are stated on the columns' scaled integers (a fixed column's values times
+//! `2^frac`), for columns of `b` bits over `N < 2^L` rows; [`super`] tabulates them per width.
+//! `COUNT`, `SUM`, `HISTOGRAM` are exact. Every quotient `q` (bound `|q| < 2^R`) is within
+//! `2^-43 |q| + 2^(2-F)` for its public output scale `F` ([`numeric::quotient`]; `F >= 120 - R`
+//! but where a wide divisor forces a shift, noted below). Per aggregate:
+//! - `AVG`: `2^-43 |μ| + 2^(b-117)`;
+//! - `VAR_POP`, `VAR_SAMP`: `2^-43 v + 2^(2b-116)` — no cancellation: `V` is exact;
+//! - `STDDEV_*`: `2^-42 s + 2^(b-58)` (the root of the variance's absolute term);
+//! - `COVAR_*`: `2^-43 |c| + 2^(b_x+b_y-116)`;
+//! - `REGR_SLOPE`: `2^-43 |β| + 2^(b_y+L-116+d)`, `d = max(0, b_y + 2b_x + 3L - 193)` (the
+//!   shift a divisor `V_x` of `2b_x + 2L + 2` bits forces: 0 up to 32 bits over 10^7 rows);
+//! - `CORR`: `2^-41 + 2^-(16+h) (V_x^-1/2 + V_y^-1/2)`, `h = min(40, (180 - bits(V))/2)` the
+//!   extra bits of the roots (so `2^-41` but for tiny variances of the widest columns);
+//! - `REGR_INTERCEPT = AVG(y) - slope AVG(x)`: `2^-41 (|AVG(y)| + |slope AVG(x)|) +
+//!   2^(b_x+b_y+L-110)`: the only aggregate where cancellation remains, between its two terms.
+//!
+//! With differential privacy the bounds hold for the noisy statistics, `R` then from the noisy
+//! sums' bounds (the noise is far larger than these errors).
 
+use super::numeric;
 use super::output::{Decode, Output, Stats, mask_undefined};
 use super::plan::{Plan, Term};
 use super::sql::{Aggregate, Query};
-use super::{StatsError, at, cat, numeric};
+use super::{StatsError, at, cat};
 use crate::backend::{Backend, Secret};
 
-/// The quotients of step 3.
+/// A quotient the select list needs (step 4, and the correlations' of step 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Q {
     Mean(usize),
-    Mean2(usize),
-    SampleMean(usize),
-    SampleMean2(usize),
-    Cross(usize, usize),
-    SampleCross(usize, usize),
-}
-
-/// A bound on `x`, in bits, for a batch whose values the data's range bounds — unless noise was
-/// added, when the propagated bound is kept.
-fn tight(x: Secret, bits: u32, noisy: bool) -> Secret {
-    if noisy || bits >= x.bits() {
-        x
-    } else {
-        x.assume_bits(bits)
-    }
+    Var { col: usize, sample: bool },
+    Covar { y: usize, x: usize, sample: bool },
+    Slope { y: usize, x: usize },
 }
 
 fn split(x: &Secret, len: usize, parts: usize) -> Vec<Secret> {
     (0..parts)
         .map(|i| x.slice(i * len..(i + 1) * len))
         .collect()
+}
+
+fn push<T: PartialEq>(v: &mut Vec<T>, t: T) -> usize {
+    match v.iter().position(|x| *x == t) {
+        Some(i) => i,
+        None => {
+            v.push(t);
+            v.len() - 1
+        }
+    }
+}
+
+/// `(T, F)`: a batch over the reported groups reading `T / 2^F`.
+type Fixed = (Secret, i32);
+
+/// Quotients `y / x` with their bounds `r`, in as few [`numeric::quotient`] calls as there
+/// are distinct `(r, bits(x))` pairs (independent calls: each costs the same rounds).
+async fn quotients<B: Backend>(
+    b: &mut B,
+    items: &[(Secret, Secret, i32)],
+    step: &'static str,
+) -> Result<Vec<Fixed>, StatsError> {
+    let mut out: Vec<Option<Fixed>> = vec![None; items.len()];
+    let mut classes: Vec<(i32, u32)> = Vec::new();
+    for (_, x, r) in items {
+        push(&mut classes, (*r, x.bits()));
+    }
+    for (r, xb) in classes {
+        let members: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].2 == r && items[i].1.bits() == xb)
+            .collect();
+        let ys: Vec<Secret> = members
+            .iter()
+            .map(|&i| items[i].0.clone().with_frac(0))
+            .collect();
+        let xs: Vec<Secret> = members
+            .iter()
+            .map(|&i| items[i].1.clone().with_frac(0))
+            .collect();
+        let (yr, xr): (Vec<&Secret>, Vec<&Secret>) = (ys.iter().collect(), xs.iter().collect());
+        let (t, f) = numeric::quotient(b, &cat(&yr, step)?, &cat(&xr, step)?, r, step).await?;
+        let len = items[members[0]].0.len();
+        for (k, &i) in members.iter().enumerate() {
+            out[i] = Some((t.slice(k * len..(k + 1) * len), f));
+        }
+    }
+    Ok(out.into_iter().map(|q| q.expect("every item")).collect())
 }
 
 /// Computes the moment-based and count-based outputs of `query`; order statistics come in
@@ -65,116 +116,99 @@ pub(crate) async fn evaluate<B: Backend>(
     mut order: Vec<Option<Secret>>,
 ) -> Result<Vec<Output>, StatsError> {
     let schema = &query.schema;
-    let bits = |c: usize| schema.columns[c].ty.bits();
+    let bits = |c: usize| schema.columns[c].ty.bits() as i32;
     let fr = |c: usize| schema.columns[c].ty.frac() as i32;
     let r = stats.counts.len();
-    let f = plan.frac;
-    let l = plan.count_bits;
+    let l = plan.count_bits as i32;
     let noisy = stats.noisy;
     let sum = |t: Term| stats.sums[plan.term(&t)].clone();
     let n = &stats.counts;
 
-    // Which quotients, exact products and flags the select list needs.
-    let mut quotients: Vec<Q> = Vec::new();
-    let mut pairs: Vec<(usize, usize)> = Vec::new(); // (y, x) of CORR/REGR
+    // What the select list needs: quotients, variances V_c, pairs (y, x) with C.
+    let (mut qs, mut vars, mut pairs, mut roots_of_var) = (vec![], vec![], vec![], vec![]);
     let mut need_sample = false;
-    let add = |v: &mut Vec<Q>, q: Q| {
-        if !v.contains(&q) {
-            v.push(q)
-        }
-    };
+    let mut corr_pairs = Vec::new();
     for item in &query.select {
         match item.aggregate {
-            Aggregate::Avg(c) => add(&mut quotients, Q::Mean(c)),
+            Aggregate::Avg(c) => {
+                push(&mut qs, Q::Mean(c));
+            }
             Aggregate::Var { col, sample } | Aggregate::Stddev { col, sample } => {
-                add(&mut quotients, Q::Mean(col));
-                if sample {
-                    need_sample = true;
-                    add(&mut quotients, Q::SampleMean(col));
-                    add(&mut quotients, Q::SampleMean2(col));
-                } else {
-                    add(&mut quotients, Q::Mean2(col));
+                need_sample |= sample;
+                push(&mut vars, col);
+                let i = push(&mut qs, Q::Var { col, sample });
+                if matches!(item.aggregate, Aggregate::Stddev { .. }) {
+                    push(&mut roots_of_var, i);
                 }
             }
             Aggregate::Covar {
                 cols: (y, x),
                 sample,
             } => {
-                add(&mut quotients, Q::Mean(x));
-                if sample {
-                    need_sample = true;
-                    add(&mut quotients, Q::SampleMean(y));
-                    add(&mut quotients, Q::SampleCross(y, x));
-                } else {
-                    add(&mut quotients, Q::Mean(y));
-                    add(&mut quotients, Q::Cross(y, x));
-                }
+                need_sample |= sample;
+                push(&mut pairs, (y, x));
+                push(&mut qs, Q::Covar { y, x, sample });
             }
-            Aggregate::Corr(y, x) | Aggregate::RegrSlope(y, x) | Aggregate::RegrIntercept(y, x) => {
-                if !pairs.contains(&(y, x)) {
-                    pairs.push((y, x));
-                }
+            Aggregate::Corr(y, x) => {
+                push(&mut pairs, (y, x));
+                push(&mut vars, x);
+                push(&mut vars, y);
+                push(&mut corr_pairs, (y, x));
+            }
+            Aggregate::RegrSlope(y, x) | Aggregate::RegrIntercept(y, x) => {
+                push(&mut pairs, (y, x));
+                push(&mut vars, x);
+                push(&mut qs, Q::Slope { y, x });
                 if matches!(item.aggregate, Aggregate::RegrIntercept(..)) {
-                    add(&mut quotients, Q::Mean(x));
-                    add(&mut quotients, Q::Mean(y));
+                    push(&mut qs, Q::Mean(x));
+                    push(&mut qs, Q::Mean(y));
                 }
             }
             _ => {}
         }
     }
 
-    // 1. Exact products: per pair, C, V_x, V_y.
-    let mut exact: Vec<[Secret; 3]> = Vec::new();
-    if !pairs.is_empty() {
-        let (mut xs, mut ys) = (Vec::new(), Vec::new());
-        for &(y, x) in &pairs {
-            let (sx, sy) = (sum(Term::Col(x)), sum(Term::Col(y)));
-            let sxy = sum(Term::Cross(y.min(x), y.max(x)));
-            let sxx = sum(Term::Square(x));
-            let syy = if plan.terms.contains(&Term::Square(y)) {
-                sum(Term::Square(y))
-            } else {
-                sum(Term::Square(x))
-            };
-            for (a, c) in [
-                (n.clone(), sxy),
-                (sx.clone(), sy.clone()),
-                (n.clone(), sxx),
-                (sx.clone(), sx),
-                (n.clone(), syy),
-                (sy.clone(), sy),
-            ] {
-                xs.push(a);
-                ys.push(c);
-            }
-        }
-        let p = products(b, &xs, &ys, "exact moments").await?;
-        for (i, &(y, x)) in pairs.iter().enumerate() {
-            let d = |k: usize| {
-                p[6 * i + 2 * k]
-                    .sub(&p[6 * i + 2 * k + 1])
-                    .map_err(at("exact moments"))
-            };
-            let lb = 2 * l + 1;
-            exact.push([
-                tight(d(0)?, bits(x) + bits(y) + lb, noisy),
-                tight(d(1)?, 2 * bits(x) + lb, noisy),
-                tight(d(2)?, 2 * bits(y) + lb, noisy),
-            ]);
-        }
+    // 1. Exact products: V_c, C per pair, n².
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for &c in &vars {
+        xs.extend([n.clone(), sum(Term::Col(c))]);
+        ys.extend([sum(Term::Square(c)), sum(Term::Col(c))]);
     }
+    for &(y, x) in &pairs {
+        xs.extend([n.clone(), sum(Term::Col(x))]);
+        ys.extend([sum(Term::Cross(y.min(x), y.max(x))), sum(Term::Col(y))]);
+    }
+    let need_n2 = qs.iter().any(|q| {
+        matches!(
+            q,
+            Q::Var { sample: false, .. } | Q::Covar { sample: false, .. }
+        )
+    });
+    if need_n2 {
+        xs.push(n.clone());
+        ys.push(n.clone());
+    }
+    let p = if xs.is_empty() {
+        Vec::new()
+    } else {
+        products(b, &xs, &ys, "exact moments").await?
+    };
+    let diff = |i: usize| p[2 * i].sub(&p[2 * i + 1]).map_err(at("exact moments"));
+    let v_exact: Vec<Secret> = (0..vars.len()).map(diff).collect::<Result<_, _>>()?;
+    let c_exact: Vec<Secret> = (0..pairs.len())
+        .map(|i| diff(vars.len() + i))
+        .collect::<Result<_, _>>()?;
+    let n2 = need_n2.then(|| p[p.len() - 1].clone());
 
-    // 2. Flags: [n >= 2], and per pair [V_x > 0], [V_y > 0], in one lt call.
+    // 2. Flags: [n >= 2], [V_c > 0], in one lt call.
     let (mut fl, mut fr_) = (Vec::new(), Vec::new());
     if need_sample {
         fl.push(b.constant(&vec![1; r]).map_err(at("flags"))?);
         fr_.push(n.clone());
     }
-    for e in &exact {
-        for v in &e[1..] {
-            fl.push(b.constant(&vec![0; r]).map_err(at("flags"))?);
-            fr_.push(v.clone());
-        }
+    for v in &v_exact {
+        fl.push(b.constant(&vec![0; r]).map_err(at("flags"))?);
+        fr_.push(v.clone());
     }
     let flags = if fl.is_empty() {
         Vec::new()
@@ -188,247 +222,230 @@ pub(crate) async fn evaluate<B: Backend>(
         split(&out, r, fl.len())
     };
     let at_least_two = need_sample.then(|| flags[0].clone());
-    let pair_flags = |i: usize| {
-        let o = need_sample as usize + 2 * i;
-        (flags[o].clone(), flags[o + 1].clone())
+    let positive = |c: usize| {
+        let i = vars.iter().position(|&v| v == c).expect("listed");
+        flags[need_sample as usize + i].clone()
     };
 
-    // 3. One division batch.
-    let mut q_values: Vec<Secret> = Vec::new();
-    if !quotients.is_empty() {
-        let n_minus_1 = match &at_least_two {
-            // n - 1, or 1 where n < 2 (the value is then NULL anyway).
-            Some(two) => n
-                .add_const(-1)
-                .and_then(|m| m.add(&two.not()?))
-                .map_err(at("quotients"))?,
-            None => n.clone(),
-        };
-        let (mut nums, mut dens) = (Vec::new(), Vec::new());
-        for q in &quotients {
-            let (t, sample) = match *q {
-                Q::Mean(c) => (Term::Col(c), false),
-                Q::Mean2(c) => (Term::Square(c), false),
-                Q::SampleMean(c) => (Term::Col(c), true),
-                Q::SampleMean2(c) => (Term::Square(c), true),
-                Q::Cross(y, x) => (Term::Cross(y.min(x), y.max(x)), false),
-                Q::SampleCross(y, x) => (Term::Cross(y.min(x), y.max(x)), true),
-            };
-            nums.push(sum(t).upscale(f).map_err(at("quotients"))?);
-            dens.push(if sample { n_minus_1.clone() } else { n.clone() });
-        }
-        let nr: Vec<&Secret> = nums.iter().collect();
-        let dr: Vec<&Secret> = dens.iter().collect();
-        let out = b
-            .fx_div(&cat(&nr, "quotients")?, &cat(&dr, "quotients")?)
-            .await
+    // 3. V⁺ = [V > 0] V, and n (n - 1) with n - 1 read as 1 where n < 2 (NULL anyway).
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for (i, &c) in vars.iter().enumerate() {
+        xs.push(positive(c));
+        ys.push(v_exact[i].clone());
+    }
+    if let Some(two) = &at_least_two {
+        let n1 = n
+            .add_const(-1)
+            .and_then(|m| m.add(&two.not()?))
             .map_err(at("quotients"))?;
-        for (i, q) in split(&out, r, quotients.len()).into_iter().enumerate() {
-            let bound = match quotients[i] {
-                Q::Mean(c) => bits(c) + f + 1,
-                Q::SampleMean(c) => bits(c) + f + 2,
-                Q::Mean2(c) => 2 * bits(c) + f + 1,
-                Q::SampleMean2(c) => 2 * bits(c) + f + 2,
-                Q::Cross(y, x) => bits(x) + bits(y) + f + 1,
-                Q::SampleCross(y, x) => bits(x) + bits(y) + f + 2,
-            };
-            q_values.push(tight(q, bound, noisy));
-        }
+        xs.push(n.clone());
+        ys.push(n1);
     }
-    let qv = |q: Q| q_values[quotients.iter().position(|x| *x == q).expect("listed")].clone();
-
-    // 4. Second moments: one fx_mul call.
-    let mut second: Vec<(Aggregate, Secret)> = Vec::new();
-    let (mut xs, mut ys, mut minus, mut keys) = (vec![], vec![], vec![], vec![]);
-    for item in &query.select {
-        let key = match item.aggregate {
-            Aggregate::Var { col, sample } | Aggregate::Stddev { col, sample } => {
-                Aggregate::Var { col, sample }
-            }
-            Aggregate::Covar { .. } => item.aggregate.clone(),
-            _ => continue,
-        };
-        if keys.contains(&key) {
-            continue;
-        }
-        let (x, y, m, bound) = match key {
-            Aggregate::Var { col, sample: false } => (
-                qv(Q::Mean(col)),
-                qv(Q::Mean(col)),
-                qv(Q::Mean2(col)),
-                2 * bits(col) + f + 1,
-            ),
-            Aggregate::Var { col, sample: true } => (
-                qv(Q::Mean(col)),
-                qv(Q::SampleMean(col)),
-                qv(Q::SampleMean2(col)),
-                2 * bits(col) + f + 2,
-            ),
-            Aggregate::Covar {
-                cols: (y, x),
-                sample: false,
-            } => (
-                qv(Q::Mean(x)),
-                qv(Q::Mean(y)),
-                qv(Q::Cross(y, x)),
-                bits(x) + bits(y) + f + 1,
-            ),
-            Aggregate::Covar { cols: (y, x), .. } => (
-                qv(Q::Mean(x)),
-                qv(Q::SampleMean(y)),
-                qv(Q::SampleCross(y, x)),
-                bits(x) + bits(y) + f + 2,
-            ),
-            _ => unreachable!("only moments are listed"),
-        };
-        xs.push(x);
-        ys.push(y);
-        minus.push((m, bound));
-        keys.push(key);
-    }
-    if !keys.is_empty() {
-        let xr: Vec<&Secret> = xs.iter().collect();
-        let yr: Vec<&Secret> = ys.iter().collect();
-        let p = b
-            .fx_mul(&cat(&xr, "second moments")?, &cat(&yr, "second moments")?)
-            .await
-            .map_err(at("second moments"))?;
-        for (i, prod) in split(&p, r, keys.len()).into_iter().enumerate() {
-            let (m, bound) = &minus[i];
-            let v = m.sub(&prod).map_err(at("second moments"))?;
-            second.push((keys[i].clone(), tight(v, *bound, noisy)));
-        }
-    }
-    let moment = |k: &Aggregate| {
-        second
-            .iter()
-            .find(|(a, _)| a == k)
-            .expect("computed")
-            .1
-            .clone()
+    let p = if xs.is_empty() {
+        Vec::new()
+    } else {
+        products(b, &xs, &ys, "exact moments").await?
+    };
+    let v_pos: Vec<Secret> = p[..vars.len()].to_vec();
+    let n_n1 = at_least_two.as_ref().map(|_| p[vars.len()].clone());
+    let var_of = |c: usize| v_pos[vars.iter().position(|&v| v == c).expect("listed")].clone();
+    // V_x read as 1 where it is 0: a divisor (the output is NULL there).
+    let divisor = |c: usize| -> Result<Secret, StatsError> {
+        var_of(c)
+            .add(&positive(c).not().map_err(at("quotients"))?)
+            .map_err(at("quotients"))
+    };
+    let pair_c = |y: usize, x: usize| {
+        c_exact[pairs.iter().position(|p| *p == (y, x)).expect("listed")].clone()
     };
 
-    // 5. Roots: standard deviations and sqrt(V) of the pairs, in one call.
-    let mut radicands: Vec<(Aggregate, Secret)> = Vec::new();
-    for item in &query.select {
-        if let Aggregate::Stddev { col, sample } = item.aggregate {
-            let key = Aggregate::Var { col, sample };
-            if !radicands.iter().any(|(k, _)| *k == key) {
-                radicands.push((key.clone(), moment(&key)));
+    // 4. Quotients.
+    let noisy_r = |s: &Secret, base: i32| if noisy { s.bits() as i32 } else { base };
+    let mut items = Vec::new();
+    for q in &qs {
+        items.push(match *q {
+            Q::Mean(c) => {
+                let s = sum(Term::Col(c));
+                (s.clone(), n.clone(), noisy_r(&s, bits(c) + 1))
             }
-        }
+            Q::Var { col, sample } => {
+                let v = var_of(col);
+                let d = if sample { n_n1.clone() } else { n2.clone() }.expect("planned");
+                (v.clone(), d, noisy_r(&v, 2 * bits(col) + 2))
+            }
+            Q::Covar { y, x, sample } => {
+                let c = pair_c(y, x);
+                let d = if sample { n_n1.clone() } else { n2.clone() }.expect("planned");
+                (c.clone(), d, noisy_r(&c, bits(x) + bits(y) + 2))
+            }
+            Q::Slope { y, x } => {
+                let c = pair_c(y, x);
+                (c.clone(), divisor(x)?, noisy_r(&c, bits(y) + l + 2))
+            }
+        });
     }
-    let stddevs = radicands.len();
-    let mut sanitized_v = Vec::new();
-    for (i, e) in exact.iter().enumerate() {
-        let (fx, fy) = pair_flags(i);
-        // V + [V = 0]: never zero; C is 0 whenever a V is (|C| <= sqrt(V_x V_y)).
-        let vx = e[1]
-            .add(&fx.not().map_err(at("roots"))?)
-            .map_err(at("roots"))?;
-        let vy = e[2]
-            .add(&fy.not().map_err(at("roots"))?)
-            .map_err(at("roots"))?;
-        let (bx, by) = (e[1].bits(), e[2].bits());
-        let (vx, vy) = (tight(vx, bx, noisy), tight(vy, by, noisy));
-        radicands.push((Aggregate::Count, vx.upscale(f).map_err(at("roots"))?));
-        radicands.push((Aggregate::Count, vy.upscale(f).map_err(at("roots"))?));
-        sanitized_v.push(vx);
+    let q_values = quotients(b, &items, "quotients").await?;
+    let qv = |q: Q| q_values[qs.iter().position(|x| *x == q).expect("listed")].clone();
+
+    // 5. Roots: standard deviations (of VAR, its F made even) and sqrt(V) of CORR's columns.
+    let mut radicands = Vec::new();
+    let mut root_scale = Vec::new();
+    for &i in &roots_of_var {
+        let (t, f) = q_values[i].clone();
+        // sqrt(T 2^odd) = sqrt(2T) 2^((odd-1)/2): keep the exponent even.
+        let (t, f) = if f.rem_euclid(2) == 1 {
+            (t.scale_pow2(1).map_err(at("roots"))?, f + 1)
+        } else {
+            (t, f)
+        };
+        radicands.push(t.with_frac(0));
+        root_scale.push(f / 2);
     }
+    let mut corr_cols = Vec::new();
+    for &(y, x) in &corr_pairs {
+        push(&mut corr_cols, x);
+        push(&mut corr_cols, y);
+    }
+    // sqrt(V 2^(2h)) = sqrt(V) 2^h: `h` more bits of the root for a small V.
+    let widest_v = corr_cols
+        .iter()
+        .map(|&c| var_of(c).bits() + 1)
+        .max()
+        .unwrap_or(0);
+    let h = (180u32.saturating_sub(widest_v) / 2).min(40);
+    for &c in &corr_cols {
+        radicands.push(divisor(c)?.scale_pow2(2 * h).map_err(at("roots"))?);
+        root_scale.push(0);
+    }
+    let h = h as i32;
     let roots: Vec<Secret> = if radicands.is_empty() {
         Vec::new()
     } else {
-        let rr: Vec<&Secret> = radicands.iter().map(|x| &x.1).collect();
-        let all = numeric::root(b, &cat(&rr, "roots")?).await?;
-        split(&all, r, radicands.len())
+        // One call for every radicand of one bound (the root normalizes each element).
+        let mut out = vec![None; radicands.len()];
+        let mut widths: Vec<u32> = radicands.iter().map(Secret::bits).collect();
+        widths.sort();
+        widths.dedup();
+        for w in widths {
+            let members: Vec<usize> = (0..radicands.len())
+                .filter(|&i| radicands[i].bits() == w)
+                .collect();
+            let refs: Vec<&Secret> = members.iter().map(|&i| &radicands[i]).collect();
+            let all = numeric::root(b, &cat(&refs, "roots")?).await?;
+            for (k, &i) in members.iter().enumerate() {
+                out[i] = Some(all.slice(k * r..(k + 1) * r));
+            }
+        }
+        out.into_iter().map(|x| x.expect("every root")).collect()
+    };
+    // A root of an integer carries 16 fractional bits (the engine's integer scale).
+    let root_of_col = |c: usize| {
+        roots[roots_of_var.len() + corr_cols.iter().position(|&x| x == c).expect("listed")]
+            .clone()
+            .with_frac(0)
     };
 
-    // 6. Correlations and slopes: co-normalized quotients of the exact moments.
-    let mut ratios = Vec::new();
-    if !pairs.is_empty() {
-        let (mut sx, mut sy) = (Vec::new(), Vec::new());
-        for i in 0..pairs.len() {
-            sx.push(&roots[stddevs + 2 * i]);
-            sy.push(&roots[stddevs + 2 * i + 1]);
-        }
-        // The product of two roots of wide moments may pass the limit by a few bits: drop `h`
-        // fractional bits of each root first (one truncation call; relative cost 2^-(F-h)).
-        let (mut sx, mut sy) = (cat(&sx, "correlation")?, cat(&sy, "correlation")?);
-        let h = (sx.bits() + sy.bits() + 3)
-            .saturating_sub(mpc::share::MAX_BITS)
-            .div_ceil(2);
-        if h > 0 {
-            let both = b
-                .trunc(&cat(&[&sx, &sy], "correlation")?, h)
-                .await
-                .map_err(at("correlation"))?;
-            let half = sx.len();
-            (sx, sy) = (both.slice(0..half), both.slice(half..2 * half));
-        }
-        let g = f - h;
-        let den_corr = b.fx_mul(&sx, &sy).await.map_err(at("correlation"))?;
-        let (mut nums, mut dens) = (Vec::new(), Vec::new());
-        let mut result_bits = 2;
-        let mut slope_bits = Vec::new();
-        for (i, e) in exact.iter().enumerate() {
-            let c = e[0].upscale(g).map_err(at("correlation"))?;
-            nums.push(c.clone());
-            dens.push(den_corr.slice(i * r..(i + 1) * r));
-            nums.push(c);
-            dens.push(sanitized_v[i].upscale(g).map_err(at("correlation"))?);
-            let (y, _) = pairs[i];
-            slope_bits.push(bits(y) + (l + 1).div_ceil(2) + 2);
-            result_bits = result_bits.max(slope_bits[i]);
-        }
-        let nr: Vec<&Secret> = nums.iter().collect();
-        let dr: Vec<&Secret> = dens.iter().collect();
-        let q = numeric::ratio(
-            b,
-            &cat(&nr, "correlation")?,
-            &cat(&dr, "correlation")?,
-            result_bits,
-        )
-        .await?;
-        // |corr| <= 1 and |slope| < 2^R: the quotients' bounds, whatever the divisor's.
-        ratios = split(&q, r, nums.len())
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let frac = v.frac();
-                let bound = if i % 2 == 0 { 2 } else { slope_bits[i / 2] };
-                tight(v, bound + frac + 1, noisy)
+    // 6. CORR = (C / (sqrt(V_x) 2^(16+h))) / (sqrt(V_y) 2^(16+h)) 2^(32+2h), |CORR| <= 1.
+    let mut corr = Vec::new();
+    if !corr_pairs.is_empty() {
+        let first: Vec<(Secret, Secret, i32)> = corr_pairs
+            .iter()
+            .map(|&(y, x)| {
+                // |C| <= sqrt(V_x V_y) and sqrt(V_y) < 2^(b_y + L): below 2^(b_y + L - 16 - h).
+                let c = pair_c(y, x);
+                let r = noisy_r(&c, bits(y) + l + 2) - 15 - h;
+                (c, root_of_col(x), r)
             })
             .collect();
-    }
-    let pair_index = |y: usize, x: usize| pairs.iter().position(|p| *p == (y, x)).expect("listed");
-
-    // Intercepts: μ_y - slope μ_x, one fx_mul call.
-    let mut intercepts = Vec::new();
-    let (mut xs, mut ys) = (Vec::new(), Vec::new());
-    for item in &query.select {
-        if let Aggregate::RegrIntercept(y, x) = item.aggregate {
-            xs.push(ratios[2 * pair_index(y, x) + 1].clone());
-            ys.push(qv(Q::Mean(x)));
-            intercepts.push((y, x));
+        let halves = quotients(b, &first, "correlation").await?;
+        // T1 / (sqrt(V_y) 2^(16+h)) = CORR 2^(F1 - 32 - 2h): below 2^(F1 - 31 - 2h).
+        let second: Vec<(Secret, Secret, i32)> = corr_pairs
+            .iter()
+            .zip(&halves)
+            .map(|(&(y, _), (t, f))| {
+                let bound = if noisy {
+                    t.bits() as i32 - 15 - h
+                } else {
+                    f - 31 - 2 * h
+                };
+                (t.clone(), root_of_col(y), bound)
+            })
+            .collect();
+        let whole = quotients(b, &second, "correlation").await?;
+        for ((t, f2), (_, f1)) in whole.into_iter().zip(&halves) {
+            corr.push((t, f1 + f2 - 32 - 2 * h));
         }
     }
-    let products = if xs.is_empty() {
-        Vec::new()
-    } else {
-        let xr: Vec<&Secret> = xs.iter().collect();
-        let yr: Vec<&Secret> = ys.iter().collect();
-        let p = b
-            .fx_mul(&cat(&xr, "intercept")?, &cat(&yr, "intercept")?)
-            .await
-            .map_err(at("intercept"))?;
-        split(&p, r, xs.len())
+    let corr_of = |y: usize, x: usize| {
+        corr[corr_pairs
+            .iter()
+            .position(|p| *p == (y, x))
+            .expect("listed")]
+        .clone()
     };
 
-    // Assemble, then 7: NULL flags applied in one mul call.
-    let mut outputs = Vec::new();
-    let mut intercept_i = 0;
+    // 7. Intercepts: AVG(y) - slope AVG(x), one mul, one truncation.
+    let mut intercepts: Vec<((usize, usize), Fixed)> = Vec::new();
+    let (mut xs, mut ys, mut keys) = (Vec::new(), Vec::new(), Vec::new());
     for item in &query.select {
-        let float = |v: Secret, unit: i32| (vec![v.clone()], Decode::Float(v.frac() as i32 + unit));
+        if let Aggregate::RegrIntercept(y, x) = item.aggregate {
+            if keys.contains(&(y, x)) {
+                continue;
+            }
+            xs.push(qv(Q::Slope { y, x }));
+            ys.push(qv(Q::Mean(x)));
+            keys.push((y, x));
+        }
+    }
+    if !keys.is_empty() {
+        // Each factor below 2^97; the product's scale F_s + F_mx, brought to AVG(y)'s.
+        // Factors of at most 99 bits: the low bits dropped first (far below 2^-43 relative).
+        let mut factors = Vec::new();
+        for side in [&xs, &ys] {
+            let mut out = Vec::new();
+            for (t, f) in side.iter() {
+                let cut = t.bits().saturating_sub(98);
+                out.push(if cut > 0 {
+                    let t = b.trunc(t, cut).await.map_err(at("intercept"))?;
+                    (t, f - cut as i32)
+                } else {
+                    (t.clone(), *f)
+                });
+            }
+            factors.push(out);
+        }
+        let (xs, ys) = (factors[0].clone(), factors[1].clone());
+        let (xr, yr): (Vec<Secret>, Vec<Secret>) = (
+            xs.iter().map(|f| f.0.clone()).collect(),
+            ys.iter().map(|f| f.0.clone()).collect(),
+        );
+        let p = products(b, &xr, &yr, "intercept").await?;
+        for (i, &(y, _x)) in keys.iter().enumerate() {
+            let (my, f_my) = qv(Q::Mean(y));
+            let f_prod = xs[i].1 + ys[i].1;
+            // The output's scale: AVG(y)'s, less what keeps it within 2^120.
+            let bound = (my.bits() as i32 - f_my).max(p[i].bits() as i32 - f_prod) + 1;
+            let f_out = f_my.min(120 - bound);
+            let mut parts = Vec::new();
+            for (v, f) in [(my.clone(), f_my), (p[i].clone(), f_prod)] {
+                parts.push(if f > f_out {
+                    b.trunc(&v, (f - f_out) as u32)
+                        .await
+                        .map_err(at("intercept"))?
+                } else {
+                    v.scale_pow2((f_out - f) as u32).map_err(at("intercept"))?
+                });
+            }
+            let v = parts[0].sub(&parts[1]).map_err(at("intercept"))?;
+            intercepts.push((keys[i], (v, f_out)));
+        }
+    }
+
+    // Assemble, then 8: NULL flags applied in one mul call.
+    let mut outputs = Vec::new();
+    for item in &query.select {
+        let float = |(v, f): Fixed, unit: i32| (vec![v.with_frac(0)], Decode::Float(f + unit));
+        let sample_flag = |sample: bool| sample.then(|| at_least_two.clone()).flatten();
         let ((parts, decode), defined) = match &item.aggregate {
             Aggregate::GroupKey => ((vec![], Decode::Key), None),
             Aggregate::Count => ((vec![n.clone()], Decode::Count), None),
@@ -438,51 +455,66 @@ pub(crate) async fn evaluate<B: Backend>(
             ),
             Aggregate::Avg(c) => (float(qv(Q::Mean(*c)), fr(*c)), None),
             Aggregate::Var { col, sample } => (
-                float(moment(&item.aggregate), 2 * fr(*col)),
-                sample.then(|| at_least_two.clone()).flatten(),
+                float(
+                    qv(Q::Var {
+                        col: *col,
+                        sample: *sample,
+                    }),
+                    2 * fr(*col),
+                ),
+                sample_flag(*sample),
             ),
             Aggregate::Covar {
                 cols: (y, x),
                 sample,
             } => (
-                float(moment(&item.aggregate), fr(*x) + fr(*y)),
-                sample.then(|| at_least_two.clone()).flatten(),
+                float(
+                    qv(Q::Covar {
+                        y: *y,
+                        x: *x,
+                        sample: *sample,
+                    }),
+                    fr(*x) + fr(*y),
+                ),
+                sample_flag(*sample),
             ),
             Aggregate::Stddev { col, sample } => {
-                let key = Aggregate::Var {
-                    col: *col,
-                    sample: *sample,
-                };
-                let i = radicands
+                let i = qs
                     .iter()
-                    .position(|(k, _)| *k == key)
+                    .position(|q| {
+                        *q == Q::Var {
+                            col: *col,
+                            sample: *sample,
+                        }
+                    })
                     .expect("listed");
+                let k = roots_of_var.iter().position(|&j| j == i).expect("listed");
+                // sqrt(T) 2^16 with T = VAR 2^(2s): the root reads / 2^(16 + s).
                 (
-                    float(roots[i].clone(), fr(*col)),
-                    sample.then(|| at_least_two.clone()).flatten(),
+                    float((roots[k].clone(), 16 + root_scale[k]), fr(*col)),
+                    sample_flag(*sample),
                 )
             }
             Aggregate::Corr(y, x) => {
-                let i = pair_index(*y, *x);
-                let (fx, fy) = pair_flags(i);
-                let both = b.mul(&fx, &fy).await.map_err(at("flags"))?;
-                (float(ratios[2 * i].clone(), 0), Some(both))
+                let both = b
+                    .mul(&positive(*x), &positive(*y))
+                    .await
+                    .map_err(at("flags"))?;
+                (float(corr_of(*y, *x), 0), Some(both))
             }
-            Aggregate::RegrSlope(y, x) => {
-                let i = pair_index(*y, *x);
+            Aggregate::RegrSlope(y, x) => (
                 // In units of y over units of x.
-                (
-                    float(ratios[2 * i + 1].clone(), fr(*y) - fr(*x)),
-                    Some(pair_flags(i).0),
-                )
-            }
+                float(qv(Q::Slope { y: *y, x: *x }), fr(*y) - fr(*x)),
+                Some(positive(*x)),
+            ),
             Aggregate::RegrIntercept(y, x) => {
-                let i = pair_index(*y, *x);
-                let v = qv(Q::Mean(*y))
-                    .sub(&products[intercept_i])
-                    .map_err(at("intercept"))?;
-                intercept_i += 1;
-                (float(v, fr(*y)), Some(pair_flags(i).0))
+                let v = intercepts
+                    .iter()
+                    .find(|(k, _)| *k == (*y, *x))
+                    .expect("computed")
+                    .1
+                    .clone();
+                (float(v, fr(*y)), Some(positive(*x)))
             }
             Aggregate::Histogram { col, bounds } => {
                 // Bucket j holds rows with bounds[j-1] <= x < bounds[j].
@@ -547,11 +579,20 @@ async fn products<B: Backend>(
         if widest(&xr) + widest(&yr) < mpc::share::MAX_BITS {
             vec![all]
         } else {
-            let mut bits: Vec<u32> = xs.iter().map(Secret::bits).collect();
+            let mut bits: Vec<(u32, u32)> = xs
+                .iter()
+                .zip(ys)
+                .map(|(x, y)| (x.bits(), y.bits()))
+                .collect();
             bits.sort();
             bits.dedup();
             bits.into_iter()
-                .map(|w| all.iter().copied().filter(|&i| xs[i].bits() == w).collect())
+                .map(|w| {
+                    all.iter()
+                        .copied()
+                        .filter(|&i| (xs[i].bits(), ys[i].bits()) == w)
+                        .collect()
+                })
                 .collect()
         }
     };
@@ -565,7 +606,14 @@ async fn products<B: Backend>(
             .map_err(at(step))?;
         let len = xs[class[0]].len();
         for (k, &i) in class.iter().enumerate() {
-            out[i] = Some(p.slice(k * len..(k + 1) * len));
+            // Each product's own bound (the batch's is the widest pair's).
+            let own = mpc::share::rules::mul(xs[i].facts(), ys[i].facts()).map_err(at(step))?;
+            let slice = p.slice(k * len..(k + 1) * len).assume_bits(own.bits);
+            out[i] = Some(if own.boolean {
+                super::plan::boolean(slice)
+            } else {
+                slice
+            });
         }
     }
     Ok(out.into_iter().map(|p| p.expect("every pair")).collect())

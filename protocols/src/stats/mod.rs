@@ -20,9 +20,39 @@
 //!
 //! Not here: which datasets an analyst may query (the policies' `allow_*` clauses are checked by
 //! the workers before a job runs) and how shares reach the backend.
+//!
+//! # The planner's table
+//!
+//! Every aggregate *fits* (no bound refusal) for every width of the public ladder
+//! ([`crate::dataset::WIDTH_LADDER`]), integer or fixed point, at 10^3 to 10^7 rows for 8 to 32
+//! bits and 10^3 to 10^5 rows for 48 and 63 bits — alone or together, with `WHERE`, `GROUP BY`
+//! and differential privacy (ε from 0.01): `protocols/tests/stats_plan.rs` checks each cell
+//! without running the rows ([`fit::fits`]). A query that does not fit is refused before it
+//! runs, naming the aggregate and the remedy ([`fit::check`], [`StatsError::TooWide`]).
+//!
+//! The error bound of each cell, at the largest row count of its width (`rel`: relative to the
+//! result; the absolute term is in units of the columns' scaled integers, their last place:
+//! multiply by `2^-frac` for fixed point, squared for second moments; derived in
+//! [`aggregate`]'s doc):
+//!
+//! | aggregate | 8 bits (10^7 rows) | 16 bits (10^7) | 32 bits (10^7) | 48 bits (10^5) | 63 bits (10^5) |
+//! | --- | --- | --- | --- | --- | --- |
+//! | COUNT, SUM, HISTOGRAM, MIN, MAX, MEDIAN, PERCENTILE_CONT | exact | exact | exact | exact | exact |
+//! | AVG | 2^-43 rel + 2^-109 | 2^-43 rel + 2^-101 | 2^-43 rel + 2^-85 | 2^-43 rel + 2^-69 | 2^-43 rel + 2^-54 |
+//! | VAR_POP, VAR_SAMP | 2^-43 rel + 2^-100 | 2^-43 rel + 2^-84 | 2^-43 rel + 2^-52 | 2^-43 rel + 2^-20 | 2^-43 rel + 2^10 |
+//! | STDDEV_POP, STDDEV_SAMP | 2^-42 rel + 2^-50 | 2^-42 rel + 2^-42 | 2^-42 rel + 2^-26 | 2^-42 rel + 2^-10 | 2^-42 rel + 2^5 |
+//! | COVAR_POP, COVAR_SAMP | 2^-43 rel + 2^-100 | 2^-43 rel + 2^-84 | 2^-43 rel + 2^-52 | 2^-43 rel + 2^-20 | 2^-43 rel + 2^10 |
+//! | REGR_SLOPE | 2^-43 rel + 2^-84 | 2^-43 rel + 2^-76 | 2^-43 rel + 2^-60 | 2^-43 rel + 2^-49 | 2^-43 rel + 2^11 |
+//! | CORR | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term |
+//! | REGR_INTERCEPT | 2^-41 rel of its terms + 2^-70 | 2^-41 rel + 2^-54 | 2^-41 rel + 2^-22 | 2^-41 rel + 2^3 | 2^-41 rel + 2^33 |
+//!
+//! Fewer rows only shrink the absolute terms. The 63-bit column's absolute terms are why a
+//! width should be the narrowest that holds the data (the inferred one): the same salaries
+//! declared 32 bits wide get the 32-bit column.
 
 mod aggregate;
 pub mod ast;
+pub mod fit;
 mod functions;
 mod numeric;
 pub mod order;
@@ -59,6 +89,19 @@ pub enum StatsError {
     NotPrivate {
         /// The select item.
         aggregate: String,
+    },
+    /// The query cannot fit the engine's range at this size (nothing ran): the aggregate, its
+    /// columns and what would make it fit ([`fit`]).
+    #[error("{aggregate} over {rows} rows does not fit the engine's range ({detail}): {remedy}")]
+    TooWide {
+        /// The select item.
+        aggregate: String,
+        /// Rows the query reads.
+        rows: usize,
+        /// The first bound passed, for the record.
+        detail: String,
+        /// What to change: narrower declared widths, fewer rows per group.
+        remedy: String,
     },
     /// The computation failed at a step.
     #[error("{step}: {source}")]
@@ -390,6 +433,21 @@ pub async fn run_query_for<B: Backend>(
     recipients: &[String],
 ) -> Result<Outcome<QueryResult>, StatsError> {
     let rows = check_inputs(query, inputs, options)?;
+    // Refused before anything runs, naming the aggregate and what to change.
+    fit::check(query, rows, options.epsilon)?;
+    run_planned(b, query, inputs, options, recipients, rows).await
+}
+
+/// [`run_query_for`] with the bounds planned for `bound_rows` rows (at least the inputs').
+pub(crate) async fn run_planned<B: Backend>(
+    b: &mut B,
+    query: &Query,
+    inputs: &Inputs,
+    options: &QueryOptions,
+    recipients: &[String],
+    bound_rows: usize,
+) -> Result<Outcome<QueryResult>, StatsError> {
+    let rows = check_inputs(query, inputs, options)?;
     let inputs = Inputs {
         columns: inputs
             .columns
@@ -398,7 +456,7 @@ pub async fn run_query_for<B: Backend>(
             .collect(),
         owner_rows: inputs.owner_rows.clone(),
     };
-    let plan = Plan::new(query, rows);
+    let plan = Plan::new(query, rows, bound_rows);
     let mut result = QueryResult {
         columns: query.select.iter().map(|i| i.label.clone()).collect(),
         group_by: query.group_by.map(|g| query.schema.columns[g].name.clone()),

@@ -2,23 +2,23 @@
 //! by a secret power-of-two normalization with public candidates.
 //!
 //! The engine's root takes a radicand of at most 97 bits, and its division counts the divisor's
-//! bound twice against the 200-bit limit (Catrina, Saxena 2010, Norm + Goldschmidt; Liedel 2012
-//! for roots). A variance of 63-bit values, or the exact `n Σx² - (Σx)²`, is far wider. So a
-//! wide `x >= 0` is written `x ≈ m 2^e` with a mantissa `m < 2^(w-1)` and a secret exponent `e`
-//! taken from public candidates `0, s, 2s, ..., E`:
+//! bound twice against the 200-bit limit and loses working precision as the numerator widens
+//! (Catrina, Saxena 2010, Norm + Goldschmidt; Liedel 2012 for roots). A variance of 63-bit
+//! values, or the exact `n Σx² - (Σx)²`, is far wider. So a wide `x >= 0` is written `x ≈ m 2^e`
+//! with a mantissa `m` of a few dozen bits and a secret exponent `e` from public candidates:
 //! - one `lt` call: `f_j = [x < 2^(w-1+e_j)]` for every candidate (monotone in `j`);
 //! - the one-hot `o_j = f_j - f_(j-1)` (linear) picks the smallest exponent that fits;
-//! - one `mul` call: `o_j x` (a boolean factor keeps `x`'s bound, and `o_j x < 2^(w-1+e_j)`),
-//!   then `m = trunc(Σ_j 2^(E-e_j) o_j x, E)`: one truncation call for all candidates.
+//! - one `mul` call: `o_j x` (a boolean factor keeps `x`'s bound), then
+//!   `m = trunc(Σ_j 2^(E-e_j) o_j x, E)`: one truncation call for all candidates (at most one
+//!   term is non-zero, so the sum keeps the terms' bound).
 //!
-//! The mantissa keeps at least `w - 1 - s` significant bits, so the relative error of the
-//! normalization is below `2^-(w-1-s)`. A root is then `sqrt(m) · 2^(e/2)` (even candidates;
-//! `2^(e/2) = Σ_j o_j 2^(e_j/2)` is linear in the one-hot, so rescaling is one product). A
-//! quotient `y / x` whose result is known to be below `2^R` normalizes `y` with `x`'s exponent
-//! (co-normalization: the ratio does not change) and divides the two mantissas.
+//! A root is then `sqrt(m) · 2^(e/2)` (even candidates; `2^(e/2) = Σ_j o_j 2^(e_j/2)` is linear in
+//! the one-hot, so rescaling is one product). A quotient ([`quotient`]) normalizes its divisor
+//! (with candidates down to negative exponents, exact left shifts, so that every mantissa has
+//! 46 significant bits) and the numerator by the same exponent — the ratio does not change —
+//! then multiplies by a reciprocal of the mantissa.
 //!
-//! Rounds: a constant, whatever the number of candidates or of values: `lt`, `mul`, `trunc`,
-//! then the engine's root or division, and one `mul` for roots.
+//! Rounds: a constant, whatever the number of candidates or of values.
 
 use super::plan::boolean;
 use super::{StatsError, at, cat};
@@ -123,12 +123,16 @@ async fn normalize<B: Backend>(
                     .assume_bits(bits + e)
                     .scale_pow2(e_max - e)
                     .map_err(at(step_name))?;
+                // At most one term is non-zero: the sum keeps the terms' bound.
                 z = Some(match z {
                     None => term,
-                    Some(z) => z.add(&term).map_err(at(step_name))?,
+                    Some(z) => z
+                        .add(&term)
+                        .map_err(at(step_name))?
+                        .assume_bits(bits + e_max),
                 });
             }
-            zs.push(z.expect("candidates").assume_bits(bits + e_max));
+            zs.push(z.expect("candidates"));
         }
         let refs: Vec<&Secret> = zs.iter().collect();
         b.trunc(&cat(&refs, step_name)?, e_max)
@@ -151,7 +155,10 @@ async fn normalize<B: Backend>(
                     .with_frac(x.frac());
                 *sum = Some(match sum.take() {
                     None => part,
-                    Some(s) => s.add(&part).map_err(at(step_name))?,
+                    Some(s) => s
+                        .add(&part)
+                        .map_err(at(step_name))?
+                        .assume_bits(all[i].1 + 1),
                 });
             }
         }
@@ -192,7 +199,10 @@ pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, St
         let t = o.scale_pow2(e / 2).map_err(at(STEP_NAME))?;
         power = Some(match power {
             None => t,
-            Some(p) => p.add(&t).map_err(at(STEP_NAME))?,
+            Some(p) => p
+                .add(&t)
+                .map_err(at(STEP_NAME))?
+                .assume_bits(n.exps.last().copied().unwrap_or(0) / 2 + 1),
         });
     }
     let power = power
@@ -203,28 +213,167 @@ pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, St
     Ok(out.assume_bits((x.bits() + s.frac()).div_ceil(2) + 2))
 }
 
-/// `y / x` element-wise for `x > 0` (sanitized by the caller) of any bound, where every
-/// `|y / x| < 2^result_bits`; both with the same fractional bits `f`, the quotient too.
-pub(crate) async fn ratio<B: Backend>(
+/// Mantissa bits of a normalized divisor in [`quotient`].
+const QUOTIENT_W: u32 = 48;
+/// Exponent step of that normalization: the mantissa keeps `W - 1 - STEP` bits at least.
+const QUOTIENT_STEP: u32 = 2;
+/// The reciprocal's scale: `r = 2^G / x'`.
+const QUOTIENT_G: u32 = 98;
+/// Bits of a quotient's result: `|T| < 2^OUT` (opened as an `i128`).
+pub(crate) const QUOTIENT_OUT: u32 = 120;
+
+/// `y / x` element-wise for integers `x >= 1` (sanitized by the caller) and `y` of any bound
+/// (both with 0 fractional bits), where every `|y / x| < 2^r` (`r` may be negative). Returns
+/// `T` and a public `F` (possibly negative) with `T / 2^F ≈ y / x`, `|T| < 2^96`, and
+///
+/// `|T / 2^F - y / x| <= 2^-43 |y / x| + 2^(r - 94)`.
+///
+/// How (normalizing before dividing; the ratio is unchanged by scaling both sides):
+/// 1. when `r > 120` (or `y` too wide for step 2), `y` is first truncated by the excess `s`
+///    (public; error at most `2^s` on `y`, so `2^(r-120)` on the ratio since `x >= 1`);
+/// 2. `x` is normalized by a secret power of two, `x' = x / 2^e` in `[2^45, 2^47)`, with `e`
+///    from public candidates `-45, -43, ..., E` (negative: an exact left shift), picked by one
+///    `lt` call (`[x < 2^(47 + e_j)]`, monotone) as a one-hot `o_j`; `y' = y / 2^e` alike. One
+///    `mul` call (`o_j x`, `o_j y`) and one truncation call (`Σ_j 2^(E - e_j) o_j v`, by `E`);
+/// 3. `r' = 2^98 / x'` by the engine's division (`x'` has 48 bits, so `99 + 2·48 + 2 <= 200`;
+///    relative error below `2^-86`, plus 2 units `<= 2^-49` of `r' >= 2^51`);
+/// 4. `T = y' r' / 2^(98 - F')`, `F' = min(120 - r, 98)`: one `mul` (`y'` first truncated
+///    by what passes the product's limit, far below `T`'s last unit), one truncation.
+///
+/// Errors: `x'` loses at most one unit of `2^45` (relative `2^-45`), `r'` and the two
+/// truncations of `y'` and `T` add at most `2^-48` relative and one unit of `T` each.
+pub(crate) async fn quotient<B: Backend>(
     b: &mut B,
     y: &Secret,
     x: &Secret,
-    result_bits: u32,
-) -> Result<Secret, StatsError> {
-    const STEP_NAME: &str = "ratio";
-    let f = x.frac();
-    // The division's rules (backend::division_bits): bits(y) + 2 bits(x) + 2 <= 200 and
-    // bits(y) + f + 1 leaving 32 bits of working precision.
-    let direct = y.bits() + 2 * x.bits() + 2 <= 200 && y.bits() + f + 1 + 8 + 32 <= 200;
-    if direct {
-        return b.fx_div(y, x).await.map_err(at(STEP_NAME));
+    r: i32,
+    step_name: &'static str,
+) -> Result<(Secret, i32), StatsError> {
+    let e = at(step_name);
+    let (w, step, g, out) = (QUOTIENT_W, QUOTIENT_STEP, QUOTIENT_G, QUOTIENT_OUT as i32);
+    let len = x.len();
+    let (x, y) = (x.clone().with_frac(0), y.clone().with_frac(0));
+    // Candidates: x' = x / 2^e_j < 2^(w-1) for the smallest j, from e = -(w-1-step) (x = 1).
+    let low = -((w - 1 - step) as i32);
+    let need = (x.bits() as i32 + 1 - (w as i32 - 1)).max(0);
+    let top = low + ((need - low).max(0) as u32).div_ceil(step) as i32 * step as i32;
+    let exps: Vec<i32> = (low..=top).step_by(step as usize).collect();
+    let k = exps.len();
+    // A ratio far below 2^out is scaled up first (exactly): y' keeps its significant bits.
+    let up = (out - r)
+        .min(199 - w as i32 - top - r)
+        .min(199 - y.bits() as i32)
+        .max(0);
+    let (y, r) = (y.scale_pow2(up as u32).map_err(e)?, r + up);
+    // The scaled y must fit: bits(y') + E <= 199 with bits(y') = r' + w - 1.
+    let shift = (r - out).max(r + w as i32 + top - 199).max(0) as u32;
+    let y = if shift > 0 {
+        b.trunc(&y, shift).await.map_err(e)?
+    } else {
+        y
+    };
+    let r1 = r - shift as i32;
+    // One-hot over candidates: f_j = [x < 2^(w-1+e_j)].
+    let ones = b.constant(&vec![1; len]).map_err(e)?;
+    let fits = if k > 1 {
+        let bounds: Vec<Secret> = exps[..k - 1]
+            .iter()
+            .map(|&ej| ones.scale_pow2((w as i32 - 1 + ej) as u32))
+            .collect::<Result<_, _>>()
+            .map_err(e)?;
+        let xs: Vec<&Secret> = (0..k - 1).map(|_| &x).collect();
+        let refs: Vec<&Secret> = bounds.iter().collect();
+        b.lt(&cat(&xs, step_name)?, &cat(&refs, step_name)?)
+            .await
+            .map_err(e)?
+    } else {
+        Secret::from_bit_shares(Vec::new())
+    };
+    let f = |j: usize| fits.slice(j * len..(j + 1) * len);
+    let one_hot: Vec<Secret> = (0..k)
+        .map(|j| {
+            let hot = match j {
+                _ if k == 1 => Ok(ones.clone()),
+                0 => Ok(f(0)),
+                j if j == k - 1 => f(j - 1).not(),
+                j => f(j).sub(&f(j - 1)),
+            };
+            hot.map(boolean)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    let (mut hs, mut vs) = (Vec::new(), Vec::new());
+    for v in [&x, &y] {
+        for o in &one_hot {
+            hs.push(o);
+            vs.push(v);
+        }
     }
-    // After normalization: y' < 2^(R + w) (+1 for rounding), x' < 2^w; the same rules.
-    let w = ((197 - result_bits.min(150)) / 3)
-        .min(166u32.saturating_sub(result_bits + f))
-        .clamp(24, 60);
-    let n = normalize(b, x, &[(y.clone(), result_bits + w)], w, STEP_NAME).await?;
-    b.fx_div(&n.scaled[1], &n.scaled[0])
+    let p = b
+        .mul(&cat(&hs, step_name)?, &cat(&vs, step_name)?)
         .await
-        .map_err(at(STEP_NAME))
+        .map_err(e)?;
+    // o_j v: where o_j = 1, x < 2^(w-1+e_j) and |y| < 2^r1 x; Σ_j 2^(E - e_j) o_j v, one term
+    // non-zero, then one truncation by E for both.
+    let mut zs = Vec::new();
+    for (i, base) in [w as i32 - 1, r1 + w as i32 - 1].into_iter().enumerate() {
+        let mut z: Option<Secret> = None;
+        for (j, &ej) in exps.iter().enumerate() {
+            let at_j = (i * k + j) * len;
+            let term = p
+                .slice(at_j..at_j + len)
+                .assume_bits((base + ej).max(1) as u32)
+                .scale_pow2((top - ej) as u32)
+                .map_err(e)?;
+            // At most one term is non-zero: the sum keeps the terms' bound.
+            z = Some(match z {
+                None => term,
+                Some(z) => z
+                    .add(&term)
+                    .map_err(e)?
+                    .assume_bits((base + top).max(1) as u32),
+            });
+        }
+        zs.push(z.expect("candidates"));
+    }
+    let refs: Vec<&Secret> = zs.iter().collect();
+    let both = b
+        .trunc(&cat(&refs, step_name)?, top as u32)
+        .await
+        .map_err(e)?;
+    let xn = both.slice(0..len).assume_bits(w);
+    let yn = both
+        .slice(len..2 * len)
+        .assume_bits((r1 + w as i32).max(1) as u32);
+    // r' = 2^g / x' (a public numerator with a nominal scale, so the result is the plain
+    // integer quotient): x' >= 2^(w-1-step), so r' < 2^(g-w+2+step).
+    let numerator = b
+        .constant(&vec![1; len])
+        .and_then(|c| c.scale_pow2(g))
+        .map_err(e)?
+        .with_frac(1);
+    let recip = b
+        .fx_div(&numerator, &xn)
+        .await
+        .map_err(e)?
+        .with_frac(0)
+        .assume_bits(g - w + 2 + step);
+    // y' r' must fit: drop the low `cut` bits of y' first when it is wide (its error, at most
+    // 2^cut / x' <= 2^(cut-45) in the ratio's units, stays below T's last unit).
+    let cut = (yn.bits() + recip.bits() + 1).saturating_sub(199);
+    let yn = if cut > 0 {
+        b.trunc(&yn, cut).await.map_err(e)?
+    } else {
+        yn
+    };
+    let prod = b.mul(&yn, &recip).await.map_err(e)?;
+    // y' r' 2^cut = y 2^g / x: below 2^(r1 + g).
+    let f_out = (out - r1).min(g as i32);
+    let prod = prod.assume_bits((r1 + g as i32 + 1 - cut as i32).max(1) as u32);
+    let t = b
+        .trunc(&prod, (g as i32 - f_out - cut as i32) as u32)
+        .await
+        .map_err(e)?
+        .assume_bits((r1 + f_out + 1).max(1) as u32);
+    Ok((t, f_out + up - shift as i32))
 }

@@ -48,10 +48,9 @@ pub(crate) struct Plan {
     pub ranked: Vec<usize>,
     /// Total rows.
     pub rows: usize,
-    /// `L`: every count lies in `[0, 2^L)`.
+    /// `L`: every count lies in `[0, 2^L)`. Derived from the rows the bounds are planned for
+    /// (at least [`Plan::rows`]: [`super::fit`] plans for more rows than it runs on).
     pub count_bits: u32,
-    /// Fractional bits of the moments' fixed-point arithmetic (see [`super::aggregate`]).
-    pub frac: u32,
 }
 
 fn push<T: PartialEq>(v: &mut Vec<T>, t: T) {
@@ -61,19 +60,16 @@ fn push<T: PartialEq>(v: &mut Vec<T>, t: T) {
 }
 
 impl Plan {
-    /// The plan of `query` over `rows` rows in all.
-    pub(crate) fn new(query: &Query, rows: usize) -> Plan {
+    /// The plan of `query` over `rows` rows in all, its bounds those of `bound_rows >= rows`.
+    pub(crate) fn new(query: &Query, rows: usize, bound_rows: usize) -> Plan {
         let schema = &query.schema;
         let labels = match query.group_by.map(|c| &schema.columns[c].ty) {
             Some(ColumnType::Categorical { domain }) => domain.clone(),
             _ => vec![String::new()],
         };
         let (mut terms, mut extremes, mut ranked) = (Vec::new(), Vec::new(), Vec::new());
-        let mut widest = 0;
-        let mut slope_bits = 0;
-        let count_bits = usize::BITS - rows.leading_zeros();
+        let count_bits = usize::BITS - rows.max(bound_rows).leading_zeros();
         for item in &query.select {
-            let bits = |c: usize| schema.columns[c].ty.bits();
             match item.aggregate {
                 Aggregate::GroupKey | Aggregate::Count => {}
                 Aggregate::Sum(c) | Aggregate::Avg(c) => push(&mut terms, Term::Col(c)),
@@ -83,7 +79,6 @@ impl Plan {
                 Aggregate::Var { col, .. } | Aggregate::Stddev { col, .. } => {
                     push(&mut terms, Term::Col(col));
                     push(&mut terms, Term::Square(col));
-                    widest = widest.max(bits(col));
                 }
                 Aggregate::Covar { cols: (y, x), .. }
                 | Aggregate::Corr(y, x)
@@ -96,8 +91,6 @@ impl Plan {
                     if matches!(item.aggregate, Aggregate::Corr(..)) {
                         push(&mut terms, Term::Square(y));
                     }
-                    widest = widest.max(bits(x)).max(bits(y));
-                    slope_bits = slope_bits.max(bits(y) + count_bits.div_ceil(2) + 2 + bits(x));
                 }
                 Aggregate::Histogram { col, ref bounds } => {
                     for &b in bounds {
@@ -106,21 +99,6 @@ impl Plan {
                 }
             }
         }
-        // The moments' scale: as many fractional bits as the bounds allow, between 16 and 40
-        // (aggregate.rs documents each constraint).
-        let l = count_bits;
-        let wide = 2 * widest + l + 1;
-        let frac = [
-            40i64,
-            165 - wide as i64,
-            196 - wide as i64 - 2 * (l as i64 + 1),
-            (197 - 2 * widest as i64) / 2 - 2,
-            (196 - slope_bits as i64) / 2,
-        ]
-        .into_iter()
-        .min()
-        .unwrap_or(40)
-        .max(16) as u32;
         Plan {
             groups: labels.len(),
             labels,
@@ -129,7 +107,6 @@ impl Plan {
             ranked,
             rows,
             count_bits,
-            frac,
         }
     }
 
@@ -383,13 +360,17 @@ pub(crate) async fn scan<B: Backend>(
         value_bits.push(v.bits());
         values.push(v);
     }
-    let sum_bits = usize::BITS - n.saturating_sub(1).leading_zeros();
+    // A sum of at most 2^L values grows by L bits (the planned rows', not the batch's).
+    let sum_bits = plan.count_bits;
     let sums = if values.is_empty() {
         Vec::new()
     } else if query.filter.is_none() && query.group_by.is_none() {
         values
             .iter()
-            .map(|v| v.sum().map_err(at("sums")))
+            .zip(&value_bits)
+            .map(|(v, &bits)| {
+                Ok::<_, StatsError>(v.sum().map_err(at("sums"))?.assume_bits(bits + sum_bits))
+            })
             .collect::<Result<_, _>>()?
     } else {
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
@@ -412,7 +393,7 @@ pub(crate) async fn scan<B: Backend>(
     };
     let counts: Vec<Secret> = weights
         .iter()
-        .map(|w| w.sum())
+        .map(|w| w.sum().map(|c| c.assume_bits(plan.count_bits)))
         .collect::<Result<_, _>>()
         .map_err(at("counts"))?;
     let refs: Vec<&Secret> = counts.iter().collect();

@@ -141,14 +141,18 @@ pub(crate) async fn discrete_laplace<B: Backend>(
         let span = 2 * len * j as usize;
         let d = digits.slice(at_digit..at_digit + span);
         at_digit += span;
-        let weights: Vec<i128> = (0..2 * len)
-            .flat_map(|_| (0..j).map(|i| 1i128 << i))
-            .collect();
-        let g = d
-            .scale_each(&weights)
-            .and_then(|s| s.sum_chunks(j as usize))
-            .map_err(at(STEP))?
-            .assume_bits(j);
+        // G = Σ_i 2^i d_i, digit by digit: the weights pass i128 for wide sensitivities
+        // (a sum of squares of 63-bit values has 2^126).
+        let mut g: Option<Secret> = None;
+        for i in 0..j as usize {
+            let at_i: Vec<usize> = (0..2 * len).map(|v| v * j as usize + i).collect();
+            let term = d.gather(&at_i).scale_pow2(i as u32).map_err(at(STEP))?;
+            g = Some(match g {
+                None => term,
+                Some(g) => g.add(&term).map_err(at(STEP))?,
+            });
+        }
+        let g = g.expect("at least one digit").assume_bits(j);
         out.push(
             g.slice(0..len)
                 .sub(&g.slice(len..2 * len))
