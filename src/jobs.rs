@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 
-/// A connection to the coordinator.
+/// A connection to the coordinator, as one client identity (which signs the jobs it asks for).
 pub struct Coordinator {
     client: ApiClient,
+    identity: Identity,
 }
 
 fn unexpected(what: &str, r: Response) -> anyhow::Error {
@@ -42,7 +43,12 @@ impl Coordinator {
                 Ok::<_, coordinator::transport::TransportError>(client)
             };
             match probe.await {
-                Ok(client) => return Ok(Coordinator { client }),
+                Ok(client) => {
+                    return Ok(Coordinator {
+                        client,
+                        identity: identity.clone(),
+                    });
+                }
                 Err(coordinator::transport::TransportError::Call { .. }) if attempt < 5 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -56,11 +62,25 @@ impl Coordinator {
         }
     }
 
-    /// Queues a job; returns its id.
+    /// Asks for a job, signed by this identity; returns its id. A settlement round is signed
+    /// with the nonce of its round id, so every firm that runs the same round file signs the
+    /// same request: the first submission queues the round, each other firm's adds its
+    /// consent (and gets the same job id), and the round runs once all firms have signed.
     pub async fn submit(&self, spec: &str, protocol: mpc::MulProtocol) -> Result<u64> {
-        let request = Request::SubmitJob {
+        let nonce = match protocols::catalog::JobSpec::from_toml(spec) {
+            Ok(protocols::catalog::JobSpec::Settlement(round)) => {
+                coordinator::ledger::round_nonce(&round.round)
+            }
+            _ => coordinator::ledger::Hash256(rand::random()),
+        };
+        let job = coordinator::ledger::JobRequest {
             spec: spec.to_string(),
             protocol,
+            nonce,
+        };
+        let request = Request::SubmitJob {
+            signature: job.sign(&self.identity),
+            request: job,
         };
         match self.client.call(&request).await? {
             Response::Submitted { job } => Ok(job),
@@ -84,13 +104,24 @@ impl Coordinator {
         }
     }
 
-    /// Waits until job `job` has ended and its outcome is on the ledger, or `limit` passes.
+    /// Waits until job `job` has ended and its outcome is on the ledger (or it ended before
+    /// reaching the ledger), or `limit` passes. The coordinator answers when the job ends.
     pub async fn wait(&self, job: u64, limit: Duration) -> Result<JobInfo> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let info = self.job(job).await?;
-            let ended = !matches!(info.state, JobState::Queued | JobState::Running);
-            if ended && info.outcome_height.is_some() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let request = Request::WaitJob {
+                job,
+                limit_ms: (left.as_millis() as u64).min(coordinator::api::MAX_WAIT_MS),
+            };
+            let limit = left.min(Duration::from_millis(coordinator::api::MAX_WAIT_MS))
+                + Duration::from_secs(10);
+            let info = match self.client.call_within(&request, limit).await? {
+                Response::Job(info) => *info,
+                other => return Err(unexpected(&format!("job {job}"), other)),
+            };
+            let ended = info.state.ended();
+            if ended && (info.outcome_height.is_some() || info.submitted_height.is_none()) {
                 return Ok(info);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -100,7 +131,6 @@ impl Coordinator {
                     limit.as_secs()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
 
@@ -133,6 +163,7 @@ impl Coordinator {
 /// A job state in one word, for people.
 pub fn state_word(state: &JobState) -> &'static str {
     match state {
+        JobState::AwaitingConsent => "awaiting consent",
         JobState::Queued => "queued",
         JobState::Running => "running",
         JobState::Done => "done",

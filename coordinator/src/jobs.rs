@@ -65,14 +65,14 @@ impl JobStore {
         Ok(store)
     }
 
-    /// Queues a new job: assigns the next id and stores it (durably) before returning it.
+    /// Records a new job (queued, or awaiting consent): assigns the next id and stores it
+    /// (durably) before returning it.
     pub fn submit(&self, mut job: JobInfo) -> Result<JobInfo, JobStoreError> {
         let txn = self.db.begin_write().map_err(db)?;
         {
             let mut jobs = txn.open_table(JOBS).map_err(db)?;
             let next = jobs.last().map_err(db)?.map_or(1, |(k, _)| k.value() + 1);
             job.id = next;
-            job.state = JobState::Queued;
             jobs.insert(next, encode(&job).as_slice()).map_err(db)?;
         }
         txn.commit().map_err(db)?;
@@ -171,6 +171,9 @@ mod tests {
             kind: kind.into(),
             spec: String::new(),
             protocol: mpc::MulProtocol::Grr,
+            nonce: crate::ledger::Hash256::ZERO,
+            signatures: Vec::new(),
+            awaiting: Vec::new(),
             state: JobState::Queued,
             submitted_ms: 1,
             finished_ms: None,

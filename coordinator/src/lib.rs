@@ -4,6 +4,8 @@
 //! - [`ledger`]: the hash chain of signed entries (format, append, verify);
 //! - [`keys`]: Ed25519 identities, public keys and signatures as the ledger uses them;
 //! - [`jobs`]: the coordinator's durable job queue;
+//! - [`submit`]: what a client's signed job request does (a new job, or a firm's consent to a
+//!   settlement round);
 //! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
 //!   by every worker before it signs);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
@@ -20,4 +22,5 @@ pub mod ledger;
 pub mod node;
 pub mod outcome;
 pub mod roster;
+pub mod submit;
 pub mod transport;

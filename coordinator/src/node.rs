@@ -15,6 +15,7 @@
 //! identity = "identity.key"
 //! data_dir = "data"          # jobs.redb and ledger/entries.qlg
 //! job_timeout_s = 600        # optional: the bound on one job's run
+//! consent_timeout_s = 600    # optional: how long a settlement round waits for its firms
 //! ```
 
 use std::future::Future;
@@ -25,18 +26,19 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
-use crate::api::{ErrorKind, JobInfo, JobReport, JobState, Request, Response};
+use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, Response};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
-use crate::ledger::{Entry, EntryBody, JobStatus, JobSubmitted, Ledger, WorkerSignature};
-use crate::outcome::{job_outcome, spec_hash};
+use crate::ledger::{
+    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, WorkerSignature,
+};
+use crate::outcome::job_outcome;
 use crate::roster::ClusterRoster;
+use crate::submit::{Submission, admit, consent_expired};
 use crate::transport::{self, ApiClient};
 
 /// How long a ledger signature round may take per worker.
 const SIGN_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long the signature round waits for further workers once it has a quorum.
-const QUORUM_GRACE: Duration = Duration::from_millis(300);
 /// How often unfinished business (genesis, pending decisions, unrecorded outcomes) is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
@@ -53,6 +55,9 @@ pub struct CoordinatorConfig {
     /// The bound on one job's run, in seconds (default 600).
     #[serde(default = "default_job_timeout")]
     pub job_timeout_s: u64,
+    /// How long a settlement round waits for every firm's consent, in seconds (default 600).
+    #[serde(default = "default_job_timeout")]
+    pub consent_timeout_s: u64,
 }
 
 fn default_job_timeout() -> u64 {
@@ -92,7 +97,12 @@ struct State {
     ledger: Mutex<Option<Ledger>>,
     data_dir: PathBuf,
     job_timeout: Duration,
+    consent_timeout: Duration,
     wake: Notify,
+    /// Notified whenever a job's record changes (clients waiting for a job's end).
+    changed: Notify,
+    /// Held while a submission reads and writes the queue (consents to one round add up).
+    submitting: Mutex<()>,
     /// Held while a job ends or an outcome is retried, so an outcome is recorded once.
     busy: Mutex<()>,
 }
@@ -127,7 +137,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         ledger: Mutex::new(ledger),
         data_dir: config.data_dir.clone(),
         job_timeout: Duration::from_secs(config.job_timeout_s),
+        consent_timeout: Duration::from_secs(config.consent_timeout_s),
         wake: Notify::new(),
+        changed: Notify::new(),
+        submitting: Mutex::new(()),
         busy: Mutex::new(()),
     });
     tracing::info!(address = %address, "coordinator started");
@@ -191,47 +204,10 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
         Request::Ping => Response::Pong {
             name: "coordinator".into(),
         },
-        Request::SubmitJob { spec, protocol } => {
-            let parsed = match protocols::catalog::JobSpec::from_toml(&spec) {
-                Ok(p) => p,
-                Err(e) => return Response::error(ErrorKind::BadRequest, format!("job spec: {e}")),
-            };
-            {
-                let roster = state.roster.read().expect("roster lock");
-                if let Some(r) = parsed
-                    .recipients()
-                    .iter()
-                    .find(|r| roster.client(r).is_none())
-                {
-                    return Response::error(
-                        ErrorKind::BadRequest,
-                        format!("job spec: recipient {r:?} is not a registered client"),
-                    );
-                }
-            }
-            let job = JobInfo {
-                id: 0,
-                submitter: client.into(),
-                kind: parsed.kind().into(),
-                spec,
-                protocol,
-                state: JobState::Queued,
-                submitted_ms: now_ms(),
-                finished_ms: None,
-                attempts: 0,
-                report: None,
-                submitted_height: None,
-                outcome_height: None,
-            };
-            match state.jobs.submit(job) {
-                Ok(job) => {
-                    tracing::info!(job = job.id, kind = %job.kind, submitter = client, "job queued");
-                    state.wake.notify_one();
-                    Response::Submitted { job: job.id }
-                }
-                Err(e) => internal(&e),
-            }
+        Request::SubmitJob { request, signature } => {
+            submit(state, client, request, signature).await
         }
+        Request::WaitJob { job, limit_ms } => wait_job(state, job, limit_ms).await,
         Request::GetJob { job } => match state.jobs.get(job) {
             Ok(Some(j)) => Response::Job(Box::new(j)),
             Ok(None) => Response::error(ErrorKind::NotFound, format!("no job {job}")),
@@ -285,6 +261,69 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
     }
 }
 
+/// A client's signed job request: refused, queued, or added to a round as consent.
+async fn submit(
+    state: &Arc<State>,
+    client: &str,
+    request: JobRequest,
+    signature: crate::ledger::ClientSignature,
+) -> Response {
+    let _one_at_a_time = state.submitting.lock().await;
+    let jobs = match state.jobs.list() {
+        Ok(jobs) => jobs,
+        Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
+    };
+    let roster = state.roster.read().expect("roster lock").clone();
+    let stored = match admit(&roster, client, request, signature, &jobs, now_ms()) {
+        Err((kind, message)) => return Response::error(kind, message),
+        Ok(Submission::Known(job)) => return Response::Submitted { job },
+        Ok(Submission::New(job)) => state.jobs.submit(job),
+        Ok(Submission::Consent(job)) => put_job(state, &job).map(|()| job),
+    };
+    match stored {
+        Ok(job) => {
+            match job.state {
+                JobState::AwaitingConsent => tracing::info!(
+                    job = job.id,
+                    client,
+                    "settlement round signed; waiting for {}",
+                    job.awaiting.join(", ")
+                ),
+                _ => tracing::info!(job = job.id, kind = %job.kind, client, "job queued"),
+            }
+            state.wake.notify_one();
+            state.changed.notify_waiters();
+            Response::Submitted { job: job.id }
+        }
+        Err(e) => Response::error(ErrorKind::Internal, e.to_string()),
+    }
+}
+
+/// Whether a client waiting for `job` can be answered: it ended and its outcome is on the
+/// ledger (or it ended before reaching the ledger).
+fn settled(job: &JobInfo) -> bool {
+    job.state.ended() && (job.outcome_height.is_some() || job.submitted_height.is_none())
+}
+
+/// Answers with job `job` once it has ended, or after `limit_ms` (bounded by `MAX_WAIT_MS`).
+async fn wait_job(state: &Arc<State>, job: u64, limit_ms: u64) -> Response {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(limit_ms.min(MAX_WAIT_MS));
+    loop {
+        let changed = state.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let info = match state.jobs.get(job) {
+            Ok(Some(j)) => j,
+            Ok(None) => return Response::error(ErrorKind::NotFound, format!("no job {job}")),
+            Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
+        };
+        if settled(&info) || tokio::time::Instant::now() >= deadline {
+            return Response::Job(Box::new(info));
+        }
+        let _ = tokio::time::timeout_at(deadline, changed).await;
+    }
+}
+
 fn request_name(r: &Request) -> &'static str {
     match r {
         Request::UploadBegin(_)
@@ -330,25 +369,50 @@ where
 
 /// Appends `body` to the ledger with `t + 1` worker signatures (see the module doc). Creates
 /// the genesis entry first when there is none.
-async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
+async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> {
     let mut guard = state.ledger.lock().await;
     if guard.is_none() {
-        *guard = Some(genesis(state).await?);
+        *guard = Some(genesis(state).await.map_err(Unsigned::from)?);
     }
     let ledger = guard.as_mut().expect("just created");
     let time = now_ms().max(ledger.head().time);
     let mut entry = ledger.candidate(time, body);
     entry.signatures = gather(state, &entry, ledger.entries()).await?;
-    ledger.append(entry.clone()).map_err(|e| e.to_string())?;
+    ledger
+        .append(entry.clone())
+        .map_err(|e| Unsigned::from(e.to_string()))?;
     tokio::spawn(publish(state.clone(), vec![entry.clone()]));
     Ok(entry)
+}
+
+/// Why an entry did not reach the ledger.
+#[derive(Debug)]
+struct Unsigned {
+    message: String,
+    /// Workers refused it (rather than being unreachable): asking again will not help.
+    refused: bool,
+}
+
+impl From<String> for Unsigned {
+    fn from(message: String) -> Self {
+        Unsigned {
+            message,
+            refused: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Unsigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// The genesis entry, signed by a quorum, written to disk.
 async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
     let roster = state.roster.read().expect("roster lock").ledger_roster();
     let mut entry = Entry::genesis(now_ms(), roster);
-    entry.signatures = gather(state, &entry, &[]).await?;
+    entry.signatures = gather(state, &entry, &[]).await.map_err(|e| e.message)?;
     let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
     tracing::info!(
         "ledger created (genesis signed by {} workers)",
@@ -364,11 +428,12 @@ async fn gather(
     state: &Arc<State>,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<Vec<WorkerSignature>, String> {
+) -> Result<Vec<WorkerSignature>, Unsigned> {
     let (quorum, workers) = {
         let roster = state.roster.read().expect("roster lock");
         (roster.threshold as usize + 1, roster.workers.clone())
     };
+    let n = workers.len();
     let (answers, mut results) = tokio::sync::mpsc::channel(workers.len());
     for w in workers {
         let (entry, chain, identity, answers) = (
@@ -383,7 +448,7 @@ async fn gather(
                 let client =
                     ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
                         .await
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| (false, e.to_string()))?;
                 let r = ask_signature(&client, id, &entry, &chain).await;
                 client.close().await;
                 r
@@ -391,50 +456,50 @@ async fn gather(
             let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(format!(
-                        "worker {id}: no signature within {} s",
-                        SIGN_TIMEOUT.as_secs()
+                    Err((
+                        false,
+                        format!(
+                            "worker {id}: no signature within {} s",
+                            SIGN_TIMEOUT.as_secs()
+                        ),
                     ))
                 });
             let _ = answers.send(result).await;
         });
     }
     drop(answers);
-    // Every answer, or a quorum and a short grace for the rest: a worker that is down does
-    // not hold up the ledger.
+    // An entry is final at t + 1 signatures: the round ends at the quorum, and a slower
+    // worker's signature is not waited for (its replica gets the entry when it is published).
     let mut collected = Vec::new();
-    let mut grace: Option<tokio::time::Instant> = None;
-    loop {
-        let next = match grace {
-            Some(until) => match tokio::time::timeout_at(until, results.recv()).await {
-                Ok(r) => r,
-                Err(_) => break,
-            },
-            None => results.recv().await,
-        };
-        let Some(r) = next else { break };
+    while let Some(r) = results.recv().await {
         collected.push(r);
-        let signed = collected.iter().filter(|r| r.is_ok()).count();
-        if signed >= quorum && grace.is_none() {
-            grace = Some(tokio::time::Instant::now() + QUORUM_GRACE);
+        if collected.iter().filter(|r| r.is_ok()).count() >= quorum {
+            break;
         }
     }
     let results = collected;
     let mut signatures = Vec::new();
     let mut refusals = Vec::new();
+    let mut refused = 0;
     for r in results {
         match r {
             Ok(s) => signatures.push(s),
-            Err(e) => refusals.push(e),
+            Err((forbidden, e)) => {
+                refused += usize::from(forbidden);
+                refusals.push(e);
+            }
         }
     }
     if signatures.len() < quorum {
-        return Err(format!(
-            "the entry at height {} has {} of the {quorum} signatures it needs: {}",
-            entry.height,
-            signatures.len(),
-            refusals.join("; ")
-        ));
+        return Err(Unsigned {
+            message: format!(
+                "the entry at height {} has {} of the {quorum} signatures it needs: {}",
+                entry.height,
+                signatures.len(),
+                refusals.join("; ")
+            ),
+            refused: n - refused < quorum,
+        });
     }
     if !refusals.is_empty() {
         tracing::warn!(
@@ -443,20 +508,43 @@ async fn gather(
             refusals.join("; ")
         );
     }
+    signatures.sort_by_key(|s| s.worker);
     Ok(signatures)
 }
 
 /// One worker's signature over `entry`, sending it the entries of `chain` it lacks first.
+/// An error says whether the worker refused (`true`) and why.
 async fn ask_signature(
     client: &ApiClient,
     id: u16,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<WorkerSignature, String> {
+) -> Result<WorkerSignature, (bool, String)> {
+    let request = Request::SignEntry(entry.clone());
+    match call_caught_up(client, id, &request, chain, transport::CALL_TIMEOUT).await {
+        Ok(Response::Signature(s)) if s.worker == id => Ok(s),
+        Ok(Response::Error {
+            kind: ErrorKind::Forbidden,
+            message,
+        }) => Err((true, format!("worker {id}: {message}"))),
+        Ok(Response::Error { message, .. }) => Err((false, format!("worker {id}: {message}"))),
+        Ok(other) => Err((false, format!("worker {id}: unexpected {other:?}"))),
+        Err(e) => Err((false, e)),
+    }
+}
+
+/// Sends `request` to worker `id` (answered within `limit`); if its replica is behind, sends
+/// it the entries of `chain` it lacks and asks once more.
+async fn call_caught_up(
+    client: &ApiClient,
+    id: u16,
+    request: &Request,
+    chain: &[Entry],
+    limit: Duration,
+) -> Result<Response, String> {
     let mut caught_up = false;
     loop {
-        match client.call(&Request::SignEntry(entry.clone())).await {
-            Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
+        match client.call_within(request, limit).await {
             Ok(Response::Behind { height }) if !caught_up => {
                 let from = height.map_or(0, |h| h as usize + 1);
                 let missing = chain.get(from..).unwrap_or(&[]).to_vec();
@@ -469,8 +557,7 @@ async fn ask_signature(
                     Err(e) => return Err(e.to_string()),
                 }
             }
-            Ok(Response::Error { message, .. }) => return Err(format!("worker {id}: {message}")),
-            Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
+            Ok(r) => return Ok(r),
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -520,30 +607,47 @@ async fn dispatch(state: Arc<State>) {
 /// Runs one job to its end: ledger entry for its submission, fan-out to every worker,
 /// comparison of the reports, the decision on its updates, ledger entry for its outcome.
 async fn run_job(state: &Arc<State>, mut job: JobInfo) {
-    if job.submitted_height.is_none() {
-        let submitter = state
-            .roster
-            .read()
-            .expect("roster lock")
-            .client(&job.submitter)
-            .map(|c| c.key);
-        let Some(submitter) = submitter else {
-            end_job(
-                state,
-                job,
-                JobState::Failed("the submitter is no longer registered".into()),
-                None,
-            )
-            .await;
-            return;
+    if let Some((height, status)) = recorded_outcome(state, job.id).await {
+        // Ended on the ledger already (a restart lost the record): never run again.
+        tracing::warn!(
+            job = job.id,
+            height,
+            "job already ended on the ledger: not run again"
+        );
+        job.outcome_height = Some(height);
+        job.state = match status {
+            JobStatus::Done => JobState::Done,
+            JobStatus::Failed { reason } => JobState::Failed(reason),
+            JobStatus::Refused { reason } => JobState::Refused(reason),
         };
+        job.finished_ms.get_or_insert_with(now_ms);
+        if let Err(e) = put_job(state, &job) {
+            tracing::error!(job = job.id, "{e}");
+        }
+        return;
+    }
+    if job.submitted_height.is_none() {
         let body = EntryBody::JobSubmitted(JobSubmitted {
             job: job.id,
-            spec_hash: spec_hash(&job.spec),
-            submitter,
+            request: JobRequest {
+                spec: job.spec.clone(),
+                protocol: job.protocol,
+                nonce: job.nonce,
+            },
+            signatures: job.signatures.clone(),
         });
         match append(state, body).await {
             Ok(entry) => job.submitted_height = Some(entry.height),
+            Err(e) if e.refused => {
+                // The workers will not record it (a signature, a replayed round): it ends
+                // here, off the ledger, with their reasons.
+                let reason = e
+                    .message
+                    .split_once(": ")
+                    .map_or(e.message.clone(), |(_, r)| r.to_string());
+                end_job(state, job, JobState::Refused(reason), None).await;
+                return;
+            }
             Err(e) => {
                 // No quorum to record it: the job cannot run either. Retry later.
                 tracing::warn!(job = job.id, "job waits: ledger: {e}");
@@ -554,7 +658,7 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
     }
     job.attempts += 1;
     job.state = JobState::Running;
-    if let Err(e) = state.jobs.put(&job) {
+    if let Err(e) = put_job(state, &job) {
         tracing::error!(job = job.id, "{e}");
         return;
     }
@@ -567,18 +671,19 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
         protocol: job.protocol,
     };
     let limit = state.job_timeout;
+    let chain = chain(state).await;
     let clients = connect_workers(state).await;
     let runs = clients.into_iter().map(|(id, client)| {
-        let request = request.clone();
+        let (request, chain) = (request.clone(), chain.clone());
         async move {
             let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
-            let r = client.call_within(&request, limit).await;
+            let r = call_caught_up(&client, id, &request, &chain, limit).await;
             client.close().await;
             match r {
                 Ok(Response::JobReport(report)) => Ok(report),
                 Ok(Response::Error { kind, message }) => Err((id, kind, message)),
                 Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
-                Err(e) => Err((id, ErrorKind::Internal, e.to_string())),
+                Err(e) => Err((id, ErrorKind::Internal, e)),
             }
         }
     });
@@ -599,6 +704,36 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
     }
     end_job(state, job, state_end, report).await;
     finish_pending(state).await;
+}
+
+/// Stores a job's new record and tells the clients waiting for it.
+fn put_job(state: &State, job: &JobInfo) -> Result<(), crate::jobs::JobStoreError> {
+    state.jobs.put(job)?;
+    state.changed.notify_waiters();
+    Ok(())
+}
+
+/// The coordinator's ledger entries (none before genesis).
+async fn chain(state: &State) -> Arc<Vec<Entry>> {
+    let ledger = state.ledger.lock().await;
+    Arc::new(
+        ledger
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.entries().to_vec()),
+    )
+}
+
+/// The height and status of job `job`'s outcome entry on the coordinator's ledger.
+async fn recorded_outcome(state: &State, job: u64) -> Option<(u64, JobStatus)> {
+    let ledger = state.ledger.lock().await;
+    ledger
+        .as_ref()?
+        .entries()
+        .iter()
+        .find_map(|e| match &e.body {
+            EntryBody::JobOutcome(o) if o.job == job => Some((e.height, o.status.clone())),
+            _ => None,
+        })
 }
 
 /// A worker's failure: its id, the class, the message.
@@ -671,7 +806,7 @@ async fn end_job(state: &Arc<State>, mut job: JobInfo, end: JobState, report: Op
     job.state = end;
     job.report = report;
     job.finished_ms = Some(now_ms());
-    if let Err(e) = state.jobs.put(&job) {
+    if let Err(e) = put_job(state, &job) {
         tracing::error!(job = job.id, "{e}");
         return;
     }
@@ -688,8 +823,20 @@ async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
         JobState::Failed(reason) => JobStatus::Failed {
             reason: reason.clone(),
         },
-        JobState::Queued | JobState::Running => return,
+        JobState::AwaitingConsent | JobState::Queued | JobState::Running => return,
     };
+    if job.submitted_height.is_none() {
+        // Never on the ledger (refused before it was recorded): no outcome entry either.
+        return;
+    }
+    if let Some((height, _)) = recorded_outcome(state, job.id).await {
+        // Recorded before a restart lost the height: once is enough.
+        job.outcome_height = Some(height);
+        if let Err(e) = put_job(state, &job) {
+            tracing::error!(job = job.id, "{e}");
+        }
+        return;
+    }
     let outcome = {
         let roster = state.roster.read().expect("roster lock");
         job_outcome(job.id, status, job.report.as_ref(), &roster)
@@ -704,7 +851,7 @@ async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
     match append(state, EntryBody::JobOutcome(outcome)).await {
         Ok(entry) => {
             job.outcome_height = Some(entry.height);
-            if let Err(e) = state.jobs.put(&job) {
+            if let Err(e) = put_job(state, &job) {
                 tracing::error!(job = job.id, "{e}");
             }
         }
@@ -725,6 +872,7 @@ async fn finish_pending(state: &Arc<State>) {
         return;
     }
     let n = state.roster.read().expect("roster lock").workers.len();
+    let chain = chain(state).await;
     let clients = connect_workers(state).await;
     for (job, mut finish) in pending {
         for (id, client) in &clients {
@@ -737,13 +885,18 @@ async fn finish_pending(state: &Arc<State>) {
                 session: finish.session,
                 commit: finish.commit,
             };
-            match client.call(&request).await {
+            // A worker commits only once the job's outcome is on its replica.
+            let limit = transport::CALL_TIMEOUT;
+            match call_caught_up(client, *id, &request, &chain, limit).await {
                 Ok(Response::Ok) => finish.acked.push(*id),
                 Ok(other) => tracing::warn!(job, worker = id, "finish: {other:?}"),
                 Err(e) => tracing::debug!(job, worker = id, "finish: {e}"),
             }
         }
         let done = finish.acked.len() >= n;
+        if done && finish.commit {
+            crash_after_commit(state, job);
+        }
         let stored = if done {
             state.jobs.drop_finish(job)
         } else {
@@ -760,6 +913,26 @@ async fn finish_pending(state: &Arc<State>) {
     }
 }
 
+/// The test hook `QUORATE_TEST_CRASH_AFTER_COMMIT`: once every worker has committed a job's
+/// updates, the coordinator forgets that the job ended (as a crash before recording it would
+/// have left it under the old order of steps) and dies, so that an end-to-end test can check
+/// that the restarted cluster applies the job once.
+fn crash_after_commit(state: &State, job: u64) {
+    if std::env::var_os("QUORATE_TEST_CRASH_AFTER_COMMIT").is_none() {
+        return;
+    }
+    if let Ok(Some(mut info)) = state.jobs.get(job) {
+        info.state = JobState::Running;
+        info.outcome_height = None;
+        let _ = state.jobs.put(&info);
+    }
+    tracing::warn!(
+        job,
+        "QUORATE_TEST_CRASH_AFTER_COMMIT: dying after the commit, the job's end forgotten"
+    );
+    std::process::exit(86);
+}
+
 /// Retries what could not be done at once: the genesis entry, decisions some worker has not
 /// applied, outcomes not yet on the ledger.
 async fn upkeep(state: Arc<State>) {
@@ -773,19 +946,30 @@ async fn upkeep(state: Arc<State>) {
                 }
             }
         }
-        let _busy = state.busy.lock().await;
-        finish_pending(&state).await;
+        let busy = state.busy.lock().await;
         if let Ok(jobs) = state.jobs.list() {
-            for job in jobs {
-                let ended = matches!(
-                    job.state,
-                    JobState::Done | JobState::Refused(_) | JobState::Failed(_)
-                );
-                if ended && job.outcome_height.is_none() {
+            let timeout = state.consent_timeout.as_millis() as u64;
+            for mut job in jobs {
+                if let Some(end) = consent_expired(&job, now_ms(), timeout) {
+                    let _one_at_a_time = state.submitting.lock().await;
+                    // Read again: the last consent may have come in meanwhile.
+                    if let Ok(Some(fresh)) = state.jobs.get(job.id) {
+                        if fresh.state == JobState::AwaitingConsent {
+                            job = fresh;
+                            end_job(&state, job, end, None).await;
+                        }
+                    }
+                    continue;
+                }
+                if job.state.ended() && job.outcome_height.is_none() {
                     record_outcome(&state, job).await;
                 }
             }
         }
+        // After the outcomes: a worker commits a job's updates only once its outcome is on
+        // the ledger.
+        finish_pending(&state).await;
+        drop(busy);
         tokio::time::sleep(RETRY_EVERY).await;
     }
 }

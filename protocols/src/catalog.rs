@@ -31,6 +31,7 @@
 //!
 //! ```toml
 //! kind = "settlement"
+//! round = "2026-12-06"                    # the round's id: every firm signs it; applied once
 //! firms = ["acme", "globex", "initech"]   # the account holders (public), each a recipient
 //! accounts = "accounts"                   # optional: each firm's one-row balance dataset
 //! obligations = "obligations"             # optional: each firm's obligations (payer, payee, amount)

@@ -98,6 +98,11 @@ impl LocalCluster {
 
     /// Starts the coordinator (appending to its log file in the folder).
     pub fn start_coordinator(&mut self) {
+        self.start_coordinator_with(&[]);
+    }
+
+    /// Starts the coordinator with extra environment variables (test hooks).
+    pub fn start_coordinator_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -106,6 +111,7 @@ impl LocalCluster {
         let child = quorate()
             .args(["coordinator", "--config"])
             .arg(self.cluster().coordinator_config())
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
@@ -124,6 +130,18 @@ impl LocalCluster {
         self.wait_pong(c.address, c.key, "the coordinator", || {
             self.coordinator_log()
         });
+    }
+
+    /// Whether the coordinator process has exited (reaped if so).
+    pub fn coordinator_exited(&mut self) -> bool {
+        match self.coordinator.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => {
+                self.coordinator = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
     }
 
     /// Kills the coordinator with SIGKILL and reaps it.

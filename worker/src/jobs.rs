@@ -12,7 +12,9 @@
 //!
 //! [`Replica`] is the worker's copy of the ledger (`<data dir>/ledger/entries.qlg`): it signs
 //! an entry only if it extends the replica's head and, for a job outcome or a dataset record,
-//! only if the entry matches this worker's own result or store.
+//! only if the entry matches this worker's own result or store; for a submitted job, only if
+//! [`crate::admission`] admits it. The node asks [`crate::admission`] against the replica
+//! before it runs a job or applies a decision on its updates.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -258,7 +260,8 @@ impl Replica {
                 height: Some(head.height),
             };
         }
-        if let Err(reason) = check_body(roster, store, &entry.body) {
+        let chain = guard.as_ref().map_or(&[][..], |l| l.entries());
+        if let Err(reason) = check_body(roster, store, chain, &entry.body) {
             return refuse(format!(
                 "worker {me} refuses the entry at height {}: {reason}",
                 entry.height
@@ -268,6 +271,12 @@ impl Replica {
             Ok(s) => Response::Signature(s),
             Err(e) => refuse(e.to_string()),
         }
+    }
+
+    /// Calls `f` with the replica's entries (none before genesis), under its lock.
+    pub fn admit<T>(&self, f: impl FnOnce(&[Entry]) -> T) -> T {
+        let guard = self.ledger.lock().expect("replica lock");
+        f(guard.as_ref().map_or(&[][..], |l| l.entries()))
     }
 
     /// Appends fully signed entries, skipping those already held.
@@ -308,11 +317,19 @@ impl Replica {
     }
 }
 
-/// A body this worker can vouch for: a job outcome equal to the one its own report makes (or
-/// a failure of a job it did not finish), a dataset record of a dataset it holds.
-fn check_body(roster: &ClusterRoster, store: &ShareStore, body: &EntryBody) -> Result<(), String> {
+/// A body this worker can vouch for: a submitted job its clients signed and may ask for
+/// ([`crate::admission`]), the first outcome of a submitted job, equal to the one its own
+/// report makes (or a failure of a job it did not finish), a dataset record of a dataset it
+/// holds.
+fn check_body(
+    roster: &ClusterRoster,
+    store: &ShareStore,
+    chain: &[Entry],
+    body: &EntryBody,
+) -> Result<(), String> {
     match body {
         EntryBody::JobOutcome(outcome) => {
+            crate::admission::check_outcome(chain, outcome).map_err(|a| a.to_string())?;
             let record = stored(store, outcome.job)?;
             match (&outcome.status, record) {
                 (JobStatus::Done, Some(record)) => {
@@ -347,6 +364,9 @@ fn check_body(roster: &ClusterRoster, store: &ShareStore, body: &EntryBody) -> R
             }
             Ok(())
         }
-        EntryBody::JobSubmitted(_) | EntryBody::Genesis(_) => Ok(()),
+        EntryBody::JobSubmitted(job) => {
+            crate::admission::check_submission(roster, chain, job).map_err(|a| a.to_string())
+        }
+        EntryBody::Genesis(_) => Ok(()),
     }
 }

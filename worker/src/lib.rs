@@ -2,12 +2,14 @@
 //! other workers over the QUIC mesh, and signs ledger entries.
 //!
 //! - [`store`]: the crash-safe two-phase share store (redb);
+//! - [`admission`]: which jobs, runs and commits the worker accepts, against its ledger replica;
 //! - [`service`]: control-plane requests in, responses out, without IO;
 //! - [`node`]: the process: control plane on QUIC, the mesh, reload and shutdown;
 //! - [`config`]: the worker's configuration file.
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod config;
 pub mod executor;
 pub mod jobs;

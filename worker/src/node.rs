@@ -150,6 +150,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                         async move {
                             match request {
                                 Request::RunJob { job, session, spec, protocol } => {
+                                    let admitted = replica.admit(|c| crate::admission::check_run(c, job, &spec, protocol).map(|_| ()));
+                                    if let (Err(a), "coordinator") = (admitted, name.as_str()) {
+                                        return a.response();
+                                    }
                                     let call = JobCall { job, session, spec, protocol };
                                     return run_job(&service, &name, &mesh, params, call).await;
                                 }
@@ -163,6 +167,9 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                                     return blocking(move || replica.append(entries)).await;
                                 }
                                 Request::FinishJob { job, session, commit } if name == "coordinator" => {
+                                    if let Err(a) = replica.admit(|c| crate::admission::check_finish(c, job, commit)) {
+                                        return a.response();
+                                    }
                                     let service = service.clone();
                                     return blocking(move || crate::jobs::finish(service.store(), job, session, commit)).await;
                                 }
@@ -240,6 +247,7 @@ async fn run_job(
         Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
     };
     tracing::info!(job, kind = spec.kind(), "job started");
+    let started = std::time::Instant::now();
     let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
         Ok(output) => {
             crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
@@ -263,6 +271,7 @@ async fn run_job(
                 job,
                 rounds = stats.rounds,
                 bytes_sent = stats.net.bytes_sent,
+                compute_ms = started.elapsed().as_millis() as u64,
                 "job done"
             );
             Response::JobReport(report)

@@ -96,6 +96,7 @@ impl Service {
             }
             Request::SubmitJob { .. }
             | Request::GetJob { .. }
+            | Request::WaitJob { .. }
             | Request::ListJobs
             | Request::RecordDataset(_)
             | Request::LedgerEntries { .. } => Response::error(ErrorKind::BadRequest, "jobs and the ledger are the coordinator's: send this to the coordinator"),
