@@ -5,7 +5,8 @@
 # process start to its exit after printing the answer, 10 runs after one warm-up. Beside it,
 # the workers' compute time of each job, from their logs (`job done ... compute_ms=`, the
 # slowest worker's). Prints one RESULT line; the target is e2e <= 2 x compute + 100 ms.
-# Usage: bash scripts/latency-bench.sh [RUNS]   (10 by default)
+# Usage: bash scripts/latency-bench.sh [RUNS]   (10 by default; LATENCY_LOG=FILE keeps the
+# cluster's log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
@@ -61,3 +62,4 @@ print(f"RESULT bench=latency rows=30000 runs={runs} e2e_median_ms={e2e:.0f} "
       f"compute_median_ms={comp:.0f} target_ms={2 * comp + 100:.0f} met={str(e2e <= 2 * comp + 100).lower()}")
 PY
 echo '```'
+if [ -n "${LATENCY_LOG:-}" ]; then cp "$dir/up.log" "$LATENCY_LOG"; fi

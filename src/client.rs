@@ -233,7 +233,7 @@ impl Workers {
     pub async fn close(self) {
         for c in self.clients {
             if let Ok(c) = Arc::try_unwrap(c) {
-                c.close().await;
+                crate::jobs::close_soon(c).await;
             }
         }
     }

@@ -1,13 +1,23 @@
-//! The coordinator process: it accepts jobs from registered clients, keeps their lifecycle in
-//! a durable queue ([`JobStore`]), hands each to every worker, compares the workers' reports,
-//! and writes the ledger, gathering `t + 1` worker signatures for every entry. It never sees a
-//! share or an unrevealed value: workers report public results and commitments only.
+//! The coordinator process: it accepts signed job requests from registered clients (a
+//! settlement round waits for every firm's signature: [`crate::submit`]), keeps their
+//! lifecycle in a durable queue ([`JobStore`]), records each on the ledger with its clients'
+//! signatures, hands it to every worker, compares the workers' reports, and writes the
+//! outcome, gathering `t + 1` worker signatures for every entry. It never sees a share or an
+//! unrevealed value: workers report public results and commitments only. It is trusted for
+//! liveness only: every worker checks each job against its own ledger replica
+//! (`worker::admission`), so the coordinator cannot run an unlogged job or commit updates
+//! before the outcome is recorded.
 //!
 //! One job runs at a time (the workers' cores are the bottleneck, and a queue keeps the ledger's
-//! order simple). Every wait has a bound: a worker that does not answer within the job's time
-//! limit fails the job with an error naming it. Decisions on dataset updates (two-phase) are
-//! durable and re-sent until every worker has applied them, so a worker that was down learns
-//! them when it returns.
+//! order simple); a submission wakes the dispatcher at once. An entry is final at `t + 1`
+//! signatures: a slower worker's is not waited for (its replica receives the entry when it is
+//! published, or catches up when it next answers `Behind`). A client waiting for its job
+//! (`WaitJob`) is answered when the job ends. Every wait has a bound: a worker that does not
+//! answer within the job's time limit fails the job with an error naming it. Decisions on
+//! dataset updates (two-phase) are durable and re-sent until every worker has applied them, so
+//! a worker that was down learns them when it returns; they are sent after the job's outcome
+//! is on the ledger, since a worker commits only then. A job found ended on the ledger (a
+//! restart lost its record) is never run again.
 //!
 //! ```toml
 //! # coordinator.toml (paths relative to this file)
@@ -450,7 +460,8 @@ async fn gather(
                         .await
                         .map_err(|e| (false, e.to_string()))?;
                 let r = ask_signature(&client, id, &entry, &chain).await;
-                client.close().await;
+                // The close drains in the background: the answer does not wait for it.
+                tokio::spawn(client.close());
                 r
             };
             let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
@@ -678,7 +689,7 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
         async move {
             let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
             let r = call_caught_up(&client, id, &request, &chain, limit).await;
-            client.close().await;
+            tokio::spawn(client.close());
             match r {
                 Ok(Response::JobReport(report)) => Ok(report),
                 Ok(Response::Error { kind, message }) => Err((id, kind, message)),
@@ -908,7 +919,7 @@ async fn finish_pending(state: &Arc<State>) {
     }
     for (_, client) in clients {
         if let Ok(c) = client {
-            c.close().await;
+            tokio::spawn(c.close());
         }
     }
 }
