@@ -15,6 +15,8 @@
 //! identity = "identity.key"
 //! data_dir = "data"          # jobs.redb and ledger/entries.qlg
 //! job_timeout_s = 600        # optional: the bound on one job's run
+//! ledger_page_bytes = 8388608 # optional: the bound on one page of ledger entries (8 MiB)
+//! max_queued_jobs = 1000     # optional: submissions beyond this many waiting jobs are refused
 //! ```
 
 use std::future::Future;
@@ -28,7 +30,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::api::{ErrorKind, JobInfo, JobReport, JobState, Request, Response};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
-use crate::ledger::{Entry, EntryBody, JobStatus, JobSubmitted, Ledger, WorkerSignature};
+use crate::ledger::{Entry, EntryBody, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature};
 use crate::outcome::{job_outcome, spec_hash};
 use crate::roster::ClusterRoster;
 use crate::transport::{self, ApiClient};
@@ -53,6 +55,22 @@ pub struct CoordinatorConfig {
     /// The bound on one job's run, in seconds (default 600).
     #[serde(default = "default_job_timeout")]
     pub job_timeout_s: u64,
+    /// The bound on the encoded size of one page of ledger entries, served to clients and sent
+    /// to a replica catching up (default [`crate::ledger::DEFAULT_PAGE_BYTES`], 8 MiB).
+    #[serde(default = "default_page_bytes")]
+    pub ledger_page_bytes: usize,
+    /// The most jobs that may wait in the queue; a submission beyond is refused (default
+    /// 1000).
+    #[serde(default = "default_max_queued")]
+    pub max_queued_jobs: usize,
+}
+
+fn default_max_queued() -> usize {
+    1000
+}
+
+fn default_page_bytes() -> usize {
+    crate::ledger::DEFAULT_PAGE_BYTES
 }
 
 fn default_job_timeout() -> u64 {
@@ -92,6 +110,10 @@ struct State {
     ledger: Mutex<Option<Ledger>>,
     data_dir: PathBuf,
     job_timeout: Duration,
+    /// See [`CoordinatorConfig::ledger_page_bytes`].
+    page_bytes: usize,
+    /// See [`CoordinatorConfig::max_queued_jobs`].
+    max_queued: usize,
     wake: Notify,
     /// Held while a job ends or an outcome is retried, so an outcome is recorded once.
     busy: Mutex<()>,
@@ -111,7 +133,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             roster.coordinator.key.fingerprint()
         )));
     }
+    // The job queue and the ledger: readable by this user only.
+    crate::files::private_dir(&config.data_dir).map_err(err)?;
     let jobs = JobStore::open(&config.data_dir).map_err(err)?;
+    crate::files::restrict(&config.data_dir.join("jobs.redb")).map_err(err)?;
     let ledger = if Ledger::path_in(&config.data_dir).exists() {
         Some(Ledger::open(&config.data_dir, &roster.ledger_roster()).map_err(err)?)
     } else {
@@ -127,6 +152,8 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         ledger: Mutex::new(ledger),
         data_dir: config.data_dir.clone(),
         job_timeout: Duration::from_secs(config.job_timeout_s),
+        page_bytes: config.ledger_page_bytes.max(1),
+        max_queued: config.max_queued_jobs,
         wake: Notify::new(),
         busy: Mutex::new(()),
     });
@@ -209,6 +236,27 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
                     );
                 }
             }
+            let recipients = parsed.recipients();
+            if let Some(r) = recipients
+                .iter()
+                .enumerate()
+                .find_map(|(i, r)| recipients[..i].contains(r).then_some(r))
+            {
+                return Response::error(
+                    ErrorKind::BadRequest,
+                    format!("job spec: recipient {r:?} appears twice"),
+                );
+            }
+            match state.jobs.queued() {
+                Ok(waiting) if waiting >= state.max_queued => {
+                    return Response::error(
+                        ErrorKind::Conflict,
+                        format!("the job queue is full ({waiting} jobs wait): submit again later"),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => return internal(&e),
+            }
             let job = JobInfo {
                 id: 0,
                 submitter: client.into(),
@@ -237,7 +285,7 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
             Ok(None) => Response::error(ErrorKind::NotFound, format!("no job {job}")),
             Err(e) => internal(&e),
         },
-        Request::ListJobs => match state.jobs.list() {
+        Request::ListJobs { from } => match state.jobs.page(from, crate::api::JOBS_PAGE) {
             Ok(jobs) => Response::Jobs(jobs),
             Err(e) => internal(&e),
         },
@@ -272,9 +320,10 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
         Request::LedgerEntries { from } => {
             let ledger = state.ledger.lock().await;
             match ledger.as_ref() {
-                Some(l) => {
-                    Response::Entries(l.entries().iter().skip(from as usize).cloned().collect())
-                }
+                // One page: the client asks again from where it ends, until a page is empty.
+                Some(l) => Response::Entries(
+                    crate::ledger::page(l.entries(), from, state.page_bytes).to_vec(),
+                ),
                 None => Response::Entries(Vec::new()),
             }
         }
@@ -336,20 +385,68 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
         *guard = Some(genesis(state).await?);
     }
     let ledger = guard.as_mut().expect("just created");
-    let time = now_ms().max(ledger.head().time);
-    let mut entry = ledger.candidate(time, body);
-    entry.signatures = gather(state, &entry, ledger.entries()).await?;
-    ledger.append(entry.clone()).map_err(|e| e.to_string())?;
-    tokio::spawn(publish(state.clone(), vec![entry.clone()]));
-    Ok(entry)
+    let pending = Pending::in_dir(&state.data_dir);
+    loop {
+        // A candidate some workers may have signed is proposed again, unchanged, first.
+        let (mut entry, again) = pending.proposal(Some(&ledger.head()), || {
+            ledger.candidate(now_ms().max(ledger.head().time), body.clone())
+        });
+        let mine = !again || entry.body == body;
+        propose(&pending, &entry, again)?;
+        entry.signatures = settle(&pending, gather(state, &entry, ledger.entries()).await)?;
+        ledger.append(entry.clone()).map_err(|e| e.to_string())?;
+        let _ = pending.clear();
+        tokio::spawn(publish(state.clone(), vec![entry.clone()]));
+        if mine {
+            return Ok(entry);
+        }
+    }
+}
+
+/// Stores a fresh candidate as pending before any worker sees it.
+fn propose(pending: &Pending, entry: &Entry, again: bool) -> Result<(), String> {
+    if again {
+        tracing::info!(
+            height = entry.height,
+            "proposing the pending ledger entry again"
+        );
+        return Ok(());
+    }
+    pending.save(entry).map_err(|e| {
+        format!(
+            "storing the candidate entry at height {}: {e}",
+            entry.height
+        )
+    })
+}
+
+/// A gathering's signatures; a candidate refused on its content stops being pending.
+fn settle(
+    pending: &Pending,
+    gathered: Result<Vec<WorkerSignature>, Gathering>,
+) -> Result<Vec<WorkerSignature>, String> {
+    gathered.map_err(|g| {
+        if g.refused {
+            let _ = pending.clear();
+        }
+        g.message
+    })
 }
 
 /// The genesis entry, signed by a quorum, written to disk.
 async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
     let roster = state.roster.read().expect("roster lock").ledger_roster();
-    let mut entry = Entry::genesis(now_ms(), roster);
-    entry.signatures = gather(state, &entry, &[]).await?;
+    let pending = Pending::in_dir(&state.data_dir);
+    let (mut entry, again) = pending.proposal(None, || Entry::genesis(now_ms(), roster.clone()));
+    if again && entry.body != EntryBody::Genesis(roster.clone()) {
+        // A genesis of an older roster was never appended: start from this one.
+        let _ = pending.clear();
+        return Err("a pending genesis of another roster was dropped".into());
+    }
+    propose(&pending, &entry, again)?;
+    entry.signatures = settle(&pending, gather(state, &entry, &[]).await)?;
     let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
+    let _ = pending.clear();
     tracing::info!(
         "ledger created (genesis signed by {} workers)",
         entry.signatures.len()
@@ -360,11 +457,19 @@ async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
 
 /// Asks every worker to sign `entry`; a worker whose replica is behind gets the entries it
 /// lacks from `chain` first. Succeeds with at least `t + 1` signatures.
+/// Why a signature round failed: the message, and whether a worker refused the entry on its
+/// content (rather than being unreachable or slow).
+struct Gathering {
+    message: String,
+    refused: bool,
+}
+
 async fn gather(
     state: &Arc<State>,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<Vec<WorkerSignature>, String> {
+) -> Result<Vec<WorkerSignature>, Gathering> {
+    let page_bytes = state.page_bytes;
     let (quorum, workers) = {
         let roster = state.roster.read().expect("roster lock");
         (roster.threshold as usize + 1, roster.workers.clone())
@@ -383,17 +488,20 @@ async fn gather(
                 let client =
                     ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
                         .await
-                        .map_err(|e| e.to_string())?;
-                let r = ask_signature(&client, id, &entry, &chain).await;
+                        .map_err(|e| (false, e.to_string()))?;
+                let r = ask_signature(&client, id, &entry, &chain, page_bytes).await;
                 client.close().await;
                 r
             };
             let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(format!(
-                        "worker {id}: no signature within {} s",
-                        SIGN_TIMEOUT.as_secs()
+                    Err((
+                        false,
+                        format!(
+                            "worker {id}: no signature within {} s",
+                            SIGN_TIMEOUT.as_secs()
+                        ),
                     ))
                 });
             let _ = answers.send(result).await;
@@ -422,19 +530,26 @@ async fn gather(
     let results = collected;
     let mut signatures = Vec::new();
     let mut refusals = Vec::new();
+    let mut refused = false;
     for r in results {
         match r {
             Ok(s) => signatures.push(s),
-            Err(e) => refusals.push(e),
+            Err((on_content, e)) => {
+                refused |= on_content;
+                refusals.push(e);
+            }
         }
     }
     if signatures.len() < quorum {
-        return Err(format!(
-            "the entry at height {} has {} of the {quorum} signatures it needs: {}",
-            entry.height,
-            signatures.len(),
-            refusals.join("; ")
-        ));
+        return Err(Gathering {
+            message: format!(
+                "the entry at height {} has {} of the {quorum} signatures it needs: {}",
+                entry.height,
+                signatures.len(),
+                refusals.join("; ")
+            ),
+            refused,
+        });
     }
     if !refusals.is_empty() {
         tracing::warn!(
@@ -446,32 +561,46 @@ async fn gather(
     Ok(signatures)
 }
 
-/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first.
+/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first (in
+/// pages of at most `page_bytes`). An error says whether the worker refused the entry itself.
 async fn ask_signature(
     client: &ApiClient,
     id: u16,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<WorkerSignature, String> {
+    page_bytes: usize,
+) -> Result<WorkerSignature, (bool, String)> {
     let mut caught_up = false;
     loop {
         match client.call(&Request::SignEntry(entry.clone())).await {
             Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
             Ok(Response::Behind { height }) if !caught_up => {
-                let from = height.map_or(0, |h| h as usize + 1);
-                let missing = chain.get(from..).unwrap_or(&[]).to_vec();
-                match client.call(&Request::AppendEntries(missing)).await {
-                    Ok(Response::Ok) => caught_up = true,
-                    Ok(Response::Error { message, .. }) => {
-                        return Err(format!("worker {id}: catching up: {message}"));
+                let mut from = height.map_or(0, |h| h + 1);
+                loop {
+                    let missing = crate::ledger::page(chain, from, page_bytes);
+                    if missing.is_empty() {
+                        break;
                     }
-                    Ok(other) => return Err(format!("worker {id}: {other:?}")),
-                    Err(e) => return Err(e.to_string()),
+                    from += missing.len() as u64;
+                    match client.call(&Request::AppendEntries(missing.to_vec())).await {
+                        Ok(Response::Ok) => {}
+                        Ok(Response::Error { message, .. }) => {
+                            return Err((false, format!("worker {id}: catching up: {message}")));
+                        }
+                        Ok(other) => return Err((false, format!("worker {id}: {other:?}"))),
+                        Err(e) => return Err((false, e.to_string())),
+                    }
                 }
+                caught_up = true;
             }
-            Ok(Response::Error { message, .. }) => return Err(format!("worker {id}: {message}")),
-            Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
-            Err(e) => return Err(e.to_string()),
+            Ok(Response::Error { kind, message }) => {
+                return Err((
+                    kind == ErrorKind::Forbidden,
+                    format!("worker {id}: {message}"),
+                ));
+            }
+            Ok(other) => return Err((false, format!("worker {id}: unexpected {other:?}"))),
+            Err(e) => return Err((false, e.to_string())),
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`entry`]: the types, the canonical encoding and the hash and signing domains;
 //! - [`verify`](mod@verify): chain verification against a trusted roster, naming the first bad height;
 //! - [`sign`]: the worker's check-then-sign;
+//! - [`pending`]: the candidate the coordinator is gathering signatures for, proposed again
+//!   unchanged until appended; pages of entries;
 //! - [`file`](mod@file): the append-only file (`<data dir>/ledger/entries.qlg`) with `fsync`ed appends
 //!   and strict reading.
 //!
@@ -25,6 +27,7 @@
 
 pub mod entry;
 pub mod file;
+pub mod pending;
 pub mod sign;
 pub mod verify;
 
@@ -34,5 +37,6 @@ pub use entry::{
     RosterWorker, SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
 };
 pub use file::{Ledger, LedgerError, read_entries};
+pub use pending::{DEFAULT_PAGE_BYTES, Pending, page};
 pub use sign::{Refusal, sign_genesis, sign_if_extends};
 pub use verify::{Reason, VerifiedChain, VerifyError, verify, verify_opening};
