@@ -96,11 +96,16 @@ impl Coordinator {
         }
     }
 
-    /// Every job.
+    /// Every job, fetched page by page.
     pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
-        match self.client.call(&Request::ListJobs).await? {
-            Response::Jobs(jobs) => Ok(jobs),
-            other => Err(unexpected("listing jobs", other)),
+        let mut jobs: Vec<JobInfo> = Vec::new();
+        loop {
+            let from = jobs.last().map_or(0, |j| j.id + 1);
+            match self.client.call(&Request::ListJobs { from }).await? {
+                Response::Jobs(page) if page.is_empty() => return Ok(jobs),
+                Response::Jobs(page) => jobs.extend(page),
+                other => return Err(unexpected("listing jobs", other)),
+            }
         }
     }
 
@@ -134,15 +139,22 @@ impl Coordinator {
         }
     }
 
-    /// The ledger's entries.
+    /// The ledger's entries, fetched page by page (the coordinator bounds each page) until a
+    /// page comes back empty.
     pub async fn ledger(&self) -> Result<Vec<Entry>> {
-        match self
-            .client
-            .call(&Request::LedgerEntries { from: 0 })
-            .await?
-        {
-            Response::Entries(entries) => Ok(entries),
-            other => Err(unexpected("reading the ledger", other)),
+        let mut entries: Vec<Entry> = Vec::new();
+        loop {
+            let from = entries.len() as u64;
+            match self.client.call(&Request::LedgerEntries { from }).await? {
+                Response::Entries(page) if page.is_empty() => return Ok(entries),
+                Response::Entries(page) => {
+                    if page.first().is_some_and(|e| e.height != from) {
+                        bail!("reading the ledger: asked for height {from}, got another page");
+                    }
+                    entries.extend(page);
+                }
+                other => return Err(unexpected("reading the ledger", other)),
+            }
         }
     }
 
@@ -321,10 +333,17 @@ pub async fn fetch_outputs(
     Ok(received)
 }
 
-fn interpolator_reconstruct(parties: &[PartyId], shares: &[&[Fr]], t: usize) -> Result<Vec<Fr>> {
-    mpc::shamir::Interpolator::new()
+/// Reconstructs degree-`t` sharings from every worker's shares, checking that the extra
+/// shares lie on the same polynomial. The check's random point comes from a fresh secret seed,
+/// so a worker cannot craft shares that pass it.
+pub(crate) fn interpolator_reconstruct(
+    parties: &[PartyId],
+    shares: &[&[Fr]],
+    t: usize,
+) -> Result<Vec<Fr>> {
+    mpc::shamir::Interpolator::seeded(rand::random())
         .reconstruct(parties, shares, t, true)
-        .context("reconstructing an output (a worker's share is off the polynomial)")
+        .context("reconstructing (a worker's share is off the polynomial)")
 }
 
 /// The ledger record of `identity`'s committed dataset `name`, signed by the owner.

@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol version this build speaks.
 pub const API_VERSION: u16 = 1;
+/// The most jobs one `ListJobs` answer holds.
+pub const JOBS_PAGE: usize = 256;
 /// The largest frame accepted: 64 MiB (an upload sends shares in chunks well below it).
 pub const MAX_FRAME: usize = 64 << 20;
 
@@ -117,8 +119,12 @@ pub enum Request {
         /// How long the coordinator may hold the answer.
         limit_ms: u64,
     },
-    /// Every job's state (clients to the coordinator).
-    ListJobs,
+    /// One page of the jobs' states: at most [`JOBS_PAGE`] jobs with ids from `from` on
+    /// (clients to the coordinator; ask again from after the last until a page is empty).
+    ListJobs {
+        /// The first job id wanted.
+        from: u64,
+    },
     /// Record a committed dataset on the ledger, signed by its owner (clients to the
     /// coordinator, after an upload). Every signing worker checks it holds the dataset.
     RecordDataset(crate::ledger::DatasetCommitted),

@@ -26,6 +26,8 @@
 //! data_dir = "data"          # jobs.redb and ledger/entries.qlg
 //! job_timeout_s = 600        # optional: the bound on one job's run
 //! consent_timeout_s = 600    # optional: how long a settlement round waits for its firms
+//! ledger_page_bytes = 8388608 # optional: the bound on one page of ledger entries (8 MiB)
+//! max_queued_jobs = 1000     # optional: submissions beyond this many waiting jobs are refused
 //! ```
 
 use std::future::Future;
@@ -40,7 +42,7 @@ use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, 
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
 use crate::ledger::{
-    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, WorkerSignature,
+    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature,
 };
 use crate::outcome::job_outcome;
 use crate::roster::ClusterRoster;
@@ -68,6 +70,22 @@ pub struct CoordinatorConfig {
     /// How long a settlement round waits for every firm's consent, in seconds (default 600).
     #[serde(default = "default_job_timeout")]
     pub consent_timeout_s: u64,
+    /// The bound on the encoded size of one page of ledger entries, served to clients and sent
+    /// to a replica catching up (default [`crate::ledger::DEFAULT_PAGE_BYTES`], 8 MiB).
+    #[serde(default = "default_page_bytes")]
+    pub ledger_page_bytes: usize,
+    /// The most jobs that may wait in the queue; a submission beyond is refused (default
+    /// 1000).
+    #[serde(default = "default_max_queued")]
+    pub max_queued_jobs: usize,
+}
+
+fn default_max_queued() -> usize {
+    1000
+}
+
+fn default_page_bytes() -> usize {
+    crate::ledger::DEFAULT_PAGE_BYTES
 }
 
 fn default_job_timeout() -> u64 {
@@ -108,6 +126,10 @@ struct State {
     data_dir: PathBuf,
     job_timeout: Duration,
     consent_timeout: Duration,
+    /// See [`CoordinatorConfig::ledger_page_bytes`].
+    page_bytes: usize,
+    /// See [`CoordinatorConfig::max_queued_jobs`].
+    max_queued: usize,
     wake: Notify,
     /// Notified whenever a job's record changes (clients waiting for a job's end).
     changed: Notify,
@@ -131,7 +153,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             roster.coordinator.key.fingerprint()
         )));
     }
+    // The job queue and the ledger: readable by this user only.
+    crate::files::private_dir(&config.data_dir).map_err(err)?;
     let jobs = JobStore::open(&config.data_dir).map_err(err)?;
+    crate::files::restrict(&config.data_dir.join("jobs.redb")).map_err(err)?;
     let ledger = if Ledger::path_in(&config.data_dir).exists() {
         Some(Ledger::open(&config.data_dir, &roster.ledger_roster()).map_err(err)?)
     } else {
@@ -148,6 +173,8 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         data_dir: config.data_dir.clone(),
         job_timeout: Duration::from_secs(config.job_timeout_s),
         consent_timeout: Duration::from_secs(config.consent_timeout_s),
+        page_bytes: config.ledger_page_bytes.max(1),
+        max_queued: config.max_queued_jobs,
         wake: Notify::new(),
         changed: Notify::new(),
         submitting: Mutex::new(()),
@@ -223,7 +250,7 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
             Ok(None) => Response::error(ErrorKind::NotFound, format!("no job {job}")),
             Err(e) => internal(&e),
         },
-        Request::ListJobs => match state.jobs.list() {
+        Request::ListJobs { from } => match state.jobs.page(from, crate::api::JOBS_PAGE) {
             Ok(jobs) => Response::Jobs(jobs),
             Err(e) => internal(&e),
         },
@@ -258,9 +285,10 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
         Request::LedgerEntries { from } => {
             let ledger = state.ledger.lock().await;
             match ledger.as_ref() {
-                Some(l) => {
-                    Response::Entries(l.entries().iter().skip(from as usize).cloned().collect())
-                }
+                // One page: the client asks again from where it ends, until a page is empty.
+                Some(l) => Response::Entries(
+                    crate::ledger::page(l.entries(), from, state.page_bytes).to_vec(),
+                ),
                 None => Response::Entries(Vec::new()),
             }
         }
@@ -283,10 +311,20 @@ async fn submit(
         Ok(jobs) => jobs,
         Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
     };
+    let queued = jobs
+        .iter()
+        .filter(|j| matches!(j.state, JobState::Queued))
+        .count();
     let roster = state.roster.read().expect("roster lock").clone();
     let stored = match admit(&roster, client, request, signature, &jobs, now_ms()) {
         Err((kind, message)) => return Response::error(kind, message),
         Ok(Submission::Known(job)) => return Response::Submitted { job },
+        Ok(Submission::New(_)) if queued >= state.max_queued => {
+            return Response::error(
+                ErrorKind::Conflict,
+                format!("the job queue is full ({queued} jobs wait): submit again later"),
+            );
+        }
         Ok(Submission::New(job)) => state.jobs.submit(job),
         Ok(Submission::Consent(job)) => put_job(state, &job).map(|()| job),
     };
@@ -385,14 +423,53 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> 
         *guard = Some(genesis(state).await.map_err(Unsigned::from)?);
     }
     let ledger = guard.as_mut().expect("just created");
-    let time = now_ms().max(ledger.head().time);
-    let mut entry = ledger.candidate(time, body);
-    entry.signatures = gather(state, &entry, ledger.entries()).await?;
-    ledger
-        .append(entry.clone())
-        .map_err(|e| Unsigned::from(e.to_string()))?;
-    tokio::spawn(publish(state.clone(), vec![entry.clone()]));
-    Ok(entry)
+    let pending = Pending::in_dir(&state.data_dir);
+    loop {
+        // A candidate some workers may have signed is proposed again, unchanged, first.
+        let (mut entry, again) = pending.proposal(Some(&ledger.head()), || {
+            ledger.candidate(now_ms().max(ledger.head().time), body.clone())
+        });
+        let mine = !again || entry.body == body;
+        propose(&pending, &entry, again).map_err(Unsigned::from)?;
+        entry.signatures = settle(&pending, gather(state, &entry, ledger.entries()).await)?;
+        ledger
+            .append(entry.clone())
+            .map_err(|e| Unsigned::from(e.to_string()))?;
+        let _ = pending.clear();
+        tokio::spawn(publish(state.clone(), vec![entry.clone()]));
+        if mine {
+            return Ok(entry);
+        }
+    }
+}
+
+/// Stores a fresh candidate as pending before any worker sees it.
+fn propose(pending: &Pending, entry: &Entry, again: bool) -> Result<(), String> {
+    if again {
+        tracing::info!(
+            height = entry.height,
+            "proposing the pending ledger entry again"
+        );
+        return Ok(());
+    }
+    pending.save(entry).map_err(|e| {
+        format!(
+            "storing the candidate entry at height {}: {e}",
+            entry.height
+        )
+    })
+}
+
+/// A gathering's signatures; a candidate refused on its content stops being pending.
+fn settle(
+    pending: &Pending,
+    gathered: Result<Vec<WorkerSignature>, Unsigned>,
+) -> Result<Vec<WorkerSignature>, Unsigned> {
+    gathered.inspect_err(|g| {
+        if g.refused {
+            let _ = pending.clear();
+        }
+    })
 }
 
 /// Why an entry did not reach the ledger.
@@ -421,9 +498,17 @@ impl std::fmt::Display for Unsigned {
 /// The genesis entry, signed by a quorum, written to disk.
 async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
     let roster = state.roster.read().expect("roster lock").ledger_roster();
-    let mut entry = Entry::genesis(now_ms(), roster);
-    entry.signatures = gather(state, &entry, &[]).await.map_err(|e| e.message)?;
+    let pending = Pending::in_dir(&state.data_dir);
+    let (mut entry, again) = pending.proposal(None, || Entry::genesis(now_ms(), roster.clone()));
+    if again && entry.body != EntryBody::Genesis(roster.clone()) {
+        // A genesis of an older roster was never appended: start from this one.
+        let _ = pending.clear();
+        return Err("a pending genesis of another roster was dropped".into());
+    }
+    propose(&pending, &entry, again)?;
+    entry.signatures = settle(&pending, gather(state, &entry, &[]).await).map_err(|e| e.message)?;
     let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
+    let _ = pending.clear();
     tracing::info!(
         "ledger created (genesis signed by {} workers)",
         entry.signatures.len()
@@ -439,6 +524,7 @@ async fn gather(
     entry: &Entry,
     chain: &[Entry],
 ) -> Result<Vec<WorkerSignature>, Unsigned> {
+    let page_bytes = state.page_bytes;
     let (quorum, workers) = {
         let roster = state.roster.read().expect("roster lock");
         (roster.threshold as usize + 1, roster.workers.clone())
@@ -459,7 +545,7 @@ async fn gather(
                     ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
                         .await
                         .map_err(|e| (false, e.to_string()))?;
-                let r = ask_signature(&client, id, &entry, &chain).await;
+                let r = ask_signature(&client, id, &entry, &chain, page_bytes).await;
                 // The close drains in the background: the answer does not wait for it.
                 tokio::spawn(client.close());
                 r
@@ -523,16 +609,26 @@ async fn gather(
     Ok(signatures)
 }
 
-/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first.
-/// An error says whether the worker refused (`true`) and why.
+/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first (in
+/// pages of at most `page_bytes`). An error says whether the worker refused (`true`) and why.
 async fn ask_signature(
     client: &ApiClient,
     id: u16,
     entry: &Entry,
     chain: &[Entry],
+    page_bytes: usize,
 ) -> Result<WorkerSignature, (bool, String)> {
     let request = Request::SignEntry(entry.clone());
-    match call_caught_up(client, id, &request, chain, transport::CALL_TIMEOUT).await {
+    match call_caught_up(
+        client,
+        id,
+        &request,
+        chain,
+        page_bytes,
+        transport::CALL_TIMEOUT,
+    )
+    .await
+    {
         Ok(Response::Signature(s)) if s.worker == id => Ok(s),
         Ok(Response::Error {
             kind: ErrorKind::Forbidden,
@@ -545,28 +641,36 @@ async fn ask_signature(
 }
 
 /// Sends `request` to worker `id` (answered within `limit`); if its replica is behind, sends
-/// it the entries of `chain` it lacks and asks once more.
+/// it the entries of `chain` it lacks (in pages of at most `page_bytes`) and asks once more.
 async fn call_caught_up(
     client: &ApiClient,
     id: u16,
     request: &Request,
     chain: &[Entry],
+    page_bytes: usize,
     limit: Duration,
 ) -> Result<Response, String> {
     let mut caught_up = false;
     loop {
         match client.call_within(request, limit).await {
             Ok(Response::Behind { height }) if !caught_up => {
-                let from = height.map_or(0, |h| h as usize + 1);
-                let missing = chain.get(from..).unwrap_or(&[]).to_vec();
-                match client.call(&Request::AppendEntries(missing)).await {
-                    Ok(Response::Ok) => caught_up = true,
-                    Ok(Response::Error { message, .. }) => {
-                        return Err(format!("worker {id}: catching up: {message}"));
+                let mut from = height.map_or(0, |h| h + 1);
+                loop {
+                    let missing = crate::ledger::page(chain, from, page_bytes);
+                    if missing.is_empty() {
+                        break;
                     }
-                    Ok(other) => return Err(format!("worker {id}: {other:?}")),
-                    Err(e) => return Err(e.to_string()),
+                    from += missing.len() as u64;
+                    match client.call(&Request::AppendEntries(missing.to_vec())).await {
+                        Ok(Response::Ok) => {}
+                        Ok(Response::Error { message, .. }) => {
+                            return Err(format!("worker {id}: catching up: {message}"));
+                        }
+                        Ok(other) => return Err(format!("worker {id}: {other:?}")),
+                        Err(e) => return Err(e.to_string()),
+                    }
                 }
+                caught_up = true;
             }
             Ok(r) => return Ok(r),
             Err(e) => return Err(e.to_string()),
@@ -681,14 +785,14 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
         spec: job.spec.clone(),
         protocol: job.protocol,
     };
-    let limit = state.job_timeout;
+    let (limit, page_bytes) = (state.job_timeout, state.page_bytes);
     let chain = chain(state).await;
     let clients = connect_workers(state).await;
     let runs = clients.into_iter().map(|(id, client)| {
         let (request, chain) = (request.clone(), chain.clone());
         async move {
             let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
-            let r = call_caught_up(&client, id, &request, &chain, limit).await;
+            let r = call_caught_up(&client, id, &request, &chain, page_bytes, limit).await;
             tokio::spawn(client.close());
             match r {
                 Ok(Response::JobReport(report)) => Ok(report),
@@ -898,7 +1002,7 @@ async fn finish_pending(state: &Arc<State>) {
             };
             // A worker commits only once the job's outcome is on its replica.
             let limit = transport::CALL_TIMEOUT;
-            match call_caught_up(client, *id, &request, &chain, limit).await {
+            match call_caught_up(client, *id, &request, &chain, state.page_bytes, limit).await {
                 Ok(Response::Ok) => finish.acked.push(*id),
                 Ok(other) => tracing::warn!(job, worker = id, "finish: {other:?}"),
                 Err(e) => tracing::debug!(job, worker = id, "finish: {e}"),

@@ -71,6 +71,17 @@ pub fn admit(
             format!("job spec: recipient {r:?} is not a registered client"),
         );
     }
+    let recipients = spec.recipients();
+    if let Some(r) = recipients
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| recipients[..i].contains(r).then_some(r))
+    {
+        return refuse(
+            ErrorKind::BadRequest,
+            format!("job spec: recipient {r:?} appears twice"),
+        );
+    }
     let mut awaiting = Vec::new();
     if let JobSpec::Settlement(round) = &spec {
         round

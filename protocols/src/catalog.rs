@@ -237,8 +237,10 @@ impl JobSpec {
                 let first = tables
                     .first()
                     .ok_or_else(|| StatsError::Input("no input dataset".into()))?;
+                // `FROM name` or `FROM owner.name` (then the table is `owner/name`).
                 let parsed = crate::stats::parse(query, |name| {
-                    (name == first.name).then(|| first.schema.clone())
+                    let bare = name.rsplit('/').next().unwrap_or(name);
+                    (bare == first.name).then(|| first.schema.clone())
                 })
                 .map_err(StatsError::Sql)?;
                 let columns = (0..first.columns.len())

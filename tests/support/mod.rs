@@ -96,6 +96,15 @@ impl LocalCluster {
         c
     }
 
+    /// Adds `line` to the coordinator's configuration file (before it starts).
+    pub fn configure_coordinator(&self, line: &str) {
+        let config = self.cluster().coordinator_config();
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&config, text).unwrap();
+    }
+
     /// Starts the coordinator (appending to its log file in the folder).
     pub fn start_coordinator(&mut self) {
         self.start_coordinator_with(&[]);
@@ -252,6 +261,19 @@ impl LocalCluster {
     /// Worker `i`'s log so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.path().join(format!("worker-{i}.log"))).unwrap_or_default()
+    }
+
+    /// `quorate upload --dataset NAME --csv FILE` as acme, spawned with its output piped.
+    pub fn spawn_upload(&self, dataset: &str, csv: &Path) -> Child {
+        quorate()
+            .args(["upload", "--cluster", &self.dir_arg(), "--as", "acme"])
+            .args(["--dataset", dataset, "--csv"])
+            .arg(csv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("quorate upload starts")
     }
 
     /// `quorate ARGS --cluster DIR --as acme`.

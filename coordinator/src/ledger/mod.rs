@@ -11,6 +11,8 @@
 //! - [`verify`](mod@verify): chain verification against a trusted roster, naming the first bad height;
 //! - [`job`]: a job's client-signed request and its `JobSubmitted` entry;
 //! - [`sign`]: the worker's check-then-sign;
+//! - [`pending`]: the candidate the coordinator is gathering signatures for, proposed again
+//!   unchanged until appended; pages of entries;
 //! - [`file`](mod@file): the append-only file (`<data dir>/ledger/entries.qlg`) with `fsync`ed appends
 //!   and strict reading.
 //!
@@ -29,6 +31,7 @@
 pub mod entry;
 pub mod file;
 pub mod job;
+pub mod pending;
 pub mod sign;
 pub mod verify;
 
@@ -39,5 +42,6 @@ pub use entry::{
 };
 pub use file::{Ledger, LedgerError, read_entries};
 pub use job::{ClientSignature, JOB_REQUEST_DOMAIN, JobRequest, JobSubmitted, round_nonce};
+pub use pending::{DEFAULT_PAGE_BYTES, Pending, page};
 pub use sign::{Refusal, sign_genesis, sign_if_extends};
 pub use verify::{Reason, VerifiedChain, VerifyError, verify, verify_opening};
