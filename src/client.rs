@@ -218,8 +218,7 @@ impl Workers {
             .map(|(b, &p)| mpc::net::codec::decode(b, len, p).map_err(|e| anyhow!("{e}")))
             .collect::<Result<_>>()?;
         let refs: Vec<&[Fr]> = decoded.iter().map(|v| v.as_slice()).collect();
-        let values =
-            mpc::shamir::Interpolator::new().reconstruct(&parties, &refs, params.t(), true)?;
+        let values = crate::jobs::interpolator_reconstruct(&parties, &refs, params.t())?;
         values
             .iter()
             .map(|v| {
@@ -233,7 +232,7 @@ impl Workers {
     pub async fn close(self) {
         for c in self.clients {
             if let Ok(c) = Arc::try_unwrap(c) {
-                c.close().await;
+                crate::jobs::close_soon(c).await;
             }
         }
     }

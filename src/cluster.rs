@@ -89,13 +89,7 @@ impl Cluster {
 
     /// Registers a new client `name`: writes its key and adds it to the roster.
     pub fn new_client(&mut self, name: &str) -> Result<PathBuf> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            bail!("client name '{name}' must be letters, digits, '-', '_' or '.'");
-        }
+        coordinator::roster::check_client_name(name).map_err(|e| anyhow::anyhow!(e))?;
         if self.roster.client(name).is_some() {
             bail!("client '{name}' is already in the roster");
         }

@@ -465,6 +465,29 @@ async fn run_example(cluster: &Cluster, example: &Example) -> Result<bool> {
     let c = Coordinator::connect(cluster, &submitter).await?;
     let t0 = Instant::now();
     let job = c.submit(example.spec, mpc::MulProtocol::Grr).await?;
+    if let JobSpec::Settlement(round) = &spec {
+        // The round runs once every firm has signed it: each sends the same round file.
+        for firm in round
+            .firms
+            .iter()
+            .filter(|f| *f != example.uploads[0].owner)
+        {
+            let identity = cluster.client_identity(firm)?;
+            let consent = Coordinator::connect(cluster, &identity).await?;
+            let same = consent.submit(example.spec, mpc::MulProtocol::Grr).await;
+            consent.close().await;
+            if same? != job {
+                bail!(
+                    "{firm}'s consent to round {:?} made another job",
+                    round.round
+                );
+            }
+        }
+        println!(
+            "  every firm signed round {:?} (its consent); the round applies at most once",
+            round.round
+        );
+    }
     let info = c.wait(job, Duration::from_secs(300)).await?;
     let entries = c.ledger().await?;
     c.close().await;

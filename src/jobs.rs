@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use crate::cluster::Cluster;
 
-/// A connection to the coordinator.
+/// A connection to the coordinator, as one client identity (which signs the jobs it asks for).
 pub struct Coordinator {
     client: ApiClient,
+    identity: Identity,
 }
 
 fn unexpected(what: &str, r: Response) -> anyhow::Error {
@@ -42,7 +43,12 @@ impl Coordinator {
                 Ok::<_, coordinator::transport::TransportError>(client)
             };
             match probe.await {
-                Ok(client) => return Ok(Coordinator { client }),
+                Ok(client) => {
+                    return Ok(Coordinator {
+                        client,
+                        identity: identity.clone(),
+                    });
+                }
                 Err(coordinator::transport::TransportError::Call { .. }) if attempt < 5 => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -56,11 +62,25 @@ impl Coordinator {
         }
     }
 
-    /// Queues a job; returns its id.
+    /// Asks for a job, signed by this identity; returns its id. A settlement round is signed
+    /// with the nonce of its round id, so every firm that runs the same round file signs the
+    /// same request: the first submission queues the round, each other firm's adds its
+    /// consent (and gets the same job id), and the round runs once all firms have signed.
     pub async fn submit(&self, spec: &str, protocol: mpc::MulProtocol) -> Result<u64> {
-        let request = Request::SubmitJob {
+        let nonce = match protocols::catalog::JobSpec::from_toml(spec) {
+            Ok(protocols::catalog::JobSpec::Settlement(round)) => {
+                coordinator::ledger::round_nonce(&round.round)
+            }
+            _ => coordinator::ledger::Hash256(rand::random()),
+        };
+        let job = coordinator::ledger::JobRequest {
             spec: spec.to_string(),
             protocol,
+            nonce,
+        };
+        let request = Request::SubmitJob {
+            signature: job.sign(&self.identity),
+            request: job,
         };
         match self.client.call(&request).await? {
             Response::Submitted { job } => Ok(job),
@@ -76,21 +96,37 @@ impl Coordinator {
         }
     }
 
-    /// Every job.
+    /// Every job, fetched page by page.
     pub async fn jobs(&self) -> Result<Vec<JobInfo>> {
-        match self.client.call(&Request::ListJobs).await? {
-            Response::Jobs(jobs) => Ok(jobs),
-            other => Err(unexpected("listing jobs", other)),
+        let mut jobs: Vec<JobInfo> = Vec::new();
+        loop {
+            let from = jobs.last().map_or(0, |j| j.id + 1);
+            match self.client.call(&Request::ListJobs { from }).await? {
+                Response::Jobs(page) if page.is_empty() => return Ok(jobs),
+                Response::Jobs(page) => jobs.extend(page),
+                other => return Err(unexpected("listing jobs", other)),
+            }
         }
     }
 
-    /// Waits until job `job` has ended and its outcome is on the ledger, or `limit` passes.
+    /// Waits until job `job` has ended and its outcome is on the ledger (or it ended before
+    /// reaching the ledger), or `limit` passes. The coordinator answers when the job ends.
     pub async fn wait(&self, job: u64, limit: Duration) -> Result<JobInfo> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let info = self.job(job).await?;
-            let ended = !matches!(info.state, JobState::Queued | JobState::Running);
-            if ended && info.outcome_height.is_some() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let request = Request::WaitJob {
+                job,
+                limit_ms: (left.as_millis() as u64).min(coordinator::api::MAX_WAIT_MS),
+            };
+            let limit = left.min(Duration::from_millis(coordinator::api::MAX_WAIT_MS))
+                + Duration::from_secs(10);
+            let info = match self.client.call_within(&request, limit).await? {
+                Response::Job(info) => *info,
+                other => return Err(unexpected(&format!("job {job}"), other)),
+            };
+            let ended = info.state.ended();
+            if ended && (info.outcome_height.is_some() || info.submitted_height.is_none()) {
                 return Ok(info);
             }
             if tokio::time::Instant::now() >= deadline {
@@ -100,19 +136,25 @@ impl Coordinator {
                     limit.as_secs()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(150)).await;
         }
     }
 
-    /// The ledger's entries.
+    /// The ledger's entries, fetched page by page (the coordinator bounds each page) until a
+    /// page comes back empty.
     pub async fn ledger(&self) -> Result<Vec<Entry>> {
-        match self
-            .client
-            .call(&Request::LedgerEntries { from: 0 })
-            .await?
-        {
-            Response::Entries(entries) => Ok(entries),
-            other => Err(unexpected("reading the ledger", other)),
+        let mut entries: Vec<Entry> = Vec::new();
+        loop {
+            let from = entries.len() as u64;
+            match self.client.call(&Request::LedgerEntries { from }).await? {
+                Response::Entries(page) if page.is_empty() => return Ok(entries),
+                Response::Entries(page) => {
+                    if page.first().is_some_and(|e| e.height != from) {
+                        bail!("reading the ledger: asked for height {from}, got another page");
+                    }
+                    entries.extend(page);
+                }
+                other => return Err(unexpected("reading the ledger", other)),
+            }
         }
     }
 
@@ -124,15 +166,26 @@ impl Coordinator {
         }
     }
 
-    /// Closes the connection.
+    /// Closes the connection (see [`close_soon`]).
     pub async fn close(self) {
-        self.client.close().await;
+        close_soon(self.client).await;
     }
+}
+
+/// How long a client waits for a closed connection to drain: the close frame leaves at once,
+/// and a command about to exit gains nothing from waiting out QUIC's draining period (three
+/// probe timeouts, about 100 ms on loopback, paid once per connection closed in sequence).
+const CLOSE_GRACE: Duration = Duration::from_millis(5);
+
+/// Closes `client`'s connection, waiting at most [`CLOSE_GRACE`] for it to drain.
+pub async fn close_soon(client: ApiClient) {
+    let _ = tokio::time::timeout(CLOSE_GRACE, client.close()).await;
 }
 
 /// A job state in one word, for people.
 pub fn state_word(state: &JobState) -> &'static str {
     match state {
+        JobState::AwaitingConsent => "awaiting consent",
         JobState::Queued => "queued",
         JobState::Running => "running",
         JobState::Done => "done",
@@ -188,7 +241,7 @@ pub async fn fetch_outputs(
         let got = async {
             let c = ApiClient::connect(identity, w.address, w.key, &peer).await?;
             let r = c.call(&Request::FetchOutputs { job: job.id }).await;
-            c.close().await;
+            close_soon(c).await;
             r
         }
         .await;
@@ -280,10 +333,17 @@ pub async fn fetch_outputs(
     Ok(received)
 }
 
-fn interpolator_reconstruct(parties: &[PartyId], shares: &[&[Fr]], t: usize) -> Result<Vec<Fr>> {
-    mpc::shamir::Interpolator::new()
+/// Reconstructs degree-`t` sharings from every worker's shares, checking that the extra
+/// shares lie on the same polynomial. The check's random point comes from a fresh secret seed,
+/// so a worker cannot craft shares that pass it.
+pub(crate) fn interpolator_reconstruct(
+    parties: &[PartyId],
+    shares: &[&[Fr]],
+    t: usize,
+) -> Result<Vec<Fr>> {
+    mpc::shamir::Interpolator::seeded(rand::random())
         .reconstruct(parties, shares, t, true)
-        .context("reconstructing an output (a worker's share is off the polynomial)")
+        .context("reconstructing (a worker's share is off the polynomial)")
 }
 
 /// The ledger record of `identity`'s committed dataset `name`, signed by the owner.

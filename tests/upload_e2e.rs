@@ -9,7 +9,7 @@ use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
 use protocols::dataset::read_csv_file;
 use quorate::client::Workers;
-use support::{LocalCluster, quorate};
+use support::LocalCluster;
 
 fn write_csv(dir: &std::path::Path, name: &str, rows: usize) -> std::path::PathBuf {
     let mut text = String::from("id,salary,score,team\n");
@@ -80,24 +80,7 @@ fn uploaded_values_survive_a_sigkilled_worker() {
 fn a_worker_dying_mid_upload_leaves_no_dataset_and_a_retry_succeeds() {
     let mut cluster = LocalCluster::start(3);
     let csv = write_csv(cluster.path(), "big.csv", 400_000);
-    let dir = cluster.dir_arg();
-    let upload = quorate()
-        .args([
-            "upload",
-            "--cluster",
-            &dir,
-            "--as",
-            "acme",
-            "--dataset",
-            "big",
-            "--csv",
-            csv.to_str().unwrap(),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let upload = cluster.spawn_upload("big", &csv);
     // Kill worker 2 once it has begun storing the upload (its log says so), before the commit.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !cluster.log(2).contains("upload begun") {

@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol version this build speaks.
 pub const API_VERSION: u16 = 1;
+/// The most jobs one `ListJobs` answer holds.
+pub const JOBS_PAGE: usize = 256;
 /// The largest frame accepted: 64 MiB (an upload sends shares in chunks well below it).
 pub const MAX_FRAME: usize = 64 << 20;
 
@@ -93,20 +95,36 @@ pub enum Request {
         /// The job.
         job: u64,
     },
-    /// Queue a job (clients to the coordinator); answered with [`Response::Submitted`].
+    /// Ask for a job, signed (clients to the coordinator); answered with
+    /// [`Response::Submitted`]. For a settlement round every firm of the round sends the same
+    /// request, signed by itself: the first queues the job and each later one adds its
+    /// consent (the answer names the same job); the job runs once every firm has signed.
     SubmitJob {
-        /// The job's specification (TOML).
-        spec: String,
-        /// The multiplication protocol.
-        protocol: mpc::MulProtocol,
+        /// The request: spec, protocol, nonce.
+        request: crate::ledger::JobRequest,
+        /// The sender's signature over it.
+        signature: crate::ledger::ClientSignature,
     },
     /// One job's state (clients to the coordinator).
     GetJob {
         /// The job.
         job: u64,
     },
-    /// Every job's state (clients to the coordinator).
-    ListJobs,
+    /// One job's state once it has ended (and its outcome is on the ledger), or after
+    /// `limit_ms` (at most [`MAX_WAIT_MS`]) in its current state (clients to the
+    /// coordinator): the client is told when its job ends rather than asking again and again.
+    WaitJob {
+        /// The job.
+        job: u64,
+        /// How long the coordinator may hold the answer.
+        limit_ms: u64,
+    },
+    /// One page of the jobs' states: at most [`JOBS_PAGE`] jobs with ids from `from` on
+    /// (clients to the coordinator; ask again from after the last until a page is empty).
+    ListJobs {
+        /// The first job id wanted.
+        from: u64,
+    },
     /// Record a committed dataset on the ledger, signed by its owner (clients to the
     /// coordinator, after an upload). Every signing worker checks it holds the dataset.
     RecordDataset(crate::ledger::DatasetCommitted),
@@ -158,9 +176,14 @@ pub struct OutputShares {
     pub blindings: Vec<u8>,
 }
 
+/// The longest a [`Request::WaitJob`] is held: 30 s (a client waiting longer asks again).
+pub const MAX_WAIT_MS: u64 = 30_000;
+
 /// A job's lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
+    /// A settlement round waiting for the signatures of the firms that have not consented.
+    AwaitingConsent,
     /// Waiting for its turn.
     Queued,
     /// Running on the workers.
@@ -171,6 +194,16 @@ pub enum JobState {
     Refused(String),
     /// It failed while running.
     Failed(String),
+}
+
+impl JobState {
+    /// Done, refused or failed: nothing more happens to the job.
+    pub fn ended(&self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Refused(_) | JobState::Failed(_)
+        )
+    }
 }
 
 /// A job as the coordinator knows it.
@@ -186,6 +219,12 @@ pub struct JobInfo {
     pub spec: String,
     /// The multiplication protocol.
     pub protocol: mpc::MulProtocol,
+    /// The nonce of the signed request.
+    pub nonce: crate::ledger::Hash256,
+    /// The clients' signatures over the request (the submitter's first).
+    pub signatures: Vec<crate::ledger::ClientSignature>,
+    /// Firms of a settlement round that have not signed it yet.
+    pub awaiting: Vec<String>,
     /// Where it is.
     pub state: JobState,
     /// Unix milliseconds at submission.

@@ -65,14 +65,14 @@ impl JobStore {
         Ok(store)
     }
 
-    /// Queues a new job: assigns the next id and stores it (durably) before returning it.
+    /// Records a new job (queued, or awaiting consent): assigns the next id and stores it
+    /// (durably) before returning it.
     pub fn submit(&self, mut job: JobInfo) -> Result<JobInfo, JobStoreError> {
         let txn = self.db.begin_write().map_err(db)?;
         {
             let mut jobs = txn.open_table(JOBS).map_err(db)?;
             let next = jobs.last().map_err(db)?.map_or(1, |(k, _)| k.value() + 1);
             job.id = next;
-            job.state = JobState::Queued;
             jobs.insert(next, encode(&job).as_slice()).map_err(db)?;
         }
         txn.commit().map_err(db)?;
@@ -109,6 +109,27 @@ impl JobStore {
             out.push(decode(v.value())?);
         }
         Ok(out)
+    }
+
+    /// At most `limit` jobs with ids from `from` on, by id (one page of a listing).
+    pub fn page(&self, from: u64, limit: usize) -> Result<Vec<JobInfo>, JobStoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let jobs = txn.open_table(JOBS).map_err(db)?;
+        let mut out = Vec::new();
+        for entry in jobs.range(from..).map_err(db)?.take(limit) {
+            let (_, v) = entry.map_err(db)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// How many jobs wait in the queue.
+    pub fn queued(&self) -> Result<usize, JobStoreError> {
+        Ok(self
+            .list()?
+            .iter()
+            .filter(|j| j.state == JobState::Queued)
+            .count())
     }
 
     /// The oldest queued job.
@@ -171,6 +192,9 @@ mod tests {
             kind: kind.into(),
             spec: String::new(),
             protocol: mpc::MulProtocol::Grr,
+            nonce: crate::ledger::Hash256::ZERO,
+            signatures: Vec::new(),
+            awaiting: Vec::new(),
             state: JobState::Queued,
             submitted_ms: 1,
             finished_ms: None,
@@ -213,5 +237,30 @@ mod tests {
         assert_eq!(store.submit(job("x")).unwrap().id, 3);
         store.drop_finish(2).unwrap();
         assert!(store.pending_finishes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn listings_come_in_pages_and_the_queue_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(dir.path()).unwrap();
+        for _ in 0..5 {
+            store.submit(job("statistics")).unwrap();
+        }
+        let mut done = store.get(2).unwrap().unwrap();
+        done.state = JobState::Done;
+        store.put(&done).unwrap();
+        assert_eq!(store.queued().unwrap(), 4);
+        let ids = |from, limit| -> Vec<u64> {
+            store
+                .page(from, limit)
+                .unwrap()
+                .iter()
+                .map(|j| j.id)
+                .collect()
+        };
+        assert_eq!(ids(0, 2), [1, 2]);
+        assert_eq!(ids(3, 2), [3, 4]);
+        assert_eq!(ids(5, 2), [5]);
+        assert!(ids(6, 2).is_empty());
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! - [`api`]: the wire protocol between clients, the coordinator and workers;
 //! - [`ledger`]: the hash chain of signed entries (format, append, verify);
+//! - [`files`]: data folders and files only this user may read;
 //! - [`keys`]: Ed25519 identities, public keys and signatures as the ledger uses them;
 //! - [`jobs`]: the coordinator's durable job queue;
+//! - [`submit`]: what a client's signed job request does (a new job, or a firm's consent to a
+//!   settlement round);
 //! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
 //!   by every worker before it signs);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
@@ -14,10 +17,12 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod files;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod node;
 pub mod outcome;
 pub mod roster;
+pub mod submit;
 pub mod transport;

@@ -1,13 +1,23 @@
-//! The coordinator process: it accepts jobs from registered clients, keeps their lifecycle in
-//! a durable queue ([`JobStore`]), hands each to every worker, compares the workers' reports,
-//! and writes the ledger, gathering `t + 1` worker signatures for every entry. It never sees a
-//! share or an unrevealed value: workers report public results and commitments only.
+//! The coordinator process: it accepts signed job requests from registered clients (a
+//! settlement round waits for every firm's signature: [`crate::submit`]), keeps their
+//! lifecycle in a durable queue ([`JobStore`]), records each on the ledger with its clients'
+//! signatures, hands it to every worker, compares the workers' reports, and writes the
+//! outcome, gathering `t + 1` worker signatures for every entry. It never sees a share or an
+//! unrevealed value: workers report public results and commitments only. It is trusted for
+//! liveness only: every worker checks each job against its own ledger replica
+//! (`worker::admission`), so the coordinator cannot run an unlogged job or commit updates
+//! before the outcome is recorded.
 //!
 //! One job runs at a time (the workers' cores are the bottleneck, and a queue keeps the ledger's
-//! order simple). Every wait has a bound: a worker that does not answer within the job's time
-//! limit fails the job with an error naming it. Decisions on dataset updates (two-phase) are
-//! durable and re-sent until every worker has applied them, so a worker that was down learns
-//! them when it returns.
+//! order simple); a submission wakes the dispatcher at once. An entry is final at `t + 1`
+//! signatures: a slower worker's is not waited for (its replica receives the entry when it is
+//! published, or catches up when it next answers `Behind`). A client waiting for its job
+//! (`WaitJob`) is answered when the job ends. Every wait has a bound: a worker that does not
+//! answer within the job's time limit fails the job with an error naming it. Decisions on
+//! dataset updates (two-phase) are durable and re-sent until every worker has applied them, so
+//! a worker that was down learns them when it returns; they are sent after the job's outcome
+//! is on the ledger, since a worker commits only then. A job found ended on the ledger (a
+//! restart lost its record) is never run again.
 //!
 //! ```toml
 //! # coordinator.toml (paths relative to this file)
@@ -15,6 +25,9 @@
 //! identity = "identity.key"
 //! data_dir = "data"          # jobs.redb and ledger/entries.qlg
 //! job_timeout_s = 600        # optional: the bound on one job's run
+//! consent_timeout_s = 600    # optional: how long a settlement round waits for its firms
+//! ledger_page_bytes = 8388608 # optional: the bound on one page of ledger entries (8 MiB)
+//! max_queued_jobs = 1000     # optional: submissions beyond this many waiting jobs are refused
 //! ```
 
 use std::future::Future;
@@ -25,18 +38,19 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
-use crate::api::{ErrorKind, JobInfo, JobReport, JobState, Request, Response};
+use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, Response};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
-use crate::ledger::{Entry, EntryBody, JobStatus, JobSubmitted, Ledger, WorkerSignature};
-use crate::outcome::{job_outcome, spec_hash};
+use crate::ledger::{
+    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature,
+};
+use crate::outcome::job_outcome;
 use crate::roster::ClusterRoster;
+use crate::submit::{Submission, admit, consent_expired};
 use crate::transport::{self, ApiClient};
 
 /// How long a ledger signature round may take per worker.
 const SIGN_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long the signature round waits for further workers once it has a quorum.
-const QUORUM_GRACE: Duration = Duration::from_millis(300);
 /// How often unfinished business (genesis, pending decisions, unrecorded outcomes) is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
@@ -53,6 +67,25 @@ pub struct CoordinatorConfig {
     /// The bound on one job's run, in seconds (default 600).
     #[serde(default = "default_job_timeout")]
     pub job_timeout_s: u64,
+    /// How long a settlement round waits for every firm's consent, in seconds (default 600).
+    #[serde(default = "default_job_timeout")]
+    pub consent_timeout_s: u64,
+    /// The bound on the encoded size of one page of ledger entries, served to clients and sent
+    /// to a replica catching up (default [`crate::ledger::DEFAULT_PAGE_BYTES`], 8 MiB).
+    #[serde(default = "default_page_bytes")]
+    pub ledger_page_bytes: usize,
+    /// The most jobs that may wait in the queue; a submission beyond is refused (default
+    /// 1000).
+    #[serde(default = "default_max_queued")]
+    pub max_queued_jobs: usize,
+}
+
+fn default_max_queued() -> usize {
+    1000
+}
+
+fn default_page_bytes() -> usize {
+    crate::ledger::DEFAULT_PAGE_BYTES
 }
 
 fn default_job_timeout() -> u64 {
@@ -92,7 +125,16 @@ struct State {
     ledger: Mutex<Option<Ledger>>,
     data_dir: PathBuf,
     job_timeout: Duration,
+    consent_timeout: Duration,
+    /// See [`CoordinatorConfig::ledger_page_bytes`].
+    page_bytes: usize,
+    /// See [`CoordinatorConfig::max_queued_jobs`].
+    max_queued: usize,
     wake: Notify,
+    /// Notified whenever a job's record changes (clients waiting for a job's end).
+    changed: Notify,
+    /// Held while a submission reads and writes the queue (consents to one round add up).
+    submitting: Mutex<()>,
     /// Held while a job ends or an outcome is retried, so an outcome is recorded once.
     busy: Mutex<()>,
 }
@@ -111,7 +153,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             roster.coordinator.key.fingerprint()
         )));
     }
+    // The job queue and the ledger: readable by this user only.
+    crate::files::private_dir(&config.data_dir).map_err(err)?;
     let jobs = JobStore::open(&config.data_dir).map_err(err)?;
+    crate::files::restrict(&config.data_dir.join("jobs.redb")).map_err(err)?;
     let ledger = if Ledger::path_in(&config.data_dir).exists() {
         Some(Ledger::open(&config.data_dir, &roster.ledger_roster()).map_err(err)?)
     } else {
@@ -127,7 +172,12 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         ledger: Mutex::new(ledger),
         data_dir: config.data_dir.clone(),
         job_timeout: Duration::from_secs(config.job_timeout_s),
+        consent_timeout: Duration::from_secs(config.consent_timeout_s),
+        page_bytes: config.ledger_page_bytes.max(1),
+        max_queued: config.max_queued_jobs,
         wake: Notify::new(),
+        changed: Notify::new(),
+        submitting: Mutex::new(()),
         busy: Mutex::new(()),
     });
     tracing::info!(address = %address, "coordinator started");
@@ -191,53 +241,16 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
         Request::Ping => Response::Pong {
             name: "coordinator".into(),
         },
-        Request::SubmitJob { spec, protocol } => {
-            let parsed = match protocols::catalog::JobSpec::from_toml(&spec) {
-                Ok(p) => p,
-                Err(e) => return Response::error(ErrorKind::BadRequest, format!("job spec: {e}")),
-            };
-            {
-                let roster = state.roster.read().expect("roster lock");
-                if let Some(r) = parsed
-                    .recipients()
-                    .iter()
-                    .find(|r| roster.client(r).is_none())
-                {
-                    return Response::error(
-                        ErrorKind::BadRequest,
-                        format!("job spec: recipient {r:?} is not a registered client"),
-                    );
-                }
-            }
-            let job = JobInfo {
-                id: 0,
-                submitter: client.into(),
-                kind: parsed.kind().into(),
-                spec,
-                protocol,
-                state: JobState::Queued,
-                submitted_ms: now_ms(),
-                finished_ms: None,
-                attempts: 0,
-                report: None,
-                submitted_height: None,
-                outcome_height: None,
-            };
-            match state.jobs.submit(job) {
-                Ok(job) => {
-                    tracing::info!(job = job.id, kind = %job.kind, submitter = client, "job queued");
-                    state.wake.notify_one();
-                    Response::Submitted { job: job.id }
-                }
-                Err(e) => internal(&e),
-            }
+        Request::SubmitJob { request, signature } => {
+            submit(state, client, request, signature).await
         }
+        Request::WaitJob { job, limit_ms } => wait_job(state, job, limit_ms).await,
         Request::GetJob { job } => match state.jobs.get(job) {
             Ok(Some(j)) => Response::Job(Box::new(j)),
             Ok(None) => Response::error(ErrorKind::NotFound, format!("no job {job}")),
             Err(e) => internal(&e),
         },
-        Request::ListJobs => match state.jobs.list() {
+        Request::ListJobs { from } => match state.jobs.page(from, crate::api::JOBS_PAGE) {
             Ok(jobs) => Response::Jobs(jobs),
             Err(e) => internal(&e),
         },
@@ -272,9 +285,10 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
         Request::LedgerEntries { from } => {
             let ledger = state.ledger.lock().await;
             match ledger.as_ref() {
-                Some(l) => {
-                    Response::Entries(l.entries().iter().skip(from as usize).cloned().collect())
-                }
+                // One page: the client asks again from where it ends, until a page is empty.
+                Some(l) => Response::Entries(
+                    crate::ledger::page(l.entries(), from, state.page_bytes).to_vec(),
+                ),
                 None => Response::Entries(Vec::new()),
             }
         }
@@ -282,6 +296,79 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
             ErrorKind::BadRequest,
             format!("the coordinator does not serve {}", request_name(&other)),
         ),
+    }
+}
+
+/// A client's signed job request: refused, queued, or added to a round as consent.
+async fn submit(
+    state: &Arc<State>,
+    client: &str,
+    request: JobRequest,
+    signature: crate::ledger::ClientSignature,
+) -> Response {
+    let _one_at_a_time = state.submitting.lock().await;
+    let jobs = match state.jobs.list() {
+        Ok(jobs) => jobs,
+        Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
+    };
+    let queued = jobs
+        .iter()
+        .filter(|j| matches!(j.state, JobState::Queued))
+        .count();
+    let roster = state.roster.read().expect("roster lock").clone();
+    let stored = match admit(&roster, client, request, signature, &jobs, now_ms()) {
+        Err((kind, message)) => return Response::error(kind, message),
+        Ok(Submission::Known(job)) => return Response::Submitted { job },
+        Ok(Submission::New(_)) if queued >= state.max_queued => {
+            return Response::error(
+                ErrorKind::Conflict,
+                format!("the job queue is full ({queued} jobs wait): submit again later"),
+            );
+        }
+        Ok(Submission::New(job)) => state.jobs.submit(job),
+        Ok(Submission::Consent(job)) => put_job(state, &job).map(|()| job),
+    };
+    match stored {
+        Ok(job) => {
+            match job.state {
+                JobState::AwaitingConsent => tracing::info!(
+                    job = job.id,
+                    client,
+                    "settlement round signed; waiting for {}",
+                    job.awaiting.join(", ")
+                ),
+                _ => tracing::info!(job = job.id, kind = %job.kind, client, "job queued"),
+            }
+            state.wake.notify_one();
+            state.changed.notify_waiters();
+            Response::Submitted { job: job.id }
+        }
+        Err(e) => Response::error(ErrorKind::Internal, e.to_string()),
+    }
+}
+
+/// Whether a client waiting for `job` can be answered: it ended and its outcome is on the
+/// ledger (or it ended before reaching the ledger).
+fn settled(job: &JobInfo) -> bool {
+    job.state.ended() && (job.outcome_height.is_some() || job.submitted_height.is_none())
+}
+
+/// Answers with job `job` once it has ended, or after `limit_ms` (bounded by `MAX_WAIT_MS`).
+async fn wait_job(state: &Arc<State>, job: u64, limit_ms: u64) -> Response {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(limit_ms.min(MAX_WAIT_MS));
+    loop {
+        let changed = state.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let info = match state.jobs.get(job) {
+            Ok(Some(j)) => j,
+            Ok(None) => return Response::error(ErrorKind::NotFound, format!("no job {job}")),
+            Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
+        };
+        if settled(&info) || tokio::time::Instant::now() >= deadline {
+            return Response::Job(Box::new(info));
+        }
+        let _ = tokio::time::timeout_at(deadline, changed).await;
     }
 }
 
@@ -330,26 +417,98 @@ where
 
 /// Appends `body` to the ledger with `t + 1` worker signatures (see the module doc). Creates
 /// the genesis entry first when there is none.
-async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
+async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> {
     let mut guard = state.ledger.lock().await;
     if guard.is_none() {
-        *guard = Some(genesis(state).await?);
+        *guard = Some(genesis(state).await.map_err(Unsigned::from)?);
     }
     let ledger = guard.as_mut().expect("just created");
-    let time = now_ms().max(ledger.head().time);
-    let mut entry = ledger.candidate(time, body);
-    entry.signatures = gather(state, &entry, ledger.entries()).await?;
-    ledger.append(entry.clone()).map_err(|e| e.to_string())?;
-    tokio::spawn(publish(state.clone(), vec![entry.clone()]));
-    Ok(entry)
+    let pending = Pending::in_dir(&state.data_dir);
+    loop {
+        // A candidate some workers may have signed is proposed again, unchanged, first.
+        let (mut entry, again) = pending.proposal(Some(&ledger.head()), || {
+            ledger.candidate(now_ms().max(ledger.head().time), body.clone())
+        });
+        let mine = !again || entry.body == body;
+        propose(&pending, &entry, again).map_err(Unsigned::from)?;
+        entry.signatures = settle(&pending, gather(state, &entry, ledger.entries()).await)?;
+        ledger
+            .append(entry.clone())
+            .map_err(|e| Unsigned::from(e.to_string()))?;
+        let _ = pending.clear();
+        tokio::spawn(publish(state.clone(), vec![entry.clone()]));
+        if mine {
+            return Ok(entry);
+        }
+    }
+}
+
+/// Stores a fresh candidate as pending before any worker sees it.
+fn propose(pending: &Pending, entry: &Entry, again: bool) -> Result<(), String> {
+    if again {
+        tracing::info!(
+            height = entry.height,
+            "proposing the pending ledger entry again"
+        );
+        return Ok(());
+    }
+    pending.save(entry).map_err(|e| {
+        format!(
+            "storing the candidate entry at height {}: {e}",
+            entry.height
+        )
+    })
+}
+
+/// A gathering's signatures; a candidate refused on its content stops being pending.
+fn settle(
+    pending: &Pending,
+    gathered: Result<Vec<WorkerSignature>, Unsigned>,
+) -> Result<Vec<WorkerSignature>, Unsigned> {
+    gathered.inspect_err(|g| {
+        if g.refused {
+            let _ = pending.clear();
+        }
+    })
+}
+
+/// Why an entry did not reach the ledger.
+#[derive(Debug)]
+struct Unsigned {
+    message: String,
+    /// Workers refused it (rather than being unreachable): asking again will not help.
+    refused: bool,
+}
+
+impl From<String> for Unsigned {
+    fn from(message: String) -> Self {
+        Unsigned {
+            message,
+            refused: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Unsigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// The genesis entry, signed by a quorum, written to disk.
 async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
     let roster = state.roster.read().expect("roster lock").ledger_roster();
-    let mut entry = Entry::genesis(now_ms(), roster);
-    entry.signatures = gather(state, &entry, &[]).await?;
+    let pending = Pending::in_dir(&state.data_dir);
+    let (mut entry, again) = pending.proposal(None, || Entry::genesis(now_ms(), roster.clone()));
+    if again && entry.body != EntryBody::Genesis(roster.clone()) {
+        // A genesis of an older roster was never appended: start from this one.
+        let _ = pending.clear();
+        return Err("a pending genesis of another roster was dropped".into());
+    }
+    propose(&pending, &entry, again)?;
+    entry.signatures = settle(&pending, gather(state, &entry, &[]).await).map_err(|e| e.message)?;
     let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
+    let _ = pending.clear();
     tracing::info!(
         "ledger created (genesis signed by {} workers)",
         entry.signatures.len()
@@ -364,11 +523,13 @@ async fn gather(
     state: &Arc<State>,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<Vec<WorkerSignature>, String> {
+) -> Result<Vec<WorkerSignature>, Unsigned> {
+    let page_bytes = state.page_bytes;
     let (quorum, workers) = {
         let roster = state.roster.read().expect("roster lock");
         (roster.threshold as usize + 1, roster.workers.clone())
     };
+    let n = workers.len();
     let (answers, mut results) = tokio::sync::mpsc::channel(workers.len());
     for w in workers {
         let (entry, chain, identity, answers) = (
@@ -383,58 +544,59 @@ async fn gather(
                 let client =
                     ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
                         .await
-                        .map_err(|e| e.to_string())?;
-                let r = ask_signature(&client, id, &entry, &chain).await;
-                client.close().await;
+                        .map_err(|e| (false, e.to_string()))?;
+                let r = ask_signature(&client, id, &entry, &chain, page_bytes).await;
+                // The close drains in the background: the answer does not wait for it.
+                tokio::spawn(client.close());
                 r
             };
             let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
                 .await
                 .unwrap_or_else(|_| {
-                    Err(format!(
-                        "worker {id}: no signature within {} s",
-                        SIGN_TIMEOUT.as_secs()
+                    Err((
+                        false,
+                        format!(
+                            "worker {id}: no signature within {} s",
+                            SIGN_TIMEOUT.as_secs()
+                        ),
                     ))
                 });
             let _ = answers.send(result).await;
         });
     }
     drop(answers);
-    // Every answer, or a quorum and a short grace for the rest: a worker that is down does
-    // not hold up the ledger.
+    // An entry is final at t + 1 signatures: the round ends at the quorum, and a slower
+    // worker's signature is not waited for (its replica gets the entry when it is published).
     let mut collected = Vec::new();
-    let mut grace: Option<tokio::time::Instant> = None;
-    loop {
-        let next = match grace {
-            Some(until) => match tokio::time::timeout_at(until, results.recv()).await {
-                Ok(r) => r,
-                Err(_) => break,
-            },
-            None => results.recv().await,
-        };
-        let Some(r) = next else { break };
+    while let Some(r) = results.recv().await {
         collected.push(r);
-        let signed = collected.iter().filter(|r| r.is_ok()).count();
-        if signed >= quorum && grace.is_none() {
-            grace = Some(tokio::time::Instant::now() + QUORUM_GRACE);
+        if collected.iter().filter(|r| r.is_ok()).count() >= quorum {
+            break;
         }
     }
     let results = collected;
     let mut signatures = Vec::new();
     let mut refusals = Vec::new();
+    let mut refused = 0;
     for r in results {
         match r {
             Ok(s) => signatures.push(s),
-            Err(e) => refusals.push(e),
+            Err((forbidden, e)) => {
+                refused += usize::from(forbidden);
+                refusals.push(e);
+            }
         }
     }
     if signatures.len() < quorum {
-        return Err(format!(
-            "the entry at height {} has {} of the {quorum} signatures it needs: {}",
-            entry.height,
-            signatures.len(),
-            refusals.join("; ")
-        ));
+        return Err(Unsigned {
+            message: format!(
+                "the entry at height {} has {} of the {quorum} signatures it needs: {}",
+                entry.height,
+                signatures.len(),
+                refusals.join("; ")
+            ),
+            refused: n - refused < quorum,
+        });
     }
     if !refusals.is_empty() {
         tracing::warn!(
@@ -443,34 +605,74 @@ async fn gather(
             refusals.join("; ")
         );
     }
+    signatures.sort_by_key(|s| s.worker);
     Ok(signatures)
 }
 
-/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first.
+/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first (in
+/// pages of at most `page_bytes`). An error says whether the worker refused (`true`) and why.
 async fn ask_signature(
     client: &ApiClient,
     id: u16,
     entry: &Entry,
     chain: &[Entry],
-) -> Result<WorkerSignature, String> {
+    page_bytes: usize,
+) -> Result<WorkerSignature, (bool, String)> {
+    let request = Request::SignEntry(entry.clone());
+    match call_caught_up(
+        client,
+        id,
+        &request,
+        chain,
+        page_bytes,
+        transport::CALL_TIMEOUT,
+    )
+    .await
+    {
+        Ok(Response::Signature(s)) if s.worker == id => Ok(s),
+        Ok(Response::Error {
+            kind: ErrorKind::Forbidden,
+            message,
+        }) => Err((true, format!("worker {id}: {message}"))),
+        Ok(Response::Error { message, .. }) => Err((false, format!("worker {id}: {message}"))),
+        Ok(other) => Err((false, format!("worker {id}: unexpected {other:?}"))),
+        Err(e) => Err((false, e)),
+    }
+}
+
+/// Sends `request` to worker `id` (answered within `limit`); if its replica is behind, sends
+/// it the entries of `chain` it lacks (in pages of at most `page_bytes`) and asks once more.
+async fn call_caught_up(
+    client: &ApiClient,
+    id: u16,
+    request: &Request,
+    chain: &[Entry],
+    page_bytes: usize,
+    limit: Duration,
+) -> Result<Response, String> {
     let mut caught_up = false;
     loop {
-        match client.call(&Request::SignEntry(entry.clone())).await {
-            Ok(Response::Signature(s)) if s.worker == id => return Ok(s),
+        match client.call_within(request, limit).await {
             Ok(Response::Behind { height }) if !caught_up => {
-                let from = height.map_or(0, |h| h as usize + 1);
-                let missing = chain.get(from..).unwrap_or(&[]).to_vec();
-                match client.call(&Request::AppendEntries(missing)).await {
-                    Ok(Response::Ok) => caught_up = true,
-                    Ok(Response::Error { message, .. }) => {
-                        return Err(format!("worker {id}: catching up: {message}"));
+                let mut from = height.map_or(0, |h| h + 1);
+                loop {
+                    let missing = crate::ledger::page(chain, from, page_bytes);
+                    if missing.is_empty() {
+                        break;
                     }
-                    Ok(other) => return Err(format!("worker {id}: {other:?}")),
-                    Err(e) => return Err(e.to_string()),
+                    from += missing.len() as u64;
+                    match client.call(&Request::AppendEntries(missing.to_vec())).await {
+                        Ok(Response::Ok) => {}
+                        Ok(Response::Error { message, .. }) => {
+                            return Err(format!("worker {id}: catching up: {message}"));
+                        }
+                        Ok(other) => return Err(format!("worker {id}: {other:?}")),
+                        Err(e) => return Err(e.to_string()),
+                    }
                 }
+                caught_up = true;
             }
-            Ok(Response::Error { message, .. }) => return Err(format!("worker {id}: {message}")),
-            Ok(other) => return Err(format!("worker {id}: unexpected {other:?}")),
+            Ok(r) => return Ok(r),
             Err(e) => return Err(e.to_string()),
         }
     }
@@ -520,30 +722,47 @@ async fn dispatch(state: Arc<State>) {
 /// Runs one job to its end: ledger entry for its submission, fan-out to every worker,
 /// comparison of the reports, the decision on its updates, ledger entry for its outcome.
 async fn run_job(state: &Arc<State>, mut job: JobInfo) {
-    if job.submitted_height.is_none() {
-        let submitter = state
-            .roster
-            .read()
-            .expect("roster lock")
-            .client(&job.submitter)
-            .map(|c| c.key);
-        let Some(submitter) = submitter else {
-            end_job(
-                state,
-                job,
-                JobState::Failed("the submitter is no longer registered".into()),
-                None,
-            )
-            .await;
-            return;
+    if let Some((height, status)) = recorded_outcome(state, job.id).await {
+        // Ended on the ledger already (a restart lost the record): never run again.
+        tracing::warn!(
+            job = job.id,
+            height,
+            "job already ended on the ledger: not run again"
+        );
+        job.outcome_height = Some(height);
+        job.state = match status {
+            JobStatus::Done => JobState::Done,
+            JobStatus::Failed { reason } => JobState::Failed(reason),
+            JobStatus::Refused { reason } => JobState::Refused(reason),
         };
+        job.finished_ms.get_or_insert_with(now_ms);
+        if let Err(e) = put_job(state, &job) {
+            tracing::error!(job = job.id, "{e}");
+        }
+        return;
+    }
+    if job.submitted_height.is_none() {
         let body = EntryBody::JobSubmitted(JobSubmitted {
             job: job.id,
-            spec_hash: spec_hash(&job.spec),
-            submitter,
+            request: JobRequest {
+                spec: job.spec.clone(),
+                protocol: job.protocol,
+                nonce: job.nonce,
+            },
+            signatures: job.signatures.clone(),
         });
         match append(state, body).await {
             Ok(entry) => job.submitted_height = Some(entry.height),
+            Err(e) if e.refused => {
+                // The workers will not record it (a signature, a replayed round): it ends
+                // here, off the ledger, with their reasons.
+                let reason = e
+                    .message
+                    .split_once(": ")
+                    .map_or(e.message.clone(), |(_, r)| r.to_string());
+                end_job(state, job, JobState::Refused(reason), None).await;
+                return;
+            }
             Err(e) => {
                 // No quorum to record it: the job cannot run either. Retry later.
                 tracing::warn!(job = job.id, "job waits: ledger: {e}");
@@ -554,7 +773,7 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
     }
     job.attempts += 1;
     job.state = JobState::Running;
-    if let Err(e) = state.jobs.put(&job) {
+    if let Err(e) = put_job(state, &job) {
         tracing::error!(job = job.id, "{e}");
         return;
     }
@@ -566,19 +785,20 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
         spec: job.spec.clone(),
         protocol: job.protocol,
     };
-    let limit = state.job_timeout;
+    let (limit, page_bytes) = (state.job_timeout, state.page_bytes);
+    let chain = chain(state).await;
     let clients = connect_workers(state).await;
     let runs = clients.into_iter().map(|(id, client)| {
-        let request = request.clone();
+        let (request, chain) = (request.clone(), chain.clone());
         async move {
             let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
-            let r = client.call_within(&request, limit).await;
-            client.close().await;
+            let r = call_caught_up(&client, id, &request, &chain, page_bytes, limit).await;
+            tokio::spawn(client.close());
             match r {
                 Ok(Response::JobReport(report)) => Ok(report),
                 Ok(Response::Error { kind, message }) => Err((id, kind, message)),
                 Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
-                Err(e) => Err((id, ErrorKind::Internal, e.to_string())),
+                Err(e) => Err((id, ErrorKind::Internal, e)),
             }
         }
     });
@@ -599,6 +819,36 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
     }
     end_job(state, job, state_end, report).await;
     finish_pending(state).await;
+}
+
+/// Stores a job's new record and tells the clients waiting for it.
+fn put_job(state: &State, job: &JobInfo) -> Result<(), crate::jobs::JobStoreError> {
+    state.jobs.put(job)?;
+    state.changed.notify_waiters();
+    Ok(())
+}
+
+/// The coordinator's ledger entries (none before genesis).
+async fn chain(state: &State) -> Arc<Vec<Entry>> {
+    let ledger = state.ledger.lock().await;
+    Arc::new(
+        ledger
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.entries().to_vec()),
+    )
+}
+
+/// The height and status of job `job`'s outcome entry on the coordinator's ledger.
+async fn recorded_outcome(state: &State, job: u64) -> Option<(u64, JobStatus)> {
+    let ledger = state.ledger.lock().await;
+    ledger
+        .as_ref()?
+        .entries()
+        .iter()
+        .find_map(|e| match &e.body {
+            EntryBody::JobOutcome(o) if o.job == job => Some((e.height, o.status.clone())),
+            _ => None,
+        })
 }
 
 /// A worker's failure: its id, the class, the message.
@@ -671,7 +921,7 @@ async fn end_job(state: &Arc<State>, mut job: JobInfo, end: JobState, report: Op
     job.state = end;
     job.report = report;
     job.finished_ms = Some(now_ms());
-    if let Err(e) = state.jobs.put(&job) {
+    if let Err(e) = put_job(state, &job) {
         tracing::error!(job = job.id, "{e}");
         return;
     }
@@ -688,8 +938,20 @@ async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
         JobState::Failed(reason) => JobStatus::Failed {
             reason: reason.clone(),
         },
-        JobState::Queued | JobState::Running => return,
+        JobState::AwaitingConsent | JobState::Queued | JobState::Running => return,
     };
+    if job.submitted_height.is_none() {
+        // Never on the ledger (refused before it was recorded): no outcome entry either.
+        return;
+    }
+    if let Some((height, _)) = recorded_outcome(state, job.id).await {
+        // Recorded before a restart lost the height: once is enough.
+        job.outcome_height = Some(height);
+        if let Err(e) = put_job(state, &job) {
+            tracing::error!(job = job.id, "{e}");
+        }
+        return;
+    }
     let outcome = {
         let roster = state.roster.read().expect("roster lock");
         job_outcome(job.id, status, job.report.as_ref(), &roster)
@@ -704,7 +966,7 @@ async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
     match append(state, EntryBody::JobOutcome(outcome)).await {
         Ok(entry) => {
             job.outcome_height = Some(entry.height);
-            if let Err(e) = state.jobs.put(&job) {
+            if let Err(e) = put_job(state, &job) {
                 tracing::error!(job = job.id, "{e}");
             }
         }
@@ -725,6 +987,7 @@ async fn finish_pending(state: &Arc<State>) {
         return;
     }
     let n = state.roster.read().expect("roster lock").workers.len();
+    let chain = chain(state).await;
     let clients = connect_workers(state).await;
     for (job, mut finish) in pending {
         for (id, client) in &clients {
@@ -737,13 +1000,18 @@ async fn finish_pending(state: &Arc<State>) {
                 session: finish.session,
                 commit: finish.commit,
             };
-            match client.call(&request).await {
+            // A worker commits only once the job's outcome is on its replica.
+            let limit = transport::CALL_TIMEOUT;
+            match call_caught_up(client, *id, &request, &chain, state.page_bytes, limit).await {
                 Ok(Response::Ok) => finish.acked.push(*id),
                 Ok(other) => tracing::warn!(job, worker = id, "finish: {other:?}"),
                 Err(e) => tracing::debug!(job, worker = id, "finish: {e}"),
             }
         }
         let done = finish.acked.len() >= n;
+        if done && finish.commit {
+            crash_after_commit(state, job);
+        }
         let stored = if done {
             state.jobs.drop_finish(job)
         } else {
@@ -755,9 +1023,29 @@ async fn finish_pending(state: &Arc<State>) {
     }
     for (_, client) in clients {
         if let Ok(c) = client {
-            c.close().await;
+            tokio::spawn(c.close());
         }
     }
+}
+
+/// The test hook `QUORATE_TEST_CRASH_AFTER_COMMIT`: once every worker has committed a job's
+/// updates, the coordinator forgets that the job ended (as a crash before recording it would
+/// have left it under the old order of steps) and dies, so that an end-to-end test can check
+/// that the restarted cluster applies the job once.
+fn crash_after_commit(state: &State, job: u64) {
+    if std::env::var_os("QUORATE_TEST_CRASH_AFTER_COMMIT").is_none() {
+        return;
+    }
+    if let Ok(Some(mut info)) = state.jobs.get(job) {
+        info.state = JobState::Running;
+        info.outcome_height = None;
+        let _ = state.jobs.put(&info);
+    }
+    tracing::warn!(
+        job,
+        "QUORATE_TEST_CRASH_AFTER_COMMIT: dying after the commit, the job's end forgotten"
+    );
+    std::process::exit(86);
 }
 
 /// Retries what could not be done at once: the genesis entry, decisions some worker has not
@@ -773,19 +1061,30 @@ async fn upkeep(state: Arc<State>) {
                 }
             }
         }
-        let _busy = state.busy.lock().await;
-        finish_pending(&state).await;
+        let busy = state.busy.lock().await;
         if let Ok(jobs) = state.jobs.list() {
-            for job in jobs {
-                let ended = matches!(
-                    job.state,
-                    JobState::Done | JobState::Refused(_) | JobState::Failed(_)
-                );
-                if ended && job.outcome_height.is_none() {
+            let timeout = state.consent_timeout.as_millis() as u64;
+            for mut job in jobs {
+                if let Some(end) = consent_expired(&job, now_ms(), timeout) {
+                    let _one_at_a_time = state.submitting.lock().await;
+                    // Read again: the last consent may have come in meanwhile.
+                    if let Ok(Some(fresh)) = state.jobs.get(job.id) {
+                        if fresh.state == JobState::AwaitingConsent {
+                            job = fresh;
+                            end_job(&state, job, end, None).await;
+                        }
+                    }
+                    continue;
+                }
+                if job.state.ended() && job.outcome_height.is_none() {
                     record_outcome(&state, job).await;
                 }
             }
         }
+        // After the outcomes: a worker commits a job's updates only once its outcome is on
+        // the ledger.
+        finish_pending(&state).await;
+        drop(busy);
         tokio::time::sleep(RETRY_EVERY).await;
     }
 }

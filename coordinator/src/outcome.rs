@@ -15,7 +15,7 @@ use mpc::{Field as _, Fr};
 use sha2::{Digest, Sha512};
 
 use crate::api::JobReport;
-use crate::ledger::{Hash256, JobOutcome, JobOutput, JobStatus};
+use crate::ledger::{JobOutcome, JobOutput, JobStatus};
 use crate::roster::ClusterRoster;
 
 /// Domain of the public result's digest.
@@ -30,11 +30,6 @@ pub fn public_digest(json: &str) -> Fr {
         .into();
     let scalar = curve25519_dalek::Scalar::from_bytes_mod_order_wide(&digest);
     Fr::from_canonical_bytes(&scalar.to_bytes()).expect("a reduced scalar is canonical")
-}
-
-/// The hash a job's specification is recorded under.
-pub fn spec_hash(spec: &str) -> Hash256 {
-    Hash256::of(b"quorate/ledger/job-spec/v1", spec.as_bytes())
 }
 
 /// The name of private value `i` of an output in the ledger.

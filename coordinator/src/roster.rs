@@ -15,6 +15,12 @@
 //! name = "acme"
 //! key = "…"
 //! ```
+//!
+//! A connection is a [`Caller`] derived from the key it authenticated with
+//! ([`ClusterRoster::caller`]), never from a name. Client names are checked when the roster
+//! loads ([`check_client_name`]): the reserved names (`coordinator`, `worker`, `worker-3`, …,
+//! any case) are refused, as are two clients of one name and a client key equal to another
+//! client's, a worker's or the coordinator's.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -24,6 +30,57 @@ use mpc::identity::PublicKey;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Roster, RosterWorker};
+
+/// Who is at the other end of a control connection, from the key it authenticated with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The coordinator (the roster's coordinator key).
+    Coordinator,
+    /// Worker `i` (its roster key).
+    Worker(u16),
+    /// A registered client, by the name the roster gives its key.
+    Client {
+        /// The client's roster name (the owner name of its datasets).
+        name: String,
+    },
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Caller::Coordinator => f.write_str("the coordinator"),
+            Caller::Worker(i) => write!(f, "worker {i}"),
+            Caller::Client { name } => write!(f, "client '{name}'"),
+        }
+    }
+}
+
+/// Checks a client name: 1-64 letters, digits, `-`, `_` or `.`, and not a reserved name (the
+/// coordinator's and the workers', in any case: `coordinator`, `worker`, `worker3`,
+/// `worker-3`, `worker_3`), so that no client can pass for a node in messages or logs.
+pub fn check_client_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(format!(
+            "client name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    let worker_like = lower
+        .strip_prefix("worker")
+        .map(|rest| rest.trim_start_matches(['-', '_', '.']))
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()));
+    if lower == "coordinator" || worker_like {
+        return Err(format!(
+            "client name '{name}' is reserved for the cluster's nodes"
+        ));
+    }
+    Ok(())
+}
 
 /// The coordinator's entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +166,9 @@ impl ClusterRoster {
         std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
     }
 
-    /// Checks ids are `0..n` in order, `2t < n`, keys and names distinct.
+    /// Checks ids are `0..n` in order, `2t < n`, worker keys distinct, and every client: a
+    /// valid, unreserved name ([`check_client_name`]) held by no other client, and a key held
+    /// by no other client, worker or the coordinator.
     pub fn validate(&self) -> Result<(), String> {
         for (i, w) in self.workers.iter().enumerate() {
             if w.id as usize != i {
@@ -119,7 +178,49 @@ impl ClusterRoster {
                 ));
             }
         }
-        self.ledger_roster().validate()
+        self.ledger_roster().validate()?;
+        if let Some(w) = self.workers.iter().find(|w| w.key == self.coordinator.key) {
+            return Err(format!(
+                "worker {} has the coordinator's key {}",
+                w.id,
+                w.key.fingerprint()
+            ));
+        }
+        for (i, c) in self.clients.iter().enumerate() {
+            check_client_name(&c.name)?;
+            if self.clients[..i].iter().any(|o| o.name == c.name) {
+                return Err(format!("client name '{}' appears twice", c.name));
+            }
+            if let Some(o) = self.clients[..i].iter().find(|o| o.key == c.key) {
+                return Err(format!(
+                    "clients '{}' and '{}' have the same key {}",
+                    o.name,
+                    c.name,
+                    c.key.fingerprint()
+                ));
+            }
+            if c.key == self.coordinator.key {
+                return Err(format!("client '{}' has the coordinator's key", c.name));
+            }
+            if let Some(w) = self.workers.iter().find(|w| w.key == c.key) {
+                return Err(format!("client '{}' has worker {}'s key", c.name, w.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Who holds `key`: the coordinator, a worker or a registered client (`None`: nobody in
+    /// this roster). Keys are distinct across roles ([`ClusterRoster::validate`]).
+    pub fn caller(&self, key: &PublicKey) -> Option<Caller> {
+        if *key == self.coordinator.key {
+            return Some(Caller::Coordinator);
+        }
+        if let Some(w) = self.workers.iter().find(|w| w.key == *key) {
+            return Some(Caller::Worker(w.id));
+        }
+        self.client_by_key(key).map(|name| Caller::Client {
+            name: name.to_string(),
+        })
     }
 
     /// The `(n, t)` setting.
@@ -185,4 +286,107 @@ pub fn load_config<T: serde::de::DeserializeOwned>(
         }
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::Identity;
+    use rand::SeedableRng;
+
+    fn roster(clients: &[(&str, PublicKey)]) -> (ClusterRoster, Vec<Identity>) {
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(7);
+        let ids: Vec<Identity> = (0..4).map(|_| Identity::generate(&mut rng)).collect();
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let roster = ClusterRoster {
+            threshold: 1,
+            coordinator: CoordinatorEntry {
+                address: addr,
+                key: ids[0].public_key(),
+            },
+            workers: (1..4)
+                .map(|i| WorkerEntry {
+                    id: i as u16 - 1,
+                    address: addr,
+                    mesh: addr,
+                    key: ids[i].public_key(),
+                })
+                .collect(),
+            clients: clients
+                .iter()
+                .map(|(n, k)| ClientEntry {
+                    name: n.to_string(),
+                    key: *k,
+                })
+                .collect(),
+        };
+        (roster, ids)
+    }
+
+    fn fresh_key(seed: u64) -> PublicKey {
+        Identity::generate(&mut rand_chacha::ChaCha12Rng::seed_from_u64(seed)).public_key()
+    }
+
+    #[test]
+    fn reserved_names_are_refused() {
+        for name in [
+            "coordinator",
+            "Coordinator",
+            "worker",
+            "worker1",
+            "worker-0",
+            "WORKER_12",
+        ] {
+            let err = check_client_name(name).unwrap_err();
+            assert!(err.contains("reserved"), "{name}: {err}");
+        }
+        for name in ["acme", "workers-union", "worker-bee", "coordinators"] {
+            check_client_name(name).unwrap();
+        }
+        assert!(check_client_name("a/b").is_err());
+        assert!(check_client_name("").is_err());
+    }
+
+    /// A hand-written roster that registers a client as `coordinator` does not load.
+    #[test]
+    fn a_client_named_coordinator_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, _) = roster(&[("acme", fresh_key(1)), ("coordinator", fresh_key(2))]);
+        let path = dir.path().join("roster.toml");
+        std::fs::write(&path, toml::to_string(&r).unwrap()).unwrap();
+        let err = ClusterRoster::load(&path).unwrap_err().to_string();
+        assert!(err.contains("'coordinator' is reserved"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_client_names_and_keys_are_refused() {
+        let k = fresh_key(1);
+        let (r, _) = roster(&[("acme", k), ("acme", fresh_key(2))]);
+        assert!(r.validate().unwrap_err().contains("appears twice"));
+        let (r, _) = roster(&[("acme", k), ("beta", k)]);
+        assert!(r.validate().unwrap_err().contains("same key"));
+        let (mut r, ids) = roster(&[]);
+        r.clients.push(ClientEntry {
+            name: "mallory".into(),
+            key: ids[0].public_key(),
+        });
+        assert!(r.validate().unwrap_err().contains("coordinator's key"));
+        r.clients[0].key = ids[2].public_key();
+        assert!(r.validate().unwrap_err().contains("worker 1's key"));
+    }
+
+    #[test]
+    fn callers_come_from_keys() {
+        let k = fresh_key(1);
+        let (r, ids) = roster(&[("acme", k)]);
+        assert_eq!(r.caller(&ids[0].public_key()), Some(Caller::Coordinator));
+        assert_eq!(r.caller(&ids[3].public_key()), Some(Caller::Worker(2)));
+        assert_eq!(
+            r.caller(&k),
+            Some(Caller::Client {
+                name: "acme".into()
+            })
+        );
+        assert_eq!(r.caller(&fresh_key(9)), None);
+    }
 }

@@ -9,9 +9,9 @@ use std::path::Path;
 use coordinator::keys::Identity;
 use coordinator::ledger::file::{ENTRIES_FILE, LEDGER_DIR, MAGIC};
 use coordinator::ledger::{
-    DatasetCommitted, Entry, EntryBody, EntryKind, Hash256, Head, JobOutcome, JobOutput, JobStatus,
-    JobSubmitted, Ledger, LedgerError, Reason, Roster, RosterClient, RosterWorker, VerifyError,
-    sign_genesis, sign_if_extends, verify, verify_opening,
+    DatasetCommitted, Entry, EntryBody, EntryKind, Hash256, Head, JobOutcome, JobOutput,
+    JobRequest, JobStatus, JobSubmitted, Ledger, LedgerError, Reason, Roster, RosterClient,
+    RosterWorker, VerifyError, sign_genesis, sign_if_extends, verify, verify_opening,
 };
 use mpc::testing::run_parties;
 use mpc::{Commitment, EngineConfig, Field, Fr, Opening, Params, PartyId};
@@ -25,6 +25,20 @@ struct Cluster {
     owner: Identity,
     analyst: Identity,
     roster: Roster,
+}
+
+/// Job `job`'s request (a statistics query tagged `tag`), signed by `who`.
+fn submitted(job: u64, tag: u8, who: &Identity) -> JobSubmitted {
+    let request = JobRequest {
+        spec: format!("kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM t{tag}\"\n"),
+        protocol: mpc::MulProtocol::Grr,
+        nonce: Hash256([tag; 32]),
+    };
+    JobSubmitted {
+        job,
+        signatures: vec![request.sign(who)],
+        request,
+    }
 }
 
 fn key(seed: u64) -> Identity {
@@ -114,11 +128,7 @@ fn five_entries(dir: &Path) -> (Cluster, Vec<Opening>) {
     let genesis = c.signed(None, Entry::genesis(1_000, c.roster.clone()), &[0, 1]);
     let mut ledger = Ledger::create(dir, genesis).unwrap();
     let dataset = DatasetCommitted::signed(&c.owner, "payroll", 120, Hash256([7; 32]));
-    let submitted = JobSubmitted {
-        job: 1,
-        spec_hash: Hash256([8; 32]),
-        submitter: c.analyst.public_key(),
-    };
+    let submitted = submitted(1, 8, &c.analyst);
     let (commitments, openings) = mpc_commitments(&[52_000, -3]);
     let outcome = JobOutcome {
         job: 1,
@@ -289,13 +299,7 @@ fn entries_short_of_a_quorum_or_from_strangers_are_refused() {
     let (c, _) = five_entries(dir.path());
     let mut ledger = Ledger::open(dir.path(), &c.roster).unwrap();
     let head = ledger.head();
-    let body = || {
-        EntryBody::JobSubmitted(JobSubmitted {
-            job: 3,
-            spec_hash: Hash256([9; 32]),
-            submitter: c.analyst.public_key(),
-        })
-    };
+    let body = || EntryBody::JobSubmitted(submitted(3, 9, &c.analyst));
     let refused = |ledger: &mut Ledger, entry: Entry| -> VerifyError {
         match ledger.append(entry).unwrap_err() {
             LedgerError::Invalid(e) => e,
@@ -360,11 +364,7 @@ fn a_worker_signs_only_what_extends_its_head() {
     let ledger = Ledger::open(dir.path(), &c.roster).unwrap();
     let head = ledger.head();
     let w = &c.workers[1];
-    let body = EntryBody::JobSubmitted(JobSubmitted {
-        job: 4,
-        spec_hash: Hash256([1; 32]),
-        submitter: c.analyst.public_key(),
-    });
+    let body = EntryBody::JobSubmitted(submitted(4, 1, &c.analyst));
     let good = ledger.candidate(5_000, body.clone());
     sign_if_extends(w, 1, &head, &good).unwrap();
 
@@ -478,11 +478,7 @@ proptest! {
         let mut entries = vec![c.signed(None, Entry::genesis(0, c.roster.clone()), &[0, 2])];
         for (i, s) in signers.iter().enumerate() {
             let head = Head::of(entries.last().unwrap());
-            let body = EntryBody::JobSubmitted(JobSubmitted {
-                job: i as u64,
-                spec_hash: Hash256([i as u8; 32]),
-                submitter: c.analyst.public_key(),
-            });
+            let body = EntryBody::JobSubmitted(submitted(i as u64, i as u8, &c.analyst));
             entries.push(c.signed(Some(&head), Entry::next(&head, i as u64, body), s));
         }
         let first_short = signers.iter().position(|s| s.len() < 2).map(|i| i as u64 + 1);
@@ -497,4 +493,44 @@ proptest! {
             (got, want) => prop_assert!(false, "got {:?}, first short entry {:?}", got.map(|c| c.len()), want),
         }
     }
+}
+
+/// `ledger verify` checks client signatures offline: a job whose spec was changed after its
+/// client signed it (even re-signed by a quorum of workers) fails at its height, and a worker
+/// will not sign such an entry in the first place.
+#[test]
+fn a_tampered_job_spec_fails_verification_at_its_height() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = five_entries(dir.path());
+    let ledger = Ledger::open(dir.path(), &c.roster).unwrap();
+    let mut entries = ledger.entries().to_vec();
+    // Height 2 is job 1's submission: change a word of its spec and re-sign the chain from
+    // there with two worker keys (more than t: the worst case), so links and quorums hold.
+    let EntryBody::JobSubmitted(job) = &mut entries[2].body else {
+        panic!("height 2 is not a submission")
+    };
+    job.request.spec = job.request.spec.replace("COUNT", "SUM");
+    for h in 2..entries.len() {
+        let head = Head::of(&entries[h - 1]);
+        let mut e = entries[h].clone();
+        e.prev = head.hash;
+        e.signatures.clear();
+        // Unchecked signing (a worker's check-then-sign would refuse height 2).
+        e.sign_as(0, &c.workers[0]);
+        e.sign_as(1, &c.workers[1]);
+        entries[h] = e;
+    }
+    let err = verify(&entries, &c.roster).unwrap_err();
+    assert_eq!(err.height, 2);
+    assert!(matches!(err.reason, Reason::BadJobRequest(_)), "{err}");
+    assert!(err.to_string().contains("does not verify"), "{err}");
+    // A worker refuses to sign it.
+    let head = Head::of(&entries[1]);
+    let mut candidate = entries[2].clone();
+    candidate.signatures.clear();
+    let refusal = sign_if_extends(&c.workers[2], 2, &head, &candidate).unwrap_err();
+    assert!(
+        matches!(refusal.reason, Reason::BadJobRequest(_)),
+        "{refusal}"
+    );
 }

@@ -85,6 +85,7 @@ fn main() {
     }
     let (want_balances, want_settled, want_iterations) = reference(&round);
     let spec = RoundSpec {
+        round: "bench".into(),
         firms: (0..firms).map(firm).collect(),
         accounts: "accounts".into(),
         obligations: "obligations".into(),

@@ -31,6 +31,7 @@
 //!
 //! ```toml
 //! kind = "settlement"
+//! round = "2026-12-06"                    # the round's id: every firm signs it; applied once
 //! firms = ["acme", "globex", "initech"]   # the account holders (public), each a recipient
 //! accounts = "accounts"                   # optional: each firm's one-row balance dataset
 //! obligations = "obligations"             # optional: each firm's obligations (payer, payee, amount)
@@ -237,12 +238,15 @@ impl JobSpec {
                     .first()
                     .ok_or_else(|| StatsError::Input("no input dataset".into()))?;
                 // Owners' datasets of one name may sit on different rungs of the width
-                // ladder: the query reads them all with the widest.
+                // ladder: the query reads them all with the widest. `FROM name` or
+                // `FROM owner.name` (then the table is `owner/name`).
                 let schema = crate::dataset::Schema::widest(tables.iter().map(|t| &t.schema))
                     .map_err(|e| StatsError::Input(format!("{}: {e}", first.name)))?;
-                let parsed =
-                    crate::stats::parse(query, |name| (name == first.name).then(|| schema.clone()))
-                        .map_err(StatsError::Sql)?;
+                let parsed = crate::stats::parse(query, |name| {
+                    let bare = name.rsplit('/').next().unwrap_or(name);
+                    (bare == first.name).then(|| schema.clone())
+                })
+                .map_err(StatsError::Sql)?;
                 let columns = (0..first.columns.len())
                     .map(|c| {
                         let parts: Vec<&Secret> = tables.iter().map(|t| &t.columns[c]).collect();

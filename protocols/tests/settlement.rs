@@ -105,6 +105,7 @@ fn categorical(name: &str, domain: Vec<String>) -> ColumnSpec {
 
 fn round(firms: usize) -> RoundSpec {
     RoundSpec {
+        round: "r1".into(),
         firms: (0..firms).map(firm).collect(),
         accounts: "accounts".into(),
         obligations: "obligations".into(),
@@ -165,7 +166,7 @@ fn tables(inst: &Instance, balance_bits: u32) -> Vec<(String, String, Table)> {
 }
 
 /// What a run returned, opened: public result, per firm balance and settled flags (by output
-/// name), and the updated accounts columns.
+/// name), the updated accounts columns and the amounts left in each obligations dataset.
 #[derive(Debug, PartialEq)]
 struct Opened {
     public: SettlementResult,
@@ -173,6 +174,7 @@ struct Opened {
     settled: Vec<Vec<i128>>,
     labels: Vec<Vec<String>>,
     updates: Vec<Vec<Vec<i128>>>,
+    consumed: Vec<Option<Vec<i128>>>,
 }
 
 async fn open_outcome<B: Backend>(
@@ -186,6 +188,7 @@ async fn open_outcome<B: Backend>(
         settled: vec![Vec::new(); firms],
         labels: vec![Vec::new(); firms],
         updates: vec![Vec::new(); firms],
+        consumed: vec![None; firms],
     };
     for p in out.private {
         let j = (0..firms).find(|&j| firm(j) == p.recipient).unwrap();
@@ -204,6 +207,15 @@ async fn open_outcome<B: Backend>(
     }
     for u in out.updates {
         let j = (0..firms).find(|&j| firm(j) == u.owner).unwrap();
+        if u.name == "obligations" {
+            // payer and payee unchanged (checked by the amounts' row count); amounts left.
+            assert!(
+                opened.consumed[j].is_none(),
+                "obligations of firm {j} twice"
+            );
+            opened.consumed[j] = Some(b.open(&u.columns[2]).await?);
+            continue;
+        }
         assert_eq!(u.name, "accounts");
         for c in &u.columns {
             opened.updates[j].push(b.open(c).await?);
@@ -248,6 +260,13 @@ fn check_as(inst: &Instance, opened: &Opened, hidden: bool) {
             vec![vec![j as i128], vec![want.balances[j]]],
             "update of firm {j}"
         );
+        // The round consumes what settled: those amounts are 0 in the next version.
+        let left: Vec<i128> = inst.pays[j]
+            .iter()
+            .map(|&(_, a)| if want.settled[j] { 0 } else { a })
+            .collect();
+        let expected = (rows > 0).then_some(left);
+        assert_eq!(opened.consumed[j], expected, "obligations left of firm {j}");
     }
 }
 
@@ -742,8 +761,10 @@ fn invalid_shares_are_refused_naming_the_firm() {
 }
 
 fn spec() -> JobSpec {
-    JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"acme\", \"globex\", \"initech\"]\n")
-        .unwrap()
+    JobSpec::from_toml(
+        "kind = \"settlement\"\nround = \"r1\"\nfirms = [\"acme\", \"globex\", \"initech\"]\n",
+    )
+    .unwrap()
 }
 
 fn csv(text: &str) -> Table {
@@ -763,17 +784,23 @@ fn job_specs_parse_and_refuse_typos() {
         ("accounts", "obligations")
     );
     assert!(!r.hide_iterations);
-    let JobSpec::Settlement(r) =
-        JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\nhide_iterations = true\n")
-            .unwrap()
-    else {
+    let JobSpec::Settlement(r) = JobSpec::from_toml(
+        "kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\"]\nhide_iterations = true\n",
+    )
+    .unwrap() else {
         panic!("not a settlement")
     };
     assert!(r.hide_iterations);
-    let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\nacounts = \"x\"\n")
-        .unwrap_err();
+    let err = JobSpec::from_toml(
+        "kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\"]\nacounts = \"x\"\n",
+    )
+    .unwrap_err();
     assert!(err.contains("acounts"), "{err}");
-    let twice = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\", \"a\"]\n").unwrap();
+    let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\n").unwrap_err();
+    assert!(err.contains("round"), "{err}");
+    let twice =
+        JobSpec::from_toml("kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\", \"a\"]\n")
+            .unwrap();
     let err = twice
         .check_upload("accounts", &csv("balance\n1\n"))
         .unwrap_err();

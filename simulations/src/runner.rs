@@ -85,9 +85,12 @@ fn run_op(
     })?;
     let inputs = workload.inputs(scenario.seed);
     let config = scenario.sim_config();
-    let run = run_session(params, engine_config(scenario, protocol, randomness), &config, |e| {
-        workload.program(e, inputs.clone())
-    })?;
+    let run = run_session(
+        params,
+        engine_config(scenario, protocol, randomness),
+        &config,
+        |e| workload.program(e, inputs.clone()),
+    )?;
     let outcome = outcome(&run, |done| {
         let (first, opened) = done[0];
         if let Some((p, _)) = done.iter().find(|(_, d)| d.0 != opened.0) {
@@ -141,9 +144,12 @@ fn run_job(
         reason,
     })?;
     let config = scenario.sim_config();
-    let run = run_session(params, engine_config(scenario, protocol, randomness), &config, |e| {
-        job.clone().program(e)
-    })?;
+    let run = run_session(
+        params,
+        engine_config(scenario, protocol, randomness),
+        &config,
+        |e| job.clone().program(e),
+    )?;
     let outcome = outcome(&run, |done| job.verify(done));
     let rounds = run.round_end_ns.len() as u64;
     let mut report = assemble(scenario, protocol, &run, outcome, rounds);

@@ -108,8 +108,15 @@ fn submit_and_show(
     show_job(dir, as_name, out, async |c: &Coordinator| {
         let job = c.submit(spec, protocol).await?;
         if !out.json {
+            let consent = match protocols::catalog::JobSpec::from_toml(spec) {
+                Ok(protocols::catalog::JobSpec::Settlement(r)) => format!(
+                    " (settlement round {:?}: signed by {as_name}; it runs once every firm has run this file)",
+                    r.round
+                ),
+                _ => String::new(),
+            };
             eprintln!(
-                "job {job} queued; waiting for it (at most {} s)",
+                "job {job} queued{consent}; waiting for it (at most {} s)",
                 out.wait.as_secs()
             );
         }
@@ -363,10 +370,11 @@ pub(super) fn ledger_show(from: &super::LedgerSource, json: bool) -> Result<()> 
                 d.schema_hash
             ),
             EntryBody::JobSubmitted(j) => format!(
-                "job {} submitted by {}, spec {}",
+                "job {} submitted by {} ({} client signatures), request {}",
                 j.job,
-                j.submitter.fingerprint(),
-                j.spec_hash
+                j.submitter().map_or("nobody".into(), |k| k.fingerprint()),
+                j.signatures.len(),
+                j.request.digest()
             ),
             EntryBody::JobOutcome(o) => match &o.status {
                 JobStatus::Done => {
@@ -425,7 +433,7 @@ pub(super) fn ledger_verify(from: &super::LedgerSource, openings: Option<&Path>)
         }
     }
     println!(
-        "ledger verified: {} entries, every hash link and t+1 worker signatures valid (head {} at height {}){}",
+        "ledger verified: {} entries, every hash link, t+1 worker signatures and every client signature on a job valid (head {} at height {}){}",
         chain.len(),
         &chain.head().hash.to_string()[..16],
         chain.head().height,

@@ -251,7 +251,9 @@ enum Command {
         job: JobArgs,
     },
     /// Submits any job (statistics, auction, orders, record matching, settlement) as a TOML
-    /// spec; waits and prints its public result and this identity's private outputs.
+    /// spec, signed by this identity; waits and prints its public result and this identity's
+    /// private outputs. A settlement round runs once every firm it lists has run the same file
+    /// (each run signs the round: the firm's consent).
     Run {
         /// The cluster folder.
         #[arg(long)]

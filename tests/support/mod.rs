@@ -96,8 +96,22 @@ impl LocalCluster {
         c
     }
 
+    /// Adds `line` to the coordinator's configuration file (before it starts).
+    pub fn configure_coordinator(&self, line: &str) {
+        let config = self.cluster().coordinator_config();
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(line);
+        text.push('\n');
+        std::fs::write(&config, text).unwrap();
+    }
+
     /// Starts the coordinator (appending to its log file in the folder).
     pub fn start_coordinator(&mut self) {
+        self.start_coordinator_with(&[]);
+    }
+
+    /// Starts the coordinator with extra environment variables (test hooks).
+    pub fn start_coordinator_with(&mut self, env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -106,6 +120,7 @@ impl LocalCluster {
         let child = quorate()
             .args(["coordinator", "--config"])
             .arg(self.cluster().coordinator_config())
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
@@ -124,6 +139,18 @@ impl LocalCluster {
         self.wait_pong(c.address, c.key, "the coordinator", || {
             self.coordinator_log()
         });
+    }
+
+    /// Whether the coordinator process has exited (reaped if so).
+    pub fn coordinator_exited(&mut self) -> bool {
+        match self.coordinator.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(Some(_))) => {
+                self.coordinator = None;
+                true
+            }
+            Some(_) => false,
+            None => true,
+        }
     }
 
     /// Kills the coordinator with SIGKILL and reaps it.
@@ -234,6 +261,19 @@ impl LocalCluster {
     /// Worker `i`'s log so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.path().join(format!("worker-{i}.log"))).unwrap_or_default()
+    }
+
+    /// `quorate upload --dataset NAME --csv FILE` as acme, spawned with its output piped.
+    pub fn spawn_upload(&self, dataset: &str, csv: &Path) -> Child {
+        quorate()
+            .args(["upload", "--cluster", &self.dir_arg(), "--as", "acme"])
+            .args(["--dataset", dataset, "--csv"])
+            .arg(csv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("quorate upload starts")
     }
 
     /// `quorate ARGS --cluster DIR --as acme`.

@@ -6,6 +6,7 @@
 //! roster = "../../roster.toml" # the cluster's roster
 //! identity = "identity.key"    # this worker's Ed25519 key (mode 0600)
 //! data_dir = "data"            # shares and the ledger replica live here
+//! upload_expiry_s = 3600       # optional: an unfinished upload is dropped after this long
 //! [mesh]                       # optional: QUIC mesh tuning (mpc::quic::MeshConfig; defaults documented there)
 //! ```
 
@@ -26,9 +27,17 @@ pub struct WorkerConfig {
     pub identity: PathBuf,
     /// Where shares and the ledger replica are stored.
     pub data_dir: PathBuf,
+    /// Seconds after which an upload neither committed nor aborted is dropped (default 3600:
+    /// [`crate::service::DEFAULT_UPLOAD_EXPIRY`]).
+    #[serde(default = "default_upload_expiry")]
+    pub upload_expiry_s: u64,
     /// Mesh tuning (defaults: `MeshConfig::default()`).
     #[serde(default)]
     pub mesh: MeshConfig,
+}
+
+fn default_upload_expiry() -> u64 {
+    crate::service::DEFAULT_UPLOAD_EXPIRY.as_secs()
 }
 
 impl WorkerConfig {

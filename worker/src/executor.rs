@@ -3,6 +3,13 @@
 //! network. Every worker runs the same function on the same specification, so their engine
 //! calls line up round for round.
 //!
+//! Which datasets a job reads: a name `owner/name` (`owner.name` in SQL) is that owner's
+//! dataset alone. A bare name pools every owner's dataset of that name *of the schema most of
+//! them share*: a dataset of another schema — a squatter's — is left out instead of failing
+//! the job for everyone; a tie between schemas is refused, naming the owners, and the job
+//! then names the owners it means. A settlement reads only its firms' datasets; a record
+//! match every dataset its names name, schemas free to differ.
+//!
 //! What this module does not do: open sockets (the caller hands it an engine over the mesh, or
 //! over the in-memory network in tests) or decide who may fetch outputs (the node's server).
 
@@ -46,13 +53,72 @@ pub enum ExecError {
     Matching(#[from] MatchingError),
 }
 
-/// Every committed dataset called `name`, in owner order (the same on every worker).
+/// The committed datasets a job names by `name`, in owner order (the same on every worker):
+/// `owner/name` is that owner's dataset alone; a bare name is every owner's dataset of that
+/// name.
 fn datasets_named(store: &ShareStore, name: &str) -> Result<Vec<DatasetRecord>, ExecError> {
+    if name.contains('/') {
+        return match store.get(name) {
+            Ok(r) => Ok(vec![r]),
+            Err(StoreError::NoDataset(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        };
+    }
     Ok(store
         .list()?
         .into_iter()
         .filter(|r| r.name == name)
         .collect())
+}
+
+/// The datasets `name` pools into one table (see the module doc): for a bare name, those of
+/// the schema most owners' datasets of that name share — a dataset of another schema (a
+/// squatter's) is left out rather than failing the job; a tie between schemas is refused,
+/// naming the owners, so the job names the owners it means (`owner/name`).
+fn pooled(store: &ShareStore, name: &str) -> Result<Vec<DatasetRecord>, ExecError> {
+    let found = datasets_named(store, name)?;
+    // Schemas that differ only in their columns' widths (owners' inferred widths may sit on
+    // different rungs of the ladder) are one group, read with the widest.
+    let mut groups: Vec<(Schema, Vec<DatasetRecord>)> = Vec::new();
+    for r in found {
+        let schema = schema_of(&r)?;
+        let joined = groups.iter_mut().find_map(|(s, members)| {
+            let widest = Schema::widest([&*s, &schema]).ok()?;
+            Some((s, members, widest))
+        });
+        match joined {
+            Some((s, members, widest)) => {
+                *s = widest;
+                members.push(r);
+            }
+            None => groups.push((schema, vec![r])),
+        }
+    }
+    groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
+    match groups.as_slice() {
+        [] => Ok(Vec::new()),
+        [(_, first), (_, second), ..] if first.len() == second.len() => {
+            let owners = |m: &[DatasetRecord]| {
+                m.iter()
+                    .map(|r| r.owner.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Err(ExecError::Input(format!(
+                "the datasets called {name:?} of {} and of {} have different schemas, as many of each: name the owners meant (owner/{name}, or owner.{name} in SQL)",
+                owners(first),
+                owners(second)
+            )))
+        }
+        [(_, first), rest @ ..] => {
+            for (_, left) in rest {
+                for r in left {
+                    tracing::info!(dataset = %r.key(), "left out of the job: its schema differs from that of the other datasets of its name");
+                }
+            }
+            Ok(first.clone())
+        }
+    }
 }
 
 fn schema_of(record: &DatasetRecord) -> Result<Schema, ExecError> {
@@ -89,15 +155,15 @@ pub struct Inputs {
 }
 
 impl Inputs {
-    /// Every owner's dataset called `name` (at least one), with one schema up to the widths
-    /// of its columns (a statistics query reads them with the widest, [`Schema::widest`]).
+    /// The datasets `name` pools (at least one, see [`pooled`]), with one schema up to the
+    /// widths of its columns (a statistics query reads them with the widest, [`Schema::widest`]).
     pub fn named(store: &ShareStore, name: &str) -> Result<Self, ExecError> {
-        let inputs = Self::collect(store, &[name], false)?;
-        widest_schema(&inputs.records)?;
-        Ok(inputs)
+        Self::collect(store, &[name], true)
     }
 
-    /// The datasets called by each of `names` (every owner's), schemas free to differ.
+    /// The datasets called by each of `names`: with `same_schema`, those each name pools
+    /// ([`pooled`]), which must then share one schema up to column widths; else every dataset
+    /// each name names, schemas free to differ.
     pub fn collect(
         store: &ShareStore,
         names: &[&str],
@@ -105,7 +171,11 @@ impl Inputs {
     ) -> Result<Self, ExecError> {
         let mut records = Vec::new();
         for name in names {
-            let found = datasets_named(store, name)?;
+            let found = if same_schema {
+                pooled(store, name)?
+            } else {
+                datasets_named(store, name)?
+            };
             if found.is_empty() {
                 return Err(ExecError::Input(format!(
                     "no committed dataset is called {name:?}"
@@ -114,16 +184,7 @@ impl Inputs {
             records.extend(found);
         }
         if same_schema {
-            let first = schema_of(&records[0])?;
-            for r in &records[1..] {
-                if schema_of(r)? != first {
-                    return Err(ExecError::Input(format!(
-                        "{} and {} have different schemas",
-                        records[0].key(),
-                        r.key()
-                    )));
-                }
-            }
+            widest_schema(&records)?;
         }
         let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
         Ok(Inputs { records, policies })
@@ -153,6 +214,11 @@ impl Inputs {
         }
         let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
         Ok(Inputs { records, policies })
+    }
+
+    /// The owners of the datasets taken, in order.
+    pub fn owners(&self) -> Vec<&str> {
+        self.records.iter().map(|r| r.owner.as_str()).collect()
     }
 
     /// Refuses the job, naming the dataset and the clause, unless every input's policy allows
@@ -214,11 +280,19 @@ pub async fn execute<N: Network>(
 ) -> Result<JobOutput, ExecError> {
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
-            // The FROM table names the datasets; every owner's must share one schema.
+            // The FROM table names the datasets it pools; a reason it pools none is the error.
+            let why = std::cell::RefCell::new(None);
             let parsed = protocols::stats::parse(query, |name| {
-                widest_schema(&datasets_named(store, name).ok()?).ok()
+                let pool = pooled(store, name);
+                match pool.and_then(|r| (!r.is_empty()).then(|| widest_schema(&r)).transpose()) {
+                    Ok(schema) => schema,
+                    Err(e) => {
+                        *why.borrow_mut() = Some(e);
+                        None
+                    }
+                }
             })
-            .map_err(StatsError::Sql)?;
+            .map_err(|e| why.take().unwrap_or(ExecError::Stats(StatsError::Sql(e))))?;
             Inputs::named(store, &parsed.table)?
         }
         // Only the round's firms' datasets are read (and their policies checked).

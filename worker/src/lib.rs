@@ -2,16 +2,21 @@
 //! other workers over the QUIC mesh, and signs ledger entries.
 //!
 //! - [`store`]: the crash-safe two-phase share store (redb);
-//! - [`service`]: control-plane requests in, responses out, without IO;
+//! - [`admission`]: which jobs, runs and commits the worker accepts, against its ledger replica;
+//! - [`service`]: control-plane requests in, responses out, without IO: it routes and
+//!   authorizes every request by its [`Caller`](coordinator::roster::Caller);
+//! - [`replica`]: the ledger replica and what this worker signs (one entry per height);
 //! - [`node`]: the process: control plane on QUIC, the mesh, reload and shutdown;
 //! - [`config`]: the worker's configuration file.
 
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod config;
 pub mod executor;
 pub mod jobs;
 pub mod mesh;
 pub mod node;
+pub mod replica;
 pub mod service;
 pub mod store;

@@ -2,9 +2,13 @@
 //! roster's clients and coordinator, joins the QUIC mesh of workers for jobs, and shuts down
 //! cleanly when told.
 //!
+//! The node only does IO: every request is routed and authorized by the
+//! [`Service`](crate::service::Service), from the [`Caller`](coordinator::roster::Caller) the
+//! connection's key makes; a connection whose key the roster does not hold is closed.
+//!
 //! Startup aborts uploads that were staged but never prepared (their client saw the failure);
 //! a *prepared* upload is kept until its client commits or aborts it, as two-phase commit
-//! requires. The roster file is re-read when it changes, so a client registered with
+//! requires, or until it expires (`upload_expiry_s`). The roster file is re-read when it changes, so a client registered with
 //! `quorate identity new` is accepted without a restart.
 
 use std::future::Future;
@@ -12,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use coordinator::api::{ErrorKind, Request, Response};
+use coordinator::api::{ErrorKind, Response};
 use coordinator::roster::ClusterRoster;
 use coordinator::transport;
 use mpc::identity::Identity;
@@ -20,8 +24,11 @@ use mpc::quic::Peer;
 
 use crate::config::WorkerConfig;
 use crate::mesh::MeshSlot;
-use crate::service::Service;
+use crate::service::{Handled, JobCall, Service};
 use crate::store::ShareStore;
+
+/// How often unfinished uploads are checked for expiry.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
 
 /// Why a worker could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -58,23 +65,33 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             me.key.fingerprint()
         )));
     }
+    // Shares, outputs and the ledger replica: readable by this user only.
+    let private = |e: std::io::Error| NodeError(format!("{}: {e}", config.data_dir.display()));
+    coordinator::files::private_dir(&config.data_dir).map_err(private)?;
     let store = ShareStore::open(&config.data_dir).map_err(err)?;
-    for staged in store.staged_uploads().map_err(err)? {
-        if !staged.prepared {
-            tracing::info!(worker = me.id, upload = %staged.upload, "aborting an upload left unprepared by a restart");
-            store.abort(&staged.upload).map_err(err)?;
-        }
-    }
-    let service = Arc::new(Service::new(format!("worker {}", me.id), store));
-    let replica = Arc::new(
-        crate::jobs::Replica::open(config.data_dir.clone(), &roster).map_err(|e| {
-            NodeError(format!(
-                "ledger replica in {}: {e}",
-                config.data_dir.display()
-            ))
-        })?,
-    );
+    coordinator::files::restrict(&config.data_dir.join("shares.redb")).map_err(private)?;
+    let replica =
+        crate::replica::Replica::open(config.data_dir.clone(), me.id, identity.clone(), &roster)
+            .map_err(|e| {
+                NodeError(format!(
+                    "ledger replica in {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
     let roster = Arc::new(RwLock::new(roster));
+    let service = Arc::new(
+        Service::new(format!("worker {}", me.id), store)
+            .with_ledger(replica, roster.clone())
+            .with_upload_expiry(Duration::from_secs(config.upload_expiry_s)),
+    );
+    let aborted = service.recover().map_err(err)?;
+    if aborted > 0 {
+        tracing::info!(
+            worker = me.id,
+            aborted,
+            "aborted uploads left unprepared by a restart"
+        );
+    }
 
     let endpoint = transport::server_endpoint(
         &identity,
@@ -123,13 +140,35 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             move |fresh| *roster.write().expect("roster lock") = fresh,
         ))
     };
+    let expiry = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EXPIRY_SWEEP).await;
+                let service = service.clone();
+                let swept = tokio::task::spawn_blocking(move || {
+                    service.expire_uploads(std::time::Instant::now())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(
+                        worker = my_id,
+                        expired = n,
+                        "unfinished uploads expired and dropped"
+                    ),
+                    Ok(Err(e)) => tracing::warn!(worker = my_id, "upload expiry: {e}"),
+                    Err(e) => tracing::warn!(worker = my_id, "upload expiry: {e}"),
+                }
+            }
+        })
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let (service, roster, mesh) = (service.clone(), roster.clone(), mesh.clone());
-                let (replica, identity) = (replica.clone(), identity.clone());
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(conn) => conn,
@@ -139,46 +178,24 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                         }
                     };
                     let Some(key) = transport::peer_key(&conn) else { return };
-                    let name = {
-                        let r = roster.read().expect("roster lock");
-                        if key == r.coordinator.key { "coordinator".to_string() } else { r.client_by_key(&key).unwrap_or("").to_string() }
+                    // Who the caller is comes from its key alone.
+                    let Some(caller) = roster.read().expect("roster lock").caller(&key) else {
+                        conn.close(quinn::VarInt::from_u32(1), b"unknown key");
+                        return;
                     };
-                    tracing::debug!(peer = %name, "control connection");
+                    tracing::debug!(peer = %caller, "control connection");
                     transport::serve_connection(conn, move |request| {
-                        let (service, name, mesh, params) = (service.clone(), name.clone(), mesh.clone(), params);
-                        let (replica, identity, roster) = (replica.clone(), identity.clone(), roster.clone());
+                        let (service, caller, mesh) = (service.clone(), caller.clone(), mesh.clone());
                         async move {
-                            match request {
-                                Request::RunJob { job, session, spec, protocol } => {
-                                    let call = JobCall { job, session, spec, protocol };
-                                    return run_job(&service, &name, &mesh, params, call).await;
-                                }
-                                Request::SignEntry(entry) if name == "coordinator" => {
-                                    let roster = roster.read().expect("roster lock").clone();
-                                    let (replica, identity, service) = (replica.clone(), identity.clone(), service.clone());
-                                    return blocking(move || replica.sign(&identity, my_id, &roster, service.store(), &entry)).await;
-                                }
-                                Request::AppendEntries(entries) if name == "coordinator" => {
-                                    let replica = replica.clone();
-                                    return blocking(move || replica.append(entries)).await;
-                                }
-                                Request::FinishJob { job, session, commit } if name == "coordinator" => {
-                                    let service = service.clone();
-                                    return blocking(move || crate::jobs::finish(service.store(), job, session, commit)).await;
-                                }
-                                Request::SignEntry(_) | Request::AppendEntries(_) | Request::FinishJob { .. } => {
-                                    return Response::error(ErrorKind::Forbidden, "only the coordinator writes the ledger and finishes jobs");
-                                }
-                                Request::FetchOutputs { job } => {
-                                    let (service, name) = (service.clone(), name.clone());
-                                    return blocking(move || crate::jobs::fetch(service.store(), &name, job)).await;
-                                }
-                                _ => {}
+                            let routed = {
+                                let service = service.clone();
+                                tokio::task::spawn_blocking(move || service.handle(&caller, request)).await
+                            };
+                            match routed {
+                                Ok(Handled::Done(response)) => response,
+                                Ok(Handled::RunJob(call)) => run_job(&service, &mesh, params, call).await,
+                                Err(e) => Response::error(ErrorKind::Internal, format!("handler failed: {e}")),
                             }
-                            // The store is synchronous (redb): keep it off the async workers.
-                            tokio::task::spawn_blocking(move || service.handle(&name, request))
-                                .await
-                                .unwrap_or_else(|e| Response::error(ErrorKind::Internal, format!("handler failed: {e}")))
                         }
                     })
                     .await;
@@ -189,24 +206,16 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     }
     tracing::info!(worker = me.id, "shutting down");
     reload.abort();
+    expiry.abort();
     endpoint.close(quinn::VarInt::from_u32(0), b"shutting down");
     let _ = tokio::time::timeout(Duration::from_secs(3), endpoint.wait_idle()).await;
     mesh.shutdown().await;
     Ok(())
 }
 
-/// A job as the coordinator asks for it.
-struct JobCall {
-    job: u64,
-    session: u64,
-    spec: String,
-    protocol: mpc::MulProtocol,
-}
-
-/// Runs one job as this worker, in mesh session `session`, if the coordinator asked.
+/// Runs one job as this worker, in mesh session `call.session` (the service allowed it).
 async fn run_job(
     service: &Service,
-    from: &str,
     mesh: &MeshSlot,
     params: mpc::Params,
     call: JobCall,
@@ -217,13 +226,6 @@ async fn run_job(
         spec,
         protocol,
     } = call;
-    if from != "coordinator" {
-        return Response::error(ErrorKind::Forbidden, "only the coordinator runs jobs");
-    }
-    let spec = match protocols::catalog::JobSpec::from_toml(&spec) {
-        Ok(s) => s,
-        Err(e) => return Response::error(ErrorKind::BadRequest, format!("job {job}: {e}")),
-    };
     let session_id = session;
     let session = match mesh.session(session_id).await {
         Ok(s) => s,
@@ -241,6 +243,7 @@ async fn run_job(
     };
     reset_peak_memory();
     tracing::info!(job, kind = spec.kind(), "job started");
+    let started = std::time::Instant::now();
     let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
         Ok(output) => {
             crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
@@ -265,6 +268,7 @@ async fn run_job(
                 rounds = stats.rounds,
                 bytes_sent = stats.net.bytes_sent,
                 peak_rss_mb = peak_memory_kb().map_or(0, |kb| kb / 1024),
+                compute_ms = started.elapsed().as_millis() as u64,
                 "job done"
             );
             Response::JobReport(report)
@@ -302,11 +306,4 @@ fn hold_report() -> Option<Duration> {
         .parse()
         .ok()
         .map(Duration::from_millis)
-}
-
-/// Runs synchronous store or ledger work off the async threads.
-async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| Response::error(ErrorKind::Internal, format!("handler failed: {e}")))
 }

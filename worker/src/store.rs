@@ -1,12 +1,19 @@
 //! The worker's share store: datasets as secret shares in an embedded transactional store
 //! (redb), uploaded in two phases so that a dataset is visible only once every worker has it.
 //!
-//! An upload is *staged* under its upload id (`begin`, then `put_chunk` for each column chunk),
+//! An upload is *staged* under its staging key (`begin`, then `put_chunk` for each column chunk),
 //! then *prepared* (all chunks present and durable: the worker can promise to commit), then
 //! *committed* (published under `owner/name` in one transaction, replacing an older version
 //! only when the upload said so) or *aborted* (every staged byte removed). Each step is one redb
 //! transaction, durable when it returns, so a crash at any point leaves either the old dataset
 //! or the new one, never a mix; staged uploads left by a crash are listed for the node to abort.
+//!
+//! A staging key is unique: [`ShareStore::begin`] refuses a key that is staged or holds a
+//! committed version's chunks. The service keys a client's uploads `owner/upload-id`, so no
+//! client can name another's; job updates use `job:…` keys (no `/`). One owner's uploads of one
+//! dataset name are serialized: a second begins only with `replace`, and then supersedes the
+//! first (dropped, its client's next step finds nothing); none begins while a job's update of
+//! that dataset is staged. A commit without `replace` never overwrites a committed dataset.
 //!
 //! Shares are stored as contiguous 32-byte field elements, in chunks of up to
 //! [`CHUNK_ROWS`] rows per column. What this module does not do: check a client's identity or a
@@ -24,9 +31,9 @@ pub const CHUNK_ROWS: u32 = 65_536;
 
 /// Committed datasets: `owner/name` → record.
 const DATASETS: TableDefinition<&str, &[u8]> = TableDefinition::new("datasets");
-/// Uploads in progress: upload id → staged record.
+/// Uploads in progress: staging key → staged record.
 const STAGED: TableDefinition<&str, &[u8]> = TableDefinition::new("staged");
-/// Share chunks: (upload id, column, chunk) → 32-byte elements.
+/// Share chunks: (staging key, column, chunk) → 32-byte elements.
 const CHUNKS: TableDefinition<(&str, u32, u32), &[u8]> = TableDefinition::new("chunks");
 /// Job id → this worker's record of the job's result ([`crate::jobs::StoredJob`], postcard).
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
@@ -46,7 +53,7 @@ pub struct DatasetRecord {
     pub rows: u64,
     /// Number of columns.
     pub columns: u32,
-    /// The upload that wrote this version.
+    /// The staging key of the upload that wrote this version (its chunks are stored under it).
     pub upload: String,
     /// Whether the upload may replace an existing dataset of the same name.
     pub replace: bool,
@@ -80,6 +87,17 @@ pub enum StoreError {
     /// No such upload in progress.
     #[error("no upload '{0}' in progress")]
     NoUpload(String),
+    /// The staging key is taken (staged, or holding a committed version).
+    #[error("upload '{0}' exists already: choose a fresh upload id")]
+    UploadExists(String),
+    /// Another upload of the same dataset is staged.
+    #[error("dataset '{dataset}' is busy: {reason}")]
+    Busy {
+        /// `owner/name`.
+        dataset: String,
+        /// What holds it.
+        reason: String,
+    },
     /// A chunk does not fit the upload's shape.
     #[error("upload '{upload}': {reason}")]
     BadChunk {
@@ -117,22 +135,70 @@ impl ShareStore {
         Ok(ShareStore { db: database })
     }
 
-    /// Starts an upload. Refuses a name that exists unless `record.replace`.
-    pub fn begin(&self, record: &DatasetRecord) -> Result<(), StoreError> {
+    /// Starts an upload under the staging key `record.upload` (see the module doc): refuses a
+    /// key in use, a name that exists unless `record.replace`, and a second upload of one
+    /// dataset (superseding the first with `replace`; a job's pending update is never
+    /// superseded). Returns the staging keys it superseded.
+    pub fn begin(&self, record: &DatasetRecord) -> Result<Vec<String>, StoreError> {
+        let key = record.upload.as_str();
         let txn = self.db.begin_write().map_err(db)?;
+        let mut superseded = Vec::new();
         {
             let datasets = txn.open_table(DATASETS).map_err(db)?;
             if !record.replace && datasets.get(record.key().as_str()).map_err(db)?.is_some() {
                 return Err(StoreError::Exists(record.key()));
             }
             let mut staged = txn.open_table(STAGED).map_err(db)?;
+            let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
+            if staged.get(key).map_err(db)?.is_some()
+                || chunks.get((key, 0, 0)).map_err(db)?.is_some()
+            {
+                return Err(StoreError::UploadExists(key.into()));
+            }
+            let job_update = key.starts_with(crate::jobs::UPDATE_PREFIX);
+            let mut rivals = Vec::new();
+            for entry in staged.iter().map_err(db)? {
+                let (k, v) = entry.map_err(db)?;
+                let other: DatasetRecord = decode(v.value(), k.value())?;
+                if other.owner == record.owner && other.name == record.name {
+                    rivals.push(other);
+                }
+            }
+            for other in rivals.into_iter().filter(|_| !job_update) {
+                let busy = |reason: String| StoreError::Busy {
+                    dataset: record.key(),
+                    reason,
+                };
+                if other.upload.starts_with(crate::jobs::UPDATE_PREFIX) {
+                    return Err(busy(
+                        "a job's update of it awaits its decision; try again shortly".into(),
+                    ));
+                }
+                if !record.replace {
+                    return Err(busy(
+                        "another upload of it is in progress (wait for it, or upload with --replace to supersede it)"
+                            .into(),
+                    ));
+                }
+                remove_chunks(&mut chunks, &other.upload, other.columns, other.chunks())?;
+                staged.remove(other.upload.as_str()).map_err(db)?;
+                superseded.push(other.upload);
+            }
             let mut fresh = record.clone();
             fresh.prepared = false;
-            staged
-                .insert(record.upload.as_str(), encode(&fresh).as_slice())
-                .map_err(db)?;
+            staged.insert(key, encode(&fresh).as_slice()).map_err(db)?;
         }
-        txn.commit().map_err(db)
+        txn.commit().map_err(db)?;
+        Ok(superseded)
+    }
+
+    /// The staged upload under `upload`, if any.
+    pub fn staged_upload(&self, upload: &str) -> Result<Option<DatasetRecord>, StoreError> {
+        match self.staged(upload) {
+            Ok(r) => Ok(Some(r)),
+            Err(StoreError::NoUpload(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn staged(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
@@ -218,7 +284,8 @@ impl ShareStore {
         Ok(record)
     }
 
-    /// Publishes a prepared upload under `owner/name`, dropping the version it replaces.
+    /// Publishes a prepared upload under `owner/name`, dropping the version it replaces (only
+    /// if the upload said `replace`).
     pub fn commit(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
         let record = self.staged(upload)?;
         if !record.prepared {
@@ -230,6 +297,9 @@ impl ShareStore {
         let txn = self.db.begin_write().map_err(db)?;
         {
             let mut datasets = txn.open_table(DATASETS).map_err(db)?;
+            if !record.replace && datasets.get(record.key().as_str()).map_err(db)?.is_some() {
+                return Err(StoreError::Exists(record.key()));
+            }
             let old = datasets
                 .insert(record.key().as_str(), encode(&record).as_slice())
                 .map_err(db)?
@@ -534,5 +604,67 @@ mod tests {
             store.commit("u1"),
             Err(StoreError::BadChunk { .. })
         ));
+    }
+
+    /// The hijack of issue 13: a begin on a key that is staged, or that holds a committed
+    /// version's chunks, is refused and changes nothing.
+    #[test]
+    fn a_begin_on_a_key_in_use_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        upload(&store, "acme/u1", 10, 0, false).unwrap();
+        let mut stolen = record("acme/u1", 10, false);
+        stolen.owner = "mallory".into();
+        stolen.name = "stolen".into();
+        let err = store.begin(&stolen).unwrap_err();
+        assert!(matches!(err, StoreError::UploadExists(_)), "{err}");
+        store.begin(&record("acme/u2", 10, true)).unwrap();
+        let err = store.begin(&stolen_at("acme/u2")).unwrap_err();
+        assert!(matches!(err, StoreError::UploadExists(_)), "{err}");
+        assert_eq!(
+            store.staged_upload("acme/u2").unwrap().unwrap().owner,
+            "acme"
+        );
+        assert_eq!(store.read_column("acme/payroll", 0).unwrap(), column(10, 0));
+    }
+
+    fn stolen_at(key: &str) -> DatasetRecord {
+        let mut r = record(key, 10, true);
+        r.owner = "mallory".into();
+        r
+    }
+
+    #[test]
+    fn uploads_of_one_dataset_are_serialized() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        store.begin(&record("acme/u1", 10, false)).unwrap();
+        let err = store.begin(&record("acme/u2", 10, false)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("another upload of it is in progress"),
+            "{err}"
+        );
+        // With replace, the second supersedes the first.
+        assert_eq!(
+            store.begin(&record("acme/u3", 10, true)).unwrap(),
+            vec!["acme/u1".to_string()]
+        );
+        assert!(store.staged_upload("acme/u1").unwrap().is_none());
+        store.abort("acme/u3").unwrap();
+        upload(&store, "acme/u4", 10, 0, false).unwrap();
+        store.begin(&record("acme/u5", 10, true)).unwrap();
+        let mut late = record("acme/u6", 10, false);
+        late.name = "other".into();
+        store.begin(&late).unwrap();
+        // A job's staged update is never superseded, and holds client uploads off.
+        store.abort("acme/u5").unwrap();
+        store
+            .stage_version("acme/payroll", "job:1:1:0", &[column(10, 1), column(10, 2)])
+            .unwrap();
+        let err = store.begin(&record("acme/u7", 10, true)).unwrap_err();
+        assert!(err.to_string().contains("a job's update"), "{err}");
+        store.commit("job:1:1:0").unwrap();
+        assert_eq!(store.read_column("acme/payroll", 0).unwrap(), column(10, 1));
     }
 }

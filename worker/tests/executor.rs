@@ -110,51 +110,152 @@ fn a_statistics_job_matches_the_clear_computation() {
                 recipients: vec![],
             },
         );
-        let first = outputs[0].clone().unwrap();
-        assert!(
-            outputs.iter().all(|o| o.as_ref() == Ok(&first)),
-            "workers disagree: {outputs:?}"
-        );
+        let minimums = GroupMinimums {
+            owners: 3,
+            rows: 10,
+        };
+        assert_matches_clear(&outputs, query, &tables, minimums);
+    }
+}
 
-        // The same query in the clear on the plain rows.
-        let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
-        let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
-        let inputs = protocols::stats::Inputs::clear(&schema, &tables).unwrap();
-        let options = QueryOptions {
-            minimums: GroupMinimums {
-                owners: 3,
-                rows: 10,
-            },
-            epsilon: None,
-        };
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let clear = rt
-            .block_on(protocols::stats::run_query(
-                &mut Clear::default(),
-                &parsed,
-                &inputs,
-                &options,
-            ))
-            .unwrap();
-        let PublicResult::Statistics(got) = first else {
-            panic!("a statistics job returned another kind");
-        };
-        assert_eq!(got.rows.len(), clear.rows.len());
-        assert_eq!(got.suppressed, clear.suppressed);
-        for (g, c) in got.rows.iter().zip(&clear.rows) {
-            assert_eq!(format!("{:?}", g.group), format!("{:?}", c.group));
-            // Counts, sums and maxima exactly; the average within fixed-point precision.
-            for (gv, cv) in g.values.iter().zip(&c.values) {
-                match (gv, cv) {
-                    (protocols::stats::Value::Float(a), protocols::stats::Value::Float(b)) => {
-                        assert!((a - b).abs() < 1e-3, "{a} vs {b}")
-                    }
-                    (a, b) => assert_eq!(a, b),
+/// Every worker's answer is the same, and equals `query` over `tables` in the clear.
+fn assert_matches_clear(
+    outputs: &[Result<PublicResult, String>],
+    query: &str,
+    tables: &[protocols::dataset::Table],
+    minimums: GroupMinimums,
+) {
+    let first = outputs[0].clone().unwrap();
+    assert!(
+        outputs.iter().all(|o| o.as_ref() == Ok(&first)),
+        "workers disagree: {outputs:?}"
+    );
+    // The same query in the clear on the plain rows.
+    let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
+    let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
+    let inputs = protocols::stats::Inputs::clear(&schema, tables).unwrap();
+    let options = QueryOptions {
+        minimums,
+        epsilon: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let clear = rt
+        .block_on(protocols::stats::run_query(
+            &mut Clear::default(),
+            &parsed,
+            &inputs,
+            &options,
+        ))
+        .unwrap();
+    let PublicResult::Statistics(got) = first else {
+        panic!("a statistics job returned another kind");
+    };
+    assert_eq!(got.rows.len(), clear.rows.len());
+    assert_eq!(got.suppressed, clear.suppressed);
+    for (g, c) in got.rows.iter().zip(&clear.rows) {
+        assert_eq!(format!("{:?}", g.group), format!("{:?}", c.group));
+        // Counts, sums and maxima exactly; the average within fixed-point precision.
+        for (gv, cv) in g.values.iter().zip(&c.values) {
+            match (gv, cv) {
+                (protocols::stats::Value::Float(a), protocols::stats::Value::Float(b)) => {
+                    assert!((a - b).abs() < 1e-3, "{a} vs {b}")
                 }
+                (a, b) => assert_eq!(a, b),
             }
         }
+    }
+}
+
+/// Squatting: mallory uploads her own `payroll` with another schema. On the old code every job
+/// over `payroll` failed ("different schemas"); now her dataset is left out and the answer is
+/// that of the three real owners' datasets.
+#[test]
+fn a_squatted_dataset_name_does_not_break_the_job() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let squat_schema = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 20\n";
+    let squat = read_csv(
+        "salary\n1\n2\n".as_bytes(),
+        "s.csv",
+        Some(&Schema::from_toml(squat_schema, "s").unwrap()),
+    )
+    .unwrap();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(8);
+    let d = common::Dataset {
+        owner: "mallory",
+        name: "payroll",
+        schema: squat_schema,
+        policy: "",
+    };
+    common::deal(&stores, &d, &squat, params, &mut rng);
+    let inputs = worker::executor::Inputs::named(&stores[0], "payroll").unwrap();
+    assert_eq!(inputs.owners(), ["acme", "beta", "gamma"]);
+    let query = "SELECT team, COUNT(*), SUM(salary) FROM payroll GROUP BY team";
+    let outputs = run_job(stores, params, MulProtocol::Grr, statistics(query));
+    let minimums = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    assert_matches_clear(&outputs, query, &tables, minimums);
+}
+
+/// `FROM acme.payroll` reads acme's dataset alone; a tie between two schemas of one name is
+/// refused, naming the owners.
+#[test]
+fn a_qualified_name_reads_one_owner_and_a_tie_is_named() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", "")], params);
+    let named = |name: &str| -> Vec<String> {
+        let inputs = worker::executor::Inputs::named(&stores[0], name).unwrap();
+        inputs.owners().iter().map(|o| o.to_string()).collect()
+    };
+    assert_eq!(named("acme/payroll"), ["acme"]);
+    assert_eq!(named("payroll"), ["acme", "beta"]);
+    // One owner's statistics are always suppressed (3 owners a group at least), as in the clear.
+    let query = "SELECT team, COUNT(*), SUM(salary) FROM acme.payroll GROUP BY team";
+    let outputs = run_job(stores.clone(), params, MulProtocol::Grr, statistics(query));
+    let minimums = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    assert_matches_clear(&outputs, query, &tables[..1], minimums);
+    // A second schema for `payroll`, by as many owners as the first: which is meant?
+    let other = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 20\n";
+    let table = read_csv(
+        "salary\n1\n".as_bytes(),
+        "o.csv",
+        Some(&Schema::from_toml(other, "o").unwrap()),
+    )
+    .unwrap();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(9);
+    for owner in ["xeno", "yuri"] {
+        let d = common::Dataset {
+            owner,
+            name: "payroll",
+            schema: other,
+            policy: "",
+        };
+        common::deal(&stores, &d, &table, params, &mut rng);
+    }
+    let query = "SELECT COUNT(*) FROM payroll";
+    for out in run_job(stores, params, MulProtocol::Grr, statistics(query)) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("acme, beta")
+                && err.contains("xeno, yuri")
+                && err.contains("owner/payroll"),
+            "{err}"
+        );
+    }
+}
+
+fn statistics(query: &str) -> JobSpec {
+    JobSpec::Statistics {
+        query: query.into(),
+        epsilon: None,
+        recipients: vec![],
     }
 }
 

@@ -1,7 +1,7 @@
 //! The shipped settlement example (`examples/settlement.toml` and its CSVs) run as a job by
 //! three workers, each over its own share store and the in-memory network: the upload checks
-//! pass, the public status, every firm's new balance and settled flags and the accounts updates
-//! match the example's documented outcome. A dataset of an owner outside the round is not read
+//! pass, the public status, every firm's new balance and settled flags, the accounts updates
+//! and the consumed obligations match the example's documented outcome. A dataset of an owner outside the round is not read
 //! (its refusing policy does not stop the job), and a firm's refusing policy does.
 
 mod common;
@@ -81,11 +81,11 @@ fn stores(
 }
 
 /// Opened outputs of one run: public result, (recipient, output name, values), updated
-/// balances by owner.
+/// columns by `owner/dataset` (the balance, or the amounts left).
 type Opened = (
     SettlementResult,
     Vec<(String, String, Vec<i128>)>,
-    Vec<(String, i128)>,
+    Vec<(String, Vec<i128>)>,
 );
 
 fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, String>> {
@@ -122,11 +122,13 @@ fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, Strin
                         e.open_ints(&p.values).await?,
                     ));
                 }
+                // New balances, and the amounts left in each obligations dataset.
                 let mut updates = Vec::new();
                 for u in &out.updates {
-                    assert_eq!(u.name, "accounts");
-                    assert_eq!(u.columns.len(), 1);
-                    updates.push((u.owner.clone(), e.open_ints(&u.columns[0]).await?[0]));
+                    let column = if u.name == "accounts" { 0 } else { 2 };
+                    assert_eq!(u.columns.len(), 1 + column);
+                    let values = e.open_ints(&u.columns[column]).await?;
+                    updates.push((format!("{}/{}", u.owner, u.name), values));
                 }
                 Ok(Ok((public, private, updates)))
             }
@@ -158,8 +160,24 @@ fn the_shipped_example_settles_as_documented() {
         ("initech", 200),
         ("umbrella", 250),
     ];
+    // Settled obligations are consumed (amount 0); umbrella's, which did not settle, stay.
+    let left = [
+        ("acme", vec![0, 0]),
+        ("globex", vec![0, 0]),
+        ("initech", vec![0, 0]),
+        ("umbrella", vec![400, 200]),
+    ];
     updates.sort();
-    assert_eq!(updates, want.map(|(f, b)| (f.to_string(), b)).to_vec());
+    let mut expected: Vec<(String, Vec<i128>)> = want
+        .iter()
+        .map(|(f, b)| (format!("{f}/accounts"), vec![*b]))
+        .chain(
+            left.iter()
+                .map(|(f, a)| (format!("{f}/obligations"), a.clone())),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(updates, expected);
     for (firm, balance) in want {
         let mine: Vec<_> = private.iter().filter(|p| p.0 == firm).collect();
         assert_eq!(mine.len(), 2, "{firm}: a balance and settled flags");

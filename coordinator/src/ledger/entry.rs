@@ -18,6 +18,7 @@ use mpc::{Commitment, Opening};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::job::JobSubmitted;
 use crate::keys::{Identity, PublicKey, Signature};
 
 /// Prefix of the hashed encoding of an entry.
@@ -184,17 +185,6 @@ fn dataset_message(owner: &PublicKey, name: &str, rows: u64, schema: &Hash256) -
     out
 }
 
-/// A job accepted by the coordinator.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobSubmitted {
-    /// The job's number.
-    pub job: JobId,
-    /// Hash of the job's spec.
-    pub spec_hash: Hash256,
-    /// Who submitted it.
-    pub submitter: PublicKey,
-}
-
 /// How a job ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobStatus {
@@ -271,7 +261,7 @@ pub enum EntryBody {
     Genesis(Roster),
     /// A dataset was stored by every worker.
     DatasetCommitted(DatasetCommitted),
-    /// A job was accepted.
+    /// A job was accepted: its client-signed request ([`super::job`]).
     JobSubmitted(JobSubmitted),
     /// A job ended.
     JobOutcome(JobOutcome),

@@ -12,6 +12,8 @@
 //! the entry's height and the reason. [`Ledger::open`] then verifies the whole chain against
 //! the trusted roster.
 //!
+//! The folder is created mode 0700 and the file 0600 ([`crate::files`]).
+//!
 //! [`Ledger::append`] accepts only a fully signed entry that extends the head, writes its frame
 //! and `fsync`s before returning; if the write fails, the file is cut back to its previous
 //! length. A crash mid-append leaves a truncated last frame, which [`Ledger::open`] reports
@@ -138,15 +140,14 @@ impl Ledger {
         let head = check_genesis(&genesis, &roster)?;
         let path = Ledger::path_in(data_dir);
         let dir = path.parent().expect("a file in a folder");
-        fs::create_dir_all(dir).map_err(io(dir))?;
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => LedgerError::Exists { path: path.clone() },
-                _ => io(&path)(source),
-            })?;
+        crate::files::private_dir(dir).map_err(io(dir))?;
+        let mut options = OpenOptions::new();
+        options.create_new(true).append(true);
+        crate::files::private_mode(&mut options);
+        let mut file = options.open(&path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => LedgerError::Exists { path: path.clone() },
+            _ => io(&path)(source),
+        })?;
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&frame(&genesis)?);
         let written = file.write_all(&bytes).and_then(|()| file.sync_all());

@@ -9,7 +9,10 @@
 //!
 //! - [`entry`]: the types, the canonical encoding and the hash and signing domains;
 //! - [`verify`](mod@verify): chain verification against a trusted roster, naming the first bad height;
+//! - [`job`]: a job's client-signed request and its `JobSubmitted` entry;
 //! - [`sign`]: the worker's check-then-sign;
+//! - [`pending`]: the candidate the coordinator is gathering signatures for, proposed again
+//!   unchanged until appended; pages of entries;
 //! - [`file`](mod@file): the append-only file (`<data dir>/ledger/entries.qlg`) with `fsync`ed appends
 //!   and strict reading.
 //!
@@ -18,6 +21,8 @@
 //! - worker signature: Ed25519 over `"quorate/ledger/worker-signature/v1" || entry hash`;
 //! - dataset owner signature: Ed25519 over
 //!   `"quorate/ledger/dataset-owner/v1" || postcard(owner, name, rows, schema_hash)`;
+//! - job request (a client asking for a job, or a firm consenting to a settlement round):
+//!   Ed25519 over `"quorate/ledger/job-request/v1" || postcard(spec, protocol, nonce)`;
 //! - commitments: Pedersen with `H` from `"quorate/pedersen/H/v1"` ([`mpc::engine::commit`]).
 //!
 //! The ledger reads no clock (times are passed in) and opens no socket: gathering signatures
@@ -25,14 +30,18 @@
 
 pub mod entry;
 pub mod file;
+pub mod job;
+pub mod pending;
 pub mod sign;
 pub mod verify;
 
 pub use entry::{
     DATASET_DOMAIN, DatasetCommitted, ENTRY_HASH_DOMAIN, Entry, EntryBody, EntryKind, Hash256,
-    Head, JobId, JobOutcome, JobOutput, JobStatus, JobSubmitted, Roster, RosterClient,
-    RosterWorker, SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
+    Head, JobId, JobOutcome, JobOutput, JobStatus, Roster, RosterClient, RosterWorker,
+    SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
 };
 pub use file::{Ledger, LedgerError, read_entries};
+pub use job::{ClientSignature, JOB_REQUEST_DOMAIN, JobRequest, JobSubmitted, round_nonce};
+pub use pending::{DEFAULT_PAGE_BYTES, Pending, page};
 pub use sign::{Refusal, sign_genesis, sign_if_extends};
 pub use verify::{Reason, VerifiedChain, VerifyError, verify, verify_opening};

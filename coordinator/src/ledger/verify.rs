@@ -8,7 +8,8 @@
 //! - every entry, genesis included, carries signatures from at least `t + 1` distinct roster
 //!   workers, and every signature it carries is valid (an unknown signer, a repeated one or a
 //!   bad signature is a fault even when enough others are good);
-//! - a dataset entry carries its owner's valid signature; a job outcome is well formed
+//! - a dataset entry carries its owner's valid signature; a submitted job carries its
+//!   clients' valid signatures over its request ([`JobSubmitted::check`](super::JobSubmitted::check)); a job outcome is well formed
 //!   ([`JobOutcome::check`]: public openings match their commitments).
 //!
 //! Genesis needs a quorum too: otherwise its time (and anything else not compared with the
@@ -81,6 +82,9 @@ pub enum Reason {
     /// A dataset entry's owner signature does not verify.
     #[error("the owner's signature on dataset {0:?} does not verify")]
     BadOwnerSignature(String),
+    /// A submitted job's client signatures do not verify.
+    #[error("job request: {0}")]
+    BadJobRequest(String),
     /// A job outcome is malformed.
     #[error("malformed job outcome: {0}")]
     BadOutcome(String),
@@ -237,7 +241,8 @@ fn check_body(body: &EntryBody) -> Result<(), Reason> {
             Err(Reason::BadOwnerSignature(d.name.clone()))
         }
         EntryBody::JobOutcome(o) => o.check().map_err(Reason::BadOutcome),
-        EntryBody::DatasetCommitted(_) | EntryBody::JobSubmitted(_) => Ok(()),
+        EntryBody::JobSubmitted(j) => j.check().map_err(Reason::BadJobRequest),
+        EntryBody::DatasetCommitted(_) => Ok(()),
     }
 }
 

@@ -60,8 +60,11 @@
 //!   per masked value, as in the engine's comparisons.
 //!
 //! The new balances are returned as [`TableUpdate`]s of the accounts datasets (every column in
-//! schema order, the others unchanged); the worker makes them current only once every worker
-//! has staged them, so an interrupted round changes nothing.
+//! schema order, the others unchanged), and the round's obligations are consumed in the same
+//! updates: in the next version of each obligations dataset every settled obligation's amount
+//! is 0 (unsettled ones stay, for a later round). The worker makes them all current only once
+//! every worker has staged them and the round's outcome is on the ledger, so an interrupted
+//! round changes nothing.
 //!
 //! # Cost
 //!
@@ -107,6 +110,7 @@ fn default_obligations() -> String {
 ///
 /// ```toml
 /// kind = "settlement"
+/// round = "2026-12-06"                   # the round's id: it runs (and applies) at most once
 /// firms = ["acme", "globex", "initech"]  # the account holders, public, in this order
 /// accounts = "accounts"                  # optional (default "accounts")
 /// obligations = "obligations"            # optional (default "obligations")
@@ -115,6 +119,10 @@ fn default_obligations() -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoundSpec {
+    /// The round's id, chosen by the firms. Every firm signs the round's spec (this id
+    /// included) to consent to it, and the workers apply a round with a given id at most once
+    /// (the control plane's rule: see the worker's `admission` module).
+    pub round: String,
     /// The participating firms (identity names), each an account holder and a recipient of
     /// its own outputs.
     pub firms: Vec<String>,
@@ -132,9 +140,12 @@ pub struct RoundSpec {
 }
 
 impl RoundSpec {
-    /// Refuses a round without firms, with a firm listed twice, or reading one dataset name as
-    /// both accounts and obligations.
+    /// Refuses a round without an id or firms, with a firm listed twice, or reading one
+    /// dataset name as both accounts and obligations.
     pub fn validate(&self) -> Result<(), String> {
+        if self.round.trim().is_empty() || self.round.len() > 128 {
+            return Err("a settlement round needs an id (`round`, 1 to 128 characters)".into());
+        }
         if self.firms.is_empty() {
             return Err("a settlement round needs at least one firm".into());
         }
@@ -221,6 +232,45 @@ pub enum SettlementError {
         /// The engine's error.
         source: MpcError,
     },
+}
+
+/// The obligations a round consumes: every settled obligation's amount becomes 0 in the next
+/// version of its payer's obligations dataset (one batched selection), written in the same
+/// two-phase update as the new balances, so a later round cannot pay it again. Unsettled
+/// obligations stay as they were, for a later round.
+async fn consume<B: Backend>(
+    b: &mut B,
+    books: &[(&OwnedTable, usize, netting::Book<'_>)],
+    flags: &[Secret],
+) -> Result<Vec<TableUpdate>, SettlementError> {
+    if books.is_empty() {
+        return Ok(Vec::new());
+    }
+    let amounts: Vec<&Secret> = books.iter().map(|(t, c, _)| &t.columns[*c]).collect();
+    let amounts = Secret::concat(&amounts).map_err(at("consumed obligations"))?;
+    let flags: Vec<&Secret> = flags.iter().collect();
+    let flags = Secret::concat(&flags).map_err(at("consumed obligations"))?;
+    let zeros = b
+        .constant(&vec![0; amounts.len()])
+        .map_err(at("consumed obligations"))?;
+    let left = b
+        .select(&flags, &zeros, &amounts)
+        .await
+        .map_err(at("consumed obligations"))?;
+    let mut at_row = 0;
+    Ok(books
+        .iter()
+        .map(|(t, c, _)| {
+            let mut columns = t.columns.clone();
+            columns[*c] = left.slice(at_row..at_row + t.rows);
+            at_row += t.rows;
+            TableUpdate {
+                owner: t.owner.clone(),
+                name: t.name.clone(),
+                columns,
+            }
+        })
+        .collect())
 }
 
 /// Wraps an engine error with the step it happened in.
@@ -313,6 +363,7 @@ pub async fn settle<B: Backend>(
             .collect();
         ledger.push((
             t,
+            cols.amount,
             netting::Book {
                 payer: j,
                 name: &t.owner,
@@ -325,9 +376,9 @@ pub async fn settle<B: Backend>(
             },
         ));
     }
-    let book_list: Vec<netting::Book> = ledger.iter().map(|(_, k)| k.clone()).collect();
+    let book_list: Vec<netting::Book> = ledger.iter().map(|(_, _, k)| k.clone()).collect();
     let gross = netting::gross(b, firms, &book_list).await?;
-    let payers: Vec<usize> = ledger.iter().map(|(_, k)| k.payer).collect();
+    let payers: Vec<usize> = ledger.iter().map(|(_, _, k)| k.payer).collect();
     let outcome = resolve::resolve(
         b,
         &round.firms,
@@ -357,19 +408,22 @@ pub async fn settle<B: Backend>(
             columns,
         });
     }
-    for (t, k) in &ledger {
+    let mut flags = Vec::new();
+    for (t, _, k) in &ledger {
         let flag = outcome.settled.gather(&vec![k.payer; t.rows]);
         private.push(PrivateOutput {
             recipient: t.owner.clone(),
             name: "settled".into(),
             labels: (1..=t.rows).map(|r| format!("obligation {r}")).collect(),
-            values: flag,
+            values: flag.clone(),
         });
+        flags.push(flag);
     }
+    updates.extend(consume(b, &ledger, &flags).await?);
     Ok(Outcome {
         public: SettlementResult {
             firms: round.firms.clone(),
-            obligations: ledger.iter().map(|(t, _)| t.rows).sum(),
+            obligations: ledger.iter().map(|(t, _, _)| t.rows).sum(),
             iterations: outcome.iterations,
             all_settled: outcome.iterations == 1,
         },

@@ -5,7 +5,8 @@
 //! column may also be selected) `FROM` one table, an optional `WHERE` made of comparisons
 //! (`=`, `<>`, `<`, `<=`, `>`, `>=`) between a column and a constant, combined with `AND`, `OR`,
 //! `NOT` and parentheses, and an optional `GROUP BY` one categorical column. The aggregates are
-//! listed in [`Aggregate`].
+//! listed in [`Aggregate`]. `FROM payroll` names every owner's dataset `payroll`; `FROM
+//! acme.payroll` names acme's alone (the table is then `acme/payroll`).
 //!
 //! Everything else is refused before anything runs, by an [`SqlError`] that names the construct
 //! and where it starts (`line:column`, from sqlparser's spans): joins, subqueries, `HAVING`,
@@ -132,7 +133,18 @@ pub fn parse(sql: &str, schema_of: impl Fn(&str) -> Option<Schema>) -> Result<Qu
         return Err(err("JOIN", j, "joins are not supported"));
     }
     let (table, alias) = match &from.relation {
-        TableFactor::Table { name, alias, .. } => (name.to_string(), alias.clone()),
+        // `owner.name` names one owner's dataset: the table is `owner/name`.
+        TableFactor::Table { name, alias, .. } => (
+            name.0
+                .iter()
+                .map(|part| match part.as_ident() {
+                    Some(ident) => ident.value.clone(),
+                    None => part.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("/"),
+            alias.clone(),
+        ),
         TableFactor::Derived { .. } => {
             return Err(err(
                 "subquery",

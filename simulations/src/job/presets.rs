@@ -112,6 +112,7 @@ impl FromStr for JobPreset {
                 JobScenario {
                     sql: None,
                     spec: Some(JobSpec::Settlement(RoundSpec {
+                        round: format!("bench-{firms}x{obligations}"),
                         firms: (1..=firms).map(|f| format!("firm{f:03}")).collect(),
                         accounts: "accounts".into(),
                         obligations: "obligations".into(),

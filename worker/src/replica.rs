@@ -1,0 +1,296 @@
+//! The worker's copy of the ledger (`<data dir>/ledger/entries.qlg`) and what it signs.
+//!
+//! A worker never signs two different entries at one height: before a signature leaves, the
+//! (height, hash) it covers is written to `<data dir>/ledger/signed` and `fsync`ed, and a
+//! request to sign another entry at that height (or below it) is refused, naming the height —
+//! across restarts too. An entry is signed only if it extends the replica's head
+//! ([`ledger::sign_if_extends`]) and its body is one this worker can vouch for:
+//! - a submitted job: its clients signed it and may ask for it ([`admission::check_submission`]);
+//! - a job outcome: of a submitted job, at most one per job ([`admission::check_outcome`]); a
+//!   `Done` outcome must equal the one this worker's own report makes ([`job_outcome`]);
+//! - a dataset record: this worker holds that dataset with those rows and that schema;
+//! - a genesis: exactly the roster this worker is configured with.
+//!
+//! A fresh replica takes its genesis only if it records exactly the configured roster and is
+//! signed by a quorum of it, so a forged genesis (another set of workers) is refused.
+//!
+//! What this module does not do: decide whether a job may run or finish (the service asks
+//! [`crate::admission`] through [`Replica::admit`]), or talk to anyone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use coordinator::api::{ErrorKind, Response};
+use coordinator::keys::Identity;
+use coordinator::ledger::file::LEDGER_DIR;
+use coordinator::ledger::verify::check_genesis;
+use coordinator::ledger::{self, Entry, EntryBody, Hash256, JobStatus, Ledger};
+use coordinator::outcome::job_outcome;
+use coordinator::roster::ClusterRoster;
+use serde::{Deserialize, Serialize};
+
+use crate::admission;
+use crate::jobs::stored;
+use crate::store::ShareStore;
+
+/// The file, in the ledger folder, holding the last (height, hash) this worker signed.
+pub const SIGNED_FILE: &str = "signed";
+
+/// The last entry this worker signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    /// Its height.
+    pub height: u64,
+    /// Its hash.
+    pub hash: Hash256,
+}
+
+struct Held {
+    ledger: Option<Ledger>,
+    signed: Option<Signed>,
+}
+
+/// The worker's ledger replica and signer.
+pub struct Replica {
+    data_dir: PathBuf,
+    me: u16,
+    identity: Identity,
+    held: Mutex<Held>,
+}
+
+fn signed_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(LEDGER_DIR).join(SIGNED_FILE)
+}
+
+impl Replica {
+    /// Opens the replica of worker `me` under `data_dir` (none yet before genesis) with the
+    /// record of what it last signed. A replica that does not verify against the roster, or a
+    /// corrupt record, is refused, naming it.
+    pub fn open(
+        data_dir: PathBuf,
+        me: u16,
+        identity: Identity,
+        roster: &ClusterRoster,
+    ) -> Result<Self, String> {
+        let ledger = if Ledger::path_in(&data_dir).exists() {
+            Some(Ledger::open(&data_dir, &roster.ledger_roster()).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let path = signed_path(&data_dir);
+        let signed = match std::fs::read(&path) {
+            Ok(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| {
+                format!(
+                    "{}: corrupt record of the last signature: {e}",
+                    path.display()
+                )
+            })?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Ok(Replica {
+            data_dir,
+            me,
+            identity,
+            held: Mutex::new(Held { ledger, signed }),
+        })
+    }
+
+    /// The replica's head height (`None` before genesis).
+    pub fn height(&self) -> Option<u64> {
+        let held = self.held.lock().expect("replica lock");
+        held.ledger.as_ref().map(|l| l.head().height)
+    }
+
+    /// Calls `f` with the replica's entries (none before genesis), under its lock: the job
+    /// admission checks of [`crate::admission`] run on them.
+    pub fn admit<T>(&self, f: impl FnOnce(&[Entry]) -> T) -> T {
+        let held = self.held.lock().expect("replica lock");
+        f(held.ledger.as_ref().map_or(&[][..], |l| l.entries()))
+    }
+
+    /// The last entry this worker signed.
+    pub fn last_signed(&self) -> Option<Signed> {
+        self.held.lock().expect("replica lock").signed
+    }
+
+    /// Signs `entry` if this worker may (see the module doc): [`Response::Signature`],
+    /// [`Response::Behind`] when the replica lacks entries the candidate builds on, or a
+    /// `Forbidden` error naming the height and the reason.
+    pub fn sign(&self, roster: &ClusterRoster, store: &ShareStore, entry: &Entry) -> Response {
+        let mut held = self.held.lock().expect("replica lock");
+        let me = self.me;
+        let refuse = |m: String| {
+            Response::error(
+                ErrorKind::Forbidden,
+                format!(
+                    "worker {me} refuses the entry at height {}: {m}",
+                    entry.height
+                ),
+            )
+        };
+        let hash = entry.hash();
+        if let Some(s) = held.signed {
+            if entry.height < s.height || (entry.height == s.height && hash != s.hash) {
+                return refuse(format!(
+                    "it already signed another entry at height {} ({}): a worker signs one entry per height",
+                    s.height,
+                    &s.hash.to_string()[..16]
+                ));
+            }
+        }
+        let signature = match held.ledger.as_ref() {
+            None if entry.height == 0 => {
+                ledger::sign_genesis(&self.identity, me, &roster.ledger_roster(), entry)
+            }
+            None => return Response::Behind { height: None },
+            Some(l) => {
+                let head = l.head();
+                if entry.height > head.height + 1 {
+                    return Response::Behind {
+                        height: Some(head.height),
+                    };
+                }
+                if let Err(reason) = check_body(roster, store, l.entries(), &entry.body) {
+                    return refuse(reason);
+                }
+                ledger::sign_if_extends(&self.identity, me, &head, entry)
+            }
+        };
+        let signature = match signature {
+            Ok(s) => s,
+            Err(e) => return Response::error(ErrorKind::Forbidden, e.to_string()),
+        };
+        let now = Signed {
+            height: entry.height,
+            hash,
+        };
+        if held.signed != Some(now) {
+            if let Err(e) = write_signed(&self.data_dir, &now) {
+                return Response::error(
+                    ErrorKind::Internal,
+                    format!("worker {me} cannot record its signature durably: {e}"),
+                );
+            }
+            held.signed = Some(now);
+        }
+        Response::Signature(signature)
+    }
+
+    /// Appends fully signed entries, skipping those already held. A genesis is taken only if
+    /// it records exactly the configured `roster` (and is signed by a quorum of it).
+    pub fn append(&self, roster: &ClusterRoster, entries: Vec<Entry>) -> Response {
+        let mut held = self.held.lock().expect("replica lock");
+        for entry in entries {
+            match held.ledger.as_mut() {
+                None if entry.height == 0 => {
+                    if let Err(e) = check_genesis(&entry, &roster.ledger_roster()) {
+                        return Response::error(
+                            ErrorKind::Forbidden,
+                            format!(
+                                "worker {}: this genesis is not the configured roster's: {e}",
+                                self.me
+                            ),
+                        );
+                    }
+                    match Ledger::create(&self.data_dir, entry) {
+                        Ok(l) => held.ledger = Some(l),
+                        Err(e) => return Response::error(ErrorKind::BadRequest, e.to_string()),
+                    }
+                }
+                None => {
+                    return Response::error(
+                        ErrorKind::BadRequest,
+                        format!("entry {} before any genesis", entry.height),
+                    );
+                }
+                Some(l) if entry.height <= l.head().height => {
+                    let held = &l.entries()[entry.height as usize];
+                    if held.hash() != entry.hash() {
+                        return Response::error(
+                            ErrorKind::Conflict,
+                            format!(
+                                "entry {} differs from the one this replica holds",
+                                entry.height
+                            ),
+                        );
+                    }
+                }
+                Some(l) => {
+                    if let Err(e) = l.append(entry) {
+                        return Response::error(ErrorKind::BadRequest, e.to_string());
+                    }
+                }
+            }
+        }
+        Response::Ok
+    }
+}
+
+/// Writes the last signed (height, hash) durably: a temporary file, `fsync`, rename, `fsync`
+/// of the folder.
+fn write_signed(data_dir: &Path, signed: &Signed) -> std::io::Result<()> {
+    let path = signed_path(data_dir);
+    let dir = path.parent().expect("a file in a folder");
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut file = coordinator::files::create_private(&tmp)?;
+        file.write_all(&postcard::to_allocvec(signed).expect("records encode"))?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// A body this worker can vouch for (see the module doc), given the chain it holds.
+fn check_body(
+    roster: &ClusterRoster,
+    store: &ShareStore,
+    chain: &[Entry],
+    body: &EntryBody,
+) -> Result<(), String> {
+    match body {
+        EntryBody::JobOutcome(outcome) => {
+            admission::check_outcome(chain, outcome).map_err(|a| a.to_string())?;
+            let record = stored(store, outcome.job)?;
+            match (&outcome.status, record) {
+                (JobStatus::Done, Some(record)) => {
+                    let mine =
+                        job_outcome(outcome.job, JobStatus::Done, Some(&record.report), roster)?;
+                    if &mine != outcome {
+                        return Err(format!(
+                            "job {}'s outputs differ from what this worker computed",
+                            outcome.job
+                        ));
+                    }
+                    Ok(())
+                }
+                (JobStatus::Done, None) => Err(format!("job {} has no result here", outcome.job)),
+                _ => Ok(()),
+            }
+        }
+        EntryBody::DatasetCommitted(d) => {
+            let owner = roster
+                .client_by_key(&d.owner)
+                .ok_or("the dataset's owner is not registered")?;
+            let record = store
+                .get(&format!("{owner}/{}", d.name))
+                .map_err(|e| e.to_string())?;
+            let schema = protocols::dataset::Schema::from_toml(&record.schema, &record.key())
+                .map_err(|e| e.to_string())?;
+            if record.rows != d.rows || schema.digest() != d.schema_hash.0 {
+                return Err(format!(
+                    "{owner}/{} here has {} rows and another schema or row count than recorded",
+                    d.name, record.rows
+                ));
+            }
+            Ok(())
+        }
+        EntryBody::JobSubmitted(job) => {
+            admission::check_submission(roster, chain, job).map_err(|a| a.to_string())
+        }
+        EntryBody::Genesis(_) => Ok(()),
+    }
+}

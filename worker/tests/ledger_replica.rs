@@ -1,0 +1,306 @@
+//! The worker's ledger replica through its service, with hand-made requests as the coordinator
+//! (or an impostor) would send them: a worker signs one entry per height, and remembers it
+//! across a restart (no equivocation); a forged genesis is refused by a fresh replica; a job
+//! gets one outcome; only the coordinator may ask for any of it.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use coordinator::api::{ErrorKind, Request, Response};
+use coordinator::keys::Identity;
+use coordinator::ledger::{
+    Entry, EntryBody, Hash256, Head, JobOutcome, JobRequest, JobStatus, JobSubmitted,
+};
+use coordinator::roster::{Caller, ClientEntry, ClusterRoster, CoordinatorEntry, WorkerEntry};
+use rand::SeedableRng;
+use worker::replica::Replica;
+use worker::service::{Handled, Service};
+use worker::store::ShareStore;
+
+fn key(seed: u64) -> Identity {
+    Identity::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+/// A roster of three workers (keys from `seeds`), t = 1, a coordinator and one client.
+fn roster(seeds: [u64; 3]) -> ClusterRoster {
+    let addr = "127.0.0.1:1".parse().unwrap();
+    ClusterRoster {
+        threshold: 1,
+        coordinator: CoordinatorEntry {
+            address: addr,
+            key: key(9).public_key(),
+        },
+        workers: seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| WorkerEntry {
+                id: i as u16,
+                address: addr,
+                mesh: addr,
+                key: key(s).public_key(),
+            })
+            .collect(),
+        clients: vec![ClientEntry {
+            name: "acme".into(),
+            key: key(10).public_key(),
+        }],
+    }
+}
+
+const SEEDS: [u64; 3] = [0, 1, 2];
+
+/// Worker `me` of `roster` over the folder `dir`, as its node builds it.
+fn worker(dir: &Path, me: u16, roster: &ClusterRoster) -> Service {
+    let replica = Replica::open(dir.to_path_buf(), me, key(SEEDS[me as usize]), roster).unwrap();
+    Service::new(format!("worker {me}"), ShareStore::open(dir).unwrap())
+        .with_ledger(replica, Arc::new(RwLock::new(roster.clone())))
+}
+
+fn ask(s: &Service, caller: &Caller, r: Request) -> Response {
+    match s.handle(caller, r) {
+        Handled::Done(r) => r,
+        Handled::RunJob(call) => panic!("a job to run: {call:?}"),
+    }
+}
+
+fn forbidden(r: Response) -> String {
+    match r {
+        Response::Error {
+            kind: ErrorKind::Forbidden,
+            message,
+        } => message,
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+}
+
+/// The genesis of `roster`, signed by its three workers (keys from `seeds`).
+fn genesis(roster: &ClusterRoster, seeds: [u64; 3]) -> Entry {
+    let mut g = Entry::genesis(1, roster.ledger_roster());
+    for (i, s) in seeds.iter().enumerate() {
+        g.sign_as(i as u16, &key(*s));
+    }
+    g
+}
+
+const STATS_SPEC: &str = "kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM payroll\"\n";
+
+fn submitted(head: &Entry, job: u64, time: u64) -> Entry {
+    Entry::next(
+        &Head::of(head),
+        time,
+        EntryBody::JobSubmitted({
+            // Signed by the client acme, as the workers' admission checks require.
+            let request = JobRequest {
+                spec: STATS_SPEC.into(),
+                protocol: mpc::MulProtocol::Grr,
+                nonce: Hash256([job as u8; 32]),
+            };
+            JobSubmitted {
+                job,
+                signatures: vec![request.sign(&key(10))],
+                request,
+            }
+        }),
+    )
+}
+
+/// Equivocation: a worker asked to sign two different entries at one height signs the first
+/// only, and still refuses the second after a restart.
+#[test]
+fn a_worker_signs_one_entry_per_height_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let g = genesis(&r, SEEDS);
+    let a = submitted(&g, 1, 5);
+    let b = submitted(&g, 2, 5);
+    {
+        let w = worker(dir.path(), 0, &r);
+        assert_eq!(
+            ask(
+                &w,
+                &Caller::Coordinator,
+                Request::AppendEntries(vec![g.clone()])
+            ),
+            Response::Ok
+        );
+        let Response::Signature(first) =
+            ask(&w, &Caller::Coordinator, Request::SignEntry(a.clone()))
+        else {
+            panic!("worker 0 signs the first entry at height 1");
+        };
+        // The same entry again (a retried round) is signed again.
+        assert_eq!(
+            ask(&w, &Caller::Coordinator, Request::SignEntry(a.clone())),
+            Response::Signature(first)
+        );
+        let msg = forbidden(ask(&w, &Caller::Coordinator, Request::SignEntry(b.clone())));
+        assert!(
+            msg.contains("already signed another entry at height 1"),
+            "{msg}"
+        );
+        // Another time is another entry too.
+        let msg = forbidden(ask(
+            &w,
+            &Caller::Coordinator,
+            Request::SignEntry(submitted(&g, 1, 6)),
+        ));
+        assert!(msg.contains("already signed"), "{msg}");
+    }
+    let w = worker(dir.path(), 0, &r);
+    let msg = forbidden(ask(&w, &Caller::Coordinator, Request::SignEntry(b)));
+    assert!(
+        msg.contains("already signed another entry at height 1"),
+        "{msg}"
+    );
+    assert!(matches!(
+        ask(&w, &Caller::Coordinator, Request::SignEntry(a)),
+        Response::Signature(_)
+    ));
+}
+
+/// A fresh replica takes only the genesis of the roster it is configured with: a genesis of
+/// other workers, validly signed by them, is refused.
+#[test]
+fn a_forged_genesis_is_refused_by_a_fresh_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let forged_seeds = [20, 21, 22];
+    let forged = genesis(&roster(forged_seeds), forged_seeds);
+    let msg = forbidden(ask(
+        &w,
+        &Caller::Coordinator,
+        Request::AppendEntries(vec![forged.clone()]),
+    ));
+    assert!(msg.contains("not the configured roster's"), "{msg}");
+    assert_eq!(w.replica().unwrap().height(), None);
+    // Nor does it sign one.
+    forbidden(ask(&w, &Caller::Coordinator, Request::SignEntry(forged)));
+    // The real one is taken.
+    assert_eq!(
+        ask(
+            &w,
+            &Caller::Coordinator,
+            Request::AppendEntries(vec![genesis(&r, SEEDS)])
+        ),
+        Response::Ok
+    );
+    assert_eq!(w.replica().unwrap().height(), Some(0));
+}
+
+/// A job has one outcome: a second outcome entry for it is refused.
+#[test]
+fn a_second_outcome_for_one_job_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let g = genesis(&r, SEEDS);
+    let mut s = submitted(&g, 1, 5);
+    s.sign_as(1, &key(1));
+    s.sign_as(2, &key(2));
+    let failed = |head: &Entry, reason: &str| {
+        Entry::next(
+            &Head::of(head),
+            6,
+            EntryBody::JobOutcome(JobOutcome {
+                job: 1,
+                status: JobStatus::Failed {
+                    reason: reason.into(),
+                },
+                outputs: Vec::new(),
+            }),
+        )
+    };
+    let mut first = failed(&s, "worker 2: down");
+    first.sign_as(1, &key(1));
+    first.sign_as(2, &key(2));
+    assert_eq!(
+        ask(
+            &w,
+            &Caller::Coordinator,
+            Request::AppendEntries(vec![g, s, first.clone()])
+        ),
+        Response::Ok
+    );
+    let msg = forbidden(ask(
+        &w,
+        &Caller::Coordinator,
+        Request::SignEntry(failed(&first, "again")),
+    ));
+    assert!(
+        msg.contains("job 1 already has its outcome at ledger height 2"),
+        "{msg}"
+    );
+}
+
+/// Only the coordinator runs jobs, writes the ledger and finishes jobs: a client or a worker
+/// asking is refused with a message naming it and the request; nothing changes.
+#[test]
+fn only_the_coordinator_runs_jobs_and_writes_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let g = genesis(&r, SEEDS);
+    let requests = [
+        Request::RunJob {
+            job: 1,
+            session: 1,
+            spec: "kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM payroll\"\n".into(),
+            protocol: mpc::MulProtocol::Grr,
+        },
+        Request::SignEntry(g.clone()),
+        Request::AppendEntries(vec![g.clone()]),
+        Request::FinishJob {
+            job: 1,
+            session: 1,
+            commit: true,
+        },
+    ];
+    for caller in [
+        Caller::Client {
+            name: "acme".into(),
+        },
+        Caller::Worker(1),
+    ] {
+        for request in requests.clone() {
+            let msg = forbidden(ask(&w, &caller, request));
+            assert!(msg.contains("only the coordinator"), "{msg}");
+            assert!(msg.starts_with(&caller.to_string()), "{msg}");
+        }
+    }
+    assert_eq!(w.replica().unwrap().height(), None);
+    assert_eq!(w.replica().unwrap().last_signed(), None);
+    // The coordinator itself is let through the routing, on to the job admission checks:
+    // without the job's signed submission on the replica, the worker answers that it is
+    // behind; with it, the job runs.
+    assert_eq!(
+        ask(&w, &Caller::Coordinator, requests[0].clone()),
+        Response::Behind { height: None }
+    );
+    let mut s = submitted(&g, 1, 5);
+    s.sign_as(0, &key(SEEDS[0]));
+    s.sign_as(1, &key(SEEDS[1]));
+    assert_eq!(
+        ask(
+            &w,
+            &Caller::Coordinator,
+            Request::AppendEntries(vec![g.clone(), s])
+        ),
+        Response::Ok
+    );
+    let mut run = requests[0].clone();
+    if let Request::RunJob { spec, .. } = &mut run {
+        *spec = STATS_SPEC.into();
+    }
+    assert!(matches!(
+        w.handle(&Caller::Coordinator, run),
+        Handled::RunJob(_)
+    ));
+    // And the coordinator is no client: it cannot upload.
+    let msg = forbidden(ask(
+        &w,
+        &Caller::Coordinator,
+        Request::UploadAbort { upload: "x".into() },
+    ));
+    assert!(msg.contains("only a registered client"), "{msg}");
+}
