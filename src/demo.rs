@@ -435,11 +435,14 @@ async fn run_example(cluster: &Cluster, example: &Example) -> Result<bool> {
             .schema
             .map(|s| Schema::from_toml(s, u.dataset))
             .transpose()?;
-        let table = read_csv(
+        let mut table = read_csv(
             u.csv.as_bytes(),
             &format!("{}.csv", u.owner),
             schema.as_ref(),
         )?;
+        if schema.is_none() {
+            spec.widen_inferred(u.dataset, &mut table);
+        }
         spec.check_upload(u.dataset, &table)
             .map_err(|e| anyhow!("{}: {e}", u.owner))?;
         let identity = cluster.client_identity(u.owner)?;

@@ -156,6 +156,28 @@ impl JobSpec {
         }
     }
 
+    /// Widens an inferred schema where this job needs room: a settlement round rewrites its
+    /// accounts' balance column with the new balances, so an inferred balance column takes
+    /// the top rung of the width ladder ([`crate::dataset::WIDTH_LADDER`]) rather than the
+    /// narrowest that holds today's balances. Values are unchanged (integers encode the same
+    /// at any width); a schema the owner wrote is left as it is by the callers.
+    pub fn widen_inferred(&self, dataset: &str, table: &mut Table) {
+        let JobSpec::Settlement(round) = self else {
+            return;
+        };
+        if round.accounts != dataset {
+            return;
+        }
+        let top = crate::dataset::WIDTH_LADDER[crate::dataset::WIDTH_LADDER.len() - 1];
+        for column in &mut table.schema.columns {
+            if column.name == crate::settlement::BALANCE {
+                if let crate::dataset::ColumnType::Integer { bits } = &mut column.ty {
+                    *bits = (*bits).max(top);
+                }
+            }
+        }
+    }
+
     /// Checks a table a client is about to upload as `dataset` for this job, before anything
     /// is shared: a bid curve that is not monotone, a negative quantity, a price off the grid,
     /// a repeated identifier... The error names the row. `Ok(())` for a dataset the job does

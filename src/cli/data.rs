@@ -38,12 +38,15 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
         None => None,
     };
     // Everything is checked before a single share leaves this machine.
-    let table = read_csv_file(csv, schema.as_ref())?;
+    let mut table = read_csv_file(csv, schema.as_ref())?;
     if let Some(job) = job {
         let text =
             std::fs::read_to_string(job).with_context(|| format!("reading {}", job.display()))?;
         let spec = protocols::catalog::JobSpec::from_toml(&text)
             .map_err(|e| anyhow::anyhow!("{}: {e}", job.display()))?;
+        if schema.is_none() {
+            spec.widen_inferred(dataset, &mut table);
+        }
         spec.check_upload(dataset, &table).map_err(|e| {
             anyhow::anyhow!(
                 "{}: not a valid input of {}: {e}",

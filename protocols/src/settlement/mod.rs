@@ -219,7 +219,11 @@ pub enum SettlementError {
         count: usize,
     },
     /// Some firm's balance plus everything it could receive exceeds the balance column's bound.
-    #[error("a new balance could exceed the {bits}-bit bound of column '{BALANCE}'")]
+    #[error(
+        "a new balance could exceed the {bits}-bit bound of column '{BALANCE}': upload the \
+         accounts with a wider balance column (a schema file with `bits = 63`, or `quorate \
+         upload --job ROUND.toml`, which infers it at 63 bits)"
+    )]
     Overflow {
         /// The bound.
         bits: u32,
