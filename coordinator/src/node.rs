@@ -132,6 +132,14 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     });
     tracing::info!(address = %address, "coordinator started");
 
+    // At start: a ledger that lost its tail catches up from the replicas (in the background:
+    // a worker that is down must not hold up the start; a refusal later catches up too).
+    let starting = state.clone();
+    tokio::spawn(async move {
+        if let Some(ledger) = starting.ledger.lock().await.as_mut() {
+            catch_up_ledger(&starting, ledger).await;
+        }
+    });
     let dispatcher = tokio::spawn(dispatch(state.clone()));
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let reload = {
@@ -337,11 +345,54 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, String> {
     }
     let ledger = guard.as_mut().expect("just created");
     let time = now_ms().max(ledger.head().time);
-    let mut entry = ledger.candidate(time, body);
-    entry.signatures = gather(state, &entry, ledger.entries()).await?;
+    let mut entry = ledger.candidate(time, body.clone());
+    entry.signatures = match gather(state, &entry, ledger.entries()).await {
+        Ok(signatures) => signatures,
+        // Refused: the workers' replicas may hold entries this ledger lost (a cut tail).
+        Err(e) if catch_up_ledger(state, ledger).await == 0 => return Err(e),
+        Err(_) => {
+            entry = ledger.candidate(now_ms().max(ledger.head().time), body);
+            gather(state, &entry, ledger.entries()).await?
+        }
+    };
     ledger.append(entry.clone()).map_err(|e| e.to_string())?;
     tokio::spawn(publish(state.clone(), vec![entry.clone()]));
     Ok(entry)
+}
+
+/// Appends to `ledger` the quorum-signed entries above its head that the workers' replicas
+/// hold ([`crate::ledger::catchup`]); returns how many.
+async fn catch_up_ledger(state: &Arc<State>, ledger: &mut Ledger) -> usize {
+    let workers = state.roster.read().expect("roster lock").workers.clone();
+    let ids: Vec<u16> = workers.iter().map(|w| w.id).collect();
+    let fetch = |id: u16, from: u64| {
+        let w = workers.iter().find(|w| w.id == id).cloned();
+        let identity = state.identity.clone();
+        async move {
+            let w = w.ok_or("not in the roster")?;
+            let client = ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = client.call(&Request::LedgerEntries { from }).await;
+            client.close().await;
+            match answer.map_err(|e| e.to_string())? {
+                Response::Entries(entries) => Ok(entries),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    };
+    let done = crate::ledger::catchup::catch_up(ledger, &ids, fetch).await;
+    if done.appended > 0 {
+        tracing::warn!(
+            appended = done.appended,
+            height = ledger.head().height,
+            "the ledger was behind the workers' replicas: caught up"
+        );
+    }
+    if !done.skipped.is_empty() {
+        tracing::info!("catching up the ledger skipped {}", done.skipped.join("; "));
+    }
+    done.appended
 }
 
 /// The genesis entry, signed by a quorum, written to disk.

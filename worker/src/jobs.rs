@@ -270,6 +270,13 @@ impl Replica {
         }
     }
 
+    /// The replica's entries from height `from` on (for a coordinator catching up).
+    pub fn entries_from(&self, from: u64) -> Response {
+        let guard = self.ledger.lock().expect("replica lock");
+        let entries = guard.as_ref().map_or(&[][..], |l| l.entries());
+        Response::Entries(entries.iter().skip(from as usize).cloned().collect())
+    }
+
     /// Appends fully signed entries, skipping those already held.
     pub fn append(&self, entries: Vec<Entry>) -> Response {
         let mut guard = self.ledger.lock().expect("replica lock");

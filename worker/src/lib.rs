@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attempts;
 pub mod config;
 pub mod executor;
 pub mod jobs;

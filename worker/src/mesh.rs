@@ -13,8 +13,10 @@ use mpc::identity::Identity;
 use mpc::quic::{MeshConfig, Peer, QuicMesh, QuicNetwork, QuicNode};
 use tokio::sync::Mutex;
 
-/// The bound on forming the mesh before a job.
+/// The bound on forming the mesh before a job (the dials' deadline).
 pub const MESH_WAIT: Duration = Duration::from_secs(30);
+/// How long binding the mesh's port may be retried while a closed endpoint releases it.
+const BIND_WAIT: Duration = Duration::from_secs(5);
 
 /// The mesh, formed on demand.
 pub struct MeshSlot {
@@ -58,11 +60,17 @@ impl MeshSlot {
                 old.shutdown().await;
             }
         }
+        // One bound: the dials' own deadline is MESH_WAIT (the mesh's 60 s default would
+        // outlast it), so a formation ends by failing cleanly, naming the party that did not
+        // connect; the outer timeout only catches a bind that hangs, and dropping a formation
+        // closes its endpoint too (mpc::quic).
+        let mut config = self.config.clone();
+        config.connect_timeout_ms = config.connect_timeout_ms.min(MESH_WAIT.as_millis() as u64);
         let form = async {
             // The old endpoint's socket may linger a moment (a stale session holds it).
             let mut tries = 0;
             let node = loop {
-                match QuicNode::bind(self.identity.clone(), self.addr, self.config.clone()) {
+                match QuicNode::bind(self.identity.clone(), self.addr, config.clone()) {
                     Ok(node) => break node,
                     Err(e) if tries < 25 => {
                         tracing::debug!("mesh endpoint not bound yet: {e}");
@@ -76,18 +84,21 @@ impl MeshSlot {
                 .await
                 .map_err(|e| e.to_string())
         };
-        match tokio::time::timeout(MESH_WAIT, form).await {
+        match tokio::time::timeout(MESH_WAIT + BIND_WAIT, form).await {
             Ok(Ok(mesh)) => {
                 tracing::info!(worker = self.me.0, "mesh formed");
                 *slot = Some(mesh);
                 Ok(())
             }
-            Ok(Err(e)) => Err(format!(
-                "the mesh with the other workers is not formed: {e}"
-            )),
+            Ok(Err(e)) => {
+                tracing::warn!(worker = self.me.0, "mesh not formed: {e}");
+                Err(format!(
+                    "the mesh with the other workers is not formed: {e}"
+                ))
+            }
             Err(_) => Err(format!(
                 "the mesh with the other workers is not formed after {} s",
-                MESH_WAIT.as_secs()
+                (MESH_WAIT + BIND_WAIT).as_secs()
             )),
         }
     }

@@ -113,6 +113,8 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     }
 
     let params = roster.read().expect("roster lock").params();
+    let limits = config.limits;
+    let attempts = Arc::new(crate::attempts::Attempts::default());
     let reload = {
         let roster = roster.clone();
         tokio::spawn(transport::watch_roster(
@@ -129,7 +131,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let (service, roster, mesh) = (service.clone(), roster.clone(), mesh.clone());
-                let (replica, identity) = (replica.clone(), identity.clone());
+                let (replica, identity, attempts) = (replica.clone(), identity.clone(), attempts.clone());
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(conn) => conn,
@@ -147,11 +149,17 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                     transport::serve_connection(conn, move |request| {
                         let (service, name, mesh, params) = (service.clone(), name.clone(), mesh.clone(), params);
                         let (replica, identity, roster) = (replica.clone(), identity.clone(), roster.clone());
+                        let attempts = attempts.clone();
                         async move {
                             match request {
                                 Request::RunJob { job, session, spec, protocol } => {
                                     let call = JobCall { job, session, spec, protocol };
-                                    return run_job(&service, &name, &mesh, params, call).await;
+                                    if name != "coordinator" {
+                                        // Refused inside, and never allowed to cancel an attempt.
+                                        return run_job(&service, &name, &mesh, params, &limits, call).await;
+                                    }
+                                    let attempt = async move { run_job(&service, &name, &mesh, params, &limits, call).await };
+                                    return attempts.run(job, session, attempt).await;
                                 }
                                 Request::SignEntry(entry) if name == "coordinator" => {
                                     let roster = roster.read().expect("roster lock").clone();
@@ -165,6 +173,10 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                                 Request::FinishJob { job, session, commit } if name == "coordinator" => {
                                     let service = service.clone();
                                     return blocking(move || crate::jobs::finish(service.store(), job, session, commit)).await;
+                                }
+                                Request::LedgerEntries { from } if name == "coordinator" => {
+                                    let replica = replica.clone();
+                                    return blocking(move || replica.entries_from(from)).await;
                                 }
                                 Request::SignEntry(_) | Request::AppendEntries(_) | Request::FinishJob { .. } => {
                                     return Response::error(ErrorKind::Forbidden, "only the coordinator writes the ledger and finishes jobs");
@@ -209,6 +221,7 @@ async fn run_job(
     from: &str,
     mesh: &MeshSlot,
     params: mpc::Params,
+    limits: &protocols::stats::cost::Limits,
     call: JobCall,
 ) -> Response {
     let JobCall {
@@ -240,12 +253,13 @@ async fn run_job(
         Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
     };
     tracing::info!(job, kind = spec.kind(), "job started");
-    let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
-        Ok(output) => {
-            crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
-        }
-        Err(e) => Err(e),
-    };
+    let computed =
+        match crate::executor::execute_within(&mut engine, service.store(), &spec, limits).await {
+            Ok(output) => {
+                crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
+            }
+            Err(e) => Err(e),
+        };
     if let Some(hold) = hold_report() {
         // Fault injection for end-to-end tests: everything is computed and staged, the
         // coordinator has not heard yet.
