@@ -686,9 +686,24 @@ fn judge(results: Vec<Result<JobReport, WorkerError>>) -> (JobState, Option<JobR
     }
 }
 
+/// The party a worker's failure blames: `... party P left the session ...`.
+fn blamed_party(message: &str) -> Option<u16> {
+    let (_, rest) = message.rsplit_once("party ")?;
+    rest.strip_suffix(" left the session")?.parse().ok()
+}
+
 /// `worker 2: reason` or `workers 0, 1: reason`, one clause per distinct reason. A worker's
-/// own `job N: ` prefix is dropped (the job is known).
+/// own `job N: ` prefix is dropped (the job is known). A failure that only says another
+/// failed worker left the session is a consequence, not a cause: it is left out while a cause
+/// remains (a dead worker is named alone, not with the healthy ones that stopped after it).
 fn name_workers(errors: Vec<WorkerError>) -> String {
+    let failed: Vec<u16> = errors.iter().map(|e| e.0).collect();
+    let secondary = |m: &str| blamed_party(m).is_some_and(|p| failed.contains(&p));
+    let errors = if errors.iter().all(|e| secondary(&e.2)) {
+        errors
+    } else {
+        errors.into_iter().filter(|e| !secondary(&e.2)).collect()
+    };
     let mut groups: Vec<(Vec<u16>, String)> = Vec::new();
     for (id, _, message) in errors {
         let message = match message.split_once(": ") {
@@ -864,6 +879,31 @@ mod tests {
             text,
             "workers 0, 1: refused: acme's policy; worker 2: cannot connect"
         );
+    }
+
+    #[test]
+    fn a_dead_worker_is_named_alone_not_the_healthy_ones_that_stopped_after_it() {
+        let text = name_workers(vec![
+            (
+                0,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 2 left the session".into(),
+            ),
+            (
+                1,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 0 left the session".into(),
+            ),
+            (2, ErrorKind::Internal, "connection lost".into()),
+        ]);
+        assert_eq!(text, "worker 2: connection lost");
+        // A party that left without failing itself stays blamed.
+        let text = name_workers(vec![(
+            0,
+            ErrorKind::BadRequest,
+            "job 9: party 2 left the session".into(),
+        )]);
+        assert_eq!(text, "worker 0: party 2 left the session");
     }
 
     #[test]
