@@ -23,6 +23,8 @@
 
 mod aggregate;
 pub mod ast;
+pub mod chain;
+pub mod cost;
 mod functions;
 mod numeric;
 pub mod order;
@@ -51,6 +53,9 @@ pub enum StatsError {
     /// The SQL is outside the supported subset (nothing ran).
     #[error(transparent)]
     Sql(#[from] SqlError),
+    /// The query would cost more than the cluster's limits (nothing ran).
+    #[error(transparent)]
+    OverLimit(#[from] cost::OverLimit),
     /// The inputs do not match the query's schema.
     #[error("inputs: {0}")]
     Input(String),
