@@ -48,6 +48,12 @@ impl Workers {
                         attempt += 1;
                         tokio::time::sleep(std::time::Duration::from_millis(400)).await;
                     }
+                    // Unreachable: the worker is down, not this identity unknown.
+                    Err(e @ coordinator::transport::TransportError::Connect { .. }) => {
+                        return Err(anyhow!(e).context(format!(
+                            "{name} does not answer: is it running? (the cluster needs every worker for this)"
+                        )));
+                    }
                     Err(e) => {
                         return Err(
                             anyhow!(e).context("is this identity in the roster the worker reads?")

@@ -108,6 +108,86 @@ impl Cluster {
     }
 }
 
+/// How often `cluster up` restarts a child that exits: at most [`RestartBudget::MAX`] times
+/// within [`RestartBudget::WINDOW`]; one more exit in the window stops the cluster (a child
+/// that dies at once on every start has a reason no restart fixes: a bad config, a damaged
+/// store, a taken port).
+#[derive(Debug, Default)]
+pub struct RestartBudget {
+    restarts: std::collections::VecDeque<std::time::Instant>,
+}
+
+impl RestartBudget {
+    /// Restarts allowed within [`RestartBudget::WINDOW`].
+    pub const MAX: usize = 5;
+    /// The window.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Records an exit at `now`: the number of restarts within the window, this one included,
+    /// or why the child is not restarted.
+    pub fn restart(&mut self, now: std::time::Instant) -> Result<usize, String> {
+        while self
+            .restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Self::WINDOW)
+        {
+            self.restarts.pop_front();
+        }
+        if self.restarts.len() >= Self::MAX {
+            return Err(format!(
+                "it exited {} times within {} s; not restarting it again",
+                Self::MAX + 1,
+                Self::WINDOW.as_secs()
+            ));
+        }
+        self.restarts.push_back(now);
+        Ok(self.restarts.len())
+    }
+}
+
+/// Refuses, before it is queued, a query whose estimated cost to a worker is over the limits of
+/// worker 0's configuration in this folder (the defaults when the folder holds none): the
+/// workers check again with their own.
+pub fn check_query_cost(
+    cluster: &Cluster,
+    query: &protocols::stats::Query,
+    datasets: &[coordinator::api::DatasetInfo],
+) -> Result<()> {
+    use protocols::stats::cost;
+    let limits = worker::config::WorkerConfig::load(&cluster.worker_config(0))
+        .map(|c| c.limits)
+        .unwrap_or_default();
+    let rows = datasets
+        .iter()
+        .filter(|d| d.name == query.table)
+        .map(|d| d.rows)
+        .sum();
+    let estimate = cost::estimate(query, rows, cluster.roster.workers.len());
+    limits.check(&estimate).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestartBudget;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn restarts_are_bounded_within_the_window() {
+        let mut budget = RestartBudget::default();
+        let t0 = Instant::now();
+        for k in 1..=RestartBudget::MAX {
+            assert_eq!(budget.restart(t0 + Duration::from_secs(k as u64)), Ok(k));
+        }
+        let refused = budget
+            .restart(t0 + Duration::from_secs(10))
+            .expect_err("a sixth exit in a minute");
+        assert!(refused.contains("not restarting"), "{refused}");
+        // Once the window has passed, restarts are allowed again.
+        let later = t0 + RestartBudget::WINDOW + Duration::from_secs(30);
+        assert_eq!(budget.restart(later), Ok(1));
+    }
+}
+
 /// A currently free UDP port on `host` (QUIC runs on UDP).
 fn free_port(host: IpAddr) -> Result<u16> {
     Ok(UdpSocket::bind((host, 0))?.local_addr()?.port())

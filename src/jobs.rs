@@ -130,6 +130,13 @@ impl Coordinator {
                 return Ok(info);
             }
             if tokio::time::Instant::now() >= deadline {
+                if ended {
+                    bail!(
+                        "job {job} ended ({}) but its outcome is not on the ledger after {} s: the coordinator cannot get it signed (see its log)",
+                        state_word(&info.state),
+                        limit.as_secs()
+                    );
+                }
                 bail!(
                     "job {job} is still {} after {} s (see `quorate jobs`)",
                     state_word(&info.state),

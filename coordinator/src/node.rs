@@ -182,6 +182,14 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     });
     tracing::info!(address = %address, "coordinator started");
 
+    // At start: a ledger that lost its tail catches up from the replicas (in the background:
+    // a worker that is down must not hold up the start; a refusal later catches up too).
+    let starting = state.clone();
+    tokio::spawn(async move {
+        if let Some(ledger) = starting.ledger.lock().await.as_mut() {
+            catch_up_ledger(&starting, ledger).await;
+        }
+    });
     let dispatcher = tokio::spawn(dispatch(state.clone()));
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let reload = {
@@ -431,7 +439,13 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> 
         });
         let mine = !again || entry.body == body;
         propose(&pending, &entry, again).map_err(Unsigned::from)?;
-        entry.signatures = settle(&pending, gather(state, &entry, ledger.entries()).await)?;
+        entry.signatures = match settle(&pending, gather(state, &entry, ledger.entries()).await) {
+            Ok(signatures) => signatures,
+            // Refused: the workers' replicas may hold entries this ledger lost (a cut tail):
+            // catch up from them, then propose on the new head.
+            Err(e) if catch_up_ledger(state, ledger).await == 0 => return Err(e),
+            Err(_) => continue,
+        };
         ledger
             .append(entry.clone())
             .map_err(|e| Unsigned::from(e.to_string()))?;
@@ -493,6 +507,41 @@ impl std::fmt::Display for Unsigned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
+}
+
+/// Appends to `ledger` the quorum-signed entries above its head that the workers' replicas
+/// hold ([`crate::ledger::catchup`]); returns how many.
+async fn catch_up_ledger(state: &Arc<State>, ledger: &mut Ledger) -> usize {
+    let workers = state.roster.read().expect("roster lock").workers.clone();
+    let ids: Vec<u16> = workers.iter().map(|w| w.id).collect();
+    let fetch = |id: u16, from: u64| {
+        let w = workers.iter().find(|w| w.id == id).cloned();
+        let identity = state.identity.clone();
+        async move {
+            let w = w.ok_or("not in the roster")?;
+            let client = ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = client.call(&Request::LedgerEntries { from }).await;
+            client.close().await;
+            match answer.map_err(|e| e.to_string())? {
+                Response::Entries(entries) => Ok(entries),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    };
+    let done = crate::ledger::catchup::catch_up(ledger, &ids, fetch).await;
+    if done.appended > 0 {
+        tracing::warn!(
+            appended = done.appended,
+            height = ledger.head().height,
+            "the ledger was behind the workers' replicas: caught up"
+        );
+    }
+    if !done.skipped.is_empty() {
+        tracing::info!("catching up the ledger skipped {}", done.skipped.join("; "));
+    }
+    done.appended
 }
 
 /// The genesis entry, signed by a quorum, written to disk.
@@ -885,9 +934,24 @@ fn judge(results: Vec<Result<JobReport, WorkerError>>) -> (JobState, Option<JobR
     }
 }
 
+/// The party a worker's failure blames: `... party P left the session ...`.
+fn blamed_party(message: &str) -> Option<u16> {
+    let (_, rest) = message.rsplit_once("party ")?;
+    rest.strip_suffix(" left the session")?.parse().ok()
+}
+
 /// `worker 2: reason` or `workers 0, 1: reason`, one clause per distinct reason. A worker's
-/// own `job N: ` prefix is dropped (the job is known).
+/// own `job N: ` prefix is dropped (the job is known). A failure that only says another
+/// failed worker left the session is a consequence, not a cause: it is left out while a cause
+/// remains (a dead worker is named alone, not with the healthy ones that stopped after it).
 fn name_workers(errors: Vec<WorkerError>) -> String {
+    let failed: Vec<u16> = errors.iter().map(|e| e.0).collect();
+    let secondary = |m: &str| blamed_party(m).is_some_and(|p| failed.contains(&p));
+    let errors = if errors.iter().all(|e| secondary(&e.2)) {
+        errors
+    } else {
+        errors.into_iter().filter(|e| !secondary(&e.2)).collect()
+    };
     let mut groups: Vec<(Vec<u16>, String)> = Vec::new();
     for (id, _, message) in errors {
         let message = match message.split_once(": ") {
@@ -1112,6 +1176,31 @@ mod tests {
             text,
             "workers 0, 1: refused: acme's policy; worker 2: cannot connect"
         );
+    }
+
+    #[test]
+    fn a_dead_worker_is_named_alone_not_the_healthy_ones_that_stopped_after_it() {
+        let text = name_workers(vec![
+            (
+                0,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 2 left the session".into(),
+            ),
+            (
+                1,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 0 left the session".into(),
+            ),
+            (2, ErrorKind::Internal, "connection lost".into()),
+        ]);
+        assert_eq!(text, "worker 2: connection lost");
+        // A party that left without failing itself stays blamed.
+        let text = name_workers(vec![(
+            0,
+            ErrorKind::BadRequest,
+            "job 9: party 2 left the session".into(),
+        )]);
+        assert_eq!(text, "worker 0: party 2 left the session");
     }
 
     #[test]

@@ -780,3 +780,50 @@ async fn quic_payloads_sent_before_a_peer_leaves_are_delivered_first() {
         );
     }
 }
+
+/// Issue 20: a formation given up by its caller (its future dropped, as a timeout does) stops
+/// its accept loop and closes its endpoint, so the port can be bound again at once. Before, a
+/// stray accept loop kept the endpoint, and every later formation failed with "Address already
+/// in use" until the process restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_formation_given_up_frees_its_port() {
+    let mut rng = ChaCha20Rng::seed_from_u64(20);
+    let (me, other) = (Identity::generate(&mut rng), Identity::generate(&mut rng));
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let node = QuicNode::bind(me.clone(), local, quick()).unwrap();
+    let addr = node.local_addr().unwrap();
+    // The other party's port answers nobody: the formation waits for it.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let roster = vec![
+        Peer {
+            key: me.public_key(),
+            addr,
+        },
+        Peer {
+            key: other.public_key(),
+            addr: silent.local_addr().unwrap(),
+        },
+    ];
+    let forming = node.connect(PartyId(0), &roster);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), forming)
+            .await
+            .is_err(),
+        "the formation cannot complete"
+    );
+    // The port is free again within a short bound (quinn drains the closed endpoint).
+    let mut rebound = None;
+    for _ in 0..50 {
+        match QuicNode::bind(me.clone(), addr, quick()) {
+            Ok(node) => {
+                rebound = Some(node);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert!(
+        rebound.is_some(),
+        "{addr} is still bound 5 s after the formation was dropped"
+    );
+}

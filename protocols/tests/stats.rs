@@ -1034,33 +1034,13 @@ fn unsupported_sql_is_refused_with_its_position() {
         "SELECT AVG(p.a) AS mean, COUNT(*) n FROM payroll p WHERE 3 < p.a AND a <= 2.5 AND g = 'y' AND f = 0.5",
     );
     assert_eq!(q.select[0].label, "mean");
+    // A chain of ANDs is rebuilt balanced (stats::chain): (c0 AND c1) AND (c2 AND c3).
+    let cmp = |column, op, value| Box::new(Predicate::Compare { column, op, value });
     assert_eq!(
         q.filter,
         Some(Predicate::And(
-            Box::new(Predicate::And(
-                Box::new(Predicate::And(
-                    Box::new(Predicate::Compare {
-                        column: 0,
-                        op: CmpOp::Gt,
-                        value: 3
-                    }),
-                    Box::new(Predicate::Compare {
-                        column: 0,
-                        op: CmpOp::Le,
-                        value: 2
-                    }),
-                )),
-                Box::new(Predicate::Compare {
-                    column: 2,
-                    op: CmpOp::Eq,
-                    value: 1
-                }),
-            )),
-            Box::new(Predicate::Compare {
-                column: 1,
-                op: CmpOp::Eq,
-                value: 128
-            }),
+            Box::new(Predicate::And(cmp(0, CmpOp::Gt, 3), cmp(0, CmpOp::Le, 2))),
+            Box::new(Predicate::And(cmp(2, CmpOp::Eq, 1), cmp(1, CmpOp::Eq, 128))),
         ))
     );
 }

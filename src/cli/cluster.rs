@@ -82,41 +82,62 @@ impl std::fmt::Display for Node {
     }
 }
 
-/// Starts the coordinator and every worker of `dir` as child processes.
+/// Starts `node` of `cluster` as a child process.
+fn spawn(exe: &Path, cluster: &Cluster, node: Node) -> Result<tokio::process::Child> {
+    let (command, config) = match node {
+        Node::Coordinator => ("coordinator", cluster.coordinator_config()),
+        Node::Worker(id) => ("worker", cluster.worker_config(id)),
+    };
+    let child = tokio::process::Command::new(exe)
+        .arg(command)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {node}"))?;
+    println!("{node} started (pid {})", child.id().unwrap_or(0));
+    Ok(child)
+}
+
+/// Starts the coordinator and every worker of `dir` as child processes, and supervises them:
+/// a child that exits is started again (within [`cluster::RestartBudget`]: a child that keeps
+/// dying stops the cluster, with the reason), until Ctrl-C or SIGTERM stops them all.
 pub(super) fn up(dir: &Path) -> Result<()> {
     let cluster = Cluster::open(dir)?;
     let exe = std::env::current_exe()?;
     runtime()?.block_on(async {
         let mut children = Vec::new();
-        let coordinator = tokio::process::Command::new(&exe)
-            .arg("coordinator")
-            .arg("--config")
-            .arg(cluster.coordinator_config())
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the coordinator")?;
-        children.push((Node::Coordinator, coordinator));
-        for w in &cluster.roster.workers {
-            let child = tokio::process::Command::new(&exe)
-                .arg("worker")
-                .arg("--config")
-                .arg(cluster.worker_config(w.id))
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .with_context(|| format!("starting worker {}", w.id))?;
-            children.push((Node::Worker(w.id), child));
+        let nodes = std::iter::once(Node::Coordinator)
+            .chain(cluster.roster.workers.iter().map(|w| Node::Worker(w.id)));
+        for node in nodes {
+            let child = spawn(&exe, &cluster, node)?;
+            children.push((node, child, cluster::RestartBudget::default()));
         }
         println!(
-            "the coordinator and {} workers running; Ctrl-C stops them all",
+            "the coordinator and {} workers running; a child that exits is restarted; Ctrl-C stops them all",
             children.len() - 1
         );
-        let exited = async {
+        let supervise = async {
             loop {
-                for (id, child) in children.iter_mut() {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        return (*id, status);
+                for (node, child, budget) in children.iter_mut() {
+                    let Ok(Some(status)) = child.try_wait() else {
+                        continue;
+                    };
+                    let now = std::time::Instant::now();
+                    match budget.restart(now) {
+                        Ok(count) => {
+                            eprintln!(
+                                "{node} exited ({status}); restarting it ({count} restarts in the last {} s, at most {})",
+                                cluster::RestartBudget::WINDOW.as_secs(),
+                                cluster::RestartBudget::MAX
+                            );
+                            match spawn(&exe, &cluster, *node) {
+                                Ok(fresh) => *child = fresh,
+                                Err(e) => return format!("{node} could not be restarted: {e:#}"),
+                            }
+                        }
+                        Err(reason) => return format!("{node} exited ({status}): {reason}"),
                     }
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -124,9 +145,9 @@ pub(super) fn up(dir: &Path) -> Result<()> {
         };
         tokio::select! {
             _ = shutdown_signal() => println!("stopping"),
-            (node, status) = exited => eprintln!("{node} exited ({status}); stopping the others"),
+            reason = supervise => eprintln!("{reason}; stopping the others"),
         }
-        for (_, child) in children.iter_mut() {
+        for (_, child, _) in children.iter_mut() {
             if let Some(pid) = child.id() {
                 // SIGTERM first: each worker closes its store cleanly.
                 let _ = std::process::Command::new("kill")
@@ -135,7 +156,7 @@ pub(super) fn up(dir: &Path) -> Result<()> {
                     .status();
             }
         }
-        for (id, child) in children.iter_mut() {
+        for (id, child, _) in children.iter_mut() {
             match tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {

@@ -75,12 +75,12 @@ fn check_sql(dir: &Path, as_name: &str, sql: &str) -> Result<()> {
         return Ok(());
     };
     let datasets = lists.into_iter().next().unwrap_or_default();
-    protocols::stats::parse(sql, |name| {
+    let query = protocols::stats::parse(sql, |name| {
         let d = datasets.iter().find(|d| d.name == name)?;
         protocols::dataset::Schema::from_toml(&d.schema, &d.name).ok()
     })
     .map_err(|e| anyhow!("{e}"))?;
-    Ok(())
+    crate::cluster::check_query_cost(&cluster, &query, &datasets)
 }
 
 pub(super) fn run(

@@ -258,6 +258,20 @@ impl LocalCluster {
         }
     }
 
+    /// Stops worker `i` with SIGTERM (a clean stop) and reaps it (at most 20 s, then SIGKILL).
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.workers[i].take() {
+            terminate(&mut child, Duration::from_secs(20));
+        }
+    }
+
+    /// Whether worker `i` is still running (it has not exited).
+    pub fn worker_running(&mut self, i: usize) -> bool {
+        self.workers[i]
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// Worker `i`'s log so far.
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.path().join(format!("worker-{i}.log"))).unwrap_or_default()
@@ -282,6 +296,37 @@ impl LocalCluster {
         let dir = self.dir_arg();
         all.extend(["--cluster", &dir, "--as", "acme"]);
         run(&all)
+    }
+}
+
+/// Sends SIGTERM to `child` and reaps it, killing it if it has not exited within `bound`.
+pub fn terminate(child: &mut Child, bound: Duration) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits (at most `bound`) until `cond` holds, polling every 100 ms.
+pub fn wait_until(bound: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + bound;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

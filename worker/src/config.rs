@@ -8,11 +8,17 @@
 //! data_dir = "data"            # shares and the ledger replica live here
 //! upload_expiry_s = 3600       # optional: an unfinished upload is dropped after this long
 //! [mesh]                       # optional: QUIC mesh tuning (mpc::quic::MeshConfig; defaults documented there)
+//! [limits]                     # optional: the most one job may cost this worker, estimated before it
+//!                              # runs (protocols::stats::cost::Limits; defaults documented there):
+//! max_job_memory_mib = 2048    #   peak memory
+//! max_job_sent_mib = 16384     #   bytes sent to the other workers
+//! max_job_rounds = 20000       #   communication rounds
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use mpc::quic::MeshConfig;
+use protocols::stats::cost::Limits;
 use serde::{Deserialize, Serialize};
 
 /// A worker's configuration.
@@ -34,6 +40,9 @@ pub struct WorkerConfig {
     /// Mesh tuning (defaults: `MeshConfig::default()`).
     #[serde(default)]
     pub mesh: MeshConfig,
+    /// Job cost limits (defaults: `Limits::default()`); set the same on every worker.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_upload_expiry() -> u64 {

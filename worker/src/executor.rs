@@ -22,6 +22,7 @@ use protocols::matching::MatchingError;
 use protocols::outcome::{Outcome, OwnedTable, PublicResult};
 use protocols::policy::{Policy, Refusal, Use};
 use protocols::settlement::SettlementError;
+use protocols::stats::cost::Limits;
 use protocols::stats::{GroupMinimums, StatsError};
 
 use crate::store::{DatasetRecord, ShareStore, StoreError};
@@ -197,6 +198,11 @@ impl Inputs {
         names: &[&str],
         owners: &[String],
     ) -> Result<Self, ExecError> {
+        if owners.is_empty() {
+            return Err(ExecError::Input(
+                "the job names no firms: list at least one owner in `firms`".into(),
+            ));
+        }
         let mut records = Vec::new();
         for name in names {
             records.extend(
@@ -271,12 +277,23 @@ impl Inputs {
     }
 }
 
-/// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies,
-/// loads this worker's shares and runs [`JobSpec::run`].
+/// [`execute_within`] the default [`Limits`].
 pub async fn execute<N: Network>(
     engine: &mut Engine<N, Fr>,
     store: &ShareStore,
     spec: &JobSpec,
+) -> Result<JobOutput, ExecError> {
+    execute_within(engine, store, spec, &Limits::default()).await
+}
+
+/// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies,
+/// refuses a query whose estimated cost ([`protocols::stats::cost`]) is over `limits`, loads
+/// this worker's shares and runs [`JobSpec::run`].
+pub async fn execute_within<N: Network>(
+    engine: &mut Engine<N, Fr>,
+    store: &ShareStore,
+    spec: &JobSpec,
+    limits: &Limits,
 ) -> Result<JobOutput, ExecError> {
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
@@ -293,7 +310,11 @@ pub async fn execute<N: Network>(
                 }
             })
             .map_err(|e| why.take().unwrap_or(ExecError::Stats(StatsError::Sql(e))))?;
-            Inputs::named(store, &parsed.table)?
+            let inputs = Inputs::named(store, &parsed.table)?;
+            let rows = inputs.records.iter().map(|r| r.rows).sum();
+            let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n());
+            limits.check(&cost).map_err(StatsError::OverLimit)?;
+            inputs
         }
         // Only the round's firms' datasets are read (and their policies checked).
         (JobSpec::Settlement(round), Some(names)) => {

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod attempts;
 pub mod config;
 pub mod executor;
 pub mod jobs;

@@ -3,7 +3,9 @@
 //! after forming), so before a job the worker checks every link and, if a peer has departed,
 //! closes its mesh and forms a new one. The other workers do the same on the same job request,
 //! so they meet again; a job that starts while a peer's departure is not yet noticed fails
-//! naming it, and the next one runs on the new mesh.
+//! naming it, and the next one runs on the new mesh. [`MeshSlot::heal`] also re-forms as soon
+//! as a departure shows, between jobs. A formation is bounded by [`MESH_WAIT`]; one that fails
+//! or is given up frees its port (`mpc::quic`), so the next one can bind it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,8 +15,12 @@ use mpc::identity::Identity;
 use mpc::quic::{MeshConfig, Peer, QuicMesh, QuicNetwork, QuicNode};
 use tokio::sync::Mutex;
 
-/// The bound on forming the mesh before a job.
+/// The bound on forming the mesh before a job (the dials' deadline).
 pub const MESH_WAIT: Duration = Duration::from_secs(30);
+/// How often [`MeshSlot::heal`] looks for a departed peer.
+const HEAL_POLL: Duration = Duration::from_millis(500);
+/// How long binding the mesh's port may be retried while a closed endpoint releases it.
+const BIND_WAIT: Duration = Duration::from_secs(5);
 
 /// The mesh, formed on demand.
 pub struct MeshSlot {
@@ -58,11 +64,17 @@ impl MeshSlot {
                 old.shutdown().await;
             }
         }
+        // One bound: the dials' own deadline is MESH_WAIT (the mesh's 60 s default would
+        // outlast it), so a formation ends by failing cleanly, naming the party that did not
+        // connect; the outer timeout only catches a bind that hangs, and dropping a formation
+        // closes its endpoint too (mpc::quic).
+        let mut config = self.config.clone();
+        config.connect_timeout_ms = config.connect_timeout_ms.min(MESH_WAIT.as_millis() as u64);
         let form = async {
             // The old endpoint's socket may linger a moment (a stale session holds it).
             let mut tries = 0;
             let node = loop {
-                match QuicNode::bind(self.identity.clone(), self.addr, self.config.clone()) {
+                match QuicNode::bind(self.identity.clone(), self.addr, config.clone()) {
                     Ok(node) => break node,
                     Err(e) if tries < 25 => {
                         tracing::debug!("mesh endpoint not bound yet: {e}");
@@ -76,19 +88,44 @@ impl MeshSlot {
                 .await
                 .map_err(|e| e.to_string())
         };
-        match tokio::time::timeout(MESH_WAIT, form).await {
+        match tokio::time::timeout(MESH_WAIT + BIND_WAIT, form).await {
             Ok(Ok(mesh)) => {
                 tracing::info!(worker = self.me.0, "mesh formed");
                 *slot = Some(mesh);
                 Ok(())
             }
-            Ok(Err(e)) => Err(format!(
-                "the mesh with the other workers is not formed: {e}"
-            )),
+            Ok(Err(e)) => {
+                tracing::warn!(worker = self.me.0, "mesh not formed: {e}");
+                Err(format!(
+                    "the mesh with the other workers is not formed: {e}"
+                ))
+            }
             Err(_) => Err(format!(
                 "the mesh with the other workers is not formed after {} s",
-                MESH_WAIT.as_secs()
+                (MESH_WAIT + BIND_WAIT).as_secs()
             )),
+        }
+    }
+
+    /// Re-forms the mesh as soon as a peer departs, rather than at the next job (runs until
+    /// the process ends). A peer that restarted, or re-formed its own mesh, closes its old
+    /// links; the lowest party, which dials and is never dialed, would otherwise learn it only
+    /// from a failed job while the others waited for it to connect (issue 20's chaos campaign:
+    /// about a minute to the next successful job).
+    pub async fn heal(&self) {
+        loop {
+            tokio::time::sleep(HEAL_POLL).await;
+            let broken = self
+                .mesh
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|m| !m.departed().is_empty());
+            if broken {
+                if let Err(e) = self.ensure().await {
+                    tracing::warn!(worker = self.me.0, "{e} (tried again before the next job)");
+                }
+            }
         }
     }
 

@@ -126,10 +126,13 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             if let Err(e) = mesh.ensure().await {
                 tracing::warn!(worker = my_id, "{e} (tried again before the next job)");
             }
+            mesh.heal().await;
         });
     }
 
     let params = roster.read().expect("roster lock").params();
+    let limits = config.limits;
+    let attempts = Arc::new(crate::attempts::Attempts::default());
     let reload = {
         let roster = roster.clone();
         tokio::spawn(transport::watch_roster(
@@ -169,6 +172,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let (service, roster, mesh) = (service.clone(), roster.clone(), mesh.clone());
+                let attempts = attempts.clone();
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(conn) => conn,
@@ -185,7 +189,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                     };
                     tracing::debug!(peer = %caller, "control connection");
                     transport::serve_connection(conn, move |request| {
-                        let (service, caller, mesh) = (service.clone(), caller.clone(), mesh.clone());
+                        let (service, caller, mesh, attempts) = (service.clone(), caller.clone(), mesh.clone(), attempts.clone());
                         async move {
                             let routed = {
                                 let service = service.clone();
@@ -193,7 +197,13 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
                             };
                             match routed {
                                 Ok(Handled::Done(response)) => response,
-                                Ok(Handled::RunJob(call)) => run_job(&service, &mesh, params, call).await,
+                                Ok(Handled::RunJob(call)) => {
+                                    // Only the coordinator's runs get here; a newer attempt of a job
+                                    // cancels an older one still running (crate::attempts).
+                                    let (job, session) = (call.job, call.session);
+                                    let attempt = async move { run_job(&service, &mesh, params, &limits, call).await };
+                                    attempts.run(job, session, attempt).await
+                                }
                                 Err(e) => Response::error(ErrorKind::Internal, format!("handler failed: {e}")),
                             }
                         }
@@ -218,6 +228,7 @@ async fn run_job(
     service: &Service,
     mesh: &MeshSlot,
     params: mpc::Params,
+    limits: &protocols::stats::cost::Limits,
     call: JobCall,
 ) -> Response {
     let JobCall {
@@ -244,12 +255,13 @@ async fn run_job(
     reset_peak_memory();
     tracing::info!(job, kind = spec.kind(), "job started");
     let started = std::time::Instant::now();
-    let computed = match crate::executor::execute(&mut engine, service.store(), &spec).await {
-        Ok(output) => {
-            crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
-        }
-        Err(e) => Err(e),
-    };
+    let computed =
+        match crate::executor::execute_within(&mut engine, service.store(), &spec, limits).await {
+            Ok(output) => {
+                crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
+            }
+            Err(e) => Err(e),
+        };
     if let Some(hold) = hold_report() {
         // Fault injection for end-to-end tests: everything is computed and staged, the
         // coordinator has not heard yet.

@@ -109,6 +109,15 @@ impl Replica {
         f(held.ledger.as_ref().map_or(&[][..], |l| l.entries()))
     }
 
+    /// The replica's entries from height `from` on, at most one page
+    /// ([`ledger::DEFAULT_PAGE_BYTES`], never empty while entries remain), for a coordinator
+    /// catching up its ledger.
+    pub fn entries_from(&self, from: u64) -> Response {
+        let held = self.held.lock().expect("replica lock");
+        let entries = held.ledger.as_ref().map_or(&[][..], |l| l.entries());
+        Response::Entries(ledger::page(entries, from, ledger::DEFAULT_PAGE_BYTES).to_vec())
+    }
+
     /// The last entry this worker signed.
     pub fn last_signed(&self) -> Option<Signed> {
         self.held.lock().expect("replica lock").signed

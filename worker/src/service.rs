@@ -10,7 +10,8 @@
 //! - a registered client: uploads of its own datasets, keyed `owner/upload-id` so that no
 //!   client can begin, extend, prepare, commit, abort or read another's upload; reading back
 //!   its own datasets' shares; fetching its own private outputs;
-//! - the coordinator only: `RunJob`, `SignEntry`, `AppendEntries`, `FinishJob`; a run and a
+//! - the coordinator only: `RunJob`, `SignEntry`, `AppendEntries`, `FinishJob`, and
+//!   `LedgerEntries` (the replica's entries, for the coordinator catching up); a run and a
 //!   finish further pass [`crate::admission`] against the ledger replica (`check_run`: the
 //!   job's client-signed `JobSubmitted` entry is there; `check_finish`: a commit only after
 //!   the job's `Done` outcome is there);
@@ -226,7 +227,9 @@ impl Service {
                 | Request::ListJobs { .. }
                 | Request::RecordDataset(_)
                 | Request::LedgerEntries { .. },
-            ) => {
+            ) if !(matches!(caller, Caller::Coordinator)
+                && matches!(request, Request::LedgerEntries { .. })) =>
+            {
                 return Handled::Done(Response::error(
                     ErrorKind::BadRequest,
                     "jobs and the ledger are the coordinator's: send this to the coordinator",
@@ -235,6 +238,7 @@ impl Service {
             (
                 Caller::Coordinator,
                 Request::RunJob { .. }
+                | Request::LedgerEntries { .. }
                 | Request::SignEntry(_)
                 | Request::AppendEntries(_)
                 | Request::FinishJob { .. },
@@ -294,6 +298,9 @@ impl Service {
             }),
             (_, Request::SignEntry(entry)) => {
                 Handled::Done(self.with_replica(|r, roster| r.sign(roster, &self.store, &entry)))
+            }
+            (_, Request::LedgerEntries { from }) => {
+                Handled::Done(self.with_replica(|r, _| r.entries_from(from)))
             }
             (_, Request::AppendEntries(entries)) => {
                 Handled::Done(self.with_replica(|r, roster| r.append(roster, entries)))

@@ -121,18 +121,55 @@ pub struct ShareStore {
 }
 
 impl ShareStore {
-    /// Opens (or creates) the store in `dir/shares.redb`.
+    /// Opens (or creates) the store in `dir/shares.redb`, after checking the whole file (every
+    /// page's checksum, and every dataset record decodes): a damaged store is refused here,
+    /// naming the file and what to do, rather than failing a job later. redb panics on some
+    /// damaged files; the panic is caught and reported the same way.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
-        let database = Database::create(dir.join("shares.redb")).map_err(db)?;
+        let path = dir.join("shares.redb");
+        // A `Db` error (the node's callers match on the variants; the text says it all).
+        let unusable = |reason: String| {
+            StoreError::Db(format!(
+                "{} is damaged ({reason}); the worker cannot start on it. Move the file aside (keep it for diagnosis) and restore this worker's data directory from a backup; without one, start with an empty store and have the owners upload their datasets again",
+                path.display()
+            ))
+        };
+        // Silence the panic hook while redb opens the file: its message and backtrace would
+        // read as a crash, when the refusal below says what happened.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(|| Self::open_checked(&path));
+        std::panic::set_hook(hook);
+        match opened {
+            Ok(Ok(store)) => Ok(store),
+            Ok(Err(e)) => Err(unusable(e.to_string())),
+            Err(panic) => Err(unusable(format!(
+                "the database failed while reading it: {}",
+                panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into())
+            ))),
+        }
+    }
+
+    fn open_checked(path: &Path) -> Result<Self, StoreError> {
+        let mut database = Database::create(path).map_err(db)?;
+        if !database.check_integrity().map_err(db)? {
+            tracing::warn!(path = %path.display(), "share store repaired by its integrity check");
+        }
         let txn = database.begin_write().map_err(db)?;
         txn.open_table(DATASETS).map_err(db)?;
         txn.open_table(STAGED).map_err(db)?;
         txn.open_table(CHUNKS).map_err(db)?;
         txn.open_table(JOBS).map_err(db)?;
         txn.commit().map_err(db)?;
-        Ok(ShareStore { db: database })
+        let store = ShareStore { db: database };
+        store.list()?;
+        Ok(store)
     }
 
     /// Starts an upload under the staging key `record.upload` (see the module doc): refuses a

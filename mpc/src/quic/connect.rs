@@ -139,6 +139,15 @@ fn classify(e: ConnectionError) -> Failure {
                 String::from_utf8_lossy(tls::ALPN)
             ))
         }
+        // The peer is between two meshes: its old one refuses newcomers until it notices
+        // a departure and forms again, and a formation it gave up closes its endpoint.
+        ConnectionError::ApplicationClosed(ref close)
+            if close.error_code == VarInt::from_u32(CLOSE_REFUSED)
+                && [&b"mesh already formed"[..], b"mesh not formed"]
+                    .contains(&&close.reason[..]) =>
+        {
+            Failure::Retry(e.to_string())
+        }
         other => Failure::Fatal(other.to_string()),
     }
 }
@@ -213,6 +222,10 @@ async fn attempt(
 pub(super) struct Admission {
     pub(super) me: PartyId,
     pub(super) roster: Vec<Peer>,
+    /// The formed mesh's links, once formed: a roster party that dials again after that has
+    /// left its old mesh (it restarted, or gave up on it), so its old link is closed and
+    /// [`super::QuicMesh::departed`] names it before the next session.
+    pub(super) formed: std::sync::OnceLock<Vec<Option<Connection>>>,
 }
 
 pub(super) async fn accept_loop(
@@ -227,7 +240,14 @@ pub(super) async fn accept_loop(
             match admit(incoming, &admission).await {
                 Ok((peer, conn)) => {
                     if admitted.send((peer, conn.clone())).is_err() {
-                        tracing::warn!(%peer, %remote, "refused a connection from party {peer}: the mesh is already formed");
+                        tracing::warn!(%peer, %remote, "refused a connection from party {peer}: the mesh is already formed; closing its old link");
+                        let old = admission
+                            .formed
+                            .get()
+                            .and_then(|links| links[peer.index()].as_ref());
+                        if let Some(old) = old {
+                            old.close(VarInt::from_u32(CLOSE_REFUSED), b"the party dialed again");
+                        }
                         conn.close(VarInt::from_u32(CLOSE_REFUSED), b"mesh already formed");
                     }
                 }

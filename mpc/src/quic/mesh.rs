@@ -144,8 +144,20 @@ impl QuicNode {
         let admission = Arc::new(Admission {
             me,
             roster: roster.to_vec(),
+            formed: Default::default(),
         });
-        let accept_task = runtime.spawn(accept_loop(self.endpoint.clone(), admission, admitted_tx));
+        // Until the mesh is formed, the guard owns the accept loop and the endpoint: a formation
+        // that fails, or whose caller gives up (drops this future), stops the loop and closes
+        // the endpoint, so the port is free for the next attempt (issue 20: a stray accept loop
+        // kept it bound and every later formation failed with "Address already in use").
+        let mut forming = Forming {
+            accept: Some(runtime.spawn(accept_loop(
+                self.endpoint.clone(),
+                admission.clone(),
+                admitted_tx,
+            ))),
+            endpoint: self.endpoint.clone(),
+        };
 
         let mut dials = JoinSet::new();
         for peer in (me.0 + 1..n as u16).map(PartyId) {
@@ -173,14 +185,12 @@ impl QuicNode {
         .await
         {
             Ok(links) => links,
-            Err(e) => {
-                accept_task.abort();
-                self.endpoint
-                    .close(VarInt::from_u32(CLOSE_REFUSED), b"mesh not formed");
-                return Err(e);
-            }
+            // The guard stops the accept loop and closes the endpoint.
+            Err(e) => return Err(e),
         };
+        let accept_task = forming.accept.take().expect("taken only here");
         // From here on the accept loop admits nobody: `admitted` is dropped.
+        let _ = admission.formed.set(links.clone());
         drop(admitted);
         let limits = Limits {
             max_frame: self.config.max_frame,
@@ -212,6 +222,23 @@ impl QuicNode {
                 accept_task,
             }),
         })
+    }
+}
+
+/// A formation in progress: dropped before the mesh is formed, it stops the accept loop and
+/// closes the endpoint (the dial tasks stop with their `JoinSet`).
+struct Forming {
+    accept: Option<JoinHandle<()>>,
+    endpoint: Endpoint,
+}
+
+impl Drop for Forming {
+    fn drop(&mut self) {
+        if let Some(accept) = self.accept.take() {
+            accept.abort();
+            self.endpoint
+                .close(VarInt::from_u32(CLOSE_REFUSED), b"mesh not formed");
+        }
     }
 }
 

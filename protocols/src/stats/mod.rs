@@ -52,6 +52,8 @@
 
 mod aggregate;
 pub mod ast;
+pub mod chain;
+pub mod cost;
 pub mod fit;
 mod functions;
 mod numeric;
@@ -81,6 +83,9 @@ pub enum StatsError {
     /// The SQL is outside the supported subset (nothing ran).
     #[error(transparent)]
     Sql(#[from] SqlError),
+    /// The query would cost more than the cluster's limits (nothing ran).
+    #[error(transparent)]
+    OverLimit(#[from] cost::OverLimit),
     /// The inputs do not match the query's schema.
     #[error("inputs: {0}")]
     Input(String),

@@ -24,7 +24,9 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::chain;
 use crate::dataset::{ColumnType, Schema, hash_identifier};
 
 pub use super::ast::{Aggregate, CmpOp, Position, Predicate, Query, SelectItem, SqlError};
@@ -50,12 +52,29 @@ pub(super) fn err(
 
 /// Parses `sql` and checks it against the schema of its table, which `schema_of` gives (or
 /// `None` for an unknown table).
+///
+/// A query over [`super::chain::MAX_QUERY_TOKENS`] tokens is refused before it is parsed, and
+/// no step recurses on the length of an `AND`/`OR` chain ([`super::chain`]).
 pub fn parse(sql: &str, schema_of: impl Fn(&str) -> Option<Schema>) -> Result<Query, SqlError> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError {
+    let syntax = |message: String| SqlError {
         construct: "syntax".into(),
         position: None,
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| syntax(e.to_string()))?;
+    super::chain::check_size(
+        tokens
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .count(),
+    )?;
+    let statements = Parser::new(&dialect)
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
+        .map_err(|e| syntax(e.to_string()))?;
     let [statement] = &statements[..] else {
         return Err(SqlError {
             construct: "statements".into(),
@@ -281,22 +300,21 @@ impl Checker<'_> {
                 op: UnaryOperator::Not,
                 expr,
             } => Ok(Predicate::Not(Box::new(self.predicate(expr)?))),
+            // A chain of one operator, flattened without recursion and rebuilt balanced.
             Expr::BinaryOp {
-                left,
-                op: BinaryOperator::And,
-                right,
-            } => Ok(Predicate::And(
-                Box::new(self.predicate(left)?),
-                Box::new(self.predicate(right)?),
-            )),
-            Expr::BinaryOp {
-                left,
-                op: BinaryOperator::Or,
-                right,
-            } => Ok(Predicate::Or(
-                Box::new(self.predicate(left)?),
-                Box::new(self.predicate(right)?),
-            )),
+                op: op @ (BinaryOperator::And | BinaryOperator::Or),
+                ..
+            } => {
+                let parts = chain::operands(e, op)
+                    .into_iter()
+                    .map(|x| self.predicate(x))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let join = match op {
+                    BinaryOperator::And => Predicate::And,
+                    _ => Predicate::Or,
+                };
+                Ok(chain::balanced(parts, join))
+            }
             Expr::BinaryOp { left, op, right } => {
                 for side in [left.as_ref(), right.as_ref()] {
                     if matches!(

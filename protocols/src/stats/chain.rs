@@ -1,0 +1,104 @@
+//! Bounds on the size of a query's text and the flattening of `AND`/`OR` chains, so that no
+//! code path recurses on a depth a client chooses.
+//!
+//! sqlparser builds `a AND b AND c ...` as a left-deep tree (a loop, not recursion, builds it),
+//! so the depth of its expression tree grows with the number of binary operators in the text,
+//! and every recursive walk of it (the checker here, `Display`, spans, even `Drop`) could
+//! exhaust a worker's stack: 7,000 terms aborted every worker of a cluster (issue 20).
+//! Parentheses and prefix operators are bounded by sqlparser's own recursion limit (50). So:
+//! - the query text is refused above [`MAX_QUERY_TOKENS`] tokens, before it is parsed, which
+//!   bounds the depth of any expression sqlparser can build (tests walk the deepest one
+//!   allowed on a small stack);
+//! - a chain of one operator is collected with an explicit stack ([`operands`]) and rebuilt as
+//!   a balanced tree ([`balanced`]), so the checked [`Predicate`] is `O(log n)` deep (and its
+//!   evaluation, one multiplication round per level, takes `O(log n)` rounds, not `n`).
+//!
+//! What the query then costs is [`super::cost`]'s business, not this module's.
+
+use sqlparser::ast::{BinaryOperator, Expr};
+
+use super::ast::{Predicate, SqlError};
+
+/// The most tokens (words, numbers, operators, punctuation; not whitespace) a query may have:
+/// a `WHERE` clause of about 500 comparisons fits (an ordinary query has under 100 tokens).
+/// It bounds any expression sqlparser builds to about 1,000 levels, which its recursive walks
+/// (`Display`, spans, `Drop`: about 700 bytes of stack a level) take within 1 MiB of stack,
+/// half of a tokio worker thread's (measured by `the_longest_accepted_text_never_recurses_on_its_length`
+/// in `protocols/tests/query_limits.rs`; 1,500 levels overflow 1 MiB).
+pub const MAX_QUERY_TOKENS: usize = 2_048;
+
+/// Refuses a query of more than [`MAX_QUERY_TOKENS`] tokens (`tokens` counts them all).
+pub(super) fn check_size(tokens: usize) -> Result<(), SqlError> {
+    if tokens > MAX_QUERY_TOKENS {
+        return Err(SqlError {
+            construct: "query".into(),
+            position: None,
+            message: format!(
+                "{tokens} tokens; at most {MAX_QUERY_TOKENS} are accepted (split the question into smaller queries)"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The operands of the chain of `op` rooted at `e`, left to right, without recursion:
+/// `a AND (b AND c) AND d` gives `[a, b, c, d]` (parentheses around an operand of the same
+/// operator are looked through, as the operator is associative).
+pub(super) fn operands<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
+    let mut out = Vec::new();
+    let mut todo = vec![e];
+    while let Some(e) = todo.pop() {
+        match e {
+            Expr::BinaryOp { left, op: o, right } if o == op => {
+                // Right pushed first: the left operand comes out first.
+                todo.push(right);
+                todo.push(left);
+            }
+            Expr::Nested(inner) if is_chain(inner, op) => todo.push(inner),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn is_chain(e: &Expr, op: &BinaryOperator) -> bool {
+    matches!(e, Expr::BinaryOp { op: o, .. } if o == op)
+}
+
+/// The operands joined by `join` as a balanced tree (`ceil(log2 n)` deep), in their order.
+/// `parts` must not be empty.
+pub(super) fn balanced(
+    mut parts: Vec<Predicate>,
+    join: fn(Box<Predicate>, Box<Predicate>) -> Predicate,
+) -> Predicate {
+    while parts.len() > 1 {
+        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
+        let mut it = parts.into_iter();
+        while let Some(a) = it.next() {
+            next.push(match it.next() {
+                Some(b) => join(Box::new(a), Box::new(b)),
+                None => a,
+            });
+        }
+        parts = next;
+    }
+    parts.pop().expect("a chain has at least one operand")
+}
+
+/// The depth of a predicate tree, without recursion (a leaf is 1).
+pub fn depth(p: &Predicate) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(p, 1)];
+    while let Some((p, d)) = todo.pop() {
+        deepest = deepest.max(d);
+        match p {
+            Predicate::And(a, b) | Predicate::Or(a, b) => {
+                todo.push((a, d + 1));
+                todo.push((b, d + 1));
+            }
+            Predicate::Not(a) => todo.push((a, d + 1)),
+            Predicate::Compare { .. } | Predicate::Const(_) => {}
+        }
+    }
+    deepest
+}
