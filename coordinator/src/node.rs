@@ -1027,6 +1027,21 @@ async fn record_outcome(state: &Arc<State>, mut job: JobInfo) {
             return;
         }
     };
+    // Already on the ledger (the coordinator stopped before noting it): note it, never append
+    // a second outcome, which the workers refuse.
+    let recorded = state.ledger.lock().await.as_ref().and_then(|l| {
+        l.entries()
+            .iter()
+            .find(|e| matches!(&e.body, EntryBody::JobOutcome(o) if o.job == job.id))
+            .map(|e| e.height)
+    });
+    if let Some(height) = recorded {
+        job.outcome_height = Some(height);
+        if let Err(e) = state.jobs.put(&job) {
+            tracing::error!(job = job.id, "{e}");
+        }
+        return;
+    }
     match append(state, EntryBody::JobOutcome(outcome)).await {
         Ok(entry) => {
             job.outcome_height = Some(entry.height);
