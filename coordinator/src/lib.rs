@@ -9,6 +9,7 @@
 //!   settlement round);
 //! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
 //!   by every worker before it signs);
+//! - [`quorum`]: a ledger entry's signature round as a pure state machine (final at `t + 1`);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
 //!
 //! The coordinator never sees a share: it queues jobs, hands them to the workers, compares
@@ -23,6 +24,7 @@ pub mod keys;
 pub mod ledger;
 pub mod node;
 pub mod outcome;
+pub mod quorum;
 pub mod roster;
 pub mod submit;
 pub mod transport;

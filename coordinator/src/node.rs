@@ -45,6 +45,7 @@ use crate::ledger::{
     Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature,
 };
 use crate::outcome::job_outcome;
+use crate::quorum::{Answer, Decision, Quorum};
 use crate::roster::ClusterRoster;
 use crate::submit::{Submission, admit, consent_expired};
 use crate::transport::{self, ApiClient};
@@ -614,48 +615,34 @@ async fn gather(
         });
     }
     drop(answers);
-    // An entry is final at t + 1 signatures: the round ends at the quorum, and a slower
-    // worker's signature is not waited for (its replica gets the entry when it is published).
-    let mut collected = Vec::new();
+    // The round's rules are the pure state machine's (`crate::quorum`): final at t + 1, short
+    // as soon as the rest cannot make it; this loop only feeds it the answers.
+    let mut round = Quorum::new(entry, quorum, n);
     while let Some(r) = results.recv().await {
-        collected.push(r);
-        if collected.iter().filter(|r| r.is_ok()).count() >= quorum {
-            break;
-        }
-    }
-    let results = collected;
-    let mut signatures = Vec::new();
-    let mut refusals = Vec::new();
-    let mut refused = 0;
-    for r in results {
-        match r {
-            Ok(s) => signatures.push(s),
-            Err((forbidden, e)) => {
-                refused += usize::from(forbidden);
-                refusals.push(e);
+        let answer = match r {
+            Ok(s) => Answer::Signed(s),
+            Err((true, why)) => Answer::Refused(why),
+            Err((false, why)) => Answer::Failed(why),
+        };
+        match round.answer(answer) {
+            Decision::Pending => {}
+            Decision::Final(signatures) => {
+                if !round.refusals().is_empty() {
+                    tracing::warn!(
+                        height = entry.height,
+                        "entry signed without some workers: {}",
+                        round.refusals().join("; ")
+                    );
+                }
+                return Ok(signatures);
             }
+            Decision::Short { message, refused } => return Err(Unsigned { message, refused }),
         }
     }
-    if signatures.len() < quorum {
-        return Err(Unsigned {
-            message: format!(
-                "the entry at height {} has {} of the {quorum} signatures it needs: {}",
-                entry.height,
-                signatures.len(),
-                refusals.join("; ")
-            ),
-            refused: n - refused < quorum,
-        });
-    }
-    if !refusals.is_empty() {
-        tracing::warn!(
-            height = entry.height,
-            "entry signed without some workers: {}",
-            refusals.join("; ")
-        );
-    }
-    signatures.sort_by_key(|s| s.worker);
-    Ok(signatures)
+    Err(Unsigned::from(format!(
+        "the signature round at height {} ended without a decision",
+        entry.height
+    )))
 }
 
 /// One worker's signature over `entry`, sending it the entries of `chain` it lacks first (in
