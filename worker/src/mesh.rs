@@ -3,9 +3,7 @@
 //! after forming), so before a job the worker checks every link and, if a peer has departed,
 //! closes its mesh and forms a new one. The other workers do the same on the same job request,
 //! so they meet again; a job that starts while a peer's departure is not yet noticed fails
-//! naming it, and the next one runs on the new mesh. [`MeshSlot::heal`] also re-forms as soon
-//! as a departure shows, between jobs. A formation is bounded by [`MESH_WAIT`]; one that fails
-//! or is given up frees its port (`mpc::quic`), so the next one can bind it.
+//! naming it, and the next one runs on the new mesh.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,8 +15,6 @@ use tokio::sync::Mutex;
 
 /// The bound on forming the mesh before a job (the dials' deadline).
 pub const MESH_WAIT: Duration = Duration::from_secs(30);
-/// How often [`MeshSlot::heal`] looks for a departed peer.
-const HEAL_POLL: Duration = Duration::from_millis(500);
 /// How long binding the mesh's port may be retried while a closed endpoint releases it.
 const BIND_WAIT: Duration = Duration::from_secs(5);
 
@@ -104,28 +100,6 @@ impl MeshSlot {
                 "the mesh with the other workers is not formed after {} s",
                 (MESH_WAIT + BIND_WAIT).as_secs()
             )),
-        }
-    }
-
-    /// Re-forms the mesh as soon as a peer departs, rather than at the next job (runs until
-    /// the process ends). A peer that restarted, or re-formed its own mesh, closes its old
-    /// links; the lowest party, which dials and is never dialed, would otherwise learn it only
-    /// from a failed job while the others waited for it to connect (issue 20's chaos campaign:
-    /// about a minute to the next successful job).
-    pub async fn heal(&self) {
-        loop {
-            tokio::time::sleep(HEAL_POLL).await;
-            let broken = self
-                .mesh
-                .lock()
-                .await
-                .as_ref()
-                .is_some_and(|m| !m.departed().is_empty());
-            if broken {
-                if let Err(e) = self.ensure().await {
-                    tracing::warn!(worker = self.me.0, "{e} (tried again before the next job)");
-                }
-            }
         }
     }
 

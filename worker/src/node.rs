@@ -126,7 +126,6 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             if let Err(e) = mesh.ensure().await {
                 tracing::warn!(worker = my_id, "{e} (tried again before the next job)");
             }
-            mesh.heal().await;
         });
     }
 
