@@ -266,9 +266,6 @@ impl Drop for Supervisor {
 }
 
 #[test]
-#[ignore = "flaky since the integration of issues 13 and 20: after the supervisor restarts \
-            worker 1, jobs can keep failing with 'party N left the session' while the mesh \
-            re-forms (it passed in one of two runs); run with --ignored"]
 fn cluster_up_restarts_a_worker_that_dies() {
     let cluster = LocalCluster::init(3);
     let supervisor = Supervisor::start(&cluster.dir_arg());
