@@ -2,6 +2,8 @@
 //! one's private outputs from the workers and reconstructing them here, and checking them
 //! against the commitments of a verified ledger.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -10,7 +12,7 @@ use coordinator::ledger::{Entry, EntryBody, VerifiedChain};
 use coordinator::outcome::output_name;
 use coordinator::transport::ApiClient;
 use mpc::engine::commit::Opening;
-use mpc::identity::Identity;
+use mpc::identity::{Identity, PublicKey};
 use mpc::{Field, Fr, PartyId};
 use serde::Serialize;
 
@@ -18,9 +20,18 @@ use crate::cluster::Cluster;
 
 /// A connection to the coordinator, as one client identity (which signs the jobs it asks for).
 pub struct Coordinator {
-    client: ApiClient,
+    /// Replaced when a wait reconnects ([`Coordinator::wait`]).
+    client: std::sync::Mutex<Arc<ApiClient>>,
     identity: Identity,
+    /// The coordinator's address and key, to reconnect.
+    address: SocketAddr,
+    key: PublicKey,
 }
+
+/// The first pause before reconnecting to a coordinator that went away while a client waits.
+const RECONNECT_FIRST: Duration = Duration::from_millis(200);
+/// The longest pause between two reconnection tries.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 fn unexpected(what: &str, r: Response) -> anyhow::Error {
     match r {
@@ -45,8 +56,10 @@ impl Coordinator {
             match probe.await {
                 Ok(client) => {
                     return Ok(Coordinator {
-                        client,
+                        client: std::sync::Mutex::new(Arc::new(client)),
                         identity: identity.clone(),
+                        address: c.address,
+                        key: c.key,
                     });
                 }
                 Err(coordinator::transport::TransportError::Call { .. }) if attempt < 5 => {
@@ -82,7 +95,7 @@ impl Coordinator {
             signature: job.sign(&self.identity),
             request: job,
         };
-        match self.client.call(&request).await? {
+        match self.api().call(&request).await? {
             Response::Submitted { job } => Ok(job),
             other => Err(unexpected("submitting the job", other)),
         }
@@ -90,7 +103,7 @@ impl Coordinator {
 
     /// One job's state.
     pub async fn job(&self, job: u64) -> Result<JobInfo> {
-        match self.client.call(&Request::GetJob { job }).await? {
+        match self.api().call(&Request::GetJob { job }).await? {
             Response::Job(info) => Ok(*info),
             other => Err(unexpected(&format!("job {job}"), other)),
         }
@@ -101,7 +114,7 @@ impl Coordinator {
         let mut jobs: Vec<JobInfo> = Vec::new();
         loop {
             let from = jobs.last().map_or(0, |j| j.id + 1);
-            match self.client.call(&Request::ListJobs { from }).await? {
+            match self.api().call(&Request::ListJobs { from }).await? {
                 Response::Jobs(page) if page.is_empty() => return Ok(jobs),
                 Response::Jobs(page) => jobs.extend(page),
                 other => return Err(unexpected("listing jobs", other)),
@@ -121,9 +134,18 @@ impl Coordinator {
             };
             let limit = left.min(Duration::from_millis(coordinator::api::MAX_WAIT_MS))
                 + Duration::from_secs(10);
-            let info = match self.client.call_within(&request, limit).await? {
-                Response::Job(info) => *info,
-                other => return Err(unexpected(&format!("job {job}"), other)),
+            let info = match self.api().call_within(&request, limit).await {
+                Ok(Response::Job(info)) => *info,
+                Ok(other) => return Err(unexpected(&format!("job {job}"), other)),
+                // The coordinator went away (it restarted, or the link broke): the job is in
+                // its durable queue, so reconnect and keep waiting.
+                Err(lost) => {
+                    eprintln!(
+                        "lost the coordinator while waiting for job {job} ({lost}); reconnecting"
+                    );
+                    self.reconnect(deadline, job).await?;
+                    continue;
+                }
             };
             let ended = info.state.ended();
             if ended && (info.outcome_height.is_some() || info.submitted_height.is_none()) {
@@ -152,7 +174,7 @@ impl Coordinator {
         let mut entries: Vec<Entry> = Vec::new();
         loop {
             let from = entries.len() as u64;
-            match self.client.call(&Request::LedgerEntries { from }).await? {
+            match self.api().call(&Request::LedgerEntries { from }).await? {
                 Response::Entries(page) if page.is_empty() => return Ok(entries),
                 Response::Entries(page) => {
                     if page.first().is_some_and(|e| e.height != from) {
@@ -167,15 +189,63 @@ impl Coordinator {
 
     /// Records one's committed dataset on the ledger.
     pub async fn record_dataset(&self, d: coordinator::ledger::DatasetCommitted) -> Result<()> {
-        match self.client.call(&Request::RecordDataset(d)).await? {
+        match self.api().call(&Request::RecordDataset(d)).await? {
             Response::Ok => Ok(()),
             other => Err(unexpected("recording the dataset on the ledger", other)),
         }
     }
 
+    /// The current connection.
+    fn api(&self) -> Arc<ApiClient> {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Connects again, with backoff from [`RECONNECT_FIRST`] doubling to [`RECONNECT_MAX`],
+    /// until `deadline`; the error names the job and the last reason.
+    async fn reconnect(&self, deadline: tokio::time::Instant, job: u64) -> Result<()> {
+        let mut pause = RECONNECT_FIRST;
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                bail!(
+                    "lost the coordinator while waiting for job {job}, and it was not back before the wait ended (see `quorate jobs`)"
+                );
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(RECONNECT_MAX);
+            let attempt = async {
+                let client =
+                    ApiClient::connect(&self.identity, self.address, self.key, "the coordinator")
+                        .await?;
+                client.call(&Request::Ping).await?;
+                Ok::<_, coordinator::transport::TransportError>(client)
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(client)) => {
+                    let old = std::mem::replace(
+                        &mut *self.client.lock().unwrap_or_else(|e| e.into_inner()),
+                        Arc::new(client),
+                    );
+                    if let Ok(old) = Arc::try_unwrap(old) {
+                        tokio::spawn(close_soon(old));
+                    }
+                    return Ok(());
+                }
+                Ok(Err(e)) => tracing::debug!("reconnecting to the coordinator: {e}"),
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Closes the connection (see [`close_soon`]).
     pub async fn close(self) {
-        close_soon(self.client).await;
+        let client = self.client.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Ok(client) = Arc::try_unwrap(client) {
+            close_soon(client).await;
+        }
     }
 }
 

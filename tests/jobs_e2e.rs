@@ -9,7 +9,9 @@ mod support;
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
 use protocols::dataset::{Schema, read_csv_file};
-use support::{LocalCluster, ok, run};
+use std::time::Duration;
+
+use support::{LocalCluster, ok, quorate, run};
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
@@ -255,6 +257,7 @@ fn upload_query_run_result_and_a_verified_ledger() {
             .call(&Request::RunJob {
                 job: 99,
                 session: 99,
+                mesh: 0,
                 spec: format!("kind = \"statistics\"\nquery = \"{QUERY}\"\n"),
                 protocol: mpc::MulProtocol::Grr,
             })
@@ -287,8 +290,11 @@ fn a_job_queued_before_a_coordinator_crash_still_runs() {
 
     // Workers come up, data arrives (not on the ledger: the coordinator is down), the
     // coordinator restarts: job 1 runs from its queue.
+    // The workers hold each report 4 s, so job 1 is still running when the coordinator dies
+    // a second time, with a client waiting for it: the client reconnects and keeps waiting,
+    // and the restarted coordinator's attempt replaces the orphaned one on the workers.
     for i in 0..3 {
-        cluster.start_worker(i);
+        cluster.start_worker_with(i, &[("QUORATE_TEST_HOLD_REPORT_MS", "4000")]);
     }
     for i in 0..3 {
         cluster.wait_ready(i);
@@ -296,10 +302,36 @@ fn a_job_queued_before_a_coordinator_crash_still_runs() {
     let csvs = upload_payrolls_recorded(&cluster, None, false);
     cluster.start_coordinator();
     cluster.wait_coordinator();
-    let out = ok(
-        &cluster.client(&["result", "1", "--json", "--wait", "120"]),
-        "result 1",
-    );
+    let dir = cluster.dir_arg();
+    let waiting = quorate()
+        .args([
+            "result",
+            "1",
+            "--json",
+            "--wait",
+            "120",
+            "--cluster",
+            &dir,
+            "--as",
+            "acme",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let dispatched = support::wait_until(Duration::from_secs(30), || {
+        cluster.coordinator_log().contains("job dispatched")
+    });
+    assert!(dispatched, "{}", cluster.coordinator_log());
+    std::thread::sleep(Duration::from_millis(500));
+    cluster.kill_coordinator();
+    cluster.start_coordinator();
+    let waited = waiting.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&waited.stderr);
+    assert!(waited.status.success(), "{err}");
+    assert!(err.contains("reconnecting"), "{err}");
+    let out = String::from_utf8_lossy(&waited.stdout).into_owned();
     let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         got["public"],
@@ -490,11 +522,11 @@ fn a_worker_that_crashed_and_restarted_between_jobs_serves_the_next_one() {
     cluster.kill(2);
     cluster.start_worker(2);
     cluster.wait_ready(2);
-    // Its peers' keep-alives on the dead connections reach the new process, which answers
-    // with stateless resets they accept (the reset key comes from worker 2's identity): they
-    // notice within a keep-alive interval (5 s), long before the 30 s idle timeout, and form
-    // the mesh again for the next job, which therefore runs at its first try.
-    std::thread::sleep(std::time::Duration::from_secs(8));
+    // No pause: the next job's first attempt finds the mesh broken (its peers' packets on the
+    // dead connections reach the new process, which answers with stateless resets they
+    // accept, the reset key coming from worker 2's identity), fails at once naming party 2,
+    // and the coordinator moves every worker to a new mesh epoch: the job runs at its second
+    // attempt, with no failure the client sees (worker::mesh, coordinator::attempt).
     let again = ok(
         &cluster.client(&["query", "SELECT SUM(salary) FROM payroll", "--json"]),
         "the first query after worker 2's restart",

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The protocol version this build speaks.
-pub const API_VERSION: u16 = 1;
+pub const API_VERSION: u16 = 2;
 /// The most jobs one `ListJobs` answer holds.
 pub const JOBS_PAGE: usize = 256;
 /// The largest frame accepted: 64 MiB (an upload sends shares in chunks well below it).
@@ -68,6 +68,10 @@ pub enum Request {
         /// The mesh session: unique per attempt, so a job retried after a coordinator
         /// restart never meets a stale session.
         session: u64,
+        /// The mesh epoch the workers meet in: a worker whose mesh belongs to another epoch
+        /// forms a new one (`worker::mesh`). The coordinator moves to a new epoch after an
+        /// attempt fails for want of a peer, so every worker re-forms together.
+        mesh: u64,
         /// The job's specification (TOML, `protocols::catalog::JobSpec`).
         spec: String,
         /// The multiplication protocol the workers use.
@@ -337,6 +341,9 @@ pub enum ErrorKind {
     Refused,
     /// The operation did not complete in its time bound.
     Timeout,
+    /// A peer the operation needs is gone (a worker left the mesh, or could not be
+    /// reached); the same request may succeed once it is back.
+    Unavailable,
 }
 
 impl Response {

@@ -9,6 +9,8 @@
 //!   settlement round);
 //! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
 //!   by every worker before it signs);
+//! - [`attempt`]: a job's attempts and the mesh epoch they run in (retried when a worker
+//!   left the mesh);
 //! - [`quorum`]: a ledger entry's signature round as a pure state machine (final at `t + 1`);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
 //!
@@ -18,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod attempt;
 pub mod files;
 pub mod jobs;
 pub mod keys;

@@ -39,6 +39,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
 use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, Response};
+use crate::attempt::{MeshEpoch, WorkerAnswer, WorkerError};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
 use crate::ledger::{
@@ -138,6 +139,8 @@ struct State {
     submitting: Mutex<()>,
     /// Held while a job ends or an outcome is retried, so an outcome is recorded once.
     busy: Mutex<()>,
+    /// The mesh epoch job attempts run in ([`crate::attempt`]).
+    epoch: MeshEpoch,
 }
 
 /// Runs the coordinator configured in `config_path` until `shutdown` resolves.
@@ -180,6 +183,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         changed: Notify::new(),
         submitting: Mutex::new(()),
         busy: Mutex::new(()),
+        epoch: MeshEpoch::new(rand::random()),
     });
     tracing::info!(address = %address, "coordinator started");
 
@@ -807,38 +811,10 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
             }
         }
     }
-    job.attempts += 1;
-    job.state = JobState::Running;
-    if let Err(e) = put_job(state, &job) {
-        tracing::error!(job = job.id, "{e}");
-        return;
-    }
-    let session = (job.id << 16) | u64::from(job.attempts & 0xffff);
-    tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, "job dispatched");
-    let request = Request::RunJob {
-        job: job.id,
-        session,
-        spec: job.spec.clone(),
-        protocol: job.protocol,
+    let (session, results) = match run_attempts(state, &mut job).await {
+        Some(run) => run,
+        None => return,
     };
-    let (limit, page_bytes) = (state.job_timeout, state.page_bytes);
-    let chain = chain(state).await;
-    let clients = connect_workers(state).await;
-    let runs = clients.into_iter().map(|(id, client)| {
-        let (request, chain) = (request.clone(), chain.clone());
-        async move {
-            let client = client.map_err(|e| (id, ErrorKind::Internal, e))?;
-            let r = call_caught_up(&client, id, &request, &chain, page_bytes, limit).await;
-            tokio::spawn(client.close());
-            match r {
-                Ok(Response::JobReport(report)) => Ok(report),
-                Ok(Response::Error { kind, message }) => Err((id, kind, message)),
-                Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
-                Err(e) => Err((id, ErrorKind::Internal, e)),
-            }
-        }
-    });
-    let results: Vec<Result<JobReport, WorkerError>> = futures_join_all(runs).await;
     let (state_end, report) = judge(results);
     // Two-phase decision on staged updates: durable before anyone hears it.
     let commit = state_end == JobState::Done;
@@ -855,6 +831,99 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
     }
     end_job(state, job, state_end, report).await;
     finish_pending(state).await;
+}
+
+/// Runs attempts of `job` until one is judged (see [`crate::attempt`]): the session of the
+/// last attempt and the workers' answers; `None` if the job's record could not be stored.
+async fn run_attempts(state: &Arc<State>, job: &mut JobInfo) -> Option<(u64, Vec<WorkerAnswer>)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        job.attempts += 1;
+        job.state = JobState::Running;
+        if let Err(e) = put_job(state, job) {
+            tracing::error!(job = job.id, "{e}");
+            return None;
+        }
+        let session = (job.id << 16) | u64::from(job.attempts & 0xffff);
+        let mesh = state.epoch.current();
+        tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, mesh, "job dispatched");
+        let request = Request::RunJob {
+            job: job.id,
+            session,
+            mesh,
+            spec: job.spec.clone(),
+            protocol: job.protocol,
+        };
+        let answers = run_attempt(state, &request).await;
+        match crate::attempt::next(&answers, attempt) {
+            crate::attempt::Next::Judge => return Some((session, answers)),
+            crate::attempt::Next::Retry => {
+                let mesh = state.epoch.advance();
+                tracing::info!(
+                    job = job.id,
+                    mesh,
+                    "a worker left the mesh: trying again in a new one"
+                );
+            }
+        }
+    }
+}
+
+/// One attempt: `request` to every worker, their answers. An unreachable worker fails the
+/// attempt before anyone starts; an answer that a peer is gone ends it at once.
+async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<WorkerAnswer> {
+    let (limit, page_bytes) = (state.job_timeout, state.page_bytes);
+    let chain = chain(state).await;
+    let clients = connect_workers(state).await;
+    let unreachable: Vec<WorkerAnswer> = clients
+        .iter()
+        .filter_map(|(id, c)| {
+            c.as_ref()
+                .err()
+                .map(|e| Err((*id, ErrorKind::Internal, e.clone())))
+        })
+        .collect();
+    if !unreachable.is_empty() {
+        for (_, client) in clients {
+            if let Ok(client) = client {
+                tokio::spawn(client.close());
+            }
+        }
+        return unreachable;
+    }
+    let mut runs = tokio::task::JoinSet::new();
+    for (id, client) in clients {
+        let (request, chain) = (request.clone(), chain.clone());
+        let client = client.expect("checked above");
+        runs.spawn(async move {
+            let r = call_caught_up(&client, id, &request, &chain, page_bytes, limit).await;
+            tokio::spawn(client.close());
+            match r {
+                Ok(Response::JobReport(report)) => Ok(report),
+                Ok(Response::Error { kind, message }) => Err((id, kind, message)),
+                Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
+                // The call was lost on the way: the worker may have died mid-job.
+                Err(e) => Err((id, ErrorKind::Unavailable, e)),
+            }
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let answer = joined.unwrap_or_else(|e| Err((u16::MAX, ErrorKind::Internal, e.to_string())));
+        let ends = crate::attempt::ends_attempt(&answer);
+        answers.push(answer);
+        if ends {
+            // The others may wait for the departed peer; the next attempt cancels them.
+            runs.abort_all();
+            break;
+        }
+    }
+    answers.sort_by_key(|a| match a {
+        Ok(_) => 0,
+        Err((id, _, _)) => *id,
+    });
+    answers
 }
 
 /// Stores a job's new record and tells the clients waiting for it.
@@ -886,9 +955,6 @@ async fn recorded_outcome(state: &State, job: u64) -> Option<(u64, JobStatus)> {
             _ => None,
         })
 }
-
-/// A worker's failure: its id, the class, the message.
-type WorkerError = (u16, ErrorKind, String);
 
 /// The job's end from every worker's answer: done when all agree; otherwise refused (a
 /// worker's policy check) or failed, naming the workers (those with the same reason together).

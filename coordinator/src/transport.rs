@@ -23,6 +23,12 @@ use crate::api::{FrameError, Request, Response, read_frame, write_frame};
 pub const API_ALPN: &[u8] = b"quorate-api/1";
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keep-alive interval on control connections: a call may wait long (a job), the connection
+/// under it stays alive.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
+/// A control connection silent this long (ten keep-alives missed) is lost: the peer died, and
+/// a call waiting on it fails naming the peer instead of waiting out its own bound (issue 20).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one call may take (an upload chunk of a few MiB, a commit with fsync).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -59,11 +65,11 @@ fn transport() -> Arc<TransportConfig> {
         .send_window(64 << 20)
         .max_concurrent_bidi_streams(VarInt::from_u32(64))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
-        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .keep_alive_interval(Some(KEEP_ALIVE))
         .max_idle_timeout(Some(
-            Duration::from_secs(60)
+            IDLE_TIMEOUT
                 .try_into()
-                .expect("60 s is a valid idle timeout"),
+                .expect("10 s is a valid idle timeout"),
         ));
     Arc::new(t)
 }

@@ -1,9 +1,21 @@
-//! The worker's place in the QUIC mesh of workers, formed at startup and formed again when it
-//! breaks: a peer that crashed and restarted cannot rejoin a formed mesh (a mesh admits no one
-//! after forming), so before a job the worker checks every link and, if a peer has departed,
-//! closes its mesh and forms a new one. The other workers do the same on the same job request,
-//! so they meet again; a job that starts while a peer's departure is not yet noticed fails
-//! naming it, and the next one runs on the new mesh.
+//! The worker's place in the QUIC mesh of workers, formed at startup and formed again, by
+//! agreement, when it breaks.
+//!
+//! A mesh admits no one once formed, so a peer that crashed and restarted can only rejoin in a
+//! new mesh, and every worker must form that new mesh at the same time: a worker that re-forms
+//! on its own (as soon as it notices a departure) meets peers still on the old mesh, and
+//! workers end up on different meshes while jobs arrive (BENCHMARKS.md, chaos run 2). So a
+//! mesh belongs to an *epoch* chosen by the coordinator and carried by every job attempt
+//! (`Request::RunJob::mesh`):
+//! - a job of the mesh's own epoch runs on it; if a peer has departed from it, the attempt
+//!   fails at once naming that peer ([`MeshError::Departed`]) instead of waiting;
+//! - a job of another epoch closes the mesh and forms a new one: the coordinator chooses a new
+//!   epoch after any attempt that failed for want of a peer, and sends it to every worker, so
+//!   they all re-form once, together, and a restarted worker is back in the next attempt;
+//! - the mesh formed at startup has no epoch yet: the first job adopts it if it is whole.
+//!
+//! The coordinator's half of the agreement (choosing epochs, retrying) is in
+//! `coordinator::node`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,11 +24,37 @@ use mpc::PartyId;
 use mpc::identity::Identity;
 use mpc::quic::{MeshConfig, Peer, QuicMesh, QuicNetwork, QuicNode};
 use tokio::sync::Mutex;
+use tokio::task::AbortHandle;
 
 /// The bound on forming the mesh before a job (the dials' deadline).
 pub const MESH_WAIT: Duration = Duration::from_secs(30);
 /// How long binding the mesh's port may be retried while a closed endpoint releases it.
 const BIND_WAIT: Duration = Duration::from_secs(5);
+
+/// Why a job has no mesh session.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// Peers have left this epoch's mesh (crashed, restarted, or moved to a newer epoch).
+    #[error("{}", departed_text(.0))]
+    Departed(Vec<PartyId>),
+    /// The mesh could not be formed (the message names the party that did not connect).
+    #[error("the mesh with the other workers is not formed: {0}")]
+    Forming(String),
+}
+
+fn departed_text(parties: &[PartyId]) -> String {
+    let list: Vec<String> = parties.iter().map(|p| p.0.to_string()).collect();
+    match parties {
+        [one] => format!("party {} left the mesh", one.0),
+        _ => format!("parties {} left the mesh", list.join(", ")),
+    }
+}
+
+/// A formed mesh and the epoch it belongs to (`None`: formed at startup, not yet adopted).
+struct Formed {
+    epoch: Option<u64>,
+    mesh: QuicMesh,
+}
 
 /// The mesh, formed on demand.
 pub struct MeshSlot {
@@ -25,7 +63,9 @@ pub struct MeshSlot {
     addr: SocketAddr,
     config: MeshConfig,
     peers: Vec<Peer>,
-    mesh: Mutex<Option<QuicMesh>>,
+    mesh: Mutex<Option<Formed>>,
+    /// The formation started at startup, stopped when the first job chooses an epoch.
+    startup: std::sync::Mutex<Option<AbortHandle>>,
 }
 
 impl MeshSlot {
@@ -44,22 +84,64 @@ impl MeshSlot {
             config,
             peers,
             mesh: Mutex::new(None),
+            startup: std::sync::Mutex::new(None),
         }
     }
 
-    /// Forms the mesh unless a whole one is in place (within [`MESH_WAIT`]).
-    pub async fn ensure(&self) -> Result<(), String> {
+    /// Starts forming the mesh in the background, with no epoch yet: uploads do not need it,
+    /// and the first job adopts it if it is whole by then.
+    pub fn form_at_startup(self: &std::sync::Arc<Self>) {
+        let slot = self.clone();
+        let task = tokio::spawn(async move {
+            let mut formed = slot.mesh.lock().await;
+            match slot.form().await {
+                Ok(mesh) => *formed = Some(Formed { epoch: None, mesh }),
+                Err(e) => tracing::warn!(worker = slot.me.0, "{e} (formed again by the next job)"),
+            }
+        });
+        *self.startup.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+    }
+
+    /// Makes sure a whole mesh of `epoch` is in place (see the module doc).
+    async fn ensure(
+        &self,
+        epoch: u64,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Formed>>, MeshError> {
+        // A job chooses the epoch now: a startup formation still waiting is stopped (dropping
+        // it closes its endpoint, so the port is free for the epoch's own formation).
+        self.stop_startup();
         let mut slot = self.mesh.lock().await;
-        if let Some(mesh) = slot.as_ref() {
-            let gone = mesh.departed();
-            if gone.is_empty() {
-                return Ok(());
+        match slot.as_mut() {
+            Some(f) if f.epoch == Some(epoch) => {
+                let gone = f.mesh.departed();
+                if !gone.is_empty() {
+                    // Re-forming alone would wait for peers still on this mesh: fail now, and
+                    // the coordinator moves every worker to a new epoch.
+                    return Err(MeshError::Departed(gone));
+                }
+                return Ok(slot);
             }
-            tracing::info!(worker = self.me.0, departed = ?gone, "mesh broken: forming it again");
-            if let Some(old) = slot.take() {
-                old.shutdown().await;
+            Some(f) if f.epoch.is_none() && f.mesh.departed().is_empty() => {
+                f.epoch = Some(epoch);
+                return Ok(slot);
             }
+            _ => {}
         }
+        if let Some(old) = slot.take() {
+            tracing::info!(worker = self.me.0, epoch, "forming the mesh of a new epoch");
+            old.mesh.shutdown().await;
+        }
+        let mesh = self.form().await?;
+        tracing::info!(worker = self.me.0, epoch, "mesh formed");
+        *slot = Some(Formed {
+            epoch: Some(epoch),
+            mesh,
+        });
+        Ok(slot)
+    }
+
+    /// Binds the mesh's port and forms the mesh (within [`MESH_WAIT`]).
+    async fn form(&self) -> Result<QuicMesh, MeshError> {
         // One bound: the dials' own deadline is MESH_WAIT (the mesh's 60 s default would
         // outlast it), so a formation ends by failing cleanly, naming the party that did not
         // connect; the outer timeout only catches a bind that hangs, and dropping a formation
@@ -85,37 +167,55 @@ impl MeshSlot {
                 .map_err(|e| e.to_string())
         };
         match tokio::time::timeout(MESH_WAIT + BIND_WAIT, form).await {
-            Ok(Ok(mesh)) => {
-                tracing::info!(worker = self.me.0, "mesh formed");
-                *slot = Some(mesh);
-                Ok(())
-            }
+            Ok(Ok(mesh)) => Ok(mesh),
             Ok(Err(e)) => {
                 tracing::warn!(worker = self.me.0, "mesh not formed: {e}");
-                Err(format!(
-                    "the mesh with the other workers is not formed: {e}"
-                ))
+                Err(MeshError::Forming(e))
             }
-            Err(_) => Err(format!(
-                "the mesh with the other workers is not formed after {} s",
+            Err(_) => Err(MeshError::Forming(format!(
+                "not formed after {} s",
                 (MESH_WAIT + BIND_WAIT).as_secs()
-            )),
+            ))),
         }
     }
 
-    /// Session `id` on a whole mesh (formed first if needed).
-    pub async fn session(&self, id: u64) -> Result<QuicNetwork, String> {
-        self.ensure().await?;
-        let slot = self.mesh.lock().await;
-        let mesh = slot.as_ref().ok_or("the mesh closed")?;
-        mesh.session(mpc::net::SessionId(id))
-            .map_err(|e| e.to_string())
+    /// The parties that have left the current mesh (none when there is no mesh).
+    pub async fn departed(&self) -> Vec<PartyId> {
+        match self.mesh.lock().await.as_ref() {
+            Some(f) => f.mesh.departed(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Session `id` on a whole mesh of `epoch` (formed first if needed).
+    pub async fn session(&self, epoch: u64, id: u64) -> Result<QuicNetwork, MeshError> {
+        let slot = self.ensure(epoch).await?;
+        let formed = slot
+            .as_ref()
+            .ok_or_else(|| MeshError::Forming("the mesh closed".into()))?;
+        formed
+            .mesh
+            .session(mpc::net::SessionId(id))
+            .map_err(|e| MeshError::Forming(e.to_string()))
+    }
+
+    /// Stops the startup formation if it is still running.
+    fn stop_startup(&self) {
+        let startup = self
+            .startup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(startup) = startup {
+            startup.abort();
+        }
     }
 
     /// Closes the mesh.
     pub async fn shutdown(&self) {
-        if let Some(mesh) = self.mesh.lock().await.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(3), mesh.shutdown()).await;
+        self.stop_startup();
+        if let Some(formed) = self.mesh.lock().await.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(3), formed.mesh.shutdown()).await;
         }
     }
 }

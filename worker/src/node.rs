@@ -120,14 +120,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         peers,
     ));
     let my_id = me.id;
-    {
-        let mesh = mesh.clone();
-        tokio::spawn(async move {
-            if let Err(e) = mesh.ensure().await {
-                tracing::warn!(worker = my_id, "{e} (tried again before the next job)");
-            }
-        });
-    }
+    mesh.form_at_startup();
 
     let params = roster.read().expect("roster lock").params();
     let limits = config.limits;
@@ -233,13 +226,15 @@ async fn run_job(
     let JobCall {
         job,
         session,
+        mesh: epoch,
         spec,
         protocol,
     } = call;
     let session_id = session;
-    let session = match mesh.session(session_id).await {
+    let session = match mesh.session(epoch, session_id).await {
         Ok(s) => s,
-        Err(e) => return Response::error(ErrorKind::Internal, format!("job {job}: {e}")),
+        // No mesh for this epoch: the coordinator tries again in a new one.
+        Err(e) => return Response::error(ErrorKind::Unavailable, format!("job {job}: {e}")),
     };
     let seed: [u8; 32] = rand::random();
     let config = mpc::EngineConfig {
@@ -288,6 +283,8 @@ async fn run_job(
             tracing::warn!(job, "job failed: {e}");
             let kind = match e {
                 crate::executor::ExecError::Refused(_) => ErrorKind::Refused,
+                // A peer left the mesh during the job: the job itself may be fine.
+                _ if !mesh.departed().await.is_empty() => ErrorKind::Unavailable,
                 _ => ErrorKind::BadRequest,
             };
             Response::error(kind, format!("job {job}: {e}"))

@@ -51,6 +51,8 @@ pub struct JobCall {
     pub job: u64,
     /// The mesh session of this attempt.
     pub session: u64,
+    /// The mesh epoch the coordinator chose for it (`crate::mesh`).
+    pub mesh: u64,
     /// The job's specification.
     pub spec: JobSpec,
     /// The multiplication protocol.
@@ -267,6 +269,7 @@ impl Service {
                 Request::RunJob {
                     job,
                     session,
+                    mesh,
                     spec,
                     protocol,
                 },
@@ -276,6 +279,7 @@ impl Service {
                     Ok(spec) => Handled::RunJob(JobCall {
                         job,
                         session,
+                        mesh,
                         spec,
                         protocol,
                     }),

@@ -245,6 +245,7 @@ fn only_the_coordinator_runs_jobs_and_writes_the_ledger() {
         Request::RunJob {
             job: 1,
             session: 1,
+            mesh: 0,
             spec: "kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM payroll\"\n".into(),
             protocol: mpc::MulProtocol::Grr,
         },

@@ -137,10 +137,10 @@ pub struct MeshConfig {
     pub recv_timeout_ms: u64,
     /// Deadline for forming the whole mesh, retries included. Default 60 000 ms.
     pub connect_timeout_ms: u64,
-    /// A connection with no traffic (keep-alives included) for this long is lost. Default
-    /// 30 000 ms.
+    /// A connection with no traffic (keep-alives included) for this long is lost: how soon a
+    /// peer that died (and did not restart) is noticed. Default 8 000 ms (eight keep-alives).
     pub idle_timeout_ms: u64,
-    /// Keep-alive interval. Default 5 000 ms.
+    /// Keep-alive interval. Default 1 000 ms.
     pub keep_alive_ms: u64,
     /// Receive window of one stream (one session's traffic from one peer). Default 64 MiB.
     pub stream_window: u32,
@@ -161,8 +161,8 @@ impl Default for MeshConfig {
             max_round_bytes: 4 << 30,
             recv_timeout_ms: 120_000,
             connect_timeout_ms: 60_000,
-            idle_timeout_ms: 30_000,
-            keep_alive_ms: 5_000,
+            idle_timeout_ms: 8_000,
+            keep_alive_ms: 1_000,
             stream_window: 64 << 20,
             connection_window: 256 << 20,
             max_sessions: 1024,
