@@ -173,7 +173,43 @@ fn a_worker_stopped_while_a_job_waits_rejoins_without_restarting_the_others() {
         );
         assert!(took < Duration::from_secs(20), "worker {victim}: {took:?}");
     }
-    for i in 0..3 {
+
+    // Worker 1 killed mid-job (it holds its report, the others have reported) and not
+    // restarted: the job fails naming worker 1 alone, once the coordinator's link to it has
+    // been silent for its idle timeout (10 s) and a new attempt cannot reach it (10 s).
+    cluster.stop(1);
+    cluster.start_worker_with(1, &[("QUORATE_TEST_HOLD_REPORT_MS", "120000")]);
+    cluster.wait_ready(1);
+    let dir = cluster.dir_arg();
+    let waiting = quorate()
+        .args(["query", "SELECT SUM(salary) FROM payroll", "--wait", "120"])
+        .args(["--cluster", &dir, "--as", "acme"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let holding = wait_until(Duration::from_secs(60), || {
+        cluster.log(1).contains("holding the report")
+    });
+    assert!(holding, "worker 1 never held a report: {}", cluster.log(1));
+    let killed = Instant::now();
+    cluster.kill(1);
+    let out = waiting.wait_with_output().unwrap();
+    let took = killed.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("worker 1"), "{err}");
+    assert!(
+        !err.contains("worker 0") && !err.contains("worker 2"),
+        "a healthy worker is blamed: {err}"
+    );
+    eprintln!(
+        "RESULT test=worker_killed_mid_job failed_after_seconds={:.1}",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(40), "{took:?}: {err}");
+    for i in [0, 2] {
         assert!(cluster.worker_running(i), "worker {i} exited");
     }
 }
