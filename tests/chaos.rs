@@ -25,6 +25,8 @@ use support::{LocalCluster, ok, quorate, terminate};
 
 /// The longest a step may take to run its next job successfully.
 const RECOVERY_BOUND: Duration = Duration::from_secs(150);
+/// A step slower than this prints the tails of the nodes' logs.
+const SLOW_STEP: Duration = Duration::from_secs(20);
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n";
 
@@ -274,6 +276,20 @@ fn a_seeded_campaign_of_faults_recovers_without_manual_action() {
             Ok(t) => {
                 recovered += 1;
                 longest = longest.max(t);
+                if t > SLOW_STEP {
+                    // Recovered, but slowly: the logs' tails, to see what it waited for.
+                    let tail = |log: String| {
+                        let lines: Vec<&str> = log.lines().collect();
+                        lines[lines.len().saturating_sub(40)..].join("\n")
+                    };
+                    eprintln!(
+                        "slow step {step}: coordinator:\n{}",
+                        tail(cluster.coordinator_log())
+                    );
+                    for i in 0..3 {
+                        eprintln!("slow step {step}: worker {i}:\n{}", tail(cluster.log(i)));
+                    }
+                }
             }
             Err(e) => panic!(
                 "step {step}: {what}: {e}\n{}\ncoordinator: {}",

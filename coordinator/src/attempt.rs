@@ -11,11 +11,14 @@
 //! workers may be waiting for the departed one, and the next attempt cancels them on each
 //! worker (`worker::attempts`). A refusal or a failure of the job itself is never retried.
 //!
+//! Once no retry is due, [`judge`] makes the job's end from the answers, naming the workers
+//! that failed ([`name_workers`]).
+//!
 //! Pure: no IO, no clock; `coordinator::node` drives it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::api::{ErrorKind, JobReport};
+use crate::api::{ErrorKind, JobReport, JobState};
 
 /// The most attempts one dispatch of a job makes when peers are unavailable.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -75,6 +78,80 @@ pub fn next(answers: &[WorkerAnswer], attempt: u32) -> Next {
     }
 }
 
+/// The job's end from every worker's answer: done when all agree; otherwise refused (a
+/// worker's policy check) or failed, naming the workers (those with the same reason together).
+pub fn judge(results: Vec<Result<JobReport, WorkerError>>) -> (JobState, Option<JobReport>) {
+    let mut refusals = Vec::new();
+    let mut failures = Vec::new();
+    let mut reports = Vec::new();
+    for r in results {
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e @ (_, ErrorKind::Refused, _)) => refusals.push(e),
+            Err(e) => failures.push(e),
+        }
+    }
+    if !refusals.is_empty() {
+        return (JobState::Refused(name_workers(refusals)), None);
+    }
+    if !failures.is_empty() {
+        return (JobState::Failed(name_workers(failures)), None);
+    }
+    match reports.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r == first) => {
+            (JobState::Done, Some(first.clone()))
+        }
+        Some(_) => (
+            JobState::Failed("the workers' reports disagree".into()),
+            None,
+        ),
+        None => (JobState::Failed("no worker answered".into()), None),
+    }
+}
+
+/// The party a worker's failure blames: `... party P left the session` (or `the mesh`).
+fn blamed_party(message: &str) -> Option<u16> {
+    let (_, rest) = message.rsplit_once("party ")?;
+    rest.strip_suffix(" left the session")
+        .or_else(|| rest.strip_suffix(" left the mesh"))?
+        .parse()
+        .ok()
+}
+
+/// `worker 2: reason` or `workers 0, 1: reason`, one clause per distinct reason. A worker's
+/// own `job N: ` prefix is dropped (the job is known). A failure that only says another
+/// failed worker left the session is a consequence, not a cause: it is left out while a cause
+/// remains (a dead worker is named alone, not with the healthy ones that stopped after it).
+pub fn name_workers(errors: Vec<WorkerError>) -> String {
+    let failed: Vec<u16> = errors.iter().map(|e| e.0).collect();
+    let secondary = |m: &str| blamed_party(m).is_some_and(|p| failed.contains(&p));
+    let errors = if errors.iter().all(|e| secondary(&e.2)) {
+        errors
+    } else {
+        errors.into_iter().filter(|e| !secondary(&e.2)).collect()
+    };
+    let mut groups: Vec<(Vec<u16>, String)> = Vec::new();
+    for (id, _, message) in errors {
+        let message = match message.split_once(": ") {
+            Some((head, rest)) if head.starts_with("job ") => rest.to_string(),
+            _ => message,
+        };
+        match groups.iter_mut().find(|(_, m)| *m == message) {
+            Some((ids, _)) => ids.push(id),
+            None => groups.push((vec![id], message)),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(ids, message)| {
+            let list: Vec<String> = ids.iter().map(u16::to_string).collect();
+            let who = if ids.len() == 1 { "worker" } else { "workers" };
+            format!("{who} {}: {message}", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +184,79 @@ mod tests {
         assert_eq!(next(&[bad], 1), Next::Judge);
         let refused = Err((1, ErrorKind::Refused, "job 1: policy".to_string()));
         assert_eq!(next(&[refused, gone(0, 2)], 1), Next::Judge);
+    }
+
+    #[test]
+    fn workers_with_one_reason_are_named_together() {
+        let text = name_workers(vec![
+            (
+                0,
+                ErrorKind::Refused,
+                "job 4: refused: acme's policy".into(),
+            ),
+            (2, ErrorKind::Internal, "cannot connect".into()),
+            (
+                1,
+                ErrorKind::Refused,
+                "job 4: refused: acme's policy".into(),
+            ),
+        ]);
+        assert_eq!(
+            text,
+            "workers 0, 1: refused: acme's policy; worker 2: cannot connect"
+        );
+    }
+
+    #[test]
+    fn a_dead_worker_is_named_alone_not_the_healthy_ones_that_stopped_after_it() {
+        let text = name_workers(vec![
+            (
+                0,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 2 left the session".into(),
+            ),
+            (
+                1,
+                ErrorKind::BadRequest,
+                "job 9: WHERE: party 0 left the session".into(),
+            ),
+            (2, ErrorKind::Internal, "connection lost".into()),
+        ]);
+        assert_eq!(text, "worker 2: connection lost");
+        // A party that left without failing itself stays blamed.
+        let text = name_workers(vec![(
+            0,
+            ErrorKind::BadRequest,
+            "job 9: party 2 left the session".into(),
+        )]);
+        assert_eq!(text, "worker 0: party 2 left the session");
+        // Nor when the healthy ones found it gone from the mesh before the job started.
+        let text = name_workers(vec![
+            (
+                0,
+                ErrorKind::Unavailable,
+                "job 9: party 2 left the mesh".into(),
+            ),
+            (2, ErrorKind::Unavailable, "connection lost".into()),
+        ]);
+        assert_eq!(text, "worker 2: connection lost");
+    }
+
+    #[test]
+    fn a_refusal_outranks_a_failure_and_disagreeing_reports_fail() {
+        let report = |p: &str| JobReport {
+            public: p.into(),
+            outputs: Vec::new(),
+            updates: Vec::new(),
+        };
+        let (state, _) = judge(vec![
+            Err((0, ErrorKind::Internal, "down".into())),
+            Err((1, ErrorKind::Refused, "policy".into())),
+        ]);
+        assert_eq!(state, JobState::Refused("worker 1: policy".into()));
+        let (state, _) = judge(vec![Ok(report("a")), Ok(report("b"))]);
+        assert!(matches!(state, JobState::Failed(m) if m.contains("disagree")));
+        let (state, r) = judge(vec![Ok(report("a")), Ok(report("a"))]);
+        assert_eq!((state, r), (JobState::Done, Some(report("a"))));
     }
 }

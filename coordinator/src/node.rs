@@ -13,7 +13,9 @@
 //! signatures: a slower worker's is not waited for (its replica receives the entry when it is
 //! published, or catches up when it next answers `Behind`). A client waiting for its job
 //! (`WaitJob`) is answered when the job ends. Every wait has a bound: a worker that does not
-//! answer within the job's time limit fails the job with an error naming it. Decisions on
+//! answer within the job's time limit fails the job with an error naming it; a job is not
+//! sent while a worker cannot be reached, and an attempt that finds a peer gone is tried again
+//! at once in a new mesh epoch ([`crate::attempt`]). Decisions on
 //! dataset updates (two-phase) are durable and re-sent until every worker has applied them, so
 //! a worker that was down learns them when it returns; they are sent after the job's outcome
 //! is on the ledger, since a worker commits only then. A job found ended on the ledger (a
@@ -39,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
 use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, Response};
-use crate::attempt::{MeshEpoch, WorkerAnswer, WorkerError};
+use crate::attempt::{MeshEpoch, WorkerAnswer, judge};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
 use crate::ledger::{
@@ -956,77 +958,6 @@ async fn recorded_outcome(state: &State, job: u64) -> Option<(u64, JobStatus)> {
         })
 }
 
-/// The job's end from every worker's answer: done when all agree; otherwise refused (a
-/// worker's policy check) or failed, naming the workers (those with the same reason together).
-fn judge(results: Vec<Result<JobReport, WorkerError>>) -> (JobState, Option<JobReport>) {
-    let mut refusals = Vec::new();
-    let mut failures = Vec::new();
-    let mut reports = Vec::new();
-    for r in results {
-        match r {
-            Ok(report) => reports.push(report),
-            Err(e @ (_, ErrorKind::Refused, _)) => refusals.push(e),
-            Err(e) => failures.push(e),
-        }
-    }
-    if !refusals.is_empty() {
-        return (JobState::Refused(name_workers(refusals)), None);
-    }
-    if !failures.is_empty() {
-        return (JobState::Failed(name_workers(failures)), None);
-    }
-    match reports.split_first() {
-        Some((first, rest)) if rest.iter().all(|r| r == first) => {
-            (JobState::Done, Some(first.clone()))
-        }
-        Some(_) => (
-            JobState::Failed("the workers' reports disagree".into()),
-            None,
-        ),
-        None => (JobState::Failed("no worker answered".into()), None),
-    }
-}
-
-/// The party a worker's failure blames: `... party P left the session ...`.
-fn blamed_party(message: &str) -> Option<u16> {
-    let (_, rest) = message.rsplit_once("party ")?;
-    rest.strip_suffix(" left the session")?.parse().ok()
-}
-
-/// `worker 2: reason` or `workers 0, 1: reason`, one clause per distinct reason. A worker's
-/// own `job N: ` prefix is dropped (the job is known). A failure that only says another
-/// failed worker left the session is a consequence, not a cause: it is left out while a cause
-/// remains (a dead worker is named alone, not with the healthy ones that stopped after it).
-fn name_workers(errors: Vec<WorkerError>) -> String {
-    let failed: Vec<u16> = errors.iter().map(|e| e.0).collect();
-    let secondary = |m: &str| blamed_party(m).is_some_and(|p| failed.contains(&p));
-    let errors = if errors.iter().all(|e| secondary(&e.2)) {
-        errors
-    } else {
-        errors.into_iter().filter(|e| !secondary(&e.2)).collect()
-    };
-    let mut groups: Vec<(Vec<u16>, String)> = Vec::new();
-    for (id, _, message) in errors {
-        let message = match message.split_once(": ") {
-            Some((head, rest)) if head.starts_with("job ") => rest.to_string(),
-            _ => message,
-        };
-        match groups.iter_mut().find(|(_, m)| *m == message) {
-            Some((ids, _)) => ids.push(id),
-            None => groups.push((vec![id], message)),
-        }
-    }
-    groups
-        .into_iter()
-        .map(|(ids, message)| {
-            let list: Vec<String> = ids.iter().map(u16::to_string).collect();
-            let who = if ids.len() == 1 { "worker" } else { "workers" };
-            format!("{who} {}: {message}", list.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Records a job's end in the queue and on the ledger.
 async fn end_job(state: &Arc<State>, mut job: JobInfo, end: JobState, report: Option<JobReport>) {
     match &end {
@@ -1218,74 +1149,5 @@ async fn upkeep(state: Arc<State>) {
         finish_pending(&state).await;
         drop(busy);
         tokio::time::sleep(RETRY_EVERY).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workers_with_one_reason_are_named_together() {
-        let text = name_workers(vec![
-            (
-                0,
-                ErrorKind::Refused,
-                "job 4: refused: acme's policy".into(),
-            ),
-            (2, ErrorKind::Internal, "cannot connect".into()),
-            (
-                1,
-                ErrorKind::Refused,
-                "job 4: refused: acme's policy".into(),
-            ),
-        ]);
-        assert_eq!(
-            text,
-            "workers 0, 1: refused: acme's policy; worker 2: cannot connect"
-        );
-    }
-
-    #[test]
-    fn a_dead_worker_is_named_alone_not_the_healthy_ones_that_stopped_after_it() {
-        let text = name_workers(vec![
-            (
-                0,
-                ErrorKind::BadRequest,
-                "job 9: WHERE: party 2 left the session".into(),
-            ),
-            (
-                1,
-                ErrorKind::BadRequest,
-                "job 9: WHERE: party 0 left the session".into(),
-            ),
-            (2, ErrorKind::Internal, "connection lost".into()),
-        ]);
-        assert_eq!(text, "worker 2: connection lost");
-        // A party that left without failing itself stays blamed.
-        let text = name_workers(vec![(
-            0,
-            ErrorKind::BadRequest,
-            "job 9: party 2 left the session".into(),
-        )]);
-        assert_eq!(text, "worker 0: party 2 left the session");
-    }
-
-    #[test]
-    fn a_refusal_outranks_a_failure_and_disagreeing_reports_fail() {
-        let report = |p: &str| JobReport {
-            public: p.into(),
-            outputs: Vec::new(),
-            updates: Vec::new(),
-        };
-        let (state, _) = judge(vec![
-            Err((0, ErrorKind::Internal, "down".into())),
-            Err((1, ErrorKind::Refused, "policy".into())),
-        ]);
-        assert_eq!(state, JobState::Refused("worker 1: policy".into()));
-        let (state, _) = judge(vec![Ok(report("a")), Ok(report("b"))]);
-        assert!(matches!(state, JobState::Failed(m) if m.contains("disagree")));
-        let (state, r) = judge(vec![Ok(report("a")), Ok(report("a"))]);
-        assert_eq!((state, r), (JobState::Done, Some(report("a"))));
     }
 }
