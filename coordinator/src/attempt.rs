@@ -9,7 +9,8 @@
 //! connection was lost) moves the epoch on and is tried again at once, up to
 //! [`MAX_ATTEMPTS`] times in one dispatch. The first such answer ends the attempt: the other
 //! workers may be waiting for the departed one, and the next attempt cancels them on each
-//! worker (`worker::attempts`). A refusal or a failure of the job itself is never retried.
+//! worker (`worker::attempts`). A refusal or a failure of the job itself is never retried; it
+//! ends the attempt [`FAILURE_GRACE`] after the first such answer at the latest.
 //!
 //! Once no retry is due, [`judge`] makes the job's end from the answers, naming the workers
 //! that failed ([`name_workers`]).
@@ -22,6 +23,12 @@ use crate::api::{ErrorKind, JobReport, JobState};
 
 /// The most attempts one dispatch of a job makes when peers are unavailable.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// After a worker's first failure, how long the other answers are awaited before the attempt
+/// ends without them: a worker that failed before joining the job's session leaves the others
+/// waiting for it until their receive timeout (120 s), while workers failing for one reason
+/// answer within moments of each other and are named together. The workers still running are
+/// cancelled by the next attempt or job (`worker::attempts`).
+pub const FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// A worker's failure: its id, the class, the message.
 pub type WorkerError = (u16, ErrorKind, String);

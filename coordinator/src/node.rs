@@ -872,6 +872,44 @@ async fn run_attempts(state: &Arc<State>, job: &mut JobInfo) -> Option<(u64, Vec
     }
 }
 
+/// The answers of an attempt's calls, as they come: all of them, unless one says a peer is gone
+/// (the attempt ends at once) or one fails (the others get `grace` more, then are cancelled:
+/// see [`crate::attempt::FAILURE_GRACE`]).
+async fn gather_answers(
+    mut runs: tokio::task::JoinSet<WorkerAnswer>,
+    grace_after_failure: Duration,
+) -> Vec<WorkerAnswer> {
+    let mut answers = Vec::new();
+    // Set by the first failure: a worker that failed may never have joined the session, and
+    // the others would wait for it until their receive timeout.
+    let mut grace: Option<tokio::time::Instant> = None;
+    loop {
+        let joined = match grace {
+            None => runs.join_next().await,
+            Some(until) => match tokio::time::timeout_at(until, runs.join_next()).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    runs.abort_all();
+                    break;
+                }
+            },
+        };
+        let Some(joined) = joined else { break };
+        let answer = joined.unwrap_or_else(|e| Err((u16::MAX, ErrorKind::Internal, e.to_string())));
+        let ends = crate::attempt::ends_attempt(&answer);
+        if answer.is_err() && grace.is_none() {
+            grace = Some(tokio::time::Instant::now() + grace_after_failure);
+        }
+        answers.push(answer);
+        if ends {
+            // The others may wait for the departed peer; the next attempt cancels them.
+            runs.abort_all();
+            break;
+        }
+    }
+    answers
+}
+
 /// One attempt: `request` to every worker, their answers. An unreachable worker fails the
 /// attempt before anyone starts; an answer that a peer is gone ends it at once.
 async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<WorkerAnswer> {
@@ -910,17 +948,7 @@ async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<WorkerAnswer>
             }
         });
     }
-    let mut answers = Vec::new();
-    while let Some(joined) = runs.join_next().await {
-        let answer = joined.unwrap_or_else(|e| Err((u16::MAX, ErrorKind::Internal, e.to_string())));
-        let ends = crate::attempt::ends_attempt(&answer);
-        answers.push(answer);
-        if ends {
-            // The others may wait for the departed peer; the next attempt cancels them.
-            runs.abort_all();
-            break;
-        }
-    }
+    let mut answers = gather_answers(runs, crate::attempt::FAILURE_GRACE).await;
     answers.sort_by_key(|a| match a {
         Ok(_) => 0,
         Err((id, _, _)) => *id,
@@ -1149,5 +1177,48 @@ async fn upkeep(state: Arc<State>) {
         finish_pending(&state).await;
         drop(busy);
         tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker that does not answer for an hour.
+    async fn silent(id: u16) -> WorkerAnswer {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Err((id, ErrorKind::Internal, "never".into()))
+    }
+
+    /// The answers gathered when one worker answers `first` and another never answers.
+    async fn beside_a_silent_worker(first: WorkerAnswer, grace: Duration) -> Vec<WorkerAnswer> {
+        let mut runs = tokio::task::JoinSet::new();
+        runs.spawn(async move { first });
+        runs.spawn(silent(0));
+        tokio::time::timeout(Duration::from_secs(10), gather_answers(runs, grace))
+            .await
+            .expect("the attempt ends without the silent worker")
+    }
+
+    #[tokio::test]
+    async fn a_failure_ends_the_attempt_after_a_grace_not_the_receive_timeout() {
+        // Worker 0 waits in the session for worker 1, which failed before joining it.
+        let failed = Err((1, ErrorKind::Forbidden, "job 3: not on the ledger".into()));
+        let answers = beside_a_silent_worker(failed, Duration::from_millis(50)).await;
+        assert_eq!(answers.len(), 1);
+        assert!(matches!(&answers[0], Err((1, ErrorKind::Forbidden, _))));
+    }
+
+    #[tokio::test]
+    async fn answers_within_the_grace_are_all_kept_and_a_departed_peer_ends_at_once() {
+        let mut runs = tokio::task::JoinSet::new();
+        for id in 0..3u16 {
+            runs.spawn(async move { Err((id, ErrorKind::Refused, "policy".into())) });
+        }
+        let answers = gather_answers(runs, Duration::from_secs(30)).await;
+        assert_eq!(answers.len(), 3);
+        let gone = Err((2, ErrorKind::Unavailable, "party 1 left the mesh".into()));
+        let answers = beside_a_silent_worker(gone, Duration::from_secs(3600)).await;
+        assert_eq!(answers.len(), 1);
     }
 }

@@ -6,6 +6,12 @@
 //! the new attempt, and its session could never complete (issue 20). So starting an attempt
 //! aborts every other one still running here; the aborted one answers (if anyone still listens)
 //! that a newer attempt replaced it.
+//!
+//! Newer means a higher session: the coordinator numbers sessions `job << 16 | attempt`, so
+//! they only grow (a restarted coordinator continues from the attempts it stored). An attempt
+//! that arrives late — the coordinator gave up on it and sent the next one, which got here
+//! first — is refused, and neither cancels the newer attempt nor runs beside it (chaos seed 3:
+//! a late attempt cancelled its successor, and the other workers waited 120 s for this one).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -17,7 +23,15 @@ use tokio::task::AbortHandle;
 /// The attempts running on this worker, by mesh session.
 #[derive(Default)]
 pub struct Attempts {
-    running: Mutex<HashMap<u64, (u64, AbortHandle)>>,
+    running: Mutex<Running>,
+}
+
+#[derive(Default)]
+struct Running {
+    /// The highest session started here.
+    latest: u64,
+    /// The attempts running, by session: the job and the task.
+    tasks: HashMap<u64, (u64, AbortHandle)>,
 }
 
 impl Attempts {
@@ -29,10 +43,26 @@ impl Attempts {
         session: u64,
         attempt: impl Future<Output = Response> + Send + 'static,
     ) -> Response {
-        let task = tokio::spawn(attempt);
-        {
+        let task = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            for (old_session, (old_job, handle)) in running.drain() {
+            if session < running.latest {
+                tracing::warn!(
+                    job,
+                    session,
+                    latest = running.latest,
+                    "refused a late attempt: a newer one started here"
+                );
+                return Response::error(
+                    ErrorKind::Internal,
+                    format!(
+                        "job {job}: the attempt in session {session} came after a newer one (session {}): not run",
+                        running.latest
+                    ),
+                );
+            }
+            running.latest = session;
+            let task = tokio::spawn(attempt);
+            for (old_session, (old_job, handle)) in running.tasks.drain() {
                 tracing::warn!(
                     job = old_job,
                     session = old_session,
@@ -40,12 +70,14 @@ impl Attempts {
                 );
                 handle.abort();
             }
-            running.insert(session, (job, task.abort_handle()));
-        }
+            running.tasks.insert(session, (job, task.abort_handle()));
+            task
+        };
         let outcome = task.await;
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .tasks
             .remove(&session);
         match outcome {
             Ok(response) => response,
@@ -96,7 +128,57 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(attempts.running.lock().unwrap().is_empty());
+        assert!(attempts.running.lock().unwrap().tasks.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_late_attempt_neither_cancels_the_newer_one_nor_runs() {
+        let attempts = Arc::new(Attempts::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let newer = {
+            let attempts = attempts.clone();
+            tokio::spawn(async move {
+                attempts
+                    .run(4, 12, async {
+                        let _ = rx.await;
+                        Response::Ok
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let late = {
+            let ran = ran.clone();
+            attempts
+                .run(4, 11, async move {
+                    ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                    Response::Ok
+                })
+                .await
+        };
+        match late {
+            Response::Error { message, .. } => {
+                assert!(
+                    message.contains("session 11 came after a newer one (session 12)"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        tx.send(()).unwrap();
+        assert_eq!(
+            newer.await.unwrap(),
+            Response::Ok,
+            "the newer attempt completed"
+        );
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "the late attempt ran"
+        );
+        // Also after the newer one has ended.
+        let again = attempts.run(4, 11, async { Response::Ok }).await;
+        assert!(matches!(again, Response::Error { .. }), "{again:?}");
     }
 
     #[tokio::test]
