@@ -228,16 +228,25 @@ impl Inputs {
     }
 
     /// Refuses the job, naming the dataset and the clause, unless every input's policy allows
-    /// this kind, these recipients and this number of contributing owners.
-    pub fn check(&self, spec: &JobSpec) -> Result<(), ExecError> {
+    /// this kind, these recipients, this number of contributing owners, the epsilon the job
+    /// spends and the aggregate `functions` it computes (statistics), and for record matching
+    /// the other inputs.
+    pub fn check(&self, spec: &JobSpec, functions: &[&'static str]) -> Result<(), ExecError> {
         let mut owners: Vec<&str> = self.records.iter().map(|r| r.owner.as_str()).collect();
         owners.sort_unstable();
         owners.dedup();
+        let keys: Vec<String> = self.records.iter().map(DatasetRecord::key).collect();
         let use_ = Use {
             kind: spec.kind(),
             recipients: spec.recipients(),
             publishes: spec.publishes(),
             owners: owners.len(),
+            epsilon: match spec {
+                JobSpec::Statistics { epsilon, .. } => *epsilon,
+                _ => None,
+            },
+            functions,
+            inputs: &keys,
         };
         for (r, p) in self.records.iter().zip(&self.policies) {
             p.check(&r.name, &r.owner, &use_)?;
@@ -295,6 +304,7 @@ pub async fn execute_within<N: Network>(
     spec: &JobSpec,
     limits: &Limits,
 ) -> Result<JobOutput, ExecError> {
+    let mut functions = Vec::new();
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
             // The FROM table names the datasets it pools; a reason it pools none is the error.
@@ -314,6 +324,7 @@ pub async fn execute_within<N: Network>(
             let rows = inputs.records.iter().map(|r| r.rows).sum();
             let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n());
             limits.check(&cost).map_err(StatsError::OverLimit)?;
+            functions = parsed.functions();
             inputs
         }
         // Only the round's firms' datasets are read (and their policies checked).
@@ -332,10 +343,11 @@ pub async fn execute_within<N: Network>(
         )?,
         (_, None) => return Err(ExecError::Input("the job names no inputs".into())),
     };
-    inputs.check(spec)?;
+    inputs.check(spec, &functions)?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);
-    spec.run(engine, &tables, minimums)
+    let min_intersection = Policy::strictest_intersection(&inputs.policies);
+    spec.run_released(engine, &tables, minimums, min_intersection)
         .await
         .map_err(|e| match e {
             JobError::Stats(e) => ExecError::Stats(e),

@@ -283,3 +283,65 @@ fn every_worker_refuses_a_job_the_policy_forbids() {
         );
     }
 }
+
+/// Every worker refuses `query` (with `epsilon`), naming acme's dataset and `clause`.
+fn refused_by_all(
+    stores: &Arc<Vec<ShareStore>>,
+    params: Params,
+    query: &str,
+    epsilon: Option<f64>,
+    clause: &str,
+) {
+    let spec = JobSpec::Statistics {
+        query: query.into(),
+        epsilon,
+        recipients: vec![],
+    };
+    for out in run_job(stores.clone(), params, MulProtocol::Grr, spec) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("dataset 'payroll' (owner acme)") && err.contains(clause),
+            "{query}: {err}"
+        );
+    }
+}
+
+#[test]
+fn every_worker_holds_the_analyst_to_the_disclosure_clauses() {
+    let params = Params::new(3, 1).unwrap();
+    let policy = "require_dp = true\nmax_epsilon = 1.0\nforbid_functions = [\"MAX\", \"MEDIAN\"]";
+    let (_dirs, stores, _) = stores(&[("acme", policy), ("beta", ""), ("gamma", "")], params);
+    // The tracker pair: two exact sums whose difference is one salary.
+    for tracker in [
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60000",
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60001",
+    ] {
+        refused_by_all(&stores, params, tracker, None, "require_dp");
+    }
+    refused_by_all(
+        &stores,
+        params,
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60000",
+        Some(4.0),
+        "max_epsilon",
+    );
+    refused_by_all(
+        &stores,
+        params,
+        "SELECT COUNT(*), MAX(salary) FROM payroll",
+        Some(0.5),
+        "forbid_functions",
+    );
+    // Under the cap, the same tracker is answered, with noise.
+    let spec = JobSpec::Statistics {
+        query: "SELECT COUNT(*), SUM(salary) FROM payroll WHERE salary < 60000".into(),
+        epsilon: Some(0.5),
+        recipients: vec![],
+    };
+    for out in run_job(stores.clone(), params, MulProtocol::Grr, spec) {
+        let Ok(PublicResult::Statistics(r)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(r.epsilon, Some(0.5));
+    }
+}
