@@ -13,7 +13,9 @@
 //! and for record matching `match_with` (the only datasets, `owner/name`, or owners it may be
 //! matched with) and `min_intersection` (fewer common identifiers than this and the job releases
 //! nothing: no count, no sum, [`crate::matching::records`]). A record match never takes one
-//! dataset twice, policy or not.
+//! dataset twice, policy or not. `epsilon_budget` caps the total epsilon of every query
+//! together: the workers count the spending on the ledger (the check is
+//! [`Policy::check_budget`], the counting `coordinator::ledger::budget`).
 
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +86,11 @@ pub struct Policy {
     /// Record matching: below this many common identifiers, nothing is released (default 0).
     #[serde(default)]
     pub min_intersection: usize,
+    /// The total epsilon every query together may spend on the dataset, counted on the ledger
+    /// (sequential composition; `coordinator::ledger::budget`). Implies `require_dp`: an exact
+    /// answer would spend without bound. Absent: no budget.
+    #[serde(default)]
+    pub epsilon_budget: Option<f64>,
 }
 
 impl Default for Policy {
@@ -99,6 +106,7 @@ impl Default for Policy {
             forbid_functions: Vec::new(),
             match_with: None,
             min_intersection: 0,
+            epsilon_budget: None,
         }
     }
 }
@@ -151,9 +159,14 @@ impl Policy {
                 FUNCTIONS.join(", ")
             ));
         }
-        if let Some(e) = policy.max_epsilon {
-            if !(e.is_finite() && e > 0.0) {
-                return Err(format!("max_epsilon must be a positive number, not {e}"));
+        for (clause, value) in [
+            ("max_epsilon", policy.max_epsilon),
+            ("epsilon_budget", policy.epsilon_budget),
+        ] {
+            if let Some(e) = value {
+                if !(e.is_finite() && e > 0.0) {
+                    return Err(format!("{clause} must be a positive number, not {e}"));
+                }
             }
         }
         Ok(policy)
@@ -214,10 +227,15 @@ impl Policy {
 
     /// The clauses on what a job releases: `require_dp`, `max_epsilon`, `forbid_functions`.
     fn check_release(&self, job: &Use<'_>) -> Result<(), (&'static str, String)> {
-        if self.require_dp {
+        if self.require_dp || self.epsilon_budget.is_some() {
+            let clause = if self.require_dp {
+                "require_dp"
+            } else {
+                "epsilon_budget"
+            };
             if job.kind != "statistics" {
                 return Err((
-                    "require_dp",
+                    clause,
                     format!(
                         "a {} job releases exact values; only a statistics query with differential privacy (epsilon) may read this dataset",
                         job.kind
@@ -226,7 +244,7 @@ impl Policy {
             }
             if job.epsilon.is_none() {
                 return Err((
-                    "require_dp",
+                    clause,
                     "the query asks for exact answers: give it an epsilon (differential privacy)"
                         .into(),
                 ));
@@ -270,6 +288,39 @@ impl Policy {
             )),
             None => Ok(()),
         }
+    }
+
+    /// `epsilon_budget`: refuses a query spending `asked` on dataset `dataset` of `owner` when
+    /// `spent` already (both in the ledger's units, `units_per_epsilon` per epsilon) would
+    /// bring the total past the budget. The refusal names the dataset, what was spent and the
+    /// budget.
+    pub fn check_budget(
+        &self,
+        dataset: &str,
+        owner: &str,
+        spent: u64,
+        asked: u64,
+        units_per_epsilon: f64,
+    ) -> Result<(), Refusal> {
+        let Some(budget) = self.epsilon_budget else {
+            return Ok(());
+        };
+        let cap = (budget * units_per_epsilon).floor() as u64;
+        if spent.saturating_add(asked) <= cap {
+            return Ok(());
+        }
+        let eps = |u: u64| u as f64 / units_per_epsilon;
+        Err(Refusal {
+            dataset: dataset.into(),
+            owner: owner.into(),
+            clause: "epsilon_budget",
+            reason: format!(
+                "epsilon {} spent of a budget of {budget} (on the ledger); this query asks {}, {} is left",
+                eps(spent),
+                eps(asked),
+                eps(cap.saturating_sub(spent))
+            ),
+        })
     }
 
     /// The strictest of several policies' `min_intersection`.
@@ -452,5 +503,12 @@ mod tests {
             ]),
             10
         );
+    }
+
+    #[test]
+    fn the_example_policy_parses() {
+        let text = include_str!("../../examples/policy-dp.toml");
+        let p = Policy::from_toml(text).unwrap();
+        assert!(p.require_dp && p.epsilon_budget == Some(2.0) && p.min_intersection == 10);
     }
 }
