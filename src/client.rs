@@ -246,9 +246,26 @@ impl Workers {
 
 /// Fails unless every worker lists the same datasets (a committed upload is on all of them).
 pub fn agree(lists: &[Vec<DatasetInfo>]) -> Result<Vec<DatasetInfo>> {
-    let first = lists.first().cloned().unwrap_or_default();
+    // The privacy budget spent is counted on each worker's ledger replica, which may lag by an
+    // entry: the lists agree up to it, and the most any worker counts is shown.
+    let without_budget = |l: &[DatasetInfo]| -> Vec<DatasetInfo> {
+        l.iter()
+            .map(|d| DatasetInfo {
+                budget: None,
+                ..d.clone()
+            })
+            .collect()
+    };
+    let mut first = lists.first().cloned().unwrap_or_default();
+    for l in lists {
+        for (d, other) in first.iter_mut().zip(l) {
+            if let (Some((b, spent)), Some((_, s))) = (d.budget, other.budget) {
+                d.budget = Some((b, spent.max(s)));
+            }
+        }
+    }
     for (i, l) in lists.iter().enumerate() {
-        if l != &first {
+        if without_budget(l) != without_budget(&first) {
             bail!(
                 "workers disagree on their datasets: worker 0 lists {} and worker {i} lists {}",
                 first.len(),

@@ -149,6 +149,10 @@ pub struct JobReport {
     pub outputs: Vec<ReportedOutput>,
     /// Datasets (`owner/name`) that the job updates, staged here until [`Request::FinishJob`].
     pub updates: Vec<String>,
+    /// The differential privacy budget the job spent, per dataset it read
+    /// ([`crate::ledger::budget`]); recorded in its outcome entry.
+    #[serde(default)]
+    pub spent: Vec<crate::ledger::budget::Spent>,
 }
 
 /// A private output as the coordinator and the ledger see it: who gets it, and a Pedersen
@@ -277,6 +281,11 @@ pub struct DatasetInfo {
     pub columns: u32,
     /// Schema as TOML.
     pub schema: String,
+    /// The differential privacy budget, when the dataset's policy sets one: `(budget, spent)`
+    /// in the ledger's units ([`crate::ledger::budget`]), spent as this worker's replica
+    /// counts it.
+    #[serde(default)]
+    pub budget: Option<(u64, u64)>,
 }
 
 /// The answer to a [`Request`].

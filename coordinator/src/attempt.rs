@@ -255,6 +255,7 @@ mod tests {
             public: p.into(),
             outputs: Vec::new(),
             updates: Vec::new(),
+            spent: Vec::new(),
         };
         let (state, _) = judge(vec![
             Err((0, ErrorKind::Internal, "down".into())),

@@ -82,6 +82,7 @@ pub fn job_outcome(
                 });
             }
         }
+        outputs.extend(report.spent.iter().map(|s| s.output()));
     }
     let outcome = JobOutcome {
         job,

@@ -534,3 +534,53 @@ fn a_tampered_job_spec_fails_verification_at_its_height() {
         "{refusal}"
     );
 }
+
+/// The privacy budget on the ledger: a DP query's outcome records what it spent on each
+/// dataset; the spending is recomputed offline from the signed specs (as `ledger verify`
+/// does), and an outcome that records less than its spec asked is caught at its height, even
+/// signed by a quorum. A ledger written before the budget existed shows no spending.
+#[test]
+fn privacy_spending_is_recorded_and_recomputed_offline() {
+    use coordinator::ledger::budget::{self, Spent};
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _) = five_entries(dir.path());
+    let mut ledger = Ledger::open(dir.path(), &c.roster).unwrap();
+    assert!(budget::recompute(ledger.entries()).unwrap().is_empty());
+    let request = JobRequest {
+        spec: "kind = \"statistics\"\nquery = \"SELECT SUM(salary) FROM payroll\"\nepsilon = 0.4\n"
+            .into(),
+        protocol: mpc::MulProtocol::Grr,
+        nonce: Hash256([9; 32]),
+    };
+    let dp = JobSubmitted {
+        job: 3,
+        signatures: vec![request.sign(&c.analyst)],
+        request,
+    };
+    let outcome = |epsilon| JobOutcome {
+        job: 3,
+        status: JobStatus::Done,
+        outputs: vec![Spent::new("acme/payroll", epsilon).output()],
+    };
+    for body in [
+        EntryBody::JobSubmitted(dp),
+        EntryBody::JobOutcome(outcome(0.4)),
+    ] {
+        let head = ledger.head();
+        let entry = c.signed(Some(&head), ledger.candidate(3_000, body), &[0, 1]);
+        ledger.append(entry).unwrap();
+    }
+    let reopened = Ledger::open(dir.path(), &c.roster).unwrap();
+    verify(reopened.entries(), &c.roster).unwrap();
+    let spending = budget::recompute(reopened.entries()).unwrap();
+    assert_eq!(spending["acme/payroll"], (budget::units(0.4), vec![3]));
+    // A quorum records less than the spec asked: the chain verifies, the budget does not.
+    let mut entries = reopened.entries().to_vec();
+    let last = entries.len() - 1;
+    entries[last].body = EntryBody::JobOutcome(outcome(0.1));
+    let err = budget::recompute(&entries).unwrap_err();
+    assert!(
+        err.contains("job 3") && err.contains("0.1") && err.contains("0.4"),
+        "{err}"
+    );
+}

@@ -331,6 +331,7 @@ fn records(mul: MulProtocol, rng: &mut ChaCha12Rng) {
         sums: vec!["spend".into()],
         pairwise: false,
         recipients: vec!["analyst".into()],
+        min_intersection: 0,
     };
     let clear_tables: Vec<OwnedTable> = tables
         .iter()

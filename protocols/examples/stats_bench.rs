@@ -2,8 +2,11 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07]
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [EPSILON]
 //! ```
+//!
+//! With `EPSILON`, the query runs with differential privacy (noise drawn inside the
+//! computation) and the line carries `epsilon=`.
 //!
 //! `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a protocol, both.
 //! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners (`avg_stddev`); `MEDIAN`
@@ -82,9 +85,13 @@ fn main() {
             "SELECT dept, MEDIAN(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
         ),
     ];
+    // An optional fourth argument asks for differential privacy with this epsilon.
+    let epsilon: Option<f64> = std::env::args()
+        .nth(4)
+        .map(|a| a.parse().expect("epsilon: a positive number"));
     let options = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
-        epsilon: None,
+        epsilon,
     };
     // An optional second argument restricts the run to some shapes: `avg_stddev,median`
     // (`all`: every shape).
@@ -148,8 +155,11 @@ fn main() {
                 .expect("party 0 ran");
             match result {
                 Ok(_) => println!(
-                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
-                    stats.rounds, stats.net.bytes_sent, stats.multiplications
+                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} epsilon={} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
+                    epsilon.map_or("none".to_string(), |e| e.to_string()),
+                    stats.rounds,
+                    stats.net.bytes_sent,
+                    stats.multiplications
                 ),
                 Err(StatsError::Mpc {
                     source: mpc::MpcError::InvalidArgument { reason, .. },

@@ -151,6 +151,7 @@ impl JobSpec {
                 sums: sums.clone(),
                 pairwise: *pairwise,
                 recipients: recipients.clone(),
+                min_intersection: 0,
             }),
             _ => None,
         }
@@ -249,6 +250,18 @@ impl JobSpec {
         tables: &[OwnedTable],
         minimums: GroupMinimums,
     ) -> Result<Outcome<PublicResult>, JobError> {
+        self.run_released(b, tables, minimums, 0).await
+    }
+
+    /// [`JobSpec::run`] with the strictest `min_intersection` of the inputs' policies (record
+    /// matching releases nothing below it; [`crate::policy::Policy::strictest_intersection`]).
+    pub async fn run_released<B: Backend>(
+        &self,
+        b: &mut B,
+        tables: &[OwnedTable],
+        minimums: GroupMinimums,
+        min_intersection: usize,
+    ) -> Result<Outcome<PublicResult>, JobError> {
         use crate::stats::StatsError;
         Ok(match self {
             JobSpec::Statistics {
@@ -300,7 +313,10 @@ impl JobSpec {
                     .map(PublicResult::Orders)
             }
             JobSpec::RecordMatch { .. } => {
-                let query = self.record_query().expect("a record_match job");
+                let query = RecordQuery {
+                    min_intersection,
+                    ..self.record_query().expect("a record_match job")
+                };
                 crate::matching::run_record_match(b, &query, tables)
                     .await?
                     .map(PublicResult::RecordMatch)

@@ -5,6 +5,17 @@
 //! With no policy given, every job kind and every registered client as recipient are allowed,
 //! a job needs one contributing owner, and a reported statistics group needs at least 3
 //! contributing owners and 10 rows (`DESIGN.md`, "Dataset").
+//!
+//! Clauses that bind the analyst, not only the job's shape (each off unless given):
+//! `require_dp` (a statistics query must ask for differential privacy; every other kind
+//! releases exact values and is refused), `max_epsilon` (per query), `forbid_functions`
+//! (aggregates the dataset never feeds, e.g. `["MIN", "MAX", "PERCENTILE"]`: one person's value),
+//! and for record matching `match_with` (the only datasets, `owner/name`, or owners it may be
+//! matched with) and `min_intersection` (fewer common identifiers than this and the job releases
+//! nothing: no count, no sum, [`crate::matching::records`]). A record match never takes one
+//! dataset twice, policy or not. `epsilon_budget` caps the total epsilon of every query
+//! together: the workers count the spending on the ledger (the check is
+//! [`Policy::check_budget`], the counting `coordinator::ledger::budget`).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,8 +29,26 @@ fn one() -> usize {
     1
 }
 
+/// The aggregate functions a policy may name in `forbid_functions` (the names
+/// [`crate::stats::sql::Aggregate::function`] gives; `MEDIAN` is `PERCENTILE`).
+pub const FUNCTIONS: &[&str] = &[
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "VARIANCE",
+    "STDDEV",
+    "PERCENTILE",
+    "CORR",
+    "COVAR",
+    "REGR_SLOPE",
+    "REGR_INTERCEPT",
+    "HISTOGRAM",
+];
+
 /// What a dataset's owner allows. TOML, unknown keys refused; every field optional.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Job kinds that may read the dataset (`statistics`, `auction`, ...). Absent: all.
@@ -39,6 +68,29 @@ pub struct Policy {
     /// Rows behind every reported statistics group (default 10).
     #[serde(default = "default_group_rows")]
     pub min_group_rows: usize,
+    /// A statistics query must use differential privacy (`epsilon`); other job kinds, which
+    /// release exact values, are refused (default false).
+    #[serde(default)]
+    pub require_dp: bool,
+    /// The largest epsilon one query may spend on the dataset (default: no cap).
+    #[serde(default)]
+    pub max_epsilon: Option<f64>,
+    /// Aggregate functions never computed over the dataset, from [`FUNCTIONS`] (`MEDIAN` may
+    /// stand for `PERCENTILE`; default none).
+    #[serde(default)]
+    pub forbid_functions: Vec<String>,
+    /// Record matching: the datasets (`owner/name`) or owners (`owner`) the dataset may be
+    /// matched with. Absent: any.
+    #[serde(default)]
+    pub match_with: Option<Vec<String>>,
+    /// Record matching: below this many common identifiers, nothing is released (default 0).
+    #[serde(default)]
+    pub min_intersection: usize,
+    /// The total epsilon every query together may spend on the dataset, counted on the ledger
+    /// (sequential composition; `coordinator::ledger::budget`). Implies `require_dp`: an exact
+    /// answer would spend without bound. Absent: no budget.
+    #[serde(default)]
+    pub epsilon_budget: Option<f64>,
 }
 
 impl Default for Policy {
@@ -49,6 +101,12 @@ impl Default for Policy {
             min_owners: 1,
             min_group_owners: default_group_owners(),
             min_group_rows: default_group_rows(),
+            require_dp: false,
+            max_epsilon: None,
+            forbid_functions: Vec::new(),
+            match_with: None,
+            min_intersection: 0,
+            epsilon_budget: None,
         }
     }
 }
@@ -64,6 +122,12 @@ pub struct Use<'a> {
     pub publishes: bool,
     /// Distinct owners contributing to the job's inputs.
     pub owners: usize,
+    /// The differential privacy budget the job spends (statistics only).
+    pub epsilon: Option<f64>,
+    /// The aggregate functions a statistics query computes ([`FUNCTIONS`] names).
+    pub functions: &'a [&'static str],
+    /// Every input dataset of the job, `owner/name`.
+    pub inputs: &'a [String],
 }
 
 /// A policy's refusal: the dataset, the clause and why.
@@ -81,9 +145,31 @@ pub struct Refusal {
 }
 
 impl Policy {
-    /// Parses a policy from TOML.
+    /// Parses a policy from TOML, refusing a function name outside [`FUNCTIONS`] and a
+    /// `max_epsilon` that is not a positive number.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(f) = policy
+            .forbid_functions
+            .iter()
+            .find(|f| function_name(f).is_none())
+        {
+            return Err(format!(
+                "forbid_functions: unknown function {f:?} (known: {})",
+                FUNCTIONS.join(", ")
+            ));
+        }
+        for (clause, value) in [
+            ("max_epsilon", policy.max_epsilon),
+            ("epsilon_budget", policy.epsilon_budget),
+        ] {
+            if let Some(e) = value {
+                if !(e.is_finite() && e > 0.0) {
+                    return Err(format!("{clause} must be a positive number, not {e}"));
+                }
+            }
+        }
+        Ok(policy)
     }
 
     /// Checks one use of dataset `dataset` owned by `owner`.
@@ -120,6 +206,13 @@ impl Policy {
                 );
             }
         }
+        self.check_release(job)
+            .or_else(|(clause, reason)| refuse(clause, reason))?;
+        if job.kind == "record_match" {
+            let me = format!("{owner}/{dataset}");
+            self.check_partners(&me, job.inputs)
+                .or_else(|(clause, reason)| refuse(clause, reason))?;
+        }
         if job.owners < self.min_owners {
             return refuse(
                 "min_owners",
@@ -132,6 +225,113 @@ impl Policy {
         Ok(())
     }
 
+    /// The clauses on what a job releases: `require_dp`, `max_epsilon`, `forbid_functions`.
+    fn check_release(&self, job: &Use<'_>) -> Result<(), (&'static str, String)> {
+        if self.require_dp || self.epsilon_budget.is_some() {
+            let clause = if self.require_dp {
+                "require_dp"
+            } else {
+                "epsilon_budget"
+            };
+            if job.kind != "statistics" {
+                return Err((
+                    clause,
+                    format!(
+                        "a {} job releases exact values; only a statistics query with differential privacy (epsilon) may read this dataset",
+                        job.kind
+                    ),
+                ));
+            }
+            if job.epsilon.is_none() {
+                return Err((
+                    clause,
+                    "the query asks for exact answers: give it an epsilon (differential privacy)"
+                        .into(),
+                ));
+            }
+        }
+        if let (Some(cap), Some(e)) = (self.max_epsilon, job.epsilon) {
+            if e > cap {
+                return Err((
+                    "max_epsilon",
+                    format!("epsilon {e} is over the cap of {cap} per query"),
+                ));
+            }
+        }
+        if let Some(f) = job.functions.iter().find(|f| {
+            self.forbid_functions
+                .iter()
+                .any(|g| function_name(g) == Some(**f))
+        }) {
+            return Err((
+                "forbid_functions",
+                format!("{f} is never computed over this dataset"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `match_with`: every other input of a record match (`me` is this dataset, `owner/name`)
+    /// is listed, by its `owner/name` or its owner.
+    fn check_partners(&self, me: &str, inputs: &[String]) -> Result<(), (&'static str, String)> {
+        let Some(allowed) = &self.match_with else {
+            return Ok(());
+        };
+        let listed = |key: &str| {
+            let owner = key.split('/').next().unwrap_or(key);
+            allowed.iter().any(|a| a == key || a == owner)
+        };
+        match inputs.iter().find(|k| k.as_str() != me && !listed(k)) {
+            Some(k) => Err((
+                "match_with",
+                format!("it may be matched only with {allowed:?}, not with {k}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `epsilon_budget`: refuses a query spending `asked` on dataset `dataset` of `owner` when
+    /// `spent` already (both in the ledger's units, `units_per_epsilon` per epsilon) would
+    /// bring the total past the budget. The refusal names the dataset, what was spent and the
+    /// budget.
+    pub fn check_budget(
+        &self,
+        dataset: &str,
+        owner: &str,
+        spent: u64,
+        asked: u64,
+        units_per_epsilon: f64,
+    ) -> Result<(), Refusal> {
+        let Some(budget) = self.epsilon_budget else {
+            return Ok(());
+        };
+        let cap = (budget * units_per_epsilon).floor() as u64;
+        if spent.saturating_add(asked) <= cap {
+            return Ok(());
+        }
+        let eps = |u: u64| u as f64 / units_per_epsilon;
+        Err(Refusal {
+            dataset: dataset.into(),
+            owner: owner.into(),
+            clause: "epsilon_budget",
+            reason: format!(
+                "epsilon {} spent of a budget of {budget} (on the ledger); this query asks {}, {} is left",
+                eps(spent),
+                eps(asked),
+                eps(cap.saturating_sub(spent))
+            ),
+        })
+    }
+
+    /// The strictest of several policies' `min_intersection`.
+    pub fn strictest_intersection<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> usize {
+        policies
+            .into_iter()
+            .map(|p| p.min_intersection)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The strictest of several policies' group minimums: (owners, rows).
     pub fn strictest_group_minimums<'a>(
         policies: impl IntoIterator<Item = &'a Policy>,
@@ -141,6 +341,17 @@ impl Policy {
             |(o, r), p| (o.max(p.min_group_owners), r.max(p.min_group_rows)),
         )
     }
+}
+
+/// The [`FUNCTIONS`] name a policy's `forbid_functions` entry stands for (case-insensitive;
+/// `MEDIAN` and `PERCENTILE_CONT` are `PERCENTILE`).
+fn function_name(name: &str) -> Option<&'static str> {
+    let upper = name.to_ascii_uppercase();
+    let upper = match upper.as_str() {
+        "MEDIAN" | "PERCENTILE_CONT" => "PERCENTILE",
+        other => other,
+    };
+    FUNCTIONS.iter().copied().find(|f| *f == upper)
 }
 
 #[cfg(test)]
@@ -155,6 +366,9 @@ mod tests {
             recipients: &recipients,
             publishes: false,
             owners: 2,
+            epsilon: None,
+            functions: &["SUM"],
+            inputs: &[],
         };
         assert!(Policy::default().check("payroll", "acme", &job).is_ok());
         let p = Policy::from_toml("allow_kinds = [\"auction\"]").unwrap();
@@ -196,5 +410,105 @@ mod tests {
             Policy::strictest_group_minimums([&Policy::default(), &strict]),
             (3, 50)
         );
+    }
+
+    #[test]
+    fn disclosure_clauses_bind_the_analyst_and_name_themselves() {
+        let p = Policy::from_toml(
+            "require_dp = true\nmax_epsilon = 0.5\nforbid_functions = [\"max\", \"MEDIAN\"]",
+        )
+        .unwrap();
+        let exact = Use {
+            kind: "statistics",
+            recipients: &[],
+            publishes: true,
+            owners: 3,
+            epsilon: None,
+            functions: &["SUM"],
+            inputs: &[],
+        };
+        let clause = |u: &Use<'_>| p.check("payroll", "acme", u).map_err(|e| e.clause);
+        assert_eq!(clause(&exact), Err("require_dp"));
+        let noisy = Use {
+            epsilon: Some(0.5),
+            ..exact.clone()
+        };
+        assert_eq!(clause(&noisy), Ok(()));
+        let greedy = Use {
+            epsilon: Some(0.6),
+            ..exact.clone()
+        };
+        let err = p.check("payroll", "acme", &greedy).unwrap_err();
+        assert_eq!(err.clause, "max_epsilon");
+        assert!(
+            err.to_string().contains("dataset 'payroll' (owner acme)"),
+            "{err}"
+        );
+        for f in ["MAX", "PERCENTILE"] {
+            let u = Use {
+                functions: &["COUNT", f],
+                ..noisy.clone()
+            };
+            assert_eq!(clause(&u), Err("forbid_functions"), "{f}");
+        }
+        let matching = Use {
+            kind: "record_match",
+            ..exact.clone()
+        };
+        assert_eq!(clause(&matching), Err("require_dp"));
+        // A typo in a function name or a meaningless cap is refused, not ignored.
+        assert!(
+            Policy::from_toml("forbid_functions = [\"MAXX\"]")
+                .unwrap_err()
+                .contains("MAXX")
+        );
+        assert!(Policy::from_toml("max_epsilon = -1.0").is_err());
+    }
+
+    #[test]
+    fn match_with_lists_the_partners_a_record_match_may_have() {
+        let p = Policy::from_toml("match_with = [\"globex\", \"initech/leads\"]").unwrap();
+        let inputs = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let job = |inputs: &[String]| {
+            p.check(
+                "customers",
+                "acme",
+                &Use {
+                    kind: "record_match",
+                    recipients: &[],
+                    publishes: true,
+                    owners: 2,
+                    epsilon: None,
+                    functions: &[],
+                    inputs,
+                },
+            )
+        };
+        assert!(
+            job(&inputs(&[
+                "acme/customers",
+                "globex/customers",
+                "initech/leads"
+            ]))
+            .is_ok()
+        );
+        let err = job(&inputs(&["acme/customers", "mallory/probe"])).unwrap_err();
+        assert_eq!(err.clause, "match_with");
+        assert!(err.reason.contains("mallory/probe"), "{err}");
+        assert!(job(&inputs(&["acme/customers", "initech/customers"])).is_err());
+        assert_eq!(
+            Policy::strictest_intersection([
+                &Policy::default(),
+                &Policy::from_toml("min_intersection = 10").unwrap()
+            ]),
+            10
+        );
+    }
+
+    #[test]
+    fn the_example_policy_parses() {
+        let text = include_str!("../../examples/policy-dp.toml");
+        let p = Policy::from_toml(text).unwrap();
+        assert!(p.require_dp && p.epsilon_budget == Some(2.0) && p.min_intersection == 10);
     }
 }

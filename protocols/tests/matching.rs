@@ -420,6 +420,7 @@ proptest! {
             sums: vec!["spend".into()],
             pairwise,
             recipients: vec![],
+            min_intersection: 0,
         };
         let out = block_on(run_record_match(&mut Clear::seeded(7), &query, &owned)).unwrap();
         let sets: Vec<HashSet<u32>> = firms.iter().map(|m| m.keys().copied().collect()).collect();
@@ -679,6 +680,7 @@ fn record_matching_on_the_engine_matches_the_reference() {
                 sums: vec!["spend".into()],
                 pairwise: true,
                 recipients: vec!["analyst".into()],
+                min_intersection: 0,
             };
             let out = run_record_match(&mut e, &query, &t).await.unwrap();
             (e, out)
@@ -970,4 +972,73 @@ fn rationing_is_exact_at_the_widest_quantities_on_the_engine() {
         let expect: Vec<Vec<i128>> = alloc.iter().map(|a| a.to_vec()).collect();
         assert_eq!(got, expect, "{params:?} {mul:?}");
     }
+}
+
+/// The probe attack: a one-row dataset holding one customer's identifier, matched with `sums`
+/// against a firm's 20 customers. Without a minimum it learns the customer is there and their
+/// exact spend; under `min_intersection = 5` (also on the engine) nothing is released.
+#[test]
+fn the_probe_record_match_releases_nothing_under_a_minimum_intersection() {
+    let firm = record_table(
+        &(0..20).collect::<Vec<_>>(),
+        &(0..20).map(|i| 1000 + i).collect::<Vec<_>>(),
+    );
+    let probe = record_table(&[7], &[0]);
+    let tables = clear_tables("customers", &[firm, probe]);
+    let mut query = RecordQuery {
+        id_column: "customer_id".into(),
+        sums: vec!["spend".into()],
+        pairwise: true,
+        recipients: vec![],
+        min_intersection: 0,
+    };
+    let open = block_on(run_record_match(&mut Clear::default(), &query, &tables)).unwrap();
+    assert_eq!(open.public.common, 1);
+    assert_eq!(open.public.sums[0].value, Value::Int(1007));
+    query.min_intersection = 5;
+    let out = block_on(run_record_match(&mut Clear::default(), &query, &tables)).unwrap();
+    assert_eq!(out.public.common, 0);
+    assert!(out.public.sums.is_empty() && out.public.pairwise.is_empty());
+    assert!(out.private.is_empty());
+    assert!(
+        out.public.withheld[0].contains("min_intersection"),
+        "{:?}",
+        out.public.withheld
+    );
+    // Recipients get nothing either, on the engine as in the clear.
+    query.recipients = vec!["analyst".into()];
+    let params = Params::new(3, 1).unwrap();
+    let raw = [
+        record_table(&(0..20).collect::<Vec<_>>(), &vec![5; 20]),
+        record_table(&[7], &[0]),
+    ];
+    let dealt = dealt_tables(params, "customers", &raw, 3);
+    let (public, private) = on_engine(params, MulProtocol::Grr, dealt, move |mut e, t| {
+        let query = query.clone();
+        async move {
+            let out = run_record_match(&mut e, &query, &t).await.unwrap();
+            (e, out)
+        }
+    });
+    assert_eq!(public.common, 0);
+    assert!(private.is_empty(), "{private:?}");
+}
+
+/// `datasets = ["x", "x"]`: one firm's dataset taken twice would release its total and row
+/// count with no other owner involved; refused before anything runs.
+#[test]
+fn a_record_match_naming_one_dataset_twice_is_refused() {
+    let t = record_table(&[1, 2, 3], &[10, 20, 30]);
+    let tables = vec![
+        OwnedTable::clear("acme", "x", &t).unwrap(),
+        OwnedTable::clear("acme", "x", &t).unwrap(),
+    ];
+    let query = JobSpec::from_toml(
+        "kind = \"record_match\"\ndatasets = [\"x\", \"x\"]\nid_column = \"customer_id\"\nsums = [\"spend\"]\n",
+    )
+    .unwrap()
+    .record_query()
+    .unwrap();
+    let err = block_on(run_record_match(&mut Clear::default(), &query, &tables)).unwrap_err();
+    assert!(err.to_string().contains("acme/x is named twice"), "{err}");
 }

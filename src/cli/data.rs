@@ -147,6 +147,7 @@ fn inferred_note(csv: &Path, schema: &Schema) -> Result<String> {
 }
 
 pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {
+    use coordinator::ledger::budget::epsilon;
     let cluster = Cluster::open(dir)?;
     let identity = cluster.client_identity(as_name)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -161,13 +162,28 @@ pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {
     if json {
         let rows: Vec<_> = list
             .iter()
-            .map(|d| serde_json::json!({"owner": d.owner, "name": d.name, "rows": d.rows, "columns": d.columns}))
+            .map(|d| {
+                let mut row = serde_json::json!({"owner": d.owner, "name": d.name, "rows": d.rows, "columns": d.columns});
+                if let Some((budget, spent)) = d.budget {
+                    row["epsilon_budget"] = epsilon(budget).into();
+                    row["epsilon_spent"] = epsilon(spent).into();
+                }
+                row
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for d in &list {
+            let budget = d.budget.map_or(String::new(), |(budget, spent)| {
+                format!(
+                    ", privacy budget: epsilon {} left of {} ({} spent)",
+                    epsilon(budget.saturating_sub(spent)),
+                    epsilon(budget),
+                    epsilon(spent)
+                )
+            });
             println!(
-                "{}/{}: {} rows, {} columns",
+                "{}/{}: {} rows, {} columns{budget}",
                 d.owner, d.name, d.rows, d.columns
             );
         }

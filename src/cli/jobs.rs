@@ -443,6 +443,19 @@ pub(super) fn ledger_verify(from: &super::LedgerSource, openings: Option<&Path>)
             String::new()
         }
     );
+    // The privacy budget, recomputed from the signed specs (ledger::budget::recompute).
+    let spending = ledger::budget::recompute(&entries).map_err(|e| anyhow!("{path}: {e}"))?;
+    for (dataset, (units, jobs)) in &spending {
+        println!(
+            "privacy budget: {dataset}: epsilon {} spent by {} jobs ({})",
+            ledger::budget::epsilon(*units),
+            jobs.len(),
+            jobs.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! What this module does not do: open sockets (the caller hands it an engine over the mesh, or
 //! over the in-memory network in tests) or decide who may fetch outputs (the node's server).
 
+use coordinator::ledger::budget::{Spent, UNITS_PER_EPSILON};
 use mpc::net::Network;
 use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
@@ -228,21 +229,51 @@ impl Inputs {
     }
 
     /// Refuses the job, naming the dataset and the clause, unless every input's policy allows
-    /// this kind, these recipients and this number of contributing owners.
-    pub fn check(&self, spec: &JobSpec) -> Result<(), ExecError> {
+    /// this kind, these recipients, this number of contributing owners, the epsilon the job
+    /// spends and the aggregate `functions` it computes (statistics), and for record matching
+    /// the other inputs.
+    pub fn check(&self, spec: &JobSpec, functions: &[&'static str]) -> Result<(), ExecError> {
         let mut owners: Vec<&str> = self.records.iter().map(|r| r.owner.as_str()).collect();
         owners.sort_unstable();
         owners.dedup();
+        let keys: Vec<String> = self.records.iter().map(DatasetRecord::key).collect();
         let use_ = Use {
             kind: spec.kind(),
             recipients: spec.recipients(),
             publishes: spec.publishes(),
             owners: owners.len(),
+            epsilon: match spec {
+                JobSpec::Statistics { epsilon, .. } => *epsilon,
+                _ => None,
+            },
+            functions,
+            inputs: &keys,
         };
         for (r, p) in self.records.iter().zip(&self.policies) {
             p.check(&r.name, &r.owner, &use_)?;
         }
         Ok(())
+    }
+
+    /// What `spec` spends of each input's privacy budget, refused (naming the dataset, what
+    /// was spent and the budget) when that would pass an input's `epsilon_budget` given
+    /// `spending` so far.
+    pub fn charge(&self, spec: &JobSpec, spending: &Spending) -> Result<Vec<Spent>, ExecError> {
+        let JobSpec::Statistics {
+            epsilon: Some(epsilon),
+            ..
+        } = spec
+        else {
+            return Ok(Vec::new());
+        };
+        let mut spent = Vec::new();
+        for (r, p) in self.records.iter().zip(&self.policies) {
+            let charge = Spent::new(&r.key(), *epsilon);
+            let before = spending.get(&charge.dataset).map_or(0, |(units, _)| *units);
+            p.check_budget(&r.name, &r.owner, before, charge.units, UNITS_PER_EPSILON)?;
+            spent.push(charge);
+        }
+        Ok(spent)
     }
 
     /// Loads this worker's shares of every input.
@@ -286,15 +317,36 @@ pub async fn execute<N: Network>(
     execute_within(engine, store, spec, &Limits::default()).await
 }
 
-/// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies,
-/// refuses a query whose estimated cost ([`protocols::stats::cost`]) is over `limits`, loads
-/// this worker's shares and runs [`JobSpec::run`].
+/// [`execute_charged`] with nothing spent yet on any dataset.
 pub async fn execute_within<N: Network>(
     engine: &mut Engine<N, Fr>,
     store: &ShareStore,
     spec: &JobSpec,
     limits: &Limits,
 ) -> Result<JobOutput, ExecError> {
+    execute_charged(engine, store, spec, limits, &Spending::new())
+        .await
+        .map(|(output, _)| output)
+}
+
+/// Each dataset's spending on the ledger (`owner/name` to units and jobs,
+/// [`coordinator::ledger::budget::spending`]).
+pub type Spending = std::collections::BTreeMap<String, (u64, Vec<u64>)>;
+
+/// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies
+/// (with each input's `epsilon_budget` against `spending`, from this worker's ledger replica),
+/// refuses a query whose estimated cost ([`protocols::stats::cost`]) is over `limits`, loads
+/// this worker's shares and runs [`JobSpec::run`]. Returns the output and what the job spent
+/// of each input's budget (a statistics query with `epsilon` spends it on every dataset it
+/// reads), for its outcome entry.
+pub async fn execute_charged<N: Network>(
+    engine: &mut Engine<N, Fr>,
+    store: &ShareStore,
+    spec: &JobSpec,
+    limits: &Limits,
+    spending: &Spending,
+) -> Result<(JobOutput, Vec<Spent>), ExecError> {
+    let mut functions = Vec::new();
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
             // The FROM table names the datasets it pools; a reason it pools none is the error.
@@ -314,6 +366,7 @@ pub async fn execute_within<N: Network>(
             let rows = inputs.records.iter().map(|r| r.rows).sum();
             let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n());
             limits.check(&cost).map_err(StatsError::OverLimit)?;
+            functions = parsed.functions();
             inputs
         }
         // Only the round's firms' datasets are read (and their policies checked).
@@ -332,14 +385,18 @@ pub async fn execute_within<N: Network>(
         )?,
         (_, None) => return Err(ExecError::Input("the job names no inputs".into())),
     };
-    inputs.check(spec)?;
+    inputs.check(spec, &functions)?;
+    let spent = inputs.charge(spec, spending)?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);
-    spec.run(engine, &tables, minimums)
+    let min_intersection = Policy::strictest_intersection(&inputs.policies);
+    let output = spec
+        .run_released(engine, &tables, minimums, min_intersection)
         .await
         .map_err(|e| match e {
             JobError::Stats(e) => ExecError::Stats(e),
             JobError::Matching(e) => ExecError::Matching(e),
             JobError::Settlement(e) => ExecError::Settlement(e),
-        })
+        })?;
+    Ok((output, spent))
 }

@@ -42,13 +42,15 @@ fn encode_shares(values: &[Fr]) -> Vec<u8> {
 }
 
 /// Keeps what job `job` (attempt `session`) computed: commitments to the private outputs
-/// (one joint round), the staged updates, the report. Every worker calls it in step.
+/// (one joint round), the staged updates, the report with the privacy budget the job `spent`.
+/// Every worker calls it in step.
 pub async fn settle<N: Network>(
     engine: &mut Engine<N, Fr>,
     store: &ShareStore,
     job: u64,
     session: u64,
     output: JobOutput,
+    spent: Vec<coordinator::ledger::budget::Spent>,
 ) -> Result<JobReport, ExecError> {
     let public = serde_json::to_string(&output.public)
         .map_err(|e| ExecError::Input(format!("the public result does not encode: {e}")))?;
@@ -118,6 +120,7 @@ pub async fn settle<N: Network>(
         public,
         outputs: reported,
         updates: updated,
+        spent,
     };
     let record = StoredJob {
         session,

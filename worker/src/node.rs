@@ -249,13 +249,25 @@ async fn run_job(
     reset_peak_memory();
     tracing::info!(job, kind = spec.kind(), "job started");
     let started = std::time::Instant::now();
-    let computed =
-        match crate::executor::execute_within(&mut engine, service.store(), &spec, limits).await {
-            Ok(output) => {
-                crate::jobs::settle(&mut engine, service.store(), job, session_id, output).await
-            }
-            Err(e) => Err(e),
-        };
+    // The privacy budget spent so far, from this worker's own replica.
+    let spending = service
+        .replica()
+        .map(|r| r.admit(coordinator::ledger::budget::spending))
+        .unwrap_or_default();
+    let computed = match crate::executor::execute_charged(
+        &mut engine,
+        service.store(),
+        &spec,
+        limits,
+        &spending,
+    )
+    .await
+    {
+        Ok((output, spent)) => {
+            crate::jobs::settle(&mut engine, service.store(), job, session_id, output, spent).await
+        }
+        Err(e) => Err(e),
+    };
     if let Some(hold) = hold_report() {
         // Fault injection for end-to-end tests: everything is computed and staged, the
         // coordinator has not heard yet.

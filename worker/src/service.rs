@@ -340,15 +340,29 @@ impl Service {
     }
 
     fn list(&self) -> Response {
+        use coordinator::ledger::budget;
+        let spending = self
+            .replica()
+            .map(|r| r.admit(budget::spending))
+            .unwrap_or_default();
         match self.store.list() {
             Ok(list) => Response::Datasets(
                 list.into_iter()
-                    .map(|r| DatasetInfo {
-                        owner: r.owner,
-                        name: r.name,
-                        rows: r.rows,
-                        columns: r.columns,
-                        schema: r.schema,
+                    .map(|r| {
+                        let key = r.key();
+                        let policy = Policy::from_toml(&r.policy).unwrap_or_default();
+                        let budget = policy.epsilon_budget.map(|b| {
+                            let spent = spending.get(&key).map_or(0, |(units, _)| *units);
+                            ((b * budget::UNITS_PER_EPSILON).floor() as u64, spent)
+                        });
+                        DatasetInfo {
+                            owner: r.owner,
+                            name: r.name,
+                            rows: r.rows,
+                            columns: r.columns,
+                            schema: r.schema,
+                            budget,
+                        }
                     })
                     .collect(),
             ),

@@ -5,6 +5,8 @@ mod common;
 
 use std::sync::Arc;
 
+use coordinator::ledger::budget::{self, Spent};
+use coordinator::ledger::{Entry, EntryBody, Hash256, JobOutcome, JobStatus};
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
 use mpc::{EngineConfig, MulProtocol, Params};
@@ -12,9 +14,10 @@ use protocols::backend::Clear;
 use protocols::catalog::JobSpec;
 use protocols::dataset::{Schema, read_csv};
 use protocols::outcome::PublicResult;
+use protocols::stats::cost::Limits;
 use protocols::stats::{GroupMinimums, QueryOptions};
 use rand::SeedableRng;
-use worker::executor::{ExecError, execute};
+use worker::executor::{ExecError, Spending, execute_charged};
 use worker::store::ShareStore;
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
@@ -64,6 +67,20 @@ fn run_job(
     mul: MulProtocol,
     spec: JobSpec,
 ) -> Vec<Result<PublicResult, String>> {
+    run_charged(stores, params, mul, spec, Spending::new())
+        .into_iter()
+        .map(|r| r.map(|(public, _)| public))
+        .collect()
+}
+
+/// [`run_job`] with the privacy budget spent so far: each worker's result and spending.
+fn run_charged(
+    stores: Arc<Vec<ShareStore>>,
+    params: Params,
+    mul: MulProtocol,
+    spec: JobSpec,
+    spending: Spending,
+) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -79,13 +96,16 @@ fn run_job(
         },
         3,
         move |mut e| {
-            let (stores, spec) = (stores.clone(), spec.clone());
+            let (stores, spec, spending) = (stores.clone(), spec.clone(), spending.clone());
             async move {
                 let me = e.me().index();
-                Ok(execute(&mut e, &stores[me], &spec)
-                    .await
-                    .map(|o| o.public)
-                    .map_err(|e: ExecError| e.to_string()))
+                let limits = Limits::default();
+                Ok(
+                    execute_charged(&mut e, &stores[me], &spec, &limits, &spending)
+                        .await
+                        .map(|(o, spent)| (o.public, spent))
+                        .map_err(|e: ExecError| e.to_string()),
+                )
             }
         },
     ))
@@ -282,4 +302,135 @@ fn every_worker_refuses_a_job_the_policy_forbids() {
             "{err}"
         );
     }
+}
+
+/// Every worker refuses `query` (with `epsilon`), naming acme's dataset and `clause`.
+fn refused_by_all(
+    stores: &Arc<Vec<ShareStore>>,
+    params: Params,
+    query: &str,
+    epsilon: Option<f64>,
+    clause: &str,
+) {
+    let spec = JobSpec::Statistics {
+        query: query.into(),
+        epsilon,
+        recipients: vec![],
+    };
+    for out in run_job(stores.clone(), params, MulProtocol::Grr, spec) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("dataset 'payroll' (owner acme)") && err.contains(clause),
+            "{query}: {err}"
+        );
+    }
+}
+
+#[test]
+fn every_worker_holds_the_analyst_to_the_disclosure_clauses() {
+    let params = Params::new(3, 1).unwrap();
+    let policy = "require_dp = true\nmax_epsilon = 1.0\nforbid_functions = [\"MAX\", \"MEDIAN\"]";
+    let (_dirs, stores, _) = stores(&[("acme", policy), ("beta", ""), ("gamma", "")], params);
+    // The tracker pair: two exact sums whose difference is one salary.
+    for tracker in [
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60000",
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60001",
+    ] {
+        refused_by_all(&stores, params, tracker, None, "require_dp");
+    }
+    refused_by_all(
+        &stores,
+        params,
+        "SELECT SUM(salary) FROM payroll WHERE salary < 60000",
+        Some(4.0),
+        "max_epsilon",
+    );
+    refused_by_all(
+        &stores,
+        params,
+        "SELECT COUNT(*), MAX(salary) FROM payroll",
+        Some(0.5),
+        "forbid_functions",
+    );
+    // Under the cap, the same tracker is answered, with noise.
+    let spec = JobSpec::Statistics {
+        query: "SELECT COUNT(*), SUM(salary) FROM payroll WHERE salary < 60000".into(),
+        epsilon: Some(0.5),
+        recipients: vec![],
+    };
+    for out in run_job(stores.clone(), params, MulProtocol::Grr, spec) {
+        let Ok(PublicResult::Statistics(r)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(r.epsilon, Some(0.5));
+    }
+}
+
+/// The repeated query: acme's policy allows epsilon 1 in all; each run of a query at 0.4 is
+/// recorded (as its outcome entry would record it) and the third is refused by every worker,
+/// naming the dataset, what was spent and the budget. The spending is recomputed from the
+/// chain as `ledger verify` does.
+#[test]
+fn a_repeated_dp_query_is_refused_once_the_budget_is_spent() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, _) = stores(
+        &[
+            ("acme", "epsilon_budget = 1.0"),
+            ("beta", ""),
+            ("gamma", ""),
+        ],
+        params,
+    );
+    let spec = JobSpec::Statistics {
+        query: "SELECT COUNT(*), SUM(salary) FROM payroll".into(),
+        epsilon: Some(0.4),
+        recipients: vec![],
+    };
+    let mut chain: Vec<Entry> = Vec::new();
+    for job in 1..=3u64 {
+        let spending = budget::spending(&chain);
+        let outs = run_charged(
+            stores.clone(),
+            params,
+            MulProtocol::Grr,
+            spec.clone(),
+            spending,
+        );
+        if job == 3 {
+            for out in outs {
+                let err = out.unwrap_err();
+                assert!(
+                    err.contains("dataset 'payroll' (owner acme)")
+                        && err.contains("epsilon_budget")
+                        && err.contains("epsilon 0.8 spent of a budget of 1"),
+                    "{err}"
+                );
+            }
+            break;
+        }
+        let spent = outs[0].as_ref().unwrap().1.clone();
+        assert!(outs.iter().all(|o| o.as_ref().unwrap().1 == spent));
+        let keys: Vec<&str> = spent.iter().map(|s| s.dataset.as_str()).collect();
+        assert_eq!(keys, ["acme/payroll", "beta/payroll", "gamma/payroll"]);
+        chain.push(Entry {
+            height: job,
+            prev: Hash256::ZERO,
+            time: 0,
+            body: EntryBody::JobOutcome(JobOutcome {
+                job,
+                status: JobStatus::Done,
+                outputs: spent.iter().map(Spent::output).collect(),
+            }),
+            signatures: Vec::new(),
+        });
+    }
+    assert_eq!(budget::spent_on(&chain, "acme/payroll"), budget::units(0.8));
+    // An exact query is refused outright: it would spend without bound.
+    refused_by_all(
+        &stores,
+        params,
+        "SELECT SUM(salary) FROM payroll",
+        None,
+        "epsilon_budget",
+    );
 }

@@ -128,10 +128,16 @@ fn private_outputs_open_their_commitments_and_updates_wait_for_the_decision() {
                                 columns: vec![column],
                             }],
                         };
-                        let report =
-                            worker::jobs::settle(&mut e, &stores[me.index()], 9, 77, output)
-                                .await
-                                .unwrap();
+                        let report = worker::jobs::settle(
+                            &mut e,
+                            &stores[me.index()],
+                            9,
+                            77,
+                            output,
+                            Vec::new(),
+                        )
+                        .await
+                        .unwrap();
                         Ok((report, stores))
                     }
                 },

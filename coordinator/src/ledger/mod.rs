@@ -28,6 +28,7 @@
 //! The ledger reads no clock (times are passed in) and opens no socket: gathering signatures
 //! from workers is the coordinator's job loop, over the QUIC transport.
 
+pub mod budget;
 pub mod catchup;
 pub mod entry;
 pub mod file;

@@ -30,6 +30,15 @@
 //! its row order (say, sorted by customer value) to tell the workers anything shuffles its rows
 //! before upload. Uploads refuse a repeated identifier ([`check_records`]); were one to reach
 //! the workers anyway, every row carrying a common identifier is summed.
+//!
+//! **No singling out.** A dataset is taken once: a job naming one twice (`["x", "x"]`, or `x`
+//! and `acme/x`) is refused before anything runs, or one firm's total and row count would be
+//! released with no other owner involved. With `min_intersection` (the strictest of the inputs'
+//! policies, [`crate::policy::Policy::min_intersection`]), fewer common identifiers than that
+//! releases nothing but the fact (`withheld`): no count, no sum, no private output, so a
+//! one-row "probe" dataset learns neither whether its identifier is a customer nor its value;
+//! a pair below it is left out of `pairwise`. The workers still see the equality pattern
+//! (above): the minimum binds what is released, not what the workers see.
 
 use std::collections::{HashMap, HashSet};
 
@@ -76,6 +85,10 @@ pub struct RecordMatchResult {
     pub pairwise: Vec<PairCount>,
     /// Sums over the common records, when public (empty when given to recipients).
     pub sums: Vec<CommonSum>,
+    /// What was not released and why (the inputs' `min_intersection`); empty when nothing was
+    /// held back.
+    #[serde(default)]
+    pub withheld: Vec<String>,
 }
 
 /// What a record-matching job asks.
@@ -89,6 +102,8 @@ pub struct RecordQuery {
     pub pairwise: bool,
     /// Recipients of the sums; empty: the sums are public.
     pub recipients: Vec<String>,
+    /// Below this many common identifiers nothing is released (0: no minimum).
+    pub min_intersection: usize,
 }
 
 /// Checks one firm's dataset before it is shared: the identifier column exists with type
@@ -152,6 +167,17 @@ pub async fn run_record_match<B: Backend>(
         .iter()
         .map(|t| format!("{}/{}", t.owner, t.name))
         .collect();
+    if let Some((i, twice)) = names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| names[..*i].contains(n))
+    {
+        return Err(MatchingError::Input(format!(
+            "{twice} is named twice (inputs {} and {}): a record match takes each dataset once",
+            names.iter().position(|n| n == twice).unwrap_or(0) + 1,
+            i + 1
+        )));
+    }
     let mut ids = Vec::with_capacity(tables.len());
     for t in tables {
         let (_, spec) = t.schema.column(&query.id_column).ok_or_else(|| {
@@ -186,14 +212,36 @@ pub async fn run_record_match<B: Backend>(
         .filter(|tag| sets[1..].iter().all(|s| s.contains(*tag)))
         .copied()
         .collect();
+    let minimum = query.min_intersection;
+    if common.len() < minimum {
+        return Ok(Outcome::public(RecordMatchResult {
+            datasets: names,
+            rows: tables.iter().map(|t| t.rows).collect(),
+            common: 0,
+            pairwise: Vec::new(),
+            sums: Vec::new(),
+            withheld: vec![format!(
+                "everything: fewer than {minimum} identifiers are common to every dataset (policy min_intersection)"
+            )],
+        }));
+    }
     let mut pairwise = Vec::new();
+    let mut withheld = Vec::new();
     if query.pairwise {
         for i in 0..sets.len() {
             for j in i + 1..sets.len() {
+                let shared = sets[i].intersection(&sets[j]).count();
+                if shared < minimum {
+                    withheld.push(format!(
+                        "the count of {} and {}: under {minimum} (policy min_intersection)",
+                        names[i], names[j]
+                    ));
+                    continue;
+                }
                 pairwise.push(PairCount {
                     first: names[i].clone(),
                     second: names[j].clone(),
-                    common: sets[i].intersection(&sets[j]).count(),
+                    common: shared,
                 });
             }
         }
@@ -222,6 +270,7 @@ pub async fn run_record_match<B: Backend>(
         common: common.len(),
         pairwise,
         sums: Vec::new(),
+        withheld,
     };
     let mut private = Vec::new();
     if query.recipients.is_empty() {

@@ -137,6 +137,42 @@ pub enum Aggregate {
     },
 }
 
+impl Aggregate {
+    /// The function's name as policies list it ([`crate::policy::FUNCTIONS`]); `None` for the
+    /// group key.
+    pub fn function(&self) -> Option<&'static str> {
+        Some(match self {
+            Aggregate::GroupKey => return None,
+            Aggregate::Count => "COUNT",
+            Aggregate::Sum(_) => "SUM",
+            Aggregate::Avg(_) => "AVG",
+            Aggregate::Min(_) => "MIN",
+            Aggregate::Max(_) => "MAX",
+            Aggregate::Var { .. } => "VARIANCE",
+            Aggregate::Stddev { .. } => "STDDEV",
+            Aggregate::Percentile { .. } => "PERCENTILE",
+            Aggregate::Corr(..) => "CORR",
+            Aggregate::Covar { .. } => "COVAR",
+            Aggregate::RegrSlope(..) => "REGR_SLOPE",
+            Aggregate::RegrIntercept(..) => "REGR_INTERCEPT",
+            Aggregate::Histogram { .. } => "HISTOGRAM",
+        })
+    }
+}
+
+impl Query {
+    /// The aggregate functions the query computes, each once, in select order.
+    pub fn functions(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        for f in self.select.iter().filter_map(|i| i.aggregate.function()) {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+}
+
 /// One output column: an aggregate and its label (the alias, or the SQL text).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SelectItem {

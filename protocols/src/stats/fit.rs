@@ -25,7 +25,7 @@ use crate::backend::Clear;
 use crate::dataset::{ColumnType, Table, WIDTH_LADDER};
 
 /// Runs a future of the [`Clear`] backend, which completes without waiting.
-fn ready<F: Future>(f: F) -> Option<F::Output> {
+pub(crate) fn ready<F: Future>(f: F) -> Option<F::Output> {
     let mut f = pin!(f);
     let mut cx = Context::from_waker(Waker::noop());
     // Clear never waits; a few polls are more than enough.
@@ -97,6 +97,8 @@ pub fn check(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Sta
     let detail = match fits(query, rows, epsilon) {
         Ok(()) => return Ok(()),
         Err(e @ StatsError::Mpc { .. }) => e.to_string(),
+        // Refused before anything runs, with its own remedy.
+        Err(e @ StatsError::NoiseRange { .. }) => return Err(e),
         // Not a bound: the run itself reports it.
         Err(_) => return Ok(()),
     };

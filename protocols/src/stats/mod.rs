@@ -108,6 +108,20 @@ pub enum StatsError {
         /// What to change: narrower declared widths, fewer rows per group.
         remedy: String,
     },
+    /// Differential privacy noise outside the sampler's exact range (nothing ran): see
+    /// [`privacy`].
+    #[error(
+        "differential privacy: epsilon {epsilon} for a statistic of sensitivity 2^{log_sensitivity} needs {digits} noise digits, more than the {max} the sampler draws exactly: ask with a larger epsilon, fewer aggregates at once, or declare narrower columns",
+        max = privacy::MAX_DIGITS
+    )]
+    NoiseRange {
+        /// The statistic's share of the budget.
+        epsilon: f64,
+        /// Its sensitivity, as a power of two.
+        log_sensitivity: u32,
+        /// The digits it would need.
+        digits: u32,
+    },
     /// The computation failed at a step.
     #[error("{step}: {source}")]
     Mpc {
