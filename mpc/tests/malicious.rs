@@ -252,11 +252,11 @@ fn assert_correct_or_aborted(outcome: &Outcome, want: &[i128], tol: i128, what: 
     failed > 0
 }
 
-/// For each round of the session, one party (rotating) adds an error to its messages of that
-/// round: the first element, then the last (a dealing round carries doubles first and bits
-/// last). Rounds where the cheater sends nothing are skipped (and counted, to show most are
-/// attacked).
-fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op) {
+/// For every `stride`-th round of the session, one party (rotating) adds an error to its
+/// messages of that round: the first element, then the last (a dealing round carries doubles
+/// first and bits last). Rounds where the cheater sends nothing are skipped (and counted, to
+/// show most are attacked).
+fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
     let (a, b): (Vec<i128>, Vec<i128>) = match op {
         Op::FxMul | Op::FxDiv => (vec![3 << 16, -(5 << 16)], vec![7 << 16, 2 << 16]),
         _ => (
@@ -268,7 +268,7 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op) {
     let rounds = honest.0[0].as_ref().unwrap().1 as u32;
     let (want, tol) = clear(op, &a, &b);
     let (mut aborted, mut harmless, mut skipped) = (0, 0, 0);
-    for round in 0..rounds {
+    for round in (0..rounds).step_by(stride) {
         for tamper in [Tamper::First, Tamper::Last] {
             let cheater = PartyId((round as usize % n) as u16);
             let cheat = Cheat {
@@ -297,34 +297,50 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op) {
     );
 }
 
+// The sweeps below sample rounds to stay cheap in CI (about 15 s in the dev profile);
+// `full_sweep` attacks every round of every setting.
+
 #[test]
 fn cheating_on_mul_and_dot_aborts() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
-            sweep(n, mul, BitProtocol::DealtXor, Op::Mul);
-            sweep(n, mul, BitProtocol::DealtXor, Op::Dot);
+            sweep(n, mul, BitProtocol::DealtXor, Op::Mul, 1);
+            sweep(n, mul, BitProtocol::DealtXor, Op::Dot, 1);
         }
     }
 }
 
 #[test]
 fn cheating_on_comparisons_aborts() {
-    for n in [3, 5, 7] {
-        for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
-            sweep(n, mul, BitProtocol::DealtXor, Op::Lt);
-            sweep(n, mul, BitProtocol::DealtXor, Op::Eq);
-        }
-    }
-    sweep(3, MulProtocol::Dn07, BitProtocol::Squaring, Op::Lt);
+    sweep(3, MulProtocol::Grr, BitProtocol::DealtXor, Op::Lt, 2);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 2);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Eq, 3);
+    sweep(5, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 5);
+    sweep(7, MulProtocol::Grr, BitProtocol::DealtXor, Op::Eq, 5);
+    sweep(3, MulProtocol::Dn07, BitProtocol::Squaring, Op::Lt, 4);
 }
 
 #[test]
 fn cheating_on_fixed_point_aborts() {
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 1);
+    sweep(5, MulProtocol::Grr, BitProtocol::DealtXor, Op::FxMul, 2);
+    sweep(7, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 3);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxDiv, 4);
+}
+
+/// Every round of every operation, n = 3, 5, 7, both protocols (a few minutes in release):
+/// `cargo test --release -p mpc --test malicious -- --ignored`
+#[test]
+#[ignore = "minutes: every round of every setting; the sampled sweeps run in CI"]
+fn full_sweep() {
     for n in [3, 5, 7] {
-        sweep(n, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul);
+        for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+            for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
+                sweep(n, mul, BitProtocol::DealtXor, op, 1);
+            }
+            sweep(n, mul, BitProtocol::Squaring, Op::Lt, 1);
+        }
     }
-    sweep(3, MulProtocol::Grr, BitProtocol::DealtXor, Op::FxMul);
-    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxDiv);
 }
 
 #[test]

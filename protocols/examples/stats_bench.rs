@@ -2,10 +2,12 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07]
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious]
 //! ```
 //!
-//! `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a protocol, both.
+//! Under `malicious` (fourth argument) the end-of-session check of every product and bit is in
+//! the time. `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a
+//! protocol, both.
 //! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners (`avg_stddev`); `MEDIAN`
 //! (`median`) and `PERCENTILE_CONT(0.9)` (`percentile90`) of the 32-bit salary column; an
 //! 8-group `GROUP BY` with a `WHERE` clause (with `AVG`, with sums only, and with `MEDIAN`:
@@ -97,6 +99,10 @@ fn main() {
         Some(p) => vec![p.parse().expect("grr or dn07")],
         None => vec![MulProtocol::Dn07, MulProtocol::Grr],
     };
+    let security: mpc::SecurityLevel = std::env::args()
+        .nth(4)
+        .map_or(Ok(mpc::SecurityLevel::SemiHonest), |s| s.parse())
+        .expect("semi-honest or malicious");
     for (name, sql) in shapes {
         if only.as_ref().is_some_and(|o| !o.iter().any(|s| s == name)) {
             continue;
@@ -110,6 +116,7 @@ fn main() {
                 EngineConfig {
                     mul,
                     check_openings: true,
+                    security,
                     ..Default::default()
                 },
                 3,
@@ -136,6 +143,7 @@ fn main() {
                             owner_rows,
                         };
                         let r = run_query(&mut e, &q, &inputs, &options).await;
+                        e.verify().await?;
                         Ok((r, e.stats().since(&before)))
                     }
                 },
@@ -148,7 +156,7 @@ fn main() {
                 .expect("party 0 ran");
             match result {
                 Ok(_) => println!(
-                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
+                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} security={security} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
                     stats.rounds, stats.net.bytes_sent, stats.multiplications
                 ),
                 Err(StatsError::Mpc {
