@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Ends with one line:
-//! `RESULT op=mul protocol=dn07 random_bits=xor randomness=dealt transport=memory parties=3 threshold=1 n=1000000 seconds=S ops_per_s=X cold_seconds=S0 cold_ops_per_s=X0 rounds=R bytes_per_party=B bytes_per_op=B1 peak_rss_mb=M peak_rss_mb_per_party=M1 check=ok`
+//! `RESULT op=mul protocol=dn07 random_bits=xor randomness=dealt security=semi-honest transport=memory parties=3 threshold=1 n=1000000 seconds=S ops_per_s=X cold_seconds=S0 cold_ops_per_s=X0 rounds=R bytes_per_party=B bytes_per_op=B1 peak_rss_mb=M peak_rss_mb_per_party=M1 check=ok`
 //! and exits non-zero when any output differs from the clear computation. The time covers the
 //! operation and all its preprocessing (the inputs are dealt beforehand, as a data owner's
 //! client would); the batch runs in chunks of `--chunk` elements to bound memory. `cold_*` is
@@ -32,7 +32,8 @@ use mpc::net::Network;
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
 use mpc::{
-    BitProtocol, Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Randomness, Shared,
+    BitProtocol, Engine, EngineConfig, EngineStats, Fr, MulProtocol, Params, Randomness,
+    SecurityLevel, Shared,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
@@ -59,6 +60,10 @@ struct Args {
     /// in GF(2^8)).
     #[arg(long, default_value = "dealt")]
     randomness: Randomness,
+    /// semi-honest, or malicious (with abort: every product and random bit checked before the
+    /// outputs are opened, the check included in the time).
+    #[arg(long, default_value = "semi-honest")]
+    security: SecurityLevel,
     /// Number of operations.
     #[arg(long, default_value_t = 1_000_000)]
     n: usize,
@@ -162,6 +167,9 @@ async fn party<N: Network>(
                 }
                 _ => unreachable!("op checked in main"),
             };
+            // Under the malicious level, the check of every product and bit is part of the
+            // operation's cost (a no-op when semi-honest).
+            engine.verify().await?;
             timed += t0.elapsed();
             let spent = engine.stats().since(&before);
             cost.rounds += spent.rounds;
@@ -212,6 +220,7 @@ fn main() {
         check_openings: true,
         bits: args.random_bits,
         randomness: args.randomness,
+        security: args.security,
     };
 
     // Inputs, dealt by an external dealer before the session (not timed).
@@ -313,11 +322,12 @@ fn main() {
     );
     let peak_mb = peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0);
     println!(
-        "RESULT op={} protocol={} random_bits={} randomness={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} cold_seconds={:.3} cold_ops_per_s={:.0} rounds={} bytes_per_party={} bytes_per_op={:.0} peak_rss_mb={:.0} peak_rss_mb_per_party={:.0} check={}",
+        "RESULT op={} protocol={} random_bits={} randomness={} security={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} cold_seconds={:.3} cold_ops_per_s={:.0} rounds={} bytes_per_party={} bytes_per_op={:.0} peak_rss_mb={:.0} peak_rss_mb_per_party={:.0} check={}",
         args.op,
         args.protocol,
         args.random_bits,
         args.randomness,
+        args.security,
         args.transport,
         args.parties,
         params.t(),

@@ -119,9 +119,27 @@ pub enum MpcError {
         /// What was wrong.
         reason: String,
     },
+    /// Under [`SecurityLevel::Malicious`](crate::engine::SecurityLevel), a check that honest
+    /// parties always pass failed: some party deviated from the protocol. The session stops
+    /// before anything else is opened.
+    #[error("integrity check failed: {check}{}", culprit(.party))]
+    IntegrityCheckFailed {
+        /// Which check: "multiplication" (a product or random bit was wrong), "opening
+        /// consistency" (a share off the polynomial), "random bits".
+        check: &'static str,
+        /// The party whose share was off, when the check can tell.
+        party: Option<PartyId>,
+    },
     /// The network failed.
     #[error(transparent)]
     Net(#[from] NetError),
+}
+
+fn culprit(party: &Option<PartyId>) -> String {
+    match party {
+        Some(p) => format!(" (party {p} sent a share off the polynomial)"),
+        None => String::new(),
+    }
 }
 
 /// The engine's result type.

@@ -42,6 +42,7 @@ pub mod __private {
 
 pub use engine::{
     BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, Randomness,
+    SecurityLevel,
 };
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};

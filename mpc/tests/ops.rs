@@ -77,6 +77,7 @@ where
         check_openings: true,
         bits: bit_protocol,
         randomness,
+        ..Default::default()
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let (a, b, op) = (a.clone(), b.clone(), op.clone());
@@ -325,6 +326,7 @@ fn decompose(
         check_openings: true,
         bits: bit_protocol,
         randomness,
+        ..Default::default()
     };
     agreed(run_parties(params, config, seed, move |mut e| {
         let x = x.clone();

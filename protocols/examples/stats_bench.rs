@@ -2,13 +2,14 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [EPSILON]
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious] [EPSILON]
 //! ```
 //!
-//! With `EPSILON`, the query runs with differential privacy (noise drawn inside the
-//! computation) and the line carries `epsilon=`.
-//!
-//! `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a protocol, both.
+//! The arguments after the protocol may come in either order. Under `malicious` the
+//! end-of-session check of every product and bit is in the time. With `EPSILON`, the query runs
+//! with differential privacy (noise drawn inside the computation) and the line carries
+//! `epsilon=`. `ROWS` defaults to 1000; without shapes (or with `all`), all run; without a
+//! protocol, both.
 //! Shapes: `AVG` + `STDDEV_SAMP` over `ROWS` rows from 10 owners (`avg_stddev`); `MEDIAN`
 //! (`median`) and `PERCENTILE_CONT(0.9)` (`percentile90`) of the 32-bit salary column; an
 //! 8-group `GROUP BY` with a `WHERE` clause (with `AVG`, with sums only, and with `MEDIAN`:
@@ -85,10 +86,16 @@ fn main() {
             "SELECT dept, MEDIAN(salary) FROM payroll WHERE grade < 15 AND salary > 30000 GROUP BY dept",
         ),
     ];
-    // An optional fourth argument asks for differential privacy with this epsilon.
-    let epsilon: Option<f64> = std::env::args()
-        .nth(4)
-        .map(|a| a.parse().expect("epsilon: a positive number"));
+    // Optional further arguments: a security level, and an epsilon asking for differential
+    // privacy.
+    let mut security = mpc::SecurityLevel::SemiHonest;
+    let mut epsilon: Option<f64> = None;
+    for arg in std::env::args().skip(4) {
+        match arg.parse::<mpc::SecurityLevel>() {
+            Ok(level) => security = level,
+            Err(_) => epsilon = Some(arg.parse().expect("semi-honest, malicious or an epsilon")),
+        }
+    }
     let options = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
@@ -117,6 +124,7 @@ fn main() {
                 EngineConfig {
                     mul,
                     check_openings: true,
+                    security,
                     ..Default::default()
                 },
                 3,
@@ -143,6 +151,7 @@ fn main() {
                             owner_rows,
                         };
                         let r = run_query(&mut e, &q, &inputs, &options).await;
+                        e.verify().await?;
                         Ok((r, e.stats().since(&before)))
                     }
                 },
@@ -155,7 +164,7 @@ fn main() {
                 .expect("party 0 ran");
             match result {
                 Ok(_) => println!(
-                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} epsilon={} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
+                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} security={security} epsilon={} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} status=ok",
                     epsilon.map_or("none".to_string(), |e| e.to_string()),
                     stats.rounds,
                     stats.net.bytes_sent,

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use mpc::{MulProtocol, Randomness};
+use mpc::{MulProtocol, Randomness, SecurityLevel};
 use serde::{Deserialize, Serialize};
 
 use crate::job::presets::JobPreset;
@@ -43,6 +43,9 @@ pub struct BenchOptions {
     /// Sources of randomness, each against every protocol (a PRSS cell's protocol reads
     /// `grr+prss`). Default: dealt.
     pub randomness: Vec<Randomness>,
+    /// Security levels, each against every protocol (a malicious cell's protocol reads
+    /// `dn07+malicious`). Default: semi-honest.
+    pub security: Vec<SecurityLevel>,
     /// Networks. Default: lan, wan.
     pub networks: Vec<Preset>,
     /// Jobs of the catalog, rows beside the operations. Default: none.
@@ -72,6 +75,7 @@ impl Default for BenchOptions {
             ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
             protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
             randomness: vec![Randomness::Dealt],
+            security: vec![SecurityLevel::SemiHonest],
             networks: vec![Preset::Lan, Preset::Wan],
             jobs: Vec::new(),
             sites: Vec::new(),
@@ -160,15 +164,20 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
         );
     for (row, op, job) in rows {
         for (network, spec) in &networks {
-            for (protocol, randomness) in options
+            let cells: Vec<(MulProtocol, Randomness, SecurityLevel)> = options
                 .protocols
                 .iter()
                 .flat_map(|&p| options.randomness.iter().map(move |&r| (p, r)))
-            {
-                let label = match randomness {
+                .flat_map(|(p, r)| options.security.iter().map(move |&s| (p, r, s)))
+                .collect();
+            for (protocol, randomness, security) in cells {
+                let mut label = match randomness {
                     Randomness::Dealt => protocol.to_string(),
                     other => format!("{protocol}+{other}"),
                 };
+                if security == SecurityLevel::Malicious {
+                    label.push_str("+malicious");
+                }
                 for &n in &options.parties {
                     let name = format!("bench-{row}-{network}-{label}-{n}");
                     let mut scenario = match (op, job) {
@@ -185,6 +194,7 @@ pub fn run_bench(options: BenchOptions) -> Result<BenchReport, SimError> {
                     };
                     scenario.network = spec.clone();
                     scenario.seed = options.seed;
+                    scenario.security = security;
                     let run = run_protocol_with(&scenario, protocol, randomness)?;
                     if options.print_results {
                         for line in (crate::report::Report {

@@ -69,6 +69,7 @@ fn engine_config(
         mul: protocol,
         check_openings: scenario.check_openings,
         randomness,
+        security: scenario.security,
         ..Default::default()
     }
 }

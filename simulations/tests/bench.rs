@@ -57,3 +57,43 @@ fn a_small_matrix_writes_tables_and_charts() {
     assert_eq!(again.cells, report.cells, "one seed, one matrix");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The security level is a dimension of the matrix: a malicious cell runs with every product
+/// checked and still matches the plaintext computation.
+#[test]
+fn security_is_a_dimension() {
+    let options = BenchOptions {
+        parties: vec![3],
+        ops: vec![Op::Mul, Op::Lt],
+        protocols: vec![MulProtocol::Dn07],
+        networks: vec![Preset::Lan],
+        security: vec![
+            mpc::SecurityLevel::SemiHonest,
+            mpc::SecurityLevel::Malicious,
+        ],
+        batch: 10,
+        ..Default::default()
+    };
+    let report = run_bench(options).unwrap();
+    let labels: Vec<(&str, &str)> = report
+        .cells
+        .iter()
+        .map(|c| (c.op.as_str(), c.protocol.as_str()))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            ("mul", "dn07"),
+            ("mul", "dn07+malicious"),
+            ("lt", "dn07"),
+            ("lt", "dn07+malicious")
+        ]
+    );
+    assert!(
+        report.cells.iter().all(|c| c.status == "ok"),
+        "{:?}",
+        report.cells
+    );
+    // The check costs rounds: a malicious cell takes more than its semi-honest twin.
+    assert!(report.cells[1].rounds > report.cells[0].rounds);
+}

@@ -26,6 +26,7 @@ pub fn run() -> anyhow::Result<()> {
             ops,
             protocol,
             randomness,
+            security,
             network,
             jobs,
             batch,
@@ -37,6 +38,7 @@ pub fn run() -> anyhow::Result<()> {
                 ops,
                 protocol,
                 randomness,
+                security,
                 network,
                 jobs,
                 batch,
@@ -176,6 +178,10 @@ enum Command {
         /// comparisons in GF(2^8)).
         #[arg(long, value_delimiter = ',', default_value = "dealt")]
         randomness: Vec<String>,
+        /// Security levels, each against every protocol: semi-honest, malicious (with abort:
+        /// every product and random bit checked before outputs are opened).
+        #[arg(long, value_delimiter = ',', default_value = "semi-honest")]
+        security: Vec<String>,
         /// Networks: lan, wan, ideal, or measured sites joined by '+'
         /// (sites:frankfurt+ireland+virginia, 1 Gbit/s between sites).
         #[arg(long, value_delimiter = ',', default_value = "lan,wan")]

@@ -57,6 +57,7 @@ pub(super) struct BenchArgs {
     pub(super) ops: Option<Vec<String>>,
     pub(super) protocol: Vec<String>,
     pub(super) randomness: Vec<String>,
+    pub(super) security: Vec<String>,
     pub(super) network: Vec<String>,
     pub(super) jobs: Vec<String>,
     pub(super) batch: usize,
@@ -99,6 +100,9 @@ pub(super) fn bench(args: BenchArgs, out: Option<PathBuf>, json: bool) -> Result
         randomness: parse_list("randomness", &args.randomness, |s| {
             s.parse::<mpc::Randomness>()
         })?,
+        security: parse_list("security", &args.security, |s| {
+            s.parse::<mpc::SecurityLevel>()
+        })?,
         networks,
         sites,
         batch: args.batch,
@@ -110,6 +114,7 @@ pub(super) fn bench(args: BenchArgs, out: Option<PathBuf>, json: bool) -> Result
         * (options.ops.len() + options.jobs.len())
         * options.protocols.len()
         * options.randomness.len()
+        * options.security.len()
         * (options.networks.len() + options.sites.len());
     eprintln!("running {cells} cells (each checked against the plaintext computation)");
     let report = simulations::run_bench(options)?;

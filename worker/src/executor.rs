@@ -53,6 +53,10 @@ pub enum ExecError {
     /// A matching protocol (auction, orders, record matching) failed or refused its inputs.
     #[error(transparent)]
     Matching(#[from] MatchingError),
+    /// Under the malicious security level, the end-of-job check failed ("integrity check
+    /// failed: ..."): nothing was committed or staged.
+    #[error("{0}")]
+    Integrity(mpc::MpcError),
 }
 
 /// The committed datasets a job names by `name`, in owner order (the same on every worker):

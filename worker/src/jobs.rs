@@ -52,6 +52,9 @@ pub async fn settle<N: Network>(
     output: JobOutput,
     spent: Vec<coordinator::ledger::budget::Spent>,
 ) -> Result<JobReport, ExecError> {
+    // Under the malicious level every product and random bit is checked before anything is
+    // committed to or staged (a no-op when semi-honest).
+    engine.verify().await.map_err(ExecError::Integrity)?;
     let public = serde_json::to_string(&output.public)
         .map_err(|e| ExecError::Input(format!("the public result does not encode: {e}")))?;
     // One commitment round for every private value of every recipient.

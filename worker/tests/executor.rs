@@ -67,7 +67,28 @@ fn run_job(
     mul: MulProtocol,
     spec: JobSpec,
 ) -> Vec<Result<PublicResult, String>> {
-    run_charged(stores, params, mul, spec, Spending::new())
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+        ..Default::default()
+    };
+    run_job_over(
+        stores,
+        params,
+        config,
+        MemoryNetwork::mesh(params.n()),
+        spec,
+    )
+}
+
+fn run_job_over<N: mpc::net::Network + Sync + 'static>(
+    stores: Arc<Vec<ShareStore>>,
+    params: Params,
+    config: EngineConfig,
+    nets: Vec<N>,
+    spec: JobSpec,
+) -> Vec<Result<PublicResult, String>> {
+    run_charged_over(stores, params, config, nets, spec, Spending::new())
         .into_iter()
         .map(|r| r.map(|(public, _)| public))
         .collect()
@@ -81,37 +102,107 @@ fn run_charged(
     spec: JobSpec,
     spending: Spending,
 ) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
+    let config = EngineConfig {
+        mul,
+        check_openings: true,
+        ..Default::default()
+    };
+    let nets = MemoryNetwork::mesh(params.n());
+    run_charged_over(stores, params, config, nets, spec, spending)
+}
+
+fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
+    stores: Arc<Vec<ShareStore>>,
+    params: Params,
+    config: EngineConfig,
+    nets: Vec<N>,
+    spec: JobSpec,
+    spending: Spending,
+) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run_networks(
-        MemoryNetwork::mesh(params.n()),
-        params,
-        EngineConfig {
-            mul,
-            check_openings: true,
-            ..Default::default()
-        },
-        3,
-        move |mut e| {
-            let (stores, spec, spending) = (stores.clone(), spec.clone(), spending.clone());
-            async move {
-                let me = e.me().index();
-                let limits = Limits::default();
-                Ok(
-                    execute_charged(&mut e, &stores[me], &spec, &limits, &spending)
-                        .await
-                        .map(|(o, spent)| (o.public, spent))
-                        .map_err(|e: ExecError| e.to_string()),
-                )
-            }
-        },
-    ))
+    rt.block_on(run_networks(nets, params, config, 3, move |mut e| {
+        let (stores, spec, spending) = (stores.clone(), spec.clone(), spending.clone());
+        async move {
+            let me = e.me().index();
+            let limits = Limits::default();
+            Ok(
+                execute_charged(&mut e, &stores[me], &spec, &limits, &spending)
+                    .await
+                    .map(|(o, spent)| (o.public, spent))
+                    .map_err(|e: ExecError| e.to_string()),
+            )
+        }
+    }))
     .into_iter()
     .map(|r| r.unwrap())
     .collect()
+}
+
+/// Under the malicious level the job's answer is the clear one; when one worker adds an error
+/// to every message it sends, every worker fails the job with "integrity check failed" (or
+/// because a peer that detected it stopped) and no answer is produced.
+#[test]
+fn a_malicious_level_job_matches_clear_and_aborts_on_a_cheating_worker() {
+    use mpc::net::cheat::{Cheat, Cheating, Tamper};
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let query = "SELECT team, COUNT(*), SUM(salary), AVG(salary) FROM payroll WHERE salary > 40000 GROUP BY team";
+    let spec = JobSpec::Statistics {
+        query: query.into(),
+        epsilon: None,
+        recipients: vec![],
+    };
+    let config = EngineConfig {
+        mul: MulProtocol::Dn07,
+        security: mpc::SecurityLevel::Malicious,
+        ..Default::default()
+    };
+    let honest = run_job_over(
+        stores.clone(),
+        params,
+        config,
+        MemoryNetwork::mesh(3),
+        spec.clone(),
+    );
+    let minimums = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    assert_matches_clear(&honest, query, &tables, minimums);
+    let nets: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| {
+            let cheat = Cheat {
+                rounds: if i == 1 {
+                    None
+                } else {
+                    Some(Default::default())
+                },
+                to: None,
+                tamper: Tamper::All,
+                error: 1,
+            };
+            Cheating::new(net, cheat).0
+        })
+        .collect();
+    let outputs = run_job_over(stores, params, config, nets, spec);
+    for (i, o) in outputs.iter().enumerate() {
+        let e = o.as_ref().expect_err("no answer under a cheating worker");
+        assert!(
+            e.contains("integrity check failed") || e.contains("left the session"),
+            "worker {i}: {e}"
+        );
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.as_ref().unwrap_err().contains("integrity check failed"))
+    );
 }
 
 #[test]

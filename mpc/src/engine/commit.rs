@@ -205,6 +205,7 @@ impl<N: Network> Engine<N, Fr> {
     /// `check_openings`, names the first party whose point is off the polynomial.
     pub async fn commit_with(&mut self, v: &Shared<Fr>, r: &Shared<Fr>) -> Result<Vec<Commitment>> {
         super::same_len("commit", v.len(), r.len())?;
+        self.verify().await?;
         let len = v.len();
         let mine: Vec<RistrettoPoint> = v
             .shares
@@ -254,11 +255,11 @@ impl<N: Network> Engine<N, Fr> {
                     .map(|&c| to_scalar(c))
                     .collect();
                 if let Some(index) = (0..len).find(|&e| at(&mu, e) != points[k][e]) {
-                    return Err(MpcError::InconsistentShares {
+                    return Err(self.as_integrity(MpcError::InconsistentShares {
                         party: extra,
                         degree,
                         index,
-                    });
+                    }));
                 }
             }
         }

@@ -113,6 +113,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 (a_mod - a.shares[e]) * inv
             })
             .collect();
+        self.verify_if_full().await?;
         Ok(Shared::from_bit_shares(shares))
     }
 
@@ -184,9 +185,9 @@ impl<N: Network, F: Field> Engine<N, F> {
                     .collect();
             } else {
                 let factors: Vec<F> = d.into_iter().map(|di| F::one() - di).collect();
-                return Ok(Shared::from_bit_shares(
-                    self.product_tree(factors, ku).await?,
-                ));
+                let product = self.product_tree(factors, ku).await?;
+                self.verify_if_full().await?;
+                return Ok(Shared::from_bit_shares(product));
             }
         }
         unreachable!("the last level returns")

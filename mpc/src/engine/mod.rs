@@ -14,9 +14,10 @@
 //! transport behind [`Network`] does all of that, so the same code runs in memory, in the
 //! simulator's virtual time, and over QUIC.
 //!
-//! Security is semi-honest with an honest majority (`2t < n`). Multiplication goes through
-//! [`MulProtocol`], the seam where a malicious-with-abort variant (Chida et al. 2018: every
-//! product also computed on `r·x` and checked at the end) would slot in.
+//! Security is per session ([`SecurityLevel`]): semi-honest with an honest majority
+//! (`2t < n`), or malicious with abort, where every product and random bit is checked before
+//! any output is opened (`verify.rs`, after Chida et al. 2018), so protocols run unchanged
+//! under both.
 
 mod binary;
 mod bits;
@@ -34,12 +35,14 @@ mod open;
 mod preprocess;
 pub mod prf;
 pub mod prss;
+mod verify;
 
 pub use commit::{Commitment, Opening};
 pub use fxplan::INTEGER_FRAC;
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 pub use preprocess::BitProtocol;
+pub use verify::MAX_PENDING;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
@@ -68,6 +71,45 @@ pub struct EngineConfig {
     /// Default: [`Randomness::Dealt`].
     #[serde(default)]
     pub randomness: Randomness,
+    /// Semi-honest, or malicious with abort ([`verify`]). Default: semi-honest.
+    #[serde(default)]
+    pub security: SecurityLevel,
+}
+
+/// The adversary a session is secure against (every party alike; see [`verify`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SecurityLevel {
+    /// Parties follow the protocol; up to `t` of them pool what they see (the default).
+    #[default]
+    SemiHonest,
+    /// Up to `t` parties may deviate arbitrarily: every product and random bit is checked
+    /// ([`verify`]) before any output is opened, and every opening uses all `n` shares with the
+    /// consistency check; a deviation makes the session fail with
+    /// [`MpcError::IntegrityCheckFailed`] (security with abort).
+    Malicious,
+}
+
+impl std::str::FromStr for SecurityLevel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "semi-honest" | "semihonest" => Ok(SecurityLevel::SemiHonest),
+            "malicious" => Ok(SecurityLevel::Malicious),
+            other => Err(format!(
+                "unknown security level '{other}' (expected semi-honest or malicious)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SecurityLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecurityLevel::SemiHonest => "semi-honest",
+            SecurityLevel::Malicious => "malicious",
+        })
+    }
 }
 
 /// Where a session's randomness comes from (every party alike).
@@ -115,6 +157,7 @@ impl Default for EngineConfig {
             check_openings: true,
             bits: BitProtocol::DealtXor,
             randomness: Randomness::Dealt,
+            security: SecurityLevel::SemiHonest,
         }
     }
 }
@@ -158,6 +201,7 @@ pub struct Engine<N: Network, F: Field = Fr> {
     comparison_memory: usize,
     multiplications: u64,
     random_bits: u64,
+    pending: verify::Pending<F>,
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
@@ -175,6 +219,19 @@ impl<N: Network, F: Field> Engine<N, F> {
             });
         }
         let me = params.check(net.me())?;
+        let mut config = config;
+        if config.security == SecurityLevel::Malicious {
+            if config.randomness == Randomness::Prss {
+                return Err(MpcError::InvalidArgument {
+                    op: "Engine::new",
+                    reason: "security = malicious needs randomness = dealt (PRSS comparisons \
+                             run in GF(2^8), which the multiplication check does not cover)"
+                        .into(),
+                });
+            }
+            // Every opening uses all n shares and checks them.
+            config.check_openings = true;
+        }
         Ok(Engine {
             net: Metered::new(net),
             params,
@@ -192,6 +249,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             comparison_memory: edabits::COMPARISON_MEMORY,
             multiplications: 0,
             random_bits: 0,
+            pending: verify::Pending::default(),
         })
     }
 

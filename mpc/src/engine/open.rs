@@ -15,8 +15,10 @@ use crate::party::PartyId;
 use crate::share::Shared;
 
 impl<N: Network, F: Field> Engine<N, F> {
-    /// Opens a batch to every party. One round.
+    /// Opens a batch to every party. One round (under the malicious level, after the check of
+    /// every product so far, [`Engine::verify`]).
     pub async fn open(&mut self, x: &Shared<F>) -> Result<Vec<F>> {
+        self.verify().await?;
         let t = self.params.t();
         self.open_raw(&x.shares, t).await
     }
@@ -35,9 +37,10 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// Opens a batch to `recipient` only: it gets `Some(values)`, everyone else `None`.
-    /// One round, `n - 1` messages.
+    /// One round, `n - 1` messages (under the malicious level, after [`Engine::verify`]).
     pub async fn open_to(&mut self, x: &Shared<F>, recipient: PartyId) -> Result<Option<Vec<F>>> {
         self.params.check(recipient)?;
+        self.verify().await?;
         let round = self.next_round();
         if recipient != self.me {
             self.send_elems(recipient, round, &x.shares)?;
@@ -54,12 +57,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
         let check = self.config.check_openings;
-        Ok(Some(self.interp.reconstruct(
-            &parties,
-            &refs,
-            self.params.t(),
-            check,
-        )?))
+        let t = self.params.t();
+        let opened = self.interp.reconstruct(&parties, &refs, t, check);
+        Ok(Some(opened.map_err(|e| self.as_integrity(e))?))
     }
 
     /// Opens raw shares of a degree-`degree` sharing to every party. One round.
@@ -81,7 +81,8 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
         let check = self.config.check_openings;
-        self.interp.reconstruct(&parties, &refs, degree, check)
+        let opened = self.interp.reconstruct(&parties, &refs, degree, check);
+        opened.map_err(|e| self.as_integrity(e))
     }
 }
 

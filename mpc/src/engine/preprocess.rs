@@ -171,7 +171,33 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// Ensures the pool covers `needs` and returns the masking integers asked for.
-    pub(crate) async fn preprocess(&mut self, needs: Needs) -> Result<Vec<F>> {
+    pub(crate) async fn preprocess(&mut self, mut needs: Needs) -> Result<Vec<F>> {
+        // Under the malicious level masking integers are made of checked random bits: a dealt
+        // integer could not be checked to lie in its range (see `verify.rs`).
+        let int_bits: Vec<u32> = match self.malicious() {
+            true => std::mem::take(&mut needs.ints),
+            false => Vec::new(),
+        };
+        let int_bit_count: usize = int_bits.iter().map(|&b| b as usize).sum();
+        needs.bits += int_bit_count;
+        let mut ints = self.preprocess_dealt(needs).await?;
+        if int_bit_count > 0 {
+            let bits = self.take_bits(int_bit_count);
+            let mut at = 0;
+            ints = int_bits
+                .iter()
+                .map(|&b| {
+                    let int = super::compare::weighted(&bits[at..at + b as usize]);
+                    at += b as usize;
+                    int
+                })
+                .collect();
+        }
+        Ok(ints)
+    }
+
+    /// [`Engine::preprocess`] with masking integers dealt.
+    async fn preprocess_dealt(&mut self, needs: Needs) -> Result<Vec<F>> {
         let t = self.params.t();
         let missing_bits = needs.bits.saturating_sub(self.pool.bits.len());
         let squaring = self.config.bits == BitProtocol::Squaring;
@@ -196,6 +222,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 true => self.squared_bits(missing_bits).await?,
                 false => self.xor_tree(dealt_bits).await?,
             };
+            self.record_bits(&bits);
             self.pool.bits.extend(bits);
         }
         Ok(ints)
@@ -215,6 +242,12 @@ impl<N: Network, F: Field> Engine<N, F> {
             match sq.sqrt() {
                 Some(s) if !s.is_zero() => roots.push(s),
                 // r = 0 (probability 1/l) or a non-square (a corrupted opening).
+                _ if self.malicious() => {
+                    return Err(MpcError::IntegrityCheckFailed {
+                        check: "random bits (the squaring trick opened 0 or a non-square)",
+                        party: None,
+                    });
+                }
                 _ => {
                     return Err(MpcError::InvalidArgument {
                         op: "random_bits",

@@ -57,7 +57,9 @@ impl<N: Network> Engine<N, Fr> {
     /// Opens `a·G` for every element of `a` to every party, without revealing `a` (see the
     /// module doc). One round.
     pub async fn open_in_exponent(&mut self, a: &Shared<Fr>) -> Result<Vec<RistrettoPoint>> {
-        let halves = self.open_half_in_exponent(a).await?;
+        self.verify().await?;
+        let halves = self.open_half_in_exponent(a).await;
+        let halves = halves.map_err(|e| self.as_integrity(e))?;
         Ok(halves.iter().map(|h| h + h).collect())
     }
 

@@ -13,6 +13,7 @@
 //! (a cluster) and the simulator's network (virtual time). [`metered::Metered`] wraps any of
 //! them and counts bytes, messages and rounds per party.
 
+pub mod cheat;
 pub mod codec;
 pub mod memory;
 pub mod metered;

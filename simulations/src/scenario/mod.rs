@@ -7,6 +7,7 @@
 //! seed = 7                    # default: 0
 //! protocols = ["grr", "dn07"] # default: ["dn07"]; one run per protocol
 //! check_openings = true       # default: true
+//! security = "malicious"      # semi-honest | malicious (with abort); default: semi-honest
 //!
 //! [network]                   # default: the `lan` preset
 //! preset = "wan"              # lan (0.2 ms, 10 Gbit/s) | wan (50 ms, 100 Mbit/s) | ideal (0 ms, unlimited)
@@ -104,6 +105,9 @@ pub struct Scenario {
     /// Check redundant shares at openings. Default: true.
     #[serde(default = "yes")]
     pub check_openings: bool,
+    /// The engine's security level. Default: semi-honest.
+    #[serde(default)]
+    pub security: mpc::SecurityLevel,
     /// Links. Default: the `lan` preset.
     #[serde(default)]
     pub network: NetworkSpec,
@@ -239,6 +243,7 @@ impl Scenario {
             seed: 0,
             protocols: default_protocols(),
             check_openings: true,
+            security: mpc::SecurityLevel::SemiHonest,
             network: NetworkSpec::preset(preset),
             compute: ComputeModel::None,
             faults: Vec::new(),

@@ -61,6 +61,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         same_len("mul", a.len(), b.len())?;
         let meta = rules::mul(a.facts(), b.facts())?;
         let shares = self.mul_raw(&a.shares, &b.shares).await?;
+        self.verify_if_full().await?;
         Shared::from_facts(shares, meta)
     }
 
@@ -104,18 +105,24 @@ impl<N: Network, F: Field> Engine<N, F> {
                 .collect()
         };
         let shares = self.reduce(sums, local).await?;
+        self.record_products(&a.shares, &b.shares, width, &shares);
+        self.verify_if_full().await?;
         Shared::from_facts(shares, meta)
     }
 
     /// Products of raw shares with the session's protocol.
     pub(crate) async fn mul_raw(&mut self, x: &[F], y: &[F]) -> Result<Vec<F>> {
         same_len("mul", x.len(), y.len())?;
-        self.reduce(x.len(), || x.iter().zip(y).map(|(&a, &b)| a * b).collect())
-            .await
+        let out = self
+            .reduce(x.len(), || x.iter().zip(y).map(|(&a, &b)| a * b).collect())
+            .await?;
+        self.record_products(x, y, 1, &out);
+        Ok(out)
     }
 
-    /// Degree reduction of `len` local degree-`2t` values with the session's protocol.
-    async fn reduce(
+    /// Degree reduction of `len` local degree-`2t` values with the session's protocol (not
+    /// recorded for the malicious check: callers record).
+    pub(super) async fn reduce(
         &mut self,
         len: usize,
         local: impl FnOnce() -> Vec<F> + Send,

@@ -1,0 +1,374 @@
+//! Security with abort (`SecurityLevel::Malicious`): without cheating every engine operation
+//! equals the clear computation; with one party adding an error to its messages of any one
+//! round (dealt randomness, resharings, king messages, masked openings, the check's own
+//! messages), every party fails with `IntegrityCheckFailed` and no output is opened.
+//! n = 3, 5, 7, GRR and DN07.
+
+use std::sync::atomic::Ordering;
+
+use mpc::net::cheat::{Cheat, Cheating, Tamper};
+use mpc::net::memory::MemoryNetwork;
+use mpc::testing::run_networks;
+use mpc::{
+    BitProtocol, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId, Randomness,
+    Result, SecurityLevel, Shared,
+};
+use proptest::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha12Rng;
+
+type Eng = Engine<Cheating<MemoryNetwork>, Fr>;
+
+/// The operations under test; each ends with its outputs opened (as integers).
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Mul,
+    Dot,
+    Lt,
+    Eq,
+    FxMul,
+    FxDiv,
+}
+
+const FRAC: u32 = 16;
+
+fn config(mul: MulProtocol, bits: BitProtocol) -> EngineConfig {
+    EngineConfig {
+        mul,
+        bits,
+        security: SecurityLevel::Malicious,
+        ..Default::default()
+    }
+}
+
+/// What a session returns: each party's outputs and rounds, or its error; and how many
+/// messages the cheater altered.
+type Outcome = (Vec<Result<(Vec<i128>, u64)>>, u64);
+
+/// Runs `op` on `a`, `b` (dealt beforehand, `bits` bits) with party `cheater` deviating as
+/// `cheat` says (no one when `None`).
+fn session(
+    n: usize,
+    mul: MulProtocol,
+    bits_protocol: BitProtocol,
+    op: Op,
+    a: &[i128],
+    b: &[i128],
+    cheat: Option<(PartyId, Cheat)>,
+) -> Outcome {
+    let params = Params::max_threshold(n).unwrap();
+    let bits = match op {
+        Op::FxMul | Op::FxDiv => 40,
+        _ => 32,
+    };
+    let mut rng = ChaCha12Rng::seed_from_u64(7);
+    let xs: Vec<Vec<Fr>> = mpc::engine::share_ints(a, bits, params, &mut rng).unwrap();
+    let ys: Vec<Vec<Fr>> = mpc::engine::share_ints(b, bits, params, &mut rng).unwrap();
+    let mut counters = Vec::new();
+    let nets: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| {
+            let plan = match &cheat {
+                Some((p, c)) if p.index() == i => c.clone(),
+                _ => Cheat {
+                    rounds: Some(Default::default()),
+                    to: None,
+                    tamper: Tamper::First,
+                    error: 1,
+                },
+            };
+            let (net, altered) = Cheating::new(net, plan);
+            counters.push(altered);
+            net
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = config(mul, bits_protocol);
+    let results = runtime.block_on(run_networks(nets, params, config, 3, move |e| {
+        let me = e.me().index();
+        let (x, y) = (xs[me].clone(), ys[me].clone());
+        program(e, op, x, y, bits)
+    }));
+    let altered = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    (results, altered)
+}
+
+async fn program(
+    mut e: Eng,
+    op: Op,
+    x: Vec<Fr>,
+    y: Vec<Fr>,
+    bits: u32,
+) -> Result<(Vec<i128>, u64)> {
+    let (x, y) = match op {
+        Op::FxMul | Op::FxDiv => (
+            Shared::from_fixed_shares(x, bits, FRAC)?,
+            Shared::from_fixed_shares(y, bits, FRAC)?,
+        ),
+        _ => (Shared::from_shares(x, bits)?, Shared::from_shares(y, bits)?),
+    };
+    let z = match op {
+        Op::Mul => e.mul(&x, &y).await?,
+        Op::Dot => e.dot(&x, &y, 2).await?,
+        Op::Lt => e.lt(&x, &y).await?,
+        Op::Eq => e.eq(&x, &y).await?,
+        Op::FxMul => e.fx_mul(&x, &y).await?,
+        Op::FxDiv => e.fx_div(&x, &y).await?,
+    };
+    let out = e.open_ints(&z).await?;
+    Ok((out, e.stats().rounds))
+}
+
+/// The clear result, and the tolerance (fixed point rounds).
+fn clear(op: Op, a: &[i128], b: &[i128]) -> (Vec<i128>, i128) {
+    let pairs = a.iter().zip(b);
+    match op {
+        Op::Mul => (pairs.map(|(x, y)| x * y).collect(), 0),
+        Op::Dot => (
+            a.chunks(2)
+                .zip(b.chunks(2))
+                .map(|(x, y)| x[0] * y[0] + x[1] * y[1])
+                .collect(),
+            0,
+        ),
+        Op::Lt => (pairs.map(|(x, y)| (x < y) as i128).collect(), 0),
+        Op::Eq => (pairs.map(|(x, y)| (x == y) as i128).collect(), 0),
+        Op::FxMul => (pairs.map(|(x, y)| (x * y) >> FRAC).collect(), 1),
+        Op::FxDiv => (
+            pairs
+                .map(|(x, y)| ((*x as f64 / *y as f64) * 65536.0).round() as i128)
+                .collect(),
+            // Goldschmidt's relative error (see tests/fxmath.rs), generously.
+            64,
+        ),
+    }
+}
+
+fn honest_values(outcome: &Outcome) -> Vec<i128> {
+    let mut values = None;
+    for (i, r) in outcome.0.iter().enumerate() {
+        let (v, _) = r.as_ref().unwrap_or_else(|e| panic!("party {i}: {e}"));
+        if let Some(first) = &values {
+            assert_eq!(first, v, "party {i} disagrees");
+        }
+        values = Some(v.clone());
+    }
+    values.unwrap()
+}
+
+fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol)> {
+    (
+        prop::sample::select(vec![3usize, 5, 7]),
+        prop::bool::ANY,
+        prop::bool::ANY,
+    )
+        .prop_map(|(n, grr, sq)| {
+            let mul = if grr {
+                MulProtocol::Grr
+            } else {
+                MulProtocol::Dn07
+            };
+            let bits = if sq {
+                BitProtocol::Squaring
+            } else {
+                BitProtocol::DealtXor
+            };
+            (n, mul, bits)
+        })
+}
+
+/// 32-bit values with the type's edges (an even number of them, for `dot`).
+fn values() -> impl Strategy<Value = Vec<i128>> {
+    prop::collection::vec(any::<i32>(), 0..4).prop_map(|v| {
+        let mut v: Vec<i128> = v.into_iter().map(i128::from).collect();
+        v.extend([0, -1, 1, i32::MIN as i128, i32::MAX as i128]);
+        if v.len() % 2 == 1 {
+            v.push(0);
+        }
+        v
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn malicious_integer_ops_equal_clear(s in setting(), a in values(), b in values()) {
+        let (n, mul, bits) = s;
+        let len = a.len().min(b.len()) & !1;
+        let (a, b) = (&a[..len], &b[..len]);
+        for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq] {
+            let got = honest_values(&session(n, mul, bits, op, a, b, None));
+            prop_assert_eq!(got, clear(op, a, b).0, "{:?}", op);
+        }
+    }
+
+    #[test]
+    fn malicious_fixed_point_ops_equal_clear(s in setting(), a in prop::collection::vec(-1.0e4f64..1.0e4, 1..4), b in prop::collection::vec(1.0f64..1.0e3, 1..4), neg in prop::bool::ANY) {
+        let (n, mul, bits) = s;
+        let q = |x: f64| (x * 65536.0).round() as i128;
+        let len = a.len().min(b.len());
+        let a: Vec<i128> = a[..len].iter().map(|&x| q(x)).collect();
+        let b: Vec<i128> = b[..len].iter().map(|&x| if neg { -q(x) } else { q(x) }).collect();
+        for op in [Op::FxMul, Op::FxDiv] {
+            let got = honest_values(&session(n, mul, bits, op, &a, &b, None));
+            let (want, tol) = clear(op, &a, &b);
+            for (g, w) in got.iter().zip(&want) {
+                prop_assert!((g - w).abs() <= tol.max(w.abs() >> 14), "{:?}: {} vs {}", op, g, w);
+            }
+        }
+    }
+}
+
+/// Security with abort: every party either fails (with `IntegrityCheckFailed`, or because a
+/// peer that detected it stopped) or returns the correct output. Returns whether any aborted.
+fn assert_correct_or_aborted(outcome: &Outcome, want: &[i128], tol: i128, what: &str) -> bool {
+    let mut integrity = 0;
+    for (i, r) in outcome.0.iter().enumerate() {
+        match r {
+            Ok((got, _)) => {
+                for (g, w) in got.iter().zip(want) {
+                    assert!(
+                        (g - w).abs() <= tol.max(w.abs() >> 14),
+                        "{what}: party {i} got a wrong output ({g} for {w}) without an abort"
+                    );
+                }
+            }
+            Err(MpcError::IntegrityCheckFailed { .. }) => integrity += 1,
+            Err(MpcError::Net(mpc::net::NetError::PeerGone(_))) => {}
+            Err(e) => panic!("{what}: party {i} failed with another error: {e}"),
+        }
+    }
+    let failed = outcome.0.iter().filter(|r| r.is_err()).count();
+    assert!(
+        failed == 0 || integrity > 0,
+        "{what}: parties failed but none reported the integrity check"
+    );
+    failed > 0
+}
+
+/// For every `stride`-th round of the session, one party (rotating) adds an error to its
+/// messages of that round: the first element, then the last (a dealing round carries doubles
+/// first and bits last). Rounds where the cheater sends nothing are skipped (and counted, to
+/// show most are attacked).
+fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
+    let (a, b): (Vec<i128>, Vec<i128>) = match op {
+        Op::FxMul | Op::FxDiv => (vec![3 << 16, -(5 << 16)], vec![7 << 16, 2 << 16]),
+        _ => (
+            vec![5, -9, i32::MAX as i128, 0],
+            vec![-3, 4, i32::MIN as i128, 0],
+        ),
+    };
+    let honest = session(n, mul, bits, op, &a, &b, None);
+    let rounds = honest.0[0].as_ref().unwrap().1 as u32;
+    let (want, tol) = clear(op, &a, &b);
+    let (mut aborted, mut harmless, mut skipped) = (0, 0, 0);
+    for round in (0..rounds).step_by(stride) {
+        for tamper in [Tamper::First, Tamper::Last] {
+            let cheater = PartyId((round as usize % n) as u16);
+            let cheat = Cheat {
+                tamper,
+                ..Cheat::in_round(round)
+            };
+            let outcome = session(n, mul, bits, op, &a, &b, Some((cheater, cheat)));
+            if outcome.1 == 0 {
+                skipped += 1;
+                continue;
+            }
+            let what = format!(
+                "{op:?} n={n} {mul} {bits}: party {cheater} cheats in round {round} ({tamper:?})"
+            );
+            match assert_correct_or_aborted(&outcome, &want, tol, &what) {
+                true => aborted += 1,
+                false => harmless += 1,
+            }
+        }
+    }
+    // An error in a message part the program never uses (the degree-2t half of a double
+    // sharing drawn as a plain random sharing, say) changes nothing; most attacks abort.
+    assert!(
+        aborted > 4 * harmless && aborted > skipped,
+        "{op:?} n={n} {mul} {bits}: {aborted} aborted, {harmless} harmless, {skipped} skipped"
+    );
+}
+
+// The sweeps below sample rounds to stay cheap in CI (about 15 s in the dev profile);
+// `full_sweep` attacks every round of every setting.
+
+#[test]
+fn cheating_on_mul_and_dot_aborts() {
+    for n in [3, 5, 7] {
+        for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+            sweep(n, mul, BitProtocol::DealtXor, Op::Mul, 1);
+            sweep(n, mul, BitProtocol::DealtXor, Op::Dot, 1);
+        }
+    }
+}
+
+#[test]
+fn cheating_on_comparisons_aborts() {
+    sweep(3, MulProtocol::Grr, BitProtocol::DealtXor, Op::Lt, 2);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 2);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Eq, 3);
+    sweep(5, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 5);
+    sweep(7, MulProtocol::Grr, BitProtocol::DealtXor, Op::Eq, 5);
+    sweep(3, MulProtocol::Dn07, BitProtocol::Squaring, Op::Lt, 4);
+}
+
+#[test]
+fn cheating_on_fixed_point_aborts() {
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 1);
+    sweep(5, MulProtocol::Grr, BitProtocol::DealtXor, Op::FxMul, 2);
+    sweep(7, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 3);
+    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxDiv, 4);
+}
+
+/// Every round of every operation, n = 3, 5, 7, both protocols (a few minutes in release):
+/// `cargo test --release -p mpc --test malicious -- --ignored`
+#[test]
+#[ignore = "minutes: every round of every setting; the sampled sweeps run in CI"]
+fn full_sweep() {
+    for n in [3, 5, 7] {
+        for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+            for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
+                sweep(n, mul, BitProtocol::DealtXor, op, 1);
+            }
+            sweep(n, mul, BitProtocol::Squaring, Op::Lt, 1);
+        }
+    }
+}
+
+#[test]
+fn security_level_parses_and_refuses_prss() {
+    assert_eq!(
+        "malicious".parse::<SecurityLevel>(),
+        Ok(SecurityLevel::Malicious)
+    );
+    assert_eq!(
+        "semi-honest".parse::<SecurityLevel>(),
+        Ok(SecurityLevel::SemiHonest)
+    );
+    assert_eq!(SecurityLevel::Malicious.to_string(), "malicious");
+    assert!(
+        "evil"
+            .parse::<SecurityLevel>()
+            .unwrap_err()
+            .contains("semi-honest or malicious")
+    );
+    assert_eq!(EngineConfig::default().security, SecurityLevel::SemiHonest);
+    let net = MemoryNetwork::mesh(3).remove(0);
+    let config = EngineConfig {
+        randomness: Randomness::Prss,
+        security: SecurityLevel::Malicious,
+        ..Default::default()
+    };
+    let err = Engine::<_, Fr>::new(net, Params::max_threshold(3).unwrap(), config, [0; 32])
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("randomness = dealt"), "{err}");
+}
