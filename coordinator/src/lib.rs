@@ -10,6 +10,8 @@
 //! - [`outcome`]: the ledger entry a job's report makes (built by the coordinator, checked
 //!   by every worker before it signs);
 //! - [`quorum`]: a ledger entry's signature round as a pure state machine (final at `t + 1`);
+//! - [`roster`]: the cluster's `roster.toml`, and which [`Caller`](roster::Caller) a key is;
+//! - [`transport`]: the control plane on QUIC (pinned keys, one request per stream);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
 //!
 //! The coordinator never sees a share: it queues jobs, hands them to the workers, compares
