@@ -26,6 +26,9 @@ use mpc::field::Field;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+/// Upload ids of job updates start with this (no client upload id can: `:` is not allowed).
+pub const UPDATE_PREFIX: &str = "job:";
+
 /// Rows per stored chunk of a column.
 pub const CHUNK_ROWS: u32 = 65_536;
 
@@ -192,7 +195,7 @@ impl ShareStore {
             {
                 return Err(StoreError::UploadExists(key.into()));
             }
-            let job_update = key.starts_with(crate::jobs::UPDATE_PREFIX);
+            let job_update = key.starts_with(UPDATE_PREFIX);
             let mut rivals = Vec::new();
             for entry in staged.iter().map_err(db)? {
                 let (k, v) = entry.map_err(db)?;
@@ -206,7 +209,7 @@ impl ShareStore {
                     dataset: record.key(),
                     reason,
                 };
-                if other.upload.starts_with(crate::jobs::UPDATE_PREFIX) {
+                if other.upload.starts_with(UPDATE_PREFIX) {
                     return Err(busy(
                         "a job's update of it awaits its decision; try again shortly".into(),
                     ));
