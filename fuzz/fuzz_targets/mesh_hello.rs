@@ -17,8 +17,11 @@ fuzz_target!(|data: &[u8]| {
     if let Some(bytes) = data.first_chunk::<ACK_LEN>() {
         let _ = decode_ack(bytes);
     }
-    let expected = data.first().map_or(0, |&b| usize::from(b));
-    if let Ok(elems) = codec::decode::<Fr>(data.get(1..).unwrap_or(&[]), expected, PartyId(2)) {
-        assert_eq!(codec::encode(&elems).as_ref(), &data[1..]);
+    let (expected, elems) = match data.split_first() {
+        Some((&count, elems)) => (usize::from(count), elems),
+        None => (0, data),
+    };
+    if let Ok(decoded) = codec::decode::<Fr>(elems, expected, PartyId(2)) {
+        assert_eq!(codec::encode(&decoded).as_ref(), elems);
     }
 });
