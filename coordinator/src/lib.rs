@@ -12,6 +12,8 @@
 //! - [`attempt`]: a job's attempts and the mesh epoch they run in (retried when a worker
 //!   left the mesh);
 //! - [`quorum`]: a ledger entry's signature round as a pure state machine (final at `t + 1`);
+//! - [`roster`]: the cluster's `roster.toml`, and which [`Caller`](roster::Caller) a key is;
+//! - [`transport`]: the control plane on QUIC (pinned keys, one request per stream);
 //! - [`node`]: the coordinator process (`quorate coordinator --config FILE`).
 //!
 //! The coordinator never sees a share: it queues jobs, hands them to the workers, compares

@@ -13,6 +13,7 @@
 use std::future::Future;
 
 use mpc::field::Field;
+use mpc::field::encode::{floor_div, floor_shift, from_bigint, is_negative, to_bigint};
 use mpc::net::Network;
 use mpc::share::rules;
 use mpc::{Engine, Fr, MpcError, PartyId, Result, Shared};
@@ -214,16 +215,7 @@ impl Clear {
     }
 }
 
-/// Fractional bits of a quotient or root whose scale-setting operand is an integer (the same
-/// as the engine's `INTEGER_FRAC` on the fixed-point branch).
-pub const INTEGER_FRAC: u32 = 16;
-/// The widest radicand `fx_sqrt` accepts, in bits (the engine's limit: `2k + 5 <= 200`).
-pub const MAX_ROOT_BITS: u32 = 97;
-/// The least working precision of a division (the engine refuses a division whose bounds leave
-/// less).
-const MIN_PRECISION: u32 = 24;
-/// Extra fractional bits the engine's division iterates carry.
-const GUARD: u32 = 6;
+pub use mpc::engine::{INTEGER_FRAC, MAX_ROOT_BITS};
 
 fn exceeded(op: &'static str, bits: u32) -> MpcError {
     MpcError::BoundExceeded {
@@ -233,117 +225,18 @@ fn exceeded(op: &'static str, bits: u32) -> MpcError {
     }
 }
 
-/// The public facts of `a / b` (see [`Backend::fx_div`]), or the refusal. The same rules as the
-/// engine's division plan (Catrina, Saxena 2010 normalization and Goldschmidt iterations): the
-/// divisor's bound `k` counts twice against the limit (`bits(a) + 2k + 2 <= 200`), and the
-/// quotient's bits `q = bits(a) + lift + frac(b) + 1` must leave [`MIN_PRECISION`] working
-/// bits (`q + GUARD + 2 + 24 <= 200`). The result has `q + 1` bits.
+/// The public facts of `a / b` (see [`Backend::fx_div`]), or the refusal: the engine's own
+/// division plan ([`mpc::engine::quotient_facts`]: Catrina, Saxena 2010 normalization and
+/// Goldschmidt iterations), so the clear backend refuses exactly what the engine refuses.
 pub fn division_bits(a: &Secret, b: &Secret) -> Result<mpc::share::Meta> {
-    let op = "fx_div";
-    same_len(op, a, b)?;
-    let k = b.bits().max(1);
-    let f_out = if a.frac() > 0 { a.frac() } else { INTEGER_FRAC };
-    let lift = f_out - a.frac();
-    if a.bits() + 2 * k + 2 > mpc::share::MAX_BITS {
-        return Err(exceeded(op, a.bits() + 2 * k + 2));
-    }
-    let bits_q = a.bits() + lift + b.frac() + 1;
-    if bits_q + GUARD + 2 + MIN_PRECISION > mpc::share::MAX_BITS {
-        return Err(exceeded(op, bits_q + GUARD + 2 + MIN_PRECISION));
-    }
-    Ok(mpc::share::Meta {
-        bits: bits_q + 1,
-        frac: f_out,
-        boolean: false,
-    })
+    same_len("fx_div", a, b)?;
+    mpc::engine::quotient_facts(a.facts(), b.facts())
 }
 
-/// The public facts of `sqrt(x)` (see [`Backend::fx_sqrt`]), or the refusal: the engine's rule
-/// (Liedel 2012 iterations after the same normalization) `2k + 5 <= 200`; the result has
-/// `ceil((k + 2 f_out - f_in) / 2) + 2` bits.
+/// The public facts of `sqrt(x)` (see [`Backend::fx_sqrt`]), or the refusal: the engine's own
+/// root plan ([`mpc::engine::root_facts`]).
 pub fn root_bits(x: &Secret) -> Result<mpc::share::Meta> {
-    let k = x.bits().max(1);
-    if k > MAX_ROOT_BITS {
-        return Err(exceeded("fx_sqrt", 2 * k + 5));
-    }
-    let f_out = if x.frac() > 0 { x.frac() } else { INTEGER_FRAC };
-    Ok(mpc::share::Meta {
-        bits: (k + 2 * f_out - x.frac()).div_ceil(2) + 2,
-        frac: f_out,
-        boolean: false,
-    })
-}
-
-/// A field element read as a signed integer, exactly.
-fn to_big(x: Fr) -> BigInt {
-    let (negative, mag) = if is_negative(x) {
-        (true, -x)
-    } else {
-        (false, x)
-    };
-    let limbs = mag.to_canonical_limbs();
-    let mut v = BigInt::from(0u8);
-    for &l in limbs.iter().rev() {
-        v = (v << 64) + BigInt::from(l);
-    }
-    if negative { -v } else { v }
-}
-
-/// A signed integer (of at most 251 bits) as a field element.
-fn from_big(v: &BigInt) -> Fr {
-    let (sign, digits) = v.to_u64_digits();
-    let mut x = Fr::zero();
-    for &d in digits.iter().rev() {
-        x = x * Fr::pow2(64) + Fr::from_u128(d as u128);
-    }
-    if sign == Sign::Minus { -x } else { x }
-}
-
-/// `floor(n / d)` for `d > 0`.
-fn floor_div(n: &BigInt, d: &BigInt) -> BigInt {
-    let q = n / d;
-    if n.sign() == Sign::Minus && &q * d != *n {
-        q - 1
-    } else {
-        q
-    }
-}
-
-/// True when the field element, read as a signed integer, is negative.
-fn is_negative(x: Fr) -> bool {
-    let (pos, neg) = (x.to_canonical_limbs(), (-x).to_canonical_limbs());
-    // Exactly one of x, -x is below p/2 (for x != 0); x is negative when -x is the smaller.
-    (0..4)
-        .rev()
-        .map(|i| pos[i].cmp(&neg[i]))
-        .find(|o| o.is_ne())
-        == Some(std::cmp::Ordering::Greater)
-}
-
-/// `floor(x / 2^m)` for a field element read as a signed integer.
-fn floor_shift(x: Fr, m: u32) -> Fr {
-    let negative = is_negative(x);
-    // floor(-y / 2^m) = -ceil(y / 2^m) = -floor((y + 2^m - 1) / 2^m)
-    let y = if negative {
-        -x + Fr::pow2(m) - Fr::one()
-    } else {
-        x
-    };
-    let limbs = y.to_canonical_limbs();
-    let mut shifted = [0u64; 4];
-    let (words, bits) = ((m / 64) as usize, m % 64);
-    for (i, out) in shifted.iter_mut().enumerate() {
-        let lo = limbs.get(i + words).copied().unwrap_or(0);
-        let hi = limbs.get(i + words + 1).copied().unwrap_or(0);
-        *out = if bits == 0 {
-            lo
-        } else {
-            (lo >> bits) | (hi << (64 - bits))
-        };
-    }
-    let value = Fr::from_u128(((shifted[1] as u128) << 64) | shifted[0] as u128)
-        + Fr::from_u128(((shifted[3] as u128) << 64) | shifted[2] as u128) * Fr::pow2(128);
-    if negative { -value } else { value }
+    mpc::engine::root_facts(x.facts())
 }
 
 fn same_len(op: &'static str, a: &Secret, b: &Secret) -> Result<()> {
@@ -475,7 +368,7 @@ impl Backend for Clear {
             .iter()
             .zip(b.shares())
             .map(|(&x, &y)| {
-                let (x, mut y) = (to_big(x) << shift, to_big(y));
+                let (x, mut y) = (to_bigint(x) << shift, to_bigint(y));
                 if y.sign() == Sign::NoSign {
                     y = BigInt::from(1u8);
                 }
@@ -484,7 +377,7 @@ impl Backend for Clear {
                 } else {
                     floor_div(&x, &y)
                 };
-                from_big(&q)
+                from_bigint::<Fr>(&q)
             })
             .collect();
         Shared::from_facts(values, meta)
@@ -497,8 +390,8 @@ impl Backend for Clear {
             .shares()
             .iter()
             .map(|&v| {
-                let m = (to_big(v).magnitude().clone()) << shift;
-                from_big(&BigInt::from(m.sqrt()))
+                let m = (to_bigint(v).magnitude().clone()) << shift;
+                from_bigint::<Fr>(&BigInt::from(m.sqrt()))
             })
             .collect();
         Shared::from_facts(values, meta)
@@ -513,7 +406,7 @@ impl Backend for Clear {
             .shares()
             .iter()
             .map(|&v| {
-                let u = (to_big(v) + (BigInt::from(1u8) << k)) % &modulus;
+                let u = (to_bigint(v) + (BigInt::from(1u8) << k)) % &modulus;
                 if u.sign() == Sign::Minus {
                     u + &modulus
                 } else {
@@ -711,35 +604,6 @@ impl<B: Backend> Backend for Counting<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floor_shift_and_sign() {
-        for (v, m) in [
-            (7i128, 1u32),
-            (-7, 1),
-            (-8, 3),
-            (1 << 100, 60),
-            (-(1 << 100) - 1, 60),
-            (0, 5),
-            (-1, 5),
-        ] {
-            let got = floor_shift(Fr::from_i128(v), m).to_i128().unwrap();
-            assert_eq!(got, v >> m, "v={v} m={m}");
-        }
-        assert!(is_negative(Fr::from_i128(-1)));
-        assert!(!is_negative(Fr::from_i128(0)));
-        assert!(!is_negative(Fr::pow2(200)));
-        assert!(is_negative(-Fr::pow2(200)));
-    }
-
-    #[test]
-    fn big_integers_round_trip() {
-        for v in [0i128, 1, -1, i128::MAX, i128::MIN + 1] {
-            assert_eq!(from_big(&to_big(Fr::from_i128(v))).to_i128(), Some(v));
-        }
-        let big = -Fr::pow2(199) + Fr::from_i128(12345);
-        assert_eq!(from_big(&to_big(big)), big);
-    }
 
     #[tokio::test(flavor = "current_thread")]
     async fn clear_bit_decomposition_and_its_counts() {

@@ -8,6 +8,9 @@ notes=simulations/BENCH_NOTES.md
 cargo build --release -p simulations --examples >&2
 sim="$target/release/examples/simulate"
 bench="$target/release/examples/bench"
+# As the notes show them: relative to the repository, whatever this machine's target folder.
+sim_shown=target/release/examples/simulate
+bench_shown=target/release/examples/bench
 
 run() { # command... -> its stdout, then the wall clock and peak memory of the process
   /usr/bin/time -f "PROCESS wall_clock_s=%e max_rss_kb=%M" "$@" 2>&1
@@ -25,7 +28,7 @@ run() { # command... -> its stdout, then the wall clock and peak memory of the p
   echo "## 1,000 sequential rounds over 100 ms links"
   echo
   echo '```'
-  echo "\$ $sim simulations/scenarios/measure/seq-1000.toml"
+  echo "\$ $sim_shown simulations/scenarios/measure/seq-1000.toml"
   run "$sim" simulations/scenarios/measure/seq-1000.toml
   echo '```'
   echo
@@ -35,7 +38,7 @@ run() { # command... -> its stdout, then the wall clock and peak memory of the p
   echo "the 10^5 products to all 31 parties (with the consistency check of redundant shares)."
   echo
   echo '```'
-  echo "\$ $sim simulations/scenarios/measure/mul-31-100k.toml"
+  echo "\$ $sim_shown simulations/scenarios/measure/mul-31-100k.toml"
   run "$sim" simulations/scenarios/measure/mul-31-100k.toml
   echo '```'
   echo
@@ -46,7 +49,7 @@ run() { # command... -> its stdout, then the wall clock and peak memory of the p
   echo "bits); every cell checked against the plaintext. lan = 0.2 ms / 10 Gbit/s per link, wan ="
   echo "50 ms / 100 Mbit/s per link. CSV, JSON and SVG charts are written to \`$out_dir/\`."
   echo
-  echo "\$ $bench --batch 100 --out $out_dir"
+  echo "\$ $bench_shown --batch 100 --out $out_dir"
   echo
   mkdir -p "$out_dir"
   run "$bench" --batch 100 --out "$out_dir" > "$out_dir/run.log"

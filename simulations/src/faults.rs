@@ -21,6 +21,8 @@
 //! [`crate::sim_net`]) or parse them (see [`crate::scenario`]). It only answers questions
 //! about the schedule.
 
+use mpc::MpcError;
+use mpc::net::NetError;
 use serde::{Deserialize, Serialize};
 
 /// What happens to messages caught in a partition.
@@ -148,6 +150,22 @@ impl FaultPlan {
             }
         }
         cut
+    }
+}
+
+/// The peer an error blames, if any.
+pub fn blamed(error: &MpcError) -> Option<u16> {
+    match error {
+        MpcError::Net(
+            NetError::PeerGone(p)
+            | NetError::Timeout { peer: p, .. }
+            | NetError::RoundMismatch { peer: p, .. }
+            | NetError::Oversize { peer: p, .. }
+            | NetError::Transport { peer: p, .. },
+        ) => Some(p.0),
+        MpcError::Malformed { from, .. } => Some(from.0),
+        MpcError::InconsistentShares { party, .. } => Some(party.0),
+        _ => None,
     }
 }
 

@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod accounting;
 pub mod bench;
 pub mod executor;
 pub mod faults;

@@ -10,11 +10,12 @@
 
 use std::sync::Arc;
 
-use mpc::net::{NetError, NetStats};
-use mpc::{EngineConfig, MpcError, MulProtocol};
+use mpc::net::NetStats;
+use mpc::{EngineConfig, MulProtocol};
 
 use crate::SimError;
 use crate::executor::{PartyEnd, SessionRun, run_session};
+use crate::faults::blamed;
 use crate::job::JobWorkload;
 use crate::link::ns_to_s;
 use crate::report::{Outcome, PartyReport, PhaseSummary, Report, RunReport, Status, add};
@@ -246,22 +247,6 @@ fn assemble<T>(
     };
     report.phases = report.phase_summaries();
     report
-}
-
-/// The peer an error blames, if any.
-pub fn blamed(error: &MpcError) -> Option<u16> {
-    match error {
-        MpcError::Net(
-            NetError::PeerGone(p)
-            | NetError::Timeout { peer: p, .. }
-            | NetError::RoundMismatch { peer: p, .. }
-            | NetError::Oversize { peer: p, .. }
-            | NetError::Transport { peer: p, .. },
-        ) => Some(p.0),
-        MpcError::Malformed { from, .. } => Some(from.0),
-        MpcError::InconsistentShares { party, .. } => Some(party.0),
-        _ => None,
-    }
 }
 
 /// How a run ended: the crashed party first, then a deadlock, then the earliest failure;

@@ -24,9 +24,9 @@ use std::time::Instant;
 use mpc::PartyId;
 use mpc::net::{NetError, NetStats, Round};
 
+use crate::accounting::{ComputeModel, PhaseStats};
 use crate::faults::{Crash, Cut, FaultPlan};
 use crate::link::{BandwidthScope, LinkClock, LinkTable};
-use crate::sim_net::{ComputeModel, PhaseStats};
 
 /// What a party's run ended as, from the network's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,11 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::cluster::{self, Cluster};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
+use super::runtime;
 
 /// Resolves on SIGINT or SIGTERM.
 pub(super) async fn shutdown_signal() {

@@ -13,11 +13,7 @@ use protocols::outcome::PublicResult;
 use crate::cluster::Cluster;
 use crate::jobs::{Coordinator, ReceivedOutput, fetch_outputs, state_word};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
+use super::runtime;
 
 pub(super) fn coordinator(config: &Path) -> Result<()> {
     runtime()?

@@ -21,31 +21,7 @@ pub fn run() -> anyhow::Result<()> {
             seed,
             json,
         } => sim::simulate(scenario, out, seed, json),
-        Command::Bench {
-            parties,
-            ops,
-            protocol,
-            randomness,
-            security,
-            network,
-            jobs,
-            batch,
-            out,
-            json,
-        } => sim::bench(
-            sim::BenchArgs {
-                parties,
-                ops,
-                protocol,
-                randomness,
-                security,
-                network,
-                jobs,
-                batch,
-            },
-            out,
-            json,
-        ),
+        Command::Bench { args, out, json } => sim::bench(args, out, json),
         Command::Cluster {
             command:
                 ClusterCommand::Init {
@@ -159,36 +135,9 @@ enum Command {
     /// The research benchmark matrix: operations and jobs × parties × protocols × networks,
     /// each cell checked against the plaintext computation.
     Bench {
-        /// Party counts (threshold (n-1)/2 each).
-        #[arg(long, value_delimiter = ',', default_value = "3,5,7")]
-        parties: Vec<usize>,
-        /// Operations: mul, lt, le, gt, ge, eq, select, fxmul, div, sqrt. Default:
-        /// mul,lt,eq,fxmul without --jobs, none with.
-        #[arg(long, value_delimiter = ',')]
-        ops: Option<Vec<String>>,
-        /// Jobs of the catalog by kind and size: auction:BIDDERSxPRICES, stats:ROWS,
-        /// settlement:FIRMSxOBLIGATIONS, orders:FIRMSxORDERS.
-        #[arg(long, value_delimiter = ',')]
-        jobs: Vec<String>,
-        /// Multiplication protocols: grr, dn07.
-        #[arg(long, value_delimiter = ',', default_value = "grr,dn07")]
-        protocol: Vec<String>,
-        /// Sources of randomness, each against every protocol: dealt (dealing rounds, bit
-        /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits
-        /// comparisons in GF(2^8)).
-        #[arg(long, value_delimiter = ',', default_value = "dealt")]
-        randomness: Vec<String>,
-        /// Security levels, each against every protocol: semi-honest, malicious (with abort:
-        /// every product and random bit checked before outputs are opened).
-        #[arg(long, value_delimiter = ',', default_value = "semi-honest")]
-        security: Vec<String>,
-        /// Networks: lan, wan, ideal, or measured sites joined by '+'
-        /// (sites:frankfurt+ireland+virginia, 1 Gbit/s between sites).
-        #[arg(long, value_delimiter = ',', default_value = "lan,wan")]
-        network: Vec<String>,
-        /// Elements per batch.
-        #[arg(long, default_value_t = 1000)]
-        batch: usize,
+        /// What to measure.
+        #[command(flatten)]
+        args: sim::BenchArgs,
         /// Writes CSV, JSON, a Markdown table and SVG plots here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -364,11 +313,9 @@ struct JobArgs {
 
 impl JobArgs {
     fn protocol(&self) -> anyhow::Result<mpc::MulProtocol> {
-        match self.protocol.to_ascii_lowercase().as_str() {
-            "grr" => Ok(mpc::MulProtocol::Grr),
-            "dn07" => Ok(mpc::MulProtocol::Dn07),
-            other => anyhow::bail!("--protocol {other}: expected grr or dn07"),
-        }
+        self.protocol
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--protocol: {e}"))
     }
     fn output(&self, save: Option<PathBuf>) -> jobs::Output {
         jobs::Output {
@@ -450,4 +397,11 @@ enum IdentityCommand {
         #[arg(long)]
         cluster: PathBuf,
     },
+}
+
+/// The multi-threaded runtime a command that talks to the network runs on.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

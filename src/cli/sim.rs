@@ -52,14 +52,37 @@ fn parse_list<T>(
 }
 
 /// The matrix's dimensions, as given on the command line.
+#[derive(clap::Args)]
 pub(super) struct BenchArgs {
+    /// Party counts (threshold (n-1)/2 each).
+    #[arg(long, value_delimiter = ',', default_value = "3,5,7")]
     pub(super) parties: Vec<usize>,
+    /// Operations: mul, lt, le, gt, ge, eq, select, fxmul, div, sqrt. Default:
+    /// mul,lt,eq,fxmul without --jobs, none with.
+    #[arg(long, value_delimiter = ',')]
     pub(super) ops: Option<Vec<String>>,
-    pub(super) protocol: Vec<String>,
-    pub(super) randomness: Vec<String>,
-    pub(super) security: Vec<String>,
-    pub(super) network: Vec<String>,
+    /// Jobs of the catalog by kind and size: auction:BIDDERSxPRICES, stats:ROWS,
+    /// settlement:FIRMSxOBLIGATIONS, orders:FIRMSxORDERS.
+    #[arg(long, value_delimiter = ',')]
     pub(super) jobs: Vec<String>,
+    /// Multiplication protocols: grr, dn07.
+    #[arg(long, value_delimiter = ',', default_value = "grr,dn07")]
+    pub(super) protocol: Vec<String>,
+    /// Sources of randomness, each against every protocol: dealt (dealing rounds, bit
+    /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits
+    /// comparisons in GF(2^8)).
+    #[arg(long, value_delimiter = ',', default_value = "dealt")]
+    pub(super) randomness: Vec<String>,
+    /// Security levels, each against every protocol: semi-honest, malicious (with abort:
+    /// every product and random bit checked before outputs are opened).
+    #[arg(long, value_delimiter = ',', default_value = "semi-honest")]
+    pub(super) security: Vec<String>,
+    /// Networks: lan, wan, ideal, or measured sites joined by '+'
+    /// (sites:frankfurt+ireland+virginia, 1 Gbit/s between sites).
+    #[arg(long, value_delimiter = ',', default_value = "lan,wan")]
+    pub(super) network: Vec<String>,
+    /// Elements per batch.
+    #[arg(long, default_value_t = 1000)]
     pub(super) batch: usize,
 }
 

@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::executor::{ExecError, JobOutput};
 use crate::store::ShareStore;
 
-/// Upload ids of job updates start with this (no client upload id can: `:` is not allowed).
-pub const UPDATE_PREFIX: &str = "job:";
+pub use crate::store::UPDATE_PREFIX;
 
 /// This worker's durable record of a job.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -5,7 +5,11 @@
 //! - [`admission`]: which jobs, runs and commits the worker accepts, against its ledger replica;
 //! - [`service`]: control-plane requests in, responses out, without IO: it routes and
 //!   authorizes every request by its [`Caller`](coordinator::roster::Caller);
+//! - [`executor`]: running one job (policies checked, own shares loaded, protocol on the mesh);
+//! - [`jobs`]: what the worker keeps of a finished job, and its side of the ledger;
+//! - [`attempts`]: the job attempt running here, cancelled by a newer one;
 //! - [`replica`]: the ledger replica and what this worker signs (one entry per height);
+//! - [`mesh`]: this worker's place in the QUIC mesh of workers, re-formed when it breaks;
 //! - [`node`]: the process: control plane on QUIC, the mesh, reload and shutdown;
 //! - [`config`]: the worker's configuration file.
 

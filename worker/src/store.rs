@@ -26,6 +26,9 @@ use mpc::field::Field;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+/// Upload ids of job updates start with this (no client upload id can: `:` is not allowed).
+pub const UPDATE_PREFIX: &str = "job:";
+
 /// Rows per stored chunk of a column.
 pub const CHUNK_ROWS: u32 = 65_536;
 
@@ -192,7 +195,7 @@ impl ShareStore {
             {
                 return Err(StoreError::UploadExists(key.into()));
             }
-            let job_update = key.starts_with(crate::jobs::UPDATE_PREFIX);
+            let job_update = key.starts_with(UPDATE_PREFIX);
             let mut rivals = Vec::new();
             for entry in staged.iter().map_err(db)? {
                 let (k, v) = entry.map_err(db)?;
@@ -206,7 +209,7 @@ impl ShareStore {
                     dataset: record.key(),
                     reason,
                 };
-                if other.upload.starts_with(crate::jobs::UPDATE_PREFIX) {
+                if other.upload.starts_with(UPDATE_PREFIX) {
                     return Err(busy(
                         "a job's update of it awaits its decision; try again shortly".into(),
                     ));
@@ -257,35 +260,7 @@ impl ShareStore {
         shares: &[u8],
     ) -> Result<(), StoreError> {
         let record = self.staged(upload)?;
-        let bad = |reason: String| {
-            Err(StoreError::BadChunk {
-                upload: upload.into(),
-                reason,
-            })
-        };
-        if column >= record.columns {
-            return bad(format!("column {column} of {}", record.columns));
-        }
-        if chunk >= record.chunks() {
-            return bad(format!("chunk {chunk} of {}", record.chunks()));
-        }
-        let expected_rows =
-            (record.rows - chunk as u64 * CHUNK_ROWS as u64).min(CHUNK_ROWS as u64) as usize;
-        if shares.len() != expected_rows * Fr::BYTES {
-            return bad(format!(
-                "chunk {chunk} of column {column} has {} bytes, expected {}",
-                shares.len(),
-                expected_rows * Fr::BYTES
-            ));
-        }
-        if let Some(i) = shares
-            .chunks_exact(Fr::BYTES)
-            .position(|c| Fr::read_bytes(c).is_none())
-        {
-            return bad(format!(
-                "element {i} of chunk {chunk}, column {column} is not a field element"
-            ));
-        }
+        check_chunk(&record, column, chunk, shares)?;
         let txn = self.db.begin_write().map_err(db)?;
         {
             let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
@@ -500,6 +475,48 @@ fn remove_chunks(
         for chunk in 0..count {
             chunks.remove((upload, column, chunk)).map_err(db)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks that `shares` fit chunk `chunk` of column `column` of the upload `record` (its
+/// shape, and every element a field element) before anything is stored: the pure half of
+/// [`ShareStore::put_chunk`], and a fuzz target.
+pub fn check_chunk(
+    record: &DatasetRecord,
+    column: u32,
+    chunk: u32,
+    shares: &[u8],
+) -> Result<(), StoreError> {
+    let upload = record.upload.as_str();
+    let bad = |reason: String| {
+        Err(StoreError::BadChunk {
+            upload: upload.into(),
+            reason,
+        })
+    };
+    if column >= record.columns {
+        return bad(format!("column {column} of {}", record.columns));
+    }
+    if chunk >= record.chunks() {
+        return bad(format!("chunk {chunk} of {}", record.chunks()));
+    }
+    let expected_rows =
+        (record.rows - chunk as u64 * CHUNK_ROWS as u64).min(CHUNK_ROWS as u64) as usize;
+    if shares.len() != expected_rows * Fr::BYTES {
+        return bad(format!(
+            "chunk {chunk} of column {column} has {} bytes, expected {}",
+            shares.len(),
+            expected_rows * Fr::BYTES
+        ));
+    }
+    if let Some(i) = shares
+        .chunks_exact(Fr::BYTES)
+        .position(|c| Fr::read_bytes(c).is_none())
+    {
+        return bad(format!(
+            "element {i} of chunk {chunk}, column {column} is not a field element"
+        ));
     }
     Ok(())
 }

@@ -237,7 +237,13 @@ impl Ledger {
 /// `ledger show` on a ledger that does not verify, and for [`Ledger::open`]).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, LedgerError> {
     let bytes = fs::read(path).map_err(io(path))?;
-    decode_entries(&bytes).map_err(|e| match e {
+    parse_entries(&bytes, path)
+}
+
+/// Decodes every entry of an entries file's bytes (read from `path`, which errors name)
+/// without verifying the chain: the pure half of [`read_entries`], and a fuzz target.
+pub fn parse_entries(bytes: &[u8], path: &Path) -> Result<Vec<Entry>, LedgerError> {
+    decode_entries(bytes).map_err(|e| match e {
         DecodeFault::Magic => LedgerError::NotALedger {
             path: path.to_owned(),
         },

@@ -42,7 +42,7 @@ pub use entry::{
     Head, JobId, JobOutcome, JobOutput, JobStatus, Roster, RosterClient, RosterWorker,
     SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
 };
-pub use file::{Ledger, LedgerError, read_entries};
+pub use file::{Ledger, LedgerError, parse_entries, read_entries};
 pub use job::{ClientSignature, JOB_REQUEST_DOMAIN, JobRequest, JobSubmitted, round_nonce};
 pub use pending::{DEFAULT_PAGE_BYTES, Pending, page};
 pub use sign::{Refusal, sign_genesis, sign_if_extends};

@@ -83,13 +83,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// `a * 2^f_b` (`a` for an integer divisor).
     pub async fn fx_div(&mut self, a: &Shared<F>, b: &Shared<F>) -> Result<Shared<F>> {
         super::same_len("fx_div", a.len(), b.len())?;
-        let plan = Plan::new(
-            "fx_div",
-            Kind::Quotient,
-            b.bits,
-            b.frac,
-            Some((a.bits, a.frac)),
-        )?;
+        let plan = Plan::division(a.facts(), b.facts())?;
         self.fx_run(&plan, Some(a), b).await
     }
 

@@ -11,11 +11,15 @@
 use super::bits::{carry_mults, prefix_or_mults};
 use super::preprocess::Needs;
 use crate::error::{MpcError, Result};
-use crate::share::{MAX_BITS, STAT_SECURITY, check_bits};
+use crate::share::{MAX_BITS, Meta, STAT_SECURITY, check_bits};
 
 /// Fractional bits given to the result when the operand that sets its scale is an integer
 /// (`frac == 0`): the engine's default fixed-point scale.
 pub const INTEGER_FRAC: u32 = 16;
+
+/// The widest radicand a square root accepts, in bits: its normalization needs
+/// `2k + RSQRT_SHIFT + 1 <= MAX_BITS`.
+pub const MAX_ROOT_BITS: u32 = (MAX_BITS - RSQRT_SHIFT - 1) / 2;
 
 /// Extra fractional bits the running result carries through the iterations, so that their
 /// probabilistic truncations add up to well under one unit in the result's last place.
@@ -296,6 +300,26 @@ impl Plan {
         Ok(full.clamp(MIN_PRECISION, cap))
     }
 
+    /// The plan of `a / b` for operands with facts `a` and `b`.
+    pub(crate) fn division(a: Meta, b: Meta) -> Result<Plan> {
+        Plan::new(
+            "fx_div",
+            Kind::Quotient,
+            b.bits,
+            b.frac,
+            Some((a.bits, a.frac)),
+        )
+    }
+
+    /// The result's public facts.
+    pub(crate) fn facts(&self) -> Meta {
+        Meta {
+            bits: self.out_bits,
+            frac: self.f_out,
+            boolean: false,
+        }
+    }
+
     /// What the whole operation on `len` elements consumes: one dealing round covers it all.
     pub(crate) fn needs(&self, len: usize) -> Needs {
         let mut bits = (self.k as usize + 1) * len;
@@ -310,6 +334,19 @@ impl Plan {
             ints,
         }
     }
+}
+
+/// The public facts (bound and scale) of `a / b` for operands with facts `a` and `b`, or the
+/// refusal [`crate::Engine::fx_div`] gives: the one rule every backend follows, so a clear
+/// reference accepts exactly what the engine accepts.
+pub fn quotient_facts(a: Meta, b: Meta) -> Result<Meta> {
+    Ok(Plan::division(a, b)?.facts())
+}
+
+/// The public facts of `sqrt(x)` for a radicand with facts `x`, or the refusal
+/// [`crate::Engine::fx_sqrt`] gives (see [`quotient_facts`]).
+pub fn root_facts(x: Meta) -> Result<Meta> {
+    Ok(Plan::new("fx_sqrt", Kind::Root, x.bits, x.frac, None)?.facts())
 }
 
 #[cfg(test)]
@@ -383,5 +420,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn public_facts_are_the_plans() {
+        let m = |bits, frac| Meta {
+            bits,
+            frac,
+            boolean: false,
+        };
+        assert_eq!(MAX_ROOT_BITS, 97);
+        assert!(root_facts(m(MAX_ROOT_BITS, 0)).is_ok());
+        let err = root_facts(m(MAX_ROOT_BITS + 1, 0)).unwrap_err();
+        assert!(err.to_string().contains("fx_sqrt"), "{err}");
+        let r = Plan::new("fx_sqrt", Kind::Root, 64, 16, None).unwrap();
+        assert_eq!(root_facts(m(64, 16)).unwrap(), m(r.out_bits, r.f_out));
+        // An integer numerator: the quotient gets INTEGER_FRAC fractional bits.
+        let q = quotient_facts(m(30, 0), m(20, 0)).unwrap();
+        assert_eq!(q.frac, INTEGER_FRAC);
+        assert_eq!(q.bits, 30 + INTEGER_FRAC + 1 + 1);
+        let err = quotient_facts(m(100, 16), m(64, 16)).unwrap_err();
+        assert!(err.to_string().contains("fx_div"), "{err}");
     }
 }

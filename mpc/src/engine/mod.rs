@@ -38,7 +38,7 @@ pub mod prss;
 mod verify;
 
 pub use commit::{Commitment, Opening};
-pub use fxplan::INTEGER_FRAC;
+pub use fxplan::{INTEGER_FRAC, MAX_ROOT_BITS, quotient_facts, root_facts};
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 pub use preprocess::BitProtocol;

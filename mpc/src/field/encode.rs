@@ -5,6 +5,12 @@
 //! it accepts as a number of bits `b`: the (scaled) integer must lie in `[-2^b, 2^b)`, the range
 //! of a `(b+1)`-bit two's-complement integer, and anything outside is an error, never a wrap.
 //! Decoding takes the representative in `(-p/2, p/2)`.
+//!
+//! The exact integer arithmetic on that reading (sign, floor of a shift or a division, any
+//! width through [`BigInt`]) is here too, for a reference computed in the clear (the `Clear`
+//! backend of `protocols`) to read elements exactly as the engine's protocols do.
+
+use num_bigint::{BigInt, Sign};
 
 use super::Field;
 use crate::error::EncodeError;
@@ -68,11 +74,133 @@ pub fn decode_fixed<F: Field>(x: F, frac: u32) -> Result<f64, EncodeError> {
     Ok(decode_int(x)? as f64 / (frac as f64).exp2())
 }
 
+/// True when `x`, read as a signed integer (the representative in `(-p/2, p/2)`), is negative.
+pub fn is_negative<F: Field>(x: F) -> bool {
+    let (pos, neg) = (x.to_canonical_limbs(), (-x).to_canonical_limbs());
+    // Exactly one of x, -x is below p/2 (for x != 0); x is negative when -x is the smaller.
+    (0..4)
+        .rev()
+        .map(|i| pos[i].cmp(&neg[i]))
+        .find(|o| o.is_ne())
+        == Some(std::cmp::Ordering::Greater)
+}
+
+/// `floor(x / 2^m)` for `x` read as a signed integer.
+pub fn floor_shift<F: Field>(x: F, m: u32) -> F {
+    let negative = is_negative(x);
+    // floor(-y / 2^m) = -ceil(y / 2^m) = -floor((y + 2^m - 1) / 2^m)
+    let y = if negative {
+        -x + F::pow2(m) - F::one()
+    } else {
+        x
+    };
+    let limbs = y.to_canonical_limbs();
+    let mut shifted = [0u64; 4];
+    let (words, bits) = ((m / 64) as usize, m % 64);
+    for (i, out) in shifted.iter_mut().enumerate() {
+        let lo = limbs.get(i + words).copied().unwrap_or(0);
+        let hi = limbs.get(i + words + 1).copied().unwrap_or(0);
+        *out = if bits == 0 {
+            lo
+        } else {
+            (lo >> bits) | (hi << (64 - bits))
+        };
+    }
+    let value = F::from_u128(((shifted[1] as u128) << 64) | shifted[0] as u128)
+        + F::from_u128(((shifted[3] as u128) << 64) | shifted[2] as u128) * F::pow2(128);
+    if negative { -value } else { value }
+}
+
+/// `x` read as a signed integer, exactly.
+pub fn to_bigint<F: Field>(x: F) -> BigInt {
+    let (negative, mag) = if is_negative(x) {
+        (true, -x)
+    } else {
+        (false, x)
+    };
+    let limbs = mag.to_canonical_limbs();
+    let mut v = BigInt::from(0u8);
+    for &l in limbs.iter().rev() {
+        v = (v << 64) + BigInt::from(l);
+    }
+    if negative { -v } else { v }
+}
+
+/// A signed integer as a field element (exact when `|v| < p/2`; reduced mod `p` otherwise).
+pub fn from_bigint<F: Field>(v: &BigInt) -> F {
+    let (sign, digits) = v.to_u64_digits();
+    let mut x = F::zero();
+    for &d in digits.iter().rev() {
+        x = x * F::pow2(64) + F::from_u128(d as u128);
+    }
+    if sign == Sign::Minus { -x } else { x }
+}
+
+/// `floor(n / d)` for `d > 0`.
+pub fn floor_div(n: &BigInt, d: &BigInt) -> BigInt {
+    let q = n / d;
+    if n.sign() == Sign::Minus && &q * d != *n {
+        q - 1
+    } else {
+        q
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::field::Fr;
     use proptest::prelude::*;
+
+    #[test]
+    fn floor_shift_and_sign() {
+        for (v, m) in [
+            (7i128, 1u32),
+            (-7, 1),
+            (-8, 3),
+            (1 << 100, 60),
+            (-(1 << 100) - 1, 60),
+            (0, 5),
+            (-1, 5),
+            (i128::MIN, 127),
+            (i128::MAX, 0),
+        ] {
+            let got = floor_shift(Fr::from_i128(v), m).to_i128().unwrap();
+            assert_eq!(got, v >> m, "v={v} m={m}");
+        }
+        assert!(is_negative(Fr::from_i128(-1)));
+        assert!(!is_negative(Fr::from_i128(0)));
+        assert!(!is_negative(Fr::pow2(200)));
+        assert!(is_negative(-Fr::pow2(200)));
+    }
+
+    #[test]
+    fn big_integers_round_trip() {
+        for v in [0i128, 1, -1, i128::MAX, i128::MIN + 1, i128::MIN] {
+            assert_eq!(
+                from_bigint::<Fr>(&to_bigint(Fr::from_i128(v))).to_i128(),
+                Some(v)
+            );
+        }
+        let big = -Fr::pow2(199) + Fr::from_i128(12345);
+        assert_eq!(from_bigint::<Fr>(&to_bigint(big)), big);
+        let (seven, two) = (BigInt::from(7), BigInt::from(2));
+        assert_eq!(floor_div(&seven, &two), BigInt::from(3));
+        assert_eq!(floor_div(&-seven, &two), BigInt::from(-4));
+        assert_eq!(floor_div(&BigInt::from(-8), &two), BigInt::from(-4));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        #[test]
+        fn exact_reading_matches_i128(v in any::<i128>(), m in 0u32..128, d in 1i128..i128::MAX) {
+            let x = Fr::from_i128(v);
+            prop_assert_eq!(is_negative(x), v < 0);
+            prop_assert_eq!(floor_shift(x, m).to_i128(), Some(v >> m));
+            prop_assert_eq!(to_bigint(x), BigInt::from(v));
+            prop_assert_eq!(floor_div(&BigInt::from(v), &BigInt::from(d)), BigInt::from(v.div_euclid(d)));
+        }
+    }
 
     #[test]
     fn ranges_are_two_complement() {

@@ -71,6 +71,7 @@ pub fn parse(sql: &str, schema_of: impl Fn(&str) -> Option<Schema>) -> Result<Qu
             .filter(|t| !matches!(t.token, Token::Whitespace(_)))
             .count(),
     )?;
+    chain::check_nesting(&tokens)?;
     let statements = Parser::new(&dialect)
         .with_tokens_with_locations(tokens)
         .parse_statements()

@@ -348,7 +348,7 @@ fn engine_error(e: JobError) -> MpcError {
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(s) = source {
         if let Some(m) = s.downcast_ref::<MpcError>() {
-            if crate::runner::blamed(m).is_some() {
+            if crate::faults::blamed(m).is_some() {
                 return m.clone();
             }
         }

@@ -273,7 +273,14 @@ impl Scenario {
             path: path.into(),
             source,
         })?;
-        let mut s: Scenario = toml::from_str(&text).map_err(|e| SimError::Scenario {
+        Scenario::from_toml(&text, path)
+    }
+
+    /// Parses and validates a scenario's text, read from `path` (which names it in errors,
+    /// gives its default name and the directory its relative paths start from): the pure
+    /// half of [`Scenario::load`], and a fuzz target.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, SimError> {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| SimError::Scenario {
             path: path.into(),
             reason: e.to_string(),
         })?;

@@ -1,0 +1,1 @@
+SELECT AVG(a) OVER () FROM payroll

@@ -1,0 +1,1 @@
+SELECT AVG(a), HISTOGRAM(a, 50) FROM payroll

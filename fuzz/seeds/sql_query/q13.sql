@@ -1,0 +1,1 @@
+SELECT AVG(p.a) AS mean, COUNT(*) n FROM payroll p WHERE 3 < p.a AND a <= 2.5 AND g = 'y' AND f = 0.5

@@ -1,0 +1,1 @@
+SELECT AVG(salary), STDDEV_SAMP(salary), VAR_POP(bonus), CORR(bonus, salary), REGR_SLOPE(bonus, salary), REGR_INTERCEPT(bonus, salary), COVAR_SAMP(salary, bonus) FROM payroll

@@ -1,0 +1,1 @@
+SELECT CORR(salary, bonus), REGR_SLOPE(bonus, salary), REGR_INTERCEPT(bonus, salary) FROM payroll

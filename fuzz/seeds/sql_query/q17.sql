@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM (SELECT a FROM payroll) t

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM payroll JOIN other ON payroll.a = other.a

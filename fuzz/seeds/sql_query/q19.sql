@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM payroll WHERE (payroll) AND (payroll) AND salary > 0

@@ -1,0 +1,1 @@
+SELECT AVG(a + 1) FROM payroll

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM payroll WHERE a IN (SELECT a FROM payroll)

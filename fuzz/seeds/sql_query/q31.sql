@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM payroll WHERE\n  bonus > 3

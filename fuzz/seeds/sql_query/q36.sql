@@ -1,0 +1,1 @@
+SELECT COUNT(*), AVG(salary), STDDEV_SAMP(salary) FROM payroll WHERE role = 3

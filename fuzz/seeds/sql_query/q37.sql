@@ -1,0 +1,1 @@
+SELECT COUNT(*), SUM(salary) FROM payroll

@@ -1,0 +1,1 @@
+SELECT AVG(a) FROM payroll GROUP BY g, k

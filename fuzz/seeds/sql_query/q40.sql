@@ -1,0 +1,1 @@
+SELECT COUNT(*), SUM(salary), AVG(salary), VAR_SAMP(salary), STDDEV_SAMP(salary), MIN(salary), MAX(salary) FROM payroll

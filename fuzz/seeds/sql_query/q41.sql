@@ -1,0 +1,1 @@
+SELECT COUNT(*), SUM(salary), VAR_SAMP(salary) FROM t

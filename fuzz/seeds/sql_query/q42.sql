@@ -1,0 +1,1 @@
+SELECT COUNT(*)\nFROM payroll\nWHERE a > (SELECT 1)

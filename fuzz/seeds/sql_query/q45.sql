@@ -1,0 +1,1 @@
+SELECT HISTOGRAM(a, 5, 1) FROM payroll

@@ -1,0 +1,1 @@
+SELECT MEDIAN(a) FROM payroll

@@ -1,0 +1,1 @@
+SELECT MEDIAN(a), MAX(f) FROM payroll

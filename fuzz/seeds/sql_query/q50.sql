@@ -1,0 +1,1 @@
+SELECT MEDIAN(k) FROM payroll WHERE k = 15 OR k = -16

@@ -1,0 +1,1 @@
+SELECT MIN(salary), MAX(salary), CORR(salary, role) FROM payroll WHERE role = 1 OR role = 2 OR role = 3 OR role = 4

@@ -1,0 +1,1 @@
+SELECT SUM(g) FROM payroll

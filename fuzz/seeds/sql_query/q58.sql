@@ -1,0 +1,1 @@
+SELECT SUM(salary) FROM payroll JOIN x ON a = b

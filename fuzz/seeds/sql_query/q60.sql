@@ -1,0 +1,1 @@
+SELECT SUM(wage) FROM payroll

@@ -1,0 +1,1 @@
+SELECT AVG(a) FROM payroll LIMIT 3

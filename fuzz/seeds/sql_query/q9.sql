@@ -1,0 +1,1 @@
+SELECT AVG(a) FROM payroll UNION SELECT AVG(a) FROM payroll

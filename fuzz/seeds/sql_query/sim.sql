@@ -1,0 +1,1 @@
+SELECT COUNT(*), AVG(salary), STDDEV(salary) FROM payroll WHERE role >= 1 AND role <= 3 GROUP BY gender
