@@ -101,6 +101,7 @@ async fn clear_answer(sql: &str, schema: &Schema, tables: &[Table]) -> Result<Qu
             rows: 10,
         },
         epsilon: None,
+        max_owner_share: None,
     };
     Ok(protocols::stats::run_query(
         &mut protocols::backend::Clear::default(),

@@ -93,6 +93,7 @@ fn clear_result(csvs: &[std::path::PathBuf], query: &str) -> serde_json::Value {
             rows: 10,
         },
         epsilon: None,
+        max_owner_share: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

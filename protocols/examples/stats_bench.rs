@@ -99,6 +99,7 @@ fn main() {
     let options = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
+        max_owner_share: None,
     };
     // An optional second argument restricts the run to some shapes: `avg_stddev,median`
     // (`all`: every shape).

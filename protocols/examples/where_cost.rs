@@ -70,6 +70,7 @@ fn main() {
                 let options = QueryOptions {
                     minimums: GroupMinimums { owners: 1, rows: 0 },
                     epsilon: None,
+                    max_owner_share: None,
                 };
                 Ok(run_query(&mut e, &query, &inputs, &options).await)
             }

@@ -210,6 +210,16 @@ impl JobSpec {
     }
 }
 
+/// Release rules beyond the group minimums, the strictest of the inputs' policies
+/// ([`crate::policy::Policy::strictest_release`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Release {
+    /// Record matching releases nothing below this many common identifiers.
+    pub min_intersection: usize,
+    /// Statistics: the dominance rule's largest share of one owner in a reported sum, in %.
+    pub max_owner_share: Option<u32>,
+}
+
 /// Why a job did not compute.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -250,17 +260,18 @@ impl JobSpec {
         tables: &[OwnedTable],
         minimums: GroupMinimums,
     ) -> Result<Outcome<PublicResult>, JobError> {
-        self.run_released(b, tables, minimums, 0).await
+        self.run_released(b, tables, minimums, &Release::default())
+            .await
     }
 
-    /// [`JobSpec::run`] with the strictest `min_intersection` of the inputs' policies (record
-    /// matching releases nothing below it; [`crate::policy::Policy::strictest_intersection`]).
+    /// [`JobSpec::run`] under the strictest release rules of the inputs' policies
+    /// ([`Release`]).
     pub async fn run_released<B: Backend>(
         &self,
         b: &mut B,
         tables: &[OwnedTable],
         minimums: GroupMinimums,
-        min_intersection: usize,
+        release: &Release,
     ) -> Result<Outcome<PublicResult>, JobError> {
         use crate::stats::StatsError;
         Ok(match self {
@@ -295,6 +306,7 @@ impl JobSpec {
                 let options = crate::stats::QueryOptions {
                     minimums,
                     epsilon: *epsilon,
+                    max_owner_share: release.max_owner_share,
                 };
                 crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
                     .await?
@@ -314,7 +326,7 @@ impl JobSpec {
             }
             JobSpec::RecordMatch { .. } => {
                 let query = RecordQuery {
-                    min_intersection,
+                    min_intersection: release.min_intersection,
                     ..self.record_query().expect("a record_match job")
                 };
                 crate::matching::run_record_match(b, &query, tables)

@@ -13,7 +13,9 @@
 //! and for record matching `match_with` (the only datasets, `owner/name`, or owners it may be
 //! matched with) and `min_intersection` (fewer common identifiers than this and the job releases
 //! nothing: no count, no sum, [`crate::matching::records`]). A record match never takes one
-//! dataset twice, policy or not. `epsilon_budget` caps the total epsilon of every query
+//! dataset twice, policy or not. `max_owner_share` is the dominance rule for statistics (no
+//! owner over that share of a reported sum, computed inside MPC). `epsilon_budget` caps the
+//! total epsilon of every query
 //! together: the workers count the spending on the ledger (the check is
 //! [`Policy::check_budget`], the counting `coordinator::ledger::budget`).
 
@@ -86,6 +88,11 @@ pub struct Policy {
     /// Record matching: below this many common identifiers, nothing is released (default 0).
     #[serde(default)]
     pub min_intersection: usize,
+    /// The dominance rule, in percent: a statistics group is reported only if no single owner
+    /// contributes more than this share of any column sum it reports (computed inside MPC,
+    /// `protocols::stats::dominance`). Absent: no rule.
+    #[serde(default)]
+    pub max_owner_share: Option<u32>,
     /// The total epsilon every query together may spend on the dataset, counted on the ledger
     /// (sequential composition; `coordinator::ledger::budget`). Implies `require_dp`: an exact
     /// answer would spend without bound. Absent: no budget.
@@ -106,6 +113,7 @@ impl Default for Policy {
             forbid_functions: Vec::new(),
             match_with: None,
             min_intersection: 0,
+            max_owner_share: None,
             epsilon_budget: None,
         }
     }
@@ -158,6 +166,13 @@ impl Policy {
                 "forbid_functions: unknown function {f:?} (known: {})",
                 FUNCTIONS.join(", ")
             ));
+        }
+        if let Some(p) = policy.max_owner_share {
+            if !(1..=100).contains(&p) {
+                return Err(format!(
+                    "max_owner_share is a percentage from 1 to 100, not {p}"
+                ));
+            }
         }
         for (clause, value) in [
             ("max_epsilon", policy.max_epsilon),
@@ -323,13 +338,21 @@ impl Policy {
         })
     }
 
-    /// The strictest of several policies' `min_intersection`.
-    pub fn strictest_intersection<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> usize {
+    /// The strictest of several policies' `min_intersection` and `max_owner_share`.
+    pub fn strictest_release<'a>(
+        policies: impl IntoIterator<Item = &'a Policy>,
+    ) -> crate::catalog::Release {
         policies
             .into_iter()
-            .map(|p| p.min_intersection)
-            .max()
-            .unwrap_or(0)
+            .fold(crate::catalog::Release::default(), |r, p| {
+                crate::catalog::Release {
+                    min_intersection: r.min_intersection.max(p.min_intersection),
+                    max_owner_share: match (r.max_owner_share, p.max_owner_share) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    },
+                }
+            })
     }
 
     /// The strictest of several policies' group minimums: (owners, rows).
@@ -496,13 +519,13 @@ mod tests {
         assert_eq!(err.clause, "match_with");
         assert!(err.reason.contains("mallory/probe"), "{err}");
         assert!(job(&inputs(&["acme/customers", "initech/customers"])).is_err());
-        assert_eq!(
-            Policy::strictest_intersection([
-                &Policy::default(),
-                &Policy::from_toml("min_intersection = 10").unwrap()
-            ]),
-            10
-        );
+        let strictest = Policy::strictest_release([
+            &Policy::default(),
+            &Policy::from_toml("min_intersection = 10\nmax_owner_share = 80").unwrap(),
+            &Policy::from_toml("max_owner_share = 60").unwrap(),
+        ]);
+        assert_eq!(strictest.min_intersection, 10);
+        assert_eq!(strictest.max_owner_share, Some(60));
     }
 
     #[test]

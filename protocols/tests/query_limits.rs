@@ -281,6 +281,7 @@ fn everything() -> QueryOptions {
     QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 0 },
         epsilon: None,
+        max_owner_share: None,
     }
 }
 

@@ -857,3 +857,22 @@ fn uploads_are_refused_naming_the_row() {
     ok("accounts", "balance\n0\n").unwrap();
     ok("payroll", "salary\n-5\n").unwrap();
 }
+
+/// A round over the wrong firm list is refused without publishing who a firm pays: the error
+/// says a payee domain lists a firm outside the round, not which (a firm's payee domain is its
+/// list of counterparties, which the settlement hides).
+#[test]
+fn a_round_over_the_wrong_firms_does_not_name_a_counterparty() {
+    let owned: Vec<OwnedTable> = tables(&gridlocked(), 40)
+        .iter()
+        .filter(|(o, _, _)| o != &firm(3))
+        .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
+        .collect();
+    let err = block_on(settle(&mut Clear::default(), &round(3), &owned)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("payee") && text.contains("not among the round's firms"),
+        "{text}"
+    );
+    assert!(!text.contains(&firm(3)), "names the counterparty: {text}");
+}

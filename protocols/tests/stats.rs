@@ -106,6 +106,7 @@ fn options(owners: usize, rows: usize) -> QueryOptions {
     QueryOptions {
         minimums: GroupMinimums { owners, rows },
         epsilon: None,
+        max_owner_share: None,
     }
 }
 
@@ -409,6 +410,7 @@ fn suppression_at_the_owner_and_row_limits() {
             &QueryOptions {
                 minimums: min,
                 epsilon: None,
+                max_owner_share: None,
             },
         ))
         .unwrap()
@@ -819,6 +821,7 @@ fn engine_draws_joint_noise() {
                 let opts = QueryOptions {
                     minimums: GroupMinimums { owners: 1, rows: 1 },
                     epsilon: Some(1.0),
+                    max_owner_share: None,
                 };
                 Ok(run_query(&mut e, &q, &inputs, &opts).await.unwrap())
             }
@@ -842,6 +845,7 @@ fn discrete_laplace_noise_on_counts() {
     let opts = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1.0),
+        max_owner_share: None,
     };
     let truth = 22.0;
     let samples: Vec<f64> = (0..1500)
@@ -872,6 +876,7 @@ fn discrete_laplace_noise_on_counts() {
     let opts = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1e6),
+        max_owner_share: None,
     };
     let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
     let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
@@ -1144,5 +1149,121 @@ fn wide_default_columns() {
             "{}: got {g}, want {w}",
             r.columns[i]
         );
+    }
+}
+
+/// Per owner, `n` rows in group `g` (index) with `a` from `value(i)`.
+fn rows_of(n: usize, g: i128, value: impl Fn(usize) -> i128) -> Vec<[i128; 5]> {
+    (0..n).map(|i| [value(i), 0, g, 0, 0]).collect()
+}
+
+/// The dominance rule in the clear: per group (by index), whether it is reported under
+/// `min` and `percent` (every owner's sum of `a` at most `percent`% of the group's).
+fn reference_dominance(t: &Table, min: GroupMinimums, percent: u32) -> Vec<bool> {
+    (0..3)
+        .map(|g| {
+            let per: Vec<(usize, i128)> = t
+                .owners
+                .iter()
+                .map(|rows| {
+                    let mine: Vec<&[i128; 5]> = rows.iter().filter(|r| r[2] == g).collect();
+                    (mine.len(), mine.iter().map(|r| r[0]).sum())
+                })
+                .collect();
+            let n: usize = per.iter().map(|p| p.0).sum();
+            let owners = per.iter().filter(|p| p.0 > 0).count();
+            let total: i128 = per.iter().map(|p| p.1).sum();
+            n >= min.rows.max(1)
+                && owners >= min.owners
+                && per.iter().all(|p| 100 * p.1 <= percent as i128 * total)
+        })
+        .collect()
+}
+
+/// The dummy co-owners attack: a firm's 20 rows, and two other owners with three rows of zeros
+/// each in the same group, pass the 3-owner minimum; the dominance rule (no owner over 80% of
+/// the sum) suppresses the group, on `Clear` and on the engine, while a group the three owners
+/// share evenly is still reported.
+#[test]
+fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
+    let t = Table {
+        owners: vec![
+            [rows_of(20, 0, |i| 500 + i as i128), rows_of(5, 1, |_| 300)].concat(),
+            [rows_of(3, 0, |_| 0), rows_of(5, 1, |_| 310)].concat(),
+            [rows_of(3, 0, |_| 0), rows_of(5, 1, |_| 290)].concat(),
+        ],
+    };
+    let q = query("SELECT g, SUM(a) FROM payroll GROUP BY g");
+    let min = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    let plain = QueryOptions {
+        minimums: min,
+        epsilon: None,
+        max_owner_share: None,
+    };
+    let open = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &plain)).unwrap();
+    let firm: i128 = (0..20).map(|i| 500 + i).sum();
+    assert_eq!(
+        open.rows[0].values[1],
+        Value::Int(firm),
+        "the attack works without the rule"
+    );
+    let ruled = QueryOptions {
+        max_owner_share: Some(80),
+        ..plain
+    };
+    let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &ruled)).unwrap();
+    assert_eq!(clear.suppressed, vec!["x".to_string(), "z".to_string()]);
+    assert_eq!(clear.rows.len(), 1);
+    assert_eq!(clear.rows[0].values[1], Value::Int(1500 + 1550 + 1450));
+    assert_eq!(reference_dominance(&t, min, 80), vec![false, true, false]);
+    let q2 = q.clone();
+    let results = run_parties(
+        Params::new(3, 1).unwrap(),
+        EngineConfig::default(),
+        5,
+        move |mut e| {
+            let (q, t) = (q2.clone(), t.clone());
+            async move {
+                let inputs = share_inputs(&mut e, &t).await?;
+                Ok(run_query(&mut e, &q, &inputs, &ruled).await)
+            }
+        },
+    );
+    let engine = agreed(results).unwrap();
+    assert_eq!(engine.suppressed, clear.suppressed);
+    assert_eq!(engine.rows, clear.rows);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The dominance rule on `Clear` reports exactly the groups the clear reference does, for
+    /// random owners, groups and non-negative values, and percentages from 30 to 100.
+    #[test]
+    fn the_dominance_rule_matches_the_clear_reference(
+        t in table_strategy(),
+        percent in 30u32..=100,
+        owners in 1usize..=3,
+    ) {
+        let t = Table {
+            owners: t
+                .owners
+                .into_iter()
+                .map(|rows| rows.into_iter().map(|mut r| { r[0] = r[0].abs(); r }).collect())
+                .collect(),
+        };
+        let min = GroupMinimums { owners, rows: 2 };
+        let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
+        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent) };
+        let got = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
+        let labels = ["x", "y", "z"];
+        let reported: Vec<bool> = labels
+            .iter()
+            .map(|l| !got.suppressed.iter().any(|s| s == l))
+            .collect();
+        prop_assert_eq!(reported, reference_dominance(&t, min, percent));
     }
 }

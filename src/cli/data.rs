@@ -132,18 +132,36 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
 /// What the owner reads before an upload without `--schema`: the inferred schema, that its
 /// widths are public, and how to pin them.
 fn inferred_note(csv: &Path, schema: &Schema) -> Result<String> {
-    Ok(format!(
-        "schema inferred from {} (no --schema given):\n{}\
+    let categorical: Vec<&str> = schema
+        .columns
+        .iter()
+        .filter(|c| matches!(c.ty, protocols::dataset::ColumnType::Categorical { .. }))
+        .map(|c| c.name.as_str())
+        .collect();
+    let domains = if categorical.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "WARNING: the domain of {} is exactly the distinct values of your CSV, and domains \
+             are public to the workers and in the schema hash on the ledger (for a settlement's \
+             payee: the firms you pay). Declare the full domain in a schema file (--schema) to \
+             reveal only the list you choose (DISCLOSURE.md, \"Schemas\").\n",
+            categorical.join(", ")
+        )
+    };
+    Ok(domains
+        + &format!(
+            "schema inferred from {} (no --schema given):\n{}\
          The types and widths above are public: every worker and analyst sees them (never your \
          values). A width is the narrowest of {:?} bits that holds your values, and it bounds \
          what statistics over the column can compute. To pin the schema, save the TOML below \
          to a file, edit it, and upload with --schema FILE (--dry-run shows this without \
          uploading):\n{}\n",
-        csv.display(),
-        schema.describe(),
-        protocols::dataset::WIDTH_LADDER,
-        toml::to_string(schema)?
-    ))
+            csv.display(),
+            schema.describe(),
+            protocols::dataset::WIDTH_LADDER,
+            toml::to_string(schema)?
+        ))
 }
 
 pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {

@@ -393,9 +393,9 @@ pub async fn execute_charged<N: Network>(
     let spent = inputs.charge(spec, spending)?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);
-    let min_intersection = Policy::strictest_intersection(&inputs.policies);
+    let release = Policy::strictest_release(&inputs.policies);
     let output = spec
-        .run_released(engine, &tables, minimums, min_intersection)
+        .run_released(engine, &tables, minimums, &release)
         .await
         .map_err(|e| match e {
             JobError::Stats(e) => ExecError::Stats(e),

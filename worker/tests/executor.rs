@@ -248,6 +248,7 @@ fn assert_matches_clear(
     let options = QueryOptions {
         minimums,
         epsilon: None,
+        max_owner_share: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -55,14 +55,15 @@ fn obligation_columns_unchecked(schema: &Schema) -> Result<ObligationColumns<'_>
 }
 
 /// The `payee` domain may list only the round's firms (so that every row's credit lands on an
-/// account: the workers cannot see the rows).
+/// account: the workers cannot see the rows). The refusal does not name the stray value: at
+/// job time it is published, and a firm's payee domain is its list of counterparties.
 fn check_payee_domain(round: &RoundSpec, domain: &[String]) -> Result<(), String> {
-    match domain.iter().find(|d| !round.firms.contains(d)) {
-        Some(d) => Err(format!(
-            "column '{PAYEE}': its domain lists '{d}', which is not among the round's firms ({})",
+    match domain.iter().any(|d| !round.firms.contains(d)) {
+        true => Err(format!(
+            "column '{PAYEE}': its domain lists a payee that is not among the round's firms ({}); list only the round's firms (write the schema with --schema)",
             round.firms.join(", ")
         )),
-        None => Ok(()),
+        false => Ok(()),
     }
 }
 

@@ -76,6 +76,7 @@ pub fn fits(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Stat
     let options = QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
+        max_owner_share: None,
     };
     let mut clear = Clear::default();
     let run = run_planned(

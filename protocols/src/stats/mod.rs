@@ -54,6 +54,7 @@ mod aggregate;
 pub mod ast;
 pub mod chain;
 pub mod cost;
+mod dominance;
 pub mod fit;
 mod functions;
 mod numeric;
@@ -193,6 +194,10 @@ pub struct QueryOptions {
     pub minimums: GroupMinimums,
     /// Differential privacy budget, when asked (`--epsilon`).
     pub epsilon: Option<f64>,
+    /// The dominance rule: no owner may contribute more than this percentage of a reported
+    /// column sum ([`dominance`]; the strictest `max_owner_share` of the inputs' policies).
+    #[serde(default)]
+    pub max_owner_share: Option<u32>,
 }
 
 /// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
@@ -501,6 +506,41 @@ pub(crate) async fn run_planned<B: Backend>(
         options.minimums,
     )
     .await?;
+    let flags = match options.max_owner_share {
+        Some(percent) => {
+            let summed: Vec<usize> = plan
+                .terms
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| matches!(t, Term::Col(_)))
+                .map(|(i, _)| i)
+                .collect();
+            if summed.is_empty() {
+                flags
+            } else {
+                let columns: Vec<&Secret> = summed
+                    .iter()
+                    .map(|&i| match plan.terms[i] {
+                        Term::Col(c) => &inputs.columns[c],
+                        _ => unreachable!("filtered to columns"),
+                    })
+                    .collect();
+                let totals: Vec<&Secret> = summed.iter().map(|&i| &scan.sums[i]).collect();
+                let dominated = dominance::dominated(
+                    b,
+                    &scan.weights,
+                    &columns,
+                    &totals,
+                    &inputs.owner_rows,
+                    percent,
+                )
+                .await?;
+                let free = dominated.not().map_err(at("dominance rule"))?;
+                b.mul(&flags, &free).await.map_err(at("dominance rule"))?
+            }
+        }
+        None => flags,
+    };
     let open = b.open(&flags).await.map_err(at("suppression"))?;
     let reported: Vec<usize> = (0..plan.groups).filter(|&g| open[g] == 1).collect();
     result.suppressed = (0..plan.groups)
