@@ -53,9 +53,14 @@
 //! hides `x`, so they reveal nothing; their wrong consequences are caught by the check before
 //! any result leaves the session.
 //!
+//! A caller that hands shares out without opening them (a worker's job outputs) calls
+//! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
+//! updates (`worker/src/jobs.rs`).
+//!
 //! Not covered here: [`Randomness::Prss`](super::Randomness) (its edaBits comparisons run in
 //! GF(2^8), outside this check), refused under this level; owners' inputs (range and job rules)
-//! and job-level wiring are the callers' part.
+//! and choosing the level per job are the callers' part, not built yet. Naming the cheating
+//! party is not attempted (see [`Engine::as_integrity`]'s comment).
 
 use super::{Engine, SecurityLevel};
 use crate::error::{MpcError, Result};
