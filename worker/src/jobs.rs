@@ -153,17 +153,28 @@ pub fn finish(store: &ShareStore, job: u64, session: u64, commit: bool) -> Respo
         Ok(r) => r,
         Err(e) => return Response::error(ErrorKind::Internal, e),
     };
-    // The staged uploads of this attempt, whether or not the job record was written.
+    // The staged uploads of this attempt, whether or not the job record was written; those of
+    // the job's other attempts (replaced by a later one: coordinator::attempt) are dropped.
     let prefix = format!("{UPDATE_PREFIX}{job}:{session}:");
+    let of_job = format!("{UPDATE_PREFIX}{job}:");
     let staged = match store.staged_uploads() {
         Ok(s) => s,
         Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
     };
-    let mine: Vec<String> = staged
+    let (mine, replaced): (Vec<String>, Vec<String>) = staged
         .into_iter()
         .map(|r| r.upload)
-        .filter(|u| u.starts_with(&prefix))
-        .collect();
+        .filter(|u| u.starts_with(&of_job))
+        .partition(|u| u.starts_with(&prefix));
+    for upload in replaced {
+        if let Err(e) = store.abort(&upload) {
+            return Response::error(ErrorKind::Internal, format!("job {job}: {e}"));
+        }
+        tracing::info!(
+            job,
+            "staged dataset version dropped (an attempt a later one replaced)"
+        );
+    }
     if commit && record.is_none_or(|r| r.session != session) && !mine.is_empty() {
         return Response::error(
             ErrorKind::Conflict,
