@@ -156,6 +156,13 @@ fn upload_query_run_result_and_a_verified_ledger() {
     assert_eq!(again["public"], got["public"]);
 
     // Bad specs are refused before anything is queued, naming the problem.
+    let out = cluster.client(&["query", QUERY, "--security", "paranoid"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--security") && err.contains("paranoid"),
+        "{err}"
+    );
     std::fs::write(&spec, "kind = \"statistics\"\nqeury = \"SELECT 1\"\n").unwrap();
     let out = cluster.client(&["run", spec.to_str().unwrap()]);
     assert!(!out.status.success());
