@@ -132,6 +132,7 @@ fn upload_query_run_result_and_a_verified_ledger() {
     );
     let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(got["state"], "done");
+    assert_eq!(got["security"], "malicious");
     assert_eq!(got["public"], clear_result(&csvs, QUERY));
     let job = got["job"].as_u64().unwrap();
 

@@ -246,6 +246,7 @@ async fn show(
         let value = serde_json::json!({
             "job": info.id,
             "kind": info.kind,
+            "security": info.security,
             "state": "done",
             "public": public,
             "answer": answer,
