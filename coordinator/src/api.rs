@@ -229,9 +229,7 @@ pub struct JobInfo {
     pub spec: String,
     /// The multiplication protocol.
     pub protocol: mpc::MulProtocol,
-    /// The security level of the engine session (absent in records from before it existed:
-    /// semi-honest).
-    #[serde(default)]
+    /// The security level of the engine session.
     pub security: mpc::SecurityLevel,
     /// The nonce of the signed request.
     pub nonce: crate::ledger::Hash256,
