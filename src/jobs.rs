@@ -80,6 +80,18 @@ impl Coordinator {
     /// same request: the first submission queues the round, each other firm's adds its
     /// consent (and gets the same job id), and the round runs once all firms have signed.
     pub async fn submit(&self, spec: &str, protocol: mpc::MulProtocol) -> Result<u64> {
+        self.submit_at(spec, protocol, mpc::SecurityLevel::SemiHonest)
+            .await
+    }
+
+    /// [`Coordinator::submit`] at security level `security` (signed with the request, so no
+    /// coordinator or worker can change it).
+    pub async fn submit_at(
+        &self,
+        spec: &str,
+        protocol: mpc::MulProtocol,
+        security: mpc::SecurityLevel,
+    ) -> Result<u64> {
         let nonce = match protocols::catalog::JobSpec::from_toml(spec) {
             Ok(protocols::catalog::JobSpec::Settlement(round)) => {
                 coordinator::ledger::round_nonce(&round.round)
@@ -89,6 +101,7 @@ impl Coordinator {
         let job = coordinator::ledger::JobRequest {
             spec: spec.to_string(),
             protocol,
+            security,
             nonce,
         };
         let request = Request::SubmitJob {

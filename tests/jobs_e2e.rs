@@ -124,14 +124,19 @@ fn upload_query_run_result_and_a_verified_ledger() {
     let dir = cluster.dir_arg();
     let csvs = upload_payrolls(&cluster, None);
 
-    // `query --json`: the workers' answer equals the same SQL in the clear.
-    let out = ok(&cluster.client(&["query", QUERY, "--json"]), "query");
+    // `query --security malicious --json`: the workers' answer, computed with every product
+    // and random bit checked, equals the same SQL in the clear.
+    let out = ok(
+        &cluster.client(&["query", QUERY, "--security", "malicious", "--json"]),
+        "query",
+    );
     let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(got["state"], "done");
+    assert_eq!(got["security"], "malicious");
     assert_eq!(got["public"], clear_result(&csvs, QUERY));
     let job = got["job"].as_u64().unwrap();
 
-    // `run` a spec file with DN07: the same answer.
+    // `run` a spec file with DN07 (semi-honest, the default): the same answer.
     let spec = cluster.path().join("job.toml");
     std::fs::write(
         &spec,
@@ -152,6 +157,13 @@ fn upload_query_run_result_and_a_verified_ledger() {
     assert_eq!(again["public"], got["public"]);
 
     // Bad specs are refused before anything is queued, naming the problem.
+    let out = cluster.client(&["query", QUERY, "--security", "paranoid"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--security") && err.contains("paranoid"),
+        "{err}"
+    );
     std::fs::write(&spec, "kind = \"statistics\"\nqeury = \"SELECT 1\"\n").unwrap();
     let out = cluster.client(&["run", spec.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -214,6 +226,13 @@ fn upload_query_run_result_and_a_verified_ledger() {
             "JobOutcome"
         ]
     );
+    // Each level is inside the clients' signed request on the ledger.
+    let level =
+        |height: usize| ledger[height]["body"]["JobSubmitted"]["request"]["security"].clone();
+    assert_eq!(
+        (level(4), level(6)),
+        ("malicious".into(), "semi-honest".into())
+    );
     let out = ok(
         &run(&["ledger", "verify", "--cluster", &dir]),
         "ledger verify",
@@ -261,6 +280,7 @@ fn upload_query_run_result_and_a_verified_ledger() {
                 mesh: 0,
                 spec: format!("kind = \"statistics\"\nquery = \"{QUERY}\"\n"),
                 protocol: mpc::MulProtocol::Grr,
+                security: mpc::SecurityLevel::SemiHonest,
             })
             .await
             .unwrap()

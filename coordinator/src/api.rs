@@ -76,6 +76,8 @@ pub enum Request {
         spec: String,
         /// The multiplication protocol the workers use.
         protocol: mpc::MulProtocol,
+        /// The security level of the workers' engine session.
+        security: mpc::SecurityLevel,
     },
     /// Phase two of a job's dataset updates (coordinator to workers): make the versions staged
     /// by attempt `session` current (`commit`) or drop them.
@@ -227,6 +229,8 @@ pub struct JobInfo {
     pub spec: String,
     /// The multiplication protocol.
     pub protocol: mpc::MulProtocol,
+    /// The security level of the engine session.
+    pub security: mpc::SecurityLevel,
     /// The nonce of the signed request.
     pub nonce: crate::ledger::Hash256,
     /// The clients' signatures over the request (the submitter's first).

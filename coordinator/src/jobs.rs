@@ -192,6 +192,7 @@ mod tests {
             kind: kind.into(),
             spec: String::new(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
             nonce: crate::ledger::Hash256::ZERO,
             signatures: Vec::new(),
             awaiting: Vec::new(),

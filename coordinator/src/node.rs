@@ -789,6 +789,7 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
             request: JobRequest {
                 spec: job.spec.clone(),
                 protocol: job.protocol,
+                security: job.security,
                 nonce: job.nonce,
             },
             signatures: job.signatures.clone(),
@@ -856,6 +857,7 @@ async fn run_attempts(state: &Arc<State>, job: &mut JobInfo) -> Option<(u64, Vec
             mesh,
             spec: job.spec.clone(),
             protocol: job.protocol,
+            security: job.security,
         };
         let answers = run_attempt(state, &request).await;
         match crate::attempt::next(&answers, attempt) {

@@ -110,6 +110,7 @@ pub fn admit(
         let same = jobs.iter().rev().find(|j| {
             j.spec == request.spec
                 && j.protocol == request.protocol
+                && j.security == request.security
                 && j.nonce == request.nonce
                 && !matches!(j.state, JobState::Failed(_) | JobState::Refused(_))
         });
@@ -156,6 +157,7 @@ pub fn admit(
         kind: spec.kind().into(),
         spec: request.spec,
         protocol: request.protocol,
+        security: request.security,
         nonce: request.nonce,
         signatures: vec![signature],
         state: if awaiting.is_empty() {
@@ -220,6 +222,7 @@ mod tests {
         JobRequest {
             spec: spec.into(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
             nonce,
         }
     }

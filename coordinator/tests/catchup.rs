@@ -61,6 +61,7 @@ impl Cluster {
         let request = JobRequest {
             spec: "kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM t\"\n".into(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
             nonce: Hash256([job as u8; 32]),
         };
         let body = EntryBody::JobSubmitted(JobSubmitted {

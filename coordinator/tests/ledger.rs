@@ -32,6 +32,7 @@ fn submitted(job: u64, tag: u8, who: &Identity) -> JobSubmitted {
     let request = JobRequest {
         spec: format!("kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM t{tag}\"\n"),
         protocol: mpc::MulProtocol::Grr,
+        security: mpc::SecurityLevel::SemiHonest,
         nonce: Hash256([tag; 32]),
     };
     JobSubmitted {
@@ -550,6 +551,7 @@ fn privacy_spending_is_recorded_and_recomputed_offline() {
         spec: "kind = \"statistics\"\nquery = \"SELECT SUM(salary) FROM payroll\"\nepsilon = 0.4\n"
             .into(),
         protocol: mpc::MulProtocol::Grr,
+        security: mpc::SecurityLevel::SemiHonest,
         nonce: Hash256([9; 32]),
     };
     let dp = JobSubmitted {

@@ -18,6 +18,8 @@
 //! total epsilon of every query
 //! together: the workers count the spending on the ledger (the check is
 //! [`Policy::check_budget`], the counting `coordinator::ledger::budget`).
+//! `require_security = "malicious"` refuses a job whose engine session is semi-honest
+//! ([`mpc::SecurityLevel`], chosen per job and signed with the job's request).
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +100,10 @@ pub struct Policy {
     /// answer would spend without bound. Absent: no budget.
     #[serde(default)]
     pub epsilon_budget: Option<f64>,
+    /// The least security level a job reading the dataset may run at (`"malicious"`: security
+    /// with abort against cheating workers). Absent: any.
+    #[serde(default)]
+    pub require_security: Option<mpc::SecurityLevel>,
 }
 
 impl Default for Policy {
@@ -115,6 +121,7 @@ impl Default for Policy {
             min_intersection: 0,
             max_owner_share: None,
             epsilon_budget: None,
+            require_security: None,
         }
     }
 }
@@ -136,6 +143,8 @@ pub struct Use<'a> {
     pub functions: &'a [&'static str],
     /// Every input dataset of the job, `owner/name`.
     pub inputs: &'a [String],
+    /// The security level the job's engine session runs at.
+    pub security: mpc::SecurityLevel,
 }
 
 /// A policy's refusal: the dataset, the clause and why.
@@ -227,6 +236,17 @@ impl Policy {
             let me = format!("{owner}/{dataset}");
             self.check_partners(&me, job.inputs)
                 .or_else(|(clause, reason)| refuse(clause, reason))?;
+        }
+        if self.require_security == Some(mpc::SecurityLevel::Malicious)
+            && job.security != mpc::SecurityLevel::Malicious
+        {
+            return refuse(
+                "require_security",
+                format!(
+                    "the job runs {}; this dataset is read only by malicious-secure jobs (--security malicious)",
+                    job.security
+                ),
+            );
         }
         if job.owners < self.min_owners {
             return refuse(
@@ -392,6 +412,7 @@ mod tests {
             epsilon: None,
             functions: &["SUM"],
             inputs: &[],
+            security: mpc::SecurityLevel::SemiHonest,
         };
         assert!(Policy::default().check("payroll", "acme", &job).is_ok());
         let p = Policy::from_toml("allow_kinds = [\"auction\"]").unwrap();
@@ -435,13 +456,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn disclosure_clauses_bind_the_analyst_and_name_themselves() {
-        let p = Policy::from_toml(
-            "require_dp = true\nmax_epsilon = 0.5\nforbid_functions = [\"max\", \"MEDIAN\"]",
-        )
-        .unwrap();
-        let exact = Use {
+    /// A semi-honest statistics query for an exact `SUM`, published, from three owners.
+    fn public_exact_sum() -> Use<'static> {
+        Use {
             kind: "statistics",
             recipients: &[],
             publishes: true,
@@ -449,7 +466,17 @@ mod tests {
             epsilon: None,
             functions: &["SUM"],
             inputs: &[],
-        };
+            security: mpc::SecurityLevel::SemiHonest,
+        }
+    }
+
+    #[test]
+    fn disclosure_clauses_bind_the_analyst_and_name_themselves() {
+        let p = Policy::from_toml(
+            "require_dp = true\nmax_epsilon = 0.5\nforbid_functions = [\"max\", \"MEDIAN\"]",
+        )
+        .unwrap();
+        let exact = public_exact_sum();
         let clause = |u: &Use<'_>| p.check("payroll", "acme", u).map_err(|e| e.clause);
         assert_eq!(clause(&exact), Err("require_dp"));
         let noisy = Use {
@@ -489,6 +516,26 @@ mod tests {
     }
 
     #[test]
+    fn require_security_refuses_a_semi_honest_job_by_name() {
+        let p = Policy::from_toml("require_security = \"malicious\"").unwrap();
+        let job = public_exact_sum();
+        let err = p.check("payroll", "acme", &job).unwrap_err();
+        assert_eq!(err.clause, "require_security");
+        let text = err.to_string();
+        assert!(
+            text.contains("dataset 'payroll' (owner acme)") && text.contains("semi-honest"),
+            "{text}"
+        );
+        let malicious = Use {
+            security: mpc::SecurityLevel::Malicious,
+            ..job.clone()
+        };
+        assert!(p.check("payroll", "acme", &malicious).is_ok());
+        assert!(Policy::default().check("payroll", "acme", &job).is_ok());
+        assert!(Policy::from_toml("require_security = \"paranoid\"").is_err());
+    }
+
+    #[test]
     fn match_with_lists_the_partners_a_record_match_may_have() {
         let p = Policy::from_toml("match_with = [\"globex\", \"initech/leads\"]").unwrap();
         let inputs = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<Vec<_>>();
@@ -504,6 +551,7 @@ mod tests {
                     epsilon: None,
                     functions: &[],
                     inputs,
+                    security: mpc::SecurityLevel::SemiHonest,
                 },
             )
         };

@@ -32,13 +32,22 @@ pub(super) struct Output {
     pub save: Option<std::path::PathBuf>,
 }
 
+/// How the workers' engine session runs a submitted job (`--protocol`, `--security`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct EngineChoice {
+    /// The multiplication protocol.
+    pub protocol: mpc::MulProtocol,
+    /// Semi-honest, or malicious with abort.
+    pub security: mpc::SecurityLevel,
+}
+
 pub(super) fn query(
     dir: &Path,
     as_name: &str,
     sql: &str,
     epsilon: Option<f64>,
     to: &[String],
-    protocol: mpc::MulProtocol,
+    engine: EngineChoice,
     out: &Output,
 ) -> Result<()> {
     let mut spec = toml::Table::new();
@@ -52,7 +61,7 @@ pub(super) fn query(
     }
     let spec = toml::to_string(&spec)?;
     check_sql(dir, as_name, sql)?;
-    submit_and_show(dir, as_name, &spec, protocol, out)
+    submit_and_show(dir, as_name, &spec, engine, out)
 }
 
 /// Parses the SQL here against the schemas the workers list, so that unsupported SQL is
@@ -83,7 +92,7 @@ pub(super) fn run(
     dir: &Path,
     as_name: &str,
     file: &Path,
-    protocol: mpc::MulProtocol,
+    engine: EngineChoice,
     out: &Output,
 ) -> Result<()> {
     let spec =
@@ -91,18 +100,18 @@ pub(super) fn run(
     // Refuse a bad spec here, naming the file, before the coordinator sees it.
     protocols::catalog::JobSpec::from_toml(&spec)
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    submit_and_show(dir, as_name, &spec, protocol, out)
+    submit_and_show(dir, as_name, &spec, engine, out)
 }
 
 fn submit_and_show(
     dir: &Path,
     as_name: &str,
     spec: &str,
-    protocol: mpc::MulProtocol,
+    engine: EngineChoice,
     out: &Output,
 ) -> Result<()> {
     show_job(dir, as_name, out, async |c: &Coordinator| {
-        let job = c.submit(spec, protocol).await?;
+        let job = c.submit_at(spec, engine.protocol, engine.security).await?;
         if !out.json {
             let consent = match protocols::catalog::JobSpec::from_toml(spec) {
                 Ok(protocols::catalog::JobSpec::Settlement(r)) => format!(
@@ -237,6 +246,7 @@ async fn show(
         let value = serde_json::json!({
             "job": info.id,
             "kind": info.kind,
+            "security": info.security,
             "state": "done",
             "public": public,
             "answer": answer,

@@ -58,7 +58,7 @@ pub fn run() -> anyhow::Result<()> {
             &sql,
             epsilon,
             &to,
-            job.protocol()?,
+            job.engine()?,
             &job.output(None),
         ),
         Command::Run {
@@ -66,13 +66,7 @@ pub fn run() -> anyhow::Result<()> {
             as_name,
             spec,
             job,
-        } => jobs::run(
-            &cluster,
-            &as_name,
-            &spec,
-            job.protocol()?,
-            &job.output(None),
-        ),
+        } => jobs::run(&cluster, &as_name, &spec, job.engine()?, &job.output(None)),
         Command::Result {
             cluster,
             as_name,
@@ -303,6 +297,10 @@ struct JobArgs {
     /// Multiplication protocol: grr or dn07.
     #[arg(long, default_value = "grr")]
     protocol: String,
+    /// Security level: semi-honest, or malicious (with abort: every product and random bit
+    /// checked before any output is opened).
+    #[arg(long, default_value = "semi-honest")]
+    security: String,
     /// JSON output.
     #[arg(long)]
     json: bool,
@@ -312,10 +310,17 @@ struct JobArgs {
 }
 
 impl JobArgs {
-    fn protocol(&self) -> anyhow::Result<mpc::MulProtocol> {
-        self.protocol
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--protocol: {e}"))
+    fn engine(&self) -> anyhow::Result<jobs::EngineChoice> {
+        Ok(jobs::EngineChoice {
+            protocol: self
+                .protocol
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--protocol: {e}"))?,
+            security: self
+                .security
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--security: {e}"))?,
+        })
     }
     fn output(&self, save: Option<PathBuf>) -> jobs::Output {
         jobs::Output {

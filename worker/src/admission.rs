@@ -210,13 +210,14 @@ pub fn check_submission(
     Ok(())
 }
 
-/// May this worker run job `job` with `spec` and `protocol`? Returns the job's recorded
-/// submission. (See the module doc.)
+/// May this worker run job `job` with `spec`, `protocol` and `security`? Returns the job's
+/// recorded submission. (See the module doc.)
 pub fn check_run<'a>(
     chain: &'a [Entry],
     job: u64,
     spec: &str,
     protocol: mpc::MulProtocol,
+    security: mpc::SecurityLevel,
 ) -> Result<&'a JobSubmitted, Admission> {
     let Some((_, recorded)) = submissions(chain).find(|(_, j)| j.job == job) else {
         return Err(behind(chain));
@@ -225,6 +226,12 @@ pub fn check_run<'a>(
     if recorded.request.spec != spec || recorded.request.protocol != protocol {
         return refuse(format!(
             "job {job}: the spec or protocol asked for differs from the one its clients signed on the ledger"
+        ));
+    }
+    if recorded.request.security != security {
+        return refuse(format!(
+            "job {job}: the security level asked for ({security}) differs from the one its clients signed on the ledger ({})",
+            recorded.request.security
         ));
     }
     if let Some((height, _)) = outcome_of(chain, job) {

@@ -66,6 +66,7 @@ impl World {
         let request = JobRequest {
             spec: spec.into(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
             nonce,
         };
         let signatures: Vec<ClientSignature> =
@@ -103,6 +104,8 @@ fn refused<T: std::fmt::Debug>(r: Result<T, Admission>) -> String {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+const SH: mpc::SecurityLevel = mpc::SecurityLevel::SemiHonest;
 
 #[test]
 fn a_settlement_needs_every_firm_and_no_stranger() {
@@ -148,6 +151,7 @@ fn a_tampered_spec_or_an_unregistered_signer_is_refused() {
     let request = JobRequest {
         spec: STATS.into(),
         protocol: mpc::MulProtocol::Grr,
+        security: mpc::SecurityLevel::SemiHonest,
         nonce: Hash256([2; 32]),
     };
     let job = JobSubmitted {
@@ -221,33 +225,52 @@ fn run_job_without_its_ledger_entry_or_after_its_end_is_refused() {
     // unlogged job: it cannot make the entry without the client's signature).
     let empty = chain(vec![]);
     assert_eq!(
-        check_run(&empty, 1, STATS, mpc::MulProtocol::Grr).unwrap_err(),
+        check_run(&empty, 1, STATS, mpc::MulProtocol::Grr, SH).unwrap_err(),
         Admission::Behind(Some(0))
     );
     let held = chain(vec![EntryBody::JobSubmitted(stats.clone())]);
-    check_run(&held, 1, STATS, mpc::MulProtocol::Grr).unwrap();
+    check_run(&held, 1, STATS, mpc::MulProtocol::Grr, SH).unwrap();
     // Another spec than the signed one.
     let m = refused(check_run(
         &held,
         1,
         &STATS.replace("AVG", "SUM"),
         mpc::MulProtocol::Grr,
+        SH,
     ));
     assert!(m.contains("differs"), "{m}");
-    let m = refused(check_run(&held, 1, STATS, mpc::MulProtocol::Dn07));
+    let m = refused(check_run(&held, 1, STATS, mpc::MulProtocol::Dn07, SH));
     assert!(m.contains("differs"), "{m}");
+    // A coordinator cannot downgrade the level the clients signed for (nor change it at all).
+    let m = refused(check_run(
+        &held,
+        1,
+        STATS,
+        mpc::MulProtocol::Grr,
+        mpc::SecurityLevel::Malicious,
+    ));
+    assert!(m.contains("security level") && m.contains("differs"), "{m}");
     // An entry whose client signature does not verify (a replica never holds one, since
     // appends verify; checked again all the same).
     let mut forged = stats.clone();
     forged.request.spec = STATS.replace("AVG", "SUM");
     let bad = chain(vec![EntryBody::JobSubmitted(forged)]);
-    assert!(check_run(&bad, 1, &STATS.replace("AVG", "SUM"), mpc::MulProtocol::Grr).is_err());
+    assert!(
+        check_run(
+            &bad,
+            1,
+            &STATS.replace("AVG", "SUM"),
+            mpc::MulProtocol::Grr,
+            SH
+        )
+        .is_err()
+    );
     // Ended: never again.
     let ended = chain(vec![
         EntryBody::JobSubmitted(stats),
         outcome(1, JobStatus::Done),
     ]);
-    let m = refused(check_run(&ended, 1, STATS, mpc::MulProtocol::Grr));
+    let m = refused(check_run(&ended, 1, STATS, mpc::MulProtocol::Grr, SH));
     assert!(m.contains("already ended"), "{m}");
 }
 
@@ -267,9 +290,9 @@ fn a_requeued_round_is_not_applied_twice() {
         outcome(1, JobStatus::Done),
         EntryBody::JobSubmitted(second),
     ]);
-    let m = refused(check_run(&replica, 1, ROUND, mpc::MulProtocol::Grr));
+    let m = refused(check_run(&replica, 1, ROUND, mpc::MulProtocol::Grr, SH));
     assert!(m.contains("already ended"), "{m}");
-    let m = refused(check_run(&replica, 2, ROUND, mpc::MulProtocol::Grr));
+    let m = refused(check_run(&replica, 2, ROUND, mpc::MulProtocol::Grr, SH));
     assert!(
         m.contains("\"2026-12-06\" was already applied by job 1"),
         "{m}"

@@ -235,8 +235,13 @@ impl Inputs {
     /// Refuses the job, naming the dataset and the clause, unless every input's policy allows
     /// this kind, these recipients, this number of contributing owners, the epsilon the job
     /// spends and the aggregate `functions` it computes (statistics), and for record matching
-    /// the other inputs.
-    pub fn check(&self, spec: &JobSpec, functions: &[&'static str]) -> Result<(), ExecError> {
+    /// the other inputs, and the job's `security` level.
+    pub fn check(
+        &self,
+        spec: &JobSpec,
+        functions: &[&'static str],
+        security: mpc::SecurityLevel,
+    ) -> Result<(), ExecError> {
         let mut owners: Vec<&str> = self.records.iter().map(|r| r.owner.as_str()).collect();
         owners.sort_unstable();
         owners.dedup();
@@ -252,6 +257,7 @@ impl Inputs {
             },
             functions,
             inputs: &keys,
+            security,
         };
         for (r, p) in self.records.iter().zip(&self.policies) {
             p.check(&r.name, &r.owner, &use_)?;
@@ -389,7 +395,7 @@ pub async fn execute_charged<N: Network>(
         )?,
         (_, None) => return Err(ExecError::Input("the job names no inputs".into())),
     };
-    inputs.check(spec, &functions)?;
+    inputs.check(spec, &functions, engine.config().security)?;
     let spent = inputs.charge(spec, spending)?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);

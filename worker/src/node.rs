@@ -229,6 +229,7 @@ async fn run_job(
         mesh: epoch,
         spec,
         protocol,
+        security,
     } = call;
     let session_id = session;
     let session = match mesh.session(epoch, session_id).await {
@@ -240,6 +241,7 @@ async fn run_job(
     let config = mpc::EngineConfig {
         mul: protocol,
         check_openings: true,
+        security,
         ..Default::default()
     };
     let mut engine = match mpc::Engine::new(session, params, config, seed) {

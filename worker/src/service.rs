@@ -57,6 +57,8 @@ pub struct JobCall {
     pub spec: JobSpec,
     /// The multiplication protocol.
     pub protocol: mpc::MulProtocol,
+    /// The security level of the engine session.
+    pub security: mpc::SecurityLevel,
 }
 
 /// What the service made of a request.
@@ -272,8 +274,9 @@ impl Service {
                     mesh,
                     spec,
                     protocol,
+                    security,
                 },
-            ) => match self.admit(|c| check_run(c, job, &spec, protocol).map(|_| ())) {
+            ) => match self.admit(|c| check_run(c, job, &spec, protocol, security).map(|_| ())) {
                 Err(refusal) => Handled::Done(refusal),
                 Ok(()) => match JobSpec::from_toml(&spec) {
                     Ok(spec) => Handled::RunJob(JobCall {
@@ -282,6 +285,7 @@ impl Service {
                         mesh,
                         spec,
                         protocol,
+                        security,
                     }),
                     Err(e) => Handled::Done(Response::error(
                         ErrorKind::BadRequest,

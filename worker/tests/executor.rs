@@ -458,6 +458,48 @@ fn every_worker_holds_the_analyst_to_the_disclosure_clauses() {
     }
 }
 
+/// acme's dataset asks for `require_security = "malicious"`: every worker refuses the
+/// semi-honest job, naming the dataset and the clause; the same job at the malicious level runs
+/// and equals the clear computation.
+#[test]
+fn a_require_security_dataset_is_read_only_by_a_malicious_level_job() {
+    let params = Params::new(3, 1).unwrap();
+    let policy = "require_security = \"malicious\"";
+    let (_dirs, stores, tables) = stores(&[("acme", policy), ("beta", ""), ("gamma", "")], params);
+    let query = "SELECT team, COUNT(*), SUM(salary) FROM payroll GROUP BY team";
+    refused_by_all(&stores, params, query, None, "require_security");
+    for out in run_job(
+        stores.clone(),
+        params,
+        MulProtocol::Grr,
+        JobSpec::Statistics {
+            query: query.into(),
+            epsilon: None,
+            recipients: vec![],
+        },
+    ) {
+        let err = out.unwrap_err();
+        assert!(err.contains("semi-honest"), "{err}");
+    }
+    let config = EngineConfig {
+        mul: MulProtocol::Grr,
+        check_openings: true,
+        security: mpc::SecurityLevel::Malicious,
+        ..Default::default()
+    };
+    let spec = JobSpec::Statistics {
+        query: query.into(),
+        epsilon: None,
+        recipients: vec![],
+    };
+    let outputs = run_job_over(stores, params, config, MemoryNetwork::mesh(3), spec);
+    let minimums = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    assert_matches_clear(&outputs, query, &tables, minimums);
+}
+
 /// The repeated query: acme's policy allows epsilon 1 in all; each run of a query at 0.4 is
 /// recorded (as its outcome entry would record it) and the third is refused by every worker,
 /// naming the dataset, what was spent and the budget. The spending is recomputed from the

@@ -93,6 +93,7 @@ fn submitted(head: &Entry, job: u64, time: u64) -> Entry {
             let request = JobRequest {
                 spec: STATS_SPEC.into(),
                 protocol: mpc::MulProtocol::Grr,
+                security: mpc::SecurityLevel::SemiHonest,
                 nonce: Hash256([job as u8; 32]),
             };
             JobSubmitted {
@@ -248,6 +249,7 @@ fn only_the_coordinator_runs_jobs_and_writes_the_ledger() {
             mesh: 0,
             spec: "kind = \"statistics\"\nquery = \"SELECT COUNT(*) FROM payroll\"\n".into(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
         },
         Request::SignEntry(g.clone()),
         Request::AppendEntries(vec![g.clone()]),

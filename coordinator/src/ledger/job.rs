@@ -31,6 +31,8 @@ pub struct JobRequest {
     pub spec: String,
     /// The multiplication protocol the workers use.
     pub protocol: mpc::MulProtocol,
+    /// The security level of the workers' engine session (semi-honest or malicious with abort).
+    pub security: mpc::SecurityLevel,
     /// Makes the request unique: random for most jobs, [`round_nonce`] for a settlement.
     pub nonce: Hash256,
 }
@@ -141,6 +143,7 @@ mod tests {
         let request = JobRequest {
             spec: "kind = \"settlement\"\nround = \"r1\"\n".into(),
             protocol: mpc::MulProtocol::Grr,
+            security: mpc::SecurityLevel::SemiHonest,
             nonce: round_nonce("r1"),
         };
         let mut job = JobSubmitted {
@@ -157,6 +160,11 @@ mod tests {
         let mut other = job.clone();
         other.request.nonce = round_nonce("r2");
         assert!(other.check().is_err());
+        // The security level is signed too: a relay cannot downgrade (or upgrade) it.
+        let mut downgraded = job.clone();
+        downgraded.request.security = mpc::SecurityLevel::Malicious;
+        let err = downgraded.check().unwrap_err();
+        assert!(err.contains("does not verify"), "{err}");
         job.signatures.push(job.signatures[0]);
         assert!(job.check().unwrap_err().contains("signed twice"));
         job.signatures.clear();

@@ -126,6 +126,7 @@ mod tests {
                 request: crate::ledger::JobRequest {
                     spec: String::new(),
                     protocol: mpc::MulProtocol::Grr,
+                    security: mpc::SecurityLevel::SemiHonest,
                     nonce: Hash256::ZERO,
                 },
                 signatures: Vec::new(),
