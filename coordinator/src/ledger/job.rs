@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use super::entry::{Hash256, JobId};
 use crate::keys::{Identity, PublicKey, Signature};
 
-/// Prefix of the message a client signs to ask for a job.
-pub const JOB_REQUEST_DOMAIN: &[u8] = b"quorate/ledger/job-request/v1";
+/// Prefix of the message a client signs to ask for a job. `v2`: the security level joined the
+/// signed fields (between protocol and nonce); a ledger holding `v1` requests does not decode in
+/// this build (no deployed ledgers existed to migrate).
+pub const JOB_REQUEST_DOMAIN: &[u8] = b"quorate/ledger/job-request/v2";
 /// Prefix of the hash a settlement round's nonce is derived from ([`round_nonce`]).
 pub const ROUND_NONCE_DOMAIN: &[u8] = b"quorate/ledger/settlement-round/v1";
 

@@ -22,7 +22,7 @@
 //! - dataset owner signature: Ed25519 over
 //!   `"quorate/ledger/dataset-owner/v1" || postcard(owner, name, rows, schema_hash)`;
 //! - job request (a client asking for a job, or a firm consenting to a settlement round):
-//!   Ed25519 over `"quorate/ledger/job-request/v1" || postcard(spec, protocol, nonce)`;
+//!   Ed25519 over `"quorate/ledger/job-request/v2" || postcard(spec, protocol, security, nonce)`;
 //! - commitments: Pedersen with `H` from `"quorate/pedersen/H/v1"` ([`mpc::engine::commit`]).
 //!
 //! The ledger reads no clock (times are passed in) and opens no socket: gathering signatures
