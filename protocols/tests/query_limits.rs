@@ -406,3 +406,43 @@ fn deeply_nested_brackets_are_refused_before_parsing() {
     };
     assert_eq!(query(&calls(40)).unwrap_err().construct, "brackets");
 }
+
+/// The fuzzer's finding (issue 16, `fuzz/findings/sql_query-timeout-a4902c88`): 398 bytes of
+/// `+` and `NOT` nested one inside the next that sqlparser took over 70 s to reject. It, its
+/// slow sibling, and every shape that alternates an operator with `NOT`, are refused before
+/// parsing, naming `NOT`; `NOT` where a condition may start still works.
+#[test]
+fn not_after_an_operator_is_refused_before_parsing() {
+    let findings: [&[u8]; 2] = [
+        include_bytes!("../../fuzz/findings/sql_query-timeout-a4902c88"),
+        include_bytes!("../../fuzz/findings/sql_query-slow-80f1539b"),
+    ];
+    for bytes in findings {
+        let text = String::from_utf8_lossy(bytes);
+        let refused = query(&text).expect_err("the finding parses");
+        assert_eq!(refused.construct, "NOT", "{refused}");
+    }
+    for shape in [
+        "+ + NOT + + x + ",
+        "NOT NOT x + ",
+        "+ NOT ",
+        "x = NOT ",
+        "- NOT x * ",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM payroll WHERE {}", shape.repeat(40));
+        let refused = query(&sql).expect_err(shape);
+        assert_eq!(refused.construct, "NOT", "{shape}: {refused}");
+        assert!(
+            refused.to_string().contains("cannot be an operand"),
+            "{refused}"
+        );
+    }
+    for ok in [
+        "SELECT COUNT(*) FROM payroll WHERE NOT salary > 0",
+        "SELECT COUNT(*) FROM payroll WHERE NOT NOT salary > 0",
+        "SELECT COUNT(*) FROM payroll WHERE role = 1 AND NOT (salary > 0 OR NOT gender = 'f')",
+        "SELECT COUNT(*) FROM payroll WHERE salary > -5 AND NOT role < -1",
+    ] {
+        query(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}

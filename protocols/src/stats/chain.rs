@@ -5,7 +5,9 @@
 //! so the depth of its expression tree grows with the number of binary operators in the text,
 //! and every recursive walk of it (the checker here, `Display`, spans, even `Drop`) could
 //! exhaust a worker's stack: 7,000 terms aborted every worker of a cluster (issue 20).
-//! Parentheses and prefix operators are bounded by sqlparser's own recursion limit (50). So:
+//! Parentheses and prefix operators are bounded by sqlparser's own recursion limit (50), but
+//! its backtracking is not: nested brackets and `NOT` after an operator are refused before
+//! parsing ([`MAX_NESTING`], [`check_nesting`]). So:
 //! - the query text is refused above [`MAX_QUERY_TOKENS`] tokens, before it is parsed, which
 //!   bounds the depth of any expression sqlparser can build (tests walk the deepest one
 //!   allowed on a small stack);
@@ -16,6 +18,7 @@
 //! What the query then costs is [`super::cost`]'s business, not this module's.
 
 use sqlparser::ast::{BinaryOperator, Expr};
+use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::ast::{Position, Predicate, SqlError};
@@ -34,21 +37,70 @@ pub const MAX_QUERY_TOKENS: usize = 2_048;
 /// so a deeper text is refused before it is parsed. An ordinary query nests under 5 levels.
 pub const MAX_NESTING: usize = 8;
 
-/// Refuses a query whose brackets nest deeper than [`MAX_NESTING`], naming where (the
-/// tokens, in order, with their positions).
+/// Refuses a `NOT` that follows an operator symbol (`+ NOT x`, `x = NOT y`, `x + NOT y`).
+///
+/// `NOT` binds looser than arithmetic and comparison, so after an operator its operand swallows
+/// the rest of the expression, and a text alternating the two (`+ + NOT + + x + + NOT ...`)
+/// nests one `NOT` inside the next. When such a text then fails to parse, sqlparser backtracks
+/// over every level in time exponential in their number (about 1.8x a level: 0.76 s at 16
+/// levels; 74 s for a 385-byte text the fuzzer found, `fuzz/findings/sql_query-timeout-a4902c88`).
+/// No query of the supported subset has `NOT` there (it negates predicates, and predicates are
+/// not operands of arithmetic or comparison), so refusing it costs an analyst nothing: `NOT` is
+/// accepted at the start, after a word (`WHERE NOT`, `AND NOT`, `x NOT IN`, `IS NOT`), a
+/// number or string, a bracket or a comma.
+fn check_not_placement(previous: Option<&Token>, t: &TokenWithSpan) -> Result<(), SqlError> {
+    let is_not = matches!(&t.token, Token::Word(w) if w.keyword == Keyword::NOT);
+    let after_operand_or_word = matches!(
+        previous,
+        None | Some(
+            Token::Word(_)
+                | Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::DoubleQuotedString(_)
+                | Token::LParen
+                | Token::RParen
+                | Token::Comma
+        )
+    );
+    if !is_not || after_operand_or_word {
+        return Ok(());
+    }
+    Err(SqlError {
+        construct: "NOT".into(),
+        position: position_of(t),
+        message: format!(
+            "`NOT` after `{}`: NOT negates a condition and cannot be an operand of an operator (write `NOT (...)` as a condition of its own)",
+            previous.map(|p| p.to_string()).unwrap_or_default()
+        ),
+    })
+}
+
+fn position_of(t: &TokenWithSpan) -> Option<Position> {
+    (t.span.start.line > 0).then_some(Position {
+        line: t.span.start.line,
+        column: t.span.start.column,
+    })
+}
+
+/// Refuses a query whose brackets nest deeper than [`MAX_NESTING`], or with a `NOT` after an
+/// operator symbol (see [`check_not_placement`]), naming where (the tokens, in order, with
+/// their positions). Both shapes make sqlparser backtrack for exponential time.
 pub(super) fn check_nesting(tokens: &[TokenWithSpan]) -> Result<(), SqlError> {
     let mut depth = 0usize;
+    let mut previous: Option<&Token> = None;
     for t in tokens {
+        if matches!(t.token, Token::Whitespace(_)) {
+            continue;
+        }
+        check_not_placement(previous, t)?;
+        previous = Some(&t.token);
         match t.token {
             Token::LParen | Token::LBracket | Token::LBrace => {
                 depth += 1;
                 if depth > MAX_NESTING {
                     return Err(SqlError {
                         construct: "brackets".into(),
-                        position: (t.span.start.line > 0).then_some(Position {
-                            line: t.span.start.line,
-                            column: t.span.start.column,
-                        }),
+                        position: position_of(t),
                         message: format!(
                             "nested more than {MAX_NESTING} levels deep; at most {MAX_NESTING} are accepted"
                         ),
