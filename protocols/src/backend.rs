@@ -251,7 +251,8 @@ fn same_len(op: &'static str, a: &Secret, b: &Secret) -> Result<()> {
     }
 }
 
-/// The engine's comparisons and truncations need one bit of room above their operand's bound.
+/// The engine's comparisons and truncations need one bit of room above their operand's bound,
+/// and every value within the bound: checked here on the plain values.
 fn check_room(op: &'static str, a: &Secret) -> Result<()> {
     if a.bits() + 1 > mpc::share::MAX_BITS {
         return Err(MpcError::BoundExceeded {
@@ -259,6 +260,33 @@ fn check_room(op: &'static str, a: &Secret) -> Result<()> {
             bits: a.bits() + 1,
             limit: mpc::share::MAX_BITS,
         });
+    }
+    check_within(op, a)
+}
+
+/// Refuses a batch holding a value outside its declared bound `[-2^bits, 2^bits)`.
+///
+/// The engine's masked openings (comparisons, truncations, divisions, roots, bit
+/// decompositions) are correct only for values within the bound their operand declares; a
+/// value outside it is silently computed wrong there (a comparison flips, a truncation wraps).
+/// The clear backend computes such a value exactly, so without this check a planner that
+/// under-declares a bound (an `assume_bits` that does not hold for some inputs) would pass
+/// every test that compares the engine against `Clear` on small values and fail on real ones.
+fn check_within(op: &'static str, a: &Secret) -> Result<()> {
+    let limit = BigInt::from(1u8) << a.bits();
+    for (index, &v) in a.shares().iter().enumerate() {
+        let v = to_bigint(v);
+        if v >= limit || v < -&limit {
+            return Err(MpcError::InvalidArgument {
+                op,
+                reason: format!(
+                    "element {index} is outside its declared bound of {} bits ({} bits): \
+                     the engine would compute it wrong; the caller's bound is too tight",
+                    a.bits(),
+                    v.magnitude().bits()
+                ),
+            });
+        }
     }
     Ok(())
 }
@@ -362,6 +390,8 @@ impl Backend for Clear {
     /// Exactly `floor(a 2^(lift + f_b) / b)` on the scaled integers, a zero `b` read as 1.
     async fn fx_div(&mut self, a: &Secret, b: &Secret) -> Result<Secret> {
         let meta = division_bits(a, b)?;
+        check_within("fx_div", a)?;
+        check_within("fx_div", b)?;
         let shift = meta.frac - a.frac() + b.frac();
         let values = a
             .shares()
@@ -385,6 +415,7 @@ impl Backend for Clear {
     /// Exactly `floor(sqrt(|x| 2^(2 f_out - f_in)))` on the scaled integer.
     async fn fx_sqrt(&mut self, x: &Secret) -> Result<Secret> {
         let meta = root_bits(x)?;
+        check_within("fx_sqrt", x)?;
         let shift = 2 * meta.frac - x.frac();
         let values = x
             .shares()

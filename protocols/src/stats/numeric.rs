@@ -209,8 +209,10 @@ pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, St
         .expect("candidates")
         .assume_bits(n.exps.last().copied().unwrap_or(0) / 2 + 1);
     let out = b.mul(&s, &power).await.map_err(at(STEP_NAME))?;
-    // sqrt(x / 2^f) 2^f < 2^((bits + f) / 2), plus the root's rounding.
-    Ok(out.assume_bits((x.bits() + s.frac()).div_ceil(2) + 2))
+    // x < 2^(bits - f_in) as a real number, so sqrt(x) 2^f_out < 2^((bits - f_in) / 2 + f_out),
+    // plus the root's rounding. (f_out is the root's scale: 16 for an integer x.)
+    let whole = x.bits().saturating_sub(x.frac());
+    Ok(out.assume_bits(whole.div_ceil(2) + s.frac() + 2))
 }
 
 /// Mantissa bits of a normalized divisor in [`quotient`].
