@@ -1267,3 +1267,119 @@ proptest! {
         prop_assert_eq!(reported, reference_dominance(&t, min, percent));
     }
 }
+
+/// Issue 14: the moments over values drawn across the whole declared width (not only realistic
+/// salaries), against a two-pass `f64` evaluation, within the planner table's bounds: on the
+/// clear backend at 32, 48 and 63 bits (which also refuses any value outside its declared
+/// bound, as the engine would compute it wrong: CORR failed that way over full-width 32-bit
+/// columns), and on the engine for n = 5 and 7 at 32 bits. At size:
+/// `cargo run --release -p protocols --example stats_at_size -- ROWS BITS PARTIES`.
+#[test]
+fn moments_over_the_whole_width_within_the_documented_bounds() {
+    use rand::{Rng, SeedableRng};
+    const SQL: &str = "SELECT AVG(x), VAR_SAMP(x), STDDEV_SAMP(x), COVAR_SAMP(x, y), CORR(x, y), REGR_SLOPE(y, x) FROM t";
+    let check = |bits: u32, rows: usize, parties: Option<usize>| {
+        let col = |name: &str| ColumnSpec {
+            name: name.into(),
+            ty: ColumnType::Integer { bits },
+        };
+        let schema = Schema {
+            columns: vec![col("x"), col("y")],
+        };
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(u64::from(bits) + rows as u64);
+        let half = 1i128 << (bits - 2);
+        let x: Vec<i128> = (0..rows)
+            .map(|_| rng.random_range(-2 * half + 1..2 * half))
+            .collect();
+        let y: Vec<i128> = x
+            .iter()
+            .map(|&v| v / 2 + rng.random_range(-half / 2..half / 2))
+            .collect();
+        let (xf, yf): (Vec<f64>, Vec<f64>) = (
+            x.iter().map(|&v| v as f64).collect(),
+            y.iter().map(|&v| v as f64).collect(),
+        );
+        let (vx, vy, c) = (
+            covar(&xf, &xf, true),
+            covar(&yf, &yf, true),
+            covar(&yf, &xf, true),
+        );
+        let want = [mean(&xf), vx, vx.sqrt(), c, c / (vx * vy).sqrt(), c / vx];
+        let q = parse(SQL, |_| Some(schema.clone())).unwrap();
+        let owner_rows = vec![rows / 3, rows / 3, rows - 2 * (rows / 3)];
+        let got = match parties {
+            None => {
+                let inputs = Inputs {
+                    columns: vec![secret(&x, bits), secret(&y, bits)],
+                    owner_rows,
+                };
+                block_on(run_query(
+                    &mut Clear::default(),
+                    &q,
+                    &inputs,
+                    &options(1, 1),
+                ))
+                .unwrap_or_else(|e| panic!("{bits} bits, {rows} rows: {e}"))
+            }
+            Some(n) => {
+                let results = run_parties(
+                    Params::new(n, (n - 1) / 2).unwrap(),
+                    EngineConfig::default(),
+                    n as u64,
+                    move |mut e| {
+                        let (q, x, y, owner_rows) =
+                            (q.clone(), x.clone(), y.clone(), owner_rows.clone());
+                        async move {
+                            let me = e.me();
+                            let mut columns = Vec::new();
+                            for v in [&x, &y] {
+                                let mine = (me == PartyId(0)).then_some(&v[..]);
+                                columns.push(e.input_ints(PartyId(0), mine, v.len(), bits).await?);
+                            }
+                            let inputs = Inputs {
+                                columns,
+                                owner_rows,
+                            };
+                            Ok(run_query(&mut e, &q, &inputs, &options(1, 1)).await)
+                        }
+                    },
+                );
+                agreed(results).unwrap_or_else(|e| panic!("n = {n}: {e}"))
+            }
+        };
+        // (relative, absolute) per aggregate: the planner table's cells (module doc of
+        // protocols::stats) at this width, plus 2^-50 relative for the f64 reference.
+        let slope_rel = if bits >= 48 { -42 } else { -43 };
+        let abs = |a32: i32, a48: i32, a63: i32| match bits {
+            32 => a32,
+            48 => a48,
+            _ => a63,
+        };
+        let bounds = [
+            (-43, abs(-85, -69, -54)),
+            (-43, abs(-52, -20, 10)),
+            (-42, abs(-26, -10, 5)),
+            (-43, abs(-52, -20, 10)),
+            (-41, -41),
+            (slope_rel, abs(-60, -28, -13)),
+        ];
+        for (i, (value, w)) in got.rows[0].values.iter().zip(want).enumerate() {
+            let Value::Float(g) = *value else {
+                panic!("{value:?}")
+            };
+            let (rel, a) = bounds[i];
+            let bound = (2f64.powi(rel) + 2f64.powi(-50)) * w.abs() + 2f64.powi(a);
+            assert!(
+                (g - w).abs() <= bound,
+                "{} at {bits} bits, {rows} rows, {parties:?} parties: got {g}, want {w}",
+                got.columns[i]
+            );
+        }
+    };
+    for bits in [32, 48, 63] {
+        check(bits, 300, None);
+    }
+    for n in [5, 7] {
+        check(32, 30, Some(n));
+    }
+}

@@ -27,12 +27,20 @@
 //! - `VAR_POP`, `VAR_SAMP`: `2^-43 v + 2^(2b-116)` — no cancellation: `V` is exact;
 //! - `STDDEV_*`: `2^-42 s + 2^(b-58)` (the root of the variance's absolute term);
 //! - `COVAR_*`: `2^-43 |c| + 2^(b_x+b_y-116)`;
-//! - `REGR_SLOPE`: `2^-43 |β| + 2^(b_y+L-116+d)`, `d = max(0, b_y + 2b_x + 3L - 193)` (the
-//!   shift a divisor `V_x` of `2b_x + 2L + 2` bits forces: 0 up to 32 bits over 10^7 rows);
+//! - `REGR_SLOPE`: while `b_y + 2b_x + 3L <= 193` (up to 32 bits over 10^7 rows), one quotient
+//!   `C / V_x`: `2^-43 |β| + 2^(b_y+L-116)`. Wider, `C / V_x` would need its numerator cut
+//!   (which lost every significant bit of a 63-bit slope: `stats_at_size` measured 0 for 0.5),
+//!   so it is computed as CORR is, `(C / sqrt(V_x)) / sqrt(V_x)`, two quotients whose bounds
+//!   Cauchy-Schwarz keeps narrow: `2^-43 |β|` per quotient `+ 2^(b_y+L-93)`;
 //! - `CORR`: `2^-41 + 2^-(16+h) (V_x^-1/2 + V_y^-1/2)`, `h = min(40, (180 - bits(V))/2)` the
 //!   extra bits of the roots (so `2^-41` but for tiny variances of the widest columns);
 //! - `REGR_INTERCEPT = AVG(y) - slope AVG(x)`: `2^-41 (|AVG(y)| + |slope AVG(x)|) +
-//!   2^(b_x+b_y+L-110)`: the only aggregate where cancellation remains, between its two terms.
+//!   2^(b_x+b_y+L-110)` up to 32 bits: the only aggregate where cancellation remains, between
+//!   its two terms. At 48 and 63 bits the product's factors are cut to 98 bits from their
+//!   *declared* widths, which costs relative precision when the slope is far below its bound:
+//!   measured over the whole width at 10^5 rows (`protocols/examples/stats_at_size.rs`), about
+//!   `2^-30` (48 bits) and `2^-16` (63 bits) of its terms. Not yet derived; a normalized
+//!   product (a secret exponent, as [`numeric`] does for quotients) would remove it.
 //!
 //! With differential privacy the bounds hold for the noisy statistics, `R` then from the noisy
 //! sums' bounds (the noise is far larger than these errors).
@@ -128,6 +136,11 @@ pub(crate) async fn evaluate<B: Backend>(
     let (mut qs, mut vars, mut pairs, mut roots_of_var) = (vec![], vec![], vec![], vec![]);
     let mut need_sample = false;
     let mut corr_pairs = Vec::new();
+    let mut slope_pairs = Vec::new();
+    // REGR_SLOPE = C / V_x in one quotient while V_x is narrow enough that the numerator need
+    // not be cut (`b_y + 2 b_x + 3L <= 193`: up to 32 bits over 10^7 rows); wider, through the
+    // roots as CORR (step 6), where a cut numerator would lose the slope's significant bits.
+    let direct_slope = |y: usize, x: usize| bits(y) + 2 * bits(x) + 3 * l <= 193;
     for item in &query.select {
         match item.aggregate {
             Aggregate::Avg(c) => {
@@ -158,7 +171,11 @@ pub(crate) async fn evaluate<B: Backend>(
             Aggregate::RegrSlope(y, x) | Aggregate::RegrIntercept(y, x) => {
                 push(&mut pairs, (y, x));
                 push(&mut vars, x);
-                push(&mut qs, Q::Slope { y, x });
+                if direct_slope(y, x) {
+                    push(&mut qs, Q::Slope { y, x });
+                } else {
+                    push(&mut slope_pairs, (y, x));
+                }
                 if matches!(item.aggregate, Aggregate::RegrIntercept(..)) {
                     push(&mut qs, Q::Mean(x));
                     push(&mut qs, Q::Mean(y));
@@ -306,6 +323,9 @@ pub(crate) async fn evaluate<B: Backend>(
         push(&mut corr_cols, x);
         push(&mut corr_cols, y);
     }
+    for &(_, x) in &slope_pairs {
+        push(&mut corr_cols, x);
+    }
     // sqrt(V 2^(2h)) = sqrt(V) 2^h: `h` more bits of the root for a small V.
     let widest_v = corr_cols
         .iter()
@@ -345,10 +365,19 @@ pub(crate) async fn evaluate<B: Backend>(
             .with_frac(0)
     };
 
-    // 6. CORR = (C / (sqrt(V_x) 2^(16+h))) / (sqrt(V_y) 2^(16+h)) 2^(32+2h), |CORR| <= 1.
+    // 6. CORR = (C / (sqrt(V_x) 2^(16+h))) / (sqrt(V_y) 2^(16+h)) 2^(32+2h), |CORR| <= 1, and
+    //    REGR_SLOPE = (C / (sqrt(V_x) 2^(16+h))) / (sqrt(V_x) 2^(16+h)) 2^(32+2h): both divide
+    //    `C` by a root first, which Cauchy-Schwarz bounds (`|C| <= sqrt(V_x V_y)`), instead of
+    //    dividing `C` by `V_x` at once, whose worst-case ratio would force the numerator to be
+    //    cut (a 63-bit slope then lost every significant bit).
+    let mut first_pairs: Vec<(usize, usize)> = Vec::new();
+    for &p in corr_pairs.iter().chain(&slope_pairs) {
+        push(&mut first_pairs, p);
+    }
     let mut corr = Vec::new();
-    if !corr_pairs.is_empty() {
-        let first: Vec<(Secret, Secret, i32)> = corr_pairs
+    let mut slopes = Vec::new();
+    if !first_pairs.is_empty() {
+        let first: Vec<(Secret, Secret, i32)> = first_pairs
             .iter()
             .map(|&(y, x)| {
                 // |C| <= sqrt(V_x V_y) and sqrt(V_y) < 2^(b_y + L): below 2^(b_y + L - 16 - h).
@@ -358,24 +387,49 @@ pub(crate) async fn evaluate<B: Backend>(
             })
             .collect();
         let halves = quotients(b, &first, "correlation").await?;
-        // T1 / (sqrt(V_y) 2^(16+h)) = CORR 2^(F1 - 32 - 2h): below 2^(F1 - 31 - 2h).
-        let second: Vec<(Secret, Secret, i32)> = corr_pairs
+        let half_of = |p: (usize, usize)| {
+            halves[first_pairs.iter().position(|q| *q == p).expect("listed")].clone()
+        };
+        // T1 / (sqrt(V_y) 2^(16+h)) = CORR 2^(F1 - 32 - 2h): below 2^(F1 - 31 - 2h); and
+        // T1 / (sqrt(V_x) 2^(16+h)) = SLOPE 2^(F1 - 32 - 2h), |SLOPE| <= sqrt(V_y / V_x) <
+        // 2^(b_y + L) (V_x >= 1 as a divisor): below 2^(F1 - 31 - 2h + b_y + L).
+        let mut second: Vec<(Secret, Secret, i32)> = Vec::new();
+        for (&(y, x), is_corr) in corr_pairs
             .iter()
-            .zip(&halves)
-            .map(|(&(y, _), (t, f))| {
-                let bound = if noisy {
-                    t.bits() as i32 - 15 - h
-                } else {
-                    f - 31 - 2 * h
-                };
-                (t.clone(), root_of_col(y), bound)
-            })
-            .collect();
+            .map(|p| (p, true))
+            .chain(slope_pairs.iter().map(|p| (p, false)))
+        {
+            let (t, f) = half_of((y, x));
+            let bound = if noisy {
+                t.bits() as i32 - 15 - h
+            } else if is_corr {
+                f - 31 - 2 * h
+            } else {
+                f - 31 - 2 * h + bits(y) + l
+            };
+            let by = if is_corr { y } else { x };
+            second.push((t, root_of_col(by), bound));
+        }
         let whole = quotients(b, &second, "correlation").await?;
-        for ((t, f2), (_, f1)) in whole.into_iter().zip(&halves) {
-            corr.push((t, f1 + f2 - 32 - 2 * h));
+        for (k, (t, f2)) in whole.into_iter().enumerate() {
+            let (is_corr, p) = if k < corr_pairs.len() {
+                (true, corr_pairs[k])
+            } else {
+                (false, slope_pairs[k - corr_pairs.len()])
+            };
+            let f1 = half_of(p).1;
+            let value = (t, f1 + f2 - 32 - 2 * h);
+            if is_corr {
+                corr.push(value);
+            } else {
+                slopes.push(value);
+            }
         }
     }
+    let slope_of = |y: usize, x: usize| match slope_pairs.iter().position(|p| *p == (y, x)) {
+        Some(i) => slopes[i].clone(),
+        None => qv(Q::Slope { y, x }),
+    };
     let corr_of = |y: usize, x: usize| {
         corr[corr_pairs
             .iter()
@@ -392,7 +446,7 @@ pub(crate) async fn evaluate<B: Backend>(
             if keys.contains(&(y, x)) {
                 continue;
             }
-            xs.push(qv(Q::Slope { y, x }));
+            xs.push(slope_of(y, x));
             ys.push(qv(Q::Mean(x)));
             keys.push((y, x));
         }
@@ -504,7 +558,7 @@ pub(crate) async fn evaluate<B: Backend>(
             }
             Aggregate::RegrSlope(y, x) => (
                 // In units of y over units of x.
-                float(qv(Q::Slope { y: *y, x: *x }), fr(*y) - fr(*x)),
+                float(slope_of(*y, *x), fr(*y) - fr(*x)),
                 Some(positive(*x)),
             ),
             Aggregate::RegrIntercept(y, x) => {
