@@ -71,6 +71,7 @@ fn main() {
                     minimums: GroupMinimums { owners: 1, rows: 0 },
                     epsilon: None,
                     max_owner_share: None,
+                    min_query_rows: 0,
                 };
                 Ok(run_query(&mut e, &query, &inputs, &options).await)
             }

@@ -95,6 +95,13 @@ pub struct Policy {
     /// `protocols::stats::dominance`). Absent: no rule.
     #[serde(default)]
     pub max_owner_share: Option<u32>,
+    /// The minimum query set: a statistics query with a `WHERE` clause is answered only if
+    /// the rows it selects (before grouping) number at least this many and leave at least
+    /// this many out (Denning's query-set-size control, both sides, so a query and its
+    /// complement are both covered). Compared inside MPC; only the pass/fail is opened
+    /// (`protocols::stats::query_set`). 0: no rule.
+    #[serde(default)]
+    pub min_query_rows: usize,
     /// The total epsilon every query together may spend on the dataset, counted on the ledger
     /// (sequential composition; `coordinator::ledger::budget`). Implies `require_dp`: an exact
     /// answer would spend without bound. Absent: no budget.
@@ -120,6 +127,7 @@ impl Default for Policy {
             match_with: None,
             min_intersection: 0,
             max_owner_share: None,
+            min_query_rows: 0,
             epsilon_budget: None,
             require_security: None,
         }
@@ -350,7 +358,7 @@ impl Policy {
             owner: owner.into(),
             clause: "epsilon_budget",
             reason: format!(
-                "epsilon {} spent of a budget of {budget} (on the ledger); this query asks {}, {} is left",
+                "epsilon {} spent of a budget of {budget} (on the ledger, or reserved by jobs admitted and not yet on it); this query asks {}, {} is left",
                 eps(spent),
                 eps(asked),
                 eps(cap.saturating_sub(spent))
@@ -367,6 +375,7 @@ impl Policy {
             .fold(crate::catalog::Release::default(), |r, p| {
                 crate::catalog::Release {
                     min_intersection: r.min_intersection.max(p.min_intersection),
+                    min_query_rows: r.min_query_rows.max(p.min_query_rows),
                     max_owner_share: match (r.max_owner_share, p.max_owner_share) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
@@ -581,5 +590,6 @@ mod tests {
         let text = include_str!("../../examples/policy-dp.toml");
         let p = Policy::from_toml(text).unwrap();
         assert!(p.require_dp && p.epsilon_budget == Some(2.0) && p.min_intersection == 10);
+        assert_eq!(p.min_query_rows, 20);
     }
 }

@@ -282,6 +282,7 @@ fn everything() -> QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 0 },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
     }
 }
 

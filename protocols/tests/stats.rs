@@ -107,6 +107,7 @@ fn options(owners: usize, rows: usize) -> QueryOptions {
         minimums: GroupMinimums { owners, rows },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
     }
 }
 
@@ -411,6 +412,7 @@ fn suppression_at_the_owner_and_row_limits() {
                 minimums: min,
                 epsilon: None,
                 max_owner_share: None,
+                min_query_rows: 0,
             },
         ))
         .unwrap()
@@ -822,6 +824,7 @@ fn engine_draws_joint_noise() {
                     minimums: GroupMinimums { owners: 1, rows: 1 },
                     epsilon: Some(1.0),
                     max_owner_share: None,
+                    min_query_rows: 0,
                 };
                 Ok(run_query(&mut e, &q, &inputs, &opts).await.unwrap())
             }
@@ -846,6 +849,7 @@ fn discrete_laplace_noise_on_counts() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1.0),
         max_owner_share: None,
+        min_query_rows: 0,
     };
     let truth = 22.0;
     let samples: Vec<f64> = (0..1500)
@@ -877,6 +881,7 @@ fn discrete_laplace_noise_on_counts() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1e6),
         max_owner_share: None,
+        min_query_rows: 0,
     };
     let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
     let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
@@ -1202,6 +1207,7 @@ fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
         minimums: min,
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
     };
     let open = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &plain)).unwrap();
     let firm: i128 = (0..20).map(|i| 500 + i).sum();
@@ -1212,6 +1218,7 @@ fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
     );
     let ruled = QueryOptions {
         max_owner_share: Some(80),
+        min_query_rows: 0,
         ..plain
     };
     let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &ruled)).unwrap();
@@ -1257,7 +1264,7 @@ proptest! {
         };
         let min = GroupMinimums { owners, rows: 2 };
         let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
-        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent) };
+        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent), min_query_rows: 0 };
         let got = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
         let labels = ["x", "y", "z"];
         let reported: Vec<bool> = labels
@@ -1265,5 +1272,115 @@ proptest! {
             .map(|l| !got.suppressed.iter().any(|s| s == l))
             .collect();
         prop_assert_eq!(reported, reference_dominance(&t, min, percent));
+    }
+}
+
+/// The rows a query's WHERE selects, and the rows read, in the clear.
+fn selected(q: &Query, t: &Table) -> (usize, usize) {
+    let n = t
+        .rows()
+        .filter(|(_, r)| q.filter.as_ref().is_none_or(|p| holds(p, r)))
+        .count();
+    (n, t.rows().count())
+}
+
+/// `query` over `t` on `Clear`.
+fn on_clear(query: &Query, t: &Table, options: &QueryOptions) -> Result<QueryResult, StatsError> {
+    block_on(run_query(
+        &mut Clear::default(),
+        query,
+        &t.inputs(),
+        options,
+    ))
+}
+
+/// `options` with the minimum query set `m` and no group minimums to speak of.
+fn query_set(m: usize) -> QueryOptions {
+    QueryOptions {
+        min_query_rows: m,
+        ..options(1, 1)
+    }
+}
+
+/// The minimum query set against tracker-style probes: one salary picked out by a threshold
+/// (`SUM(a) WHERE a > T` over one row), and its complement (every row but that one, to be
+/// subtracted from the total), are refused with the clause named, on `Clear` and on the
+/// engine with 3, 5 and 7 parties; a query selecting a middle set is answered exactly as
+/// without the rule. A query without WHERE needs only `N >= m`.
+#[test]
+fn the_minimum_query_set_refuses_probes_and_their_complements() {
+    let t = Table {
+        owners: vec![
+            rows_of(12, 0, |i| 100 + i as i128),
+            [rows_of(11, 1, |i| 200 + i as i128), rows_of(1, 2, |_| 999)].concat(),
+            rows_of(12, 2, |i| 300 + i as i128),
+        ],
+    };
+    let probe = query("SELECT SUM(a) FROM payroll WHERE a > 900");
+    let complement = query("SELECT SUM(a) FROM payroll WHERE a < 900");
+    let middle = query("SELECT g, SUM(a) FROM payroll WHERE a < 250 GROUP BY g");
+    assert_eq!(selected(&probe, &t), (1, 36));
+    assert_eq!(selected(&complement, &t), (35, 36));
+    let rule = query_set(5);
+    for q in [&probe, &complement] {
+        let err = on_clear(q, &t, &rule).unwrap_err();
+        assert_eq!(err, StatsError::QuerySet { min: 5 });
+        assert!(err.to_string().starts_with("min_query_rows:"), "{err}");
+    }
+    let plain = on_clear(&middle, &t, &options(1, 1)).unwrap();
+    let ruled = on_clear(&middle, &t, &rule).unwrap();
+    assert_eq!(ruled, plain);
+    let whole = query("SELECT COUNT(*) FROM payroll");
+    assert!(on_clear(&whole, &t, &rule).is_ok());
+    assert_eq!(
+        on_clear(&whole, &t, &query_set(37)).unwrap_err(),
+        StatsError::QuerySet { min: 37 }
+    );
+    for (n, threshold) in [(3, 1), (5, 2), (7, 3)] {
+        let (t, probe, middle) = (t.clone(), probe.clone(), middle.clone());
+        let results = run_parties(
+            Params::new(n, threshold).unwrap(),
+            EngineConfig::default(),
+            7,
+            move |mut e| {
+                let (t, probe, middle) = (t.clone(), probe.clone(), middle.clone());
+                async move {
+                    let inputs = share_inputs(&mut e, &t).await?;
+                    let refused = run_query(&mut e, &probe, &inputs, &rule).await;
+                    let answered = run_query(&mut e, &middle, &inputs, &rule).await;
+                    Ok((refused, answered))
+                }
+            },
+        );
+        let (refused, answered) = agreed(results);
+        assert_eq!(
+            refused.unwrap_err(),
+            StatsError::QuerySet { min: 5 },
+            "n = {n}"
+        );
+        assert_eq!(answered.unwrap(), plain, "n = {n}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// On `Clear`, a WHERE query is refused exactly when the clear count of the rows it
+    /// selects is under `m` or over `N - m`, and otherwise answered as without the rule.
+    #[test]
+    fn the_minimum_query_set_matches_the_clear_count(
+        t in table_strategy(),
+        threshold in -1000i128..1000,
+        m in 1usize..12,
+    ) {
+        let q = query(&format!("SELECT COUNT(*), SUM(a) FROM payroll WHERE a < {threshold}"));
+        let (n, rows) = selected(&q, &t);
+        let got = on_clear(&q, &t, &query_set(m));
+        if n < m || n + m > rows {
+            prop_assert_eq!(got.unwrap_err(), StatsError::QuerySet { min: m });
+        } else {
+            let plain = on_clear(&q, &t, &options(1, 1));
+            prop_assert_eq!(got.unwrap(), plain.unwrap());
+        }
     }
 }

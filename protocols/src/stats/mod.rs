@@ -62,6 +62,7 @@ pub mod order;
 mod output;
 mod plan;
 pub mod privacy;
+pub mod query_set;
 pub mod sql;
 
 use std::fmt;
@@ -122,6 +123,15 @@ pub enum StatsError {
         log_sensitivity: u32,
         /// The digits it would need.
         digits: u32,
+    },
+    /// The rows a `WHERE` selects are fewer than the minimum query set, or all but fewer
+    /// ([`query_set`]): only this pass/fail was opened.
+    #[error(
+        "min_query_rows: the rows the WHERE clause selects (before grouping) must number at least {min} and leave at least {min} out; this query's do not (only that was opened)"
+    )]
+    QuerySet {
+        /// The minimum query set.
+        min: usize,
     },
     /// The computation failed at a step.
     #[error("{step}: {source}")]
@@ -198,6 +208,11 @@ pub struct QueryOptions {
     /// column sum ([`dominance`]; the strictest `max_owner_share` of the inputs' policies).
     #[serde(default)]
     pub max_owner_share: Option<u32>,
+    /// The minimum query set: a `WHERE` must select at least this many rows and leave at
+    /// least this many out ([`query_set`]; the strictest `min_query_rows` of the inputs'
+    /// policies); 0 for none.
+    #[serde(default)]
+    pub min_query_rows: usize,
 }
 
 /// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
@@ -494,6 +509,7 @@ pub(crate) async fn run_planned<B: Backend>(
         return Ok(Outcome::public(result));
     }
     let scan = plan::scan(b, &plan, query, &inputs).await?;
+    query_set::check(b, query, &scan.counts, rows, options.min_query_rows).await?;
     let (mut counts, mut sums) = (scan.counts.clone(), scan.sums.clone());
     if let Some(epsilon) = options.epsilon {
         add_noise(b, &plan, query, epsilon, &mut counts, &mut sums).await?;
