@@ -227,6 +227,12 @@ pub struct Release {
     pub max_owner_share: Option<u32>,
     /// Statistics: the minimum query set ([`crate::stats::query_set`]); 0 for none.
     pub min_query_rows: usize,
+    /// Statistics: `n` of the `(n, k)` dominance rule (0 and 1: one owner).
+    pub dominance_owners: usize,
+    /// Statistics: the p% dominance rule.
+    pub p_percent: Option<u32>,
+    /// Statistics: the rows an owner needs in a group to count towards its owner minimum.
+    pub min_owner_rows: usize,
 }
 
 /// Why a job did not compute.
@@ -317,6 +323,9 @@ impl JobSpec {
                     epsilon: *epsilon,
                     max_owner_share: release.max_owner_share,
                     min_query_rows: release.min_query_rows,
+                    dominance_owners: release.dominance_owners,
+                    p_percent: release.p_percent,
+                    min_owner_rows: release.min_owner_rows,
                 };
                 crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
                     .await?

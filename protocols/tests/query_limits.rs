@@ -283,6 +283,9 @@ fn everything() -> QueryOptions {
         epsilon: None,
         max_owner_share: None,
         min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     }
 }
 

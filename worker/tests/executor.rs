@@ -284,6 +284,9 @@ fn assert_matches_clear(
         epsilon: None,
         max_owner_share: None,
         min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -72,6 +72,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Secret};
 use crate::outcome::{Outcome, PrivateOutput};
+pub use dominance::DominanceRule;
 pub use output::Decode;
 use output::Stats;
 use plan::{Plan, Term};
@@ -213,6 +214,16 @@ pub struct QueryOptions {
     /// policies); 0 for none.
     #[serde(default)]
     pub min_query_rows: usize,
+    /// `n` of the `(n, k)` dominance rule with `k` = `max_owner_share` ([`dominance`]; 0 and
+    /// 1: one owner).
+    #[serde(default)]
+    pub dominance_owners: usize,
+    /// The p% dominance rule ([`dominance`]).
+    #[serde(default)]
+    pub p_percent: Option<u32>,
+    /// The rows an owner needs in a group to count towards `minimums.owners` (0 and 1: any).
+    #[serde(default)]
+    pub min_owner_rows: usize,
 }
 
 /// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
@@ -520,10 +531,16 @@ pub(crate) async fn run_planned<B: Backend>(
         &scan.counts_by_owner,
         inputs.owner_rows.len(),
         options.minimums,
+        options.min_owner_rows,
     )
     .await?;
-    let flags = match options.max_owner_share {
-        Some(percent) => {
+    let rule = DominanceRule {
+        max_share: options.max_owner_share,
+        top_owners: options.dominance_owners,
+        p_percent: options.p_percent,
+    };
+    let flags = match rule.is_set() {
+        true => {
             let summed: Vec<usize> = plan
                 .terms
                 .iter()
@@ -548,14 +565,14 @@ pub(crate) async fn run_planned<B: Backend>(
                     &columns,
                     &totals,
                     &inputs.owner_rows,
-                    percent,
+                    rule,
                 )
                 .await?;
                 let free = dominated.not().map_err(at("dominance rule"))?;
                 b.mul(&flags, &free).await.map_err(at("dominance rule"))?
             }
         }
-        None => flags,
+        false => flags,
     };
     let open = b.open(&flags).await.map_err(at("suppression"))?;
     let reported: Vec<usize> = (0..plan.groups).filter(|&g| open[g] == 1).collect();
