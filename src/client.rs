@@ -16,6 +16,8 @@ use crate::cluster::Cluster;
 /// Connections to every worker of a cluster, as one client.
 pub struct Workers {
     clients: Vec<Arc<ApiClient>>,
+    /// Who connected: an upload's schema text carries this owner's salt.
+    identity: Identity,
 }
 
 fn refused(worker: &ApiClient, response: Response) -> anyhow::Error {
@@ -63,7 +65,10 @@ impl Workers {
             };
             clients.push(Arc::new(c));
         }
-        Ok(Workers { clients })
+        Ok(Workers {
+            clients,
+            identity: identity.clone(),
+        })
     }
 
     /// Sends `request` to every worker at once; the first failure names its worker.
@@ -121,7 +126,7 @@ impl Workers {
         let header = UploadHeader {
             upload: upload.clone(),
             dataset: name.to_string(),
-            schema: toml::to_string(&table.schema)?,
+            schema: crate::jobs::schema_text(&self.identity, name, &table.schema),
             policy: policy.unwrap_or_default(),
             rows: table.rows() as u64,
             columns: table.schema.columns.len() as u32,

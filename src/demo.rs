@@ -102,6 +102,10 @@ async fn clear_answer(sql: &str, schema: &Schema, tables: &[Table]) -> Result<Qu
         },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     Ok(protocols::stats::run_query(
         &mut protocols::backend::Clear::default(),

@@ -436,16 +436,29 @@ pub(crate) fn interpolator_reconstruct(
         .context("reconstructing (a worker's share is off the polynomial)")
 }
 
-/// The ledger record of `identity`'s committed dataset `name`, signed by the owner.
+/// The ledger record of `identity`'s committed dataset `name`, signed by the owner: its
+/// schema enters as the salted commitment the workers recompute from the text uploaded
+/// ([`schema_text`], [`protocols::schema_commitment`]).
 pub fn dataset_record(
     identity: &Identity,
     name: &str,
     table: &protocols::dataset::Table,
 ) -> coordinator::ledger::DatasetCommitted {
+    let text = schema_text(identity, name, &table.schema);
+    let commitment = protocols::schema_commitment::commitment(&text, name)
+        .expect("a schema this client wrote parses");
     coordinator::ledger::DatasetCommitted::signed(
         identity,
         name,
         table.rows() as u64,
-        coordinator::ledger::Hash256(table.schema.digest()),
+        coordinator::ledger::Hash256(commitment),
     )
+}
+
+/// The schema text `identity` uploads for its dataset `name`: the schema under the owner's
+/// salt for that name (derived from its secret key, so the same on every run).
+pub fn schema_text(identity: &Identity, name: &str, schema: &protocols::dataset::Schema) -> String {
+    use protocols::schema_commitment::{SALT_MESSAGE, salt, salted_text};
+    let signature = identity.sign(SALT_MESSAGE);
+    salted_text(schema, &salt(signature.as_bytes(), name))
 }

@@ -94,6 +94,10 @@ fn clear_result(csvs: &[std::path::PathBuf], query: &str) -> serde_json::Value {
         },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

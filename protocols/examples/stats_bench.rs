@@ -100,6 +100,10 @@ fn main() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     // An optional second argument restricts the run to some shapes: `avg_stddev,median`
     // (`all`: every shape).

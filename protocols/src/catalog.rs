@@ -161,11 +161,18 @@ impl JobSpec {
     /// accounts' balance column with the new balances, so an inferred balance column takes
     /// the top rung of the width ladder ([`crate::dataset::WIDTH_LADDER`]) rather than the
     /// narrowest that holds today's balances. Values are unchanged (integers encode the same
-    /// at any width); a schema the owner wrote is left as it is by the callers.
+    /// at any width). Its obligations take the round's whole firm list as the `payer` and
+    /// `payee` domains and the top rung for `amount`, so every firm's schema is the same
+    /// (a partial payee domain would be the firm's counterparties). A schema the owner wrote
+    /// is left as it is by the callers.
     pub fn widen_inferred(&self, dataset: &str, table: &mut Table) {
         let JobSpec::Settlement(round) = self else {
             return;
         };
+        if round.obligations == dataset {
+            crate::settlement::check::widen_obligations(round, table);
+            return;
+        }
         if round.accounts != dataset {
             return;
         }
@@ -218,6 +225,14 @@ pub struct Release {
     pub min_intersection: usize,
     /// Statistics: the dominance rule's largest share of one owner in a reported sum, in %.
     pub max_owner_share: Option<u32>,
+    /// Statistics: the minimum query set ([`crate::stats::query_set`]); 0 for none.
+    pub min_query_rows: usize,
+    /// Statistics: `n` of the `(n, k)` dominance rule (0 and 1: one owner).
+    pub dominance_owners: usize,
+    /// Statistics: the p% dominance rule.
+    pub p_percent: Option<u32>,
+    /// Statistics: the rows an owner needs in a group to count towards its owner minimum.
+    pub min_owner_rows: usize,
 }
 
 /// Why a job did not compute.
@@ -307,6 +322,10 @@ impl JobSpec {
                     minimums,
                     epsilon: *epsilon,
                     max_owner_share: release.max_owner_share,
+                    min_query_rows: release.min_query_rows,
+                    dominance_owners: release.dominance_owners,
+                    p_percent: release.p_percent,
+                    min_owner_rows: release.min_owner_rows,
                 };
                 crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
                     .await?

@@ -207,13 +207,27 @@ pub struct Schema {
     pub columns: Vec<ColumnSpec>,
 }
 
+/// A schema's text: the columns, and the owner's salt when uploaded by a current client.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SchemaText {
+    /// Read by [`crate::schema_commitment`]; here only allowed.
+    #[serde(default, rename = "salt")]
+    _salt: Option<String>,
+    columns: Vec<ColumnSpec>,
+}
+
 impl Schema {
     /// Parses a schema from TOML.
+    /// A top-level `salt` (the owner's salt for the ledger commitment,
+    /// [`crate::schema_commitment`]) is allowed and not part of the schema.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, DatasetError> {
-        let schema: Schema = toml::from_str(text).map_err(|e| DatasetError::Schema {
-            file: file.to_string(),
-            message: e.to_string(),
-        })?;
+        let SchemaText { columns, .. } =
+            toml::from_str(text).map_err(|e| DatasetError::Schema {
+                file: file.to_string(),
+                message: e.to_string(),
+            })?;
+        let schema = Schema { columns };
         schema.validate(file)?;
         Ok(schema)
     }

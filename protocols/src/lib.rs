@@ -17,6 +17,7 @@ pub mod dataset;
 pub mod matching;
 pub mod outcome;
 pub mod policy;
+pub mod schema_commitment;
 pub mod settlement;
 pub mod stats;
 

@@ -95,6 +95,27 @@ pub struct Policy {
     /// `protocols::stats::dominance`). Absent: no rule.
     #[serde(default)]
     pub max_owner_share: Option<u32>,
+    /// The minimum query set: a statistics query with a `WHERE` clause is answered only if
+    /// the rows it selects (before grouping) number at least this many and leave at least
+    /// this many out (Denning's query-set-size control, both sides, so a query and its
+    /// complement are both covered). Compared inside MPC; only the pass/fail is opened
+    /// (`protocols::stats::query_set`). 0: no rule.
+    #[serde(default)]
+    pub min_query_rows: usize,
+    /// `n` of the `(n, k)` dominance rule: the `n` largest owners of a group together may
+    /// contribute at most `max_owner_share`% of a reported sum (`protocols::stats::dominance`).
+    /// Default 1 (the `(1, k)` rule); needs `max_owner_share`.
+    #[serde(default = "one")]
+    pub dominance_owners: usize,
+    /// The p% rule: a group's sum minus its two largest owners' contributions must be at least
+    /// this % of the largest, computed inside MPC. Absent: no rule.
+    #[serde(default)]
+    pub p_percent: Option<u32>,
+    /// An owner counts towards `min_group_owners` in a group only with at least this many rows
+    /// there (compared inside MPC): owners with negligible rows do not make up the minimum.
+    /// Default 0 (any row).
+    #[serde(default)]
+    pub min_owner_rows: usize,
     /// The total epsilon every query together may spend on the dataset, counted on the ledger
     /// (sequential composition; `coordinator::ledger::budget`). Implies `require_dp`: an exact
     /// answer would spend without bound. Absent: no budget.
@@ -120,6 +141,10 @@ impl Default for Policy {
             match_with: None,
             min_intersection: 0,
             max_owner_share: None,
+            min_query_rows: 0,
+            dominance_owners: 1,
+            p_percent: None,
+            min_owner_rows: 0,
             epsilon_budget: None,
             require_security: None,
         }
@@ -176,12 +201,23 @@ impl Policy {
                 FUNCTIONS.join(", ")
             ));
         }
-        if let Some(p) = policy.max_owner_share {
-            if !(1..=100).contains(&p) {
-                return Err(format!(
-                    "max_owner_share is a percentage from 1 to 100, not {p}"
-                ));
+        for (clause, value) in [
+            ("max_owner_share", policy.max_owner_share),
+            ("p_percent", policy.p_percent),
+        ] {
+            if let Some(p) = value {
+                if !(1..=100).contains(&p) {
+                    return Err(format!("{clause} is a percentage from 1 to 100, not {p}"));
+                }
             }
+        }
+        if policy.dominance_owners == 0 {
+            return Err("dominance_owners counts owners: at least 1".into());
+        }
+        if policy.dominance_owners > 1 && policy.max_owner_share.is_none() {
+            return Err(
+                "dominance_owners is the n of the (n, k) rule: set max_owner_share (k) too".into(),
+            );
         }
         for (clause, value) in [
             ("max_epsilon", policy.max_epsilon),
@@ -350,7 +386,7 @@ impl Policy {
             owner: owner.into(),
             clause: "epsilon_budget",
             reason: format!(
-                "epsilon {} spent of a budget of {budget} (on the ledger); this query asks {}, {} is left",
+                "epsilon {} spent of a budget of {budget} (on the ledger, or reserved by jobs admitted and not yet on it); this query asks {}, {} is left",
                 eps(spent),
                 eps(asked),
                 eps(cap.saturating_sub(spent))
@@ -358,7 +394,8 @@ impl Policy {
         })
     }
 
-    /// The strictest of several policies' `min_intersection` and `max_owner_share`.
+    /// The strictest of several policies' release rules: `min_intersection`, `min_query_rows`,
+    /// the dominance rules and `min_owner_rows`.
     pub fn strictest_release<'a>(
         policies: impl IntoIterator<Item = &'a Policy>,
     ) -> crate::catalog::Release {
@@ -367,10 +404,19 @@ impl Policy {
             .fold(crate::catalog::Release::default(), |r, p| {
                 crate::catalog::Release {
                     min_intersection: r.min_intersection.max(p.min_intersection),
+                    min_query_rows: r.min_query_rows.max(p.min_query_rows),
                     max_owner_share: match (r.max_owner_share, p.max_owner_share) {
                         (Some(a), Some(b)) => Some(a.min(b)),
                         (a, b) => a.or(b),
                     },
+                    // The largest n with the smallest k: at least as strict as every
+                    // policy's own (n, k) rule (the top n' <= n owners hold no more).
+                    dominance_owners: match p.max_owner_share {
+                        Some(_) => r.dominance_owners.max(p.dominance_owners),
+                        None => r.dominance_owners,
+                    },
+                    p_percent: r.p_percent.max(p.p_percent),
+                    min_owner_rows: r.min_owner_rows.max(p.min_owner_rows),
                 }
             })
     }
@@ -577,9 +623,38 @@ mod tests {
     }
 
     #[test]
+    fn dominance_clauses_are_checked_and_combine_to_the_strictest() {
+        for (text, named) in [
+            ("dominance_owners = 2", "set max_owner_share"),
+            ("max_owner_share = 80\ndominance_owners = 0", "at least 1"),
+            ("p_percent = 0", "p_percent is a percentage"),
+            ("max_owner_share = 101", "max_owner_share is a percentage"),
+        ] {
+            let err = Policy::from_toml(text).unwrap_err();
+            assert!(err.contains(named), "{text}: {err}");
+        }
+        let strictest = Policy::strictest_release([
+            &Policy::from_toml("max_owner_share = 90\ndominance_owners = 3").unwrap(),
+            &Policy::from_toml("max_owner_share = 60\nmin_owner_rows = 4").unwrap(),
+            &Policy::from_toml("p_percent = 15\nmin_query_rows = 8").unwrap(),
+            &Policy::from_toml("p_percent = 5").unwrap(),
+        ]);
+        assert_eq!(strictest.max_owner_share, Some(60));
+        assert_eq!(strictest.dominance_owners, 3);
+        assert_eq!(strictest.p_percent, Some(15));
+        assert_eq!(strictest.min_owner_rows, 4);
+        assert_eq!(strictest.min_query_rows, 8);
+    }
+
+    #[test]
     fn the_example_policy_parses() {
         let text = include_str!("../../examples/policy-dp.toml");
         let p = Policy::from_toml(text).unwrap();
         assert!(p.require_dp && p.epsilon_budget == Some(2.0) && p.min_intersection == 10);
+        assert_eq!(p.min_query_rows, 20);
+        assert_eq!(
+            (p.dominance_owners, p.p_percent, p.min_owner_rows),
+            (2, Some(10), 5)
+        );
     }
 }

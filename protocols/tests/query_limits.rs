@@ -282,6 +282,10 @@ fn everything() -> QueryOptions {
         minimums: GroupMinimums { owners: 1, rows: 0 },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     }
 }
 

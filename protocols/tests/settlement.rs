@@ -121,7 +121,7 @@ fn hidden(firms: usize) -> RoundSpec {
 }
 
 /// The plain tables of an instance: (owner, dataset, table). Each firm's payee domain lists
-/// the other firms in reverse order (so domain positions differ from firm indices), its
+/// every firm of the round in reverse order (so domain positions differ from firm indices), its
 /// accounts carry an extra `note` column that must come back unchanged.
 fn tables(inst: &Instance, balance_bits: u32) -> Vec<(String, String, Table)> {
     let n = inst.balances.len();
@@ -137,10 +137,10 @@ fn tables(inst: &Instance, balance_bits: u32) -> Vec<(String, String, Table)> {
                 columns: vec![vec![j as i128], vec![inst.balances[j]]],
             },
         ));
-        let others: Vec<usize> = (0..n).rev().filter(|&k| k != j).collect();
-        if others.is_empty() {
+        if n < 2 {
             continue;
         }
+        let others: Vec<usize> = (0..n).rev().collect();
         let rows = &inst.pays[j];
         let position = |payee: usize| others.iter().position(|&k| k == payee).unwrap() as i128;
         out.push((
@@ -708,7 +708,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
                 schema: Schema {
                     columns: vec![
                         categorical("payer", vec![firm(1)]),
-                        categorical("payee", vec![firm(0)]),
+                        categorical("payee", vec![firm(0), firm(1), firm(2)]),
                         integer("amount", 32),
                     ],
                 },
@@ -845,8 +845,13 @@ fn uploads_are_refused_naming_the_row() {
     assert!(refuse("accounts", "balance\n1\n2\n").contains("exactly one row"));
     assert!(refuse("accounts", "balance\n1.5\n").contains("must be an integer column"));
     assert!(refuse("obligations", "payee,amount\nglobex,5\n").contains("no column 'payer'"));
-    // Valid uploads, and datasets the round does not read, pass.
-    let ok = |dataset: &str, text: &str| s.check_upload(dataset, &csv(text));
+    // Valid uploads, and datasets the round does not read, pass (the client widens an
+    // inferred schema for the round first, as `quorate upload --job` does).
+    let ok = |dataset: &str, text: &str| {
+        let mut table = csv(text);
+        s.widen_inferred(dataset, &mut table);
+        s.check_upload(dataset, &table)
+    };
     ok(
         "obligations",
         "payer,payee,amount\nacme,globex,5\nacme,initech,0\n",
@@ -871,8 +876,71 @@ fn a_round_over_the_wrong_firms_does_not_name_a_counterparty() {
     let err = block_on(settle(&mut Clear::default(), &round(3), &owned)).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("payee") && text.contains("not among the round's firms"),
+        text.contains("payee") && text.contains("must be exactly the round's firms"),
         "{text}"
     );
     assert!(!text.contains(&firm(3)), "names the counterparty: {text}");
+}
+
+/// Every firm's obligations schema is the round's: `--job` gives an inferred payee (and payer)
+/// domain the round's whole firm list, so two firms paying different counterparties upload the
+/// same schema; a schema written with a partial payee domain (its counterparties) is refused
+/// before upload and at job time, naming only the round's public firm list.
+#[test]
+fn the_payee_domain_is_the_rounds_whole_firm_list() {
+    let s = spec();
+    let mut acme = csv("payer,payee,amount\nacme,globex,5\nacme,globex,70000\n");
+    let mut globex = csv("payer,payee,amount\nglobex,initech,9\n");
+    s.widen_inferred("obligations", &mut acme);
+    s.widen_inferred("obligations", &mut globex);
+    assert_eq!(acme.schema, globex.schema);
+    let firms: Vec<String> = ["acme", "globex", "initech"].map(String::from).to_vec();
+    assert_eq!(
+        acme.schema.columns[1].ty,
+        ColumnType::Categorical {
+            domain: firms.clone()
+        }
+    );
+    // Values re-encoded as positions in the firm list.
+    assert_eq!(acme.columns, vec![vec![0, 0], vec![1, 1], vec![5, 70000]]);
+    assert_eq!(globex.columns, vec![vec![1], vec![2], vec![9]]);
+    s.check_upload("obligations", &acme).unwrap();
+    // An owner's schema (or an un-widened inferred one) listing only its counterparties.
+    let partial = csv("payer,payee,amount\nacme,initech,5\n");
+    let err = s.check_upload("obligations", &partial).unwrap_err();
+    assert!(
+        err.contains("must be exactly the round's firms (acme, globex, initech)"),
+        "{err}"
+    );
+    // A value outside the round keeps the schema as it was, and is refused naming the row.
+    let mut stray = csv("payer,payee,amount\nacme,zeta,5\n");
+    let before = stray.clone();
+    s.widen_inferred("obligations", &mut stray);
+    assert_eq!(stray, before);
+    assert!(
+        s.check_upload("obligations", &stray)
+            .unwrap_err()
+            .contains("unknown account 'zeta'")
+    );
+    // At job time: a firm list the domain does not match fails without naming the firm.
+    let round = match &s {
+        JobSpec::Settlement(r) => r.clone(),
+        _ => unreachable!(),
+    };
+    let mut two = round.clone();
+    two.firms.truncate(2);
+    let balance = csv("balance\n10\n");
+    let owned = [
+        OwnedTable::clear("acme", "accounts", &balance).unwrap(),
+        OwnedTable::clear("globex", "accounts", &balance).unwrap(),
+        OwnedTable::clear("acme", "obligations", &acme).unwrap(),
+    ];
+    let err = block_on(settle(&mut Clear::default(), &two, &owned))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("must be exactly the round's firms (acme, globex)"),
+        "{err}"
+    );
+    assert!(!err.contains("initech"), "names a counterparty: {err}");
 }

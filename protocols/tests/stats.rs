@@ -107,6 +107,10 @@ fn options(owners: usize, rows: usize) -> QueryOptions {
         minimums: GroupMinimums { owners, rows },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     }
 }
 
@@ -411,6 +415,10 @@ fn suppression_at_the_owner_and_row_limits() {
                 minimums: min,
                 epsilon: None,
                 max_owner_share: None,
+                min_query_rows: 0,
+                dominance_owners: 1,
+                p_percent: None,
+                min_owner_rows: 0,
             },
         ))
         .unwrap()
@@ -822,6 +830,10 @@ fn engine_draws_joint_noise() {
                     minimums: GroupMinimums { owners: 1, rows: 1 },
                     epsilon: Some(1.0),
                     max_owner_share: None,
+                    min_query_rows: 0,
+                    dominance_owners: 1,
+                    p_percent: None,
+                    min_owner_rows: 0,
                 };
                 Ok(run_query(&mut e, &q, &inputs, &opts).await.unwrap())
             }
@@ -846,6 +858,10 @@ fn discrete_laplace_noise_on_counts() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1.0),
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let truth = 22.0;
     let samples: Vec<f64> = (0..1500)
@@ -877,6 +893,10 @@ fn discrete_laplace_noise_on_counts() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1e6),
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
     let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
@@ -1157,27 +1177,29 @@ fn rows_of(n: usize, g: i128, value: impl Fn(usize) -> i128) -> Vec<[i128; 5]> {
     (0..n).map(|i| [value(i), 0, g, 0, 0]).collect()
 }
 
+/// `t` with every value of `a` made non-negative (the dominance rules' domain).
+fn non_negative(t: Table) -> Table {
+    let rows = |rows: Vec<[i128; 5]>| {
+        rows.into_iter()
+            .map(|mut r| {
+                r[0] = r[0].abs();
+                r
+            })
+            .collect()
+    };
+    Table {
+        owners: t.owners.into_iter().map(rows).collect(),
+    }
+}
+
 /// The dominance rule in the clear: per group (by index), whether it is reported under
 /// `min` and `percent` (every owner's sum of `a` at most `percent`% of the group's).
 fn reference_dominance(t: &Table, min: GroupMinimums, percent: u32) -> Vec<bool> {
-    (0..3)
-        .map(|g| {
-            let per: Vec<(usize, i128)> = t
-                .owners
-                .iter()
-                .map(|rows| {
-                    let mine: Vec<&[i128; 5]> = rows.iter().filter(|r| r[2] == g).collect();
-                    (mine.len(), mine.iter().map(|r| r[0]).sum())
-                })
-                .collect();
-            let n: usize = per.iter().map(|p| p.0).sum();
-            let owners = per.iter().filter(|p| p.0 > 0).count();
-            let total: i128 = per.iter().map(|p| p.1).sum();
-            n >= min.rows.max(1)
-                && owners >= min.owners
-                && per.iter().all(|p| 100 * p.1 <= percent as i128 * total)
-        })
-        .collect()
+    let opts = QueryOptions {
+        max_owner_share: Some(percent),
+        ..options(min.owners, min.rows)
+    };
+    reference_rules(t, min, &opts)
 }
 
 /// The dummy co-owners attack: a firm's 20 rows, and two other owners with three rows of zeros
@@ -1202,6 +1224,10 @@ fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
         minimums: min,
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let open = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &plain)).unwrap();
     let firm: i128 = (0..20).map(|i| 500 + i).sum();
@@ -1212,6 +1238,10 @@ fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
     );
     let ruled = QueryOptions {
         max_owner_share: Some(80),
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
         ..plain
     };
     let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &ruled)).unwrap();
@@ -1248,16 +1278,10 @@ proptest! {
         percent in 30u32..=100,
         owners in 1usize..=3,
     ) {
-        let t = Table {
-            owners: t
-                .owners
-                .into_iter()
-                .map(|rows| rows.into_iter().map(|mut r| { r[0] = r[0].abs(); r }).collect())
-                .collect(),
-        };
+        let t = non_negative(t);
         let min = GroupMinimums { owners, rows: 2 };
         let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
-        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent) };
+        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent), min_query_rows: 0, dominance_owners: 1, p_percent: None, min_owner_rows: 0 };
         let got = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
         let labels = ["x", "y", "z"];
         let reported: Vec<bool> = labels
@@ -1381,5 +1405,307 @@ fn moments_over_the_whole_width_within_the_documented_bounds() {
     }
     for n in [5, 7] {
         check(32, 30, Some(n));
+    }
+}
+
+/// The rows a query's WHERE selects, and the rows read, in the clear.
+fn selected(q: &Query, t: &Table) -> (usize, usize) {
+    let n = t
+        .rows()
+        .filter(|(_, r)| q.filter.as_ref().is_none_or(|p| holds(p, r)))
+        .count();
+    (n, t.rows().count())
+}
+
+/// `query` over `t` on `Clear`.
+fn on_clear(query: &Query, t: &Table, options: &QueryOptions) -> Result<QueryResult, StatsError> {
+    block_on(run_query(
+        &mut Clear::default(),
+        query,
+        &t.inputs(),
+        options,
+    ))
+}
+
+/// `options` with the minimum query set `m` and no group minimums to speak of.
+fn query_set(m: usize) -> QueryOptions {
+    QueryOptions {
+        min_query_rows: m,
+        ..options(1, 1)
+    }
+}
+
+/// The minimum query set against tracker-style probes: one salary picked out by a threshold
+/// (`SUM(a) WHERE a > T` over one row), and its complement (every row but that one, to be
+/// subtracted from the total), are refused with the clause named, on `Clear` and on the
+/// engine with 3, 5 and 7 parties; a query selecting a middle set is answered exactly as
+/// without the rule. A query without WHERE needs only `N >= m`.
+#[test]
+fn the_minimum_query_set_refuses_probes_and_their_complements() {
+    let t = Table {
+        owners: vec![
+            rows_of(12, 0, |i| 100 + i as i128),
+            [rows_of(11, 1, |i| 200 + i as i128), rows_of(1, 2, |_| 999)].concat(),
+            rows_of(12, 2, |i| 300 + i as i128),
+        ],
+    };
+    let probe = query("SELECT SUM(a) FROM payroll WHERE a > 900");
+    let complement = query("SELECT SUM(a) FROM payroll WHERE a < 900");
+    let middle = query("SELECT g, SUM(a) FROM payroll WHERE a < 250 GROUP BY g");
+    assert_eq!(selected(&probe, &t), (1, 36));
+    assert_eq!(selected(&complement, &t), (35, 36));
+    let rule = query_set(5);
+    for q in [&probe, &complement] {
+        let err = on_clear(q, &t, &rule).unwrap_err();
+        assert_eq!(err, StatsError::QuerySet { min: 5 });
+        assert!(err.to_string().starts_with("min_query_rows:"), "{err}");
+    }
+    let plain = on_clear(&middle, &t, &options(1, 1)).unwrap();
+    let ruled = on_clear(&middle, &t, &rule).unwrap();
+    assert_eq!(ruled, plain);
+    let whole = query("SELECT COUNT(*) FROM payroll");
+    assert!(on_clear(&whole, &t, &rule).is_ok());
+    assert_eq!(
+        on_clear(&whole, &t, &query_set(37)).unwrap_err(),
+        StatsError::QuerySet { min: 37 }
+    );
+    for (n, threshold) in [(3, 1), (5, 2), (7, 3)] {
+        let (t, probe, middle) = (t.clone(), probe.clone(), middle.clone());
+        let results = run_parties(
+            Params::new(n, threshold).unwrap(),
+            EngineConfig::default(),
+            7,
+            move |mut e| {
+                let (t, probe, middle) = (t.clone(), probe.clone(), middle.clone());
+                async move {
+                    let inputs = share_inputs(&mut e, &t).await?;
+                    let refused = run_query(&mut e, &probe, &inputs, &rule).await;
+                    let answered = run_query(&mut e, &middle, &inputs, &rule).await;
+                    Ok((refused, answered))
+                }
+            },
+        );
+        let (refused, answered) = agreed(results);
+        assert_eq!(
+            refused.unwrap_err(),
+            StatsError::QuerySet { min: 5 },
+            "n = {n}"
+        );
+        assert_eq!(answered.unwrap(), plain, "n = {n}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// On `Clear`, a WHERE query is refused exactly when the clear count of the rows it
+    /// selects is under `m` or over `N - m`, and otherwise answered as without the rule.
+    #[test]
+    fn the_minimum_query_set_matches_the_clear_count(
+        t in table_strategy(),
+        threshold in -1000i128..1000,
+        m in 1usize..12,
+    ) {
+        let q = query(&format!("SELECT COUNT(*), SUM(a) FROM payroll WHERE a < {threshold}"));
+        let (n, rows) = selected(&q, &t);
+        let got = on_clear(&q, &t, &query_set(m));
+        if n < m || n + m > rows {
+            prop_assert_eq!(got.unwrap_err(), StatsError::QuerySet { min: m });
+        } else {
+            let plain = on_clear(&q, &t, &options(1, 1));
+            prop_assert_eq!(got.unwrap(), plain.unwrap());
+        }
+    }
+}
+
+/// The dominance rules and owner minimum in the clear: per group (by index), whether it is
+/// reported under `min` (an owner counting with at least `owner_rows` rows there), the
+/// `(n, k)` rule on `a`'s sums (`n` largest owners at most `k`%) and the p% rule (the sum
+/// minus the two largest at least `p`% of the largest).
+fn reference_rules(t: &Table, min: GroupMinimums, opts: &QueryOptions) -> Vec<bool> {
+    (0..3)
+        .map(|g| {
+            let per: Vec<(usize, i128)> = t
+                .owners
+                .iter()
+                .map(|rows| {
+                    let mine: Vec<&[i128; 5]> = rows.iter().filter(|r| r[2] == g).collect();
+                    (mine.len(), mine.iter().map(|r| r[0]).sum())
+                })
+                .collect();
+            let n: usize = per.iter().map(|p| p.0).sum();
+            let counted = per
+                .iter()
+                .filter(|p| p.0 >= opts.min_owner_rows.max(1))
+                .count();
+            let total: i128 = per.iter().map(|p| p.1).sum();
+            let mut sums: Vec<i128> = per.iter().map(|p| p.1).collect();
+            sums.sort_unstable_by(|a, b| b.cmp(a));
+            let top = |m: usize| sums.iter().take(m).sum::<i128>();
+            let nk = opts
+                .max_owner_share
+                .is_none_or(|k| 100 * top(opts.dominance_owners.max(1)) <= k as i128 * total);
+            let p = opts
+                .p_percent
+                .is_none_or(|p| 100 * (total - top(2)) >= p as i128 * top(1));
+            n >= min.rows.max(1) && (min.owners <= 1 || counted >= min.owners) && nk && p
+        })
+        .collect()
+}
+
+/// The groups `result` reports, by index.
+fn reported_groups(result: &QueryResult) -> Vec<bool> {
+    ["x", "y", "z"]
+        .iter()
+        .map(|l| !result.suppressed.iter().any(|s| s == l))
+        .collect()
+}
+
+/// Four owners in three groups: in `x` one firm and a second hold almost everything (the
+/// (1, 60) rule passes, the (2, 85) rule and the p% rule do not); `y` is shared evenly; in `z`
+/// one firm's 20 rows sit beside two owners' three rows of zeros (dummy co-owners).
+fn dominance_table() -> Table {
+    Table {
+        owners: vec![
+            [
+                rows_of(10, 0, |_| 500),
+                rows_of(4, 1, |_| 100),
+                rows_of(20, 2, |i| 700 + i as i128),
+            ]
+            .concat(),
+            [rows_of(10, 0, |_| 450), rows_of(4, 1, |_| 110)].concat(),
+            [
+                rows_of(2, 0, |_| 60),
+                rows_of(4, 1, |_| 90),
+                rows_of(3, 2, |_| 0),
+            ]
+            .concat(),
+            [
+                rows_of(2, 0, |_| 40),
+                rows_of(4, 1, |_| 100),
+                rows_of(3, 2, |_| 0),
+            ]
+            .concat(),
+        ],
+    }
+}
+
+/// The `(n, k)` rule for n = 2, the p% rule and the owner-row threshold, on `Clear` against the
+/// clear reference, then on the engine with 3, 5 and 7 parties against `Clear`: the two firms
+/// holding 95% of `x` no longer pass once the rule weighs the top two; owners with three rows
+/// do not count towards a 3-owner minimum under `min_owner_rows = 4`.
+#[test]
+fn the_n_k_and_p_percent_rules_and_negligible_owners() {
+    let t = dominance_table();
+    let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
+    let min = GroupMinimums {
+        owners: 3,
+        rows: 10,
+    };
+    let base = QueryOptions {
+        max_owner_share: Some(60),
+        ..options(3, 10)
+    };
+    let cases = [
+        (base, [true, true, false]),
+        (
+            QueryOptions {
+                max_owner_share: None,
+                ..base
+            },
+            [true, true, true],
+        ),
+        (
+            QueryOptions {
+                dominance_owners: 2,
+                max_owner_share: Some(85),
+                ..base
+            },
+            [false, true, false],
+        ),
+        (
+            // The top two hold 97.9% of x: within 98% (the top three, 99.2%, would not be).
+            QueryOptions {
+                dominance_owners: 2,
+                max_owner_share: Some(98),
+                ..base
+            },
+            [true, true, false],
+        ),
+        (
+            QueryOptions {
+                max_owner_share: None,
+                p_percent: Some(20),
+                ..base
+            },
+            [false, true, false],
+        ),
+        (
+            QueryOptions {
+                max_owner_share: None,
+                min_owner_rows: 4,
+                ..base
+            },
+            [false, true, false],
+        ),
+    ];
+    let mut clear = Vec::new();
+    for (opts, want) in cases {
+        let got = on_clear(&q, &t, &opts).unwrap();
+        assert_eq!(reported_groups(&got), want, "{opts:?}");
+        assert_eq!(reference_rules(&t, min, &opts), want, "{opts:?}");
+        clear.push(got);
+    }
+    for (n, threshold) in [(3, 1), (5, 2), (7, 3)] {
+        let (t, q) = (t.clone(), q.clone());
+        let opts: Vec<QueryOptions> = cases.iter().skip(2).map(|c| c.0).collect();
+        let results = run_parties(
+            Params::new(n, threshold).unwrap(),
+            EngineConfig::default(),
+            11,
+            move |mut e| {
+                let (t, q, opts) = (t.clone(), q.clone(), opts.clone());
+                async move {
+                    let inputs = share_inputs(&mut e, &t).await?;
+                    let mut out = Vec::new();
+                    for o in &opts {
+                        out.push(run_query(&mut e, &q, &inputs, o).await);
+                    }
+                    Ok(out)
+                }
+            },
+        );
+        for (got, want) in agreed(results).into_iter().zip(&clear[2..]) {
+            assert_eq!(&got.unwrap(), want, "n = {n}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The (n, k) and p% rules and the owner-row threshold on `Clear` report exactly the
+    /// groups the clear reference does, for random owners, groups and non-negative values.
+    #[test]
+    fn the_dominance_rules_match_the_clear_reference(
+        t in table_strategy(),
+        top in 1usize..=3,
+        percent in prop::option::of(30u32..=100),
+        p in prop::option::of(1u32..=60),
+        owner_rows in 0usize..=3,
+        owners in 1usize..=3,
+    ) {
+        let t = non_negative(t);
+        let min = GroupMinimums { owners, rows: 2 };
+        let opts = QueryOptions {
+            minimums: min,
+            max_owner_share: percent,
+            dominance_owners: top,
+            p_percent: p,
+            min_owner_rows: owner_rows,
+            ..options(owners, 2)
+        };
+        let got = on_clear(&query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g"), &t, &opts).unwrap();
+        prop_assert_eq!(reported_groups(&got), reference_rules(&t, min, &opts));
     }
 }

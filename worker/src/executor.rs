@@ -26,6 +26,7 @@ use protocols::settlement::SettlementError;
 use protocols::stats::cost::Limits;
 use protocols::stats::{GroupMinimums, StatsError};
 
+use crate::admission_budget::Reservations;
 use crate::store::{DatasetRecord, ShareStore, StoreError};
 
 /// A job's outcome as this worker holds it: public values, and its shares of private outputs
@@ -356,6 +357,37 @@ pub async fn execute_charged<N: Network>(
     limits: &Limits,
     spending: &Spending,
 ) -> Result<(JobOutput, Vec<Spent>), ExecError> {
+    let admission = Admission {
+        job: 0,
+        spending,
+        ended: &std::collections::BTreeSet::new(),
+        reservations: &Reservations::default(),
+    };
+    execute_admitted(engine, store, spec, limits, &admission).await
+}
+
+/// What a job is charged against: the ledger's spending, and this worker's reservations for
+/// the jobs admitted but not yet on the ledger ([`crate::admission_budget`]).
+pub struct Admission<'a> {
+    /// The job's id (its reservation's key).
+    pub job: u64,
+    /// Each dataset's spending on this worker's ledger replica.
+    pub spending: &'a Spending,
+    /// The jobs with an outcome entry on the replica (their reservations are over).
+    pub ended: &'a std::collections::BTreeSet<u64>,
+    /// This worker's reservations.
+    pub reservations: &'a Reservations,
+}
+
+/// [`execute_charged`], reserving the job's spend among `admission`'s reservations when it is
+/// admitted (the caller releases it if the job then fails).
+pub async fn execute_admitted<N: Network>(
+    engine: &mut Engine<N, Fr>,
+    store: &ShareStore,
+    spec: &JobSpec,
+    limits: &Limits,
+    admission: &Admission<'_>,
+) -> Result<(JobOutput, Vec<Spent>), ExecError> {
     let mut functions = Vec::new();
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
@@ -396,7 +428,12 @@ pub async fn execute_charged<N: Network>(
         (_, None) => return Err(ExecError::Input("the job names no inputs".into())),
     };
     inputs.check(spec, &functions, engine.config().security)?;
-    let spent = inputs.charge(spec, spending)?;
+    let spent = admission.reservations.admit(
+        admission.job,
+        admission.spending,
+        admission.ended,
+        |total| inputs.charge(spec, total),
+    )?;
     let tables = inputs.load(store)?;
     let minimums = GroupMinimums::from_policies(&inputs.policies);
     let release = Policy::strictest_release(&inputs.policies);
@@ -404,9 +441,31 @@ pub async fn execute_charged<N: Network>(
         .run_released(engine, &tables, minimums, &release)
         .await
         .map_err(|e| match e {
+            JobError::Stats(StatsError::QuerySet { min }) => query_set_refusal(&inputs, min),
             JobError::Stats(e) => ExecError::Stats(e),
             JobError::Matching(e) => ExecError::Matching(e),
             JobError::Settlement(e) => ExecError::Settlement(e),
         })?;
     Ok((output, spent))
+}
+
+/// The refusal of a query whose `WHERE` fails the minimum query set `min`, naming the (first)
+/// dataset whose policy sets it.
+fn query_set_refusal(inputs: &Inputs, min: usize) -> ExecError {
+    let Some((r, _)) = inputs
+        .records
+        .iter()
+        .zip(&inputs.policies)
+        .find(|(_, p)| p.min_query_rows == min)
+    else {
+        return ExecError::Stats(StatsError::QuerySet { min });
+    };
+    ExecError::Refused(Refusal {
+        dataset: r.name.clone(),
+        owner: r.owner.clone(),
+        clause: "min_query_rows",
+        reason: format!(
+            "the rows the WHERE clause selects (before grouping) must number at least {min} and leave at least {min} out; this query's do not (only that pass/fail was computed)"
+        ),
+    })
 }

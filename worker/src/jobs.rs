@@ -137,13 +137,60 @@ pub async fn settle<N: Network>(
     Ok(report)
 }
 
-/// This worker's record of job `job`.
+/// This worker's record of job `job`. A record written before job reports carried `spent`
+/// (postcard has no field names, so it does not decode as the current one) is read as it was
+/// written, with nothing spent: such a job predates privacy budgets.
 pub fn stored(store: &ShareStore, job: u64) -> Result<Option<StoredJob>, String> {
-    match store.get_job(job).map_err(|e| e.to_string())? {
-        Some(bytes) => postcard::from_bytes(&bytes)
-            .map(Some)
-            .map_err(|e| format!("job {job}'s record is corrupt: {e}")),
-        None => Ok(None),
+    let Some(bytes) = store.get_job(job).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let whole = |r: Result<(StoredJob, &[u8]), postcard::Error>| match r {
+        Ok((record, [])) => Ok(record),
+        Ok((_, rest)) => Err(format!("{} bytes left over", rest.len())),
+        Err(e) => Err(e.to_string()),
+    };
+    let current = whole(postcard::take_from_bytes::<StoredJob>(&bytes));
+    let older = || {
+        whole(postcard::take_from_bytes::<StoredJobV1>(&bytes).map(|(r, rest)| (r.into(), rest)))
+    };
+    match current.or_else(|e| older().map_err(|_| e)) {
+        Ok(record) => Ok(Some(record)),
+        Err(e) => Err(format!(
+            "job {job}'s record in this worker's store does not decode ({e}): it was written by an incompatible build; the job's outputs here are lost (run the job again)"
+        )),
+    }
+}
+
+/// A job record as written before [`JobReport::spent`] existed.
+#[derive(Deserialize)]
+struct StoredJobV1 {
+    session: u64,
+    report: JobReportV1,
+    outputs: Vec<(String, OutputShares)>,
+    staged: Vec<String>,
+}
+
+/// [`JobReport`] before `spent`.
+#[derive(Deserialize)]
+struct JobReportV1 {
+    public: String,
+    outputs: Vec<ReportedOutput>,
+    updates: Vec<String>,
+}
+
+impl From<StoredJobV1> for StoredJob {
+    fn from(old: StoredJobV1) -> Self {
+        StoredJob {
+            session: old.session,
+            report: JobReport {
+                public: old.report.public,
+                outputs: old.report.outputs,
+                updates: old.report.updates,
+                spent: Vec::new(),
+            },
+            outputs: old.outputs,
+            staged: old.staged,
+        }
     }
 }
 
@@ -214,5 +261,39 @@ pub fn fetch(store: &ShareStore, client: &str, job: u64) -> Response {
         ),
         Ok(None) => Response::error(ErrorKind::NotFound, format!("job {job} has no result here")),
         Err(e) => Response::error(ErrorKind::Internal, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record written before `JobReport.spent` decodes, with nothing spent; bytes of
+    /// neither format are an error naming the job and what to do.
+    #[test]
+    fn an_older_job_record_still_decodes() {
+        #[derive(Serialize)]
+        struct OldReport<'a>(&'a str, Vec<ReportedOutput>, Vec<&'a str>);
+        let old = postcard::to_allocvec(&(
+            7u64,
+            OldReport("{}", Vec::new(), vec!["acme/accounts"]),
+            Vec::<(String, OutputShares)>::new(),
+            vec!["job:3:7:0"],
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        store.put_job(3, &old).unwrap();
+        let record = stored(&store, 3).unwrap().unwrap();
+        assert_eq!(record.session, 7);
+        assert_eq!(record.report.updates, ["acme/accounts"]);
+        assert!(record.report.spent.is_empty());
+        assert_eq!(record.staged, ["job:3:7:0"]);
+        store.put_job(4, &[0xff, 0xff, 0xff]).unwrap();
+        let err = stored(&store, 4).unwrap_err();
+        assert!(
+            err.contains("job 4") && err.contains("run the job again"),
+            "{err}"
+        );
     }
 }

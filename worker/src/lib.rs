@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod admission_budget;
 pub mod attempts;
 pub mod config;
 pub mod executor;

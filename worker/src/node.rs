@@ -251,17 +251,25 @@ async fn run_job(
     reset_peak_memory();
     tracing::info!(job, kind = spec.kind(), "job started");
     let started = std::time::Instant::now();
-    // The privacy budget spent so far, from this worker's own replica.
-    let spending = service
+    // The privacy budget spent so far, from this worker's own replica, and the jobs whose
+    // reserved spends it now counts (crate::admission_budget).
+    use coordinator::ledger::budget;
+    let (spending, ended) = service
         .replica()
-        .map(|r| r.admit(coordinator::ledger::budget::spending))
+        .map(|r| r.admit(|chain| (budget::spending(chain), budget::ended(chain))))
         .unwrap_or_default();
-    let computed = match crate::executor::execute_charged(
+    let admission = crate::executor::Admission {
+        job,
+        spending: &spending,
+        ended: &ended,
+        reservations: service.reservations(),
+    };
+    let computed = match crate::executor::execute_admitted(
         &mut engine,
         service.store(),
         &spec,
         limits,
-        &spending,
+        &admission,
     )
     .await
     {
@@ -294,6 +302,7 @@ async fn run_job(
             Response::JobReport(report)
         }
         Err(e) => {
+            service.reservations().release(job);
             tracing::warn!(job, "job failed: {e}");
             let kind = match e {
                 crate::executor::ExecError::Refused(_) => ErrorKind::Refused,

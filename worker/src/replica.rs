@@ -287,9 +287,9 @@ fn check_body(
             let record = store
                 .get(&format!("{owner}/{}", d.name))
                 .map_err(|e| e.to_string())?;
-            let schema = protocols::dataset::Schema::from_toml(&record.schema, &record.key())
+            let schema = protocols::schema_commitment::commitment(&record.schema, &record.key())
                 .map_err(|e| e.to_string())?;
-            if record.rows != d.rows || schema.digest() != d.schema_hash.0 {
+            if record.rows != d.rows || schema != d.schema_hash.0 {
                 return Err(format!(
                     "{owner}/{} here has {} rows and another schema or row count than recorded",
                     d.name, record.rows

@@ -84,6 +84,8 @@ pub struct Service {
     /// Staging key → when its upload began (or was first seen), for expiry.
     uploads: Mutex<HashMap<String, Instant>>,
     upload_expiry: Duration,
+    /// Privacy budget spends of admitted jobs not yet on the ledger.
+    reservations: crate::admission_budget::Reservations,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -144,6 +146,7 @@ impl Service {
             ledger: None,
             uploads: Mutex::new(HashMap::new()),
             upload_expiry: DEFAULT_UPLOAD_EXPIRY,
+            reservations: Default::default(),
         }
     }
 
@@ -162,6 +165,11 @@ impl Service {
     /// The share store.
     pub fn store(&self) -> &ShareStore {
         &self.store
+    }
+
+    /// The privacy budget reservations of jobs admitted here ([`crate::admission_budget`]).
+    pub fn reservations(&self) -> &crate::admission_budget::Reservations {
+        &self.reservations
     }
 
     /// The ledger replica, if this service has one.
@@ -222,7 +230,7 @@ impl Service {
                     name: self.name.clone(),
                 });
             }
-            (_, Request::ListDatasets) => return Handled::Done(self.list()),
+            (_, Request::ListDatasets) => return Handled::Done(self.list(caller)),
             (
                 _,
                 Request::SubmitJob { .. }
@@ -343,7 +351,9 @@ impl Service {
         }
     }
 
-    fn list(&self) -> Response {
+    /// Every committed dataset; another owner's schema with its categorical domains and salt
+    /// withheld ([`protocols::schema_commitment::withheld`]).
+    fn list(&self, caller: &Caller) -> Response {
         use coordinator::ledger::budget;
         let spending = self
             .replica()
@@ -359,12 +369,16 @@ impl Service {
                             let spent = spending.get(&key).map_or(0, |(units, _)| *units);
                             ((b * budget::UNITS_PER_EPSILON).floor() as u64, spent)
                         });
+                        let schema = match caller {
+                            Caller::Client { name } if *name == r.owner => r.schema,
+                            _ => protocols::schema_commitment::withheld(&r.schema),
+                        };
                         DatasetInfo {
                             owner: r.owner,
                             name: r.name,
                             rows: r.rows,
                             columns: r.columns,
-                            schema: r.schema,
+                            schema,
                             budget,
                         }
                     })

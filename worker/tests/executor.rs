@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use coordinator::ledger::budget::{self, Spent};
@@ -17,7 +18,8 @@ use protocols::outcome::PublicResult;
 use protocols::stats::cost::Limits;
 use protocols::stats::{GroupMinimums, QueryOptions};
 use rand::SeedableRng;
-use worker::executor::{ExecError, Spending, execute_charged};
+use worker::admission_budget::Reservations;
+use worker::executor::{Admission, ExecError, Spending, execute_admitted};
 use worker::store::ShareStore;
 
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
@@ -119,18 +121,50 @@ fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
     spec: JobSpec,
     spending: Spending,
 ) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
+    let fresh = Arc::new((0..params.n()).map(|_| Reservations::default()).collect());
+    let ledger = Ledger {
+        spending,
+        ended: BTreeSet::new(),
+    };
+    run_admitted_over(stores, params, config, nets, spec, (0, ledger), fresh)
+}
+
+/// What a worker's ledger replica says: each dataset's spending, and the jobs that ended.
+#[derive(Clone, Default)]
+struct Ledger {
+    spending: Spending,
+    ended: BTreeSet<u64>,
+}
+
+/// Runs job `job.0` as every worker, each admitting it among its own `reservations`.
+fn run_admitted_over<N: mpc::net::Network + Sync + 'static>(
+    stores: Arc<Vec<ShareStore>>,
+    params: Params,
+    config: EngineConfig,
+    nets: Vec<N>,
+    spec: JobSpec,
+    job: (u64, Ledger),
+    reservations: Arc<Vec<Reservations>>,
+) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(run_networks(nets, params, config, 3, move |mut e| {
-        let (stores, spec, spending) = (stores.clone(), spec.clone(), spending.clone());
+        let (stores, spec, job) = (stores.clone(), spec.clone(), job.clone());
+        let reservations = reservations.clone();
         async move {
             let me = e.me().index();
             let limits = Limits::default();
+            let admission = Admission {
+                job: job.0,
+                spending: &job.1.spending,
+                ended: &job.1.ended,
+                reservations: &reservations[me],
+            };
             Ok(
-                execute_charged(&mut e, &stores[me], &spec, &limits, &spending)
+                execute_admitted(&mut e, &stores[me], &spec, &limits, &admission)
                     .await
                     .map(|(o, spent)| (o.public, spent))
                     .map_err(|e: ExecError| e.to_string()),
@@ -249,6 +283,10 @@ fn assert_matches_clear(
         minimums,
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -458,6 +496,39 @@ fn every_worker_holds_the_analyst_to_the_disclosure_clauses() {
     }
 }
 
+/// acme's policy sets a minimum query set of 10: a probe whose WHERE picks out the few top
+/// salaries, and its complement, are refused by every worker naming the dataset and the
+/// clause; a query over a middle set is answered.
+#[test]
+fn every_worker_holds_a_query_to_the_minimum_query_set() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores_under("min_query_rows = 10", params);
+    let salaries: Vec<i128> = tables.iter().flat_map(|t| t.columns[0].clone()).collect();
+    let above = |t: i128| salaries.iter().filter(|&&s| s > t).count();
+    assert!((1..10).contains(&above(115_000)), "{}", above(115_000));
+    assert!((10..=62).contains(&above(75_000)), "{}", above(75_000));
+    for probe in [
+        "SELECT SUM(salary) FROM payroll WHERE salary > 115000",
+        "SELECT SUM(salary) FROM payroll WHERE salary <= 115000",
+    ] {
+        refused_by_all(&stores, params, probe, None, "min_query_rows");
+    }
+    let spec = JobSpec::Statistics {
+        query: "SELECT COUNT(*) FROM payroll WHERE salary > 75000".into(),
+        epsilon: None,
+        recipients: vec![],
+    };
+    for out in run_job(stores.clone(), params, MulProtocol::Grr, spec) {
+        let Ok(PublicResult::Statistics(r)) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            r.rows[0].values[0],
+            protocols::stats::Value::Int(above(75_000) as i128)
+        );
+    }
+}
+
 /// acme's dataset asks for `require_security = "malicious"`: every worker refuses the
 /// semi-honest job, naming the dataset and the clause; the same job at the malicious level runs
 /// and equals the clear computation.
@@ -498,6 +569,99 @@ fn a_require_security_dataset_is_read_only_by_a_malicious_level_job() {
         rows: 10,
     };
     assert_matches_clear(&outputs, query, &tables, minimums);
+}
+
+/// Two DP jobs admitted before either's outcome is on the ledger cannot together pass the
+/// budget: job 1 (epsilon 0.6 of acme's 1.0) runs and its spend stays reserved on every worker
+/// while its outcome is not on the ledger, so job 2 asking 0.6 is refused by every worker,
+/// naming the dataset; job 3 asking 0.4 fits beside it. Job 3 failing releases its share;
+/// once job 1's outcome is on the ledger, the ledger counts it instead of the reservation.
+#[test]
+fn concurrent_dp_jobs_cannot_overspend_the_budget() {
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, _) = stores_under("epsilon_budget = 1.0", params);
+    let config = EngineConfig {
+        check_openings: true,
+        ..Default::default()
+    };
+    let reservations: Arc<Vec<Reservations>> =
+        Arc::new((0..3).map(|_| Reservations::default()).collect());
+    let query = |epsilon: f64| JobSpec::Statistics {
+        query: "SELECT COUNT(*) FROM payroll".into(),
+        epsilon: Some(epsilon),
+        recipients: vec![],
+    };
+    let run = |job: u64, epsilon: f64, ledger: &Ledger| {
+        run_admitted_over(
+            stores.clone(),
+            params,
+            config.clone(),
+            MemoryNetwork::mesh(3),
+            query(epsilon),
+            (job, ledger.clone()),
+            reservations.clone(),
+        )
+    };
+    let empty = Ledger::default();
+    assert!(run(1, 0.6, &empty).iter().all(Result::is_ok));
+    for r in reservations.iter() {
+        assert_eq!(r.pending_on("acme/payroll"), budget::units(0.6));
+    }
+    // Job 1 is admitted and not yet on the ledger: job 2 would pass the budget.
+    for out in run(2, 0.6, &empty) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("dataset 'payroll' (owner acme)")
+                && err.contains("epsilon_budget")
+                && err.contains("epsilon 0.6 spent")
+                && err.contains("reserved"),
+            "{err}"
+        );
+    }
+    // What is left fits: job 3 asks 0.4 (then 1.0 is reserved in all).
+    assert!(run(3, 0.4, &empty).iter().all(Result::is_ok));
+    // Job 3 fails on every worker (as the node does on an error): its reservation goes.
+    for r in reservations.iter() {
+        r.release(3);
+        assert_eq!(r.pending_on("acme/payroll"), budget::units(0.6));
+    }
+    // Job 1's outcome lands: the ledger counts its 0.6, the reservation is over, and 0.4 fits.
+    let on_ledger = Ledger {
+        spending: budget::spending(&[outcome(1, &[Spent::new("acme/payroll", 0.6)])]),
+        ended: BTreeSet::from([1]),
+    };
+    assert!(run(4, 0.4, &on_ledger).iter().all(Result::is_ok));
+    for r in reservations.iter() {
+        assert_eq!(r.pending_on("acme/payroll"), budget::units(0.4));
+    }
+    assert!(run(5, 0.1, &on_ledger).iter().all(Result::is_err));
+}
+
+/// The outcome entry of job `job`, done, recording `spent` (as the worker's report would).
+fn outcome(job: u64, spent: &[Spent]) -> Entry {
+    Entry {
+        height: job,
+        prev: Hash256::ZERO,
+        time: 0,
+        body: EntryBody::JobOutcome(JobOutcome {
+            job,
+            status: JobStatus::Done,
+            outputs: spent.iter().map(Spent::output).collect(),
+        }),
+        signatures: Vec::new(),
+    }
+}
+
+/// Stores where acme's payroll is under `policy` and beta's and gamma's under the default.
+fn stores_under(
+    policy: &str,
+    params: Params,
+) -> (
+    Vec<tempfile::TempDir>,
+    Arc<Vec<ShareStore>>,
+    Vec<protocols::dataset::Table>,
+) {
+    stores(&[("acme", policy), ("beta", ""), ("gamma", "")], params)
 }
 
 /// The repeated query: acme's policy allows epsilon 1 in all; each run of a query at 0.4 is
@@ -546,17 +710,7 @@ fn a_repeated_dp_query_is_refused_once_the_budget_is_spent() {
         assert!(outs.iter().all(|o| o.as_ref().unwrap().1 == spent));
         let keys: Vec<&str> = spent.iter().map(|s| s.dataset.as_str()).collect();
         assert_eq!(keys, ["acme/payroll", "beta/payroll", "gamma/payroll"]);
-        chain.push(Entry {
-            height: job,
-            prev: Hash256::ZERO,
-            time: 0,
-            body: EntryBody::JobOutcome(JobOutcome {
-                job,
-                status: JobStatus::Done,
-                outputs: spent.iter().map(Spent::output).collect(),
-            }),
-            signatures: Vec::new(),
-        });
+        chain.push(outcome(job, &spent));
     }
     assert_eq!(budget::spent_on(&chain, "acme/payroll"), budget::units(0.8));
     // An exact query is refused outright: it would spend without bound.

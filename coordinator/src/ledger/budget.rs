@@ -106,6 +106,18 @@ pub fn spending(chain: &[Entry]) -> BTreeMap<String, (u64, Vec<u64>)> {
     out
 }
 
+/// The jobs with an outcome entry on `chain`, whatever its status: from then on the chain
+/// counts what they spent (a worker's reservation for one is over).
+pub fn ended(chain: &[Entry]) -> std::collections::BTreeSet<u64> {
+    chain
+        .iter()
+        .filter_map(|e| match &e.body {
+            EntryBody::JobOutcome(o) => Some(o.job),
+            _ => None,
+        })
+        .collect()
+}
+
 /// One dataset's total spending over `chain`, in units.
 pub fn spent_on(chain: &[Entry], dataset: &str) -> u64 {
     spending(chain).get(dataset).map_or(0, |(units, _)| *units)

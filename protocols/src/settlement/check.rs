@@ -54,16 +54,56 @@ fn obligation_columns_unchecked(schema: &Schema) -> Result<ObligationColumns<'_>
     })
 }
 
-/// The `payee` domain may list only the round's firms (so that every row's credit lands on an
-/// account: the workers cannot see the rows). The refusal does not name the stray value: at
-/// job time it is published, and a firm's payee domain is its list of counterparties.
+/// The `payee` domain must be exactly the round's firms, each once, in any order: every row's
+/// credit lands on an account (the workers cannot see the rows), and every firm's obligations
+/// schema is the same, so neither the schema nor its commitment on the ledger says whom a firm
+/// pays. The refusal names only the round's (public) firm list, never a value of the domain:
+/// at job time it is published, and a partial domain would be the firm's counterparties.
 fn check_payee_domain(round: &RoundSpec, domain: &[String]) -> Result<(), String> {
-    match domain.iter().any(|d| !round.firms.contains(d)) {
-        true => Err(format!(
-            "column '{PAYEE}': its domain lists a payee that is not among the round's firms ({}); list only the round's firms (write the schema with --schema)",
+    let exact = domain.len() == round.firms.len()
+        && round.firms.iter().all(|f| domain.contains(f))
+        && domain.iter().all(|d| round.firms.contains(d));
+    match exact {
+        false => Err(format!(
+            "column '{PAYEE}': its domain must be exactly the round's firms ({}), so that every firm's schema is the same; this one is not (upload with --job naming the round, which sets it, or write the schema with --schema)",
             round.firms.join(", ")
         )),
-        false => Ok(()),
+        true => Ok(()),
+    }
+}
+
+/// An inferred obligations schema, made the round's: `payer` and `payee` over the round's
+/// whole firm list (values re-encoded), `amount` at the widest public width, so that every
+/// firm's schema is the same whatever it pays. Left unchanged when a value names no firm of
+/// the round ([`RoundSpec::check_upload`] then refuses it, naming the row).
+pub(crate) fn widen_obligations(round: &RoundSpec, table: &mut Table) {
+    let Ok(cols) = obligation_columns_unchecked(&table.schema) else {
+        return;
+    };
+    let (payer, payee, amount) = (cols.payer, cols.payee, cols.amount);
+    let mut recoded = table.columns.clone();
+    for (c, domain) in [payer, payee] {
+        for v in &mut recoded[c] {
+            let firm = usize::try_from(*v)
+                .ok()
+                .and_then(|i| domain.get(i))
+                .and_then(|name| round.firms.iter().position(|f| f == name));
+            match firm {
+                Some(k) => *v = k as i128,
+                None => return,
+            }
+        }
+    }
+    let (payer, payee) = (payer.0, payee.0);
+    table.columns = recoded;
+    let top = crate::dataset::WIDTH_LADDER[crate::dataset::WIDTH_LADDER.len() - 1];
+    for c in [payer, payee] {
+        table.schema.columns[c].ty = ColumnType::Categorical {
+            domain: round.firms.clone(),
+        };
+    }
+    if let ColumnType::Integer { bits } = &mut table.schema.columns[amount].ty {
+        *bits = (*bits).max(top);
     }
 }
 

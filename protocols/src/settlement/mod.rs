@@ -79,7 +79,7 @@
 //!
 //! Not here: loading shares, policies (the worker checks them), staging the new balances.
 
-mod check;
+pub(crate) mod check;
 mod netting;
 mod onehot;
 mod resolve;

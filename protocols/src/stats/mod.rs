@@ -66,6 +66,7 @@ pub mod order;
 mod output;
 mod plan;
 pub mod privacy;
+pub mod query_set;
 pub mod sql;
 
 use std::fmt;
@@ -75,6 +76,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Secret};
 use crate::outcome::{Outcome, PrivateOutput};
+pub use dominance::DominanceRule;
 pub use output::Decode;
 use output::Stats;
 use plan::{Plan, Term};
@@ -126,6 +128,15 @@ pub enum StatsError {
         log_sensitivity: u32,
         /// The digits it would need.
         digits: u32,
+    },
+    /// The rows a `WHERE` selects are fewer than the minimum query set, or all but fewer
+    /// ([`query_set`]): only this pass/fail was opened.
+    #[error(
+        "min_query_rows: the rows the WHERE clause selects (before grouping) must number at least {min} and leave at least {min} out; this query's do not (only that was opened)"
+    )]
+    QuerySet {
+        /// The minimum query set.
+        min: usize,
     },
     /// The computation failed at a step.
     #[error("{step}: {source}")]
@@ -202,6 +213,21 @@ pub struct QueryOptions {
     /// column sum ([`dominance`]; the strictest `max_owner_share` of the inputs' policies).
     #[serde(default)]
     pub max_owner_share: Option<u32>,
+    /// The minimum query set: a `WHERE` must select at least this many rows and leave at
+    /// least this many out ([`query_set`]; the strictest `min_query_rows` of the inputs'
+    /// policies); 0 for none.
+    #[serde(default)]
+    pub min_query_rows: usize,
+    /// `n` of the `(n, k)` dominance rule with `k` = `max_owner_share` ([`dominance`]; 0 and
+    /// 1: one owner).
+    #[serde(default)]
+    pub dominance_owners: usize,
+    /// The p% dominance rule ([`dominance`]).
+    #[serde(default)]
+    pub p_percent: Option<u32>,
+    /// The rows an owner needs in a group to count towards `minimums.owners` (0 and 1: any).
+    #[serde(default)]
+    pub min_owner_rows: usize,
 }
 
 /// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
@@ -498,6 +524,7 @@ pub(crate) async fn run_planned<B: Backend>(
         return Ok(Outcome::public(result));
     }
     let scan = plan::scan(b, &plan, query, &inputs).await?;
+    query_set::check(b, query, &scan.counts, rows, options.min_query_rows).await?;
     let (mut counts, mut sums) = (scan.counts.clone(), scan.sums.clone());
     if let Some(epsilon) = options.epsilon {
         add_noise(b, &plan, query, epsilon, &mut counts, &mut sums).await?;
@@ -508,10 +535,16 @@ pub(crate) async fn run_planned<B: Backend>(
         &scan.counts_by_owner,
         inputs.owner_rows.len(),
         options.minimums,
+        options.min_owner_rows,
     )
     .await?;
-    let flags = match options.max_owner_share {
-        Some(percent) => {
+    let rule = DominanceRule {
+        max_share: options.max_owner_share,
+        top_owners: options.dominance_owners,
+        p_percent: options.p_percent,
+    };
+    let flags = match rule.is_set() {
+        true => {
             let summed: Vec<usize> = plan
                 .terms
                 .iter()
@@ -536,14 +569,14 @@ pub(crate) async fn run_planned<B: Backend>(
                     &columns,
                     &totals,
                     &inputs.owner_rows,
-                    percent,
+                    rule,
                 )
                 .await?;
                 let free = dominated.not().map_err(at("dominance rule"))?;
                 b.mul(&flags, &free).await.map_err(at("dominance rule"))?
             }
         }
-        None => flags,
+        false => flags,
     };
     let open = b.open(&flags).await.map_err(at("suppression"))?;
     let reported: Vec<usize> = (0..plan.groups).filter(|&g| open[g] == 1).collect();

@@ -4,8 +4,9 @@
 //! **Suppression.** A group is reported only if it has at least `rows` rows and at least
 //! `owners` contributing owners (the strictest of the datasets' policies,
 //! [`crate::policy::Policy::strictest_group_minimums`]; an empty group is never reported). An
-//! owner contributes to a group when its masked row count there is positive: one `lt` call for
-//! every (group, owner) pair together with `[n_g >= rows]`, one `lt` for
+//! owner contributes to a group when its masked row count there is at least the policies'
+//! `min_owner_rows` (at least one, so owners with negligible rows do not make up the minimum):
+//! one `lt` call for every (group, owner) pair together with `[n_g >= rows]`, one `lt` for
 //! `[owners_g >= owners]`, one `mul` for the conjunction. Only this flag is opened: the
 //! documented leak is *whether* each group meets the thresholds, never its size; a suppressed
 //! group's aggregates are never computed past the sums, let alone opened.
@@ -61,13 +62,15 @@ impl GroupMinimums {
     }
 }
 
-/// The secret flag `[n_g >= rows] · [owners_g >= owners]` per group.
+/// The secret flag `[n_g >= rows] · [owners_g >= owners]` per group, an owner counting in a
+/// group when it has at least `owner_rows` rows there (at least one).
 pub(crate) async fn reported<B: Backend>(
     b: &mut B,
     counts: &Secret,
     by_owner: &Secret,
     owners: usize,
     min: GroupMinimums,
+    owner_rows: usize,
 ) -> Result<Secret, StatsError> {
     const STEP: &str = "suppression";
     let groups = counts.len();
@@ -77,8 +80,11 @@ pub(crate) async fn reported<B: Backend>(
         // n_g >= 1 already implies one contributing owner.
         return b.lt(&rows_floor, counts).await.map_err(at(STEP));
     }
-    let zeros = b.constant(&vec![0; by_owner.len()]).map_err(at(STEP))?;
-    let left = cat(&[&zeros, &rows_floor], STEP)?;
+    let owner_floor = owner_rows.max(1) as i128 - 1;
+    let floors = b
+        .constant(&vec![owner_floor; by_owner.len()])
+        .map_err(at(STEP))?;
+    let left = cat(&[&floors, &rows_floor], STEP)?;
     let right = cat(&[by_owner, counts], STEP)?;
     let first = b.lt(&left, &right).await.map_err(at(STEP))?;
     let contributing = first

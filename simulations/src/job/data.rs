@@ -478,22 +478,21 @@ fn settlement(
         if pays[j].is_empty() {
             continue; // no dataset: no obligations
         }
-        let others: Vec<usize> = (0..n).filter(|&k| k != j).collect();
-        let payee = |k: usize| others.iter().position(|&x| x == k).expect("another firm") as i128;
+        // Payer and payee over the round's whole firm list: every firm's schema is the same.
         out.push(Dataset {
             owner: firm.clone(),
             name: round.obligations.clone(),
             table: Table {
                 schema: Schema {
                     columns: vec![
-                        categorical("payer", vec![firm.clone()]),
-                        categorical("payee", others.iter().map(|&k| firms[k].clone()).collect()),
+                        categorical("payer", firms.clone()),
+                        categorical("payee", firms.clone()),
                         integer("amount", 63),
                     ],
                 },
                 columns: vec![
-                    vec![0; pays[j].len()],
-                    pays[j].iter().map(|&(k, _)| payee(k)).collect(),
+                    vec![j as i128; pays[j].len()],
+                    pays[j].iter().map(|&(k, _)| k as i128).collect(),
                     pays[j].iter().map(|&(_, a)| a).collect(),
                 ],
             },
