@@ -130,6 +130,17 @@ pub enum MpcError {
         /// The party whose share was off, when the check can tell.
         party: Option<PartyId>,
     },
+    /// Under [`SecurityLevel::Malicious`](crate::engine::SecurityLevel), an owner's input
+    /// failed one of the workers' checks ([`Engine::check_inputs`](crate::Engine::check_inputs)
+    /// or a job's input rule): names the input (a dataset, `owner/name`) and the rule, never a
+    /// value. The session stops before anything depending on the input is opened.
+    #[error("integrity check failed: input {input}: {rule}")]
+    InputCheckFailed {
+        /// The offending input, as the caller named it (a dataset, `owner/name`).
+        input: String,
+        /// The rule it breaks.
+        rule: String,
+    },
     /// The network failed.
     #[error(transparent)]
     Net(#[from] NetError),

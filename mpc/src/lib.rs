@@ -41,8 +41,8 @@ pub mod __private {
 }
 
 pub use engine::{
-    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, Randomness,
-    SecurityLevel,
+    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, OwnerInput,
+    Randomness, SecurityLevel,
 };
 pub use error::{EncodeError, MpcError, Result};
 pub use field::{Field, Fr};

@@ -64,25 +64,7 @@ fn session(
     let mut rng = ChaCha12Rng::seed_from_u64(7);
     let xs: Vec<Vec<Fr>> = mpc::engine::share_ints(a, bits, params, &mut rng).unwrap();
     let ys: Vec<Vec<Fr>> = mpc::engine::share_ints(b, bits, params, &mut rng).unwrap();
-    let mut counters = Vec::new();
-    let nets: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(n)
-        .into_iter()
-        .enumerate()
-        .map(|(i, net)| {
-            let plan = match &cheat {
-                Some((p, c)) if p.index() == i => c.clone(),
-                _ => Cheat {
-                    rounds: Some(Default::default()),
-                    to: None,
-                    tamper: Tamper::First,
-                    error: 1,
-                },
-            };
-            let (net, altered) = Cheating::new(net, plan);
-            counters.push(altered);
-            net
-        })
-        .collect();
+    let (nets, counters) = mpc::net::cheat::memory_mesh(n, cheat.as_ref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

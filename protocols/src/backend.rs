@@ -16,7 +16,7 @@ use mpc::field::Field;
 use mpc::field::encode::{floor_div, floor_shift, from_bigint, is_negative, to_bigint};
 use mpc::net::Network;
 use mpc::share::rules;
-use mpc::{Engine, Fr, MpcError, PartyId, Result, Shared};
+use mpc::{Engine, Fr, MpcError, OwnerInput, PartyId, Result, Shared};
 use num_bigint::{BigInt, Sign};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha12Rng;
@@ -95,6 +95,24 @@ pub trait Backend: Send {
     /// elements are; tags of different calls are unlinkable. `Clear` draws its key from its
     /// seeded RNG.
     fn prf_tags(&mut self, x: &Secret) -> impl Future<Output = Result<Vec<[u8; 32]>>> + Send;
+    /// Whether owners' inputs are checked (the engine under the malicious level; [`Clear`]
+    /// when built [`Clear::checking_inputs`]): then jobs run [`Backend::check_inputs`] and
+    /// their input rules before anything depends on the inputs.
+    fn checks_inputs(&self) -> bool;
+    /// Checks owners' inputs when [`Backend::checks_inputs`]: shares consistent, every value
+    /// within its column's declared bits ([`mpc::Engine::check_inputs`]); fails with
+    /// [`MpcError::InputCheckFailed`] naming the first input that breaks a rule.
+    fn check_inputs(
+        &mut self,
+        inputs: &[OwnerInput<'_, Fr>],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// For each consecutive group of `x` (lengths `groups`), whether every element is zero,
+    /// revealing nothing else ([`mpc::Engine::all_zero`]).
+    fn all_zero(
+        &mut self,
+        x: &Secret,
+        groups: &[usize],
+    ) -> impl Future<Output = Result<Vec<bool>>> + Send;
 }
 
 /// Bits a masking integer may exceed its nominal size by ([`Backend::random_masks`]): sums of
@@ -190,6 +208,15 @@ impl<N: Network> Backend for Engine<N, Fr> {
     async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
         Engine::prf_tags_fresh_key(self, x).await
     }
+    fn checks_inputs(&self) -> bool {
+        self.config().security == mpc::SecurityLevel::Malicious
+    }
+    async fn check_inputs(&mut self, inputs: &[OwnerInput<'_, Fr>]) -> Result<()> {
+        Engine::check_inputs(self, inputs).await
+    }
+    async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
+        Engine::all_zero(self, x, groups).await
+    }
 }
 
 /// The computation in the clear: a [`Secret`]'s "shares" are the plain values. Its random
@@ -198,6 +225,7 @@ impl<N: Network> Backend for Engine<N, Fr> {
 #[derive(Clone, Debug)]
 pub struct Clear {
     rng: ChaCha12Rng,
+    checks_inputs: bool,
 }
 
 impl Default for Clear {
@@ -211,7 +239,15 @@ impl Clear {
     pub fn seeded(seed: u64) -> Self {
         Clear {
             rng: ChaCha12Rng::seed_from_u64(seed),
+            checks_inputs: false,
         }
+    }
+
+    /// This backend, checking owners' inputs and jobs' input rules as the engine does under
+    /// the malicious level (in the clear: the reference for those checks).
+    pub fn checking_inputs(mut self) -> Self {
+        self.checks_inputs = true;
+        self
     }
 }
 
@@ -502,6 +538,51 @@ impl Backend for Clear {
             })
             .collect()
     }
+    fn checks_inputs(&self) -> bool {
+        self.checks_inputs
+    }
+    async fn check_inputs(&mut self, inputs: &[OwnerInput<'_, Fr>]) -> Result<()> {
+        if !self.checks_inputs {
+            return Ok(());
+        }
+        for input in inputs {
+            for c in input.columns {
+                let bound = BigInt::from(1) << c.bits();
+                let fits = |&v: &Fr| match c.is_boolean() {
+                    true => v.is_zero() || v == Fr::one(),
+                    false => {
+                        let v = to_bigint(v);
+                        -&bound <= v && v < bound
+                    }
+                };
+                if !c.shares().iter().all(fits) {
+                    return Err(MpcError::InputCheckFailed {
+                        input: input.name.to_string(),
+                        rule: mpc::engine::RULE_RANGE.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
+        let total: usize = groups.iter().sum();
+        if total != x.len() {
+            return Err(MpcError::LengthMismatch {
+                op: "all_zero",
+                left: x.len(),
+                right: total,
+            });
+        }
+        let mut at = 0;
+        Ok(groups
+            .iter()
+            .map(|&len| {
+                at += len;
+                x.shares()[at - len..at].iter().all(|v| v.is_zero())
+            })
+            .collect())
+    }
 }
 
 /// Operation counts of a run, for planning and benchmarks.
@@ -629,6 +710,16 @@ impl<B: Backend> Backend for Counting<B> {
     async fn prf_tags(&mut self, x: &Secret) -> Result<Vec<[u8; 32]>> {
         self.tally(|c| &mut c.tags, x.len());
         self.inner.prf_tags(x).await
+    }
+    fn checks_inputs(&self) -> bool {
+        self.inner.checks_inputs()
+    }
+    async fn check_inputs(&mut self, inputs: &[OwnerInput<'_, Fr>]) -> Result<()> {
+        self.inner.check_inputs(inputs).await
+    }
+    async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
+        self.tally(|c| &mut c.opened, groups.len());
+        self.inner.all_zero(x, groups).await
     }
 }
 

@@ -289,6 +289,7 @@ impl JobSpec {
         release: &Release,
     ) -> Result<Outcome<PublicResult>, JobError> {
         use crate::stats::StatsError;
+        self.check_owners(b, tables).await?;
         Ok(match self {
             JobSpec::Statistics {
                 query,
@@ -355,6 +356,41 @@ impl JobSpec {
             JobSpec::Settlement(round) => crate::settlement::settle(b, round, tables)
                 .await?
                 .map(PublicResult::Settlement),
+        })
+    }
+
+    /// When the backend checks owners' inputs (the engine under the malicious level), checks
+    /// every input table before the job reads it ([`Backend::check_inputs`]: consistent shares,
+    /// values within their declared bits); the job kind's own input rules (bid curves, grid
+    /// prices, non-negative amounts) run inside its protocol. A failure names the dataset
+    /// (`owner/name`) and the rule.
+    async fn check_owners<B: Backend>(
+        &self,
+        b: &mut B,
+        tables: &[OwnedTable],
+    ) -> Result<(), JobError> {
+        if !b.checks_inputs() {
+            return Ok(());
+        }
+        let names: Vec<String> = tables
+            .iter()
+            .map(|t| format!("{}/{}", t.owner, t.name))
+            .collect();
+        let inputs: Vec<mpc::OwnerInput<'_, mpc::Fr>> = names
+            .iter()
+            .zip(tables)
+            .map(|(name, t)| mpc::OwnerInput {
+                name,
+                columns: &t.columns,
+            })
+            .collect();
+        let step = "owners' inputs";
+        b.check_inputs(&inputs).await.map_err(|source| match self {
+            JobSpec::Statistics { .. } => crate::stats::StatsError::Mpc { step, source }.into(),
+            JobSpec::Settlement(_) => {
+                crate::settlement::SettlementError::Mpc { step, source }.into()
+            }
+            _ => MatchingError::Mpc { step, source }.into(),
         })
     }
 }

@@ -53,3 +53,43 @@ proptest! {
 }
 
 use mpc::Field;
+
+/// The clear reference of the owners' input check: off unless asked; when asked, a value
+/// outside its column's bits (or a boolean that is not a bit) fails naming the input, and the
+/// edges of the range pass. `all_zero` answers per group.
+#[test]
+fn the_clear_input_check_mirrors_the_engine() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let column = |values: &[i128], bits: u32| {
+        Shared::from_shares(
+            values.iter().map(|&v| mpc::Fr::from_i128(v)).collect(),
+            bits,
+        )
+        .unwrap()
+    };
+    let edges = [column(&[-256, 255, 0], 8)];
+    let over = [column(&[3, 256], 8)];
+    let not_bit = [Shared::from_bit_shares(vec![mpc::Fr::from_i128(2)])];
+    let input = |name, columns| mpc::OwnerInput { name, columns };
+    let mut plain = Clear::default();
+    rt.block_on(plain.check_inputs(&[input("a/x", &over)]))
+        .unwrap();
+    let mut checking = Clear::default().checking_inputs();
+    assert!(checking.checks_inputs() && !plain.checks_inputs());
+    rt.block_on(checking.check_inputs(&[input("a/x", &edges)]))
+        .unwrap();
+    for bad in [&over[..], &not_bit[..]] {
+        let err = rt
+            .block_on(checking.check_inputs(&[input("a/x", &edges), input("b/y", bad)]))
+            .unwrap_err();
+        assert!(err.to_string().contains("input b/y"), "{err}");
+    }
+    let x = column(&[0, 0, 5, 0], 8);
+    assert_eq!(
+        rt.block_on(checking.all_zero(&x, &[2, 2])).unwrap(),
+        vec![true, false]
+    );
+    assert!(rt.block_on(checking.all_zero(&x, &[3])).is_err());
+}

@@ -245,8 +245,9 @@ fn dealt_tables(params: Params, name: &str, tables: &[Table], seed: u64) -> Vec<
     for (i, t) in tables.iter().enumerate() {
         let mut cols: Vec<Vec<protocols::Secret>> = vec![Vec::new(); params.n()];
         for (spec, values) in t.schema.columns.iter().zip(&t.columns) {
+            // Dealt whatever the value (a cheating owner's too); declared with the schema's bits.
             let shares: Vec<Vec<Fr>> =
-                mpc::engine::share_ints(values, spec.ty.bits(), params, &mut rng).unwrap();
+                mpc::engine::share_ints(values, 120, params, &mut rng).unwrap();
             for (p, s) in shares.into_iter().enumerate() {
                 cols[p].push(
                     protocols::Secret::from_facts(
@@ -1041,4 +1042,205 @@ fn a_record_match_naming_one_dataset_twice_is_refused() {
     .unwrap();
     let err = block_on(run_record_match(&mut Clear::default(), &query, &tables)).unwrap_err();
     assert!(err.to_string().contains("acme/x is named twice"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cheating owners under the malicious level: the workers check the market's rules on the shares.
+
+/// Runs `spec` over every party's dealt tables at `security`: each party's public result (as
+/// text) or its error.
+fn job_at(
+    params: Params,
+    mul: MulProtocol,
+    security: mpc::SecurityLevel,
+    spec: &JobSpec,
+    tables: Vec<Vec<OwnedTable>>,
+) -> Vec<Result<String, String>> {
+    let tables = std::sync::Arc::new(tables);
+    let spec = spec.clone();
+    let config = EngineConfig {
+        mul,
+        security,
+        ..Default::default()
+    };
+    run_parties(params, config, 13, move |mut e| {
+        let mine = tables[e.me().index()].clone();
+        let spec = spec.clone();
+        async move {
+            let minimums = protocols::stats::GroupMinimums { owners: 1, rows: 1 };
+            let out = spec.run(&mut e, &mine, minimums).await;
+            Ok(out
+                .map(|o| format!("{:?}", o.public))
+                .map_err(|e| e.to_string()))
+        }
+    })
+    .into_iter()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// Under malicious every party refuses naming `firm1` and `rule`; under semi-honest the job
+/// runs as before (no input check: it answers, or fails on its own terms, never naming a rule).
+fn assert_caught(
+    spec: &JobSpec,
+    name: &str,
+    tables: &[Table],
+    rule: &str,
+    settings: &[(Params, MulProtocol)],
+) {
+    for &(params, mul) in settings {
+        let dealt = dealt_tables(params, name, tables, 9);
+        let what = format!("{params:?} {mul:?} {rule}");
+        for r in job_at(
+            params,
+            mul,
+            mpc::SecurityLevel::Malicious,
+            spec,
+            dealt.clone(),
+        ) {
+            let e = r.expect_err(&what);
+            assert!(
+                e.contains(&format!("integrity check failed: input firm1/{name}"))
+                    && e.contains(rule),
+                "{what}: {e}"
+            );
+        }
+        for r in job_at(params, mul, mpc::SecurityLevel::SemiHonest, spec, dealt) {
+            if let Err(e) = r {
+                assert!(!e.contains("integrity check"), "{what}: {e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cheating_bidders_are_caught_under_malicious() {
+    let auction =
+        spec("kind = \"auction\"\ndataset = \"bids\"\ngrid = { min = 100, max = 115, step = 5 }\n");
+    let honest = Bid {
+        buy: vec![9, 7, 5, 0],
+        sell: vec![0, 1, 2, 3],
+    };
+    let with = |buy: &[i128], sell: &[i128]| -> Vec<Table> {
+        let cheat = Bid {
+            buy: buy.to_vec(),
+            sell: sell.to_vec(),
+        };
+        vec![bid_table(&honest), bid_table(&cheat)]
+    };
+    let settings = engine_settings();
+    let one = &settings[..1];
+    assert_caught(
+        &auction,
+        "bids",
+        &with(&[3, 5, 1, 0], &[0, 0, 0, 0]),
+        "demand rises",
+        &settings,
+    );
+    assert_caught(
+        &auction,
+        "bids",
+        &with(&[3, 3, 1, 0], &[4, 4, 1, 5]),
+        "supply falls",
+        one,
+    );
+    assert_caught(
+        &auction,
+        "bids",
+        &with(&[3, 3, 1, 0], &[-1, 0, 0, 0]),
+        "negative",
+        one,
+    );
+    assert_caught(
+        &auction,
+        "bids",
+        &with(&[3, 3, 1, 0], &[0, 0, 0, 1 << 16]),
+        "declared bits",
+        one,
+    );
+    let mut off_grid = with(&[3, 3, 1, 0], &[0, 0, 0, 0]);
+    off_grid[1].columns[0][2] = 111;
+    assert_caught(&auction, "bids", &off_grid, "grid price", &settings[2..3]);
+    // Honest bidders under malicious: the reference's clearing.
+    let tables = with(&[4, 4, 2, 1], &[0, 2, 2, 8]);
+    let bids = [
+        honest.clone(),
+        Bid {
+            buy: vec![4, 4, 2, 1],
+            sell: vec![0, 2, 2, 8],
+        },
+    ];
+    let (clearing, _, _) = ref_auction(&bids);
+    for &(params, mul) in &settings[..3] {
+        let dealt = dealt_tables(params, "bids", &tables, 9);
+        for r in job_at(params, mul, mpc::SecurityLevel::Malicious, &auction, dealt) {
+            let got = r.unwrap();
+            assert!(
+                got.contains(&format!("{clearing:?}")),
+                "{got} vs {clearing:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cheating_order_books_are_caught_under_malicious() {
+    let orders =
+        spec("kind = \"orders\"\ndataset = \"orders\"\ngrid = { min = 95, max = 99, step = 1 }\n");
+    let honest: Vec<Order> = vec![(false, 99, 4), (true, 96, 3)];
+    let with = |cheat: &[Order]| vec![order_table(&honest), order_table(cheat)];
+    let settings = engine_settings();
+    assert_caught(
+        &orders,
+        "orders",
+        &with(&[(true, 97, 2), (false, 98, 0)]),
+        "quantity is below 1",
+        &settings[..1],
+    );
+    assert_caught(
+        &orders,
+        "orders",
+        &with(&[(true, 97, 2), (false, 200, 1)]),
+        "not on the grid",
+        &settings,
+    );
+    let mut two_sided = with(&[(true, 97, 2)]);
+    two_sided[1].columns[0][0] = 2;
+    assert_caught(
+        &orders,
+        "orders",
+        &two_sided,
+        "neither buy nor sell",
+        &settings[2..3],
+    );
+    // Honest books under malicious: the reference's clearing.
+    let book: Vec<Order> = vec![(true, 97, 2), (false, 98, 5)];
+    let all: Vec<Order> = honest.iter().chain(&book).copied().collect();
+    let (clearing, _) = ref_orders(&[95, 96, 97, 98, 99], &all);
+    for &(params, mul) in &settings[..3] {
+        let dealt = dealt_tables(params, "orders", &with(&book), 9);
+        for r in job_at(params, mul, mpc::SecurityLevel::Malicious, &orders, dealt) {
+            let got = r.unwrap();
+            assert!(
+                got.contains(&format!("{clearing:?}")),
+                "{got} vs {clearing:?}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Honest bids pass the market rules in the clear (the rules' reference) and clear as the
+    /// reference says.
+    #[test]
+    fn honest_bids_pass_the_rules_in_the_clear(bids in bids_strategy()) {
+        let g = bids[0].buy.len();
+        let tables: Vec<Table> = bids.iter().map(bid_table).collect();
+        let owned = clear_tables("bids", &tables);
+        let mut b = Clear::default().checking_inputs();
+        let out = block_on(run_auction(&mut b, &grid_of(g), &owned)).unwrap();
+        prop_assert_eq!(out.public.clearing, ref_auction(&bids).0);
+    }
 }

@@ -32,6 +32,7 @@ mod input;
 mod linear;
 mod mul;
 mod open;
+mod owner_inputs;
 mod preprocess;
 pub mod prf;
 pub mod prss;
@@ -41,6 +42,7 @@ pub use commit::{Commitment, Opening};
 pub use fxplan::{INTEGER_FRAC, MAX_ROOT_BITS, quotient_facts, root_facts};
 pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
+pub use owner_inputs::{OwnerInput, RULE_CONSISTENT, RULE_RANGE};
 pub use preprocess::BitProtocol;
 pub use verify::MAX_PENDING;
 

@@ -64,6 +64,13 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Opens raw shares of a degree-`degree` sharing to every party. One round.
     pub(crate) async fn open_raw(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
+        let opened = self.open_unmapped(shares, degree).await;
+        opened.map_err(|e| self.as_integrity(e))
+    }
+
+    /// [`Engine::open_raw`] that returns inconsistent shares as
+    /// [`MpcError::InconsistentShares`], with the element's index, under every level.
+    pub(crate) async fn open_unmapped(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
         let round = self.next_round();
         let payload = crate::net::codec::encode(shares);
         // Bytes clones share one buffer.
@@ -81,8 +88,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
         let check = self.config.check_openings;
-        let opened = self.interp.reconstruct(&parties, &refs, degree, check);
-        opened.map_err(|e| self.as_integrity(e))
+        self.interp.reconstruct(&parties, &refs, degree, check)
     }
 }
 

@@ -58,9 +58,10 @@
 //! updates (`worker/src/jobs.rs`).
 //!
 //! Not covered here: [`Randomness::Prss`](super::Randomness) (its edaBits comparisons run in
-//! GF(2^8), outside this check), refused under this level; owners' inputs (range and job rules)
-//! and choosing the level per job are the callers' part, not built yet. Naming the cheating
-//! party is not attempted (see [`Engine::as_integrity`]'s comment).
+//! GF(2^8), outside this check), refused under this level. Owners' inputs (consistent shares,
+//! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
+//! input rules by their callers. Naming the cheating party is not attempted (see
+//! [`Engine::as_integrity`]'s comment).
 
 use super::{Engine, SecurityLevel};
 use crate::error::{MpcError, Result};

@@ -62,6 +62,31 @@ pub struct Cheating<N> {
     altered: Arc<AtomicU64>,
 }
 
+/// `n` in-memory endpoints where only `cheater`'s (if any) deviates, as its plan says; with
+/// every endpoint's counter of altered messages (see [`Cheating::new`]).
+pub fn memory_mesh(
+    n: usize,
+    cheater: Option<&(PartyId, Cheat)>,
+) -> (
+    Vec<Cheating<super::memory::MemoryNetwork>>,
+    Vec<Arc<AtomicU64>>,
+) {
+    let honest = Cheat {
+        rounds: Some(BTreeSet::new()),
+        to: None,
+        tamper: Tamper::First,
+        error: 1,
+    };
+    super::memory::MemoryNetwork::mesh(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| match cheater {
+            Some((p, plan)) if p.index() == i => Cheating::new(net, plan.clone()),
+            _ => Cheating::new(net, honest.clone()),
+        })
+        .unzip()
+}
+
 impl<N: Network> Cheating<N> {
     /// Wraps `inner`; the returned counter says how many messages were altered (a test that
     /// altered none has attacked nothing).

@@ -19,8 +19,8 @@
 //! Leakage: the price and volume (public); to each bidder, its own allocation. Nothing about
 //! other prices' aggregates is opened. The grid and the number of bidders are public.
 //!
-//! Not here: checking the curves on the workers (the client checks them before sharing, with
-//! [`check_bids`]; workers can verify only the row count).
+//! The client checks the curves before sharing ([`check_bids`]); under the malicious level the
+//! workers check them again on the shares before clearing ([`super::rules`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +143,9 @@ pub async fn run_auction<B: Backend>(
         }
         buys.push(t.column("buy").map_err(MatchingError::Input)?);
         sells.push(t.column("sell").map_err(MatchingError::Input)?);
+    }
+    if b.checks_inputs() {
+        super::rules::check_bids(b, grid, bids, &buys, &sells).await?;
     }
     let q_bits = buys
         .iter()

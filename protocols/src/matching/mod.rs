@@ -13,15 +13,17 @@
 //! The auction and the order book share one clearing rule ([`clearing`]) and one rationing
 //! rule (price priority, then pro rata with a documented remainder rule).
 //!
-//! What this module does not do: validate uploads on the workers (a client runs
-//! [`JobSpec::check_upload`](crate::catalog::JobSpec::check_upload) before it shares a dataset;
-//! the model is semi-honest, so a client that skips the check is outside it), check policies
-//! (the worker does), or open any network connection.
+//! Uploads are validated by the client ([`JobSpec::check_upload`](crate::catalog::JobSpec::check_upload))
+//! before it shares a dataset; under the malicious level the workers check the same market
+//! rules on the shares too ([`rules`]), so a client that skips the check makes the job abort,
+//! naming its dataset. What this module does not do: check policies (the worker does), or
+//! open any network connection.
 
 pub mod auction;
 pub mod clearing;
 pub mod orders;
 pub mod records;
+mod rules;
 mod unary;
 
 use std::fmt;

@@ -139,6 +139,9 @@ pub async fn run_orders<B: Backend>(
     if n == 0 {
         return Ok(Outcome::public(result(Clearing::NoTrade)));
     }
+    if b.checks_inputs() {
+        super::rules::check_orders(b, grid, books, &side, &price, &qty).await?;
+    }
     // The side as a 0/1 "sells" flag (checked at upload to be buy or sell).
     let side = Secret::from_bit_shares(side.into_shares());
     let sells = if sell_at == 1 {

@@ -137,4 +137,15 @@ impl<N: Phased> Backend for Stepped<N> {
         self.step("prf_tags");
         Backend::prf_tags(&mut self.engine, x).await
     }
+    fn checks_inputs(&self) -> bool {
+        Backend::checks_inputs(&self.engine)
+    }
+    async fn check_inputs(&mut self, inputs: &[mpc::OwnerInput<'_, mpc::Fr>]) -> Result<()> {
+        self.step("check_inputs");
+        Backend::check_inputs(&mut self.engine, inputs).await
+    }
+    async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
+        self.step("all_zero");
+        Backend::all_zero(&mut self.engine, x, groups).await
+    }
 }
