@@ -21,6 +21,9 @@
 //! is on the ledger, since a worker commits only then. A job found ended on the ledger (a
 //! restart lost its record) is never run again.
 //!
+//! The decisions are pure state machines the node only drives: a job's attempts and end in
+//! [`crate::machine`], a ledger entry's signature round in [`crate::quorum`].
+//!
 //! ```toml
 //! # coordinator.toml (paths relative to this file)
 //! roster = "../roster.toml"
@@ -41,12 +44,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, Notify};
 
 use crate::api::{ErrorKind, JobInfo, JobReport, JobState, MAX_WAIT_MS, Request, Response};
-use crate::attempt::{MeshEpoch, WorkerAnswer, judge};
+use crate::attempt::{MeshEpoch, WorkerAnswer};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
 use crate::ledger::{
     Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature,
 };
+use crate::machine::{Action, AfterShort, Attempt, Dispatch, Step, after_short_round};
 use crate::outcome::job_outcome;
 use crate::quorum::{Answer, Decision, Quorum};
 use crate::roster::ClusterRoster;
@@ -448,10 +452,12 @@ async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> 
         propose(&pending, &entry, again).map_err(Unsigned::from)?;
         entry.signatures = match settle(&pending, gather(state, &entry, ledger.entries()).await) {
             Ok(signatures) => signatures,
-            // Refused: the workers' replicas may hold entries this ledger lost (a cut tail):
+            // Short: the workers' replicas may hold entries this ledger lost (a cut tail):
             // catch up from them, then propose on the new head.
-            Err(e) if catch_up_ledger(state, ledger).await == 0 => return Err(e),
-            Err(_) => continue,
+            Err(e) => match after_short_round(catch_up_ledger(state, ledger).await) {
+                AfterShort::GiveUp => return Err(e),
+                AfterShort::ProposeAgain => continue,
+            },
         };
         ledger
             .append(entry.clone())
@@ -814,15 +820,18 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
             }
         }
     }
-    let (session, results) = match run_attempts(state, &mut job).await {
-        Some(run) => run,
-        None => return,
+    let Some(Action::End {
+        state: end,
+        report,
+        session,
+        commit,
+        decide,
+    }) = run_dispatch(state, &mut job).await
+    else {
+        return;
     };
-    let (state_end, report) = judge(results);
     // Two-phase decision on staged updates: durable before anyone hears it.
-    let commit = state_end == JobState::Done;
-    let has_updates = report.as_ref().is_some_and(|r| !r.updates.is_empty());
-    if has_updates || !commit {
+    if decide {
         let finish = Finish {
             session,
             commit,
@@ -832,24 +841,41 @@ async fn run_job(state: &Arc<State>, mut job: JobInfo) {
             tracing::error!(job = job.id, "{e}");
         }
     }
-    end_job(state, job, state_end, report).await;
+    end_job(state, job, end, report).await;
     finish_pending(state).await;
 }
 
-/// Runs attempts of `job` until one is judged (see [`crate::attempt`]): the session of the
-/// last attempt and the workers' answers; `None` if the job's record could not be stored.
-async fn run_attempts(state: &Arc<State>, job: &mut JobInfo) -> Option<(u64, Vec<WorkerAnswer>)> {
-    let mut attempt = 0;
+/// Drives `job`'s dispatch ([`crate::machine::Dispatch`]): runs the attempts it asks for, in
+/// the mesh epochs it names, until it ends the job ([`Action::End`]); `None` if the job's
+/// record could not be stored.
+async fn run_dispatch(state: &Arc<State>, job: &mut JobInfo) -> Option<Action> {
+    let mut dispatch = Dispatch::new(job.id, job.attempts, state.epoch.current());
+    let mut action = dispatch.start();
     loop {
-        attempt += 1;
-        job.attempts += 1;
+        let (session, mesh) = match action {
+            Action::RunAttempt {
+                session,
+                mesh,
+                new_epoch,
+            } => {
+                if new_epoch {
+                    state.epoch.advance();
+                    tracing::info!(
+                        job = job.id,
+                        mesh,
+                        "a worker left the mesh: trying again in a new one"
+                    );
+                }
+                (session, mesh)
+            }
+            end @ Action::End { .. } => return Some(end),
+        };
+        job.attempts = dispatch.attempts();
         job.state = JobState::Running;
         if let Err(e) = put_job(state, job) {
             tracing::error!(job = job.id, "{e}");
             return None;
         }
-        let session = (job.id << 16) | u64::from(job.attempts & 0xffff);
-        let mesh = state.epoch.current();
         tracing::info!(job = job.id, kind = %job.kind, attempt = job.attempts, mesh, "job dispatched");
         let request = Request::RunJob {
             job: job.id,
@@ -860,56 +886,49 @@ async fn run_attempts(state: &Arc<State>, job: &mut JobInfo) -> Option<(u64, Vec
             security: job.security,
         };
         let answers = run_attempt(state, &request).await;
-        match crate::attempt::next(&answers, attempt) {
-            crate::attempt::Next::Judge => return Some((session, answers)),
-            crate::attempt::Next::Retry => {
-                let mesh = state.epoch.advance();
-                tracing::info!(
-                    job = job.id,
-                    mesh,
-                    "a worker left the mesh: trying again in a new one"
-                );
-            }
-        }
+        action = dispatch.attempt_ended(answers);
     }
 }
 
-/// The answers of an attempt's calls, as they come: all of them, unless one says a peer is gone
-/// (the attempt ends at once) or one fails (the others get `grace` more, then are cancelled:
-/// see [`crate::attempt::FAILURE_GRACE`]).
+/// Feeds the answers of an attempt's calls, as they come, and the clock to the attempt's
+/// state machine ([`crate::machine::Attempt`]) until it is over; cancels the calls still
+/// running then (the next attempt or job cancels them on the workers too).
 async fn gather_answers(
-    mut runs: tokio::task::JoinSet<WorkerAnswer>,
-    grace_after_failure: Duration,
+    mut runs: tokio::task::JoinSet<(u16, WorkerAnswer)>,
+    callers: std::collections::HashMap<tokio::task::Id, u16>,
+    mut attempt: Attempt,
 ) -> Vec<WorkerAnswer> {
-    let mut answers = Vec::new();
-    // Set by the first failure: a worker that failed may never have joined the session, and
-    // the others would wait for it until their receive timeout.
-    let mut grace: Option<tokio::time::Instant> = None;
+    let mut wake = attempt.tick(now_ms());
     loop {
-        let joined = match grace {
-            None => runs.join_next().await,
-            Some(until) => match tokio::time::timeout_at(until, runs.join_next()).await {
-                Ok(joined) => joined,
-                Err(_) => {
-                    runs.abort_all();
-                    break;
+        let step = match wake {
+            Step::Over(answers) => {
+                runs.abort_all();
+                return answers;
+            }
+            Step::Wait { wake_ms } => {
+                let sleep = Duration::from_millis(wake_ms.saturating_sub(now_ms()));
+                tokio::select! {
+                    joined = runs.join_next_with_id() => {
+                        let (id, answer) = match joined {
+                            Some(Ok((_, answer))) => answer,
+                            Some(Err(e)) => {
+                                let id = callers.get(&e.id()).copied().unwrap_or(u16::MAX);
+                                (id, Err((id, ErrorKind::Internal, e.to_string())))
+                            }
+                            // Every call ended: the attempt's clock says the rest.
+                            None => {
+                                wake = attempt.tick(u64::MAX);
+                                continue;
+                            }
+                        };
+                        attempt.answer(id, answer, now_ms())
+                    }
+                    _ = tokio::time::sleep(sleep) => attempt.tick(now_ms()),
                 }
-            },
+            }
         };
-        let Some(joined) = joined else { break };
-        let answer = joined.unwrap_or_else(|e| Err((u16::MAX, ErrorKind::Internal, e.to_string())));
-        let ends = crate::attempt::ends_attempt(&answer);
-        if answer.is_err() && grace.is_none() {
-            grace = Some(tokio::time::Instant::now() + grace_after_failure);
-        }
-        answers.push(answer);
-        if ends {
-            // The others may wait for the departed peer; the next attempt cancels them.
-            runs.abort_all();
-            break;
-        }
+        wake = step;
     }
-    answers
 }
 
 /// One attempt: `request` to every worker, their answers. An unreachable worker fails the
@@ -935,27 +954,30 @@ async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<WorkerAnswer>
         return unreachable;
     }
     let mut runs = tokio::task::JoinSet::new();
+    let mut callers = std::collections::HashMap::new();
+    let ids: Vec<u16> = clients.iter().map(|(id, _)| *id).collect();
+    // The call's own bound is a little past the job's: the attempt's deadline names the
+    // silent workers first.
+    let call_limit = limit + Duration::from_secs(5);
     for (id, client) in clients {
         let (request, chain) = (request.clone(), chain.clone());
         let client = client.expect("checked above");
-        runs.spawn(async move {
-            let r = call_caught_up(&client, id, &request, &chain, page_bytes, limit).await;
+        let task = runs.spawn(async move {
+            let r = call_caught_up(&client, id, &request, &chain, page_bytes, call_limit).await;
             tokio::spawn(client.close());
-            match r {
+            let answer = match r {
                 Ok(Response::JobReport(report)) => Ok(report),
                 Ok(Response::Error { kind, message }) => Err((id, kind, message)),
                 Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
                 // The call was lost on the way: the worker may have died mid-job.
                 Err(e) => Err((id, ErrorKind::Unavailable, e)),
-            }
+            };
+            (id, answer)
         });
+        callers.insert(task.id(), id);
     }
-    let mut answers = gather_answers(runs, crate::attempt::FAILURE_GRACE).await;
-    answers.sort_by_key(|a| match a {
-        Ok(_) => 0,
-        Err((id, _, _)) => *id,
-    });
-    answers
+    let attempt = Attempt::new(&ids, now_ms(), limit.as_millis() as u64);
+    gather_answers(runs, callers, attempt).await
 }
 
 /// Stores a job's new record and tells the clients waiting for it.
@@ -1179,48 +1201,5 @@ async fn upkeep(state: Arc<State>) {
         finish_pending(&state).await;
         drop(busy);
         tokio::time::sleep(RETRY_EVERY).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A worker that does not answer for an hour.
-    async fn silent(id: u16) -> WorkerAnswer {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Err((id, ErrorKind::Internal, "never".into()))
-    }
-
-    /// The answers gathered when one worker answers `first` and another never answers.
-    async fn beside_a_silent_worker(first: WorkerAnswer, grace: Duration) -> Vec<WorkerAnswer> {
-        let mut runs = tokio::task::JoinSet::new();
-        runs.spawn(async move { first });
-        runs.spawn(silent(0));
-        tokio::time::timeout(Duration::from_secs(10), gather_answers(runs, grace))
-            .await
-            .expect("the attempt ends without the silent worker")
-    }
-
-    #[tokio::test]
-    async fn a_failure_ends_the_attempt_after_a_grace_not_the_receive_timeout() {
-        // Worker 0 waits in the session for worker 1, which failed before joining it.
-        let failed = Err((1, ErrorKind::Forbidden, "job 3: not on the ledger".into()));
-        let answers = beside_a_silent_worker(failed, Duration::from_millis(50)).await;
-        assert_eq!(answers.len(), 1);
-        assert!(matches!(&answers[0], Err((1, ErrorKind::Forbidden, _))));
-    }
-
-    #[tokio::test]
-    async fn answers_within_the_grace_are_all_kept_and_a_departed_peer_ends_at_once() {
-        let mut runs = tokio::task::JoinSet::new();
-        for id in 0..3u16 {
-            runs.spawn(async move { Err((id, ErrorKind::Refused, "policy".into())) });
-        }
-        let answers = gather_answers(runs, Duration::from_secs(30)).await;
-        assert_eq!(answers.len(), 3);
-        let gone = Err((2, ErrorKind::Unavailable, "party 1 left the mesh".into()));
-        let answers = beside_a_silent_worker(gone, Duration::from_secs(3600)).await;
-        assert_eq!(answers.len(), 1);
     }
 }
