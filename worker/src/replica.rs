@@ -7,7 +7,9 @@
 //! ([`ledger::sign_if_extends`]) and its body is one this worker can vouch for:
 //! - a submitted job: its clients signed it and may ask for it ([`admission::check_submission`]);
 //! - a job outcome: of a submitted job, at most one per job ([`admission::check_outcome`]); a
-//!   `Done` outcome must equal the one this worker's own report makes ([`job_outcome`]);
+//!   `Done` outcome must equal the one this worker's own report makes ([`job_outcome`]); a
+//!   failed or refused outcome may not name this worker when its last attempt of the job
+//!   completed here (`crate::jobs::supersede` forgets the record of an older attempt);
 //! - a dataset record: this worker holds that dataset with those rows and that schema;
 //! - a genesis: exactly the roster this worker is configured with.
 //!
@@ -21,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use coordinator::api::{ErrorKind, Response};
+use coordinator::attempt::named_workers;
 use coordinator::keys::Identity;
 use coordinator::ledger::file::LEDGER_DIR;
 use coordinator::ledger::verify::check_genesis;
@@ -160,7 +163,7 @@ impl Replica {
                         height: Some(head.height),
                     };
                 }
-                if let Err(reason) = check_body(roster, store, l.entries(), &entry.body) {
+                if let Err(reason) = check_body(me, roster, store, l.entries(), &entry.body) {
                     return refuse(reason);
                 }
                 ledger::sign_if_extends(&self.identity, me, &head, entry)
@@ -255,6 +258,7 @@ fn write_signed(data_dir: &Path, signed: &Signed) -> std::io::Result<()> {
 
 /// A body this worker can vouch for (see the module doc), given the chain it holds.
 fn check_body(
+    me: u16,
     roster: &ClusterRoster,
     store: &ShareStore,
     chain: &[Entry],
@@ -277,6 +281,16 @@ fn check_body(
                     Ok(())
                 }
                 (JobStatus::Done, None) => Err(format!("job {} has no result here", outcome.job)),
+                // Its last attempt here completed: an end that blames this worker is not what
+                // it saw.
+                (JobStatus::Failed { reason } | JobStatus::Refused { reason }, Some(record))
+                    if named_workers(reason).contains(&me) =>
+                {
+                    Err(format!(
+                        "job {}'s outcome says worker {me} failed or refused it ({reason}), but worker {me} completed it (session {})",
+                        outcome.job, record.session
+                    ))
+                }
                 _ => Ok(()),
             }
         }

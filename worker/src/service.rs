@@ -278,7 +278,14 @@ impl Service {
                 },
             ) => match self.admit(|c| check_run(c, job, &spec, protocol, security).map(|_| ())) {
                 Err(refusal) => Handled::Done(refusal),
-                Ok(()) => match JobSpec::from_toml(&spec) {
+                Ok(()) => match JobSpec::from_toml(&spec)
+                    .map_err(|e| (ErrorKind::BadRequest, e.to_string()))
+                    .and_then(|spec| {
+                        // The record of an older attempt here no longer stands (crate::jobs::supersede).
+                        crate::jobs::supersede(&self.store, job, session)
+                            .map_err(|e| (ErrorKind::Internal, e))?;
+                        Ok(spec)
+                    }) {
                     Ok(spec) => Handled::RunJob(JobCall {
                         job,
                         session,
@@ -287,10 +294,9 @@ impl Service {
                         protocol,
                         security,
                     }),
-                    Err(e) => Handled::Done(Response::error(
-                        ErrorKind::BadRequest,
-                        format!("job {job}: {e}"),
-                    )),
+                    Err((kind, e)) => {
+                        Handled::Done(Response::error(kind, format!("job {job}: {e}")))
+                    }
                 },
             },
             (

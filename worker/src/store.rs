@@ -405,6 +405,16 @@ impl ShareStore {
         txn.commit().map_err(db)
     }
 
+    /// Forgets this worker's record of job `job` (a newer attempt of it started here).
+    pub fn delete_job(&self, job: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut jobs = txn.open_table(JOBS).map_err(db)?;
+            jobs.remove(job).map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
     /// This worker's record of job `job`, if it ran here.
     pub fn get_job(&self, job: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db)?;

@@ -307,3 +307,147 @@ fn only_the_coordinator_runs_jobs_and_writes_the_ledger() {
     ));
     assert!(msg.contains("only a registered client"), "{msg}");
 }
+
+/// An outcome entry for job 1 after `head`.
+fn outcome_entry(head: &Entry, outcome: JobOutcome) -> Entry {
+    Entry::next(&Head::of(head), 6, EntryBody::JobOutcome(outcome))
+}
+
+/// Worker 0 over `dir` holding `report` as its result of job 1 in `session` (when given),
+/// its replica at job 1's submission, which it returns.
+fn worker_after_job_1(
+    dir: &Path,
+    r: &ClusterRoster,
+    record: Option<(u64, &coordinator::api::JobReport)>,
+) -> (Service, Entry) {
+    if let Some((session, report)) = record {
+        let store = ShareStore::open(dir).unwrap();
+        let record = worker::jobs::StoredJob {
+            session,
+            report: report.clone(),
+            outputs: Vec::new(),
+            staged: Vec::new(),
+        };
+        let bytes = postcard::to_allocvec(&record).unwrap();
+        store.put_job(1, &bytes).unwrap();
+    }
+    let w = worker(dir, 0, r);
+    let g = genesis(r, SEEDS);
+    let mut s = submitted(&g, 1, 5);
+    s.sign_as(1, &key(1));
+    s.sign_as(2, &key(2));
+    let append = Request::AppendEntries(vec![g, s.clone()]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    (w, s)
+}
+
+fn failed(reason: &str) -> JobOutcome {
+    JobOutcome {
+        job: 1,
+        status: JobStatus::Failed {
+            reason: reason.into(),
+        },
+        outputs: Vec::new(),
+    }
+}
+
+fn sign_outcome(w: &Service, after: &Entry, o: JobOutcome) -> Response {
+    let entry = outcome_entry(after, o);
+    ask(w, &Caller::Coordinator, Request::SignEntry(entry))
+}
+
+/// A worker checks an outcome against its own view (issue 13: "outcomes against its own
+/// report, failures against what it saw"): it refuses a `Done` outcome whose outputs differ
+/// from the report it stored, and a failed or refused outcome naming it when its last attempt
+/// of the job completed; it signs a failure naming another worker.
+#[test]
+fn a_worker_signs_only_outcomes_that_match_its_own_view() {
+    use coordinator::api::{JobReport, ReportedOutput};
+    use mpc::engine::commit::Commitment;
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let report = JobReport {
+        public: "{\"count\":3}".into(),
+        outputs: vec![ReportedOutput {
+            recipient: "acme".into(),
+            name: "count".into(),
+            labels: vec!["n".into()],
+            commitments: vec![Commitment::from_bytes([7; 32])],
+        }],
+        updates: Vec::new(),
+        spent: Vec::new(),
+    };
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    // A success whose commitments differ from this worker's own.
+    let mine = coordinator::outcome::job_outcome(1, JobStatus::Done, Some(&report), &r).unwrap();
+    let mut forged = report.clone();
+    forged.outputs[0].commitments[0] = Commitment::from_bytes([8; 32]);
+    let other = coordinator::outcome::job_outcome(1, JobStatus::Done, Some(&forged), &r).unwrap();
+    let msg = forbidden(sign_outcome(&w, &s, other));
+    assert!(
+        msg.contains("differ from what this worker computed"),
+        "{msg}"
+    );
+    // A failure or refusal blaming this worker, which completed the job.
+    let msg = forbidden(sign_outcome(
+        &w,
+        &s,
+        failed("workers 2, 0: no answer within 600 s"),
+    ));
+    assert!(
+        msg.contains("says worker 0 failed or refused it") && msg.contains("completed it"),
+        "{msg}"
+    );
+    let refused = JobOutcome {
+        job: 1,
+        status: JobStatus::Refused {
+            reason: "worker 0: dataset acme/payroll: k < 5".into(),
+        },
+        outputs: Vec::new(),
+    };
+    assert!(forbidden(sign_outcome(&w, &s, refused)).contains("completed it"));
+    // Nothing was signed so far: the honest outcome still can be (one entry per height).
+    assert!(matches!(sign_outcome(&w, &s, mine), Response::Signature(_)));
+    // A failure naming another worker is what this worker may have seen: signed (by a fresh
+    // worker, since this one signed at that height already).
+    let dir = tempfile::tempdir().unwrap();
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    let other = failed("worker 2: no answer within 600 s");
+    assert!(matches!(
+        sign_outcome(&w, &s, other),
+        Response::Signature(_)
+    ));
+}
+
+/// A newer attempt of a job started on a worker makes its record of an older one void: a
+/// failure of the newer attempt naming this worker is then signed.
+#[test]
+fn a_newer_attempt_lets_a_worker_sign_a_failure_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let report = coordinator::api::JobReport {
+        public: "{}".into(),
+        outputs: Vec::new(),
+        updates: Vec::new(),
+        spent: Vec::new(),
+    };
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    let blamed = failed("worker 0: party 2 left the session");
+    assert!(forbidden(sign_outcome(&w, &s, blamed.clone())).contains("completed it"));
+    let run = Request::RunJob {
+        job: 1,
+        session: (1 << 16) | 2,
+        mesh: 0,
+        spec: STATS_SPEC.into(),
+        protocol: mpc::MulProtocol::Grr,
+        security: mpc::SecurityLevel::SemiHonest,
+    };
+    assert!(matches!(
+        w.handle(&Caller::Coordinator, run),
+        Handled::RunJob(_)
+    ));
+    assert!(matches!(
+        sign_outcome(&w, &s, blamed),
+        Response::Signature(_)
+    ));
+}
