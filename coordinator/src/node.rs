@@ -296,6 +296,9 @@ async fn handle(state: &Arc<State>, client: &str, request: Request) -> Response 
             match append(state, EntryBody::DatasetCommitted(d)).await {
                 Ok(entry) => {
                     tracing::info!(owner = client, dataset = %name, height = entry.height, "dataset recorded");
+                    // A worker makes the dataset current once the entry is on its replica: the
+                    // owner hears `Ok` after it was sent to every worker reachable.
+                    publish(state.clone(), vec![entry]).await;
                     Response::Ok
                 }
                 Err(e) => Response::error(ErrorKind::Internal, format!("ledger: {e}")),

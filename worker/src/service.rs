@@ -98,7 +98,9 @@ fn store_error(e: StoreError) -> Response {
         StoreError::Exists(_) | StoreError::UploadExists(_) | StoreError::Busy { .. } => {
             ErrorKind::Conflict
         }
-        StoreError::NoDataset(_) | StoreError::NoUpload(_) => ErrorKind::NotFound,
+        StoreError::NoDataset(_) | StoreError::NoUpload(_) | StoreError::NotRecorded(_) => {
+            ErrorKind::NotFound
+        }
         StoreError::BadChunk { .. } => ErrorKind::BadRequest,
         StoreError::Db(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
     };
@@ -149,8 +151,16 @@ impl Service {
 
     /// This service with the worker's ledger replica, checking entries against `roster`.
     pub fn with_ledger(mut self, replica: Replica, roster: Arc<RwLock<ClusterRoster>>) -> Self {
+        // Seals whose entry arrived just before a restart are published now.
+        self.publish_recorded(&replica, &roster.read().expect("roster lock"));
         self.ledger = Some(LedgerSide { replica, roster });
         self
+    }
+
+    fn publish_recorded(&self, replica: &Replica, roster: &ClusterRoster) {
+        if let Err(e) = replica.publish_recorded(roster, &self.store) {
+            tracing::error!(worker = %self.name, "making recorded datasets current: {e}");
+        }
     }
 
     /// This service with uploads expiring after `expiry`.
@@ -317,7 +327,11 @@ impl Service {
                 Handled::Done(self.with_replica(|r, _| r.entries_from(from)))
             }
             (_, Request::AppendEntries(entries)) => {
-                Handled::Done(self.with_replica(|r, roster| r.append(roster, entries)))
+                Handled::Done(self.with_replica(|r, roster| {
+                    let appended = r.append(roster, entries);
+                    self.publish_recorded(r, roster);
+                    appended
+                }))
             }
             (Caller::Client { name }, request) => Handled::Done(self.client_request(name, request)),
             (_, _) => unreachable!("refused above"),
@@ -403,13 +417,27 @@ impl Service {
                 }))
             }
             Request::UploadCommit { upload } => match self.owned_upload(owner, &upload) {
-                Ok(r) => match self.store.commit(&r.upload) {
-                    Ok(record) => {
-                        self.forget(&r.upload);
-                        tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed");
-                        Response::Ok
+                // With a ledger replica the upload is sealed: current once its ledger entry is
+                // here (crate::store::Sealed). Without one (a bare service) at once.
+                Ok(r) => match &self.ledger {
+                    Some(l) => {
+                        let from = l.replica.height().map_or(0, |h| h + 1);
+                        match self.store.seal(&r.upload, from) {
+                            Ok(record) => {
+                                tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed: current once its ledger entry arrives");
+                                Response::Ok
+                            }
+                            Err(e) => store_error(e),
+                        }
                     }
-                    Err(e) => store_error(e),
+                    None => match self.store.commit(&r.upload) {
+                        Ok(record) => {
+                            self.forget(&r.upload);
+                            tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed");
+                            Response::Ok
+                        }
+                        Err(e) => store_error(e),
+                    },
                 },
                 Err(e) => e,
             },

@@ -21,6 +21,9 @@
 
 use std::path::Path;
 
+mod sealed;
+pub use sealed::Sealed;
+
 use mpc::Fr;
 use mpc::field::Field;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -109,6 +112,11 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// Its owner committed it, but its ledger entry has not reached this worker ([`Sealed`]).
+    #[error(
+        "dataset '{0}' is not current yet: it is committed, but its ledger entry has not reached this worker's replica"
+    )]
+    NotRecorded(String),
     /// A stored record or chunk does not decode.
     #[error("share store: corrupt entry '{0}'")]
     Corrupt(String),
@@ -169,6 +177,7 @@ impl ShareStore {
         txn.open_table(STAGED).map_err(db)?;
         txn.open_table(CHUNKS).map_err(db)?;
         txn.open_table(JOBS).map_err(db)?;
+        txn.open_table(sealed::SEALED).map_err(db)?;
         txn.commit().map_err(db)?;
         let store = ShareStore { db: database };
         store.list()?;
@@ -319,6 +328,8 @@ impl ShareStore {
                 .transpose()?;
             let mut staged = txn.open_table(STAGED).map_err(db)?;
             staged.remove(upload).map_err(db)?;
+            let mut seals = txn.open_table(sealed::SEALED).map_err(db)?;
+            sealed::unseal_in(&mut seals, &record.key(), upload)?;
             if let Some(old) = old {
                 let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
                 remove_chunks(&mut chunks, &old.upload, old.columns, old.chunks())?;
@@ -434,15 +445,20 @@ impl ShareStore {
         Ok(out)
     }
 
-    /// The committed dataset `owner/name`.
+    /// The current dataset `owner/name` (a sealed one is refused, saying why).
     pub fn get(&self, key: &str) -> Result<DatasetRecord, StoreError> {
+        match self.current(key)? {
+            Some(record) => Ok(record),
+            None if self.sealed_of(key)?.is_some() => Err(StoreError::NotRecorded(key.into())),
+            None => Err(StoreError::NoDataset(key.into())),
+        }
+    }
+
+    fn current(&self, key: &str) -> Result<Option<DatasetRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(db)?;
         let datasets = txn.open_table(DATASETS).map_err(db)?;
-        let v = datasets
-            .get(key)
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NoDataset(key.into()))?;
-        decode(v.value(), key)
+        let v = datasets.get(key).map_err(db)?;
+        v.map(|v| decode(v.value(), key)).transpose()
     }
 
     /// This worker's shares of one column of a committed dataset.

@@ -451,3 +451,99 @@ fn a_newer_attempt_lets_a_worker_sign_a_failure_naming_it() {
         Response::Signature(_)
     ));
 }
+
+/// A dataset becomes current only once its ledger entry is on the worker's replica (issue 13:
+/// a client dying mid-commit leaves nothing half-visible): after `UploadCommit` it is not
+/// listed, read back or found by a job, which is refused saying why; the worker vouches for
+/// the sealed upload when asked to sign its entry; once the entry is appended it is current.
+#[test]
+fn a_dataset_is_current_only_once_its_ledger_entry_is_on_the_replica() {
+    use coordinator::api::UploadHeader;
+    use coordinator::ledger::DatasetCommitted;
+    const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n";
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let g = genesis(&r, SEEDS);
+    let append = Request::AppendEntries(vec![g.clone()]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    let acme = Caller::Client {
+        name: "acme".into(),
+    };
+    let params = mpc::Params::new(3, 1).unwrap();
+    let values: Vec<i128> = vec![0, -5, 1 << 30, 7];
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(3);
+    let shares = mpc::engine::share_ints::<mpc::Fr, _>(&values, 31, params, &mut rng).unwrap();
+    let header = UploadHeader {
+        upload: "u1".into(),
+        dataset: "payroll".into(),
+        schema: SCHEMA.into(),
+        policy: String::new(),
+        rows: values.len() as u64,
+        columns: 1,
+        replace: false,
+    };
+    let upload = |r: Request| assert_eq!(ask(&w, &acme, r), Response::Ok);
+    upload(Request::UploadBegin(header));
+    upload(Request::UploadChunk {
+        upload: "u1".into(),
+        column: 0,
+        chunk: 0,
+        shares: mpc::net::codec::encode(&shares[0]).to_vec(),
+    });
+    upload(Request::UploadPrepare {
+        upload: "u1".into(),
+    });
+    upload(Request::UploadCommit {
+        upload: "u1".into(),
+    });
+    // Committed, not recorded: invisible, and a job over it is refused saying why.
+    let read = Request::ReadShares {
+        dataset: "payroll".into(),
+        column: 0,
+    };
+    assert_eq!(
+        ask(&w, &acme, Request::ListDatasets),
+        Response::Datasets(Vec::new())
+    );
+    let Response::Error { message, .. } = ask(&w, &acme, read.clone()) else {
+        panic!("read before the entry")
+    };
+    assert!(message.contains("not current yet"), "{message}");
+    let Err(refused) = worker::executor::Inputs::named(w.store(), "acme/payroll") else {
+        panic!("a job finds a dataset not yet recorded")
+    };
+    assert!(
+        refused
+            .to_string()
+            .contains("acme/payroll' is not current yet"),
+        "{refused}"
+    );
+    // The owner's entry: worker 0 vouches for the sealed upload, then receives the entry.
+    let schema = protocols::dataset::Schema::from_toml(SCHEMA, "s").unwrap();
+    let body = DatasetCommitted::signed(&key(10), "payroll", 4, Hash256(schema.digest()));
+    let mut entry = Entry::next(&Head::of(&g), 5, EntryBody::DatasetCommitted(body));
+    let sign = Request::SignEntry(entry.clone());
+    assert!(matches!(
+        ask(&w, &Caller::Coordinator, sign),
+        Response::Signature(_)
+    ));
+    // Not current on a signature alone: only the appended entry counts.
+    assert_eq!(
+        ask(&w, &acme, Request::ListDatasets),
+        Response::Datasets(Vec::new())
+    );
+    entry.sign_as(1, &key(1));
+    entry.sign_as(2, &key(2));
+    let append = Request::AppendEntries(vec![entry]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    let Response::Datasets(listed) = ask(&w, &acme, Request::ListDatasets) else {
+        panic!("no listing")
+    };
+    assert_eq!(listed.len(), 1);
+    let Response::Shares(bytes) = ask(&w, &acme, read) else {
+        panic!("not readable once recorded")
+    };
+    assert_eq!(bytes, mpc::net::codec::encode(&shares[0]).to_vec());
+    assert!(worker::executor::Inputs::named(w.store(), "acme/payroll").is_ok());
+}
