@@ -117,3 +117,77 @@ pub(super) fn unseal_in(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mpc::Fr;
+    use mpc::field::Field;
+
+    fn staged(store: &ShareStore, upload: &str, rows: u64, replace: bool, prepare: bool) {
+        let record = DatasetRecord {
+            owner: "acme".into(),
+            name: "payroll".into(),
+            schema: "[[columns]]\nname = \"salary\"\ntype = \"integer\"\n".into(),
+            policy: String::new(),
+            rows,
+            columns: 1,
+            upload: upload.into(),
+            replace,
+            prepared: false,
+        };
+        store.begin(&record).unwrap();
+        let column: Vec<Fr> = (0..rows as i128).map(Fr::from_i128).collect();
+        let bytes = mpc::net::codec::encode(&column);
+        store.put_chunk(upload, 0, 0, &bytes).unwrap();
+        if prepare {
+            store.prepare(upload).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_sealed_upload_is_not_current_until_committed_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = ShareStore::open(dir.path()).unwrap();
+            staged(&store, "acme/u1", 3, false, false);
+            let unprepared = store.seal("acme/u1", 4).unwrap_err();
+            assert!(unprepared.to_string().contains("commit before prepare"));
+            store.prepare("acme/u1").unwrap();
+            store.seal("acme/u1", 4).unwrap();
+        }
+        let store = ShareStore::open(dir.path()).unwrap();
+        let sealed = store.sealed_of("acme/payroll").unwrap().expect("kept");
+        assert_eq!((sealed.record.rows, sealed.from_height), (3, 4));
+        assert!(store.list().unwrap().is_empty());
+        let refused = store.get("acme/payroll").unwrap_err();
+        assert!(matches!(refused, StoreError::NotRecorded(_)), "{refused}");
+        store.commit("acme/u1").unwrap();
+        assert!(
+            store.sealed().unwrap().is_empty(),
+            "the commit drops the seal"
+        );
+        assert_eq!(store.get("acme/payroll").unwrap().rows, 3);
+        // A newer version (with `replace`) sealed: the current one stays current meanwhile.
+        staged(&store, "acme/u2", 5, true, true);
+        store.seal("acme/u2", 9).unwrap();
+        assert_eq!(store.get("acme/payroll").unwrap().rows, 3);
+        store.commit("acme/u2").unwrap();
+        assert_eq!(store.get("acme/payroll").unwrap().rows, 5);
+    }
+
+    #[test]
+    fn a_seal_whose_upload_was_dropped_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ShareStore::open(dir.path()).unwrap();
+        staged(&store, "acme/u1", 2, false, true);
+        store.seal("acme/u1", 0).unwrap();
+        // Expired (or superseded): aborted as a prepared upload.
+        store.abort("acme/u1").unwrap();
+        assert!(store.sealed().unwrap().is_empty());
+        assert!(matches!(
+            store.get("acme/payroll"),
+            Err(StoreError::NoDataset(_))
+        ));
+    }
+}
