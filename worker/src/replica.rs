@@ -360,7 +360,12 @@ impl Replica {
         });
         let mut published = Vec::new();
         for s in recorded {
-            store.commit(&s.record.upload).map_err(|e| e.to_string())?;
+            match store.commit(&s.record.upload) {
+                Ok(_) => {}
+                // Published by a concurrent append of the same entry.
+                Err(crate::store::StoreError::NoUpload(_)) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
             tracing::info!(worker = self.me, dataset = %s.key, rows = s.record.rows, "dataset current: its ledger entry is on this replica");
             published.push(s.key);
         }

@@ -308,14 +308,25 @@ impl ShareStore {
     /// Publishes a prepared upload under `owner/name`, dropping the version it replaces (only
     /// if the upload said `replace`).
     pub fn commit(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
-        let record = self.staged(upload)?;
-        if !record.prepared {
-            return Err(StoreError::BadChunk {
-                upload: upload.into(),
-                reason: "commit before prepare".into(),
-            });
-        }
         let txn = self.db.begin_write().map_err(db)?;
+        let record = {
+            // Read inside the write transaction: two commits of one upload at once (two
+            // publishes of its ledger entry) find it staged once, and the second fails instead
+            // of taking the first's version for an old one and dropping its chunks.
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            let record: DatasetRecord = match staged.get(upload).map_err(db)? {
+                Some(bytes) => decode(bytes.value(), upload)?,
+                None => return Err(StoreError::NoUpload(upload.into())),
+            };
+            if !record.prepared {
+                return Err(StoreError::BadChunk {
+                    upload: upload.into(),
+                    reason: "commit before prepare".into(),
+                });
+            }
+            staged.remove(upload).map_err(db)?;
+            record
+        };
         {
             let mut datasets = txn.open_table(DATASETS).map_err(db)?;
             if !record.replace && datasets.get(record.key().as_str()).map_err(db)?.is_some() {
@@ -326,11 +337,9 @@ impl ShareStore {
                 .map_err(db)?
                 .map(|v| decode::<DatasetRecord>(v.value(), &record.key()))
                 .transpose()?;
-            let mut staged = txn.open_table(STAGED).map_err(db)?;
-            staged.remove(upload).map_err(db)?;
             let mut seals = txn.open_table(sealed::SEALED).map_err(db)?;
             sealed::unseal_in(&mut seals, &record.key(), upload)?;
-            if let Some(old) = old {
+            if let Some(old) = old.filter(|old| old.upload != record.upload) {
                 let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
                 remove_chunks(&mut chunks, &old.upload, old.columns, old.chunks())?;
             }

@@ -190,4 +190,30 @@ mod tests {
             Err(StoreError::NoDataset(_))
         ));
     }
+
+    /// Two appends of one `DatasetCommitted` entry at once publish its upload twice: one
+    /// commit wins, the other finds nothing staged, and the shares stay (the first chaos
+    /// campaign on this change lost them: the second commit took the first's version for an
+    /// old one and dropped its chunks).
+    #[test]
+    fn two_publishes_of_one_upload_at_once_keep_its_shares() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(ShareStore::open(dir.path()).unwrap());
+        for i in 0..16 {
+            let upload = format!("acme/u{i}");
+            staged(&store, &upload, 3, i > 0, true);
+            let both: Vec<_> = (0..2)
+                .map(|_| {
+                    let (store, upload) = (store.clone(), upload.clone());
+                    std::thread::spawn(move || store.commit(&upload).is_ok())
+                })
+                .collect();
+            let won = both
+                .into_iter()
+                .map(|h| h.join().unwrap() as u32)
+                .sum::<u32>();
+            assert_eq!(won, 1, "round {i}");
+            assert_eq!(store.read_column("acme/payroll", 0).unwrap().len(), 3);
+        }
+    }
 }
