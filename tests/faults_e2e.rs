@@ -176,7 +176,7 @@ fn a_worker_stopped_while_a_job_waits_rejoins_without_restarting_the_others() {
 
     // Worker 1 killed mid-job (it holds its report, the others have reported) and not
     // restarted: the job fails naming worker 1 alone, once the coordinator's link to it has
-    // been silent for its idle timeout (10 s) and a new attempt cannot reach it (10 s).
+    // been silent for its idle timeout (3 s) and a new attempt cannot reach it (3 s).
     cluster.stop(1);
     cluster.start_worker_with(1, &[("QUORATE_TEST_HOLD_REPORT_MS", "120000")]);
     cluster.wait_ready(1);

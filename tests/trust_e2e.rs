@@ -93,6 +93,13 @@ fn an_upload_id_hijack_gets_nothing() {
             .await
             .unwrap();
         workers.close().await;
+        // Current on the workers once its ledger entry reaches them.
+        let coordinator = quorate::jobs::Coordinator::connect(&c, &acme)
+            .await
+            .unwrap();
+        let record = quorate::jobs::dataset_record(&acme, "payroll", &table);
+        coordinator.record_dataset(record).await.unwrap();
+        coordinator.close().await;
         let header = UploadHeader {
             upload: id.clone(),
             dataset: "stolen".into(),

@@ -159,6 +159,23 @@ pub fn name_workers(errors: Vec<WorkerError>) -> String {
         .join("; ")
 }
 
+/// The workers a job's end names ([`name_workers`]' `worker 2: ...; workers 0, 1: ...`), in
+/// the order named: a worker checks a failure it is asked to sign against what it saw.
+pub fn named_workers(reason: &str) -> Vec<u16> {
+    let mut named = Vec::new();
+    for clause in reason.split("; ") {
+        let Some((who, _)) = clause.split_once(": ") else {
+            continue;
+        };
+        let Some(ids) = (who.strip_prefix("workers ")).or_else(|| who.strip_prefix("worker "))
+        else {
+            continue;
+        };
+        named.extend(ids.split(", ").filter_map(|id| id.parse::<u16>().ok()));
+    }
+    named
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +208,18 @@ mod tests {
         assert_eq!(next(&[bad], 1), Next::Judge);
         let refused = Err((1, ErrorKind::Refused, "job 1: policy".to_string()));
         assert_eq!(next(&[refused, gone(0, 2)], 1), Next::Judge);
+    }
+
+    #[test]
+    fn the_workers_a_failure_names_are_read_back() {
+        let text = name_workers(vec![
+            (2, ErrorKind::Timeout, "no answer within 600 s".into()),
+            (0, ErrorKind::Internal, "job 4: overflow".into()),
+            (1, ErrorKind::Internal, "job 4: overflow".into()),
+        ]);
+        assert_eq!(named_workers(&text), [2, 0, 1]);
+        assert!(named_workers("the workers' reports disagree").is_empty());
+        assert!(named_workers("workers x: y; worker: z").is_empty());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //!   by every worker before it signs);
 //! - [`attempt`]: a job's attempts and the mesh epoch they run in (retried when a worker
 //!   left the mesh);
+//! - [`machine`]: a job's dispatch as a pure state machine (attempts, deadline, retries in a
+//!   new epoch, the job's end), driven by the node;
 //! - [`quorum`]: a ledger entry's signature round as a pure state machine (final at `t + 1`);
 //! - [`roster`]: the cluster's `roster.toml`, and which [`Caller`](roster::Caller) a key is;
 //! - [`transport`]: the control plane on QUIC (pinned keys, one request per stream);
@@ -27,6 +29,7 @@ pub mod files;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod machine;
 pub mod node;
 pub mod outcome;
 pub mod quorum;

@@ -21,14 +21,18 @@ use crate::api::{FrameError, Request, Response, read_frame, write_frame};
 
 /// The control plane's ALPN.
 pub const API_ALPN: &[u8] = b"quorate-api/1";
-/// How long connecting may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting may take: a handshake on a live peer takes milliseconds, and quinn
+/// retransmits its first packets within this bound (a peer still binding its port is
+/// reached); a dead peer is named after it (issue 20: a job sent to a dead worker fails within
+/// a few seconds).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Keep-alive interval on control connections: a call may wait long (a job), the connection
 /// under it stays alive.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(1);
-/// A control connection silent this long (ten keep-alives missed) is lost: the peer died, and
-/// a call waiting on it fails naming the peer instead of waiting out its own bound (issue 20).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A control connection silent this long (three keep-alives missed) is lost: the peer died,
+/// and a call waiting on it fails naming the peer instead of waiting out its own bound (issue
+/// 20). A peer that restarted resets its stale connections at once instead ([`server_endpoint`]).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one call may take (an upload chunk of a few MiB, a commit with fsync).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -69,7 +73,7 @@ fn transport() -> Arc<TransportConfig> {
         .max_idle_timeout(Some(
             IDLE_TIMEOUT
                 .try_into()
-                .expect("10 s is a valid idle timeout"),
+                .expect("3 s is a valid idle timeout"),
         ));
     Arc::new(t)
 }
@@ -89,14 +93,28 @@ pub fn server_config(
     Ok(server)
 }
 
-/// A control-plane server endpoint on `addr`.
+/// A control-plane server endpoint on `addr`. Its stateless-reset and connection-ID keys are
+/// derived from `identity` ([`mpc::quic::endpoint_config`]), so a node that crashed and
+/// restarted on the same address answers its predecessor's connections with resets their
+/// peers accept: a coordinator waiting on a restarted worker hears of it within a keep-alive,
+/// not after the idle timeout.
 pub fn server_endpoint(
     identity: &Identity,
     addr: SocketAddr,
     allowed: &HashSet<PublicKey>,
 ) -> Result<Endpoint, TransportError> {
-    Endpoint::server(server_config(identity, allowed)?, addr)
-        .map_err(|e| TransportError::Setup(format!("binding {addr}: {e}")))
+    let setup = |e: std::io::Error| TransportError::Setup(format!("binding {addr}: {e}"));
+    let socket = std::net::UdpSocket::bind(addr).map_err(setup)?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| TransportError::Setup("no async runtime (tokio) is running".into()))?;
+    let config = mpc::quic::endpoint_config(identity, "control quic");
+    Endpoint::new(
+        config,
+        Some(server_config(identity, allowed)?),
+        socket,
+        runtime,
+    )
+    .map_err(setup)
 }
 
 /// The key the peer of an established connection authenticated with.
@@ -297,5 +315,77 @@ pub async fn watch_roster(
             }
             Err(e) => tracing::warn!("roster reloaded but not applied: {e}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn key(seed: u64) -> Identity {
+        Identity::generate(&mut rand_chacha::ChaCha12Rng::seed_from_u64(seed))
+    }
+
+    /// A server on `addr` in its own runtime, answering `Ping` and holding any other call for
+    /// an hour; dropping the runtime is a crash (nothing is sent to the peers).
+    fn serve(
+        identity: &Identity,
+        client: PublicKey,
+        addr: SocketAddr,
+    ) -> (tokio::runtime::Runtime, SocketAddr) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let endpoint = {
+            let _inside = rt.enter();
+            server_endpoint(identity, addr, &[client].into()).unwrap()
+        };
+        let local = endpoint.local_addr().unwrap();
+        rt.spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                tokio::spawn(async move {
+                    let Ok(conn) = incoming.await else { return };
+                    serve_connection(conn, |r: Request| async move {
+                        if r != Request::Ping {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                        }
+                        Response::Pong { name: "w".into() }
+                    })
+                    .await;
+                });
+            }
+        });
+        (rt, local)
+    }
+
+    /// Issue 20: a worker that crashed and restarted on its address resets the connections
+    /// its predecessor held (its reset key is derived from its identity), so a call waiting
+    /// on one fails at the next keep-alive with a reset, not after the idle timeout.
+    #[test]
+    fn a_restarted_server_resets_its_predecessors_connections() {
+        let (server, client) = (key(1), key(2));
+        let (crashed, addr) = serve(&server, client.public_key(), "127.0.0.1:0".parse().unwrap());
+        let main = tokio::runtime::Runtime::new().unwrap();
+        let api = main.block_on(async {
+            let api = ApiClient::connect(&client, addr, server.public_key(), "worker 1")
+                .await
+                .unwrap();
+            let pong = api.call(&Request::Ping).await.unwrap();
+            assert!(matches!(pong, Response::Pong { .. }), "{pong:?}");
+            api
+        });
+        let conn = api.conn.clone();
+        let waiting = main.spawn(async move { api.call(&Request::ListJobs { from: 0 }).await });
+        std::thread::sleep(Duration::from_millis(300));
+        crashed.shutdown_timeout(Duration::from_secs(2));
+        let _restarted = serve(&server, client.public_key(), addr);
+        let failed = main.block_on(waiting).unwrap().unwrap_err().to_string();
+        assert!(failed.contains("worker 1"), "{failed}");
+        // Reset by the restarted server, not timed out (with a random reset key: `TimedOut`).
+        let why = main.block_on(conn.closed());
+        assert_eq!(why, quinn::ConnectionError::Reset, "{why}");
     }
 }

@@ -124,7 +124,9 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
     );
     match recorded {
         Ok(()) => println!("recorded on the ledger"),
-        Err(e) => eprintln!("warning: not recorded on the ledger yet: {e:#}"),
+        Err(e) => eprintln!(
+            "warning: not recorded on the ledger: {e:#}\nthe workers make '{dataset}' current only once its ledger entry reaches them: upload it again (with --replace) when the cluster is back"
+        ),
     }
     Ok(())
 }

@@ -194,6 +194,18 @@ impl From<StoredJobV1> for StoredJob {
     }
 }
 
+/// A newer attempt of job `job` (session `session`) starts here: this worker's record of an
+/// older attempt no longer says what it computed for the job, so it is forgotten (the job's
+/// outcome will be the newer attempt's; a failed one may then name this worker rightly).
+pub fn supersede(store: &ShareStore, job: u64, session: u64) -> Result<(), String> {
+    match stored(store, job)? {
+        Some(record) if record.session < session => {
+            store.delete_job(job).map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Applies the coordinator's decision on job `job`'s staged updates (idempotent).
 pub fn finish(store: &ShareStore, job: u64, session: u64, commit: bool) -> Response {
     let record = match stored(store, job) {

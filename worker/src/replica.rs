@@ -7,8 +7,12 @@
 //! ([`ledger::sign_if_extends`]) and its body is one this worker can vouch for:
 //! - a submitted job: its clients signed it and may ask for it ([`admission::check_submission`]);
 //! - a job outcome: of a submitted job, at most one per job ([`admission::check_outcome`]); a
-//!   `Done` outcome must equal the one this worker's own report makes ([`job_outcome`]);
-//! - a dataset record: this worker holds that dataset with those rows and that schema;
+//!   `Done` outcome must equal the one this worker's own report makes ([`job_outcome`]); a
+//!   failed or refused outcome may not name this worker when its last attempt of the job
+//!   completed here (`crate::jobs::supersede` forgets the record of an older attempt);
+//! - a dataset record: this worker holds that dataset (sealed by its owner, or current) with
+//!   those rows and that schema; once the entry is on the replica, the sealed upload becomes
+//!   current ([`Replica::publish_recorded`]), never before;
 //! - a genesis: exactly the roster this worker is configured with.
 //!
 //! A fresh replica takes its genesis only if it records exactly the configured roster and is
@@ -21,17 +25,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use coordinator::api::{ErrorKind, Response};
+use coordinator::attempt::named_workers;
 use coordinator::keys::Identity;
 use coordinator::ledger::file::LEDGER_DIR;
 use coordinator::ledger::verify::check_genesis;
-use coordinator::ledger::{self, Entry, EntryBody, Hash256, JobStatus, Ledger};
+use coordinator::ledger::{self, DatasetCommitted, Entry, EntryBody, Hash256, JobStatus, Ledger};
 use coordinator::outcome::job_outcome;
 use coordinator::roster::ClusterRoster;
 use serde::{Deserialize, Serialize};
 
 use crate::admission;
 use crate::jobs::stored;
-use crate::store::ShareStore;
+use crate::store::{DatasetRecord, ShareStore};
 
 /// The file, in the ledger folder, holding the last (height, hash) this worker signed.
 pub const SIGNED_FILE: &str = "signed";
@@ -160,7 +165,7 @@ impl Replica {
                         height: Some(head.height),
                     };
                 }
-                if let Err(reason) = check_body(roster, store, l.entries(), &entry.body) {
+                if let Err(reason) = check_body(me, roster, store, l.entries(), &entry.body) {
                     return refuse(reason);
                 }
                 ledger::sign_if_extends(&self.identity, me, &head, entry)
@@ -255,6 +260,7 @@ fn write_signed(data_dir: &Path, signed: &Signed) -> std::io::Result<()> {
 
 /// A body this worker can vouch for (see the module doc), given the chain it holds.
 fn check_body(
+    me: u16,
     roster: &ClusterRoster,
     store: &ShareStore,
     chain: &[Entry],
@@ -277,6 +283,16 @@ fn check_body(
                     Ok(())
                 }
                 (JobStatus::Done, None) => Err(format!("job {} has no result here", outcome.job)),
+                // Its last attempt here completed: an end that blames this worker is not what
+                // it saw.
+                (JobStatus::Failed { reason } | JobStatus::Refused { reason }, Some(record))
+                    if named_workers(reason).contains(&me) =>
+                {
+                    Err(format!(
+                        "job {}'s outcome says worker {me} failed or refused it ({reason}), but worker {me} completed it (session {})",
+                        outcome.job, record.session
+                    ))
+                }
                 _ => Ok(()),
             }
         }
@@ -284,22 +300,75 @@ fn check_body(
             let owner = roster
                 .client_by_key(&d.owner)
                 .ok_or("the dataset's owner is not registered")?;
-            let record = store
-                .get(&format!("{owner}/{}", d.name))
-                .map_err(|e| e.to_string())?;
-            let schema = protocols::schema_commitment::commitment(&record.schema, &record.key())
-                .map_err(|e| e.to_string())?;
-            if record.rows != d.rows || schema != d.schema_hash.0 {
-                return Err(format!(
-                    "{owner}/{} here has {} rows and another schema or row count than recorded",
-                    d.name, record.rows
-                ));
-            }
-            Ok(())
+            let key = format!("{owner}/{}", d.name);
+            // The upload its owner sealed here (crate::store::Sealed), else the current one.
+            let record = match store.sealed_of(&key).map_err(|e| e.to_string())? {
+                Some(sealed) => sealed.record,
+                None => store.get(&key).map_err(|e| e.to_string())?,
+            };
+            records(&record, d)
         }
         EntryBody::JobSubmitted(job) => {
             admission::check_submission(roster, chain, job).map_err(|a| a.to_string())
         }
         EntryBody::Genesis(_) => Ok(()),
+    }
+}
+
+/// Whether `d` records `record` (its rows and schema).
+fn records(record: &DatasetRecord, d: &DatasetCommitted) -> Result<(), String> {
+    let schema = protocols::schema_commitment::commitment(&record.schema, &record.key())
+        .map_err(|e| e.to_string())?;
+    if record.rows != d.rows || schema != d.schema_hash.0 {
+        return Err(format!(
+            "{} here has {} rows and another schema or row count than recorded",
+            record.key(),
+            record.rows
+        ));
+    }
+    Ok(())
+}
+
+impl Replica {
+    /// Makes current every upload its owner sealed whose `DatasetCommitted` entry this replica
+    /// now holds (after the seal, with its rows and schema: [`crate::store::Sealed`]); returns
+    /// their keys. Called after every append and at start.
+    pub fn publish_recorded(
+        &self,
+        roster: &ClusterRoster,
+        store: &ShareStore,
+    ) -> Result<Vec<String>, String> {
+        let sealed = store.sealed().map_err(|e| e.to_string())?;
+        if sealed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let recorded: Vec<_> = self.admit(|chain| {
+            sealed
+                .into_iter()
+                .filter(|s| {
+                    let after = chain.get(s.from_height as usize..).unwrap_or_default();
+                    after.iter().any(|e| match &e.body {
+                        EntryBody::DatasetCommitted(d) => {
+                            roster.client_by_key(&d.owner) == Some(s.record.owner.as_str())
+                                && d.name == s.record.name
+                                && records(&s.record, d).is_ok()
+                        }
+                        _ => false,
+                    })
+                })
+                .collect()
+        });
+        let mut published = Vec::new();
+        for s in recorded {
+            match store.commit(&s.record.upload) {
+                Ok(_) => {}
+                // Published by a concurrent append of the same entry.
+                Err(crate::store::StoreError::NoUpload(_)) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+            tracing::info!(worker = self.me, dataset = %s.key, rows = s.record.rows, "dataset current: its ledger entry is on this replica");
+            published.push(s.key);
+        }
+        Ok(published)
     }
 }

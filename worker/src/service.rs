@@ -100,7 +100,9 @@ fn store_error(e: StoreError) -> Response {
         StoreError::Exists(_) | StoreError::UploadExists(_) | StoreError::Busy { .. } => {
             ErrorKind::Conflict
         }
-        StoreError::NoDataset(_) | StoreError::NoUpload(_) => ErrorKind::NotFound,
+        StoreError::NoDataset(_) | StoreError::NoUpload(_) | StoreError::NotRecorded(_) => {
+            ErrorKind::NotFound
+        }
         StoreError::BadChunk { .. } => ErrorKind::BadRequest,
         StoreError::Db(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
     };
@@ -152,8 +154,16 @@ impl Service {
 
     /// This service with the worker's ledger replica, checking entries against `roster`.
     pub fn with_ledger(mut self, replica: Replica, roster: Arc<RwLock<ClusterRoster>>) -> Self {
+        // Seals whose entry arrived just before a restart are published now.
+        self.publish_recorded(&replica, &roster.read().expect("roster lock"));
         self.ledger = Some(LedgerSide { replica, roster });
         self
+    }
+
+    fn publish_recorded(&self, replica: &Replica, roster: &ClusterRoster) {
+        if let Err(e) = replica.publish_recorded(roster, &self.store) {
+            tracing::error!(worker = %self.name, "making recorded datasets current: {e}");
+        }
     }
 
     /// This service with uploads expiring after `expiry`.
@@ -286,7 +296,14 @@ impl Service {
                 },
             ) => match self.admit(|c| check_run(c, job, &spec, protocol, security).map(|_| ())) {
                 Err(refusal) => Handled::Done(refusal),
-                Ok(()) => match JobSpec::from_toml(&spec) {
+                Ok(()) => match JobSpec::from_toml(&spec)
+                    .map_err(|e| (ErrorKind::BadRequest, e.to_string()))
+                    .and_then(|spec| {
+                        // The record of an older attempt here no longer stands (crate::jobs::supersede).
+                        crate::jobs::supersede(&self.store, job, session)
+                            .map_err(|e| (ErrorKind::Internal, e))?;
+                        Ok(spec)
+                    }) {
                     Ok(spec) => Handled::RunJob(JobCall {
                         job,
                         session,
@@ -295,10 +312,9 @@ impl Service {
                         protocol,
                         security,
                     }),
-                    Err(e) => Handled::Done(Response::error(
-                        ErrorKind::BadRequest,
-                        format!("job {job}: {e}"),
-                    )),
+                    Err((kind, e)) => {
+                        Handled::Done(Response::error(kind, format!("job {job}: {e}")))
+                    }
                 },
             },
             (
@@ -319,7 +335,11 @@ impl Service {
                 Handled::Done(self.with_replica(|r, _| r.entries_from(from)))
             }
             (_, Request::AppendEntries(entries)) => {
-                Handled::Done(self.with_replica(|r, roster| r.append(roster, entries)))
+                Handled::Done(self.with_replica(|r, roster| {
+                    let appended = r.append(roster, entries);
+                    self.publish_recorded(r, roster);
+                    appended
+                }))
             }
             (Caller::Client { name }, request) => Handled::Done(self.client_request(name, request)),
             (_, _) => unreachable!("refused above"),
@@ -411,13 +431,27 @@ impl Service {
                 }))
             }
             Request::UploadCommit { upload } => match self.owned_upload(owner, &upload) {
-                Ok(r) => match self.store.commit(&r.upload) {
-                    Ok(record) => {
-                        self.forget(&r.upload);
-                        tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed");
-                        Response::Ok
+                // With a ledger replica the upload is sealed: current once its ledger entry is
+                // here (crate::store::Sealed). Without one (a bare service) at once.
+                Ok(r) => match &self.ledger {
+                    Some(l) => {
+                        let from = l.replica.height().map_or(0, |h| h + 1);
+                        match self.store.seal(&r.upload, from) {
+                            Ok(record) => {
+                                tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed: current once its ledger entry arrives");
+                                Response::Ok
+                            }
+                            Err(e) => store_error(e),
+                        }
                     }
-                    Err(e) => store_error(e),
+                    None => match self.store.commit(&r.upload) {
+                        Ok(record) => {
+                            self.forget(&r.upload);
+                            tracing::info!(worker = %self.name, dataset = %record.key(), rows = record.rows, "dataset committed");
+                            Response::Ok
+                        }
+                        Err(e) => store_error(e),
+                    },
                 },
                 Err(e) => e,
             },

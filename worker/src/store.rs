@@ -21,6 +21,9 @@
 
 use std::path::Path;
 
+mod sealed;
+pub use sealed::Sealed;
+
 use mpc::Fr;
 use mpc::field::Field;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -109,6 +112,11 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// Its owner committed it, but its ledger entry has not reached this worker ([`Sealed`]).
+    #[error(
+        "dataset '{0}' is not current yet: it is committed, but its ledger entry has not reached this worker's replica"
+    )]
+    NotRecorded(String),
     /// A stored record or chunk does not decode.
     #[error("share store: corrupt entry '{0}'")]
     Corrupt(String),
@@ -169,6 +177,7 @@ impl ShareStore {
         txn.open_table(STAGED).map_err(db)?;
         txn.open_table(CHUNKS).map_err(db)?;
         txn.open_table(JOBS).map_err(db)?;
+        txn.open_table(sealed::SEALED).map_err(db)?;
         txn.commit().map_err(db)?;
         let store = ShareStore { db: database };
         store.list()?;
@@ -299,14 +308,25 @@ impl ShareStore {
     /// Publishes a prepared upload under `owner/name`, dropping the version it replaces (only
     /// if the upload said `replace`).
     pub fn commit(&self, upload: &str) -> Result<DatasetRecord, StoreError> {
-        let record = self.staged(upload)?;
-        if !record.prepared {
-            return Err(StoreError::BadChunk {
-                upload: upload.into(),
-                reason: "commit before prepare".into(),
-            });
-        }
         let txn = self.db.begin_write().map_err(db)?;
+        let record = {
+            // Read inside the write transaction: two commits of one upload at once (two
+            // publishes of its ledger entry) find it staged once, and the second fails instead
+            // of taking the first's version for an old one and dropping its chunks.
+            let mut staged = txn.open_table(STAGED).map_err(db)?;
+            let record: DatasetRecord = match staged.get(upload).map_err(db)? {
+                Some(bytes) => decode(bytes.value(), upload)?,
+                None => return Err(StoreError::NoUpload(upload.into())),
+            };
+            if !record.prepared {
+                return Err(StoreError::BadChunk {
+                    upload: upload.into(),
+                    reason: "commit before prepare".into(),
+                });
+            }
+            staged.remove(upload).map_err(db)?;
+            record
+        };
         {
             let mut datasets = txn.open_table(DATASETS).map_err(db)?;
             if !record.replace && datasets.get(record.key().as_str()).map_err(db)?.is_some() {
@@ -317,9 +337,9 @@ impl ShareStore {
                 .map_err(db)?
                 .map(|v| decode::<DatasetRecord>(v.value(), &record.key()))
                 .transpose()?;
-            let mut staged = txn.open_table(STAGED).map_err(db)?;
-            staged.remove(upload).map_err(db)?;
-            if let Some(old) = old {
+            let mut seals = txn.open_table(sealed::SEALED).map_err(db)?;
+            sealed::unseal_in(&mut seals, &record.key(), upload)?;
+            if let Some(old) = old.filter(|old| old.upload != record.upload) {
                 let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
                 remove_chunks(&mut chunks, &old.upload, old.columns, old.chunks())?;
             }
@@ -405,6 +425,16 @@ impl ShareStore {
         txn.commit().map_err(db)
     }
 
+    /// Forgets this worker's record of job `job` (a newer attempt of it started here).
+    pub fn delete_job(&self, job: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(db)?;
+        {
+            let mut jobs = txn.open_table(JOBS).map_err(db)?;
+            jobs.remove(job).map_err(db)?;
+        }
+        txn.commit().map_err(db)
+    }
+
     /// This worker's record of job `job`, if it ran here.
     pub fn get_job(&self, job: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(db)?;
@@ -424,15 +454,20 @@ impl ShareStore {
         Ok(out)
     }
 
-    /// The committed dataset `owner/name`.
+    /// The current dataset `owner/name` (a sealed one is refused, saying why).
     pub fn get(&self, key: &str) -> Result<DatasetRecord, StoreError> {
+        match self.current(key)? {
+            Some(record) => Ok(record),
+            None if self.sealed_of(key)?.is_some() => Err(StoreError::NotRecorded(key.into())),
+            None => Err(StoreError::NoDataset(key.into())),
+        }
+    }
+
+    fn current(&self, key: &str) -> Result<Option<DatasetRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(db)?;
         let datasets = txn.open_table(DATASETS).map_err(db)?;
-        let v = datasets
-            .get(key)
-            .map_err(db)?
-            .ok_or_else(|| StoreError::NoDataset(key.into()))?;
-        decode(v.value(), key)
+        let v = datasets.get(key).map_err(db)?;
+        v.map(|v| decode(v.value(), key)).transpose()
     }
 
     /// This worker's shares of one column of a committed dataset.

@@ -307,3 +307,243 @@ fn only_the_coordinator_runs_jobs_and_writes_the_ledger() {
     ));
     assert!(msg.contains("only a registered client"), "{msg}");
 }
+
+/// An outcome entry for job 1 after `head`.
+fn outcome_entry(head: &Entry, outcome: JobOutcome) -> Entry {
+    Entry::next(&Head::of(head), 6, EntryBody::JobOutcome(outcome))
+}
+
+/// Worker 0 over `dir` holding `report` as its result of job 1 in `session` (when given),
+/// its replica at job 1's submission, which it returns.
+fn worker_after_job_1(
+    dir: &Path,
+    r: &ClusterRoster,
+    record: Option<(u64, &coordinator::api::JobReport)>,
+) -> (Service, Entry) {
+    if let Some((session, report)) = record {
+        let store = ShareStore::open(dir).unwrap();
+        let record = worker::jobs::StoredJob {
+            session,
+            report: report.clone(),
+            outputs: Vec::new(),
+            staged: Vec::new(),
+        };
+        let bytes = postcard::to_allocvec(&record).unwrap();
+        store.put_job(1, &bytes).unwrap();
+    }
+    let w = worker(dir, 0, r);
+    let g = genesis(r, SEEDS);
+    let mut s = submitted(&g, 1, 5);
+    s.sign_as(1, &key(1));
+    s.sign_as(2, &key(2));
+    let append = Request::AppendEntries(vec![g, s.clone()]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    (w, s)
+}
+
+fn failed(reason: &str) -> JobOutcome {
+    JobOutcome {
+        job: 1,
+        status: JobStatus::Failed {
+            reason: reason.into(),
+        },
+        outputs: Vec::new(),
+    }
+}
+
+fn sign_outcome(w: &Service, after: &Entry, o: JobOutcome) -> Response {
+    let entry = outcome_entry(after, o);
+    ask(w, &Caller::Coordinator, Request::SignEntry(entry))
+}
+
+/// A worker checks an outcome against its own view (issue 13: "outcomes against its own
+/// report, failures against what it saw"): it refuses a `Done` outcome whose outputs differ
+/// from the report it stored, and a failed or refused outcome naming it when its last attempt
+/// of the job completed; it signs a failure naming another worker.
+#[test]
+fn a_worker_signs_only_outcomes_that_match_its_own_view() {
+    use coordinator::api::{JobReport, ReportedOutput};
+    use mpc::engine::commit::Commitment;
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let report = JobReport {
+        public: "{\"count\":3}".into(),
+        outputs: vec![ReportedOutput {
+            recipient: "acme".into(),
+            name: "count".into(),
+            labels: vec!["n".into()],
+            commitments: vec![Commitment::from_bytes([7; 32])],
+        }],
+        updates: Vec::new(),
+        spent: Vec::new(),
+    };
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    // A success whose commitments differ from this worker's own.
+    let mine = coordinator::outcome::job_outcome(1, JobStatus::Done, Some(&report), &r).unwrap();
+    let mut forged = report.clone();
+    forged.outputs[0].commitments[0] = Commitment::from_bytes([8; 32]);
+    let other = coordinator::outcome::job_outcome(1, JobStatus::Done, Some(&forged), &r).unwrap();
+    let msg = forbidden(sign_outcome(&w, &s, other));
+    assert!(
+        msg.contains("differ from what this worker computed"),
+        "{msg}"
+    );
+    // A failure or refusal blaming this worker, which completed the job.
+    let msg = forbidden(sign_outcome(
+        &w,
+        &s,
+        failed("workers 2, 0: no answer within 600 s"),
+    ));
+    assert!(
+        msg.contains("says worker 0 failed or refused it") && msg.contains("completed it"),
+        "{msg}"
+    );
+    let refused = JobOutcome {
+        job: 1,
+        status: JobStatus::Refused {
+            reason: "worker 0: dataset acme/payroll: k < 5".into(),
+        },
+        outputs: Vec::new(),
+    };
+    assert!(forbidden(sign_outcome(&w, &s, refused)).contains("completed it"));
+    // Nothing was signed so far: the honest outcome still can be (one entry per height).
+    assert!(matches!(sign_outcome(&w, &s, mine), Response::Signature(_)));
+    // A failure naming another worker is what this worker may have seen: signed (by a fresh
+    // worker, since this one signed at that height already).
+    let dir = tempfile::tempdir().unwrap();
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    let other = failed("worker 2: no answer within 600 s");
+    assert!(matches!(
+        sign_outcome(&w, &s, other),
+        Response::Signature(_)
+    ));
+}
+
+/// A newer attempt of a job started on a worker makes its record of an older one void: a
+/// failure of the newer attempt naming this worker is then signed.
+#[test]
+fn a_newer_attempt_lets_a_worker_sign_a_failure_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let report = coordinator::api::JobReport {
+        public: "{}".into(),
+        outputs: Vec::new(),
+        updates: Vec::new(),
+        spent: Vec::new(),
+    };
+    let (w, s) = worker_after_job_1(dir.path(), &r, Some(((1 << 16) | 1, &report)));
+    let blamed = failed("worker 0: party 2 left the session");
+    assert!(forbidden(sign_outcome(&w, &s, blamed.clone())).contains("completed it"));
+    let run = Request::RunJob {
+        job: 1,
+        session: (1 << 16) | 2,
+        mesh: 0,
+        spec: STATS_SPEC.into(),
+        protocol: mpc::MulProtocol::Grr,
+        security: mpc::SecurityLevel::SemiHonest,
+    };
+    assert!(matches!(
+        w.handle(&Caller::Coordinator, run),
+        Handled::RunJob(_)
+    ));
+    assert!(matches!(
+        sign_outcome(&w, &s, blamed),
+        Response::Signature(_)
+    ));
+}
+
+/// A dataset becomes current only once its ledger entry is on the worker's replica (issue 13:
+/// a client dying mid-commit leaves nothing half-visible): after `UploadCommit` it is not
+/// listed, read back or found by a job, which is refused saying why; the worker vouches for
+/// the sealed upload when asked to sign its entry; once the entry is appended it is current.
+#[test]
+fn a_dataset_is_current_only_once_its_ledger_entry_is_on_the_replica() {
+    use coordinator::api::UploadHeader;
+    use coordinator::ledger::DatasetCommitted;
+    const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n";
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let g = genesis(&r, SEEDS);
+    let append = Request::AppendEntries(vec![g.clone()]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    let acme = Caller::Client {
+        name: "acme".into(),
+    };
+    let params = mpc::Params::new(3, 1).unwrap();
+    let values: Vec<i128> = vec![0, -5, 1 << 30, 7];
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(3);
+    let shares = mpc::engine::share_ints::<mpc::Fr, _>(&values, 31, params, &mut rng).unwrap();
+    let header = UploadHeader {
+        upload: "u1".into(),
+        dataset: "payroll".into(),
+        schema: SCHEMA.into(),
+        policy: String::new(),
+        rows: values.len() as u64,
+        columns: 1,
+        replace: false,
+    };
+    let upload = |r: Request| assert_eq!(ask(&w, &acme, r), Response::Ok);
+    upload(Request::UploadBegin(header));
+    upload(Request::UploadChunk {
+        upload: "u1".into(),
+        column: 0,
+        chunk: 0,
+        shares: mpc::net::codec::encode(&shares[0]).to_vec(),
+    });
+    upload(Request::UploadPrepare {
+        upload: "u1".into(),
+    });
+    upload(Request::UploadCommit {
+        upload: "u1".into(),
+    });
+    // Committed, not recorded: invisible, and a job over it is refused saying why.
+    let read = Request::ReadShares {
+        dataset: "payroll".into(),
+        column: 0,
+    };
+    assert_eq!(
+        ask(&w, &acme, Request::ListDatasets),
+        Response::Datasets(Vec::new())
+    );
+    let Response::Error { message, .. } = ask(&w, &acme, read.clone()) else {
+        panic!("read before the entry")
+    };
+    assert!(message.contains("not current yet"), "{message}");
+    let Err(refused) = worker::executor::Inputs::named(w.store(), "acme/payroll") else {
+        panic!("a job finds a dataset not yet recorded")
+    };
+    assert!(
+        refused
+            .to_string()
+            .contains("acme/payroll' is not current yet"),
+        "{refused}"
+    );
+    // The owner's entry: worker 0 vouches for the sealed upload, then receives the entry.
+    let schema = protocols::dataset::Schema::from_toml(SCHEMA, "s").unwrap();
+    let body = DatasetCommitted::signed(&key(10), "payroll", 4, Hash256(schema.digest()));
+    let mut entry = Entry::next(&Head::of(&g), 5, EntryBody::DatasetCommitted(body));
+    let sign = Request::SignEntry(entry.clone());
+    assert!(matches!(
+        ask(&w, &Caller::Coordinator, sign),
+        Response::Signature(_)
+    ));
+    // Not current on a signature alone: only the appended entry counts.
+    assert_eq!(
+        ask(&w, &acme, Request::ListDatasets),
+        Response::Datasets(Vec::new())
+    );
+    entry.sign_as(1, &key(1));
+    entry.sign_as(2, &key(2));
+    let append = Request::AppendEntries(vec![entry]);
+    assert_eq!(ask(&w, &Caller::Coordinator, append), Response::Ok);
+    let Response::Datasets(listed) = ask(&w, &acme, Request::ListDatasets) else {
+        panic!("no listing")
+    };
+    assert_eq!(listed.len(), 1);
+    let Response::Shares(bytes) = ask(&w, &acme, read) else {
+        panic!("not readable once recorded")
+    };
+    assert_eq!(bytes, mpc::net::codec::encode(&shares[0]).to_vec());
+    assert!(worker::executor::Inputs::named(w.store(), "acme/payroll").is_ok());
+}

@@ -51,13 +51,16 @@ fn transport(config: &MeshConfig) -> Result<Arc<TransportConfig>, QuicError> {
 /// (quinn drops packets whose ID does not validate) and answers them with resets its peers
 /// accept, so they see the departure within a keep-alive interval and form the mesh again
 /// before the next session, rather than sending into a dead connection until the idle timeout.
-fn endpoint_config(identity: &Identity) -> quinn::EndpointConfig {
-    let reset = identity.derive_key("quic stateless reset");
+///
+/// `purpose` separates the keys of a node's endpoints (`"quic"` for the mesh; the control
+/// plane uses its own).
+pub fn endpoint_config(identity: &Identity, purpose: &str) -> quinn::EndpointConfig {
+    let reset = identity.derive_key(&format!("{purpose} stateless reset"));
     let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
         ring::hmac::HMAC_SHA256,
         &reset[..],
     )));
-    let cids = identity.derive_key("quic connection ids");
+    let cids = identity.derive_key(&format!("{purpose} connection ids"));
     let cid_key = u64::from_le_bytes(cids[..8].try_into().expect("8 bytes"));
     config.cid_generator(move || {
         Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
@@ -98,8 +101,13 @@ impl QuicNode {
             std::net::UdpSocket::bind(addr).map_err(|source| QuicError::Bind { addr, source })?;
         let runtime = quinn::default_runtime()
             .ok_or_else(|| QuicError::Config("no async runtime (tokio) is running".into()))?;
-        let endpoint = Endpoint::new(endpoint_config(&identity), Some(server), socket, runtime)
-            .map_err(|source| QuicError::Bind { addr, source })?;
+        let endpoint = Endpoint::new(
+            endpoint_config(&identity, "quic"),
+            Some(server),
+            socket,
+            runtime,
+        )
+        .map_err(|source| QuicError::Bind { addr, source })?;
         Ok(QuicNode {
             endpoint,
             identity,

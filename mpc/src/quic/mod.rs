@@ -53,7 +53,7 @@ use crate::identity::PublicKey;
 use crate::net::SessionId;
 use crate::party::PartyId;
 
-pub use mesh::{QuicMesh, QuicNode};
+pub use mesh::{QuicMesh, QuicNode, endpoint_config};
 pub use stream::QuicNetwork;
 
 /// Why forming or using the mesh failed. Each variant names the party, address or session.
