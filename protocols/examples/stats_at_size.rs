@@ -139,6 +139,10 @@ fn main() {
         minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: None,
         max_owner_share: None,
+        min_query_rows: 0,
+        dominance_owners: 1,
+        p_percent: None,
+        min_owner_rows: 0,
     };
     let start = Instant::now();
     let on_clear = std::env::var("STATS_AT_SIZE_CLEAR").is_ok();
