@@ -57,8 +57,9 @@
 //! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
 //! updates (`worker/src/jobs.rs`).
 //!
-//! Not covered here: [`Randomness::Prss`](super::Randomness) (its edaBits comparisons run in
-//! GF(2^8), outside this check), refused under this level; owners' inputs (range and job rules)
+//! Under [`Randomness::Prss`](super::Randomness) random values and doubles come from PRSS
+//! (sound here, see [`super::prss`]) and comparisons keep the field path with checked bits (the
+//! edaBits path runs in GF(2^8), outside this check). Not covered here: owners' inputs (range and job rules)
 //! and choosing the level per job are the callers' part, not built yet. Naming the cheating
 //! party is not attempted (see [`Engine::as_integrity`]'s comment).
 
