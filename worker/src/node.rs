@@ -256,15 +256,9 @@ async fn run_job(
         .replica()
         .map(|r| r.admit(coordinator::ledger::budget::spending))
         .unwrap_or_default();
-    let computed = match crate::executor::execute_charged(
-        &mut engine,
-        service.store(),
-        &spec,
-        limits,
-        &spending,
-    )
-    .await
-    {
+    let execution =
+        crate::executor::execute_charged(&mut engine, service.store(), &spec, limits, &spending);
+    let computed = match crate::memory::capped(limits.max_job_memory_mib, execution).await {
         Ok((output, spent)) => {
             crate::jobs::settle(&mut engine, service.store(), job, session_id, output, spent).await
         }

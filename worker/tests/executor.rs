@@ -20,6 +20,15 @@ use rand::SeedableRng;
 use worker::executor::{ExecError, Spending, execute_charged};
 use worker::store::ShareStore;
 
+/// The counting allocator of the `quorate` binary, so that jobs here are measured as a worker
+/// measures them (worker/src/memory.rs).
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+fn count_allocations() {
+    worker::memory::set_probe(|| ALLOCATOR.allocated() as u64);
+}
+
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
 fn csv(owner: u64, rows: usize) -> String {
@@ -88,7 +97,8 @@ fn run_job_over<N: mpc::net::Network + Sync + 'static>(
     nets: Vec<N>,
     spec: JobSpec,
 ) -> Vec<Result<PublicResult, String>> {
-    run_charged_over(stores, params, config, nets, spec, Spending::new())
+    let cap = Limits::default().max_job_memory_mib;
+    run_charged_over(stores, params, config, nets, spec, Spending::new(), cap)
         .into_iter()
         .map(|r| r.map(|(public, _)| public))
         .collect()
@@ -108,7 +118,8 @@ fn run_charged(
         ..Default::default()
     };
     let nets = MemoryNetwork::mesh(params.n());
-    run_charged_over(stores, params, config, nets, spec, spending)
+    let cap = Limits::default().max_job_memory_mib;
+    run_charged_over(stores, params, config, nets, spec, spending, cap)
 }
 
 fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
@@ -118,6 +129,7 @@ fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
     nets: Vec<N>,
     spec: JobSpec,
     spending: Spending,
+    memory_cap_mib: u64,
 ) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -129,12 +141,12 @@ fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
         async move {
             let me = e.me().index();
             let limits = Limits::default();
-            Ok(
-                execute_charged(&mut e, &stores[me], &spec, &limits, &spending)
-                    .await
-                    .map(|(o, spent)| (o.public, spent))
-                    .map_err(|e: ExecError| e.to_string()),
-            )
+            // As the worker runs it: under the measured memory cap (worker/src/memory.rs).
+            let job = execute_charged(&mut e, &stores[me], &spec, &limits, &spending);
+            Ok(worker::memory::capped(memory_cap_mib, job)
+                .await
+                .map(|(o, spent)| (o.public, spent))
+                .map_err(|e: ExecError| e.to_string()))
         }
     }))
     .into_iter()
@@ -566,5 +578,70 @@ fn a_repeated_dp_query_is_refused_once_the_budget_is_spent() {
         "SELECT SUM(salary) FROM payroll",
         None,
         "epsilon_budget",
+    );
+}
+
+/// A job whose measured memory passes its cap fails, on every worker, naming what it used and
+/// the cap and where the cap is set; the process goes on, and the same job under the default
+/// cap then runs and matches the clear computation.
+#[test]
+fn a_job_over_its_memory_cap_fails_and_the_worker_goes_on() {
+    count_allocations();
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let query =
+        "SELECT team, COUNT(*), AVG(salary) FROM payroll WHERE salary > 40000 GROUP BY team";
+    let config = EngineConfig {
+        mul: MulProtocol::Grr,
+        check_openings: true,
+        ..Default::default()
+    };
+    let nets = MemoryNetwork::mesh(3);
+    let spending = Spending::new();
+    let spec = statistics(query);
+    let capped = run_charged_over(stores.clone(), params, config, nets, spec, spending, 0);
+    let mut over = 0;
+    for r in &capped {
+        let e = r
+            .as_ref()
+            .err()
+            .expect("no worker finishes a job over its cap");
+        if e.contains("over its cap of 0 MiB set in worker.toml [limits] max_job_memory_mib") {
+            over += 1;
+        }
+    }
+    assert!(over >= 1, "{capped:?}");
+    // The worker goes on: the same job under the default cap.
+    let outputs = run_job(stores, params, MulProtocol::Grr, statistics(query));
+    assert_matches_clear(&outputs, query, &tables, DEFAULT_MINIMUMS);
+}
+
+/// The default group minimums (3 owners, 10 rows).
+const DEFAULT_MINIMUMS: GroupMinimums = GroupMinimums {
+    owners: 3,
+    rows: 10,
+};
+
+/// The cap itself: a job that holds 64 MiB is stopped under a 16 MiB cap with the figures in
+/// its error, and runs to its end under a larger one.
+#[test]
+fn the_memory_cap_stops_a_job_between_its_rounds() {
+    count_allocations();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let job = || async {
+        let held = vec![1u8; 64 << 20];
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await; // a round
+        Ok::<usize, ExecError>(held.iter().map(|&b| b as usize).sum())
+    };
+    let err = rt.block_on(worker::memory::capped(16, job())).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("job used 6"), "{text}");
+    assert!(text.contains("over its cap of 16 MiB"), "{text}");
+    assert_eq!(
+        rt.block_on(worker::memory::capped(100_000, job())).unwrap(),
+        64 << 20
     );
 }
