@@ -32,3 +32,9 @@ j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
 print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
   echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
 }
+
+# cluster_identities OWNERS: the client identities `analyst` and `firm0` .. `firm(OWNERS-1)`.
+cluster_identities() {
+  "$bin" identity new analyst --cluster "$c" > /dev/null
+  for ((f = 0; f < $1; f++)); do "$bin" identity new "firm$f" --cluster "$c" > /dev/null; done
+}

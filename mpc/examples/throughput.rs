@@ -57,8 +57,8 @@ struct Args {
     random_bits: BitProtocol,
     /// Where random sharings and comparisons' bits come from: dealt (a dealing round; bit
     /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits comparisons
-    /// in GF(2^8)).
-    #[arg(long, default_value = "dealt")]
+    /// in GF(2^8); the default, as in the engine and the workers).
+    #[arg(long, default_value = "prss")]
     randomness: Randomness,
     /// semi-honest, or malicious (with abort: every product and random bit checked before the
     /// outputs are opened, the check included in the time).

@@ -32,10 +32,11 @@ enum Op {
 
 const FRAC: u32 = 16;
 
-fn config(mul: MulProtocol, bits: BitProtocol) -> EngineConfig {
+fn config(mul: MulProtocol, bits: BitProtocol, randomness: Randomness) -> EngineConfig {
     EngineConfig {
         mul,
         bits,
+        randomness,
         security: SecurityLevel::Malicious,
         ..Default::default()
     }
@@ -46,11 +47,13 @@ fn config(mul: MulProtocol, bits: BitProtocol) -> EngineConfig {
 type Outcome = (Vec<Result<(Vec<i128>, u64)>>, u64);
 
 /// Runs `op` on `a`, `b` (dealt beforehand, `bits` bits) with party `cheater` deviating as
-/// `cheat` says (no one when `None`).
+/// `cheat` says (no one when `None`), with dealt or PRSS randomness (under this level PRSS
+/// makes random values, masks and double sharings; comparisons keep their checked bits).
 fn session(
     n: usize,
     mul: MulProtocol,
     bits_protocol: BitProtocol,
+    randomness: Randomness,
     op: Op,
     a: &[i128],
     b: &[i128],
@@ -70,7 +73,7 @@ fn session(
         .enable_all()
         .build()
         .unwrap();
-    let config = config(mul, bits_protocol);
+    let config = config(mul, bits_protocol, randomness);
     let results = runtime.block_on(run_networks(nets, params, config, 3, move |e| {
         let me = e.me().index();
         let (x, y) = (xs[me].clone(), ys[me].clone());
@@ -143,13 +146,14 @@ fn honest_values(outcome: &Outcome) -> Vec<i128> {
     values.unwrap()
 }
 
-fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol)> {
+fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol, Randomness)> {
     (
         prop::sample::select(vec![3usize, 5, 7]),
         prop::bool::ANY,
         prop::bool::ANY,
+        prop::bool::ANY,
     )
-        .prop_map(|(n, grr, sq)| {
+        .prop_map(|(n, grr, sq, prss)| {
             let mul = if grr {
                 MulProtocol::Grr
             } else {
@@ -160,7 +164,11 @@ fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol)> {
             } else {
                 BitProtocol::DealtXor
             };
-            (n, mul, bits)
+            let randomness = match prss {
+                true => Randomness::Prss,
+                false => Randomness::Dealt,
+            };
+            (n, mul, bits, randomness)
         })
 }
 
@@ -181,24 +189,24 @@ proptest! {
 
     #[test]
     fn malicious_integer_ops_equal_clear(s in setting(), a in values(), b in values()) {
-        let (n, mul, bits) = s;
+        let (n, mul, bits, randomness) = s;
         let len = a.len().min(b.len()) & !1;
         let (a, b) = (&a[..len], &b[..len]);
         for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq] {
-            let got = honest_values(&session(n, mul, bits, op, a, b, None));
+            let got = honest_values(&session(n, mul, bits, randomness, op, a, b, None));
             prop_assert_eq!(got, clear(op, a, b).0, "{:?}", op);
         }
     }
 
     #[test]
     fn malicious_fixed_point_ops_equal_clear(s in setting(), a in prop::collection::vec(-1.0e4f64..1.0e4, 1..4), b in prop::collection::vec(1.0f64..1.0e3, 1..4), neg in prop::bool::ANY) {
-        let (n, mul, bits) = s;
+        let (n, mul, bits, randomness) = s;
         let q = |x: f64| (x * 65536.0).round() as i128;
         let len = a.len().min(b.len());
         let a: Vec<i128> = a[..len].iter().map(|&x| q(x)).collect();
         let b: Vec<i128> = b[..len].iter().map(|&x| if neg { -q(x) } else { q(x) }).collect();
         for op in [Op::FxMul, Op::FxDiv] {
-            let got = honest_values(&session(n, mul, bits, op, &a, &b, None));
+            let got = honest_values(&session(n, mul, bits, randomness, op, &a, &b, None));
             let (want, tol) = clear(op, &a, &b);
             for (g, w) in got.iter().zip(&want) {
                 prop_assert!((g - w).abs() <= tol.max(w.abs() >> 14), "{:?}: {} vs {}", op, g, w);
@@ -238,7 +246,14 @@ fn assert_correct_or_aborted(outcome: &Outcome, want: &[i128], tol: i128, what: 
 /// messages of that round: the first element, then the last (a dealing round carries doubles
 /// first and bits last). Rounds where the cheater sends nothing are skipped (and counted, to
 /// show most are attacked).
-fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
+fn sweep(
+    n: usize,
+    mul: MulProtocol,
+    bits: BitProtocol,
+    randomness: Randomness,
+    op: Op,
+    stride: usize,
+) {
     let (a, b): (Vec<i128>, Vec<i128>) = match op {
         Op::FxMul | Op::FxDiv => (vec![3 << 16, -(5 << 16)], vec![7 << 16, 2 << 16]),
         _ => (
@@ -246,7 +261,7 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
             vec![-3, 4, i32::MIN as i128, 0],
         ),
     };
-    let honest = session(n, mul, bits, op, &a, &b, None);
+    let honest = session(n, mul, bits, randomness, op, &a, &b, None);
     let rounds = honest.0[0].as_ref().unwrap().1 as u32;
     let (want, tol) = clear(op, &a, &b);
     let (mut aborted, mut harmless, mut skipped) = (0, 0, 0);
@@ -257,13 +272,13 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
                 tamper,
                 ..Cheat::in_round(round)
             };
-            let outcome = session(n, mul, bits, op, &a, &b, Some((cheater, cheat)));
+            let outcome = session(n, mul, bits, randomness, op, &a, &b, Some((cheater, cheat)));
             if outcome.1 == 0 {
                 skipped += 1;
                 continue;
             }
             let what = format!(
-                "{op:?} n={n} {mul} {bits}: party {cheater} cheats in round {round} ({tamper:?})"
+                "{op:?} n={n} {mul} {bits} {randomness}: party {cheater} cheats in round {round} ({tamper:?})"
             );
             match assert_correct_or_aborted(&outcome, &want, tol, &what) {
                 true => aborted += 1,
@@ -275,7 +290,7 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
     // sharing drawn as a plain random sharing, say) changes nothing; most attacks abort.
     assert!(
         aborted > 4 * harmless && aborted > skipped,
-        "{op:?} n={n} {mul} {bits}: {aborted} aborted, {harmless} harmless, {skipped} skipped"
+        "{op:?} n={n} {mul} {bits} {randomness}: {aborted} aborted, {harmless} harmless, {skipped} skipped"
     );
 }
 
@@ -286,28 +301,39 @@ fn sweep(n: usize, mul: MulProtocol, bits: BitProtocol, op: Op, stride: usize) {
 fn cheating_on_mul_and_dot_aborts() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
-            sweep(n, mul, BitProtocol::DealtXor, Op::Mul, 1);
-            sweep(n, mul, BitProtocol::DealtXor, Op::Dot, 1);
+            sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, Op::Mul, 1);
+            sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, Op::Dot, 1);
         }
     }
 }
 
 #[test]
 fn cheating_on_comparisons_aborts() {
-    sweep(3, MulProtocol::Grr, BitProtocol::DealtXor, Op::Lt, 2);
-    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 2);
-    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Eq, 3);
-    sweep(5, MulProtocol::Dn07, BitProtocol::DealtXor, Op::Lt, 5);
-    sweep(7, MulProtocol::Grr, BitProtocol::DealtXor, Op::Eq, 5);
-    sweep(3, MulProtocol::Dn07, BitProtocol::Squaring, Op::Lt, 4);
+    use BitProtocol::{DealtXor, Squaring};
+    use MulProtocol::{Dn07, Grr};
+    for (n, mul, bits, op, stride) in [
+        (3, Grr, DealtXor, Op::Lt, 2),
+        (3, Dn07, DealtXor, Op::Lt, 2),
+        (3, Dn07, DealtXor, Op::Eq, 3),
+        (5, Dn07, DealtXor, Op::Lt, 5),
+        (7, Grr, DealtXor, Op::Eq, 5),
+        (3, Dn07, Squaring, Op::Lt, 4),
+    ] {
+        sweep(n, mul, bits, Randomness::Dealt, op, stride);
+    }
 }
 
 #[test]
 fn cheating_on_fixed_point_aborts() {
-    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 1);
-    sweep(5, MulProtocol::Grr, BitProtocol::DealtXor, Op::FxMul, 2);
-    sweep(7, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxMul, 3);
-    sweep(3, MulProtocol::Dn07, BitProtocol::DealtXor, Op::FxDiv, 4);
+    use MulProtocol::{Dn07, Grr};
+    for (n, mul, op, stride) in [
+        (3, Dn07, Op::FxMul, 1),
+        (5, Grr, Op::FxMul, 2),
+        (7, Dn07, Op::FxMul, 3),
+        (3, Dn07, Op::FxDiv, 4),
+    ] {
+        sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, op, stride);
+    }
 }
 
 /// Every round of every operation, n = 3, 5, 7, both protocols (a few minutes in release):
@@ -318,15 +344,17 @@ fn full_sweep() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
             for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
-                sweep(n, mul, BitProtocol::DealtXor, op, 1);
+                for randomness in [Randomness::Dealt, Randomness::Prss] {
+                    sweep(n, mul, BitProtocol::DealtXor, randomness, op, 1);
+                }
             }
-            sweep(n, mul, BitProtocol::Squaring, Op::Lt, 1);
+            sweep(n, mul, BitProtocol::Squaring, Randomness::Dealt, Op::Lt, 1);
         }
     }
 }
 
 #[test]
-fn security_level_parses_and_refuses_prss() {
+fn security_level_parses_and_prss_is_the_default() {
     assert_eq!(
         "malicious".parse::<SecurityLevel>(),
         Ok(SecurityLevel::Malicious)
@@ -343,14 +371,61 @@ fn security_level_parses_and_refuses_prss() {
             .contains("semi-honest or malicious")
     );
     assert_eq!(EngineConfig::default().security, SecurityLevel::SemiHonest);
-    let net = MemoryNetwork::mesh(3).remove(0);
-    let config = EngineConfig {
-        randomness: Randomness::Prss,
-        security: SecurityLevel::Malicious,
-        ..Default::default()
-    };
-    let err = Engine::<_, Fr>::new(net, Params::max_threshold(3).unwrap(), config, [0; 32])
-        .err()
-        .expect("refused");
-    assert!(err.to_string().contains("randomness = dealt"), "{err}");
+    assert_eq!(EngineConfig::default().randomness, Randomness::Prss);
+}
+
+/// PRSS under the malicious level (random values, masks and double sharings from the keys;
+/// comparisons on checked bits): a party that alters any one round of its messages, the key
+/// round and the key confirmation included, makes the session abort or changes nothing.
+#[test]
+fn cheating_under_prss_aborts() {
+    use MulProtocol::{Dn07, Grr};
+    for (n, mul, op, stride) in [
+        (3, Grr, Op::Mul, 1),
+        (3, Dn07, Op::Mul, 1),
+        (5, Grr, Op::Mul, 1),
+        (5, Dn07, Op::Mul, 1),
+        (7, Grr, Op::Mul, 1),
+        (7, Dn07, Op::Mul, 1),
+        (3, Dn07, Op::Lt, 2),
+        (5, Grr, Op::Lt, 4),
+        (7, Dn07, Op::Eq, 5),
+        (3, Grr, Op::FxMul, 2),
+    ] {
+        sweep(n, mul, BitProtocol::DealtXor, Randomness::Prss, op, stride);
+    }
+}
+
+/// A PRSS key leader that sends a member a different key (an altered key message, bytes XORed)
+/// is caught by the key confirmation before anything is computed: every honest member of that
+/// key set fails with the PRSS-keys integrity error. n = 3, 5, 7.
+#[test]
+fn a_leader_sending_inconsistent_prss_keys_is_caught() {
+    for n in [3, 5, 7] {
+        let cheat = Cheat {
+            to: Some(PartyId(1)),
+            ..Cheat::in_round(0)
+        };
+        let outcome = session(
+            n,
+            MulProtocol::Dn07,
+            BitProtocol::DealtXor,
+            Randomness::Prss,
+            Op::Mul,
+            &[3, -4],
+            &[5, 6],
+            Some((PartyId(0), cheat)),
+        );
+        assert!(outcome.1 > 0, "n={n}: the key message was not altered");
+        match &outcome.0[1] {
+            Err(MpcError::IntegrityCheckFailed { check, .. }) => {
+                assert!(check.contains("PRSS keys"), "n={n}: {check}")
+            }
+            other => panic!("n={n}: party 1 did not catch the altered key: {other:?}"),
+        }
+        assert!(
+            outcome.0.iter().all(|r| r.is_err()),
+            "n={n}: a party went on"
+        );
+    }
 }

@@ -315,10 +315,22 @@ fn clear_bits(x: &[i128], k: u32) -> Vec<Vec<i128>> {
 /// Decomposes party 0's `x` (bound `k`) and opens every bit, with the products, random bits and
 /// rounds it spent.
 fn decompose(
+    setting: Setting,
+    seed: u64,
+    x: Vec<i128>,
+    k: u32,
+) -> (Vec<Vec<i128>>, u64, u64, bool) {
+    decompose_within(setting, seed, x, k, None)
+}
+
+/// [`decompose`] with the engine's working-memory budget set (bytes), so that long batches run
+/// in chunks.
+fn decompose_within(
     (n, t, mul, bit_protocol, randomness): Setting,
     seed: u64,
     x: Vec<i128>,
     k: u32,
+    memory: Option<usize>,
 ) -> (Vec<Vec<i128>>, u64, u64, bool) {
     let params = Params::new(n, t).unwrap();
     let config = EngineConfig {
@@ -332,6 +344,9 @@ fn decompose(
         let x = x.clone();
         async move {
             let me = e.me();
+            if let Some(bytes) = memory {
+                e.set_comparison_memory(bytes);
+            }
             let s = e
                 .input_ints(PartyId(0), (me == PartyId(0)).then_some(&x[..]), x.len(), k)
                 .await?;
@@ -369,6 +384,35 @@ proptest! {
             };
             prop_assert_eq!(mults, k as u64 * len + per_bit * (k as u64 + 1) * len);
             prop_assert_eq!(random, (k as u64 + 1) * len);
+        }
+    }
+}
+
+/// A batch longer than the memory budget allows runs in chunks (here of 1 to 3 elements) and
+/// still equals the clear bits, with the same products and random bits: n = 3, 5, 7, every
+/// threshold, both randomness sources, 32- and 64-bit bounds with their edges.
+#[test]
+fn bit_decompose_in_chunks_matches_clear() {
+    let edges32: Vec<i128> = vec![i32::MIN as i128, -1, 0, 1, i32::MAX as i128, 12345, -777];
+    let edges64: Vec<i128> = vec![i64::MIN as i128, -1, 0, 1, i64::MAX as i128];
+    let settings = [(3, 1), (5, 1), (5, 2), (7, 1), (7, 2), (7, 3)];
+    for (i, &(n, t)) in settings.iter().enumerate() {
+        let mul = [MulProtocol::Grr, MulProtocol::Dn07][i % 2];
+        for randomness in [Randomness::Dealt, Randomness::Prss] {
+            let setting = (n, t, mul, BitProtocol::DealtXor, randomness);
+            for (x, k) in [(edges32.clone(), 31u32), (edges64.clone(), 63)] {
+                let budget = 3 * 8 * 32 * 32; // 3 elements at k = 31, 1 at k = 63
+                let (got, mults, random, boolean) =
+                    decompose_within(setting, 5, x.clone(), k, Some(budget));
+                let what = format!("n={n} t={t} {mul} {randomness} k={k}");
+                assert!(boolean, "{what}");
+                assert_eq!(got, clear_bits(&x, k), "{what}");
+                let (whole_mults, whole_random) = {
+                    let (_, m, r, _) = decompose(setting, 5, x.clone(), k);
+                    (m, r)
+                };
+                assert_eq!((mults, random), (whole_mults, whole_random), "{what}");
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use mpc::engine::commit::to_scalar;
 use mpc::engine::prf::dy_tag;
 use mpc::testing::{agreed, run_parties};
-use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, PartyId};
+use mpc::{EngineConfig, Field, Fr, MulProtocol, Params, PartyId, Randomness};
 
 const XS: [i128; 6] = [0, 1, -1, 42, 1 << 59, 42];
 
@@ -61,12 +61,17 @@ fn open_in_exponent_matches_the_clear_points() {
 
 #[test]
 fn dy_tags_match_the_clear_prf_under_the_shared_key() {
-    for (params, mul) in settings() {
+    let sources = [Randomness::Dealt, Randomness::Prss];
+    let cases = settings()
+        .into_iter()
+        .flat_map(|s| sources.into_iter().map(move |r| (s, r)));
+    for ((params, mul), randomness) in cases {
         let (tags, key) = agreed(run_parties(
             params,
             EngineConfig {
                 mul,
                 check_openings: true,
+                randomness,
                 ..Default::default()
             },
             9,
@@ -83,7 +88,12 @@ fn dy_tags_match_the_clear_prf_under_the_shared_key() {
                 let k = e.random(1).await?;
                 let before = e.stats().rounds;
                 let tags = e.prf_tags(&x, &k).await?;
-                let expect = if mul == MulProtocol::Dn07 { 5 } else { 4 };
+                // Under PRSS the masks' dealing round goes (the key is made above).
+                let expect = match (mul, randomness) {
+                    (MulProtocol::Dn07, Randomness::Dealt) => 5,
+                    (MulProtocol::Grr, Randomness::Dealt) | (MulProtocol::Dn07, _) => 4,
+                    (MulProtocol::Grr, _) => 3,
+                };
                 assert_eq!(e.stats().rounds - before, expect, "rounds");
                 // Test only: open the key to check the tags in the clear.
                 let key = e.open(&k).await?;
@@ -101,12 +111,17 @@ fn dy_tags_match_the_clear_prf_under_the_shared_key() {
 
 #[test]
 fn a_fresh_key_costs_no_extra_round_and_gives_injective_tags() {
-    for (params, mul) in settings() {
+    let sources = [Randomness::Dealt, Randomness::Prss];
+    let cases = settings()
+        .into_iter()
+        .flat_map(|s| sources.into_iter().map(move |r| (s, r)));
+    for ((params, mul), randomness) in cases {
         let tags = agreed(run_parties(
             params,
             EngineConfig {
                 mul,
                 check_openings: true,
+                randomness,
                 ..Default::default()
             },
             4,
@@ -122,6 +137,8 @@ fn a_fresh_key_costs_no_extra_round_and_gives_injective_tags() {
                     .await?;
                 let before = e.stats().rounds;
                 let tags = e.prf_tags_fresh_key(&x).await?;
+                // DN07's dealing round for its doubles, which PRSS makes locally.
+                // Under PRSS the session's key round takes the place of the dealing round.
                 let expect = if mul == MulProtocol::Dn07 { 5 } else { 4 };
                 assert_eq!(e.stats().rounds - before, expect, "rounds");
                 Ok(tags)

@@ -21,6 +21,7 @@ fn rounds_with(
         mul,
         check_openings: true,
         bits,
+        randomness: Randomness::Dealt,
         ..Default::default()
     };
     rounds_config(n, t, config, false, len, op)
@@ -93,6 +94,38 @@ fn rounds_are_constant_in_the_batch_length() {
             println!("{op} {mul} len={len}: {got} rounds");
             assert_eq!(got, want, "{op} with {mul} on a batch of {len}");
         }
+    }
+}
+
+/// The same under PRSS (the default): after the key round, every operation's rounds do not
+/// depend on the batch length, and none of them runs DN07's dealing round for its doubles.
+#[test]
+fn prss_rounds_are_constant_in_the_batch_length() {
+    for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+        let config = EngineConfig {
+            mul,
+            check_openings: true,
+            randomness: Randomness::Prss,
+            ..Default::default()
+        };
+        for op in [
+            "open",
+            "mul",
+            "dot",
+            "lt",
+            "eq",
+            "bits",
+            "fxmul",
+            "random_bits",
+        ] {
+            let one = rounds_config(3, 1, config, true, 1, op);
+            let many = rounds_config(3, 1, config, true, 40, op);
+            println!("{op} {mul} prss: {one} rounds");
+            assert_eq!(one, many, "{op} with {mul} under PRSS");
+        }
+        // Under PRSS a multiplication needs no dealing round (dealt: 1 with GRR, 3 with DN07).
+        let per_mul = if mul == MulProtocol::Grr { 1 } else { 2 };
+        assert_eq!(rounds_config(3, 1, config, true, 40, "mul"), per_mul);
     }
 }
 

@@ -41,7 +41,7 @@ pub struct BenchOptions {
     /// Multiplication protocols. Default: grr, dn07.
     pub protocols: Vec<MulProtocol>,
     /// Sources of randomness, each against every protocol (a PRSS cell's protocol reads
-    /// `grr+prss`). Default: dealt.
+    /// `grr+prss`). Default: prss, the engine's default (add dealt to compare the old path).
     pub randomness: Vec<Randomness>,
     /// Security levels, each against every protocol (a malicious cell's protocol reads
     /// `dn07+malicious`). Default: semi-honest.
@@ -74,7 +74,7 @@ impl Default for BenchOptions {
             parties: vec![3, 5, 7, 11, 15, 21, 31],
             ops: vec![Op::Mul, Op::Lt, Op::Eq, Op::Fxmul],
             protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
-            randomness: vec![Randomness::Dealt],
+            randomness: vec![Randomness::Prss],
             security: vec![SecurityLevel::SemiHonest],
             networks: vec![Preset::Lan, Preset::Wan],
             jobs: Vec::new(),

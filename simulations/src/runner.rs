@@ -35,7 +35,8 @@ pub fn run_scenario(scenario: &Scenario) -> Result<Report, SimError> {
     })
 }
 
-/// Runs `scenario` with one multiplication protocol.
+/// Runs `scenario` with one multiplication protocol and dealt randomness (the scenarios'
+/// recorded figures were measured so; [`run_protocol_with`] chooses).
 pub fn run_protocol(scenario: &Scenario, protocol: MulProtocol) -> Result<RunReport, SimError> {
     run_protocol_with(scenario, protocol, mpc::Randomness::Dealt)
 }

@@ -12,6 +12,7 @@ fn a_small_matrix_writes_tables_and_charts() {
         parties: vec![3, 5],
         ops: vec![Op::Mul, Op::Select],
         protocols: vec![MulProtocol::Grr, MulProtocol::Dn07],
+        randomness: vec![mpc::Randomness::Dealt],
         networks: vec![Preset::Lan, Preset::Wan],
         batch: 10,
         out_dir: Some(dir.clone()),
@@ -59,13 +60,15 @@ fn a_small_matrix_writes_tables_and_charts() {
 }
 
 /// The security level is a dimension of the matrix: a malicious cell runs with every product
-/// checked and still matches the plaintext computation.
+/// checked and still matches the plaintext computation (under PRSS, the default randomness,
+/// which the malicious level accepts).
 #[test]
 fn security_is_a_dimension() {
     let options = BenchOptions {
         parties: vec![3],
         ops: vec![Op::Mul, Op::Lt],
         protocols: vec![MulProtocol::Dn07],
+        randomness: vec![mpc::Randomness::Prss],
         networks: vec![Preset::Lan],
         security: vec![
             mpc::SecurityLevel::SemiHonest,
@@ -83,10 +86,10 @@ fn security_is_a_dimension() {
     assert_eq!(
         labels,
         [
-            ("mul", "dn07"),
-            ("mul", "dn07+malicious"),
-            ("lt", "dn07"),
-            ("lt", "dn07+malicious")
+            ("mul", "dn07+prss"),
+            ("mul", "dn07+prss+malicious"),
+            ("lt", "dn07+prss"),
+            ("lt", "dn07+prss+malicious")
         ]
     );
     assert!(

@@ -70,8 +70,8 @@ pub(super) struct BenchArgs {
     pub(super) protocol: Vec<String>,
     /// Sources of randomness, each against every protocol: dealt (dealing rounds, bit
     /// circuits on field elements) or prss (pseudo-random secret sharing, edaBits
-    /// comparisons in GF(2^8)).
-    #[arg(long, value_delimiter = ',', default_value = "dealt")]
+    /// comparisons in GF(2^8); the default, as in the engine and the workers).
+    #[arg(long, value_delimiter = ',', default_value = "prss")]
     pub(super) randomness: Vec<String>,
     /// Security levels, each against every protocol: semi-honest, malicious (with abort:
     /// every product and random bit checked before outputs are opened).

@@ -58,6 +58,9 @@ pub enum ExecError {
     /// failed: ..."): nothing was committed or staged.
     #[error("{0}")]
     Integrity(mpc::MpcError),
+    /// The job's measured memory passed its cap ([`crate::memory`]): the job was stopped.
+    #[error(transparent)]
+    OverMemory(#[from] crate::memory::OverMemory),
 }
 
 /// The committed datasets a job names by `name`, in owner order (the same on every worker):

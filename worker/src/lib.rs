@@ -8,6 +8,7 @@
 //! - [`executor`]: running one job (policies checked, own shares loaded, protocol on the mesh);
 //! - [`jobs`]: what the worker keeps of a finished job, and its side of the ledger;
 //! - [`attempts`]: the job attempt running here, cancelled by a newer one;
+//! - [`memory`]: a running job's measured memory, and the cap that fails it;
 //! - [`replica`]: the ledger replica and what this worker signs (one entry per height);
 //! - [`mesh`]: this worker's place in the QUIC mesh of workers, re-formed when it breaks;
 //! - [`node`]: the process: control plane on QUIC, the mesh, reload and shutdown;
@@ -21,6 +22,7 @@ pub mod attempts;
 pub mod config;
 pub mod executor;
 pub mod jobs;
+pub mod memory;
 pub mod mesh;
 pub mod node;
 pub mod replica;

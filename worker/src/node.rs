@@ -264,15 +264,9 @@ async fn run_job(
         ended: &ended,
         reservations: service.reservations(),
     };
-    let computed = match crate::executor::execute_admitted(
-        &mut engine,
-        service.store(),
-        &spec,
-        limits,
-        &admission,
-    )
-    .await
-    {
+    let execution =
+        crate::executor::execute_admitted(&mut engine, service.store(), &spec, limits, &admission);
+    let computed = match crate::memory::capped(limits.max_job_memory_mib, execution).await {
         Ok((output, spent)) => {
             crate::jobs::settle(&mut engine, service.store(), job, session_id, output, spent).await
         }

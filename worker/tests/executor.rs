@@ -22,6 +22,15 @@ use worker::admission_budget::Reservations;
 use worker::executor::{Admission, ExecError, Spending, execute_admitted};
 use worker::store::ShareStore;
 
+/// The counting allocator of the `quorate` binary, so that jobs here are measured as a worker
+/// measures them (worker/src/memory.rs).
+#[global_allocator]
+static ALLOCATOR: cap::Cap<std::alloc::System> = cap::Cap::new(std::alloc::System, usize::MAX);
+
+fn count_allocations() {
+    worker::memory::set_probe(|| ALLOCATOR.allocated() as u64);
+}
+
 const SCHEMA: &str = "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 31\n[[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"red\", \"green\", \"blue\"]\n";
 
 fn csv(owner: u64, rows: usize) -> String {
@@ -90,7 +99,8 @@ fn run_job_over<N: mpc::net::Network + Sync + 'static>(
     nets: Vec<N>,
     spec: JobSpec,
 ) -> Vec<Result<PublicResult, String>> {
-    run_charged_over(stores, params, config, nets, spec, Spending::new())
+    let cap = Limits::default().max_job_memory_mib;
+    run_charged_over(stores, params, config, nets, spec, Spending::new(), cap)
         .into_iter()
         .map(|r| r.map(|(public, _)| public))
         .collect()
@@ -110,7 +120,8 @@ fn run_charged(
         ..Default::default()
     };
     let nets = MemoryNetwork::mesh(params.n());
-    run_charged_over(stores, params, config, nets, spec, spending)
+    let cap = Limits::default().max_job_memory_mib;
+    run_charged_over(stores, params, config, nets, spec, spending, cap)
 }
 
 fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
@@ -120,20 +131,34 @@ fn run_charged_over<N: mpc::net::Network + Sync + 'static>(
     nets: Vec<N>,
     spec: JobSpec,
     spending: Spending,
+    memory_cap_mib: u64,
 ) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
     let fresh = Arc::new((0..params.n()).map(|_| Reservations::default()).collect());
     let ledger = Ledger {
         spending,
         ended: BTreeSet::new(),
+        memory_cap_mib,
     };
     run_admitted_over(stores, params, config, nets, spec, (0, ledger), fresh)
 }
 
-/// What a worker's ledger replica says: each dataset's spending, and the jobs that ended.
-#[derive(Clone, Default)]
+/// What a worker's ledger replica says: each dataset's spending, and the jobs that ended; and
+/// the worker's memory cap for the job (0: the default, [`Limits::default`]'s).
+#[derive(Clone)]
 struct Ledger {
     spending: Spending,
     ended: BTreeSet<u64>,
+    memory_cap_mib: u64,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            spending: Spending::default(),
+            ended: BTreeSet::new(),
+            memory_cap_mib: Limits::default().max_job_memory_mib,
+        }
+    }
 }
 
 /// Runs job `job.0` as every worker, each admitting it among its own `reservations`.
@@ -163,12 +188,12 @@ fn run_admitted_over<N: mpc::net::Network + Sync + 'static>(
                 ended: &job.1.ended,
                 reservations: &reservations[me],
             };
-            Ok(
-                execute_admitted(&mut e, &stores[me], &spec, &limits, &admission)
-                    .await
-                    .map(|(o, spent)| (o.public, spent))
-                    .map_err(|e: ExecError| e.to_string()),
-            )
+            // As the worker runs it: under the measured memory cap (worker/src/memory.rs).
+            let run = execute_admitted(&mut e, &stores[me], &spec, &limits, &admission);
+            Ok(worker::memory::capped(job.1.memory_cap_mib, run)
+                .await
+                .map(|(o, spent)| (o.public, spent))
+                .map_err(|e: ExecError| e.to_string()))
         }
     }))
     .into_iter()
@@ -629,6 +654,7 @@ fn concurrent_dp_jobs_cannot_overspend_the_budget() {
     let on_ledger = Ledger {
         spending: budget::spending(&[outcome(1, &[Spent::new("acme/payroll", 0.6)])]),
         ended: BTreeSet::from([1]),
+        ..Ledger::default()
     };
     assert!(run(4, 0.4, &on_ledger).iter().all(Result::is_ok));
     for r in reservations.iter() {
@@ -720,5 +746,70 @@ fn a_repeated_dp_query_is_refused_once_the_budget_is_spent() {
         "SELECT SUM(salary) FROM payroll",
         None,
         "epsilon_budget",
+    );
+}
+
+/// A job whose measured memory passes its cap fails, on every worker, naming what it used and
+/// the cap and where the cap is set; the process goes on, and the same job under the default
+/// cap then runs and matches the clear computation.
+#[test]
+fn a_job_over_its_memory_cap_fails_and_the_worker_goes_on() {
+    count_allocations();
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let query =
+        "SELECT team, COUNT(*), AVG(salary) FROM payroll WHERE salary > 40000 GROUP BY team";
+    let config = EngineConfig {
+        mul: MulProtocol::Grr,
+        check_openings: true,
+        ..Default::default()
+    };
+    let nets = MemoryNetwork::mesh(3);
+    let spending = Spending::new();
+    let spec = statistics(query);
+    let capped = run_charged_over(stores.clone(), params, config, nets, spec, spending, 0);
+    let mut over = 0;
+    for r in &capped {
+        let e = r
+            .as_ref()
+            .err()
+            .expect("no worker finishes a job over its cap");
+        if e.contains("over its cap of 0 MiB set in worker.toml [limits] max_job_memory_mib") {
+            over += 1;
+        }
+    }
+    assert!(over >= 1, "{capped:?}");
+    // The worker goes on: the same job under the default cap.
+    let outputs = run_job(stores, params, MulProtocol::Grr, statistics(query));
+    assert_matches_clear(&outputs, query, &tables, DEFAULT_MINIMUMS);
+}
+
+/// The default group minimums (3 owners, 10 rows).
+const DEFAULT_MINIMUMS: GroupMinimums = GroupMinimums {
+    owners: 3,
+    rows: 10,
+};
+
+/// The cap itself: a job that holds 64 MiB is stopped under a 16 MiB cap with the figures in
+/// its error, and runs to its end under a larger one.
+#[test]
+fn the_memory_cap_stops_a_job_between_its_rounds() {
+    count_allocations();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let job = || async {
+        let held = vec![1u8; 64 << 20];
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await; // a round
+        Ok::<usize, ExecError>(held.iter().map(|&b| b as usize).sum())
+    };
+    let err = rt.block_on(worker::memory::capped(16, job())).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("job used 6"), "{text}");
+    assert!(text.contains("over its cap of 16 MiB"), "{text}");
+    assert_eq!(
+        rt.block_on(worker::memory::capped(100_000, job())).unwrap(),
+        64 << 20
     );
 }

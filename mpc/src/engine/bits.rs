@@ -72,6 +72,14 @@ pub(crate) fn carry_mults(k: u32) -> usize {
     network + k as usize
 }
 
+/// The longest batch [`Engine::bit_decompose`] of `k`-bit values runs at once within `memory`
+/// bytes: per element about eight field elements a bit position live at the peak (the random
+/// bits, their XOR tree or doubles, the leaves, the products and the output), at least 1.
+pub(crate) fn decompose_chunk(k: u32, memory: usize) -> usize {
+    let per_element = 8 * (k as usize + 1) * 32;
+    (memory / per_element).max(1)
+}
+
 /// Products per row of [`Engine::prefix_or_from_top`] over `m` bits.
 pub(crate) fn prefix_or_mults(m: usize) -> usize {
     sklansky(m).iter().map(Vec::len).sum()
@@ -86,7 +94,30 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// Cost: one dealing round (plus the XOR rounds of the random bits), one opening, then a
     /// ripple-carry subtraction of `k` multiplication rounds; `(k + 1) len` random bits and
     /// `k len` products (see the module doc).
+    ///
+    /// A batch longer than [`decompose_chunk`] runs in chunks of that size, one after the
+    /// other (each with the rounds of a whole batch), so that the working memory stays within
+    /// the engine's budget (the comparisons' 256 MiB unless a test sets another) whatever the
+    /// batch's length; only the `k + 1` output batches grow with it.
     pub async fn bit_decompose(&mut self, x: &Shared<F>) -> Result<Vec<Shared<F>>> {
+        check_bits("bit_decompose", x.bits + 1)?;
+        let chunk = decompose_chunk(x.bits, self.comparison_memory);
+        if x.len() <= chunk {
+            return self.bit_decompose_batch(x).await;
+        }
+        let mut out: Vec<Vec<F>> = vec![Vec::with_capacity(x.len()); x.bits as usize + 1];
+        for lo in (0..x.len()).step_by(chunk) {
+            let part = self
+                .bit_decompose_batch(&x.slice(lo..(lo + chunk).min(x.len())))
+                .await?;
+            for (all, bits) in out.iter_mut().zip(part) {
+                all.extend(bits.shares);
+            }
+        }
+        Ok(out.into_iter().map(Shared::from_bit_shares).collect())
+    }
+
+    async fn bit_decompose_batch(&mut self, x: &Shared<F>) -> Result<Vec<Shared<F>>> {
         let k = x.bits;
         check_bits("bit_decompose", k + 1)?;
         let (len, width) = (x.len(), k as usize + 1);

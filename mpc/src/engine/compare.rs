@@ -69,7 +69,9 @@ impl<N: Network, F: Field> Engine<N, F> {
                 a.shares.iter().map(|&v| -v).collect(),
             ));
         }
-        if self.prss_on() {
+        // The edaBits path's binary/arithmetic consistency is not checked, so under the
+        // malicious level comparisons take the field path with checked bits (`prss.rs`).
+        if self.prss_on() && !self.malicious() {
             return self.ltz_edabits(a).await;
         }
         let ints = self

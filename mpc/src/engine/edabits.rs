@@ -89,9 +89,53 @@ impl<N: Network, F: Field> Engine<N, F> {
                     keys[s] = Some(key.try_into().expect("32-byte chunks"));
                 }
             }
+            if self.malicious() {
+                self.confirm_prss_keys(&sets, &keys).await?;
+            }
             self.prss = Some(Prss::new(self.params, self.me, keys));
         }
         Ok(self.prss.as_mut().expect("set up above"))
+    }
+
+    /// Under the malicious level, every two members of a key set confirm that they hold the
+    /// same key: one round, once per session, in which each party sends every other party a
+    /// SHA-256 digest of the keys the two share. A leader that sent different keys to
+    /// different members is caught here (see [`super::prss`]'s module doc); a member that
+    /// lies about its digest can only make the session abort.
+    async fn confirm_prss_keys(
+        &mut self,
+        sets: &[Vec<usize>],
+        keys: &[Option<[u8; 32]>],
+    ) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let round = self.next_round();
+        let shared_with = |p: usize| -> [u8; 32] {
+            let mut hash = Sha256::new();
+            hash.update(b"quorate prss key confirmation v1");
+            for (set, key) in sets.iter().zip(keys) {
+                if let (false, Some(key)) = (set.contains(&p), key) {
+                    hash.update(key);
+                }
+            }
+            hash.finalize().into()
+        };
+        for p in self.others() {
+            let digest = shared_with(p.index());
+            self.net
+                .send(p, round, bytes::Bytes::copy_from_slice(&digest))?;
+        }
+        let mut mismatch = false;
+        for p in self.others() {
+            let bytes = self.net.recv(p, round).await?;
+            mismatch |= bytes[..] != shared_with(p.index())[..];
+        }
+        match mismatch {
+            false => Ok(()),
+            true => Err(MpcError::IntegrityCheckFailed {
+                check: "PRSS keys (two members of a key set hold different keys)",
+                party: None,
+            }),
+        }
     }
 
     /// `[a < 0]` element-wise, for `a` with bound `m = a.bits() >= 1` (see the module doc). A

@@ -70,7 +70,8 @@ pub struct EngineConfig {
     #[serde(default)]
     pub bits: BitProtocol,
     /// How random sharings, masks, double sharings and comparisons' random bits are made.
-    /// Default: [`Randomness::Dealt`].
+    /// Default: [`Randomness::Prss`] (which itself falls back to dealt randomness when
+    /// `C(n, t)` exceeds [`prss::MAX_SUBSETS`]).
     #[serde(default)]
     pub randomness: Randomness,
     /// Semi-honest, or malicious with abort ([`verify`]). Default: semi-honest.
@@ -119,14 +120,16 @@ impl std::fmt::Display for SecurityLevel {
 #[serde(rename_all = "snake_case")]
 pub enum Randomness {
     /// Dealt by the parties in a dealing round (DN07 extraction, XOR of dealt bits), and
-    /// comparisons' bit circuits on field elements (the default).
-    #[default]
+    /// comparisons' bit circuits on field elements.
     Dealt,
     /// Pseudo-random secret sharing ([`prss`], Cramer–Damgård–Ishai 2005): random values, masks
     /// and double sharings with no communication after one key round per session; comparisons
     /// with edaBits and daBits from the same keys, their bit circuits in GF(2^8)
     /// (Escudero et al. 2020; `engine/edabits.rs`). Falls back to `Dealt` when `C(n, t)` exceeds
-    /// [`prss::MAX_SUBSETS`].
+    /// [`prss::MAX_SUBSETS`]. Under [`SecurityLevel::Malicious`] random values, masks and
+    /// double sharings come from PRSS but comparisons take the field path with checked bits
+    /// (see [`prss`]'s module doc). The default.
+    #[default]
     Prss,
 }
 
@@ -158,7 +161,7 @@ impl Default for EngineConfig {
             mul: MulProtocol::Dn07,
             check_openings: true,
             bits: BitProtocol::DealtXor,
-            randomness: Randomness::Dealt,
+            randomness: Randomness::Prss,
             security: SecurityLevel::SemiHonest,
         }
     }
@@ -223,14 +226,6 @@ impl<N: Network, F: Field> Engine<N, F> {
         let me = params.check(net.me())?;
         let mut config = config;
         if config.security == SecurityLevel::Malicious {
-            if config.randomness == Randomness::Prss {
-                return Err(MpcError::InvalidArgument {
-                    op: "Engine::new",
-                    reason: "security = malicious needs randomness = dealt (PRSS comparisons \
-                             run in GF(2^8), which the multiplication check does not cover)"
-                        .into(),
-                });
-            }
             // Every opening uses all n shares and checks them.
             config.check_openings = true;
         }

@@ -19,6 +19,32 @@
 //! - [`Prss::edabits`] and [`Prss::dabits`]: the same replicated values shared in the binary
 //!   domain too (GF(2^8), [`super::binary`]) bit by bit, so each `r_A` comes with its bits.
 //!
+//! **Under the malicious level** ([`super::SecurityLevel::Malicious`]) random values, masks
+//! (from checked bits, as with dealt randomness) and DN07's double sharings come from these
+//! keys too, and stay sound:
+//! - once the keys agree, a party's PRSS shares are a deterministic function of keys the honest
+//!   parties hold too, and it never sends them as such: all a deviating party can do is use
+//!   other values in place of its own shares in later messages, which is exactly the deviation
+//!   of a party that sends wrong resharings, king messages or openings. Multiplications are
+//!   secure up to such *additive attacks* (Genkin et al. 2014, as used by Chida, Genkin,
+//!   Hamada, Ikarashi, Kikuchi, Lindell and Nof, CRYPTO 2018, §2.3 and §3, for DN07 with
+//!   double sharings from any source), and `verify.rs`'s check, with the all-`n` consistency
+//!   check of every opening, catches them before any output is opened;
+//! - the key of the set whose complement is the corrupted parties is drawn by an honest leader
+//!   and known only to honest parties, so every random value keeps a uniform term no coalition
+//!   of `t` knows (CDI 2005, §3, whose argument needs only that one key to be secret);
+//! - a corrupted leader could send members of its key set *different* keys, which would put
+//!   honest shares off one polynomial (harmless when `n = 2t + 1`, where any `t + 1` honest
+//!   shares define one; not otherwise). So under this level the key round is followed by a
+//!   confirmation round (`Engine::confirm_prss_keys`, one round, once per session): every
+//!   two parties exchange a SHA-256 digest of the keys they share, and any mismatch aborts.
+//!
+//! What it does not cover: the edaBits comparison's binary/arithmetic consistency (a daBit's
+//! two halves could hide different bits, and nothing checks the GF(2^8) circuit), so under the
+//! malicious level comparisons take the field path with checked random bits instead
+//! (`compare.rs`). Tests: `mpc/tests/malicious.rs` (`cheating_under_prss_aborts`,
+//! `a_leader_sending_inconsistent_prss_keys_is_caught`).
+//!
 //! **Where it stops.** Each party holds `C(n-1, t)` keys and every random value costs that many
 //! stream draws; the edaBits comparison adds `C(n, t)` numbers in the binary domain. Past
 //! [`MAX_SUBSETS`] (`C(n, t) > 35`: `n > 7` at the largest threshold) the engine falls back to

@@ -57,8 +57,9 @@
 //! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
 //! updates (`worker/src/jobs.rs`).
 //!
-//! Not covered here: [`Randomness::Prss`](super::Randomness) (its edaBits comparisons run in
-//! GF(2^8), outside this check), refused under this level. Owners' inputs (consistent shares,
+//! Under [`Randomness::Prss`](super::Randomness) random values and doubles come from PRSS
+//! (sound here, see [`super::prss`]) and comparisons keep the field path with checked bits (the
+//! edaBits path runs in GF(2^8), outside this check). Owners' inputs (consistent shares,
 //! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
 //! input rules by their callers. Naming the cheating party is not attempted (see
 //! [`Engine::as_integrity`]'s comment).

@@ -4,9 +4,10 @@
 //! message, an opening, input shares, the check's own messages) follows from the program, so a
 //! test sweeps every round of an operation to attack every kind of message.
 //!
-//! Only payloads made of whole field elements are touched (the engine's messages over `Fr`);
-//! the error keeps every element canonical, so the receiver parses the message and has to
-//! *detect* the deviation rather than reject a malformed frame. It does not decide anything for
+//! Payloads made of whole field elements (the engine's messages over `Fr`) get the error added
+//! to elements, which keeps every element canonical, so the receiver parses the message and has
+//! to *detect* the deviation rather than reject a malformed frame; other payloads (PRSS keys
+//! and their confirmation digests, GF(2^8) bytes) get it XORed into their bytes. It does not decide anything for
 //! the honest parties and never reads their messages.
 
 use std::collections::BTreeSet;
@@ -108,15 +109,30 @@ impl<N: Network> Cheating<N> {
             && self.cheat.to.is_none_or(|p| p == to)
     }
 
-    /// The payload with the error added, or `None` when it is not a batch of elements.
+    /// The payload with the error added (to field elements; XORed into the bytes of a payload
+    /// that is not a batch of elements, such as PRSS keys), or `None` when it is empty.
     fn tampered(&self, payload: &[u8]) -> Option<Bytes> {
-        if payload.is_empty() || payload.len() % Fr::BYTES != 0 {
+        if payload.is_empty() {
             return None;
         }
-        let mut elems: Vec<Fr> = payload
-            .chunks_exact(Fr::BYTES)
-            .map(Fr::read_bytes)
-            .collect::<Option<_>>()?;
+        let elems: Option<Vec<Fr>> = match payload.len() % Fr::BYTES {
+            0 => payload
+                .chunks_exact(Fr::BYTES)
+                .map(Fr::read_bytes)
+                .collect(),
+            _ => None,
+        };
+        let Some(mut elems) = elems else {
+            let mut bytes = payload.to_vec();
+            let error = (self.cheat.error as u8).max(1);
+            let last = bytes.len() - 1;
+            match self.cheat.tamper {
+                Tamper::First => bytes[0] ^= error,
+                Tamper::Last => bytes[last] ^= error,
+                Tamper::All => bytes.iter_mut().for_each(|b| *b ^= error),
+            }
+            return Some(Bytes::from(bytes));
+        };
         let error = Fr::from_u128(self.cheat.error as u128);
         let last = elems.len() - 1;
         match self.cheat.tamper {
