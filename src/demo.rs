@@ -95,18 +95,10 @@ fn sample_csv(firm: usize, rows: usize) -> String {
 async fn clear_answer(sql: &str, schema: &Schema, tables: &[Table]) -> Result<QueryResult> {
     let query = protocols::stats::parse(sql, |_| Some(schema.clone()))?;
     let inputs = Inputs::clear(schema, tables)?;
-    let options = QueryOptions {
-        minimums: GroupMinimums {
-            owners: 3,
-            rows: 10,
-        },
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    };
+    let options = QueryOptions::with_minimums(GroupMinimums {
+        owners: 3,
+        rows: 10,
+    });
     Ok(protocols::stats::run_query(
         &mut protocols::backend::Clear::default(),
         &query,

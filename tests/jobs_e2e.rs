@@ -75,18 +75,10 @@ fn clear_result(csvs: &[std::path::PathBuf], query: &str) -> serde_json::Value {
         .collect();
     let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
     let inputs = protocols::stats::Inputs::clear(&schema, &tables).unwrap();
-    let options = protocols::stats::QueryOptions {
-        minimums: protocols::stats::GroupMinimums {
-            owners: 3,
-            rows: 10,
-        },
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    };
+    let options = protocols::stats::QueryOptions::with_minimums(protocols::stats::GroupMinimums {
+        owners: 3,
+        rows: 10,
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -135,15 +135,7 @@ fn main() {
     let owner_rows: Vec<usize> = vec![rows / 3, rows / 3, rows - 2 * (rows / 3)];
     let sql = std::env::var("STATS_AT_SIZE_SQL").unwrap_or_else(|_| SQL.to_string());
     let query = parse(&sql, |t| (t == "t").then(|| schema(bits))).expect("the SQL parses");
-    let options = QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 1 },
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    };
+    let options = QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 });
     let start = Instant::now();
     let on_clear = std::env::var("STATS_AT_SIZE_CLEAR").is_ok();
     let result = if on_clear {

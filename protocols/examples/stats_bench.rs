@@ -100,13 +100,8 @@ fn main() {
         }
     }
     let options = QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
+        ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
     };
     // An optional second argument restricts the run to some shapes: `avg_stddev,median`
     // (`all`: every shape).

@@ -67,15 +67,7 @@ fn main() {
                     columns: vec![x],
                     owner_rows: vec![values.len()],
                 };
-                let options = QueryOptions {
-                    minimums: GroupMinimums { owners: 1, rows: 0 },
-                    epsilon: None,
-                    max_owner_share: None,
-                    min_query_rows: 0,
-                    dominance_owners: 1,
-                    p_percent: None,
-                    min_owner_rows: 0,
-                };
+                let options = QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 0 });
                 Ok(run_query(&mut e, &query, &inputs, &options).await)
             }
         },

@@ -278,15 +278,7 @@ fn count_of(r: &protocols::stats::QueryResult) -> i128 {
 }
 
 fn everything() -> QueryOptions {
-    QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 0 },
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    }
+    QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 0 })
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {

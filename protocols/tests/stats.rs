@@ -103,15 +103,7 @@ fn query(sql: &str) -> Query {
 }
 
 fn options(owners: usize, rows: usize) -> QueryOptions {
-    QueryOptions {
-        minimums: GroupMinimums { owners, rows },
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    }
+    QueryOptions::with_minimums(GroupMinimums { owners, rows })
 }
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
@@ -411,15 +403,7 @@ fn suppression_at_the_owner_and_row_limits() {
             &mut Clear::default(),
             &q,
             &t.inputs(),
-            &QueryOptions {
-                minimums: min,
-                epsilon: None,
-                max_owner_share: None,
-                min_query_rows: 0,
-                dominance_owners: 1,
-                p_percent: None,
-                min_owner_rows: 0,
-            },
+            &QueryOptions::with_minimums(min),
         ))
         .unwrap()
     };
@@ -827,13 +811,8 @@ fn engine_draws_joint_noise() {
                     owner_rows: t.owners.iter().map(Vec::len).collect(),
                 };
                 let opts = QueryOptions {
-                    minimums: GroupMinimums { owners: 1, rows: 1 },
                     epsilon: Some(1.0),
-                    max_owner_share: None,
-                    min_query_rows: 0,
-                    dominance_owners: 1,
-                    p_percent: None,
-                    min_owner_rows: 0,
+                    ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
                 };
                 Ok(run_query(&mut e, &q, &inputs, &opts).await.unwrap())
             }
@@ -855,13 +834,8 @@ fn discrete_laplace_noise_on_counts() {
     let t = table_with(3, 10);
     let q = query("SELECT COUNT(*) FROM payroll");
     let opts = QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1.0),
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
+        ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
     };
     let truth = 22.0;
     let samples: Vec<f64> = (0..1500)
@@ -890,13 +864,8 @@ fn discrete_laplace_noise_on_counts() {
     // Moments under DP are post-processing of noisy sums: they run and land near the truth.
     let q = query("SELECT AVG(a), HISTOGRAM(a, 50) FROM payroll");
     let opts = QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon: Some(1e6),
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
+        ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
     };
     let r = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
     let (want, _) = evaluate(&q, &t, GroupMinimums { owners: 1, rows: 1 });
@@ -1220,15 +1189,7 @@ fn dummy_co_owners_no_longer_unlock_a_suppressed_sum() {
         owners: 3,
         rows: 10,
     };
-    let plain = QueryOptions {
-        minimums: min,
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    };
+    let plain = QueryOptions::with_minimums(min);
     let open = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &plain)).unwrap();
     let firm: i128 = (0..20).map(|i| 500 + i).sum();
     assert_eq!(

@@ -304,15 +304,7 @@ fn assert_matches_clear(
     let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
     let parsed = protocols::stats::parse(query, |_| Some(schema.clone())).unwrap();
     let inputs = protocols::stats::Inputs::clear(&schema, tables).unwrap();
-    let options = QueryOptions {
-        minimums,
-        epsilon: None,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
-    };
+    let options = QueryOptions::with_minimums(minimums);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

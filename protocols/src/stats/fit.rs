@@ -74,13 +74,8 @@ pub fn fits(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Stat
         ..query.clone()
     };
     let options = QueryOptions {
-        minimums: GroupMinimums { owners: 1, rows: 1 },
         epsilon,
-        max_owner_share: None,
-        min_query_rows: 0,
-        dominance_owners: 1,
-        p_percent: None,
-        min_owner_rows: 0,
+        ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
     };
     let mut clear = Clear::default();
     let run = run_planned(

@@ -230,6 +230,23 @@ pub struct QueryOptions {
     pub min_owner_rows: usize,
 }
 
+impl QueryOptions {
+    /// Released under these group minimums and no other rule: no noise, no dominance rule, no
+    /// minimum query set, every owner counting. A policy's further clauses are set field by
+    /// field (`QueryOptions { epsilon, ..QueryOptions::with_minimums(m) }`).
+    pub fn with_minimums(minimums: GroupMinimums) -> Self {
+        QueryOptions {
+            minimums,
+            epsilon: None,
+            max_owner_share: None,
+            min_query_rows: 0,
+            dominance_owners: 1,
+            p_percent: None,
+            min_owner_rows: 0,
+        }
+    }
+}
+
 /// One value of a result row. Serialized with its variant's name (`{"Int": 590}`), so that
 /// integers stay integers when a result crosses the network as JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
