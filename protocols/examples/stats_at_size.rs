@@ -169,16 +169,8 @@ fn main() {
                     (query.clone(), x.clone(), y.clone(), owner_rows.clone());
                 let options = options.clone();
                 async move {
-                    let me = e.me();
-                    let mut columns = Vec::new();
-                    for values in [&x, &y] {
-                        let mine = (me == PartyId(0)).then_some(&values[..]);
-                        columns.push(e.input_ints(PartyId(0), mine, values.len(), bits).await?);
-                    }
-                    let inputs = Inputs {
-                        columns,
-                        owner_rows,
-                    };
+                    let columns = [(&x[..], bits), (&y[..], bits)];
+                    let inputs = Inputs::dealt(&mut e, PartyId(0), &columns, owner_rows).await?;
                     Ok(run_query(&mut e, &q, &inputs, &options).await)
                 }
             },

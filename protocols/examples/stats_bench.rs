@@ -134,34 +134,25 @@ fn main() {
                 move |mut e| {
                     let (q, cols, owner_rows) = (q.clone(), cols.clone(), owner_rows2.clone());
                     async move {
-                        let me = e.me();
                         let s = schema();
-                        let mut batches = Vec::new();
-                        for (c, spec) in s.columns.iter().enumerate() {
-                            let x = e
-                                .input_ints(
-                                    PartyId(0),
-                                    (me == PartyId(0)).then_some(&cols[c][..]),
-                                    cols[c].len(),
-                                    spec.ty.bits(),
-                                )
-                                .await?;
-                            batches.push(x);
-                        }
+                        let columns: Vec<(&[i128], u32)> = s
+                            .columns
+                            .iter()
+                            .zip(&cols)
+                            .map(|(spec, values)| (&values[..], spec.ty.bits()))
+                            .collect();
+                        let inputs =
+                            Inputs::dealt(&mut e, PartyId(0), &columns, owner_rows).await?;
                         // Under malicious, the owners' inputs are checked first (consistent
                         // shares, declared bits), as a job does: timed and counted apart.
                         let (check_start, pre) = (Instant::now(), e.stats());
                         let owner = mpc::OwnerInput {
                             name: "payroll",
-                            columns: &batches,
+                            columns: &inputs.columns,
                         };
                         e.check_inputs(&[owner]).await?;
                         let check = (check_start.elapsed().as_secs_f64(), e.stats().since(&pre));
                         let before = e.stats();
-                        let inputs = Inputs {
-                            columns: batches,
-                            owner_rows,
-                        };
                         let r = run_query(&mut e, &q, &inputs, &options).await;
                         e.verify().await?;
                         Ok((r, e.stats().since(&before), check))

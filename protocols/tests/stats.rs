@@ -1315,16 +1315,9 @@ fn moments_over_the_whole_width_within_the_documented_bounds() {
                         let (q, x, y, owner_rows) =
                             (q.clone(), x.clone(), y.clone(), owner_rows.clone());
                         async move {
-                            let me = e.me();
-                            let mut columns = Vec::new();
-                            for v in [&x, &y] {
-                                let mine = (me == PartyId(0)).then_some(&v[..]);
-                                columns.push(e.input_ints(PartyId(0), mine, v.len(), bits).await?);
-                            }
-                            let inputs = Inputs {
-                                columns,
-                                owner_rows,
-                            };
+                            let columns = [(&x[..], bits), (&y[..], bits)];
+                            let inputs =
+                                Inputs::dealt(&mut e, PartyId(0), &columns, owner_rows).await?;
                             Ok(run_query(&mut e, &q, &inputs, &options(1, 1)).await)
                         }
                     },

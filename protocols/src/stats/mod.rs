@@ -169,6 +169,27 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// The inputs as the engine's parties hold them once one party, `dealer`, has secret-shared
+    /// every column (`(values, bits)`; the values are read at the dealer only): how benchmarks
+    /// and tests stand in for the owners' uploads.
+    pub async fn dealt<N: mpc::net::Network>(
+        e: &mut mpc::Engine<N, mpc::Fr>,
+        dealer: mpc::PartyId,
+        columns: &[(&[i128], u32)],
+        owner_rows: Vec<usize>,
+    ) -> Result<Self, MpcError> {
+        let mine = e.me() == dealer;
+        let mut batches = Vec::with_capacity(columns.len());
+        for &(values, bits) in columns {
+            let plain = mine.then_some(values);
+            batches.push(e.input_ints(dealer, plain, values.len(), bits).await?);
+        }
+        Ok(Inputs {
+            columns: batches,
+            owner_rows,
+        })
+    }
+
     /// The inputs for the [`crate::backend::Clear`] backend: every owner's table's plain
     /// values, in owner order (the reference a secure run is compared against).
     pub fn clear(
