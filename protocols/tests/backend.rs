@@ -93,3 +93,69 @@ fn the_clear_input_check_mirrors_the_engine() {
     );
     assert!(rt.block_on(checking.all_zero(&x, &[3])).is_err());
 }
+
+/// Under the input check, a statistics job checks exactly the columns its query reads: an
+/// owner's out-of-range value in a column no step touches does not stop `SUM(salary)`, and the
+/// same value is caught, naming the owner's dataset, as soon as the query reads its column
+/// (aggregate, `WHERE` or `GROUP BY`).
+#[test]
+fn a_statistics_job_checks_the_columns_its_query_reads() {
+    use protocols::catalog::JobSpec;
+    use protocols::dataset::{Schema, read_csv};
+    use protocols::outcome::OwnedTable;
+    use protocols::stats::GroupMinimums;
+
+    let schema = Schema::from_toml(
+        "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 16\n\
+         [[columns]]\nname = \"bonus\"\ntype = \"integer\"\nbits = 8\n\
+         [[columns]]\nname = \"team\"\ntype = \"categorical\"\ndomain = [\"a\", \"b\"]\n",
+        "s.toml",
+    )
+    .unwrap();
+    let owned: Vec<OwnedTable> = (0..3)
+        .map(|f| {
+            let csv = format!("salary,bonus,team\n{},1,a\n{},2,b\n", 100 + f, 200 + f);
+            let table = read_csv(csv.as_bytes(), "t.csv", Some(&schema)).unwrap();
+            OwnedTable::clear(&format!("firm{f}"), "payroll", &table).unwrap()
+        })
+        .collect();
+    // firm1's bonus column: 8 declared bits hold [-256, 256): 255 fits, 300 does not.
+    let mut cheated = owned.clone();
+    cheated[1].columns[1] = Shared::from_shares(
+        [255, 300].iter().map(|&v| mpc::Fr::from_i128(v)).collect(),
+        8,
+    )
+    .unwrap();
+    let run = |query: &str| {
+        let spec =
+            JobSpec::from_toml(&format!("kind = \"statistics\"\nquery = \"{query}\"\n")).unwrap();
+        let minimums = GroupMinimums { owners: 1, rows: 1 };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(spec.run(&mut Clear::default().checking_inputs(), &cheated, minimums))
+    };
+    run("SELECT COUNT(*), SUM(salary) FROM payroll").expect("bonus is not read");
+    for query in [
+        "SELECT SUM(bonus) FROM payroll",
+        "SELECT SUM(salary) FROM payroll WHERE bonus > 1",
+        "SELECT CORR(salary, bonus) FROM payroll",
+    ] {
+        let err = run(query).expect_err(query).to_string();
+        assert!(err.contains("firm1/payroll"), "{query}: {err}");
+    }
+    // The honest tables pass every query.
+    let spec = JobSpec::from_toml(
+        "kind = \"statistics\"\nquery = \"SELECT team, SUM(bonus) FROM payroll GROUP BY team\"\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(spec.run(
+        &mut Clear::default().checking_inputs(),
+        &owned,
+        GroupMinimums { owners: 1, rows: 1 },
+    ))
+    .expect("honest inputs pass");
+}

@@ -158,9 +158,69 @@ impl Aggregate {
             Aggregate::Histogram { .. } => "HISTOGRAM",
         })
     }
+
+    /// The columns it reads, each once (schema indices; a `(y, x)` pair both).
+    pub fn columns(&self) -> Vec<usize> {
+        match *self {
+            Aggregate::GroupKey | Aggregate::Count => Vec::new(),
+            Aggregate::Sum(c)
+            | Aggregate::Avg(c)
+            | Aggregate::Min(c)
+            | Aggregate::Max(c)
+            | Aggregate::Var { col: c, .. }
+            | Aggregate::Stddev { col: c, .. }
+            | Aggregate::Percentile { col: c, .. }
+            | Aggregate::Histogram { col: c, .. } => vec![c],
+            Aggregate::Corr(y, x)
+            | Aggregate::Covar { cols: (y, x), .. }
+            | Aggregate::RegrSlope(y, x)
+            | Aggregate::RegrIntercept(y, x)
+                if y == x =>
+            {
+                vec![x]
+            }
+            Aggregate::Corr(y, x)
+            | Aggregate::Covar { cols: (y, x), .. }
+            | Aggregate::RegrSlope(y, x)
+            | Aggregate::RegrIntercept(y, x) => vec![y, x],
+        }
+    }
+}
+
+impl Predicate {
+    fn push_columns(&self, out: &mut Vec<usize>) {
+        match self {
+            Predicate::Compare { column, .. } => out.push(*column),
+            Predicate::Const(_) => {}
+            Predicate::And(a, b) | Predicate::Or(a, b) => {
+                a.push_columns(out);
+                b.push_columns(out);
+            }
+            Predicate::Not(a) => a.push_columns(out),
+        }
+    }
 }
 
 impl Query {
+    /// Every column the query reads, in schema order, each once: the aggregates' columns, the
+    /// `WHERE` clause's and the `GROUP BY` column. No step of the evaluation touches another
+    /// column, so these are the only ones whose owners' inputs need checking
+    /// ([`crate::catalog::JobSpec::run_released`]).
+    pub fn columns_read(&self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .select
+            .iter()
+            .flat_map(|i| i.aggregate.columns())
+            .chain(self.group_by)
+            .collect();
+        if let Some(filter) = &self.filter {
+            filter.push_columns(&mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The aggregate functions the query computes, each once, in select order.
     pub fn functions(&self) -> Vec<&'static str> {
         let mut out = Vec::new();

@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use super::sql::{Aggregate, Query};
+use super::sql::Query;
 use super::{GroupMinimums, Inputs, QueryOptions, StatsError, run_planned};
 use crate::backend::Clear;
 use crate::dataset::{ColumnType, Table, WIDTH_LADDER};
@@ -119,7 +119,7 @@ pub fn check(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Sta
         });
     };
     let single = alone(item);
-    let columns = columns_of(&item.aggregate);
+    let columns = item.aggregate.columns();
     let names: Vec<&str> = columns
         .iter()
         .map(|&c| query.schema.columns[c].name.as_str())
@@ -170,31 +170,6 @@ pub fn check(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Sta
         detail,
         remedy,
     })
-}
-
-/// The columns an aggregate reads.
-fn columns_of(a: &Aggregate) -> Vec<usize> {
-    match *a {
-        Aggregate::GroupKey | Aggregate::Count => Vec::new(),
-        Aggregate::Sum(c)
-        | Aggregate::Avg(c)
-        | Aggregate::Min(c)
-        | Aggregate::Max(c)
-        | Aggregate::Var { col: c, .. }
-        | Aggregate::Stddev { col: c, .. }
-        | Aggregate::Percentile { col: c, .. }
-        | Aggregate::Histogram { col: c, .. } => vec![c],
-        Aggregate::Corr(y, x)
-        | Aggregate::Covar { cols: (y, x), .. }
-        | Aggregate::RegrSlope(y, x)
-        | Aggregate::RegrIntercept(y, x) => {
-            if y == x {
-                vec![x]
-            } else {
-                vec![y, x]
-            }
-        }
-    }
 }
 
 /// `query` with `columns` declared at most `bits` wide.
