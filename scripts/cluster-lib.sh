@@ -30,7 +30,28 @@ job_times() {
 import json, sys
 j = [x for x in json.load(sys.stdin) if x['id'] == $job][0]
 print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
-  echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))")"
+  echo "job_s=$job_s client_wall_s=$(python3 -c "print(round($e - $s, 2))") $(worker_stats "$job")"
+}
+
+# worker_stats JOB: what the workers logged for JOB when it was done (`job done` lines of
+# $dir/up.log), as `compute_ms=... rounds=... bytes_sent_max=... peak_rss_mb_max=...`:
+# compute_ms is the slowest worker's time from the job's arrival to its staged result (reading
+# its inputs from the share store included), rounds and bytes its engine's counts.
+worker_stats() {
+  python3 - "$dir/up.log" "$1" <<'PY'
+import re, sys
+log = re.sub(r"\x1b\[[0-9;]*m", "", open(sys.argv[1], errors="replace").read())
+job = sys.argv[2]
+done = [l for l in log.splitlines()
+        if "job done" in l and "compute_ms=" in l and re.search(rf"\bjob={job}\b", l)]
+def field(name):
+    return [int(m.group(1)) for l in done for m in [re.search(rf"\b{name}=(\d+)", l)] if m]
+if not done:
+    print("workers=none")
+else:
+    print(f"workers={len(done)} compute_ms={max(field('compute_ms'))} rounds={max(field('rounds'))} "
+          f"bytes_sent_max={max(field('bytes_sent'))} peak_rss_mb_max={max(field('peak_rss_mb'))}")
+PY
 }
 
 # cluster_identities OWNERS: the client identities `analyst` and `firm0` .. `firm(OWNERS-1)`.
