@@ -34,7 +34,8 @@ print(round((j['finished_ms'] - j['submitted_ms']) / 1000, 2))")
 }
 
 # worker_stats JOB: what the workers logged for JOB when it was done (`job done` lines of
-# $dir/up.log), as `compute_ms=... rounds=... bytes_sent_max=... peak_rss_mb_max=...`:
+# $dir/up.log), as `compute_ms=... rounds=... bytes_sent_max=... bytes_sent_total=...
+# peak_rss_mb_max=...`:
 # compute_ms is the slowest worker's time from the job's arrival to its staged result (reading
 # its inputs from the share store included), rounds and bytes its engine's counts.
 worker_stats() {
@@ -50,7 +51,8 @@ if not done:
     print("workers=none")
 else:
     print(f"workers={len(done)} compute_ms={max(field('compute_ms'))} rounds={max(field('rounds'))} "
-          f"bytes_sent_max={max(field('bytes_sent'))} peak_rss_mb_max={max(field('peak_rss_mb'))}")
+          f"bytes_sent_max={max(field('bytes_sent'))} bytes_sent_total={sum(field('bytes_sent'))} "
+          f"peak_rss_mb_max={max(field('peak_rss_mb'))}")
 PY
 }
 
