@@ -46,7 +46,7 @@
 //!   one more. The output's scale keeps `|T| < 2^120` for an intercept bound of
 //!   `2^(b_x+b_y+L+7)` (slope `< 2^(b_y+L+2)` times `|AVG(x)| < 2^(b_x+1)`, as the quotients
 //!   declare them), so three units are `2^(b_x+b_y+L-111.4)`; with `2 |s| A_m <
-//!   2^(b_y+L+3) A_m` (`2^28` at 63 bits) and `A_y`, below `2^(b_x+b_y+L-110)`. `A_s |AVG(x)|`
+//!   2^(b_y+L+3) A_m` (`2^29` at 63 bits) and `A_y`, below `2^(b_x+b_y+L-110)`. `A_s |AVG(x)|`
 //!   is negligible up to 32 bits (at most `2^-29`) and dominates at 48 and 63 bits for a
 //!   nearly constant `x` (`A_s` is the slope's worst case, `V_x` tiny): it is stated, not
 //!   folded into the constant. Before the product was normalized, its factors were cut to
