@@ -106,7 +106,6 @@ fn main() {
             move |mut e| {
                 let (q, x, y, owner_rows) =
                     (query.clone(), x.clone(), y.clone(), owner_rows.clone());
-                let options = options.clone();
                 async move {
                     let columns = [(&x[..], bits), (&y[..], bits)];
                     let inputs = Inputs::dealt(&mut e, PartyId(0), &columns, owner_rows).await?;
