@@ -73,48 +73,54 @@ fn float(v: &Value) -> f64 {
     }
 }
 
-/// Within `rel` of `want`, relative to `scale` (the documented bounds are relative to the
-/// quantity's scale).
-fn close(got: &Value, want: f64, rel: f64, scale: f64, what: &str) {
+/// Within `2^rel` of `scale` (the result's own magnitude when `scale` is 0) plus `abs`, and
+/// the `f64` reference's own error (`2^-48` of the scale: a handful of roundings of exact
+/// integers): the documented bounds (`protocols::stats` module doc, the 32-bit column at up to
+/// 10^7 rows: both columns are 32 bits wide here) are relative to the quantity's scale.
+fn close(got: &Value, want: f64, rel: i32, abs: f64, scale: f64, what: &str) {
     let g = float(got);
+    let scale = scale.max(want.abs());
+    let bound = (2f64.powi(rel) + 2f64.powi(-48)) * scale + abs;
     assert!(
-        (g - want).abs() <= rel * scale.max(want.abs()),
-        "{what}: got {g}, want {want}"
+        (g - want).abs() <= bound,
+        "{what}: got {g}, want {want}, error {} over the bound {bound}",
+        (g - want).abs()
     );
 }
 
+/// The moments of salary `s` and bonus `b`, from exact integer sums (the bonus as uploaded:
+/// fixed point with 16 fractional bits, its scaled integer `B`), each rounded once to `f64`.
 struct Moments {
     n: f64,
     mean_s: f64,
     mean_b: f64,
+    /// `Σ(s - mean)²`, `Σ(b - mean)²`, `Σ(s - mean)(b - mean)`, in real units.
     var_s: f64,
     var_b: f64,
     cov: f64,
 }
 
 fn moments(rows: &[&(&str, &str, i64, i64)]) -> Moments {
-    let n = rows.len() as f64;
-    let s: Vec<f64> = rows.iter().map(|r| r.2 as f64).collect();
-    // The bonus as uploaded: fixed point with 16 fractional bits.
-    let b: Vec<f64> = rows
+    let n = rows.len() as i128;
+    let s: Vec<i128> = rows.iter().map(|r| r.2 as i128).collect();
+    // cents 2^16 / 100, rounded to nearest (never a tie: 2^16 / 100 = 16384 / 25).
+    let b: Vec<i128> = rows
         .iter()
-        .map(|r| (r.3 as f64 / 100.0 * 65536.0).round() / 65536.0)
+        .map(|r| (r.3 as i128 * 65536 + 50).div_euclid(100))
         .collect();
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
-    let (ms, mb) = (mean(&s), mean(&b));
-    let cov = |x: &[f64], mx: f64, y: &[f64], my: f64| {
-        x.iter()
-            .zip(y)
-            .map(|(a, c)| (a - mx) * (c - my))
-            .sum::<f64>()
-    };
+    let sum = |v: &[i128]| v.iter().sum::<i128>();
+    let dot = |x: &[i128], y: &[i128]| x.iter().zip(y).map(|(a, c)| a * c).sum::<i128>();
+    let (ss, sb) = (sum(&s), sum(&b));
+    // n Σxy - Σx Σy = n Σ(x - mean)(y - mean), exact: at most 2^104 here.
+    let centred = |x: &[i128], sx: i128, y: &[i128], sy: i128| (n * dot(x, y) - sx * sy) as f64;
+    let (nf, unit) = (n as f64, 65536.0);
     Moments {
-        n,
-        mean_s: ms,
-        mean_b: mb,
-        var_s: cov(&s, ms, &s, ms),
-        var_b: cov(&b, mb, &b, mb),
-        cov: cov(&s, ms, &b, mb),
+        n: nf,
+        mean_s: ss as f64 / nf,
+        mean_b: sb as f64 / nf / unit,
+        var_s: centred(&s, ss, &s, ss) / nf,
+        var_b: centred(&b, sb, &b, sb) / nf / (unit * unit),
+        cov: centred(&s, ss, &b, sb) / nf / unit,
     }
 }
 
@@ -171,12 +177,16 @@ fn three_firms_payroll_without_a_schema_answers_the_first_queries() {
         v[1],
         Value::Int(salaries.iter().map(|&s| s as i128).sum::<i128>())
     );
-    close(&v[2], m.mean_s, 1e-9, 0.0, "AVG(salary)");
-    close(&v[3], m.var_s / (m.n - 1.0), 1e-9, 0.0, "VAR_SAMP(salary)");
+    // The 32-bit cells of the planner table: 2^-43 relative (2^-42 for a root) and absolute
+    // terms in the columns' last place (1 for salary, 2^-16 for the bonus).
+    close(&v[2], m.mean_s, -43, 2f64.powi(-85), 0.0, "AVG(salary)");
+    let var = m.var_s / (m.n - 1.0);
+    close(&v[3], var, -43, 2f64.powi(-52), 0.0, "VAR_SAMP(salary)");
     close(
         &v[4],
-        (m.var_s / (m.n - 1.0)).sqrt(),
-        1e-9,
+        var.sqrt(),
+        -42,
+        2f64.powi(-26),
         0.0,
         "STDDEV_SAMP(salary)",
     );
@@ -190,13 +200,20 @@ fn three_firms_payroll_without_a_schema_answers_the_first_queries() {
     );
     let v = &r.rows[0].values;
     let slope = m.cov / m.var_s;
-    close(&v[0], m.cov / (m.var_s * m.var_b).sqrt(), 1e-9, 1.0, "CORR");
-    close(&v[1], slope, 1e-9, 0.0, "REGR_SLOPE");
+    // CORR: 2^-41 absolute (the variances are far from tiny); REGR_SLOPE: 2^-43 relative +
+    // 2^-60 of the bonus's last place; REGR_INTERCEPT: 2^-41 of its terms + 2^-22 of the
+    // bonus's last place (+ the slope's 2^-60 |AVG(salary)|, folded in at 32 bits).
+    let corr = m.cov / (m.var_s * m.var_b).sqrt();
+    close(&v[0], corr, -41, 2f64.powi(-41), 0.0, "CORR");
+    close(&v[1], slope, -43, 2f64.powi(-76), 0.0, "REGR_SLOPE");
+    let terms = m.mean_b.abs() + (slope * m.mean_s).abs();
+    let intercept = m.mean_b - slope * m.mean_s;
     close(
         &v[2],
-        m.mean_b - slope * m.mean_s,
-        1e-9,
-        m.mean_b,
+        intercept,
+        -41,
+        2f64.powi(-38),
+        terms,
         "REGR_INTERCEPT",
     );
 
@@ -210,11 +227,20 @@ fn three_firms_payroll_without_a_schema_answers_the_first_queries() {
         let rows: Vec<_> = all.iter().copied().filter(|r| r.0 == g).collect();
         let gm = moments(&rows);
         assert_eq!(row.values[1], Value::Int(rows.len() as i128), "{g}");
-        close(&row.values[2], gm.mean_s, 1e-9, 0.0, "AVG by gender");
+        close(
+            &row.values[2],
+            gm.mean_s,
+            -43,
+            2f64.powi(-85),
+            0.0,
+            "AVG by gender",
+        );
+        let sd = (gm.var_b / gm.n).sqrt();
         close(
             &row.values[3],
-            (gm.var_b / gm.n).sqrt(),
-            1e-9,
+            sd,
+            -42,
+            2f64.powi(-42),
             0.0,
             "STDDEV_POP by gender",
         );

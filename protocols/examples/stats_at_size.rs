@@ -7,7 +7,8 @@
 //! cargo run --release -p protocols --example stats_at_size -- [ROWS] [BITS] [PARTIES] [grr|dn07]
 //! ```
 //!
-//! `BITS` is 32 (default; `ROWS` up to 10^7) or 63 (`ROWS` up to 10^5): both columns, `x` and
+//! `BITS` is a width of the ladder: 8, 16, 32 (default; `ROWS` up to 10^7), 48 or 63 (`ROWS` up
+//! to 10^5): both columns, `x` and
 //! `y`, are integers of that width, drawn over the whole width (`y` correlated with `x`), from
 //! three owners. `PARTIES` is 3, 5 or 7 (t = (n - 1) / 2). One `RESULT` line per aggregate:
 //! `got`, `reference`, the absolute and relative error, the documented `bound`, and
@@ -24,42 +25,8 @@ use protocols::dataset::{ColumnSpec, ColumnType, Schema};
 use protocols::stats::{GroupMinimums, Inputs, QueryOptions, Value, parse, run_query};
 use rand::{Rng, SeedableRng};
 
-const SQL: &str = "SELECT AVG(x), VAR_SAMP(x), STDDEV_SAMP(x), VAR_POP(y), COVAR_SAMP(x, y), \
-                   CORR(x, y), REGR_SLOPE(y, x), REGR_INTERCEPT(y, x) FROM t";
-
-/// The documented bound of each aggregate of [`SQL`] at the largest row count of the width
-/// (`protocols::stats` module doc, "The planner's table"): (relative, absolute) as powers of two.
-fn documented(bits: u32) -> [(i32, i32); 8] {
-    // Absolute terms by width: AVG, VAR (and COVAR), STDDEV, REGR_SLOPE, REGR_INTERCEPT.
-    let (avg, var, sd, slope, icpt) = match bits {
-        8 => (-109, -100, -50, -84, -70),
-        16 => (-101, -84, -42, -76, -54),
-        32 => (-85, -52, -26, -60, -22),
-        48 => (-69, -20, -10, -28, 3),
-        63 => (-54, 10, 5, -13, 33),
-        _ => panic!("BITS must be a width of the ladder: 8, 16, 32, 48 or 63"),
-    };
-    [
-        (-43, avg),
-        (-43, var),
-        (-42, sd),
-        (-43, var),
-        (-43, var),
-        (-41, -41),
-        // Through the roots (two quotients) from 48 bits on.
-        (if bits >= 48 { -42 } else { -43 }, slope),
-        // REGR_INTERCEPT at 48 and 63 bits: measured, not derived (module doc of
-        // protocols::stats::aggregate).
-        (
-            match bits {
-                48 => -30,
-                63 => -16,
-                _ => -41,
-            },
-            icpt,
-        ),
-    ]
-}
+#[path = "../tests/common/whole_width.rs"]
+mod whole_width;
 
 fn schema(bits: u32) -> Schema {
     let col = |name: &str| ColumnSpec {
@@ -69,36 +36,6 @@ fn schema(bits: u32) -> Schema {
     Schema {
         columns: vec![col("x"), col("y")],
     }
-}
-
-/// Two-pass moments in `f64`: the same eight aggregates, in [`SQL`]'s order, and the scale of
-/// `REGR_INTERCEPT`'s terms (its bound is relative to them, not to the result).
-fn reference(x: &[i128], y: &[i128]) -> ([f64; 8], f64) {
-    let n = x.len() as f64;
-    let mean = |v: &[i128]| {
-        // Exact integer sum (at most 2^62 * 10^7 < 2^127), then one rounding.
-        v.iter().sum::<i128>() as f64 / n
-    };
-    let (mx, my) = (mean(x), mean(y));
-    let (mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64);
-    for (&a, &b) in x.iter().zip(y) {
-        let (dx, dy) = (a as f64 - mx, b as f64 - my);
-        sxx += dx * dx;
-        syy += dy * dy;
-        sxy += dx * dy;
-    }
-    let slope = sxy / sxx;
-    let values = [
-        mx,
-        sxx / (n - 1.0),
-        (sxx / (n - 1.0)).sqrt(),
-        syy / n,
-        sxy / (n - 1.0),
-        sxy / (sxx * syy).sqrt(),
-        slope,
-        my - slope * mx,
-    ];
-    (values, my.abs() + (slope * mx).abs())
 }
 
 fn peak_rss_mb() -> f64 {
@@ -120,7 +57,7 @@ fn main() {
         .unwrap_or(if bits == 63 { 100_000 } else { 10_000_000 });
     let n: usize = arg(3).and_then(|a| a.parse().ok()).unwrap_or(3);
     let mul: MulProtocol = arg(4).map_or(MulProtocol::Grr, |p| p.parse().expect("grr or dn07"));
-    let bounds = documented(bits);
+    let cells = whole_width::documented(bits);
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(14);
     // Over the whole width: |x| < 2^(bits-1); y = x/2 + noise of a quarter of the range.
     let half = 1i128 << (bits - 2);
@@ -131,9 +68,11 @@ fn main() {
         .iter()
         .map(|&v| v / 2 + rng.random_range(-half / 2..half / 2))
         .collect();
-    let (want, intercept_scale) = reference(&x, &y);
+    let reference = whole_width::TwoPass::of(&x, &y);
+    let (want, intercept_scale) = (reference.values, reference.intercept_terms);
+    let bounds = whole_width::bounds(bits, &reference);
     let owner_rows: Vec<usize> = vec![rows / 3, rows / 3, rows - 2 * (rows / 3)];
-    let sql = std::env::var("STATS_AT_SIZE_SQL").unwrap_or_else(|_| SQL.to_string());
+    let sql = std::env::var("STATS_AT_SIZE_SQL").unwrap_or_else(|_| whole_width::SQL.to_string());
     let query = parse(&sql, |t| (t == "t").then(|| schema(bits))).expect("the SQL parses");
     let options = QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 });
     let start = Instant::now();
@@ -167,7 +106,6 @@ fn main() {
             move |mut e| {
                 let (q, x, y, owner_rows) =
                     (query.clone(), x.clone(), y.clone(), owner_rows.clone());
-                let options = options.clone();
                 async move {
                     let columns = [(&x[..], bits), (&y[..], bits)];
                     let inputs = Inputs::dealt(&mut e, PartyId(0), &columns, owner_rows).await?;
@@ -184,21 +122,26 @@ fn main() {
         let Value::Float(got) = *value else {
             panic!("{}: {value:?}", result.columns[i])
         };
-        let (rel, abs) = bounds[i];
+        let ((rel, abs), bound) = (cells[i], bounds[i]);
         let scale = if i == 7 {
             intercept_scale
         } else {
             want[i].abs()
         };
-        let bound = 2f64.powi(rel) * scale + 2f64.powi(abs) + 2f64.powi(-50) * scale;
         let error = (got - want[i]).abs();
         let within = error <= bound;
         all_within &= within;
         println!(
-            "RESULT bench=stats_at_size backend={backend} aggregate={} rows={rows} bits={bits} n={n} mul={mul:?} got={got:e} reference={:e} abs_error={error:e} rel_error={:e} bound=2^{rel}*{scale:e}+2^{abs} within_bound={}",
+            "RESULT bench=stats_at_size backend={backend} aggregate={} rows={rows} bits={bits} n={n} mul={mul:?} got={got:e} reference={:e} abs_error={error:e} rel_error={:e} error_over_scale={:e} bound=2^{rel}*{scale:e}+2^{abs}{} bound_value={bound:e} within_bound={}",
             result.columns[i].replace(' ', ""),
             want[i],
             error / want[i].abs().max(f64::MIN_POSITIVE),
+            error / scale.max(f64::MIN_POSITIVE),
+            if i == 7 {
+                format!("+2^{}*|AVG(x)|", cells[6].1)
+            } else {
+                String::new()
+            },
             if within { "yes" } else { "no" }
         );
     }

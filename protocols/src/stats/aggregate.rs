@@ -15,7 +15,9 @@
 //!    or `C/(n(n-1))`, `REGR_SLOPE = C/V_x` (`V_x` read as 1 when 0);
 //! 5. roots ([`numeric::root`]): standard deviations `sqrt(VAR)`, and `sqrt(V_x)`, `sqrt(V_y)`;
 //! 6. `CORR = (C / sqrt(V_x)) / sqrt(V_y)`, two quotients;
-//! 7. `REGR_INTERCEPT = AVG(y) - slope AVG(x)` (one `mul`, one truncation);
+//! 7. `REGR_INTERCEPT = AVG(y) - slope AVG(x)`, the product normalized
+//!    ([`numeric::product`]: the slope written `m 2^e` with a secret `e`, so it keeps its
+//!    significant bits however far below its bound it is);
 //! 8. one `mul` by the `NULL` flags, so that an undefined value opens as 0 beside its flag.
 //!
 //! The guarantees are stated on the columns' scaled integers (a fixed column's values times
@@ -34,13 +36,23 @@
 //!   Cauchy-Schwarz keeps narrow: `2^-43 |β|` per quotient `+ 2^(b_y+L-93)`;
 //! - `CORR`: `2^-41 + 2^-(16+h) (V_x^-1/2 + V_y^-1/2)`, `h = min(40, (180 - bits(V))/2)` the
 //!   extra bits of the roots (so `2^-41` but for tiny variances of the widest columns);
-//! - `REGR_INTERCEPT = AVG(y) - slope AVG(x)`: `2^-41 (|AVG(y)| + |slope AVG(x)|) +
-//!   2^(b_x+b_y+L-110)` up to 32 bits: the only aggregate where cancellation remains, between
-//!   its two terms. At 48 and 63 bits the product's factors are cut to 98 bits from their
-//!   *declared* widths, which costs relative precision when the slope is far below its bound:
-//!   measured over the whole width at 10^5 rows (`protocols/examples/stats_at_size.rs`), about
-//!   `2^-30` (48 bits) and `2^-16` (63 bits) of its terms. Not yet derived; a normalized
-//!   product (a secret exponent, as [`numeric`] does for quotients) would remove it.
+//! - `REGR_INTERCEPT = AVG(y) - slope AVG(x)`, with `A_s` the slope's absolute term above:
+//!   `2^-41 (|AVG(y)| + |slope AVG(x)|) + A_s |AVG(x)| + 2^(b_x+b_y+L-110)` at every width —
+//!   the only aggregate where cancellation remains, between its two terms. Derived: `AVG(y)`
+//!   errs by `2^-43 |AVG(y)| + A_y`; `ŝ m̂ - s m = (ŝ - s) m̂ + s (m̂ - m)` by
+//!   `(2^-42 + 2^-43) |s m| + A_s |m| + 2 |s| A_m` (the slope's relative term is `2^-42` past
+//!   32 bits); the normalized product adds `2^-68 |ŝ m̂|` (its mantissa keeps `w - 9 >= 68`
+//!   bits, `w = 198 - bits(T_m) >= 77`) and two units of the output, `AVG(y)`'s rescaling
+//!   one more. The output's scale keeps `|T| < 2^120` for an intercept bound of
+//!   `2^(b_x+b_y+L+7)` (slope `< 2^(b_y+L+2)` times `|AVG(x)| < 2^(b_x+1)`, as the quotients
+//!   declare them), so three units are `2^(b_x+b_y+L-111.4)`; with `2 |s| A_m <
+//!   2^(b_y+L+3) A_m` (`2^29` at 63 bits) and `A_y`, below `2^(b_x+b_y+L-110)`. `A_s |AVG(x)|`
+//!   is negligible up to 32 bits (at most `2^-29`) and dominates at 48 and 63 bits for a
+//!   nearly constant `x` (`A_s` is the slope's worst case, `V_x` tiny): it is stated, not
+//!   folded into the constant. Before the product was normalized, its factors were cut to
+//!   98 bits from their declared widths: a slope of 0.5 kept 17 bits at 63 bits, and
+//!   `stats_at_size` measured the intercept within only `2^-16` of its terms (`2^-27` now,
+//!   the output's unit: `BENCHMARKS.md`).
 //!
 //! With differential privacy the bounds hold for the noisy statistics, `R` then from the noisy
 //! sums' bounds (the noise is far larger than these errors).
@@ -438,61 +450,35 @@ pub(crate) async fn evaluate<B: Backend>(
         .clone()
     };
 
-    // 7. Intercepts: AVG(y) - slope AVG(x), one mul, one truncation.
+    // 7. Intercepts: AVG(y) - slope AVG(x), the product normalized ([`numeric::product`]):
+    //    the slope keeps its significant bits however far below its bound it is.
     let mut intercepts: Vec<((usize, usize), Fixed)> = Vec::new();
-    let (mut xs, mut ys, mut keys) = (Vec::new(), Vec::new(), Vec::new());
     for item in &query.select {
-        if let Aggregate::RegrIntercept(y, x) = item.aggregate {
-            if keys.contains(&(y, x)) {
-                continue;
-            }
-            xs.push(slope_of(y, x));
-            ys.push(qv(Q::Mean(x)));
-            keys.push((y, x));
+        let Aggregate::RegrIntercept(y, x) = item.aggregate else {
+            continue;
+        };
+        if intercepts.iter().any(|(k, _)| *k == (y, x)) {
+            continue;
         }
-    }
-    if !keys.is_empty() {
-        // Each factor below 2^97; the product's scale F_s + F_mx, brought to AVG(y)'s.
-        // Factors of at most 99 bits: the low bits dropped first (far below 2^-43 relative).
-        let mut factors = Vec::new();
-        for side in [&xs, &ys] {
-            let mut out = Vec::new();
-            for (t, f) in side.iter() {
-                let cut = t.bits().saturating_sub(98);
-                out.push(if cut > 0 {
-                    let t = b.trunc(t, cut).await.map_err(at("intercept"))?;
-                    (t, f - cut as i32)
-                } else {
-                    (t.clone(), *f)
-                });
-            }
-            factors.push(out);
-        }
-        let (xs, ys) = (factors[0].clone(), factors[1].clone());
-        let (xr, yr): (Vec<Secret>, Vec<Secret>) = (
-            xs.iter().map(|f| f.0.clone()).collect(),
-            ys.iter().map(|f| f.0.clone()).collect(),
-        );
-        let p = products(b, &xr, &yr, "intercept").await?;
-        for (i, &(y, _x)) in keys.iter().enumerate() {
-            let (my, f_my) = qv(Q::Mean(y));
-            let f_prod = xs[i].1 + ys[i].1;
-            // The output's scale: AVG(y)'s, less what keeps it within 2^120.
-            let bound = (my.bits() as i32 - f_my).max(p[i].bits() as i32 - f_prod) + 1;
-            let f_out = f_my.min(120 - bound);
-            let mut parts = Vec::new();
-            for (v, f) in [(my.clone(), f_my), (p[i].clone(), f_prod)] {
-                parts.push(if f > f_out {
-                    b.trunc(&v, (f - f_out) as u32)
-                        .await
-                        .map_err(at("intercept"))?
-                } else {
-                    v.scale_pow2((f_out - f) as u32).map_err(at("intercept"))?
-                });
-            }
-            let v = parts[0].sub(&parts[1]).map_err(at("intercept"))?;
-            intercepts.push((keys[i], (v, f_out)));
-        }
+        let ((ts, f_s), (tm, f_m)) = (slope_of(y, x), qv(Q::Mean(x)));
+        let (my, f_my) = qv(Q::Mean(y));
+        // The output's scale: AVG(y)'s, less what keeps it within 2^120.
+        let f_prod = f_s + f_m;
+        let bound =
+            (my.bits() as i32 - f_my).max(ts.bits() as i32 + tm.bits() as i32 + 1 - f_prod) + 1;
+        let f_out = f_my.min(120 - bound);
+        let d = f_prod - f_out;
+        let p = numeric::product(b, &ts, &tm, d.max(0) as u32, "intercept").await?;
+        let p = p.scale_pow2((-d).max(0) as u32).map_err(at("intercept"))?;
+        let my = if f_my > f_out {
+            b.trunc(&my, (f_my - f_out) as u32)
+                .await
+                .map_err(at("intercept"))?
+        } else {
+            my
+        };
+        let v = my.sub(&p).map_err(at("intercept"))?;
+        intercepts.push(((y, x), (v, f_out)));
     }
 
     // Assemble, then 8: NULL flags applied in one mul call.

@@ -44,13 +44,15 @@
 //! | COVAR_POP, COVAR_SAMP | 2^-43 rel + 2^-100 | 2^-43 rel + 2^-84 | 2^-43 rel + 2^-52 | 2^-43 rel + 2^-20 | 2^-43 rel + 2^10 |
 //! | REGR_SLOPE | 2^-43 rel + 2^-84 | 2^-43 rel + 2^-76 | 2^-43 rel + 2^-60 | 2^-42 rel + 2^-28 | 2^-42 rel + 2^-13 |
 //! | CORR | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term | 2^-41 + tiny-variance term |
-//! | REGR_INTERCEPT | 2^-41 rel of its terms + 2^-70 | 2^-41 rel + 2^-54 | 2^-41 rel + 2^-22 | about 2^-30 rel of its terms + 2^3 (measured) | about 2^-16 rel of its terms + 2^33 (measured) |
+//! | REGR_INTERCEPT | 2^-41 rel of its terms + 2^-70 | 2^-41 rel + 2^-54 | 2^-41 rel + 2^-22 | 2^-41 rel of its terms + 2^-28 \|AVG(x)\| + 2^3 | 2^-41 rel of its terms + 2^-13 \|AVG(x)\| + 2^33 |
 //!
-//! Fewer rows only shrink the absolute terms. `cargo run --release -p protocols --example
-//! stats_at_size -- ROWS BITS PARTIES` measures each moment against `f64` over values drawn
-//! across the whole width, beside these bounds (figures in `BENCHMARKS.md`, "Moments at the
-//! planner's sizes"); the intercept's 48- and 63-bit cells are such measurements, not yet
-//! derived bounds. The 63-bit column's absolute terms are why a
+//! Fewer rows only shrink the absolute terms. Every cell is derived; REGR_INTERCEPT's terms
+//! are `|AVG(y)| + |slope AVG(x)|`, and its `|AVG(x)|` term is the slope's absolute term
+//! carried through the product (below `2^-29` up to 32 bits, so folded in there; at 48 and 63
+//! bits it only matters when `x` is nearly constant). `cargo run --release -p protocols
+//! --example stats_at_size -- ROWS BITS PARTIES` measures each moment against `f64` over values
+//! drawn across the whole width, beside these bounds (figures in `BENCHMARKS.md`, "Moments at
+//! the planner's sizes"). The 63-bit column's absolute terms are why a
 //! width should be the narrowest that holds the data (the inferred one): the same salaries
 //! declared 32 bits wide get the 32-bit column.
 

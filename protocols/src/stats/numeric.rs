@@ -37,13 +37,16 @@ struct Normalized {
     exps: Vec<u32>,
 }
 
-/// Normalizes `x >= 0` to `w` bits, and each `(y, bits)` of `with` by the same exponent (the
-/// caller vouches that `y / 2^e` fits `bits` bits).
+/// Normalizes `x` to `w` bits (`|x / 2^e| <= 2^(w-1)`, and `>= 2^(w-1-STEP)` unless `e = 0`),
+/// and each `(y, bits)` of `with` by the same exponent (the caller vouches that `y / 2^e` fits
+/// `bits` bits). `x >= 0` unless `signed`: then `f_j = [x < 2^a_j] - [x < -2^a_j]` (both
+/// comparisons in the one `lt` call) reads `[|x| <= 2^a_j]`, still monotone in `j`.
 async fn normalize<B: Backend>(
     b: &mut B,
     x: &Secret,
     with: &[(Secret, u32)],
     w: u32,
+    signed: bool,
     step_name: &'static str,
 ) -> Result<Normalized, StatsError> {
     let len = x.len();
@@ -54,7 +57,6 @@ async fn normalize<B: Backend>(
     let one_hot: Vec<Secret> = if k == 1 {
         vec![ones]
     } else {
-        let xs: Vec<&Secret> = (0..k - 1).map(|_| x).collect();
         // 2^(w-1+e_j), beyond i128 for wide values: public powers built linearly, read at x's
         // scale (the bounds are on the scaled integers).
         let powers: Vec<Secret> = exps[..k - 1]
@@ -62,13 +64,32 @@ async fn normalize<B: Backend>(
             .map(|&e| ones.scale_pow2(w - 1 + e).map(|p| p.with_frac(x.frac())))
             .collect::<Result<_, _>>()
             .map_err(at(step_name))?;
-        let refs: Vec<&Secret> = powers.iter().collect();
+        let mut refs: Vec<&Secret> = powers.iter().collect();
+        let negated: Vec<Secret> = if signed {
+            powers
+                .iter()
+                .map(Secret::neg)
+                .collect::<Result<_, _>>()
+                .map_err(at(step_name))?
+        } else {
+            Vec::new()
+        };
+        refs.extend(negated.iter());
         let bounds = cat(&refs, step_name)?;
-        let fits = b
+        let xs: Vec<&Secret> = (0..refs.len()).map(|_| x).collect();
+        let below = b
             .lt(&cat(&xs, step_name)?, &bounds)
             .await
             .map_err(at(step_name))?;
-        let f = |j: usize| fits.slice(j * len..(j + 1) * len);
+        let at_j = |j: usize| below.slice(j * len..(j + 1) * len);
+        let fits: Vec<Secret> = (0..k - 1)
+            .map(|j| match signed {
+                true => at_j(j).sub(&at_j(k - 1 + j)).map(boolean),
+                false => Ok(at_j(j)),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(at(step_name))?;
+        let f = |j: usize| fits[j].clone();
         (0..k)
             .map(|j| {
                 let hot = match j {
@@ -191,7 +212,7 @@ pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, St
         return b.fx_sqrt(x).await.map_err(at(STEP_NAME));
     }
     let w = MAX_ROOT_BITS - 3;
-    let n = normalize(b, x, &[], w, STEP_NAME).await?;
+    let n = normalize(b, x, &[], w, false, STEP_NAME).await?;
     let s = b.fx_sqrt(&n.scaled[0]).await.map_err(at(STEP_NAME))?;
     // 2^(e/2) = Σ_j o_j 2^(e_j/2).
     let mut power: Option<Secret> = None;
@@ -213,6 +234,85 @@ pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, St
     // plus the root's rounding. (f_out is the root's scale: 16 for an integer x.)
     let whole = x.bits().saturating_sub(x.frac());
     Ok(out.assume_bits(whole.div_ceil(2) + s.frac() + 2))
+}
+
+/// Most mantissa bits of a normalized factor in [`product`].
+const PRODUCT_W: u32 = 96;
+/// Fewest: past this, the other factor is cut instead.
+const PRODUCT_MIN_W: u32 = 64;
+
+/// `a c / 2^d`, element-wise, for signed integers `a` and `c` (read with 0 fractional bits)
+/// whose product may pass the engine's limit, keeping `a`'s significant bits whatever its
+/// magnitude (a slope far below its bound). With `u = 2^d` the output's unit:
+///
+/// `|out - a c / 2^d| <= 2^-(w-1-STEP) |a c| / 2^d + |a| 2^s / 2^d + 2 u`,
+///
+/// `w = min(96, 198 - bits(c))` and `s = 0` while that is at least 64 (`c` of at most 134
+/// bits), else `w = 64`, `s = bits(c) - 131`; both terms vanish (one unit then) when `bits(a) + bits(c) <= 198`: one `mul`, one
+/// truncation. Else (Catrina, Saxena 2010, normalization with public candidates, as [`root`]):
+/// 1. `a = m 2^e` ([`normalize`], signed): `|m| <= 2^(w-1)`, `|m| >= 2^(w-1-STEP)` unless
+///    `e = 0`, so `|m - a / 2^e| < 1` is within `2^-(w-1-STEP)` of `m`; `c' = c / 2^s`;
+/// 2. `z = m c'` (one `mul`, below 2^199), then `z1 = z / 2^(d - s - E)` (one truncation, or an
+///    exact shift when negative), `E` the largest candidate: one unit of `2^(d-s-E)` in `z`,
+///    at most `u` in the result since `e <= E`;
+/// 3. `out = Σ_j o_j z1 2^(e_j) / 2^E = z1 2^(e - E)` (one `mul` by the one-hot, one
+///    truncation: one more unit).
+pub(crate) async fn product<B: Backend>(
+    b: &mut B,
+    a: &Secret,
+    c: &Secret,
+    d: u32,
+    step_name: &'static str,
+) -> Result<Secret, StatsError> {
+    let e = at(step_name);
+    let (a, c) = (a.clone().with_frac(0), c.clone().with_frac(0));
+    let limit = mpc::share::MAX_BITS - 2;
+    if a.bits() + c.bits() <= limit {
+        let p = b.mul(&a, &c).await.map_err(e)?;
+        return b.trunc(&p, d).await.map_err(e);
+    }
+    // z = m c' must leave room for its truncation: w + bits(c') + 1 <= 199.
+    let (w, s) = match PRODUCT_W.min(limit.saturating_sub(c.bits())) {
+        w if w >= PRODUCT_MIN_W => (w, 0),
+        _ => (PRODUCT_MIN_W, c.bits() + PRODUCT_MIN_W + 3 - limit),
+    };
+    let c = if s > 0 {
+        b.trunc(&c, s).await.map_err(e)?
+    } else {
+        c
+    };
+    let n = normalize(b, &a, &[], w, true, step_name).await?;
+    let top = *n.exps.last().expect("at least one candidate");
+    let z = b.mul(&n.scaled[0], &c).await.map_err(e)?;
+    let z1 = match (d as i64 - s as i64 - top as i64).cmp(&0) {
+        std::cmp::Ordering::Less => z.scale_pow2((s + top - d) as u32).map_err(e)?,
+        _ => b.trunc(&z, d - s - top).await.map_err(e)?,
+    };
+    if n.one_hot.len() == 1 {
+        return Ok(z1);
+    }
+    let zs: Vec<&Secret> = (0..n.one_hot.len()).map(|_| &z1).collect();
+    let hot: Vec<&Secret> = n.one_hot.iter().collect();
+    let p = b
+        .mul(&cat(&hot, step_name)?, &cat(&zs, step_name)?)
+        .await
+        .map_err(e)?;
+    let len = a.len();
+    // At most one term is non-zero: the sum keeps the terms' bound.
+    let mut sum: Option<Secret> = None;
+    for (j, &ej) in n.exps.iter().enumerate() {
+        let term = p
+            .slice(j * len..(j + 1) * len)
+            .assume_bits(z1.bits())
+            .scale_pow2(ej)
+            .map_err(e)?;
+        sum = Some(match sum {
+            None => term,
+            Some(t) => t.add(&term).map_err(e)?.assume_bits(z1.bits() + top),
+        });
+    }
+    let sum = sum.expect("candidates").assume_bits(z1.bits() + top);
+    b.trunc(&sum, top).await.map_err(e)
 }
 
 /// Mantissa bits of a normalized divisor in [`quotient`].
