@@ -120,6 +120,19 @@ fn the_longest_accepted_text_never_recurses_on_its_length() {
     });
 }
 
+/// The scan streams its rows in chunks (issue 17): a moments query over 10^7 rows is charged
+/// its inputs (stored, and gathered for the query) and one chunk's products, not every row's.
+#[test]
+fn moments_over_ten_million_rows_pass_the_default_limits() {
+    let q = query("SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll").unwrap();
+    let cost = estimate(&q, 10_000_000, 3);
+    Limits::default()
+        .check(&cost)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Three columns of 32-byte shares, twice, and at most 64 MiB of the scan's products.
+    assert_eq!(cost.memory, 10_000_000 * 3 * 2 * 32 + (64 << 20));
+}
+
 #[test]
 fn ordinary_queries_pass_the_default_limits() {
     let limits = Limits::default();

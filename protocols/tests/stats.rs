@@ -1,7 +1,9 @@
 //! Joint statistics: every aggregate, with and without WHERE and GROUP BY, on the `Clear`
 //! backend against a plain Rust evaluation of the same SQL on the same rows; a selection on the
 //! engine (n = 3, t = 1, both multiplication protocols) against `Clear`; suppression on both
-//! sides of the owner and row minimums; differential privacy; parser errors with positions.
+//! sides of the owner and row minimums; differential privacy; parser errors with positions;
+//! the scan in chunks (as small as one row) against the whole scan, exactly, and on the engine
+//! at n = 3, 5, 7.
 //!
 //! Tolerance: integers (counts, sums, minimums, maximums, histograms, and percentiles, which
 //! are exact rationals) must match exactly. A fixed-point result `v` must be within
@@ -20,6 +22,7 @@ use protocols::policy::Policy;
 use protocols::stats::sql::{Aggregate, CmpOp, Predicate, Query};
 use protocols::stats::{
     GroupMinimums, Inputs, QueryOptions, QueryResult, StatsError, Value, parse, run_query,
+    run_query_in_chunks,
 };
 
 #[path = "common/whole_width.rs"]
@@ -1741,5 +1744,111 @@ proptest! {
         };
         let got = on_clear(&query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g"), &t, &opts).unwrap();
         prop_assert_eq!(reported_groups(&got), reference_rules(&t, min, &opts));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scan in chunks (issue 17): the same outputs whatever the chunk.
+
+/// Every query of [`check_all`] with the scan in chunks of `chunk` rows: exactly the outputs of
+/// the scan in one chunk, and the reference's.
+fn check_chunked(t: &Table, min: GroupMinimums, chunk: usize) {
+    for aggs in AGGREGATES {
+        for filter in FILTERS {
+            for group in ["", " GROUP BY g"] {
+                let select = match group {
+                    "" => aggs.to_string(),
+                    _ => format!("g, {aggs}"),
+                };
+                let sql = format!("SELECT {select} FROM payroll{filter}{group}");
+                let (q, opts) = (query(&sql), options(min.owners, min.rows));
+                let whole = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let chunked = block_on(run_query_in_chunks(
+                    &mut Clear::default(),
+                    &q,
+                    &t.inputs(),
+                    &opts,
+                    chunk,
+                ))
+                .unwrap_or_else(|e| panic!("{sql} in chunks of {chunk}: {e}"));
+                assert_eq!(chunked, whole, "{sql} in chunks of {chunk}");
+                let (want, scales) = evaluate(&q, t, min);
+                assert_close(&chunked, &want, &scales, &sql);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #[test]
+    fn chunked_scan_matches_the_whole_scan_and_the_clear_evaluation(
+        t in table_strategy(),
+        chunk in prop::sample::select(vec![1usize, 2, 7, 13]),
+    ) {
+        check_chunked(&t, GroupMinimums { owners: 1, rows: 1 }, chunk);
+        check_chunked(&t, GroupMinimums { owners: 2, rows: 6 }, chunk);
+    }
+}
+
+/// Chunks that split owners and groups, at the columns' bounds (zero, negative, both extremes).
+#[test]
+fn chunked_scan_at_bound_values() {
+    let (lo, hi) = (-(1 << 20), (1 << 20) - 1);
+    let h = protocols::dataset::hash_identifier("p");
+    let t = Table {
+        owners: vec![
+            vec![
+                [lo, 0, 0, 1, h],
+                [hi, 5, 1, 0, h],
+                [0, -(1 << 24), 1, 15, h],
+            ],
+            vec![
+                [hi, 5, 1, 1, h],
+                [lo, (1 << 24) - 1, 1, 1, h],
+                [0, 0, 2, 0, h],
+            ],
+            vec![[lo, -(1 << 24), 2, 15, h]],
+        ],
+    };
+    for chunk in [1, 2, 4, 7] {
+        check_chunked(&t, GroupMinimums { owners: 1, rows: 1 }, chunk);
+    }
+}
+
+/// The engine with the scan in chunks of 7 rows, n = 3, 5, 7 at several thresholds: every
+/// moment, a histogram and the order statistics (whose per-row weights the chunks assemble),
+/// with `WHERE` and `GROUP BY`, against the reference evaluation.
+#[test]
+fn chunked_scan_on_the_engine_matches_the_clear_evaluation() {
+    let sql = "SELECT g, COUNT(*), SUM(a), AVG(f), VAR_SAMP(a), STDDEV_POP(f), COVAR_SAMP(f, a), CORR(a, f), REGR_SLOPE(a, f), REGR_INTERCEPT(f, a), HISTOGRAM(a, -100, 0, 400), MAX(k), MEDIAN(k) FROM payroll WHERE k <> 5 AND a > -900 GROUP BY g";
+    let min = GroupMinimums { owners: 1, rows: 2 };
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let t = table_strategy().new_tree(&mut runner).unwrap().current();
+    let (want, scales) = evaluate(&query(sql), &t, min);
+    for (i, (n, threshold)) in [(3, 1), (5, 1), (5, 2), (7, 3)].into_iter().enumerate() {
+        let config = EngineConfig {
+            mul: MulProtocol::Grr,
+            check_openings: true,
+            ..Default::default()
+        };
+        let params = Params::new(n, threshold).unwrap();
+        let tt = t.clone();
+        let results = run_parties(params, config, 60 + i as u64, move |mut e| {
+            let t = tt.clone();
+            async move {
+                let inputs = share_inputs(&mut e, &t).await?;
+                let opts = options(min.owners, min.rows);
+                Ok(run_query_in_chunks(&mut e, &query(sql), &inputs, &opts, 7).await)
+            }
+        });
+        let got = agreed(results).unwrap_or_else(|e| panic!("n = {n}, t = {threshold}: {e}"));
+        assert_close(
+            &got,
+            &want,
+            &scales,
+            &format!("{sql} (n = {n}, t = {threshold})"),
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! holds `O(k)` shares per element at once (the random bits and the carry tree, Catrina and de
 //! Hoogh 2010, §3), so the peak memory of a worker is about
 //! `rows · Σ_comparisons (k + 1) · `[`BYTES_PER_COMPARED_BIT_SHARE`], plus
-//! the inputs and one share per row for every node of the predicate tree. The factor was
+//! the inputs (twice: stored, and gathered for the query) and the scan's products and predicate
+//! nodes, one share per row each up to the scan's chunk budget (`stream::SCAN_MEMORY`). The factor was
 //! measured with `cargo run -p protocols --example where_cost` (peak resident memory
 //! of three in-process parties, see BENCHMARKS.md), and the estimate is meant to lie above the
 //! measurement, never below. Bytes sent and rounds are coarser (each multiplication or opening
@@ -224,9 +225,18 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
     }
     let compared_bits = lt * u64::from(lt_bits + 1) + eq * u64::from(eq_bits + 1) + ordered_bits;
     let products = f.joins + groups * (1 + terms) + terms;
-    let per_row = compared_bits * BYTES_PER_COMPARED_BIT_SHARE
-        + (products + f.depth + schema.columns.len() as u64) * SHARE;
-    let memory = rows.saturating_mul(per_row);
+    // The scan's products and predicate nodes stream in chunks within the scan's budget
+    // (`super::stream`); the inputs stay whole (stored, and read as one batch per column). The
+    // comparisons are still charged per row: an over-estimate (the engine runs them in chunks
+    // of its own budget), kept until it is measured again.
+    let streamed = rows
+        .saturating_mul((products + f.depth) * SHARE)
+        .min(super::stream::SCAN_MEMORY as u64);
+    let memory = rows
+        .saturating_mul(
+            compared_bits * BYTES_PER_COMPARED_BIT_SHARE + 2 * schema.columns.len() as u64 * SHARE,
+        )
+        .saturating_add(streamed);
     // Every compared bit and every product sends about one share to each other party.
     let others = parties.saturating_sub(1) as u64;
     let bytes_sent = rows

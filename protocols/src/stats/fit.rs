@@ -85,6 +85,7 @@ pub fn fits(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Stat
         &options,
         &[],
         rows.max(synthetic),
+        None,
     );
     ready(run)
         .unwrap_or_else(|| Err(StatsError::Input("the clear plan did not complete".into())))

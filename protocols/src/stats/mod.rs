@@ -5,7 +5,8 @@
 //! 1. [`sql`]: parse and check the query against the schema; unsupported SQL is refused with
 //!    the construct and its position, before anything runs;
 //! 2. [`plan`]: the batched scan: a secret 0/1 mask per row for `WHERE`, a secret one-hot per
-//!    row for `GROUP BY`, then every per-group masked sum at once;
+//!    row for `GROUP BY`, then every per-group masked sum at once, streamed over the rows in
+//!    chunks that fit a memory budget ([`stream`]: per-chunk sums added up);
 //! 3. [`privacy`]: optional differential-privacy noise on the sums, then the secret
 //!    "reported" flag per group (owner and row minimums); only the flags are opened;
 //! 4. [`order`] and [`aggregate`]: the aggregates of the reported groups only;
@@ -13,8 +14,9 @@
 //!    recipient holding the same values ([`run_query_for`], [`QueryResult::reveal`]).
 //!
 //! A query costs a number of rounds that depends on its shape (the aggregates, the depth of the
-//! `WHERE` clause), not on its rows — except `MIN`/`MAX` (`O(log N)`: a tournament) and
-//! percentiles (`O(max(b, log N))` for `b`-bit values: a radix selection, one step per bit).
+//! `WHERE` clause), not on its rows — except `MIN`/`MAX` (`O(log N)`: a tournament),
+//! percentiles (`O(max(b, log N))` for `b`-bit values: a radix selection, one step per bit), and
+//! the scan once its rows pass one chunk ([`stream`]: its rounds once per chunk).
 //! Everything is written against
 //! [`Backend`], so it runs on the engine, in the clear, or counted.
 //!
@@ -70,6 +72,7 @@ mod plan;
 pub mod privacy;
 pub mod query_set;
 pub mod sql;
+mod stream;
 
 use std::fmt;
 
@@ -529,10 +532,27 @@ pub async fn run_query_for<B: Backend>(
     let rows = check_inputs(query, inputs, options)?;
     // Refused before anything runs, naming the aggregate and what to change.
     fit::check(query, rows, options.epsilon)?;
-    run_planned(b, query, inputs, options, recipients, rows).await
+    run_planned(b, query, inputs, options, recipients, rows, None).await
 }
 
-/// [`run_query_for`] with the bounds planned for `bound_rows` rows (at least the inputs').
+/// [`run_query`] with the scan in chunks of `chunk_rows` rows, instead of as many as
+/// [`stream::SCAN_MEMORY`] holds: the same outputs, whatever the chunk (what tests and
+/// benchmarks vary; a worker runs [`run_query_for`]).
+pub async fn run_query_in_chunks<B: Backend>(
+    b: &mut B,
+    query: &Query,
+    inputs: &Inputs,
+    options: &QueryOptions,
+    chunk_rows: usize,
+) -> Result<QueryResult, StatsError> {
+    let rows = check_inputs(query, inputs, options)?;
+    fit::check(query, rows, options.epsilon)?;
+    let run = run_planned(b, query, inputs, options, &[], rows, Some(chunk_rows)).await?;
+    Ok(run.public)
+}
+
+/// [`run_query_for`] with the bounds planned for `bound_rows` rows (at least the inputs'), the
+/// scan in chunks of `chunk_rows` rows (`None`: as many as [`stream::SCAN_MEMORY`] holds).
 pub(crate) async fn run_planned<B: Backend>(
     b: &mut B,
     query: &Query,
@@ -540,16 +560,9 @@ pub(crate) async fn run_planned<B: Backend>(
     options: &QueryOptions,
     recipients: &[String],
     bound_rows: usize,
+    chunk_rows: Option<usize>,
 ) -> Result<Outcome<QueryResult>, StatsError> {
     let rows = check_inputs(query, inputs, options)?;
-    let inputs = Inputs {
-        columns: inputs
-            .columns
-            .iter()
-            .map(|c| c.clone().with_frac(0))
-            .collect(),
-        owner_rows: inputs.owner_rows.clone(),
-    };
     let plan = Plan::new(query, rows, bound_rows);
     let mut result = QueryResult {
         columns: query.select.iter().map(|i| i.label.clone()).collect(),
@@ -563,7 +576,27 @@ pub(crate) async fn run_planned<B: Backend>(
         result.suppressed = plan.labels.clone();
         return Ok(Outcome::public(result));
     }
-    let scan = plan::scan(b, &plan, query, &inputs).await?;
+    let rule = DominanceRule {
+        max_share: options.max_owner_share,
+        top_owners: options.dominance_owners,
+        p_percent: options.p_percent,
+    };
+    // The per-row weights and the columns as integers outlive the scan only for what takes
+    // every row at once: order statistics and the dominance rule.
+    let whole_rows = !plan.extremes.is_empty() || !plan.ranked.is_empty() || rule.is_set();
+    let chunk = chunk_rows.unwrap_or_else(|| stream::chunk_rows(&plan, query, stream::SCAN_MEMORY));
+    let scan = stream::scan(b, &plan, query, inputs, chunk, whole_rows).await?;
+    let inputs = Inputs {
+        columns: match whole_rows {
+            true => inputs
+                .columns
+                .iter()
+                .map(|c| c.clone().with_frac(0))
+                .collect(),
+            false => Vec::new(),
+        },
+        owner_rows: inputs.owner_rows.clone(),
+    };
     query_set::check(b, query, &scan.counts, rows, options.min_query_rows).await?;
     let (mut counts, mut sums) = (scan.counts.clone(), scan.sums.clone());
     if let Some(epsilon) = options.epsilon {
@@ -578,11 +611,6 @@ pub(crate) async fn run_planned<B: Backend>(
         options.min_owner_rows,
     )
     .await?;
-    let rule = DominanceRule {
-        max_share: options.max_owner_share,
-        top_owners: options.dominance_owners,
-        p_percent: options.p_percent,
-    };
     let flags = match rule.is_set() {
         true => {
             let summed: Vec<usize> = plan
@@ -627,7 +655,11 @@ pub(crate) async fn run_planned<B: Backend>(
     if reported.is_empty() {
         return Ok(Outcome::public(result));
     }
-    let weights: Vec<Secret> = reported.iter().map(|&g| scan.weights[g].clone()).collect();
+    // None without order statistics (the scan kept no weights: nothing below reads them).
+    let weights: Vec<Secret> = match whole_rows {
+        true => reported.iter().map(|&g| scan.weights[g].clone()).collect(),
+        false => Vec::new(),
+    };
     let extremes = order::extremes(b, query, &inputs, &weights, &plan.extremes).await?;
     let items: Vec<order::PercentileItem> = query
         .select

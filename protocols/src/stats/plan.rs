@@ -1,7 +1,8 @@
 //! From a [`Query`] to batched work: which masked sums, order statistics and moments a query
 //! needs ([`Plan`]), and the scan over the rows that computes the masked sums ([`scan`]).
 //!
-//! The scan is the only part whose work grows with the rows, and its rounds do not:
+//! The scan is the only part whose work grows with the rows, and its rounds do not (per chunk
+//! of rows: [`super::stream`] runs it chunk by chunk within a memory budget):
 //! 1. one `lt` call for every order comparison of the `WHERE` clause (each `x op k` becomes
 //!    `x < k'` or its negation on integers) and every histogram bound, and one `eq` call for
 //!    every equality and the one-hot encoding of the `GROUP BY` column (`[g = j]` for each value
@@ -178,14 +179,15 @@ impl Tree {
     }
 }
 
-/// Runs the scan (see the module doc).
+/// Runs the scan (see the module doc) over `inputs`: every row of the plan, or one chunk of
+/// them ([`super::stream`]), its sums bounded as the whole scan's.
 pub(crate) async fn scan<B: Backend>(
     b: &mut B,
     plan: &Plan,
     query: &Query,
     inputs: &Inputs,
 ) -> Result<Scan, StatsError> {
-    let n = plan.rows;
+    let n: usize = inputs.owner_rows.iter().sum();
     let col = |c: usize| &inputs.columns[c];
     let konst = |b: &B, v: i128| b.constant(&vec![v; n]).map_err(at("constants"));
     // 1. Comparisons: order comparisons and histogram bounds in one lt call, equalities and the
@@ -402,7 +404,9 @@ pub(crate) async fn scan<B: Backend>(
     for w in &weights {
         let mut start = 0;
         for &r in &inputs.owner_rows {
-            by_owner.push(w.slice(start..start + r).sum().map_err(at("counts"))?);
+            // Below 2^L, the planned rows' bound (the same in every chunk).
+            let c = w.slice(start..start + r).sum().map_err(at("counts"))?;
+            by_owner.push(c.assume_bits(plan.count_bits));
             start += r;
         }
     }
