@@ -20,7 +20,6 @@ pub enum EncodeError {
     NotAnInteger,
 }
 
-/// Anything the engine can refuse or fail at.
 /// A name that is none of a setting's choices (`--protocol dn08`, `security = "evil"`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown {what} '{got}' (expected {expected})")]
@@ -55,6 +54,7 @@ impl UnknownChoice {
     }
 }
 
+/// Anything the engine can refuse or fail at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MpcError {
     /// `n` and `t` do not describe an honest-majority Shamir setting.
