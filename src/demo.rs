@@ -11,7 +11,6 @@
 //! the ledger the coordinator wrote is verified offline at the end.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -19,12 +18,13 @@ use anyhow::{Context, Result, bail};
 use coordinator::api::JobState;
 use mpc::Field;
 use protocols::catalog::JobSpec;
+use protocols::catalog::PublicResult;
 use protocols::dataset::{Schema, Table, read_csv};
 use protocols::outcome::OwnedTable;
-use protocols::outcome::PublicResult;
 use protocols::stats::{GroupMinimums, Inputs, QueryOptions, QueryResult, Value};
 use rand::{Rng, SeedableRng};
 
+use crate::children::{Children, Node, node_command};
 use crate::client::Workers;
 use crate::cluster::{self, Cluster};
 use crate::jobs::Coordinator;
@@ -52,28 +52,6 @@ const QUERIES: [(&str, &[&str]); 4] = [
         &["analyst"],
     ),
 ];
-
-/// Kills the worker processes when dropped, whatever happens.
-struct Processes(Vec<Child>);
-
-impl Drop for Processes {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(c.id().to_string())
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        for c in &mut self.0 {
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 fn sample_csv(firm: usize, rows: usize) -> String {
     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(firm as u64 + 1);
@@ -137,42 +115,29 @@ pub fn run(exe: &Path) -> Result<()> {
         dir.display()
     );
 
-    let mut children = Vec::new();
-    let spawn = |args: [&std::ffi::OsStr; 3], log: &str| -> Result<Child> {
+    // Dropped on every way out of the demo: no node outlives it.
+    let mut children = Children::new();
+    let nodes = std::iter::once(Node::Coordinator)
+        .chain(cluster.roster.workers.iter().map(|w| Node::Worker(w.id)));
+    for node in nodes {
+        let log = match node {
+            Node::Coordinator => "coordinator.log".to_string(),
+            Node::Worker(id) => format!("worker-{id}.log"),
+        };
         let log = std::fs::File::create(tmp.path().join(log))?;
-        Command::new(exe)
-            .args(args)
-            .stdin(Stdio::null())
+        let child = node_command(exe, &cluster, node)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("starting a cluster process")
-    };
-    let config = cluster.coordinator_config();
-    children.push(spawn(
-        [
-            "coordinator".as_ref(),
-            "--config".as_ref(),
-            config.as_os_str(),
-        ],
-        "coordinator.log",
-    )?);
-    for w in &cluster.roster.workers {
-        let config = cluster.worker_config(w.id);
-        children.push(spawn(
-            ["worker".as_ref(), "--config".as_ref(), config.as_os_str()],
-            &format!("worker-{}.log", w.id),
-        )?);
+            .with_context(|| format!("starting {node}"))?;
+        children.adopt(node.to_string(), child);
     }
-    let _processes = Processes(children);
 
     let schema = Schema::from_toml(SCHEMA, "demo schema")?;
     let tables: Vec<Table> = (0..3)
         .map(|f| read_csv(sample_csv(f, 400).as_bytes(), "sample.csv", Some(&schema)))
         .collect::<Result<_, _>>()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         // Wait (bounded) until every node answers, then each firm uploads its own rows and
         // records the dataset on the ledger.
@@ -370,8 +335,29 @@ struct Upload {
 }
 
 macro_rules! data {
-    ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/", $path))
+    ($($path:expr),+) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/", $($path),+))
+    };
+}
+
+/// The uploads of one example: each `owner` uploads `examples/data/DIR/OWNER.csv` as
+/// `dataset`, or (the second form) each `owner / dataset` pair `DIR/OWNER-DATASET.csv`.
+macro_rules! uploads {
+    ($dir:literal, $schema:expr, $dataset:literal, [$($owner:literal),+ $(,)?]) => {
+        &[$(Upload {
+            owner: $owner,
+            dataset: $dataset,
+            csv: data!("data/", $dir, "/", $owner, ".csv"),
+            schema: $schema,
+        }),+]
+    };
+    ($dir:literal, $schema:expr, [$($owner:literal / $dataset:literal),+ $(,)?]) => {
+        &[$(Upload {
+            owner: $owner,
+            dataset: $dataset,
+            csv: data!("data/", $dir, "/", $owner, "-", $dataset, ".csv"),
+            schema: $schema,
+        }),+]
     };
 }
 
@@ -381,132 +367,56 @@ const DP_POLICY: &str = data!("policy-dp.toml");
 const ORDERS_SCHEMA: &str = data!("data/orders/schema.toml");
 const RECORDS_SCHEMA: &str = data!("data/record-match/schema.toml");
 
+/// Which firm uploads which example file, for every example the demo runs: the one table
+/// (each `examples/*.toml` points here rather than listing its uploads again).
 const EXAMPLES: &[Example] = &[
     Example {
         title: "sealed-bid double auction (examples/auction.toml)",
         spec: data!("auction.toml"),
-        uploads: &[
-            Upload {
-                owner: "north-farm",
-                dataset: "beet-bids",
-                csv: data!("data/auction/north-farm.csv"),
-                schema: Some(AUCTION_SCHEMA),
-            },
-            Upload {
-                owner: "south-farm",
-                dataset: "beet-bids",
-                csv: data!("data/auction/south-farm.csv"),
-                schema: Some(AUCTION_SCHEMA),
-            },
-            Upload {
-                owner: "sugar-mill",
-                dataset: "beet-bids",
-                csv: data!("data/auction/sugar-mill.csv"),
-                schema: Some(AUCTION_SCHEMA),
-            },
-        ],
+        uploads: uploads!(
+            "auction",
+            Some(AUCTION_SCHEMA),
+            "beet-bids",
+            ["north-farm", "south-farm", "sugar-mill"]
+        ),
     },
     Example {
         title: "limit-order matching (examples/orders.toml)",
         spec: data!("orders.toml"),
-        uploads: &[
-            Upload {
-                owner: "alpha",
-                dataset: "orders",
-                csv: data!("data/orders/alpha.csv"),
-                schema: Some(ORDERS_SCHEMA),
-            },
-            Upload {
-                owner: "beta",
-                dataset: "orders",
-                csv: data!("data/orders/beta.csv"),
-                schema: Some(ORDERS_SCHEMA),
-            },
-            Upload {
-                owner: "gamma",
-                dataset: "orders",
-                csv: data!("data/orders/gamma.csv"),
-                schema: Some(ORDERS_SCHEMA),
-            },
-        ],
+        uploads: uploads!(
+            "orders",
+            Some(ORDERS_SCHEMA),
+            "orders",
+            ["alpha", "beta", "gamma"]
+        ),
     },
     Example {
         title: "record matching (examples/record-match.toml)",
         spec: data!("record-match.toml"),
-        uploads: &[
-            Upload {
-                owner: "acme",
-                dataset: "customers",
-                csv: data!("data/record-match/acme.csv"),
-                schema: Some(RECORDS_SCHEMA),
-            },
-            Upload {
-                owner: "globex",
-                dataset: "customers",
-                csv: data!("data/record-match/globex.csv"),
-                schema: Some(RECORDS_SCHEMA),
-            },
-            Upload {
-                owner: "initech",
-                dataset: "customers",
-                csv: data!("data/record-match/initech.csv"),
-                schema: Some(RECORDS_SCHEMA),
-            },
-        ],
+        uploads: uploads!(
+            "record-match",
+            Some(RECORDS_SCHEMA),
+            "customers",
+            ["acme", "globex", "initech"]
+        ),
     },
     Example {
         title: "settlement with gridlock resolution (examples/settlement.toml)",
         spec: data!("settlement.toml"),
-        uploads: &[
-            Upload {
-                owner: "acme",
-                dataset: "accounts",
-                csv: data!("data/settlement/acme-accounts.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "acme",
-                dataset: "obligations",
-                csv: data!("data/settlement/acme-obligations.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "globex",
-                dataset: "accounts",
-                csv: data!("data/settlement/globex-accounts.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "globex",
-                dataset: "obligations",
-                csv: data!("data/settlement/globex-obligations.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "initech",
-                dataset: "accounts",
-                csv: data!("data/settlement/initech-accounts.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "initech",
-                dataset: "obligations",
-                csv: data!("data/settlement/initech-obligations.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "umbrella",
-                dataset: "accounts",
-                csv: data!("data/settlement/umbrella-accounts.csv"),
-                schema: None,
-            },
-            Upload {
-                owner: "umbrella",
-                dataset: "obligations",
-                csv: data!("data/settlement/umbrella-obligations.csv"),
-                schema: None,
-            },
-        ],
+        uploads: uploads!(
+            "settlement",
+            None,
+            [
+                "acme" / "accounts",
+                "acme" / "obligations",
+                "globex" / "accounts",
+                "globex" / "obligations",
+                "initech" / "accounts",
+                "initech" / "obligations",
+                "umbrella" / "accounts",
+                "umbrella" / "obligations",
+            ]
+        ),
     },
 ];
 

@@ -69,10 +69,7 @@ fn upload_args(cluster: &LocalCluster, owner: &str, dataset: &str, values: &[i64
 fn read_back(cluster: &LocalCluster, name: &str) -> Result<Vec<i128>, String> {
     let c = cluster.cluster();
     let identity = c.client_identity("acme").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = quorate::runtime().unwrap();
     rt.block_on(async {
         let workers = Workers::connect(&c, &identity)
             .await

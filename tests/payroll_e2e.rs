@@ -10,7 +10,7 @@
 
 mod support;
 
-use protocols::outcome::PublicResult;
+use protocols::catalog::PublicResult;
 use protocols::stats::{QueryResult, Value};
 use support::{LocalCluster, ok, run};
 

@@ -39,13 +39,6 @@ async fn connect_registered(
     panic!("the worker at {addr} never let the new client in");
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// `quorate identity new coordinator` (or a worker's name) is refused: on the old code it
 /// registered a client that every worker took for the coordinator.
 #[test]
@@ -86,7 +79,7 @@ fn an_upload_id_hijack_gets_nothing() {
     let c = cluster.cluster();
     let acme = c.client_identity("acme").unwrap();
     let mallory = c.client_identity("mallory").unwrap();
-    runtime().block_on(async {
+    quorate::runtime().unwrap().block_on(async {
         let workers = Workers::connect(&c, &acme).await.unwrap();
         let id = workers
             .upload(&c, "payroll", &table, None, false, |_, _| {})

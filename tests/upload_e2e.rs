@@ -30,10 +30,7 @@ fn write_csv(dir: &std::path::Path, name: &str, rows: usize) -> std::path::PathB
 fn read_back_all(cluster: &LocalCluster, dataset: &str, columns: u32) -> Vec<Vec<i128>> {
     let c = cluster.cluster();
     let identity = c.client_identity("acme").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = quorate::runtime().unwrap();
     rt.block_on(async {
         let workers = Workers::connect(&c, &identity).await.unwrap();
         let mut out = Vec::new();
@@ -189,10 +186,7 @@ fn bad_input_gets_named_errors_and_the_workers_keep_serving() {
 
     let c = cluster.cluster();
     let w = c.roster.workers[0].clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = quorate::runtime().unwrap();
     rt.block_on(async {
         // A key not in the roster is refused at the handshake.
         let stranger = mpc::identity::Identity::generate(&mut rand::rng());

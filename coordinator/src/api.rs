@@ -145,7 +145,7 @@ pub enum Request {
 /// identical: the public part is opened, the commitments are computed jointly.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobReport {
-    /// The public result, as JSON (`protocols::outcome::PublicResult`).
+    /// The public result, as JSON (`protocols::catalog::PublicResult`).
     pub public: String,
     /// The private outputs, with a commitment to every value.
     pub outputs: Vec<ReportedOutput>,

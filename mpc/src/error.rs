@@ -20,6 +20,40 @@ pub enum EncodeError {
     NotAnInteger,
 }
 
+/// A name that is none of a setting's choices (`--protocol dn08`, `security = "evil"`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} '{got}' (expected {expected})")]
+pub struct UnknownChoice {
+    /// The setting (`multiplication protocol`).
+    pub what: &'static str,
+    /// The name given.
+    pub got: String,
+    /// The choices, in words (`grr or dn07`).
+    pub expected: &'static str,
+}
+
+impl UnknownChoice {
+    /// The choice `got` names, looked up case-insensitively among `choices` (each a name and
+    /// its value), or the error naming `what` and the `expected` choices.
+    pub fn pick<T: Copy>(
+        what: &'static str,
+        expected: &'static str,
+        choices: &[(&str, T)],
+        got: &str,
+    ) -> Result<T, UnknownChoice> {
+        let wanted = got.to_ascii_lowercase();
+        choices
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .map(|&(_, value)| value)
+            .ok_or_else(|| UnknownChoice {
+                what,
+                got: wanted,
+                expected,
+            })
+    }
+}
+
 /// Anything the engine can refuse or fail at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MpcError {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod field;
 pub mod identity;
 pub mod net;
+pub mod params;
 pub mod party;
 pub mod quic;
 pub mod shamir;
@@ -44,7 +45,8 @@ pub use engine::{
     BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, OwnerInput,
     Randomness, SecurityLevel,
 };
-pub use error::{EncodeError, MpcError, Result};
+pub use error::{EncodeError, MpcError, Result, UnknownChoice};
 pub use field::{Field, Fr};
-pub use party::{Params, PartyId};
+pub use params::Params;
+pub use party::PartyId;
 pub use share::Shared;

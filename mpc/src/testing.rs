@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::field::Fr;
 use crate::net::Network;
 use crate::net::memory::MemoryNetwork;
-use crate::party::Params;
+use crate::params::Params;
 
 /// Runs `program` once per party over an in-memory mesh, each party as a task of a tokio
 /// runtime with `threads` worker threads, and returns each party's result in party order.

@@ -364,11 +364,43 @@ fn security_level_parses_and_prss_is_the_default() {
         Ok(SecurityLevel::SemiHonest)
     );
     assert_eq!(SecurityLevel::Malicious.to_string(), "malicious");
+    let evil = "evil".parse::<SecurityLevel>().unwrap_err();
+    assert_eq!(evil.got, "evil");
     assert!(
-        "evil"
-            .parse::<SecurityLevel>()
+        evil.to_string()
+            .contains("unknown security level 'evil' (expected semi-honest or malicious)"),
+        "{evil}"
+    );
+    for (given, kind) in [
+        ("DN08", "multiplication protocol"),
+        ("", "multiplication protocol"),
+    ] {
+        let e = given.parse::<mpc::MulProtocol>().unwrap_err();
+        assert_eq!(
+            (e.what, e.got.as_str()),
+            (kind, given.to_lowercase().as_str())
+        );
+    }
+    assert_eq!(
+        "DN07".parse::<mpc::MulProtocol>(),
+        Ok(mpc::MulProtocol::Dn07)
+    );
+    assert_eq!(
+        "Semi_Honest".parse::<SecurityLevel>(),
+        Ok(SecurityLevel::SemiHonest)
+    );
+    assert!(
+        "sq".parse::<mpc::BitProtocol>()
             .unwrap_err()
-            .contains("semi-honest or malicious")
+            .to_string()
+            .contains("xor or squaring")
+    );
+    assert!(
+        "nope"
+            .parse::<mpc::Randomness>()
+            .unwrap_err()
+            .to_string()
+            .contains("dealt or prss")
     );
     assert_eq!(EngineConfig::default().security, SecurityLevel::SemiHonest);
     assert_eq!(EngineConfig::default().randomness, Randomness::Prss);

@@ -264,39 +264,9 @@ fn auction(mul: MulProtocol, rng: &mut ChaCha12Rng) {
 fn orders(mul: MulProtocol, rng: &mut ChaCha12Rng) {
     let (count, ticks): (usize, usize) = (arg(2, 10_000), arg(3, 64));
     let grid: Vec<i128> = (0..ticks as i128).map(|i| 1000 + 5 * i).collect();
-    let schema = Schema {
-        columns: vec![
-            ColumnSpec {
-                name: "side".into(),
-                ty: ColumnType::Categorical {
-                    domain: vec!["buy".into(), "sell".into()],
-                },
-            },
-            int("price", 20),
-            int("quantity", 24),
-        ],
-    };
     // 10 firms; buyers' limits skew high and sellers' low, so the book crosses mid-grid.
     let firms = 10;
-    let tables: Vec<Table> = (0..firms)
-        .map(|f| {
-            let rows = count / firms + usize::from(f < count % firms);
-            let mut cols: Vec<Vec<i128>> = (0..3).map(|_| Vec::with_capacity(rows)).collect();
-            for _ in 0..rows {
-                let sells = rng.random_bool(0.5);
-                let centre = if sells { ticks / 3 } else { 2 * ticks / 3 };
-                let spread = ticks / 2;
-                let idx = (centre + rng.random_range(0..=spread)).saturating_sub(spread / 2);
-                cols[0].push(i128::from(sells));
-                cols[1].push(grid[idx.min(ticks - 1)]);
-                cols[2].push(rng.random_range(1..=1000));
-            }
-            Table {
-                schema: schema.clone(),
-                columns: cols,
-            }
-        })
-        .collect();
+    let tables = protocols::testing::order_books(rng, &grid, count, firms, 20);
     let clear_tables: Vec<OwnedTable> = tables
         .iter()
         .enumerate()

@@ -132,16 +132,7 @@ fn mask_facts(bits: u32) -> Result<mpc::share::Meta> {
 }
 
 fn decode_all(values: &[Fr]) -> Result<Vec<i128>> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, v)| {
-            v.to_i128().ok_or(MpcError::Encode {
-                index,
-                source: mpc::EncodeError::NotAnInteger,
-            })
-        })
-        .collect()
+    mpc::field::encode::decode_each(values, mpc::field::encode::decode_int)
 }
 
 impl<N: Network> Backend for Engine<N, Fr> {

@@ -43,7 +43,8 @@ use crate::backend::{Backend, Secret};
 use crate::dataset::Table;
 use crate::matching::records::RecordQuery;
 use crate::matching::{Grid, MatchingError};
-use crate::outcome::{Outcome, OwnedTable, PublicResult};
+use crate::outcome::{Outcome, OwnedTable};
+pub use crate::policy::Release;
 use crate::stats::GroupMinimums;
 
 /// A job's specification.
@@ -217,22 +218,23 @@ impl JobSpec {
     }
 }
 
-/// Release rules beyond the group minimums, the strictest of the inputs' policies
-/// ([`crate::policy::Policy::strictest_release`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Release {
-    /// Record matching releases nothing below this many common identifiers.
-    pub min_intersection: usize,
-    /// Statistics: the dominance rule's largest share of one owner in a reported sum, in %.
-    pub max_owner_share: Option<u32>,
-    /// Statistics: the minimum query set ([`crate::stats::query_set`]); 0 for none.
-    pub min_query_rows: usize,
-    /// Statistics: `n` of the `(n, k)` dominance rule (0 and 1: one owner).
-    pub dominance_owners: usize,
-    /// Statistics: the p% dominance rule.
-    pub p_percent: Option<u32>,
-    /// Statistics: the rows an owner needs in a group to count towards its owner minimum.
-    pub min_owner_rows: usize,
+/// A job kind's public result, serialized with the kind's name (`{"statistics": {...}}`).
+/// Every kind's module defines its own public type; this enum gathers them for the worker,
+/// the coordinator and the clients. It lives here, beside [`JobSpec`], and not in
+/// [`crate::outcome`], which every kind's module names: the contract stays below the kinds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicResult {
+    /// A statistics query's answer.
+    Statistics(crate::stats::QueryResult),
+    /// A settlement round's status.
+    Settlement(crate::settlement::SettlementResult),
+    /// A sealed-bid double auction's clearing.
+    Auction(crate::matching::AuctionResult),
+    /// A limit-order book's clearing.
+    Orders(crate::matching::OrdersResult),
+    /// Record matching's counts (and public sums).
+    RecordMatch(crate::matching::RecordMatchResult),
 }
 
 /// Why a job did not compute.

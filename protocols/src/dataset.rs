@@ -345,6 +345,22 @@ impl Schema {
 }
 
 impl ColumnSpec {
+    /// An integer column of `bits` bits.
+    pub fn integer(name: &str, bits: u32) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            ty: ColumnType::Integer { bits },
+        }
+    }
+
+    /// A categorical column over `domain`.
+    pub fn categorical(name: &str, domain: Vec<String>) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            ty: ColumnType::Categorical { domain },
+        }
+    }
+
     /// The type in words, with its public width (`integer, 32 bits`).
     pub fn describe_type(&self) -> String {
         match &self.ty {

@@ -20,6 +20,8 @@ pub mod policy;
 pub mod schema_commitment;
 pub mod settlement;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use backend::{Backend, Clear, Counting, Secret};
 

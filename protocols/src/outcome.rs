@@ -16,8 +16,6 @@
 //! On [`Clear`](crate::Clear) a [`Secret`] holds plain values, so a test reads private outputs
 //! and updates directly.
 
-use serde::{Deserialize, Serialize};
-
 use crate::backend::Secret;
 use crate::dataset::{Schema, Table};
 
@@ -140,22 +138,4 @@ impl<P> Outcome<P> {
             updates: self.updates,
         }
     }
-}
-
-/// A job kind's public result, serialized with the kind's name (`{"statistics": {...}}`).
-/// Every kind's module defines its own public type; this enum gathers them for the worker,
-/// the coordinator and the clients.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PublicResult {
-    /// A statistics query's answer.
-    Statistics(crate::stats::QueryResult),
-    /// A settlement round's status.
-    Settlement(crate::settlement::SettlementResult),
-    /// A sealed-bid double auction's clearing.
-    Auction(crate::matching::AuctionResult),
-    /// A limit-order book's clearing.
-    Orders(crate::matching::OrdersResult),
-    /// Record matching's counts (and public sums).
-    RecordMatch(crate::matching::RecordMatchResult),
 }

@@ -396,29 +396,25 @@ impl Policy {
 
     /// The strictest of several policies' release rules: `min_intersection`, `min_query_rows`,
     /// the dominance rules and `min_owner_rows`.
-    pub fn strictest_release<'a>(
-        policies: impl IntoIterator<Item = &'a Policy>,
-    ) -> crate::catalog::Release {
-        policies
-            .into_iter()
-            .fold(crate::catalog::Release::default(), |r, p| {
-                crate::catalog::Release {
-                    min_intersection: r.min_intersection.max(p.min_intersection),
-                    min_query_rows: r.min_query_rows.max(p.min_query_rows),
-                    max_owner_share: match (r.max_owner_share, p.max_owner_share) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    },
-                    // The largest n with the smallest k: at least as strict as every
-                    // policy's own (n, k) rule (the top n' <= n owners hold no more).
-                    dominance_owners: match p.max_owner_share {
-                        Some(_) => r.dominance_owners.max(p.dominance_owners),
-                        None => r.dominance_owners,
-                    },
-                    p_percent: r.p_percent.max(p.p_percent),
-                    min_owner_rows: r.min_owner_rows.max(p.min_owner_rows),
-                }
-            })
+    pub fn strictest_release<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Release {
+        policies.into_iter().fold(Release::default(), |r, p| {
+            Release {
+                min_intersection: r.min_intersection.max(p.min_intersection),
+                min_query_rows: r.min_query_rows.max(p.min_query_rows),
+                max_owner_share: match (r.max_owner_share, p.max_owner_share) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+                // The largest n with the smallest k: at least as strict as every
+                // policy's own (n, k) rule (the top n' <= n owners hold no more).
+                dominance_owners: match p.max_owner_share {
+                    Some(_) => r.dominance_owners.max(p.dominance_owners),
+                    None => r.dominance_owners,
+                },
+                p_percent: r.p_percent.max(p.p_percent),
+                min_owner_rows: r.min_owner_rows.max(p.min_owner_rows),
+            }
+        })
     }
 
     /// The strictest of several policies' group minimums: (owners, rows).
@@ -441,6 +437,25 @@ fn function_name(name: &str) -> Option<&'static str> {
         other => other,
     };
     FUNCTIONS.iter().copied().find(|f| *f == upper)
+}
+
+/// Release rules beyond the group minimums, the strictest of the inputs' policies
+/// ([`Policy::strictest_release`]). It lives here, not in [`crate::catalog`], because the
+/// catalog names the statistics, which name the policies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Release {
+    /// Record matching releases nothing below this many common identifiers.
+    pub min_intersection: usize,
+    /// Statistics: the dominance rule's largest share of one owner in a reported sum, in %.
+    pub max_owner_share: Option<u32>,
+    /// Statistics: the minimum query set ([`crate::stats::query_set`]); 0 for none.
+    pub min_query_rows: usize,
+    /// Statistics: `n` of the `(n, k)` dominance rule (0 and 1: one owner).
+    pub dominance_owners: usize,
+    /// Statistics: the p% dominance rule.
+    pub p_percent: Option<u32>,
+    /// Statistics: the rows an owner needs in a group to count towards its owner minimum.
+    pub min_owner_rows: usize,
 }
 
 #[cfg(test)]

@@ -89,20 +89,6 @@ fn largest_payable_set(inst: &Instance) -> Vec<bool> {
     (0..n).map(|j| best & (1 << j) != 0).collect()
 }
 
-fn integer(name: &str, bits: u32) -> ColumnSpec {
-    ColumnSpec {
-        name: name.into(),
-        ty: ColumnType::Integer { bits },
-    }
-}
-
-fn categorical(name: &str, domain: Vec<String>) -> ColumnSpec {
-    ColumnSpec {
-        name: name.into(),
-        ty: ColumnType::Categorical { domain },
-    }
-}
-
 fn round(firms: usize) -> RoundSpec {
     RoundSpec {
         round: "r1".into(),
@@ -132,7 +118,10 @@ fn tables(inst: &Instance, balance_bits: u32) -> Vec<(String, String, Table)> {
             "accounts".to_string(),
             Table {
                 schema: Schema {
-                    columns: vec![integer("note", 8), integer("balance", balance_bits)],
+                    columns: vec![
+                        ColumnSpec::integer("note", 8),
+                        ColumnSpec::integer("balance", balance_bits),
+                    ],
                 },
                 columns: vec![vec![j as i128], vec![inst.balances[j]]],
             },
@@ -149,9 +138,9 @@ fn tables(inst: &Instance, balance_bits: u32) -> Vec<(String, String, Table)> {
             Table {
                 schema: Schema {
                     columns: vec![
-                        categorical("payer", vec![firm(j)]),
-                        categorical("payee", others.iter().map(|&k| firm(k)).collect()),
-                        integer("amount", 32),
+                        ColumnSpec::categorical("payer", vec![firm(j)]),
+                        ColumnSpec::categorical("payee", others.iter().map(|&k| firm(k)).collect()),
+                        ColumnSpec::integer("amount", 32),
                     ],
                 },
                 columns: vec![
@@ -662,7 +651,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
             "accounts",
             Table {
                 schema: Schema {
-                    columns: vec![integer("balance", 10)],
+                    columns: vec![ColumnSpec::integer("balance", 10)],
                 },
                 columns: vec![vec![1000]],
             },
@@ -672,7 +661,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
             "accounts",
             Table {
                 schema: Schema {
-                    columns: vec![integer("balance", 10)],
+                    columns: vec![ColumnSpec::integer("balance", 10)],
                 },
                 columns: vec![vec![100]],
             },
@@ -682,7 +671,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
             "accounts",
             Table {
                 schema: Schema {
-                    columns: vec![integer("balance", 10)],
+                    columns: vec![ColumnSpec::integer("balance", 10)],
                 },
                 columns: vec![vec![0]],
             },
@@ -693,9 +682,9 @@ fn invalid_shares_are_refused_naming_the_firm() {
             Table {
                 schema: Schema {
                     columns: vec![
-                        categorical("payer", vec![firm(0)]),
-                        categorical("payee", vec![firm(0), firm(1), firm(2)]),
-                        integer("amount", 32),
+                        ColumnSpec::categorical("payer", vec![firm(0)]),
+                        ColumnSpec::categorical("payee", vec![firm(0), firm(1), firm(2)]),
+                        ColumnSpec::integer("amount", 32),
                     ],
                 },
                 columns: vec![vec![0, 0, 0, 0], vec![1, 2, 0, 0], vec![600, 600, -1200, 0]],
@@ -707,9 +696,9 @@ fn invalid_shares_are_refused_naming_the_firm() {
             Table {
                 schema: Schema {
                     columns: vec![
-                        categorical("payer", vec![firm(1)]),
-                        categorical("payee", vec![firm(0), firm(1), firm(2)]),
-                        integer("amount", 32),
+                        ColumnSpec::categorical("payer", vec![firm(1)]),
+                        ColumnSpec::categorical("payee", vec![firm(0), firm(1), firm(2)]),
+                        ColumnSpec::integer("amount", 32),
                     ],
                 },
                 columns: vec![vec![0], vec![0], vec![100]],
@@ -730,7 +719,7 @@ fn invalid_shares_are_refused_naming_the_firm() {
         .iter_mut()
         .find(|(o, d, _)| o == "firm3" && d == "obligations")
         .unwrap();
-    t.schema.columns[0] = categorical("payer", vec![firm(3), firm(0)]);
+    t.schema.columns[0] = ColumnSpec::categorical("payer", vec![firm(3), firm(0)]);
     t.columns[0][1] = 1;
     let owned: Vec<OwnedTable> = plain
         .iter()

@@ -2,10 +2,10 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Stdio;
 
 use anyhow::{Context, Result};
 
+use crate::children::{Children, Node, node_command};
 use crate::cluster::{self, Cluster};
 
 use super::runtime;
@@ -62,40 +62,6 @@ pub(super) fn worker(config: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// A child process of `cluster up`.
-#[derive(Clone, Copy)]
-enum Node {
-    Coordinator,
-    Worker(u16),
-}
-
-impl std::fmt::Display for Node {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Node::Coordinator => f.write_str("the coordinator"),
-            Node::Worker(id) => write!(f, "worker {id}"),
-        }
-    }
-}
-
-/// Starts `node` of `cluster` as a child process.
-fn spawn(exe: &Path, cluster: &Cluster, node: Node) -> Result<tokio::process::Child> {
-    let (command, config) = match node {
-        Node::Coordinator => ("coordinator", cluster.coordinator_config()),
-        Node::Worker(id) => ("worker", cluster.worker_config(id)),
-    };
-    let child = tokio::process::Command::new(exe)
-        .arg(command)
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {node}"))?;
-    println!("{node} started (pid {})", child.id().unwrap_or(0));
-    Ok(child)
-}
-
 /// Starts the coordinator and every worker of `dir` as child processes, and supervises them:
 /// a child that exits is started again (within [`cluster::RestartBudget`]: a child that keeps
 /// dying stops the cluster, with the reason), until Ctrl-C or SIGTERM stops them all.
@@ -103,12 +69,20 @@ pub(super) fn up(dir: &Path) -> Result<()> {
     let cluster = Cluster::open(dir)?;
     let exe = std::env::current_exe()?;
     runtime()?.block_on(async {
-        let mut children = Vec::new();
+        let start = |node: Node| {
+            let child = node_command(&exe, &cluster, node)
+                .spawn()
+                .with_context(|| format!("starting {node}"))?;
+            println!("{node} started (pid {})", child.id());
+            anyhow::Ok(child)
+        };
+        let mut children = Children::new();
+        let mut budgets = Vec::new();
         let nodes = std::iter::once(Node::Coordinator)
             .chain(cluster.roster.workers.iter().map(|w| Node::Worker(w.id)));
         for node in nodes {
-            let child = spawn(&exe, &cluster, node)?;
-            children.push((node, child, cluster::RestartBudget::default()));
+            children.adopt(node.to_string(), start(node)?);
+            budgets.push((node, cluster::RestartBudget::default()));
         }
         println!(
             "the coordinator and {} workers running; a child that exits is restarted; Ctrl-C stops them all",
@@ -116,20 +90,17 @@ pub(super) fn up(dir: &Path) -> Result<()> {
         );
         let supervise = async {
             loop {
-                for (node, child, budget) in children.iter_mut() {
-                    let Ok(Some(status)) = child.try_wait() else {
-                        continue;
-                    };
-                    let now = std::time::Instant::now();
-                    match budget.restart(now) {
+                while let Some((i, status)) = children.exited() {
+                    let (node, budget) = &mut budgets[i];
+                    match budget.restart(std::time::Instant::now()) {
                         Ok(count) => {
                             eprintln!(
                                 "{node} exited ({status}); restarting it ({count} restarts in the last {} s, at most {})",
                                 cluster::RestartBudget::WINDOW.as_secs(),
                                 cluster::RestartBudget::MAX
                             );
-                            match spawn(&exe, &cluster, *node) {
-                                Ok(fresh) => *child = fresh,
+                            match start(*node) {
+                                Ok(fresh) => children.replace(i, fresh),
                                 Err(e) => return format!("{node} could not be restarted: {e:#}"),
                             }
                         }
@@ -143,23 +114,9 @@ pub(super) fn up(dir: &Path) -> Result<()> {
             _ = shutdown_signal() => println!("stopping"),
             reason = supervise => eprintln!("{reason}; stopping the others"),
         }
-        for (_, child, _) in children.iter_mut() {
-            if let Some(pid) = child.id() {
-                // SIGTERM first: each worker closes its store cleanly.
-                let _ = std::process::Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status();
-            }
-        }
-        for (id, child, _) in children.iter_mut() {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await {
-                Ok(_) => {}
-                Err(_) => {
-                    eprintln!("{id} did not stop in 10 s; killing it");
-                    let _ = child.kill().await;
-                }
-            }
+        // SIGTERM first: each node closes its store cleanly.
+        for name in children.stop_all(std::time::Duration::from_secs(10)) {
+            eprintln!("{name} did not stop in 10 s; it was killed");
         }
         Ok(())
     })

@@ -67,9 +67,7 @@ pub(super) fn upload(args: &super::UploadArgs) -> Result<()> {
         return Ok(());
     }
     let rows = table.rows();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let recorded = runtime.block_on(async {
         let workers = Workers::connect(&cluster, &identity).await?;
         let bar = std::io::stderr().is_terminal().then(|| {
@@ -170,9 +168,7 @@ pub(super) fn datasets(dir: &Path, as_name: &str, json: bool) -> Result<()> {
     use coordinator::ledger::budget::epsilon;
     let cluster = Cluster::open(dir)?;
     let identity = cluster.client_identity(as_name)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime()?;
     let list = runtime.block_on(async {
         let workers = Workers::connect(&cluster, &identity).await?;
         let lists = workers.list().await;

@@ -8,7 +8,7 @@ use coordinator::api::{JobInfo, JobState};
 use coordinator::ledger::{self, Entry, EntryBody, JobStatus};
 use coordinator::outcome::public_digest;
 use mpc::engine::commit::Opening;
-use protocols::outcome::PublicResult;
+use protocols::catalog::PublicResult;
 
 use crate::cluster::Cluster;
 use crate::jobs::{Coordinator, ReceivedOutput, fetch_outputs, state_word};

@@ -406,7 +406,5 @@ enum IdentityCommand {
 
 /// The multi-threaded runtime a command that talks to the network runs on.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(crate::runtime()?)
 }

@@ -40,10 +40,10 @@ pub(super) fn simulate(
     Ok(())
 }
 
-fn parse_list<T>(
+fn parse_list<T, E: std::fmt::Display>(
     what: &str,
     items: &[String],
-    parse: impl Fn(&str) -> Result<T, String>,
+    parse: impl Fn(&str) -> Result<T, E>,
 ) -> Result<Vec<T>> {
     items
         .iter()

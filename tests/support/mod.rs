@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
+use quorate::children::{Node, node_command};
 use quorate::cluster::Cluster;
 
 /// The `quorate` binary under test.
@@ -112,25 +113,36 @@ impl LocalCluster {
 
     /// Starts the coordinator with extra environment variables (test hooks).
     pub fn start_coordinator_with(&mut self, env: &[(&str, &str)]) {
+        self.coordinator = Some(self.start_node(Node::Coordinator, env));
+    }
+
+    /// Starts `node` as `cluster up` does ([`quorate::children::node_command`]), with `env`
+    /// and its output appended to its log file in the folder.
+    fn start_node(&self, node: Node, env: &[(&str, &str)]) -> Child {
+        let log = match node {
+            Node::Coordinator => "coordinator.log".to_string(),
+            Node::Worker(i) => format!("worker-{i}.log"),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.path().join("coordinator.log"))
+            .open(self.path().join(log))
             .unwrap();
-        let child = quorate()
-            .args(["coordinator", "--config"])
-            .arg(self.cluster().coordinator_config())
-            .envs(env.iter().copied())
-            .env(
-                "RUST_LOG",
-                std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("coordinator starts");
-        self.coordinator = Some(child);
+        node_command(
+            Path::new(env!("CARGO_BIN_EXE_quorate")),
+            &self.cluster(),
+            node,
+        )
+        .env_remove("RUST_BACKTRACE")
+        .envs(env.iter().copied())
+        .env(
+            "RUST_LOG",
+            std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
+        )
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{node} does not start: {e}"))
     }
 
     /// Waits (at most 20 s) until the coordinator answers a ping.
@@ -189,25 +201,7 @@ impl LocalCluster {
 
     /// Starts worker `i` with extra environment variables (test hooks).
     pub fn start_worker_with(&mut self, i: usize, env: &[(&str, &str)]) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path().join(format!("worker-{i}.log")))
-            .unwrap();
-        let child = quorate()
-            .args(["worker", "--config"])
-            .arg(self.worker_config(i))
-            .envs(env.iter().copied())
-            .env(
-                "RUST_LOG",
-                std::env::var("QUORATE_TEST_LOG").unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("worker starts");
-        self.workers[i] = Some(child);
+        self.workers[i] = Some(self.start_node(Node::Worker(i as u16), env));
     }
 
     /// Waits (at most 20 s) until worker `i` answers a ping.
@@ -299,21 +293,10 @@ impl LocalCluster {
     }
 }
 
-/// Sends SIGTERM to `child` and reaps it, killing it if it has not exited within `bound`.
+/// Sends SIGTERM to `child` and reaps it, killing it if it has not exited within `bound`
+/// (the CLI's own, so the tests stop nodes as `cluster up` does).
 pub fn terminate(child: &mut Child, bound: Duration) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let deadline = Instant::now() + bound;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    quorate::children::terminate(child, bound);
 }
 
 /// Waits (at most `bound`) until `cond` holds, polling every 100 ms.

@@ -20,7 +20,9 @@ use std::sync::Mutex;
 
 use coordinator::ledger::budget::Spent;
 
-use crate::executor::Spending;
+/// Each dataset's spending on the ledger (`owner/name` to units and jobs,
+/// [`coordinator::ledger::budget::spending`]).
+pub type Spending = BTreeMap<String, (u64, Vec<u64>)>;
 
 /// The spends of admitted jobs not yet on the ledger: job id to what it spends.
 #[derive(Debug, Default)]

@@ -17,16 +17,18 @@ use coordinator::ledger::budget::{Spent, UNITS_PER_EPSILON};
 use mpc::net::Network;
 use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
+use protocols::catalog::PublicResult;
 use protocols::catalog::{JobError, JobSpec};
 use protocols::dataset::Schema;
 use protocols::matching::MatchingError;
-use protocols::outcome::{Outcome, OwnedTable, PublicResult};
+use protocols::outcome::{Outcome, OwnedTable};
 use protocols::policy::{Policy, Refusal, Use};
 use protocols::settlement::SettlementError;
 use protocols::stats::cost::Limits;
 use protocols::stats::{GroupMinimums, StatsError};
 
 use crate::admission_budget::Reservations;
+pub use crate::admission_budget::Spending;
 use crate::store::{DatasetRecord, ShareStore, StoreError};
 
 /// A job's outcome as this worker holds it: public values, and its shares of private outputs
@@ -342,10 +344,6 @@ pub async fn execute_within<N: Network>(
         .await
         .map(|(output, _)| output)
 }
-
-/// Each dataset's spending on the ledger (`owner/name` to units and jobs,
-/// [`coordinator::ledger::budget::spending`]).
-pub type Spending = std::collections::BTreeMap<String, (u64, Vec<u64>)>;
 
 /// Runs `spec` as this worker over `engine`: selects its inputs here, checks their policies
 /// (with each input's `epsilon_budget` against `spending`, from this worker's ledger replica),

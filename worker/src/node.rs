@@ -324,7 +324,15 @@ fn peak_memory_kb() -> Option<u64> {
 }
 
 /// The test hook `QUORATE_TEST_HOLD_REPORT_MS`: how long to wait between computing a job and
-/// reporting it, so a test can kill a worker while every worker holds a staged result.
+/// reporting it, so a test can kill a worker while every worker holds a staged result. Only
+/// debug builds (what `cargo test` runs) read it; a release binary has no such hook.
+#[cfg(not(debug_assertions))]
+fn hold_report() -> Option<Duration> {
+    None
+}
+
+/// The test hook `QUORATE_TEST_HOLD_REPORT_MS` (debug builds only, see above).
+#[cfg(debug_assertions)]
 fn hold_report() -> Option<Duration> {
     std::env::var("QUORATE_TEST_HOLD_REPORT_MS")
         .ok()?

@@ -12,11 +12,8 @@
 //! This module defines and encodes; it checks nothing about a chain (that is
 //! [`super::verify`](mod@super::verify)) and touches no file (that is [`super::file`]).
 
-use std::fmt;
-
 use mpc::{Commitment, Opening};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use super::job::JobSubmitted;
 use crate::keys::{Identity, PublicKey, Signature};
@@ -29,40 +26,7 @@ pub const SIGNATURE_DOMAIN: &[u8] = b"quorate/ledger/worker-signature/v1";
 /// `(owner, name, rows, schema_hash)`.
 pub const DATASET_DOMAIN: &[u8] = b"quorate/ledger/dataset-owner/v1";
 
-/// A worker's number in the roster; the same as its MPC party index.
-pub type WorkerId = u16;
-/// A job's number, given by the coordinator.
-pub type JobId = u64;
-
-/// A SHA-256 digest: an entry's hash, a dataset schema's, a job spec's. Hex for humans.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Hash256(pub [u8; 32]);
-mpc::serde_bytes_hex!(Hash256, 32);
-
-impl Hash256 {
-    /// All zeros: the `prev` of the genesis entry.
-    pub const ZERO: Hash256 = Hash256([0; 32]);
-
-    /// `SHA-256(domain || bytes)`.
-    pub fn of(domain: &[u8], bytes: &[u8]) -> Hash256 {
-        let mut h = Sha256::new();
-        h.update(domain);
-        h.update(bytes);
-        Hash256(h.finalize().into())
-    }
-}
-
-impl fmt::Display for Hash256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
-    }
-}
-
-impl fmt::Debug for Hash256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hash256({}..)", hex::encode(&self.0[..8]))
-    }
-}
+pub use super::hash::{Hash256, JobId, WorkerId};
 
 /// A worker as the roster lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

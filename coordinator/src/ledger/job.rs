@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{Hash256, JobId};
+use super::hash::{Hash256, JobId};
 use crate::keys::{Identity, PublicKey, Signature};
 
 /// Prefix of the message a client signs to ask for a job. `v2`: the security level joined the

@@ -32,6 +32,7 @@ pub mod budget;
 pub mod catchup;
 pub mod entry;
 pub mod file;
+pub mod hash;
 pub mod job;
 pub mod pending;
 pub mod sign;

@@ -26,10 +26,10 @@
 //! and [`prefix_or_mults`] say how many products a circuit consumes.
 
 use super::Engine;
-use super::compare::weighted;
 use super::preprocess::Needs;
 use crate::error::Result;
 use crate::field::Field;
+use crate::field::pow2::weighted;
 use crate::net::Network;
 use crate::share::{STAT_SECURITY, Shared, check_bits};
 

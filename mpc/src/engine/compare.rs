@@ -21,6 +21,7 @@ use super::Engine;
 use super::preprocess::Needs;
 use crate::error::Result;
 use crate::field::Field;
+use crate::field::pow2::{low_value, weighted};
 use crate::net::Network;
 use crate::share::{STAT_SECURITY, Shared, check_bits};
 
@@ -95,7 +96,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let mut p = Vec::with_capacity(len * mu);
         let mut c_low = Vec::with_capacity(len);
         for e in 0..len {
-            c_low.push(super::fixed::low_value(&c[e], m));
+            c_low.push(low_value(&c[e], m));
             for (i, ci) in low_bits(&c[e], m).enumerate() {
                 let ri = r[e * mu + i];
                 if ci {
@@ -298,11 +299,6 @@ pub(crate) fn carry_combine<T: Copy>(
         }
     }
     (ng, np)
-}
-
-/// `Σ 2^i x_i`.
-pub(crate) fn weighted<F: Field>(bits: &[F]) -> F {
-    bits.iter().rev().fold(F::zero(), |acc, &b| acc + acc + b)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::preprocess::Needs;
 use super::{Engine, same_len};
 use crate::error::Result;
 use crate::field::Field;
+use crate::field::pow2::{low_value, weighted};
 use crate::net::Network;
 use crate::share::{STAT_SECURITY, Shared, check_bits, rules};
 
@@ -40,7 +41,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let k = a.bits + 1;
         let mu = m as usize;
         let r = self.take_bits(len * mu);
-        let r_low: Vec<F> = r.chunks_exact(mu).map(super::compare::weighted).collect();
+        let r_low: Vec<F> = r.chunks_exact(mu).map(weighted).collect();
         let (pow_m, pow_k1) = (F::pow2(m), F::pow2(k - 1));
         let masked: Vec<F> = (0..len)
             .map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_low[e])
@@ -93,25 +94,4 @@ impl<N: Network, F: Field> Engine<N, F> {
 /// field for every `k` the bound check admits.
 fn mask_bits(k: u32, m: u32) -> u32 {
     (k + STAT_SECURITY).saturating_sub(m).max(1)
-}
-
-/// `c mod 2^m` of the canonical value of `c`, as a field element.
-pub(crate) fn low_value<F: Field>(c: &F, m: u32) -> F {
-    let limbs = c.to_canonical_limbs();
-    let mut acc = F::zero();
-    let mut done = 0;
-    for (i, &limb) in limbs.iter().enumerate() {
-        if done >= m {
-            break;
-        }
-        let take = (m - done).min(64);
-        let word = if take == 64 {
-            limb
-        } else {
-            limb & ((1u64 << take) - 1)
-        };
-        acc += F::from_u128(word as u128) * F::pow2(64 * i as u32);
-        done += take;
-    }
-    acc
 }

@@ -261,7 +261,7 @@ fn pow2_half<F: Field>(e: u32) -> F {
 mod tests {
     use super::*;
     use crate::field::Fr;
-    use crate::party::Params;
+    use crate::params::Params;
     use crate::share::MAX_BITS;
     use crate::testing::run_parties;
     use crate::{EngineConfig, EngineStats};

@@ -11,11 +11,10 @@
 //! What this module does not do: normalization or preprocessing (see [`super::fxmath`]).
 
 use super::Engine;
-use super::compare::weighted;
-use super::fixed::low_value;
 use super::fxplan::{Plan, RCP_ALPHA, RSQRT_ALPHA, RSQRT_SHIFT, RSQRT_SLOPE, Rescale};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
+use crate::field::pow2::{low_value, weighted};
 use crate::net::Network;
 
 impl<N: Network, F: Field> Engine<N, F> {

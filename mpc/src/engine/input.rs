@@ -8,7 +8,8 @@ use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::field::encode::{encode_int, fixed_to_int};
 use crate::net::Network;
-use crate::party::{Params, PartyId};
+use crate::params::Params;
+use crate::party::PartyId;
 use crate::shamir;
 use crate::share::{Shared, check_bits};
 

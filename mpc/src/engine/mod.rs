@@ -55,7 +55,8 @@ use crate::field::{Field, Fr};
 use crate::net::codec;
 use crate::net::metered::Metered;
 use crate::net::{NetStats, Network, Round};
-use crate::party::{Params, PartyId};
+use crate::params::Params;
+use crate::party::PartyId;
 use crate::shamir::Interpolator;
 
 /// Choices that every party of a session must make alike.
@@ -94,15 +95,15 @@ pub enum SecurityLevel {
 }
 
 impl std::str::FromStr for SecurityLevel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().replace('_', "-").as_str() {
-            "semi-honest" | "semihonest" => Ok(SecurityLevel::SemiHonest),
-            "malicious" => Ok(SecurityLevel::Malicious),
-            other => Err(format!(
-                "unknown security level '{other}' (expected semi-honest or malicious)"
-            )),
-        }
+    type Err = crate::error::UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let choices = [
+            ("semi-honest", SecurityLevel::SemiHonest),
+            ("semihonest", SecurityLevel::SemiHonest),
+            ("malicious", SecurityLevel::Malicious),
+        ];
+        let expected = "semi-honest or malicious";
+        Self::Err::pick("security level", expected, &choices, &s.replace('_', "-"))
     }
 }
 
@@ -134,15 +135,10 @@ pub enum Randomness {
 }
 
 impl std::str::FromStr for Randomness {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "dealt" => Ok(Randomness::Dealt),
-            "prss" => Ok(Randomness::Prss),
-            other => Err(format!(
-                "unknown randomness '{other}' (expected dealt or prss)"
-            )),
-        }
+    type Err = crate::error::UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let choices = [("dealt", Randomness::Dealt), ("prss", Randomness::Prss)];
+        Self::Err::pick("randomness", "dealt or prss", &choices, s)
     }
 }
 

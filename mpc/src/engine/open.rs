@@ -6,10 +6,9 @@
 //! on the same polynomial.
 
 use super::Engine;
-use crate::error::MpcError;
 use crate::error::Result;
 use crate::field::Field;
-use crate::field::encode::{decode_fixed, decode_int};
+use crate::field::encode::{decode_each, decode_fixed, decode_int};
 use crate::net::Network;
 use crate::party::PartyId;
 use crate::share::Shared;
@@ -26,14 +25,14 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// Opens a batch of integers to every party.
     pub async fn open_ints(&mut self, x: &Shared<F>) -> Result<Vec<i128>> {
         let opened = self.open(x).await?;
-        decode_all(&opened, |v| decode_int(v))
+        decode_each(&opened, decode_int)
     }
 
     /// Opens a batch of fixed-point values to every party.
     pub async fn open_fixed(&mut self, x: &Shared<F>) -> Result<Vec<f64>> {
         let frac = x.frac;
         let opened = self.open(x).await?;
-        decode_all(&opened, |v| decode_fixed(v, frac))
+        decode_each(&opened, |v| decode_fixed(v, frac))
     }
 
     /// Opens a batch to `recipient` only: it gets `Some(values)`, everyone else `None`.
@@ -69,7 +68,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// [`Engine::open_raw`] that returns inconsistent shares as
-    /// [`MpcError::InconsistentShares`], with the element's index, under every level.
+    /// [`MpcError::InconsistentShares`](crate::MpcError::InconsistentShares), with the element's index, under every level.
     pub(crate) async fn open_unmapped(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
         let round = self.next_round();
         let payload = crate::net::codec::encode(shares);
@@ -90,15 +89,4 @@ impl<N: Network, F: Field> Engine<N, F> {
         let check = self.config.check_openings;
         self.interp.reconstruct(&parties, &refs, degree, check)
     }
-}
-
-fn decode_all<F: Field, T>(
-    values: &[F],
-    f: impl Fn(F) -> Result<T, crate::error::EncodeError>,
-) -> Result<Vec<T>> {
-    values
-        .iter()
-        .enumerate()
-        .map(|(index, &v)| f(v).map_err(|source| MpcError::Encode { index, source }))
-        .collect()
 }

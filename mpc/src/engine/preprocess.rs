@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, MulProtocol};
 use crate::error::MpcError;
 use crate::error::Result;
+use crate::field::pow2::{random_below_pow2, weighted};
 use crate::field::{Field, batch_inverse};
 use crate::net::{Network, codec};
 use crate::party::PartyId;
@@ -52,15 +53,14 @@ pub enum BitProtocol {
 }
 
 impl std::str::FromStr for BitProtocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "xor" | "dealt_xor" => Ok(BitProtocol::DealtXor),
-            "squaring" => Ok(BitProtocol::Squaring),
-            other => Err(format!(
-                "unknown random-bit protocol '{other}' (expected xor or squaring)"
-            )),
-        }
+    type Err = crate::error::UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let choices = [
+            ("xor", BitProtocol::DealtXor),
+            ("dealt_xor", BitProtocol::DealtXor),
+            ("squaring", BitProtocol::Squaring),
+        ];
+        Self::Err::pick("random-bit protocol", "xor or squaring", &choices, s)
     }
 }
 
@@ -187,7 +187,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             ints = int_bits
                 .iter()
                 .map(|&b| {
-                    let int = super::compare::weighted(&bits[at..at + b as usize]);
+                    let int = weighted(&bits[at..at + b as usize]);
                     at += b as usize;
                     int
                 })
@@ -482,21 +482,4 @@ fn random_plain_bits<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, len: usiz
 
 fn pow<F: Field>(x: F, k: usize) -> F {
     (0..k).fold(F::one(), |acc, _| acc * x)
-}
-
-/// A uniform integer in `[0, 2^bits)` as a field element (`bits <= 252`).
-pub(crate) fn random_below_pow2<F: Field, R: rand::RngCore + ?Sized>(rng: &mut R, bits: u32) -> F {
-    let mut acc = F::zero();
-    let mut done = 0;
-    while done < bits {
-        let take = (bits - done).min(64);
-        let word = if take == 64 {
-            rng.next_u64()
-        } else {
-            rng.next_u64() & ((1u64 << take) - 1)
-        };
-        acc += F::from_u128(word as u128) * F::pow2(done);
-        done += take;
-    }
-    acc
 }

@@ -55,7 +55,9 @@ use rand_chacha::ChaCha12Rng;
 
 use super::binary;
 use crate::field::Field;
-use crate::party::{Params, PartyId};
+use crate::field::pow2::random_below_pow2;
+use crate::params::Params;
+use crate::party::PartyId;
 
 /// The largest `C(n, t)` for which PRSS is used (`n = 7, t = 3`).
 pub const MAX_SUBSETS: usize = 35;
@@ -175,7 +177,7 @@ impl<F: Field> Prss<F> {
         let mut out = vec![F::zero(); bits.len()];
         for key in self.keys.iter_mut().flatten() {
             for (o, &b) in out.iter_mut().zip(bits) {
-                *o += super::preprocess::random_below_pow2::<F, _>(&mut key.stream, b) * key.weight;
+                *o += random_below_pow2::<F, _>(&mut key.stream, b) * key.weight;
             }
         }
         out

@@ -13,7 +13,7 @@
 use num_bigint::{BigInt, Sign};
 
 use super::Field;
-use crate::error::EncodeError;
+use crate::error::{EncodeError, MpcError};
 
 /// The range of a `(bits+1)`-bit two's-complement integer holds `v`.
 pub fn fits(v: i128, bits: u32) -> bool {
@@ -44,6 +44,20 @@ pub fn encode_int<F: Field>(v: i128, bits: u32) -> Result<F, EncodeError> {
 /// Decodes an element to a signed integer; fails when it is not within `i128`.
 pub fn decode_int<F: Field>(x: F) -> Result<i128, EncodeError> {
     x.to_i128().ok_or(EncodeError::NotAnInteger)
+}
+
+/// Decodes every element with `decode` (say [`decode_int`]); the first failure names its
+/// index ([`MpcError::Encode`]). The one decoder of opened batches, for the engine and for
+/// every backend.
+pub fn decode_each<F: Field, T>(
+    values: &[F],
+    decode: impl Fn(F) -> Result<T, EncodeError>,
+) -> Result<Vec<T>, MpcError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, &v)| decode(v).map_err(|source| MpcError::Encode { index, source }))
+        .collect()
 }
 
 /// The scaled integer `round(x · 2^frac)`, which must lie in `[-2^bits, 2^bits)`.

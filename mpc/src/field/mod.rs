@@ -11,6 +11,7 @@
 
 pub mod encode;
 mod fr;
+pub(crate) mod pow2;
 
 pub use fr::Fr;
 

@@ -11,21 +11,20 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{Connection, Endpoint, IdleTimeout, TransportConfig, VarInt};
+use quinn::{Endpoint, IdleTimeout, TransportConfig, VarInt};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::connect::{Admission, CLOSE_REFUSED, accept_loop, check_roster, dial, gather};
 use super::frame::{Hello, Limits};
-use super::stream::{QuicNetwork, Registry, serve_connection};
+use super::links::MeshInner;
+use super::session::QuicNetwork;
+use super::stream::{Registry, serve_connection};
 use super::{MeshConfig, Peer, QuicError, tls};
 use crate::identity::{Identity, PublicKey};
 use crate::net::SessionId;
 use crate::party::PartyId;
-
-/// Application close code: the node is closing.
-const CLOSE_DONE: u32 = 0;
 
 fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -254,53 +253,6 @@ fn local_addr(endpoint: &Endpoint) -> Result<SocketAddr, QuicError> {
     endpoint
         .local_addr()
         .map_err(|e| QuicError::Config(format!("reading the endpoint's address: {e}")))
-}
-
-/// A node's place in a formed mesh, shared by the mesh handle and its sessions.
-pub(super) struct MeshInner {
-    pub(super) me: PartyId,
-    roster: Vec<Peer>,
-    pub(super) links: Vec<Option<Connection>>,
-    pub(super) registry: Arc<Registry>,
-    pub(super) config: MeshConfig,
-    pub(super) runtime: tokio::runtime::Handle,
-    /// Cloned into every writer task; closed when the last one ends.
-    drain: Mutex<Option<mpsc::Sender<()>>>,
-    drained: Mutex<Option<mpsc::Receiver<()>>>,
-    endpoint: Endpoint,
-    accept_task: JoinHandle<()>,
-}
-
-impl MeshInner {
-    pub(super) fn drain_guard(&self) -> Option<mpsc::Sender<()>> {
-        self.drain.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Stops new writers and returns what finishes closing: wait for the writers (up to the
-    /// linger time), then close the endpoint.
-    fn begin_close(&self) -> impl Future<Output = ()> + Send + 'static {
-        drop(self.drain.lock().unwrap_or_else(|e| e.into_inner()).take());
-        let drained = self
-            .drained
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let (endpoint, linger) = (self.endpoint.clone(), ms(self.config.linger_ms));
-        async move {
-            if let Some(mut drained) = drained {
-                let _ = tokio::time::timeout(linger, drained.recv()).await;
-            }
-            endpoint.close(VarInt::from_u32(CLOSE_DONE), b"node closed");
-        }
-    }
-}
-
-impl Drop for MeshInner {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-        let closing = self.begin_close();
-        self.runtime.spawn(closing);
-    }
 }
 
 /// A node's connections to every other party of its roster. Sessions share them.

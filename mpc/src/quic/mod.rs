@@ -41,7 +41,9 @@
 
 mod connect;
 pub mod frame;
+mod links;
 mod mesh;
+mod session;
 mod stream;
 pub mod tls;
 
@@ -54,7 +56,7 @@ use crate::net::SessionId;
 use crate::party::PartyId;
 
 pub use mesh::{QuicMesh, QuicNode, endpoint_config};
-pub use stream::QuicNetwork;
+pub use session::QuicNetwork;
 
 /// Why forming or using the mesh failed. Each variant names the party, address or session.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@
 //!
 //! What this module does not do: run anything (see [`super`]).
 
-use protocols::outcome::PublicResult;
+use protocols::catalog::PublicResult;
 use protocols::stats::{QueryResult, Value};
 
 use super::{JobWorkload, PartyOutcome};

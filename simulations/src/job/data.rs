@@ -213,20 +213,6 @@ impl ColumnGen {
     }
 }
 
-fn integer(name: &str, bits: u32) -> ColumnSpec {
-    ColumnSpec {
-        name: name.into(),
-        ty: ColumnType::Integer { bits },
-    }
-}
-
-fn categorical(name: &str, domain: Vec<String>) -> ColumnSpec {
-    ColumnSpec {
-        name: name.into(),
-        ty: ColumnType::Categorical { domain },
-    }
-}
-
 fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), String> {
     match spec {
         JobSpec::Auction { dataset, grid } | JobSpec::Orders { dataset, grid } => {
@@ -359,9 +345,9 @@ fn auction(
     let prices = grid.len();
     let schema = Schema {
         columns: vec![
-            integer("price", 32),
-            integer("buy", 32),
-            integer("sell", 32),
+            ColumnSpec::integer("price", 32),
+            ColumnSpec::integer("buy", 32),
+            ColumnSpec::integer("sell", 32),
         ],
     };
     Ok((0..bidders)
@@ -402,37 +388,17 @@ fn book(
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<Dataset>, String> {
     let (name, grid) = grid_of(spec)?;
-    let ticks = grid.len();
-    let schema = Schema {
-        columns: vec![
-            categorical("side", vec!["buy".into(), "sell".into()]),
-            integer("price", 32),
-            integer("quantity", 24),
-        ],
-    };
-    Ok((0..firms)
-        .map(|f| {
-            let rows = orders / firms + usize::from(f < orders % firms);
-            let mut cols: Vec<Vec<i128>> = (0..3).map(|_| Vec::with_capacity(rows)).collect();
-            for _ in 0..rows {
-                let sells = rng.random_bool(0.5);
-                let centre = if sells { ticks / 3 } else { 2 * ticks / 3 };
-                let spread = ticks / 2;
-                let idx = (centre + rng.random_range(0..=spread)).saturating_sub(spread / 2);
-                cols[0].push(i128::from(sells));
-                cols[1].push(grid[idx.min(ticks - 1)]);
-                cols[2].push(rng.random_range(1..=1000));
-            }
-            Dataset {
+    Ok(
+        protocols::testing::order_books(rng, &grid, orders, firms, 32)
+            .into_iter()
+            .enumerate()
+            .map(|(f, table)| Dataset {
                 owner: format!("firm{:03}", f + 1),
                 name: name.clone(),
-                table: Table {
-                    schema: schema.clone(),
-                    columns: cols,
-                },
-            }
-        })
-        .collect())
+                table,
+            })
+            .collect(),
+    )
 }
 
 fn settlement(
@@ -470,7 +436,7 @@ fn settlement(
             name: round.accounts.clone(),
             table: Table {
                 schema: Schema {
-                    columns: vec![integer("balance", 63)],
+                    columns: vec![ColumnSpec::integer("balance", 63)],
                 },
                 columns: vec![vec![rng.random_range(0..balance_max)]],
             },
@@ -485,9 +451,9 @@ fn settlement(
             table: Table {
                 schema: Schema {
                     columns: vec![
-                        categorical("payer", firms.clone()),
-                        categorical("payee", firms.clone()),
-                        integer("amount", 63),
+                        ColumnSpec::categorical("payer", firms.clone()),
+                        ColumnSpec::categorical("payee", firms.clone()),
+                        ColumnSpec::integer("amount", 63),
                     ],
                 },
                 columns: vec![

@@ -32,15 +32,10 @@ pub enum MulProtocol {
 }
 
 impl std::str::FromStr for MulProtocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "grr" => Ok(MulProtocol::Grr),
-            "dn07" => Ok(MulProtocol::Dn07),
-            other => Err(format!(
-                "unknown multiplication protocol '{other}' (expected grr or dn07)"
-            )),
-        }
+    type Err = crate::error::UnknownChoice;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let choices = [("grr", MulProtocol::Grr), ("dn07", MulProtocol::Dn07)];
+        Self::Err::pick("multiplication protocol", "grr or dn07", &choices, s)
     }
 }
 
