@@ -229,7 +229,7 @@ fn categorical(name: &str, domain: Vec<String>) -> ColumnSpec {
 
 fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), String> {
     match spec {
-        JobSpec::Auction { dataset, grid } | JobSpec::Orders { dataset, grid } => {
+        JobSpec::Auction { dataset, grid, .. } | JobSpec::Orders { dataset, grid, .. } => {
             Ok((dataset.clone(), grid.prices()?))
         }
         other => Err(format!(
