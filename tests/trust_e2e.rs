@@ -1,7 +1,7 @@
 //! The trust model's rules on a real local cluster, tried the way a user (or an attacker with
 //! a registered key) could: reserved names refused at registration, the upload-id hijack of
-//! issue 13, concurrent uploads of one dataset name, and a ledger read in pages smaller than
-//! one entry.
+//! issue 13, concurrent uploads of one dataset name, a ledger read in pages smaller than one
+//! entry, and a squatter left out of an auction that lists its participants.
 
 mod support;
 
@@ -231,4 +231,62 @@ fn run_refused(cluster: &LocalCluster, spec: &str) -> String {
     let out = cluster.client(&["run", path.to_str().unwrap()]);
     assert!(!out.status.success(), "{spec} was run");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Squatting a closed auction through the CLI: mallory registers and uploads `beet-bids` with
+/// the bidders' very schema and a large demand at every price. `quorate run
+/// examples/auction.toml`, which lists the three bidders as `participants`, clears at the
+/// example's price and volume all the same (with her bids it would not: see
+/// `worker/tests/matching_jobs.rs::a_squatter_does_not_enter_a_closed_auction`). On the old
+/// code every owner's `beet-bids` bid.
+#[test]
+fn a_squatter_does_not_enter_a_listed_auction() {
+    let cluster = LocalCluster::start(3);
+    let dir = cluster.dir_arg();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/");
+    let schema = format!("{examples}data/auction/schema.toml");
+    let squat = cluster.path().join("mallory.csv");
+    let mut bids = String::from("price,buy,sell\n");
+    for price in (100..=130).step_by(5) {
+        bids.push_str(&format!("{price},80,0\n"));
+    }
+    std::fs::write(&squat, bids).unwrap();
+    let mut uploads: Vec<(&str, String)> = ["north-farm", "south-farm", "sugar-mill"]
+        .iter()
+        .map(|b| (*b, format!("{examples}data/auction/{b}.csv")))
+        .collect();
+    uploads.push(("mallory", squat.to_str().unwrap().to_string()));
+    for (who, csv) in &uploads {
+        ok(
+            &run(&["identity", "new", who, "--cluster", &dir]),
+            "identity new",
+        );
+        let upload = [
+            "upload",
+            "--cluster",
+            &dir,
+            "--as",
+            who,
+            "--dataset",
+            "beet-bids",
+            "--csv",
+            csv,
+            "--schema",
+            &schema,
+        ];
+        ok(&run(&upload), "upload");
+    }
+    let auction = format!("{examples}auction.toml");
+    let out = ok(&cluster.client(&["run", &auction, "--json"]), "run");
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let public: protocols::outcome::PublicResult =
+        serde_json::from_value(got["public"].clone()).unwrap();
+    let protocols::outcome::PublicResult::Auction(result) = public else {
+        panic!("not an auction result: {out}")
+    };
+    let expected = protocols::matching::Clearing::Traded {
+        price: 115,
+        volume: 45,
+    };
+    assert_eq!(result.clearing, expected, "{out}");
 }

@@ -54,7 +54,7 @@ use crate::ledger::{
 };
 use crate::machine::{Action, AfterShort, Attempt, Dispatch, Step, after_short_round};
 use crate::outcome::job_outcome;
-use crate::quorum::{Answer, Decision, Quorum};
+use crate::quorum::{Decision, Quorum, Reply, SignStep};
 use crate::roster::ClusterRoster;
 use crate::submit::{Submission, admit, consent_expired};
 use crate::transport::{self, ApiClient};
@@ -65,7 +65,8 @@ mod ledger_rounds;
 use job_runs::*;
 use ledger_rounds::*;
 
-/// How long a ledger signature round may take per worker.
+/// How long a ledger signature round may take: its deadline, after which every worker that has
+/// not answered is named as silent ([`crate::quorum::Quorum::tick`]).
 const SIGN_TIMEOUT: Duration = Duration::from_secs(15);
 /// How often unfinished business (genesis, pending decisions, unrecorded outcomes) is retried.
 const RETRY_EVERY: Duration = Duration::from_secs(2);

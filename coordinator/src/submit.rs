@@ -61,16 +61,18 @@ pub fn admit(
             "the request's signature does not verify".into(),
         );
     }
-    if let Some(r) = spec
-        .recipients()
-        .iter()
-        .find(|r| roster.client(r).is_none())
+    if let Some((role, r)) = spec
+        .named_clients()
+        .into_iter()
+        .find(|(_, r)| roster.client(r).is_none())
     {
         return refuse(
             ErrorKind::BadRequest,
-            format!("job spec: recipient {r:?} is not a registered client"),
+            format!("job spec: {role} {r:?} is not a registered client"),
         );
     }
+    spec.check_participants()
+        .map_err(|e| (ErrorKind::BadRequest, format!("job spec: {e}")))?;
     let recipients = spec.recipients();
     if let Some(r) = recipients
         .iter()

@@ -10,14 +10,16 @@
 //!
 //! ```toml
 //! kind = "auction"                              # sealed-bid double auction (call market)
-//! dataset = "beet-bids"                         # every bidder's dataset of this name
+//! dataset = "beet-bids"                         # each participant's dataset of this name
 //! grid = { min = 100, max = 4099, step = 1 }    # or an explicit list: grid = [100, 105, 120]
+//! participants = ["north-farm", "sugar-mill"]   # optional: the bidders (none: an open market)
 //! ```
 //!
 //! ```toml
 //! kind = "orders"                               # limit-order matching at one uniform price
-//! dataset = "orders"                            # every firm's dataset of this name
+//! dataset = "orders"                            # each participant's dataset of this name
 //! grid = { min = 95, max = 105, step = 1 }      # the candidate prices (the tick grid)
+//! participants = ["alpha", "beta", "gamma"]     # optional: the firms (none: an open market)
 //! ```
 //!
 //! ```toml
@@ -73,6 +75,11 @@ pub enum JobSpec {
         dataset: String,
         /// The public price grid.
         grid: Grid,
+        /// The bidders: exactly these owners' datasets called `dataset` are read, each must
+        /// exist, and nobody else's is (a closed market). Empty (the default): every owner's
+        /// dataset of that name bids (an open market), see TRUST.md.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        participants: Vec<String>,
     },
     /// Limit-order matching at one uniform price ([`crate::matching::orders`]): each firm
     /// privately receives its orders' fills; the price and volume are public.
@@ -81,6 +88,10 @@ pub enum JobSpec {
         dataset: String,
         /// The public tick grid of candidate prices; every limit must be on it.
         grid: Grid,
+        /// The firms: exactly these owners' books are read (a closed market); empty (the
+        /// default): every owner's dataset called `dataset` (an open market).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        participants: Vec<String>,
     },
     /// Record matching on hashed identifiers ([`crate::matching::records`]).
     RecordMatch {
@@ -128,6 +139,71 @@ impl JobSpec {
             JobSpec::Settlement(round) => &round.firms,
             JobSpec::Auction { .. } | JobSpec::Orders { .. } => &[],
         }
+    }
+
+    /// The owners a market (auction, order book) is closed to: `Some` of a non-empty
+    /// `participants` list, `None` for an open market or another kind.
+    pub fn participants(&self) -> Option<&[String]> {
+        match self {
+            JobSpec::Auction { participants, .. } | JobSpec::Orders { participants, .. }
+                if !participants.is_empty() =>
+            {
+                Some(participants)
+            }
+            _ => None,
+        }
+    }
+
+    /// Every client the spec names, with its role (`"recipient"`, `"firm"` or
+    /// `"participant"`), in the spec's order: each must be a registered client.
+    pub fn named_clients(&self) -> Vec<(&'static str, &str)> {
+        let role = match self {
+            JobSpec::Settlement(_) => "firm",
+            _ => "recipient",
+        };
+        let mut named: Vec<(&'static str, &str)> = self
+            .recipients()
+            .iter()
+            .map(|r| (role, r.as_str()))
+            .collect();
+        named.extend(
+            self.participants()
+                .unwrap_or_default()
+                .iter()
+                .map(|p| ("participant", p.as_str())),
+        );
+        named
+    }
+
+    /// Refuses a closed market's participant list that names an owner twice or comes with a
+    /// qualified dataset name (`owner/name` already names its one owner), naming the problem.
+    pub fn check_participants(&self) -> Result<(), String> {
+        let (JobSpec::Auction {
+            dataset,
+            participants,
+            ..
+        }
+        | JobSpec::Orders {
+            dataset,
+            participants,
+            ..
+        }) = self
+        else {
+            return Ok(());
+        };
+        if let Some(p) = participants
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| participants[..i].contains(p).then_some(p))
+        {
+            return Err(format!("participant {p:?} appears twice"));
+        }
+        if !participants.is_empty() && dataset.contains('/') {
+            return Err(format!(
+                "dataset {dataset:?} names one owner already: a participant list needs the bare name"
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the job opens any output to everyone (which every client then reads, so a
@@ -200,10 +276,14 @@ impl JobSpec {
         };
         let checked = match self {
             JobSpec::Statistics { .. } => Ok(()),
-            JobSpec::Auction { dataset: d, grid } if d == dataset => grid
+            JobSpec::Auction {
+                dataset: d, grid, ..
+            } if d == dataset => grid
                 .prices()
                 .and_then(|g| crate::matching::auction::check_bids(&g, table)),
-            JobSpec::Orders { dataset: d, grid } if d == dataset => grid
+            JobSpec::Orders {
+                dataset: d, grid, ..
+            } if d == dataset => grid
                 .prices()
                 .and_then(|g| crate::matching::orders::check_orders(&g, table)),
             JobSpec::RecordMatch { datasets, .. } if datasets.iter().any(|d| d == dataset) => {

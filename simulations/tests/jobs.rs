@@ -64,6 +64,7 @@ fn small_auction(bidders: usize, prices: i64) -> Scenario {
             max: 100 + prices - 1,
             step: 1,
         }),
+        participants: Vec::new(),
     });
     job.data = DataSpec::Auction {
         bidders,

@@ -4,7 +4,7 @@
 //!
 //! - [`check_submission`]: before signing a `JobSubmitted` entry. Every client signature
 //!   verifies over the job's request; every signer is a registered client; the spec parses and
-//!   names registered recipients; the job's number is new; the same request was not recorded
+//!   names registered recipients (and market participants, each once); the job's number is new; the same request was not recorded
 //!   before (unless every earlier job of it failed, which applied nothing). A settlement round
 //!   carries the signature of *every* firm it lists and of nobody else (the firms' consent),
 //!   and a round id that no earlier job has applied or is applying.
@@ -140,16 +140,18 @@ pub fn check_submission(
             }
         }
     }
-    if let Some(r) = spec
-        .recipients()
-        .iter()
-        .find(|r| roster.client(r).is_none())
+    if let Some((role, r)) = spec
+        .named_clients()
+        .into_iter()
+        .find(|(_, r)| roster.client(r).is_none())
     {
         return refuse(format!(
-            "job {}: recipient {r:?} is not a registered client",
+            "job {}: {role} {r:?} is not a registered client",
             job.job
         ));
     }
+    spec.check_participants()
+        .map_err(|e| Admission::Refused(format!("job {}: spec: {e}", job.job)))?;
     match &spec {
         JobSpec::Settlement(round) => {
             round.validate().map_err(Admission::Refused)?;

@@ -347,3 +347,42 @@ fn an_outcome_needs_its_submission_and_comes_once() {
     let m = refused(check_outcome(&ended, &o));
     assert!(m.contains("already has its outcome"), "{m}");
 }
+
+#[test]
+fn a_market_lists_registered_participants_each_once() {
+    let w = world();
+    let market = |participants: &str| {
+        format!(
+            "kind = \"auction\"\ndataset = \"bids\"\ngrid = [1, 2]\nparticipants = {participants}\n"
+        )
+    };
+    let job = |spec: &str| w.signed(1, spec, Hash256([3; 32]), &["analyst"]);
+    check_submission(
+        &w.roster,
+        &chain(vec![]),
+        &job(&market("[\"acme\", \"globex\"]")),
+    )
+    .unwrap();
+    let m = refused(check_submission(
+        &w.roster,
+        &chain(vec![]),
+        &job(&market("[\"acme\", \"umbrella\"]")),
+    ));
+    assert!(
+        m.contains("participant \"umbrella\" is not a registered client"),
+        "{m}"
+    );
+    let m = refused(check_submission(
+        &w.roster,
+        &chain(vec![]),
+        &job(&market("[\"acme\", \"acme\"]")),
+    ));
+    assert!(m.contains("participant \"acme\" appears twice"), "{m}");
+    let qualified = market("[\"acme\"]").replace("\"bids\"", "\"acme/bids\"");
+    let m = refused(check_submission(
+        &w.roster,
+        &chain(vec![]),
+        &job(&qualified),
+    ));
+    assert!(m.contains("bare name"), "{m}");
+}

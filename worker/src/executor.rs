@@ -7,8 +7,9 @@
 //! dataset alone. A bare name pools every owner's dataset of that name *of the schema most of
 //! them share*: a dataset of another schema — a squatter's — is left out instead of failing
 //! the job for everyone; a tie between schemas is refused, naming the owners, and the job
-//! then names the owners it means. A settlement reads only its firms' datasets; a record
-//! match every dataset its names name, schemas free to differ.
+//! then names the owners it means. A settlement reads only its firms' datasets; an auction or
+//! order book with `participants` (a closed market) exactly its participants' datasets, each
+//! required; a record match every dataset its names name, schemas free to differ.
 //!
 //! What this module does not do: open sockets (the caller hands it an engine over the mesh, or
 //! over the in-memory network in tests) or decide who may fetch outputs (the node's server).
@@ -198,8 +199,39 @@ impl Inputs {
         if same_schema {
             widest_schema(&records)?;
         }
+        Self::of_records(records)
+    }
+
+    fn of_records(records: Vec<DatasetRecord>) -> Result<Self, ExecError> {
         let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
         Ok(Inputs { records, policies })
+    }
+
+    /// A closed market's inputs: the datasets called `name` of exactly `participants`, in
+    /// owner order. Every participant must have one (a missing one is named); anyone else's
+    /// dataset of that name — a squatter's, even of the same schema — is left out.
+    pub fn of_participants(
+        store: &ShareStore,
+        name: &str,
+        participants: &[String],
+    ) -> Result<Self, ExecError> {
+        let records: Vec<DatasetRecord> = datasets_named(store, name)?
+            .into_iter()
+            .filter(|r| participants.contains(&r.owner))
+            .collect();
+        let missing: Vec<&str> = participants
+            .iter()
+            .filter(|p| !records.iter().any(|r| &r.owner == *p))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ExecError::Input(format!(
+                "participant {} of this market has no committed dataset called {name:?}",
+                missing.join(", ")
+            )));
+        }
+        widest_schema(&records)?;
+        Self::of_records(records)
     }
 
     /// The committed datasets called by each of `names` whose owner is one of `owners` (none
@@ -229,8 +261,7 @@ impl Inputs {
                 owners.join(", ")
             )));
         }
-        let policies = records.iter().map(policy_of).collect::<Result<_, _>>()?;
-        Ok(Inputs { records, policies })
+        Self::of_records(records)
     }
 
     /// The owners of the datasets taken, in order.
@@ -416,6 +447,12 @@ pub async fn execute_admitted<N: Network>(
         (JobSpec::Settlement(round), Some(names)) => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             Inputs::of_owners(store, &names, &round.firms)?
+        }
+        // A closed market reads exactly its participants' datasets.
+        (JobSpec::Auction { dataset, .. } | JobSpec::Orders { dataset, .. }, _)
+            if spec.participants().is_some() =>
+        {
+            Inputs::of_participants(store, dataset, spec.participants().unwrap_or_default())?
         }
         (JobSpec::RecordMatch { .. }, Some(names)) => {
             let names: Vec<&str> = names.iter().map(String::as_str).collect();

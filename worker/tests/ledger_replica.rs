@@ -105,6 +105,28 @@ fn submitted(head: &Entry, job: u64, time: u64) -> Entry {
     )
 }
 
+/// Job 1's `JobSubmitted` entry after `g`, signed by workers 1 and 2 (a quorum without the
+/// worker under test).
+fn submitted_by_others(g: &Entry) -> Entry {
+    let mut s = submitted(g, 1, 5);
+    s.sign_as(1, &key(1));
+    s.sign_as(2, &key(2));
+    s
+}
+
+/// Job 1's outcome entry with `status` after `head` (unsigned).
+fn outcome(head: &Entry, status: JobStatus) -> Entry {
+    Entry::next(
+        &Head::of(head),
+        6,
+        EntryBody::JobOutcome(JobOutcome {
+            job: 1,
+            status,
+            outputs: Vec::new(),
+        }),
+    )
+}
+
 /// Equivocation: a worker asked to sign two different entries at one height signs the first
 /// only, and still refuses the second after a restart.
 #[test]
@@ -196,21 +218,10 @@ fn a_second_outcome_for_one_job_is_refused() {
     let r = roster(SEEDS);
     let w = worker(dir.path(), 0, &r);
     let g = genesis(&r, SEEDS);
-    let mut s = submitted(&g, 1, 5);
-    s.sign_as(1, &key(1));
-    s.sign_as(2, &key(2));
+    let s = submitted_by_others(&g);
     let failed = |head: &Entry, reason: &str| {
-        Entry::next(
-            &Head::of(head),
-            6,
-            EntryBody::JobOutcome(JobOutcome {
-                job: 1,
-                status: JobStatus::Failed {
-                    reason: reason.into(),
-                },
-                outputs: Vec::new(),
-            }),
-        )
+        let reason = reason.into();
+        outcome(head, JobStatus::Failed { reason })
     };
     let mut first = failed(&s, "worker 2: down");
     first.sign_as(1, &key(1));
@@ -546,4 +557,68 @@ fn a_dataset_is_current_only_once_its_ledger_entry_is_on_the_replica() {
     };
     assert_eq!(bytes, mpc::net::codec::encode(&shares[0]).to_vec());
     assert!(worker::executor::Inputs::named(w.store(), "acme/payroll").is_ok());
+}
+
+/// A compromised coordinator finishing a job with a commit: without the job's outcome on the
+/// worker's replica it is answered `Behind` (the entries first), after a `Failed` outcome it
+/// is refused naming the job, and a `Done` job's updates are never dropped. Through the
+/// service, as the coordinator's connection reaches it.
+#[test]
+fn finish_job_without_its_done_outcome_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = roster(SEEDS);
+    let w = worker(dir.path(), 0, &r);
+    let g = genesis(&r, SEEDS);
+    let s = submitted_by_others(&g);
+    let finish = |commit| Request::FinishJob {
+        job: 1,
+        session: 1,
+        commit,
+    };
+    let appended = ask(
+        &w,
+        &Caller::Coordinator,
+        Request::AppendEntries(vec![g, s.clone()]),
+    );
+    assert_eq!(appended, Response::Ok);
+    assert_eq!(
+        ask(&w, &Caller::Coordinator, finish(true)),
+        Response::Behind { height: Some(1) },
+        "no outcome on the replica: not committed"
+    );
+    let signed_outcome = |status| {
+        let mut o = outcome(&s, status);
+        o.sign_as(1, &key(1));
+        o.sign_as(2, &key(2));
+        o
+    };
+    let failed = signed_outcome(JobStatus::Failed {
+        reason: "worker 2: down".into(),
+    });
+    assert_eq!(
+        ask(
+            &w,
+            &Caller::Coordinator,
+            Request::AppendEntries(vec![failed])
+        ),
+        Response::Ok
+    );
+    let msg = forbidden(ask(&w, &Caller::Coordinator, finish(true)));
+    assert!(
+        msg.contains("job 1 did not complete") && msg.contains("not committed"),
+        "{msg}"
+    );
+    // On a replica where the job is done, its updates are committed, never dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker(dir.path(), 0, &r);
+    let done = signed_outcome(JobStatus::Done);
+    let g = genesis(&r, SEEDS);
+    let appended = ask(
+        &w,
+        &Caller::Coordinator,
+        Request::AppendEntries(vec![g, s, done]),
+    );
+    assert_eq!(appended, Response::Ok);
+    let msg = forbidden(ask(&w, &Caller::Coordinator, finish(false)));
+    assert!(msg.contains("committed, not dropped"), "{msg}");
 }

@@ -194,3 +194,140 @@ fn a_policy_that_refuses_the_kind_stops_the_auction() {
         );
     }
 }
+
+/// Uploads `csv` as `owner`'s `dataset` (the example schema of `kind`) to the stores.
+fn squat(stores: &[ShareStore], kind: &str, dataset: &str, owner: &str, csv: &str) {
+    let schema_text = example(&format!("data/{kind}/schema.toml"));
+    let schema = Schema::from_toml(&schema_text, "schema.toml").unwrap();
+    let table = read_csv(csv.as_bytes(), owner, Some(&schema)).unwrap();
+    let d = common::Dataset {
+        owner,
+        name: dataset,
+        schema: &schema_text,
+        policy: "",
+    };
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(6);
+    common::deal(stores, &d, &table, Params::new(3, 1).unwrap(), &mut rng);
+}
+
+/// `spec` run in the clear over the listed owners' example CSVs of `kind`: the reference.
+fn clear_run(spec: &JobSpec, kind: &str, dataset: &str, owners: &[&str]) -> JobOutput {
+    let schema_text = example(&format!("data/{kind}/schema.toml"));
+    let schema = Schema::from_toml(&schema_text, "schema.toml").unwrap();
+    let tables: Vec<protocols::outcome::OwnedTable> = owners
+        .iter()
+        .map(|owner| {
+            let csv = example(&format!("data/{kind}/{owner}.csv"));
+            let table = read_csv(csv.as_bytes(), owner, Some(&schema)).unwrap();
+            protocols::outcome::OwnedTable::clear(owner, dataset, &table).unwrap()
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let minimums = protocols::stats::GroupMinimums { owners: 1, rows: 1 };
+    let mut clear = protocols::backend::Clear::default();
+    rt.block_on(spec.run(&mut clear, &tables, minimums))
+        .unwrap()
+}
+
+/// (recipient, values) of a clear outcome's private outputs (on `Clear` the shares are the
+/// values).
+fn clear_private(out: &JobOutput) -> Vec<(String, Vec<i128>)> {
+    out.private
+        .iter()
+        .map(|p| {
+            let values = p.values.shares().iter();
+            (
+                p.recipient.clone(),
+                values.map(|v| v.to_i128().unwrap()).collect(),
+            )
+        })
+        .collect()
+}
+
+/// A closed auction: mallory uploads `beet-bids` with the very schema of the bidders and a
+/// large demand at every price. Open (no participant list), her bids move the clearing price;
+/// with `participants` (as examples/auction.toml lists them) every worker leaves her out and
+/// the result — public clearing and each bidder's allocation — is that of the clear job over
+/// the listed bidders alone. On the old code the spec had no `participants` and she joined.
+#[test]
+fn a_squatter_does_not_enter_a_closed_auction() {
+    let spec = JobSpec::from_toml(&example("auction.toml")).unwrap();
+    let owners = ["north-farm", "south-farm", "sugar-mill"];
+    assert_eq!(spec.participants(), Some(&owners.map(String::from)[..]));
+    let (_dirs, stores) = stores(&spec, "auction", "beet-bids", &owners, "");
+    let bids =
+        "price,buy,sell\n100,80,0\n105,80,0\n110,80,0\n115,80,0\n120,80,0\n125,80,0\n130,80,0\n";
+    squat(&stores, "auction", "beet-bids", "mallory", bids);
+
+    let mut open = spec.clone();
+    if let JobSpec::Auction { participants, .. } = &mut open {
+        participants.clear();
+    }
+    let (public, _) = reconstruct(run_job(stores.clone(), open));
+    let PublicResult::Auction(opened) = public else {
+        panic!("an auction result")
+    };
+
+    let reference = clear_run(&spec, "auction", "beet-bids", &owners);
+    let (public, private) = reconstruct(run_job(stores, spec));
+    assert_eq!(public, reference.public);
+    let PublicResult::Auction(closed) = public else {
+        panic!("an auction result")
+    };
+    assert_eq!(
+        closed.clearing,
+        Clearing::Traded {
+            price: 115,
+            volume: 45
+        }
+    );
+    assert_ne!(
+        opened.clearing, closed.clearing,
+        "her bids matter when open"
+    );
+    let got: Vec<(String, Vec<i128>)> = private.into_iter().map(|(r, _, v)| (r, v)).collect();
+    assert_eq!(got, clear_private(&reference));
+    assert!(got.iter().all(|(r, _)| r != "mallory"));
+}
+
+/// The same for an order book: a squatting book of the same schema is left out of a closed
+/// one, whose fills are those of the clear job over the listed firms.
+#[test]
+fn a_squatter_does_not_enter_a_closed_order_book() {
+    let spec = JobSpec::from_toml(&example("orders.toml")).unwrap();
+    let owners = ["alpha", "beta", "gamma"];
+    assert_eq!(spec.participants(), Some(&owners.map(String::from)[..]));
+    let (_dirs, stores) = stores(&spec, "orders", "orders", &owners, "");
+    squat(
+        &stores,
+        "orders",
+        "orders",
+        "mallory",
+        "side,price,quantity\nbuy,105,500\n",
+    );
+    let reference = clear_run(&spec, "orders", "orders", &owners);
+    let (public, private) = reconstruct(run_job(stores, spec));
+    assert_eq!(public, reference.public);
+    let got: Vec<(String, Vec<i128>)> = private.into_iter().map(|(r, _, v)| (r, v)).collect();
+    assert_eq!(got, clear_private(&reference));
+}
+
+/// A listed participant without a dataset makes every worker refuse the job, naming it.
+#[test]
+fn a_missing_participant_is_named() {
+    let mut spec = JobSpec::from_toml(&example("auction.toml")).unwrap();
+    let owners = ["north-farm", "south-farm", "sugar-mill"];
+    let (_dirs, stores) = stores(&spec, "auction", "beet-bids", &owners, "");
+    if let JobSpec::Auction { participants, .. } = &mut spec {
+        participants.push("east-farm".into());
+    }
+    for out in run_job(stores, spec) {
+        let err = out.unwrap_err();
+        assert!(
+            err.contains("east-farm") && err.contains("beet-bids"),
+            "{err}"
+        );
+    }
+}

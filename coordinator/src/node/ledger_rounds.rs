@@ -1,7 +1,9 @@
 //! The coordinator's ledger side: proposing an entry, gathering `t + 1` worker signatures for
-//! it (the round's rules are [`crate::quorum`]'s), catching the ledger up from the workers'
-//! replicas when a round falls short ([`crate::machine::after_short_round`]), and sending
-//! appended entries to every replica. IO only: what to decide is in the pure modules.
+//! it, catching the ledger up from the workers' replicas when a round falls short, and sending
+//! appended entries to every replica. IO only: every decision of a signature round (final at
+//! `t + 1`, a lagging replica caught up then asked again, refusals and bad signatures counted
+//! and named, the deadline naming the silent workers) is the pure [`crate::quorum::Quorum`]'s,
+//! and what follows a short round is [`crate::machine::after_short_round`]'s.
 
 use super::*;
 
@@ -181,111 +183,159 @@ pub(super) async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
 }
 
 /// Asks every worker to sign `entry`; a worker whose replica is behind gets the entries it
-/// lacks from `chain` first. Succeeds with at least `t + 1` signatures.
+/// lacks from `chain` first. Succeeds with at least `t + 1` signatures. Every decision is the
+/// round machine's ([`Quorum`]): this loop only carries out its steps (one conversation per
+/// worker), feeds it each reply, and the deadline.
 pub(super) async fn gather(
     state: &Arc<State>,
     entry: &Entry,
     chain: &[Entry],
 ) -> Result<Vec<WorkerSignature>, Unsigned> {
-    let page_bytes = state.page_bytes;
     let (quorum, workers) = {
         let roster = state.roster.read().expect("roster lock");
         (roster.threshold as usize + 1, roster.workers.clone())
     };
-    let n = workers.len();
-    let (answers, mut results) = tokio::sync::mpsc::channel(workers.len());
+    let keys: Vec<(u16, crate::keys::PublicKey)> = workers.iter().map(|w| (w.id, w.key)).collect();
+    let limit_ms = SIGN_TIMEOUT.as_millis() as u64;
+    let (mut round, mut steps) = Quorum::new(entry, quorum, &keys, now_ms(), limit_ms);
+    let deadline = tokio::time::Instant::now() + SIGN_TIMEOUT;
+    let (replies_to, mut replies) = tokio::sync::mpsc::unbounded_channel();
+    let mut conversations = std::collections::BTreeMap::new();
     for w in workers {
-        let (entry, chain, identity, answers) = (
-            entry.clone(),
-            chain.to_vec(),
-            state.identity.clone(),
-            answers.clone(),
-        );
-        let id = w.id;
-        tokio::spawn(async move {
-            let ask = async {
-                let client =
-                    ApiClient::connect(&identity, w.address, w.key, &format!("worker {id}"))
-                        .await
-                        .map_err(|e| (false, e.to_string()))?;
-                let r = ask_signature(&client, id, &entry, &chain, page_bytes).await;
-                // The close drains in the background: the answer does not wait for it.
-                tokio::spawn(client.close());
-                r
-            };
-            let result = tokio::time::timeout(SIGN_TIMEOUT, ask)
-                .await
-                .unwrap_or_else(|_| {
-                    Err((
-                        false,
-                        format!(
-                            "worker {id}: no signature within {} s",
-                            SIGN_TIMEOUT.as_secs()
-                        ),
-                    ))
-                });
-            let _ = answers.send(result).await;
-        });
-    }
-    drop(answers);
-    // The round's rules are the pure state machine's (`crate::quorum`): final at t + 1, short
-    // as soon as the rest cannot make it; this loop only feeds it the answers.
-    let mut round = Quorum::new(entry, quorum, n);
-    while let Some(r) = results.recv().await {
-        let answer = match r {
-            Ok(s) => Answer::Signed(s),
-            Err((true, why)) => Answer::Refused(why),
-            Err((false, why)) => Answer::Failed(why),
+        let (commands_to, commands) = tokio::sync::mpsc::unbounded_channel();
+        conversations.insert(w.id, commands_to);
+        let conversation = Conversation {
+            identity: state.identity.clone(),
+            entry: entry.clone(),
+            chain: chain.to_vec(),
+            page_bytes: state.page_bytes,
         };
-        match round.answer(answer) {
-            Decision::Pending => {}
-            Decision::Final(signatures) => {
-                if !round.refusals().is_empty() {
-                    tracing::warn!(
-                        height = entry.height,
-                        "entry signed without some workers: {}",
-                        round.refusals().join("; ")
-                    );
-                }
-                return Ok(signatures);
-            }
-            Decision::Short { message, refused } => return Err(Unsigned { message, refused }),
-        }
+        tokio::spawn(conversation.run(w, commands, replies_to.clone()));
     }
-    Err(Unsigned::from(format!(
-        "the signature round at height {} ended without a decision",
-        entry.height
-    )))
+    drop(replies_to);
+    loop {
+        for step in std::mem::take(&mut steps) {
+            match step {
+                SignStep::Ask(id) => {
+                    let _ = conversations[&id].send(Command::Ask);
+                }
+                SignStep::SendEntries { worker, from } => {
+                    let _ = conversations[&worker].send(Command::SendEntries { from });
+                }
+                SignStep::Decided(Decision::Final(signatures)) => {
+                    if !round.refusals().is_empty() {
+                        tracing::warn!(
+                            height = entry.height,
+                            "entry signed without some workers: {}",
+                            round.refusals().join("; ")
+                        );
+                    }
+                    return Ok(signatures);
+                }
+                SignStep::Decided(Decision::Short { message, refused }) => {
+                    return Err(Unsigned { message, refused });
+                }
+            }
+        }
+        steps = tokio::select! {
+            Some((id, reply)) = replies.recv() => round.reply(id, reply),
+            () = tokio::time::sleep_until(deadline) => round.tick(now_ms().max(round.deadline_ms())),
+        };
+    }
 }
 
-/// One worker's signature over `entry`, sending it the entries of `chain` it lacks first (in
-/// pages of at most `page_bytes`). An error says whether the worker refused (`true`) and why.
-pub(super) async fn ask_signature(
+/// What the round asks of one worker's conversation.
+enum Command {
+    /// Ask it to sign the entry.
+    Ask,
+    /// Send it the entries from height `from` on.
+    SendEntries { from: u64 },
+}
+
+/// One worker's side of a signature round: IO only.
+struct Conversation {
+    identity: Identity,
+    entry: Entry,
+    chain: Vec<Entry>,
+    page_bytes: usize,
+}
+
+impl Conversation {
+    /// Connects to worker `w`, then carries out each command, sending back what happened,
+    /// until the round is over (the commands end).
+    async fn run(
+        self,
+        w: crate::roster::WorkerEntry,
+        mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+        replies: tokio::sync::mpsc::UnboundedSender<(u16, Reply)>,
+    ) {
+        let id = w.id;
+        let name = format!("worker {id}");
+        let client = match ApiClient::connect(&self.identity, w.address, w.key, &name).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = replies.send((id, Reply::Failed(e.to_string())));
+                return;
+            }
+        };
+        while let Some(command) = commands.recv().await {
+            let reply = match command {
+                Command::Ask => self.ask(&client, id).await,
+                Command::SendEntries { from } => {
+                    match send_entries(&client, id, &self.chain, from, self.page_bytes).await {
+                        Ok(()) => Reply::CaughtUp,
+                        Err(e) => Reply::Failed(e),
+                    }
+                }
+            };
+            if replies.send((id, reply)).is_err() {
+                break;
+            }
+        }
+        // The close drains in the background: nothing waits for it.
+        tokio::spawn(client.close());
+    }
+
+    /// Worker `id`'s answer to `SignEntry`, as the round machine reads it.
+    async fn ask(&self, client: &ApiClient, id: u16) -> Reply {
+        let request = Request::SignEntry(self.entry.clone());
+        match client.call_within(&request, transport::CALL_TIMEOUT).await {
+            Ok(Response::Signature(s)) => Reply::Signed(s),
+            Ok(Response::Behind { height }) => Reply::Behind { height },
+            Ok(Response::Error {
+                kind: ErrorKind::Forbidden,
+                message,
+            }) => Reply::Refused(format!("worker {id}: {message}")),
+            Ok(Response::Error { message, .. }) => Reply::Failed(format!("worker {id}: {message}")),
+            Ok(other) => Reply::Failed(format!("worker {id}: unexpected {other:?}")),
+            Err(e) => Reply::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Sends worker `id` the entries of `chain` from height `from` on, in pages of at most
+/// `page_bytes`.
+pub(super) async fn send_entries(
     client: &ApiClient,
     id: u16,
-    entry: &Entry,
     chain: &[Entry],
+    mut from: u64,
     page_bytes: usize,
-) -> Result<WorkerSignature, (bool, String)> {
-    let request = Request::SignEntry(entry.clone());
-    match call_caught_up(
-        client,
-        id,
-        &request,
-        chain,
-        page_bytes,
-        transport::CALL_TIMEOUT,
-    )
-    .await
-    {
-        Ok(Response::Signature(s)) if s.worker == id => Ok(s),
-        Ok(Response::Error {
-            kind: ErrorKind::Forbidden,
-            message,
-        }) => Err((true, format!("worker {id}: {message}"))),
-        Ok(Response::Error { message, .. }) => Err((false, format!("worker {id}: {message}"))),
-        Ok(other) => Err((false, format!("worker {id}: unexpected {other:?}"))),
-        Err(e) => Err((false, e)),
+) -> Result<(), String> {
+    loop {
+        let missing = crate::ledger::page(chain, from, page_bytes);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        from += missing.len() as u64;
+        match client.call(&Request::AppendEntries(missing.to_vec())).await {
+            Ok(Response::Ok) => {}
+            Ok(Response::Error { message, .. }) => {
+                return Err(format!("worker {id}: catching up: {message}"));
+            }
+            Ok(other) => return Err(format!("worker {id}: {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        }
     }
 }
 
@@ -303,22 +353,8 @@ pub(super) async fn call_caught_up(
     loop {
         match client.call_within(request, limit).await {
             Ok(Response::Behind { height }) if !caught_up => {
-                let mut from = height.map_or(0, |h| h + 1);
-                loop {
-                    let missing = crate::ledger::page(chain, from, page_bytes);
-                    if missing.is_empty() {
-                        break;
-                    }
-                    from += missing.len() as u64;
-                    match client.call(&Request::AppendEntries(missing.to_vec())).await {
-                        Ok(Response::Ok) => {}
-                        Ok(Response::Error { message, .. }) => {
-                            return Err(format!("worker {id}: catching up: {message}"));
-                        }
-                        Ok(other) => return Err(format!("worker {id}: {other:?}")),
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
+                let from = height.map_or(0, |h| h + 1);
+                send_entries(client, id, chain, from, page_bytes).await?;
                 caught_up = true;
             }
             Ok(r) => return Ok(r),

@@ -126,6 +126,7 @@ mod tests {
                     max: 29,
                     step: 1,
                 }),
+                participants: Vec::new(),
             }),
             spec_file: None,
             data: DataSpec::Auction {

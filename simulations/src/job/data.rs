@@ -215,7 +215,7 @@ impl ColumnGen {
 
 fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), String> {
     match spec {
-        JobSpec::Auction { dataset, grid } | JobSpec::Orders { dataset, grid } => {
+        JobSpec::Auction { dataset, grid, .. } | JobSpec::Orders { dataset, grid, .. } => {
             Ok((dataset.clone(), grid.prices()?))
         }
         other => Err(format!(

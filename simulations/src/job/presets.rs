@@ -95,6 +95,7 @@ impl FromStr for JobPreset {
                     spec: Some(JobSpec::Auction {
                         dataset: "bids".into(),
                         grid: grid(prices, 100, 1),
+                        participants: Vec::new(),
                     }),
                     spec_file: None,
                     data: DataSpec::Auction {
@@ -132,6 +133,7 @@ impl FromStr for JobPreset {
                     spec: Some(JobSpec::Orders {
                         dataset: "orders".into(),
                         grid: grid(64, 1000, 5),
+                        participants: Vec::new(),
                     }),
                     spec_file: None,
                     data: DataSpec::Orders { firms, orders },
