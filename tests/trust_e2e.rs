@@ -279,9 +279,9 @@ fn a_squatter_does_not_enter_a_listed_auction() {
     let auction = format!("{examples}auction.toml");
     let out = ok(&cluster.client(&["run", &auction, "--json"]), "run");
     let got: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let public: protocols::outcome::PublicResult =
+    let public: protocols::catalog::PublicResult =
         serde_json::from_value(got["public"].clone()).unwrap();
-    let protocols::outcome::PublicResult::Auction(result) = public else {
+    let protocols::catalog::PublicResult::Auction(result) = public else {
         panic!("not an auction result: {out}")
     };
     let expected = protocols::matching::Clearing::Traded {

@@ -48,6 +48,7 @@ impl TwoPass {
     /// fit an `i128` (32-bit columns up to 10^7 rows: `n Σx² < 2^110`); `None` past that.
     /// Preferred to [`TwoPass::of`], whose running `f64` sums lose about `2^-43` relative
     /// over 10^7 rows: as much as the bounds being checked.
+    #[allow(dead_code)] // the stats_at_size example's; the test's rows are few
     pub(crate) fn exact(x: &[i128], y: &[i128]) -> Option<Self> {
         let n = x.len() as i128;
         let (mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0i128, 0i128, 0i128, 0i128, 0i128);
