@@ -264,3 +264,63 @@ proptest! {
         }
     }
 }
+
+/// Runs `agree_all` with party `p`'s claims `claims[p]` (party 0 deviating as `cheat` says).
+fn agreement(claims: Vec<Vec<bool>>, cheat: Option<(PartyId, Cheat)>) -> Vec<Result<Vec<bool>>> {
+    let n = claims.len();
+    let (nets, _) = mpc::net::cheat::memory_mesh(n, cheat.as_ref());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run_networks(
+        nets,
+        params(n),
+        EngineConfig::default(),
+        5,
+        move |mut e: Engine<Cheating<MemoryNetwork>, Fr>| {
+            let mine = claims[e.me().index()].clone();
+            async move { e.agree_all(&mine).await }
+        },
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// A claim is agreed exactly when every party makes it (one party's "checked" alone never
+    /// skips a check), and every party gets the same answer; n = 3, 5, 7.
+    #[test]
+    fn a_claim_is_agreed_only_when_every_party_makes_it(n in prop::sample::select(vec![3usize, 5, 7]), seed in any::<u64>(), k in 0usize..20) {
+        let mut rng = ChaCha12Rng::seed_from_u64(seed);
+        let claims: Vec<Vec<bool>> = (0..n)
+            .map(|_| (0..k).map(|_| rand::Rng::random_bool(&mut rng, 0.8)).collect())
+            .collect();
+        let want: Vec<bool> = (0..k).map(|j| claims.iter().all(|c| c[j])).collect();
+        for r in agreement(claims, None) {
+            prop_assert_eq!(r.unwrap(), want.clone());
+        }
+    }
+}
+
+/// A party that tells one party a different claim than the others (here: party 0 flips its
+/// first claim towards party 1 only) makes every honest party abort instead of deciding
+/// differently; n = 3, 5, 7.
+#[test]
+fn a_party_sending_different_claims_to_different_parties_is_caught() {
+    for n in [3, 5, 7] {
+        let cheat = Cheat {
+            to: Some(PartyId(1)),
+            ..Cheat::in_round(0)
+        };
+        let outcome = agreement(vec![vec![true, false, true]; n], Some((PartyId(0), cheat)));
+        for (i, r) in outcome.iter().enumerate().skip(1) {
+            match r {
+                Err(MpcError::IntegrityCheckFailed { check, .. }) => {
+                    assert!(check.contains("agreement"), "n = {n}: party {i}: {check}")
+                }
+                other => panic!("n = {n}: party {i} did not abort: {other:?}"),
+            }
+        }
+    }
+}

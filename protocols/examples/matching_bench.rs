@@ -62,6 +62,7 @@ fn deal(
                 schema: t.schema.clone(),
                 columns,
                 rows: t.rows(),
+                checked: Vec::new(),
             });
         }
     }

@@ -165,6 +165,7 @@ fn main() {
                             },
                             columns: vec![b.slice(j..j + 1)],
                             rows: 1,
+                            checked: Vec::new(),
                         });
                         let range = first..first + count;
                         first += count;
@@ -187,6 +188,7 @@ fn main() {
                                 am.slice(range.clone()),
                             ],
                             rows: count,
+                            checked: Vec::new(),
                         });
                     }
                     let before = e.stats();

@@ -106,6 +106,11 @@ pub trait Backend: Send {
         &mut self,
         inputs: &[OwnerInput<'_, Fr>],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// For each of this party's `claims`, whether every party makes it, with the same answer
+    /// at every honest party or an abort ([`mpc::Engine::agree_all`]): how the workers decide
+    /// which owners' inputs they have all seen pass [`Backend::check_inputs`] before. [`Clear`]
+    /// is one party: its claims are the answer.
+    fn agree_all(&mut self, claims: &[bool]) -> impl Future<Output = Result<Vec<bool>>> + Send;
     /// For each consecutive group of `x` (lengths `groups`), whether every element is zero,
     /// revealing nothing else ([`mpc::Engine::all_zero`]).
     fn all_zero(
@@ -204,6 +209,9 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
     async fn check_inputs(&mut self, inputs: &[OwnerInput<'_, Fr>]) -> Result<()> {
         Engine::check_inputs(self, inputs).await
+    }
+    async fn agree_all(&mut self, claims: &[bool]) -> Result<Vec<bool>> {
+        Engine::agree_all(self, claims).await
     }
     async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
         Engine::all_zero(self, x, groups).await
@@ -556,6 +564,9 @@ impl Backend for Clear {
         }
         Ok(())
     }
+    async fn agree_all(&mut self, claims: &[bool]) -> Result<Vec<bool>> {
+        Ok(claims.to_vec())
+    }
     async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
         let total: usize = groups.iter().sum();
         if total != x.len() {
@@ -707,6 +718,9 @@ impl<B: Backend> Backend for Counting<B> {
     }
     async fn check_inputs(&mut self, inputs: &[OwnerInput<'_, Fr>]) -> Result<()> {
         self.inner.check_inputs(inputs).await
+    }
+    async fn agree_all(&mut self, claims: &[bool]) -> Result<Vec<bool>> {
+        self.inner.agree_all(claims).await
     }
     async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
         self.tally(|c| &mut c.opened, groups.len());

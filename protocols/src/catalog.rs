@@ -451,9 +451,11 @@ impl JobSpec {
     /// the input tables before the job reads them ([`Backend::check_inputs`]: consistent shares,
     /// values within their declared bits): the columns `read` (schema indices), or every
     /// column when `None`. A column no step of the job reads can neither change an output nor
-    /// be revealed by one, so it is not checked. The job kind's own input rules (bid curves,
-    /// grid prices, non-negative amounts) run inside its protocol. A failure names the dataset
-    /// (`owner/name`) and the rule.
+    /// be revealed by one, so it is not checked. Nor is a column every party has seen pass the
+    /// check in an earlier job over the same version ([`OwnedTable::checked`], agreed with
+    /// [`Backend::agree_all`]: one party's claim alone skips nothing). The job kind's own input
+    /// rules (bid curves, grid prices, non-negative amounts) run inside its protocol. A failure
+    /// names the dataset (`owner/name`) and the rule.
     async fn check_owners<B: Backend>(
         &self,
         b: &mut B,
@@ -463,38 +465,61 @@ impl JobSpec {
         if !b.checks_inputs() {
             return Ok(());
         }
-        let names: Vec<String> = tables
-            .iter()
-            .map(|t| format!("{}/{}", t.owner, t.name))
-            .collect();
-        let columns: Vec<Vec<Secret>> = match read {
-            None => Vec::new(),
-            Some(read) => tables
-                .iter()
-                .map(|t| {
-                    read.iter()
-                        .filter_map(|&c| t.columns.get(c).cloned())
-                        .collect()
-                })
-                .collect(),
+        let step = "owners' inputs";
+        let failed = |source| -> JobError {
+            match self {
+                JobSpec::Statistics { .. } => crate::stats::StatsError::Mpc { step, source }.into(),
+                JobSpec::Settlement(_) => {
+                    crate::settlement::SettlementError::Mpc { step, source }.into()
+                }
+                _ => MatchingError::Mpc { step, source }.into(),
+            }
         };
-        let inputs: Vec<mpc::OwnerInput<'_, mpc::Fr>> = names
+        let wanted: Vec<Vec<usize>> = tables
             .iter()
-            .zip(tables)
-            .enumerate()
-            .map(|(k, (name, t))| mpc::OwnerInput {
-                name,
-                columns: columns.get(k).map_or(&t.columns[..], |c| &c[..]),
+            .map(|t| match read {
+                None => (0..t.columns.len()).collect(),
+                Some(read) => read
+                    .iter()
+                    .copied()
+                    .filter(|&c| c < t.columns.len())
+                    .collect(),
             })
             .collect();
-        let step = "owners' inputs";
-        b.check_inputs(&inputs).await.map_err(|source| match self {
-            JobSpec::Statistics { .. } => crate::stats::StatsError::Mpc { step, source }.into(),
-            JobSpec::Settlement(_) => {
-                crate::settlement::SettlementError::Mpc { step, source }.into()
+        let claims: Vec<bool> = tables
+            .iter()
+            .zip(&wanted)
+            .flat_map(|(t, cs)| cs.iter().map(|&c| t.checked.get(c) == Some(&true)))
+            .collect();
+        if claims.is_empty() {
+            return Ok(());
+        }
+        // Every party agrees, even one that claims nothing (a worker with a fresh store): the
+        // number of claims is public, so every party runs the same rounds.
+        let agreed = b.agree_all(&claims).await.map_err(failed)?;
+        let mut agreed = agreed.into_iter();
+        let mut names = Vec::new();
+        let mut columns: Vec<Vec<Secret>> = Vec::new();
+        for (t, cs) in tables.iter().zip(&wanted) {
+            let unchecked: Vec<Secret> = cs
+                .iter()
+                .filter(|_| !agreed.next().unwrap_or(false))
+                .map(|&c| t.columns[c].clone())
+                .collect();
+            if !unchecked.is_empty() {
+                names.push(format!("{}/{}", t.owner, t.name));
+                columns.push(unchecked);
             }
-            _ => MatchingError::Mpc { step, source }.into(),
-        })
+        }
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<mpc::OwnerInput<'_, mpc::Fr>> = names
+            .iter()
+            .zip(&columns)
+            .map(|(name, columns)| mpc::OwnerInput { name, columns })
+            .collect();
+        b.check_inputs(&inputs).await.map_err(failed)
     }
 }
 

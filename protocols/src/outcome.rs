@@ -32,6 +32,12 @@ pub struct OwnedTable {
     pub columns: Vec<Secret>,
     /// Number of rows (public).
     pub rows: usize,
+    /// The columns this party has seen pass the owners' input check in an earlier job over
+    /// this very version of the dataset (`checked[c]`; a missing entry is `false`). Under the
+    /// malicious level a job skips the check of a column only when every party claims it
+    /// ([`crate::Backend::agree_all`]); a worker fills it from its store, anything else leaves
+    /// it empty.
+    pub checked: Vec<bool>,
 }
 
 impl OwnedTable {
@@ -61,6 +67,7 @@ impl OwnedTable {
             schema: table.schema.clone(),
             columns,
             rows: table.rows(),
+            checked: Vec::new(),
         })
     }
 

@@ -269,6 +269,7 @@ fn dealt_tables(params: Params, name: &str, tables: &[Table], seed: u64) -> Vec<
                 schema: t.schema.clone(),
                 columns,
                 rows: t.rows(),
+                checked: Vec::new(),
             });
         }
     }
@@ -1179,6 +1180,57 @@ fn cheating_bidders_are_caught_under_malicious() {
                 got.contains(&format!("{clearing:?}")),
                 "{got} vs {clearing:?}"
             );
+        }
+    }
+}
+
+/// The workers skip an owner's input check only when *every* worker claims it saw that very
+/// version pass before (`OwnedTable::checked`, agreed with `Backend::agree_all`): a cheating
+/// bidder's out-of-range quantity is caught whenever one worker — honest with a fresh store, or
+/// any one of them — does not claim it, for n = 3, 5, 7. (Every worker claiming it is the case
+/// of a version that did pass before; here it shows the claims are what skips the check.)
+#[test]
+fn an_input_check_is_skipped_only_when_every_worker_claims_it() {
+    let auction =
+        spec("kind = \"auction\"\ndataset = \"bids\"\ngrid = { min = 100, max = 115, step = 5 }\n");
+    let honest = Bid {
+        buy: vec![9, 7, 5, 0],
+        sell: vec![0, 1, 2, 3],
+    };
+    let cheat = Bid {
+        buy: vec![3, 3, 1, 0],
+        sell: vec![0, 0, 0, 1 << 16],
+    };
+    let tables = vec![bid_table(&honest), bid_table(&cheat)];
+    let settings = engine_settings();
+    for &(params, mul) in [&settings[1], &settings[2], &settings[3]] {
+        let n = params.n();
+        // Party `p` claims every column of every dataset checked when `claims(p)`.
+        let run = |claims: &dyn Fn(usize) -> bool| {
+            let mut dealt = dealt_tables(params, "bids", &tables, 9);
+            for (p, mine) in dealt.iter_mut().enumerate() {
+                for t in mine.iter_mut() {
+                    t.checked = vec![claims(p); t.columns.len()];
+                }
+            }
+            job_at(params, mul, mpc::SecurityLevel::Malicious, &auction, dealt)
+        };
+        for r in run(&|_| true) {
+            if let Err(e) = r {
+                assert!(
+                    !e.contains("declared bits"),
+                    "{params:?}: checked although agreed: {e}"
+                );
+            }
+        }
+        for missing in [0, n - 1] {
+            for r in run(&|p| p != missing) {
+                let e = r.expect_err("one worker did not claim the check");
+                assert!(
+                    e.contains("input firm1/bids") && e.contains("declared bits"),
+                    "{params:?}, party {missing} not claiming: {e}"
+                );
+            }
         }
     }
 }

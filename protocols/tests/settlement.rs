@@ -465,6 +465,7 @@ async fn deal<N: mpc::net::Network>(
             schema: t.schema.clone(),
             columns,
             rows: t.rows(),
+            checked: Vec::new(),
         });
     }
     Ok(owned)

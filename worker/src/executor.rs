@@ -343,12 +343,20 @@ impl Inputs {
                             .map_err(|e| ExecError::Input(format!("{}: {e}", r.key())))
                     })
                     .collect::<Result<_, ExecError>>()?;
+                // The columns this worker saw pass the input check, within these bits.
+                let checked = store
+                    .checked_columns(&r.upload, r.columns)?
+                    .into_iter()
+                    .zip(&schema.columns)
+                    .map(|(bits, spec)| bits == Some(spec.ty.bits()))
+                    .collect();
                 Ok(OwnedTable {
                     owner: r.owner.clone(),
                     name: r.name.clone(),
                     schema,
                     columns,
                     rows: r.rows as usize,
+                    checked,
                 })
             })
             .collect()
@@ -421,6 +429,8 @@ pub async fn execute_admitted<N: Network>(
     admission: &Admission<'_>,
 ) -> Result<(JobOutput, Vec<Spent>), ExecError> {
     let mut functions = Vec::new();
+    // The columns the job reads (schema indices; `None`: all), whose input check it runs.
+    let mut read = None;
     let inputs = match (spec, spec.input_names()) {
         (JobSpec::Statistics { query, .. }, _) => {
             // The FROM table names the datasets it pools; a reason it pools none is the error.
@@ -441,6 +451,7 @@ pub async fn execute_admitted<N: Network>(
             let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n());
             limits.check(&cost).map_err(StatsError::OverLimit)?;
             functions = parsed.functions();
+            read = Some(parsed.columns_read());
             inputs
         }
         // Only the round's firms' datasets are read (and their policies checked).
@@ -484,7 +495,35 @@ pub async fn execute_admitted<N: Network>(
             JobError::Matching(e) => ExecError::Matching(e),
             JobError::Settlement(e) => ExecError::Settlement(e),
         })?;
+    if engine.config().security == mpc::SecurityLevel::Malicious {
+        remember_checks(store, &inputs, &tables, read.as_deref());
+    }
     Ok((output, spent))
+}
+
+/// Records, after a job under the malicious level succeeded, that the columns it read passed
+/// the owners' input check (it ran for those not agreed checked before, and the job would have
+/// failed otherwise), so later jobs can skip them when every worker agrees
+/// ([`ShareStore::mark_checked`]). A store error only costs a later job the check: logged.
+fn remember_checks(
+    store: &ShareStore,
+    inputs: &Inputs,
+    tables: &[OwnedTable],
+    read: Option<&[usize]>,
+) {
+    for (r, t) in inputs.records.iter().zip(tables) {
+        let columns: Vec<(u32, u32)> = t
+            .schema
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| read.is_none_or(|read| read.contains(c)))
+            .map(|(c, spec)| (c as u32, spec.ty.bits()))
+            .collect();
+        if let Err(e) = store.mark_checked(&r.upload, &columns) {
+            tracing::warn!(dataset = %r.key(), error = %e, "could not record the input check");
+        }
+    }
 }
 
 /// The refusal of a query whose `WHERE` fails the minimum query set `min`, naming the (first)

@@ -21,6 +21,7 @@
 
 use std::path::Path;
 
+mod checked;
 mod sealed;
 pub use sealed::Sealed;
 
@@ -178,6 +179,7 @@ impl ShareStore {
         txn.open_table(CHUNKS).map_err(db)?;
         txn.open_table(JOBS).map_err(db)?;
         txn.open_table(sealed::SEALED).map_err(db)?;
+        txn.open_table(checked::CHECKED).map_err(db)?;
         txn.commit().map_err(db)?;
         let store = ShareStore { db: database };
         store.list()?;
@@ -199,6 +201,7 @@ impl ShareStore {
             }
             let mut staged = txn.open_table(STAGED).map_err(db)?;
             let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
+            let mut checks = txn.open_table(checked::CHECKED).map_err(db)?;
             if staged.get(key).map_err(db)?.is_some()
                 || chunks.get((key, 0, 0)).map_err(db)?.is_some()
             {
@@ -229,7 +232,13 @@ impl ShareStore {
                             .into(),
                     ));
                 }
-                remove_chunks(&mut chunks, &other.upload, other.columns, other.chunks())?;
+                remove_chunks(
+                    &mut chunks,
+                    &mut checks,
+                    &other.upload,
+                    other.columns,
+                    other.chunks(),
+                )?;
                 staged.remove(other.upload.as_str()).map_err(db)?;
                 superseded.push(other.upload);
             }
@@ -341,7 +350,14 @@ impl ShareStore {
             sealed::unseal_in(&mut seals, &record.key(), upload)?;
             if let Some(old) = old.filter(|old| old.upload != record.upload) {
                 let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
-                remove_chunks(&mut chunks, &old.upload, old.columns, old.chunks())?;
+                let mut checks = txn.open_table(checked::CHECKED).map_err(db)?;
+                remove_chunks(
+                    &mut chunks,
+                    &mut checks,
+                    &old.upload,
+                    old.columns,
+                    old.chunks(),
+                )?;
             }
         }
         txn.commit().map_err(db)?;
@@ -356,7 +372,14 @@ impl ShareStore {
         let txn = self.db.begin_write().map_err(db)?;
         {
             let mut chunks = txn.open_table(CHUNKS).map_err(db)?;
-            remove_chunks(&mut chunks, upload, record.columns, record.chunks())?;
+            let mut checks = txn.open_table(checked::CHECKED).map_err(db)?;
+            remove_chunks(
+                &mut chunks,
+                &mut checks,
+                upload,
+                record.columns,
+                record.chunks(),
+            )?;
             let mut staged = txn.open_table(STAGED).map_err(db)?;
             staged.remove(upload).map_err(db)?;
         }
@@ -500,12 +523,15 @@ impl ShareStore {
     }
 }
 
+/// Removes version `upload`'s chunks and, in the same transaction, its input checks.
 fn remove_chunks(
     chunks: &mut redb::Table<(&str, u32, u32), &[u8]>,
+    checks: &mut redb::Table<(&str, u32), u32>,
     upload: &str,
     columns: u32,
     count: u32,
 ) -> Result<(), StoreError> {
+    checked::forget(checks, upload, columns)?;
     for column in 0..columns {
         for chunk in 0..count {
             chunks.remove((upload, column, chunk)).map_err(db)?;
@@ -640,6 +666,33 @@ mod tests {
             chunks.get(("u1", 0, 0)).unwrap().is_none(),
             "old version's chunks are gone"
         );
+    }
+
+    /// A version's input checks last exactly as long as its chunks: a replaced version's are
+    /// forgotten with them, a key reused later starts unchecked, and a check recorded after
+    /// its version was dropped is not kept. They survive a restart.
+    #[test]
+    fn input_checks_live_and_die_with_their_version() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = ShareStore::open(dir.path()).unwrap();
+            upload(&store, "u1", 10, 0, false).unwrap();
+            store.mark_checked("u1", &[(1, 32)]).unwrap();
+        }
+        let store = ShareStore::open(dir.path()).unwrap();
+        assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, Some(32)]);
+        upload(&store, "u2", 10, 0, true).unwrap();
+        assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
+        store.mark_checked("u1", &[(0, 32)]).unwrap();
+        assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
+        // The old key reused by a new upload (its chunks are gone, so begin accepts it).
+        upload(&store, "u1", 10, 7, true).unwrap();
+        assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
+        // A staged upload aborted: nothing of its key remains.
+        store.begin(&record("u4", 10, true)).unwrap();
+        store.mark_checked("u4", &[(0, 32)]).unwrap();
+        store.abort("u4").unwrap();
+        assert_eq!(store.checked_columns("u4", 2).unwrap(), [None, None]);
     }
 
     #[test]

@@ -805,3 +805,148 @@ fn the_memory_cap_stops_a_job_between_its_rounds() {
         64 << 20
     );
 }
+
+/// Runs `spec` once on every worker under `config`: each worker's answer (or error) and the
+/// rounds its engine took.
+fn run_counting_rounds<N: mpc::net::Network + Sync + 'static>(
+    stores: &Arc<Vec<ShareStore>>,
+    params: Params,
+    config: EngineConfig,
+    nets: Vec<N>,
+    spec: &JobSpec,
+) -> Vec<(Result<PublicResult, String>, u64)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run_networks(nets, params, config, 5, move |mut e| {
+        let (stores, spec) = (stores.clone(), spec.clone());
+        async move {
+            let me = e.me().index();
+            let run = worker::executor::execute(&mut e, &stores[me], &spec).await;
+            Ok((
+                run.map(|o| o.public).map_err(|e| e.to_string()),
+                e.stats().rounds,
+            ))
+        }
+    }))
+    .into_iter()
+    .map(|r| r.unwrap())
+    .collect()
+}
+
+/// Each store's record of checked input columns: per dataset (in listing order), per column.
+fn checked_columns(stores: &[ShareStore]) -> Vec<Vec<Vec<Option<u32>>>> {
+    stores
+        .iter()
+        .map(|s| {
+            s.list()
+                .unwrap()
+                .iter()
+                .map(|r| s.checked_columns(&r.upload, r.columns).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// Under the malicious level a worker remembers the input columns a job checked only once the
+/// job succeeded (not after a cheating worker made it abort, not under semi-honest, only the
+/// columns the query read, with their declared bits); the next job over the same versions then
+/// skips their check — every worker claims it — and takes fewer rounds for the same answer; a
+/// replaced version starts unchecked.
+#[test]
+fn a_worker_skips_only_the_input_checks_every_worker_saw_pass() {
+    use mpc::net::cheat::{Cheat, Cheating, Tamper};
+    let params = Params::new(3, 1).unwrap();
+    let (_dirs, stores, _) = stores(&[("acme", ""), ("beta", "")], params);
+    let spec = statistics("SELECT COUNT(*), SUM(salary) FROM payroll");
+    let malicious = EngineConfig {
+        mul: MulProtocol::Grr,
+        security: mpc::SecurityLevel::Malicious,
+        ..Default::default()
+    };
+    let nothing = vec![vec![vec![None, None]; 2]; 3];
+
+    let semi = run_counting_rounds(
+        &stores,
+        params,
+        EngineConfig::default(),
+        MemoryNetwork::mesh(3),
+        &spec,
+    );
+    assert!(semi.iter().all(|(r, _)| r.is_ok()), "{semi:?}");
+    assert_eq!(
+        checked_columns(&stores),
+        nothing,
+        "semi-honest checks nothing"
+    );
+
+    let cheating: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| {
+            let rounds = if i == 2 {
+                None
+            } else {
+                Some(Default::default())
+            };
+            let cheat = Cheat {
+                rounds,
+                to: None,
+                tamper: Tamper::All,
+                error: 1,
+            };
+            Cheating::new(net, cheat).0
+        })
+        .collect();
+    let aborted = run_counting_rounds(&stores, params, malicious, cheating, &spec);
+    assert!(aborted.iter().all(|(r, _)| r.is_err()), "{aborted:?}");
+    assert_eq!(
+        checked_columns(&stores),
+        nothing,
+        "an aborted job records nothing"
+    );
+
+    let first = run_counting_rounds(&stores, params, malicious, MemoryNetwork::mesh(3), &spec);
+    let salary_bits = Schema::from_toml(SCHEMA, "schema").unwrap().columns[0]
+        .ty
+        .bits();
+    assert_eq!(
+        checked_columns(&stores),
+        vec![vec![vec![Some(salary_bits), None]; 2]; 3],
+        "the salary column was read and checked; team was not read"
+    );
+    let second = run_counting_rounds(&stores, params, malicious, MemoryNetwork::mesh(3), &spec);
+    for ((a, rounds_a), (b, rounds_b)) in first.iter().zip(&second) {
+        assert_eq!(a.as_ref().unwrap(), b.as_ref().unwrap(), "the same answer");
+        assert!(
+            rounds_b < rounds_a,
+            "the second job skips the check: {rounds_b} rounds against {rounds_a}"
+        );
+    }
+
+    // A new version of acme's dataset (same values) starts unchecked on every worker.
+    let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
+    let table = read_csv(csv(0, 24).as_bytes(), "t.csv", Some(&schema)).unwrap();
+    let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(8);
+    let acme = common::Dataset {
+        owner: "acme",
+        name: "payroll",
+        schema: SCHEMA,
+        policy: "",
+    };
+    common::deal_version(&stores, &acme, &table, params, &mut rng, "-v2");
+    for per_store in checked_columns(&stores) {
+        assert_eq!(per_store[0], vec![None, None], "acme's new version");
+        assert_eq!(
+            per_store[1],
+            vec![Some(salary_bits), None],
+            "beta's version"
+        );
+    }
+    let third = run_counting_rounds(&stores, params, malicious, MemoryNetwork::mesh(3), &spec);
+    for ((a, rounds_a), (c, rounds_c)) in first.iter().zip(&third) {
+        assert_eq!(a.as_ref().unwrap(), c.as_ref().unwrap());
+        assert_eq!(rounds_a, rounds_c, "acme's new version is checked again");
+    }
+}

@@ -19,6 +19,7 @@
 //! any output is opened (`verify.rs`, after Chida et al. 2018), so protocols run unchanged
 //! under both.
 
+mod agree;
 mod binary;
 mod bits;
 pub mod commit;

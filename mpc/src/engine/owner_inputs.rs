@@ -48,7 +48,10 @@
 //! Two public coins, one opening of one element per input for consistency, one LTZ per distinct
 //! column width (the rounds of one comparison; `b` checked bits and about `2b` products a
 //! value), one sum of products and one product per input, one opening of one element per input,
-//! and one [`Engine::verify`]: constant rounds whatever the number of values.
+//! and one [`Engine::verify`]: constant rounds whatever the number of values. Workers pay it
+//! once per version of a dataset: they remember the columns that passed and skip them in later
+//! jobs when every worker claims them ([`Engine::agree_all`], `protocols::catalog`, the worker's
+//! store).
 
 use super::Engine;
 use crate::error::{MpcError, Result};

@@ -298,6 +298,7 @@ impl JobWorkload {
                 schema: d.table.schema.clone(),
                 columns,
                 rows: d.table.rows(),
+                checked: Vec::new(),
             })
             .collect();
         let mut b = Stepped::new(e);

@@ -144,6 +144,10 @@ impl<N: Phased> Backend for Stepped<N> {
         self.step("check_inputs");
         Backend::check_inputs(&mut self.engine, inputs).await
     }
+    async fn agree_all(&mut self, claims: &[bool]) -> Result<Vec<bool>> {
+        self.step("agree_all");
+        Backend::agree_all(&mut self.engine, claims).await
+    }
     async fn all_zero(&mut self, x: &Secret, groups: &[usize]) -> Result<Vec<bool>> {
         self.step("all_zero");
         Backend::all_zero(&mut self.engine, x, groups).await

@@ -35,6 +35,18 @@ pub fn deal(
     params: Params,
     rng: &mut impl rand::RngCore,
 ) {
+    deal_version(stores, d, table, params, rng, "");
+}
+
+/// [`deal`] as a new version (`upload` suffix `version`; a non-empty one replaces the current).
+pub fn deal_version(
+    stores: &[ShareStore],
+    d: &Dataset<'_>,
+    table: &Table,
+    params: Params,
+    rng: &mut impl rand::RngCore,
+    version: &str,
+) {
     let Dataset {
         owner,
         name,
@@ -48,8 +60,8 @@ pub fn deal(
         policy: policy.into(),
         rows: table.rows() as u64,
         columns: table.schema.columns.len() as u32,
-        upload: format!("u-{owner}-{name}"),
-        replace: false,
+        upload: format!("u-{owner}-{name}{version}"),
+        replace: !version.is_empty(),
         prepared: false,
     };
     assert!(
