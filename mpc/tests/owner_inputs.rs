@@ -70,6 +70,20 @@ fn session(
     how: Deal,
     cheat: Option<(PartyId, Cheat)>,
 ) -> Vec<Result<Vec<Vec<i128>>>> {
+    session_within(n, mul, security, data, how, cheat, None)
+}
+
+/// [`session`] with the engine's comparison memory set to `memory` bytes (the range check then
+/// runs in chunks).
+fn session_within(
+    n: usize,
+    mul: MulProtocol,
+    security: SecurityLevel,
+    data: &[Dataset],
+    how: Deal,
+    cheat: Option<(PartyId, Cheat)>,
+    memory: Option<usize>,
+) -> Vec<Result<Vec<Vec<i128>>>> {
     let parties = deal(n, data, how);
     let names: Vec<&'static str> = data.iter().map(|d| d.name).collect();
     let (nets, _) = mpc::net::cheat::memory_mesh(n, cheat.as_ref());
@@ -85,7 +99,7 @@ fn session(
         .unwrap();
     runtime.block_on(run_networks(nets, params(n), config, 5, move |e| {
         let mine = parties[e.me().index()].clone();
-        program(e, names.clone(), mine)
+        program(e, names.clone(), mine, memory)
     }))
 }
 
@@ -97,7 +111,11 @@ async fn program(
     mut e: Engine<Cheating<MemoryNetwork>, Fr>,
     names: Vec<&'static str>,
     tables: Vec<Vec<Shared<Fr>>>,
+    memory: Option<usize>,
 ) -> Result<Vec<Vec<i128>>> {
+    if let Some(bytes) = memory {
+        e.set_comparison_memory(bytes);
+    }
     let inputs: Vec<OwnerInput<'_, Fr>> = names
         .iter()
         .zip(&tables)
@@ -161,6 +179,41 @@ fn out_of_range_values_abort_naming_the_dataset() {
             assert_eq!(r.as_ref().unwrap()[2][1], bad, "{what}");
         }
     }
+}
+
+/// A long column is range-checked in chunks (here of 1,024 values, the smallest): honest values
+/// pass unchanged, and one out-of-range value in the last chunk is caught naming its dataset.
+#[test]
+fn a_long_column_is_range_checked_in_chunks() {
+    let long: Vec<i128> = (0..2_500)
+        .map(|i| (i * 37) % (1 << 16) - (1 << 15))
+        .collect();
+    let data = market(long.clone(), vec![1, 2, 3]);
+    let outcome = session_within(
+        3,
+        MulProtocol::Grr,
+        SecurityLevel::Malicious,
+        &data,
+        Deal::Honest,
+        None,
+        Some(1),
+    );
+    for r in outcome {
+        assert_eq!(r.unwrap()[2], long);
+    }
+    let mut bad = long;
+    bad[2_400] = 1 << 16;
+    let data = market(bad, vec![1, 2, 3]);
+    let outcome = session_within(
+        3,
+        MulProtocol::Grr,
+        SecurityLevel::Malicious,
+        &data,
+        Deal::Honest,
+        None,
+        Some(1),
+    );
+    assert_rejected(&outcome, "bob/bids", mpc::engine::RULE_RANGE, "chunked");
 }
 
 #[test]
