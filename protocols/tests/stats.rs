@@ -531,8 +531,9 @@ fn noisy_counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
     c.counts
 }
 
-fn wide_counts() -> protocols::backend::OpCounts {
-    let wide = Schema {
+/// `salary` and `bonus`, declared 63 bits wide.
+fn wide_schema() -> Schema {
+    Schema {
         columns: vec![
             ColumnSpec {
                 name: "salary".into(),
@@ -543,7 +544,11 @@ fn wide_counts() -> protocols::backend::OpCounts {
                 ty: ColumnType::Fixed { frac: 16, bits: 63 },
             },
         ],
-    };
+    }
+}
+
+fn wide_counts() -> protocols::backend::OpCounts {
+    let wide = wide_schema();
     let salary: Vec<i128> = (0..30).map(|i| 30_000 + 997 * i).collect();
     let bonus: Vec<i128> = salary.iter().map(|s| (s / 20 + s % 7) << 16).collect();
     let inputs = Inputs {
@@ -1154,18 +1159,7 @@ fn results_serialize_for_json() {
 /// salaries and bonuses against f64, within the documented bounds.
 #[test]
 fn wide_default_columns() {
-    let wide = Schema {
-        columns: vec![
-            ColumnSpec {
-                name: "salary".into(),
-                ty: ColumnType::Integer { bits: 63 },
-            },
-            ColumnSpec {
-                name: "bonus".into(),
-                ty: ColumnType::Fixed { frac: 16, bits: 63 },
-            },
-        ],
-    };
+    let wide = wide_schema();
     let mut rng = proptest::test_runner::TestRng::deterministic_rng(
         proptest::test_runner::RngAlgorithm::ChaCha,
     );

@@ -71,6 +71,7 @@ mod output;
 mod plan;
 pub mod privacy;
 pub mod query_set;
+mod scan;
 pub mod sql;
 mod stream;
 
