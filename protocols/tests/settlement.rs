@@ -588,6 +588,43 @@ fn rounds_do_not_grow_with_the_obligations() {
     assert_eq!(counts(&small), counts(&big));
 }
 
+/// Every operation count of two rounds, pinned: what a refactoring of the netting must leave
+/// unchanged, and what a change to the protocol must update knowingly. One round where each
+/// firm has fewer rows than payees (its rows' signs checked), one with more (its totals').
+#[test]
+fn operation_counts_are_pinned() {
+    let few = Instance {
+        balances: vec![20, 0, 5],
+        pays: vec![vec![(1, 1)], vec![(2, 1)], vec![(0, 30)]],
+    };
+    let many = Instance {
+        balances: vec![20, 3, 5, 9],
+        pays: vec![
+            vec![(1, 1), (2, 4), (1, 2), (3, 1), (2, 2)],
+            vec![(2, 1); 7],
+            vec![(0, 9), (3, 2), (0, 1), (1, 1), (3, 3)],
+            vec![],
+        ],
+    };
+    let counts = |inst: &Instance, firms: usize| {
+        let owned: Vec<OwnedTable> = tables(inst, 40)
+            .iter()
+            .map(|(o, d, t)| OwnedTable::clear(o, d, t).unwrap())
+            .collect();
+        let mut b = Counting::new(Clear::default());
+        block_on(settle(&mut b, &round(firms), &owned)).unwrap();
+        format!("{:?}", b.counts)
+    };
+    assert_eq!(
+        counts(&few, 3),
+        "OpCounts { multiplications: 21, comparisons: 18, truncations: 0, opened: 15, divisions: 0, roots: 0, random_bits: 6, decomposed: 0, masks: 3, tags: 0, batches: 13 }"
+    );
+    assert_eq!(
+        counts(&many, 4),
+        "OpCounts { multiplications: 63, comparisons: 23, truncations: 0, opened: 43, divisions: 0, roots: 0, random_bits: 34, decomposed: 0, masks: 17, tags: 0, batches: 9 }"
+    );
+}
+
 #[test]
 fn invalid_shares_are_refused_naming_the_firm() {
     // Inputs that skipped the upload checks: the workers' own validation refuses them.

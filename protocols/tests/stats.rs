@@ -471,16 +471,94 @@ fn batches(sql: &str, rows: usize) -> u64 {
 }
 
 fn counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
-    let t = Table {
+    let t = counting_table(rows);
+    let mut c = Counting::new(Clear::default());
+    block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
+    c.counts
+}
+
+/// Every operation count of queries that use every aggregate, pinned: what a refactoring of
+/// the scan and the aggregates must leave unchanged (the same calls, elements, comparisons,
+/// divisions and roots), and what a change to a protocol must update knowingly. One query
+/// grouped and filtered (`AND`, `OR`, `NOT`), one over every row (the local sums), one with
+/// noise, and one over 63-bit columns (the slope and intercept through the roots).
+#[test]
+fn operation_counts_are_pinned() {
+    let grouped = "SELECT g, COUNT(*), SUM(a), AVG(f), VAR_SAMP(a), STDDEV_POP(f), COVAR_SAMP(f, a), COVAR_POP(a, k), CORR(a, f), REGR_SLOPE(a, f), REGR_INTERCEPT(f, a), HISTOGRAM(a, 10, 50), MIN(f), MAX(k), MEDIAN(k) FROM payroll WHERE k <> 2 AND (a > 3 OR NOT f < 5) GROUP BY g";
+    let whole =
+        "SELECT COUNT(*), AVG(a), VAR_POP(f), STDDEV_SAMP(a), REGR_INTERCEPT(a, k) FROM payroll";
+    let noisy = "SELECT g, COUNT(*), SUM(a), AVG(f), VAR_POP(a), CORR(a, f), HISTOGRAM(a, 10) FROM payroll GROUP BY g";
+    let got = [
+        counts(grouped, 40),
+        counts(whole, 40),
+        noisy_counts(noisy, 40),
+        wide_counts(),
+    ]
+    .map(|c| format!("{c:?}"));
+    let want = [
+        "OpCounts { multiplications: 4475, comparisons: 1601, truncations: 141, opened: 109, divisions: 30, roots: 9, random_bits: 215, decomposed: 43, masks: 0, tags: 0, batches: 148 }",
+        "OpCounts { multiplications: 453, comparisons: 136, truncations: 25, opened: 8, divisions: 5, roots: 1, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 56 }",
+        "OpCounts { multiplications: 1101, comparisons: 2074, truncations: 54, opened: 27, divisions: 12, roots: 6, random_bits: 68832, decomposed: 0, masks: 0, tags: 0, batches: 52 }",
+        "OpCounts { multiplications: 734, comparisons: 323, truncations: 39, opened: 13, divisions: 8, roots: 3, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 72 }",
+    ];
+    assert_eq!(got, want);
+}
+
+fn counting_table(rows: usize) -> Table {
+    Table {
         owners: vec![
             (0..rows)
                 .map(|i| [i as i128 % 97, i as i128, i as i128 % 3, 1, 0])
                 .collect(),
             vec![[1, 1, 0, 1, 0]; 3],
         ],
+    }
+}
+
+fn noisy_counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
+    let options = QueryOptions {
+        epsilon: Some(1.0),
+        ..options(1, 1)
     };
     let mut c = Counting::new(Clear::default());
-    block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
+    block_on(run_query(
+        &mut c,
+        &query(sql),
+        &counting_table(rows).inputs(),
+        &options,
+    ))
+    .unwrap();
+    c.counts
+}
+
+/// `salary` and `bonus`, declared 63 bits wide.
+fn wide_schema() -> Schema {
+    Schema {
+        columns: vec![
+            ColumnSpec {
+                name: "salary".into(),
+                ty: ColumnType::Integer { bits: 63 },
+            },
+            ColumnSpec {
+                name: "bonus".into(),
+                ty: ColumnType::Fixed { frac: 16, bits: 63 },
+            },
+        ],
+    }
+}
+
+fn wide_counts() -> protocols::backend::OpCounts {
+    let wide = wide_schema();
+    let salary: Vec<i128> = (0..30).map(|i| 30_000 + 997 * i).collect();
+    let bonus: Vec<i128> = salary.iter().map(|s| (s / 20 + s % 7) << 16).collect();
+    let inputs = Inputs {
+        columns: vec![secret(&salary, 63), secret(&bonus, 63)],
+        owner_rows: vec![10, 10, 10],
+    };
+    let sql = "SELECT AVG(salary), STDDEV_SAMP(salary), VAR_POP(bonus), CORR(bonus, salary), REGR_SLOPE(bonus, salary), REGR_INTERCEPT(bonus, salary), COVAR_SAMP(salary, bonus) FROM payroll";
+    let q = parse(sql, |_| Some(wide.clone())).unwrap();
+    let mut c = Counting::new(Clear::default());
+    block_on(run_query(&mut c, &q, &inputs, &options(3, 10))).unwrap();
     c.counts
 }
 
@@ -1081,18 +1159,7 @@ fn results_serialize_for_json() {
 /// salaries and bonuses against f64, within the documented bounds.
 #[test]
 fn wide_default_columns() {
-    let wide = Schema {
-        columns: vec![
-            ColumnSpec {
-                name: "salary".into(),
-                ty: ColumnType::Integer { bits: 63 },
-            },
-            ColumnSpec {
-                name: "bonus".into(),
-                ty: ColumnType::Fixed { frac: 16, bits: 63 },
-            },
-        ],
-    };
+    let wide = wide_schema();
     let mut rng = proptest::test_runner::TestRng::deterministic_rng(
         proptest::test_runner::RngAlgorithm::ChaCha,
     );

@@ -89,22 +89,7 @@ pub(crate) async fn gross<B: Backend>(
     let total: usize = rows.iter().sum();
     let amount_parts: Vec<&Secret> = books.iter().map(|k| k.amount).collect();
     let amounts = Secret::concat(&amount_parts).map_err(at("amounts"))?;
-    let amount_bits = amounts.bits();
-    // Debits: each firm's rows summed (linear).
-    let mut debit = vec![Fr::zero(); firms];
-    for k in books {
-        debit[k.payer] += k.amount.shares().iter().copied().sum::<Fr>();
-    }
-    let max_rows = rows.iter().copied().max().unwrap_or(0);
-    let debits = Secret::from_facts(
-        debit,
-        mpc::share::Meta {
-            bits: amount_bits + log2_ceil(max_rows),
-            frac: 0,
-            boolean: false,
-        },
-    )
-    .map_err(at("debits"))?;
+    let debits = debits(firms, books, &amounts)?;
     if total == 0 {
         return Ok(Gross {
             owed: vec![Fr::zero(); firms * firms],
@@ -114,33 +99,129 @@ pub(crate) async fn gross<B: Backend>(
             sign_counts: rows.iter().map(|&n| (n, true)).collect(),
         });
     }
-
-    // 1. Per row, d random bits for the one-hot and a masking integer for the rest.
     let domain = books.iter().map(|k| k.domain).max().unwrap_or(1);
-    let d = log2_ceil(domain).max(2) as usize;
-    let (lo, hi) = (d.div_ceil(2), d / 2);
-    let random = b
-        .random_bits(total * d)
-        .await
-        .map_err(at("random bits"))?
-        .into_shares();
-    let bit = |row: usize, k: usize| random[row * d + k];
-    let powers: Vec<Fr> = (0..d as u32).map(Fr::pow2).collect();
-    let masks = b
-        .random_masks(total, STAT_SECURITY + 1)
-        .await
-        .map_err(at("random masks"))?;
-    let mask_bits = masks.bits() + d as u32;
-    let masks = masks.into_shares();
+    let masks = RowMasks::draw(b, domain, total).await?;
+    let residues = open_masked_payees(b, books, &masks).await?;
+    let payee = PayeeOneHot::compute(b, &masks, &amounts).await?;
+    let (owed, owed_bits) = obligations(b, firms, books, &masks, &residues, &payee).await?;
+    let (signs, sign_counts) = signs(firms, books, &amounts, &owed, owed_bits)?;
+    Ok(Gross {
+        owed,
+        owed_bits,
+        debits,
+        signs,
+        sign_counts,
+    })
+}
 
-    // 2. One opening: the masked payees, and every row's payer minus the owner's position.
+/// Every firm's total debit: its rows' amounts summed, locally (no round).
+fn debits(firms: usize, books: &[Book<'_>], amounts: &Secret) -> Result<Secret, SettlementError> {
+    let mut debit = vec![Fr::zero(); firms];
+    for k in books {
+        debit[k.payer] += k.amount.shares().iter().copied().sum::<Fr>();
+    }
+    Secret::from_facts(
+        debit,
+        mpc::share::Meta {
+            bits: amounts.bits() + log2_ceil(max_rows(books)),
+            frac: 0,
+            boolean: false,
+        },
+    )
+    .map_err(at("debits"))
+}
+
+/// The most rows of one book.
+fn max_rows(books: &[Book<'_>]) -> usize {
+    books.iter().map(|k| k.amount.len()).max().unwrap_or(0)
+}
+
+/// Step 1's randomness: per row, `d` random bits giving `r_low` and a masking integer
+/// `r_high`, so that `r = r_low + 2^d r_high` (two calls: random bits, random masks).
+struct RowMasks {
+    /// `d`, at least 2, with `2^d` at least the payee domain.
+    width: usize,
+    /// `r_low`'s bits, row-major: bit `k` of row `i` at `i * d + k`.
+    bits: Vec<Fr>,
+    /// `r_high` per row.
+    high: Vec<Fr>,
+    /// The bound of `2^d r_high`, in bits.
+    high_bits: u32,
+    /// The rows of every book.
+    rows: usize,
+    /// `2^k` for `k < d`.
+    powers: Vec<Fr>,
+    /// `2^d`.
+    shift: Fr,
+}
+
+impl RowMasks {
+    async fn draw<B: Backend>(
+        b: &mut B,
+        domain: usize,
+        rows: usize,
+    ) -> Result<RowMasks, SettlementError> {
+        let width = log2_ceil(domain).max(2) as usize;
+        let bits = b
+            .random_bits(rows * width)
+            .await
+            .map_err(at("random bits"))?
+            .into_shares();
+        let masks = b
+            .random_masks(rows, STAT_SECURITY + 1)
+            .await
+            .map_err(at("random masks"))?;
+        Ok(RowMasks {
+            width,
+            bits,
+            high_bits: masks.bits() + width as u32,
+            high: masks.into_shares(),
+            rows,
+            powers: (0..width as u32).map(Fr::pow2).collect(),
+            shift: Fr::pow2(width as u32),
+        })
+    }
+
+    /// Bit `k` of `r_low` on `row`.
+    fn bit(&self, row: usize, k: usize) -> Fr {
+        self.bits[row * self.width + k]
+    }
+
+    /// `r = r_low + 2^d r_high` on `row`.
+    fn mask(&self, row: usize) -> Fr {
+        let r_low: Fr = (0..self.width)
+            .map(|j| self.bit(row, j) * self.powers[j])
+            .sum();
+        r_low + self.shift * self.high[row]
+    }
+
+    /// `2^d`.
+    fn modulus(&self) -> i128 {
+        1i128 << self.width
+    }
+
+    /// The bits `range` of `r_low`, one batch over the rows per bit.
+    fn bit_batches(&self, range: std::ops::Range<usize>) -> Vec<Vec<Fr>> {
+        range
+            .map(|k| (0..self.rows).map(|r| self.bit(r, k)).collect())
+            .collect()
+    }
+}
+
+/// Step 2, one opening: `c = payee + r` per row, books in order, whose residues
+/// `s = c mod 2^d` it returns; and every row's payer minus its owner's position, which must
+/// be 0 ([`SettlementError::PayerNotOwner`] naming the firm and row otherwise).
+async fn open_masked_payees<B: Backend>(
+    b: &mut B,
+    books: &[Book<'_>],
+    masks: &RowMasks,
+) -> Result<Vec<usize>, SettlementError> {
+    let total = masks.rows;
     let mut opened = Vec::with_capacity(2 * total);
     let mut row = 0;
-    let shift = Fr::pow2(d as u32);
     for k in books {
         for &x in k.payee.shares() {
-            let r_low: Fr = (0..d).map(|j| bit(row, j) * powers[j]).sum();
-            opened.push(x + r_low + shift * masks[row]);
+            opened.push(x + masks.mask(row));
             row += 1;
         }
     }
@@ -153,16 +234,13 @@ pub(crate) async fn gross<B: Backend>(
                 .map(|&p| p - owner_position(k)),
         );
     }
-    let payee_bits = books.iter().map(|k| k.payee.bits()).max().unwrap_or(0);
-    let payer_bits = books
-        .iter()
-        .map(|k| k.payer_column.bits())
-        .max()
-        .unwrap_or(0);
+    let widest = |column: fn(&Book<'_>) -> u32| books.iter().map(column).max().unwrap_or(0);
+    let payee_bits = widest(|k| k.payee.bits());
+    let payer_bits = widest(|k| k.payer_column.bits());
     let masked = Secret::from_facts(
         opened,
         mpc::share::Meta {
-            bits: mask_bits.max(payee_bits).max(payer_bits) + 2,
+            bits: masks.high_bits.max(payee_bits).max(payer_bits) + 2,
             frac: 0,
             boolean: false,
         },
@@ -170,8 +248,19 @@ pub(crate) async fn gross<B: Backend>(
     .map_err(at("masked payees"))?;
     let opened = b.open(&masked).await.map_err(at("masked payees"))?;
     let (masked, payer_checks) = opened.split_at(total);
+    check_payers(books, payer_checks)?;
+    let modulus = masks.modulus();
+    Ok(masked
+        .iter()
+        .map(|&c| c.rem_euclid(modulus) as usize)
+        .collect())
+}
+
+/// Refuses the first book with a row whose opened `payer - owner position` is not 0.
+fn check_payers(books: &[Book<'_>], payer_checks: &[i128]) -> Result<(), SettlementError> {
     let mut first = 0;
-    for (k, &n) in books.iter().zip(&rows) {
+    for k in books {
+        let n = k.amount.len();
         if let Some(r) = payer_checks[first..first + n].iter().position(|&v| v != 0) {
             return Err(SettlementError::PayerNotOwner {
                 firm: k.name.to_string(),
@@ -180,57 +269,106 @@ pub(crate) async fn gross<B: Backend>(
         }
         first += n;
     }
-    let modulus = 1i128 << d;
-    let residues: Vec<usize> = masked
-        .iter()
-        .map(|&c| c.rem_euclid(modulus) as usize)
-        .collect();
+    Ok(())
+}
 
-    // 3. One-hot vectors of r_low's low and high halves, then a · H.
-    let group = |range: std::ops::Range<usize>| -> Vec<Vec<Fr>> {
-        range
-            .map(|k| (0..total).map(|r| bit(r, k)).collect())
-            .collect()
-    };
-    let halves = super::onehot::unit_vectors(b, &[group(0..lo), group(lo..d)], total)
-        .await
-        .map_err(at("one-hot vectors"))?;
-    let (low, high) = (&halves[0], &halves[1]);
-    let (nl, nh) = (1usize << lo, 1usize << hi);
-    let repeated: Vec<Fr> = amounts
-        .shares()
-        .iter()
-        .flat_map(|&a| std::iter::repeat_n(a, nh))
-        .collect();
-    let weighted_high = b
-        .mul(
-            &Secret::from_facts(repeated, amounts.facts()).map_err(at("a · H"))?,
-            &Secret::from_bit_shares(high.clone()),
+/// Step 3's one-hot vectors of `r_low`: its low half `L` ([`super::onehot`]) and its high half
+/// `H` multiplied by each row's amount, `aH` (one call per level of the halves, then one
+/// `mul`).
+struct PayeeOneHot {
+    /// `L`, row-major: `2^lo` entries per row.
+    low: Vec<Fr>,
+    /// `aH`, row-major: `2^hi` entries per row.
+    weighted_high: Vec<Fr>,
+    /// The bounds of `aH`.
+    weighted_facts: mpc::share::Meta,
+    /// `lo = ceil(d / 2)`: the bits of the low half.
+    low_bits: usize,
+    /// `hi = floor(d / 2)`: the bits of the high half.
+    high_bits: usize,
+}
+
+impl PayeeOneHot {
+    async fn compute<B: Backend>(
+        b: &mut B,
+        masks: &RowMasks,
+        amounts: &Secret,
+    ) -> Result<PayeeOneHot, SettlementError> {
+        let d = masks.width;
+        let (low_bits, high_bits) = (d.div_ceil(2), d / 2);
+        let halves = super::onehot::unit_vectors(
+            b,
+            &[
+                masks.bit_batches(0..low_bits),
+                masks.bit_batches(low_bits..d),
+            ],
+            masks.rows,
         )
         .await
-        .map_err(at("a · H"))?;
-    let ah_facts = weighted_high.facts();
-    let ah = weighted_high.into_shares();
+        .map_err(at("one-hot vectors"))?;
+        let [low, high]: [Vec<Fr>; 2] = halves.try_into().expect("two halves");
+        let repeated: Vec<Fr> = amounts
+            .shares()
+            .iter()
+            .flat_map(|&a| std::iter::repeat_n(a, 1usize << high_bits))
+            .collect();
+        let weighted_high = b
+            .mul(
+                &Secret::from_facts(repeated, amounts.facts()).map_err(at("a · H"))?,
+                &Secret::from_bit_shares(high),
+            )
+            .await
+            .map_err(at("a · H"))?;
+        Ok(PayeeOneHot {
+            low,
+            weighted_facts: weighted_high.facts(),
+            weighted_high: weighted_high.into_shares(),
+            low_bits,
+            high_bits,
+        })
+    }
 
-    // 4. The dot products, CHUNK rows at a time per (payer, payee).
+    /// `L[k_low]` and `aH[k_high]` on `row` for `k = (s - position) mod 2^d`: their product
+    /// is `a · [payee = position]`.
+    fn factors(&self, row: usize, k: usize) -> (Fr, Fr) {
+        let (nl, nh) = (1usize << self.low_bits, 1usize << self.high_bits);
+        (
+            self.low[row * nl + (k & (nl - 1))],
+            self.weighted_high[row * nh + (k >> self.low_bits)],
+        )
+    }
+}
+
+/// Step 4: `C[p][j]` for every book's payer `p` and target `j`, from one `dot` over chunks of
+/// `CHUNK` rows per (payer, payee) (one multiplication round and one degree reduction each),
+/// the chunks' sums then added locally; and the bound of every entry, in bits.
+async fn obligations<B: Backend>(
+    b: &mut B,
+    firms: usize,
+    books: &[Book<'_>],
+    masks: &RowMasks,
+    residues: &[usize],
+    payee: &PayeeOneHot,
+) -> Result<(Vec<Fr>, u32), SettlementError> {
+    let max_rows = max_rows(books);
     let chunk = CHUNK.min(max_rows).max(1);
+    let modulus = masks.modulus();
     let (mut left, mut right) = (Vec::new(), Vec::new());
     let mut first = 0;
-    for (k, &n) in books.iter().zip(&rows) {
+    for k in books {
+        let n = k.amount.len();
         for &(_, position) in &k.targets {
             for start in (0..n).step_by(chunk) {
-                for slot in 0..chunk {
-                    let r = start + slot;
-                    if r < n {
+                for r in start..start + chunk {
+                    let (l, h) = if r < n {
                         let i = first + r;
                         let v = (residues[i] as i128 - position as i128).rem_euclid(modulus);
-                        let v = v as usize;
-                        left.push(low[i * nl + (v & (nl - 1))]);
-                        right.push(ah[i * nh + (v >> lo)]);
+                        payee.factors(i, v as usize)
                     } else {
-                        left.push(Fr::zero());
-                        right.push(Fr::zero());
-                    }
+                        (Fr::zero(), Fr::zero())
+                    };
+                    left.push(l);
+                    right.push(h);
                 }
             }
         }
@@ -239,7 +377,7 @@ pub(crate) async fn gross<B: Backend>(
     let sums = b
         .dot(
             &Secret::from_bit_shares(left),
-            &Secret::from_facts(right, ah_facts).map_err(at("gross obligations"))?,
+            &Secret::from_facts(right, payee.weighted_facts).map_err(at("gross obligations"))?,
             chunk,
         )
         .await
@@ -248,18 +386,30 @@ pub(crate) async fn gross<B: Backend>(
     let sums = sums.into_shares();
     let mut owed = vec![Fr::zero(); firms * firms];
     let mut at_sum = 0;
-    for (k, &n) in books.iter().zip(&rows) {
-        let chunks = n.div_ceil(chunk);
+    for k in books {
+        let chunks = k.amount.len().div_ceil(chunk);
         for &(j, _) in &k.targets {
             let total: Fr = sums[at_sum..at_sum + chunks].iter().copied().sum();
             owed[k.payer * firms + j] += total;
             at_sum += chunks;
         }
     }
-    let owed_bits = chunk_bits + log2_ceil(max_rows.div_ceil(chunk));
+    Ok((owed, chunk_bits + log2_ceil(max_rows.div_ceil(chunk))))
+}
+
+/// [`Gross::signs`] and [`Gross::sign_counts`]: per book, its rows' amounts or its totals per
+/// other payee, whichever are fewer.
+fn signs(
+    firms: usize,
+    books: &[Book<'_>],
+    amounts: &Secret,
+    owed: &[Fr],
+    owed_bits: u32,
+) -> Result<(Secret, Vec<(usize, bool)>), SettlementError> {
     let (mut signs, mut sign_counts) = (Vec::new(), Vec::new());
     let mut first = 0;
-    for (k, &n) in books.iter().zip(&rows) {
+    for k in books {
+        let n = k.amount.len();
         let payees: Vec<usize> = k
             .targets
             .iter()
@@ -278,17 +428,11 @@ pub(crate) async fn gross<B: Backend>(
     let signs = Secret::from_facts(
         signs,
         mpc::share::Meta {
-            bits: owed_bits.max(amount_bits),
+            bits: owed_bits.max(amounts.bits()),
             frac: 0,
             boolean: false,
         },
     )
     .map_err(at("gross obligations"))?;
-    Ok(Gross {
-        owed,
-        owed_bits,
-        debits,
-        signs,
-        sign_counts,
-    })
+    Ok((signs, sign_counts))
 }

@@ -71,6 +71,7 @@ mod output;
 mod plan;
 pub mod privacy;
 pub mod query_set;
+mod scan;
 pub mod sql;
 mod stream;
 
@@ -602,54 +603,10 @@ pub(crate) async fn run_planned<B: Backend>(
     if let Some(epsilon) = options.epsilon {
         add_noise(b, &plan, query, epsilon, &mut counts, &mut sums).await?;
     }
-    let flags = privacy::reported(
-        b,
-        &counts,
-        &scan.counts_by_owner,
-        inputs.owner_rows.len(),
-        options.minimums,
-        options.min_owner_rows,
-    )
-    .await?;
-    let flags = match rule.is_set() {
-        true => {
-            let summed: Vec<usize> = plan
-                .terms
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| matches!(t, Term::Col(_)))
-                .map(|(i, _)| i)
-                .collect();
-            if summed.is_empty() {
-                flags
-            } else {
-                let columns: Vec<&Secret> = summed
-                    .iter()
-                    .map(|&i| match plan.terms[i] {
-                        Term::Col(c) => &inputs.columns[c],
-                        _ => unreachable!("filtered to columns"),
-                    })
-                    .collect();
-                let totals: Vec<&Secret> = summed.iter().map(|&i| &scan.sums[i]).collect();
-                let dominated = dominance::dominated(
-                    b,
-                    &scan.weights,
-                    &columns,
-                    &totals,
-                    &inputs.owner_rows,
-                    rule,
-                )
-                .await?;
-                let free = dominated.not().map_err(at("dominance rule"))?;
-                b.mul(&flags, &free).await.map_err(at("dominance rule"))?
-            }
-        }
-        false => flags,
-    };
-    let open = b.open(&flags).await.map_err(at("suppression"))?;
-    let reported: Vec<usize> = (0..plan.groups).filter(|&g| open[g] == 1).collect();
+    let is_reported = reported_groups(b, &plan, &scan, &counts, &inputs, options, rule).await?;
+    let reported: Vec<usize> = (0..plan.groups).filter(|&g| is_reported[g]).collect();
     result.suppressed = (0..plan.groups)
-        .filter(|&g| open[g] != 1)
+        .filter(|&g| !is_reported[g])
         .map(|g| plan.labels[g].clone())
         .collect();
     if reported.is_empty() {
@@ -660,7 +617,90 @@ pub(crate) async fn run_planned<B: Backend>(
         true => reported.iter().map(|&g| scan.weights[g].clone()).collect(),
         false => Vec::new(),
     };
-    let extremes = order::extremes(b, query, &inputs, &weights, &plan.extremes).await?;
+    let reported_counts = scan.counts.gather(&reported);
+    let order_values =
+        order_statistics(b, &plan, query, &inputs, &weights, &reported_counts).await?;
+    let stats = Stats {
+        counts: counts.gather(&reported),
+        sums: sums.iter().map(|s| s.gather(&reported)).collect(),
+        noisy: options.epsilon.is_some(),
+    };
+    let outputs = aggregate::evaluate(b, &plan, query, &stats, order_values).await?;
+    deliver(b, &plan, query, result, &outputs, &reported, recipients).await
+}
+
+/// Which groups are reported, opened (one opening): those the minimums of [`privacy`] allow
+/// on the (noisy) `counts`, and, when the dominance rule is set, that it does not refuse.
+async fn reported_groups<B: Backend>(
+    b: &mut B,
+    plan: &Plan,
+    scan: &scan::Scan,
+    counts: &Secret,
+    inputs: &Inputs,
+    options: &QueryOptions,
+    rule: DominanceRule,
+) -> Result<Vec<bool>, StatsError> {
+    let flags = privacy::reported(
+        b,
+        counts,
+        &scan.counts_by_owner,
+        inputs.owner_rows.len(),
+        options.minimums,
+        options.min_owner_rows,
+    )
+    .await?;
+    let flags = match rule.is_set() {
+        true => without_dominated(b, plan, scan, inputs, rule, flags).await?,
+        false => flags,
+    };
+    let open = b.open(&flags).await.map_err(at("suppression"))?;
+    Ok((0..plan.groups).map(|g| open[g] == 1).collect())
+}
+
+/// `flags` times `[not dominated]` ([`dominance::dominated`] on every summed column and one
+/// `mul`), or `flags` unchanged when the query sums no column.
+async fn without_dominated<B: Backend>(
+    b: &mut B,
+    plan: &Plan,
+    scan: &scan::Scan,
+    inputs: &Inputs,
+    rule: DominanceRule,
+    flags: Secret,
+) -> Result<Secret, StatsError> {
+    let (mut columns, mut totals) = (Vec::new(), Vec::new());
+    for (i, term) in plan.terms.iter().enumerate() {
+        if let Term::Col(c) = *term {
+            columns.push(&inputs.columns[c]);
+            totals.push(&scan.sums[i]);
+        }
+    }
+    if columns.is_empty() {
+        return Ok(flags);
+    }
+    let dominated = dominance::dominated(
+        b,
+        &scan.weights,
+        &columns,
+        &totals,
+        &inputs.owner_rows,
+        rule,
+    )
+    .await?;
+    let free = dominated.not().map_err(at("dominance rule"))?;
+    b.mul(&flags, &free).await.map_err(at("dominance rule"))
+}
+
+/// The order statistics of the reported groups (`weights`, `counts`), one per select item
+/// that is one (`MIN`, `MAX`, a percentile), `None` for the others, in select order.
+async fn order_statistics<B: Backend>(
+    b: &mut B,
+    plan: &Plan,
+    query: &Query,
+    inputs: &Inputs,
+    weights: &[Secret],
+    counts: &Secret,
+) -> Result<Vec<Option<Secret>>, StatsError> {
+    let extremes = order::extremes(b, query, inputs, weights, &plan.extremes).await?;
     let items: Vec<order::PercentileItem> = query
         .select
         .iter()
@@ -669,58 +709,44 @@ pub(crate) async fn run_planned<B: Backend>(
             _ => None,
         })
         .collect();
-    let pcts = order::percentiles(
-        b,
-        &plan,
-        &inputs,
-        &weights,
-        &scan.counts.gather(&reported),
-        &items,
-    )
-    .await?;
-    let (mut next_pct, mut order_values) = (0, Vec::new());
-    for item in &query.select {
-        order_values.push(match item.aggregate {
-            Aggregate::Min(c) => Some(
-                extremes[plan
-                    .extremes
-                    .iter()
-                    .position(|e| *e == (c, false))
-                    .expect("planned")]
-                .clone(),
-            ),
-            Aggregate::Max(c) => Some(
-                extremes[plan
-                    .extremes
-                    .iter()
-                    .position(|e| *e == (c, true))
-                    .expect("planned")]
-                .clone(),
-            ),
-            Aggregate::Percentile { .. } => {
-                next_pct += 1;
-                Some(pcts[next_pct - 1].clone())
-            }
-            _ => None,
-        });
-    }
-    let stats = Stats {
-        counts: counts.gather(&reported),
-        sums: sums.iter().map(|s| s.gather(&reported)).collect(),
-        noisy: options.epsilon.is_some(),
+    let mut percentiles = order::percentiles(b, plan, inputs, weights, counts, &items)
+        .await?
+        .into_iter();
+    let extreme = |e: (usize, bool)| {
+        let i = plan.extremes.iter().position(|x| *x == e).expect("planned");
+        extremes[i].clone()
     };
-    let outputs = aggregate::evaluate(b, &plan, query, &stats, order_values).await?;
+    Ok(query
+        .select
+        .iter()
+        .map(|item| match item.aggregate {
+            Aggregate::Min(c) => Some(extreme((c, false))),
+            Aggregate::Max(c) => Some(extreme((c, true))),
+            Aggregate::Percentile { .. } => Some(percentiles.next().expect("one per item")),
+            _ => None,
+        })
+        .collect())
+}
 
-    // Every value of the reported groups and every NULL flag, in the layout's order: one
-    // opening, or one private output per recipient.
+/// Every value of the reported groups and every NULL flag, in the layout's order: one
+/// opening, or one private output per recipient.
+async fn deliver<B: Backend>(
+    b: &mut B,
+    plan: &Plan,
+    query: &Query,
+    mut result: QueryResult,
+    outputs: &[output::Output],
+    reported: &[usize],
+    recipients: &[String],
+) -> Result<Outcome<QueryResult>, StatsError> {
     let mut parts: Vec<Secret> = Vec::new();
-    for o in &outputs {
+    for o in outputs {
         parts.extend(o.parts.iter().map(|p| p.clone().with_frac(0)));
         parts.extend(o.defined.iter().cloned());
     }
     let refs: Vec<&Secret> = parts.iter().collect();
     let values = cat(&refs, "results")?;
-    for &g in &reported {
+    for &g in reported {
         result.rows.push(ResultRow {
             group: query.group_by.map(|_| plan.labels[g].clone()),
             values: Vec::new(),

@@ -49,60 +49,10 @@ async fn normalize<B: Backend>(
     signed: bool,
     step_name: &'static str,
 ) -> Result<Normalized, StatsError> {
-    let len = x.len();
     let top = (x.bits() + 1).saturating_sub(w).div_ceil(STEP) * STEP;
     let exps: Vec<u32> = (0..=top).step_by(STEP as usize).collect();
-    let k = exps.len();
-    let ones = b.constant(&vec![1; len]).map_err(at(step_name))?;
-    let one_hot: Vec<Secret> = if k == 1 {
-        vec![ones]
-    } else {
-        // 2^(w-1+e_j), beyond i128 for wide values: public powers built linearly, read at x's
-        // scale (the bounds are on the scaled integers).
-        let powers: Vec<Secret> = exps[..k - 1]
-            .iter()
-            .map(|&e| ones.scale_pow2(w - 1 + e).map(|p| p.with_frac(x.frac())))
-            .collect::<Result<_, _>>()
-            .map_err(at(step_name))?;
-        let mut refs: Vec<&Secret> = powers.iter().collect();
-        let negated: Vec<Secret> = if signed {
-            powers
-                .iter()
-                .map(Secret::neg)
-                .collect::<Result<_, _>>()
-                .map_err(at(step_name))?
-        } else {
-            Vec::new()
-        };
-        refs.extend(negated.iter());
-        let bounds = cat(&refs, step_name)?;
-        let xs: Vec<&Secret> = (0..refs.len()).map(|_| x).collect();
-        let below = b
-            .lt(&cat(&xs, step_name)?, &bounds)
-            .await
-            .map_err(at(step_name))?;
-        let at_j = |j: usize| below.slice(j * len..(j + 1) * len);
-        let fits: Vec<Secret> = (0..k - 1)
-            .map(|j| match signed {
-                true => at_j(j).sub(&at_j(k - 1 + j)).map(boolean),
-                false => Ok(at_j(j)),
-            })
-            .collect::<Result<_, _>>()
-            .map_err(at(step_name))?;
-        let f = |j: usize| fits[j].clone();
-        (0..k)
-            .map(|j| {
-                let hot = match j {
-                    0 => Ok(f(0)),
-                    j if j == k - 1 => f(j - 1).not(),
-                    j => f(j).sub(&f(j - 1)),
-                };
-                hot.map(boolean)
-            })
-            .collect::<Result<_, _>>()
-            .map_err(at(step_name))?
-    };
-    if k == 1 {
+    let one_hot = exponent_one_hot(b, x, &exps, w, signed, step_name).await?;
+    if exps.len() == 1 {
         let mut scaled = vec![x.clone()];
         scaled.extend(with.iter().map(|(y, _)| y.clone()));
         return Ok(Normalized {
@@ -111,12 +61,93 @@ async fn normalize<B: Backend>(
             exps,
         });
     }
-    let e_max = *exps.last().expect("at least one candidate");
     let mut all: Vec<(Secret, u32)> = vec![(x.clone(), w - 1)];
     all.extend(with.iter().cloned());
+    let scaled = rescale(b, &all, &one_hot, &exps, x.frac(), step_name).await?;
+    Ok(Normalized {
+        scaled,
+        one_hot,
+        exps,
+    })
+}
+
+/// The one-hot `o_j = [x's exponent is e_j]` over the candidates `exps` (one `lt` call against
+/// the public `±2^(w-1+e_j)`; none for a single candidate, whose `o_0` is 1).
+async fn exponent_one_hot<B: Backend>(
+    b: &mut B,
+    x: &Secret,
+    exps: &[u32],
+    w: u32,
+    signed: bool,
+    step_name: &'static str,
+) -> Result<Vec<Secret>, StatsError> {
+    let (len, k) = (x.len(), exps.len());
+    let ones = b.constant(&vec![1; len]).map_err(at(step_name))?;
+    if k == 1 {
+        return Ok(vec![ones]);
+    }
+    // 2^(w-1+e_j), beyond i128 for wide values: public powers built linearly, read at x's
+    // scale (the bounds are on the scaled integers).
+    let powers: Vec<Secret> = exps[..k - 1]
+        .iter()
+        .map(|&e| ones.scale_pow2(w - 1 + e).map(|p| p.with_frac(x.frac())))
+        .collect::<Result<_, _>>()
+        .map_err(at(step_name))?;
+    let mut refs: Vec<&Secret> = powers.iter().collect();
+    let negated: Vec<Secret> = if signed {
+        powers
+            .iter()
+            .map(Secret::neg)
+            .collect::<Result<_, _>>()
+            .map_err(at(step_name))?
+    } else {
+        Vec::new()
+    };
+    refs.extend(negated.iter());
+    let bounds = cat(&refs, step_name)?;
+    let xs: Vec<&Secret> = (0..refs.len()).map(|_| x).collect();
+    let below = b
+        .lt(&cat(&xs, step_name)?, &bounds)
+        .await
+        .map_err(at(step_name))?;
+    let at_j = |j: usize| below.slice(j * len..(j + 1) * len);
+    let fits: Vec<Secret> = (0..k - 1)
+        .map(|j| match signed {
+            true => at_j(j).sub(&at_j(k - 1 + j)).map(boolean),
+            false => Ok(at_j(j)),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(at(step_name))?;
+    let f = |j: usize| fits[j].clone();
+    (0..k)
+        .map(|j| {
+            let hot = match j {
+                0 => Ok(f(0)),
+                j if j == k - 1 => f(j - 1).not(),
+                j => f(j).sub(&f(j - 1)),
+            };
+            hot.map(boolean)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(at(step_name))
+}
+
+/// Each `(y, bits)` of `all` divided by `2^e` for the exponent `one_hot` selects among `exps`:
+/// one `mul` for every `o_j y`, then one truncation by `2^E` of `Σ_j 2^(E - e_j) o_j y`, or, for
+/// a value too wide for that, one truncation per candidate. Read at `frac` fractional bits.
+async fn rescale<B: Backend>(
+    b: &mut B,
+    all: &[(Secret, u32)],
+    one_hot: &[Secret],
+    exps: &[u32],
+    frac: u32,
+    step_name: &'static str,
+) -> Result<Vec<Secret>, StatsError> {
+    let (len, k) = (all[0].0.len(), exps.len());
+    let e_max = *exps.last().expect("at least one candidate");
     let (mut hs, mut vs) = (Vec::new(), Vec::new());
-    for (y, _) in &all {
-        for o in &one_hot {
+    for (y, _) in all {
+        for o in one_hot {
             hs.push(o);
             vs.push(y);
         }
@@ -125,70 +156,29 @@ async fn normalize<B: Backend>(
         .mul(&cat(&hs, step_name)?, &cat(&vs, step_name)?)
         .await
         .map_err(at(step_name))?;
-    // The products o_j y are below 2^(bits + e_j) (and y's own bound).
-    let product = |i: usize, j: usize| {
-        let at_j = (i * k + j) * len;
-        p.slice(at_j..at_j + len)
-            .assume_bits((all[i].1 + exps[j]).min(all[i].0.bits()))
-    };
+    // The products o_j y are below 2^(bits + e_j) (and y's own bound): `products[i][j]`.
+    let products: Vec<Vec<Secret>> = all
+        .iter()
+        .enumerate()
+        .map(|(i, (y, bits))| {
+            (0..k)
+                .map(|j| {
+                    let at_j = (i * k + j) * len;
+                    p.slice(at_j..at_j + len)
+                        .assume_bits((bits + exps[j]).min(y.bits()))
+                })
+                .collect()
+        })
+        .collect();
     let m = if all
         .iter()
         .all(|(_, bits)| bits + e_max < mpc::share::MAX_BITS)
     {
-        // One truncation for all candidates: Σ_j 2^(E - e_j) o_j y, divided by 2^E.
-        let mut zs = Vec::new();
-        for (i, (_, bits)) in all.iter().enumerate() {
-            let mut z: Option<Secret> = None;
-            for (j, &e) in exps.iter().enumerate() {
-                let term = product(i, j)
-                    .assume_bits(bits + e)
-                    .scale_pow2(e_max - e)
-                    .map_err(at(step_name))?;
-                // At most one term is non-zero: the sum keeps the terms' bound.
-                z = Some(match z {
-                    None => term,
-                    Some(z) => z
-                        .add(&term)
-                        .map_err(at(step_name))?
-                        .assume_bits(bits + e_max),
-                });
-            }
-            zs.push(z.expect("candidates"));
-        }
-        let refs: Vec<&Secret> = zs.iter().collect();
-        b.trunc(&cat(&refs, step_name)?, e_max)
-            .await
-            .map_err(at(step_name))?
+        truncate_once(b, all, &products, exps, step_name).await?
     } else {
-        // A co-normalized value too wide for that: one truncation per candidate.
-        let mut sums: Vec<Option<Secret>> = vec![None; all.len()];
-        for (j, &e) in exps.iter().enumerate() {
-            let parts: Vec<Secret> = (0..all.len()).map(|i| product(i, j)).collect();
-            let refs: Vec<&Secret> = parts.iter().collect();
-            let t = b
-                .trunc(&cat(&refs, step_name)?, e)
-                .await
-                .map_err(at(step_name))?;
-            for (i, sum) in sums.iter_mut().enumerate() {
-                let part = t
-                    .slice(i * len..(i + 1) * len)
-                    .assume_bits(all[i].1 + 1)
-                    .with_frac(x.frac());
-                *sum = Some(match sum.take() {
-                    None => part,
-                    Some(s) => s
-                        .add(&part)
-                        .map_err(at(step_name))?
-                        .assume_bits(all[i].1 + 1),
-                });
-            }
-        }
-        let parts: Vec<Secret> = sums.into_iter().map(|s| s.expect("candidates")).collect();
-        let refs: Vec<&Secret> = parts.iter().collect();
-        cat(&refs, step_name)?
+        truncate_per_candidate(b, all, &products, exps, frac, step_name).await?
     };
-    let frac = x.frac();
-    let scaled = all
+    Ok(all
         .iter()
         .enumerate()
         .map(|(i, (_, bits))| {
@@ -196,12 +186,80 @@ async fn normalize<B: Backend>(
                 .assume_bits(bits + 1)
                 .with_frac(frac)
         })
-        .collect();
-    Ok(Normalized {
-        scaled,
-        one_hot,
-        exps,
-    })
+        .collect())
+}
+
+/// [`rescale`]'s truncation for values narrow enough: `Σ_j 2^(E - e_j) o_j y` per value
+/// (at most one term non-zero), all divided by `2^E` in one truncation.
+async fn truncate_once<B: Backend>(
+    b: &mut B,
+    all: &[(Secret, u32)],
+    products: &[Vec<Secret>],
+    exps: &[u32],
+    step_name: &'static str,
+) -> Result<Secret, StatsError> {
+    let e_max = *exps.last().expect("at least one candidate");
+    let mut zs = Vec::new();
+    for ((_, bits), terms) in all.iter().zip(products) {
+        let mut z: Option<Secret> = None;
+        for (product, &e) in terms.iter().zip(exps) {
+            let term = product
+                .clone()
+                .assume_bits(bits + e)
+                .scale_pow2(e_max - e)
+                .map_err(at(step_name))?;
+            // At most one term is non-zero: the sum keeps the terms' bound.
+            z = Some(match z {
+                None => term,
+                Some(z) => z
+                    .add(&term)
+                    .map_err(at(step_name))?
+                    .assume_bits(bits + e_max),
+            });
+        }
+        zs.push(z.expect("candidates"));
+    }
+    let refs: Vec<&Secret> = zs.iter().collect();
+    b.trunc(&cat(&refs, step_name)?, e_max)
+        .await
+        .map_err(at(step_name))
+}
+
+/// [`rescale`]'s truncation when a co-normalized value is too wide for [`truncate_once`]: one
+/// truncation per candidate `e_j` of every `o_j y`, summed per value.
+async fn truncate_per_candidate<B: Backend>(
+    b: &mut B,
+    all: &[(Secret, u32)],
+    products: &[Vec<Secret>],
+    exps: &[u32],
+    frac: u32,
+    step_name: &'static str,
+) -> Result<Secret, StatsError> {
+    let len = all[0].0.len();
+    let mut sums: Vec<Option<Secret>> = vec![None; all.len()];
+    for (j, &e) in exps.iter().enumerate() {
+        let refs: Vec<&Secret> = products.iter().map(|terms| &terms[j]).collect();
+        let t = b
+            .trunc(&cat(&refs, step_name)?, e)
+            .await
+            .map_err(at(step_name))?;
+        for (i, sum) in sums.iter_mut().enumerate() {
+            let part = t
+                .slice(i * len..(i + 1) * len)
+                .assume_bits(all[i].1 + 1)
+                .with_frac(frac);
+            *sum = Some(match sum.take() {
+                None => part,
+                Some(s) => s
+                    .add(&part)
+                    .map_err(at(step_name))?
+                    .assume_bits(all[i].1 + 1),
+            });
+        }
+    }
+    let parts: Vec<Secret> = sums.into_iter().map(|s| s.expect("candidates")).collect();
+    let refs: Vec<&Secret> = parts.iter().collect();
+    cat(&refs, step_name)
 }
 
 /// `sqrt(x)` for `x >= 0` of any bound, with `x`'s fractional bits (16 for an integer `x`):

@@ -1,4 +1,4 @@
-//! The scan ([`super::plan::scan`]) streamed over the rows in chunks, so that a query's working
+//! The scan ([`super::scan::scan`]) streamed over the rows in chunks, so that a query's working
 //! memory is bounded by a budget rather than by its rows (issue 17: "long jobs stream their
 //! rows through the engine in chunks, a chunk size chosen from memory, not from N").
 //!
@@ -16,7 +16,8 @@
 //! What it does not do: chunk the order statistics ([`super::order`]) or the dominance rule,
 //! which take every row's weights at once.
 
-use super::plan::{Plan, Scan, Term};
+use super::plan::{Plan, Term};
+use super::scan::Scan;
 use super::sql::{Predicate, Query};
 use super::{Inputs, StatsError, at};
 use crate::backend::{Backend, Secret};
@@ -108,7 +109,7 @@ pub(crate) async fn scan<B: Backend>(
                 .collect(),
             owner_rows: owners_within(&inputs.owner_rows, lo, hi),
         };
-        let mut s = super::plan::scan(b, plan, query, &part).await?;
+        let mut s = super::scan::scan(b, plan, query, &part).await?;
         if keep_weights {
             let first = weights.is_empty();
             for (g, w) in std::mem::take(&mut s.weights).into_iter().enumerate() {
