@@ -71,6 +71,7 @@ mod output;
 mod plan;
 pub mod privacy;
 pub mod query_set;
+mod radix;
 pub mod sql;
 mod stream;
 
@@ -254,6 +255,9 @@ pub struct QueryOptions {
     /// The rows an owner needs in a group to count towards `minimums.owners` (0 and 1: any).
     #[serde(default)]
     pub min_owner_rows: usize,
+    /// How percentiles walk the bits ([`order::Selection`]; default: two bits a step).
+    #[serde(default)]
+    pub selection: order::Selection,
 }
 
 impl QueryOptions {
@@ -269,6 +273,7 @@ impl QueryOptions {
             dominance_owners: 1,
             p_percent: None,
             min_owner_rows: 0,
+            selection: order::Selection::default(),
         }
     }
 }
@@ -676,6 +681,7 @@ pub(crate) async fn run_planned<B: Backend>(
         &weights,
         &scan.counts.gather(&reported),
         &items,
+        options.selection,
     )
     .await?;
     let (mut next_pct, mut order_values) = (0, Vec::new());
