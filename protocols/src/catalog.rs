@@ -415,6 +415,7 @@ impl JobSpec {
                     dominance_owners: release.dominance_owners,
                     p_percent: release.p_percent,
                     min_owner_rows: release.min_owner_rows,
+                    selection: Default::default(),
                 };
                 crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
                     .await?

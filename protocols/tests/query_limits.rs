@@ -133,6 +133,31 @@ fn moments_over_ten_million_rows_pass_the_default_limits() {
     assert_eq!(cost.memory, 10_000_000 * 3 * 2 * 32 + (64 << 20));
 }
 
+/// A median of one group (issue 17) is charged the radix-4 selection's bit planes, its two
+/// candidate flags and the group's weights per row, plus the decomposition's and the search's
+/// chunk budgets: 10^6 rows of a 32-bit column pass the default limits; with a GROUP BY the
+/// binary selection's per-bit charge still refuses them.
+#[test]
+fn a_median_over_a_million_rows_passes_the_default_limits() {
+    let q = query("SELECT MEDIAN(salary) FROM payroll").unwrap();
+    let rows = 1_000_000u64;
+    let cost = estimate(&q, rows, 3);
+    Limits::default()
+        .check(&cost)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let columns = q.schema.columns.len() as u64;
+    let selection = rows * (33 + 2 + 2) * 32 + (256 << 20) + (64 << 20);
+    // The scan's one product (the group's weight) per row, under its 64 MiB budget.
+    let scan = rows * 32;
+    assert_eq!(cost.memory, rows * columns * 2 * 32 + scan + selection);
+    let grouped = query("SELECT gender, MEDIAN(salary) FROM payroll GROUP BY gender").unwrap();
+    assert!(
+        Limits::default()
+            .check(&estimate(&grouped, rows, 3))
+            .is_err()
+    );
+}
+
 #[test]
 fn ordinary_queries_pass_the_default_limits() {
     let limits = Limits::default();

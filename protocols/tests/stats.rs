@@ -19,6 +19,7 @@ use proptest::strategy::ValueTree;
 use protocols::backend::{Clear, Counting, Secret};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema};
 use protocols::policy::Policy;
+use protocols::stats::order::Selection;
 use protocols::stats::sql::{Aggregate, CmpOp, Predicate, Query};
 use protocols::stats::{
     GroupMinimums, Inputs, QueryOptions, QueryResult, StatsError, Value, parse, run_query,
@@ -471,9 +472,17 @@ fn batches(sql: &str, rows: usize) -> u64 {
 }
 
 fn counts(sql: &str, rows: usize) -> protocols::backend::OpCounts {
+    counts_with(sql, rows, Selection::default())
+}
+
+fn counts_with(sql: &str, rows: usize, selection: Selection) -> protocols::backend::OpCounts {
+    let opts = QueryOptions {
+        selection,
+        ..options(1, 1)
+    };
     let t = counting_table(rows);
     let mut c = Counting::new(Clear::default());
-    block_on(run_query(&mut c, &query(sql), &t.inputs(), &options(1, 1))).unwrap();
+    block_on(run_query(&mut c, &query(sql), &t.inputs(), &opts)).unwrap();
     c.counts
 }
 
@@ -570,16 +579,25 @@ fn rounds_do_not_grow_with_rows() {
     let p = "SELECT g, MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY f) FROM payroll WHERE k = 1 GROUP BY g";
     assert_eq!(batches(p, 13), batches(p, 253));
     // Its products are linear in the rows: for a 20-bit column, 20 a row to decompose it, then
-    // per bit (21) and per selection (2: ranks k and k + 1) one for a = e (1 - b_j) and one for
-    // the update of e.
-    let per_row = 20 + 21 * 2 * 2;
+    // (binary) per bit (21) and per selection (2: ranks k and k + 1) one for a = e (1 - b_j)
+    // and one for the update of e; (quaternary) per two bits (10 digits and a lone top bit) one
+    // for hi·lo and per selection one for z and one for the update of e.
     let m = "SELECT MEDIAN(a) FROM payroll WHERE k = 1";
-    let (small, large) = (counts(m, 13), counts(m, 253));
-    assert_eq!(small.decomposed, 16);
-    assert_eq!(
-        large.multiplications - small.multiplications,
-        per_row * (253 - 13)
-    );
+    for (selection, per_row) in [
+        (Selection::Binary, 20 + 21 * 2 * 2),
+        (Selection::Quaternary, 20 + 10 * (1 + 2 * 2) + 2 * 2),
+    ] {
+        let (small, large) = (
+            counts_with(m, 13, selection),
+            counts_with(m, 253, selection),
+        );
+        assert_eq!(small.decomposed, 16);
+        assert_eq!(
+            large.multiplications - small.multiplications,
+            per_row * (253 - 13),
+            "{selection:?}"
+        );
+    }
     // MAX: two calls per tournament level, ceil(log2 N) levels (16 rows: 4, 256: 8).
     let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
     assert_eq!(batches(m, 253), batches(m, 13) + 2 * (8 - 4));
@@ -1315,7 +1333,7 @@ proptest! {
         let t = non_negative(t);
         let min = GroupMinimums { owners, rows: 2 };
         let q = query("SELECT g, COUNT(*), SUM(a) FROM payroll GROUP BY g");
-        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent), min_query_rows: 0, dominance_owners: 1, p_percent: None, min_owner_rows: 0 };
+        let opts = QueryOptions { minimums: min, epsilon: None, max_owner_share: Some(percent), min_query_rows: 0, dominance_owners: 1, p_percent: None, min_owner_rows: 0, ..options(1, 1) };
         let got = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts)).unwrap();
         let labels = ["x", "y", "z"];
         let reported: Vec<bool> = labels
@@ -1917,5 +1935,87 @@ fn chunked_scan_on_the_engine_matches_the_clear_evaluation() {
             &scales,
             &format!("{sql} (n = {n}, t = {threshold})"),
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The percentiles' two radix selections (issue 17): each on the engine at n = 3, 5, 7 and
+// several thresholds against the clear evaluation, over edge values.
+
+/// The `query`'s answer on the engine with `selection`, at `params`.
+fn selection_on_engine(
+    t: &Table,
+    sql: &str,
+    params: Params,
+    selection: Selection,
+    seed: u64,
+) -> Result<QueryResult, StatsError> {
+    let q = query(sql);
+    let t = t.clone();
+    let opts = QueryOptions {
+        selection,
+        ..options(1, 1)
+    };
+    let results = run_parties(params, EngineConfig::default(), seed, move |mut e| {
+        let (q, t) = (q.clone(), t.clone());
+        async move {
+            let inputs = share_inputs(&mut e, &t).await?;
+            Ok(run_query(&mut e, &q, &inputs, &opts).await)
+        }
+    });
+    agreed(results)
+}
+
+/// Rows whose `a` and `k` come from the edges of their widths (`[-2^20, 2^20)`, `[-16, 16)`),
+/// zero, and a few repeated values, so that ties, all-equal columns and both extremes occur.
+fn edge_table() -> impl Strategy<Value = Table> {
+    let a = prop_oneof![
+        Just(-(1i128 << 20)),
+        Just((1i128 << 20) - 1),
+        Just(0i128),
+        Just(-1i128),
+        -3i128..3,
+        -(1i128 << 20)..(1i128 << 20),
+    ];
+    let k = prop_oneof![Just(-16i128), Just(15i128), Just(0i128), -16i128..16];
+    let row = (a, k, 0i128..3).prop_map(|(a, k, g)| [a, 0, g, k, 1]);
+    (1usize..=3)
+        .prop_flat_map(move |owners| {
+            prop::collection::vec(prop::collection::vec(row.clone(), 1..=5), owners)
+        })
+        .prop_map(|owners| Table { owners })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+
+    #[test]
+    fn both_radix_selections_match_the_clear_evaluation(
+        t in edge_table(),
+        (n, t_) in prop_oneof![Just((3, 1)), Just((5, 1)), Just((5, 2)), Just((7, 2)), Just((7, 3))],
+        cut in -17i128..16,
+        seed in 0u64..1000,
+    ) {
+        let min = GroupMinimums { owners: 1, rows: 1 };
+        // Odd and even counts come from the table; the WHERE leaves from every row to none
+        // (an empty group: suppressed); GROUP BY runs the binary path under both variants.
+        let sqls = [
+            format!("SELECT MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY k), PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY a DESC) FROM payroll WHERE k > {cut}"),
+            "SELECT g, MEDIAN(k) FROM payroll GROUP BY g".to_string(),
+        ];
+        for sql in &sqls {
+            let q = query(sql);
+            let (want, scales) = evaluate(&q, &t, min);
+            for selection in [Selection::Binary, Selection::Quaternary] {
+                let opts = QueryOptions { selection, ..options(1, 1) };
+                let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                assert_close(&clear, &want, &scales, sql);
+                let params = Params::new(n, t_).unwrap();
+                let got = selection_on_engine(&t, sql, params, selection, seed)
+                    .unwrap_or_else(|e| panic!("{sql} at n={n} t={t_}: {e}"));
+                prop_assert_eq!(&got, &clear, "{} {:?} at n={} t={}", sql, selection, n, t_);
+            }
+        }
     }
 }

@@ -203,6 +203,9 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
     // Per row: masked sums and products (each aggregate's terms, in every group), order
     // statistics (a tournament or a radix selection: about one comparison per row and bit).
     let (mut terms, mut ordered_bits) = (0u64, 0u64);
+    // Percentiles of one reported group (no GROUP BY) run the radix-4 selection: the ranked
+    // columns' decomposed bit planes, one candidate flag per row and selection.
+    let (mut ranked, mut selections, mut planes) = (Vec::new(), 0u64, 0u64);
     for item in &query.select {
         match &item.aggregate {
             Aggregate::GroupKey | Aggregate::Count => {}
@@ -215,6 +218,13 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
             Aggregate::Min(c) | Aggregate::Max(c) => {
                 lt += groups;
                 lt_bits = lt_bits.max(bits(*c));
+            }
+            Aggregate::Percentile { col, .. } if query.group_by.is_none() => {
+                selections += 2;
+                if !ranked.contains(col) {
+                    ranked.push(*col);
+                    planes += u64::from(bits(*col)) + 1;
+                }
             }
             Aggregate::Percentile { col, .. } => ordered_bits += u64::from(bits(*col)) * groups,
             Aggregate::Histogram { col, bounds } => {
@@ -236,17 +246,18 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
         .saturating_mul(
             compared_bits * BYTES_PER_COMPARED_BIT_SHARE + 2 * schema.columns.len() as u64 * SHARE,
         )
-        .saturating_add(streamed);
+        .saturating_add(streamed)
+        .saturating_add(selection_memory(rows, planes, selections));
     // Every compared bit and every product sends about one share to each other party.
     let others = parties.saturating_sub(1) as u64;
     let bytes_sent = rows
-        .saturating_mul(compared_bits * 4 + products)
+        .saturating_mul(compared_bits * 4 + products + selection_products(planes, selections))
         .saturating_mul(SHARE * others);
     let widest = u64::from(lt_bits.max(eq_bits).max(1));
     let rounds = 2 * (64 - widest.leading_zeros() as u64)
         + 8
         + f.depth
-        + ordered_bits.min(256) * 4
+        + (ordered_bits + planes).min(256) * 4
         + AGGREGATE_ROUNDS;
     Cost {
         memory,
@@ -254,4 +265,27 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
         rounds,
         comparisons: rows.saturating_mul(lt + eq),
     }
+}
+
+/// Working memory of the engine's bit decomposition, which runs long batches in chunks within
+/// it (`mpc` `COMPARISON_MEMORY`, `bits.rs` `decompose_chunk`).
+const DECOMPOSE_MEMORY: u64 = 256 << 20;
+
+/// Peak memory of the radix-4 percentiles ([`super::radix`]) over `rows` rows: the `planes`
+/// decomposed bit planes, the candidates of every selection and the group's weights (one share
+/// per row each), the decomposition's working memory and one chunk of the search. Measured on
+/// a cluster (BENCHMARKS.md, "MEDIAN over 10^6 rows on a cluster (session 8)").
+fn selection_memory(rows: u64, planes: u64, selections: u64) -> u64 {
+    if planes == 0 {
+        return 0;
+    }
+    rows.saturating_mul((planes + selections + 2) * SHARE)
+        .saturating_add(DECOMPOSE_MEMORY + super::radix::SELECT_MEMORY as u64)
+}
+
+/// Products (and random bits, about one product each) per row of the radix-4 percentiles: the
+/// decomposition's two per bit, then per two bits one for the digit's indicator and two per
+/// selection.
+fn selection_products(planes: u64, selections: u64) -> u64 {
+    2 * planes + planes.div_ceil(2) * (1 + 2 * selections)
 }

@@ -71,6 +71,7 @@ mod output;
 mod plan;
 pub mod privacy;
 pub mod query_set;
+mod radix;
 mod scan;
 pub mod sql;
 mod stream;
@@ -255,6 +256,9 @@ pub struct QueryOptions {
     /// The rows an owner needs in a group to count towards `minimums.owners` (0 and 1: any).
     #[serde(default)]
     pub min_owner_rows: usize,
+    /// How percentiles walk the bits ([`order::Selection`]; default: two bits a step).
+    #[serde(default)]
+    pub selection: order::Selection,
 }
 
 impl QueryOptions {
@@ -270,6 +274,7 @@ impl QueryOptions {
             dominance_owners: 1,
             p_percent: None,
             min_owner_rows: 0,
+            selection: order::Selection::default(),
         }
     }
 }
@@ -618,8 +623,16 @@ pub(crate) async fn run_planned<B: Backend>(
         false => Vec::new(),
     };
     let reported_counts = scan.counts.gather(&reported);
-    let order_values =
-        order_statistics(b, &plan, query, &inputs, &weights, &reported_counts).await?;
+    let order_values = order_statistics(
+        b,
+        &plan,
+        query,
+        &inputs,
+        &weights,
+        &reported_counts,
+        options.selection,
+    )
+    .await?;
     let stats = Stats {
         counts: counts.gather(&reported),
         sums: sums.iter().map(|s| s.gather(&reported)).collect(),
@@ -699,6 +712,7 @@ async fn order_statistics<B: Backend>(
     inputs: &Inputs,
     weights: &[Secret],
     counts: &Secret,
+    selection: order::Selection,
 ) -> Result<Vec<Option<Secret>>, StatsError> {
     let extremes = order::extremes(b, query, inputs, weights, &plan.extremes).await?;
     let items: Vec<order::PercentileItem> = query
@@ -709,7 +723,7 @@ async fn order_statistics<B: Backend>(
             _ => None,
         })
         .collect();
-    let mut percentiles = order::percentiles(b, plan, inputs, weights, counts, &items)
+    let mut percentiles = order::percentiles(b, plan, inputs, weights, counts, &items, selection)
         .await?
         .into_iter();
     let extreme = |e: (usize, bool)| {
