@@ -65,8 +65,9 @@
 //!
 //! Random bits are checked as `b² = b` through the same combination, so dealt bits (XOR) and
 //! bits from the squaring trick alike are verified; masking integers for comparisons and
-//! truncation are, under this level, built from such bits (a dealt integer could not be checked
-//! to lie in its range, and one out of range would silently flip results).
+//! truncation are, under this level with dealt randomness, built from such bits (a dealt
+//! integer could not be checked to lie in its range, and one out of range would silently flip
+//! results); PRSS integers are in range by construction ([`super::prss`]) and used as they are.
 //!
 //! # When the check runs
 //!
@@ -81,7 +82,7 @@
 //! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
 //! updates (`worker/src/jobs.rs`).
 //!
-//! Under [`Randomness::Prss`](super::Randomness) random values and doubles come from PRSS
+//! Under [`Randomness::Prss`](super::Randomness) random values, masks and doubles come from PRSS
 //! (sound here, see [`super::prss`]) and comparisons keep the field path with checked bits (the
 //! edaBits path runs in GF(2^8), outside this check). Owners' inputs (consistent shares,
 //! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
