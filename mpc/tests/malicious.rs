@@ -522,3 +522,34 @@ fn a_leader_sending_inconsistent_prss_keys_is_caught() {
         );
     }
 }
+
+/// The check's rounds: each halving costs one reduction and one coin opening (2 rounds under
+/// GRR, 3 under DN07), so checking 4 products halved down to 1 element (2 halvings) costs
+/// exactly 4 (GRR) or 6 (DN07) rounds more than checking them directly, with equal outputs.
+#[test]
+fn each_halving_costs_a_reduction_and_a_coin() {
+    let (a, b) = ([3, -4, i32::MAX as i128, 0], [5, 6, -7, i32::MIN as i128]);
+    for n in [3, 5, 7] {
+        for (mul, per_halving) in [(MulProtocol::Grr, 2), (MulProtocol::Dn07, 3)] {
+            let run = |base| {
+                let outcome = session(
+                    n,
+                    mul,
+                    BitProtocol::DealtXor,
+                    Randomness::Prss,
+                    Op::Mul,
+                    &a,
+                    &b,
+                    None,
+                    base,
+                );
+                let rounds = outcome.0[0].as_ref().unwrap().1;
+                (honest_values(&outcome), rounds)
+            };
+            let (direct, halved) = (run(CHECK_BASE), run(1));
+            assert_eq!(direct.0, clear(Op::Mul, &a, &b).0);
+            assert_eq!(halved.0, direct.0);
+            assert_eq!(halved.1 - direct.1, 2 * per_halving, "n={n} {mul}");
+        }
+    }
+}

@@ -58,10 +58,12 @@
 //!
 //! Nothing but the public coins and `Z·s` is ever opened, so the check reveals nothing.
 //! Soundness error in all: `(K + B + 2L + 2)/|F|` for `L` halvings, below `2^-220`. The cost:
-//! about five local multiplications per recorded factor, `2L + 4` reductions of one or two
-//! elements and [`CHECK_BASE`] shadow products, and `2L + 6` rounds under GRR (`3L + 8`
-//! under DN07) with `L = ⌈log2(M / CHECK_BASE)⌉` for `M` recorded factors and bits — where
-//! the previous (Chida-only) check cost one more multiplication per factor and 6 rounds.
+//! about seven local multiplications per recorded factor (three to weigh it, four over all
+//! halvings), `L + 2` reductions of one or two elements and one of at most [`CHECK_BASE`]
+//! shadow products, and `2L + 5` rounds under GRR (`3L + 8` under DN07) with
+//! `L = ⌈log2(M / CHECK_BASE)⌉` for `M` recorded factors and bits (plus a dealing round for
+//! the secrets under dealt randomness) — where the previous (Chida-only) check cost one more
+//! multiplication per factor and 5 rounds under GRR.
 //!
 //! Random bits are checked as `b² = b` through the same combination, so dealt bits (XOR) and
 //! bits from the squaring trick alike are verified; masking integers for comparisons and
@@ -164,8 +166,8 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Checks every product and random bit since the last check (see the module doc): does
     /// nothing in a semi-honest session or when nothing is pending; otherwise
-    /// `2 ⌈log2(M / CHECK_BASE)⌉ + 6` rounds under GRR for `M` recorded factors and bits, and
-    /// about five local multiplications per factor. Fails with
+    /// `2 ⌈log2(M / CHECK_BASE)⌉ + 5` rounds under GRR for `M` recorded factors and bits, and
+    /// about seven local multiplications per factor. Fails with
     /// [`MpcError::IntegrityCheckFailed`] when some party deviated.
     pub async fn verify(&mut self) -> Result<()> {
         if !self.malicious() || self.pending.is_empty() {
