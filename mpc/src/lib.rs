@@ -42,8 +42,8 @@ pub mod __private {
 }
 
 pub use engine::{
-    BitProtocol, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening, OwnerInput,
-    Randomness, SecurityLevel,
+    BitProtocol, CHECK_BASE, Commitment, Engine, EngineConfig, EngineStats, MulProtocol, Opening,
+    OwnerInput, Randomness, SecurityLevel,
 };
 pub use error::{EncodeError, MpcError, Result, UnknownChoice};
 pub use field::{Field, Fr};

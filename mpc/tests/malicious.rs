@@ -10,8 +10,8 @@ use mpc::net::cheat::{Cheat, Cheating, Tamper};
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::run_networks;
 use mpc::{
-    BitProtocol, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId, Randomness,
-    Result, SecurityLevel, Shared,
+    BitProtocol, CHECK_BASE, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId,
+    Randomness, Result, SecurityLevel, Shared,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -58,6 +58,7 @@ fn session(
     a: &[i128],
     b: &[i128],
     cheat: Option<(PartyId, Cheat)>,
+    base: usize,
 ) -> Outcome {
     let params = Params::max_threshold(n).unwrap();
     let bits = match op {
@@ -77,6 +78,8 @@ fn session(
     let results = runtime.block_on(run_networks(nets, params, config, 3, move |e| {
         let me = e.me().index();
         let (x, y) = (xs[me].clone(), ys[me].clone());
+        let mut e = e;
+        e.set_check_base(base);
         program(e, op, x, y, bits)
     }));
     let altered = counters.iter().map(|c| c.load(Ordering::Relaxed)).sum();
@@ -146,14 +149,17 @@ fn honest_values(outcome: &Outcome) -> Vec<i128> {
     values.unwrap()
 }
 
-fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol, Randomness)> {
+/// A session's setting: parties, protocols, and the length below which the check stops
+/// halving its claim (1, 2, 3: every halving exercised on few products; or the default).
+fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol, Randomness, usize)> {
     (
         prop::sample::select(vec![3usize, 5, 7]),
         prop::bool::ANY,
         prop::bool::ANY,
         prop::bool::ANY,
+        prop::sample::select(vec![1usize, 2, 3, mpc::CHECK_BASE]),
     )
-        .prop_map(|(n, grr, sq, prss)| {
+        .prop_map(|(n, grr, sq, prss, base)| {
             let mul = if grr {
                 MulProtocol::Grr
             } else {
@@ -168,7 +174,7 @@ fn setting() -> impl Strategy<Value = (usize, MulProtocol, BitProtocol, Randomne
                 true => Randomness::Prss,
                 false => Randomness::Dealt,
             };
-            (n, mul, bits, randomness)
+            (n, mul, bits, randomness, base)
         })
 }
 
@@ -189,24 +195,24 @@ proptest! {
 
     #[test]
     fn malicious_integer_ops_equal_clear(s in setting(), a in values(), b in values()) {
-        let (n, mul, bits, randomness) = s;
+        let (n, mul, bits, randomness, base) = s;
         let len = a.len().min(b.len()) & !1;
         let (a, b) = (&a[..len], &b[..len]);
         for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq] {
-            let got = honest_values(&session(n, mul, bits, randomness, op, a, b, None));
+            let got = honest_values(&session(n, mul, bits, randomness, op, a, b, None, base));
             prop_assert_eq!(got, clear(op, a, b).0, "{:?}", op);
         }
     }
 
     #[test]
     fn malicious_fixed_point_ops_equal_clear(s in setting(), a in prop::collection::vec(-1.0e4f64..1.0e4, 1..4), b in prop::collection::vec(1.0f64..1.0e3, 1..4), neg in prop::bool::ANY) {
-        let (n, mul, bits, randomness) = s;
+        let (n, mul, bits, randomness, base) = s;
         let q = |x: f64| (x * 65536.0).round() as i128;
         let len = a.len().min(b.len());
         let a: Vec<i128> = a[..len].iter().map(|&x| q(x)).collect();
         let b: Vec<i128> = b[..len].iter().map(|&x| if neg { -q(x) } else { q(x) }).collect();
         for op in [Op::FxMul, Op::FxDiv] {
-            let got = honest_values(&session(n, mul, bits, randomness, op, &a, &b, None));
+            let got = honest_values(&session(n, mul, bits, randomness, op, &a, &b, None, base));
             let (want, tol) = clear(op, &a, &b);
             for (g, w) in got.iter().zip(&want) {
                 prop_assert!((g - w).abs() <= tol.max(w.abs() >> 14), "{:?}: {} vs {}", op, g, w);
@@ -253,6 +259,7 @@ fn sweep(
     randomness: Randomness,
     op: Op,
     stride: usize,
+    base: usize,
 ) {
     let (a, b): (Vec<i128>, Vec<i128>) = match op {
         Op::FxMul | Op::FxDiv => (vec![3 << 16, -(5 << 16)], vec![7 << 16, 2 << 16]),
@@ -261,7 +268,7 @@ fn sweep(
             vec![-3, 4, i32::MIN as i128, 0],
         ),
     };
-    let honest = session(n, mul, bits, randomness, op, &a, &b, None);
+    let honest = session(n, mul, bits, randomness, op, &a, &b, None, base);
     let rounds = honest.0[0].as_ref().unwrap().1 as u32;
     let (want, tol) = clear(op, &a, &b);
     let (mut aborted, mut harmless, mut skipped) = (0, 0, 0);
@@ -272,7 +279,17 @@ fn sweep(
                 tamper,
                 ..Cheat::in_round(round)
             };
-            let outcome = session(n, mul, bits, randomness, op, &a, &b, Some((cheater, cheat)));
+            let outcome = session(
+                n,
+                mul,
+                bits,
+                randomness,
+                op,
+                &a,
+                &b,
+                Some((cheater, cheat)),
+                base,
+            );
             if outcome.1 == 0 {
                 skipped += 1;
                 continue;
@@ -301,8 +318,24 @@ fn sweep(
 fn cheating_on_mul_and_dot_aborts() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
-            sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, Op::Mul, 1);
-            sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, Op::Dot, 1);
+            sweep(
+                n,
+                mul,
+                BitProtocol::DealtXor,
+                Randomness::Dealt,
+                Op::Mul,
+                1,
+                1,
+            );
+            sweep(
+                n,
+                mul,
+                BitProtocol::DealtXor,
+                Randomness::Dealt,
+                Op::Dot,
+                1,
+                CHECK_BASE,
+            );
         }
     }
 }
@@ -311,44 +344,63 @@ fn cheating_on_mul_and_dot_aborts() {
 fn cheating_on_comparisons_aborts() {
     use BitProtocol::{DealtXor, Squaring};
     use MulProtocol::{Dn07, Grr};
-    for (n, mul, bits, op, stride) in [
-        (3, Grr, DealtXor, Op::Lt, 2),
-        (3, Dn07, DealtXor, Op::Lt, 2),
-        (3, Dn07, DealtXor, Op::Eq, 3),
-        (5, Dn07, DealtXor, Op::Lt, 5),
-        (7, Grr, DealtXor, Op::Eq, 5),
-        (3, Dn07, Squaring, Op::Lt, 4),
+    for (n, mul, bits, op, stride, base) in [
+        (3, Grr, DealtXor, Op::Lt, 2, CHECK_BASE),
+        (3, Dn07, DealtXor, Op::Lt, 3, 2),
+        (3, Dn07, DealtXor, Op::Eq, 3, CHECK_BASE),
+        (5, Dn07, DealtXor, Op::Lt, 5, 3),
+        (7, Grr, DealtXor, Op::Eq, 7, 2),
+        (3, Dn07, Squaring, Op::Lt, 4, CHECK_BASE),
     ] {
-        sweep(n, mul, bits, Randomness::Dealt, op, stride);
+        sweep(n, mul, bits, Randomness::Dealt, op, stride, base);
     }
 }
 
 #[test]
 fn cheating_on_fixed_point_aborts() {
     use MulProtocol::{Dn07, Grr};
-    for (n, mul, op, stride) in [
-        (3, Dn07, Op::FxMul, 1),
-        (5, Grr, Op::FxMul, 2),
-        (7, Dn07, Op::FxMul, 3),
-        (3, Dn07, Op::FxDiv, 4),
+    for (n, mul, op, stride, base) in [
+        (3, Dn07, Op::FxMul, 1, 2),
+        (5, Grr, Op::FxMul, 2, CHECK_BASE),
+        (7, Dn07, Op::FxMul, 3, CHECK_BASE),
+        (3, Dn07, Op::FxDiv, 4, CHECK_BASE),
     ] {
-        sweep(n, mul, BitProtocol::DealtXor, Randomness::Dealt, op, stride);
+        sweep(
+            n,
+            mul,
+            BitProtocol::DealtXor,
+            Randomness::Dealt,
+            op,
+            stride,
+            base,
+        );
     }
 }
 
-/// Every round of every operation, n = 3, 5, 7, both protocols (a few minutes in release):
+/// Every round of every operation, n = 3, 5, 7, both protocols, the check halving down to one
+/// element and not halving at all (many minutes in release):
 /// `cargo test --release -p mpc --test malicious -- --ignored`
 #[test]
 #[ignore = "minutes: every round of every setting; the sampled sweeps run in CI"]
 fn full_sweep() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
-            for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
-                for randomness in [Randomness::Dealt, Randomness::Prss] {
-                    sweep(n, mul, BitProtocol::DealtXor, randomness, op, 1);
+            for base in [1, CHECK_BASE] {
+                for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
+                    for randomness in [Randomness::Dealt, Randomness::Prss] {
+                        sweep(n, mul, BitProtocol::DealtXor, randomness, op, 1, base);
+                    }
                 }
+                sweep(
+                    n,
+                    mul,
+                    BitProtocol::Squaring,
+                    Randomness::Dealt,
+                    Op::Lt,
+                    1,
+                    base,
+                );
             }
-            sweep(n, mul, BitProtocol::Squaring, Randomness::Dealt, Op::Lt, 1);
         }
     }
 }
@@ -412,19 +464,27 @@ fn security_level_parses_and_prss_is_the_default() {
 #[test]
 fn cheating_under_prss_aborts() {
     use MulProtocol::{Dn07, Grr};
-    for (n, mul, op, stride) in [
-        (3, Grr, Op::Mul, 1),
-        (3, Dn07, Op::Mul, 1),
-        (5, Grr, Op::Mul, 1),
-        (5, Dn07, Op::Mul, 1),
-        (7, Grr, Op::Mul, 1),
-        (7, Dn07, Op::Mul, 1),
-        (3, Dn07, Op::Lt, 2),
-        (5, Grr, Op::Lt, 4),
-        (7, Dn07, Op::Eq, 5),
-        (3, Grr, Op::FxMul, 2),
+    for (n, mul, op, stride, base) in [
+        (3, Grr, Op::Mul, 1, 1),
+        (3, Dn07, Op::Mul, 1, CHECK_BASE),
+        (5, Grr, Op::Mul, 1, CHECK_BASE),
+        (5, Dn07, Op::Mul, 1, 1),
+        (7, Grr, Op::Mul, 1, 1),
+        (7, Dn07, Op::Mul, 1, CHECK_BASE),
+        (3, Dn07, Op::Lt, 2, CHECK_BASE),
+        (5, Grr, Op::Lt, 4, CHECK_BASE),
+        (7, Dn07, Op::Eq, 5, CHECK_BASE),
+        (3, Grr, Op::FxMul, 2, 2),
     ] {
-        sweep(n, mul, BitProtocol::DealtXor, Randomness::Prss, op, stride);
+        sweep(
+            n,
+            mul,
+            BitProtocol::DealtXor,
+            Randomness::Prss,
+            op,
+            stride,
+            base,
+        );
     }
 }
 
@@ -447,6 +507,7 @@ fn a_leader_sending_inconsistent_prss_keys_is_caught() {
             &[3, -4],
             &[5, 6],
             Some((PartyId(0), cheat)),
+            CHECK_BASE,
         );
         assert!(outcome.1 > 0, "n={n}: the key message was not altered");
         match &outcome.0[1] {
@@ -459,5 +520,36 @@ fn a_leader_sending_inconsistent_prss_keys_is_caught() {
             outcome.0.iter().all(|r| r.is_err()),
             "n={n}: a party went on"
         );
+    }
+}
+
+/// The check's rounds: each halving costs one reduction and one coin opening (2 rounds under
+/// GRR, 3 under DN07), so checking 4 products halved down to 1 element (2 halvings) costs
+/// exactly 4 (GRR) or 6 (DN07) rounds more than checking them directly, with equal outputs.
+#[test]
+fn each_halving_costs_a_reduction_and_a_coin() {
+    let (a, b) = ([3, -4, i32::MAX as i128, 0], [5, 6, -7, i32::MIN as i128]);
+    for n in [3, 5, 7] {
+        for (mul, per_halving) in [(MulProtocol::Grr, 2), (MulProtocol::Dn07, 3)] {
+            let run = |base| {
+                let outcome = session(
+                    n,
+                    mul,
+                    BitProtocol::DealtXor,
+                    Randomness::Prss,
+                    Op::Mul,
+                    &a,
+                    &b,
+                    None,
+                    base,
+                );
+                let rounds = outcome.0[0].as_ref().unwrap().1;
+                (honest_values(&outcome), rounds)
+            };
+            let (direct, halved) = (run(CHECK_BASE), run(1));
+            assert_eq!(direct.0, clear(Op::Mul, &a, &b).0);
+            assert_eq!(halved.0, direct.0);
+            assert_eq!(halved.1 - direct.1, 2 * per_halving, "n={n} {mul}");
+        }
     }
 }

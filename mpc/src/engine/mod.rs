@@ -45,7 +45,7 @@ pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 pub use owner_inputs::{OwnerInput, RULE_CONSISTENT, RULE_RANGE};
 pub use preprocess::BitProtocol;
-pub use verify::MAX_PENDING;
+pub use verify::{CHECK_BASE, MAX_PENDING};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
@@ -201,6 +201,7 @@ pub struct Engine<N: Network, F: Field = Fr> {
     pool: preprocess::Pool<F>,
     prss: Option<prss::Prss<F>>,
     comparison_memory: usize,
+    check_base: usize,
     multiplications: u64,
     random_bits: u64,
     pending: verify::Pending<F>,
@@ -241,6 +242,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             pool: preprocess::Pool::default(),
             prss: None,
             comparison_memory: edabits::COMPARISON_MEMORY,
+            check_base: verify::CHECK_BASE,
             multiplications: 0,
             random_bits: 0,
             pending: verify::Pending::default(),
@@ -273,6 +275,12 @@ impl<N: Network, F: Field> Engine<N, F> {
     #[cfg(any(test, feature = "test-utils"))]
     pub fn set_comparison_memory(&mut self, bytes: usize) {
         self.comparison_memory = bytes;
+    }
+    /// Sets the length below which the malicious check stops halving its claim (default
+    /// [`CHECK_BASE`]; at least 1), so tests can run many halvings on few products.
+    #[cfg(any(test, feature = "test-utils"))]
+    pub fn set_check_base(&mut self, elements: usize) {
+        self.check_base = elements.max(1);
     }
     /// The network endpoint.
     pub fn network(&self) -> &N {

@@ -172,9 +172,10 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Ensures the pool covers `needs` and returns the masking integers asked for.
     pub(crate) async fn preprocess(&mut self, mut needs: Needs) -> Result<Vec<F>> {
-        // Under the malicious level masking integers are made of checked random bits: a dealt
-        // integer could not be checked to lie in its range (see `verify.rs`).
-        let int_bits: Vec<u32> = match self.malicious() {
+        // Under the malicious level with dealt randomness masking integers are made of checked
+        // random bits: a dealt integer could not be checked to lie in its range (see
+        // `verify.rs`). PRSS integers are in range by construction (see `prss.rs`).
+        let int_bits: Vec<u32> = match self.malicious() && !self.prss_on() {
             true => std::mem::take(&mut needs.ints),
             false => Vec::new(),
         };

@@ -19,9 +19,9 @@
 //! - [`Prss::edabits`] and [`Prss::dabits`]: the same replicated values shared in the binary
 //!   domain too (GF(2^8), [`super::binary`]) bit by bit, so each `r_A` comes with its bits.
 //!
-//! **Under the malicious level** ([`super::SecurityLevel::Malicious`]) random values, masks
-//! (from checked bits, as with dealt randomness) and DN07's double sharings come from these
-//! keys too, and stay sound:
+//! **Under the malicious level** ([`super::SecurityLevel::Malicious`]) random values, masking
+//! integers ([`Prss::ints`]) and DN07's double sharings come from these keys too, and stay
+//! sound:
 //! - once the keys agree, a party's PRSS shares are a deterministic function of keys the honest
 //!   parties hold too, and it never sends them as such: all a deviating party can do is use
 //!   other values in place of its own shares in later messages, which is exactly the deviation
@@ -38,6 +38,12 @@
 //!   shares define one; not otherwise). So under this level the key round is followed by a
 //!   confirmation round (`Engine::confirm_prss_keys`, one round, once per session): every
 //!   two parties exchange a SHA-256 digest of the keys they share, and any mismatch aborts.
+//! - a masking integer `Σ_A r_A` is *in its range by construction*: with the keys agreed, the
+//!   honest holders of every key set compute the same `r_A < 2^b`, and their shares lie on
+//!   `Σ_A r_A f_A(·)`; no party deals it, so none can push it out of range (which a dealt
+//!   integer's dealer could, and nothing would check: with dealt randomness this level builds
+//!   masks from checked random bits instead). Comparisons and truncation thus need only their
+//!   `m` checked bits, not `m + 41` (`preprocess.rs`).
 //!
 //! What it does not cover: the edaBits comparison's binary/arithmetic consistency (a daBit's
 //! two halves could hide different bits, and nothing checks the GF(2^8) circuit), so under the

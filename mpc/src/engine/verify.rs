@@ -15,34 +15,61 @@
 //! off the polynomial, which the all-`n` consistency check of every opening detects.)
 //!
 //! Chida et al. (Protocol 3.1, §3.1) carry `[r·x]` beside every wire value and check
-//! `Σ α_k ([r·z_k] − r·[z_k]) = 0` at the end. Carrying `[r·x]` would change [`Shared`], which
-//! every protocol builds by hand; instead this engine *records* every product `(x_k, y_k,
-//! u_k = x_k y_k + δ_k)` (for a sum of products, the vectors and the sum) and computes the
-//! shadow products at check time, which costs the same one extra multiplication per product
-//! (2x, as Chida) and a constant number of rounds per check, not per product:
+//! `Σ α_k ([r·z_k] − r·[z_k]) = 0` at the end: one extra multiplication per product (2x).
+//! Carrying `[r·x]` would change [`Shared`](crate::Shared), which every protocol builds by hand;
+//! instead this engine *records* every product `(x_k, y_k, u_k = x_k y_k + δ_k)` (for a sum of
+//! products, the vectors and the sum) and checks them all at once, at a cost *sublinear* in
+//! their number, by the compression of Goyal, Song and Zhu (CRYPTO 2020, "Guaranteed output
+//! delivery comes free in honest majority MPC", §6, after the distributed zero-knowledge
+//! proofs of Boneh, Boyle, Corrigan-Gibbs, Gilboa, Ishai, CRYPTO 2019, §4.2, as used by Boyle,
+//! Gilboa, Ishai, Nof, CCS 2019, §3), with Chida's `r`-check only for the last few elements
+//! (`verify/compress.rs`):
 //!
-//! 1. with secret random `[r]`: `[w_i] = [r]·[x_i]` for every recorded factor, and, for every
-//!    random bit `b_j` made since the last check, `[q_j] = [b_j]·[b_j]` (one batch);
-//! 2. a public random `ρ` (a random sharing opened with all `n` shares and the consistency
-//!    check), drawn *after* every error above is fixed; `α_k = ρ^k`, `β_j = ρ^(K+j)`;
-//! 3. one sum of products (a single degree reduction):
-//!    `[Z] = Σ_k α_k Σ_i [w_ki]·[y_ki] + [r]·(Σ_j β_j ([q_j] − [b_j]) − Σ_k α_k [u_k])`;
-//! 4. `[Z·s]` for a fresh secret random `[s]`, opened with all `n` shares and the consistency
-//!    check; the session passes iff it is zero.
+//! 1. **One inner product.** A public random `ρ` (a random sharing opened with all `n` shares
+//!    and the consistency check), drawn *after* every error above is fixed; `α_k = ρ^k`. Every
+//!    recorded sum of products `k` becomes a block of `X = (α_k x_k)`, `Y = (y_k)`, and every
+//!    random bit `b_j` (checked as `b_j · b_j = b_j`) an element `α_j b_j` of `X` and `b_j` of
+//!    `Y`; the claim is `<X, Y> = z` with `z = Σ α_k u_k + Σ α_j b_j` (all local, linear). If
+//!    some `δ_k` (or `b_j² − b_j`) is not zero, `<X, Y> − z = −Σ α_k δ_k − ...` is a non-zero
+//!    polynomial of degree at most `K + B` in `ρ`, zero with probability `≤ (K + B)/|F|`
+//!    (Schwartz–Zippel; `|F| ≈ 2^252`).
+//! 2. **Halving** (GSZ §6.2 with compression factor 2), while `X` is longer than
+//!    [`CHECK_BASE`]: split `X = (X_1, X_2)`, `Y = (Y_1, Y_2)` (a zero pair appended when odd);
+//!    let `f`, `g` be the vectors of degree-1 polynomials with `f(1) = X_1`, `f(2) = X_2`
+//!    (so `f(3) = 2 X_2 − X_1`, additions only), and `H(·) = <f(·), g(·)>` of degree 2. The
+//!    parties compute `[h_1] = <X_1, Y_1>` and `[h_3] = <f(3), g(3)>` (two sums of products,
+//!    one degree reduction, each secure up to an additive error), set `[h_2] = [z] − [h_1]`,
+//!    open a fresh public random `c`, and continue with `(f(c), g(c), H'(c))`, `H'` the
+//!    degree-2 polynomial through `(1, h_1), (2, h_2), (3, h_3)`: half the length, all local.
+//!    If the claim was false (`<X, Y> ≠ z`), then `H'(1) + H'(2) = z ≠ H(1) + H(2)`, so
+//!    `H' ≠ H` whatever errors were added to `h_1`, `h_3` (they are fixed before `c` is
+//!    opened); two distinct polynomials of degree 2 agree on at most 2 points, so the new
+//!    claim is true with probability `≤ 2/|F|`. A true claim can only turn false (which only
+//!    aborts).
+//! 3. **The last claim** `<X, Y> = z` (at most [`CHECK_BASE`] elements) by Chida's check
+//!    with secret random `[r]` and `[s]`: `[w_i] = [r]·[X_i]` (one batch), then one sum of
+//!    products `[Z] = Σ_i [w_i]·[Y_i] − [r]·[z]` (a single degree reduction), and `[Z·s]`
+//!    opened with all `n` shares and the consistency check; the session passes iff it is zero.
+//!    With errors, `Z = A + r·D` with `D = <X, Y> − z` and `A` collecting the errors of this
+//!    step (times values that do not depend on `r`). No party knows `r` (it only ever enters
+//!    products), so if `D ≠ 0`, `Z = 0` with probability `1/|F|`; if only this step was
+//!    attacked (`D = 0`, `A ≠ 0`) the check fails too, which only aborts. `[Z·s]` is uniform
+//!    whenever `Z ≠ 0`, so a failed check reveals nothing about the secrets.
 //!
-//! Honest runs give `Z = 0`. With errors, `Z = A − r·D`, where `D = Σ α_k δ_k − Σ β_j (b_j² −
-//! b_j + δ'_j)` and `A` collects the errors of steps 1 and 3 (times values that do not depend on
-//! `r`). No party knows `r` (it only ever enters products), so if `D ≠ 0`, `Z = 0` with
-//! probability `1/|F|`; and `D = 0` while some `δ_k`, `δ'_j` or `b_j² − b_j` is non-zero has
-//! probability at most `(K + B)/|F|` over `ρ` (Schwartz–Zippel; `|F| ≈ 2^252`). If only steps 1
-//! or 3 were attacked (`D = 0`, `A ≠ 0`) the check fails too, which only aborts. Step 4 makes
-//! the opened value uniform whenever it is not zero, so a failed check reveals nothing about the
-//! secrets (`A` alone would reveal a combination of them).
+//! Nothing but the public coins and `Z·s` is ever opened, so the check reveals nothing.
+//! Soundness error in all: `(K + B + 2L + 2)/|F|` for `L` halvings, below `2^-220`. The cost:
+//! about seven local multiplications per recorded factor (three to weigh it, four over all
+//! halvings), `L + 2` reductions of one or two elements and one of at most [`CHECK_BASE`]
+//! shadow products, and `2L + 5` rounds under GRR (`3L + 8` under DN07) with
+//! `L = ⌈log2(M / CHECK_BASE)⌉` for `M` recorded factors and bits (plus a dealing round for
+//! the secrets under dealt randomness) — where the previous (Chida-only) check cost one more
+//! multiplication per factor and 5 rounds under GRR.
 //!
 //! Random bits are checked as `b² = b` through the same combination, so dealt bits (XOR) and
 //! bits from the squaring trick alike are verified; masking integers for comparisons and
-//! truncation are, under this level, built from such bits (a dealt integer could not be checked
-//! to lie in its range, and one out of range would silently flip results).
+//! truncation are, under this level with dealt randomness, built from such bits (a dealt
+//! integer could not be checked to lie in its range, and one out of range would silently flip
+//! results); PRSS integers are in range by construction ([`super::prss`]) and used as they are.
 //!
 //! # When the check runs
 //!
@@ -57,12 +84,16 @@
 //! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
 //! updates (`worker/src/jobs.rs`).
 //!
-//! Under [`Randomness::Prss`](super::Randomness) random values and doubles come from PRSS
+//! Under [`Randomness::Prss`](super::Randomness) random values, masks and doubles come from PRSS
 //! (sound here, see [`super::prss`]) and comparisons keep the field path with checked bits (the
 //! edaBits path runs in GF(2^8), outside this check). Owners' inputs (consistent shares,
 //! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
 //! input rules by their callers. Naming the cheating party is not attempted (see
 //! [`Engine::as_integrity`]'s comment).
+
+mod compress;
+
+pub use compress::CHECK_BASE;
 
 use super::{Engine, SecurityLevel};
 use crate::error::{MpcError, Result};
@@ -134,8 +165,9 @@ impl<N: Network, F: Field> Engine<N, F> {
     }
 
     /// Checks every product and random bit since the last check (see the module doc): does
-    /// nothing in a semi-honest session or when nothing is pending; otherwise about four
-    /// multiplication rounds and two openings, whatever the number of products. Fails with
+    /// nothing in a semi-honest session or when nothing is pending; otherwise
+    /// `2 ⌈log2(M / CHECK_BASE)⌉ + 5` rounds under GRR for `M` recorded factors and bits, and
+    /// about seven local multiplications per factor. Fails with
     /// [`MpcError::IntegrityCheckFailed`] when some party deviated.
     pub async fn verify(&mut self) -> Result<()> {
         if !self.malicious() || self.pending.is_empty() {
@@ -148,60 +180,26 @@ impl<N: Network, F: Field> Engine<N, F> {
             widths,
             bits,
         } = std::mem::take(&mut self.pending);
-        let (factors, nbits) = (x.len(), bits.len());
-        self.reserve(factors + nbits + 5, 0).await?;
-        let secrets = self.random(3).await?.into_shares();
-        let (r, s, coin) = (secrets[0], secrets[1], secrets[2]);
+        let base = self.check_base;
+        let halvings = compress::halvings(x.len() + bits.len(), base);
+        // Doubles for DN07: two per halving, the last claim's shadows, Z and Z·s.
+        self.reserve(2 * halvings + base + 4, 0).await?;
+        let secrets = self.random(halvings + 3).await?.into_shares();
+        let (r, s, coins) = (secrets[0], secrets[1], &secrets[2..]);
 
-        // 1. Shadow products r·x and the bits' squares, in one batch.
-        let left: Vec<F> = std::iter::repeat_n(r, factors)
-            .chain(bits.iter().copied())
-            .collect();
-        let right: Vec<F> = x.into_iter().chain(bits.iter().copied()).collect();
-        let shadow = self
-            .reduce(left.len(), || {
-                left.iter().zip(&right).map(|(&a, &b)| a * b).collect()
-            })
-            .await?;
-        drop((left, right));
-        let (w, squares) = shadow.split_at(factors);
+        // 1. One inner-product claim, once every error above is fixed.
+        let rho = self.open_raw(&[coins[0]], self.params.t()).await?[0];
+        let (mut xs, mut ys, mut z) = compress::combine(x, y, &u, &widths, bits, rho);
+        drop(u);
 
-        // 2. The public coin, once every error above is fixed.
-        let rho = self.open_raw(&[coin], self.params.t()).await?[0];
-
-        // 3. Z = Σ α_k Σ_i w_ki y_ki + r (Σ β_j (q_j − b_j) − Σ α_k u_k), one reduction.
-        let mut alpha = rho;
-        let mut combined = F::zero(); // Σ β_j (q_j − b_j) − Σ α_k u_k, local and linear
-        let mut z_local = F::zero();
-        let (mut at, mut k) = (0usize, 0usize);
-        for &(count, width) in &widths {
-            for _ in 0..count {
-                let sum: F = (at..at + width).map(|i| w[i] * y[i]).sum();
-                z_local += alpha * sum;
-                combined -= alpha * u[k];
-                alpha *= rho;
-                at += width;
-                k += 1;
-            }
+        // 2. Halve it down to at most `base` elements.
+        for &coin in &coins[1..] {
+            (xs, ys, z) = self.halve(xs, ys, z, coin).await?;
         }
-        for (q, b) in squares.iter().zip(&bits) {
-            combined += alpha * (*q - *b);
-            alpha *= rho;
-        }
-        z_local += r * combined;
-        let z = self.reduce(1, || vec![z_local]).await?[0];
+        debug_assert!(xs.len() <= base.max(1));
 
-        // 4. Z·s, opened with all n shares.
-        let zs = self.reduce(1, || vec![z * s]).await?;
-        let opened = self.open_raw(&zs, self.params.t()).await?;
-        if opened[0].is_zero() {
-            Ok(())
-        } else {
-            Err(MpcError::IntegrityCheckFailed {
-                check: "multiplication",
-                party: None,
-            })
-        }
+        // 3. Chida's check of the last claim.
+        self.check_last_claim(&xs, &ys, z, r, s).await
     }
 
     /// Under the malicious level, an opening's inconsistent shares are an integrity failure;

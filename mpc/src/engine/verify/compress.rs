@@ -1,0 +1,192 @@
+//! The malicious check's three steps on one inner-product claim (see `verify.rs` for the
+//! argument): [`combine`] turns every recorded product and random bit into one claim
+//! `<X, Y> = z` with a public random `ρ`; [`Engine::halve`] halves the claim's length with one
+//! reduction of two sums of products and one public coin (Goyal, Song, Zhu, CRYPTO 2020, §6.2,
+//! compression factor 2); [`Engine::check_last_claim`] checks the short claim left with a
+//! secret random `[r]` (Chida et al., CRYPTO 2018, Protocol 3.1). Nothing here opens anything
+//! but public coins and the final `Z·s`.
+
+use crate::engine::Engine;
+use crate::error::{MpcError, Result};
+use crate::field::Field;
+use crate::net::Network;
+
+/// Claims at most this long are checked directly (one shadow product an element) instead of
+/// being halved again: each halving costs two rounds, a shadow product only its share of one
+/// batch, so below about a thousand elements halving saves nothing worth its rounds.
+pub const CHECK_BASE: usize = 1024;
+
+/// How many halvings take a claim of `len` elements down to at most `base`.
+pub(super) fn halvings(len: usize, base: usize) -> usize {
+    let (mut len, mut count) = (len, 0);
+    while len > base.max(1) {
+        len = len.div_ceil(2);
+        count += 1;
+    }
+    count
+}
+
+/// The inner-product claim `<X, Y> = z` of every recorded sum of products (`x`, `y` flattened,
+/// `u` their results, `widths` their runs of `(count, width)`) and every random bit (`b·b = b`),
+/// weighted by `α = ρ, ρ², ...`. Reuses `x` and `y` for `X` and `Y`. All local.
+pub(super) fn combine<F: Field>(
+    mut x: Vec<F>,
+    mut y: Vec<F>,
+    u: &[F],
+    widths: &[(usize, usize)],
+    bits: Vec<F>,
+    rho: F,
+) -> (Vec<F>, Vec<F>, F) {
+    let mut alpha = rho;
+    let mut z = F::zero();
+    let (mut at, mut k) = (0usize, 0usize);
+    for &(count, width) in widths {
+        for _ in 0..count {
+            for v in &mut x[at..at + width] {
+                *v *= alpha;
+            }
+            z += alpha * u[k];
+            alpha *= rho;
+            at += width;
+            k += 1;
+        }
+    }
+    x.reserve(bits.len());
+    y.reserve(bits.len());
+    for b in bits {
+        let weighted = alpha * b;
+        x.push(weighted);
+        y.push(b);
+        z += weighted;
+        alpha *= rho;
+    }
+    (x, y, z)
+}
+
+/// `H(c)` for the degree-2 polynomial through `(1, h1), (2, h2), (3, h3)` (Lagrange).
+fn through_three<F: Field>(h: [F; 3], c: F) -> F {
+    let one = F::one();
+    let two = one + one;
+    let half = two.inverse().expect("2 is invertible in an odd field");
+    let (c1, c2, c3) = (c - one, c - two, c - two - one);
+    h[0] * c2 * c3 * half - h[1] * c1 * c3 + h[2] * c1 * c2 * half
+}
+
+impl<N: Network, F: Field> Engine<N, F> {
+    /// One halving of the claim `<x, y> = z`: `[<x1, y1>]` and `[<2 x2 − x1, 2 y2 − y1>]` in
+    /// one reduction, then the public `coin` opened, then the folded claim (half the length).
+    pub(super) async fn halve(
+        &mut self,
+        mut x: Vec<F>,
+        mut y: Vec<F>,
+        z: F,
+        coin: F,
+    ) -> Result<(Vec<F>, Vec<F>, F)> {
+        if x.len() % 2 == 1 {
+            x.push(F::zero());
+            y.push(F::zero());
+        }
+        let half = x.len() / 2;
+        let (x1, x2) = x.split_at(half);
+        let (y1, y2) = y.split_at(half);
+        let local = || {
+            let (mut h1, mut h3) = (F::zero(), F::zero());
+            for i in 0..half {
+                h1 += x1[i] * y1[i];
+                let f3 = x2[i] + x2[i] - x1[i];
+                let g3 = y2[i] + y2[i] - y1[i];
+                h3 += f3 * g3;
+            }
+            vec![h1, h3]
+        };
+        let h = self.reduce(2, local).await?;
+        let (h1, h3) = (h[0], h[1]);
+        let c = self.open_raw(&[coin], self.params.t()).await?[0];
+        let step = c - F::one();
+        for v in [&mut x, &mut y] {
+            let (low, high) = v.split_at_mut(half);
+            for (l, &h) in low.iter_mut().zip(high.iter()) {
+                *l += step * (h - *l);
+            }
+            v.truncate(half);
+        }
+        Ok((x, y, through_three([h1, z - h1, h3], c)))
+    }
+
+    /// Chida's check of the claim `<x, y> = z` with secret random `r`, `s`: `[w] = [r]·[x]`,
+    /// `[Z] = <w, y> − r·z`, and `[Z·s]` opened with every share; zero or an abort.
+    pub(super) async fn check_last_claim(
+        &mut self,
+        x: &[F],
+        y: &[F],
+        z: F,
+        r: F,
+        s: F,
+    ) -> Result<()> {
+        let w = self
+            .reduce(x.len(), || x.iter().map(|&v| r * v).collect())
+            .await?;
+        let local: F = w.iter().zip(y).map(|(&a, &b)| a * b).sum::<F>() - r * z;
+        let big_z = self.reduce(1, || vec![local]).await?[0];
+        let zs = self.reduce(1, || vec![big_z * s]).await?;
+        let opened = self.open_raw(&zs, self.params.t()).await?;
+        if opened[0].is_zero() {
+            Ok(())
+        } else {
+            Err(MpcError::IntegrityCheckFailed {
+                check: "multiplication",
+                party: None,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::Fr;
+
+    fn f(v: u128) -> Fr {
+        Fr::from_u128(v)
+    }
+
+    #[test]
+    fn halvings_reach_the_base() {
+        assert_eq!(halvings(0, 4), 0);
+        assert_eq!(halvings(4, 4), 0);
+        assert_eq!(halvings(5, 4), 1);
+        assert_eq!(halvings(1 << 20, 1024), 10);
+        assert_eq!(halvings((1 << 20) + 1, 1024), 11);
+        assert_eq!(halvings(7, 1), 3);
+        assert_eq!(halvings(7, 0), 3);
+    }
+
+    #[test]
+    fn combine_weights_products_and_bits() {
+        // Products 2·3 = 6 (width 1) and 1·4 + 5·6 = 34 (width 2), bit 1; rho = 7.
+        let rho = f(7);
+        let (x, y, z) = combine(
+            vec![f(2), f(1), f(5)],
+            vec![f(3), f(4), f(6)],
+            &[f(6), f(34)],
+            &[(1, 1), (1, 2)],
+            vec![f(1)],
+            rho,
+        );
+        let inner: Fr = x.iter().zip(&y).map(|(&a, &b)| a * b).sum();
+        assert_eq!(inner, z);
+        assert_eq!(x, vec![f(14), f(49), f(245), f(343)]);
+        // A wrong result breaks the claim.
+        let (x, y, z) = combine(vec![f(2)], vec![f(3)], &[f(7)], &[(1, 1)], vec![], rho);
+        assert_ne!(x[0] * y[0], z);
+    }
+
+    #[test]
+    fn the_parabola_through_three_points() {
+        // H(c) = c² + 1: 2, 5, 10 at 1, 2, 3.
+        let h = [f(2), f(5), f(10)];
+        for c in [0u128, 1, 2, 3, 4, 1000] {
+            assert_eq!(through_three(h, f(c)), f(c * c + 1));
+        }
+    }
+}
