@@ -515,6 +515,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spec_errors_are_typed() {
+        assert!(matches!(
+            JobSpec::from_toml("kind = \"lottery\"\n"),
+            Err(SpecError::Toml(_))
+        ));
+        let twice = JobSpec::from_toml(
+            "kind = \"auction\"\ndataset = \"bids\"\ngrid = [1, 2]\nparticipants = [\"a\", \"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            twice.check_participants(),
+            Err(SpecError::ParticipantTwice("a".into()))
+        );
+        let qualified = JobSpec::from_toml(
+            "kind = \"orders\"\ndataset = \"a/o\"\ngrid = [1, 2]\nparticipants = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            qualified.check_participants(),
+            Err(SpecError::QualifiedMarket("a/o".into()))
+        );
+        let JobSpec::Settlement(round) =
+            JobSpec::from_toml("kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\", \"a\"]\n")
+                .unwrap()
+        else {
+            panic!("a settlement");
+        };
+        assert_eq!(
+            round.validate(),
+            Err(crate::settlement::RoundError::FirmTwice("a".into()))
+        );
+    }
+
+    #[test]
     fn specs_parse_and_refuse_typos() {
         let spec = JobSpec::from_toml("kind = \"statistics\"\nquery = \"SELECT SUM(x) FROM t\"\n")
             .unwrap();

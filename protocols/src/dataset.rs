@@ -696,6 +696,33 @@ fn infer_schema(headers: &[String], rows: &[(u64, Vec<String>)]) -> Schema {
 mod tests {
     use super::*;
 
+    #[test]
+    fn cell_errors_are_typed() {
+        let int = ColumnType::Integer { bits: 16 };
+        assert_eq!(
+            encode_cell("abc", &int),
+            Err(CellError::NotInteger("'abc'".into()))
+        );
+        assert_eq!(
+            encode_cell("99999999", &int),
+            Err(CellError::IntegerRange {
+                cell: "'99999999'".into(),
+                bits: 16
+            })
+        );
+        assert_eq!(
+            encode_cell("", &ColumnType::Identifier),
+            Err(CellError::EmptyIdentifier)
+        );
+        let domain = ColumnType::Categorical {
+            domain: vec!["a".into()],
+        };
+        assert!(matches!(
+            encode_cell("b", &domain),
+            Err(CellError::OutsideDomain { values: 1, .. })
+        ));
+    }
+
     fn parse(text: &str, schema: Option<&Schema>) -> Result<Table, DatasetError> {
         read_csv(text.as_bytes(), "payroll.csv", schema)
     }

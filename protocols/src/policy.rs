@@ -491,6 +491,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn policy_errors_are_typed_by_clause() {
+        let refused = |text: &str| Policy::from_toml(text).unwrap_err();
+        assert_eq!(
+            refused("forbid_functions = [\"MAXX\"]"),
+            PolicyError::UnknownFunction("MAXX".into())
+        );
+        assert_eq!(
+            refused("p_percent = 0"),
+            PolicyError::NotPercent {
+                clause: "p_percent",
+                value: 0
+            }
+        );
+        assert_eq!(
+            refused("max_epsilon = -1.0"),
+            PolicyError::NotPositive {
+                clause: "max_epsilon",
+                value: -1.0
+            }
+        );
+        assert_eq!(
+            refused("dominance_owners = 0"),
+            PolicyError::NoDominanceOwners
+        );
+        assert!(matches!(refused("min_owner = 3"), PolicyError::Toml(_)));
+    }
+
+    #[test]
     fn defaults_allow_and_clauses_refuse_by_name() {
         let recipients = vec!["analyst".to_string()];
         let job = Use {
