@@ -50,7 +50,8 @@ use crate::attempt::{MeshEpoch, WorkerAnswer};
 use crate::jobs::{Finish, JobStore};
 use crate::keys::Identity;
 use crate::ledger::{
-    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, Pending, WorkerSignature,
+    Entry, EntryBody, JobRequest, JobStatus, JobSubmitted, Ledger, LedgerError, Pending,
+    WorkerSignature,
 };
 use crate::machine::{Action, AfterShort, Attempt, Dispatch, Step, after_short_round};
 use crate::outcome::job_outcome;
@@ -111,20 +112,57 @@ fn default_job_timeout() -> u64 {
 
 impl CoordinatorConfig {
     /// Reads a configuration and resolves its paths against the file's folder.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, crate::roster::ConfigError> {
         crate::roster::load_config(path, |c: &mut Self| {
             vec![&mut c.roster, &mut c.identity, &mut c.data_dir]
         })
     }
 }
 
-/// Why the coordinator could not start.
+/// Why the coordinator could not start; each names the file, folder or address at fault.
 #[derive(Debug, thiserror::Error)]
-#[error("coordinator: {0}")]
-pub struct NodeError(pub String);
-
-fn err(e: impl std::fmt::Display) -> NodeError {
-    NodeError(e.to_string())
+pub enum NodeError {
+    /// The configuration file could not be loaded.
+    #[error("coordinator: {0}")]
+    Config(#[from] crate::roster::ConfigError),
+    /// The roster file could not be loaded.
+    #[error("coordinator: {0}")]
+    Roster(#[from] crate::roster::RosterError),
+    /// The key file could not be read.
+    #[error("coordinator: {}: {source}", path.display())]
+    Identity {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: mpc::identity::IdentityError,
+    },
+    /// The key file holds another key than the roster's coordinator key.
+    #[error("coordinator: {} holds key {}, but the roster names the coordinator's key {}", path.display(), held.fingerprint(), listed.fingerprint())]
+    WrongKey {
+        /// The key file.
+        path: PathBuf,
+        /// The key it holds.
+        held: mpc::identity::PublicKey,
+        /// The key the roster lists.
+        listed: mpc::identity::PublicKey,
+    },
+    /// The data folder could not be made private.
+    #[error("coordinator: {}: {source}", path.display())]
+    DataDir {
+        /// The folder or file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The job queue could not be opened.
+    #[error("coordinator: {0}")]
+    Jobs(#[from] crate::jobs::JobStoreError),
+    /// The ledger file could not be opened.
+    #[error("coordinator: {0}")]
+    Ledger(#[from] LedgerError),
+    /// The control-plane endpoint could not be set up.
+    #[error("coordinator: {0}")]
+    Endpoint(#[from] transport::TransportError),
 }
 
 fn now_ms() -> u64 {
@@ -160,30 +198,32 @@ struct State {
 
 /// Runs the coordinator configured in `config_path` until `shutdown` resolves.
 pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-    let config = CoordinatorConfig::load(config_path).map_err(NodeError)?;
-    let roster = ClusterRoster::load(&config.roster).map_err(err)?;
-    let identity = Identity::read_file(&config.identity)
-        .map_err(|e| NodeError(format!("{}: {e}", config.identity.display())))?;
+    let config = CoordinatorConfig::load(config_path)?;
+    let roster = ClusterRoster::load(&config.roster)?;
+    let identity = Identity::read_file(&config.identity).map_err(|source| NodeError::Identity {
+        path: config.identity.clone(),
+        source,
+    })?;
     if identity.public_key() != roster.coordinator.key {
-        return Err(NodeError(format!(
-            "{} holds key {}, but the roster names the coordinator's key {}",
-            config.identity.display(),
-            identity.public_key().fingerprint(),
-            roster.coordinator.key.fingerprint()
-        )));
+        return Err(NodeError::WrongKey {
+            path: config.identity.clone(),
+            held: identity.public_key(),
+            listed: roster.coordinator.key,
+        });
     }
     // The job queue and the ledger: readable by this user only.
-    crate::files::private_dir(&config.data_dir).map_err(err)?;
-    let jobs = JobStore::open(&config.data_dir).map_err(err)?;
-    crate::files::restrict(&config.data_dir.join("jobs.redb")).map_err(err)?;
+    let private = |path: PathBuf| move |source| NodeError::DataDir { path, source };
+    crate::files::private_dir(&config.data_dir).map_err(private(config.data_dir.clone()))?;
+    let jobs = JobStore::open(&config.data_dir)?;
+    let queue = config.data_dir.join("jobs.redb");
+    crate::files::restrict(&queue).map_err(private(queue.clone()))?;
     let ledger = if Ledger::path_in(&config.data_dir).exists() {
-        Some(Ledger::open(&config.data_dir, &roster.ledger_roster()).map_err(err)?)
+        Some(Ledger::open(&config.data_dir, &roster.ledger_roster())?)
     } else {
         None
     };
     let address = roster.coordinator.address;
-    let endpoint =
-        transport::server_endpoint(&identity, address, &client_keys(&roster)).map_err(err)?;
+    let endpoint = transport::server_endpoint(&identity, address, &client_keys(&roster))?;
     let state = Arc::new(State {
         identity,
         roster: RwLock::new(roster),

@@ -15,7 +15,7 @@ use mpc::{Field as _, Fr};
 use sha2::{Digest, Sha512};
 
 use crate::api::JobReport;
-use crate::ledger::{JobOutcome, JobOutput, JobStatus};
+use crate::ledger::{JobOutcome, JobOutput, JobStatus, OutcomeProblem};
 use crate::roster::ClusterRoster;
 
 /// Domain of the public result's digest.
@@ -48,10 +48,10 @@ pub fn job_outcome(
     status: JobStatus,
     report: Option<&JobReport>,
     roster: &ClusterRoster,
-) -> Result<JobOutcome, String> {
+) -> Result<JobOutcome, OutcomeError> {
     let mut outputs = Vec::new();
     if status == JobStatus::Done {
-        let report = report.ok_or("a finished job without a report")?;
+        let report = report.ok_or(OutcomeError::NoReport { job })?;
         let digest = public_digest(&report.public);
         outputs.push(JobOutput {
             name: "result".into(),
@@ -62,16 +62,14 @@ pub fn job_outcome(
         for out in &report.outputs {
             let key = roster
                 .client(&out.recipient)
-                .ok_or_else(|| format!("output recipient {:?} is not registered", out.recipient))?
+                .ok_or_else(|| OutcomeError::UnknownRecipient(out.recipient.clone()))?
                 .key;
             if !out.labels.is_empty() && out.labels.len() != out.commitments.len() {
-                return Err(format!(
-                    "output {}/{} has {} labels for {} values",
-                    out.recipient,
-                    out.name,
-                    out.labels.len(),
-                    out.commitments.len()
-                ));
+                return Err(OutcomeError::Labels {
+                    output: format!("{}/{}", out.recipient, out.name),
+                    labels: out.labels.len(),
+                    values: out.commitments.len(),
+                });
             }
             for (i, c) in out.commitments.iter().enumerate() {
                 outputs.push(JobOutput {
@@ -91,6 +89,33 @@ pub fn job_outcome(
     };
     outcome.check()?;
     Ok(outcome)
+}
+
+/// Why a job's report cannot become an outcome entry ([`job_outcome`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeError {
+    /// The job is done but no report was kept.
+    #[error("job {job} finished without a report")]
+    NoReport {
+        /// The job.
+        job: u64,
+    },
+    /// An output goes to a name the roster does not register.
+    #[error("output recipient {0:?} is not registered")]
+    UnknownRecipient(String),
+    /// An output's labels do not match its values.
+    #[error("output {output} has {labels} labels for {values} values")]
+    Labels {
+        /// `recipient/name`.
+        output: String,
+        /// Labels given.
+        labels: usize,
+        /// Values given.
+        values: usize,
+    },
+    /// The outcome built is malformed.
+    #[error(transparent)]
+    Malformed(#[from] OutcomeProblem),
 }
 
 #[cfg(test)]

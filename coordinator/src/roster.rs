@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mpc::identity::PublicKey;
 use serde::{Deserialize, Serialize};
@@ -58,16 +58,14 @@ impl std::fmt::Display for Caller {
 /// Checks a client name: 1-64 letters, digits, `-`, `_` or `.`, and not a reserved name (the
 /// coordinator's and the workers', in any case: `coordinator`, `worker`, `worker3`,
 /// `worker-3`, `worker_3`), so that no client can pass for a node in messages or logs.
-pub fn check_client_name(name: &str) -> Result<(), String> {
+pub fn check_client_name(name: &str) -> Result<(), ClientNameError> {
     if name.is_empty()
         || name.len() > 64
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        return Err(format!(
-            "client name '{name}' must be 1-64 letters, digits, '-', '_' or '.'"
-        ));
+        return Err(ClientNameError::Malformed(name.to_owned()));
     }
     let lower = name.to_ascii_lowercase();
     let worker_like = lower
@@ -75,11 +73,92 @@ pub fn check_client_name(name: &str) -> Result<(), String> {
         .map(|rest| rest.trim_start_matches(['-', '_', '.']))
         .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()));
     if lower == "coordinator" || worker_like {
-        return Err(format!(
-            "client name '{name}' is reserved for the cluster's nodes"
-        ));
+        return Err(ClientNameError::Reserved(name.to_owned()));
     }
     Ok(())
+}
+
+/// Why a client name is refused ([`check_client_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientNameError {
+    /// Empty, too long, or a character outside letters, digits, `-`, `_` and `.`.
+    #[error("client name '{0}' must be 1-64 letters, digits, '-', '_' or '.'")]
+    Malformed(String),
+    /// The name of a node (`coordinator`, `worker3`, ...).
+    #[error("client name '{0}' is reserved for the cluster's nodes")]
+    Reserved(String),
+}
+
+/// Why a cluster roster cannot be used ([`ClusterRoster::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterProblem {
+    /// Worker ids are not `0..n` in order.
+    #[error("worker ids must be 0..n in order; entry {entry} has id {id}")]
+    WorkerOrder {
+        /// The position in the list.
+        entry: usize,
+        /// The id written there.
+        id: u16,
+    },
+    /// What the ledger's roster refuses (threshold, repeated workers or clients).
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::RosterProblem),
+    /// A worker holds the coordinator's key.
+    #[error("worker {worker} has the coordinator's key {}", key.fingerprint())]
+    WorkerHasCoordinatorKey {
+        /// The worker.
+        worker: u16,
+        /// The key.
+        key: PublicKey,
+    },
+    /// A client's name is malformed or reserved.
+    #[error(transparent)]
+    ClientName(#[from] ClientNameError),
+    /// Two clients have one name.
+    #[error("client name '{0}' appears twice")]
+    ClientTwice(String),
+    /// Two clients have one key.
+    #[error("clients '{first}' and '{second}' have the same key {}", key.fingerprint())]
+    SharedClientKey {
+        /// The earlier client.
+        first: String,
+        /// The later client.
+        second: String,
+        /// The key.
+        key: PublicKey,
+    },
+    /// A client holds the coordinator's key.
+    #[error("client '{0}' has the coordinator's key")]
+    ClientHasCoordinatorKey(String),
+    /// A client holds a worker's key.
+    #[error("client '{client}' has worker {worker}'s key")]
+    ClientHasWorkerKey {
+        /// The client.
+        client: String,
+        /// The worker.
+        worker: u16,
+    },
+}
+
+/// Why a node's configuration file could not be loaded ([`load_config`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration (unknown keys included).
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error, with line and column.
+        source: toml::de::Error,
+    },
 }
 
 /// The coordinator's entry.
@@ -138,72 +217,88 @@ pub struct RosterError {
     /// The file.
     pub file: String,
     /// What is wrong.
-    pub reason: String,
+    #[source]
+    pub reason: RosterFault,
+}
+
+/// What is wrong with a roster file ([`RosterError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RosterFault {
+    /// Reading or writing the file failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is not a roster in TOML.
+    #[error(transparent)]
+    Parse(#[from] toml::de::Error),
+    /// The roster could not be written as TOML.
+    #[error(transparent)]
+    Serialize(#[from] toml::ser::Error),
+    /// The roster parses but cannot be used.
+    #[error(transparent)]
+    Invalid(#[from] RosterProblem),
 }
 
 impl ClusterRoster {
     /// Reads and validates a roster file.
     pub fn load(path: &Path) -> Result<Self, RosterError> {
-        let err = |reason: String| RosterError {
+        let err = |reason: RosterFault| RosterError {
             file: path.display().to_string(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let roster: ClusterRoster = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        roster.validate().map_err(err)?;
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.into()))?;
+        let roster: ClusterRoster = toml::from_str(&text).map_err(|e| err(e.into()))?;
+        roster.validate().map_err(|e| err(e.into()))?;
         Ok(roster)
     }
 
     /// Writes the roster (atomically: a temporary file renamed over the old one).
     pub fn save(&self, path: &Path) -> Result<(), RosterError> {
-        let err = |reason: String| RosterError {
+        let err = |reason: RosterFault| RosterError {
             file: path.display().to_string(),
             reason,
         };
-        let text = toml::to_string_pretty(self).map_err(|e| err(e.to_string()))?;
+        let text = toml::to_string_pretty(self).map_err(|e| err(e.into()))?;
         let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| err(e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| err(e.to_string()))
+        std::fs::write(&tmp, text).map_err(|e| err(e.into()))?;
+        std::fs::rename(&tmp, path).map_err(|e| err(e.into()))
     }
 
     /// Checks ids are `0..n` in order, `2t < n`, worker keys distinct, and every client: a
     /// valid, unreserved name ([`check_client_name`]) held by no other client, and a key held
     /// by no other client, worker or the coordinator.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RosterProblem> {
         for (i, w) in self.workers.iter().enumerate() {
             if w.id as usize != i {
-                return Err(format!(
-                    "worker ids must be 0..n in order; entry {i} has id {}",
-                    w.id
-                ));
+                return Err(RosterProblem::WorkerOrder { entry: i, id: w.id });
             }
         }
         self.ledger_roster().validate()?;
         if let Some(w) = self.workers.iter().find(|w| w.key == self.coordinator.key) {
-            return Err(format!(
-                "worker {} has the coordinator's key {}",
-                w.id,
-                w.key.fingerprint()
-            ));
+            return Err(RosterProblem::WorkerHasCoordinatorKey {
+                worker: w.id,
+                key: w.key,
+            });
         }
         for (i, c) in self.clients.iter().enumerate() {
             check_client_name(&c.name)?;
             if self.clients[..i].iter().any(|o| o.name == c.name) {
-                return Err(format!("client name '{}' appears twice", c.name));
+                return Err(RosterProblem::ClientTwice(c.name.clone()));
             }
             if let Some(o) = self.clients[..i].iter().find(|o| o.key == c.key) {
-                return Err(format!(
-                    "clients '{}' and '{}' have the same key {}",
-                    o.name,
-                    c.name,
-                    c.key.fingerprint()
-                ));
+                return Err(RosterProblem::SharedClientKey {
+                    first: o.name.clone(),
+                    second: c.name.clone(),
+                    key: c.key,
+                });
             }
             if c.key == self.coordinator.key {
-                return Err(format!("client '{}' has the coordinator's key", c.name));
+                return Err(RosterProblem::ClientHasCoordinatorKey(c.name.clone()));
             }
             if let Some(w) = self.workers.iter().find(|w| w.key == c.key) {
-                return Err(format!("client '{}' has worker {}'s key", c.name, w.id));
+                return Err(RosterProblem::ClientHasWorkerKey {
+                    client: c.name.clone(),
+                    worker: w.id,
+                });
             }
         }
         Ok(())
@@ -276,9 +371,15 @@ impl ClusterRoster {
 pub fn load_config<T: serde::de::DeserializeOwned>(
     path: &Path,
     paths: impl FnOnce(&mut T) -> Vec<&mut std::path::PathBuf>,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut config: T = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut config: T = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
     let base = path.parent().unwrap_or(Path::new("."));
     for p in paths(&mut config) {
         if p.is_relative() {
@@ -338,12 +439,16 @@ mod tests {
             "WORKER_12",
         ] {
             let err = check_client_name(name).unwrap_err();
-            assert!(err.contains("reserved"), "{name}: {err}");
+            assert_eq!(err, ClientNameError::Reserved(name.into()));
+            assert!(err.to_string().contains("reserved"), "{name}: {err}");
         }
         for name in ["acme", "workers-union", "worker-bee", "coordinators"] {
             check_client_name(name).unwrap();
         }
-        assert!(check_client_name("a/b").is_err());
+        assert!(matches!(
+            check_client_name("a/b"),
+            Err(ClientNameError::Malformed(_))
+        ));
         assert!(check_client_name("").is_err());
     }
 
@@ -362,17 +467,28 @@ mod tests {
     fn duplicate_client_names_and_keys_are_refused() {
         let k = fresh_key(1);
         let (r, _) = roster(&[("acme", k), ("acme", fresh_key(2))]);
-        assert!(r.validate().unwrap_err().contains("appears twice"));
+        assert_eq!(
+            r.validate().unwrap_err(),
+            RosterProblem::ClientTwice("acme".into())
+        );
         let (r, _) = roster(&[("acme", k), ("beta", k)]);
-        assert!(r.validate().unwrap_err().contains("same key"));
+        assert!(r.validate().unwrap_err().to_string().contains("same key"));
         let (mut r, ids) = roster(&[]);
         r.clients.push(ClientEntry {
             name: "mallory".into(),
             key: ids[0].public_key(),
         });
-        assert!(r.validate().unwrap_err().contains("coordinator's key"));
+        assert_eq!(
+            r.validate().unwrap_err(),
+            RosterProblem::ClientHasCoordinatorKey("mallory".into())
+        );
         r.clients[0].key = ids[2].public_key();
-        assert!(r.validate().unwrap_err().contains("worker 1's key"));
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("worker 1's key")
+        );
     }
 
     #[test]

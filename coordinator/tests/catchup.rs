@@ -4,7 +4,7 @@
 //! holds is refused with the height and the reason, and the next replica is used.
 
 use coordinator::keys::Identity;
-use coordinator::ledger::catchup::{adopt, catch_up};
+use coordinator::ledger::catchup::{AdoptError, adopt, catch_up};
 use coordinator::ledger::{
     Entry, EntryBody, Hash256, Head, JobRequest, JobSubmitted, Ledger, Roster, RosterWorker,
     sign_genesis, sign_if_extends,
@@ -104,7 +104,7 @@ fn a_ledger_one_entry_short_adopts_the_replicas_entries_and_reopens_verified() {
     let dir = tempfile::tempdir().unwrap();
     let mut ledger = ledger_with(dir.path(), &chain, 5);
     // The replica sends everything from height 3 (two entries the ledger holds, one it lacks).
-    assert_eq!(adopt(&mut ledger, chain[3..].to_vec()), Ok(1));
+    assert_eq!(adopt(&mut ledger, chain[3..].to_vec()).unwrap(), 1);
     assert_eq!(ledger.head().height, 5);
     assert_eq!(ledger.head().hash, chain[5].hash());
     // On disk too: the file reopens, verified, at the replica's head.
@@ -122,18 +122,20 @@ fn entries_short_of_a_quorum_signed_by_strangers_or_forking_are_refused() {
     let head = ledger.head();
 
     let lone = c.next(&head, 3, &[(0, &c.workers[0])]);
-    let e = adopt(&mut ledger, vec![lone]).unwrap_err();
+    let e = adopt(&mut ledger, vec![lone]).unwrap_err().to_string();
     assert!(e.contains("height 3"), "{e}");
 
     let stranger = key(42);
     let forged = c.next(&head, 3, &[(0, &c.workers[0]), (1, &stranger)]);
-    let e = adopt(&mut ledger, vec![forged]).unwrap_err();
+    let e = adopt(&mut ledger, vec![forged]).unwrap_err().to_string();
     assert!(e.contains("height 3"), "{e}");
 
     // A replica whose entry at height 2 is not the coordinator's: a fork, refused by height.
     let before = Head::of(&chain[1]);
     let fork = c.next(&before, 99, &c.quorum());
     let e = adopt(&mut ledger, vec![fork]).unwrap_err();
+    assert!(matches!(e, AdoptError::Fork { height: 2 }), "{e}");
+    let e = e.to_string();
     assert!(e.contains("height 2") && e.contains("differs"), "{e}");
     assert_eq!(ledger.head().hash, head.hash, "nothing was appended");
 }

@@ -59,6 +59,14 @@ pub enum IdentityError {
         /// What is wrong.
         reason: String,
     },
+    /// A key (in a file or a string) is not the hex it should be.
+    #[error("{what}: {source}")]
+    BadHex {
+        /// The file, or "public key" for a string.
+        what: String,
+        /// What is wrong with the digits.
+        source: HexError,
+    },
     /// A signature does not verify under the key.
     #[error("signature does not verify under key {0}")]
     BadSignature(PublicKey),
@@ -245,9 +253,9 @@ impl FromStr for PublicKey {
     fn from_str(s: &str) -> Result<PublicKey, IdentityError> {
         decode_hex::<32>(s.trim())
             .map(PublicKey)
-            .map_err(|reason| IdentityError::Malformed {
+            .map_err(|source| IdentityError::BadHex {
                 what: "public key".into(),
-                reason,
+                source,
             })
     }
 }
@@ -301,7 +309,12 @@ fn parse_labelled(text: &str, label: &str, path: &Path) -> Result<[u8; 32], Iden
     };
     let mut words = text.split_whitespace();
     match (words.next(), words.next(), words.next()) {
-        (Some(l), Some(key), None) if l == label => decode_hex::<32>(key).map_err(malformed),
+        (Some(l), Some(key), None) if l == label => {
+            decode_hex::<32>(key).map_err(|source| IdentityError::BadHex {
+                what: path.display().to_string(),
+                source,
+            })
+        }
         (Some(l), Some(_), None) => Err(malformed(format!("labelled {l:?}, expected {label:?}"))),
         _ => Err(malformed(format!(
             "expected one line \"{label} <64 hex digits>\""
@@ -309,13 +322,32 @@ fn parse_labelled(text: &str, label: &str, path: &Path) -> Result<[u8; 32], Iden
     }
 }
 
+/// Why a hex string is not the fixed-size byte array it should spell.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HexError {
+    /// The string has the wrong number of digits.
+    #[error("expected {expected} hex digits, got {got}")]
+    Length {
+        /// Twice the array's size.
+        expected: usize,
+        /// The string's length.
+        got: usize,
+    },
+    /// A character is not a hex digit.
+    #[error("not hex: {0}")]
+    NotHex(#[from] hex::FromHexError),
+}
+
 #[doc(hidden)]
-pub fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], String> {
+pub fn decode_hex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     if s.len() != 2 * N {
-        return Err(format!("expected {} hex digits, got {}", 2 * N, s.len()));
+        return Err(HexError::Length {
+            expected: 2 * N,
+            got: s.len(),
+        });
     }
     let mut out = [0u8; N];
-    hex::decode_to_slice(s, &mut out).map_err(|e| format!("not hex: {e}"))?;
+    hex::decode_to_slice(s, &mut out)?;
     Ok(out)
 }
 
@@ -415,6 +447,43 @@ mod tests {
         assert_eq!(identity(1).public_key(), pk, "a seed fixes the key");
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert!("zz".parse::<PublicKey>().is_err());
+    }
+
+    #[test]
+    fn a_bad_hex_key_names_its_length_or_digit() {
+        let short = "ab".parse::<PublicKey>().unwrap_err();
+        assert!(
+            matches!(
+                &short,
+                IdentityError::BadHex {
+                    source: HexError::Length {
+                        expected: 64,
+                        got: 2
+                    },
+                    ..
+                }
+            ),
+            "{short}"
+        );
+        assert_eq!(
+            short.to_string(),
+            "public key: expected 64 hex digits, got 2"
+        );
+        let digit = "zz".repeat(32).parse::<PublicKey>().unwrap_err();
+        assert!(
+            matches!(
+                &digit,
+                IdentityError::BadHex {
+                    source: HexError::NotHex(_),
+                    ..
+                }
+            ),
+            "{digit}"
+        );
+        assert!(
+            digit.to_string().starts_with("public key: not hex: "),
+            "{digit}"
+        );
     }
 
     #[test]

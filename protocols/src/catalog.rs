@@ -114,8 +114,8 @@ pub enum JobSpec {
 
 impl JobSpec {
     /// Parses a specification.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<Self, SpecError> {
+        Ok(toml::from_str(text)?)
     }
 
     /// The kind's name, as policies list it.
@@ -177,7 +177,7 @@ impl JobSpec {
 
     /// Refuses a closed market's participant list that names an owner twice or comes with a
     /// qualified dataset name (`owner/name` already names its one owner), naming the problem.
-    pub fn check_participants(&self) -> Result<(), String> {
+    pub fn check_participants(&self) -> Result<(), SpecError> {
         let (JobSpec::Auction {
             dataset,
             participants,
@@ -196,12 +196,10 @@ impl JobSpec {
             .enumerate()
             .find_map(|(i, p)| participants[..i].contains(p).then_some(p))
         {
-            return Err(format!("participant {p:?} appears twice"));
+            return Err(SpecError::ParticipantTwice(p.clone()));
         }
         if !participants.is_empty() && dataset.contains('/') {
-            return Err(format!(
-                "dataset {dataset:?} names one owner already: a participant list needs the bare name"
-            ));
+            return Err(SpecError::QualifiedMarket(dataset.clone()));
         }
         Ok(())
     }
@@ -315,6 +313,20 @@ pub enum PublicResult {
     Orders(crate::matching::OrdersResult),
     /// Record matching's counts (and public sums).
     RecordMatch(crate::matching::RecordMatchResult),
+}
+
+/// Why a job specification is refused before anything runs.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    /// The TOML does not describe a job (unknown kind or key, wrong type), with its position.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// A closed market's participant list names an owner twice.
+    #[error("participant {0:?} appears twice")]
+    ParticipantTwice(String),
+    /// A closed market's dataset is qualified (`owner/name`) though a participant list is given.
+    #[error("dataset {0:?} names one owner already: a participant list needs the bare name")]
+    QualifiedMarket(String),
 }
 
 /// Why a job did not compute.
@@ -529,6 +541,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn spec_errors_are_typed() {
+        assert!(matches!(
+            JobSpec::from_toml("kind = \"lottery\"\n"),
+            Err(SpecError::Toml(_))
+        ));
+        let twice = JobSpec::from_toml(
+            "kind = \"auction\"\ndataset = \"bids\"\ngrid = [1, 2]\nparticipants = [\"a\", \"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            twice.check_participants(),
+            Err(SpecError::ParticipantTwice("a".into()))
+        );
+        let qualified = JobSpec::from_toml(
+            "kind = \"orders\"\ndataset = \"a/o\"\ngrid = [1, 2]\nparticipants = [\"a\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            qualified.check_participants(),
+            Err(SpecError::QualifiedMarket("a/o".into()))
+        );
+        let JobSpec::Settlement(round) =
+            JobSpec::from_toml("kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\", \"a\"]\n")
+                .unwrap()
+        else {
+            panic!("a settlement");
+        };
+        assert_eq!(
+            round.validate(),
+            Err(crate::settlement::RoundError::FirmTwice("a".into()))
+        );
+    }
+
+    #[test]
     fn specs_parse_and_refuse_typos() {
         let spec = JobSpec::from_toml("kind = \"statistics\"\nquery = \"SELECT SUM(x) FROM t\"\n")
             .unwrap();
@@ -536,11 +582,13 @@ mod tests {
         assert!(
             JobSpec::from_toml("kind = \"statistics\"\nquery = \"q\"\nepsilom = 1.0\n")
                 .unwrap_err()
+                .to_string()
                 .contains("epsilom")
         );
         assert!(
             JobSpec::from_toml("kind = \"lottery\"\n")
                 .unwrap_err()
+                .to_string()
                 .contains("lottery")
         );
     }

@@ -539,12 +539,12 @@ pub fn read_csv<R: Read>(
     for (line, fields) in &raw {
         for (c, spec) in schema.columns.iter().enumerate() {
             let text = &fields[order[c]];
-            let value = encode_cell(text, &spec.ty).map_err(|message| DatasetError::Csv {
+            let value = encode_cell(text, &spec.ty).map_err(|cell| DatasetError::Csv {
                 file: file.to_string(),
                 line: *line,
                 column: Some(order[c] + 1),
                 name: Some(spec.name.clone()),
-                message,
+                message: cell.to_string(),
             })?;
             columns[c].push(value);
         }
@@ -561,46 +561,84 @@ fn show(text: &str) -> String {
 }
 
 /// Encodes one cell; the error says what was expected.
-pub fn encode_cell(text: &str, ty: &ColumnType) -> Result<i128, String> {
+pub fn encode_cell(text: &str, ty: &ColumnType) -> Result<i128, CellError> {
     match ty {
         ColumnType::Integer { bits } => {
             let v: i128 = text
                 .parse()
-                .map_err(|_| format!("{} is not an integer", show(text)))?;
+                .map_err(|_| CellError::NotInteger(show(text)))?;
             if !mpc::field::encode::fits(v, *bits) {
-                return Err(format!(
-                    "{} is out of range for a {}-bit integer column",
-                    show(text),
-                    bits
-                ));
+                return Err(CellError::IntegerRange {
+                    cell: show(text),
+                    bits: *bits,
+                });
             }
             Ok(v)
         }
         ColumnType::Fixed { frac, bits } => {
-            let x: f64 = text
-                .parse()
-                .map_err(|_| format!("{} is not a number", show(text)))?;
-            mpc::field::encode::fixed_to_int(x, *frac, *bits)
-                .map_err(|e| format!("{}: {e} (fixed point, {frac} fractional bits)", show(text)))
+            let x: f64 = text.parse().map_err(|_| CellError::NotNumber(show(text)))?;
+            mpc::field::encode::fixed_to_int(x, *frac, *bits).map_err(|source| CellError::Fixed {
+                cell: show(text),
+                frac: *frac,
+                source,
+            })
         }
         ColumnType::Categorical { domain } => domain
             .iter()
             .position(|d| d == text)
             .map(|i| i as i128)
-            .ok_or_else(|| {
-                format!(
-                    "{} is not in the column's domain ({} values)",
-                    show(text),
-                    domain.len()
-                )
+            .ok_or_else(|| CellError::OutsideDomain {
+                cell: show(text),
+                values: domain.len(),
             }),
         ColumnType::Identifier => {
             if text.is_empty() {
-                return Err("empty identifier".into());
+                return Err(CellError::EmptyIdentifier);
             }
             Ok(hash_identifier(text))
         }
     }
+}
+
+/// Why a cell does not encode under its column's type ([`encode_cell`]); the cell is quoted
+/// (cut at 24 characters).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CellError {
+    /// Not an integer.
+    #[error("{0} is not an integer")]
+    NotInteger(String),
+    /// An integer outside the column's declared width.
+    #[error("{cell} is out of range for a {bits}-bit integer column")]
+    IntegerRange {
+        /// The cell.
+        cell: String,
+        /// The column's width.
+        bits: u32,
+    },
+    /// Not a number.
+    #[error("{0} is not a number")]
+    NotNumber(String),
+    /// A number the fixed-point encoding refuses.
+    #[error("{cell}: {source} (fixed point, {frac} fractional bits)")]
+    Fixed {
+        /// The cell.
+        cell: String,
+        /// The column's fractional bits.
+        frac: u32,
+        /// The encoder's reason.
+        source: mpc::EncodeError,
+    },
+    /// Not a value of the column's domain.
+    #[error("{cell} is not in the column's domain ({values} values)")]
+    OutsideDomain {
+        /// The cell.
+        cell: String,
+        /// Values in the domain.
+        values: usize,
+    },
+    /// An empty identifier.
+    #[error("empty identifier")]
+    EmptyIdentifier,
 }
 
 /// The identifier's hash: the first [`ID_BITS`] bits of SHA-256, as a non-negative integer.
@@ -657,6 +695,33 @@ fn infer_schema(headers: &[String], rows: &[(u64, Vec<String>)]) -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cell_errors_are_typed() {
+        let int = ColumnType::Integer { bits: 16 };
+        assert_eq!(
+            encode_cell("abc", &int),
+            Err(CellError::NotInteger("'abc'".into()))
+        );
+        assert_eq!(
+            encode_cell("99999999", &int),
+            Err(CellError::IntegerRange {
+                cell: "'99999999'".into(),
+                bits: 16
+            })
+        );
+        assert_eq!(
+            encode_cell("", &ColumnType::Identifier),
+            Err(CellError::EmptyIdentifier)
+        );
+        let domain = ColumnType::Categorical {
+            domain: vec!["a".into()],
+        };
+        assert!(matches!(
+            encode_cell("b", &domain),
+            Err(CellError::OutsideDomain { values: 1, .. })
+        ));
+    }
 
     fn parse(text: &str, schema: Option<&Schema>) -> Result<Table, DatasetError> {
         read_csv(text.as_bytes(), "payroll.csv", schema)

@@ -72,24 +72,28 @@ impl OwnedTable {
     }
 
     /// The batch of the column called `name`, or an error naming the dataset and the column.
-    pub fn column(&self, name: &str) -> Result<&Secret, String> {
+    pub fn column(&self, name: &str) -> Result<&Secret, NoColumn> {
         self.schema
             .column(name)
             .map(|(i, _)| &self.columns[i])
-            .ok_or_else(|| {
-                format!(
-                    "{}/{} has no column {name:?} (columns: {})",
-                    self.owner,
-                    self.name,
-                    self.schema
-                        .columns
-                        .iter()
-                        .map(|c| c.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+            .ok_or_else(|| NoColumn {
+                dataset: format!("{}/{}", self.owner, self.name),
+                column: name.to_owned(),
+                columns: self.schema.columns.iter().map(|c| c.name.clone()).collect(),
             })
     }
+}
+
+/// A job reads a column its input dataset does not have ([`OwnedTable::column`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{dataset} has no column {column:?} (columns: {})", columns.join(", "))]
+pub struct NoColumn {
+    /// `owner/name`.
+    pub dataset: String,
+    /// The column asked for.
+    pub column: String,
+    /// The columns it has.
+    pub columns: Vec<String>,
 }
 
 /// A secret output for one recipient: `values[i]` is labelled `labels[i]`.

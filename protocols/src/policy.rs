@@ -186,20 +186,50 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// Why a policy's TOML is refused ([`Policy::from_toml`]); each names the clause.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    /// Not TOML for a policy (an unknown clause, a wrong type), with its position.
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    /// `forbid_functions` names a function outside [`FUNCTIONS`].
+    #[error("forbid_functions: unknown function {0:?} (known: {known})", known = FUNCTIONS.join(", "))]
+    UnknownFunction(String),
+    /// A percentage clause outside 1..=100.
+    #[error("{clause} is a percentage from 1 to 100, not {value}")]
+    NotPercent {
+        /// The clause.
+        clause: &'static str,
+        /// Its value.
+        value: u32,
+    },
+    /// `dominance_owners` is zero.
+    #[error("dominance_owners counts owners: at least 1")]
+    NoDominanceOwners,
+    /// `dominance_owners` above 1 without `max_owner_share`.
+    #[error("dominance_owners is the n of the (n, k) rule: set max_owner_share (k) too")]
+    DominanceWithoutShare,
+    /// An epsilon clause that is not a positive number.
+    #[error("{clause} must be a positive number, not {value}")]
+    NotPositive {
+        /// The clause.
+        clause: &'static str,
+        /// Its value.
+        value: f64,
+    },
+}
+
 impl Policy {
     /// Parses a policy from TOML, refusing a function name outside [`FUNCTIONS`] and a
     /// `max_epsilon` that is not a positive number.
-    pub fn from_toml(text: &str) -> Result<Self, String> {
-        let policy: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
+        let policy: Policy = toml::from_str(text)?;
         if let Some(f) = policy
             .forbid_functions
             .iter()
             .find(|f| function_name(f).is_none())
         {
-            return Err(format!(
-                "forbid_functions: unknown function {f:?} (known: {})",
-                FUNCTIONS.join(", ")
-            ));
+            return Err(PolicyError::UnknownFunction(f.clone()));
         }
         for (clause, value) in [
             ("max_owner_share", policy.max_owner_share),
@@ -207,17 +237,15 @@ impl Policy {
         ] {
             if let Some(p) = value {
                 if !(1..=100).contains(&p) {
-                    return Err(format!("{clause} is a percentage from 1 to 100, not {p}"));
+                    return Err(PolicyError::NotPercent { clause, value: p });
                 }
             }
         }
         if policy.dominance_owners == 0 {
-            return Err("dominance_owners counts owners: at least 1".into());
+            return Err(PolicyError::NoDominanceOwners);
         }
         if policy.dominance_owners > 1 && policy.max_owner_share.is_none() {
-            return Err(
-                "dominance_owners is the n of the (n, k) rule: set max_owner_share (k) too".into(),
-            );
+            return Err(PolicyError::DominanceWithoutShare);
         }
         for (clause, value) in [
             ("max_epsilon", policy.max_epsilon),
@@ -225,7 +253,7 @@ impl Policy {
         ] {
             if let Some(e) = value {
                 if !(e.is_finite() && e > 0.0) {
-                    return Err(format!("{clause} must be a positive number, not {e}"));
+                    return Err(PolicyError::NotPositive { clause, value: e });
                 }
             }
         }
@@ -463,6 +491,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn policy_errors_are_typed_by_clause() {
+        let refused = |text: &str| Policy::from_toml(text).unwrap_err();
+        assert_eq!(
+            refused("forbid_functions = [\"MAXX\"]"),
+            PolicyError::UnknownFunction("MAXX".into())
+        );
+        assert_eq!(
+            refused("p_percent = 0"),
+            PolicyError::NotPercent {
+                clause: "p_percent",
+                value: 0
+            }
+        );
+        assert_eq!(
+            refused("max_epsilon = -1.0"),
+            PolicyError::NotPositive {
+                clause: "max_epsilon",
+                value: -1.0
+            }
+        );
+        assert_eq!(
+            refused("dominance_owners = 0"),
+            PolicyError::NoDominanceOwners
+        );
+        assert!(matches!(refused("min_owner = 3"), PolicyError::Toml(_)));
+    }
+
+    #[test]
     fn defaults_allow_and_clauses_refuse_by_name() {
         let recipients = vec!["analyst".to_string()];
         let job = Use {
@@ -508,6 +564,7 @@ mod tests {
         assert!(
             Policy::from_toml("min_owner = 3")
                 .unwrap_err()
+                .to_string()
                 .contains("min_owner")
         );
         let strict = Policy::from_toml("min_group_rows = 50").unwrap();
@@ -571,6 +628,7 @@ mod tests {
         assert!(
             Policy::from_toml("forbid_functions = [\"MAXX\"]")
                 .unwrap_err()
+                .to_string()
                 .contains("MAXX")
         );
         assert!(Policy::from_toml("max_epsilon = -1.0").is_err());
@@ -645,7 +703,7 @@ mod tests {
             ("p_percent = 0", "p_percent is a percentage"),
             ("max_owner_share = 101", "max_owner_share is a percentage"),
         ] {
-            let err = Policy::from_toml(text).unwrap_err();
+            let err = Policy::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(named), "{text}: {err}");
         }
         let strictest = Policy::strictest_release([

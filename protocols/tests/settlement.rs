@@ -821,9 +821,12 @@ fn job_specs_parse_and_refuse_typos() {
     let err = JobSpec::from_toml(
         "kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\"]\nacounts = \"x\"\n",
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("acounts"), "{err}");
-    let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\n").unwrap_err();
+    let err = JobSpec::from_toml("kind = \"settlement\"\nfirms = [\"a\"]\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("round"), "{err}");
     let twice =
         JobSpec::from_toml("kind = \"settlement\"\nround = \"r1\"\nfirms = [\"a\", \"a\"]\n")

@@ -104,7 +104,7 @@ fn run_op(
         }
         workload
             .verify(&inputs, &opened.0)
-            .map_err(|reason| (reason, None))
+            .map_err(|mismatch| (mismatch.to_string(), None))
     });
     let rounds = run
         .parties

@@ -46,14 +46,17 @@ const RTT_MS: [[f64; 9]; 9] = [
 ];
 
 /// The index of a site, or an error listing the known ones.
-pub fn site(name: &str) -> Result<usize, String> {
-    SITES.iter().position(|s| *s == name).ok_or_else(|| {
-        format!(
-            "unknown site '{name}' (the measured sites are {})",
-            SITES.join(", ")
-        )
-    })
+pub fn site(name: &str) -> Result<usize, UnknownSite> {
+    SITES
+        .iter()
+        .position(|s| *s == name)
+        .ok_or_else(|| UnknownSite(name.to_owned()))
 }
+
+/// A site name outside [`SITES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown site '{0}' (the measured sites are {known})", known = SITES.join(", "))]
+pub struct UnknownSite(pub String);
 
 /// The measured round-trip time from site `from` to site `to`, in milliseconds.
 pub fn rtt_ms(from: usize, to: usize) -> f64 {
@@ -78,6 +81,8 @@ mod tests {
             }
         }
         assert_eq!(site("frankfurt"), Ok(4));
-        assert!(site("aarhus").unwrap_err().contains("virginia"));
+        let err = site("aarhus").unwrap_err();
+        assert_eq!(err, UnknownSite("aarhus".into()));
+        assert!(err.to_string().contains("virginia"), "{err}");
     }
 }

@@ -141,20 +141,48 @@ impl fmt::Display for Op {
 }
 
 impl FromStr for Op {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownOp;
+    fn from_str(s: &str) -> Result<Self, UnknownOp> {
         let s = s.to_ascii_lowercase().replace('_', "");
         Op::ALL
             .into_iter()
             .find(|op| op.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Op::ALL.iter().map(|o| o.name()).collect();
-                format!(
-                    "unknown operation '{s}' (expected one of {})",
-                    names.join(", ")
-                )
-            })
+            .ok_or(UnknownOp(s))
     }
+}
+
+/// An operation name outside [`Op::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown operation '{0}' (expected one of {known})", known = Op::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "))]
+pub struct UnknownOp(pub String);
+
+/// An opened result that is not the plaintext computation's ([`Workload::verify`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// Another number of results than the workload computes.
+    #[error("expected {want} results, got {got}")]
+    Count {
+        /// Results the workload computes.
+        want: usize,
+        /// Results opened.
+        got: usize,
+    },
+    /// One element differs beyond the operation's tolerance.
+    #[error(
+        "{op} element {element} of repetition {repetition}: got {got}, plaintext gives {expected}"
+    )]
+    Value {
+        /// The operation.
+        op: Op,
+        /// The element in its batch.
+        element: usize,
+        /// The repetition.
+        repetition: usize,
+        /// The opened value.
+        got: i128,
+        /// The plaintext value.
+        expected: i128,
+    },
 }
 
 /// One operation, its batch size and how many times it runs in sequence.
@@ -248,10 +276,13 @@ impl OpWorkload {
     }
 
     /// Checks opened results against the plaintext computation; returns the first mismatch.
-    pub fn verify(&self, inputs: &Inputs, opened: &[i128]) -> Result<(), String> {
+    pub fn verify(&self, inputs: &Inputs, opened: &[i128]) -> Result<(), Mismatch> {
         let want = self.batch * self.repetitions;
         if opened.len() != want {
-            return Err(format!("expected {want} results, got {}", opened.len()));
+            return Err(Mismatch::Count {
+                want,
+                got: opened.len(),
+            });
         }
         for (i, &got) in opened.iter().enumerate() {
             let e = i % self.batch;
@@ -259,11 +290,13 @@ impl OpWorkload {
                 self.op
                     .expected(inputs.x[e], inputs.y[e], inputs.c[e], self.frac);
             if (got - expected).abs() > tolerance {
-                return Err(format!(
-                    "{} element {e} of repetition {}: got {got}, plaintext gives {expected}",
-                    self.op,
-                    i / self.batch
-                ));
+                return Err(Mismatch::Value {
+                    op: self.op,
+                    element: e,
+                    repetition: i / self.batch,
+                    got,
+                    expected,
+                });
             }
         }
         Ok(())
@@ -285,6 +318,7 @@ mod tests {
             "frobnicate"
                 .parse::<Op>()
                 .unwrap_err()
+                .to_string()
                 .contains("expected one of")
         );
     }

@@ -48,6 +48,8 @@ impl std::fmt::Display for Admission {
     }
 }
 
+impl std::error::Error for Admission {}
+
 impl Admission {
     /// The answer to the coordinator: [`Response::Behind`] (it catches the replica up and asks
     /// again) or a `Forbidden` error with the reason.
@@ -124,7 +126,7 @@ pub fn check_submission(
     chain: &[Entry],
     job: &JobSubmitted,
 ) -> Result<(), Admission> {
-    job.check().map_err(Admission::Refused)?;
+    job.check().map_err(|e| Admission::Refused(e.to_string()))?;
     let spec = JobSpec::from_toml(&job.request.spec)
         .map_err(|e| Admission::Refused(format!("job {}: spec: {e}", job.job)))?;
     let mut names = Vec::new();
@@ -154,7 +156,9 @@ pub fn check_submission(
         .map_err(|e| Admission::Refused(format!("job {}: spec: {e}", job.job)))?;
     match &spec {
         JobSpec::Settlement(round) => {
-            round.validate().map_err(Admission::Refused)?;
+            round
+                .validate()
+                .map_err(|e| Admission::Refused(e.to_string()))?;
             if !round.firms.contains(&names[0]) {
                 return refuse(format!(
                     "job {}: {} is not a firm of settlement round {:?}: only its firms may submit it",
@@ -224,7 +228,9 @@ pub fn check_run<'a>(
     let Some((_, recorded)) = submissions(chain).find(|(_, j)| j.job == job) else {
         return Err(behind(chain));
     };
-    recorded.check().map_err(Admission::Refused)?;
+    recorded
+        .check()
+        .map_err(|e| Admission::Refused(e.to_string()))?;
     if recorded.request.spec != spec || recorded.request.protocol != protocol {
         return refuse(format!(
             "job {job}: the spec or protocol asked for differs from the one its clients signed on the ledger"

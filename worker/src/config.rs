@@ -51,7 +51,7 @@ fn default_upload_expiry() -> u64 {
 
 impl WorkerConfig {
     /// Reads a configuration and resolves its paths against the file's folder.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, coordinator::roster::ConfigError> {
         coordinator::roster::load_config(path, |c: &mut Self| {
             vec![&mut c.roster, &mut c.identity, &mut c.data_dir]
         })

@@ -19,7 +19,7 @@ use mpc::{Engine, Fr, Shared};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{ExecError, JobOutput};
-use crate::store::ShareStore;
+use crate::store::{ShareStore, StoreError};
 
 pub use crate::store::UPDATE_PREFIX;
 
@@ -140,8 +140,8 @@ pub async fn settle<N: Network>(
 /// This worker's record of job `job`. A record written before job reports carried `spent`
 /// (postcard has no field names, so it does not decode as the current one) is read as it was
 /// written, with nothing spent: such a job predates privacy budgets.
-pub fn stored(store: &ShareStore, job: u64) -> Result<Option<StoredJob>, String> {
-    let Some(bytes) = store.get_job(job).map_err(|e| e.to_string())? else {
+pub fn stored(store: &ShareStore, job: u64) -> Result<Option<StoredJob>, JobRecordError> {
+    let Some(bytes) = store.get_job(job)? else {
         return Ok(None);
     };
     let whole = |r: Result<(StoredJob, &[u8]), postcard::Error>| match r {
@@ -155,10 +155,26 @@ pub fn stored(store: &ShareStore, job: u64) -> Result<Option<StoredJob>, String>
     };
     match current.or_else(|e| older().map_err(|_| e)) {
         Ok(record) => Ok(Some(record)),
-        Err(e) => Err(format!(
-            "job {job}'s record in this worker's store does not decode ({e}): it was written by an incompatible build; the job's outputs here are lost (run the job again)"
-        )),
+        Err(reason) => Err(JobRecordError::Undecodable { job, reason }),
     }
+}
+
+/// Why a job's record in this worker's store cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JobRecordError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The record's bytes are not a record this build reads.
+    #[error(
+        "job {job}'s record in this worker's store does not decode ({reason}): it was written by an incompatible build; the job's outputs here are lost (run the job again)"
+    )]
+    Undecodable {
+        /// The job.
+        job: u64,
+        /// What the decoder said (or the bytes left over).
+        reason: String,
+    },
 }
 
 /// A job record as written before [`JobReport::spent`] existed.
@@ -197,11 +213,9 @@ impl From<StoredJobV1> for StoredJob {
 /// A newer attempt of job `job` (session `session`) starts here: this worker's record of an
 /// older attempt no longer says what it computed for the job, so it is forgotten (the job's
 /// outcome will be the newer attempt's; a failed one may then name this worker rightly).
-pub fn supersede(store: &ShareStore, job: u64, session: u64) -> Result<(), String> {
+pub fn supersede(store: &ShareStore, job: u64, session: u64) -> Result<(), JobRecordError> {
     match stored(store, job)? {
-        Some(record) if record.session < session => {
-            store.delete_job(job).map_err(|e| e.to_string())
-        }
+        Some(record) if record.session < session => Ok(store.delete_job(job)?),
         _ => Ok(()),
     }
 }
@@ -210,7 +224,7 @@ pub fn supersede(store: &ShareStore, job: u64, session: u64) -> Result<(), Strin
 pub fn finish(store: &ShareStore, job: u64, session: u64, commit: bool) -> Response {
     let record = match stored(store, job) {
         Ok(r) => r,
-        Err(e) => return Response::error(ErrorKind::Internal, e),
+        Err(e) => return Response::error(ErrorKind::Internal, e.to_string()),
     };
     // The staged uploads of this attempt, whether or not the job record was written; those of
     // the job's other attempts (replaced by a later one: coordinator::attempt) are dropped.
@@ -272,7 +286,7 @@ pub fn fetch(store: &ShareStore, client: &str, job: u64) -> Response {
                 .collect(),
         ),
         Ok(None) => Response::error(ErrorKind::NotFound, format!("job {job} has no result here")),
-        Err(e) => Response::error(ErrorKind::Internal, e),
+        Err(e) => Response::error(ErrorKind::Internal, e.to_string()),
     }
 }
 
@@ -303,6 +317,11 @@ mod tests {
         assert_eq!(record.staged, ["job:3:7:0"]);
         store.put_job(4, &[0xff, 0xff, 0xff]).unwrap();
         let err = stored(&store, 4).unwrap_err();
+        assert!(
+            matches!(err, JobRecordError::Undecodable { job: 4, .. }),
+            "{err}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("job 4") && err.contains("run the job again"),
             "{err}"

@@ -12,7 +12,7 @@
 //! `quorate identity new` is accepted without a restart.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -30,53 +30,102 @@ use crate::store::ShareStore;
 /// How often unfinished uploads are checked for expiry.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(30);
 
-/// Why a worker could not start or stopped.
+/// Why a worker could not start or stopped; each names the file, folder or id at fault.
 #[derive(Debug, thiserror::Error)]
-#[error("worker: {0}")]
-pub struct NodeError(pub String);
-
-fn err(e: impl std::fmt::Display) -> NodeError {
-    NodeError(e.to_string())
+pub enum NodeError {
+    /// The configuration file could not be loaded.
+    #[error("worker: {0}")]
+    Config(#[from] coordinator::roster::ConfigError),
+    /// The roster file could not be loaded.
+    #[error("worker: {0}")]
+    Roster(#[from] coordinator::roster::RosterError),
+    /// The configured id is not a worker of the roster.
+    #[error("worker: worker id {id} is not in the roster ({workers} workers)")]
+    NotInRoster {
+        /// The configured id.
+        id: u16,
+        /// Workers the roster lists.
+        workers: usize,
+    },
+    /// The key file could not be read.
+    #[error("worker: {}: {source}", path.display())]
+    Identity {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        source: mpc::identity::IdentityError,
+    },
+    /// The key file holds another key than the roster lists for this worker.
+    #[error("worker: {} holds key {}, but the roster lists worker {id} with key {}", path.display(), held.fingerprint(), listed.fingerprint())]
+    WrongKey {
+        /// The key file.
+        path: PathBuf,
+        /// The key it holds.
+        held: mpc::identity::PublicKey,
+        /// This worker's id.
+        id: u16,
+        /// The key the roster lists.
+        listed: mpc::identity::PublicKey,
+    },
+    /// The data folder could not be made private.
+    #[error("worker: {}: {source}", path.display())]
+    DataDir {
+        /// The folder or file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The share store could not be opened or recovered.
+    #[error("worker: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The ledger replica could not be opened.
+    #[error("worker: ledger replica in {}: {source}", dir.display())]
+    Replica {
+        /// The data folder.
+        dir: PathBuf,
+        /// Why.
+        source: crate::replica::ReplicaError,
+    },
+    /// The control-plane endpoint could not be set up.
+    #[error("worker: {0}")]
+    Endpoint(#[from] transport::TransportError),
 }
 
 /// Runs the worker configured in `config_path` until `shutdown` resolves.
 pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
-    let config = WorkerConfig::load(config_path).map_err(NodeError)?;
-    let roster = ClusterRoster::load(&config.roster).map_err(err)?;
+    let config = WorkerConfig::load(config_path)?;
+    let roster = ClusterRoster::load(&config.roster)?;
     let me = roster
         .workers
         .get(config.id as usize)
-        .ok_or_else(|| {
-            NodeError(format!(
-                "worker id {} is not in the roster ({} workers)",
-                config.id,
-                roster.workers.len()
-            ))
+        .ok_or(NodeError::NotInRoster {
+            id: config.id,
+            workers: roster.workers.len(),
         })?
         .clone();
-    let identity = Identity::read_file(&config.identity)
-        .map_err(|e| NodeError(format!("{}: {e}", config.identity.display())))?;
+    let identity = Identity::read_file(&config.identity).map_err(|source| NodeError::Identity {
+        path: config.identity.clone(),
+        source,
+    })?;
     if identity.public_key() != me.key {
-        return Err(NodeError(format!(
-            "{} holds key {}, but the roster lists worker {} with key {}",
-            config.identity.display(),
-            identity.public_key().fingerprint(),
-            me.id,
-            me.key.fingerprint()
-        )));
+        return Err(NodeError::WrongKey {
+            path: config.identity.clone(),
+            held: identity.public_key(),
+            id: me.id,
+            listed: me.key,
+        });
     }
     // Shares, outputs and the ledger replica: readable by this user only.
-    let private = |e: std::io::Error| NodeError(format!("{}: {e}", config.data_dir.display()));
-    coordinator::files::private_dir(&config.data_dir).map_err(private)?;
-    let store = ShareStore::open(&config.data_dir).map_err(err)?;
-    coordinator::files::restrict(&config.data_dir.join("shares.redb")).map_err(private)?;
+    let private = |path: PathBuf| move |source| NodeError::DataDir { path, source };
+    coordinator::files::private_dir(&config.data_dir).map_err(private(config.data_dir.clone()))?;
+    let store = ShareStore::open(&config.data_dir)?;
+    let shares = config.data_dir.join("shares.redb");
+    coordinator::files::restrict(&shares).map_err(private(shares.clone()))?;
     let replica =
         crate::replica::Replica::open(config.data_dir.clone(), me.id, identity.clone(), &roster)
-            .map_err(|e| {
-                NodeError(format!(
-                    "ledger replica in {}: {e}",
-                    config.data_dir.display()
-                ))
+            .map_err(|source| NodeError::Replica {
+                dir: config.data_dir.clone(),
+                source,
             })?;
     let roster = Arc::new(RwLock::new(roster));
     let service = Arc::new(
@@ -84,7 +133,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
             .with_ledger(replica, roster.clone())
             .with_upload_expiry(Duration::from_secs(config.upload_expiry_s)),
     );
-    let aborted = service.recover().map_err(err)?;
+    let aborted = service.recover()?;
     if aborted > 0 {
         tracing::info!(
             worker = me.id,
@@ -97,8 +146,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         &identity,
         me.address,
         &roster.read().expect("roster lock").control_keys(),
-    )
-    .map_err(err)?;
+    )?;
     tracing::info!(worker = me.id, control = %me.address, mesh = %me.mesh, "worker started");
 
     // The mesh forms in the background: uploads do not need it, jobs do.

@@ -67,6 +67,30 @@ fn signed_path(data_dir: &Path) -> PathBuf {
     data_dir.join(LEDGER_DIR).join(SIGNED_FILE)
 }
 
+/// Why a worker's ledger replica could not be opened ([`Replica::open`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The replica's ledger file is unreadable or does not verify against the roster.
+    #[error(transparent)]
+    Ledger(#[from] coordinator::ledger::LedgerError),
+    /// The record of the last signature does not decode.
+    #[error("{}: corrupt record of the last signature: {source}", path.display())]
+    CorruptSigned {
+        /// The record's file.
+        path: PathBuf,
+        /// The decoder's error.
+        source: postcard::Error,
+    },
+    /// The record of the last signature could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The record's file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
 impl Replica {
     /// Opens the replica of worker `me` under `data_dir` (none yet before genesis) with the
     /// record of what it last signed. A replica that does not verify against the roster, or a
@@ -76,22 +100,20 @@ impl Replica {
         me: u16,
         identity: Identity,
         roster: &ClusterRoster,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ReplicaError> {
         let ledger = if Ledger::path_in(&data_dir).exists() {
-            Some(Ledger::open(&data_dir, &roster.ledger_roster()).map_err(|e| e.to_string())?)
+            Some(Ledger::open(&data_dir, &roster.ledger_roster())?)
         } else {
             None
         };
         let path = signed_path(&data_dir);
         let signed = match std::fs::read(&path) {
-            Ok(bytes) => Some(postcard::from_bytes(&bytes).map_err(|e| {
-                format!(
-                    "{}: corrupt record of the last signature: {e}",
-                    path.display()
-                )
-            })?),
+            Ok(bytes) => Some(
+                postcard::from_bytes(&bytes)
+                    .map_err(|source| ReplicaError::CorruptSigned { path, source })?,
+            ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(source) => return Err(ReplicaError::Io { path, source }),
         };
         Ok(Replica {
             data_dir,
@@ -166,7 +188,7 @@ impl Replica {
                     };
                 }
                 if let Err(reason) = check_body(me, roster, store, l.entries(), &entry.body) {
-                    return refuse(reason);
+                    return refuse(reason.to_string());
                 }
                 ledger::sign_if_extends(&self.identity, me, &head, entry)
             }
@@ -265,33 +287,32 @@ fn check_body(
     store: &ShareStore,
     chain: &[Entry],
     body: &EntryBody,
-) -> Result<(), String> {
+) -> Result<(), Unvouched> {
     match body {
         EntryBody::JobOutcome(outcome) => {
-            admission::check_outcome(chain, outcome).map_err(|a| a.to_string())?;
+            admission::check_outcome(chain, outcome)?;
             let record = stored(store, outcome.job)?;
             match (&outcome.status, record) {
                 (JobStatus::Done, Some(record)) => {
                     let mine =
                         job_outcome(outcome.job, JobStatus::Done, Some(&record.report), roster)?;
                     if &mine != outcome {
-                        return Err(format!(
-                            "job {}'s outputs differ from what this worker computed",
-                            outcome.job
-                        ));
+                        return Err(Unvouched::OtherOutputs { job: outcome.job });
                     }
                     Ok(())
                 }
-                (JobStatus::Done, None) => Err(format!("job {} has no result here", outcome.job)),
+                (JobStatus::Done, None) => Err(Unvouched::NoResult { job: outcome.job }),
                 // Its last attempt here completed: an end that blames this worker is not what
                 // it saw.
                 (JobStatus::Failed { reason } | JobStatus::Refused { reason }, Some(record))
                     if named_workers(reason).contains(&me) =>
                 {
-                    Err(format!(
-                        "job {}'s outcome says worker {me} failed or refused it ({reason}), but worker {me} completed it (session {})",
-                        outcome.job, record.session
-                    ))
+                    Err(Unvouched::WronglyBlamed {
+                        job: outcome.job,
+                        me,
+                        reason: reason.clone(),
+                        session: record.session,
+                    })
                 }
                 _ => Ok(()),
             }
@@ -299,32 +320,86 @@ fn check_body(
         EntryBody::DatasetCommitted(d) => {
             let owner = roster
                 .client_by_key(&d.owner)
-                .ok_or("the dataset's owner is not registered")?;
+                .ok_or(Unvouched::UnknownOwner)?;
             let key = format!("{owner}/{}", d.name);
             // The upload its owner sealed here (crate::store::Sealed), else the current one.
-            let record = match store.sealed_of(&key).map_err(|e| e.to_string())? {
+            let record = match store.sealed_of(&key)? {
                 Some(sealed) => sealed.record,
-                None => store.get(&key).map_err(|e| e.to_string())?,
+                None => store.get(&key)?,
             };
             records(&record, d)
         }
-        EntryBody::JobSubmitted(job) => {
-            admission::check_submission(roster, chain, job).map_err(|a| a.to_string())
-        }
+        EntryBody::JobSubmitted(job) => Ok(admission::check_submission(roster, chain, job)?),
         EntryBody::Genesis(_) => Ok(()),
     }
 }
 
+/// Why this worker does not vouch for an entry's body ([`check_body`]); sent to the
+/// coordinator as the text of a `Forbidden` answer.
+#[derive(Debug, thiserror::Error)]
+enum Unvouched {
+    /// What admission refuses (a job not submitted, an outcome twice, ...).
+    #[error("{0}")]
+    Admission(#[from] admission::Admission),
+    /// The job's record here cannot be read.
+    #[error(transparent)]
+    Record(#[from] crate::jobs::JobRecordError),
+    /// The report kept here does not make an outcome.
+    #[error(transparent)]
+    Outcome(#[from] coordinator::outcome::OutcomeError),
+    /// The outcome's outputs are not what this worker computed.
+    #[error("job {job}'s outputs differ from what this worker computed")]
+    OtherOutputs {
+        /// The job.
+        job: u64,
+    },
+    /// The outcome says done, but this worker holds no result.
+    #[error("job {job} has no result here")]
+    NoResult {
+        /// The job.
+        job: u64,
+    },
+    /// The outcome blames this worker for an attempt it completed.
+    #[error(
+        "job {job}'s outcome says worker {me} failed or refused it ({reason}), but worker {me} completed it (session {session})"
+    )]
+    WronglyBlamed {
+        /// The job.
+        job: u64,
+        /// This worker.
+        me: u16,
+        /// The outcome's reason.
+        reason: String,
+        /// The session of the attempt that completed here.
+        session: u64,
+    },
+    /// The dataset's owner is not a registered client.
+    #[error("the dataset's owner is not registered")]
+    UnknownOwner,
+    /// The share store failed or lacks the dataset.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The stored schema does not parse.
+    #[error(transparent)]
+    Schema(#[from] protocols::dataset::DatasetError),
+    /// The dataset here differs from the entry's record.
+    #[error("{dataset} here has {rows} rows and another schema or row count than recorded")]
+    Differs {
+        /// `owner/name`.
+        dataset: String,
+        /// Rows held here.
+        rows: u64,
+    },
+}
+
 /// Whether `d` records `record` (its rows and schema).
-fn records(record: &DatasetRecord, d: &DatasetCommitted) -> Result<(), String> {
-    let schema = protocols::schema_commitment::commitment(&record.schema, &record.key())
-        .map_err(|e| e.to_string())?;
+fn records(record: &DatasetRecord, d: &DatasetCommitted) -> Result<(), Unvouched> {
+    let schema = protocols::schema_commitment::commitment(&record.schema, &record.key())?;
     if record.rows != d.rows || schema != d.schema_hash.0 {
-        return Err(format!(
-            "{} here has {} rows and another schema or row count than recorded",
-            record.key(),
-            record.rows
-        ));
+        return Err(Unvouched::Differs {
+            dataset: record.key(),
+            rows: record.rows,
+        });
     }
     Ok(())
 }

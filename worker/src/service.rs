@@ -301,7 +301,7 @@ impl Service {
                     .and_then(|spec| {
                         // The record of an older attempt here no longer stands (crate::jobs::supersede).
                         crate::jobs::supersede(&self.store, job, session)
-                            .map_err(|e| (ErrorKind::Internal, e))?;
+                            .map_err(|e| (ErrorKind::Internal, e.to_string()))?;
                         Ok(spec)
                     }) {
                     Ok(spec) => Handled::RunJob(JobCall {

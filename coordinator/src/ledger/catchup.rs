@@ -15,7 +15,7 @@
 
 use std::future::Future;
 
-use super::{Entry, Ledger};
+use super::{Entry, Ledger, LedgerError};
 
 /// What catching up did: entries appended, and each replica that offered something unusable.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -30,43 +30,62 @@ pub struct CatchUp {
 /// extend it, in order, verified against the ledger's roster. Entries at or below the head
 /// must be the ones the ledger holds. Returns how many were appended, or why the offer was
 /// refused (after appending what came before the bad entry).
-pub fn adopt(ledger: &mut Ledger, offered: Vec<Entry>) -> Result<usize, String> {
+pub fn adopt(ledger: &mut Ledger, offered: Vec<Entry>) -> Result<usize, AdoptError> {
     let mut appended = 0;
     for entry in offered {
         let head = ledger.head();
         if entry.height <= head.height {
             let held = &ledger.entries()[entry.height as usize];
             if held.hash() != entry.hash() {
-                return Err(format!(
-                    "its entry at height {} differs from the coordinator's",
-                    entry.height
-                ));
+                return Err(AdoptError::Fork {
+                    height: entry.height,
+                });
             }
             continue;
         }
         let height = entry.height;
         ledger
             .append(entry)
-            .map_err(|e| format!("its entry at height {height}: {e}"))?;
+            .map_err(|source| AdoptError::Refused { height, source })?;
         appended += 1;
     }
     Ok(appended)
 }
 
+/// Why a replica's offered entries were not adopted ([`adopt`]); each names the height.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// An entry the ledger holds differs from the replica's: a fork.
+    #[error("its entry at height {height} differs from the coordinator's")]
+    Fork {
+        /// The height.
+        height: u64,
+    },
+    /// An entry above the head does not extend the ledger.
+    #[error("its entry at height {height}: {source}")]
+    Refused {
+        /// The height.
+        height: u64,
+        /// Why the ledger refused it.
+        source: LedgerError,
+    },
+}
+
 /// Asks each of `workers` (through `fetch(worker, from_height)`) for the entries above the
 /// ledger's head and adopts them ([`adopt`]). Every worker is asked: one may be further ahead
 /// than another.
-pub async fn catch_up<F, Fut>(ledger: &mut Ledger, workers: &[u16], fetch: F) -> CatchUp
+pub async fn catch_up<F, Fut, E>(ledger: &mut Ledger, workers: &[u16], fetch: F) -> CatchUp
 where
     F: Fn(u16, u64) -> Fut,
-    Fut: Future<Output = Result<Vec<Entry>, String>>,
+    Fut: Future<Output = Result<Vec<Entry>, E>>,
+    E: std::fmt::Display,
 {
     let mut done = CatchUp::default();
     for &w in workers {
         let from = ledger.head().height + 1;
         let adopted = match fetch(w, from).await {
-            Ok(entries) => adopt(ledger, entries),
-            Err(e) => Err(e),
+            Ok(entries) => adopt(ledger, entries).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
         match adopted {
             Ok(n) => done.appended += n,

@@ -77,28 +77,59 @@ impl Roster {
 
     /// Checks the roster makes sense: `1 <= t`, `2t < n`, distinct worker ids and keys,
     /// distinct client names.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RosterProblem> {
         let (n, t) = (self.workers.len(), self.threshold as usize);
         if t == 0 || 2 * t >= n {
-            return Err(format!(
-                "threshold t={t} with n={n} workers: need 1 <= t and 2t < n"
-            ));
+            return Err(RosterProblem::Threshold { t, n });
         }
         for (i, w) in self.workers.iter().enumerate() {
             if let Some(other) = self.workers[..i].iter().find(|o| o.id == w.id) {
-                return Err(format!("worker id {} appears twice", other.id));
+                return Err(RosterProblem::WorkerTwice(other.id));
             }
             if self.workers[..i].iter().any(|o| o.key == w.key) {
-                return Err(format!("worker {}'s key {} appears twice", w.id, w.key));
+                return Err(RosterProblem::KeyTwice {
+                    worker: w.id,
+                    key: w.key,
+                });
             }
         }
         for (i, c) in self.clients.iter().enumerate() {
             if self.clients[..i].iter().any(|o| o.name == c.name) {
-                return Err(format!("client name {:?} appears twice", c.name));
+                return Err(RosterProblem::ClientTwice(c.name.clone()));
             }
         }
         Ok(())
     }
+}
+
+/// Why a ledger roster cannot be used ([`Roster::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RosterProblem {
+    /// The threshold does not give an honest majority.
+    #[error("threshold t={t} with n={n} workers: need 1 <= t and 2t < n")]
+    Threshold {
+        /// The threshold.
+        t: usize,
+        /// The number of workers.
+        n: usize,
+    },
+    /// Two workers have one id.
+    #[error("worker id {0} appears twice")]
+    WorkerTwice(WorkerId),
+    /// Two workers have one key.
+    #[error("worker {worker}'s key {key} appears twice")]
+    KeyTwice {
+        /// The later worker.
+        worker: WorkerId,
+        /// The key.
+        key: PublicKey,
+    },
+    /// Two clients have one name.
+    #[error("client name {0:?} appears twice")]
+    ClientTwice(String),
+    /// The roster does not list this worker with this worker's key (signing a genesis).
+    #[error("it does not list worker {0} with this worker's key")]
+    NotListed(WorkerId),
 }
 
 /// A dataset every worker has committed to its store, with its owner's signature.
@@ -193,29 +224,52 @@ pub struct JobOutcome {
 impl JobOutcome {
     /// Checks the outcome is well formed: outputs only when done, distinct output names,
     /// every public opening matches its commitment.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), OutcomeProblem> {
         if self.status != JobStatus::Done && !self.outputs.is_empty() {
-            return Err(format!(
-                "job {} did not complete but lists {} outputs",
-                self.job,
-                self.outputs.len()
-            ));
+            return Err(OutcomeProblem::OutputsOfUnfinished {
+                job: self.job,
+                outputs: self.outputs.len(),
+            });
         }
         for (i, out) in self.outputs.iter().enumerate() {
             if self.outputs[..i].iter().any(|o| o.name == out.name) {
-                return Err(format!("output name {:?} appears twice", out.name));
+                return Err(OutcomeProblem::OutputTwice(out.name.clone()));
             }
             if let Some(opening) = &out.public {
                 if !out.commitment.verify(opening) {
-                    return Err(format!(
-                        "public output {i} ({:?}) does not open its commitment",
-                        out.name
-                    ));
+                    return Err(OutcomeProblem::OpeningMismatch {
+                        index: i,
+                        name: out.name.clone(),
+                    });
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Why a job outcome is malformed ([`JobOutcome::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutcomeProblem {
+    /// Outputs listed for a job that did not complete.
+    #[error("job {job} did not complete but lists {outputs} outputs")]
+    OutputsOfUnfinished {
+        /// The job.
+        job: JobId,
+        /// How many outputs it lists.
+        outputs: usize,
+    },
+    /// Two outputs have one name.
+    #[error("output name {0:?} appears twice")]
+    OutputTwice(String),
+    /// A public output's opening does not match its commitment.
+    #[error("public output {index} ({name:?}) does not open its commitment")]
+    OpeningMismatch {
+        /// Its position.
+        index: usize,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// What an entry records.

@@ -106,28 +106,54 @@ impl JobSubmitted {
 
     /// Checks what can be checked offline: at least one signature, every signature valid over
     /// the request, no key twice. The error names the signer at fault.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RequestProblem> {
         if self.signatures.is_empty() {
-            return Err(format!("job {} carries no client signature", self.job));
+            return Err(RequestProblem::Unsigned { job: self.job });
         }
         for (i, s) in self.signatures.iter().enumerate() {
             if self.signatures[..i].iter().any(|o| o.key == s.key) {
-                return Err(format!(
-                    "job {}: client {} signed twice",
-                    self.job,
-                    s.key.fingerprint()
-                ));
+                return Err(RequestProblem::SignedTwice {
+                    job: self.job,
+                    client: s.key,
+                });
             }
             if !self.request.verifies(s) {
-                return Err(format!(
-                    "job {}: the signature of client {} does not verify over the job's request",
-                    self.job,
-                    s.key.fingerprint()
-                ));
+                return Err(RequestProblem::BadSignature {
+                    job: self.job,
+                    client: s.key,
+                });
             }
         }
         Ok(())
     }
+}
+
+/// Why a submitted job's client signatures do not hold ([`JobSubmitted::check`]); each names
+/// the job and the client at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestProblem {
+    /// No client signed.
+    #[error("job {job} carries no client signature")]
+    Unsigned {
+        /// The job.
+        job: JobId,
+    },
+    /// One client signed twice.
+    #[error("job {job}: client {} signed twice", client.fingerprint())]
+    SignedTwice {
+        /// The job.
+        job: JobId,
+        /// The client's key.
+        client: PublicKey,
+    },
+    /// A signature does not verify over the request.
+    #[error("job {job}: the signature of client {} does not verify over the job's request", client.fingerprint())]
+    BadSignature {
+        /// The job.
+        job: JobId,
+        /// The client's key.
+        client: PublicKey,
+    },
 }
 
 #[cfg(test)]
@@ -158,18 +184,30 @@ mod tests {
         let mut tampered = job.clone();
         tampered.request.spec.push(' ');
         let err = tampered.check().unwrap_err();
-        assert!(err.contains("does not verify"), "{err}");
+        assert_eq!(
+            err,
+            RequestProblem::BadSignature {
+                job: 7,
+                client: acme.public_key()
+            }
+        );
+        assert!(err.to_string().contains("does not verify"), "{err}");
         let mut other = job.clone();
         other.request.nonce = round_nonce("r2");
         assert!(other.check().is_err());
         // The security level is signed too: a relay cannot downgrade (or upgrade) it.
         let mut downgraded = job.clone();
         downgraded.request.security = mpc::SecurityLevel::Malicious;
-        let err = downgraded.check().unwrap_err();
+        let err = downgraded.check().unwrap_err().to_string();
         assert!(err.contains("does not verify"), "{err}");
         job.signatures.push(job.signatures[0]);
-        assert!(job.check().unwrap_err().contains("signed twice"));
+        assert!(matches!(
+            job.check(),
+            Err(RequestProblem::SignedTwice { job: 7, .. })
+        ));
         job.signatures.clear();
-        assert!(job.check().unwrap_err().contains("no client signature"));
+        let err = job.check().unwrap_err();
+        assert_eq!(err, RequestProblem::Unsigned { job: 7 });
+        assert!(err.to_string().contains("no client signature"));
     }
 }

@@ -40,11 +40,13 @@ pub mod verify;
 
 pub use entry::{
     DATASET_DOMAIN, DatasetCommitted, ENTRY_HASH_DOMAIN, Entry, EntryBody, EntryKind, Hash256,
-    Head, JobId, JobOutcome, JobOutput, JobStatus, Roster, RosterClient, RosterWorker,
-    SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
+    Head, JobId, JobOutcome, JobOutput, JobStatus, OutcomeProblem, Roster, RosterClient,
+    RosterProblem, RosterWorker, SIGNATURE_DOMAIN, WorkerId, WorkerSignature,
 };
 pub use file::{Ledger, LedgerError, parse_entries, read_entries};
-pub use job::{ClientSignature, JOB_REQUEST_DOMAIN, JobRequest, JobSubmitted, round_nonce};
+pub use job::{
+    ClientSignature, JOB_REQUEST_DOMAIN, JobRequest, JobSubmitted, RequestProblem, round_nonce,
+};
 pub use pending::{DEFAULT_PAGE_BYTES, Pending, page};
 pub use sign::{Refusal, sign_genesis, sign_if_extends};
 pub use verify::{Reason, VerifiedChain, VerifyError, verify, verify_opening};

@@ -10,7 +10,9 @@
 //! worker computed — the worker compares them with its own result before calling here — or
 //! remember the head; the worker advances its head once the signed entry is appended.
 
-use super::entry::{Entry, Hash256, Head, Roster, WorkerId, WorkerSignature, signed_message};
+use super::entry::{
+    Entry, Hash256, Head, Roster, RosterProblem, WorkerId, WorkerSignature, signed_message,
+};
 use super::verify::{Reason, check_extends, genesis_shape};
 use crate::keys::Identity;
 
@@ -58,8 +60,8 @@ pub fn sign_genesis(
     match roster.worker(worker) {
         Some(w) if w.key == identity.public_key() => {}
         _ => {
-            return Err(refuse(Reason::InvalidRoster(format!(
-                "it does not list worker {worker} with this worker's key"
+            return Err(refuse(Reason::InvalidRoster(RosterProblem::NotListed(
+                worker,
             ))));
         }
     }

@@ -23,7 +23,10 @@
 
 use mpc::Opening;
 
-use super::entry::{Entry, EntryBody, Hash256, Head, JobOutcome, Roster, WorkerId};
+use super::entry::{
+    Entry, EntryBody, Hash256, Head, JobOutcome, OutcomeProblem, Roster, RosterProblem, WorkerId,
+};
+use super::job::RequestProblem;
 
 /// Why an entry is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +64,7 @@ pub enum Reason {
     RosterMismatch,
     /// The roster is malformed.
     #[error("invalid roster: {0}")]
-    InvalidRoster(String),
+    InvalidRoster(RosterProblem),
     /// A signature comes from a worker id not in the roster.
     #[error("signed by worker {0}, which is not in the roster")]
     UnknownSigner(WorkerId),
@@ -84,10 +87,10 @@ pub enum Reason {
     BadOwnerSignature(String),
     /// A submitted job's client signatures do not verify.
     #[error("job request: {0}")]
-    BadJobRequest(String),
+    BadJobRequest(RequestProblem),
     /// A job outcome is malformed.
     #[error("malformed job outcome: {0}")]
-    BadOutcome(String),
+    BadOutcome(OutcomeProblem),
 }
 
 /// The first fault of a chain: the height of the entry at fault and why.

@@ -258,62 +258,104 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Why an incoming connection was not admitted to the mesh; its text is also the close reason
+/// the refused peer reads.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    /// The TLS handshake did not complete.
+    #[error("handshake failed: {0}")]
+    Handshake(#[source] ConnectionError),
+    /// The peer's certificate carried no Ed25519 key.
+    #[error("the peer proved no Ed25519 key")]
+    NoKey,
+    /// The peer's key is nobody in the roster.
+    #[error("key not in the roster")]
+    Stranger,
+    /// The peer opened no stream for its hello.
+    #[error("accepting the hello stream: {0}")]
+    Stream(#[source] ConnectionError),
+    /// The hello could not be read.
+    #[error("reading the hello: {0}")]
+    Read(#[source] ReadExactError),
+    /// The hello's bytes are not a hello of this version.
+    #[error("{0}")]
+    Hello(#[from] super::frame::FrameError),
+    /// The key of one party claims another party's id.
+    #[error("the key of party {party} claims to be party {claimed}")]
+    Impostor { party: PartyId, claimed: PartyId },
+    /// The hello names another mesh.
+    #[error("party {party} dialed party {to} of {parties} parties, this is party {me} of {n}")]
+    WrongMesh {
+        party: PartyId,
+        to: PartyId,
+        parties: u16,
+        me: PartyId,
+        n: usize,
+    },
+    /// A higher party dialed; the lower id dials.
+    #[error("party {0} dialed a lower party; the lower id dials")]
+    WrongDirection(PartyId),
+    /// The acknowledgement could not be sent.
+    #[error("{0}")]
+    Ack(#[source] WriteError),
+    /// No hello within [`HELLO_TIMEOUT`].
+    #[error("party {0} sent no hello within {ms} ms", ms = HELLO_TIMEOUT.as_millis())]
+    Silent(PartyId),
+}
+
 async fn admit(
     incoming: quinn::Incoming,
     admission: &Admission,
-) -> Result<(PartyId, Connection), String> {
-    let conn = incoming
-        .await
-        .map_err(|e| format!("handshake failed: {e}"))?;
-    let key = connection_key(&conn).ok_or("the peer proved no Ed25519 key")?;
+) -> Result<(PartyId, Connection), Refusal> {
+    let conn = incoming.await.map_err(Refusal::Handshake)?;
+    let key = connection_key(&conn).ok_or(Refusal::NoKey)?;
     let party = admission
         .roster
         .iter()
         .position(|p| p.key == key)
         .map(|i| PartyId(i as u16))
-        .ok_or("key not in the roster")?;
+        .ok_or(Refusal::Stranger)?;
     let exchange = async {
-        let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| e.to_string())?;
+        let (mut send, mut recv) = conn.accept_bi().await.map_err(Refusal::Stream)?;
         let mut bytes = [0u8; HELLO_LEN];
-        recv.read_exact(&mut bytes)
-            .await
-            .map_err(|e| format!("reading the hello: {e}"))?;
-        let hello = Hello::decode(&bytes).map_err(|e| e.to_string())?;
+        recv.read_exact(&mut bytes).await.map_err(Refusal::Read)?;
+        let hello = Hello::decode(&bytes)?;
         let (me, n) = (admission.me, admission.roster.len());
         let verdict = if hello.from != party {
-            Err(format!(
-                "the key of party {party} claims to be party {}",
-                hello.from
-            ))
+            Err(Refusal::Impostor {
+                party,
+                claimed: hello.from,
+            })
         } else if hello.to != me || hello.parties as usize != n {
-            Err(format!(
-                "party {party} dialed party {} of {} parties, this is party {me} of {n}",
-                hello.to, hello.parties
-            ))
+            Err(Refusal::WrongMesh {
+                party,
+                to: hello.to,
+                parties: hello.parties,
+                me,
+                n,
+            })
         } else if party >= me {
-            Err(format!(
-                "party {party} dialed a lower party; the lower id dials"
-            ))
+            Err(Refusal::WrongDirection(party))
         } else {
             Ok(())
         };
         send.write_all(&encode_ack(if verdict.is_ok() { 0 } else { 1 }))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(Refusal::Ack)?;
         let _ = send.finish();
         verdict
     };
     let outcome = match tokio::time::timeout(HELLO_TIMEOUT, exchange).await {
         Ok(outcome) => outcome,
-        Err(_) => Err(format!(
-            "party {party} sent no hello within {} ms",
-            HELLO_TIMEOUT.as_millis()
-        )),
+        Err(_) => Err(Refusal::Silent(party)),
     };
     match outcome {
         Ok(()) => Ok((party, conn)),
         Err(reason) => {
-            conn.close(VarInt::from_u32(CLOSE_REFUSED), reason.as_bytes());
+            conn.close(
+                VarInt::from_u32(CLOSE_REFUSED),
+                reason.to_string().as_bytes(),
+            );
             Err(reason)
         }
     }

@@ -141,8 +141,8 @@ pub async fn run_auction<B: Backend>(
                 t.owner, t.name, t.rows
             )));
         }
-        buys.push(t.column("buy").map_err(MatchingError::Input)?);
-        sells.push(t.column("sell").map_err(MatchingError::Input)?);
+        buys.push(t.column("buy")?);
+        sells.push(t.column("sell")?);
     }
     if b.checks_inputs() {
         super::rules::check_bids(b, grid, bids, &buys, &sells).await?;

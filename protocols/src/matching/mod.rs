@@ -125,6 +125,9 @@ pub enum MatchingError {
     /// The inputs do not fit the job (nothing ran).
     #[error("inputs: {0}")]
     Input(String),
+    /// An input lacks a column the job reads (nothing ran).
+    #[error("inputs: {0}")]
+    Column(#[from] crate::outcome::NoColumn),
     /// The computation failed at a step.
     #[error("{step}: {source}")]
     Mpc {

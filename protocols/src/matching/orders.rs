@@ -124,8 +124,7 @@ pub async fn run_orders<B: Backend>(
         let cols = books
             .iter()
             .map(|t| t.column(name))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(MatchingError::Input)?;
+            .collect::<Result<Vec<_>, _>>()?;
         cat(&cols, step)
     };
     let (side, price, qty) = (gather("side")?, gather("price")?, gather("quantity")?);

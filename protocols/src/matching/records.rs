@@ -192,7 +192,7 @@ pub async fn run_record_match<B: Backend>(
                 t.owner, t.name, query.id_column
             )));
         }
-        ids.push(t.column(&query.id_column).map_err(MatchingError::Input)?);
+        ids.push(t.column(&query.id_column)?);
     }
     let all = super::cat(&ids, step)?;
     let tags = b.prf_tags(&all).await.map_err(at(step))?;
@@ -251,7 +251,7 @@ pub async fn run_record_match<B: Backend>(
     for column in &query.sums {
         let mut parts = Vec::with_capacity(tables.len() + 1);
         for (t, rows) in tables.iter().zip(&per_table) {
-            let values = t.column(column).map_err(MatchingError::Input)?;
+            let values = t.column(column)?;
             let matched: Vec<usize> = (0..t.rows).filter(|&r| common.contains(&rows[r])).collect();
             parts.push(values.gather(&matched).sum().map_err(at(step))?);
         }

@@ -136,7 +136,7 @@ impl RoundSpec {
     /// with a negative amount, to an account outside the round, to its own payer, or rows with
     /// different payers. Datasets the round does not read are accepted.
     pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
-        self.validate()?;
+        self.validate().map_err(|e| e.to_string())?;
         let at = |e: String| format!("{dataset}: {e}");
         if dataset == self.accounts {
             let (c, _) = balance_column(&table.schema).map_err(at)?;

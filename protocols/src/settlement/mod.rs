@@ -142,26 +142,40 @@ pub struct RoundSpec {
 impl RoundSpec {
     /// Refuses a round without an id or firms, with a firm listed twice, or reading one
     /// dataset name as both accounts and obligations.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), RoundError> {
         if self.round.trim().is_empty() || self.round.len() > 128 {
-            return Err("a settlement round needs an id (`round`, 1 to 128 characters)".into());
+            return Err(RoundError::NoId);
         }
         if self.firms.is_empty() {
-            return Err("a settlement round needs at least one firm".into());
+            return Err(RoundError::NoFirms);
         }
         for (i, f) in self.firms.iter().enumerate() {
             if self.firms[..i].contains(f) {
-                return Err(format!("firm '{f}' is listed twice"));
+                return Err(RoundError::FirmTwice(f.clone()));
             }
         }
         if self.accounts == self.obligations {
-            return Err(format!(
-                "accounts and obligations are both called '{}'",
-                self.accounts
-            ));
+            return Err(RoundError::SameDatasets(self.accounts.clone()));
         }
         Ok(())
     }
+}
+
+/// Why a round's specification is refused ([`RoundSpec::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoundError {
+    /// The round id is empty or too long.
+    #[error("a settlement round needs an id (`round`, 1 to 128 characters)")]
+    NoId,
+    /// No firm takes part.
+    #[error("a settlement round needs at least one firm")]
+    NoFirms,
+    /// A firm is listed twice.
+    #[error("firm '{0}' is listed twice")]
+    FirmTwice(String),
+    /// One dataset name for accounts and obligations.
+    #[error("accounts and obligations are both called '{0}'")]
+    SameDatasets(String),
 }
 
 /// A round's public result.
@@ -185,6 +199,9 @@ pub enum SettlementError {
     /// The inputs do not fit the round (nothing ran).
     #[error("inputs: {0}")]
     Input(String),
+    /// The round's specification is invalid (nothing ran).
+    #[error("inputs: {0}")]
+    Round(#[from] RoundError),
     /// A row's payer column does not name the firm that uploaded it.
     #[error(
         "obligations of {firm}, row {row}: the payer is not {firm} (a firm uploads only the obligations it pays)"
@@ -289,7 +306,7 @@ pub async fn settle<B: Backend>(
     round: &RoundSpec,
     tables: &[OwnedTable],
 ) -> Result<Outcome<SettlementResult>, SettlementError> {
-    round.validate().map_err(SettlementError::Input)?;
+    round.validate()?;
     let firms = round.firms.len();
     let input =
         |t: &OwnedTable, e: String| SettlementError::Input(format!("{}/{}: {e}", t.owner, t.name));

@@ -63,30 +63,49 @@ pub fn stats(rows: usize) -> JobScenario {
     }
 }
 
-fn pair(size: &str) -> Result<(usize, usize), String> {
+fn pair(size: &str) -> Result<(usize, usize), PresetError> {
     let (a, b) = size
         .split_once('x')
-        .ok_or_else(|| format!("'{size}': expected AxB"))?;
-    let num = |s: &str| {
-        s.parse::<usize>()
-            .map_err(|_| format!("'{s}' is not a number"))
-            .and_then(|v| {
-                if v == 0 {
-                    Err("a size must be at least 1".into())
-                } else {
-                    Ok(v)
-                }
-            })
+        .ok_or_else(|| PresetError::NotPair(size.to_owned()))?;
+    let num = |s: &str| match s.parse::<usize>() {
+        Err(_) => Err(PresetError::NotNumber(s.to_owned())),
+        Ok(0) => Err(PresetError::Zero),
+        Ok(v) => Ok(v),
     };
     Ok((num(a)?, num(b)?))
 }
 
+/// Why a job preset (`auction:1200x4000`) does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PresetError {
+    /// No `KIND:SIZE` shape.
+    #[error(
+        "'{0}': expected KIND:SIZE (auction:1200x4000, stats:100000, settlement:10x300, orders:10x1000)"
+    )]
+    Shape(String),
+    /// A size that is not `AxB`.
+    #[error("'{0}': expected AxB")]
+    NotPair(String),
+    /// A size part that is not a number.
+    #[error("'{0}' is not a number")]
+    NotNumber(String),
+    /// A size of zero.
+    #[error("a size must be at least 1")]
+    Zero,
+    /// A statistics size that is not a number of rows.
+    #[error("stats:{0}: expected a number of rows")]
+    Rows(String),
+    /// A kind outside auction, stats, settlement and orders.
+    #[error("unknown job kind '{0}' (expected auction, stats, settlement or orders)")]
+    UnknownKind(String),
+}
+
 impl FromStr for JobPreset {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (kind, size) = s.split_once(':').ok_or_else(|| {
-            format!("'{s}': expected KIND:SIZE (auction:1200x4000, stats:100000, settlement:10x300, orders:10x1000)")
-        })?;
+    type Err = PresetError;
+    fn from_str(s: &str) -> Result<Self, PresetError> {
+        let (kind, size) = s
+            .split_once(':')
+            .ok_or_else(|| PresetError::Shape(s.to_owned()))?;
         let job = match kind {
             "auction" => {
                 let (bidders, prices) = pair(size)?;
@@ -106,7 +125,7 @@ impl FromStr for JobPreset {
             }
             "stats" => stats(
                 size.parse()
-                    .map_err(|_| format!("stats:{size}: expected a number of rows"))?,
+                    .map_err(|_| PresetError::Rows(size.to_owned()))?,
             ),
             "settlement" => {
                 let (firms, obligations) = pair(size)?;
@@ -139,11 +158,7 @@ impl FromStr for JobPreset {
                     data: DataSpec::Orders { firms, orders },
                 }
             }
-            other => {
-                return Err(format!(
-                    "unknown job kind '{other}' (expected auction, stats, settlement or orders)"
-                ));
-            }
+            other => return Err(PresetError::UnknownKind(other.to_owned())),
         };
         Ok(JobPreset {
             label: s.to_string(),
@@ -166,29 +181,22 @@ mod tests {
         assert!("stats:100000".parse::<JobPreset>().is_ok());
         assert!("settlement:10x300".parse::<JobPreset>().is_ok());
         assert!("orders:10x1000".parse::<JobPreset>().is_ok());
+        let refused = |s: &str| s.parse::<JobPreset>().unwrap_err();
+        assert_eq!(
+            refused("lottery:3"),
+            PresetError::UnknownKind("lottery".into())
+        );
         assert!(
-            "lottery:3"
-                .parse::<JobPreset>()
-                .unwrap_err()
+            refused("lottery:3")
+                .to_string()
                 .contains("unknown job kind")
         );
-        assert!(
-            "auction:12"
-                .parse::<JobPreset>()
-                .unwrap_err()
-                .contains("AxB")
-        );
-        assert!(
-            "auction:0x4"
-                .parse::<JobPreset>()
-                .unwrap_err()
-                .contains("at least 1")
-        );
-        assert!(
-            "stats"
-                .parse::<JobPreset>()
-                .unwrap_err()
-                .contains("KIND:SIZE")
-        );
+        assert_eq!(refused("auction:12"), PresetError::NotPair("12".into()));
+        assert!(refused("auction:12").to_string().contains("AxB"));
+        assert_eq!(refused("auction:0x4"), PresetError::Zero);
+        assert!(refused("auction:0x4").to_string().contains("at least 1"));
+        assert_eq!(refused("stats"), PresetError::Shape("stats".into()));
+        assert!(refused("stats").to_string().contains("KIND:SIZE"));
+        assert_eq!(refused("stats:many"), PresetError::Rows("many".into()));
     }
 }
