@@ -944,9 +944,14 @@ fn a_worker_skips_only_the_input_checks_every_worker_saw_pass() {
             "beta's version"
         );
     }
+    // (The check's rounds grow with the number of values it checks, so the third job, which
+    // checks acme's column only, sits between the first and the second.)
     let third = run_counting_rounds(&stores, params, malicious, MemoryNetwork::mesh(3), &spec);
-    for ((a, rounds_a), (c, rounds_c)) in first.iter().zip(&third) {
+    for (((a, _), (_, rounds_b)), (c, rounds_c)) in first.iter().zip(&second).zip(&third) {
         assert_eq!(a.as_ref().unwrap(), c.as_ref().unwrap());
-        assert_eq!(rounds_a, rounds_c, "acme's new version is checked again");
+        assert!(
+            rounds_c > rounds_b,
+            "acme's new version is checked again: {rounds_c} rounds against {rounds_b}"
+        );
     }
 }
