@@ -185,35 +185,25 @@ fn out_of_range_values_abort_naming_the_dataset() {
 /// pass unchanged, and one out-of-range value in the last chunk is caught naming its dataset.
 #[test]
 fn a_long_column_is_range_checked_in_chunks() {
+    let chunked = |values: Vec<i128>| {
+        let data = market(values, vec![1, 2, 3]);
+        let (grr, malicious) = (MulProtocol::Grr, SecurityLevel::Malicious);
+        session_within(3, grr, malicious, &data, Deal::Honest, None, Some(1))
+    };
     let long: Vec<i128> = (0..2_500)
         .map(|i| (i * 37) % (1 << 16) - (1 << 15))
         .collect();
-    let data = market(long.clone(), vec![1, 2, 3]);
-    let outcome = session_within(
-        3,
-        MulProtocol::Grr,
-        SecurityLevel::Malicious,
-        &data,
-        Deal::Honest,
-        None,
-        Some(1),
-    );
-    for r in outcome {
+    for r in chunked(long.clone()) {
         assert_eq!(r.unwrap()[2], long);
     }
     let mut bad = long;
     bad[2_400] = 1 << 16;
-    let data = market(bad, vec![1, 2, 3]);
-    let outcome = session_within(
-        3,
-        MulProtocol::Grr,
-        SecurityLevel::Malicious,
-        &data,
-        Deal::Honest,
-        None,
-        Some(1),
+    assert_rejected(
+        &chunked(bad),
+        "bob/bids",
+        mpc::engine::RULE_RANGE,
+        "chunked",
     );
-    assert_rejected(&outcome, "bob/bids", mpc::engine::RULE_RANGE, "chunked");
 }
 
 #[test]
