@@ -206,7 +206,6 @@ fn run_admitted_over<N: mpc::net::Network + Sync + 'static>(
 /// because a peer that detected it stopped) and no answer is produced.
 #[test]
 fn a_malicious_level_job_matches_clear_and_aborts_on_a_cheating_worker() {
-    use mpc::net::cheat::{Cheat, Cheating, Tamper};
     let params = Params::new(3, 1).unwrap();
     let (_dirs, stores, tables) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
     let query = "SELECT team, COUNT(*), SUM(salary), AVG(salary) FROM payroll WHERE salary > 40000 GROUP BY team";
@@ -232,23 +231,7 @@ fn a_malicious_level_job_matches_clear_and_aborts_on_a_cheating_worker() {
         rows: 10,
     };
     assert_matches_clear(&honest, query, &tables, minimums);
-    let nets: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(3)
-        .into_iter()
-        .enumerate()
-        .map(|(i, net)| {
-            let cheat = Cheat {
-                rounds: if i == 1 {
-                    None
-                } else {
-                    Some(Default::default())
-                },
-                to: None,
-                tamper: Tamper::All,
-                error: 1,
-            };
-            Cheating::new(net, cheat).0
-        })
-        .collect();
+    let nets = every_message_altered_by(1);
     let outputs = run_job_over(stores, params, config, nets, spec);
     for (i, o) in outputs.iter().enumerate() {
         let e = o.as_ref().expect_err("no answer under a cheating worker");
@@ -806,6 +789,19 @@ fn the_memory_cap_stops_a_job_between_its_rounds() {
     );
 }
 
+/// Three in-memory endpoints where worker `cheater` adds 1 to every element of every message
+/// it sends.
+fn every_message_altered_by(cheater: u16) -> Vec<mpc::net::cheat::Cheating<MemoryNetwork>> {
+    use mpc::net::cheat::{Cheat, Tamper, memory_mesh};
+    let cheat = Cheat {
+        rounds: None,
+        to: None,
+        tamper: Tamper::All,
+        error: 1,
+    };
+    memory_mesh(3, Some(&(mpc::PartyId(cheater), cheat))).0
+}
+
 /// Runs `spec` once on every worker under `config`: each worker's answer (or error) and the
 /// rounds its engine took.
 fn run_counting_rounds<N: mpc::net::Network + Sync + 'static>(
@@ -856,7 +852,6 @@ fn checked_columns(stores: &[ShareStore]) -> Vec<Vec<Vec<Option<u32>>>> {
 /// replaced version starts unchecked.
 #[test]
 fn a_worker_skips_only_the_input_checks_every_worker_saw_pass() {
-    use mpc::net::cheat::{Cheat, Cheating, Tamper};
     let params = Params::new(3, 1).unwrap();
     let (_dirs, stores, _) = stores(&[("acme", ""), ("beta", "")], params);
     let spec = statistics("SELECT COUNT(*), SUM(salary) FROM payroll");
@@ -881,24 +876,7 @@ fn a_worker_skips_only_the_input_checks_every_worker_saw_pass() {
         "semi-honest checks nothing"
     );
 
-    let cheating: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(3)
-        .into_iter()
-        .enumerate()
-        .map(|(i, net)| {
-            let rounds = if i == 2 {
-                None
-            } else {
-                Some(Default::default())
-            };
-            let cheat = Cheat {
-                rounds,
-                to: None,
-                tamper: Tamper::All,
-                error: 1,
-            };
-            Cheating::new(net, cheat).0
-        })
-        .collect();
+    let cheating = every_message_altered_by(2);
     let aborted = run_counting_rounds(&stores, params, malicious, cheating, &spec);
     assert!(aborted.iter().all(|(r, _)| r.is_err()), "{aborted:?}");
     assert_eq!(
