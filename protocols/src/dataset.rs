@@ -472,11 +472,28 @@ pub fn read_csv<R: Read>(
     file: &str,
     schema: Option<&Schema>,
 ) -> Result<Table, DatasetError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
+    read_csv_with(&mut csv_reader(input), file, schema)
+}
+
+/// The CSV reader [`read_csv`] parses with: flexible rows (a row of the wrong length gets this
+/// module's error, naming its line), fields trimmed, and the header row read as the first
+/// record, so that a reader rewound to its start (`csv::Reader::seek_raw` to byte 0, as the
+/// `csv_table` fuzz target does to avoid rebuilding the parser's tables for every input) reads
+/// exactly as a new one.
+pub fn csv_reader<R: Read>(input: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(input);
+        .from_reader(input)
+}
+
+/// [`read_csv`] over a reader made by [`csv_reader`], positioned at the start of the text.
+pub fn read_csv_with<R: Read>(
+    reader: &mut csv::Reader<R>,
+    file: &str,
+    schema: Option<&Schema>,
+) -> Result<Table, DatasetError> {
     let csv_err = |line: u64, message: String| DatasetError::Csv {
         file: file.to_string(),
         line,
@@ -484,17 +501,20 @@ pub fn read_csv<R: Read>(
         name: None,
         message,
     };
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| csv_err(1, e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let mut records = reader.records();
+    let headers: Vec<String> = match records.next() {
+        None => Vec::new(),
+        Some(header) => header
+            .map_err(|e| csv_err(1, e.to_string()))?
+            .iter()
+            .map(str::to_string)
+            .collect(),
+    };
     if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
         return Err(csv_err(1, "no header row".into()));
     }
     let mut raw: Vec<(u64, Vec<String>)> = Vec::new();
-    for record in reader.records() {
+    for record in records {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             csv_err(line, e.to_string())
@@ -725,6 +745,40 @@ mod tests {
 
     fn parse(text: &str, schema: Option<&Schema>) -> Result<Table, DatasetError> {
         read_csv(text.as_bytes(), "payroll.csv", schema)
+    }
+
+    /// The `csv_table` fuzz target reuses one reader, rewound for every input: each input must
+    /// read exactly as with a new reader, whatever the inputs before it left behind.
+    #[test]
+    fn a_rewound_reader_reads_as_a_new_one() {
+        use std::io::{Cursor, SeekFrom};
+        let inputs: [&[u8]; 9] = [
+            b"id,salary\na1,5\na2,-3\n",
+            b"",
+            b"a,b\n1,2,3\n",
+            "x\n\u{e9}\n".as_bytes(),
+            b"  \n",
+            b"salary , id\n 7 ,b\n\n8,\"c,d\"\n",
+            b"bad\xff,x\n1,2\n",
+            b"id\r\nq\r\n",
+            b"q\n\"open,1\n",
+        ];
+        let mut reused = csv_reader(Cursor::new(Vec::new()));
+        for round in 0..2 {
+            for text in inputs {
+                *reused.get_mut() = Cursor::new(text.to_vec());
+                reused
+                    .seek_raw(SeekFrom::Start(0), csv::Position::new())
+                    .unwrap();
+                let again = read_csv_with(&mut reused, "payroll.csv", None);
+                let fresh = read_csv(text, "payroll.csv", None);
+                assert_eq!(
+                    format!("{again:?}"),
+                    format!("{fresh:?}"),
+                    "round {round}: {text:?}"
+                );
+            }
+        }
     }
 
     #[test]
