@@ -22,7 +22,7 @@
 //! extra, unrelated products ride along with a circuit's first multiplication round.
 //!
 //! What the crate-internal circuits do not do: preprocessing. Their caller reserves the random
-//! bits, the masking integers and (under DN07) the double sharings beforehand; [`carry_mults`]
+//! bits, the masking integers and (under DN07) the double sharings beforehand; [`shallow_decompose_mults`]
 //! and [`prefix_or_mults`] say how many products a circuit consumes.
 
 use super::Engine;
@@ -58,7 +58,7 @@ fn reaches_zero(i: usize, l: usize) -> bool {
 
 /// Products per element of `bit_decompose_shallow` on a `k`-bit bound: the carry network
 /// over `k` positions and the `k` sum bits above position 0.
-pub(crate) fn carry_mults(k: u32) -> usize {
+pub(crate) fn shallow_decompose_mults(k: u32) -> usize {
     let network: usize = sklansky(k as usize)
         .iter()
         .enumerate()
@@ -182,7 +182,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// significant first; bit `k` is 1 exactly when `x >= 0`), in logarithmic depth. Consumes
     /// `(k + 1) * len` pooled random bits and one masking integer per element from `masks` (of
     /// [`STAT_SECURITY`](crate::share::STAT_SECURITY)` + 1` bits), and
-    /// [`carry_mults`]`(k) * len` products. One opening, then `ceil(log2 k) + 1` multiplication
+    /// [`shallow_decompose_mults`]`(k) * len` products. One opening, then `ceil(log2 k) + 1` multiplication
     /// rounds. [`Engine::bit_decompose`] is the public, communication-lean variant.
     pub(crate) async fn bit_decompose_shallow(
         &mut self,
@@ -368,9 +368,9 @@ mod tests {
 
     #[test]
     fn product_counts() {
-        assert_eq!(carry_mults(1), 1);
+        assert_eq!(shallow_decompose_mults(1), 1);
         // m = 2: one combination reaching zero, plus 2 sum bits.
-        assert_eq!(carry_mults(2), 1 + 2);
+        assert_eq!(shallow_decompose_mults(2), 1 + 2);
         assert_eq!(prefix_or_mults(1), 0);
         assert_eq!(prefix_or_mults(4), 4);
     }

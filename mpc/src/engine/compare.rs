@@ -26,7 +26,7 @@ use crate::net::Network;
 use crate::share::{STAT_SECURITY, Shared, check_bits};
 
 /// Products in the carry-out reduction of `m` (generate, propagate) pairs.
-fn carry_mults(m: u32) -> usize {
+fn carry_out_mults(m: u32) -> usize {
     let (mut segs, mut total) = (m as usize, 0);
     while segs > 1 {
         let pairs = segs / 2;
@@ -77,7 +77,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let ints = self
             .preprocess(Needs {
-                mults: len * carry_mults(m),
+                mults: len * carry_out_mults(m),
                 bits: len * m as usize,
                 ints: vec![k + STAT_SECURITY - m; len],
             })
@@ -307,9 +307,9 @@ mod tests {
 
     #[test]
     fn counts() {
-        assert_eq!(carry_mults(1), 0);
-        assert_eq!(carry_mults(2), 1);
-        assert_eq!(carry_mults(4), 1 + 2 + 1);
+        assert_eq!(carry_out_mults(1), 0);
+        assert_eq!(carry_out_mults(2), 1);
+        assert_eq!(carry_out_mults(4), 1 + 2 + 1);
         assert_eq!(eqz_levels(33), vec![33, 6, 3]);
         assert_eq!(eqz_levels(4), vec![4]);
     }

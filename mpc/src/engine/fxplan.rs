@@ -8,7 +8,7 @@
 //! normalized to `c = |b| * v` in `[2^(k-1), 2^k]` (a fixed-point number in `[1/2, 1]` with `k`
 //! fractional bits); the iterations run with `p` fractional bits; the result has `f_out`.
 
-use super::bits::{carry_mults, prefix_or_mults};
+use super::bits::{prefix_or_mults, shallow_decompose_mults};
 use super::preprocess::Needs;
 use crate::error::{MpcError, Result};
 use crate::share::{MAX_BITS, Meta, STAT_SECURITY, check_bits};
@@ -143,7 +143,7 @@ impl Plan {
         };
         // Products of the normalization: the bit decomposition, two prefix-ORs (one per sign),
         // b*s (and a*s) alongside them, then the products forming c and the scale.
-        let norm_mults = carry_mults(k)
+        let norm_mults = shallow_decompose_mults(k)
             + 2 * prefix_or_mults(k as usize)
             + match kind {
                 Kind::Reciprocal => 1 + 4,
