@@ -43,7 +43,7 @@ fn encode_shares(values: &[Fr]) -> Vec<u8> {
 /// Keeps what job `job` (attempt `session`) computed: commitments to the private outputs
 /// (one joint round), the staged updates, the report with the privacy budget the job `spent`.
 /// Every worker calls it in step.
-pub async fn settle<N: Network>(
+pub async fn keep_outputs<N: Network>(
     engine: &mut Engine<N, Fr>,
     store: &ShareStore,
     job: u64,

@@ -316,7 +316,8 @@ async fn run_job(
         crate::executor::execute_admitted(&mut engine, service.store(), &spec, limits, &admission);
     let computed = match crate::memory::capped(limits.max_job_memory_mib, execution).await {
         Ok((output, spent)) => {
-            crate::jobs::settle(&mut engine, service.store(), job, session_id, output, spent).await
+            crate::jobs::keep_outputs(&mut engine, service.store(), job, session_id, output, spent)
+                .await
         }
         Err(e) => Err(e),
     };

@@ -129,7 +129,7 @@ fn private_outputs_open_their_commitments_and_updates_wait_for_the_decision() {
                                 columns: vec![column],
                             }],
                         };
-                        let report = worker::jobs::settle(
+                        let report = worker::jobs::keep_outputs(
                             &mut e,
                             &stores[me.index()],
                             9,
