@@ -53,8 +53,8 @@
 //! carried through the product (below `2^-29` up to 32 bits, so folded in there; at 48 and 63
 //! bits it only matters when `x` is nearly constant). `cargo run --release -p protocols
 //! --example stats_at_size -- ROWS BITS PARTIES` measures each moment against `f64` over values
-//! drawn across the whole width, beside these bounds (figures in `BENCHMARKS.md`, "Moments at
-//! the planner's sizes"). The 63-bit column's absolute terms are why a
+//! drawn across the whole width, beside these bounds (figures in `BENCHMARKS.md`,
+//! "Statistics"). The 63-bit column's absolute terms are why a
 //! width should be the narrowest that holds the data (the inferred one): the same salaries
 //! declared 32 bits wide get the 32-bit column.
 
