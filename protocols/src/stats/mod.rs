@@ -345,6 +345,19 @@ pub struct ItemLayout {
     pub decode: Decode,
 }
 
+/// A private result given the wrong number of reconstructed values
+/// ([`QueryResult::reveal`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a private result of {groups} groups needs {expected} values, got {got}")]
+pub struct RevealError {
+    /// The result's reported groups.
+    pub groups: usize,
+    /// Values it needs.
+    pub expected: usize,
+    /// Values given.
+    pub got: usize,
+}
+
 /// The name of a private statistics result among a job's private outputs.
 pub const PRIVATE_OUTPUT: &str = "query result";
 
@@ -364,17 +377,16 @@ impl QueryResult {
     /// A private result completed with `values`, the integers its recipient reconstructed
     /// (in the output's order: per select item, each part over the reported groups, then the
     /// item's flags). A public result is returned as it is; a wrong count is an error.
-    pub fn reveal(&self, values: &[i128]) -> Result<QueryResult, String> {
+    pub fn reveal(&self, values: &[i128]) -> Result<QueryResult, RevealError> {
         let Some(p) = &self.private else {
             return Ok(self.clone());
         };
         if values.len() != self.private_len() {
-            return Err(format!(
-                "a private result of {} groups needs {} values, got {}",
-                self.rows.len(),
-                self.private_len(),
-                values.len()
-            ));
+            return Err(RevealError {
+                groups: self.rows.len(),
+                expected: self.private_len(),
+                got: values.len(),
+            });
         }
         let groups = self.rows.len();
         let mut chunks = values.chunks(groups.max(1));
@@ -779,7 +791,9 @@ async fn deliver<B: Backend>(
     });
     if recipients.is_empty() {
         let opened = b.open(&values).await.map_err(at("results"))?;
-        let public = result.reveal(&opened).map_err(StatsError::Input)?;
+        let public = result
+            .reveal(&opened)
+            .map_err(|e| StatsError::Input(e.to_string()))?;
         return Ok(Outcome::public(public));
     }
     let labels = private_labels(&result);
