@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, Secret};
 use crate::dataset::Table;
 use crate::matching::records::RecordQuery;
-use crate::matching::{Grid, MatchingError};
+use crate::matching::{Grid, GridError, MatchingError, TableError};
 use crate::outcome::{Outcome, OwnedTable};
 pub use crate::policy::Release;
 use crate::stats::GroupMinimums;
@@ -265,34 +265,34 @@ impl JobSpec {
     /// is shared: a bid curve that is not monotone, a negative quantity, a price off the grid,
     /// a repeated identifier... The error names the row. `Ok(())` for a dataset the job does
     /// not read (and for statistics, which reads any table).
-    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
-        let refuse = |e: String| {
-            Err(format!(
-                "dataset '{dataset}' for this {} job: {e}",
-                self.kind()
-            ))
+    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), UploadError> {
+        use crate::matching::{auction, orders, records};
+        let market = |problem: MarketProblem| UploadError::Market {
+            dataset: dataset.into(),
+            kind: self.kind(),
+            problem,
+        };
+        let on_grid = |grid: &Grid, check: fn(&[i128], &Table) -> Result<(), TableError>| {
+            let prices = grid.prices().map_err(MarketProblem::Grid)?;
+            check(&prices, table).map_err(MarketProblem::Table)
         };
         let checked = match self {
             JobSpec::Statistics { .. } => Ok(()),
             JobSpec::Auction {
                 dataset: d, grid, ..
-            } if d == dataset => grid
-                .prices()
-                .and_then(|g| crate::matching::auction::check_bids(&g, table)),
+            } if d == dataset => on_grid(grid, auction::check_bids),
             JobSpec::Orders {
                 dataset: d, grid, ..
-            } if d == dataset => grid
-                .prices()
-                .and_then(|g| crate::matching::orders::check_orders(&g, table)),
+            } if d == dataset => on_grid(grid, orders::check_orders),
             JobSpec::RecordMatch { datasets, .. } if datasets.iter().any(|d| d == dataset) => {
                 let query = self.record_query().expect("a record_match job");
-                crate::matching::records::check_records(&query, table)
+                records::check_records(&query, table).map_err(MarketProblem::Table)
             }
             // The settlement's own messages name the dataset already.
-            JobSpec::Settlement(round) => return round.check_upload(dataset, table),
+            JobSpec::Settlement(round) => return Ok(round.check_upload(dataset, table)?),
             _ => Ok(()),
         };
-        checked.or_else(refuse)
+        checked.map_err(market)
     }
 }
 
@@ -327,6 +327,35 @@ pub enum SpecError {
     /// A closed market's dataset is qualified (`owner/name`) though a participant list is given.
     #[error("dataset {0:?} names one owner already: a participant list needs the bare name")]
     QualifiedMarket(String),
+}
+
+/// Why a table is refused for the job it is uploaded for ([`JobSpec::check_upload`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    /// A market job's grid or table refuses it.
+    #[error("dataset '{dataset}' for this {kind} job: {problem}")]
+    Market {
+        /// The dataset the table is uploaded as.
+        dataset: String,
+        /// The job's kind.
+        kind: &'static str,
+        /// What is wrong.
+        problem: MarketProblem,
+    },
+    /// A settlement round refuses it (its message names the dataset).
+    #[error(transparent)]
+    Settlement(#[from] crate::settlement::UploadError),
+}
+
+/// What is wrong with a table for a market job: the job's grid, or the table itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarketProblem {
+    /// The job's price grid is invalid.
+    #[error(transparent)]
+    Grid(GridError),
+    /// The table does not fit the job.
+    #[error(transparent)]
+    Table(TableError),
 }
 
 /// Why a job did not compute.
@@ -434,13 +463,13 @@ impl JobSpec {
                     .map(PublicResult::Statistics)
             }
             JobSpec::Auction { grid, .. } => {
-                let grid = grid.prices().map_err(MatchingError::Spec)?;
+                let grid = grid.prices().map_err(MatchingError::from)?;
                 crate::matching::run_auction(b, &grid, tables)
                     .await?
                     .map(PublicResult::Auction)
             }
             JobSpec::Orders { grid, .. } => {
-                let grid = grid.prices().map_err(MatchingError::Spec)?;
+                let grid = grid.prices().map_err(MatchingError::from)?;
                 crate::matching::run_orders(b, &grid, tables)
                     .await?
                     .map(PublicResult::Orders)

@@ -128,15 +128,44 @@ struct RawColumn {
     domain: Option<Vec<String>>,
 }
 
+/// Why a schema's column description is refused (a `[[columns]]` table of a schema file).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ColumnSpecError {
+    /// An option given for a type it does not apply to.
+    #[error("column '{column}': '{option}' does not apply to type '{ty}'")]
+    Inapplicable {
+        /// The column.
+        column: String,
+        /// The option (`bits`, `frac`, `domain`).
+        option: &'static str,
+        /// The column's type.
+        ty: String,
+    },
+    /// A categorical column without its domain.
+    #[error("column '{0}': a categorical column needs a 'domain'")]
+    NoDomain(String),
+    /// A type that does not exist.
+    #[error(
+        "column '{column}': unknown type '{ty}' (expected integer, fixed, categorical or identifier)"
+    )]
+    UnknownType {
+        /// The column.
+        column: String,
+        /// The type given.
+        ty: String,
+    },
+}
+
 impl TryFrom<RawColumn> for ColumnSpec {
-    type Error = String;
-    fn try_from(r: RawColumn) -> Result<Self, String> {
-        let unused = |what: &str, present: bool| {
+    type Error = ColumnSpecError;
+    fn try_from(r: RawColumn) -> Result<Self, ColumnSpecError> {
+        let unused = |option: &'static str, present: bool| {
             if present {
-                Err(format!(
-                    "column '{}': '{what}' does not apply to type '{}'",
-                    r.name, r.ty
-                ))
+                Err(ColumnSpecError::Inapplicable {
+                    column: r.name.clone(),
+                    option,
+                    ty: r.ty.clone(),
+                })
             } else {
                 Ok(())
             }
@@ -159,9 +188,10 @@ impl TryFrom<RawColumn> for ColumnSpec {
             "categorical" => {
                 unused("bits", r.bits.is_some())?;
                 unused("frac", r.frac.is_some())?;
-                let domain = r.domain.clone().ok_or_else(|| {
-                    format!("column '{}': a categorical column needs a 'domain'", r.name)
-                })?;
+                let domain = r
+                    .domain
+                    .clone()
+                    .ok_or_else(|| ColumnSpecError::NoDomain(r.name.clone()))?;
                 ColumnType::Categorical { domain }
             }
             "identifier" => {
@@ -171,10 +201,10 @@ impl TryFrom<RawColumn> for ColumnSpec {
                 ColumnType::Identifier
             }
             other => {
-                return Err(format!(
-                    "column '{}': unknown type '{other}' (expected integer, fixed, categorical or identifier)",
-                    r.name
-                ));
+                return Err(ColumnSpecError::UnknownType {
+                    column: r.name.clone(),
+                    ty: other.into(),
+                });
             }
         };
         Ok(ColumnSpec { name: r.name, ty })
@@ -284,32 +314,32 @@ impl Schema {
     /// (names, types, fractional bits, domains), each integer or fixed column with the widest
     /// bound among them (owners' inferred widths may sit on different rungs of
     /// [`WIDTH_LADDER`]). Any other difference is an error naming the column.
-    pub fn widest<'a>(schemas: impl IntoIterator<Item = &'a Schema>) -> Result<Schema, String> {
+    pub fn widest<'a>(
+        schemas: impl IntoIterator<Item = &'a Schema>,
+    ) -> Result<Schema, SchemaMismatch> {
         let mut schemas = schemas.into_iter();
         let Some(first) = schemas.next() else {
-            return Err("no schema".into());
+            return Err(SchemaMismatch::Empty);
         };
         let mut out = first.clone();
         for s in schemas {
             if s.columns.len() != out.columns.len() {
-                return Err(format!(
-                    "{} columns against {}",
-                    s.columns.len(),
-                    out.columns.len()
-                ));
+                return Err(SchemaMismatch::Columns {
+                    found: s.columns.len(),
+                    expected: out.columns.len(),
+                });
             }
             for (mine, theirs) in out.columns.iter_mut().zip(&s.columns) {
-                let differs = format!(
-                    "column '{}' differs: {} against {}",
-                    mine.name,
-                    theirs.describe_type(),
-                    mine.describe_type()
-                );
+                let differs = SchemaMismatch::Type {
+                    column: mine.name.clone(),
+                    found: theirs.describe_type(),
+                    expected: mine.describe_type(),
+                };
                 if mine.name != theirs.name {
-                    return Err(format!(
-                        "column '{}' against column '{}'",
-                        theirs.name, mine.name
-                    ));
+                    return Err(SchemaMismatch::Name {
+                        found: theirs.name.clone(),
+                        expected: mine.name.clone(),
+                    });
                 }
                 match (&mut mine.ty, &theirs.ty) {
                     (ColumnType::Integer { bits }, ColumnType::Integer { bits: b }) => {
@@ -620,6 +650,41 @@ pub fn encode_cell(text: &str, ty: &ColumnType) -> Result<i128, CellError> {
     }
 }
 
+/// Why owners' schemas of one dataset name do not meet ([`Schema::widest`]): `found` is the
+/// later schema's, `expected` the earlier ones'.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemaMismatch {
+    /// No schema at all.
+    #[error("no schema")]
+    Empty,
+    /// Different numbers of columns.
+    #[error("{found} columns against {expected}")]
+    Columns {
+        /// The later schema's count.
+        found: usize,
+        /// The earlier ones'.
+        expected: usize,
+    },
+    /// Different column names at one position.
+    #[error("column '{found}' against column '{expected}'")]
+    Name {
+        /// The later schema's name.
+        found: String,
+        /// The earlier ones'.
+        expected: String,
+    },
+    /// A column of another type (or fractional bits, or domain).
+    #[error("column '{column}' differs: {found} against {expected}")]
+    Type {
+        /// The column.
+        column: String,
+        /// The later schema's type.
+        found: String,
+        /// The earlier ones'.
+        expected: String,
+    },
+}
+
 /// Why a cell does not encode under its column's type ([`encode_cell`]); the cell is quoted
 /// (cut at 24 characters).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -828,6 +893,42 @@ mod tests {
     }
 
     #[test]
+    fn a_column_description_is_refused_naming_the_column() {
+        let raw = |ty: &str, bits: Option<u32>, domain: Option<Vec<String>>| RawColumn {
+            name: "x".into(),
+            ty: ty.into(),
+            bits,
+            frac: None,
+            domain,
+        };
+        let err = ColumnSpec::try_from(raw("categorical", Some(8), Some(vec![]))).unwrap_err();
+        assert_eq!(
+            err,
+            ColumnSpecError::Inapplicable {
+                column: "x".into(),
+                option: "bits",
+                ty: "categorical".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "column 'x': 'bits' does not apply to type 'categorical'"
+        );
+        assert_eq!(
+            ColumnSpec::try_from(raw("categorical", None, None)).unwrap_err(),
+            ColumnSpecError::NoDomain("x".into())
+        );
+        assert!(matches!(
+            ColumnSpec::try_from(raw("text", None, None)).unwrap_err(),
+            ColumnSpecError::UnknownType { ty, .. } if ty == "text"
+        ));
+        // Through a schema file, the message reaches the reader.
+        let toml = "[[columns]]\nname = \"x\"\ntype = \"text\"\n";
+        let err = toml::from_str::<Schema>(toml).unwrap_err().to_string();
+        assert!(err.contains("column 'x': unknown type 'text'"), "{err}");
+    }
+
+    #[test]
     fn owners_schemas_meet_at_the_widest() {
         let a = parse("id,salary,bonus,g\na,100,0.5,f\n", None)
             .unwrap()
@@ -843,11 +944,30 @@ mod tests {
         // Other differences stay errors, naming the column.
         let c = parse("id,salary,bonus,g\nb,1,x,f\n", None).unwrap().schema;
         let err = Schema::widest([&a, &c]).unwrap_err();
-        assert!(err.contains("column 'bonus' differs"), "{err}");
+        assert!(
+            matches!(&err, SchemaMismatch::Type { column, .. } if column == "bonus"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().starts_with("column 'bonus' differs: "),
+            "{err}"
+        );
         let d = parse("id,salary,bonus,g\nb,1,1.5,m\n", None)
             .unwrap()
             .schema;
-        assert!(Schema::widest([&a, &d]).unwrap_err().contains("'g'"));
+        assert!(matches!(
+            Schema::widest([&a, &d]).unwrap_err(),
+            SchemaMismatch::Type { column, .. } if column == "g"
+        ));
+        let short = parse("id,salary\nb,1\n", None).unwrap().schema;
+        assert_eq!(
+            Schema::widest([&a, &short]).unwrap_err(),
+            SchemaMismatch::Columns {
+                found: 2,
+                expected: 4
+            }
+        );
+        assert_eq!(Schema::widest([]).unwrap_err(), SchemaMismatch::Empty);
         let text = w.describe();
         assert!(
             text.contains("salary") && text.contains("integer, 32 bits"),

@@ -10,10 +10,12 @@ use mpc::testing::{agreed, run_parties};
 use mpc::{EngineConfig, Fr, MulProtocol, Params};
 use proptest::prelude::*;
 use protocols::backend::{Backend, Clear};
-use protocols::catalog::JobSpec;
+use protocols::catalog::{JobSpec, MarketProblem, UploadError};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema, Table, hash_identifier};
 use protocols::matching::records::RecordQuery;
-use protocols::matching::{Clearing, run_auction, run_orders, run_record_match};
+use protocols::matching::{
+    Clearing, Curve, GridError, Row, TableError, run_auction, run_orders, run_record_match,
+};
 use protocols::outcome::{Outcome, OwnedTable};
 use protocols::stats::Value;
 
@@ -730,21 +732,42 @@ fn uploads_are_refused_naming_the_row() {
     assert_eq!(auction.check_upload("other", &good), Ok(()));
     let mut rising = good.clone();
     rising.columns[1][2] = 4;
-    let err = auction.check_upload("bids", &rising).unwrap_err();
+    let refusal = auction.check_upload("bids", &rising).unwrap_err();
+    assert!(
+        matches!(
+            &refusal,
+            UploadError::Market {
+                kind: "auction",
+                problem: MarketProblem::Table(TableError::NotMonotone {
+                    row: Row(2),
+                    curve: Curve::Demand,
+                    from: 3,
+                    to: 4,
+                    ..
+                }),
+                ..
+            }
+        ),
+        "{refusal:?}"
+    );
+    let err = refusal.to_string();
     assert!(
         err.contains("row 3 (CSV line 4): demand rises from 3 at price 105 to 4 at price 110"),
         "{err}"
     );
     let mut negative = good.clone();
     negative.columns[2][0] = -1;
-    let err = auction.check_upload("bids", &negative).unwrap_err();
+    let err = auction
+        .check_upload("bids", &negative)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("row 1 (CSV line 2): negative sell quantity -1"),
         "{err}"
     );
     let mut off = good.clone();
     off.columns[0][1] = 104;
-    let err = auction.check_upload("bids", &off).unwrap_err();
+    let err = auction.check_upload("bids", &off).unwrap_err().to_string();
     assert!(
         err.contains("row 2 (CSV line 3): price 104 is not the grid's price 105"),
         "{err}"
@@ -752,7 +775,10 @@ fn uploads_are_refused_naming_the_row() {
     let mut falling = good.clone();
     falling.columns[2][1] = 0;
     falling.columns[2][0] = 2;
-    let err = auction.check_upload("bids", &falling).unwrap_err();
+    let err = auction
+        .check_upload("bids", &falling)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("row 2 (CSV line 3): supply falls"), "{err}");
 
     let orders = spec("kind = \"orders\"\ndataset = \"orders\"\ngrid = [10, 12, 15]\n");
@@ -760,14 +786,16 @@ fn uploads_are_refused_naming_the_row() {
     assert_eq!(orders.check_upload("orders", &good), Ok(()));
     let err = orders
         .check_upload("orders", &order_table(&[(false, 12, 3), (true, 13, 1)]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("row 2 (CSV line 3): price 13 is not on the grid"),
         "{err}"
     );
     let err = orders
         .check_upload("orders", &order_table(&[(false, 12, -3)]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("row 1 (CSV line 2): quantity -3 must be at least 1"),
         "{err}"
@@ -782,10 +810,24 @@ fn uploads_are_refused_naming_the_row() {
     );
     let err = records
         .check_upload("customers", &record_table(&[1, 2, 1], &[0, 0, 0]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("row 3 (CSV line 4): identifier repeats row 1 (CSV line 2)"),
         "{err}"
+    );
+    assert_eq!(
+        records
+            .check_upload("customers", &record_table(&[1, 2, 1], &[0, 0, 0]))
+            .unwrap_err(),
+        UploadError::Market {
+            dataset: "customers".into(),
+            kind: "record_match",
+            problem: MarketProblem::Table(TableError::IdRepeats {
+                row: Row(2),
+                first: Row(0)
+            }),
+        }
     );
     assert_eq!(records.kind(), "record_match");
 }
@@ -800,7 +842,21 @@ fn specs_parse_and_refuse_typos() {
     );
     let bad_grid = spec("kind = \"orders\"\ndataset = \"o\"\ngrid = [3, 2]\n");
     let err = bad_grid.check_upload("o", &order_table(&[])).unwrap_err();
-    assert!(err.contains("grid: prices must increase strictly"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            UploadError::Market {
+                problem: MarketProblem::Grid(GridError::NotIncreasing(3, 2)),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("grid: prices must increase strictly"),
+        "{err}"
+    );
     // A three-price list is a list, not a range's [min, max, step].
     let JobSpec::Orders { grid, .. } =
         spec("kind = \"orders\"\ndataset = \"o\"\ngrid = [10, 12, 15]\n")

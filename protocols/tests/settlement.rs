@@ -9,10 +9,12 @@ use mpc::testing::{agreed, run_parties};
 use mpc::{EngineConfig, MulProtocol, Params, PartyId};
 use proptest::prelude::*;
 use protocols::backend::{Backend, Clear, Counting};
-use protocols::catalog::JobSpec;
+use protocols::catalog::{JobSpec, UploadError};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema, Table, read_csv};
 use protocols::outcome::{Outcome, OwnedTable};
-use protocols::settlement::{RoundSpec, SettlementError, SettlementResult, settle};
+use protocols::settlement::{
+    self, CheckError, RoundError, RoundSpec, SettlementError, SettlementResult, settle,
+};
 
 /// A round in plain numbers: per firm a balance and the obligations it pays (payee, amount).
 #[derive(Clone, Debug)]
@@ -834,13 +836,38 @@ fn job_specs_parse_and_refuse_typos() {
     let err = twice
         .check_upload("accounts", &csv("balance\n1\n"))
         .unwrap_err();
-    assert!(err.contains("listed twice"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            UploadError::Settlement(settlement::UploadError::Round(RoundError::FirmTwice(f))) if f == "a"
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("listed twice"), "{err}");
 }
 
 #[test]
 fn uploads_are_refused_naming_the_row() {
     let s = spec();
-    let refuse = |dataset: &str, text: &str| s.check_upload(dataset, &csv(text)).unwrap_err();
+    let refused = |dataset: &str, text: &str| s.check_upload(dataset, &csv(text)).unwrap_err();
+    let refuse = |dataset: &str, text: &str| refused(dataset, text).to_string();
+    assert_eq!(
+        refused(
+            "obligations",
+            "payer,payee,amount\nacme,globex,5\nacme,initech,-3\n"
+        ),
+        UploadError::Settlement(settlement::UploadError::Table {
+            dataset: "obligations".into(),
+            source: CheckError::NegativeAmount { row: 2, amount: -3 },
+        })
+    );
+    assert!(matches!(
+        refused("obligations", "payee,amount\nglobex,5\n"),
+        UploadError::Settlement(settlement::UploadError::Table {
+            source: CheckError::NoColumn("payer"),
+            ..
+        })
+    ));
     assert_eq!(
         refuse(
             "obligations",
@@ -938,6 +965,14 @@ fn the_payee_domain_is_the_rounds_whole_firm_list() {
     // An owner's schema (or an un-widened inferred one) listing only its counterparties.
     let partial = csv("payer,payee,amount\nacme,initech,5\n");
     let err = s.check_upload("obligations", &partial).unwrap_err();
+    assert!(matches!(
+        &err,
+        UploadError::Settlement(settlement::UploadError::Table {
+            source: CheckError::PayeeDomain { firms: named },
+            ..
+        }) if *named == firms
+    ));
+    let err = err.to_string();
     assert!(
         err.contains("must be exactly the round's firms (acme, globex, initech)"),
         "{err}"
@@ -950,6 +985,7 @@ fn the_payee_domain_is_the_rounds_whole_firm_list() {
     assert!(
         s.check_upload("obligations", &stray)
             .unwrap_err()
+            .to_string()
             .contains("unknown account 'zeta'")
     );
     // At job time: a firm list the domain does not match fails without naming the firm.

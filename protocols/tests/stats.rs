@@ -713,8 +713,13 @@ fn private_answers_reach_only_their_recipients() {
         .map(|v| v.to_i128().unwrap())
         .collect();
     assert_eq!(clear.public.reveal(&plain).unwrap(), want);
-    assert!(
-        clear.public.reveal(&plain[1..]).is_err(),
+    assert_eq!(
+        clear.public.reveal(&plain[1..]).unwrap_err(),
+        protocols::stats::RevealError {
+            groups: want.rows.len(),
+            expected: plain.len(),
+            got: plain.len() - 1,
+        },
         "a short answer is refused"
     );
     for (i, (n, t_)) in [(3, 1), (5, 2), (7, 3)].into_iter().enumerate() {

@@ -67,7 +67,7 @@ pub enum SimError {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        reason: scenario::ScenarioError,
     },
     /// A scenario built in code is invalid.
     #[error("scenario '{scenario}': {reason}")]

@@ -51,7 +51,7 @@ pub fn run_protocol_with(
         scenario: scenario.name().to_string(),
         reason,
     };
-    scenario.validate().map_err(invalid)?;
+    scenario.validate().map_err(|e| invalid(e.to_string()))?;
     match (&scenario.workload, &scenario.job) {
         (Some(w), _) => run_op(scenario, protocol, randomness, &w.to_workload()),
         (None, Some(job)) => {
@@ -82,9 +82,9 @@ fn run_op(
     randomness: mpc::Randomness,
     workload: &OpWorkload,
 ) -> Result<RunReport, SimError> {
-    let params = scenario.params().map_err(|reason| SimError::Invalid {
+    let params = scenario.params().map_err(|e| SimError::Invalid {
         scenario: scenario.name().to_string(),
-        reason,
+        reason: e.to_string(),
     })?;
     let inputs = workload.inputs(scenario.seed);
     let config = scenario.sim_config();
@@ -142,9 +142,9 @@ fn run_job(
     randomness: mpc::Randomness,
     job: Arc<JobWorkload>,
 ) -> Result<RunReport, SimError> {
-    let params = scenario.params().map_err(|reason| SimError::Invalid {
+    let params = scenario.params().map_err(|e| SimError::Invalid {
         scenario: scenario.name().to_string(),
-        reason,
+        reason: e.to_string(),
     })?;
     let config = scenario.sim_config();
     let run = run_session(

@@ -2,10 +2,11 @@
 
 use mpc::{EngineConfig, MulProtocol, Params, PartyId};
 use simulations::executor::{PartyEnd, run_session};
+use simulations::job::JobFileError;
 use simulations::link::{LinkModel, LinkTable, NS_PER_MS, NS_PER_S};
 use simulations::report::Status;
 use simulations::runner::run_protocol;
-use simulations::scenario::{FaultSpec, Preset, WorkloadSpec};
+use simulations::scenario::{FaultSpec, Preset, ScenarioError, WorkloadSpec};
 use simulations::{Op, Scenario, SimConfig, SimError};
 
 fn latency_scenario(latency_ms: f64, mbps: f64, batch: usize, reps: usize) -> Scenario {
@@ -202,6 +203,46 @@ fn scenario_files_refuse_typos_and_bad_values() {
         "2t < n",
     );
     let _ = std::fs::remove_dir_all(dir);
+    // The same refusals, by kind.
+    let reason = |text: &str| match Scenario::from_toml(text, std::path::Path::new("s.toml")) {
+        Err(SimError::Scenario { reason, .. }) => reason,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted: {text}"),
+    };
+    assert!(matches!(
+        reason(&format!("{ok}[[faults]]\nkind = \"crash\"\nparty = 1\n")),
+        ScenarioError::CrashWhen(1)
+    ));
+    assert!(matches!(
+        reason(&format!("{ok}[[faults]]\nkind = \"slow\"\nparty = 9\n")),
+        ScenarioError::NoParty {
+            field: "faults.slow.party",
+            party: 9,
+            parties: 3
+        }
+    ));
+    assert!(matches!(
+        reason("parties = 4\nthreshold = 2\n[workload]\nop = \"mul\"\n"),
+        ScenarioError::Params(_)
+    ));
+    assert!(matches!(
+        reason("parties = 3\n"),
+        ScenarioError::WorkloadOrJob
+    ));
+    assert!(matches!(
+        reason(&format!("{ok}bacth = 3\n")),
+        ScenarioError::Parse(_)
+    ));
+    assert!(matches!(
+        reason("parties = 3\n[network]\nsites = [\"mars\"]\n[workload]\nop = \"mul\"\n"),
+        ScenarioError::Site(_)
+    ));
+    assert!(matches!(
+        reason(
+            "parties = 3\n[job]\nsql = \"SELECT COUNT(*) FROM t\"\nspec_file = \"x.toml\"\n[job.data]\nkind = \"table\"\ndataset = \"t\"\nowners = 1\nrows = 1\ncolumns = []\n"
+        ),
+        ScenarioError::Job(JobFileError::NotOne)
+    ));
 }
 
 #[test]

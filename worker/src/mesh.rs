@@ -4,7 +4,7 @@
 //! A mesh admits no one once formed, so a peer that crashed and restarted can only rejoin in a
 //! new mesh, and every worker must form that new mesh at the same time: a worker that re-forms
 //! on its own (as soon as it notices a departure) meets peers still on the old mesh, and
-//! workers end up on different meshes while jobs arrive (BENCHMARKS.md, chaos run 2). So a
+//! workers end up on different meshes while jobs arrive (BENCHMARKS.md, "Chaos", the variants measured). So a
 //! mesh belongs to an *epoch* chosen by the coordinator and carried by every job attempt
 //! (`Request::RunJob::mesh`):
 //! - a job of the mesh's own epoch runs on it; if a peer has departed from it, the attempt

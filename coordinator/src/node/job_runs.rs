@@ -202,7 +202,7 @@ pub(super) async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<Wo
         .filter_map(|(id, c)| {
             c.as_ref()
                 .err()
-                .map(|e| Err((*id, ErrorKind::Internal, e.clone())))
+                .map(|e| Err((*id, ErrorKind::Internal, e.to_string())))
         })
         .collect();
     if !unreachable.is_empty() {
@@ -230,7 +230,7 @@ pub(super) async fn run_attempt(state: &Arc<State>, request: &Request) -> Vec<Wo
                 Ok(Response::Error { kind, message }) => Err((id, kind, message)),
                 Ok(other) => Err((id, ErrorKind::Internal, format!("unexpected {other:?}"))),
                 // The call was lost on the way: the worker may have died mid-job.
-                Err(e) => Err((id, ErrorKind::Unavailable, e)),
+                Err(e) => Err((id, ErrorKind::Unavailable, e.to_string())),
             };
             (id, answer)
         });

@@ -6,17 +6,61 @@
 //! and what follows a short round is [`crate::machine::after_short_round`]'s.
 
 use super::*;
+use crate::ledger::LedgerError;
+use crate::transport::TransportError;
+
+/// Why a step of a ledger round failed. Its text becomes a job report's message or a log
+/// line, so each variant names the worker or the height.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LedgerRoundError {
+    /// A worker could not be reached, or its call failed (the error names the worker).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A worker refused the entries its replica lacked.
+    #[error("worker {worker}: catching up: {message}")]
+    CatchUpRefused {
+        /// The worker.
+        worker: u16,
+        /// Its refusal.
+        message: String,
+    },
+    /// A worker answered out of turn.
+    #[error("worker {worker}: {answer:?}")]
+    Unexpected {
+        /// The worker.
+        worker: u16,
+        /// Its answer.
+        answer: Box<Response>,
+    },
+    /// The candidate entry could not be stored as pending.
+    #[error("storing the candidate entry at height {height}: {source}")]
+    StoreCandidate {
+        /// The candidate's height.
+        height: u64,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// A pending genesis of an older roster was dropped (the next round starts afresh).
+    #[error("a pending genesis of another roster was dropped")]
+    StaleGenesis,
+    /// The genesis entry did not gather its signatures.
+    #[error("{0}")]
+    Unsigned(Unsigned),
+    /// The ledger file could not be created.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
 
 /// A connection to every worker: `Err` names the worker that could not be reached.
-pub(super) async fn connect_workers(state: &State) -> Vec<(u16, Result<ApiClient, String>)> {
+pub(super) async fn connect_workers(
+    state: &State,
+) -> Vec<(u16, Result<ApiClient, TransportError>)> {
     let workers = state.roster.read().expect("roster lock").workers.clone();
     let tries = workers.into_iter().map(|w| {
         let identity = state.identity.clone();
         async move {
             let name = format!("worker {}", w.id);
-            let c = ApiClient::connect(&identity, w.address, w.key, &name)
-                .await
-                .map_err(|e| e.to_string());
+            let c = ApiClient::connect(&identity, w.address, w.key, &name).await;
             (w.id, c)
         }
     });
@@ -42,7 +86,7 @@ where
 pub(super) async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry, Unsigned> {
     let mut guard = state.ledger.lock().await;
     if guard.is_none() {
-        *guard = Some(genesis(state).await.map_err(Unsigned::from)?);
+        *guard = Some(genesis(state).await.map_err(Unsigned::from_error)?);
     }
     let ledger = guard.as_mut().expect("just created");
     let pending = Pending::in_dir(&state.data_dir);
@@ -52,7 +96,7 @@ pub(super) async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry,
             ledger.candidate(now_ms().max(ledger.head().time), body.clone())
         });
         let mine = !again || entry.body == body;
-        propose(&pending, &entry, again).map_err(Unsigned::from)?;
+        propose(&pending, &entry, again).map_err(Unsigned::from_error)?;
         entry.signatures = match settle(&pending, gather(state, &entry, ledger.entries()).await) {
             Ok(signatures) => signatures,
             // Short: the workers' replicas may hold entries this ledger lost (a cut tail):
@@ -74,7 +118,11 @@ pub(super) async fn append(state: &Arc<State>, body: EntryBody) -> Result<Entry,
 }
 
 /// Stores a fresh candidate as pending before any worker sees it.
-pub(super) fn propose(pending: &Pending, entry: &Entry, again: bool) -> Result<(), String> {
+pub(super) fn propose(
+    pending: &Pending,
+    entry: &Entry,
+    again: bool,
+) -> Result<(), LedgerRoundError> {
     if again {
         tracing::info!(
             height = entry.height,
@@ -82,12 +130,12 @@ pub(super) fn propose(pending: &Pending, entry: &Entry, again: bool) -> Result<(
         );
         return Ok(());
     }
-    pending.save(entry).map_err(|e| {
-        format!(
-            "storing the candidate entry at height {}: {e}",
-            entry.height
-        )
-    })
+    pending
+        .save(entry)
+        .map_err(|source| LedgerRoundError::StoreCandidate {
+            height: entry.height,
+            source,
+        })
 }
 
 /// A gathering's signatures; a candidate refused on its content stops being pending.
@@ -116,6 +164,13 @@ impl From<String> for Unsigned {
             message,
             refused: false,
         }
+    }
+}
+
+impl Unsigned {
+    /// A round that failed on its own IO (not refused: asking again may help).
+    fn from_error(e: LedgerRoundError) -> Self {
+        Unsigned::from(e.to_string())
     }
 }
 
@@ -161,18 +216,19 @@ pub(super) async fn catch_up_ledger(state: &Arc<State>, ledger: &mut Ledger) -> 
 }
 
 /// The genesis entry, signed by a quorum, written to disk.
-pub(super) async fn genesis(state: &Arc<State>) -> Result<Ledger, String> {
+pub(super) async fn genesis(state: &Arc<State>) -> Result<Ledger, LedgerRoundError> {
     let roster = state.roster.read().expect("roster lock").ledger_roster();
     let pending = Pending::in_dir(&state.data_dir);
     let (mut entry, again) = pending.proposal(None, || Entry::genesis(now_ms(), roster.clone()));
     if again && entry.body != EntryBody::Genesis(roster.clone()) {
         // A genesis of an older roster was never appended: start from this one.
         let _ = pending.clear();
-        return Err("a pending genesis of another roster was dropped".into());
+        return Err(LedgerRoundError::StaleGenesis);
     }
     propose(&pending, &entry, again)?;
-    entry.signatures = settle(&pending, gather(state, &entry, &[]).await).map_err(|e| e.message)?;
-    let ledger = Ledger::create(&state.data_dir, entry.clone()).map_err(|e| e.to_string())?;
+    entry.signatures =
+        settle(&pending, gather(state, &entry, &[]).await).map_err(LedgerRoundError::Unsigned)?;
+    let ledger = Ledger::create(&state.data_dir, entry.clone())?;
     let _ = pending.clear();
     tracing::info!(
         "ledger created (genesis signed by {} workers)",
@@ -284,7 +340,7 @@ impl Conversation {
                 Command::SendEntries { from } => {
                     match send_entries(&client, id, &self.chain, from, self.page_bytes).await {
                         Ok(()) => Reply::CaughtUp,
-                        Err(e) => Reply::Failed(e),
+                        Err(e) => Reply::Failed(e.to_string()),
                     }
                 }
             };
@@ -321,7 +377,7 @@ pub(super) async fn send_entries(
     chain: &[Entry],
     mut from: u64,
     page_bytes: usize,
-) -> Result<(), String> {
+) -> Result<(), LedgerRoundError> {
     loop {
         let missing = crate::ledger::page(chain, from, page_bytes);
         if missing.is_empty() {
@@ -331,10 +387,18 @@ pub(super) async fn send_entries(
         match client.call(&Request::AppendEntries(missing.to_vec())).await {
             Ok(Response::Ok) => {}
             Ok(Response::Error { message, .. }) => {
-                return Err(format!("worker {id}: catching up: {message}"));
+                return Err(LedgerRoundError::CatchUpRefused {
+                    worker: id,
+                    message,
+                });
             }
-            Ok(other) => return Err(format!("worker {id}: {other:?}")),
-            Err(e) => return Err(e.to_string()),
+            Ok(other) => {
+                return Err(LedgerRoundError::Unexpected {
+                    worker: id,
+                    answer: Box::new(other),
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -348,7 +412,7 @@ pub(super) async fn call_caught_up(
     chain: &[Entry],
     page_bytes: usize,
     limit: Duration,
-) -> Result<Response, String> {
+) -> Result<Response, LedgerRoundError> {
     let mut caught_up = false;
     loop {
         match client.call_within(request, limit).await {
@@ -358,7 +422,7 @@ pub(super) async fn call_caught_up(
                 caught_up = true;
             }
             Ok(r) => return Ok(r),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -380,4 +444,42 @@ pub(super) async fn publish(state: Arc<State>, entries: Vec<Entry>) {
         }
     });
     futures_join_all(sends).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roster::{ClusterRoster, CoordinatorEntry};
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_candidate_that_cannot_be_stored_is_refused_naming_its_height() {
+        let key = Identity::generate(&mut rand_chacha::ChaCha12Rng::seed_from_u64(1)).public_key();
+        let roster = ClusterRoster {
+            threshold: 1,
+            coordinator: CoordinatorEntry {
+                address: "127.0.0.1:1".parse().unwrap(),
+                key,
+            },
+            workers: Vec::new(),
+            clients: Vec::new(),
+        };
+        let entry = Entry::genesis(1, roster.ledger_roster());
+        // The data folder is a file: nothing can be written under it.
+        let file = std::env::temp_dir().join(format!("quorate-propose-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let err = propose(&Pending::in_dir(&file), &entry, false).unwrap_err();
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            matches!(err, LedgerRoundError::StoreCandidate { height: 0, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("storing the candidate entry at height 0: "),
+            "{err}"
+        );
+        // Proposed again, it is already stored: nothing is written.
+        assert!(propose(&Pending::in_dir(&file), &entry, true).is_ok());
+    }
 }

@@ -27,7 +27,7 @@
 //!   square root and an inversion (~400 field multiplications) per bit, on every party.
 //!
 //! Which is faster depends on `t`, the links and the cores (`BENCHMARKS.md`,
-//! `throughput --random-bits`).
+//! "Comparisons"; `throughput --random-bits`).
 
 use serde::{Deserialize, Serialize};
 

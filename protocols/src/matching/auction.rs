@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat, sum_batches};
+use super::{Curve, MAX_QUANTITY_BITS, MatchingError, Row, TableError, at, cat, sum_batches};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -44,21 +44,21 @@ pub struct AuctionResult {
 /// Checks one bidder's table before it is shared: the columns `price`, `buy` and `sell` are
 /// integers, the rows list the grid's prices in order, quantities are non-negative, demand
 /// never rises and supply never falls with the price. The error names the row.
-pub fn check_bids(grid: &[i128], table: &Table) -> Result<(), String> {
-    let column = |name: &str| -> Result<&Vec<i128>, String> {
+pub fn check_bids(grid: &[i128], table: &Table) -> Result<(), TableError> {
+    let column = |name: &str| -> Result<&Vec<i128>, TableError> {
         let (i, spec) = table
             .schema
             .column(name)
-            .ok_or_else(|| format!("the bids need a column '{name}' (price, buy, sell)"))?;
+            .ok_or_else(|| TableError::BidColumn(name.into()))?;
         match spec.ty {
             ColumnType::Integer { bits } if name != "price" && bits > MAX_QUANTITY_BITS => {
-                Err(format!(
-                    "column '{name}' is declared with {bits} bits; quantities need a schema with \
-                     at most {MAX_QUANTITY_BITS} (`bits = {MAX_QUANTITY_BITS}`)"
-                ))
+                Err(TableError::QuantityWidth {
+                    column: name.into(),
+                    bits,
+                })
             }
             ColumnType::Integer { .. } => Ok(&table.columns[i]),
-            _ => Err(format!("column '{name}' must be an integer column")),
+            _ => Err(TableError::NotInteger(name.into())),
         }
     };
     let (price, buy, sell) = (column("price")?, column("buy")?, column("sell")?);
@@ -66,55 +66,49 @@ pub fn check_bids(grid: &[i128], table: &Table) -> Result<(), String> {
         match grid.get(r) {
             Some(&g) if g == p => {}
             Some(&g) => {
-                return Err(format!(
-                    "{}: price {p} is not the grid's price {g} (one row per grid price, in order)",
-                    Row(r)
-                ));
+                return Err(TableError::NotGridPrice {
+                    row: Row(r),
+                    price: p,
+                    grid: g,
+                });
             }
             None => {
-                return Err(format!(
-                    "{}: price {p} is past the grid's last price {}",
-                    Row(r),
-                    grid[grid.len() - 1]
-                ));
+                return Err(TableError::PastGrid {
+                    row: Row(r),
+                    price: p,
+                    last: grid[grid.len() - 1],
+                });
             }
         }
     }
     if price.len() < grid.len() {
-        return Err(format!(
-            "{} rows, the grid has {} prices: the row for price {} is missing",
-            price.len(),
-            grid.len(),
-            grid[price.len()]
-        ));
+        return Err(TableError::MissingPrice {
+            rows: price.len(),
+            prices: grid.len(),
+            missing: grid[price.len()],
+        });
     }
     for r in 0..price.len() {
         for (what, q) in [("buy", buy[r]), ("sell", sell[r])] {
             if q < 0 {
-                return Err(format!("{}: negative {what} quantity {q}", Row(r)));
+                return Err(TableError::NegativeQuantity {
+                    row: Row(r),
+                    side: what,
+                    quantity: q,
+                });
             }
         }
-        if r > 0 && buy[r] > buy[r - 1] {
-            return Err(format!(
-                "{}: demand rises from {} at price {} to {} at price {} (it must not increase \
-                 with the price)",
-                Row(r),
-                buy[r - 1],
-                price[r - 1],
-                buy[r],
-                price[r]
-            ));
-        }
-        if r > 0 && sell[r] < sell[r - 1] {
-            return Err(format!(
-                "{}: supply falls from {} at price {} to {} at price {} (it must not decrease \
-                 with the price)",
-                Row(r),
-                sell[r - 1],
-                price[r - 1],
-                sell[r],
-                price[r]
-            ));
+        for (curve, q) in [(Curve::Demand, buy), (Curve::Supply, sell)] {
+            if r > 0 && curve.breaks(q[r - 1], q[r]) {
+                return Err(TableError::NotMonotone {
+                    row: Row(r),
+                    curve,
+                    from: q[r - 1],
+                    from_price: price[r - 1],
+                    to: q[r],
+                    to_price: price[r],
+                });
+            }
         }
     }
     Ok(())

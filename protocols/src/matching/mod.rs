@@ -25,6 +25,7 @@ pub mod orders;
 pub mod records;
 mod rules;
 mod unary;
+mod upload;
 
 use std::fmt;
 
@@ -37,6 +38,7 @@ pub use auction::{AuctionResult, run_auction};
 pub use clearing::Clearing;
 pub use orders::{OrdersResult, run_orders};
 pub use records::{RecordMatchResult, run_record_match};
+pub use upload::{Curve, GridError, TableError};
 
 /// The widest quantity column an auction or an order book accepts, in bits: exact pro-rata
 /// rationing divides sums of quantities in fixed point, which needs room above them
@@ -74,20 +76,21 @@ pub struct GridRange {
 
 impl Grid {
     /// The prices, increasing; an error says what is wrong with the grid.
-    pub fn prices(&self) -> Result<Vec<i128>, String> {
+    pub fn prices(&self) -> Result<Vec<i128>, GridError> {
         let prices: Vec<i128> = match self {
             Grid::Range(GridRange { min, max, step }) => {
                 if *step < 1 {
-                    return Err(format!("grid: step {step} must be at least 1"));
+                    return Err(GridError::Step(*step));
                 }
                 if min > max {
-                    return Err(format!("grid: min {min} is above max {max}"));
+                    return Err(GridError::Inverted {
+                        min: *min,
+                        max: *max,
+                    });
                 }
                 let count = ((*max as i128 - *min as i128) / *step as i128) as usize + 1;
                 if count > MAX_GRID {
-                    return Err(format!(
-                        "grid: {count} prices, more than the {MAX_GRID} allowed"
-                    ));
+                    return Err(GridError::TooMany(count));
                 }
                 (0..count)
                     .map(|i| *min as i128 + i as i128 * *step as i128)
@@ -95,19 +98,13 @@ impl Grid {
             }
             Grid::List(list) => {
                 if list.is_empty() {
-                    return Err("grid: the list of prices is empty".into());
+                    return Err(GridError::Empty);
                 }
                 if list.len() > MAX_GRID {
-                    return Err(format!(
-                        "grid: {} prices, more than the {MAX_GRID} allowed",
-                        list.len()
-                    ));
+                    return Err(GridError::TooMany(list.len()));
                 }
                 if let Some(w) = list.windows(2).find(|w| w[0] >= w[1]) {
-                    return Err(format!(
-                        "grid: prices must increase strictly ({} then {})",
-                        w[0], w[1]
-                    ));
+                    return Err(GridError::NotIncreasing(w[0], w[1]));
                 }
                 list.iter().map(|&p| p as i128).collect()
             }
@@ -122,6 +119,9 @@ pub enum MatchingError {
     /// The job's specification is invalid (nothing ran).
     #[error("job: {0}")]
     Spec(String),
+    /// The job's price grid is invalid (nothing ran).
+    #[error("job: {0}")]
+    Grid(#[from] GridError),
     /// The inputs do not fit the job (nothing ran).
     #[error("inputs: {0}")]
     Input(String),
@@ -148,9 +148,10 @@ pub(crate) fn cat(parts: &[&Secret], step: &'static str) -> Result<Secret, Match
     Secret::concat(parts).map_err(at(step))
 }
 
-/// A display of a row for error messages: 1-based data rows (the CSV's line is one more, for
-/// the header).
-pub(crate) struct Row(pub usize);
+/// A row of an owner's table in error messages: shown 1-based as the data rows (the CSV's line
+/// is one more, for the header); holds the 0-based index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row(pub usize);
 
 impl fmt::Display for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

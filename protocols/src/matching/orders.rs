@@ -32,7 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{MAX_QUANTITY_BITS, MatchingError, Row, at, cat};
+use super::{MAX_QUANTITY_BITS, MatchingError, Row, TableError, at, cat};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Schema, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -49,10 +49,8 @@ pub struct OrdersResult {
 }
 
 /// The index of `sell` in the `side` column's domain, checking the domain is `buy` and `sell`.
-fn sell_index(schema: &Schema) -> Result<i128, String> {
-    let (_, spec) = schema
-        .column("side")
-        .ok_or("the orders need a column 'side' (buy or sell)")?;
+fn sell_index(schema: &Schema) -> Result<i128, TableError> {
+    let (_, spec) = schema.column("side").ok_or(TableError::NoSide)?;
     match &spec.ty {
         ColumnType::Categorical { domain }
             if domain.len() == 2
@@ -61,49 +59,47 @@ fn sell_index(schema: &Schema) -> Result<i128, String> {
         {
             Ok(domain.iter().position(|d| d == "sell").expect("present") as i128)
         }
-        _ => Err("column 'side' must be categorical with the domain [\"buy\", \"sell\"]".into()),
+        _ => Err(TableError::SideDomain),
     }
 }
 
 /// Checks one firm's orders before they are shared: `side` is buy or sell, `price` is on the
 /// grid and `quantity` is a positive integer in a column of at most
 /// [`MAX_QUANTITY_BITS`] bits. The error names the row.
-pub fn check_orders(grid: &[i128], table: &Table) -> Result<(), String> {
+pub fn check_orders(grid: &[i128], table: &Table) -> Result<(), TableError> {
     sell_index(&table.schema)?;
-    let column = |name: &str| -> Result<&Vec<i128>, String> {
+    let column = |name: &str| -> Result<&Vec<i128>, TableError> {
         let (i, spec) = table
             .schema
             .column(name)
-            .ok_or_else(|| format!("the orders need a column '{name}' (side, price, quantity)"))?;
+            .ok_or_else(|| TableError::OrderColumn(name.into()))?;
         match spec.ty {
             ColumnType::Integer { bits } if name == "quantity" && bits > MAX_QUANTITY_BITS => {
-                Err(format!(
-                    "column 'quantity' is declared with {bits} bits; quantities need a schema \
-                     with at most {MAX_QUANTITY_BITS} (`bits = {MAX_QUANTITY_BITS}`)"
-                ))
+                Err(TableError::QuantityWidth {
+                    column: name.into(),
+                    bits,
+                })
             }
             ColumnType::Integer { .. } => Ok(&table.columns[i]),
-            _ => Err(format!("column '{name}' must be an integer column")),
+            _ => Err(TableError::NotInteger(name.into())),
         }
     };
     let (price, quantity) = (column("price")?, column("quantity")?);
     for r in 0..price.len() {
         if grid.binary_search(&price[r]).is_err() {
-            return Err(format!(
-                "{}: price {} is not on the grid ({} prices from {} to {})",
-                Row(r),
-                price[r],
-                grid.len(),
-                grid[0],
-                grid[grid.len() - 1]
-            ));
+            return Err(TableError::OffGrid {
+                row: Row(r),
+                price: price[r],
+                prices: grid.len(),
+                first: grid[0],
+                last: grid[grid.len() - 1],
+            });
         }
         if quantity[r] < 1 {
-            return Err(format!(
-                "{}: quantity {} must be at least 1",
-                Row(r),
-                quantity[r]
-            ));
+            return Err(TableError::QuantityBelowOne {
+                row: Row(r),
+                quantity: quantity[r],
+            });
         }
     }
     Ok(())
@@ -119,7 +115,7 @@ pub async fn run_orders<B: Backend>(
     let Some(first) = books.first() else {
         return Err(MatchingError::Input("no orders".into()));
     };
-    let sell_at = sell_index(&first.schema).map_err(MatchingError::Input)?;
+    let sell_at = sell_index(&first.schema).map_err(|e| MatchingError::Input(e.to_string()))?;
     let gather = |name: &str| -> Result<Secret, MatchingError> {
         let cols = books
             .iter()

@@ -44,7 +44,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{MatchingError, Row, at};
+use super::{MatchingError, Row, TableError, at};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -109,27 +109,21 @@ pub struct RecordQuery {
 /// Checks one firm's dataset before it is shared: the identifier column exists with type
 /// `identifier` and no identifier repeats; every value column to sum is integer or fixed
 /// point. The error names the rows.
-pub fn check_records(query: &RecordQuery, table: &Table) -> Result<(), String> {
-    let (i, spec) = table.schema.column(&query.id_column).ok_or_else(|| {
-        format!(
-            "the dataset needs the identifier column '{}'",
-            query.id_column
-        )
-    })?;
+pub fn check_records(query: &RecordQuery, table: &Table) -> Result<(), TableError> {
+    let (i, spec) = table
+        .schema
+        .column(&query.id_column)
+        .ok_or_else(|| TableError::NoIdColumn(query.id_column.clone()))?;
     if spec.ty != ColumnType::Identifier {
-        return Err(format!(
-            "column '{}' must have type identifier (hashed on this machine before sharing)",
-            query.id_column
-        ));
+        return Err(TableError::IdType(query.id_column.clone()));
     }
     let mut seen: HashMap<i128, usize> = HashMap::new();
     for (r, &id) in table.columns[i].iter().enumerate() {
         if let Some(&first) = seen.get(&id) {
-            return Err(format!(
-                "{}: identifier repeats {} (each identifier once per dataset)",
-                Row(r),
-                Row(first)
-            ));
+            return Err(TableError::IdRepeats {
+                row: Row(r),
+                first: Row(first),
+            });
         }
         seen.insert(id, r);
     }
@@ -137,14 +131,12 @@ pub fn check_records(query: &RecordQuery, table: &Table) -> Result<(), String> {
         let (_, spec) = table
             .schema
             .column(name)
-            .ok_or_else(|| format!("the dataset needs the value column '{name}' to sum"))?;
+            .ok_or_else(|| TableError::NoSumColumn(name.clone()))?;
         if !matches!(
             spec.ty,
             ColumnType::Integer { .. } | ColumnType::Fixed { .. }
         ) {
-            return Err(format!(
-                "column '{name}' must be integer or fixed point to be summed"
-            ));
+            return Err(TableError::SumType(name.clone()));
         }
     }
     Ok(())

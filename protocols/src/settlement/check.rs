@@ -5,8 +5,125 @@
 //! Rows are numbered from 1, as the data rows of the owner's CSV (row `r` is CSV line `r + 1`,
 //! after the header), the same numbers as the `"obligation <row>"` labels of the outputs.
 
-use super::{AMOUNT, BALANCE, PAYEE, PAYER, RoundSpec};
+use super::{AMOUNT, BALANCE, PAYEE, PAYER, RoundError, RoundSpec};
 use crate::dataset::{ColumnType, Schema, Table};
+
+/// What a settlement round refuses in a schema or a row of a plain table. Rows are numbered
+/// from 1 (`row`), the CSV line is one more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// A column the round reads is missing.
+    #[error("no column '{0}'")]
+    NoColumn(&'static str),
+    /// `payer` or `payee` is not categorical.
+    #[error("column '{0}' must be categorical over the round's firms")]
+    NotCategorical(&'static str),
+    /// `balance` or `amount` is not an integer column.
+    #[error("column '{0}' must be an integer column")]
+    NotInteger(&'static str),
+    /// The `payee` domain is not exactly the round's firms (only the public firm list is
+    /// named, never a value of the domain).
+    #[error(
+        "column '{PAYEE}': its domain must be exactly the round's firms ({}), so that every \
+         firm's schema is the same; this one is not (upload with --job naming the round, which \
+         sets it, or write the schema with --schema)",
+        .firms.join(", ")
+    )]
+    PayeeDomain {
+        /// The round's firms.
+        firms: Vec<String>,
+    },
+    /// An encoded categorical value past its column's domain.
+    #[error("row {row} (CSV line {}): {column} {value} is outside the column's domain", .row + 1)]
+    OutsideDomain {
+        /// The row.
+        row: usize,
+        /// `payer` or `payee`.
+        column: &'static str,
+        /// The encoded value.
+        value: i128,
+    },
+    /// An accounts table of other than one row.
+    #[error("an accounts dataset holds exactly one row (the firm's balance), this one has {0}")]
+    AccountRows(usize),
+    /// A negative balance.
+    #[error("row 1 (CSV line 2): negative balance {0}")]
+    NegativeBalance(i128),
+    /// An obligation to a firm outside the round.
+    #[error(
+        "row {row} (CSV line {}): obligation to unknown account '{payee}' (the round's firms: {})",
+        .row + 1,
+        .firms.join(", ")
+    )]
+    UnknownPayee {
+        /// The row.
+        row: usize,
+        /// The payee.
+        payee: String,
+        /// The round's firms.
+        firms: Vec<String>,
+    },
+    /// A payer outside the round.
+    #[error(
+        "row {row} (CSV line {}): payer '{payer}' is not among the round's firms ({})",
+        .row + 1,
+        .firms.join(", ")
+    )]
+    UnknownPayer {
+        /// The row.
+        row: usize,
+        /// The payer.
+        payer: String,
+        /// The round's firms.
+        firms: Vec<String>,
+    },
+    /// A firm owing itself.
+    #[error("row {row} (CSV line {}): obligation of '{payer}' to itself", .row + 1)]
+    SelfObligation {
+        /// The row.
+        row: usize,
+        /// The firm.
+        payer: String,
+    },
+    /// A negative amount.
+    #[error("row {row} (CSV line {}): negative amount {amount}", .row + 1)]
+    NegativeAmount {
+        /// The row.
+        row: usize,
+        /// The amount.
+        amount: i128,
+    },
+    /// Rows of one table with different payers.
+    #[error(
+        "row {row} (CSV line {}): payer '{payer}' differs from row 1's payer '{first}' (a firm \
+         uploads the obligations it pays)",
+        .row + 1
+    )]
+    PayerDiffers {
+        /// The row.
+        row: usize,
+        /// Its payer.
+        payer: String,
+        /// Row 1's payer.
+        first: String,
+    },
+}
+
+/// Why [`RoundSpec::check_upload`] refuses a table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    /// The round itself is invalid.
+    #[error(transparent)]
+    Round(#[from] RoundError),
+    /// The table, named by its dataset, does not fit the round.
+    #[error("{dataset}: {source}")]
+    Table {
+        /// The dataset it is uploaded as.
+        dataset: String,
+        /// What is wrong.
+        source: CheckError,
+    },
+}
 
 /// Where the columns of an obligations dataset are.
 pub(crate) struct ObligationColumns<'a> {
@@ -18,35 +135,36 @@ pub(crate) struct ObligationColumns<'a> {
     pub amount: usize,
 }
 
-fn categorical<'a>(schema: &'a Schema, name: &str) -> Result<(usize, &'a [String]), String> {
+fn categorical<'a>(
+    schema: &'a Schema,
+    name: &'static str,
+) -> Result<(usize, &'a [String]), CheckError> {
     match schema.column(name) {
         Some((i, c)) => match &c.ty {
             ColumnType::Categorical { domain } => Ok((i, domain)),
-            _ => Err(format!(
-                "column '{name}' must be categorical over the round's firms"
-            )),
+            _ => Err(CheckError::NotCategorical(name)),
         },
-        None => Err(format!("no column '{name}'")),
+        None => Err(CheckError::NoColumn(name)),
     }
 }
 
-fn integer(schema: &Schema, name: &str) -> Result<(usize, u32), String> {
+fn integer(schema: &Schema, name: &'static str) -> Result<(usize, u32), CheckError> {
     match schema.column(name) {
         Some((i, c)) => match c.ty {
             ColumnType::Integer { bits } => Ok((i, bits)),
-            _ => Err(format!("column '{name}' must be an integer column")),
+            _ => Err(CheckError::NotInteger(name)),
         },
-        None => Err(format!("no column '{name}'")),
+        None => Err(CheckError::NoColumn(name)),
     }
 }
 
 /// The `balance` column of an accounts schema: its index and bound.
-pub(crate) fn balance_column(schema: &Schema) -> Result<(usize, u32), String> {
+pub(crate) fn balance_column(schema: &Schema) -> Result<(usize, u32), CheckError> {
     integer(schema, BALANCE)
 }
 
 /// The columns of an obligations schema, without the domain check.
-fn obligation_columns_unchecked(schema: &Schema) -> Result<ObligationColumns<'_>, String> {
+fn obligation_columns_unchecked(schema: &Schema) -> Result<ObligationColumns<'_>, CheckError> {
     Ok(ObligationColumns {
         payer: categorical(schema, PAYER)?,
         payee: categorical(schema, PAYEE)?,
@@ -59,15 +177,14 @@ fn obligation_columns_unchecked(schema: &Schema) -> Result<ObligationColumns<'_>
 /// schema is the same, so neither the schema nor its commitment on the ledger says whom a firm
 /// pays. The refusal names only the round's (public) firm list, never a value of the domain:
 /// at job time it is published, and a partial domain would be the firm's counterparties.
-fn check_payee_domain(round: &RoundSpec, domain: &[String]) -> Result<(), String> {
+fn check_payee_domain(round: &RoundSpec, domain: &[String]) -> Result<(), CheckError> {
     let exact = domain.len() == round.firms.len()
         && round.firms.iter().all(|f| domain.contains(f))
         && domain.iter().all(|d| round.firms.contains(d));
     match exact {
-        false => Err(format!(
-            "column '{PAYEE}': its domain must be exactly the round's firms ({}), so that every firm's schema is the same; this one is not (upload with --job naming the round, which sets it, or write the schema with --schema)",
-            round.firms.join(", ")
-        )),
+        false => Err(CheckError::PayeeDomain {
+            firms: round.firms.clone(),
+        }),
         true => Ok(()),
     }
 }
@@ -111,23 +228,23 @@ pub(crate) fn widen_obligations(round: &RoundSpec, table: &mut Table) {
 pub(crate) fn obligation_columns<'a>(
     round: &RoundSpec,
     schema: &'a Schema,
-) -> Result<ObligationColumns<'a>, String> {
+) -> Result<ObligationColumns<'a>, CheckError> {
     let cols = obligation_columns_unchecked(schema)?;
     check_payee_domain(round, cols.payee.1)?;
     Ok(cols)
 }
 
-fn name_at<'a>(domain: &'a [String], v: i128, column: &str, row: usize) -> Result<&'a str, String> {
-    usize::try_from(v)
+fn name_at<'a>(
+    domain: &'a [String],
+    value: i128,
+    column: &'static str,
+    row: usize,
+) -> Result<&'a str, CheckError> {
+    usize::try_from(value)
         .ok()
         .and_then(|i| domain.get(i))
         .map(String::as_str)
-        .ok_or_else(|| {
-            format!(
-                "row {row} (CSV line {}): {column} {v} is outside the column's domain",
-                row + 1
-            )
-        })
+        .ok_or(CheckError::OutsideDomain { row, column, value })
 }
 
 impl RoundSpec {
@@ -135,27 +252,27 @@ impl RoundSpec {
     /// or computed: an accounts table that is not one row, a negative balance; an obligation
     /// with a negative amount, to an account outside the round, to its own payer, or rows with
     /// different payers. Datasets the round does not read are accepted.
-    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), String> {
-        self.validate().map_err(|e| e.to_string())?;
-        let at = |e: String| format!("{dataset}: {e}");
+    pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), UploadError> {
+        self.validate()?;
+        let at = |source: CheckError| UploadError::Table {
+            dataset: dataset.into(),
+            source,
+        };
         if dataset == self.accounts {
             let (c, _) = balance_column(&table.schema).map_err(at)?;
             if table.rows() != 1 {
-                return Err(at(format!(
-                    "an accounts dataset holds exactly one row (the firm's balance), this one has {}",
-                    table.rows()
-                )));
+                return Err(at(CheckError::AccountRows(table.rows())));
             }
             let v = table.columns[c][0];
             if v < 0 {
-                return Err(at(format!("row 1 (CSV line 2): negative balance {v}")));
+                return Err(at(CheckError::NegativeBalance(v)));
             }
         } else if dataset == self.obligations {
             if table.rows() == 0 {
                 // Nothing to pay: the columns need only be there (an empty CSV has no types).
                 for c in [PAYER, PAYEE, AMOUNT] {
                     if table.schema.column(c).is_none() {
-                        return Err(at(format!("no column '{c}'")));
+                        return Err(at(CheckError::NoColumn(c)));
                     }
                 }
                 return Ok(());
@@ -164,37 +281,42 @@ impl RoundSpec {
             let mut first_payer: Option<&str> = None;
             for r in 0..table.rows() {
                 let row = r + 1;
-                let line = row + 1;
                 let payer = name_at(cols.payer.1, table.columns[cols.payer.0][r], PAYER, row)
                     .map_err(at)?;
                 let payee = name_at(cols.payee.1, table.columns[cols.payee.0][r], PAYEE, row)
                     .map_err(at)?;
                 let amount = table.columns[cols.amount][r];
-                let fail = |what: String| Err(at(format!("row {row} (CSV line {line}): {what}")));
                 if !self.firms.iter().any(|f| f == payee) {
-                    return fail(format!(
-                        "obligation to unknown account '{payee}' (the round's firms: {})",
-                        self.firms.join(", ")
-                    ));
+                    return Err(at(CheckError::UnknownPayee {
+                        row,
+                        payee: payee.into(),
+                        firms: self.firms.clone(),
+                    }));
                 }
                 if !self.firms.iter().any(|f| f == payer) {
-                    return fail(format!(
-                        "payer '{payer}' is not among the round's firms ({})",
-                        self.firms.join(", ")
-                    ));
+                    return Err(at(CheckError::UnknownPayer {
+                        row,
+                        payer: payer.into(),
+                        firms: self.firms.clone(),
+                    }));
                 }
                 if payer == payee {
-                    return fail(format!("obligation of '{payer}' to itself"));
+                    return Err(at(CheckError::SelfObligation {
+                        row,
+                        payer: payer.into(),
+                    }));
                 }
                 if amount < 0 {
-                    return fail(format!("negative amount {amount}"));
+                    return Err(at(CheckError::NegativeAmount { row, amount }));
                 }
                 match first_payer {
                     None => first_payer = Some(payer),
                     Some(p) if p != payer => {
-                        return fail(format!(
-                            "payer '{payer}' differs from row 1's payer '{p}' (a firm uploads the obligations it pays)"
-                        ));
+                        return Err(at(CheckError::PayerDiffers {
+                            row,
+                            payer: payer.into(),
+                            first: p.into(),
+                        }));
                     }
                     Some(_) => {}
                 }

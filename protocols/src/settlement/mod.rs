@@ -80,6 +80,7 @@
 //! Not here: loading shares, policies (the worker checks them), staging the new balances.
 
 pub(crate) mod check;
+pub use check::{CheckError, UploadError};
 mod netting;
 mod onehot;
 mod resolve;
@@ -319,7 +320,8 @@ pub async fn settle<B: Backend>(
             .position(|f| *f == t.owner)
             .ok_or_else(|| input(t, format!("{} is not among the round's firms", t.owner)))?;
         if t.name == round.accounts {
-            let (c, bits) = check::balance_column(&t.schema).map_err(|e| input(t, e))?;
+            let (c, bits) =
+                check::balance_column(&t.schema).map_err(|e| input(t, e.to_string()))?;
             if t.rows != 1 {
                 return Err(input(
                     t,
@@ -357,7 +359,8 @@ pub async fn settle<B: Backend>(
         let Some(t) = t.filter(|t| t.rows > 0) else {
             continue;
         };
-        let cols = check::obligation_columns(round, &t.schema).map_err(|e| input(t, e))?;
+        let cols =
+            check::obligation_columns(round, &t.schema).map_err(|e| input(t, e.to_string()))?;
         let payer_position = cols
             .payer
             .1

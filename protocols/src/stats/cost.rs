@@ -27,7 +27,7 @@ use crate::dataset::ColumnType;
 /// Bytes a worker holds at the peak of a batched comparison, per row, per compared element and
 /// per bit of its bound (a share is 32 bytes). Measured: about 19 KiB per compared element of
 /// a 32-bit column (33 bits), about 590 bytes a bit, at 1 and 4 comparisons over 9,000 rows and
-/// 16 over 2,000 (see BENCHMARKS.md, "Job cost limits"); 768 keeps the estimate about 30 %
+/// 16 over 2,000 (see BENCHMARKS.md, "Memory at scale"); 768 keeps the estimate about 30 %
 /// above that.
 pub const BYTES_PER_COMPARED_BIT_SHARE: u64 = 32 * 24;
 
@@ -274,7 +274,7 @@ const DECOMPOSE_MEMORY: u64 = 256 << 20;
 /// Peak memory of the radix-4 percentiles ([`super::radix`]) over `rows` rows: the `planes`
 /// decomposed bit planes, the candidates of every selection and the group's weights (one share
 /// per row each), the decomposition's working memory and one chunk of the search. Measured on
-/// a cluster (BENCHMARKS.md, "MEDIAN over 10^6 rows on a cluster (session 8)").
+/// a cluster (BENCHMARKS.md, "Median and percentiles").
 fn selection_memory(rows: u64, planes: u64, selections: u64) -> u64 {
     if planes == 0 {
         return 0;

@@ -53,8 +53,8 @@
 //! carried through the product (below `2^-29` up to 32 bits, so folded in there; at 48 and 63
 //! bits it only matters when `x` is nearly constant). `cargo run --release -p protocols
 //! --example stats_at_size -- ROWS BITS PARTIES` measures each moment against `f64` over values
-//! drawn across the whole width, beside these bounds (figures in `BENCHMARKS.md`, "Moments at
-//! the planner's sizes"). The 63-bit column's absolute terms are why a
+//! drawn across the whole width, beside these bounds (figures in `BENCHMARKS.md`,
+//! "Statistics"). The 63-bit column's absolute terms are why a
 //! width should be the narrowest that holds the data (the inferred one): the same salaries
 //! declared 32 bits wide get the 32-bit column.
 
@@ -345,6 +345,19 @@ pub struct ItemLayout {
     pub decode: Decode,
 }
 
+/// A private result given the wrong number of reconstructed values
+/// ([`QueryResult::reveal`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a private result of {groups} groups needs {expected} values, got {got}")]
+pub struct RevealError {
+    /// The result's reported groups.
+    pub groups: usize,
+    /// Values it needs.
+    pub expected: usize,
+    /// Values given.
+    pub got: usize,
+}
+
 /// The name of a private statistics result among a job's private outputs.
 pub const PRIVATE_OUTPUT: &str = "query result";
 
@@ -364,17 +377,16 @@ impl QueryResult {
     /// A private result completed with `values`, the integers its recipient reconstructed
     /// (in the output's order: per select item, each part over the reported groups, then the
     /// item's flags). A public result is returned as it is; a wrong count is an error.
-    pub fn reveal(&self, values: &[i128]) -> Result<QueryResult, String> {
+    pub fn reveal(&self, values: &[i128]) -> Result<QueryResult, RevealError> {
         let Some(p) = &self.private else {
             return Ok(self.clone());
         };
         if values.len() != self.private_len() {
-            return Err(format!(
-                "a private result of {} groups needs {} values, got {}",
-                self.rows.len(),
-                self.private_len(),
-                values.len()
-            ));
+            return Err(RevealError {
+                groups: self.rows.len(),
+                expected: self.private_len(),
+                got: values.len(),
+            });
         }
         let groups = self.rows.len();
         let mut chunks = values.chunks(groups.max(1));
@@ -779,7 +791,9 @@ async fn deliver<B: Backend>(
     });
     if recipients.is_empty() {
         let opened = b.open(&values).await.map_err(at("results"))?;
-        let public = result.reveal(&opened).map_err(StatsError::Input)?;
+        let public = result
+            .reveal(&opened)
+            .map_err(|e| StatsError::Input(e.to_string()))?;
         return Ok(Outcome::public(public));
     }
     let labels = private_labels(&result);

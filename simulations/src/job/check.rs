@@ -38,7 +38,7 @@ impl JobWorkload {
                         let (g, w) = (g.reveal(&got), w.reveal(want));
                         match (g, w) {
                             (Ok(g), Ok(w)) => compare_query(&g, &w),
-                            (Err(e), _) | (_, Err(e)) => Err(e),
+                            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
                         }
                     }
                     _ => Err("a query result without a statistics result".into()),

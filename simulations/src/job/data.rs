@@ -216,7 +216,7 @@ impl ColumnGen {
 fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), String> {
     match spec {
         JobSpec::Auction { dataset, grid, .. } | JobSpec::Orders { dataset, grid, .. } => {
-            Ok((dataset.clone(), grid.prices()?))
+            Ok((dataset.clone(), grid.prices().map_err(|e| e.to_string())?))
         }
         other => Err(format!(
             "this data generator needs an auction or orders job, not {}",

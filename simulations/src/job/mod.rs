@@ -60,9 +60,39 @@ pub struct JobScenario {
     pub data: DataSpec,
 }
 
+/// Why a scenario's `[job]` does not give one job the simulator can check.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFileError {
+    /// `spec_file` could not be read.
+    #[error("job.spec_file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// `spec_file` is not a job specification.
+    #[error("job.spec_file {}: {source}", path.display())]
+    Spec {
+        /// The file.
+        path: PathBuf,
+        /// Why the specification is refused.
+        source: protocols::catalog::SpecError,
+    },
+    /// None, or more than one, of `sql`, `spec` and `spec_file`.
+    #[error("job: give exactly one of sql, spec and spec_file")]
+    NotOne,
+    /// A statistics job with differential privacy.
+    #[error(
+        "job: epsilon is refused: differential privacy noise differs between the engine and the \
+         clear job by design, and the simulator checks every output against the clear job"
+    )]
+    Epsilon,
+}
+
 impl JobScenario {
     /// The job's specification (`base`: the scenario file's directory).
-    pub fn spec(&self, base: &Path) -> Result<JobSpec, String> {
+    pub fn spec(&self, base: &Path) -> Result<JobSpec, JobFileError> {
         let spec = match (&self.sql, &self.spec, &self.spec_file) {
             (Some(query), None, None) => JobSpec::Statistics {
                 query: query.clone(),
@@ -72,12 +102,13 @@ impl JobScenario {
             (None, Some(spec), None) => spec.clone(),
             (None, None, Some(file)) => {
                 let path = base.join(file);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("job.spec_file {}: {e}", path.display()))?;
-                JobSpec::from_toml(&text)
-                    .map_err(|e| format!("job.spec_file {}: {e}", path.display()))?
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(text) => text,
+                    Err(source) => return Err(JobFileError::Read { path, source }),
+                };
+                JobSpec::from_toml(&text).map_err(|source| JobFileError::Spec { path, source })?
             }
-            _ => return Err("job: give exactly one of sql, spec and spec_file".into()),
+            _ => return Err(JobFileError::NotOne),
         };
         if matches!(
             spec,
@@ -86,12 +117,7 @@ impl JobScenario {
                 ..
             }
         ) {
-            return Err(
-                "job: epsilon is refused: differential privacy noise differs between \
-                        the engine and the clear job by design, and the simulator checks every \
-                        output against the clear job"
-                    .into(),
-            );
+            return Err(JobFileError::Epsilon);
         }
         Ok(spec)
     }
@@ -181,7 +207,7 @@ pub struct JobWorkload {
 impl JobWorkload {
     /// Builds the data from `seed` and runs the job in the clear.
     pub fn prepare(scenario: &JobScenario, seed: u64, base: &Path) -> Result<Self, String> {
-        let spec = scenario.spec(base)?;
+        let spec = scenario.spec(base).map_err(|e| e.to_string())?;
         let datasets = scenario.data.datasets(&spec, seed, base)?;
         if datasets.is_empty() {
             return Err("job.data gives no dataset".into());

@@ -80,8 +80,10 @@ use crate::link::ms_to_ns;
 use crate::sim_net::ComputeModel;
 use crate::workload::{Op, OpWorkload};
 
+mod invalid;
 mod network;
 
+pub use invalid::ScenarioError;
 pub use network::{LinkOverride, LinkSpec, NetworkSpec, Preset};
 
 /// A scenario file.
@@ -282,7 +284,7 @@ impl Scenario {
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, SimError> {
         let mut s: Scenario = toml::from_str(text).map_err(|e| SimError::Scenario {
             path: path.into(),
-            reason: e.to_string(),
+            reason: e.into(),
         })?;
         if s.name.is_none() {
             s.name = path.file_stem().map(|st| st.to_string_lossy().into_owned());
@@ -301,46 +303,43 @@ impl Scenario {
     }
 
     /// `(n, t)`.
-    pub fn params(&self) -> Result<Params, String> {
+    pub fn params(&self) -> Result<Params, ScenarioError> {
         let t = self.threshold.unwrap_or(self.parties.saturating_sub(1) / 2);
-        Params::new(self.parties, t).map_err(|e| e.to_string())
+        Ok(Params::new(self.parties, t)?)
     }
 
     /// Checks everything a parse cannot: ranges, party ids, intervals.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ScenarioError> {
         self.params()?;
         if self.protocols.is_empty() {
-            return Err("protocols: name at least one of grr, dn07".into());
+            return Err(ScenarioError::NoProtocols);
         }
         match (&self.workload, &self.job) {
             (Some(w), None) => {
                 if self.parties < 3 {
-                    return Err(
-                        "parties: at least 3 are needed (inputs come from parties 0, 1 and 2)"
-                            .into(),
-                    );
+                    return Err(ScenarioError::TooFewParties);
                 }
                 if w.batch == 0 || w.repetitions == 0 {
-                    return Err("workload: batch and repetitions must be at least 1".into());
+                    return Err(ScenarioError::EmptyWorkload);
                 }
                 if w.bits == 0 || 2 * w.bits + 2 > mpc::share::MAX_BITS {
-                    return Err(format!(
-                        "workload.bits = {}: must be in 1..={}",
-                        w.bits,
-                        mpc::share::MAX_BITS / 2 - 1
-                    ));
+                    return Err(ScenarioError::WorkloadBits(w.bits));
                 }
             }
             (None, Some(job)) => {
                 job.spec(self.base())?;
             }
-            _ => return Err("give exactly one of [workload] and [job]".into()),
+            _ => return Err(ScenarioError::WorkloadOrJob),
         }
-        let party = |what: &str, p: u16| {
+        let party = |field: &'static str, p: u16| {
             if (p as usize) < self.parties {
                 Ok(())
             } else {
-                Err(format!("{what}: no party {p} among {}", self.parties))
+                Err(ScenarioError::NoParty {
+                    field,
+                    party: p,
+                    parties: self.parties,
+                })
             }
         };
         self.network.validate_sites()?;
@@ -352,7 +351,7 @@ impl Scenario {
         }
         for l in links {
             if l.loss.is_some_and(|x| !(0.0..1.0).contains(&x)) {
-                return Err("network: loss must be in [0, 1)".into());
+                return Err(ScenarioError::Loss);
             }
         }
         for f in &self.faults {
@@ -364,9 +363,7 @@ impl Scenario {
                 } => {
                     party("faults.crash.party", *p)?;
                     if at_ms.is_none() && at_round.is_none() {
-                        return Err(format!(
-                            "faults: the crash of party {p} needs at_ms or at_round"
-                        ));
+                        return Err(ScenarioError::CrashWhen(*p));
                     }
                 }
                 FaultSpec::Partition {
@@ -379,9 +376,10 @@ impl Scenario {
                         party("faults.partition.groups", p)?;
                     }
                     if from_ms.partial_cmp(until_ms) != Some(std::cmp::Ordering::Less) {
-                        return Err(format!(
-                            "faults: partition from_ms = {from_ms} is not before until_ms = {until_ms}"
-                        ));
+                        return Err(ScenarioError::PartitionInterval {
+                            from_ms: *from_ms,
+                            until_ms: *until_ms,
+                        });
                     }
                 }
                 FaultSpec::Slow {
@@ -391,9 +389,7 @@ impl Scenario {
                 } => {
                     party("faults.slow.party", *p)?;
                     if cpu_multiplier.is_nan() || *cpu_multiplier <= 0.0 {
-                        return Err(format!(
-                            "faults: party {p}'s cpu_multiplier must be positive"
-                        ));
+                        return Err(ScenarioError::CpuMultiplier(*p));
                     }
                 }
             }

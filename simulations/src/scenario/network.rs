@@ -173,9 +173,9 @@ impl NetworkSpec {
     }
 
     /// Checks the site names.
-    pub fn validate_sites(&self) -> Result<(), String> {
+    pub fn validate_sites(&self) -> Result<(), crate::sites::UnknownSite> {
         for s in &self.sites {
-            crate::sites::site(s).map_err(|e| format!("network.sites: {e}"))?;
+            crate::sites::site(s)?;
         }
         Ok(())
     }
