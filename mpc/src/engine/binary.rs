@@ -151,6 +151,10 @@ impl<N: Network, F: Field> Engine<N, F> {
                 axpy(&mut out, l, &bytes);
             }
         }
+        self.record_ands(x, y, &out);
+        if self.pending_ands.len() >= super::MAX_PENDING_ANDS {
+            self.verify_ands().await?;
+        }
         Ok(out)
     }
 
@@ -188,11 +192,11 @@ impl<N: Network, F: Field> Engine<N, F> {
                     axpy(&mut expect, l, s);
                 }
                 if let Some(index) = (0..len).find(|&e| expect[e] != received[extra.index()][e]) {
-                    return Err(MpcError::InconsistentShares {
+                    return Err(self.as_integrity(MpcError::InconsistentShares {
                         party: extra,
                         degree: t,
                         index,
-                    });
+                    }));
                 }
             }
         }

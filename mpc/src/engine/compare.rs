@@ -70,9 +70,8 @@ impl<N: Network, F: Field> Engine<N, F> {
                 a.shares.iter().map(|&v| -v).collect(),
             ));
         }
-        // The edaBits path's binary/arithmetic consistency is not checked, so under the
-        // malicious level comparisons take the field path with checked bits (`prss.rs`).
-        if self.prss_on() && !self.malicious() {
+        // The edaBits path, under both levels (its ANDs checked under the malicious one).
+        if self.prss_on() {
             return self.ltz_edabits(a).await;
         }
         let ints = self
