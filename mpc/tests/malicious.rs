@@ -585,8 +585,10 @@ fn edabits_comparisons_under_malicious_equal_clear() {
 /// PRSS key rounds, the daBit's field products, the checks, the masked opening of `c`, the
 /// binary ANDs' resharings and the binary opening of `u ⊕ b`) makes every party abort before
 /// anything is opened, or changes nothing. An altered AND is caught by the binary check, an
-/// altered opening share (field or binary) by the consistency check. n = 3 every round; 5 and
-/// 7 every few rounds.
+/// altered binary opening share by the binary opening's consistency check, an altered field
+/// opening share (the masked `c`, the checks' coins) by the field opening's. The first and the
+/// last element; every round at n = 3, every few at n = 5 and 7 (cheap in CI; `full_sweep`
+/// style strides of 1 take about 20 s), and the binary opening's round at every n.
 #[test]
 fn cheating_on_edabits_comparisons_aborts() {
     let (a, b) = ([5, -9, i32::MAX as i128, 0], [-3, 4, i32::MIN as i128, 0]);
@@ -594,14 +596,30 @@ fn cheating_on_edabits_comparisons_aborts() {
     for (n, mul, stride) in [
         (3, MulProtocol::Grr, 1),
         (5, MulProtocol::Dn07, 3),
-        (7, MulProtocol::Grr, 4),
+        (7, MulProtocol::Grr, 5),
     ] {
         let run = |cheat| {
             let p = Randomness::Prss;
             session(n, mul, BitProtocol::DealtXor, p, Op::Lt, &a, &b, cheat, 2)
         };
         let rounds = run(None).0[0].as_ref().unwrap().1 as u32;
+        // The binary opening of `u ⊕ b` is the last round but the output's: every honest
+        // party names its consistency check.
+        let cheat = Cheat {
+            error: 2,
+            ..Cheat::in_round(rounds - 2)
+        };
+        let outcome = run(Some((PartyId(0), cheat)));
+        for (i, r) in outcome.0.iter().enumerate().skip(1) {
+            match r {
+                Err(MpcError::IntegrityCheckFailed { check, .. }) => {
+                    assert_eq!(*check, "binary opening consistency", "n={n} party {i}")
+                }
+                other => panic!("n={n}: party {i} missed the altered binary opening: {other:?}"),
+            }
+        }
         let mut checks = std::collections::BTreeMap::<&str, usize>::new();
+        *checks.entry("binary opening consistency").or_default() += outcome.0.len() - 1;
         let mut harmless = 0;
         for round in (0..rounds).step_by(stride) {
             for tamper in [Tamper::First, Tamper::Last] {
@@ -627,10 +645,13 @@ fn cheating_on_edabits_comparisons_aborts() {
             }
         }
         let caught = |name: &str| checks.get(name).copied().unwrap_or(0);
-        assert!(
-            caught("binary multiplication") > 0 && caught("opening consistency") > 0,
-            "n={n}: {checks:?}"
-        );
+        for check in [
+            "binary multiplication",
+            "binary opening consistency",
+            "opening consistency",
+        ] {
+            assert!(caught(check) > 0, "n={n}: {check} never caught: {checks:?}");
+        }
         assert!(
             checks.values().sum::<usize>() > 4 * harmless,
             "n={n}: {checks:?}, {harmless} harmless"

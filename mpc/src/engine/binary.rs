@@ -160,7 +160,9 @@ impl<N: Network, F: Field> Engine<N, F> {
 
     /// Opens a batch of binary shares of bits to every party. One round. With
     /// [`EngineConfig::check_openings`](super::EngineConfig), every share past the first `t + 1`
-    /// is checked against their polynomial; a value other than 0 or 1 is refused too.
+    /// is checked against their polynomial (under the malicious level, always, and a share off
+    /// it fails the session with the integrity check "binary opening consistency"); a value
+    /// other than 0 or 1 is refused too.
     pub(crate) async fn open_bytes(&mut self, shares: &[u8]) -> Result<Vec<bool>> {
         let t = self.params.t();
         let len = shares.len();
@@ -192,11 +194,17 @@ impl<N: Network, F: Field> Engine<N, F> {
                     axpy(&mut expect, l, s);
                 }
                 if let Some(index) = (0..len).find(|&e| expect[e] != received[extra.index()][e]) {
-                    return Err(self.as_integrity(MpcError::InconsistentShares {
-                        party: extra,
-                        degree: t,
-                        index,
-                    }));
+                    return Err(match self.malicious() {
+                        true => MpcError::IntegrityCheckFailed {
+                            check: "binary opening consistency",
+                            party: None,
+                        },
+                        false => MpcError::InconsistentShares {
+                            party: extra,
+                            degree: t,
+                            index,
+                        },
+                    });
                 }
             }
         }
