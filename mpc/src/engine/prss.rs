@@ -387,6 +387,38 @@ mod tests {
         }
     }
 
+    /// GF(2^64) sharings for the binary check: all `n` shares on one polynomial of degree `t`
+    /// (not lower) at the embedded points, distinct values.
+    #[test]
+    fn wide_random_shares_lie_on_one_degree_t_polynomial() {
+        use crate::engine::verify::gf64;
+        for (n, t) in SETTINGS {
+            let shares: Vec<Vec<u64>> = parties(n, t, 0)
+                .iter_mut()
+                .map(|p| p.random_wide(20))
+                .collect();
+            let points: Vec<u64> = (0..n)
+                .map(|i| gf64::embed(binary::point(PartyId(i as u16))))
+                .collect();
+            let at = |e: usize, k: usize, x: u64| {
+                gf64::lagrange(&points[..k], x)
+                    .iter()
+                    .zip(&shares)
+                    .fold(0u64, |acc, (&l, s)| acc ^ gf64::mul(l, s[e]))
+            };
+            let mut values: Vec<u64> = (0..20).map(|e| at(e, t + 1, 0)).collect();
+            for e in 0..20 {
+                for (i, &x) in points.iter().enumerate().skip(t + 1) {
+                    assert_eq!(at(e, t + 1, x), shares[i][e], "n={n} t={t}: share {i}");
+                }
+                assert_ne!(at(e, t, points[t]), shares[t][e], "n={n} t={t}: degree < t");
+            }
+            values.sort();
+            values.dedup();
+            assert_eq!(values.len(), 20, "n={n} t={t}");
+        }
+    }
+
     #[test]
     fn zero_sharings_have_degree_2t() {
         for (n, t) in SETTINGS {
