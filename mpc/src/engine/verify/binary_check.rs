@@ -93,12 +93,95 @@ fn combine(p: &PendingAnds, seed: [u8; 32]) -> (Vec<u64>, Vec<u64>, u64) {
     (xs, ys, z)
 }
 
-/// `H(c)` for the degree-2 polynomial through `(0, h0)`, `(1, h1)`, `(x, hx)`.
-fn through_three(h0: u64, h1: u64, hx: u64, c: u64) -> u64 {
-    let l0 = mul(mul(c ^ 1, c ^ X), gf64::inv(X));
-    let l1 = mul(mul(c, c ^ X), gf64::inv(1 ^ X));
-    let lx = mul(mul(c, c ^ 1), gf64::inv(mul(X, X ^ 1)));
-    mul(l0, h0) ^ mul(l1, h1) ^ mul(lx, hx)
+/// `H(c)` for the degree-2 polynomial through `(0, h0)`, `(1, h1)`, `(p, hp)` (`p ∉ {0, 1}`).
+fn through_three(h0: u64, h1: u64, hp: u64, p: u64, c: u64) -> u64 {
+    let l0 = mul(mul(c ^ 1, c ^ p), gf64::inv(p));
+    let l1 = mul(mul(c, c ^ p), gf64::inv(1 ^ p));
+    let lp = mul(mul(c, c ^ 1), gf64::inv(mul(p, p ^ 1)));
+    mul(l0, h0) ^ mul(l1, h1) ^ mul(lp, hp)
+}
+
+/// The first halving's third point: `φ(2)`, in the embedded GF(2^8), so that `g(a)` stays
+/// in it.
+const A: u8 = 2;
+
+/// `Σ_b φ(b) · buckets[b]`: 256 products.
+fn weigh(buckets: &[u64; 256]) -> u64 {
+    let table = gf64::embed_table();
+    buckets
+        .iter()
+        .zip(table)
+        .fold(0, |acc, (&w, &e)| acc ^ mul(w, e))
+}
+
+/// The claim and its first halving's local values, all from bytes (see `first_halving`).
+struct FirstHalving {
+    /// `ρ_i`, one a pair `(i, half + i)`.
+    rho: Vec<u64>,
+    beta: u64,
+    h0: u64,
+    ha: u64,
+    z: u64,
+}
+
+/// The claim of every AND with coefficients `α_i = ρ_i` for the first half and
+/// `α_(half+i) = β ρ_i` for the second (a tensor of uniform values: a false claim is a non-zero
+/// polynomial of degree 2 in `(ρ, β)`, true with probability `2/2^64`), and its first
+/// halving's `h_0 = <X_1, Y_1>` and `h_a = <f(a), g(a)>` at `a = φ(2)`. As `Y` and `g(a)` lie in
+/// the embedded GF(2^8), every term is `ρ_i` times an embedded byte (a GF(2^8) product of
+/// shares), so the sums are taken in 256 buckets per `φ(b)` and cost no GF(2^64) product an
+/// AND: `X_1 Y_1 = ρ_i φ(x_1 y_1)`, `f(a) g(a) = ρ_i φ((1 + A) x_1 v) + β ρ_i φ(A x_2 v)` with
+/// `v = y_1 + A (y_1 + y_2)`. An odd count is padded with one zero AND.
+fn first_halving(p: &PendingAnds, seed: [u8; 32]) -> FirstHalving {
+    let mut coins = ChaCha12Rng::from_seed(seed);
+    let beta = coins.next_u64();
+    let len = p.len();
+    let half = len.div_ceil(2);
+    let rho: Vec<u64> = (0..half).map(|_| coins.next_u64()).collect();
+    let at = |v: &[u8], k: usize| v.get(k).copied().unwrap_or(0);
+    let bmul = binary::mul;
+    let mut b0 = [0u64; 256];
+    let (mut ba1, mut ba2) = ([0u64; 256], [0u64; 256]);
+    let (mut bz1, mut bz2) = ([0u64; 256], [0u64; 256]);
+    for (i, &r) in rho.iter().enumerate() {
+        let (x1, y1, z1) = (p.x[i], p.y[i], p.z[i]);
+        let k = half + i;
+        let (x2, y2, z2) = (at(&p.x, k), at(&p.y, k), at(&p.z, k));
+        b0[bmul(x1, y1) as usize] ^= r;
+        let v = y1 ^ bmul(A, y1 ^ y2);
+        ba1[bmul(bmul(1 ^ A, x1), v) as usize] ^= r;
+        ba2[bmul(bmul(A, x2), v) as usize] ^= r;
+        bz1[z1 as usize] ^= r;
+        bz2[z2 as usize] ^= r;
+    }
+    FirstHalving {
+        h0: weigh(&b0),
+        ha: weigh(&ba1) ^ mul(beta, weigh(&ba2)),
+        z: weigh(&bz1) ^ mul(beta, weigh(&bz2)),
+        rho,
+        beta,
+    }
+}
+
+impl FirstHalving {
+    /// The folded vectors at the coin `c`: `X'_i = ρ_i ((1 + c) φ(x_1) + c β φ(x_2))` (one
+    /// product a pair, the rest by 256-entry tables), `Y'_i = φ(y_1) + c φ(y_1 + y_2)`.
+    fn fold(&self, p: &PendingAnds, c: u64) -> (Vec<u64>, Vec<u64>) {
+        let table = gf64::embed_table();
+        let by = |k: u64| -> Vec<u64> { table.iter().map(|&e| mul(k, e)).collect() };
+        let (t1, u, tc) = (by(1 ^ c), by(mul(c, self.beta)), by(c));
+        let at = |v: &[u8], k: usize| v.get(k).copied().unwrap_or(0) as usize;
+        let half = self.rho.len();
+        let mut xs = Vec::with_capacity(half);
+        let mut ys = Vec::with_capacity(half);
+        for (i, &r) in self.rho.iter().enumerate() {
+            let (x2, y2) = (at(&p.x, half + i), at(&p.y, half + i));
+            let (x1, y1) = (p.x[i] as usize, p.y[i] as usize);
+            xs.push(mul(r, t1[x1] ^ u[x2]));
+            ys.push(table[y1] ^ tc[y1 ^ y2]);
+        }
+        (xs, ys)
+    }
 }
 
 /// A field element's low 64 bits (a public coin in GF(2^64)).
@@ -164,11 +247,23 @@ impl<N: Network, F: Field> Engine<N, F> {
         for (chunk, limb) in bytes.chunks_exact_mut(8).zip(seed.to_canonical_limbs()) {
             chunk.copy_from_slice(&limb.to_le_bytes());
         }
-        let (mut xs, mut ys, mut z) = combine(&pending, bytes);
+        // 2. Halve it down to the base: the first halving from the bytes, the rest generic.
+        let (mut xs, mut ys, mut z) = match halvings {
+            0 => combine(&pending, bytes),
+            _ => {
+                let first = first_halving(&pending, bytes);
+                let h = self.reduce_wide(&[first.h0, first.ha]).await?;
+                let c = low_word(&self.open_raw(&[coins[1]], t).await?[0]);
+                let (xs, ys) = first.fold(&pending, c);
+                (
+                    xs,
+                    ys,
+                    through_three(h[0], first.z ^ h[0], h[1], embed(A), c),
+                )
+            }
+        };
         drop(pending);
-
-        // 2. Halve it down to the base.
-        for coin in &coins[1..] {
+        for coin in coins.iter().skip(2) {
             let odd = xs.len() % 2 == 1;
             if odd {
                 xs.push(0);
@@ -192,7 +287,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 }
                 v.truncate(half);
             }
-            z = through_three(h[0], z ^ h[0], h[1], c);
+            z = through_three(h[0], z ^ h[0], h[1], X, c);
         }
 
         // 3. The last claim, with secret r and s.
@@ -309,9 +404,35 @@ mod tests {
     fn the_parabola_through_zero_one_and_x() {
         // H(c) = 5 c^2 + 3 c + 9.
         let h = |c: u64| mul(5, mul(c, c)) ^ mul(3, c) ^ 9;
-        for c in [0u64, 1, X, 77, u64::MAX] {
-            assert_eq!(through_three(h(0), h(1), h(X), c), h(c));
+        for p in [X, embed(A)] {
+            for c in [0u64, 1, X, 77, u64::MAX] {
+                assert_eq!(through_three(h(0), h(1), h(p), p, c), h(c));
+            }
         }
+    }
+
+    /// In the clear (one party holding the values), the first halving's folded claim holds
+    /// for true products (an odd count, padded) and fails for one wrong product.
+    #[test]
+    fn the_first_halving_folds_a_true_claim_into_a_true_one() {
+        let mut rng = ChaCha12Rng::seed_from_u64(5);
+        let mut p = PendingAnds::default();
+        for _ in 0..37 {
+            let (a, b) = (rng.next_u64() as u8, rng.next_u64() as u8);
+            p.x.push(a);
+            p.y.push(b);
+            p.z.push(binary::mul(a, b));
+        }
+        let holds = |p: &PendingAnds| {
+            let first = first_halving(p, [9; 32]);
+            let c = 0x0123_4567_89ab_cdef;
+            let (xs, ys) = first.fold(p, c);
+            let inner = xs.iter().zip(&ys).fold(0, |acc, (&a, &b)| acc ^ mul(a, b));
+            inner == through_three(first.h0, first.z ^ first.h0, first.ha, embed(A), c)
+        };
+        assert!(holds(&p));
+        p.z[30] ^= 4;
+        assert!(!holds(&p));
     }
 
     #[test]
