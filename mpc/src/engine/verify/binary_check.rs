@@ -20,10 +20,15 @@
 //!    `z = Σ α_k φ(z_k)` (all local), and the claim is `<X, Y> = z`. If some `d_k ≠ 0`, then
 //!    `<X, Y> − z = Σ α_k φ(d_k)` is a non-zero linear form in independent uniform `α`, zero
 //!    with probability `2^-64` (the coefficients are a PRG's output on a public seed drawn
-//!    after the errors, the standard expansion of a coin toss).
+//!    after the errors, the standard expansion of a coin toss). When the claim will be
+//!    halved, the coefficients are a tensor instead, `α_i = ρ_i` and `α_(half+i) = β ρ_i`
+//!    (`first_halving`): the form is then a non-zero polynomial of degree 2 in `(ρ, β)`,
+//!    zero with probability `2/2^64`, and the first halving is computed from the bytes.
 //! 2. **Halving**, while the claim is longer than the check base: with `f(0) = X_1`,
 //!    `f(1) = X_2` (so `f(c) = X_1 + c (X_1 + X_2)`: characteristic 2 has no point `2`, so the
-//!    three points are `0`, `1` and `x`), the parties reduce `[h_0] = <X_1, Y_1>` and
+//!    three points are `0`, `1` and `x`; `0`, `1` and `φ(2)` for the first halving, where
+//!    `g(φ(2))` then stays in the embedded GF(2^8) and every sum is taken in 256 buckets per
+//!    embedded byte, with no GF(2^64) product an AND), the parties reduce `[h_0] = <X_1, Y_1>` and
 //!    `[h_x] = <f(x), g(x)>` (one GRR round over GF(2^64), secure up to additive errors), set
 //!    `[h_1] = [z] + [h_0]`, open a public coin `c` and continue with `f(c)`, `g(c)`, `H'(c)`.
 //!    A false claim stays false except with probability `2/2^64` (two distinct degree-2
@@ -34,11 +39,13 @@
 //!    ([`MpcError::IntegrityCheckFailed`] with check `"binary multiplication"`). A false claim
 //!    passes with probability `2^-64`; `Z·s` is uniform when `Z ≠ 0`, so nothing leaks.
 //!
-//! Soundness error: `(2L + 2)/2^64` for `L = ⌈log2(K / base)⌉` halvings of `K` ANDs (below
-//! `2^-58` for every batch this engine makes), plus the coins' statistical distance from
-//! uniform (a field element's low 64 bits: `2^-189`). Cost: about `3K` carry-less products
-//! (portable, `gf64.rs`; one to weigh each AND, two over all halvings, reduced once a sum) and
-//! `4K` multiplications by a halving's coin (by table), `2L + 5` rounds, and `8 (n − 1)` bytes a party per reduced
+//! Soundness error: `(2L + 3)/2^64` for `L = ⌈log2(K / base)⌉` halvings of `K` ANDs (below
+//! `2^-58` for every batch this engine makes: `K` is at most [`MAX_PENDING_ANDS`] `= 2^22`
+//! plus one `and_bytes` batch, so `L` stays below 20), plus the
+//! coins' statistical distance from uniform (a field element's low 64 bits: `2^-189`). Cost:
+//! about `1.5 K` carry-less products (portable, `gf64.rs`; half a product an AND to fold the
+//! first halving, one over all later halvings, reduced once a sum), `K` multiplications by a
+//! later halving's coin (by table), `2L + 5` rounds, and `8 (n − 1)` bytes a party per reduced
 //! element (two a halving, `base + 2` at the end).
 //!
 //! Why the rest of the edaBits comparison needs no other check: see `engine/edabits.rs`.
