@@ -163,7 +163,12 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// is checked against their polynomial (under the malicious level, always, and a share off
     /// it fails the session with the integrity check "binary opening consistency"); a value
     /// other than 0 or 1 is refused too.
+    ///
+    /// Under the malicious level every pending product and AND is checked first
+    /// ([`Engine::verify`]): an AND's error outside GF(2) would otherwise show in an opening's
+    /// high bits (see `edabits.rs`), so no binary value is opened unchecked, whoever calls this.
     pub(crate) async fn open_bytes(&mut self, shares: &[u8]) -> Result<Vec<bool>> {
+        self.verify().await?;
         let t = self.params.t();
         let len = shares.len();
         let round = self.next_round();

@@ -228,8 +228,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let u = self.top_bit_of_sum(ops, w).await?;
         let masked_u: Vec<u8> = u.iter().zip(&dabit_binary).map(|(&x, &y)| x ^ y).collect();
-        self.verify().await?;
-        let opened = self.open_bytes(&masked_u).await?;
+        let opened = self.open_bytes(&masked_u).await?; // after the check (`open_bytes`)
         // u = e xor b; [a < 0] = 1 - u = e ? b : 1 - b.
         let shares = opened
             .iter()
