@@ -553,3 +553,108 @@ fn each_halving_costs_a_reduction_and_a_coin() {
         }
     }
 }
+
+/// Under the malicious level with PRSS, comparisons take the edaBits path (GF(2^8) circuit,
+/// every AND checked in GF(2^64)) and equal the clear computation: n = 3, 5, 7, GRR and DN07,
+/// the check halving down to 1 element or checking directly, the type's edges.
+#[test]
+fn edabits_comparisons_under_malicious_equal_clear() {
+    let a = [5, -9, i32::MAX as i128, i32::MIN as i128, 0, -1, 1, 0];
+    let b = [-3, 4, i32::MIN as i128, i32::MAX as i128, 0, 0, 1, -1];
+    for n in [3, 5, 7] {
+        for (mul, base) in [(MulProtocol::Grr, 1), (MulProtocol::Dn07, CHECK_BASE)] {
+            for op in [Op::Lt, Op::Eq] {
+                let outcome = session(
+                    n,
+                    mul,
+                    BitProtocol::DealtXor,
+                    Randomness::Prss,
+                    op,
+                    &a,
+                    &b,
+                    None,
+                    base,
+                );
+                assert_eq!(honest_values(&outcome), clear(op, &a, &b).0, "{op:?} n={n}");
+            }
+        }
+    }
+}
+
+/// A cheater on the edaBits comparison (one round at a time, every round of the session: the
+/// PRSS key rounds, the daBit's field products, the checks, the masked opening of `c`, the
+/// binary ANDs' resharings and the binary opening of `u ⊕ b`) makes every party abort before
+/// anything is opened, or changes nothing. An altered AND is caught by the binary check, an
+/// altered binary opening share by the binary opening's consistency check, an altered field
+/// opening share (the masked `c`, the checks' coins) by the field opening's. The first and the
+/// last element; every round at n = 3, every few at n = 5 and 7 (cheap in CI; `full_sweep`
+/// style strides of 1 take about 20 s), and the binary opening's round at every n.
+#[test]
+fn cheating_on_edabits_comparisons_aborts() {
+    let (a, b) = ([5, -9, i32::MAX as i128, 0], [-3, 4, i32::MIN as i128, 0]);
+    let want = clear(Op::Lt, &a, &b).0;
+    for (n, mul, stride) in [
+        (3, MulProtocol::Grr, 1),
+        (5, MulProtocol::Dn07, 3),
+        (7, MulProtocol::Grr, 5),
+    ] {
+        let run = |cheat| {
+            let p = Randomness::Prss;
+            session(n, mul, BitProtocol::DealtXor, p, Op::Lt, &a, &b, cheat, 2)
+        };
+        let rounds = run(None).0[0].as_ref().unwrap().1 as u32;
+        // The binary opening of `u ⊕ b` is the last round but the output's: every honest
+        // party names its consistency check.
+        let cheat = Cheat {
+            error: 2,
+            ..Cheat::in_round(rounds - 2)
+        };
+        let outcome = run(Some((PartyId(0), cheat)));
+        for (i, r) in outcome.0.iter().enumerate().skip(1) {
+            match r {
+                Err(MpcError::IntegrityCheckFailed { check, .. }) => {
+                    assert_eq!(*check, "binary opening consistency", "n={n} party {i}")
+                }
+                other => panic!("n={n}: party {i} missed the altered binary opening: {other:?}"),
+            }
+        }
+        let mut checks = std::collections::BTreeMap::<&str, usize>::new();
+        *checks.entry("binary opening consistency").or_default() += outcome.0.len() - 1;
+        let mut harmless = 0;
+        for round in (0..rounds).step_by(stride) {
+            for tamper in [Tamper::First, Tamper::Last] {
+                let cheater = PartyId((round as usize % n) as u16);
+                let cheat = Cheat {
+                    tamper,
+                    error: 2,
+                    ..Cheat::in_round(round)
+                };
+                let outcome = run(Some((cheater, cheat)));
+                if outcome.1 == 0 {
+                    continue;
+                }
+                let what = format!("n={n} {mul}: party {cheater} cheats in round {round}");
+                if !assert_correct_or_aborted(&outcome, &want, 0, &what) {
+                    harmless += 1;
+                }
+                for r in &outcome.0 {
+                    if let Err(MpcError::IntegrityCheckFailed { check, .. }) = r {
+                        *checks.entry(check).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let caught = |name: &str| checks.get(name).copied().unwrap_or(0);
+        for check in [
+            "binary multiplication",
+            "binary opening consistency",
+            "opening consistency",
+        ] {
+            assert!(caught(check) > 0, "n={n}: {check} never caught: {checks:?}");
+        }
+        assert!(
+            checks.values().sum::<usize>() > 4 * harmless,
+            "n={n}: {checks:?}, {harmless} harmless"
+        );
+    }
+}

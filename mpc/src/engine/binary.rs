@@ -151,13 +151,24 @@ impl<N: Network, F: Field> Engine<N, F> {
                 axpy(&mut out, l, &bytes);
             }
         }
+        self.record_ands(x, y, &out);
+        if self.pending_ands.len() >= super::MAX_PENDING_ANDS {
+            self.verify_ands().await?;
+        }
         Ok(out)
     }
 
     /// Opens a batch of binary shares of bits to every party. One round. With
     /// [`EngineConfig::check_openings`](super::EngineConfig), every share past the first `t + 1`
-    /// is checked against their polynomial; a value other than 0 or 1 is refused too.
+    /// is checked against their polynomial (under the malicious level, always, and a share off
+    /// it fails the session with the integrity check "binary opening consistency"); a value
+    /// other than 0 or 1 is refused too.
+    ///
+    /// Under the malicious level every pending product and AND is checked first
+    /// ([`Engine::verify`]): an AND's error outside GF(2) would otherwise show in an opening's
+    /// high bits (see `edabits.rs`), so no binary value is opened unchecked, whoever calls this.
     pub(crate) async fn open_bytes(&mut self, shares: &[u8]) -> Result<Vec<bool>> {
+        self.verify().await?;
         let t = self.params.t();
         let len = shares.len();
         let round = self.next_round();
@@ -188,10 +199,16 @@ impl<N: Network, F: Field> Engine<N, F> {
                     axpy(&mut expect, l, s);
                 }
                 if let Some(index) = (0..len).find(|&e| expect[e] != received[extra.index()][e]) {
-                    return Err(MpcError::InconsistentShares {
-                        party: extra,
-                        degree: t,
-                        index,
+                    return Err(match self.malicious() {
+                        true => MpcError::IntegrityCheckFailed {
+                            check: "binary opening consistency",
+                            party: None,
+                        },
+                        false => MpcError::InconsistentShares {
+                            party: extra,
+                            degree: t,
+                            index,
+                        },
                     });
                 }
             }

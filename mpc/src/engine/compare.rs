@@ -59,8 +59,20 @@ fn low_bits<F: Field>(c: &F, m: u32) -> impl Iterator<Item = bool> + use<F> {
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
-    /// `[a < 0]` element-wise.
+    /// `[a < 0]` element-wise: on the edaBits path with PRSS (under both levels), the field
+    /// path otherwise.
     pub async fn ltz(&mut self, a: &Shared<F>) -> Result<Shared<F>> {
+        if a.bits >= 1 && self.prss_on() {
+            return self.ltz_edabits(a).await;
+        }
+        self.ltz_field(a).await
+    }
+
+    /// `[a < 0]` element-wise on the field path (Catrina–de Hoogh's LTZ with checked bits),
+    /// whatever the randomness. For an `a` outside its declared `m` bits the result is not a
+    /// bit, which the owners' range check relies on (`owner_inputs.rs`; the edaBits path
+    /// always returns a bit).
+    pub(crate) async fn ltz_field(&mut self, a: &Shared<F>) -> Result<Shared<F>> {
         let m = a.bits;
         let k = check_bits("ltz", m + 1)?;
         let len = a.len();
@@ -69,11 +81,6 @@ impl<N: Network, F: Field> Engine<N, F> {
             return Ok(Shared::from_bit_shares(
                 a.shares.iter().map(|&v| -v).collect(),
             ));
-        }
-        // The edaBits path's binary/arithmetic consistency is not checked, so under the
-        // malicious level comparisons take the field path with checked bits (`prss.rs`).
-        if self.prss_on() && !self.malicious() {
-            return self.ltz_edabits(a).await;
         }
         let ints = self
             .preprocess(Needs {

@@ -24,6 +24,42 @@
 //! tree of field multiplications): open `u ⊕ b` in binary, and `[a < 0] = 1 - (u ⊕ b ⊕ b)`,
 //! linear in `[b]`.
 //!
+//! **Under the malicious level** ([`super::SecurityLevel::Malicious`]) the same path runs, with
+//! every AND checked. Why that suffices:
+//! - *The edaBit and daBit are consistent across domains.* Once the keys are confirmed
+//!   (`Engine::confirm_prss_keys`), every honest member of key set `A` computes the same
+//!   `v_A` (and daBit term `b_A`) from `k_A` and holds `v_A f_A(i)` in the field and
+//!   `bit_j(v_A) f_A(i)` in GF(2^8) (`prss.rs`, `edabits`/`dabits`): the honest shares of the
+//!   mask and of every term's bits lie on polynomials of degree `t` whose secrets are `Σ_A v_A`
+//!   and the bits of the same `v_A` — for every `n`, since at least `n − t ≥ t + 1` parties are
+//!   honest and each computes its own shares. A corrupted party knows the `v_A` of its key sets
+//!   (it must, to compute) but never sends a PRSS share as such: its shares enter the protocol
+//!   only through the messages built from them, resharings of products and openings, so using
+//!   other values there is exactly a deviation in those messages (CDI 2005, §3, for the one
+//!   key no coalition of `t` knows, which keeps the mask's secrecy).
+//! - *Openings cannot be shifted.* Every opening under this level (the field's `c`, and
+//!   `open_bytes`'s `u ⊕ b`) sends all `n` shares and each receiver checks them to lie on one
+//!   polynomial of degree `t`; the `t + 1` honest shares fix it, so a receiver either gets the
+//!   correct value or aborts ("opening consistency").
+//! - *Products are secure up to additive attacks* (Genkin, Ishai, Prabhakaran, Sahai, Tromer,
+//!   STOC 2014, §4; Chida et al., CRYPTO 2018, §2.3): a deviating resharing (GRR, DN07) yields
+//!   `x·y + δ` with `δ` independent of the secrets. The daBit's arithmetic side is a tree of
+//!   field products, recorded and checked by `verify.rs` like every other (so its two halves
+//!   agree once the check passes); the binary circuit's ANDs (GRR over GF(2^8)) are recorded
+//!   by `and_bytes` and checked in GF(2^64) (`verify/binary_check.rs`).
+//! - *When the checks run.* An additive error `d ∉ {0, 1}` in an AND, carried by later ANDs,
+//!   can make `u = u_true + d·y` for a secret bit `y`, and `u ⊕ b` would then show `y` in a
+//!   high bit (the daBit masks only the low one); likewise a field error multiplied by a
+//!   secret can push `a` far out of the mask's range. So [`Engine::verify`] runs twice a
+//!   batch: after the daBit's tree, before `c` is opened (the products behind `a` and the
+//!   daBit), and after the circuit, before `u ⊕ b` is opened (its ANDs). What is then opened
+//!   is the honest `c` and a uniform bit; the result `[a < 0]` is linear in the checked `[b]`.
+//!
+//!   Cost over the semi-honest path: two checks a batch (`2L + 5` rounds each under GRR for
+//!   the ANDs, see `binary_check.rs`) and about six GF(2^64) products an AND.
+//!   Tests: `mpc/tests/malicious.rs` (`edabits_comparisons_under_malicious_equal_clear`,
+//!   `cheating_on_edabits_comparisons_aborts`, `cheating_under_prss_aborts`).
+//!
 //! Cost at `n = 3, t = 1`, `m = 32`: one field opening, three field products (the daBit's XOR
 //! tree, 2 levels), `(C - 1) m + m + 2m` binary ANDs (two carry-save layers, the generates and
 //! the tree) and one binary opening. Rounds: the daBit tree, the opening, the carry-save layers,
@@ -146,7 +182,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let m = a.bits;
         check_bits("ltz", m + 1)?;
         let terms = prss::subsets(self.params.n(), self.params.t());
-        let chunk = ltz_chunk(terms, m, self.comparison_memory);
+        let chunk = ltz_chunk(terms, m, self.comparison_memory, self.malicious());
         if a.len() <= chunk {
             return self.ltz_edabits_batch(a).await;
         }
@@ -167,6 +203,9 @@ impl<N: Network, F: Field> Engine<N, F> {
         let (mask, operands) = prss.edabits(len, m + 1, STAT_SECURITY);
         let (dabit_binary, dabit_terms) = prss.dabits(len);
         let dabit = self.xor_tree(dabit_terms).await?;
+        // Under the malicious level, `a`'s products and the daBit's are checked before `c`
+        // is opened, the ANDs before `u ⊕ b` is (see the module doc); no-ops otherwise.
+        self.verify().await?;
 
         let offset = F::pow2(m);
         let masked: Vec<F> = (0..len).map(|e| a.shares[e] + offset + mask[e]).collect();
@@ -189,7 +228,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         }
         let u = self.top_bit_of_sum(ops, w).await?;
         let masked_u: Vec<u8> = u.iter().zip(&dabit_binary).map(|(&x, &y)| x ^ y).collect();
-        let opened = self.open_bytes(&masked_u).await?;
+        let opened = self.open_bytes(&masked_u).await?; // after the check (`open_bytes`)
         // u = e xor b; [a < 0] = 1 - u = e ? b : 1 - b.
         let shares = opened
             .iter()
@@ -301,9 +340,13 @@ pub(crate) const COMPARISON_MEMORY: usize = 256 << 20;
 /// The longest batch an edaBits comparison of `m`-bit values over `terms` PRSS terms runs at
 /// once within `budget` bytes: per element, about four copies of the binary operands
 /// (`(terms + 1)(m + 1)` bytes: operands, the carry-save inputs, products and outputs), three of
-/// the daBit terms (`32 terms` bytes) and eight field elements.
-pub(crate) fn ltz_chunk(terms: usize, m: u32, budget: usize) -> usize {
-    let per_element = 4 * (terms + 1) * (m as usize + 1) + 3 * 32 * terms + 8 * 32;
+/// the daBit terms (`32 terms` bytes) and eight field elements; when `checked` (malicious), also
+/// the ANDs' record and their check (about `(terms + 2)(m + 1)` ANDs of 19 bytes each).
+pub(crate) fn ltz_chunk(terms: usize, m: u32, budget: usize, checked: bool) -> usize {
+    let mut per_element = 4 * (terms + 1) * (m as usize + 1) + 3 * 32 * terms + 8 * 32;
+    if checked {
+        per_element += 19 * (terms + 2) * (m as usize + 1);
+    }
     (budget / per_element).max(1)
 }
 

@@ -45,7 +45,7 @@ pub use input::{share_fixed, share_ints};
 pub use mul::MulProtocol;
 pub use owner_inputs::{OwnerInput, RULE_CONSISTENT, RULE_RANGE};
 pub use preprocess::BitProtocol;
-pub use verify::{CHECK_BASE, MAX_PENDING};
+pub use verify::{CHECK_BASE, MAX_PENDING, MAX_PENDING_ANDS};
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha12Rng;
@@ -128,9 +128,8 @@ pub enum Randomness {
     /// and double sharings with no communication after one key round per session; comparisons
     /// with edaBits and daBits from the same keys, their bit circuits in GF(2^8)
     /// (Escudero et al. 2020; `engine/edabits.rs`). Falls back to `Dealt` when `C(n, t)` exceeds
-    /// [`prss::MAX_SUBSETS`]. Under [`SecurityLevel::Malicious`] random values, masks and
-    /// double sharings come from PRSS but comparisons take the field path with checked bits
-    /// (see [`prss`]'s module doc). The default.
+    /// [`prss::MAX_SUBSETS`]. Under [`SecurityLevel::Malicious`] too, with the daBits' products
+    /// and every GF(2^8) AND checked (see [`prss`]'s module doc and `edabits.rs`). The default.
     #[default]
     Prss,
 }
@@ -205,6 +204,7 @@ pub struct Engine<N: Network, F: Field = Fr> {
     multiplications: u64,
     random_bits: u64,
     pending: verify::Pending<F>,
+    pending_ands: verify::PendingAnds,
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
@@ -246,6 +246,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             multiplications: 0,
             random_bits: 0,
             pending: verify::Pending::default(),
+            pending_ands: verify::PendingAnds::default(),
         })
     }
 

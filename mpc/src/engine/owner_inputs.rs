@@ -147,7 +147,8 @@ impl<N: Network, F: Field> Engine<N, F> {
             let mut sign = Vec::with_capacity(shares.len());
             for part in shares.chunks(chunk) {
                 let batch = Shared::from_shares(part.to_vec(), bits)?;
-                sign.extend(self.ltz(&batch).await?.into_shares());
+                // The field path: its result is a bit only for in-range values.
+                sign.extend(self.ltz_field(&batch).await?.into_shares());
             }
             signs.push(sign);
         }

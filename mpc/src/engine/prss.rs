@@ -45,11 +45,13 @@
 //!   masks from checked random bits instead). Comparisons and truncation thus need only their
 //!   `m` checked bits, not `m + 41` (`preprocess.rs`).
 //!
-//! What it does not cover: the edaBits comparison's binary/arithmetic consistency (a daBit's
-//! two halves could hide different bits, and nothing checks the GF(2^8) circuit), so under the
-//! malicious level comparisons take the field path with checked random bits instead
-//! (`compare.rs`). Tests: `mpc/tests/malicious.rs` (`cheating_under_prss_aborts`,
-//! `a_leader_sending_inconsistent_prss_keys_is_caught`).
+//! - the edaBits comparison's two domains agree for the same reason (honest members derive
+//!   `v_A` and its bits from one key), its daBits' field XOR tree is checked like any product,
+//!   and its GF(2^8) ANDs are checked in GF(2^64) (`verify/binary_check.rs`); the argument is
+//!   in `edabits.rs`'s module doc, and the check's secrets `r`, `s` are
+//!   [`Prss::random_wide`] sharings. Tests: `mpc/tests/malicious.rs`
+//!   (`cheating_under_prss_aborts`, `cheating_on_edabits_comparisons_aborts`,
+//!   `a_leader_sending_inconsistent_prss_keys_is_caught`).
 //!
 //! **Where it stops.** Each party holds `C(n-1, t)` keys and every random value costs that many
 //! stream draws; the edaBits comparison adds `C(n, t)` numbers in the binary domain. Past
@@ -173,6 +175,22 @@ impl<F: Field> Prss<F> {
         for key in self.keys.iter_mut().flatten() {
             for o in out.iter_mut() {
                 *o += F::random(&mut key.stream) * key.weight;
+            }
+        }
+        out
+    }
+
+    /// Shares of `len` uniform elements of GF(2^64), the extension of the binary domain in
+    /// which its ANDs are checked (`verify/binary_check.rs`): `r_A` uniform 64-bit words, weighted
+    /// by `f_A(me)` embedded from GF(2^8) (its coefficients lie in GF(2^8), so its value at the
+    /// embedded point is the embedded value), at the embedded evaluation points.
+    pub(crate) fn random_wide(&mut self, len: usize) -> Vec<u64> {
+        use super::verify::gf64;
+        let mut out = vec![0u64; len];
+        for key in self.keys.iter_mut().flatten() {
+            let weight = gf64::embed(key.byte_weight);
+            for o in out.iter_mut() {
+                *o ^= gf64::mul(key.stream.next_u64(), weight);
             }
         }
         out
@@ -366,6 +384,38 @@ mod tests {
             // The top bit of a uniform 252-bit value is a fair coin over 50 draws (loosely).
             let high = values.iter().filter(|v| v.canonical_bit(250)).count();
             assert!((10..=40).contains(&high), "n={n} t={t}: {high}");
+        }
+    }
+
+    /// GF(2^64) sharings for the binary check: all `n` shares on one polynomial of degree `t`
+    /// (not lower) at the embedded points, distinct values.
+    #[test]
+    fn wide_random_shares_lie_on_one_degree_t_polynomial() {
+        use crate::engine::verify::gf64;
+        for (n, t) in SETTINGS {
+            let shares: Vec<Vec<u64>> = parties(n, t, 0)
+                .iter_mut()
+                .map(|p| p.random_wide(20))
+                .collect();
+            let points: Vec<u64> = (0..n)
+                .map(|i| gf64::embed(binary::point(PartyId(i as u16))))
+                .collect();
+            let at = |e: usize, k: usize, x: u64| {
+                gf64::lagrange(&points[..k], x)
+                    .iter()
+                    .zip(&shares)
+                    .fold(0u64, |acc, (&l, s)| acc ^ gf64::mul(l, s[e]))
+            };
+            let mut values: Vec<u64> = (0..20).map(|e| at(e, t + 1, 0)).collect();
+            for e in 0..20 {
+                for (i, &x) in points.iter().enumerate().skip(t + 1) {
+                    assert_eq!(at(e, t + 1, x), shares[i][e], "n={n} t={t}: share {i}");
+                }
+                assert_ne!(at(e, t, points[t]), shares[t][e], "n={n} t={t}: degree < t");
+            }
+            values.sort();
+            values.dedup();
+            assert_eq!(values.len(), 20, "n={n} t={t}");
         }
     }
 

@@ -85,14 +85,21 @@
 //! updates (`worker/src/jobs.rs`).
 //!
 //! Under [`Randomness::Prss`](super::Randomness) random values, masks and doubles come from PRSS
-//! (sound here, see [`super::prss`]) and comparisons keep the field path with checked bits (the
-//! edaBits path runs in GF(2^8), outside this check). Owners' inputs (consistent shares,
+//! (sound here, see [`super::prss`]) and comparisons take the edaBits path: its daBits' field
+//! products are recorded here like every other, and its GF(2^8) ANDs are recorded by
+//! `and_bytes` and checked in GF(2^64) by [`Engine::verify`] too (`verify/binary_check.rs`;
+//! the argument for the whole path is in `engine/edabits.rs`). The edaBits comparison runs the
+//! check before each of its two openings. Owners' inputs (consistent shares,
 //! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
 //! input rules by their callers. Naming the cheating party is not attempted (see
 //! [`Engine::as_integrity`]'s comment).
 
+mod binary_check;
 mod compress;
+pub(crate) mod gf64;
 
+pub use binary_check::MAX_PENDING_ANDS;
+pub(crate) use binary_check::PendingAnds;
 pub use compress::CHECK_BASE;
 
 use super::{Engine, SecurityLevel};
@@ -164,12 +171,20 @@ impl<N: Network, F: Field> Engine<N, F> {
         Ok(())
     }
 
+    /// Checks every product, random bit and binary AND since the last check (see the module
+    /// doc and `verify/binary_check.rs`): does nothing in a semi-honest session or when nothing
+    /// is pending. Fails with [`MpcError::IntegrityCheckFailed`] when some party deviated.
+    pub async fn verify(&mut self) -> Result<()> {
+        self.verify_products().await?;
+        self.verify_ands().await
+    }
+
     /// Checks every product and random bit since the last check (see the module doc): does
     /// nothing in a semi-honest session or when nothing is pending; otherwise
     /// `2 ⌈log2(M / CHECK_BASE)⌉ + 5` rounds under GRR for `M` recorded factors and bits, and
     /// about seven local multiplications per factor. Fails with
     /// [`MpcError::IntegrityCheckFailed`] when some party deviated.
-    pub async fn verify(&mut self) -> Result<()> {
+    async fn verify_products(&mut self) -> Result<()> {
         if !self.malicious() || self.pending.is_empty() {
             return Ok(());
         }
