@@ -658,3 +658,67 @@ fn cheating_on_edabits_comparisons_aborts() {
         );
     }
 }
+
+/// A product's error carried through a second product with a secret factor is no longer an
+/// error the adversary knows (`δ·x`), and a statistical mask does not hide it: under the
+/// malicious level the check runs before every statistically masked opening, so the session
+/// aborts inside the comparison or truncation itself, before its masked value is opened — not
+/// only at the output's opening. Field-path comparison (dealt randomness) and fixed-point
+/// truncation, n = 3, 5, 7; the cheater alters the first product's resharing (round 0).
+#[test]
+fn an_error_is_caught_before_a_masked_opening_shows_it() {
+    for n in [3, 5, 7] {
+        for fixed in [false, true] {
+            let params = Params::max_threshold(n).unwrap();
+            let bits = 20;
+            let mut rng = ChaCha12Rng::seed_from_u64(11);
+            let a: Vec<i128> = vec![5, -3, 1 << 10, 0];
+            let xs = mpc::engine::share_ints(&a, bits, params, &mut rng).unwrap();
+            let cheat = (PartyId(n as u16 - 1), Cheat::in_round(0));
+            let (nets, counters) = mpc::net::cheat::memory_mesh(n, Some(&cheat));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let config = config(MulProtocol::Grr, BitProtocol::DealtXor, Randomness::Dealt);
+            let results = runtime.block_on(run_networks(nets, params, config, 5, move |mut e| {
+                let x = xs[e.me().index()].clone();
+                async move {
+                    let rounds_before = e.stats().rounds;
+                    let (x, z) = if fixed {
+                        let x = Shared::from_fixed_shares(x, 40, FRAC)?;
+                        let z = e.mul(&x, &x).await?;
+                        (x, z)
+                    } else {
+                        let x = Shared::from_shares(x, bits)?;
+                        let z = e.mul(&x, &x).await?;
+                        (x, z)
+                    };
+                    assert_eq!(rounds_before, 0, "the product's resharing is round 0");
+                    let w = e.mul(&z, &x).await?;
+                    // The masked opening inside must not happen: the error comes from here.
+                    let inside = if fixed {
+                        e.fx_mul(&w, &x).await.map(|_| ())
+                    } else {
+                        e.ltz(&w).await.map(|_| ())
+                    };
+                    Ok(inside)
+                }
+            }));
+            assert!(
+                counters.iter().any(|c| c.load(Ordering::Relaxed) > 0),
+                "no cheat"
+            );
+            for (p, result) in results.iter().enumerate().take(n - 1) {
+                let inside = result
+                    .as_ref()
+                    .expect("the products themselves do not fail");
+                assert!(
+                    matches!(inside, Err(MpcError::IntegrityCheckFailed { .. })),
+                    "n={n} fixed={fixed} party {p}: {inside:?}"
+                );
+            }
+        }
+    }
+}

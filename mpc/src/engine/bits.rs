@@ -136,7 +136,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             })
             .collect();
         let d: Vec<[u64; 4]> = self
-            .open_raw(&masked, self.params.t())
+            .open_masked(&masked)
             .await?
             .iter()
             .map(F::to_canonical_limbs)
@@ -197,7 +197,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let masked: Vec<F> = (0..len)
             .map(|e| x[e] + offset + weighted(&r[e * width..(e + 1) * width]) + high * masks[e])
             .collect();
-        let d = self.open_raw(&masked, self.params.t()).await?;
+        let d = self.open_masked(&masked).await?;
 
         // u = d_low + ~r + 1 (mod 2^(k+1)). With d's bits public, generate g_i = d_i and (1 - r_i)
         // and propagate p_i = d_i xor (1 - r_i) are linear in r_i.

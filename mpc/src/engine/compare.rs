@@ -96,7 +96,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let masked: Vec<F> = (0..len)
             .map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_int[e])
             .collect();
-        let c = self.open_raw(&masked, self.params.t()).await?;
+        let c = self.open_masked(&masked).await?;
 
         // Leaves of r' + ~c': generate g_i = r_i (1 - c_i), propagate p_i = r_i xor (1 - c_i).
         let mut g = Vec::with_capacity(len * mu);
@@ -179,7 +179,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                         + pow_k * (ints[level * len + e] + F::one())
                 })
                 .collect();
-            let c = self.open_raw(&masked, self.params.t()).await?;
+            let c = self.open_masked(&masked).await?;
             // d_i = c_i xor r_i, linear in r_i since c_i is public.
             let mut d = Vec::with_capacity(len * ku);
             for e in 0..len {

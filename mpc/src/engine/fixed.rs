@@ -46,7 +46,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let masked: Vec<F> = (0..len)
             .map(|e| a.shares[e] + pow_k1 + pow_m * ints[e] + r_low[e])
             .collect();
-        let c = self.open_raw(&masked, self.params.t()).await?;
+        let c = self.open_masked(&masked).await?;
         let inv = pow_m.inverse().expect("2^m is invertible");
         let shares = (0..len)
             .map(|e| {

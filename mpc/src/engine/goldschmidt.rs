@@ -170,7 +170,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let opened = if masked.is_empty() {
             Vec::new()
         } else {
-            self.open_raw(&masked, self.params.t()).await?
+            self.open_masked(&masked).await?
         };
         let mut at = 0;
         let mut out = Vec::with_capacity(values.len());

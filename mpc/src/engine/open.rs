@@ -22,6 +22,18 @@ impl<N: Network, F: Field> Engine<N, F> {
         self.open_raw(&x.shares, t).await
     }
 
+    /// Opens values hidden by a statistical mask (a comparison's, a decomposition's, a
+    /// truncation's): under the malicious level, after the check of every product so far
+    /// ([`Engine::verify`]; a no-op when semi-honest or nothing is pending). An additive error
+    /// in an earlier product, carried through a later product with a secret factor `y`, shifts
+    /// the masked value by `δ·y`: not a shift the adversary knows, and not one that a mask of
+    /// `k + 40` bits hides, so the opening would show `y`. Checked first, the opened value is
+    /// the honest `x + mask`.
+    pub(crate) async fn open_masked(&mut self, masked: &[F]) -> Result<Vec<F>> {
+        self.verify().await?;
+        self.open_raw(masked, self.params.t()).await
+    }
+
     /// Opens a batch of integers to every party.
     pub async fn open_ints(&mut self, x: &Shared<F>) -> Result<Vec<i128>> {
         let opened = self.open(x).await?;

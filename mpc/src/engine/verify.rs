@@ -75,10 +75,12 @@
 //!
 //! Before every output opening ([`Engine::open`], [`Engine::open_to`], commitments) and
 //! whenever [`Engine::verify`] is called, and also once the recorded products exceed
-//! [`MAX_PENDING`] (memory). Openings of *masked* values inside comparisons and truncation run
-//! before the check: they reveal `x + δ + mask`, where `δ` is known to the adversary and the mask
-//! hides `x`, so they reveal nothing; their wrong consequences are caught by the check before
-//! any result leaves the session.
+//! [`MAX_PENDING`] (memory). Openings of values under a *statistical* mask (comparisons,
+//! decompositions, truncation: `Engine::open_masked`) run the check first too.
+//! An error `δ` added to one product is known to the adversary, but carried through a later
+//! product with a secret factor `y` it becomes `δ·y`, which a mask of `k + 40` bits does not
+//! hide (the opened value would show `y`); checked first, what is opened is the honest masked
+//! value. Openings under a uniform mask (the checks' own coins and claims) need no prior check.
 //!
 //! A caller that hands shares out without opening them (a worker's job outputs) calls
 //! [`Engine::verify`] first; the worker does so before it commits to outputs or stages
