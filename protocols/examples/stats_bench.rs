@@ -2,11 +2,12 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious] [binary|quaternary] [EPSILON]
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious] [binary|quaternary|bitsliced] [EPSILON]
 //! ```
 //!
-//! The arguments after the protocol may come in any order; `binary` or `quaternary` picks the
-//! percentiles' radix selection (`protocols::stats::order::Selection`, default quaternary). Under `malicious` the
+//! The arguments after the protocol may come in any order; `binary`, `quaternary` or
+//! `bitsliced` picks the percentiles' radix selection (`protocols::stats::order::Selection`,
+//! default bitsliced, which runs quaternary under `malicious`). The line carries `selection=`. Under `malicious` the
 //! end-of-session check of every product and bit is in the time, and so is the check of the
 //! owners' inputs (`Engine::check_inputs`: consistent shares, every value within its column's
 //! bits), which is also reported apart (`input_check_seconds`, `_rounds`, `_bytes_p0`; zero
@@ -101,8 +102,9 @@ fn main() {
             (Ok(level), _) => security = level,
             (_, "binary") => selection = Selection::Binary,
             (_, "quaternary") => selection = Selection::Quaternary,
+            (_, "bitsliced") => selection = Selection::BitSliced,
             _ => {
-                let what = "semi-honest, malicious, binary, quaternary or an epsilon";
+                let what = "semi-honest, malicious, binary, quaternary, bitsliced or an epsilon";
                 epsilon = Some(arg.parse().expect(what))
             }
         }

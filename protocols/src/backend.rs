@@ -68,6 +68,19 @@ pub trait Backend: Send {
     /// [`mpc::Engine::bit_decompose`] for the protocol and its cost: `k` products per element,
     /// `k` multiplication rounds after one masked opening).
     fn bit_decompose(&mut self, x: &Secret) -> impl Future<Output = Result<Vec<Secret>>> + Send;
+    /// Whether [`Backend::select_ranks`] runs here: on the engine, a semi-honest session with
+    /// PRSS randomness ([`mpc::Engine::binary_selection_available`]); always in the clear.
+    fn binary_selection(&self) -> bool;
+    /// For each rank `k` of `ranks` (`0 <= k < 2^ranks.bits()`), the value of rank `k` (0-based,
+    /// ascending) among the elements of `x` flagged by the boolean `members`, or `2^w - 1`
+    /// (`w = x.bits()`) when fewer than `k + 1` are flagged: the radix selection in the binary
+    /// domain ([`mpc::Engine::select_ranks`] for the protocol and its cost).
+    fn select_ranks(
+        &mut self,
+        x: &Secret,
+        members: &Secret,
+        ranks: &Secret,
+    ) -> impl Future<Output = Result<Secret>> + Send;
     /// `len` secret bits, uniformly random and known to no party (drawn jointly on the engine,
     /// from the backend's seeded RNG in the clear).
     fn random_bits(&mut self, len: usize) -> impl Future<Output = Result<Secret>> + Send;
@@ -176,6 +189,17 @@ impl<N: Network> Backend for Engine<N, Fr> {
     }
     async fn bit_decompose(&mut self, x: &Secret) -> Result<Vec<Secret>> {
         Engine::bit_decompose(self, x).await
+    }
+    fn binary_selection(&self) -> bool {
+        self.binary_selection_available()
+    }
+    async fn select_ranks(
+        &mut self,
+        x: &Secret,
+        members: &Secret,
+        ranks: &Secret,
+    ) -> Result<Secret> {
+        Engine::select_ranks(self, x, members, ranks).await
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         Engine::random_bits(self, len).await
@@ -490,6 +514,41 @@ impl Backend for Clear {
             })
             .collect())
     }
+    fn binary_selection(&self) -> bool {
+        true
+    }
+    /// The sorted flagged values, indexed: the engine's result for ranks within their bound.
+    async fn select_ranks(
+        &mut self,
+        x: &Secret,
+        members: &Secret,
+        ranks: &Secret,
+    ) -> Result<Secret> {
+        if x.len() != members.len() || !members.is_boolean() {
+            return Err(MpcError::InvalidArgument {
+                op: "select_ranks",
+                reason: "one boolean members flag per element is needed".into(),
+            });
+        }
+        let values = decode_all(x.shares())?;
+        let flags = decode_all(members.shares())?;
+        let mut chosen: Vec<i128> = values
+            .iter()
+            .zip(&flags)
+            .filter(|&(_, &f)| f == 1)
+            .map(|(&v, _)| v)
+            .collect();
+        chosen.sort_unstable();
+        let top = (1i128 << x.bits()) - 1;
+        let out = decode_all(ranks.shares())?
+            .iter()
+            .map(|&k| {
+                let v = usize::try_from(k).ok().and_then(|k| chosen.get(k).copied());
+                Fr::from_i128(v.unwrap_or(top))
+            })
+            .collect();
+        Shared::from_shares(out, x.bits())
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         let bits = (0..len)
             .map(|_| {
@@ -692,6 +751,21 @@ impl<B: Backend> Backend for Counting<B> {
         self.counts.random_bits += len * (k + 1);
         self.counts.opened += len;
         self.inner.bit_decompose(x).await
+    }
+    fn binary_selection(&self) -> bool {
+        self.inner.binary_selection()
+    }
+    /// Counted as one decomposition per element (in the binary domain: no field products) and
+    /// one opening per element; the binary ANDs are not counted here.
+    async fn select_ranks(
+        &mut self,
+        x: &Secret,
+        members: &Secret,
+        ranks: &Secret,
+    ) -> Result<Secret> {
+        self.tally(|c| &mut c.decomposed, x.len());
+        self.counts.opened += x.len() as u64;
+        self.inner.select_ranks(x, members, ranks).await
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         self.tally(|c| &mut c.random_bits, len);

@@ -505,7 +505,12 @@ fn operation_counts_are_pinned() {
     ]
     .map(|c| format!("{c:?}"));
     let want = [
-        "OpCounts { multiplications: 4475, comparisons: 1601, truncations: 141, opened: 109, divisions: 30, roots: 9, random_bits: 215, decomposed: 43, masks: 0, tags: 0, batches: 148 }",
+        // MEDIAN(k) per group runs the default bit-sliced selection (`order::Selection`): one
+        // binary-domain call per group (3 x 43 rows decomposed and opened, its ANDs not field
+        // products) and the quotient search (one `le` of 3 elements per bit of a count),
+        // instead of the field decomposition (random bits, 43 x 4 products) and the binary
+        // path's products per row and bit.
+        "OpCounts { multiplications: 2953, comparisons: 1571, truncations: 141, opened: 195, divisions: 30, roots: 9, random_bits: 0, decomposed: 129, masks: 0, tags: 0, batches: 130 }",
         "OpCounts { multiplications: 453, comparisons: 136, truncations: 25, opened: 8, divisions: 5, roots: 1, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 56 }",
         "OpCounts { multiplications: 1101, comparisons: 2074, truncations: 54, opened: 27, divisions: 12, roots: 6, random_bits: 68832, decomposed: 0, masks: 0, tags: 0, batches: 52 }",
         "OpCounts { multiplications: 734, comparisons: 323, truncations: 39, opened: 13, divisions: 8, roots: 3, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 72 }",
@@ -575,17 +580,26 @@ fn wide_counts() -> protocols::backend::OpCounts {
 fn rounds_do_not_grow_with_rows() {
     let sql = "SELECT g, AVG(a), STDDEV_SAMP(f), CORR(a, f), HISTOGRAM(a, 10, 50) FROM payroll WHERE a > 3 OR NOT k = 2 GROUP BY g";
     assert_eq!(batches(sql, 20), batches(sql, 200));
-    // A percentile takes one step per bit of its column (a: 20 bits), whatever the rows.
+    // A percentile takes one step per bit of its column (a: 20 bits), whatever the rows, under
+    // the field variants; the bit-sliced default makes one call per group and column (its
+    // rounds inside grow with log2 N) and one `le` per bit of a count for the quotients
+    // (16 rows: 5 bits, 256: 9).
     let p = "SELECT g, MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY f) FROM payroll WHERE k = 1 GROUP BY g";
-    assert_eq!(batches(p, 13), batches(p, 253));
+    for selection in [Selection::Binary, Selection::Quaternary] {
+        let calls = |rows| counts_with(p, rows, selection).batches;
+        assert_eq!(calls(13), calls(253), "{selection:?}");
+    }
+    assert_eq!(batches(p, 253), batches(p, 13) + (9 - 5));
     // Its products are linear in the rows: for a 20-bit column, 20 a row to decompose it, then
     // (binary) per bit (21) and per selection (2: ranks k and k + 1) one for a = e (1 - b_j)
     // and one for the update of e; (quaternary) per two bits (10 digits and a lone top bit) one
     // for hi·lo and per selection one for z and one for the update of e.
     let m = "SELECT MEDIAN(a) FROM payroll WHERE k = 1";
+    // (bit-sliced) none: the decomposition and the selection are binary ANDs.
     for (selection, per_row) in [
         (Selection::Binary, 20 + 21 * 2 * 2),
         (Selection::Quaternary, 20 + 10 * (1 + 2 * 2) + 2 * 2),
+        (Selection::BitSliced, 0),
     ] {
         let (small, large) = (
             counts_with(m, 13, selection),
@@ -598,9 +612,10 @@ fn rounds_do_not_grow_with_rows() {
             "{selection:?}"
         );
     }
-    // MAX: two calls per tournament level, ceil(log2 N) levels (16 rows: 4, 256: 8).
+    // MAX: two calls per tournament level, ceil(log2 N) levels (16 rows: 4, 256: 8); the
+    // median's quotient search one per bit of a count (5 and 9).
     let m = "SELECT MEDIAN(a), MAX(f) FROM payroll";
-    assert_eq!(batches(m, 253), batches(m, 13) + 2 * (8 - 4));
+    assert_eq!(batches(m, 253), batches(m, 13) + 2 * (8 - 4) + (9 - 5));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1995,7 +2010,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
 
     #[test]
-    fn both_radix_selections_match_the_clear_evaluation(
+    fn every_radix_selection_matches_the_clear_evaluation(
         t in edge_table(),
         (n, t_) in prop_oneof![Just((3, 1)), Just((5, 1)), Just((5, 2)), Just((7, 2)), Just((7, 3))],
         cut in -17i128..16,
@@ -2003,7 +2018,8 @@ proptest! {
     ) {
         let min = GroupMinimums { owners: 1, rows: 1 };
         // Odd and even counts come from the table; the WHERE leaves from every row to none
-        // (an empty group: suppressed); GROUP BY runs the binary path under both variants.
+        // (an empty group: suppressed); GROUP BY runs the binary path under both field
+        // variants, and one binary-domain call per group under the bit-sliced one.
         let sqls = [
             format!("SELECT MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY k), PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY a DESC) FROM payroll WHERE k > {cut}"),
             "SELECT g, MEDIAN(k) FROM payroll GROUP BY g".to_string(),
@@ -2011,7 +2027,7 @@ proptest! {
         for sql in &sqls {
             let q = query(sql);
             let (want, scales) = evaluate(&q, &t, min);
-            for selection in [Selection::Binary, Selection::Quaternary] {
+            for selection in [Selection::Binary, Selection::Quaternary, Selection::BitSliced] {
                 let opts = QueryOptions { selection, ..options(1, 1) };
                 let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts))
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));

@@ -351,7 +351,7 @@ pub(crate) fn ltz_chunk(terms: usize, m: u32, budget: usize, checked: bool) -> u
 }
 
 /// `limbs + v` on 256 bits (the caller keeps only low bits).
-fn add_small(limbs: [u64; 4], v: u64) -> ([u64; 4], bool) {
+pub(crate) fn add_small(limbs: [u64; 4], v: u64) -> ([u64; 4], bool) {
     let mut out = limbs;
     let mut carry = v;
     for l in out.iter_mut() {

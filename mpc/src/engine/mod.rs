@@ -22,6 +22,7 @@
 mod agree;
 mod binary;
 mod bits;
+mod bitslice;
 pub mod commit;
 mod compare;
 mod edabits;

@@ -203,8 +203,12 @@ pub fn estimate(query: &Query, rows: u64, parties: usize) -> Cost {
     // Per row: masked sums and products (each aggregate's terms, in every group), order
     // statistics (a tournament or a radix selection: about one comparison per row and bit).
     let (mut terms, mut ordered_bits) = (0u64, 0u64);
-    // Percentiles of one reported group (no GROUP BY) run the radix-4 selection: the ranked
-    // columns' decomposed bit planes, one candidate flag per row and selection.
+    // Percentiles of one reported group (no GROUP BY) are charged as the radix-4 selection:
+    // the ranked columns' decomposed bit planes, one candidate flag per row and selection. The
+    // default bit-sliced selection (`order::Selection::BitSliced`) holds less (one byte a row
+    // per plane and flag, its decomposition in chunks of `mpc`'s `DECOMPOSE_MEMORY`), but the
+    // estimate does not know the session's security level and a malicious session runs the
+    // radix-4 one, so this charge stays the bound of both.
     let (mut ranked, mut selections, mut planes) = (Vec::new(), 0u64, 0u64);
     for item in &query.select {
         match &item.aggregate {

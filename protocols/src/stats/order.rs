@@ -31,12 +31,16 @@
 //!   both neighbours of an interpolated percentile. Rows outside the reported groups are never
 //!   candidates, so suppressed groups are not searched.
 //!
-//! Two variants ([`Selection`], in [`super::QueryOptions`]): the steps above one bit at a time
-//! ([`Selection::Binary`], used whenever several groups are reported), and two bits at a time
-//! with the row work streamed in chunks ([`Selection::Quaternary`], the default for one
-//! reported group; [`super::radix`]), which spends `1 + 2s` products per row and two bits for
-//! `s` selections instead of `4s`, and about half the rounds. Both give the same field
-//! elements.
+//! Three variants ([`Selection`], in [`super::QueryOptions`]): the steps above one bit at a
+//! time ([`Selection::Binary`], used whenever several groups are reported under the field
+//! variants), two bits at a time with the row work streamed in chunks
+//! ([`Selection::Quaternary`], for one reported group; [`super::radix`]), which spends
+//! `1 + 2s` products per row and two bits for `s` selections instead of `4s`, and about half
+//! the rounds; and the steps above in the binary domain ([`Selection::BitSliced`], the
+//! default: `mpc`'s `engine/bitslice.rs`), where the decomposition, the counts and the
+//! candidate updates are GF(2^8) ANDs of one byte a share instead of 32-byte field products,
+//! every group and column its own call. All give the same field elements wherever an output
+//! is released.
 //!
 //! Cost of the binary variant over `N` rows, `w`-bit values and `G` reported groups: the
 //! decomposition (`w` products and `w + 1` random bits per row, `w` rounds), then per bit and
@@ -145,8 +149,15 @@ pub enum Selection {
     Binary,
     /// Two bits a step, the row work streamed in chunks ([`super::radix`]): one product per
     /// row and digit plus two per selection. One reported group only (else [`Selection::Binary`]).
-    #[default]
     Quaternary,
+    /// One bit a step in the binary domain ([`Backend::select_ranks`]: GF(2^8) shares, the
+    /// decomposition by an edaBit and the row counts by adder trees, about three binary ANDs
+    /// per row, bit and selection instead of field products), one call per reported group and
+    /// ranked column; the ranks `k`, `k + 1` come from a search in the field on the quotient's
+    /// bits. The default; where the backend cannot run it (the malicious level, or no PRSS
+    /// randomness: [`Backend::binary_selection`]) the checked [`Selection::Quaternary`] runs.
+    #[default]
+    BitSliced,
 }
 
 /// One percentile to select: `(column, num, den)`.
@@ -171,6 +182,9 @@ pub(crate) async fn percentiles<B: Backend>(
         return Ok(vec![Secret::from_bit_shares(Vec::new()); items.len()]);
     }
     let l = plan.count_bits;
+    if selection == Selection::BitSliced && b.binary_selection() {
+        return bitsliced(b, inputs, weights, counts, items, l).await;
+    }
 
     // 1. The bits of u = x + 2^w of every ranked column, in one call (w: the widest bound).
     let cols: Vec<&Secret> = plan.ranked.iter().map(|&c| &inputs.columns[c]).collect();
@@ -207,7 +221,7 @@ pub(crate) async fn percentiles<B: Backend>(
         .map(boolean)
         .map_err(e)?;
     let sel_columns: Vec<usize> = (0..sels).map(|s| column(items[s / 2].0)).collect();
-    let (value, quotient) = if selection == Selection::Quaternary && groups == 1 {
+    let (value, quotient) = if selection != Selection::Binary && groups == 1 {
         let searches = radix::Searches {
             column: sel_columns,
             den: (0..sels).map(sel_den).collect(),
@@ -372,6 +386,71 @@ async fn binary<B: Backend>(
         value = value.add(&m.scale_pow2(j).map_err(e)?).map_err(e)?;
     }
     Ok((value.assume_bits(w), quotient))
+}
+
+/// The [`Selection::BitSliced`] variant: the quotients `k` by the field search of step 3, then
+/// per reported group and ranked column one [`Backend::select_ranks`] call for the ranks `k`
+/// and `k + 1` of every item on that column, then the interpolation.
+async fn bitsliced<B: Backend>(
+    b: &mut B,
+    inputs: &Inputs,
+    weights: &[Secret],
+    counts: &Secret,
+    items: &[PercentileItem],
+    l: u32,
+) -> Result<Vec<Secret>, StatsError> {
+    const STEP: &str = "percentile (binary domain)";
+    let e = at(STEP);
+    let groups = weights.len();
+    let mut targets = Vec::new();
+    for &(_, num, _) in items {
+        targets.push(counts.add_const(-1).and_then(|m| m.scale(num)).map_err(e)?);
+    }
+    let target = cat(&targets.iter().collect::<Vec<_>>(), STEP)?;
+    // k = floor(T / den) per (item, group): q_j = [den (Q + 2^j) <= T], from the top.
+    let mut quotient = b.constant(&vec![0; items.len() * groups]).map_err(e)?;
+    for j in (0..l).rev() {
+        let mut left = Vec::new();
+        for (k, &(_, _, den)) in items.iter().enumerate() {
+            let q = quotient.slice(k * groups..(k + 1) * groups);
+            left.push(q.add_const(1 << j).and_then(|v| v.scale(den)).map_err(e)?);
+        }
+        let left = cat(&left.iter().collect::<Vec<_>>(), STEP)?;
+        let q = b.le(&left, &target).await.map_err(e)?;
+        let grown = quotient.add(&q.scale_pow2(j).map_err(e)?).map_err(e)?;
+        quotient = grown.assume_bits(l);
+    }
+    // Selection s = 2 item + (0 for rank k, 1 for k + 1), per group g: value[s groups + g].
+    let sels = 2 * items.len();
+    let mut value: Vec<Option<Secret>> = vec![None; sels * groups];
+    let mut columns: Vec<usize> = items.iter().map(|i| i.0).collect();
+    columns.sort_unstable();
+    columns.dedup();
+    for (g, weight) in weights.iter().enumerate() {
+        let members = boolean(weight.clone());
+        for &c in &columns {
+            let on: Vec<usize> = (0..sels).filter(|&s| items[s / 2].0 == c).collect();
+            let mut ranks = Vec::new();
+            for &s in &on {
+                let k = quotient.slice((s / 2) * groups + g..(s / 2) * groups + g + 1);
+                ranks.push(k.add_const((s % 2) as i128).map_err(e)?);
+            }
+            let ranks = cat(&ranks.iter().collect::<Vec<_>>(), STEP)?.assume_bits(l + 1);
+            let found = b
+                .select_ranks(&inputs.columns[c], &members, &ranks)
+                .await
+                .map_err(e)?;
+            for (i, &s) in on.iter().enumerate() {
+                value[s * groups + g] = Some(found.slice(i..i + 1));
+            }
+        }
+    }
+    let value: Vec<Secret> = value
+        .into_iter()
+        .map(|v| v.expect("every selection is on a ranked column"))
+        .collect();
+    let value = cat(&value.iter().collect::<Vec<_>>(), STEP)?;
+    interpolate(b, items, groups, &targets, &value, &quotient).await
 }
 
 /// Step 3: `A = den x_k + r (x_(k+1) - x_k)` per item and group, `r = T - den Q`.

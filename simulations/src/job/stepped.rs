@@ -117,6 +117,18 @@ impl<N: Phased> Backend for Stepped<N> {
         self.step("bit_decompose");
         Backend::bit_decompose(&mut self.engine, x).await
     }
+    fn binary_selection(&self) -> bool {
+        Backend::binary_selection(&self.engine)
+    }
+    async fn select_ranks(
+        &mut self,
+        x: &Secret,
+        members: &Secret,
+        ranks: &Secret,
+    ) -> Result<Secret> {
+        self.step("select_ranks");
+        Backend::select_ranks(&mut self.engine, x, members, ranks).await
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         self.step("random_bits");
         Backend::random_bits(&mut self.engine, len).await
