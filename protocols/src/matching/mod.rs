@@ -37,6 +37,7 @@ pub use auction::{AuctionResult, run_auction};
 pub use clearing::Clearing;
 pub use orders::{OrdersResult, run_orders};
 pub use records::{RecordMatchResult, run_record_match};
+pub use rules::VersionRule;
 
 /// The widest quantity column an auction or an order book accepts, in bits: exact pro-rata
 /// rationing divides sums of quantities in fixed point, which needs room above them
