@@ -63,6 +63,7 @@ fn deal(
                 columns,
                 rows: t.rows(),
                 checked: Vec::new(),
+                rules_checked: Vec::new(),
             });
         }
     }

@@ -166,6 +166,7 @@ fn main() {
                             columns: vec![b.slice(j..j + 1)],
                             rows: 1,
                             checked: Vec::new(),
+                            rules_checked: Vec::new(),
                         });
                         let range = first..first + count;
                         first += count;
@@ -189,6 +190,7 @@ fn main() {
                             ],
                             rows: count,
                             checked: Vec::new(),
+                            rules_checked: Vec::new(),
                         });
                     }
                     let before = e.stats();

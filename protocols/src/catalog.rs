@@ -489,6 +489,18 @@ impl JobSpec {
         })
     }
 
+    /// The job-independent market rules this kind of job checks on every dataset it reads
+    /// under the malicious level ([`crate::matching::VersionRule`]): a worker remembers them
+    /// per version after the job succeeds, as it does the owners' range check.
+    pub fn version_rules(&self) -> &'static [crate::matching::VersionRule] {
+        use crate::matching::VersionRule;
+        match self {
+            JobSpec::Auction { .. } => &[VersionRule::BidCurves],
+            JobSpec::Orders { .. } => &[VersionRule::OrderTerms],
+            _ => &[],
+        }
+    }
+
     /// When the backend checks owners' inputs (the engine under the malicious level), checks
     /// the input tables before the job reads them ([`Backend::check_inputs`]: consistent shares,
     /// values within their declared bits): the columns `read` (schema indices), or every

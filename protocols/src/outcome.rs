@@ -38,6 +38,10 @@ pub struct OwnedTable {
     /// ([`crate::Backend::agree_all`]); a worker fills it from its store, anything else leaves
     /// it empty.
     pub checked: Vec<bool>,
+    /// The job-independent market rules this party has seen pass on this very version in an
+    /// earlier job under the malicious level; skipped, like `checked`, only when every party
+    /// claims them ([`crate::matching::VersionRule`]). Empty outside a worker.
+    pub rules_checked: Vec<crate::matching::VersionRule>,
 }
 
 impl OwnedTable {
@@ -68,6 +72,7 @@ impl OwnedTable {
             columns,
             rows: table.rows(),
             checked: Vec::new(),
+            rules_checked: Vec::new(),
         })
     }
 

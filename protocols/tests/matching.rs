@@ -14,7 +14,8 @@ use protocols::catalog::{JobSpec, MarketProblem, UploadError};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema, Table, hash_identifier};
 use protocols::matching::records::RecordQuery;
 use protocols::matching::{
-    Clearing, Curve, GridError, Row, TableError, run_auction, run_orders, run_record_match,
+    Clearing, Curve, GridError, Row, TableError, VersionRule, run_auction, run_orders,
+    run_record_match,
 };
 use protocols::outcome::{Outcome, OwnedTable};
 use protocols::stats::Value;
@@ -272,6 +273,7 @@ fn dealt_tables(params: Params, name: &str, tables: &[Table], seed: u64) -> Vec<
                 columns,
                 rows: t.rows(),
                 checked: Vec::new(),
+                rules_checked: Vec::new(),
             });
         }
     }
@@ -1284,6 +1286,93 @@ fn an_input_check_is_skipped_only_when_every_worker_claims_it() {
                 let e = r.expect_err("one worker did not claim the check");
                 assert!(
                     e.contains("input firm1/bids") && e.contains("declared bits"),
+                    "{params:?}, party {missing} not claiming: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// The job-independent market rules (bid curves; order sides and quantities) are skipped for a
+/// dataset only when every worker claims them passed on that version: a cheating owner's
+/// non-monotone curve or zero quantity (within its declared bits, so the range check, claimed
+/// by all, passes) goes through when all claim the rule, and is caught naming the owner and
+/// the rule as soon as one worker (the first or the last) does not. The grid rules are the
+/// job's and run whatever is claimed.
+#[test]
+fn a_market_rule_is_skipped_only_when_every_worker_claims_it() {
+    let auction =
+        spec("kind = \"auction\"\ndataset = \"bids\"\ngrid = { min = 100, max = 115, step = 5 }\n");
+    let honest = Bid {
+        buy: vec![9, 7, 5, 0],
+        sell: vec![0, 1, 2, 3],
+    };
+    let rising = Bid {
+        buy: vec![3, 3, 4, 0],
+        sell: vec![0, 0, 0, 1],
+    };
+    let bids = vec![bid_table(&honest), bid_table(&rising)];
+    let orders =
+        spec("kind = \"orders\"\ndataset = \"orders\"\ngrid = { min = 95, max = 99, step = 1 }\n");
+    let book: Vec<Order> = vec![(false, 99, 4), (true, 96, 3)];
+    let zero_quantity: Vec<Order> = vec![(true, 97, 2), (false, 98, 0)];
+    let books = vec![order_table(&book), order_table(&zero_quantity)];
+    let mut off_grid = books.clone();
+    off_grid[1].columns[1][0] = 200;
+    let cases = [
+        (
+            &auction,
+            "bids",
+            &bids,
+            VersionRule::BidCurves,
+            "demand rises",
+        ),
+        (
+            &orders,
+            "orders",
+            &books,
+            VersionRule::OrderTerms,
+            "quantity is below 1",
+        ),
+        (
+            &orders,
+            "orders",
+            &off_grid,
+            VersionRule::OrderTerms,
+            "not on the grid",
+        ),
+    ];
+    let settings = engine_settings();
+    for (k, &(spec, name, tables, rule, broken)) in cases.iter().enumerate() {
+        let (params, mul) = settings[1 + k % 2];
+        let n = params.n();
+        // Party `p` claims every column and the rule when `claims(p)`.
+        let run = |claims: &dyn Fn(usize) -> bool| {
+            let mut dealt = dealt_tables(params, name, tables, 9);
+            for (p, mine) in dealt.iter_mut().enumerate() {
+                for t in mine.iter_mut() {
+                    t.checked = vec![true; t.columns.len()];
+                    t.rules_checked = if claims(p) { vec![rule] } else { vec![] };
+                }
+            }
+            job_at(params, mul, mpc::SecurityLevel::Malicious, spec, dealt)
+        };
+        let grid_rule = broken == "not on the grid";
+        for r in run(&|_| true) {
+            match r {
+                Err(e) if grid_rule => assert!(e.contains(broken), "{params:?}: {e}"),
+                Err(e) => assert!(
+                    !e.contains("firm1"),
+                    "{params:?}: checked although agreed: {e}"
+                ),
+                Ok(_) => assert!(!grid_rule, "{params:?}: the grid rule was skipped"),
+            }
+        }
+        for missing in [0, n - 1] {
+            for r in run(&|p| p != missing) {
+                let e = r.expect_err("one worker did not claim the rule");
+                assert!(
+                    e.contains(&format!("input firm1/{name}")) && e.contains(broken),
                     "{params:?}, party {missing} not claiming: {e}"
                 );
             }

@@ -468,6 +468,7 @@ async fn deal<N: mpc::net::Network>(
             columns,
             rows: t.rows(),
             checked: Vec::new(),
+            rules_checked: Vec::new(),
         });
     }
     Ok(owned)

@@ -21,7 +21,7 @@ use mpc::{Engine, Fr, Shared};
 use protocols::catalog::PublicResult;
 use protocols::catalog::{JobError, JobSpec};
 use protocols::dataset::Schema;
-use protocols::matching::MatchingError;
+use protocols::matching::{MatchingError, VersionRule};
 use protocols::outcome::{Outcome, OwnedTable};
 use protocols::policy::{Policy, Refusal, Use};
 use protocols::settlement::SettlementError;
@@ -350,6 +350,11 @@ impl Inputs {
                     .zip(&schema.columns)
                     .map(|(bits, spec)| bits == Some(spec.ty.bits()))
                     .collect();
+                let rules_checked = store
+                    .checked_rules(&r.upload)?
+                    .into_iter()
+                    .filter_map(VersionRule::from_id)
+                    .collect();
                 Ok(OwnedTable {
                     owner: r.owner.clone(),
                     name: r.name.clone(),
@@ -357,6 +362,7 @@ impl Inputs {
                     columns,
                     rows: r.rows as usize,
                     checked,
+                    rules_checked,
                 })
             })
             .collect()
@@ -497,6 +503,7 @@ pub async fn execute_admitted<N: Network>(
         })?;
     if engine.config().security == mpc::SecurityLevel::Malicious {
         remember_checks(store, &inputs, &tables, read.as_deref());
+        remember_rules(store, &inputs, spec.version_rules());
     }
     Ok((output, spent))
 }
@@ -522,6 +529,22 @@ fn remember_checks(
             .collect();
         if let Err(e) = store.mark_checked(&r.upload, &columns) {
             tracing::warn!(dataset = %r.key(), error = %e, "could not record the input check");
+        }
+    }
+}
+
+/// Records, after a job under the malicious level succeeded, that its kind's job-independent
+/// market rules passed on every version it read ([`JobSpec::version_rules`]: they ran inside
+/// the job for those not agreed checked before, and the job would have failed otherwise). A
+/// store error only costs a later job the check: logged.
+fn remember_rules(store: &ShareStore, inputs: &Inputs, rules: &[VersionRule]) {
+    if rules.is_empty() {
+        return;
+    }
+    let ids: Vec<u32> = rules.iter().map(|r| r.id()).collect();
+    for r in &inputs.records {
+        if let Err(e) = store.mark_rules_checked(&r.upload, &ids) {
+            tracing::warn!(dataset = %r.key(), error = %e, "could not record the market rules");
         }
     }
 }

@@ -678,21 +678,31 @@ mod tests {
             let store = ShareStore::open(dir.path()).unwrap();
             upload(&store, "u1", 10, 0, false).unwrap();
             store.mark_checked("u1", &[(1, 32)]).unwrap();
+            // Market rules ride along; an id out of the reserved range is ignored.
+            store
+                .mark_rules_checked("u1", &[1, checked::RULE_IDS])
+                .unwrap();
         }
         let store = ShareStore::open(dir.path()).unwrap();
         assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, Some(32)]);
+        assert_eq!(store.checked_rules("u1").unwrap(), [1]);
         upload(&store, "u2", 10, 0, true).unwrap();
         assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
+        assert_eq!(store.checked_rules("u1").unwrap(), Vec::<u32>::new());
         store.mark_checked("u1", &[(0, 32)]).unwrap();
+        store.mark_rules_checked("u1", &[0]).unwrap();
         assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
+        assert_eq!(store.checked_rules("u1").unwrap(), Vec::<u32>::new());
         // The old key reused by a new upload (its chunks are gone, so begin accepts it).
         upload(&store, "u1", 10, 7, true).unwrap();
         assert_eq!(store.checked_columns("u1", 2).unwrap(), [None, None]);
         // A staged upload aborted: nothing of its key remains.
         store.begin(&record("u4", 10, true)).unwrap();
         store.mark_checked("u4", &[(0, 32)]).unwrap();
+        store.mark_rules_checked("u4", &[0]).unwrap();
         store.abort("u4").unwrap();
         assert_eq!(store.checked_columns("u4", 2).unwrap(), [None, None]);
+        assert_eq!(store.checked_rules("u4").unwrap(), Vec::<u32>::new());
     }
 
     #[test]

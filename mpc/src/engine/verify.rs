@@ -59,11 +59,19 @@
 //! Nothing but the public coins and `Z·s` is ever opened, so the check reveals nothing.
 //! Soundness error in all: `(K + B + 2L + 2)/|F|` for `L` halvings, below `2^-220`. The cost:
 //! about seven local multiplications per recorded factor (three to weigh it, four over all
-//! halvings), `L + 2` reductions of one or two elements and one of at most [`CHECK_BASE`]
-//! shadow products, and `2L + 5` rounds under GRR (`3L + 8` under DN07) with
+//! halvings; the three that are inner products — `z`, `h_1`, `h_3` — summed with lazy
+//! reduction, [`crate::field::dot`]), `L + 2` reductions of one or two elements and one of at
+//! most [`CHECK_BASE`] shadow products, and `2L + 5` rounds under GRR (`3L + 8` under DN07) with
 //! `L = ⌈log2(M / CHECK_BASE)⌉` for `M` recorded factors and bits (plus a dealing round for
 //! the secrets under dealt randomness) — where the previous (Chida-only) check cost one more
 //! multiplication per factor and 5 rounds under GRR.
+//!
+//! A larger compression factor `k` (GSZ §6.2: `f`, `g` of degree `k − 1` through `k` parts,
+//! `H` of degree `2k − 2` from `2k − 1` values, soundness `2(k − 1)/|F|` a step) would save
+//! rounds but no local work: a step on `m` elements computes `2k − 2` inner products of
+//! length `m/k` and folds both vectors with `k − 1` multiplications an output, `4(k − 1)m/k`
+//! in all, and the steps sum to `4M` for every `k`. The rounds are what the check costs
+//! least, so the factor stays 2.
 //!
 //! Random bits are checked as `b² = b` through the same combination, so dealt bits (XOR) and
 //! bits from the squaring trick alike are verified; masking integers for comparisons and

@@ -125,6 +125,14 @@ impl Field for Fr {
     fn to_canonical_limbs(&self) -> [u64; 4] {
         self.0.into_bigint().0
     }
+    /// arkworks' lazy reduction: the modulus leaves three bits spare in four limbs, so up to
+    /// five products are summed before each limb's reduction.
+    #[inline]
+    fn sum_of_products<const M: usize>(a: &[Self; M], b: &[Self; M]) -> Self {
+        let a: [Inner; M] = std::array::from_fn(|i| a[i].0);
+        let b: [Inner; M] = std::array::from_fn(|i| b[i].0);
+        Fr(Inner::sum_of_products(&a, &b))
+    }
 }
 
 macro_rules! binop {

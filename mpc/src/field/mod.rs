@@ -9,6 +9,7 @@
 //! What this module does not do: interpret field elements as integers or fixed-point numbers;
 //! that is [`encode`].
 
+pub mod dot;
 pub mod encode;
 mod fr;
 pub(crate) mod pow2;
@@ -76,6 +77,12 @@ pub trait Field:
     fn read_bytes(bytes: &[u8]) -> Option<Self>;
     /// The canonical representative in `[0, p)` as little-endian 64-bit limbs.
     fn to_canonical_limbs(&self) -> [u64; 4];
+
+    /// `Σ a_i b_i`. An implementation may reduce once for several products (see [`dot`]);
+    /// this default multiplies and adds each.
+    fn sum_of_products<const M: usize>(a: &[Self; M], b: &[Self; M]) -> Self {
+        a.iter().zip(b).map(|(&x, &y)| x * y).sum()
+    }
 
     /// The element as a signed integer: the representative in `(-p/2, p/2)`, if it fits in
     /// an `i128`.

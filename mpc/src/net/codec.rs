@@ -43,16 +43,16 @@ pub fn decode<F: Field>(bytes: &[u8], expected: usize, from: PartyId) -> Result<
             ),
         });
     }
-    bytes
-        .chunks_exact(F::BYTES)
-        .enumerate()
-        .map(|(i, c)| {
-            F::read_bytes(c).ok_or_else(|| MpcError::Malformed {
-                from,
-                reason: format!("element {i} is not a valid field element"),
-            })
-        })
-        .collect()
+    // Allocated once: collecting through `Result` loses the length, and growing a vector of
+    // a million elements by doubling copies it and faults its pages in again.
+    let mut out = Vec::with_capacity(expected);
+    for (i, c) in bytes.chunks_exact(F::BYTES).enumerate() {
+        out.push(F::read_bytes(c).ok_or_else(|| MpcError::Malformed {
+            from,
+            reason: format!("element {i} is not a valid field element"),
+        })?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

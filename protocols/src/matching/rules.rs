@@ -11,6 +11,13 @@
 //!   masked opening would otherwise reveal an off-grid limit); `side` is 0 or 1
 //!   (`side · (side − 1) = 0`); `quantity >= 1` (one comparison).
 //!
+//! The rules that read only the dataset (not the job's grid) are paid once per dataset version
+//! ([`VersionRule`]): a worker records them passed after a job under the malicious level
+//! succeeds, and a later job skips them for a dataset only when every worker claims it
+//! ([`Backend::agree_all`], as for the owners' range check in
+//! [`crate::catalog::JobSpec::run`]; one worker's claim alone skips nothing). The grid rules
+//! always run: a grid is the job's.
+//!
 //! Each rule's failures are reduced to one secret bit per (owner, rule) and only "all zero or
 //! not" is opened ([`Backend::all_zero`]); the error names the dataset and the rule, never a
 //! row or a value. Every value is already known to lie in its column's declared bits
@@ -24,6 +31,52 @@ use crate::backend::{Backend, Secret};
 use crate::outcome::OwnedTable;
 
 const STEP: &str = "market rules";
+
+/// A group of market rules that depends only on the dataset version, not on the job: checked
+/// once per version under the malicious level (module doc). The discriminant is the stable id a
+/// worker stores it under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VersionRule {
+    /// A bid curve: demand never rises, supply never falls, no quantity is negative.
+    BidCurves = 0,
+    /// An order book's terms: every side is buy or sell, every quantity at least 1.
+    OrderTerms = 1,
+}
+
+impl VersionRule {
+    /// Every rule, in id order.
+    pub const ALL: [VersionRule; 2] = [VersionRule::BidCurves, VersionRule::OrderTerms];
+
+    /// The id a worker stores the rule under (below [`VersionRule::IDS`]).
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// The rule of a stored id, if any.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// Ids are below this (room for rules to come; the store reserves as many).
+    pub const IDS: u32 = 16;
+}
+
+/// For each table, whether every party has seen `rule` pass on this version before (one
+/// agreement round for all of them; none when there are no tables).
+async fn agreed<B: Backend>(
+    b: &mut B,
+    tables: &[OwnedTable],
+    rule: VersionRule,
+) -> Result<Vec<bool>, MatchingError> {
+    let claims: Vec<bool> = tables
+        .iter()
+        .map(|t| t.rules_checked.contains(&rule))
+        .collect();
+    if claims.is_empty() {
+        return Ok(claims);
+    }
+    b.agree_all(&claims).await.map_err(at(STEP))
+}
 
 /// One rule's violations in one owner's data: a batch whose elements are all zero when the
 /// rule holds.
@@ -62,25 +115,27 @@ pub(crate) async fn check_bids<B: Backend>(
     let g = grid.len();
     let grid_prices = b.constant(grid).map_err(at(STEP))?;
     let zero = b.constant(&[0]).map_err(at(STEP))?;
-    // One batch of comparisons: buy[r] < buy[r+1], sell[r+1] < sell[r], buy[g-1] < 0,
-    // sell[0] < 0 — each true only where a rule is broken.
+    let skip = agreed(b, bids, VersionRule::BidCurves).await?;
+    // One batch of comparisons over the curves not yet checked: buy[r] < buy[r+1],
+    // sell[r+1] < sell[r], buy[g-1] < 0, sell[0] < 0 — each true only where a rule is broken.
     let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
-    for (buy, sell) in buys.iter().zip(sells) {
+    for ((buy, sell), _) in buys.iter().zip(sells).zip(&skip).filter(|(_, s)| !**s) {
         lhs.extend([buy.slice(0..g - 1), sell.slice(1..g), buy.slice(g - 1..g)]);
         rhs.extend([buy.slice(1..g), sell.slice(0..g - 1), zero.clone()]);
         lhs.push(sell.slice(0..1));
         rhs.push(zero.clone());
     }
-    let lt = b
-        .lt(
-            &cat(&lhs.iter().collect::<Vec<_>>(), STEP)?,
-            &cat(&rhs.iter().collect::<Vec<_>>(), STEP)?,
-        )
-        .await
-        .map_err(at(STEP))?;
+    let lt = if lhs.is_empty() {
+        None
+    } else {
+        let lhs = cat(&lhs.iter().collect::<Vec<_>>(), STEP)?;
+        let rhs = cat(&rhs.iter().collect::<Vec<_>>(), STEP)?;
+        Some(b.lt(&lhs, &rhs).await.map_err(at(STEP))?)
+    };
     let per = 2 * (g - 1) + 2;
     let mut checks = Vec::with_capacity(4 * bids.len());
-    for (k, t) in bids.iter().enumerate() {
+    let mut curve = 0;
+    for (t, &skipped) in bids.iter().zip(&skip) {
         // Rows are read by position; a `price` column (the upload check asks for one) must
         // match the grid.
         if let Ok(price) = t.column("price") {
@@ -90,7 +145,10 @@ pub(crate) async fn check_bids<B: Backend>(
                 zero: price.sub(&grid_prices).map_err(at(STEP))?,
             });
         }
-        let at_k = |from: usize, to: usize| lt.slice(k * per + from..k * per + to);
+        let Some(lt) = lt.as_ref().filter(|_| !skipped) else {
+            continue;
+        };
+        let at_k = |from: usize, to: usize| lt.slice(curve * per + from..curve * per + to);
         checks.extend([
             Check {
                 owner: t,
@@ -108,6 +166,7 @@ pub(crate) async fn check_bids<B: Backend>(
                 zero: at_k(2 * (g - 1), per),
             },
         ]);
+        curve += 1;
     }
     enforce(b, checks).await
 }
@@ -123,6 +182,25 @@ pub(crate) async fn check_orders<B: Backend>(
     qty: &Secret,
 ) -> Result<(), MatchingError> {
     let n = price.len();
+    // The books whose terms (side, quantity) are not yet agreed checked, and their rows.
+    let skip = agreed(b, books, VersionRule::OrderTerms).await?;
+    let mut rows = Vec::with_capacity(books.len());
+    let mut at_row = 0;
+    for t in books {
+        rows.push(at_row..at_row + t.rows);
+        at_row += t.rows;
+    }
+    let pending = |x: &Secret| -> Result<Secret, MatchingError> {
+        let parts: Vec<Secret> = rows
+            .iter()
+            .zip(&skip)
+            .filter(|(_, s)| !**s)
+            .map(|(r, _)| x.slice(r.clone()))
+            .collect();
+        cat(&parts.iter().collect::<Vec<_>>(), STEP)
+    };
+    let (side, qty) = (pending(side)?, pending(qty)?);
+    let m = side.len();
     // Factors p − g_j, order-major; a product tree over each order's G factors, and the side's
     // side · (side − 1) in the first level's batch.
     let mut factors: Vec<Secret> = Vec::with_capacity(grid.len());
@@ -136,20 +214,23 @@ pub(crate) async fn check_orders<B: Backend>(
         let pairs = factors.len() / 2;
         let mut left: Vec<&Secret> = factors.iter().step_by(2).take(pairs).collect();
         let mut right: Vec<&Secret> = factors.iter().skip(1).step_by(2).take(pairs).collect();
-        if first {
-            left.push(side);
+        if first && m > 0 {
+            left.push(&side);
             right.push(&side_less);
         }
-        let products = b
-            .mul(&cat(&left, STEP)?, &cat(&right, STEP)?)
-            .await
-            .map_err(at(STEP))?
-            .assume_bits(1);
+        let products = if left.is_empty() {
+            side.clone()
+        } else {
+            b.mul(&cat(&left, STEP)?, &cat(&right, STEP)?)
+                .await
+                .map_err(at(STEP))?
+                .assume_bits(1)
+        };
         let mut next: Vec<Secret> = (0..pairs)
             .map(|j| products.slice(j * n..(j + 1) * n))
             .collect();
         if first {
-            side_check = Some(products.slice(pairs * n..(pairs + 1) * n));
+            side_check = Some(products.slice(pairs * n..pairs * n + m));
             first = false;
         }
         if factors.len() % 2 == 1 {
@@ -159,28 +240,35 @@ pub(crate) async fn check_orders<B: Backend>(
     }
     let on_grid = factors.pop().expect("one product");
     let side_check = side_check.expect("the first level ran");
-    let one = b.constant(&vec![1; n]).map_err(at(STEP))?;
-    let small = b.lt(qty, &one).await.map_err(at(STEP))?;
+    let small = if m == 0 {
+        side_check.clone() // empty: every book's terms were agreed checked
+    } else {
+        let one = b.constant(&vec![1; m]).map_err(at(STEP))?;
+        b.lt(&qty, &one).await.map_err(at(STEP))?
+    };
     let mut checks = Vec::with_capacity(3 * books.len());
-    let mut at_row = 0;
-    for t in books {
-        let rows = at_row..at_row + t.rows;
-        at_row += t.rows;
+    let mut at_pending = 0;
+    for ((t, rows), &skipped) in books.iter().zip(rows).zip(&skip) {
+        checks.push(Check {
+            owner: t,
+            rule: "a price is not on the grid",
+            zero: on_grid.slice(rows.clone()),
+        });
+        if skipped {
+            continue;
+        }
+        let mine = at_pending..at_pending + t.rows;
+        at_pending += t.rows;
         checks.extend([
             Check {
                 owner: t,
-                rule: "a price is not on the grid",
-                zero: on_grid.slice(rows.clone()),
-            },
-            Check {
-                owner: t,
                 rule: "a side is neither buy nor sell",
-                zero: side_check.slice(rows.clone()),
+                zero: side_check.slice(mine.clone()),
             },
             Check {
                 owner: t,
                 rule: "a quantity is below 1",
-                zero: small.slice(rows),
+                zero: small.slice(mine),
             },
         ]);
     }

@@ -325,6 +325,7 @@ impl JobWorkload {
                 columns,
                 rows: d.table.rows(),
                 checked: Vec::new(),
+                rules_checked: Vec::new(),
             })
             .collect();
         let mut b = Stepped::new(e);

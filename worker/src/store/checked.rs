@@ -9,6 +9,10 @@
 //! while the version's chunks are still here ([`ShareStore::mark_checked`]), so a version
 //! dropped while its job ran leaves nothing behind.
 //!
+//! The job-independent market rules (`protocols::matching::VersionRule`) are remembered the same
+//! way, in the same table, under reserved column keys from [`RULES`] on (a rule's id added; the
+//! value is unused), so everything said here holds for them too.
+//!
 //! A record is this worker's own observation; it skips nothing by itself: a job skips a
 //! column's check only when every worker claims it (`protocols::catalog`, agreed with
 //! `mpc::Engine::agree_all`). What this module does not do: decide that a check passed (the
@@ -21,7 +25,36 @@ use super::{CHUNKS, ShareStore, StoreError, db};
 /// Checked columns: (staging key, column) → the declared bits the values were checked within.
 pub(super) const CHECKED: TableDefinition<(&str, u32), u32> = TableDefinition::new("checked");
 
+/// Column keys from here on are rules, not columns ([`RULE_IDS`] of them reserved).
+pub(super) const RULES: u32 = 0xffff_0000;
+/// Rule ids are below this (`protocols::matching::VersionRule::IDS`).
+pub(super) const RULE_IDS: u32 = 16;
+
 impl ShareStore {
+    /// The ids of the rules this worker saw pass on version `upload`.
+    pub fn checked_rules(&self, upload: &str) -> Result<Vec<u32>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let checked = txn.open_table(CHECKED).map_err(db)?;
+        let mut ids = Vec::new();
+        for id in 0..RULE_IDS {
+            if checked.get((upload, RULES + id)).map_err(db)?.is_some() {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Records that the rules `ids` (each below [`RULE_IDS`]) passed on version `upload`, if its
+    /// chunks are still stored.
+    pub fn mark_rules_checked(&self, upload: &str, ids: &[u32]) -> Result<(), StoreError> {
+        let keys: Vec<(u32, u32)> = ids
+            .iter()
+            .filter(|&&id| id < RULE_IDS)
+            .map(|&id| (RULES + id, 0))
+            .collect();
+        self.mark_checked(upload, &keys)
+    }
+
     /// For each of the `columns` columns of version `upload`, the bits its values were checked
     /// within, if this worker saw it pass the input check.
     pub fn checked_columns(
@@ -54,13 +87,13 @@ impl ShareStore {
     }
 }
 
-/// Forgets every check of version `upload` (its chunks are being removed).
+/// Forgets every check of version `upload`, columns and rules (its chunks are being removed).
 pub(super) fn forget(
     checked: &mut redb::Table<(&str, u32), u32>,
     upload: &str,
     columns: u32,
 ) -> Result<(), StoreError> {
-    for column in 0..columns {
+    for column in (0..columns).chain(RULES..RULES + RULE_IDS) {
         checked.remove((upload, column)).map_err(db)?;
     }
     Ok(())

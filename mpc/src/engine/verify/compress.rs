@@ -9,6 +9,7 @@
 use crate::engine::Engine;
 use crate::error::{MpcError, Result};
 use crate::field::Field;
+use crate::field::dot::{Dot, LANES, dot};
 use crate::net::Network;
 
 /// Claims at most this long are checked directly (one shadow product an element) instead of
@@ -26,9 +27,45 @@ pub(super) fn halvings(len: usize, base: usize) -> usize {
     count
 }
 
+/// The powers `ρ, ρ², ρ³, ...` in order, computed as [`LANES`] independent chains (each
+/// multiplied by `ρ^LANES`) so the multiplications overlap instead of waiting on each other.
+struct Powers<F> {
+    lanes: [F; LANES],
+    step: F,
+    at: usize,
+}
+
+impl<F: Field> Powers<F> {
+    fn new(rho: F) -> Self {
+        let mut lanes = [rho; LANES];
+        for i in 1..LANES {
+            lanes[i] = lanes[i - 1] * rho;
+        }
+        Powers {
+            lanes,
+            step: lanes[LANES - 1],
+            at: 0,
+        }
+    }
+
+    #[inline]
+    fn next(&mut self) -> F {
+        if self.at == LANES {
+            for v in &mut self.lanes {
+                *v *= self.step;
+            }
+            self.at = 0;
+        }
+        self.at += 1;
+        self.lanes[self.at - 1]
+    }
+}
+
 /// The inner-product claim `<X, Y> = z` of every recorded sum of products (`x`, `y` flattened,
 /// `u` their results, `widths` their runs of `(count, width)`) and every random bit (`b·b = b`),
-/// weighted by `α = ρ, ρ², ...`. Reuses `x` and `y` for `X` and `Y`. All local.
+/// weighted by `α = ρ, ρ², ...`. Reuses `x` and `y` for `X` and `Y`. All local: one
+/// multiplication per factor, about two per result (its weight, and its share of `z` with
+/// lazy reduction), one per bit.
 pub(super) fn combine<F: Field>(
     mut x: Vec<F>,
     mut y: Vec<F>,
@@ -37,28 +74,28 @@ pub(super) fn combine<F: Field>(
     bits: Vec<F>,
     rho: F,
 ) -> (Vec<F>, Vec<F>, F) {
-    let mut alpha = rho;
-    let mut z = F::zero();
+    let mut alpha = Powers::new(rho);
+    let mut weighted = Dot::default();
     let (mut at, mut k) = (0usize, 0usize);
     for &(count, width) in widths {
         for _ in 0..count {
+            let a = alpha.next();
             for v in &mut x[at..at + width] {
-                *v *= alpha;
+                *v *= a;
             }
-            z += alpha * u[k];
-            alpha *= rho;
+            weighted.add(a, u[k]);
             at += width;
             k += 1;
         }
     }
+    let mut z = weighted.sum();
     x.reserve(bits.len());
     y.reserve(bits.len());
     for b in bits {
-        let weighted = alpha * b;
+        let weighted = alpha.next() * b;
         x.push(weighted);
         y.push(b);
         z += weighted;
-        alpha *= rho;
     }
     (x, y, z)
 }
@@ -90,14 +127,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         let (x1, x2) = x.split_at(half);
         let (y1, y2) = y.split_at(half);
         let local = || {
-            let (mut h1, mut h3) = (F::zero(), F::zero());
+            let mut h3 = Dot::default();
             for i in 0..half {
-                h1 += x1[i] * y1[i];
-                let f3 = x2[i] + x2[i] - x1[i];
-                let g3 = y2[i] + y2[i] - y1[i];
-                h3 += f3 * g3;
+                h3.add(x2[i] + x2[i] - x1[i], y2[i] + y2[i] - y1[i]);
             }
-            vec![h1, h3]
+            vec![dot(x1, y1), h3.sum()]
         };
         let h = self.reduce(2, local).await?;
         let (h1, h3) = (h[0], h[1]);
