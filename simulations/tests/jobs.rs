@@ -249,7 +249,7 @@ fn bad_job_input_is_refused_naming_it() {
     let mut s = scenario("auction-3-regions.toml");
     s.network.sites[1] = "aarhus".into();
     let err = Scenario::validate(&s).unwrap_err();
-    assert!(err.contains("unknown site 'aarhus'"), "{err}");
+    assert!(err.to_string().contains("unknown site 'aarhus'"), "{err}");
 }
 
 #[test]
