@@ -68,9 +68,13 @@ fn bit_length(v: usize) -> u32 {
 
 impl<N: Network, F: Field> Engine<N, F> {
     /// Whether [`Engine::select_ranks`] runs in this session: PRSS randomness (for the edaBits
-    /// and daBits) and the semi-honest level (the binary ANDs are not checked).
+    /// and daBits). Under the malicious level every AND is recorded and checked in GF(2^64)
+    /// (`verify/binary_check.rs`), `c` is opened after the check (`Engine::open_masked`) and
+    /// binary openings run the check first (`open_bytes`): the edaBits comparison's argument
+    /// (`edabits.rs`) covers the decomposition, and the rest is ANDs, checked openings and
+    /// daBits (field products, checked).
     pub fn binary_selection_available(&self) -> bool {
-        self.prss_on() && !self.malicious()
+        self.prss_on()
     }
 
     /// For each rank `k` of `ranks` (`0 <= k < 2^ranks.bits()`), the value of rank `k`
@@ -94,8 +98,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         if !self.binary_selection_available() {
             return Err(MpcError::InvalidArgument {
                 op: OP,
-                reason: "binary-domain selection needs PRSS randomness and the semi-honest level"
-                    .into(),
+                reason: "binary-domain selection needs PRSS randomness".into(),
             });
         }
         let w = x.bits;
@@ -314,7 +317,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         let terms = prss.terms();
         let (mask, operands) = prss.edabits(len, width, STAT_SECURITY);
         let masked: Vec<F> = values.iter().zip(&mask).map(|(&v, &r)| v + r).collect();
-        let c = self.open_raw(&masked, self.params.t()).await?;
+        let c = self.open_masked(&masked).await?;
         drop(masked);
         // v ≡ (c + C) + Σ_A ~y_A (mod 2^width): the public operand, then the complements.
         let mut ops: Vec<Planes> = Vec::with_capacity(terms + 1);
@@ -575,23 +578,6 @@ mod tests {
                     "n={n} t={t} rank {r} of {members:?}"
                 );
             }
-        }
-    }
-
-    #[test]
-    fn rank_selection_is_refused_under_the_malicious_level() {
-        let config = EngineConfig {
-            security: crate::engine::SecurityLevel::Malicious,
-            ..config()
-        };
-        let results = run_parties(Params::new(3, 1).unwrap(), config, 1, |mut e| async move {
-            let x = Shared::from_shares(vec![Fr::from_i128(1)], 4)?;
-            let m = Shared::from_bit_shares(vec![Fr::from_i128(1)]);
-            e.select_ranks(&x, &m, &x).await
-        });
-        for r in results {
-            let err = r.expect_err("refused").to_string();
-            assert!(err.contains("semi-honest"), "{err}");
         }
     }
 }
