@@ -204,12 +204,11 @@ impl<N: Network, F: Field> Engine<N, F> {
         let (dabit_binary, dabit_terms) = prss.dabits(len);
         let dabit = self.xor_tree(dabit_terms).await?;
         // Under the malicious level, `a`'s products and the daBit's are checked before `c`
-        // is opened, the ANDs before `u ⊕ b` is (see the module doc); no-ops otherwise.
-        self.verify().await?;
-
+        // is opened (`open_masked`), the ANDs before `u ⊕ b` is (`open_bytes`; see the module
+        // doc); no-ops otherwise.
         let offset = F::pow2(m);
         let masked: Vec<F> = (0..len).map(|e| a.shares[e] + offset + mask[e]).collect();
-        let c = self.open_raw(&masked, self.params.t()).await?;
+        let c = self.open_masked(&masked).await?;
 
         // The public operand c + C mod 2^(m+1), as constant binary shares, and the complements.
         let mut ops: Vec<Vec<u8>> = Vec::with_capacity(terms + 1);
