@@ -40,8 +40,38 @@ pub struct OwnedTable {
     pub checked: Vec<bool>,
     /// The job-independent market rules this party has seen pass on this very version in an
     /// earlier job under the malicious level; skipped, like `checked`, only when every party
-    /// claims them ([`crate::matching::VersionRule`]). Empty outside a worker.
-    pub rules_checked: Vec<crate::matching::VersionRule>,
+    /// claims them ([`VersionRule`]). Empty outside a worker.
+    pub rules_checked: Vec<VersionRule>,
+}
+
+/// A group of market rules that depends only on the dataset version, not on the job: checked
+/// once per version under the malicious level (the module doc of `matching::rules`, which
+/// checks them). The discriminant is the stable id a worker stores it under. It lives here, with
+/// the table that carries it, so that this contract does not depend on the matching protocols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VersionRule {
+    /// A bid curve: demand never rises, supply never falls, no quantity is negative.
+    BidCurves = 0,
+    /// An order book's terms: every side is buy or sell, every quantity at least 1.
+    OrderTerms = 1,
+}
+
+impl VersionRule {
+    /// Every rule, in id order.
+    pub const ALL: [VersionRule; 2] = [VersionRule::BidCurves, VersionRule::OrderTerms];
+
+    /// The id a worker stores the rule under (below [`VersionRule::IDS`]).
+    pub fn id(self) -> u32 {
+        self as u32
+    }
+
+    /// The rule of a stored id, if any.
+    pub fn from_id(id: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.id() == id)
+    }
+
+    /// Ids are below this (room for rules to come; the store reserves as many).
+    pub const IDS: u32 = 16;
 }
 
 impl OwnedTable {

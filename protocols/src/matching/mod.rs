@@ -40,7 +40,7 @@ pub use orders::{OrdersResult, run_orders};
 pub use records::{RecordMatchResult, run_record_match};
 pub use upload::{Curve, GridError, TableError};
 
-pub use rules::VersionRule;
+pub use crate::outcome::VersionRule;
 
 /// The widest quantity column an auction or an order book accepts, in bits: exact pro-rata
 /// rationing divides sums of quantities in fixed point, which needs room above them

@@ -28,38 +28,9 @@ use mpc::MpcError;
 
 use super::{MatchingError, at, cat};
 use crate::backend::{Backend, Secret};
-use crate::outcome::OwnedTable;
+use crate::outcome::{OwnedTable, VersionRule};
 
 const STEP: &str = "market rules";
-
-/// A group of market rules that depends only on the dataset version, not on the job: checked
-/// once per version under the malicious level (module doc). The discriminant is the stable id a
-/// worker stores it under.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum VersionRule {
-    /// A bid curve: demand never rises, supply never falls, no quantity is negative.
-    BidCurves = 0,
-    /// An order book's terms: every side is buy or sell, every quantity at least 1.
-    OrderTerms = 1,
-}
-
-impl VersionRule {
-    /// Every rule, in id order.
-    pub const ALL: [VersionRule; 2] = [VersionRule::BidCurves, VersionRule::OrderTerms];
-
-    /// The id a worker stores the rule under (below [`VersionRule::IDS`]).
-    pub fn id(self) -> u32 {
-        self as u32
-    }
-
-    /// The rule of a stored id, if any.
-    pub fn from_id(id: u32) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.id() == id)
-    }
-
-    /// Ids are below this (room for rules to come; the store reserves as many).
-    pub const IDS: u32 = 16;
-}
 
 /// For each table, whether every party has seen `rule` pass on this version before (one
 /// agreement round for all of them; none when there are no tables).
