@@ -124,8 +124,8 @@ impl RestartBudget {
     pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
     /// Records an exit at `now`: the number of restarts within the window, this one included,
-    /// or why the child is not restarted.
-    pub fn restart(&mut self, now: std::time::Instant) -> Result<usize, String> {
+    /// or [`TooManyExits`] when the child is not restarted.
+    pub fn restart(&mut self, now: std::time::Instant) -> Result<usize, TooManyExits> {
         while self
             .restarts
             .front()
@@ -134,15 +134,24 @@ impl RestartBudget {
             self.restarts.pop_front();
         }
         if self.restarts.len() >= Self::MAX {
-            return Err(format!(
-                "it exited {} times within {} s; not restarting it again",
-                Self::MAX + 1,
-                Self::WINDOW.as_secs()
-            ));
+            return Err(TooManyExits {
+                exits: Self::MAX + 1,
+                window: Self::WINDOW,
+            });
         }
         self.restarts.push_back(now);
         Ok(self.restarts.len())
     }
+}
+
+/// A child exited more often than [`RestartBudget`] allows: it is not restarted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("it exited {exits} times within {} s; not restarting it again", .window.as_secs())]
+pub struct TooManyExits {
+    /// Exits within the window, the last one included.
+    pub exits: usize,
+    /// The window.
+    pub window: std::time::Duration,
 }
 
 /// Refuses, before it is queued, a query whose estimated cost to a worker is over the limits of
@@ -181,7 +190,7 @@ mod tests {
         let refused = budget
             .restart(t0 + Duration::from_secs(10))
             .expect_err("a sixth exit in a minute");
-        assert!(refused.contains("not restarting"), "{refused}");
+        assert!(refused.to_string().contains("not restarting"), "{refused}");
         // Once the window has passed, restarts are allowed again.
         let later = t0 + RestartBudget::WINDOW + Duration::from_secs(30);
         assert_eq!(budget.restart(later), Ok(1));
