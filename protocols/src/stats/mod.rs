@@ -156,8 +156,12 @@ pub enum StatsError {
 }
 
 /// Concatenates batches for one batched call, an error naming the step.
-pub(crate) fn cat(parts: &[&Secret], step: &'static str) -> Result<Secret, StatsError> {
-    Secret::concat(parts).map_err(at(step))
+pub(crate) fn cat<S: std::borrow::Borrow<Secret>>(
+    parts: &[S],
+    step: &'static str,
+) -> Result<Secret, StatsError> {
+    let parts: Vec<&Secret> = parts.iter().map(S::borrow).collect();
+    Secret::concat(&parts).map_err(at(step))
 }
 
 /// Wraps an engine error with the step it happened in.

@@ -78,127 +78,262 @@ pub(crate) async fn select<B: Backend>(
     members: &Secret,
     s: &Searches,
 ) -> Result<Selected, StatsError> {
-    const STEP: &str = "percentile (radix 4)";
     let e = at(STEP);
-    let (sels, items, l) = (s.column.len(), s.item_den.len(), s.count_bits);
+    let (sels, items) = (s.column.len(), s.item_den.len());
     let width = bits.len();
     let digits = width.div_ceil(2);
-    let quotient_digits = (l as usize).div_ceil(2);
-    let chunk = rows_per_chunk(sels);
-    let mut cand: Vec<Secret> = vec![members.clone(); sels];
-    let mut below = b.constant(&vec![0; sels]).map_err(e)?;
+    let quotient_digits = (s.count_bits as usize).div_ceil(2);
+    let mut search = Search {
+        s,
+        n,
+        chunk: rows_per_chunk(sels),
+        candidates: vec![members.clone(); sels],
+        below: b.constant(&vec![0; sels]).map_err(e)?,
+    };
     let mut value = b.constant(&vec![0; sels]).map_err(e)?;
     let mut quotient = b.constant(&vec![0; items]).map_err(e)?;
 
     for k in (0..digits.max(quotient_digits)).rev() {
-        let searching = k < quotient_digits;
         // The digit's basis planes: [hi, lo, hl] for two bits, [b] for one.
         let basis: Option<Vec<Secret>> = match k < digits {
             false => None,
             true if 2 * k + 1 < width => {
                 let hi = bits.pop().expect("planes left");
                 let lo = bits.pop().expect("planes left");
-                let hl = rowwise_mul(b, &hi, &lo, chunk * sels).await?;
+                let hl = rowwise_mul(b, &hi, &lo, search.chunk * sels).await?;
                 Some(vec![hi, lo, hl])
             }
             true => Some(vec![bits.pop().expect("planes left")]),
         };
-        let nb = basis.as_ref().map_or(0, Vec::len);
-        let column_part = |plane: &Secret, sel: usize, rows: std::ops::Range<usize>| {
-            let base = s.column[sel] * n;
-            plane.slice(base + rows.start..base + rows.end)
+        let mut bounds = Bounds::default();
+        let cums = match &basis {
+            Some(basis) => search.digit_counts(b, basis, &mut bounds).await?,
+            None => Vec::new(),
         };
-
-        // 1. Counts D per (selection, basis plane), by chunked dot products; cum per selection.
-        let mut left_parts = Vec::new();
-        let mut right_parts = Vec::new();
-        let mut cums: Vec<Vec<Secret>> = Vec::new();
-        if let Some(basis) = &basis {
-            let mut counts: Option<Secret> = None;
-            for lo in (0..n).step_by(chunk) {
-                let rows = lo..(lo + chunk).min(n);
-                let (mut xs, mut ys) = (Vec::new(), Vec::new());
-                for (sel, c) in cand.iter().enumerate() {
-                    let ec = c.slice(rows.clone());
-                    for plane in basis {
-                        xs.push(ec.clone());
-                        ys.push(column_part(plane, sel, rows.clone()));
-                    }
-                }
-                let d = b
-                    .dot(
-                        &cat(&xs.iter().collect::<Vec<_>>(), STEP)?,
-                        &cat(&ys.iter().collect::<Vec<_>>(), STEP)?,
-                        rows.len(),
-                    )
-                    .await
-                    .map_err(e)?;
-                counts = Some(match counts {
-                    None => d.assume_bits(l),
-                    Some(acc) => acc.add(&d).map_err(e)?.assume_bits(l),
-                });
-            }
-            let counts = counts.expect("at least one row");
-            for (sel, c) in cand.iter().enumerate() {
-                let all = c.sum().map_err(e)?.assume_bits(l);
-                let d = |p: usize| counts.slice(sel * nb + p..sel * nb + p + 1);
-                let cum = if nb == 3 {
-                    let (dhi, dlo, dhl) = (d(0), d(1), d(2));
-                    let c0 = all.sub(&dhi).and_then(|v| v.sub(&dlo)?.add(&dhl));
-                    let c1 = all.sub(&dhi);
-                    let c2 = all.sub(&dhl);
-                    vec![c0, c1, c2]
-                } else {
-                    vec![all.sub(&d(0))]
-                };
-                let cum: Vec<Secret> = cum
-                    .into_iter()
-                    .map(|c| c.map(|c| c.assume_bits(l)))
-                    .collect::<Result<_, _>>()
-                    .map_err(e)?;
-                let here = below.slice(sel..sel + 1);
-                for c in &cum {
-                    let left = here.add(c).and_then(|v| v.scale(s.den[sel])).map_err(e)?;
-                    left_parts.push(left);
-                    right_parts.push(s.right.slice(sel..sel + 1));
-                }
-                cums.push(cum);
-            }
-        }
-        // The quotient's digit: [den (Q + v 4^k) <= T].
+        let searching = k < quotient_digits;
         if searching {
-            for (item, &den) in s.item_den.iter().enumerate() {
-                let q = quotient.slice(item..item + 1);
-                for v in 1..4i128 {
-                    let step = v << (2 * k);
-                    left_parts.push(q.add_const(step).and_then(|x| x.scale(den)).map_err(e)?);
-                    right_parts.push(s.target.slice(item..item + 1));
-                }
-            }
+            quotient_bounds(s, &quotient, k, &mut bounds)?;
         }
-
-        // 2. One comparison call for every selection's digit and the quotient's.
+        // Step 2: one comparison call for every selection's digit and the quotient's.
         let outcome = b
-            .le(
-                &cat(&left_parts.iter().collect::<Vec<_>>(), STEP)?,
-                &cat(&right_parts.iter().collect::<Vec<_>>(), STEP)?,
-            )
+            .le(&cat(&bounds.left, STEP)?, &cat(&bounds.right, STEP)?)
             .await
             .map_err(e)?;
-        let picked = sels * nb;
+        let picked = cums.len() * basis.as_ref().map_or(0, Vec::len);
         if searching {
-            let q = outcome.slice(picked..outcome.len());
-            let digit = q.sum_chunks(3).map_err(e)?;
+            let digit = outcome
+                .slice(picked..outcome.len())
+                .sum_chunks(3)
+                .map_err(e)?;
             let grown = quotient
                 .add(&digit.scale_pow2(2 * k as u32).map_err(e)?)
                 .map_err(e)?;
-            quotient = grown.assume_bits(l);
+            quotient = grown.assume_bits(s.count_bits);
         }
         let Some(basis) = basis else {
             continue;
         };
+        let digit = Digit::of(&outcome.slice(0..picked), &cums, basis.len())?;
+        let grown = value
+            .add(&digit.found.scale_pow2(2 * k as u32).map_err(e)?)
+            .map_err(e)?;
+        value = grown.assume_bits(width as u32);
+        search.narrow(b, &basis, &digit).await?;
+    }
+    Ok(Selected {
+        value: value.assume_bits(width as u32),
+        quotient: quotient.assume_bits(s.count_bits),
+    })
+}
 
-        // The digit, its one-hot and the coefficients of z = μ_0 + Σ_p α_p basis_p.
+const STEP: &str = "percentile (radix 4)";
+
+/// The search's state between digits: each selection's candidate flags (one per row) and the
+/// count of rows already known to lie below its value.
+struct Search<'a> {
+    s: &'a Searches,
+    /// Rows per selection (every selection searches the same group).
+    n: usize,
+    /// Rows per chunk of the row-sized work.
+    chunk: usize,
+    candidates: Vec<Secret>,
+    below: Secret,
+}
+
+/// The two sides of the digit's comparisons `left <= right`, one pair each.
+#[derive(Default)]
+struct Bounds {
+    left: Vec<Secret>,
+    right: Vec<Secret>,
+}
+
+impl Search<'_> {
+    /// `plane`'s part for selection `sel`'s column, on `rows`.
+    fn column_part(&self, plane: &Secret, sel: usize, rows: std::ops::Range<usize>) -> Secret {
+        let base = self.s.column[sel] * self.n;
+        plane.slice(base + rows.start..base + rows.end)
+    }
+
+    /// Step 1: the counts `D` per (selection, basis plane) by chunked dot products, and from
+    /// them each selection's `cum_v` (the candidates with a digit below `v + 1`, module doc);
+    /// pushes the comparisons `den (below + cum_v) <= right` to `bounds`. Returns the `cum`s,
+    /// one vector per selection.
+    async fn digit_counts<B: Backend>(
+        &self,
+        b: &mut B,
+        basis: &[Secret],
+        bounds: &mut Bounds,
+    ) -> Result<Vec<Vec<Secret>>, StatsError> {
+        let e = at(STEP);
+        let (nb, l) = (basis.len(), self.s.count_bits);
+        let mut counts: Option<Secret> = None;
+        for lo in (0..self.n).step_by(self.chunk) {
+            let rows = lo..(lo + self.chunk).min(self.n);
+            let (mut xs, mut ys) = (Vec::new(), Vec::new());
+            for (sel, c) in self.candidates.iter().enumerate() {
+                let ec = c.slice(rows.clone());
+                for plane in basis {
+                    xs.push(ec.clone());
+                    ys.push(self.column_part(plane, sel, rows.clone()));
+                }
+            }
+            let d = b
+                .dot(&cat(&xs, STEP)?, &cat(&ys, STEP)?, rows.len())
+                .await
+                .map_err(e)?;
+            counts = Some(match counts {
+                None => d.assume_bits(l),
+                Some(acc) => acc.add(&d).map_err(e)?.assume_bits(l),
+            });
+        }
+        let counts = counts.expect("at least one row");
+        let mut cums = Vec::new();
+        for (sel, c) in self.candidates.iter().enumerate() {
+            let all = c.sum().map_err(e)?.assume_bits(l);
+            let d = |p: usize| counts.slice(sel * nb + p..sel * nb + p + 1);
+            let cum = if nb == 3 {
+                let (dhi, dlo, dhl) = (d(0), d(1), d(2));
+                let c0 = all.sub(&dhi).and_then(|v| v.sub(&dlo)?.add(&dhl));
+                vec![c0, all.sub(&dhi), all.sub(&dhl)]
+            } else {
+                vec![all.sub(&d(0))]
+            };
+            let cum: Vec<Secret> = cum
+                .into_iter()
+                .map(|c| c.map(|c| c.assume_bits(l)))
+                .collect::<Result<_, _>>()
+                .map_err(e)?;
+            let here = self.below.slice(sel..sel + 1);
+            for c in &cum {
+                let left = here.add(c).and_then(|v| v.scale(self.s.den[sel]));
+                bounds.left.push(left.map_err(e)?);
+                bounds.right.push(self.s.right.slice(sel..sel + 1));
+            }
+            cums.push(cum);
+        }
+        Ok(cums)
+    }
+
+    /// Steps 3 and 4: `z_i = [d_i = m]` per row and selection (a dot of width `nb` per row,
+    /// with `below`'s update riding in the first chunk), then `e_i <- e_i z_i`.
+    async fn narrow<B: Backend>(
+        &mut self,
+        b: &mut B,
+        basis: &[Secret],
+        digit: &Digit,
+    ) -> Result<(), StatsError> {
+        let e = at(STEP);
+        let (sels, nb) = (self.candidates.len(), basis.len());
+        let mut next: Vec<Vec<Secret>> = vec![Vec::new(); sels];
+        for (c, lo) in (0..self.n).step_by(self.chunk).enumerate() {
+            let rows = lo..(lo + self.chunk).min(self.n);
+            let len = rows.len();
+            let (mut xs, mut ys) = (Vec::new(), Vec::new());
+            for sel in 0..sels {
+                let parts: Vec<Secret> = basis
+                    .iter()
+                    .map(|p| self.column_part(p, sel, rows.clone()))
+                    .collect();
+                let planes = cat(&parts, STEP)?;
+                let interleaved: Vec<usize> = (0..len)
+                    .flat_map(|i| (0..nb).map(move |p| p * len + i))
+                    .collect();
+                xs.push(planes.gather(&interleaved));
+                let per_row: Vec<usize> = (0..len)
+                    .flat_map(|_| (0..nb).map(move |p| sel * nb + p))
+                    .collect();
+                ys.push(digit.coefs.gather(&per_row));
+            }
+            if c == 0 {
+                xs.push(digit.outcome.clone());
+                ys.push(digit.steps.clone());
+            }
+            let z = b
+                .dot(&cat(&xs, STEP)?, &cat(&ys, STEP)?, nb)
+                .await
+                .map_err(e)?;
+            drop((xs, ys));
+            if c == 0 {
+                let grown = self.below.add(&z.slice(sels * len..z.len())).map_err(e)?;
+                self.below = grown.assume_bits(self.s.count_bits);
+            }
+            let (mut es, mut zs) = (Vec::new(), Vec::new());
+            for (sel, cands) in self.candidates.iter().enumerate() {
+                let own = z.slice(sel * len..(sel + 1) * len);
+                let offset = digit.constant.gather(&vec![sel; len]);
+                zs.push(boolean(own.add(&offset).map_err(e)?));
+                es.push(cands.slice(rows.clone()));
+            }
+            let p = b.mul(&cat(&es, STEP)?, &cat(&zs, STEP)?).await.map_err(e)?;
+            for (sel, out) in next.iter_mut().enumerate() {
+                out.push(boolean(p.slice(sel * len..(sel + 1) * len)));
+            }
+        }
+        for (sel, parts) in next.into_iter().enumerate() {
+            self.candidates[sel] = cat(&parts, STEP)?;
+        }
+        Ok(())
+    }
+}
+
+/// Pushes the quotient's digit comparisons `[den (Q + v 4^k) <= T]`, `v = 1, 2, 3`, of every
+/// percentile item to `bounds`.
+fn quotient_bounds(
+    s: &Searches,
+    quotient: &Secret,
+    k: usize,
+    bounds: &mut Bounds,
+) -> Result<(), StatsError> {
+    let e = at(STEP);
+    for (item, &den) in s.item_den.iter().enumerate() {
+        let q = quotient.slice(item..item + 1);
+        for v in 1..4i128 {
+            let step = v << (2 * k);
+            bounds
+                .left
+                .push(q.add_const(step).and_then(|x| x.scale(den)).map_err(e)?);
+            bounds.right.push(s.target.slice(item..item + 1));
+        }
+    }
+    Ok(())
+}
+
+/// One digit's result per selection, from the comparisons `s_v` of step 2: the digit `m`
+/// (`found`), and the coefficients of `z = μ_0 + Σ_p α_p basis_p` (`constant` = `μ_0`,
+/// `coefs` = the `α_p`), with `steps` (the count of candidates of each digit value below `m`,
+/// weighted by `outcome` in `below`'s update).
+struct Digit {
+    found: Secret,
+    constant: Secret,
+    coefs: Secret,
+    steps: Secret,
+    /// The selections' comparisons, `nb` a selection.
+    outcome: Secret,
+}
+
+impl Digit {
+    fn of(outcome: &Secret, cums: &[Vec<Secret>], nb: usize) -> Result<Self, StatsError> {
+        let e = at(STEP);
         let (mut constant, mut coefs, mut steps) = (Vec::new(), Vec::new(), Vec::new());
         let mut found = Vec::new();
         for (sel, cum) in cums.iter().enumerate() {
@@ -230,80 +365,14 @@ pub(crate) async fn select<B: Backend>(
                 steps.push(cum[0].clone());
             }
         }
-        let found = cat(&found.iter().collect::<Vec<_>>(), STEP)?;
-        let grown = value
-            .add(&found.scale_pow2(2 * k as u32).map_err(e)?)
-            .map_err(e)?;
-        value = grown.assume_bits(width as u32);
-        let coefs = cat(&coefs.iter().collect::<Vec<_>>(), STEP)?;
-        let steps = cat(&steps.iter().collect::<Vec<_>>(), STEP)?;
-        let constant = cat(&constant.iter().collect::<Vec<_>>(), STEP)?;
-
-        // 3. z per row (a dot of width nb per row and selection), with below's update riding
-        // along in the first chunk; 4. e <- e z.
-        let mut next: Vec<Vec<Secret>> = vec![Vec::new(); sels];
-        for (c, lo) in (0..n).step_by(chunk).enumerate() {
-            let rows = lo..(lo + chunk).min(n);
-            let len = rows.len();
-            let (mut xs, mut ys) = (Vec::new(), Vec::new());
-            for sel in 0..sels {
-                let parts: Vec<Secret> = basis
-                    .iter()
-                    .map(|p| column_part(p, sel, rows.clone()))
-                    .collect();
-                let planes = cat(&parts.iter().collect::<Vec<_>>(), STEP)?;
-                let interleaved: Vec<usize> = (0..len)
-                    .flat_map(|i| (0..nb).map(move |p| p * len + i))
-                    .collect();
-                xs.push(planes.gather(&interleaved));
-                let per_row: Vec<usize> = (0..len)
-                    .flat_map(|_| (0..nb).map(move |p| sel * nb + p))
-                    .collect();
-                ys.push(coefs.gather(&per_row));
-            }
-            if c == 0 {
-                xs.push(outcome.slice(0..picked));
-                ys.push(steps.clone());
-            }
-            let z = b
-                .dot(
-                    &cat(&xs.iter().collect::<Vec<_>>(), STEP)?,
-                    &cat(&ys.iter().collect::<Vec<_>>(), STEP)?,
-                    nb,
-                )
-                .await
-                .map_err(e)?;
-            drop((xs, ys));
-            if c == 0 {
-                let grown = below.add(&z.slice(sels * len..z.len())).map_err(e)?;
-                below = grown.assume_bits(l);
-            }
-            let (mut es, mut zs) = (Vec::new(), Vec::new());
-            for (sel, cands) in cand.iter().enumerate() {
-                let own = z.slice(sel * len..(sel + 1) * len);
-                let offset = constant.gather(&vec![sel; len]);
-                zs.push(boolean(own.add(&offset).map_err(e)?));
-                es.push(cands.slice(rows.clone()));
-            }
-            let p = b
-                .mul(
-                    &cat(&es.iter().collect::<Vec<_>>(), STEP)?,
-                    &cat(&zs.iter().collect::<Vec<_>>(), STEP)?,
-                )
-                .await
-                .map_err(e)?;
-            for (sel, out) in next.iter_mut().enumerate() {
-                out.push(boolean(p.slice(sel * len..(sel + 1) * len)));
-            }
-        }
-        for (sel, parts) in next.into_iter().enumerate() {
-            cand[sel] = cat(&parts.iter().collect::<Vec<_>>(), STEP)?;
-        }
+        Ok(Digit {
+            found: cat(&found, STEP)?,
+            constant: cat(&constant, STEP)?,
+            coefs: cat(&coefs, STEP)?,
+            steps: cat(&steps, STEP)?,
+            outcome: outcome.clone(),
+        })
     }
-    Ok(Selected {
-        value: value.assume_bits(width as u32),
-        quotient: quotient.assume_bits(l),
-    })
 }
 
 /// `x · y` element-wise, in engine calls of at most `chunk` elements each.
