@@ -18,7 +18,12 @@ pub struct Workers {
     clients: Vec<Arc<ApiClient>>,
     /// Who connected: an upload's schema text carries this owner's salt.
     identity: Identity,
+    /// What a test makes this client do to its dealt shares ([`Workers::dealing_with`]).
+    tamper: Option<Tamper>,
 }
+
+/// Alters one column's dealt shares (`shares[i]` is worker `i`'s): a test's cheating owner.
+pub type Tamper = Box<dyn Fn(usize, &mut [Vec<Fr>]) + Send + Sync>;
 
 fn refused(worker: &ApiClient, response: Response) -> anyhow::Error {
     match response {
@@ -68,7 +73,18 @@ impl Workers {
         Ok(Workers {
             clients,
             identity: identity.clone(),
+            tamper: None,
         })
+    }
+
+    /// **For tests only** (production code never calls it): every later upload of this client
+    /// passes each column's dealt shares through `tamper(column, shares)` before sending them,
+    /// so that an end-to-end test can play a cheating owner, one that deals shares off the
+    /// polynomial or a value over its column's declared bits, which the workers must catch
+    /// themselves (`tests/jobs_e2e.rs`).
+    pub fn dealing_with(mut self, tamper: Tamper) -> Self {
+        self.tamper = Some(tamper);
+        self
     }
 
     /// Sends `request` to every worker at once; the first failure names its worker.
@@ -162,8 +178,12 @@ impl Workers {
         let mut sent = 0;
         let mut rng = rand::rng();
         for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
-            let shares = mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng)
-                .with_context(|| format!("column '{}'", spec.name))?;
+            let mut shares =
+                mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, &mut rng)
+                    .with_context(|| format!("column '{}'", spec.name))?;
+            if let Some(tamper) = &self.tamper {
+                tamper(c, &mut shares);
+            }
             for k in 0..chunks {
                 let range = k * CHUNK_ROWS as usize..((k + 1) * CHUNK_ROWS as usize).min(rows);
                 let handles: Vec<_> = self

@@ -2,13 +2,16 @@
 //! coordinator and three workers): upload, query, result, ledger show and verify; a coordinator
 //! killed with a job in its queue; a job refused by a dataset's policy, recorded on the ledger;
 //! a policy naming its recipients, served by a private answer;
-//! a worker killed before a job; a tampered ledger byte.
+//! a worker killed before a job; a tampered ledger byte; a cheating owner's inconsistent shares
+//! aborting a malicious job, recorded failed.
 
 mod support;
 
 use coordinator::api::{Request, Response};
 use coordinator::transport::ApiClient;
+use mpc::{Field, Fr};
 use protocols::dataset::{Schema, read_csv_file};
+use quorate::client::Workers;
 use std::time::Duration;
 
 use support::{LocalCluster, ok, quorate, run};
@@ -273,6 +276,67 @@ fn upload_query_run_result_and_a_verified_ledger() {
         matches!(&r, Response::Error { message, .. } if message.contains("only the coordinator")),
         "{r:?}"
     );
+
+    a_cheating_owner_aborts_a_malicious_job(&cluster, &csvs, &rt);
+}
+
+/// Issue 15, on this cluster: acme deals one salary share off the polynomial in its upload of
+/// `bonus` (beta and gamma upload theirs honestly, all recorded on the ledger). A malicious
+/// query over `bonus` fails naming acme's dataset, and is recorded failed on the ledger with
+/// that text and no output; the honest datasets are untouched and a malicious query over them
+/// still equals the clear one.
+fn a_cheating_owner_aborts_a_malicious_job(
+    cluster: &LocalCluster,
+    csvs: &[std::path::PathBuf],
+    rt: &tokio::runtime::Runtime,
+) {
+    let c = cluster.cluster();
+    let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
+    for (owner, csv) in ["acme", "beta", "gamma"].into_iter().zip(csvs) {
+        let identity = c.client_identity(owner).unwrap();
+        let table = read_csv_file(csv, Some(&schema)).unwrap();
+        let off_polynomial = move |column: usize, shares: &mut [Vec<Fr>]| {
+            if owner == "acme" && column == 0 {
+                shares[0][0] += Fr::one();
+            }
+        };
+        rt.block_on(async {
+            let workers = Workers::connect(&c, &identity).await.unwrap();
+            let workers = workers.dealing_with(Box::new(off_polynomial));
+            let up = workers.upload(&c, "bonus", &table, None, false, |_, _| {});
+            up.await.unwrap();
+            workers.close().await;
+            let coordinator = quorate::jobs::Coordinator::connect(&c, &identity)
+                .await
+                .unwrap();
+            let record = quorate::jobs::dataset_record(&identity, "bonus", &table);
+            coordinator.record_dataset(record).await.unwrap();
+            coordinator.close().await;
+        });
+    }
+    let sql = "SELECT SUM(salary) FROM bonus";
+    let out = cluster.client(&["query", sql, "--security", "malicious"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let named = "integrity check failed: input acme/bonus";
+    assert!(err.contains(named), "{err}");
+
+    let ledger = ledger_json(cluster);
+    let outcome = &ledger.as_array().unwrap().last().unwrap()["body"]["JobOutcome"];
+    assert!(outcome["status"].to_string().contains(named), "{outcome}");
+    assert_eq!(outcome["outputs"], serde_json::json!([]), "{outcome}");
+    let out = ok(
+        &run(&["ledger", "verify", "--cluster", &cluster.dir_arg()]),
+        "verify",
+    );
+    assert!(out.contains("ledger verified"), "{out}");
+
+    let out = ok(
+        &cluster.client(&["query", QUERY, "--security", "malicious", "--json"]),
+        "a query over the honest datasets",
+    );
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["public"], clear_result(csvs, QUERY));
 }
 
 #[test]

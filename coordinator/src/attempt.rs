@@ -278,6 +278,25 @@ mod tests {
         assert_eq!(text, "worker 2: connection lost");
     }
 
+    /// An opening's cheater named by the honest workers (`mpc`'s `engine/decode.rs`, with
+    /// n >= 3t + 1) stays named in the job's failure, the text the ledger records; the
+    /// cheater's own complaint that a peer stopped is a consequence and is left out.
+    #[test]
+    fn a_named_cheater_stays_in_the_failure_text() {
+        let named =
+            "integrity check failed: opening consistency (party 3 sent a share off the polynomial)";
+        let mut errors: Vec<WorkerError> = (0..3)
+            .map(|w| (w, ErrorKind::Internal, format!("job 9: {named}")))
+            .collect();
+        errors.push((
+            3,
+            ErrorKind::BadRequest,
+            "job 9: party 0 left the session".into(),
+        ));
+        let (state, _) = judge(errors.into_iter().map(Err).collect());
+        assert_eq!(state, JobState::Failed(format!("workers 0, 1, 2: {named}")));
+    }
+
     #[test]
     fn a_refusal_outranks_a_failure_and_disagreeing_reports_fail() {
         let report = |p: &str| JobReport {

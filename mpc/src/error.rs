@@ -156,13 +156,14 @@ pub enum MpcError {
     /// Under [`SecurityLevel::Malicious`](crate::engine::SecurityLevel), a check that honest
     /// parties always pass failed: some party deviated from the protocol. The session stops
     /// before anything else is opened.
-    #[error("integrity check failed: {check}{}", culprit(.party))]
+    #[error("integrity check failed: {check}{}", culprits(.parties))]
     IntegrityCheckFailed {
         /// Which check: "multiplication" (a product or random bit was wrong), "opening
         /// consistency" (a share off the polynomial), "random bits".
         check: &'static str,
-        /// The party whose share was off, when the check can tell.
-        party: Option<PartyId>,
+        /// The parties whose shares were off the polynomial, when the check can tell (an
+        /// opening with `n >= 3t + 1`: `engine/decode.rs`); empty otherwise.
+        parties: Vec<PartyId>,
     },
     /// Under [`SecurityLevel::Malicious`](crate::engine::SecurityLevel), an owner's input
     /// failed one of the workers' checks ([`Engine::check_inputs`](crate::Engine::check_inputs)
@@ -180,10 +181,17 @@ pub enum MpcError {
     Net(#[from] NetError),
 }
 
-fn culprit(party: &Option<PartyId>) -> String {
-    match party {
-        Some(p) => format!(" (party {p} sent a share off the polynomial)"),
-        None => String::new(),
+fn culprits(parties: &[PartyId]) -> String {
+    match parties {
+        [] => String::new(),
+        [p] => format!(" (party {p} sent a share off the polynomial)"),
+        many => {
+            let list: Vec<String> = many.iter().map(PartyId::to_string).collect();
+            format!(
+                " (parties {} sent shares off the polynomial)",
+                list.join(", ")
+            )
+        }
     }
 }
 

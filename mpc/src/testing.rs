@@ -8,6 +8,7 @@ use crate::field::Fr;
 use crate::net::Network;
 use crate::net::memory::MemoryNetwork;
 use crate::params::Params;
+use crate::party::PartyId;
 
 /// Runs `program` once per party over an in-memory mesh, each party as a task of a tokio
 /// runtime with `threads` worker threads, and returns each party's result in party order.
@@ -102,4 +103,24 @@ pub fn agreed<T: PartialEq + std::fmt::Debug>(results: Vec<Result<T>>) -> T {
         assert_eq!(&first, v, "party {} disagrees with party 0", i + 1);
     }
     first
+}
+
+/// The settings the tests of naming an opening's cheaters attack (issue 15): `(n, t, cheaters)`,
+/// one or two cheaters, with `n >= 3t + 1` (they are named) and below (nobody is).
+pub const OPENING_CHEATS: [(usize, usize, &[u16]); 6] = [
+    (4, 1, &[2]),
+    (7, 2, &[5]),
+    (5, 1, &[0]),
+    (7, 2, &[1, 6]),
+    (3, 1, &[1]),
+    (5, 2, &[3]),
+];
+
+/// Whom every honest party names when `cheaters` send opening shares off the polynomial: all
+/// of them when `n >= 3t + 1`, nobody otherwise (`engine/decode.rs`).
+pub fn named(n: usize, t: usize, cheaters: &[u16]) -> Vec<PartyId> {
+    match n > 3 * t {
+        true => cheaters.iter().map(|&p| PartyId(p)).collect(),
+        false => Vec::new(),
+    }
 }

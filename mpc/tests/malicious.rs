@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use mpc::net::cheat::{Cheat, Cheating, Tamper};
 use mpc::net::memory::MemoryNetwork;
-use mpc::testing::run_networks;
+use mpc::testing::{OPENING_CHEATS, named, run_networks};
 use mpc::{
     BitProtocol, CHECK_BASE, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId,
     Randomness, Result, SecurityLevel, Shared,
@@ -791,4 +791,124 @@ fn binary_rank_selection_under_malicious_equals_clear_and_catches_cheats() {
         rounds / 10,
         CHECK_BASE,
     );
+}
+
+/// `x · y` then its opening, on `n` parties at threshold `t` (dealt randomness), where each
+/// party deviates as `cheat` says for it (honest when `None`): each party's output and rounds.
+fn product_then_open(
+    n: usize,
+    t: usize,
+    mul: MulProtocol,
+    cheat: impl Fn(PartyId) -> Option<Cheat>,
+) -> Vec<Result<(Vec<i128>, u64)>> {
+    let params = Params::new(n, t).unwrap();
+    let mut rng = ChaCha12Rng::seed_from_u64(11);
+    let xs: Vec<Vec<Fr>> = mpc::engine::share_ints(&[5, -9, 0], 32, params, &mut rng).unwrap();
+    let ys: Vec<Vec<Fr>> = mpc::engine::share_ints(&[-3, 4, 7], 32, params, &mut rng).unwrap();
+    let honest = Cheat {
+        rounds: Some(Default::default()),
+        ..Cheat::in_round(0)
+    };
+    let nets: Vec<Cheating<MemoryNetwork>> = MemoryNetwork::mesh(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, net)| {
+            let plan = cheat(PartyId(i as u16)).unwrap_or_else(|| honest.clone());
+            Cheating::new(net, plan).0
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = config(mul, BitProtocol::DealtXor, Randomness::Dealt);
+    runtime.block_on(run_networks(nets, params, config, 3, move |e| {
+        let me = e.me().index();
+        program(e, Op::Mul, xs[me].clone(), ys[me].clone(), 32)
+    }))
+}
+
+/// Issue 15, naming: the parties in `cheaters` add an error to their shares of the output
+/// opening (the session's last round), sent to `to` only or to everyone. Returns every
+/// party's outcome; checks first that the honest run equals the clear products.
+fn cheat_at_the_opening(
+    n: usize,
+    t: usize,
+    mul: MulProtocol,
+    cheaters: &[u16],
+    to: Option<PartyId>,
+) -> Vec<Result<(Vec<i128>, u64)>> {
+    let honest = product_then_open(n, t, mul, |_| None);
+    for r in &honest {
+        assert_eq!(r.as_ref().unwrap().0, [-15, -36, 0], "n={n} t={t} {mul}");
+    }
+    let last = honest[0].as_ref().unwrap().1 as u32 - 1;
+    product_then_open(n, t, mul, |p| {
+        cheaters.contains(&p.0).then(|| Cheat {
+            to,
+            error: 3,
+            ..Cheat::in_round(last)
+        })
+    })
+}
+
+/// With `n >= 3t + 1` every honest party names exactly the parties that sent shares of an
+/// opening off the polynomial (one or two cheaters, GRR and DN07 sessions); with `n < 3t + 1`
+/// the opening fails the same way and names nobody (no decoder can tell, `engine/decode.rs`).
+#[test]
+fn a_cheater_at_an_opening_is_named_when_n_is_at_least_3t_plus_1() {
+    for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
+        for (n, t, cheaters) in OPENING_CHEATS {
+            let outcome = cheat_at_the_opening(n, t, mul, cheaters, None);
+            let want = named(n, t, cheaters);
+            for (i, r) in outcome.iter().enumerate() {
+                if cheaters.contains(&(i as u16)) {
+                    continue;
+                }
+                let what = format!("n={n} t={t} {mul} cheaters {cheaters:?}: party {i}");
+                match r {
+                    Err(e @ MpcError::IntegrityCheckFailed { check, parties }) => {
+                        assert_eq!(*check, "opening consistency", "{what}");
+                        assert_eq!(*parties, want, "{what}");
+                        let text = e.to_string();
+                        match cheaters {
+                            [p] if !want.is_empty() => assert!(
+                                text.ends_with(&format!(
+                                    "opening consistency (party {p} sent a share off the polynomial)"
+                                )),
+                                "{what}: {text}"
+                            ),
+                            [p, q] if !want.is_empty() => assert!(
+                                text.ends_with(&format!(
+                                    "(parties {p}, {q} sent shares off the polynomial)"
+                                )),
+                                "{what}: {text}"
+                            ),
+                            _ => assert_eq!(
+                                text, "integrity check failed: opening consistency",
+                                "{what}"
+                            ),
+                        }
+                    }
+                    other => panic!("{what}: {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+/// The opening is point-to-point, not a broadcast: a cheater that sends a share off the
+/// polynomial to one party only is named by that party, and the others, who got consistent
+/// shares, open the right value (an honest party is never named; the names are not agreed on).
+#[test]
+fn a_cheater_equivocating_at_an_opening_is_named_only_where_it_cheated() {
+    let outcome = cheat_at_the_opening(4, 1, MulProtocol::Grr, &[3], Some(PartyId(0)));
+    match &outcome[0] {
+        Err(MpcError::IntegrityCheckFailed { parties, .. }) => assert_eq!(*parties, [PartyId(3)]),
+        other => panic!("party 0: {other:?}"),
+    }
+    for r in &outcome[1..3] {
+        assert_eq!(r.as_ref().unwrap().0, [-15, -36, 0]);
+    }
 }

@@ -72,7 +72,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         if differs {
             return Err(MpcError::IntegrityCheckFailed {
                 check: "agreement on claims (a party sent different claims to different parties)",
-                party: None,
+                parties: Vec::new(),
             });
         }
         Ok((0..claims.len())

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rand::RngCore;
 
 use super::Engine;
+use super::decode::{Symbol, off_polynomial};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::net::Network;
@@ -161,8 +162,9 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// Opens a batch of binary shares of bits to every party. One round. With
     /// [`EngineConfig::check_openings`](super::EngineConfig), every share past the first `t + 1`
     /// is checked against their polynomial (under the malicious level, always, and a share off
-    /// it fails the session with the integrity check "binary opening consistency"); a value
-    /// other than 0 or 1 is refused too.
+    /// it fails the session with the integrity check "binary opening consistency", naming the
+    /// parties off the polynomial when `n >= 3t + 1`, as field openings do: `open.rs`); a
+    /// value other than 0 or 1 is refused too.
     ///
     /// Under the malicious level every pending product and AND is checked first
     /// ([`Engine::verify`]): an AND's error outside GF(2) would otherwise show in an opening's
@@ -202,7 +204,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                     return Err(match self.malicious() {
                         true => MpcError::IntegrityCheckFailed {
                             check: "binary opening consistency",
-                            party: None,
+                            parties: off_binary_polynomial(&parties, &received, index, t),
                         },
                         false => MpcError::InconsistentShares {
                             party: extra,
@@ -225,6 +227,46 @@ impl<N: Network, F: Field> Engine<N, F> {
             })
             .collect()
     }
+}
+
+/// An element of GF(2^8), the binary shares' field for decoding (`decode.rs`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Gf256(pub(crate) u8);
+
+impl Symbol for Gf256 {
+    fn zero() -> Self {
+        Gf256(0)
+    }
+    fn one() -> Self {
+        Gf256(1)
+    }
+    fn plus(self, other: Self) -> Self {
+        Gf256(self.0 ^ other.0)
+    }
+    fn minus(self, other: Self) -> Self {
+        Gf256(self.0 ^ other.0)
+    }
+    fn times(self, other: Self) -> Self {
+        Gf256(mul(self.0, other.0))
+    }
+    fn inverse(self) -> Option<Self> {
+        (self.0 != 0).then(|| Gf256(inv(self.0)))
+    }
+    fn point(p: PartyId) -> Self {
+        Gf256(point(p))
+    }
+}
+
+/// The parties whose binary shares of element `index` are off the degree-`t` polynomial, where
+/// that can be told (`n >= 3t + 1`; `decode.rs`): as for field openings (`open.rs`).
+fn off_binary_polynomial(
+    parties: &[PartyId],
+    received: &[Bytes],
+    index: usize,
+    t: usize,
+) -> Vec<PartyId> {
+    let column: Vec<Gf256> = received.iter().map(|s| Gf256(s[index])).collect();
+    off_polynomial(parties, &column, t, t)
 }
 
 fn check_len(bytes: &[u8], len: usize, from: PartyId) -> Result<()> {

@@ -169,7 +169,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             false => Ok(()),
             true => Err(MpcError::IntegrityCheckFailed {
                 check: "PRSS keys (two members of a key set hold different keys)",
-                party: None,
+                parties: Vec::new(),
             }),
         }
     }

@@ -25,6 +25,7 @@ mod bits;
 mod bitslice;
 pub mod commit;
 mod compare;
+mod decode;
 mod edabits;
 mod fixed;
 mod fxmath;

@@ -4,9 +4,20 @@
 //! an opening to all). A receiver interpolates from the first `degree + 1` parties and, with
 //! [`EngineConfig::check_openings`](super::EngineConfig), checks that the others' shares lie
 //! on the same polynomial.
+//!
+//! Under the malicious level a share off the polynomial fails the session with the integrity
+//! check "opening consistency", naming the parties off the polynomial when `n >= d + 2t + 1`
+//! for a degree-`d` opening (`n >= 3t + 1` at degree `t`): a receiver decodes the first element
+//! it found inconsistent and names exactly the shares it received off the honest polynomial
+//! (`decode.rs`, with the argument; below that bound nobody can be named). An honest party
+//! sends one payload to every receiver, so a cheater that does too is named by every honest
+//! party. The names are not agreed on: the sends are
+//! point-to-point, so a cheater that equivocates is named only by the receivers it sent a bad
+//! share to; an honest party is never named.
 
 use super::Engine;
-use crate::error::Result;
+use super::decode::off_polynomial;
+use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::field::encode::{decode_each, decode_fixed, decode_int};
 use crate::net::Network;
@@ -66,22 +77,52 @@ impl<N: Network, F: Field> Engine<N, F> {
                 received.push(self.recv_elems(p, round, x.len()).await?);
             }
         }
-        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
-        let check = self.config.check_openings;
         let t = self.params.t();
-        let opened = self.interp.reconstruct(&parties, &refs, t, check);
-        Ok(Some(opened.map_err(|e| self.as_integrity(e))?))
+        self.reconstruct_named(&parties, &received, t).map(Some)
     }
 
     /// Opens raw shares of a degree-`degree` sharing to every party. One round.
     pub(crate) async fn open_raw(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
-        let opened = self.open_unmapped(shares, degree).await;
-        opened.map_err(|e| self.as_integrity(e))
+        let (parties, received) = self.exchange(shares).await?;
+        self.reconstruct_named(&parties, &received, degree)
     }
 
     /// [`Engine::open_raw`] that returns inconsistent shares as
     /// [`MpcError::InconsistentShares`](crate::MpcError::InconsistentShares), with the element's index, under every level.
     pub(crate) async fn open_unmapped(&mut self, shares: &[F], degree: usize) -> Result<Vec<F>> {
+        let (parties, received) = self.exchange(shares).await?;
+        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
+        let check = self.config.check_openings;
+        self.interp.reconstruct(&parties, &refs, degree, check)
+    }
+
+    /// Reconstructs `received` (party `parties[k]`'s shares at `k`); under the malicious level
+    /// inconsistent shares fail with the integrity check "opening consistency", naming the
+    /// parties off the polynomial at the inconsistent element where that is possible (module
+    /// doc).
+    fn reconstruct_named(
+        &mut self,
+        parties: &[PartyId],
+        received: &[Vec<F>],
+        degree: usize,
+    ) -> Result<Vec<F>> {
+        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
+        let check = self.config.check_openings;
+        match self.interp.reconstruct(parties, &refs, degree, check) {
+            Err(MpcError::InconsistentShares { index, .. }) if self.malicious() => {
+                let column: Vec<F> = received.iter().map(|v| v[index]).collect();
+                Err(MpcError::IntegrityCheckFailed {
+                    check: "opening consistency",
+                    parties: off_polynomial(parties, &column, degree, self.params.t()),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Sends `shares` to every other party and receives theirs: the parties, and each one's
+    /// shares (this party's own included), in party order. One round.
+    async fn exchange(&mut self, shares: &[F]) -> Result<(Vec<PartyId>, Vec<Vec<F>>)> {
         let round = self.next_round();
         let payload = crate::net::codec::encode(shares);
         // Bytes clones share one buffer.
@@ -97,8 +138,6 @@ impl<N: Network, F: Field> Engine<N, F> {
                 received.push(self.recv_elems(p, round, shares.len()).await?);
             }
         }
-        let refs: Vec<&[F]> = received.iter().map(|v| v.as_slice()).collect();
-        let check = self.config.check_openings;
-        self.interp.reconstruct(&parties, &refs, degree, check)
+        Ok((parties, received))
     }
 }

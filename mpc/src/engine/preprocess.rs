@@ -246,7 +246,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 _ if self.malicious() => {
                     return Err(MpcError::IntegrityCheckFailed {
                         check: "random bits (the squaring trick opened 0 or a non-square)",
-                        party: None,
+                        parties: Vec::new(),
                     });
                 }
                 _ => {

@@ -101,8 +101,8 @@
 //! the argument for the whole path is in `engine/edabits.rs`). The edaBits comparison runs the
 //! check before each of its two openings. Owners' inputs (consistent shares,
 //! declared ranges) are checked by [`Engine::check_inputs`] (`owner_inputs.rs`), and jobs'
-//! input rules by their callers. Naming the cheating party is not attempted (see
-//! [`Engine::as_integrity`]'s comment).
+//! input rules by their callers. An opening's inconsistent shares name the parties that sent
+//! them when `n >= 3t + 1` (`open.rs`, `decode.rs`); no other check names anyone.
 
 mod binary_check;
 mod compress;
@@ -227,18 +227,17 @@ impl<N: Network, F: Field> Engine<N, F> {
         self.check_last_claim(&xs, &ys, z, r, s).await
     }
 
-    /// Under the malicious level, an opening's inconsistent shares are an integrity failure;
-    /// other errors pass unchanged. No party is named: the reconstruction interpolates from
-    /// the first `t + 1` shares, so the share it finds off the polynomial may be an honest
-    /// one when a cheater is among those first; with `n = 2t + 1` no decoder can tell which
-    /// of the `n` shares is wrong (naming needs `n >= 2t + 2` and a consistent subset of
-    /// `2t + 1`, not built yet).
+    /// Under the malicious level, inconsistent shares are an integrity failure; other errors
+    /// pass unchanged. No party is named here: the error's party is only the first one found
+    /// off the polynomial through the first `t + 1` shares, which may be honest when a cheater
+    /// is among those. Openings name the cheaters themselves where the shares allow it (with
+    /// `n >= 3t + 1`, by decoding: `open.rs`, `decode.rs`).
     pub(crate) fn as_integrity(&self, e: MpcError) -> MpcError {
         match e {
             MpcError::InconsistentShares { .. } if self.malicious() => {
                 MpcError::IntegrityCheckFailed {
                     check: "opening consistency",
-                    party: None,
+                    parties: Vec::new(),
                 }
             }
             e => e,

@@ -311,7 +311,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         } else {
             Err(MpcError::IntegrityCheckFailed {
                 check: "binary multiplication",
-                party: None,
+                parties: Vec::new(),
             })
         }
     }

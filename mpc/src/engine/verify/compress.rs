@@ -169,7 +169,7 @@ impl<N: Network, F: Field> Engine<N, F> {
         } else {
             Err(MpcError::IntegrityCheckFailed {
                 check: "multiplication",
-                party: None,
+                parties: Vec::new(),
             })
         }
     }
