@@ -105,11 +105,13 @@
 //! [`Engine::as_integrity`]'s comment).
 
 mod binary_check;
+mod binary_claim;
+mod clmul;
 mod compress;
 pub(crate) mod gf64;
 
 pub use binary_check::MAX_PENDING_ANDS;
-pub(crate) use binary_check::PendingAnds;
+pub(crate) use binary_claim::PendingAnds;
 pub use compress::CHECK_BASE;
 
 use super::{Engine, SecurityLevel};
