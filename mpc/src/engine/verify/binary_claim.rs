@@ -187,6 +187,14 @@ impl Entries for FirstEntries<'_> {
     }
 }
 
+/// `len` zeros, written by `memset` into memory the allocator may reuse (`vec![0; len]` asks
+/// for zeroed memory, which for large sizes maps fresh pages: a page fault each 4 KiB).
+fn zeros(len: usize) -> Vec<u64> {
+    let mut v = Vec::with_capacity(len);
+    v.resize(len, 0);
+    v
+}
+
 impl Kernel for FirstFold<'_> {
     type Output = (Vec<u64>, Vec<u64>, Sums);
 
@@ -203,8 +211,8 @@ impl Kernel for FirstFold<'_> {
             t1: by(1 ^ c),
             u: by(mul(c, first.beta)),
             tc: by(c),
-            xs: vec![0; half],
-            ys: vec![0; half],
+            xs: zeros(half),
+            ys: zeros(half),
         };
         let sums = fold_with_sums(&mut e, &clmul, half);
         (e.xs, e.ys, sums)
