@@ -105,11 +105,13 @@
 //! them when `n >= 3t + 1` (`open.rs`, `decode.rs`); no other check names anyone.
 
 mod binary_check;
+mod binary_claim;
+mod clmul;
 mod compress;
 pub(crate) mod gf64;
 
 pub use binary_check::MAX_PENDING_ANDS;
-pub(crate) use binary_check::PendingAnds;
+pub(crate) use binary_claim::PendingAnds;
 pub use compress::CHECK_BASE;
 
 use super::{Engine, SecurityLevel};
@@ -217,9 +219,17 @@ impl<N: Network, F: Field> Engine<N, F> {
         let (mut xs, mut ys, mut z) = compress::combine(x, y, &u, &widths, bits, rho);
         drop(u);
 
-        // 2. Halve it down to at most `base` elements.
+        // 2. Halve it down to at most `base` elements; each fold makes the next halving's sums
+        // in the same pass (the same values as summing afterwards).
+        if halvings > 0 {
+            compress::pad(&mut xs, &mut ys);
+        }
+        let mut sums = compress::Sums::of(&xs, &ys);
         for &coin in &coins[1..] {
-            (xs, ys, z) = self.halve(xs, ys, z, coin).await?;
+            (z, sums) = self.halve(&mut xs, &mut ys, z, sums, coin).await?;
+            if xs.len() > base.max(1) {
+                compress::pad(&mut xs, &mut ys);
+            }
         }
         debug_assert!(xs.len() <= base.max(1));
 

@@ -43,19 +43,22 @@
 //! `2^-58` for every batch this engine makes: `K` is at most [`MAX_PENDING_ANDS`] `= 2^22`
 //! plus one `and_bytes` batch, so `L` stays below 20), plus the
 //! coins' statistical distance from uniform (a field element's low 64 bits: `2^-189`). Cost:
-//! about `1.5 K` carry-less products (portable, `gf64.rs`; half a product an AND to fold the
-//! first halving, one over all later halvings, reduced once a sum), `K` multiplications by a
-//! later halving's coin (by table), `2L + 5` rounds, and `8 (n − 1)` bytes a party per reduced
-//! element (two a halving, `base + 2` at the end).
+//! about `1.5 K` carry-less products (`clmul.rs`: the CPU's `PCLMULQDQ` where there is one;
+//! half a product an AND to fold the first halving, one over all later halvings' sums,
+//! reduced once a sum), `K` multiplications by a later halving's coin (the instruction, or a
+//! table without it), `2L + 5` rounds, and `8 (n − 1)` bytes a party per reduced element (two a
+//! halving, `base + 2` at the end). Each fold computes the next halving's sums in the same pass
+//! over the vectors (`binary_claim.rs`; the same values, so the argument above is unchanged).
 //!
 //! Why the rest of the edaBits comparison needs no other check: see `engine/edabits.rs`.
 
 use bytes::Bytes;
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha12Rng;
+use rand::RngCore;
 
+use super::binary_claim::{A, FirstFold, Fold, combine, first_halving, through_three};
+use super::clmul;
 use super::compress::halvings;
-use super::gf64::{self, Scalar, X, clmul, embed, mul, mul_x, reduce};
+use super::gf64::{self, X, embed, mul, reduce};
 use crate::engine::{Engine, binary, prss};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
@@ -65,131 +68,6 @@ use crate::party::PartyId;
 /// Recorded ANDs after which a check runs inside `and_bytes` (bounds a session's memory: three
 /// bytes an AND pending, sixteen while checked).
 pub const MAX_PENDING_ANDS: usize = 1 << 22;
-
-/// ANDs not yet checked: both factors' and the result's shares.
-#[derive(Default)]
-pub(crate) struct PendingAnds {
-    x: Vec<u8>,
-    y: Vec<u8>,
-    z: Vec<u8>,
-}
-
-impl PendingAnds {
-    pub(crate) fn len(&self) -> usize {
-        self.z.len()
-    }
-}
-
-/// The claim `<X, Y> = z` of every AND, with coefficients from `seed` (see the module doc).
-/// `z = Σ_b φ(b) (Σ_{k: z_k = b} α_k)`: one XOR an AND and 256 products.
-fn combine(p: &PendingAnds, seed: [u8; 32]) -> (Vec<u64>, Vec<u64>, u64) {
-    let mut coins = ChaCha12Rng::from_seed(seed);
-    let table = gf64::embed_table();
-    let mut xs = Vec::with_capacity(p.len());
-    let mut buckets = [0u64; 256];
-    for (&x, &zk) in p.x.iter().zip(&p.z) {
-        let alpha = coins.next_u64();
-        xs.push(mul(alpha, table[x as usize]));
-        buckets[zk as usize] ^= alpha;
-    }
-    let z = buckets
-        .iter()
-        .zip(table)
-        .fold(0, |acc, (&a, &e)| acc ^ mul(a, e));
-    let ys = p.y.iter().map(|&y| table[y as usize]).collect();
-    (xs, ys, z)
-}
-
-/// `H(c)` for the degree-2 polynomial through `(0, h0)`, `(1, h1)`, `(p, hp)` (`p ∉ {0, 1}`).
-fn through_three(h0: u64, h1: u64, hp: u64, p: u64, c: u64) -> u64 {
-    let l0 = mul(mul(c ^ 1, c ^ p), gf64::inv(p));
-    let l1 = mul(mul(c, c ^ p), gf64::inv(1 ^ p));
-    let lp = mul(mul(c, c ^ 1), gf64::inv(mul(p, p ^ 1)));
-    mul(l0, h0) ^ mul(l1, h1) ^ mul(lp, hp)
-}
-
-/// The first halving's third point: `φ(2)`, in the embedded GF(2^8), so that `g(a)` stays
-/// in it.
-const A: u8 = 2;
-
-/// `Σ_b φ(b) · buckets[b]`: 256 products.
-fn weigh(buckets: &[u64; 256]) -> u64 {
-    let table = gf64::embed_table();
-    buckets
-        .iter()
-        .zip(table)
-        .fold(0, |acc, (&w, &e)| acc ^ mul(w, e))
-}
-
-/// The claim and its first halving's local values, all from bytes (see `first_halving`).
-struct FirstHalving {
-    /// `ρ_i`, one a pair `(i, half + i)`.
-    rho: Vec<u64>,
-    beta: u64,
-    h0: u64,
-    ha: u64,
-    z: u64,
-}
-
-/// The claim of every AND with coefficients `α_i = ρ_i` for the first half and
-/// `α_(half+i) = β ρ_i` for the second (a tensor of uniform values: a false claim is a non-zero
-/// polynomial of degree 2 in `(ρ, β)`, true with probability `2/2^64`), and its first
-/// halving's `h_0 = <X_1, Y_1>` and `h_a = <f(a), g(a)>` at `a = φ(2)`. As `Y` and `g(a)` lie in
-/// the embedded GF(2^8), every term is `ρ_i` times an embedded byte (a GF(2^8) product of
-/// shares), so the sums are taken in 256 buckets per `φ(b)` and cost no GF(2^64) product an
-/// AND: `X_1 Y_1 = ρ_i φ(x_1 y_1)`, `f(a) g(a) = ρ_i φ((1 + A) x_1 v) + β ρ_i φ(A x_2 v)` with
-/// `v = y_1 + A (y_1 + y_2)`. An odd count is padded with one zero AND.
-fn first_halving(p: &PendingAnds, seed: [u8; 32]) -> FirstHalving {
-    let mut coins = ChaCha12Rng::from_seed(seed);
-    let beta = coins.next_u64();
-    let len = p.len();
-    let half = len.div_ceil(2);
-    let rho: Vec<u64> = (0..half).map(|_| coins.next_u64()).collect();
-    let at = |v: &[u8], k: usize| v.get(k).copied().unwrap_or(0);
-    let bmul = binary::mul;
-    let mut b0 = [0u64; 256];
-    let (mut ba1, mut ba2) = ([0u64; 256], [0u64; 256]);
-    let (mut bz1, mut bz2) = ([0u64; 256], [0u64; 256]);
-    for (i, &r) in rho.iter().enumerate() {
-        let (x1, y1, z1) = (p.x[i], p.y[i], p.z[i]);
-        let k = half + i;
-        let (x2, y2, z2) = (at(&p.x, k), at(&p.y, k), at(&p.z, k));
-        b0[bmul(x1, y1) as usize] ^= r;
-        let v = y1 ^ bmul(A, y1 ^ y2);
-        ba1[bmul(bmul(1 ^ A, x1), v) as usize] ^= r;
-        ba2[bmul(bmul(A, x2), v) as usize] ^= r;
-        bz1[z1 as usize] ^= r;
-        bz2[z2 as usize] ^= r;
-    }
-    FirstHalving {
-        h0: weigh(&b0),
-        ha: weigh(&ba1) ^ mul(beta, weigh(&ba2)),
-        z: weigh(&bz1) ^ mul(beta, weigh(&bz2)),
-        rho,
-        beta,
-    }
-}
-
-impl FirstHalving {
-    /// The folded vectors at the coin `c`: `X'_i = ρ_i ((1 + c) φ(x_1) + c β φ(x_2))` (one
-    /// product a pair, the rest by 256-entry tables), `Y'_i = φ(y_1) + c φ(y_1 + y_2)`.
-    fn fold(&self, p: &PendingAnds, c: u64) -> (Vec<u64>, Vec<u64>) {
-        let table = gf64::embed_table();
-        let by = |k: u64| -> Vec<u64> { table.iter().map(|&e| mul(k, e)).collect() };
-        let (t1, u, tc) = (by(1 ^ c), by(mul(c, self.beta)), by(c));
-        let at = |v: &[u8], k: usize| v.get(k).copied().unwrap_or(0) as usize;
-        let half = self.rho.len();
-        let mut xs = Vec::with_capacity(half);
-        let mut ys = Vec::with_capacity(half);
-        for (i, &r) in self.rho.iter().enumerate() {
-            let (x2, y2) = (at(&p.x, half + i), at(&p.y, half + i));
-            let (x1, y1) = (p.x[i] as usize, p.y[i] as usize);
-            xs.push(mul(r, t1[x1] ^ u[x2]));
-            ys.push(table[y1] ^ tc[y1 ^ y2]);
-        }
-        (xs, ys)
-    }
-}
 
 /// A field element's low 64 bits (a public coin in GF(2^64)).
 fn low_word<F: Field>(v: &F) -> u64 {
@@ -221,10 +99,7 @@ impl<N: Network, F: Field> Engine<N, F> {
     /// Records ANDs `z = x · y` for the next check (malicious sessions only).
     pub(crate) fn record_ands(&mut self, x: &[u8], y: &[u8], z: &[u8]) {
         if self.malicious() {
-            let p = &mut self.pending_ands;
-            p.x.extend_from_slice(x);
-            p.y.extend_from_slice(y);
-            p.z.extend_from_slice(z);
+            self.pending_ands.extend(x, y, z);
         }
     }
 
@@ -255,45 +130,38 @@ impl<N: Network, F: Field> Engine<N, F> {
             chunk.copy_from_slice(&limb.to_le_bytes());
         }
         // 2. Halve it down to the base: the first halving from the bytes, the rest generic.
-        let (mut xs, mut ys, mut z) = match halvings {
-            0 => combine(&pending, bytes),
+        // Each fold also computes the next halving's sums (the same values, one pass fewer).
+        let (mut xs, mut ys, mut z, mut sums) = match halvings {
+            0 => {
+                let (xs, ys, z) = combine(&pending, bytes);
+                (xs, ys, z, (0, 0))
+            }
             _ => {
                 let first = first_halving(&pending, bytes);
                 let h = self.reduce_wide(&[first.h0, first.ha]).await?;
                 let c = low_word(&self.open_raw(&[coins[1]], t).await?[0]);
-                let (xs, ys) = first.fold(&pending, c);
-                (
-                    xs,
-                    ys,
-                    through_three(h[0], first.z ^ h[0], h[1], embed(A), c),
-                )
+                let (xs, ys, sums) = clmul::run(FirstFold {
+                    first: &first,
+                    pending: &pending,
+                    c,
+                });
+                let z = through_three(h[0], first.z ^ h[0], h[1], embed(A), c);
+                (xs, ys, z, sums)
             }
         };
         drop(pending);
         for coin in coins.iter().skip(2) {
-            let odd = xs.len() % 2 == 1;
-            if odd {
+            if xs.len() % 2 == 1 {
                 xs.push(0);
                 ys.push(0);
             }
-            let half = xs.len() / 2;
-            // Sums of unreduced carry-less products, reduced once.
-            let (mut h0, mut hx) = (0u128, 0u128);
-            for i in 0..half {
-                let (x1, x2, y1, y2) = (xs[i], xs[half + i], ys[i], ys[half + i]);
-                h0 ^= clmul(x1, y1);
-                hx ^= clmul(x1 ^ mul_x(x1 ^ x2), y1 ^ mul_x(y1 ^ y2));
-            }
-            let h = self.reduce_wide(&[reduce(h0), reduce(hx)]).await?;
+            let h = self.reduce_wide(&[reduce(sums.0), reduce(sums.1)]).await?;
             let c = low_word(&self.open_raw(&[*coin], t).await?[0]);
-            let by_c = Scalar::new(c);
-            for v in [&mut xs, &mut ys] {
-                let (low, high) = v.split_at_mut(half);
-                for (l, &h) in low.iter_mut().zip(high.iter()) {
-                    *l ^= by_c.mul(*l ^ h);
-                }
-                v.truncate(half);
-            }
+            sums = clmul::run(Fold {
+                xs: &mut xs,
+                ys: &mut ys,
+                c,
+            });
             z = through_three(h[0], z ^ h[0], h[1], X, c);
         }
 
@@ -400,61 +268,5 @@ impl<N: Network, F: Field> Engine<N, F> {
             }
         }
         Ok(at(0))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_parabola_through_zero_one_and_x() {
-        // H(c) = 5 c^2 + 3 c + 9.
-        let h = |c: u64| mul(5, mul(c, c)) ^ mul(3, c) ^ 9;
-        for p in [X, embed(A)] {
-            for c in [0u64, 1, X, 77, u64::MAX] {
-                assert_eq!(through_three(h(0), h(1), h(p), p, c), h(c));
-            }
-        }
-    }
-
-    /// In the clear (one party holding the values), the first halving's folded claim holds
-    /// for true products (an odd count, padded) and fails for one wrong product.
-    #[test]
-    fn the_first_halving_folds_a_true_claim_into_a_true_one() {
-        let mut rng = ChaCha12Rng::seed_from_u64(5);
-        let mut p = PendingAnds::default();
-        for _ in 0..37 {
-            let (a, b) = (rng.next_u64() as u8, rng.next_u64() as u8);
-            p.x.push(a);
-            p.y.push(b);
-            p.z.push(binary::mul(a, b));
-        }
-        let holds = |p: &PendingAnds| {
-            let first = first_halving(p, [9; 32]);
-            let c = 0x0123_4567_89ab_cdef;
-            let (xs, ys) = first.fold(p, c);
-            let inner = xs.iter().zip(&ys).fold(0, |acc, (&a, &b)| acc ^ mul(a, b));
-            inner == through_three(first.h0, first.z ^ first.h0, first.ha, embed(A), c)
-        };
-        assert!(holds(&p));
-        p.z[30] ^= 4;
-        assert!(!holds(&p));
-    }
-
-    #[test]
-    fn combine_holds_for_true_products_and_fails_for_a_wrong_one() {
-        let mut p = PendingAnds::default();
-        for (a, b) in [(1u8, 1u8), (0, 1), (0x53, 0xca), (7, 200)] {
-            p.x.push(a);
-            p.y.push(b);
-            p.z.push(binary::mul(a, b));
-        }
-        let inner = |(xs, ys, z): (Vec<u64>, Vec<u64>, u64)| {
-            xs.iter().zip(&ys).fold(z, |acc, (&a, &b)| acc ^ mul(a, b))
-        };
-        assert_eq!(inner(combine(&p, [3; 32])), 0);
-        p.z[2] ^= 1;
-        assert_ne!(inner(combine(&p, [3; 32])), 0);
     }
 }

@@ -9,7 +9,7 @@
 use crate::engine::Engine;
 use crate::error::{MpcError, Result};
 use crate::field::Field;
-use crate::field::dot::{Dot, LANES, dot};
+use crate::field::dot::{Dot, LANES};
 use crate::net::Network;
 
 /// Claims at most this long are checked directly (one shadow product an element) instead of
@@ -109,42 +109,102 @@ fn through_three<F: Field>(h: [F; 3], c: F) -> F {
     h[0] * c2 * c3 * half - h[1] * c1 * c3 + h[2] * c1 * c2 * half
 }
 
+/// A halving's two local sums `h_1 = <X_1, Y_1>` and `h_3 = <f(3), g(3)>` (`f(3) = 2 X_2 −
+/// X_1`), summed with lazy reduction as the pairs `(i, half + i)` come.
+pub(super) struct Sums<F> {
+    h1: Dot<F>,
+    h3: Dot<F>,
+}
+
+impl<F: Field> Default for Sums<F> {
+    fn default() -> Self {
+        Sums {
+            h1: Dot::default(),
+            h3: Dot::default(),
+        }
+    }
+}
+
+impl<F: Field> Sums<F> {
+    /// Adds the pair `(X_1[i], X_2[i])`, `(Y_1[i], Y_2[i])`.
+    #[inline]
+    fn add(&mut self, x: [F; 2], y: [F; 2]) {
+        self.h1.add(x[0], y[0]);
+        self.h3.add(x[1] + x[1] - x[0], y[1] + y[1] - y[0]);
+    }
+
+    /// `[h_1, h_3]`.
+    fn values(self) -> [F; 2] {
+        [self.h1.sum(), self.h3.sum()]
+    }
+
+    /// The sums of the halving of `x`, `y` (of even length), in one pass.
+    pub(super) fn of(x: &[F], y: &[F]) -> Self {
+        let half = x.len() / 2;
+        let mut sums = Sums::default();
+        for i in 0..half {
+            sums.add([x[i], x[half + i]], [y[i], y[half + i]]);
+        }
+        sums
+    }
+
+    /// Folds `x`, `y` (of even length) in place at the coin `c` (`v_i + (c − 1)(v_(half+i) −
+    /// v_i)`: `f(c)`, `g(c)`), and returns the next halving's sums over the folded vectors,
+    /// made in the same pass (the folded entries `i` and `next + i` together; the entry past
+    /// an odd end is the zero pad). Entry `j` is written once, after it and `half + j` are
+    /// read, and no entry at or past `half` is written, so folding in place is safe.
+    pub(super) fn fold(x: &mut Vec<F>, y: &mut Vec<F>, c: F) -> Self {
+        debug_assert!(x.len() % 2 == 0 && x.len() == y.len());
+        let half = x.len() / 2;
+        let step = c - F::one();
+        let mut entry = |j: usize| -> (F, F) {
+            let (dx, dy) = (x[half + j] - x[j], y[half + j] - y[j]);
+            x[j] += step * dx;
+            y[j] += step * dy;
+            (x[j], y[j])
+        };
+        let next = half.div_ceil(2);
+        let mut sums = Sums::default();
+        for i in 0..next {
+            let (x1, y1) = entry(i);
+            let (x2, y2) = match next + i < half {
+                true => entry(next + i),
+                false => (F::zero(), F::zero()),
+            };
+            sums.add([x1, x2], [y1, y2]);
+        }
+        x.truncate(half);
+        y.truncate(half);
+        sums
+    }
+}
+
+/// Appends a zero pair to odd-length vectors (before a halving).
+pub(super) fn pad<F: Field>(x: &mut Vec<F>, y: &mut Vec<F>) {
+    if x.len() % 2 == 1 {
+        x.push(F::zero());
+        y.push(F::zero());
+    }
+}
+
 impl<N: Network, F: Field> Engine<N, F> {
-    /// One halving of the claim `<x, y> = z`: `[<x1, y1>]` and `[<2 x2 − x1, 2 y2 − y1>]` in
-    /// one reduction, then the public `coin` opened, then the folded claim (half the length).
+    /// One halving of the claim `<x, y> = z` (even length) whose sums `[<x1, y1>]` and
+    /// `[<2 x2 − x1, 2 y2 − y1>]` are `sums`: one reduction, then the public `coin` opened,
+    /// then the folded claim (half the length) and the next halving's sums over it.
     pub(super) async fn halve(
         &mut self,
-        mut x: Vec<F>,
-        mut y: Vec<F>,
+        x: &mut Vec<F>,
+        y: &mut Vec<F>,
         z: F,
+        sums: Sums<F>,
         coin: F,
-    ) -> Result<(Vec<F>, Vec<F>, F)> {
-        if x.len() % 2 == 1 {
-            x.push(F::zero());
-            y.push(F::zero());
-        }
-        let half = x.len() / 2;
-        let (x1, x2) = x.split_at(half);
-        let (y1, y2) = y.split_at(half);
-        let local = || {
-            let mut h3 = Dot::default();
-            for i in 0..half {
-                h3.add(x2[i] + x2[i] - x1[i], y2[i] + y2[i] - y1[i]);
-            }
-            vec![dot(x1, y1), h3.sum()]
-        };
-        let h = self.reduce(2, local).await?;
+    ) -> Result<(F, Sums<F>)> {
+        let [h1, h3] = sums.values();
+        let h = self.reduce(2, || vec![h1, h3]).await?;
         let (h1, h3) = (h[0], h[1]);
         let c = self.open_raw(&[coin], self.params.t()).await?[0];
-        let step = c - F::one();
-        for v in [&mut x, &mut y] {
-            let (low, high) = v.split_at_mut(half);
-            for (l, &h) in low.iter_mut().zip(high.iter()) {
-                *l += step * (h - *l);
-            }
-            v.truncate(half);
-        }
-        Ok((x, y, through_three([h1, z - h1, h3], c)))
+        let next = Sums::fold(x, y, c);
+        Ok((through_three([h1, z - h1, h3], c), next))
     }
 
     /// Chida's check of the claim `<x, y> = z` with secret random `r`, `s`: `[w] = [r]·[x]`,
@@ -213,6 +273,36 @@ mod tests {
         // A wrong result breaks the claim.
         let (x, y, z) = combine(vec![f(2)], vec![f(3)], &[f(7)], &[(1, 1)], vec![], rho);
         assert_ne!(x[0] * y[0], z);
+    }
+
+    /// A fold gives `f(c)`, `g(c)` and, in the same pass, the next halving's sums: equal to
+    /// summing the folded, padded vectors afterwards (even and odd folded lengths; the claim
+    /// `<f(c), g(c)> = H(c)` holds for a true claim).
+    #[test]
+    fn a_fold_makes_the_next_halvings_sums() {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(3);
+        for len in [2usize, 4, 6, 10, 22] {
+            let mut x: Vec<Fr> = (0..len).map(|_| Fr::random(&mut rng)).collect();
+            let mut y: Vec<Fr> = (0..len).map(|_| Fr::random(&mut rng)).collect();
+            x[0] = -Fr::one();
+            let z: Fr = x.iter().zip(&y).map(|(&a, &b)| a * b).sum();
+            let [h1, h3] = Sums::of(&x, &y).values();
+            let c = Fr::random(&mut rng);
+            let half = len / 2;
+            let folded = |v: &[Fr]| -> Vec<Fr> {
+                (0..half)
+                    .map(|i| v[i] + (c - f(1)) * (v[half + i] - v[i]))
+                    .collect()
+            };
+            let (mut fx, mut fy) = (folded(&x), folded(&y));
+            let next = Sums::fold(&mut x, &mut y, c).values();
+            assert_eq!((&x, &y), (&fx, &fy), "length {len}");
+            let inner: Fr = fx.iter().zip(&fy).map(|(&a, &b)| a * b).sum();
+            assert_eq!(inner, through_three([h1, z - h1, h3], c), "length {len}");
+            pad(&mut fx, &mut fy);
+            assert_eq!(next, Sums::of(&fx, &fy).values(), "length {len}");
+        }
     }
 
     #[test]

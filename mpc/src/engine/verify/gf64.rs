@@ -12,10 +12,13 @@
 //! the first of its powers that is a root of `p` is `θ`. Shamir shares over GF(2^8) therefore
 //! stay shares over GF(2^64) of the embedded secret, at the embedded evaluation points.
 //!
-//! Multiplication is a portable carry-less product by integer multiplications with holes
-//! ([`clmul`]) and a reduction.
+//! Multiplication is a carry-less product (`clmul.rs`) and a reduction: [`mul`] takes the
+//! portable product (for the few scalar products outside hot loops); the checks' loops run
+//! as `clmul::Kernel`s, with the CPU's `PCLMULQDQ` where there is one.
 
 use std::sync::OnceLock;
+
+use super::clmul::portable as clmul;
 
 /// `x^64 ≡ x^4 + x^3 + x + 1`.
 const REDUCE: u64 = 0x1b;
@@ -28,41 +31,6 @@ pub(crate) fn reduce(product: u128) -> u64 {
     let t = (hi as u128) ^ ((hi as u128) << 1) ^ ((hi as u128) << 3) ^ ((hi as u128) << 4);
     let (t_lo, t_hi) = (t as u64, (t >> 64) as u64);
     lo ^ t_lo ^ t_hi ^ (t_hi << 1) ^ (t_hi << 3) ^ (t_hi << 4)
-}
-
-/// Bits at positions `≡ r (mod 5)`, on 128 bits.
-const fn holes(r: u32) -> u128 {
-    let mut m = 0u128;
-    let mut i = r;
-    while i < 128 {
-        m |= 1 << i;
-        i += 5;
-    }
-    m
-}
-
-const HOLES: [u128; 5] = [holes(0), holes(1), holes(2), holes(3), holes(4)];
-
-/// The carry-less product of `a` and `b` by integer multiplications with holes (after
-/// BearSSL's `bmul`, Pornin 2017): split each operand into its 5 classes of bit positions
-/// modulo 5, multiply the classes as integers (at most 13 bits of a class meet at any
-/// position, so a column's count fits in the 5 bits up to the next position of its class and
-/// its parity is exact), and keep from each sum of products only the positions of its class.
-/// Branch-free and safe (this crate forbids `unsafe`, so no `pclmulqdq` intrinsic).
-#[inline]
-pub(crate) fn clmul(a: u64, b: u64) -> u128 {
-    // 64 x 64 -> 128-bit products: one machine multiplication each.
-    let xa = HOLES.map(|m| a & m as u64);
-    let yb = HOLES.map(|m| b & m as u64);
-    let mut out = 0u128;
-    for r in 0..5 {
-        let mut z = 0u128;
-        for i in 0..5 {
-            z ^= xa[i] as u128 * yb[(r + 5 - i) % 5] as u128;
-        }
-        out |= z & HOLES[r];
-    }
-    out
 }
 
 /// `a · b` in GF(2^64).
