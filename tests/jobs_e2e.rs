@@ -3,7 +3,7 @@
 //! killed with a job in its queue; a job refused by a dataset's policy, recorded on the ledger;
 //! a policy naming its recipients, served by a private answer;
 //! a worker killed before a job; a tampered ledger byte; a cheating owner's inconsistent shares
-//! aborting a malicious job, recorded failed.
+//! or over-wide value aborting a malicious job, recorded failed.
 
 mod support;
 
@@ -281,8 +281,9 @@ fn upload_query_run_result_and_a_verified_ledger() {
 }
 
 /// Issue 15, on this cluster: acme deals one salary share off the polynomial in its upload of
-/// `bonus` (beta and gamma upload theirs honestly, all recorded on the ledger). A malicious
-/// query over `bonus` fails naming acme's dataset, and is recorded failed on the ledger with
+/// `bonus`, beta a salary over the column's declared bits in its upload of `wide` (the other
+/// owners upload theirs honestly, all recorded on the ledger). A malicious query over either
+/// fails naming the cheater's dataset and the rule, and is recorded failed on the ledger with
 /// that text and no output; the honest datasets are untouched and a malicious query over them
 /// still equals the clear one.
 fn a_cheating_owner_aborts_a_malicious_job(
@@ -292,39 +293,63 @@ fn a_cheating_owner_aborts_a_malicious_job(
 ) {
     let c = cluster.cluster();
     let schema = Schema::from_toml(SCHEMA, "schema").unwrap();
-    for (owner, csv) in ["acme", "beta", "gamma"].into_iter().zip(csvs) {
-        let identity = c.client_identity(owner).unwrap();
-        let table = read_csv_file(csv, Some(&schema)).unwrap();
-        let off_polynomial = move |column: usize, shares: &mut [Vec<Fr>]| {
-            if owner == "acme" && column == 0 {
-                shares[0][0] += Fr::one();
-            }
-        };
-        rt.block_on(async {
-            let workers = Workers::connect(&c, &identity).await.unwrap();
-            let workers = workers.dealing_with(Box::new(off_polynomial));
-            let up = workers.upload(&c, "bonus", &table, None, false, |_, _| {});
-            up.await.unwrap();
-            workers.close().await;
-            let coordinator = quorate::jobs::Coordinator::connect(&c, &identity)
-                .await
-                .unwrap();
-            let record = quorate::jobs::dataset_record(&identity, "bonus", &table);
-            coordinator.record_dataset(record).await.unwrap();
-            coordinator.close().await;
-        });
+    let off_polynomial: fn(&mut [Vec<Fr>]) = |shares| shares[0][0] += Fr::one();
+    // The same offset on every share: consistent, but the value is over 31 bits.
+    let over_bits: fn(&mut [Vec<Fr>]) = |shares| {
+        shares
+            .iter_mut()
+            .for_each(|s| s[0] += Fr::from_u128(1 << 40))
+    };
+    let cases = [
+        (
+            "bonus",
+            "acme",
+            off_polynomial,
+            "input acme/bonus: shares do not lie",
+        ),
+        (
+            "wide",
+            "beta",
+            over_bits,
+            "input beta/wide: a value lies outside",
+        ),
+    ];
+    for (dataset, cheater, tamper) in cases.map(|(d, c, t, _)| (d, c, t)) {
+        for (owner, csv) in ["acme", "beta", "gamma"].into_iter().zip(csvs) {
+            let identity = c.client_identity(owner).unwrap();
+            let table = read_csv_file(csv, Some(&schema)).unwrap();
+            let deal = move |column: usize, shares: &mut [Vec<Fr>]| {
+                if owner == cheater && column == 0 {
+                    tamper(shares);
+                }
+            };
+            rt.block_on(async {
+                let workers = Workers::connect(&c, &identity).await.unwrap();
+                let workers = workers.dealing_with(Box::new(deal));
+                let up = workers.upload(&c, dataset, &table, None, false, |_, _| {});
+                up.await.unwrap();
+                workers.close().await;
+                let coordinator = quorate::jobs::Coordinator::connect(&c, &identity)
+                    .await
+                    .unwrap();
+                let record = quorate::jobs::dataset_record(&identity, dataset, &table);
+                coordinator.record_dataset(record).await.unwrap();
+                coordinator.close().await;
+            });
+        }
     }
-    let sql = "SELECT SUM(salary) FROM bonus";
-    let out = cluster.client(&["query", sql, "--security", "malicious"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let named = "integrity check failed: input acme/bonus";
-    assert!(err.contains(named), "{err}");
-
-    let ledger = ledger_json(cluster);
-    let outcome = &ledger.as_array().unwrap().last().unwrap()["body"]["JobOutcome"];
-    assert!(outcome["status"].to_string().contains(named), "{outcome}");
-    assert_eq!(outcome["outputs"], serde_json::json!([]), "{outcome}");
+    for (dataset, _, _, rule) in cases {
+        let sql = format!("SELECT SUM(salary) FROM {dataset}");
+        let out = cluster.client(&["query", &sql, "--security", "malicious"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let named = format!("integrity check failed: {rule}");
+        assert!(err.contains(&named), "{err}");
+        let ledger = ledger_json(cluster);
+        let outcome = &ledger.as_array().unwrap().last().unwrap()["body"]["JobOutcome"];
+        assert!(outcome["status"].to_string().contains(&named), "{outcome}");
+        assert_eq!(outcome["outputs"], serde_json::json!([]), "{outcome}");
+    }
     let out = ok(
         &run(&["ledger", "verify", "--cluster", &cluster.dir_arg()]),
         "verify",

@@ -912,3 +912,36 @@ fn a_cheater_equivocating_at_an_opening_is_named_only_where_it_cheated() {
         assert_eq!(r.as_ref().unwrap().0, [-15, -36, 0]);
     }
 }
+
+/// An opening to one recipient (`Engine::open_to`) names the cheater the same way: with
+/// n = 4, t = 1, party 3 adds an error to its share for party 0, which names it.
+#[test]
+fn a_cheater_at_an_opening_to_one_party_is_named_by_it() {
+    let params = Params::new(4, 1).unwrap();
+    let mut rng = ChaCha12Rng::seed_from_u64(12);
+    let xs: Vec<Vec<Fr>> = mpc::engine::share_ints(&[7, -1], 32, params, &mut rng).unwrap();
+    let (nets, _) = mpc::net::cheat::memory_mesh(
+        4,
+        Some(&(
+            PartyId(3),
+            Cheat {
+                rounds: None,
+                ..Cheat::in_round(0)
+            },
+        )),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = config(MulProtocol::Grr, BitProtocol::DealtXor, Randomness::Dealt);
+    let outcome = runtime.block_on(run_networks(nets, params, config, 3, move |mut e| {
+        let x = Shared::from_shares(xs[e.me().index()].clone(), 32);
+        async move { e.open_to(&x?, PartyId(0)).await }
+    }));
+    match &outcome[0] {
+        Err(MpcError::IntegrityCheckFailed { parties, .. }) => assert_eq!(*parties, [PartyId(3)]),
+        other => panic!("party 0: {other:?}"),
+    }
+    assert!(matches!(outcome[1], Ok(None)) && matches!(outcome[2], Ok(None)));
+}

@@ -802,6 +802,45 @@ fn every_message_altered_by(cheater: u16) -> Vec<mpc::net::cheat::Cheating<Memor
     memory_mesh(3, Some(&(mpc::PartyId(cheater), cheat))).0
 }
 
+/// Issue 15, naming: with four workers (n >= 3t + 1), a worker that sends shares of an opening
+/// off the polynomial is named in every honest worker's job error, the text the coordinator
+/// records on the ledger ("... (party 3 sent a share off the polynomial)"). Worker 3 cheats in
+/// one round at a time from the first until one is an opening; no round gets anyone else named.
+#[test]
+fn a_worker_cheating_at_an_opening_is_named_in_the_job_error() {
+    use mpc::net::cheat::{Cheat, Tamper, memory_mesh};
+    let params = Params::new(4, 1).unwrap();
+    let (_dirs, stores, _) = stores(&[("acme", ""), ("beta", ""), ("gamma", "")], params);
+    let spec = statistics("SELECT COUNT(*), SUM(salary) FROM payroll");
+    let malicious = EngineConfig {
+        mul: MulProtocol::Grr,
+        security: mpc::SecurityLevel::Malicious,
+        ..Default::default()
+    };
+    let named =
+        "integrity check failed: opening consistency (party 3 sent a share off the polynomial)";
+    let found = (0..40u32).find(|&round| {
+        let cheat = Cheat {
+            tamper: Tamper::All,
+            ..Cheat::in_round(round)
+        };
+        let nets = memory_mesh(4, Some(&(mpc::PartyId(3), cheat))).0;
+        let outcome = run_counting_rounds(&stores, params, malicious, nets, &spec);
+        for (w, (r, _)) in outcome[..3].iter().enumerate() {
+            if let Err(e) = r {
+                assert!(
+                    !e.contains("off the polynomial)") || e.contains(named),
+                    "round {round}, worker {w}: {e}"
+                );
+            }
+        }
+        outcome[..3]
+            .iter()
+            .all(|(r, _)| r.as_ref().is_err_and(|e| e.contains(named)))
+    });
+    assert!(found.is_some(), "no round of the job named worker 3");
+}
+
 /// Runs `spec` once on every worker under `config`: each worker's answer (or error) and the
 /// rounds its engine took.
 fn run_counting_rounds<N: mpc::net::Network + Sync + 'static>(
