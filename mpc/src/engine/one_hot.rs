@@ -19,9 +19,11 @@
 //!
 //! Cost per row at `n = 3, t = 1` (each AND: one byte from each of the `2t + 1` dealers to each
 //! other party; a field product under GRR: 32 bytes to each other party): one field opening and
-//! about `3 (top + 1)` ANDs for the decomposition; at most `groups + 2^(ceil(k/2) + 1) + top`
-//! ANDs for the demultiplexer (8 groups of a 3-bit column: 14); and per group one daBit (the
-//! field XOR tree of the PRSS terms: two products at `C(3, 1) = 3` terms) and one byte opened.
+//! about `3 (top + 1)` ANDs for the decomposition; at most
+//! `2^k + 2^(ceil(k/2) + 1) + (top - k) + groups` ANDs for the demultiplexer (the product
+//! tree, the high literals' tree and the root; 8 groups of a 3-bit column: 14, of a 31-bit
+//! one: 48); and per group one daBit (the field XOR tree of the PRSS terms: two products at
+//! `C(3, 1) = 3` terms) and one byte opened.
 //! Rounds: those of the decomposition, then about `ceil(log2 (top + 1)) + 1` AND levels, then the
 //! daBits' tree and one binary opening, whatever the rows.
 //!
