@@ -11,11 +11,19 @@
 #        and query). With JOB_MEMORY_MIB=N in the environment the
 #        workers' `[limits] max_job_memory_mib` is N (the estimate refuses both queries at the
 #        default 2048; the same key is the measured cap, worker/src/memory.rs).
+#        QUERIES=q1,q2,... picks the queries (default moments,median): moments (AVG and
+#        STDDEV_SAMP over the big table), median (MEDIAN over the mid table), groupby (an
+#        8-group GROUP BY with WHERE over the big table; the tables then get a `dept` column),
+#        median_big (MEDIAN over the big table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 protocol=${1:-grr}
 big_rows=${2:-1000000}
 mid_rows=${3:-100000}
+queries=${QUERIES:-moments,median}
+has() { [[ ",$queries," == *",$1,"* ]]; }
+dept=0
+if has groupby; then dept=1; fi
 source scripts/cluster-lib.sh
 cluster_init 3
 cluster_identities 10
@@ -31,17 +39,29 @@ name = "salary"
 type = "integer"
 bits = 31
 TOML
-python3 - "$dir" "$big_rows" "$mid_rows" <<'PY'
+if [ "$dept" = 1 ]; then
+  cat >> "$dir/schema.toml" <<'TOML'
+[[columns]]
+name = "dept"
+type = "categorical"
+domain = ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"]
+TOML
+fi
+python3 - "$dir" "$big_rows" "$mid_rows" "$dept" <<'PY'
 import random, sys
-d, big, mid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d, big, mid, dept = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 for f in range(10):
     r = random.Random(f)
     for name, rows in (("big", big), ("mid", mid)):
         if rows == 0:
             continue
         with open(f"{d}/{name}{f}.csv", "w") as out:
-            out.write("salary\n")
-            out.write("\n".join(str(r.randint(20_000, 200_000)) for _ in range(rows)))
+            if dept:
+                out.write("salary,dept\n")
+                out.write("\n".join(f"{r.randint(20_000, 200_000)},d{r.randint(0, 7)}" for _ in range(rows)))
+            else:
+                out.write("salary\n")
+                out.write("\n".join(str(r.randint(20_000, 200_000)) for _ in range(rows)))
             out.write("\n")
 PY
 upload_all() {
@@ -81,6 +101,10 @@ run() {
   echo
 }
 echo '```'
-run "SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll_big"
-if [ "$mid_rows" -gt 0 ]; then run "SELECT MEDIAN(salary) FROM payroll_mid"; fi
+if has moments; then run "SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll_big"; fi
+if has median && [ "$mid_rows" -gt 0 ]; then run "SELECT MEDIAN(salary) FROM payroll_mid"; fi
+if has groupby; then
+  run "SELECT dept, COUNT(*), AVG(salary) FROM payroll_big WHERE salary > 50000 GROUP BY dept"
+fi
+if has median_big; then run "SELECT MEDIAN(salary) FROM payroll_big"; fi
 echo '```'

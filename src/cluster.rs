@@ -171,7 +171,10 @@ pub fn check_query_cost(
         .filter(|d| d.name == query.table)
         .map(|d| d.rows)
         .sum();
-    let estimate = cost::estimate(query, rows, cluster.roster.workers.len());
+    // The workers estimate with what their engines run; the client assumes the cluster's
+    // default randomness (PRSS: the binary-domain one-hot and selection where C(n, t) allows).
+    let paths = cost::Paths::default_for(cluster.roster.params());
+    let estimate = cost::estimate(query, rows, cluster.roster.workers.len(), paths);
     limits.check(&estimate).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

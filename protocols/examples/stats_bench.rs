@@ -2,12 +2,14 @@
 //! query shape, with wall time, rounds, bytes sent by party 0 and secure multiplications.
 //!
 //! ```text
-//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious] [binary|quaternary|bitsliced] [EPSILON]
+//! cargo run --release -p protocols --example stats_bench -- [ROWS] [SHAPE,...] [grr|dn07] [semi-honest|malicious] [binary|quaternary|bitsliced] [equality] [EPSILON]
 //! ```
 //!
 //! The arguments after the protocol may come in any order; `binary`, `quaternary` or
 //! `bitsliced` picks the percentiles' radix selection (`protocols::stats::order::Selection`,
-//! default bitsliced, which runs quaternary under `malicious`). The line carries `selection=`. Under `malicious` the
+//! default bitsliced); `equality` computes the `GROUP BY` one-hot by field equality tests
+//! instead of the binary-domain default (`protocols::stats::Grouping`). The line carries
+//! `selection=` and `grouping=`. Under `malicious` the
 //! end-of-session check of every product and bit is in the time, and so is the check of the
 //! owners' inputs (`Engine::check_inputs`: consistent shares, every value within its column's
 //! bits), which is also reported apart (`input_check_seconds`, `_rounds`, `_bytes_p0`; zero
@@ -29,7 +31,9 @@ use mpc::{EngineConfig, MulProtocol, Params, PartyId};
 use protocols::backend::{Clear, Counting, Secret};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema};
 use protocols::stats::order::Selection;
-use protocols::stats::{GroupMinimums, Inputs, QueryOptions, StatsError, parse, run_query};
+use protocols::stats::{
+    GroupMinimums, Grouping, Inputs, QueryOptions, StatsError, parse, run_query,
+};
 use rand::{Rng, SeedableRng};
 
 fn schema() -> Schema {
@@ -97,14 +101,17 @@ fn main() {
     let mut security = mpc::SecurityLevel::SemiHonest;
     let mut epsilon: Option<f64> = None;
     let mut selection = Selection::default();
+    let mut grouping = Grouping::default();
     for arg in std::env::args().skip(4) {
         match (arg.parse::<mpc::SecurityLevel>(), arg.as_str()) {
             (Ok(level), _) => security = level,
             (_, "binary") => selection = Selection::Binary,
             (_, "quaternary") => selection = Selection::Quaternary,
             (_, "bitsliced") => selection = Selection::BitSliced,
+            (_, "equality") => grouping = Grouping::Equality,
             _ => {
-                let what = "semi-honest, malicious, binary, quaternary, bitsliced or an epsilon";
+                let what =
+                    "semi-honest, malicious, binary, quaternary, bitsliced, equality or an epsilon";
                 epsilon = Some(arg.parse().expect(what))
             }
         }
@@ -112,6 +119,7 @@ fn main() {
     let options = QueryOptions {
         epsilon,
         selection,
+        grouping,
         ..QueryOptions::with_minimums(GroupMinimums { owners: 1, rows: 1 })
     };
     // An optional second argument restricts the run to some shapes: `avg_stddev,median`
@@ -184,7 +192,7 @@ fn main() {
                 .expect("party 0 ran");
             match result {
                 Ok(_) => println!(
-                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} security={security} selection={selection:?} epsilon={} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} input_check_seconds={check_secs:.3} input_check_rounds={} input_check_bytes_p0={} status=ok",
+                    "RESULT bench=stats query={name} rows={rows} owners={owners} n=3 t=1 mul={mul:?} security={security} selection={selection:?} grouping={grouping:?} epsilon={} seconds={secs:.3} rounds={} bytes_sent_p0={} multiplications={} input_check_seconds={check_secs:.3} input_check_rounds={} input_check_bytes_p0={} status=ok",
                     epsilon.map_or("none".to_string(), |e| e.to_string()),
                     stats.rounds,
                     stats.net.bytes_sent,

@@ -17,7 +17,7 @@ use mpc::testing::run_parties;
 use mpc::{EngineConfig, Field, Fr, Params, PartyId};
 use protocols::backend::Secret;
 use protocols::dataset::{ColumnSpec, ColumnType, Schema};
-use protocols::stats::cost::estimate;
+use protocols::stats::cost::{Paths, estimate};
 use protocols::stats::{GroupMinimums, Inputs, QueryOptions, parse, run_query};
 
 /// Peak resident memory of this process, bytes (0 where /proc is missing).
@@ -49,7 +49,7 @@ fn main() {
     let sql = format!("SELECT COUNT(*) FROM payroll WHERE {clause}");
     let query = parse(&sql, |_| Some(schema.clone())).expect("the query parses");
     let parties = 3;
-    let estimated = estimate(&query, rows as u64, parties);
+    let estimated = estimate(&query, rows as u64, parties, Paths::FIELD);
     let before = peak_rss();
     let started = Instant::now();
     let values: Vec<i128> = (0..rows as i128).map(|i| (i * 7919) % 100_000).collect();

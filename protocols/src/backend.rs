@@ -68,8 +68,9 @@ pub trait Backend: Send {
     /// [`mpc::Engine::bit_decompose`] for the protocol and its cost: `k` products per element,
     /// `k` multiplication rounds after one masked opening).
     fn bit_decompose(&mut self, x: &Secret) -> impl Future<Output = Result<Vec<Secret>>> + Send;
-    /// Whether [`Backend::select_ranks`] runs here: on the engine, a semi-honest session with
-    /// PRSS randomness ([`mpc::Engine::binary_selection_available`]); always in the clear.
+    /// Whether [`Backend::select_ranks`] and [`Backend::one_hot`] run here: on the engine, a
+    /// session with PRSS randomness, under either security level
+    /// ([`mpc::Engine::binary_selection_available`]); always in the clear.
     fn binary_selection(&self) -> bool;
     /// For each rank `k` of `ranks` (`0 <= k < 2^ranks.bits()`), the value of rank `k` (0-based,
     /// ascending) among the elements of `x` flagged by the boolean `members`, or `2^w - 1`
@@ -81,6 +82,12 @@ pub trait Backend: Send {
         members: &Secret,
         ranks: &Secret,
     ) -> impl Future<Output = Result<Secret>> + Send;
+    /// `[g = j]` for `j = 0..groups`, group-major (`groups` boolean runs of `g.len()`): the
+    /// one-hot of a `GROUP BY` column in the binary domain, an element outside `[0, groups)`
+    /// in no group ([`mpc::Engine::one_hot`] for the protocol and its cost). Runs where
+    /// [`Backend::binary_selection`] does.
+    fn one_hot(&mut self, g: &Secret, groups: usize)
+    -> impl Future<Output = Result<Secret>> + Send;
     /// `len` secret bits, uniformly random and known to no party (drawn jointly on the engine,
     /// from the backend's seeded RNG in the clear).
     fn random_bits(&mut self, len: usize) -> impl Future<Output = Result<Secret>> + Send;
@@ -200,6 +207,9 @@ impl<N: Network> Backend for Engine<N, Fr> {
         ranks: &Secret,
     ) -> Result<Secret> {
         Engine::select_ranks(self, x, members, ranks).await
+    }
+    async fn one_hot(&mut self, g: &Secret, groups: usize) -> Result<Secret> {
+        Engine::one_hot(self, g, groups).await
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         Engine::random_bits(self, len).await
@@ -549,6 +559,22 @@ impl Backend for Clear {
             .collect();
         Shared::from_shares(out, x.bits())
     }
+    /// `[g = j]` on the plain values; a value outside `g`'s declared bound refused, as the
+    /// engine's decomposition would compute it wrong.
+    async fn one_hot(&mut self, g: &Secret, groups: usize) -> Result<Secret> {
+        let k = usize::BITS - groups.saturating_sub(1).leading_zeros();
+        let bits = g.bits().max(k) + 1;
+        if bits > mpc::share::MAX_BITS {
+            return Err(exceeded("one_hot", bits));
+        }
+        check_within("one_hot", g)?;
+        let values = decode_all(g.shares())?;
+        Ok(Shared::from_bit_shares(
+            (0..groups as i128)
+                .flat_map(|j| values.iter().map(move |&v| Fr::from_i128((v == j) as i128)))
+                .collect(),
+        ))
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         let bits = (0..len)
             .map(|_| {
@@ -766,6 +792,12 @@ impl<B: Backend> Backend for Counting<B> {
         self.tally(|c| &mut c.decomposed, x.len());
         self.counts.opened += x.len() as u64;
         self.inner.select_ranks(x, members, ranks).await
+    }
+    /// Counted as [`Backend::select_ranks`] is: one decomposition and one opening per element.
+    async fn one_hot(&mut self, g: &Secret, groups: usize) -> Result<Secret> {
+        self.tally(|c| &mut c.decomposed, g.len());
+        self.counts.opened += g.len() as u64;
+        self.inner.one_hot(g, groups).await
     }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         self.tally(|c| &mut c.random_bits, len);

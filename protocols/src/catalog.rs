@@ -457,6 +457,7 @@ impl JobSpec {
                     p_percent: release.p_percent,
                     min_owner_rows: release.min_owner_rows,
                     selection: Default::default(),
+                    grouping: Default::default(),
                 };
                 crate::stats::run_query_for(b, &parsed, &inputs, &options, recipients)
                     .await?

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use protocols::backend::{Clear, Secret};
 use protocols::dataset::{ColumnSpec, ColumnType, Schema};
 use protocols::stats::chain::{MAX_NESTING, MAX_QUERY_TOKENS, depth};
-use protocols::stats::cost::{Limits, estimate};
+use protocols::stats::cost::{Limits, Paths, estimate};
 use protocols::stats::{GroupMinimums, Inputs, Query, QueryOptions, Value, parse, run_query};
 
 fn schema() -> Schema {
@@ -64,7 +64,7 @@ fn the_issue_queries_are_refused_before_anything_runs() {
             // Balanced: ceil(log2 terms) levels of AND above the comparisons.
             let levels = usize::BITS - (terms - 1).leading_zeros();
             assert_eq!(depth(q.filter.as_ref().unwrap()), levels as usize + 1);
-            let cost = estimate(&q, 9_000, 3);
+            let cost = estimate(&q, 9_000, 3, Paths::FIELD);
             let refusal = limits.check(&cost).expect_err("over the memory limit");
             let text = refusal.to_string();
             assert!(text.contains("memory"), "{text}");
@@ -125,7 +125,7 @@ fn the_longest_accepted_text_never_recurses_on_its_length() {
 #[test]
 fn moments_over_ten_million_rows_pass_the_default_limits() {
     let q = query("SELECT AVG(salary), STDDEV_SAMP(salary) FROM payroll").unwrap();
-    let cost = estimate(&q, 10_000_000, 3);
+    let cost = estimate(&q, 10_000_000, 3, Paths::FIELD);
     Limits::default()
         .check(&cost)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -141,7 +141,7 @@ fn moments_over_ten_million_rows_pass_the_default_limits() {
 fn a_median_over_a_million_rows_passes_the_default_limits() {
     let q = query("SELECT MEDIAN(salary) FROM payroll").unwrap();
     let rows = 1_000_000u64;
-    let cost = estimate(&q, rows, 3);
+    let cost = estimate(&q, rows, 3, Paths::FIELD);
     Limits::default()
         .check(&cost)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -153,9 +153,58 @@ fn a_median_over_a_million_rows_passes_the_default_limits() {
     let grouped = query("SELECT gender, MEDIAN(salary) FROM payroll GROUP BY gender").unwrap();
     assert!(
         Limits::default()
-            .check(&estimate(&grouped, rows, 3))
+            .check(&estimate(&grouped, rows, 3, Paths::FIELD))
             .is_err()
     );
+}
+
+/// On the binary-domain paths (PRSS randomness, the default, under either security level:
+/// `cost::Paths`) the `GROUP BY` one-hot is one decomposition a row inside the scan's chunks
+/// and the percentiles hold one byte a row per bit plane: an 8-group `GROUP BY` with a `WHERE`
+/// over 10^7 rows fits the default memory limit there and is refused on the field paths (a field
+/// equality per row and group, charged per row); a 10^7-row `MEDIAN` is refused at the default
+/// 2 GiB on both (its measured 436 MB a worker at 10^6 rows scales with the rows), but its
+/// binary estimate is under 4 GiB while the radix-4 one passes 10 GiB.
+#[test]
+fn ten_million_rows_on_the_binary_paths() {
+    let schema = Schema {
+        columns: vec![
+            ColumnSpec {
+                name: "salary".into(),
+                ty: ColumnType::Integer { bits: 31 },
+            },
+            ColumnSpec {
+                name: "dept".into(),
+                ty: ColumnType::Categorical {
+                    domain: (0..8).map(|d| format!("d{d}")).collect(),
+                },
+            },
+        ],
+    };
+    let q = |sql: &str| parse(sql, |_| Some(schema.clone())).unwrap();
+    let grouped =
+        q("SELECT dept, COUNT(*), AVG(salary) FROM payroll WHERE salary > 50000 GROUP BY dept");
+    let median = q("SELECT MEDIAN(salary) FROM payroll");
+    let rows = 10_000_000;
+    let params = Params::new(3, 1).unwrap();
+    let binary = Paths::default_for(params);
+    assert_eq!(binary, Paths::of(params, true));
+    assert_eq!(binary.prss_terms, 3);
+    let limits = Limits::default();
+    let on = |query: &Query, paths| estimate(query, rows, 3, paths);
+    let fits = |query: &Query, paths| on(query, paths).memory <= limits.max_job_memory_mib << 20;
+    assert!(fits(&grouped, binary), "{:?}", on(&grouped, binary));
+    assert!(!fits(&grouped, Paths::FIELD));
+    // The inputs (two columns, stored and gathered) are most of the binary estimate.
+    let inputs = rows * 2 * 2 * 32;
+    assert!(on(&grouped, binary).memory < inputs + (256 << 20));
+    let median_binary = on(&median, binary).memory;
+    let median_field = on(&median, Paths::FIELD).memory;
+    assert!(!fits(&median, binary));
+    assert!(median_binary < 4 << 30, "{median_binary}");
+    assert!(median_field > 10 << 30, "{median_field}");
+    // A session without PRSS (C(n, t) over the engine's limit) runs the field paths.
+    assert!(!Paths::default_for(Params::new(31, 15).unwrap()).binary);
 }
 
 #[test]
@@ -168,10 +217,13 @@ fn ordinary_queries_pass_the_default_limits() {
     ] {
         let q = query(sql).unwrap();
         for n in [3, 5, 7] {
-            let cost = estimate(&q, 10_000, n);
-            limits
-                .check(&cost)
-                .unwrap_or_else(|e| panic!("{sql} at n = {n}: {e}"));
+            let params = Params::max_threshold(n).unwrap();
+            for paths in [Paths::FIELD, Paths::default_for(params)] {
+                let cost = estimate(&q, 10_000, n, paths);
+                limits
+                    .check(&cost)
+                    .unwrap_or_else(|e| panic!("{sql} at n = {n} {paths:?}: {e}"));
+            }
         }
     }
 }

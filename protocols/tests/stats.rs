@@ -22,8 +22,8 @@ use protocols::policy::Policy;
 use protocols::stats::order::Selection;
 use protocols::stats::sql::{Aggregate, CmpOp, Predicate, Query};
 use protocols::stats::{
-    GroupMinimums, Inputs, QueryOptions, QueryResult, StatsError, Value, parse, run_query,
-    run_query_in_chunks,
+    GroupMinimums, Grouping, Inputs, QueryOptions, QueryResult, StatsError, Value, parse,
+    run_query, run_query_in_chunks,
 };
 
 #[path = "common/whole_width.rs"]
@@ -509,10 +509,13 @@ fn operation_counts_are_pinned() {
         // binary-domain call per group (3 x 43 rows decomposed and opened, its ANDs not field
         // products) and the quotient search (one `le` of 3 elements per bit of a count),
         // instead of the field decomposition (random bits, 43 x 4 products) and the binary
-        // path's products per row and bit.
-        "OpCounts { multiplications: 2953, comparisons: 1571, truncations: 141, opened: 195, divisions: 30, roots: 9, random_bits: 0, decomposed: 129, masks: 0, tags: 0, batches: 130 }",
+        // path's products per row and bit. The GROUP BY one-hot runs in the binary domain
+        // (`Grouping::Binary`): one `one_hot` call (43 rows decomposed and opened) instead of
+        // 3 x 43 equalities in the `eq` call, which keeps the WHERE's `k <> 2` (one batch more).
+        "OpCounts { multiplications: 2953, comparisons: 1442, truncations: 141, opened: 238, divisions: 30, roots: 9, random_bits: 0, decomposed: 172, masks: 0, tags: 0, batches: 131 }",
         "OpCounts { multiplications: 453, comparisons: 136, truncations: 25, opened: 8, divisions: 5, roots: 1, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 56 }",
-        "OpCounts { multiplications: 1101, comparisons: 2074, truncations: 54, opened: 27, divisions: 12, roots: 6, random_bits: 68832, decomposed: 0, masks: 0, tags: 0, batches: 52 }",
+        // No WHERE: the one-hot's call replaces the `eq` call (3 x 43 equalities).
+        "OpCounts { multiplications: 1101, comparisons: 1945, truncations: 54, opened: 70, divisions: 12, roots: 6, random_bits: 68832, decomposed: 43, masks: 0, tags: 0, batches: 52 }",
         "OpCounts { multiplications: 734, comparisons: 323, truncations: 39, opened: 13, divisions: 8, roots: 3, random_bits: 0, decomposed: 0, masks: 0, tags: 0, batches: 72 }",
     ];
     assert_eq!(got, want);
@@ -1962,18 +1965,20 @@ fn chunked_scan_on_the_engine_matches_the_clear_evaluation() {
 // The percentiles' two radix selections (issue 17): each on the engine at n = 3, 5, 7 and
 // several thresholds against the clear evaluation, over edge values.
 
-/// The `query`'s answer on the engine with `selection`, at `params`.
+/// The `query`'s answer on the engine with `selection` and the one-hot's `grouping`, at
+/// `params`.
 fn selection_on_engine(
     t: &Table,
     sql: &str,
     params: Params,
-    selection: Selection,
+    (selection, grouping): (Selection, Grouping),
     seed: u64,
 ) -> Result<QueryResult, StatsError> {
     let q = query(sql);
     let t = t.clone();
     let opts = QueryOptions {
         selection,
+        grouping,
         ..options(1, 1)
     };
     let results = run_parties(params, EngineConfig::default(), seed, move |mut e| {
@@ -2019,7 +2024,9 @@ proptest! {
         let min = GroupMinimums { owners: 1, rows: 1 };
         // Odd and even counts come from the table; the WHERE leaves from every row to none
         // (an empty group: suppressed); GROUP BY runs the binary path under both field
-        // variants, and one binary-domain call per group under the bit-sliced one.
+        // variants, and one binary-domain call per group under the bit-sliced one. Its one-hot
+        // runs by field equalities beside the binary selection, in the binary domain beside
+        // the others (`Grouping`).
         let sqls = [
             format!("SELECT MEDIAN(a), PERCENTILE_CONT(0.3) WITHIN GROUP (ORDER BY k), PERCENTILE_CONT(1) WITHIN GROUP (ORDER BY a DESC) FROM payroll WHERE k > {cut}"),
             "SELECT g, MEDIAN(k) FROM payroll GROUP BY g".to_string(),
@@ -2027,13 +2034,17 @@ proptest! {
         for sql in &sqls {
             let q = query(sql);
             let (want, scales) = evaluate(&q, &t, min);
-            for selection in [Selection::Binary, Selection::Quaternary, Selection::BitSliced] {
-                let opts = QueryOptions { selection, ..options(1, 1) };
+            for (selection, grouping) in [
+                (Selection::Binary, Grouping::Equality),
+                (Selection::Quaternary, Grouping::Binary),
+                (Selection::BitSliced, Grouping::Binary),
+            ] {
+                let opts = QueryOptions { selection, grouping, ..options(1, 1) };
                 let clear = block_on(run_query(&mut Clear::default(), &q, &t.inputs(), &opts))
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
                 assert_close(&clear, &want, &scales, sql);
                 let params = Params::new(n, t_).unwrap();
-                let got = selection_on_engine(&t, sql, params, selection, seed)
+                let got = selection_on_engine(&t, sql, params, (selection, grouping), seed)
                     .unwrap_or_else(|e| panic!("{sql} at n={n} t={t_}: {e}"));
                 prop_assert_eq!(&got, &clear, "{} {:?} at n={} t={}", sql, selection, n, t_);
             }

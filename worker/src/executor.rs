@@ -454,7 +454,11 @@ pub async fn execute_admitted<N: Network>(
             .map_err(|e| why.take().unwrap_or(ExecError::Stats(StatsError::Sql(e))))?;
             let inputs = Inputs::named(store, &parsed.table)?;
             let rows = inputs.records.iter().map(|r| r.rows).sum();
-            let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n());
+            let paths = protocols::stats::cost::Paths::of(
+                engine.params(),
+                engine.binary_selection_available(),
+            );
+            let cost = protocols::stats::cost::estimate(&parsed, rows, engine.params().n(), paths);
             limits.check(&cost).map_err(StatsError::OverLimit)?;
             functions = parsed.functions();
             read = Some(parsed.columns_read());

@@ -30,9 +30,13 @@
 //! `2t + 1` dealers). Memory: the `W` bit planes (one byte a row each) and `s` candidate
 //! flags; the decomposition runs in chunks of [`DECOMPOSE_MEMORY`].
 //!
-//! Not here: any check of the ANDs or of the edaBits' consistency, so the engine refuses this
-//! under [`SecurityLevel::Malicious`](super::SecurityLevel) and callers fall back to the
-//! checked field path ([`Engine::binary_selection_available`]).
+//! Under [`SecurityLevel::Malicious`](super::SecurityLevel) the same path runs, checked (see
+//! [`Engine::binary_selection_available`]): every AND is recorded by `and_bytes` and checked in
+//! GF(2^64), the masked `c` is opened through `Engine::open_masked` (after the pending checks),
+//! binary openings check first, and the daBits' arithmetic halves are checked field products.
+//! Tests: `mpc/tests/malicious.rs`
+//! (`binary_rank_selection_under_malicious_equals_clear_and_catches_cheats`). The one-hot of
+//! `GROUP BY` reuses the decomposition and the daBits exit: [`super::one_hot`].
 
 use super::Engine;
 use super::edabits::add_small;
@@ -46,7 +50,7 @@ use crate::share::{STAT_SECURITY, Shared, check_bits};
 pub(crate) const DECOMPOSE_MEMORY: usize = 64 << 20;
 
 /// Bit planes: plane `i` holds bit `i` (least significant first) of every element.
-type Planes = Vec<Vec<u8>>;
+pub(super) type Planes = Vec<Vec<u8>>;
 
 /// Rows per chunk of the binary decomposition of `width`-bit values over `terms` PRSS terms:
 /// per row, about three copies of the operands' bits, the edaBit's terms and four field
@@ -62,7 +66,7 @@ fn xor(x: &[u8], y: &[u8]) -> Vec<u8> {
 }
 
 /// The number of bits of `v`: the least `L` with `v < 2^L`.
-fn bit_length(v: usize) -> u32 {
+pub(super) fn bit_length(v: usize) -> u32 {
     usize::BITS - v.leading_zeros()
 }
 

@@ -34,6 +34,7 @@ mod goldschmidt;
 mod input;
 mod linear;
 mod mul;
+mod one_hot;
 mod open;
 mod owner_inputs;
 mod preprocess;

@@ -88,6 +88,7 @@ pub use output::Decode;
 use output::Stats;
 use plan::{Plan, Term};
 pub use privacy::GroupMinimums;
+pub use scan::Grouping;
 use sql::Aggregate;
 pub use sql::{Query, SqlError, parse};
 
@@ -263,6 +264,10 @@ pub struct QueryOptions {
     /// How percentiles walk the bits ([`order::Selection`]; default: two bits a step).
     #[serde(default)]
     pub selection: order::Selection,
+    /// How the scan computes the `GROUP BY` one-hot ([`Grouping`]; default: in the binary
+    /// domain where the backend can).
+    #[serde(default)]
+    pub grouping: Grouping,
 }
 
 impl QueryOptions {
@@ -279,6 +284,7 @@ impl QueryOptions {
             p_percent: None,
             min_owner_rows: 0,
             selection: order::Selection::default(),
+            grouping: Grouping::default(),
         }
     }
 }
@@ -607,7 +613,7 @@ pub(crate) async fn run_planned<B: Backend>(
     // every row at once: order statistics and the dominance rule.
     let whole_rows = !plan.extremes.is_empty() || !plan.ranked.is_empty() || rule.is_set();
     let chunk = chunk_rows.unwrap_or_else(|| stream::chunk_rows(&plan, query, stream::SCAN_MEMORY));
-    let scan = stream::scan(b, &plan, query, inputs, chunk, whole_rows).await?;
+    let scan = stream::scan(b, &plan, query, inputs, chunk, whole_rows, options.grouping).await?;
     let inputs = Inputs {
         columns: match whole_rows {
             true => inputs

@@ -154,8 +154,9 @@ pub enum Selection {
     /// decomposition by an edaBit and the row counts by adder trees, about three binary ANDs
     /// per row, bit and selection instead of field products), one call per reported group and
     /// ranked column; the ranks `k`, `k + 1` come from a search in the field on the quotient's
-    /// bits. The default; where the backend cannot run it (the malicious level, or no PRSS
-    /// randomness: [`Backend::binary_selection`]) the checked [`Selection::Quaternary`] runs.
+    /// bits. The default; where the backend cannot run it (no PRSS randomness:
+    /// [`Backend::binary_selection`]; it runs under the malicious level too, checked)
+    /// [`Selection::Quaternary`] runs.
     #[default]
     BitSliced,
 }

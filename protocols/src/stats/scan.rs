@@ -3,9 +3,10 @@
 //! The scan is the only part whose work grows with the rows, and its rounds do not (per chunk
 //! of rows: [`super::stream`] runs it chunk by chunk within a memory budget):
 //! 1. one `lt` call for every order comparison of the `WHERE` clause (each `x op k` becomes
-//!    `x < k'` or its negation on integers) and every histogram bound, and one `eq` call for
-//!    every equality and the one-hot encoding of the `GROUP BY` column (`[g = j]` for each value
-//!    `j` of its domain);
+//!    `x < k'` or its negation on integers) and every histogram bound, one `eq` call for every
+//!    equality, and the one-hot encoding of the `GROUP BY` column (`[g = j]` for each value `j`
+//!    of its domain): one [`Backend::one_hot`] call in the binary domain by default
+//!    ([`Grouping`]), or `[g = j]` as equalities in the `eq` call;
 //! 2. the predicate tree, one `mul` call per level of `AND`/`OR` (`a ∧ b = ab`,
 //!    `a ∨ b = a + b - ab`, `¬a = 1 - a`);
 //! 3. one `mul` call for the row weights `w · [g = j]` and the row products (`x²`, `xy`);
@@ -20,6 +21,21 @@ use super::plan::{Plan, Term, boolean};
 use super::sql::{CmpOp, Predicate, Query};
 use super::{Inputs, StatsError, at, cat};
 use crate::backend::{Backend, Secret};
+
+/// How the scan computes the `GROUP BY` one-hot `[g = j]` (researchers compare them in
+/// `stats_bench`; both exact and tested against the clear computation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Grouping {
+    /// In the binary domain ([`Backend::one_hot`]): per row one decomposition by an edaBit, a
+    /// demultiplexer of about `groups` GF(2^8) ANDs and one daBit per group. The default;
+    /// where the backend cannot run it (no PRSS randomness: [`Backend::binary_selection`])
+    /// [`Grouping::Equality`] runs.
+    #[default]
+    Binary,
+    /// One field equality test per row and group ([`Backend::eq`]), in the `WHERE` clause's
+    /// `eq` call.
+    Equality,
+}
 
 /// What the scan leaves: per-group weights and sums.
 pub(crate) struct Scan {
@@ -40,6 +56,7 @@ pub(crate) async fn scan<B: Backend>(
     plan: &Plan,
     query: &Query,
     inputs: &Inputs,
+    grouping: Grouping,
 ) -> Result<Scan, StatsError> {
     let rows = Rows {
         inputs,
@@ -50,7 +67,7 @@ pub(crate) async fn scan<B: Backend>(
         leaves: Vec::new(),
     };
     let root = query.filter.as_ref().map(|p| tree.add(p));
-    let comparisons = Comparisons::run(b, &rows, plan, query, &tree).await?;
+    let comparisons = Comparisons::run(b, &rows, plan, query, &tree, grouping).await?;
     let mask = tree.evaluate(b, &rows, &comparisons, root).await?;
     let (weights, products) =
         weights_and_products(b, &rows, plan, query, &comparisons, mask).await?;
@@ -194,8 +211,10 @@ impl Tree {
 struct Comparisons {
     /// The `WHERE` clause's order comparisons, then the histogram bounds.
     lt: Secret,
-    /// The `WHERE` clause's equalities, then the `GROUP BY` one-hot.
+    /// The `WHERE` clause's equalities, then the `GROUP BY` one-hot on the equality path.
     eq: Secret,
+    /// The `GROUP BY` one-hot from [`Backend::one_hot`], group-major (else in `eq`).
+    one_hot: Option<Secret>,
     /// Per leaf of the predicate tree: (in `eq`, index in its batch, negated).
     leaves: Vec<(bool, usize, bool)>,
     /// Per `Below` term: (its index among the plan's terms, its index in `lt`).
@@ -205,14 +224,15 @@ struct Comparisons {
 }
 
 impl Comparisons {
-    /// Step 1: the order comparisons and histogram bounds in one `lt` call, the equalities and
-    /// the group one-hot in one `eq` call.
+    /// Step 1: the order comparisons and histogram bounds in one `lt` call, the equalities in
+    /// one `eq` call, the group one-hot in one `one_hot` call (or in the `eq` call).
     async fn run<B: Backend>(
         b: &mut B,
         rows: &Rows<'_>,
         plan: &Plan,
         query: &Query,
         tree: &Tree,
+        grouping: Grouping,
     ) -> Result<Comparisons, StatsError> {
         let (mut lt_l, mut lt_r, mut eq_l, mut eq_r) = (vec![], vec![], vec![], vec![]);
         let mut leaves = Vec::new();
@@ -244,15 +264,25 @@ impl Comparisons {
             }
         }
         let group_at = eq_l.len();
-        if let Some(g) = query.group_by {
-            for j in 0..plan.groups {
-                eq_l.push(rows.column(g).clone());
-                eq_r.push(rows.constant(b, j as i128)?);
+        let binary = grouping == Grouping::Binary && b.binary_selection();
+        let mut one_hot = None;
+        match query.group_by {
+            Some(g) if binary => {
+                let hot = b.one_hot(rows.column(g), plan.groups).await;
+                one_hot = Some(hot.map_err(at("GROUP BY one-hot"))?);
             }
+            Some(g) => {
+                for j in 0..plan.groups {
+                    eq_l.push(rows.column(g).clone());
+                    eq_r.push(rows.constant(b, j as i128)?);
+                }
+            }
+            None => {}
         }
         Ok(Comparisons {
             lt: batch_compare(b, &lt_l, &lt_r, false).await?,
             eq: batch_compare(b, &eq_l, &eq_r, true).await?,
+            one_hot,
             leaves,
             below,
             group_at,
@@ -279,7 +309,10 @@ impl Comparisons {
     /// `[g = j]` per group `j`.
     fn one_hot(&self, rows: &Rows, groups: usize) -> Vec<Secret> {
         (0..groups)
-            .map(|j| rows.batch(&self.eq, self.group_at + j))
+            .map(|j| match &self.one_hot {
+                Some(hot) => rows.batch(hot, j),
+                None => rows.batch(&self.eq, self.group_at + j),
+            })
             .collect()
     }
 }

@@ -93,6 +93,7 @@ pub(crate) async fn scan<B: Backend>(
     inputs: &Inputs,
     chunk: usize,
     keep_weights: bool,
+    grouping: super::scan::Grouping,
 ) -> Result<Scan, StatsError> {
     let rows = plan.rows;
     let chunk = chunk.max(1);
@@ -109,7 +110,7 @@ pub(crate) async fn scan<B: Backend>(
                 .collect(),
             owner_rows: owners_within(&inputs.owner_rows, lo, hi),
         };
-        let mut s = super::scan::scan(b, plan, query, &part).await?;
+        let mut s = super::scan::scan(b, plan, query, &part, grouping).await?;
         if keep_weights {
             let first = weights.is_empty();
             for (g, w) in std::mem::take(&mut s.weights).into_iter().enumerate() {

@@ -129,6 +129,10 @@ impl<N: Phased> Backend for Stepped<N> {
         self.step("select_ranks");
         Backend::select_ranks(&mut self.engine, x, members, ranks).await
     }
+    async fn one_hot(&mut self, g: &Secret, groups: usize) -> Result<Secret> {
+        self.step("one_hot");
+        Backend::one_hot(&mut self.engine, g, groups).await
+    }
     async fn random_bits(&mut self, len: usize) -> Result<Secret> {
         self.step("random_bits");
         Backend::random_bits(&mut self.engine, len).await
