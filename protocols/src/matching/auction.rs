@@ -25,7 +25,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{Curve, MAX_QUANTITY_BITS, MatchingError, Row, TableError, at, cat, sum_batches};
+use super::{
+    Curve, MAX_QUANTITY_BITS, MatchingError, Row, TableError, concat, in_step, sum_batches,
+};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -158,7 +160,7 @@ pub async fn run_auction<B: Backend>(
     };
     let labels = vec!["bought".to_string(), "sold".to_string()];
     let (Some(p), Clearing::Traded { volume, .. }) = (index, clearing) else {
-        let zero = b.constant(&[0, 0]).map_err(at(step))?;
+        let zero = b.constant(&[0, 0]).map_err(in_step(step))?;
         return Ok(Outcome {
             public: result,
             private: bids
@@ -174,7 +176,7 @@ pub async fn run_auction<B: Backend>(
         });
     };
     // Each bidder's quantities at P and at its neighbours: shares at public positions.
-    let zero = b.constant(&[0]).map_err(at(step))?;
+    let zero = b.constant(&[0]).map_err(in_step(step))?;
     let at_index = |c: &Secret, i: Option<usize>| match i {
         Some(i) if i < g => c.gather(&[i]),
         _ => zero.clone(),
@@ -186,27 +188,30 @@ pub async fn run_auction<B: Backend>(
         .iter()
         .map(|c| at_index(c, p.checked_sub(1)))
         .collect();
-    let full = cat(&buy_full.iter().chain(&sell_full).collect::<Vec<_>>(), step)?;
-    let at_p = cat(&buy_at.iter().chain(&sell_at).collect::<Vec<_>>(), step)?;
+    let full = concat(&buy_full.iter().chain(&sell_full).collect::<Vec<_>>(), step)?;
+    let at_p = concat(&buy_at.iter().chain(&sell_at).collect::<Vec<_>>(), step)?;
     // 0 <= marginal <= quantity at P (monotone curves).
-    let marg = at_p.sub(&full).map_err(at(step))?.assume_bits(q_bits);
+    let marg = at_p.sub(&full).map_err(in_step(step))?.assume_bits(q_bits);
     let k = bids.len();
     let sides = Sides::Public((0..2 * k).map(|j| j >= k).collect());
     let side = |x: &Secret| -> Result<Secret, MatchingError> {
-        let first = x.slice(0..k).sum().map_err(at(step))?;
-        let second = x.slice(k..2 * k).sum().map_err(at(step))?;
-        cat(&[&first, &second], step)
+        let first = x.slice(0..k).sum().map_err(in_step(step))?;
+        let second = x.slice(k..2 * k).sum().map_err(in_step(step))?;
+        concat(&[&first, &second], step)
     };
     let total_bits = demand.bits().max(supply.bits());
     let filled = side(&full)?;
     let remaining = b
         .constant(&[volume, volume])
         .and_then(|v| v.sub(&filled))
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(total_bits);
     let total = side(&marg)?.assume_bits(total_bits);
     let rationed = clearing::ration(b, &marg, &sides, &remaining, &total).await?;
-    let alloc = full.add(&rationed).map_err(at(step))?.assume_bits(q_bits);
+    let alloc = full
+        .add(&rationed)
+        .map_err(in_step(step))?
+        .assume_bits(q_bits);
     let private = bids
         .iter()
         .enumerate()

@@ -44,7 +44,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{MatchingError, at, cat};
+use super::{MatchingError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// A clearing's public outcome.
@@ -81,39 +81,43 @@ pub(crate) async fn cross<B: Backend>(
     let step = "crossing";
     let g = demand.len();
     let bits = demand.bits().max(supply.bits());
-    let c = b.le(demand, supply).await.map_err(at(step))?;
-    let one = b.constant(&[1]).map_err(at(step))?;
-    let zero = b.constant(&[0]).map_err(at(step))?;
-    let c = if sentinel { cat(&[&c, &one], step)? } else { c };
+    let c = b.le(demand, supply).await.map_err(in_step(step))?;
+    let one = b.constant(&[1]).map_err(in_step(step))?;
+    let zero = b.constant(&[0]).map_err(in_step(step))?;
+    let c = if sentinel {
+        concat(&[&c, &one], step)?
+    } else {
+        c
+    };
     let len = c.len();
-    let shifted = cat(&[&zero, &c.slice(0..len - 1)], step)?;
+    let shifted = concat(&[&zero, &c.slice(0..len - 1)], step)?;
     // c is monotone (0...0 1...1), so its differences are the one-hot of the crossing.
-    let h = Secret::from_bit_shares(c.sub(&shifted).map_err(at(step))?.into_shares());
+    let h = Secret::from_bit_shares(c.sub(&shifted).map_err(in_step(step))?.into_shares());
     let hstar = h.slice(0..g);
     let hprev = if sentinel {
         h.slice(1..len)
     } else {
-        cat(&[&h.slice(1..len), &zero], step)?
+        concat(&[&h.slice(1..len), &zero], step)?
     };
     let ends = b
         .dot(
-            &cat(&[demand, supply], step)?,
-            &cat(&[&hstar, &hprev], step)?,
+            &concat(&[demand, supply], step)?,
+            &concat(&[&hstar, &hprev], step)?,
             g,
         )
         .await
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(bits);
     let (d_star, s_prev) = (ends.slice(0..1), ends.slice(1..2));
-    let prev = b.lt(&d_star, &s_prev).await.map_err(at(step))?;
+    let prev = b.lt(&d_star, &s_prev).await.map_err(in_step(step))?;
     let picked = b
         .select(
             &prev.gather(&vec![0; g + 1]),
-            &cat(&[&hprev, &s_prev], step)?,
-            &cat(&[&hstar, &d_star], step)?,
+            &concat(&[&hprev, &s_prev], step)?,
+            &concat(&[&hstar, &d_star], step)?,
         )
         .await
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     Ok(Crossing {
         onehot: Secret::from_bit_shares(picked.slice(0..g).into_shares()),
         volume: picked.slice(g..g + 1).assume_bits(bits),
@@ -127,7 +131,7 @@ pub(crate) async fn open_clearing<B: Backend>(
     grid: &[i128],
 ) -> Result<(Clearing, Option<usize>), MatchingError> {
     let step = "opening the clearing";
-    let volume = b.open(&crossing.volume).await.map_err(at(step))?[0];
+    let volume = b.open(&crossing.volume).await.map_err(in_step(step))?[0];
     if volume == 0 {
         return Ok((Clearing::NoTrade, None));
     }
@@ -135,8 +139,8 @@ pub(crate) async fn open_clearing<B: Backend>(
         .onehot
         .scale_each(grid)
         .and_then(|p| p.sum())
-        .map_err(at(step))?;
-    let price = b.open(&price).await.map_err(at(step))?[0];
+        .map_err(in_step(step))?;
+    let price = b.open(&price).await.map_err(in_step(step))?[0];
     let index = grid.iter().position(|&g| g == price).ok_or_else(|| {
         MatchingError::Input(format!(
             "the opened price {price} is not on the grid: the curves are not monotone (an upload \
@@ -181,15 +185,15 @@ impl Sides {
                 let raw: Vec<Secret> = pairs.iter().map(|p| (*p).clone().with_frac(0)).collect();
                 let buy: Vec<Secret> = raw.iter().map(|p| p.gather(&vec![0; n])).collect();
                 let sell: Vec<Secret> = raw.iter().map(|p| p.gather(&vec![1; n])).collect();
-                let cond = cat(&vec![sells; pairs.len()], step)?;
+                let cond = concat(&vec![sells; pairs.len()], step)?;
                 let picked = b
                     .select(
                         &cond,
-                        &cat(&sell.iter().collect::<Vec<_>>(), step)?,
-                        &cat(&buy.iter().collect::<Vec<_>>(), step)?,
+                        &concat(&sell.iter().collect::<Vec<_>>(), step)?,
+                        &concat(&buy.iter().collect::<Vec<_>>(), step)?,
                     )
                     .await
-                    .map_err(at(step))?;
+                    .map_err(in_step(step))?;
                 Ok(pairs
                     .iter()
                     .enumerate()
@@ -210,18 +214,21 @@ impl Sides {
             Sides::Public(sells) => {
                 let buy: Vec<i128> = sells.iter().map(|&s| i128::from(!s)).collect();
                 let sell: Vec<i128> = sells.iter().map(|&s| i128::from(s)).collect();
-                let sb = x.scale_each(&buy).and_then(|v| v.sum()).map_err(at(step))?;
+                let sb = x
+                    .scale_each(&buy)
+                    .and_then(|v| v.sum())
+                    .map_err(in_step(step))?;
                 let ss = x
                     .scale_each(&sell)
                     .and_then(|v| v.sum())
-                    .map_err(at(step))?;
-                cat(&[&sb, &ss], step)
+                    .map_err(in_step(step))?;
+                concat(&[&sb, &ss], step)
             }
             Sides::Secret(sells) => {
-                let on_sell = b.mul(x, sells).await.map_err(at(step))?;
-                let total = x.sum().map_err(at(step))?;
-                let ss = on_sell.sum().map_err(at(step))?;
-                cat(&[&total.sub(&ss).map_err(at(step))?, &ss], step)
+                let on_sell = b.mul(x, sells).await.map_err(in_step(step))?;
+                let total = x.sum().map_err(in_step(step))?;
+                let ss = on_sell.sum().map_err(in_step(step))?;
+                concat(&[&total.sub(&ss).map_err(in_step(step))?, &ss], step)
             }
         }
     }
@@ -249,7 +256,7 @@ fn prefix_sums(x: &Secret, step: &'static str) -> Result<Secret, MatchingError> 
             boolean: false,
         },
     )
-    .map_err(at(step))
+    .map_err(in_step(step))
 }
 
 /// The rationing rule of the module doc: allocations of the marginal quantities `marg` (one per
@@ -266,7 +273,7 @@ pub(crate) async fn ration<B: Backend>(
     let step = "rationing";
     let n = marg.len();
     if n == 0 {
-        return b.constant(&[]).map_err(at(step));
+        return b.constant(&[]).map_err(in_step(step));
     }
     let qb = marg.bits();
     let f = qb + 4;
@@ -280,64 +287,67 @@ pub(crate) async fn ration<B: Backend>(
         )));
     }
     // 1. Nobody at the margin: read the total as 1 (then R = 0 and every share is 0).
-    let zeros = b.constant(&[0, 0]).map_err(at(step))?;
-    let empty = b.eq(total, &zeros).await.map_err(at(step))?;
-    let total = total.add(&empty).map_err(at(step))?;
+    let zeros = b.constant(&[0, 0]).map_err(in_step(step))?;
+    let empty = b.eq(total, &zeros).await.map_err(in_step(step))?;
+    let total = total.add(&empty).map_err(in_step(step))?;
     // 2. ρ = R / M with f fractional bits; ρ <= 1 (plus a few units in its last place).
-    let num = remaining.upscale(f).map_err(at(step))?;
+    let num = remaining.upscale(f).map_err(in_step(step))?;
     let rho = b
         .fx_div(&num, &total)
         .await
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(f + 2);
     let picked = sides.pick(b, &[remaining, &total, &rho], step).await?;
     let (r, m, rho) = (&picked[0], &picked[1], &picked[2]);
     // 3. a = trunc(m ρ), within 1 + 3/16 of m R / M; a0 = a - 2 <= floor(m R / M) <= a0 + 3.
-    let prod = b.mul(marg, rho).await.map_err(at(step))?;
-    let a = b.trunc(&prod, f).await.map_err(at(step))?;
-    let a0 = a.add_const(-2).map_err(at(step))?;
+    let prod = b.mul(marg, rho).await.map_err(in_step(step))?;
+    let a = b.trunc(&prod, f).await.map_err(in_step(step))?;
+    let a0 = a.add_const(-2).map_err(in_step(step))?;
     let both = b
-        .mul(&cat(&[&a0, marg], step)?, &cat(&[m, r], step)?)
+        .mul(&concat(&[&a0, marg], step)?, &concat(&[m, r], step)?)
         .await
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     let (lower, target) = (both.slice(0..n), both.slice(n..2 * n));
     // 4. rem0 = m R - a0 M lies in (0.8 M, 3.2 M), so every comparison below is on numbers of
     //    the totals' bits plus 4, not of the products' (which would cost twice as much).
     let m_bits = m.bits();
     let rem0 = target
         .sub(&lower)
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(m_bits + 3);
     //    floor = a0 + #{j in 1..=3 : j M <= rem0}.
     let window = [1, 2, 3]
         .iter()
         .map(|&j| m.scale(j))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     let below = b
         .le(
-            &cat(&window.iter().collect::<Vec<_>>(), step)?,
-            &cat(&[&rem0, &rem0, &rem0], step)?,
+            &concat(&window.iter().collect::<Vec<_>>(), step)?,
+            &concat(&[&rem0, &rem0, &rem0], step)?,
         )
         .await
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     let count = below
         .slice(0..n)
         .add(&below.slice(n..2 * n))
         .and_then(|s| s.add(&below.slice(2 * n..3 * n)))
-        .map_err(at(step))?;
-    let floor = a0.add(&count).map_err(at(step))?.assume_bits(qb);
+        .map_err(in_step(step))?;
+    let floor = a0.add(&count).map_err(in_step(step))?.assume_bits(qb);
     // 5. A fractional share: the remainder m R - floor·M, in [0, M), is not zero.
-    let counted = b.mul(&count, m).await.map_err(at(step))?;
-    let rest = rem0.sub(&counted).map_err(at(step))?.assume_bits(m_bits);
+    let counted = b.mul(&count, m).await.map_err(in_step(step))?;
+    let rest = rem0
+        .sub(&counted)
+        .map_err(in_step(step))?
+        .assume_bits(m_bits);
     let exact = b
-        .eq(&rest, &b.constant(&vec![0; n]).map_err(at(step))?)
+        .eq(&rest, &b.constant(&vec![0; n]).map_err(in_step(step))?)
         .await
-        .map_err(at(step))?;
-    let fractional = exact.not().map_err(at(step))?;
+        .map_err(in_step(step))?;
+    let fractional = exact.not().map_err(in_step(step))?;
     // 6. Leftover units: L = R - Σ floor per side, one each to the first L fractional shares.
     let floors = sides.side_sums(b, &floor, step).await?;
-    let left = remaining.sub(&floors).map_err(at(step))?;
+    let left = remaining.sub(&floors).map_err(in_step(step))?;
     let rank = side_ranks(b, sides, &fractional, step).await?;
     let left = sides.pick(b, &[&left], step).await?.remove(0);
     // Participants without a fractional share are pushed past any L (< n + 1).
@@ -345,13 +355,13 @@ pub(crate) async fn ration<B: Backend>(
         .add(
             &fractional
                 .not()
-                .map_err(at(step))?
+                .map_err(in_step(step))?
                 .scale(n as i128 + 1)
-                .map_err(at(step))?,
+                .map_err(in_step(step))?,
         )
-        .map_err(at(step))?;
-    let extra = b.lt(&key, &left).await.map_err(at(step))?;
-    floor.add(&extra).map_err(at(step))
+        .map_err(in_step(step))?;
+    let extra = b.lt(&key, &left).await.map_err(in_step(step))?;
+    floor.add(&extra).map_err(in_step(step))
 }
 
 /// For each participant, the number of earlier participants on its side with `flag` set.
@@ -365,18 +375,18 @@ async fn side_ranks<B: Backend>(
         Sides::Public(sells) => {
             let buy: Vec<i128> = sells.iter().map(|&s| i128::from(!s)).collect();
             let sell: Vec<i128> = sells.iter().map(|&s| i128::from(s)).collect();
-            let rb = prefix_sums(&flag.scale_each(&buy).map_err(at(step))?, step)?;
-            let rs = prefix_sums(&flag.scale_each(&sell).map_err(at(step))?, step)?;
+            let rb = prefix_sums(&flag.scale_each(&buy).map_err(in_step(step))?, step)?;
+            let rs = prefix_sums(&flag.scale_each(&sell).map_err(in_step(step))?, step)?;
             rb.scale_each(&buy)
                 .and_then(|x| x.add(&rs.scale_each(&sell)?))
-                .map_err(at(step))
+                .map_err(in_step(step))
         }
         Sides::Secret(sells) => {
-            let on_sell = b.mul(flag, sells).await.map_err(at(step))?;
-            let on_buy = flag.sub(&on_sell).map_err(at(step))?;
+            let on_sell = b.mul(flag, sells).await.map_err(in_step(step))?;
+            let on_buy = flag.sub(&on_sell).map_err(in_step(step))?;
             let rb = prefix_sums(&on_buy, step)?;
             let rs = prefix_sums(&on_sell, step)?;
-            b.select(sells, &rs, &rb).await.map_err(at(step))
+            b.select(sells, &rs, &rb).await.map_err(in_step(step))
         }
     }
 }

@@ -141,13 +141,13 @@ pub enum MatchingError {
 }
 
 /// Wraps an engine error with the step it happened in.
-pub(crate) fn at(step: &'static str) -> impl Fn(MpcError) -> MatchingError + Copy {
+pub(crate) fn in_step(step: &'static str) -> impl Fn(MpcError) -> MatchingError + Copy {
     move |source| MatchingError::Mpc { step, source }
 }
 
 /// Concatenates batches for one batched call, an error naming the step.
-pub(crate) fn cat(parts: &[&Secret], step: &'static str) -> Result<Secret, MatchingError> {
-    Secret::concat(parts).map_err(at(step))
+pub(crate) fn concat(parts: &[&Secret], step: &'static str) -> Result<Secret, MatchingError> {
+    Secret::concat(parts).map_err(in_step(step))
 }
 
 /// A row of an owner's table in error messages: shown 1-based as the data rows (the CSV's line
@@ -199,5 +199,5 @@ pub(crate) fn sum_batches(parts: &[&Secret], step: &'static str) -> Result<Secre
             boolean: false,
         },
     )
-    .map_err(at(step))
+    .map_err(in_step(step))
 }

@@ -32,7 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::clearing::{self, Clearing, Sides};
-use super::{MAX_QUANTITY_BITS, MatchingError, Row, TableError, at, cat};
+use super::{MAX_QUANTITY_BITS, MatchingError, Row, TableError, concat, in_step};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Schema, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -121,7 +121,7 @@ pub async fn run_orders<B: Backend>(
             .iter()
             .map(|t| t.column(name))
             .collect::<Result<Vec<_>, _>>()?;
-        cat(&cols, step)
+        concat(&cols, step)
     };
     let (side, price, qty) = (gather("side")?, gather("price")?, gather("quantity")?);
     let n = side.len();
@@ -142,18 +142,18 @@ pub async fn run_orders<B: Backend>(
     let sells = if sell_at == 1 {
         side
     } else {
-        side.not().map_err(at(step))?
+        side.not().map_err(in_step(step))?
     };
     let q_bits = qty.bits();
-    let q_sell = b.mul(&qty, &sells).await.map_err(at(step))?;
-    let q_buy = qty.sub(&q_sell).map_err(at(step))?.assume_bits(q_bits);
+    let q_sell = b.mul(&qty, &sells).await.map_err(in_step(step))?;
+    let q_buy = qty.sub(&q_sell).map_err(in_step(step))?.assume_bits(q_bits);
     // ge[j-1][o] = [p_o >= g_j] for j = 1..G-1 (j = 0 holds for every order).
     let rows = g - 1;
     let ge = super::unary::at_or_above(b, &price, grid).await?;
-    let totals = cat(
+    let totals = concat(
         &[
-            &q_buy.sum().map_err(at(step))?,
-            &q_sell.sum().map_err(at(step))?,
+            &q_buy.sum().map_err(in_step(step))?,
+            &q_sell.sum().map_err(in_step(step))?,
         ],
         step,
     )?;
@@ -162,27 +162,27 @@ pub async fn run_orders<B: Backend>(
     } else {
         let sums = b
             .dot(
-                &cat(&[&ge, &ge], step)?,
-                &cat(
+                &concat(&[&ge, &ge], step)?,
+                &concat(
                     &[
-                        &cat(&vec![&q_buy; rows], step)?,
-                        &cat(&vec![&q_sell; rows], step)?,
+                        &concat(&vec![&q_buy; rows], step)?,
+                        &concat(&vec![&q_sell; rows], step)?,
                     ],
                     step,
                 )?,
                 n,
             )
             .await
-            .map_err(at(step))?;
+            .map_err(in_step(step))?;
         // D = [ΣqB, D_1..D_(G-1)]; S_j = ΣqS - Σ_sell q [p >= g_(j+1)], S_(G-1) = ΣqS.
-        let demand = cat(&[&totals.slice(0..1), &sums.slice(0..rows)], step)?;
+        let demand = concat(&[&totals.slice(0..1), &sums.slice(0..rows)], step)?;
         let s_total = totals.slice(1..2);
         let above = sums.slice(rows..2 * rows);
         let supply = s_total
             .gather(&vec![0; rows])
             .sub(&above)
-            .map_err(at(step))?;
-        let supply = cat(&[&supply, &s_total], step)?;
+            .map_err(in_step(step))?;
+        let supply = concat(&[&supply, &s_total], step)?;
         (demand, supply)
     };
     let total_bits = q_bits + mpc::field::encode::bits_for(n as i128);
@@ -193,48 +193,56 @@ pub async fn run_orders<B: Backend>(
     let (Some(p), Clearing::Traded { volume, .. }) = (index, clearing.clone()) else {
         return Ok(Outcome {
             public: result(clearing),
-            private: private_fills(books, &b.constant(&vec![0; n]).map_err(at(step))?),
+            private: private_fills(books, &b.constant(&vec![0; n]).map_err(in_step(step))?),
             updates: Vec::new(),
         });
     };
     // Price priority: [p > P] and [p >= P] are rows of ge (no interaction).
     let row = |j: usize, outside: i128| -> Result<Secret, MatchingError> {
         if j == 0 || j >= g {
-            b.constant(&vec![outside; n]).map_err(at(step))
+            b.constant(&vec![outside; n]).map_err(in_step(step))
         } else {
             Ok(ge.slice((j - 1) * n..j * n))
         }
     };
     let above = row(p + 1, 0)?;
     let at_or_above = row(p, 1)?;
-    let at_p = Secret::from_bit_shares(at_or_above.sub(&above).map_err(at(step))?.into_shares());
-    let below = at_or_above.not().map_err(at(step))?;
+    let at_p = Secret::from_bit_shares(
+        at_or_above
+            .sub(&above)
+            .map_err(in_step(step))?
+            .into_shares(),
+    );
+    let below = at_or_above.not().map_err(in_step(step))?;
     let parts = b
         .mul(
-            &cat(&[&q_buy, &q_sell, &q_buy, &q_sell], step)?,
-            &cat(&[&above, &below, &at_p, &at_p], step)?,
+            &concat(&[&q_buy, &q_sell, &q_buy, &q_sell], step)?,
+            &concat(&[&above, &below, &at_p, &at_p], step)?,
         )
         .await
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     let piece = |k: usize| parts.slice(k * n..(k + 1) * n);
     let full = piece(0)
         .add(&piece(1))
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(q_bits);
     let marg = piece(2)
         .add(&piece(3))
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(q_bits);
-    let side_sum = |k: usize| piece(k).sum().map_err(at(step));
-    let filled = cat(&[&side_sum(0)?, &side_sum(1)?], step)?;
-    let total = cat(&[&side_sum(2)?, &side_sum(3)?], step)?.assume_bits(total_bits);
+    let side_sum = |k: usize| piece(k).sum().map_err(in_step(step));
+    let filled = concat(&[&side_sum(0)?, &side_sum(1)?], step)?;
+    let total = concat(&[&side_sum(2)?, &side_sum(3)?], step)?.assume_bits(total_bits);
     let remaining = b
         .constant(&[volume, volume])
         .and_then(|v| v.sub(&filled))
-        .map_err(at(step))?
+        .map_err(in_step(step))?
         .assume_bits(total_bits);
     let rationed = clearing::ration(b, &marg, &Sides::Secret(sells), &remaining, &total).await?;
-    let fills = full.add(&rationed).map_err(at(step))?.assume_bits(q_bits);
+    let fills = full
+        .add(&rationed)
+        .map_err(in_step(step))?
+        .assume_bits(q_bits);
     Ok(Outcome {
         public: result(clearing),
         private: private_fills(books, &fills),

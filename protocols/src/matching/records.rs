@@ -44,7 +44,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{MatchingError, Row, TableError, at};
+use super::{MatchingError, Row, TableError, in_step};
 use crate::backend::{Backend, Secret};
 use crate::dataset::{ColumnType, Table};
 use crate::outcome::{Outcome, OwnedTable, PrivateOutput};
@@ -186,8 +186,8 @@ pub async fn run_record_match<B: Backend>(
         }
         ids.push(t.column(&query.id_column)?);
     }
-    let all = super::cat(&ids, step)?;
-    let tags = b.prf_tags(&all).await.map_err(at(step))?;
+    let all = super::concat(&ids, step)?;
+    let tags = b.prf_tags(&all).await.map_err(in_step(step))?;
     // Per dataset, its rows' tags.
     let mut start = 0;
     let per_table: Vec<&[[u8; 32]]> = tables
@@ -245,13 +245,13 @@ pub async fn run_record_match<B: Backend>(
         for (t, rows) in tables.iter().zip(&per_table) {
             let values = t.column(column)?;
             let matched: Vec<usize> = (0..t.rows).filter(|&r| common.contains(&rows[r])).collect();
-            parts.push(values.gather(&matched).sum().map_err(at(step))?);
+            parts.push(values.gather(&matched).sum().map_err(in_step(step))?);
         }
         let total = super::sum_batches(&parts.iter().collect::<Vec<_>>(), step)?;
         parts.push(total);
         column_sums.push((
             column.clone(),
-            super::cat(&parts.iter().collect::<Vec<_>>(), step)?,
+            super::concat(&parts.iter().collect::<Vec<_>>(), step)?,
         ));
     }
     let mut labels: Vec<String> = names.clone();
@@ -267,7 +267,7 @@ pub async fn run_record_match<B: Backend>(
     let mut private = Vec::new();
     if query.recipients.is_empty() {
         for (column, sums) in &column_sums {
-            let opened = b.open(sums).await.map_err(at(step))?;
+            let opened = b.open(sums).await.map_err(in_step(step))?;
             for (k, v) in opened.into_iter().enumerate() {
                 result.sums.push(CommonSum {
                     column: column.clone(),

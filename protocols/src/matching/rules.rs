@@ -26,7 +26,7 @@
 
 use mpc::MpcError;
 
-use super::{MatchingError, at, cat};
+use super::{MatchingError, concat, in_step};
 use crate::backend::{Backend, Secret};
 use crate::outcome::{OwnedTable, VersionRule};
 
@@ -46,7 +46,7 @@ async fn agreed<B: Backend>(
     if claims.is_empty() {
         return Ok(claims);
     }
-    b.agree_all(&claims).await.map_err(at(STEP))
+    b.agree_all(&claims).await.map_err(in_step(STEP))
 }
 
 /// One rule's violations in one owner's data: a batch whose elements are all zero when the
@@ -61,8 +61,8 @@ struct Check<'a> {
 async fn enforce<B: Backend>(b: &mut B, checks: Vec<Check<'_>>) -> Result<(), MatchingError> {
     let groups: Vec<usize> = checks.iter().map(|c| c.zero.len()).collect();
     let parts: Vec<Secret> = checks.iter().map(|c| c.zero.clone().with_frac(0)).collect();
-    let all = cat(&parts.iter().collect::<Vec<_>>(), STEP)?;
-    let held = b.all_zero(&all, &groups).await.map_err(at(STEP))?;
+    let all = concat(&parts.iter().collect::<Vec<_>>(), STEP)?;
+    let held = b.all_zero(&all, &groups).await.map_err(in_step(STEP))?;
     match checks.iter().zip(held).find(|(_, ok)| !ok) {
         None => Ok(()),
         Some((c, _)) => Err(MatchingError::Mpc {
@@ -84,8 +84,8 @@ pub(crate) async fn check_bids<B: Backend>(
     sells: &[&Secret],
 ) -> Result<(), MatchingError> {
     let g = grid.len();
-    let grid_prices = b.constant(grid).map_err(at(STEP))?;
-    let zero = b.constant(&[0]).map_err(at(STEP))?;
+    let grid_prices = b.constant(grid).map_err(in_step(STEP))?;
+    let zero = b.constant(&[0]).map_err(in_step(STEP))?;
     let skip = agreed(b, bids, VersionRule::BidCurves).await?;
     // One batch of comparisons over the curves not yet checked: buy[r] < buy[r+1],
     // sell[r+1] < sell[r], buy[g-1] < 0, sell[0] < 0 — each true only where a rule is broken.
@@ -99,9 +99,9 @@ pub(crate) async fn check_bids<B: Backend>(
     let lt = if lhs.is_empty() {
         None
     } else {
-        let lhs = cat(&lhs.iter().collect::<Vec<_>>(), STEP)?;
-        let rhs = cat(&rhs.iter().collect::<Vec<_>>(), STEP)?;
-        Some(b.lt(&lhs, &rhs).await.map_err(at(STEP))?)
+        let lhs = concat(&lhs.iter().collect::<Vec<_>>(), STEP)?;
+        let rhs = concat(&rhs.iter().collect::<Vec<_>>(), STEP)?;
+        Some(b.lt(&lhs, &rhs).await.map_err(in_step(STEP))?)
     };
     let per = 2 * (g - 1) + 2;
     let mut checks = Vec::with_capacity(4 * bids.len());
@@ -113,7 +113,7 @@ pub(crate) async fn check_bids<B: Backend>(
             checks.push(Check {
                 owner: t,
                 rule: "a price is not its row's grid price",
-                zero: price.sub(&grid_prices).map_err(at(STEP))?,
+                zero: price.sub(&grid_prices).map_err(in_step(STEP))?,
             });
         }
         let Some(lt) = lt.as_ref().filter(|_| !skipped) else {
@@ -168,7 +168,7 @@ pub(crate) async fn check_orders<B: Backend>(
             .filter(|(_, s)| !**s)
             .map(|(r, _)| x.slice(r.clone()))
             .collect();
-        cat(&parts.iter().collect::<Vec<_>>(), STEP)
+        concat(&parts.iter().collect::<Vec<_>>(), STEP)
     };
     let (side, qty) = (pending(side)?, pending(qty)?);
     let m = side.len();
@@ -176,9 +176,9 @@ pub(crate) async fn check_orders<B: Backend>(
     // side · (side − 1) in the first level's batch.
     let mut factors: Vec<Secret> = Vec::with_capacity(grid.len());
     for &g in grid {
-        factors.push(price.add_const(-g).map_err(at(STEP))?.assume_bits(1));
+        factors.push(price.add_const(-g).map_err(in_step(STEP))?.assume_bits(1));
     }
-    let side_less = side.add_const(-1).map_err(at(STEP))?;
+    let side_less = side.add_const(-1).map_err(in_step(STEP))?;
     let mut first = true;
     let mut side_check = None;
     while factors.len() > 1 || first {
@@ -192,9 +192,9 @@ pub(crate) async fn check_orders<B: Backend>(
         let products = if left.is_empty() {
             side.clone()
         } else {
-            b.mul(&cat(&left, STEP)?, &cat(&right, STEP)?)
+            b.mul(&concat(&left, STEP)?, &concat(&right, STEP)?)
                 .await
-                .map_err(at(STEP))?
+                .map_err(in_step(STEP))?
                 .assume_bits(1)
         };
         let mut next: Vec<Secret> = (0..pairs)
@@ -214,8 +214,8 @@ pub(crate) async fn check_orders<B: Backend>(
     let small = if m == 0 {
         side_check.clone() // empty: every book's terms were agreed checked
     } else {
-        let one = b.constant(&vec![1; m]).map_err(at(STEP))?;
-        b.lt(&qty, &one).await.map_err(at(STEP))?
+        let one = b.constant(&vec![1; m]).map_err(in_step(STEP))?;
+        b.lt(&qty, &one).await.map_err(in_step(STEP))?
     };
     let mut checks = Vec::with_capacity(3 * books.len());
     let mut at_pending = 0;

@@ -22,7 +22,7 @@
 
 use mpc::Field;
 
-use super::{MatchingError, at, cat};
+use super::{MatchingError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// Bits of the statistical mask hiding the carry of the masked opening.
@@ -40,18 +40,18 @@ pub(crate) async fn at_or_above<B: Backend>(
     let step = "limits against the grid";
     let (n, g) = (price.len(), grid.len());
     if g <= 1 || n == 0 {
-        return b.constant(&[]).map_err(at(step));
+        return b.constant(&[]).map_err(in_step(step));
     }
     let spacing = grid[1] - grid[0];
     let even = grid.windows(2).all(|w| w[1] - w[0] == spacing);
     // Positions: (p - g_0) / step on an even grid (exact: p is on the grid), else p - g_0.
-    let rel = price.add_const(-grid[0]).map_err(at(step))?;
+    let rel = price.add_const(-grid[0]).map_err(in_step(step))?;
     let (x, thresholds): (Secret, Vec<i128>) = if even && spacing > 1 {
         let inv = mpc::Fr::from_i128(spacing)
             .inverse()
             .expect("a non-zero step");
         let shares = rel.shares().iter().map(|&s| s * inv).collect();
-        let x = Secret::from_facts(shares, rel.facts()).map_err(at(step))?;
+        let x = Secret::from_facts(shares, rel.facts()).map_err(in_step(step))?;
         (x, (1..g as i128).collect())
     } else {
         (rel, grid[1..].iter().map(|&p| p - grid[0]).collect())
@@ -76,7 +76,10 @@ async fn one_hot_path<B: Backend>(
     let n = x.len();
     let nb = bits as usize;
     let size = 1usize << nb;
-    let random = b.random_bits(n * (nb + STAT)).await.map_err(at(step))?;
+    let random = b
+        .random_bits(n * (nb + STAT))
+        .await
+        .map_err(in_step(step))?;
     let r_bits = random.slice(0..n * nb);
     let weights = |count: usize, shift: usize| -> Vec<i128> {
         (0..n)
@@ -86,14 +89,17 @@ async fn one_hot_path<B: Backend>(
     let r = r_bits
         .scale_each(&weights(nb, 0))
         .and_then(|v| v.sum_chunks(nb))
-        .map_err(at(step))?;
+        .map_err(in_step(step))?;
     let mask = random
         .slice(n * nb..n * (nb + STAT))
         .scale_each(&weights(STAT, nb))
         .and_then(|v| v.sum_chunks(STAT))
-        .map_err(at(step))?;
-    let masked = x.add(&r).and_then(|v| v.add(&mask)).map_err(at(step))?;
-    let opened = b.open(&masked).await.map_err(at(step))?;
+        .map_err(in_step(step))?;
+    let masked = x
+        .add(&r)
+        .and_then(|v| v.add(&mask))
+        .map_err(in_step(step))?;
+    let opened = b.open(&masked).await.map_err(in_step(step))?;
     let low: Vec<usize> = opened
         .iter()
         .map(|&c| (c & (size as i128 - 1)) as usize)
@@ -116,14 +122,18 @@ async fn one_hot_path<B: Backend>(
             .collect()
     };
     let b0 = bit(0, 1);
-    let ones = b.constant(&vec![1; n]).map_err(at(step))?;
-    let mut v = cat(&[&ones.sub(&b0).map_err(at(step))?, &b0], step)?.gather(&interleave(1));
+    let ones = b.constant(&vec![1; n]).map_err(in_step(step))?;
+    let mut v =
+        concat(&[&ones.sub(&b0).map_err(in_step(step))?, &b0], step)?.gather(&interleave(1));
     for i in 1..nb {
         let width = 1usize << i;
         let v_bits = Secret::from_bit_shares(v.into_shares());
-        let high = b.mul(&v_bits, &bit(i, width)).await.map_err(at(step))?;
-        let low_half = v_bits.sub(&high).map_err(at(step))?;
-        v = cat(&[&low_half, &high], step)?.gather(&interleave(width));
+        let high = b
+            .mul(&v_bits, &bit(i, width))
+            .await
+            .map_err(in_step(step))?;
+        let low_half = v_bits.sub(&high).map_err(in_step(step))?;
+        v = concat(&[&low_half, &high], step)?.gather(&interleave(width));
     }
     // [x = u] = [r = (low - u) mod 2^b]; thermometer rows by suffix sums (linear, on shares).
     let one_hot = v.shares();
@@ -152,15 +162,15 @@ async fn comparison_path<B: Backend>(
     let per_chunk = (CHUNK / n).max(1);
     let mut parts = Vec::new();
     for chunk in thresholds.chunks(per_chunk) {
-        let xs = cat(&vec![x; chunk.len()], step)?;
+        let xs = concat(&vec![x; chunk.len()], step)?;
         let t: Vec<i128> = chunk
             .iter()
             .flat_map(|&t| std::iter::repeat_n(t, n))
             .collect();
-        let t = b.constant(&t).map_err(at(step))?;
-        let below = b.lt(&xs, &t).await.map_err(at(step))?;
-        parts.push(below.not().map_err(at(step))?);
+        let t = b.constant(&t).map_err(in_step(step))?;
+        let below = b.lt(&xs, &t).await.map_err(in_step(step))?;
+        parts.push(below.not().map_err(in_step(step))?);
     }
-    let all = cat(&parts.iter().collect::<Vec<_>>(), step)?;
+    let all = concat(&parts.iter().collect::<Vec<_>>(), step)?;
     Ok(Secret::from_bit_shares(all.into_shares()))
 }

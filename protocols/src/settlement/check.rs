@@ -261,18 +261,18 @@ impl RoundSpec {
         if dataset == self.accounts {
             let (c, _) = balance_column(&table.schema).map_err(at)?;
             if table.rows() != 1 {
-                return Err(at(CheckError::AccountRows(table.rows())));
+                return Err(in_step(CheckError::AccountRows(table.rows())));
             }
             let v = table.columns[c][0];
             if v < 0 {
-                return Err(at(CheckError::NegativeBalance(v)));
+                return Err(in_step(CheckError::NegativeBalance(v)));
             }
         } else if dataset == self.obligations {
             if table.rows() == 0 {
                 // Nothing to pay: the columns need only be there (an empty CSV has no types).
                 for c in [PAYER, PAYEE, AMOUNT] {
                     if table.schema.column(c).is_none() {
-                        return Err(at(CheckError::NoColumn(c)));
+                        return Err(in_step(CheckError::NoColumn(c)));
                     }
                 }
                 return Ok(());
@@ -287,32 +287,32 @@ impl RoundSpec {
                     .map_err(at)?;
                 let amount = table.columns[cols.amount][r];
                 if !self.firms.iter().any(|f| f == payee) {
-                    return Err(at(CheckError::UnknownPayee {
+                    return Err(in_step(CheckError::UnknownPayee {
                         row,
                         payee: payee.into(),
                         firms: self.firms.clone(),
                     }));
                 }
                 if !self.firms.iter().any(|f| f == payer) {
-                    return Err(at(CheckError::UnknownPayer {
+                    return Err(in_step(CheckError::UnknownPayer {
                         row,
                         payer: payer.into(),
                         firms: self.firms.clone(),
                     }));
                 }
                 if payer == payee {
-                    return Err(at(CheckError::SelfObligation {
+                    return Err(in_step(CheckError::SelfObligation {
                         row,
                         payer: payer.into(),
                     }));
                 }
                 if amount < 0 {
-                    return Err(at(CheckError::NegativeAmount { row, amount }));
+                    return Err(in_step(CheckError::NegativeAmount { row, amount }));
                 }
                 match first_payer {
                     None => first_payer = Some(payer),
                     Some(p) if p != payer => {
-                        return Err(at(CheckError::PayerDiffers {
+                        return Err(in_step(CheckError::PayerDiffers {
                             row,
                             payer: payer.into(),
                             first: p.into(),

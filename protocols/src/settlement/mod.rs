@@ -269,16 +269,16 @@ async fn consume<B: Backend>(
         return Ok(Vec::new());
     }
     let amounts: Vec<&Secret> = books.iter().map(|(t, c, _)| &t.columns[*c]).collect();
-    let amounts = Secret::concat(&amounts).map_err(at("consumed obligations"))?;
+    let amounts = Secret::concat(&amounts).map_err(in_step("consumed obligations"))?;
     let flags: Vec<&Secret> = flags.iter().collect();
-    let flags = Secret::concat(&flags).map_err(at("consumed obligations"))?;
+    let flags = Secret::concat(&flags).map_err(in_step("consumed obligations"))?;
     let zeros = b
         .constant(&vec![0; amounts.len()])
-        .map_err(at("consumed obligations"))?;
+        .map_err(in_step("consumed obligations"))?;
     let left = b
         .select(&flags, &zeros, &amounts)
         .await
-        .map_err(at("consumed obligations"))?;
+        .map_err(in_step("consumed obligations"))?;
     let mut at_row = 0;
     Ok(books
         .iter()
@@ -296,7 +296,7 @@ async fn consume<B: Backend>(
 }
 
 /// Wraps an engine error with the step it happened in.
-pub(crate) fn at(step: &'static str) -> impl Fn(MpcError) -> SettlementError + Copy {
+pub(crate) fn in_step(step: &'static str) -> impl Fn(MpcError) -> SettlementError + Copy {
     move |source| SettlementError::Mpc { step, source }
 }
 
@@ -351,7 +351,7 @@ pub async fn settle<B: Backend>(
     // New balances must fit every accounts schema: the narrowest bound.
     let balance_bits = accounts.iter().map(|a| a.2).min().unwrap_or(0);
     let parts: Vec<&Secret> = accounts.iter().map(|(t, c, _)| &t.columns[*c]).collect();
-    let balances = Secret::concat(&parts).map_err(at("balances"))?;
+    let balances = Secret::concat(&parts).map_err(in_step("balances"))?;
 
     let mut ledger = Vec::new();
     for (j, t) in books.iter().enumerate() {

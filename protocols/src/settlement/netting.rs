@@ -27,7 +27,7 @@
 use mpc::share::STAT_SECURITY;
 use mpc::{Field, Fr};
 
-use super::{SettlementError, at};
+use super::{SettlementError, in_step};
 use crate::backend::{Backend, Secret};
 
 /// One firm's obligations, as the netting needs them (at most one book per payer).
@@ -88,7 +88,7 @@ pub(crate) async fn gross<B: Backend>(
     let rows: Vec<usize> = books.iter().map(|k| k.amount.len()).collect();
     let total: usize = rows.iter().sum();
     let amount_parts: Vec<&Secret> = books.iter().map(|k| k.amount).collect();
-    let amounts = Secret::concat(&amount_parts).map_err(at("amounts"))?;
+    let amounts = Secret::concat(&amount_parts).map_err(in_step("amounts"))?;
     let debits = debits(firms, books, &amounts)?;
     if total == 0 {
         return Ok(Gross {
@@ -128,7 +128,7 @@ fn debits(firms: usize, books: &[Book<'_>], amounts: &Secret) -> Result<Secret, 
             boolean: false,
         },
     )
-    .map_err(at("debits"))
+    .map_err(in_step("debits"))
 }
 
 /// The most rows of one book.
@@ -165,12 +165,12 @@ impl RowMasks {
         let bits = b
             .random_bits(rows * width)
             .await
-            .map_err(at("random bits"))?
+            .map_err(in_step("random bits"))?
             .into_shares();
         let masks = b
             .random_masks(rows, STAT_SECURITY + 1)
             .await
-            .map_err(at("random masks"))?;
+            .map_err(in_step("random masks"))?;
         Ok(RowMasks {
             width,
             bits,
@@ -245,8 +245,8 @@ async fn open_masked_payees<B: Backend>(
             boolean: false,
         },
     )
-    .map_err(at("masked payees"))?;
-    let opened = b.open(&masked).await.map_err(at("masked payees"))?;
+    .map_err(in_step("masked payees"))?;
+    let opened = b.open(&masked).await.map_err(in_step("masked payees"))?;
     let (masked, payer_checks) = opened.split_at(total);
     check_payers(books, payer_checks)?;
     let modulus = masks.modulus();
@@ -305,7 +305,7 @@ impl PayeeOneHot {
             masks.rows,
         )
         .await
-        .map_err(at("one-hot vectors"))?;
+        .map_err(in_step("one-hot vectors"))?;
         let [low, high]: [Vec<Fr>; 2] = halves.try_into().expect("two halves");
         let repeated: Vec<Fr> = amounts
             .shares()
@@ -314,11 +314,11 @@ impl PayeeOneHot {
             .collect();
         let weighted_high = b
             .mul(
-                &Secret::from_facts(repeated, amounts.facts()).map_err(at("a · H"))?,
+                &Secret::from_facts(repeated, amounts.facts()).map_err(in_step("a · H"))?,
                 &Secret::from_bit_shares(high),
             )
             .await
-            .map_err(at("a · H"))?;
+            .map_err(in_step("a · H"))?;
         Ok(PayeeOneHot {
             low,
             weighted_facts: weighted_high.facts(),
@@ -377,11 +377,12 @@ async fn obligations<B: Backend>(
     let sums = b
         .dot(
             &Secret::from_bit_shares(left),
-            &Secret::from_facts(right, payee.weighted_facts).map_err(at("gross obligations"))?,
+            &Secret::from_facts(right, payee.weighted_facts)
+                .map_err(in_step("gross obligations"))?,
             chunk,
         )
         .await
-        .map_err(at("gross obligations"))?;
+        .map_err(in_step("gross obligations"))?;
     let chunk_bits = sums.bits();
     let sums = sums.into_shares();
     let mut owed = vec![Fr::zero(); firms * firms];
@@ -433,6 +434,6 @@ fn signs(
             boolean: false,
         },
     )
-    .map_err(at("gross obligations"))?;
+    .map_err(in_step("gross obligations"))?;
     Ok((signs, sign_counts))
 }

@@ -32,7 +32,7 @@
 use mpc::{Field, Fr};
 
 use super::netting::Gross;
-use super::{SettlementError, at};
+use super::{SettlementError, in_step};
 use crate::backend::{Backend, Secret};
 
 /// What the iterations leave.
@@ -62,7 +62,7 @@ fn secret(shares: Vec<Fr>, bits: u32, step: &'static str) -> Result<Secret, Sett
             boolean: false,
         },
     )
-    .map_err(at(step))
+    .map_err(in_step(step))
 }
 
 /// `[sum = 0]` for each batch of boolean flags, opened.
@@ -81,13 +81,15 @@ async fn none_of<B: Backend>(
         bits,
         "solvency",
     )?;
-    let zero = b.constant(&vec![0; flags.len()]).map_err(at("solvency"))?;
-    let none = b.eq(&sums, &zero).await.map_err(at("solvency"))?;
+    let zero = b
+        .constant(&vec![0; flags.len()])
+        .map_err(in_step("solvency"))?;
+    let none = b.eq(&sums, &zero).await.map_err(in_step("solvency"))?;
     let opened = match extra {
-        Some(e) => Secret::concat(&[&none, e]).map_err(at("solvency"))?,
+        Some(e) => Secret::concat(&[&none, e]).map_err(in_step("solvency"))?,
         None => none,
     };
-    b.open(&opened).await.map_err(at("solvency"))
+    b.open(&opened).await.map_err(in_step("solvency"))
 }
 
 /// Runs the round's iterations. `balances` and `debits` hold one value per firm; `payers[k]`
@@ -125,19 +127,21 @@ pub(crate) async fn resolve<B: Backend>(
         gross.debits.bits().max(gross.owed_bits) + 1,
         "positions",
     )?;
-    let receivable = balances.add(&credits).map_err(at("positions"))?;
-    let mut positions = receivable.sub(&paid_to_others).map_err(at("positions"))?;
+    let receivable = balances.add(&credits).map_err(in_step("positions"))?;
+    let mut positions = receivable
+        .sub(&paid_to_others)
+        .map_err(in_step("positions"))?;
     let limit = (1i128 << balance_bits) - 1;
     let headroom = b
         .constant(&vec![limit; firms])
         .and_then(|c| c.sub(&receivable))
-        .map_err(at("positions"))?;
-    let checked =
-        Secret::concat(&[&positions, &headroom, balances, &gross.signs]).map_err(at("solvency"))?;
+        .map_err(in_step("positions"))?;
+    let checked = Secret::concat(&[&positions, &headroom, balances, &gross.signs])
+        .map_err(in_step("solvency"))?;
     let zero = b
         .constant(&vec![0; checked.len()])
-        .map_err(at("solvency"))?;
-    let flags = b.lt(&checked, &zero).await.map_err(at("solvency"))?;
+        .map_err(in_step("solvency"))?;
+    let flags = b.lt(&checked, &zero).await.map_err(in_step("solvency"))?;
     let flags = flags.into_shares();
     let mut short = flags[..firms].to_vec();
     let overflow = &flags[firms..2 * firms];
@@ -209,19 +213,19 @@ pub(crate) async fn resolve<B: Backend>(
         let settling = b
             .dot(&Secret::from_bit_shares(flags), &coefficients, firms + 1)
             .await
-            .map_err(at("positions"))?;
-        positions = balances.add(&settling).map_err(at("positions"))?;
+            .map_err(in_step("positions"))?;
+        positions = balances.add(&settling).map_err(in_step("positions"))?;
         iterations += 1;
         if fixed && iterations > firms {
             // After `firms` drops nobody can be short: every drop before removed someone or
             // found everyone solvent, which no drop changes.
             break;
         }
-        let zero = b.constant(&vec![0; firms]).map_err(at("solvency"))?;
+        let zero = b.constant(&vec![0; firms]).map_err(in_step("solvency"))?;
         short = b
             .lt(&positions, &zero)
             .await
-            .map_err(at("solvency"))?
+            .map_err(in_step("solvency"))?
             .into_shares();
         if !fixed {
             everyone_solvent = none_of(b, &[&short], None).await?[0] == 1;

@@ -30,7 +30,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// The dominance rules a query is held to (the strictest of its inputs' policies).
@@ -69,7 +69,7 @@ pub(crate) async fn dominated<B: Backend>(
         .flat_map(|g| totals.iter().map(move |t| t.slice(g..g + 1)))
         .collect();
     let refs: Vec<&Secret> = pairs.iter().collect();
-    let sums = cat(&refs, STEP)?;
+    let sums = concat(&refs, STEP)?;
     let top = rule.top_owners.max(1);
     let over = if rule.p_percent.is_none() && top == 1 {
         // The (1, k) rule: every owner's own sum against k% of the total.
@@ -81,19 +81,19 @@ pub(crate) async fn dominated<B: Backend>(
         );
         let hundred = shares
             .scale_each(&vec![100; shares.len()])
-            .map_err(at(STEP))?;
+            .map_err(in_step(STEP))?;
         let cap = bounds
             .scale_each(&vec![percent as i128; bounds.len()])
-            .map_err(at(STEP))?;
-        b.lt(&cap, &hundred).await.map_err(at(STEP))?
+            .map_err(in_step(STEP))?;
+        b.lt(&cap, &hundred).await.map_err(in_step(STEP))?
     } else {
         ranked_violations(b, &shares, &sums, owners, top, rule).await?
     };
     let per_group = over
         .sum_chunks(over.len() / groups.max(1))
-        .map_err(at(STEP))?;
-    let zeros = b.constant(&vec![0; groups]).map_err(at(STEP))?;
-    b.lt(&zeros, &per_group).await.map_err(at(STEP))
+        .map_err(in_step(STEP))?;
+    let zeros = b.constant(&vec![0; groups]).map_err(in_step(STEP))?;
+    b.lt(&zeros, &per_group).await.map_err(in_step(STEP))
 }
 
 /// Each owner's sum of each column in each group: `(group, column, owner)`, group-major.
@@ -112,9 +112,9 @@ async fn owner_sums<B: Backend>(
         }
     }
     let products = b
-        .mul(&cat(&xs, STEP)?, &cat(&ys, STEP)?)
+        .mul(&concat(&xs, STEP)?, &concat(&ys, STEP)?)
         .await
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     let rows: usize = owner_rows.iter().sum();
     let row_bits = usize::BITS - rows.leading_zeros();
     let mut shares = Vec::with_capacity(weights.len() * columns.len() * owner_rows.len());
@@ -124,14 +124,14 @@ async fn owner_sums<B: Backend>(
             let s = products
                 .slice(start..start + r)
                 .sum()
-                .map_err(at(STEP))?
+                .map_err(in_step(STEP))?
                 .assume_bits(c.bits() + row_bits);
             shares.push(s);
             start += r;
         }
     }
     let refs: Vec<&Secret> = shares.iter().collect();
-    cat(&refs, STEP)
+    concat(&refs, STEP)
 }
 
 /// The `(n, k)` and p% rules over ranked owners (module doc): per (group, column) pair, one
@@ -158,14 +158,15 @@ async fn ranked_violations<B: Backend>(
     }
     let per = owners * owners.saturating_sub(1) / 2;
     let ranks = if per == 0 {
-        b.constant(&vec![0; pairs * owners]).map_err(at(STEP))?
+        b.constant(&vec![0; pairs * owners])
+            .map_err(in_step(STEP))?
     } else {
         let below = b
             .lt(&shares.gather(&left), &shares.gather(&right))
             .await
-            .map_err(at(STEP))?;
+            .map_err(in_step(STEP))?;
         // Owner j outranks i: [s_i < s_j] when j > i, [s_j >= s_i] = 1 - [s_j < s_i] when j < i.
-        let both = cat(&[&below, &below.not().map_err(at(STEP))?], STEP)?;
+        let both = concat(&[&below, &below.not().map_err(in_step(STEP))?], STEP)?;
         let index = |i: usize, j: usize| {
             let (a, b) = (i.min(j), i.max(j));
             // Position of pair (a, b) among the unordered pairs of one block.
@@ -182,7 +183,7 @@ async fn ranked_violations<B: Backend>(
         }
         both.gather(&picks)
             .sum_chunks(owners - 1)
-            .map_err(at(STEP))?
+            .map_err(in_step(STEP))?
     };
     // [rank < m] for each m the rules need, then the top-m sums T_m.
     let mut tops: Vec<usize> = Vec::new();
@@ -197,44 +198,44 @@ async fn ranked_violations<B: Backend>(
         .iter()
         .flat_map(|&m| std::iter::repeat_n(m as i128, ranks.len()))
         .collect();
-    let bounds = b.constant(&bounds).map_err(at(STEP))?;
+    let bounds = b.constant(&bounds).map_err(in_step(STEP))?;
     let kept = b
-        .lt(&cat(&repeated, STEP)?, &bounds)
+        .lt(&concat(&repeated, STEP)?, &bounds)
         .await
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     let values: Vec<&Secret> = tops.iter().map(|_| shares).collect();
     let top_sums = b
-        .mul(&kept, &cat(&values, STEP)?)
+        .mul(&kept, &concat(&values, STEP)?)
         .await
-        .map_err(at(STEP))?
+        .map_err(in_step(STEP))?
         .sum_chunks(owners)
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     let t = |slot: usize| top_sums.slice(slot * pairs..(slot + 1) * pairs);
     // One comparison per rule: left < right means violated.
     let (mut lhs, mut rhs) = (Vec::new(), Vec::new());
     let mut slot = 0;
     if let Some(k) = rule.max_share {
-        lhs.push(sums.scale(k as i128).map_err(at(STEP))?);
-        rhs.push(t(slot).scale(100).map_err(at(STEP))?);
+        lhs.push(sums.scale(k as i128).map_err(in_step(STEP))?);
+        rhs.push(t(slot).scale(100).map_err(in_step(STEP))?);
         slot += 1;
     }
     if let Some(p) = rule.p_percent {
         let (t1, t2) = (t(slot), t(slot + 1));
         lhs.push(
             sums.sub(&t2)
-                .map_err(at(STEP))?
+                .map_err(in_step(STEP))?
                 .scale(100)
-                .map_err(at(STEP))?,
+                .map_err(in_step(STEP))?,
         );
-        rhs.push(t1.scale(p as i128).map_err(at(STEP))?);
+        rhs.push(t1.scale(p as i128).map_err(in_step(STEP))?);
     }
     let rules = lhs.len();
     let lhs: Vec<&Secret> = lhs.iter().collect();
     let rhs: Vec<&Secret> = rhs.iter().collect();
     let violated = b
-        .lt(&cat(&lhs, STEP)?, &cat(&rhs, STEP)?)
+        .lt(&concat(&lhs, STEP)?, &concat(&rhs, STEP)?)
         .await
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     // Rule-major to pair-major, so each group's bits are contiguous.
     let order: Vec<usize> = (0..pairs)
         .flat_map(|p| (0..rules).map(move |r| r * pairs + p))

@@ -157,16 +157,16 @@ pub enum StatsError {
 }
 
 /// Concatenates batches for one batched call, an error naming the step.
-pub(crate) fn cat<S: std::borrow::Borrow<Secret>>(
+pub(crate) fn concat<S: std::borrow::Borrow<Secret>>(
     parts: &[S],
     step: &'static str,
 ) -> Result<Secret, StatsError> {
     let parts: Vec<&Secret> = parts.iter().map(S::borrow).collect();
-    Secret::concat(&parts).map_err(at(step))
+    Secret::concat(&parts).map_err(in_step(step))
 }
 
 /// Wraps an engine error with the step it happened in.
-pub(crate) fn at(step: &'static str) -> impl Fn(MpcError) -> StatsError + Copy {
+pub(crate) fn in_step(step: &'static str) -> impl Fn(MpcError) -> StatsError + Copy {
     move |source| StatsError::Mpc { step, source }
 }
 
@@ -688,7 +688,7 @@ async fn reported_groups<B: Backend>(
         true => without_dominated(b, plan, scan, inputs, rule, flags).await?,
         false => flags,
     };
-    let open = b.open(&flags).await.map_err(at("suppression"))?;
+    let open = b.open(&flags).await.map_err(in_step("suppression"))?;
     Ok((0..plan.groups).map(|g| open[g] == 1).collect())
 }
 
@@ -721,8 +721,10 @@ async fn without_dominated<B: Backend>(
         rule,
     )
     .await?;
-    let free = dominated.not().map_err(at("dominance rule"))?;
-    b.mul(&flags, &free).await.map_err(at("dominance rule"))
+    let free = dominated.not().map_err(in_step("dominance rule"))?;
+    b.mul(&flags, &free)
+        .await
+        .map_err(in_step("dominance rule"))
 }
 
 /// The order statistics of the reported groups (`weights`, `counts`), one per select item
@@ -781,7 +783,7 @@ async fn deliver<B: Backend>(
         parts.extend(o.defined.iter().cloned());
     }
     let refs: Vec<&Secret> = parts.iter().collect();
-    let values = cat(&refs, "results")?;
+    let values = concat(&refs, "results")?;
     for &g in reported {
         result.rows.push(ResultRow {
             group: query.group_by.map(|_| plan.labels[g].clone()),
@@ -800,7 +802,7 @@ async fn deliver<B: Backend>(
             .collect(),
     });
     if recipients.is_empty() {
-        let opened = b.open(&values).await.map_err(at("results"))?;
+        let opened = b.open(&values).await.map_err(in_step("results"))?;
         let public = result
             .reveal(&opened)
             .map_err(|e| StatsError::Input(e.to_string()))?;
@@ -910,7 +912,7 @@ async fn add_noise<B: Backend>(
     let per = epsilon / (requests.len() - cells.len() + cells.len()) as f64;
     let reqs: Vec<(usize, u32, f64)> = requests.iter().map(|&(len, s)| (len, s, per)).collect();
     let noise = privacy::discrete_laplace(b, &reqs).await?;
-    let step = at("DP noise");
+    let step = in_step("DP noise");
     *counts = counts.add(&noise[0]).map_err(step)?;
     let mut k = 1;
     for (i, t) in plan.terms.iter().enumerate() {

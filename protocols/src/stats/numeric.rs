@@ -21,7 +21,7 @@
 //! Rounds: a constant, whatever the number of candidates or of values.
 
 use super::plan::boolean;
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, MAX_ROOT_BITS, Secret};
 
 /// Exponent step between candidates (even, for roots).
@@ -82,7 +82,7 @@ async fn exponent_one_hot<B: Backend>(
     step_name: &'static str,
 ) -> Result<Vec<Secret>, StatsError> {
     let (len, k) = (x.len(), exps.len());
-    let ones = b.constant(&vec![1; len]).map_err(at(step_name))?;
+    let ones = b.constant(&vec![1; len]).map_err(in_step(step_name))?;
     if k == 1 {
         return Ok(vec![ones]);
     }
@@ -92,24 +92,24 @@ async fn exponent_one_hot<B: Backend>(
         .iter()
         .map(|&e| ones.scale_pow2(w - 1 + e).map(|p| p.with_frac(x.frac())))
         .collect::<Result<_, _>>()
-        .map_err(at(step_name))?;
+        .map_err(in_step(step_name))?;
     let mut refs: Vec<&Secret> = powers.iter().collect();
     let negated: Vec<Secret> = if signed {
         powers
             .iter()
             .map(Secret::neg)
             .collect::<Result<_, _>>()
-            .map_err(at(step_name))?
+            .map_err(in_step(step_name))?
     } else {
         Vec::new()
     };
     refs.extend(negated.iter());
-    let bounds = cat(&refs, step_name)?;
+    let bounds = concat(&refs, step_name)?;
     let xs: Vec<&Secret> = (0..refs.len()).map(|_| x).collect();
     let below = b
-        .lt(&cat(&xs, step_name)?, &bounds)
+        .lt(&concat(&xs, step_name)?, &bounds)
         .await
-        .map_err(at(step_name))?;
+        .map_err(in_step(step_name))?;
     let at_j = |j: usize| below.slice(j * len..(j + 1) * len);
     let fits: Vec<Secret> = (0..k - 1)
         .map(|j| match signed {
@@ -117,7 +117,7 @@ async fn exponent_one_hot<B: Backend>(
             false => Ok(at_j(j)),
         })
         .collect::<Result<_, _>>()
-        .map_err(at(step_name))?;
+        .map_err(in_step(step_name))?;
     let f = |j: usize| fits[j].clone();
     (0..k)
         .map(|j| {
@@ -129,7 +129,7 @@ async fn exponent_one_hot<B: Backend>(
             hot.map(boolean)
         })
         .collect::<Result<_, _>>()
-        .map_err(at(step_name))
+        .map_err(in_step(step_name))
 }
 
 /// Each `(y, bits)` of `all` divided by `2^e` for the exponent `one_hot` selects among `exps`:
@@ -153,9 +153,9 @@ async fn rescale<B: Backend>(
         }
     }
     let p = b
-        .mul(&cat(&hs, step_name)?, &cat(&vs, step_name)?)
+        .mul(&concat(&hs, step_name)?, &concat(&vs, step_name)?)
         .await
-        .map_err(at(step_name))?;
+        .map_err(in_step(step_name))?;
     // The products o_j y are below 2^(bits + e_j) (and y's own bound): `products[i][j]`.
     let products: Vec<Vec<Secret>> = all
         .iter()
@@ -207,22 +207,22 @@ async fn truncate_once<B: Backend>(
                 .clone()
                 .assume_bits(bits + e)
                 .scale_pow2(e_max - e)
-                .map_err(at(step_name))?;
+                .map_err(in_step(step_name))?;
             // At most one term is non-zero: the sum keeps the terms' bound.
             z = Some(match z {
                 None => term,
                 Some(z) => z
                     .add(&term)
-                    .map_err(at(step_name))?
+                    .map_err(in_step(step_name))?
                     .assume_bits(bits + e_max),
             });
         }
         zs.push(z.expect("candidates"));
     }
     let refs: Vec<&Secret> = zs.iter().collect();
-    b.trunc(&cat(&refs, step_name)?, e_max)
+    b.trunc(&concat(&refs, step_name)?, e_max)
         .await
-        .map_err(at(step_name))
+        .map_err(in_step(step_name))
 }
 
 /// [`rescale`]'s truncation when a co-normalized value is too wide for [`truncate_once`]: one
@@ -240,9 +240,9 @@ async fn truncate_per_candidate<B: Backend>(
     for (j, &e) in exps.iter().enumerate() {
         let refs: Vec<&Secret> = products.iter().map(|terms| &terms[j]).collect();
         let t = b
-            .trunc(&cat(&refs, step_name)?, e)
+            .trunc(&concat(&refs, step_name)?, e)
             .await
-            .map_err(at(step_name))?;
+            .map_err(in_step(step_name))?;
         for (i, sum) in sums.iter_mut().enumerate() {
             let part = t
                 .slice(i * len..(i + 1) * len)
@@ -252,14 +252,14 @@ async fn truncate_per_candidate<B: Backend>(
                 None => part,
                 Some(s) => s
                     .add(&part)
-                    .map_err(at(step_name))?
+                    .map_err(in_step(step_name))?
                     .assume_bits(all[i].1 + 1),
             });
         }
     }
     let parts: Vec<Secret> = sums.into_iter().map(|s| s.expect("candidates")).collect();
     let refs: Vec<&Secret> = parts.iter().collect();
-    cat(&refs, step_name)
+    concat(&refs, step_name)
 }
 
 /// `sqrt(x)` for `x >= 0` of any bound, with `x`'s fractional bits (16 for an integer `x`):
@@ -267,27 +267,27 @@ async fn truncate_per_candidate<B: Backend>(
 pub(crate) async fn root<B: Backend>(b: &mut B, x: &Secret) -> Result<Secret, StatsError> {
     const STEP_NAME: &str = "square root";
     if x.bits() < MAX_ROOT_BITS {
-        return b.fx_sqrt(x).await.map_err(at(STEP_NAME));
+        return b.fx_sqrt(x).await.map_err(in_step(STEP_NAME));
     }
     let w = MAX_ROOT_BITS - 3;
     let n = normalize(b, x, &[], w, false, STEP_NAME).await?;
-    let s = b.fx_sqrt(&n.scaled[0]).await.map_err(at(STEP_NAME))?;
+    let s = b.fx_sqrt(&n.scaled[0]).await.map_err(in_step(STEP_NAME))?;
     // 2^(e/2) = Σ_j o_j 2^(e_j/2).
     let mut power: Option<Secret> = None;
     for (o, &e) in n.one_hot.iter().zip(&n.exps) {
-        let t = o.scale_pow2(e / 2).map_err(at(STEP_NAME))?;
+        let t = o.scale_pow2(e / 2).map_err(in_step(STEP_NAME))?;
         power = Some(match power {
             None => t,
             Some(p) => p
                 .add(&t)
-                .map_err(at(STEP_NAME))?
+                .map_err(in_step(STEP_NAME))?
                 .assume_bits(n.exps.last().copied().unwrap_or(0) / 2 + 1),
         });
     }
     let power = power
         .expect("candidates")
         .assume_bits(n.exps.last().copied().unwrap_or(0) / 2 + 1);
-    let out = b.mul(&s, &power).await.map_err(at(STEP_NAME))?;
+    let out = b.mul(&s, &power).await.map_err(in_step(STEP_NAME))?;
     // x < 2^(bits - f_in) as a real number, so sqrt(x) 2^f_out < 2^((bits - f_in) / 2 + f_out),
     // plus the root's rounding. (f_out is the root's scale: 16 for an integer x.)
     let whole = x.bits().saturating_sub(x.frac());
@@ -322,7 +322,7 @@ pub(crate) async fn product<B: Backend>(
     d: u32,
     step_name: &'static str,
 ) -> Result<Secret, StatsError> {
-    let e = at(step_name);
+    let e = in_step(step_name);
     let (a, c) = (a.clone().with_frac(0), c.clone().with_frac(0));
     let limit = mpc::share::MAX_BITS - 2;
     if a.bits() + c.bits() <= limit {
@@ -352,7 +352,7 @@ pub(crate) async fn product<B: Backend>(
     let zs: Vec<&Secret> = (0..n.one_hot.len()).map(|_| &z1).collect();
     let hot: Vec<&Secret> = n.one_hot.iter().collect();
     let p = b
-        .mul(&cat(&hot, step_name)?, &cat(&zs, step_name)?)
+        .mul(&concat(&hot, step_name)?, &concat(&zs, step_name)?)
         .await
         .map_err(e)?;
     let len = a.len();
@@ -409,7 +409,7 @@ pub(crate) async fn quotient<B: Backend>(
     r: i32,
     step_name: &'static str,
 ) -> Result<(Secret, i32), StatsError> {
-    let e = at(step_name);
+    let e = in_step(step_name);
     let (w, step, g, out) = (QUOTIENT_W, QUOTIENT_STEP, QUOTIENT_G, QUOTIENT_OUT as i32);
     let len = x.len();
     let (x, y) = (x.clone().with_frac(0), y.clone().with_frac(0));
@@ -443,7 +443,7 @@ pub(crate) async fn quotient<B: Backend>(
             .map_err(e)?;
         let xs: Vec<&Secret> = (0..k - 1).map(|_| &x).collect();
         let refs: Vec<&Secret> = bounds.iter().collect();
-        b.lt(&cat(&xs, step_name)?, &cat(&refs, step_name)?)
+        b.lt(&concat(&xs, step_name)?, &concat(&refs, step_name)?)
             .await
             .map_err(e)?
     } else {
@@ -470,7 +470,7 @@ pub(crate) async fn quotient<B: Backend>(
         }
     }
     let p = b
-        .mul(&cat(&hs, step_name)?, &cat(&vs, step_name)?)
+        .mul(&concat(&hs, step_name)?, &concat(&vs, step_name)?)
         .await
         .map_err(e)?;
     // o_j v: where o_j = 1, x < 2^(w-1+e_j) and |y| < 2^r1 x; Σ_j 2^(E - e_j) o_j v, one term
@@ -498,7 +498,7 @@ pub(crate) async fn quotient<B: Backend>(
     }
     let refs: Vec<&Secret> = zs.iter().collect();
     let both = b
-        .trunc(&cat(&refs, step_name)?, top as u32)
+        .trunc(&concat(&refs, step_name)?, top as u32)
         .await
         .map_err(e)?;
     let xn = both.slice(0..len).assume_bits(w);

@@ -51,7 +51,7 @@
 
 use super::plan::{Plan, boolean};
 use super::sql::Query;
-use super::{Inputs, StatsError, at, cat, radix};
+use super::{Inputs, StatsError, concat, in_step, radix};
 use crate::backend::{Backend, Secret};
 
 /// Minimums (or maximums) per reported group: one batch over the reported groups per item
@@ -79,7 +79,7 @@ pub(crate) async fn extremes<B: Backend>(
     for &(c, max) in items {
         let x = &inputs.columns[c];
         let v = if max {
-            x.neg().map_err(at(STEP))?
+            x.neg().map_err(in_step(STEP))?
         } else {
             x.clone()
         };
@@ -91,11 +91,13 @@ pub(crate) async fn extremes<B: Backend>(
     let arrays = cs.len();
     let cr: Vec<&Secret> = cs.iter().collect();
     let vr: Vec<&Secret> = vs.iter().collect();
-    let fill = b.constant(&vec![sentinel; arrays * n]).map_err(at(STEP))?;
+    let fill = b
+        .constant(&vec![sentinel; arrays * n])
+        .map_err(in_step(STEP))?;
     let mut cur = b
-        .select(&cat(&cr, STEP)?, &cat(&vr, STEP)?, &fill)
+        .select(&concat(&cr, STEP)?, &concat(&vr, STEP)?, &fill)
         .await
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     let mut m = n;
     while m > 1 {
         let half = m / 2;
@@ -110,10 +112,10 @@ pub(crate) async fn extremes<B: Backend>(
             }
         }
         let (l, r) = (cur.gather(&left), cur.gather(&right));
-        let c = b.lt(&r, &l).await.map_err(at(STEP))?;
-        let winners = b.select(&c, &r, &l).await.map_err(at(STEP))?;
+        let c = b.lt(&r, &l).await.map_err(in_step(STEP))?;
+        let winners = b.select(&c, &r, &l).await.map_err(in_step(STEP))?;
         let next = m.div_ceil(2);
-        let joined = cat(&[&winners, &cur.gather(&carry)], STEP)?;
+        let joined = concat(&[&winners, &cur.gather(&carry)], STEP)?;
         let order: Vec<usize> = (0..arrays)
             .flat_map(|a| {
                 (0..next).map(move |i| {
@@ -132,7 +134,7 @@ pub(crate) async fn extremes<B: Backend>(
         .map(|i| {
             let v = cur.slice(i * groups..(i + 1) * groups);
             if items[i].1 {
-                v.neg().map_err(at(STEP))
+                v.neg().map_err(in_step(STEP))
             } else {
                 Ok(v)
             }
@@ -177,7 +179,7 @@ pub(crate) async fn percentiles<B: Backend>(
     selection: Selection,
 ) -> Result<Vec<Secret>, StatsError> {
     const STEP: &str = "percentile";
-    let e = at(STEP);
+    let e = in_step(STEP);
     let (n, groups) = (plan.rows, weights.len());
     if items.is_empty() || groups == 0 || n == 0 {
         return Ok(vec![Secret::from_bit_shares(Vec::new()); items.len()]);
@@ -189,7 +191,7 @@ pub(crate) async fn percentiles<B: Backend>(
 
     // 1. The bits of u = x + 2^w of every ranked column, in one call (w: the widest bound).
     let cols: Vec<&Secret> = plan.ranked.iter().map(|&c| &inputs.columns[c]).collect();
-    let all = cat(&cols, STEP)?;
+    let all = concat(&cols, STEP)?;
     let w = all.bits();
     let bits = b.bit_decompose(&all).await.map_err(e)?;
     drop(all);
@@ -211,8 +213,8 @@ pub(crate) async fn percentiles<B: Backend>(
                 .map_err(e)?,
         );
     }
-    let right_sel = cat(&right.iter().collect::<Vec<_>>(), STEP)?;
-    let target = cat(&targets.iter().collect::<Vec<_>>(), STEP)?;
+    let right_sel = concat(&right.iter().collect::<Vec<_>>(), STEP)?;
+    let target = concat(&targets.iter().collect::<Vec<_>>(), STEP)?;
 
     // Candidates (every selection starts from the reported groups' rows), rows below the prefix.
     let members = weights
@@ -267,11 +269,11 @@ async fn binary<B: Backend>(
     l: u32,
 ) -> Result<(Secret, Secret), StatsError> {
     const STEP: &str = "percentile";
-    let e = at(STEP);
+    let e = in_step(STEP);
     let (w, groups) = (bits.len() as u32 - 1, weights.len());
     let (sels, sg) = (2 * items.len(), 2 * items.len() * groups);
     let sel_den = |s: usize| items[s / 2].2;
-    let mut cand = cat(&vec![members; sels], STEP)?;
+    let mut cand = concat(&vec![members; sels], STEP)?;
     let mut below = b.constant(&vec![0; sg]).map_err(e)?;
     let mut quotient = b.constant(&vec![0; items.len() * groups]).map_err(e)?;
     // With several groups: the weights row by row (r_0i .. r_(G-1)i), for the broadcast of
@@ -287,7 +289,7 @@ async fn binary<B: Backend>(
     let by_row = by_row.transpose().map_err(e)?;
     let by_group = match groups {
         1 => None,
-        _ => Some(cat(&weights.iter().collect::<Vec<_>>(), STEP)?),
+        _ => Some(concat(&weights.iter().collect::<Vec<_>>(), STEP)?),
     };
     // The bits found, top first: per bit, one per (selection, group).
     let mut found: Vec<Secret> = Vec::new();
@@ -309,7 +311,7 @@ async fn binary<B: Backend>(
                 })
                 .collect::<Result<_, _>>()
                 .map_err(e)?;
-            let zeros = cat(&zeros.iter().collect::<Vec<_>>(), STEP)?;
+            let zeros = concat(&zeros.iter().collect::<Vec<_>>(), STEP)?;
             let a = boolean(b.mul(&cand, &zeros).await.map_err(e)?);
             // Per (selection, group): S = Σ_i r_gi a_i.
             let sums = match &by_group {
@@ -318,7 +320,7 @@ async fn binary<B: Backend>(
                     let reps: Vec<usize> = (0..sels)
                         .flat_map(|s| (0..groups).flat_map(move |_| s * n..(s + 1) * n))
                         .collect();
-                    let rs = cat(&vec![r; sels], STEP)?;
+                    let rs = concat(&vec![r; sels], STEP)?;
                     b.dot(&a.gather(&reps), &rs, n).await.map_err(e)?
                 }
             }
@@ -341,8 +343,8 @@ async fn binary<B: Backend>(
             }
             right_parts.push(target.clone());
         }
-        let left = cat(&left_parts.iter().collect::<Vec<_>>(), STEP)?;
-        let right = cat(&right_parts.iter().collect::<Vec<_>>(), STEP)?;
+        let left = concat(&left_parts.iter().collect::<Vec<_>>(), STEP)?;
+        let right = concat(&right_parts.iter().collect::<Vec<_>>(), STEP)?;
         let outcome = b.le(&left, &right).await.map_err(e)?;
         if searching {
             let q = outcome.slice(if select { sg } else { 0 }..outcome.len());
@@ -366,7 +368,10 @@ async fn binary<B: Backend>(
         // e' = a + M (e - 2a) (e b_j when the bit is 1, e (1 - b_j) when 0); below' = below + m S.
         let flip = cand.sub(&a.scale(2).map_err(e)?).map_err(e)?;
         let p = b
-            .mul(&cat(&[&on_rows, &m], STEP)?, &cat(&[&flip, &sums], STEP)?)
+            .mul(
+                &concat(&[&on_rows, &m], STEP)?,
+                &concat(&[&flip, &sums], STEP)?,
+            )
             .await
             .map_err(e)?;
         cand = boolean(a.add(&p.slice(0..sels * n)).map_err(e)?);
@@ -401,13 +406,13 @@ async fn bitsliced<B: Backend>(
     l: u32,
 ) -> Result<Vec<Secret>, StatsError> {
     const STEP: &str = "percentile (binary domain)";
-    let e = at(STEP);
+    let e = in_step(STEP);
     let groups = weights.len();
     let mut targets = Vec::new();
     for &(_, num, _) in items {
         targets.push(counts.add_const(-1).and_then(|m| m.scale(num)).map_err(e)?);
     }
-    let target = cat(&targets.iter().collect::<Vec<_>>(), STEP)?;
+    let target = concat(&targets.iter().collect::<Vec<_>>(), STEP)?;
     // k = floor(T / den) per (item, group): q_j = [den (Q + 2^j) <= T], from the top.
     let mut quotient = b.constant(&vec![0; items.len() * groups]).map_err(e)?;
     for j in (0..l).rev() {
@@ -416,7 +421,7 @@ async fn bitsliced<B: Backend>(
             let q = quotient.slice(k * groups..(k + 1) * groups);
             left.push(q.add_const(1 << j).and_then(|v| v.scale(den)).map_err(e)?);
         }
-        let left = cat(&left.iter().collect::<Vec<_>>(), STEP)?;
+        let left = concat(&left.iter().collect::<Vec<_>>(), STEP)?;
         let q = b.le(&left, &target).await.map_err(e)?;
         let grown = quotient.add(&q.scale_pow2(j).map_err(e)?).map_err(e)?;
         quotient = grown.assume_bits(l);
@@ -436,7 +441,7 @@ async fn bitsliced<B: Backend>(
                 let k = quotient.slice((s / 2) * groups + g..(s / 2) * groups + g + 1);
                 ranks.push(k.add_const((s % 2) as i128).map_err(e)?);
             }
-            let ranks = cat(&ranks.iter().collect::<Vec<_>>(), STEP)?.assume_bits(l + 1);
+            let ranks = concat(&ranks.iter().collect::<Vec<_>>(), STEP)?.assume_bits(l + 1);
             let found = b
                 .select_ranks(&inputs.columns[c], &members, &ranks)
                 .await
@@ -450,7 +455,7 @@ async fn bitsliced<B: Backend>(
         .into_iter()
         .map(|v| v.expect("every selection is on a ranked column"))
         .collect();
-    let value = cat(&value.iter().collect::<Vec<_>>(), STEP)?;
+    let value = concat(&value.iter().collect::<Vec<_>>(), STEP)?;
     interpolate(b, items, groups, &targets, &value, &quotient).await
 }
 
@@ -464,7 +469,7 @@ async fn interpolate<B: Backend>(
     quotient: &Secret,
 ) -> Result<Vec<Secret>, StatsError> {
     const STEP: &str = "percentile";
-    let e = at(STEP);
+    let e = in_step(STEP);
     let (mut rs, mut ds, mut bases) = (Vec::new(), Vec::new(), Vec::new());
     for (k, &(_, _, den)) in items.iter().enumerate() {
         let lo = value.slice(2 * k * groups..(2 * k + 1) * groups);
@@ -478,8 +483,8 @@ async fn interpolate<B: Backend>(
     }
     let interp = b
         .mul(
-            &cat(&rs.iter().collect::<Vec<_>>(), STEP)?,
-            &cat(&ds.iter().collect::<Vec<_>>(), STEP)?,
+            &concat(&rs.iter().collect::<Vec<_>>(), STEP)?,
+            &concat(&ds.iter().collect::<Vec<_>>(), STEP)?,
         )
         .await
         .map_err(e)?;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// How an opened batch becomes values (also how the recipient of a private result reads the
@@ -66,9 +66,9 @@ pub(crate) async fn mask_undefined<B: Backend>(
     let xr: Vec<&Secret> = xs.iter().collect();
     let fr: Vec<&Secret> = fs.iter().collect();
     let p = b
-        .mul(&cat(&fr, "NULL flags")?, &cat(&xr, "NULL flags")?)
+        .mul(&concat(&fr, "NULL flags")?, &concat(&xr, "NULL flags")?)
         .await
-        .map_err(at("NULL flags"))?;
+        .map_err(in_step("NULL flags"))?;
     let mut i = 0;
     for o in outputs.iter_mut() {
         if o.defined.is_some() {

@@ -40,7 +40,7 @@
 //! geometric is not the stated distribution. Within the range, the tests compare the sampled
 //! distribution with the exact discrete Laplace (chi-square, `tests::goodness_of_fit`).
 
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// The minimums a reported group must meet.
@@ -75,28 +75,31 @@ pub(crate) async fn reported<B: Backend>(
     const STEP: &str = "suppression";
     let groups = counts.len();
     let rows = min.rows.max(1) as i128;
-    let rows_floor = b.constant(&vec![rows - 1; groups]).map_err(at(STEP))?;
+    let rows_floor = b.constant(&vec![rows - 1; groups]).map_err(in_step(STEP))?;
     if min.owners <= 1 {
         // n_g >= 1 already implies one contributing owner.
-        return b.lt(&rows_floor, counts).await.map_err(at(STEP));
+        return b.lt(&rows_floor, counts).await.map_err(in_step(STEP));
     }
     let owner_floor = owner_rows.max(1) as i128 - 1;
     let floors = b
         .constant(&vec![owner_floor; by_owner.len()])
-        .map_err(at(STEP))?;
-    let left = cat(&[&floors, &rows_floor], STEP)?;
-    let right = cat(&[by_owner, counts], STEP)?;
-    let first = b.lt(&left, &right).await.map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
+    let left = concat(&[&floors, &rows_floor], STEP)?;
+    let right = concat(&[by_owner, counts], STEP)?;
+    let first = b.lt(&left, &right).await.map_err(in_step(STEP))?;
     let contributing = first
         .slice(0..by_owner.len())
         .sum_chunks(owners)
-        .map_err(at(STEP))?;
+        .map_err(in_step(STEP))?;
     let rows_ok = first.slice(by_owner.len()..by_owner.len() + groups);
     let owners_floor = b
         .constant(&vec![min.owners as i128 - 1; groups])
-        .map_err(at(STEP))?;
-    let owners_ok = b.lt(&owners_floor, &contributing).await.map_err(at(STEP))?;
-    b.mul(&rows_ok, &owners_ok).await.map_err(at(STEP))
+        .map_err(in_step(STEP))?;
+    let owners_ok = b
+        .lt(&owners_floor, &contributing)
+        .await
+        .map_err(in_step(STEP))?;
+    b.mul(&rows_ok, &owners_ok).await.map_err(in_step(STEP))
 }
 
 /// Precision of each digit's probability, in bits.
@@ -164,15 +167,15 @@ pub(crate) async fn discrete_laplace<B: Backend>(
     if m == 0 {
         return Ok(Vec::new());
     }
-    let bits = b.random_bits(m * K as usize).await.map_err(at(STEP))?;
+    let bits = b.random_bits(m * K as usize).await.map_err(in_step(STEP))?;
     let powers: Vec<i128> = (0..m).flat_map(|_| (0..K).map(|i| 1i128 << i)).collect();
     let uniform = bits
         .scale_each(&powers)
         .and_then(|s| s.sum_chunks(K as usize))
-        .map_err(at(STEP))?
+        .map_err(in_step(STEP))?
         .assume_bits(K);
-    let limits = b.constant(&thresholds).map_err(at(STEP))?;
-    let digits = b.lt(&uniform, &limits).await.map_err(at(STEP))?;
+    let limits = b.constant(&thresholds).map_err(in_step(STEP))?;
+    let digits = b.lt(&uniform, &limits).await.map_err(in_step(STEP))?;
     let mut out = Vec::new();
     let mut at_digit = 0;
     for (len, j) in shapes {
@@ -184,17 +187,20 @@ pub(crate) async fn discrete_laplace<B: Backend>(
         let mut g: Option<Secret> = None;
         for i in 0..j as usize {
             let at_i: Vec<usize> = (0..2 * len).map(|v| v * j as usize + i).collect();
-            let term = d.gather(&at_i).scale_pow2(i as u32).map_err(at(STEP))?;
+            let term = d
+                .gather(&at_i)
+                .scale_pow2(i as u32)
+                .map_err(in_step(STEP))?;
             g = Some(match g {
                 None => term,
-                Some(g) => g.add(&term).map_err(at(STEP))?,
+                Some(g) => g.add(&term).map_err(in_step(STEP))?,
             });
         }
         let g = g.expect("at least one digit").assume_bits(j);
         out.push(
             g.slice(0..len)
                 .sub(&g.slice(len..2 * len))
-                .map_err(at(STEP))?,
+                .map_err(in_step(STEP))?,
         );
     }
     Ok(out)
@@ -210,7 +216,7 @@ mod tests {
         let mut clear = Clear::seeded(seed);
         super::super::fit::ready(async {
             let noise = discrete_laplace(&mut clear, &[(n, log_sensitivity, epsilon)]).await?;
-            clear.open(&noise[0]).await.map_err(at("open"))
+            clear.open(&noise[0]).await.map_err(in_step("open"))
         })
         .expect("the clear backend never waits")
         .expect("in range")

@@ -18,7 +18,7 @@
 //! exact counts (the same documented one-bit leak as the group minimums).
 
 use super::ast::Query;
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// Refuses `query` unless the rows it selects (`counts`, per group) satisfy the minimum query
@@ -41,17 +41,17 @@ pub(crate) async fn check<B: Backend>(
         };
     }
     let (m, n) = (min as i128, rows as i128);
-    let selected = counts.sum().map_err(at(STEP))?;
-    let low = b.constant(&[m - 1]).map_err(at(STEP))?;
-    let high = b.constant(&[n - m + 1]).map_err(at(STEP))?;
-    let left = cat(&[&low, &selected], STEP)?;
-    let right = cat(&[&selected, &high], STEP)?;
-    let within = b.lt(&left, &right).await.map_err(at(STEP))?;
+    let selected = counts.sum().map_err(in_step(STEP))?;
+    let low = b.constant(&[m - 1]).map_err(in_step(STEP))?;
+    let high = b.constant(&[n - m + 1]).map_err(in_step(STEP))?;
+    let left = concat(&[&low, &selected], STEP)?;
+    let right = concat(&[&selected, &high], STEP)?;
+    let within = b.lt(&left, &right).await.map_err(in_step(STEP))?;
     let both = b
         .mul(&within.slice(0..1), &within.slice(1..2))
         .await
-        .map_err(at(STEP))?;
-    match b.open(&both).await.map_err(at(STEP))?[0] {
+        .map_err(in_step(STEP))?;
+    match b.open(&both).await.map_err(in_step(STEP))?[0] {
         1 => Ok(()),
         _ => Err(StatsError::QuerySet { min }),
     }

@@ -31,7 +31,7 @@
 //! group's bit to its rows by a dot over the group weights; this one does not).
 
 use super::plan::boolean;
-use super::{StatsError, at, cat};
+use super::{StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// Working memory of the search's row chunks, per party, in bytes: 64 MiB, as the scan's.
@@ -78,7 +78,7 @@ pub(crate) async fn select<B: Backend>(
     members: &Secret,
     s: &Searches,
 ) -> Result<Selected, StatsError> {
-    let e = at(STEP);
+    let e = in_step(STEP);
     let (sels, items) = (s.column.len(), s.item_den.len());
     let width = bits.len();
     let digits = width.div_ceil(2);
@@ -116,7 +116,7 @@ pub(crate) async fn select<B: Backend>(
         }
         // Step 2: one comparison call for every selection's digit and the quotient's.
         let outcome = b
-            .le(&cat(&bounds.left, STEP)?, &cat(&bounds.right, STEP)?)
+            .le(&concat(&bounds.left, STEP)?, &concat(&bounds.right, STEP)?)
             .await
             .map_err(e)?;
         let picked = cums.len() * basis.as_ref().map_or(0, Vec::len);
@@ -184,7 +184,7 @@ impl Search<'_> {
         basis: &[Secret],
         bounds: &mut Bounds,
     ) -> Result<Vec<Vec<Secret>>, StatsError> {
-        let e = at(STEP);
+        let e = in_step(STEP);
         let (nb, l) = (basis.len(), self.s.count_bits);
         let mut counts: Option<Secret> = None;
         for lo in (0..self.n).step_by(self.chunk) {
@@ -198,7 +198,7 @@ impl Search<'_> {
                 }
             }
             let d = b
-                .dot(&cat(&xs, STEP)?, &cat(&ys, STEP)?, rows.len())
+                .dot(&concat(&xs, STEP)?, &concat(&ys, STEP)?, rows.len())
                 .await
                 .map_err(e)?;
             counts = Some(match counts {
@@ -242,7 +242,7 @@ impl Search<'_> {
         basis: &[Secret],
         digit: &Digit,
     ) -> Result<(), StatsError> {
-        let e = at(STEP);
+        let e = in_step(STEP);
         let (sels, nb) = (self.candidates.len(), basis.len());
         let mut next: Vec<Vec<Secret>> = vec![Vec::new(); sels];
         for (c, lo) in (0..self.n).step_by(self.chunk).enumerate() {
@@ -254,7 +254,7 @@ impl Search<'_> {
                     .iter()
                     .map(|p| self.column_part(p, sel, rows.clone()))
                     .collect();
-                let planes = cat(&parts, STEP)?;
+                let planes = concat(&parts, STEP)?;
                 let interleaved: Vec<usize> = (0..len)
                     .flat_map(|i| (0..nb).map(move |p| p * len + i))
                     .collect();
@@ -269,7 +269,7 @@ impl Search<'_> {
                 ys.push(digit.steps.clone());
             }
             let z = b
-                .dot(&cat(&xs, STEP)?, &cat(&ys, STEP)?, nb)
+                .dot(&concat(&xs, STEP)?, &concat(&ys, STEP)?, nb)
                 .await
                 .map_err(e)?;
             drop((xs, ys));
@@ -284,13 +284,16 @@ impl Search<'_> {
                 zs.push(boolean(own.add(&offset).map_err(e)?));
                 es.push(cands.slice(rows.clone()));
             }
-            let p = b.mul(&cat(&es, STEP)?, &cat(&zs, STEP)?).await.map_err(e)?;
+            let p = b
+                .mul(&concat(&es, STEP)?, &concat(&zs, STEP)?)
+                .await
+                .map_err(e)?;
             for (sel, out) in next.iter_mut().enumerate() {
                 out.push(boolean(p.slice(sel * len..(sel + 1) * len)));
             }
         }
         for (sel, parts) in next.into_iter().enumerate() {
-            self.candidates[sel] = cat(&parts, STEP)?;
+            self.candidates[sel] = concat(&parts, STEP)?;
         }
         Ok(())
     }
@@ -304,7 +307,7 @@ fn quotient_bounds(
     k: usize,
     bounds: &mut Bounds,
 ) -> Result<(), StatsError> {
-    let e = at(STEP);
+    let e = in_step(STEP);
     for (item, &den) in s.item_den.iter().enumerate() {
         let q = quotient.slice(item..item + 1);
         for v in 1..4i128 {
@@ -333,7 +336,7 @@ struct Digit {
 
 impl Digit {
     fn of(outcome: &Secret, cums: &[Vec<Secret>], nb: usize) -> Result<Self, StatsError> {
-        let e = at(STEP);
+        let e = in_step(STEP);
         let (mut constant, mut coefs, mut steps) = (Vec::new(), Vec::new(), Vec::new());
         let mut found = Vec::new();
         for (sel, cum) in cums.iter().enumerate() {
@@ -366,10 +369,10 @@ impl Digit {
             }
         }
         Ok(Digit {
-            found: cat(&found, STEP)?,
-            constant: cat(&constant, STEP)?,
-            coefs: cat(&coefs, STEP)?,
-            steps: cat(&steps, STEP)?,
+            found: concat(&found, STEP)?,
+            constant: concat(&constant, STEP)?,
+            coefs: concat(&coefs, STEP)?,
+            steps: concat(&steps, STEP)?,
             outcome: outcome.clone(),
         })
     }
@@ -382,12 +385,12 @@ async fn rowwise_mul<B: Backend>(
     y: &Secret,
     chunk: usize,
 ) -> Result<Secret, StatsError> {
-    let e = at("percentile (radix 4)");
+    let e = in_step("percentile (radix 4)");
     let mut parts = Vec::new();
     for lo in (0..x.len()).step_by(chunk.max(1)) {
         let hi = (lo + chunk).min(x.len());
         let p = b.mul(&x.slice(lo..hi), &y.slice(lo..hi)).await.map_err(e)?;
         parts.push(boolean(p));
     }
-    cat(&parts.iter().collect::<Vec<_>>(), "percentile (radix 4)")
+    concat(&parts.iter().collect::<Vec<_>>(), "percentile (radix 4)")
 }

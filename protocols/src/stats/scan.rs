@@ -19,7 +19,7 @@
 
 use super::plan::{Plan, Term, boolean};
 use super::sql::{CmpOp, Predicate, Query};
-use super::{Inputs, StatsError, at, cat};
+use super::{Inputs, StatsError, concat, in_step};
 use crate::backend::{Backend, Secret};
 
 /// How the scan computes the `GROUP BY` one-hot `[g = j]` (researchers compare them in
@@ -95,7 +95,7 @@ impl Rows<'_> {
 
     /// The public `v` on every row.
     fn constant<B: Backend>(&self, b: &B, v: i128) -> Result<Secret, StatsError> {
-        b.constant(&vec![v; self.len]).map_err(at("constants"))
+        b.constant(&vec![v; self.len]).map_err(in_step("constants"))
     }
 
     /// The `i`-th of the per-row batches concatenated in `v`.
@@ -166,7 +166,7 @@ impl Tree {
                 value[i] = Some(match node {
                     Node::Leaf(l) => comparisons.leaf(rows, *l)?,
                     Node::Const(c) => rows.constant(b, *c as i128)?,
-                    Node::Not(a) => v(*a).not().map_err(at("WHERE"))?,
+                    Node::Not(a) => v(*a).not().map_err(in_step("WHERE"))?,
                     Node::And(x, y) | Node::Or(x, y) => {
                         pending.push((i, v(*x), v(*y)));
                         continue;
@@ -193,14 +193,18 @@ impl Tree {
         let xs: Vec<&Secret> = pending.iter().map(|p| &p.1).collect();
         let ys: Vec<&Secret> = pending.iter().map(|p| &p.2).collect();
         let prod = b
-            .mul(&cat(&xs, "WHERE")?, &cat(&ys, "WHERE")?)
+            .mul(&concat(&xs, "WHERE")?, &concat(&ys, "WHERE")?)
             .await
-            .map_err(at("WHERE"))?;
+            .map_err(in_step("WHERE"))?;
         for (k, (i, x, y)) in pending.into_iter().enumerate() {
             let p = rows.batch(&prod, k);
             value[i] = Some(match self.nodes[i].0 {
                 Node::And(..) => boolean(p),
-                _ => boolean(x.add(&y).and_then(|s| s.sub(&p)).map_err(at("WHERE"))?),
+                _ => boolean(
+                    x.add(&y)
+                        .and_then(|s| s.sub(&p))
+                        .map_err(in_step("WHERE"))?,
+                ),
             });
         }
         Ok(())
@@ -269,7 +273,7 @@ impl Comparisons {
         match query.group_by {
             Some(g) if binary => {
                 let hot = b.one_hot(rows.column(g), plan.groups).await;
-                one_hot = Some(hot.map_err(at("GROUP BY one-hot"))?);
+                one_hot = Some(hot.map_err(in_step("GROUP BY one-hot"))?);
             }
             Some(g) => {
                 for j in 0..plan.groups {
@@ -294,7 +298,7 @@ impl Comparisons {
         let (is_eq, i, negate) = self.leaves[leaf];
         let r = rows.batch(if is_eq { &self.eq } else { &self.lt }, i);
         if negate {
-            r.not().map_err(at("WHERE"))
+            r.not().map_err(in_step("WHERE"))
         } else {
             Ok(r)
         }
@@ -358,9 +362,9 @@ async fn weights_and_products<B: Backend>(
         let xr: Vec<&Secret> = xs.iter().collect();
         let yr: Vec<&Secret> = ys.iter().collect();
         let p = b
-            .mul(&cat(&xr, "row products")?, &cat(&yr, "row products")?)
+            .mul(&concat(&xr, "row products")?, &concat(&yr, "row products")?)
             .await
-            .map_err(at("row products"))?;
+            .map_err(in_step("row products"))?;
         (0..xs.len())
             .map(|i| rows.batch(&p, i).assume_bits(bits[i]))
             .collect::<Vec<_>>()
@@ -402,7 +406,7 @@ async fn masked_sums<B: Backend>(
     if query.filter.is_none() && query.group_by.is_none() {
         return values
             .iter()
-            .map(|v| Ok(v.sum().map_err(at("sums"))?.assume_bits(sum_bits(v))))
+            .map(|v| Ok(v.sum().map_err(in_step("sums"))?.assume_bits(sum_bits(v))))
             .collect();
     }
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
@@ -413,9 +417,9 @@ async fn masked_sums<B: Backend>(
         }
     }
     let s = b
-        .dot(&cat(&xs, "sums")?, &cat(&ys, "sums")?, rows.len)
+        .dot(&concat(&xs, "sums")?, &concat(&ys, "sums")?, rows.len)
         .await
-        .map_err(at("sums"))?;
+        .map_err(in_step("sums"))?;
     Ok(values
         .iter()
         .enumerate()
@@ -437,21 +441,21 @@ fn group_counts(
         .iter()
         .map(|w| w.sum().map(|c| c.assume_bits(plan.count_bits)))
         .collect::<Result<_, _>>()
-        .map_err(at("counts"))?;
+        .map_err(in_step("counts"))?;
     let refs: Vec<&Secret> = counts.iter().collect();
-    let counts = cat(&refs, "counts")?;
+    let counts = concat(&refs, "counts")?;
     let mut by_owner = Vec::new();
     for w in weights {
         let mut start = 0;
         for &r in &inputs.owner_rows {
             // Below 2^L, the planned rows' bound (the same in every chunk).
-            let c = w.slice(start..start + r).sum().map_err(at("counts"))?;
+            let c = w.slice(start..start + r).sum().map_err(in_step("counts"))?;
             by_owner.push(c.assume_bits(plan.count_bits));
             start += r;
         }
     }
     let refs: Vec<&Secret> = by_owner.iter().collect();
-    Ok((counts, cat(&refs, "counts")?))
+    Ok((counts, concat(&refs, "counts")?))
 }
 
 /// `lt` or `eq` over the concatenation of pairs (nothing when there are none).
@@ -471,11 +475,11 @@ async fn batch_compare<B: Backend>(
     };
     let l: Vec<&Secret> = left.iter().collect();
     let r: Vec<&Secret> = right.iter().collect();
-    let (l, r) = (cat(&l, step)?, cat(&r, step)?);
+    let (l, r) = (concat(&l, step)?, concat(&r, step)?);
     let out = if equal {
         b.eq(&l, &r).await
     } else {
         b.lt(&l, &r).await
     };
-    out.map_err(at(step))
+    out.map_err(in_step(step))
 }

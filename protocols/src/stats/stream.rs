@@ -19,7 +19,7 @@
 use super::plan::{Plan, Term};
 use super::scan::Scan;
 use super::sql::{Predicate, Query};
-use super::{Inputs, StatsError, at};
+use super::{Inputs, StatsError, in_step};
 use crate::backend::{Backend, Secret};
 use mpc::share::Meta;
 
@@ -130,7 +130,7 @@ pub(crate) async fn scan<B: Backend>(
     let mut total = total.ok_or_else(|| StatsError::Input("a scan over no rows".into()))?;
     total.weights = weights
         .into_iter()
-        .map(|(shares, facts)| Secret::from_facts(shares, facts).map_err(at("weights")))
+        .map(|(shares, facts)| Secret::from_facts(shares, facts).map_err(in_step("weights")))
         .collect::<Result<_, _>>()?;
     Ok(total)
 }
@@ -154,7 +154,7 @@ fn add(t: Scan, s: Scan) -> Result<Scan, StatsError> {
     let plus = |x: &Secret, y: &Secret| {
         x.add(y)
             .map(|z| z.assume_bits(x.bits().max(y.bits())))
-            .map_err(at("chunk sums"))
+            .map_err(in_step("chunk sums"))
     };
     Ok(Scan {
         weights: Vec::new(),

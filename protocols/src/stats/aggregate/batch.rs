@@ -2,7 +2,7 @@
 //! into as few backend calls as their bounds allow (every call of a step costs the same
 //! rounds, so a step costs one call's rounds however many aggregates it serves).
 
-use super::super::{StatsError, at, cat, numeric};
+use super::super::{StatsError, concat, in_step, numeric};
 use super::Fixed;
 use crate::backend::{Backend, Secret};
 
@@ -49,7 +49,8 @@ pub(super) async fn quotients<B: Backend>(
             .map(|&i| items[i].1.clone().with_frac(0))
             .collect();
         let (yr, xr): (Vec<&Secret>, Vec<&Secret>) = (ys.iter().collect(), xs.iter().collect());
-        let (t, f) = numeric::quotient(b, &cat(&yr, step)?, &cat(&xr, step)?, r, step).await?;
+        let (t, f) =
+            numeric::quotient(b, &concat(&yr, step)?, &concat(&xr, step)?, r, step).await?;
         let len = items[members[0]].0.len();
         for (k, &i) in members.iter().enumerate() {
             out[i] = Some((t.slice(k * len..(k + 1) * len), f));
@@ -78,7 +79,7 @@ pub(super) async fn roots<B: Backend>(
             .filter(|&i| radicands[i].bits() == w)
             .collect();
         let refs: Vec<&Secret> = members.iter().map(|&i| &radicands[i]).collect();
-        let all = numeric::root(b, &cat(&refs, "roots")?).await?;
+        let all = numeric::root(b, &concat(&refs, "roots")?).await?;
         for (k, &i) in members.iter().enumerate() {
             out[i] = Some(all.slice(k * groups..(k + 1) * groups));
         }
@@ -104,13 +105,14 @@ pub(super) async fn products<B: Backend>(
         let xr: Vec<&Secret> = class.iter().map(|&i| &xs[i]).collect();
         let yr: Vec<&Secret> = class.iter().map(|&i| &ys[i]).collect();
         let p = b
-            .mul(&cat(&xr, step)?, &cat(&yr, step)?)
+            .mul(&concat(&xr, step)?, &concat(&yr, step)?)
             .await
-            .map_err(at(step))?;
+            .map_err(in_step(step))?;
         let len = xs[class[0]].len();
         for (k, &i) in class.iter().enumerate() {
             // Each product's own bound (the batch's is the widest pair's).
-            let own = mpc::share::rules::mul(xs[i].facts(), ys[i].facts()).map_err(at(step))?;
+            let own =
+                mpc::share::rules::mul(xs[i].facts(), ys[i].facts()).map_err(in_step(step))?;
             let slice = p.slice(k * len..(k + 1) * len).assume_bits(own.bits);
             out[i] = Some(if own.boolean {
                 super::super::plan::boolean(slice)

@@ -70,7 +70,7 @@ mod ratios;
 use super::output::{Decode, Output, Stats, mask_undefined};
 use super::plan::{Plan, Term};
 use super::sql::{Aggregate, Query};
-use super::{StatsError, at};
+use super::{StatsError, in_step};
 use crate::backend::{Backend, Secret};
 use moments::Moments;
 use needs::{Needs, Q, Sums};
@@ -161,7 +161,7 @@ fn histogram(sums: &Sums, col: usize, bounds: &[i128]) -> Result<Vec<Secret>, St
         };
         buckets.push(match j {
             0 => hi,
-            j => hi.sub(&below[j - 1]).map_err(at("histogram"))?,
+            j => hi.sub(&below[j - 1]).map_err(in_step("histogram"))?,
         });
     }
     Ok(buckets)
@@ -203,7 +203,7 @@ async fn moment_output<B: Backend>(
             let both = b
                 .mul(&moments.positive(x), &moments.positive(y))
                 .await
-                .map_err(at("flags"))?;
+                .map_err(in_step("flags"))?;
             ((ratios.correlation(y, x), 0), Some(both))
         }
         // In units of y over units of x.

@@ -3,7 +3,7 @@
 //! (`mul`, `lt`, `mul`), whatever the number of aggregates.
 
 use super::super::plan::Term;
-use super::super::{StatsError, at, cat};
+use super::super::{StatsError, concat, in_step};
 use super::batch::{products, split};
 use super::needs::{Needs, Sums};
 use crate::backend::{Backend, Secret};
@@ -77,8 +77,8 @@ impl Moments {
     /// `V⁺` read as 1 where it is 0: a divisor (the output is `NULL` there).
     pub(super) fn divisor(&self, col: usize) -> Result<Secret, StatsError> {
         self.variance(col)
-            .add(&self.positive(col).not().map_err(at("quotients"))?)
-            .map_err(at("quotients"))
+            .add(&self.positive(col).not().map_err(in_step("quotients"))?)
+            .map_err(in_step("quotients"))
     }
 
     /// `C` of a listed pair `(y, x)`.
@@ -131,7 +131,11 @@ async fn exact_products<B: Backend>(
         ys.push(n.clone());
     }
     let p = products(b, &xs, &ys, "exact moments").await?;
-    let difference = |i: usize| p[2 * i].sub(&p[2 * i + 1]).map_err(at("exact moments"));
+    let difference = |i: usize| {
+        p[2 * i]
+            .sub(&p[2 * i + 1])
+            .map_err(in_step("exact moments"))
+    };
     let variances: Vec<Secret> = (0..needs.variances.len())
         .map(difference)
         .collect::<Result<_, _>>()?;
@@ -156,11 +160,11 @@ async fn flags<B: Backend>(
     let groups = sums.groups();
     let (mut left, mut right) = (Vec::new(), Vec::new());
     if sample {
-        left.push(b.constant(&vec![1; groups]).map_err(at("flags"))?);
+        left.push(b.constant(&vec![1; groups]).map_err(in_step("flags"))?);
         right.push(sums.count().clone());
     }
     for v in variances {
-        left.push(b.constant(&vec![0; groups]).map_err(at("flags"))?);
+        left.push(b.constant(&vec![0; groups]).map_err(in_step("flags"))?);
         right.push(v.clone());
     }
     if left.is_empty() {
@@ -169,9 +173,9 @@ async fn flags<B: Backend>(
     let lr: Vec<&Secret> = left.iter().collect();
     let rr: Vec<&Secret> = right.iter().collect();
     let out = b
-        .lt(&cat(&lr, "flags")?, &cat(&rr, "flags")?)
+        .lt(&concat(&lr, "flags")?, &concat(&rr, "flags")?)
         .await
-        .map_err(at("flags"))?;
+        .map_err(in_step("flags"))?;
     let mut flags = split(&out, groups, left.len());
     let positive = flags.split_off(sample as usize);
     Ok((flags.pop(), positive))
@@ -192,7 +196,7 @@ async fn nonnegative_parts<B: Backend>(
         let n1 = n
             .add_const(-1)
             .and_then(|m| m.add(&two.not()?))
-            .map_err(at("quotients"))?;
+            .map_err(in_step("quotients"))?;
         xs.push(n.clone());
         ys.push(n1);
     }

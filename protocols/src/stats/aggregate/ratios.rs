@@ -4,7 +4,7 @@
 
 use super::super::plan::Term;
 use super::super::sql::Aggregate;
-use super::super::{StatsError, at, numeric};
+use super::super::{StatsError, in_step, numeric};
 use super::Fixed;
 use super::batch::{self, push};
 use super::moments::Moments;
@@ -154,7 +154,7 @@ impl Roots {
             let (t, f) = quotients[i].clone();
             // sqrt(T 2^odd) = sqrt(2T) 2^((odd-1)/2): keep the exponent even.
             let (t, f) = if f.rem_euclid(2) == 1 {
-                (t.scale_pow2(1).map_err(at("roots"))?, f + 1)
+                (t.scale_pow2(1).map_err(in_step("roots"))?, f + 1)
             } else {
                 (t, f)
             };
@@ -177,7 +177,12 @@ impl Roots {
             .unwrap_or(0);
         let h = (180u32.saturating_sub(widest_v) / 2).min(40);
         for &c in &columns {
-            radicands.push(moments.divisor(c)?.scale_pow2(2 * h).map_err(at("roots"))?);
+            radicands.push(
+                moments
+                    .divisor(c)?
+                    .scale_pow2(2 * h)
+                    .map_err(in_step("roots"))?,
+            );
         }
         let mut roots = batch::roots(b, &radicands, sums.groups()).await?;
         let of_columns = roots.split_off(needs.stddevs.len());
@@ -299,15 +304,17 @@ async fn intercepts<B: Backend>(
         let f_out = f_my.min(120 - bound);
         let d = f_prod - f_out;
         let p = numeric::product(b, &ts, &tm, d.max(0) as u32, "intercept").await?;
-        let p = p.scale_pow2((-d).max(0) as u32).map_err(at("intercept"))?;
+        let p = p
+            .scale_pow2((-d).max(0) as u32)
+            .map_err(in_step("intercept"))?;
         let my = if f_my > f_out {
             b.trunc(&my, (f_my - f_out) as u32)
                 .await
-                .map_err(at("intercept"))?
+                .map_err(in_step("intercept"))?
         } else {
             my
         };
-        let v = my.sub(&p).map_err(at("intercept"))?;
+        let v = my.sub(&p).map_err(in_step("intercept"))?;
         intercepts.push(((y, x), (v, f_out)));
     }
     Ok(intercepts)
