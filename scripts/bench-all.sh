@@ -3,7 +3,14 @@
 # part's output (its commands and the programs' RESULT lines) to OUT_DIR/NAME.md, with the load
 # average at its start.
 #
-#   bash scripts/bench-all.sh [OUT_DIR] [NAME...]     OUT_DIR defaults to bench-out/all
+#   bash scripts/bench-all.sh [--quick] [OUT_DIR] [NAME...]   OUT_DIR defaults to bench-out/all
+#
+# --quick (or QUICK=1 in the environment) runs every part at small sizes, seconds to a minute
+# each, to check that the whole set still runs: the figures it prints are not the ones to quote.
+# Each part's output is checked: it must exit 0 and print at least one `RESULT` (or cluster
+# `job_s=`) line, and no line may say `check=`, `status=` or `within_bound=` anything but ok
+# (yes); a part that fails is named with the tail of its log (OUT_DIR/NAME.log) and the script
+# exits 1 after running the others.
 #
 # NAME picks some of the parts below (default: all), named as in BENCHMARKS.md's summary table:
 #   engine random-bits comparison malicious            the engine (`mpc`), in memory and QUIC
@@ -18,14 +25,29 @@
 # (three workers of up to 1.7 GB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --quick ]; then
+    QUICK=1
+    shift
+fi
 out=${1:-bench-out/all}
 shift || true
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
-engine()          { bash scripts/engine-bench.sh; }
-random-bits()     { bash scripts/random-bits-bench.sh; }
-comparison()      { bash scripts/comparison-cost-bench.sh; }
-upload()          { bash scripts/upload-bench.sh; }
+# quick: true in a quick run. pick FULL QUICK: the size of a full run or of a quick one.
+quick() { [ -n "${QUICK:-}" ]; }
+pick() { if quick; then echo "$2"; else echo "$1"; fi; }
+
+engine() {
+    if quick; then export MUL_N=20000 LT_N=2000 FXMUL_N=20000 DIV_N=200; fi
+    bash scripts/engine-bench.sh
+}
+random-bits()     { N=$(pick 100000 2000) bash scripts/random-bits-bench.sh; }
+comparison() {
+    if quick; then export LT_N=2000 BIG_N=20000; fi
+    bash scripts/comparison-cost-bench.sh
+}
+upload()          { bash scripts/upload-bench.sh "$(pick 1000000 10000)"; }
 # Prints a command as Markdown shows it, with the load, then runs it.
 show() {
     echo "\$ $*   # load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -35,88 +57,122 @@ throughput() { show cargo run --release -q -p mpc --example throughput -- "$@"; 
 stats_bench() { show cargo run --release -q -p protocols --example stats_bench -- "$@"; }
 malicious() {
     # Each level beside the other, as BENCHMARKS.md's "Malicious level" quotes them.
+    local mul lt chunk rows
+    mul=$(pick 1000000 20000) lt=$(pick 100000 2000) chunk=$(pick 25000 1000)
+    rows=$(pick 10000 1000)
     for p in grr dn07; do
         for s in semi-honest malicious; do
-            throughput --parties 3 --op mul --n 1000000 --protocol $p --security $s
+            throughput --parties 3 --op mul --n "$mul" --protocol $p --security $s
         done
     done
-    throughput --parties 3 --op lt --n 100000 --chunk 25000 --protocol grr --randomness dealt \
+    throughput --parties 3 --op lt --n "$lt" --chunk "$chunk" --protocol grr --randomness dealt \
         --security semi-honest
     for p in grr dn07; do
-        throughput --parties 3 --op lt --n 100000 --chunk 25000 --protocol $p --security malicious
+        throughput --parties 3 --op lt --n "$lt" --chunk "$chunk" --protocol $p --security malicious
     done
-    throughput --parties 3 --op lt --n 100000 --chunk 25000 --protocol grr --randomness dealt \
+    throughput --parties 3 --op lt --n "$lt" --chunk "$chunk" --protocol grr --randomness dealt \
         --security malicious
     # The owners' input check in memory.
-    stats_bench 10000 avg_stddev grr malicious
-    stats_bench 10000 avg_stddev grr semi-honest
+    stats_bench "$rows" avg_stddev grr malicious
+    stats_bench "$rows" avg_stddev grr semi-honest
     # The level in the simulated benchmark matrix (virtual time).
     show cargo run --release -q -- bench --parties 3 --ops mul,lt --protocol grr,dn07 \
-        --network lan,wan --security semi-honest,malicious --batch 1000
+        --network lan,wan --security semi-honest,malicious --batch "$(pick 1000 100)"
 }
 stats() {
-    stats_bench 1000000 avg_stddev
-    stats_bench 100000 groupby8_where_avg,groupby8_where_sums
+    stats_bench "$(pick 1000000 10000)" avg_stddev
+    stats_bench "$(pick 100000 2000)" groupby8_where_avg,groupby8_where_sums
 }
 dp() {
-    for _ in 1 2 3; do
-        stats_bench 100000 avg_stddev grr
-        stats_bench 100000 avg_stddev grr 1
+    local rows
+    rows=$(pick 100000 2000)
+    for _ in $(pick "1 2 3" 1); do
+        stats_bench "$rows" avg_stddev grr
+        stats_bench "$rows" avg_stddev grr 1
     done
-    stats_bench 100000 groupby8_where_sums grr
-    stats_bench 100000 groupby8_where_sums grr 1
+    stats_bench "$rows" groupby8_where_sums grr
+    stats_bench "$rows" groupby8_where_sums grr 1
 }
 median() {
+    local rows
+    rows=$(pick 100000 2000)
     for selection in binary quaternary; do
         show /usr/bin/time -f "cpu_user_s=%U cpu_sys_s=%S wall_s=%e max_rss_kb=%M" \
-            cargo run --release -q -p protocols --example stats_bench -- 100000 median grr \
+            cargo run --release -q -p protocols --example stats_bench -- "$rows" median grr \
             "$selection"
     done
-    stats_bench 100000 percentile90
-    stats_bench 100000 groupby8_where_median
+    stats_bench "$rows" percentile90
+    stats_bench "$rows" groupby8_where_median
 }
 memory() {
-    show cargo run -q -p protocols --example where_cost -- 1 9000
-    show cargo run -q -p protocols --example where_cost -- 4 4000
-    for args in "100000 63 3" "100000 63 5 dn07" "10000 48 3" "10000 48 7" "100000 32 3" \
-        "1000000 32 3" "10000000 32 3"; do
+    show cargo run -q -p protocols --example where_cost -- 1 "$(pick 9000 500)"
+    show cargo run -q -p protocols --example where_cost -- 4 "$(pick 4000 300)"
+    local sizes=("100000 63 3" "100000 63 5 dn07" "10000 48 3" "10000 48 7" "100000 32 3"
+        "1000000 32 3" "10000000 32 3")
+    if quick; then
+        sizes=("1000 63 3" "1000 63 5 dn07" "1000 48 3" "1000 48 7" "1000 32 3" "10000 32 3")
+    fi
+    for args in "${sizes[@]}"; do
         # shellcheck disable=SC2086
         show /usr/bin/time -f "wall_s=%e max_rss_kb=%M" \
             cargo run --release -q -p protocols --example stats_at_size -- $args
     done
 }
 settlement() {
-    for args in "100 10000" "100 10000 grr hidden" "100 1000 grr" "100 100000 grr"; do
+    local sizes=("100 10000" "100 10000 grr hidden" "100 1000 grr" "100 100000 grr")
+    if quick; then sizes=("10 100" "10 100 grr hidden" "10 50 grr" "10 200 grr"); fi
+    for args in "${sizes[@]}"; do
         # shellcheck disable=SC2086
         show cargo run --release -q -p protocols --example settlement_bench -- $args
     done
 }
 matching() {
-    for args in "auction 1200 4000" "orders 10000 64" "records 100000 2"; do
+    local sizes=("auction 1200 4000" "orders 10000 64" "records 100000 2") orders
+    if quick; then sizes=("auction 12 40" "orders 200 16" "records 1000 2"); fi
+    for args in "${sizes[@]}"; do
         for p in grr dn07; do
             # shellcheck disable=SC2086
             show cargo run --release -q -p protocols --example matching_bench -- $args $p
         done
     done
-    show cargo run --release -q -p protocols --example matching_bench -- orders 10000 2 grr
+    orders=$(pick 10000 200)
+    show cargo run --release -q -p protocols --example matching_bench -- orders "$orders" 2 grr
 }
-cluster-stats()   { bash scripts/cluster-stats-bench.sh grr; }
-cluster-auction() { bash scripts/cluster-auction-bench.sh 1200 4000; }
-cluster-jobs()    { bash scripts/cluster-jobs-bench.sh grr; }
+cluster-stats()   { bash scripts/cluster-stats-bench.sh grr semi-honest "$(pick 100000 1000)"; }
+cluster-auction() {
+    # shellcheck disable=SC2046
+    bash scripts/cluster-auction-bench.sh $(pick "1200 4000" "12 40")
+}
+cluster-jobs() {
+    if quick; then
+        export ORDERS_PER_FIRM=50 RECORD_IDS=500 SETTLEMENT_FIRMS=10 OBLIGATIONS_PER_FIRM=10
+    fi
+    bash scripts/cluster-jobs-bench.sh grr
+}
 cluster-security() {
-    for s in semi-honest malicious; do bash scripts/cluster-stats-bench.sh grr $s 10000; done
-    for s in semi-honest malicious; do bash scripts/cluster-auction-bench.sh 100 200 $s; done
+    local rows
+    rows=$(pick 10000 500)
+    for s in semi-honest malicious; do bash scripts/cluster-stats-bench.sh grr $s "$rows"; done
+    for s in semi-honest malicious; do
+        # shellcheck disable=SC2046
+        bash scripts/cluster-auction-bench.sh $(pick "100 200" "6 20") $s
+    done
 }
 cluster-scale() {
     # AVG, STDDEV_SAMP over 10^7 rows (the cap raised as in the quoted run), then MEDIAN over
     # 10^6 rows at the default limits.
+    if quick; then
+        bash scripts/cluster-scale-bench.sh grr 10000 1000
+        return
+    fi
     JOB_MEMORY_MIB=32768 bash scripts/cluster-scale-bench.sh grr 1000000 0
     bash scripts/cluster-scale-bench.sh grr 1000 100000
 }
-latency()         { bash scripts/latency-bench.sh 10; }
+latency()         { bash scripts/latency-bench.sh "$(pick 10 2)"; }
 chaos() {
-    for seed in 1 2 3; do
-        QUORATE_CHAOS_FAULTS=100 QUORATE_CHAOS_SEED=$seed \
+    # The debug build, as `cargo test` runs it; a quick run has one campaign of 3 faults.
+    for seed in $(pick "1 2 3" 1); do
+        QUORATE_CHAOS_FAULTS=$(pick 100 3) QUORATE_CHAOS_SEED=$seed \
             cargo test -q -p quorate --test chaos -- --nocapture 2>&1 | grep '^RESULT'
     done
     cargo test -q -p quorate --test faults_e2e a_worker_stopped -- --nocapture 2>&1 |
@@ -125,34 +181,78 @@ chaos() {
 simulator() {
     local sim=(cargo run --release -q -p simulations --example)
     mkdir -p "$out/simulator"
-    bash simulations/scripts/bench-notes.sh "$out/simulator"
-    show "${sim[@]}" simulate -- simulations/scenarios/measure/mul-31-100k.toml
+    # A scenario file as shipped, or (quick) a copy of it at small sizes.
+    small() {
+        if ! quick; then
+            echo "$1"
+            return
+        fi
+        local copy
+        copy="$out/simulator/quick-$(basename "$1")"
+        sed -e 's/^bidders = 1200$/bidders = 12/' -e 's/max = 4099/max = 139/' \
+            -e 's/^rows = [0-9]*$/rows = 1000/' -e 's/^batch = 100000$/batch = 1000/' "$1" > "$copy"
+        echo "$copy"
+    }
+    # The notes quote the full sizes: a quick run leaves them alone.
+    quick || bash simulations/scripts/bench-notes.sh "$out/simulator"
+    show "${sim[@]}" simulate -- "$(small simulations/scenarios/measure/mul-31-100k.toml)"
     show "${sim[@]}" bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness dealt,prss \
-        --networks wan --batch 20000
+        --networks wan --batch "$(pick 20000 200)"
     show "${sim[@]}" bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness prss \
-        --networks wan --batch 100000
-    show "${sim[@]}" bench -- --jobs auction:1200x4000,stats:100000 --parties 3 --networks lan \
-        --sites frankfurt+ireland+virginia --out "$out/simulator/jobs"
-    show "${sim[@]}" simulate -- simulations/scenarios/auction-3-regions.toml \
+        --networks wan --batch "$(pick 100000 1000)"
+    show "${sim[@]}" bench -- --jobs "$(pick auction:1200x4000,stats:100000 auction:12x40,stats:1000)" \
+        --parties 3 --networks lan --sites frankfurt+ireland+virginia --out "$out/simulator/jobs"
+    show "${sim[@]}" simulate -- "$(small simulations/scenarios/auction-3-regions.toml)" \
         --out "$out/simulator/auction-3-regions"
+    # Fails by design (a worker crashes mid-round): its line says status=failed.
     show "${sim[@]}" simulate -- simulations/scenarios/settlement-crash.toml
-    show "${sim[@]}" bench -- --jobs stats:100000 --parties 31 --networks lan
+    show "${sim[@]}" bench -- --jobs "stats:$(pick 100000 1000)" --parties "$(pick 31 7)" \
+        --networks lan
     # The same 31 workers across three regions (party i at sites[i mod 3]).
     local regions="$out/simulator/large-31-stats-3-regions.toml"
     sed -e 's/^\[network\]$/[network]\nsites = ["frankfurt", "ireland", "virginia"]\nsite_bandwidth_mbps = 1000.0/' \
-        simulations/scenarios/large-31-stats.toml > "$regions"
+        "$(small simulations/scenarios/large-31-stats.toml)" > "$regions"
     show "${sim[@]}" simulate -- "$regions"
-    show "${sim[@]}" bench -- --jobs auction:12x400 --parties 31 --networks lan --protocols dn07
-    show "${sim[@]}" job_speed -- simulations/scenarios/payroll-groupby-7.toml
+    show "${sim[@]}" bench -- --jobs "auction:$(pick 12x400 12x40)" --parties "$(pick 31 7)" \
+        --networks lan --protocols dn07
+    show "${sim[@]}" job_speed -- "$(small simulations/scenarios/payroll-groupby-7.toml)"
     # The model against a real cluster: rounds and bytes of the same auction sizes.
-    for size in "12 40" "1200 4000"; do
+    local sizes=("12 40" "1200 4000")
+    if quick; then sizes=("12 40"); fi
+    for size in "${sizes[@]}"; do
         # shellcheck disable=SC2086
         bash scripts/cluster-auction-bench.sh $size
         show "${sim[@]}" bench -- --jobs "auction:${size/ /x}" --parties 3 --networks lan \
             --protocols grr --out "$out/simulator/auction-${size/ /x}"
         grep -rhoE '"compute_(rounds|bytes)": ?[0-9]+' "$out/simulator/auction-${size/ /x}" || true
     done
-    show "${sim[@]}" simulate -- simulations/scenarios/measure/auction-lan-measured.toml
+    show "${sim[@]}" simulate -- "$(small simulations/scenarios/measure/auction-lan-measured.toml)"
+}
+
+# check NAME: NAME's output printed at least one RESULT (or cluster job_s=) line, and none says
+# check=, status= or within_bound= anything but ok (yes), but for the scenarios that fail by
+# design (settlement-crash: status=failed).
+check() {
+    python3 - "$out/$1.md" <<'PY'
+import re, sys
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+results = [l for l in lines if l.startswith("RESULT") or re.search(r"\bjob_s=", l)]
+bad = []
+for l in results:
+    crash = re.search(r"\bscenario=\S*crash", l)
+    for key, value in re.findall(r"\b(check|status|within_bound)=(\S+)", l):
+        if crash and key == "status":
+            ok = value == "failed"
+        else:
+            ok = value in ("ok", "yes")
+        if not ok:
+            bad.append(l)
+if not results:
+    sys.exit(f"no RESULT or job_s= line in {sys.argv[1]}")
+if bad:
+    sys.exit("\n".join(["lines not ok:"] + bad))
+print(f"{len(results)} result lines, all ok")
+PY
 }
 
 all=(engine random-bits comparison malicious upload stats dp median memory settlement matching
@@ -165,7 +265,32 @@ for name in "${names[@]}"; do
         echo "unknown benchmark '$name' (expected one of: ${all[*]})" >&2
         exit 2
     fi
-    echo "== $name" >&2
-    { echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"; echo; "$name"; } \
-        > "$out/$name.md"
 done
+failed=()
+start=$(date +%s)
+for name in "${names[@]}"; do
+    echo "== $name${QUICK:+ (quick)}   # load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    t0=$(date +%s)
+    # Each part in a subshell with errexit on (not in an `if`, which would switch it off).
+    set +e
+    (
+        set -e
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)${QUICK:+ (quick run)}"
+        echo
+        "$name"
+    ) > "$out/$name.md" 2> "$out/$name.log"
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ]; then
+        echo "FAILED $name: exit $rc; the tail of $out/$name.log:" >&2
+        tail -n 20 "$out/$name.log" >&2
+        failed+=("$name")
+    elif ! check "$name" >&2; then
+        echo "FAILED $name: see $out/$name.md" >&2
+        failed+=("$name")
+    fi
+    echo "   $name: $(($(date +%s) - t0)) s" >&2
+done
+echo "bench-all${QUICK:+ --quick}: ${#names[@]} parts in $(($(date +%s) - start)) s," \
+    "${#failed[@]} failed${failed[*]:+: ${failed[*]}}" >&2
+[ ${#failed[@]} -eq 0 ]

@@ -153,7 +153,7 @@ fn clear(op: Op, a: &[i128], b: &[i128]) -> (Vec<i128>, i128) {
             pairs
                 .map(|(x, y)| ((*x as f64 / *y as f64) * 65536.0).round() as i128)
                 .collect(),
-            // Goldschmidt's relative error (see tests/fxmath.rs), generously.
+            // Goldschmidt's relative error (see tests/div_sqrt.rs), generously.
             64,
         ),
         Op::Select => {

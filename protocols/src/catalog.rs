@@ -441,7 +441,10 @@ impl JobSpec {
                 let columns = (0..first.columns.len())
                     .map(|c| {
                         let parts: Vec<&Secret> = tables.iter().map(|t| &t.columns[c]).collect();
-                        Secret::concat(&parts).map_err(|e| StatsError::Input(e.to_string()))
+                        Secret::concat(&parts).map_err(|source| StatsError::Mpc {
+                            step: "inputs",
+                            source,
+                        })
                     })
                     .collect::<Result<_, _>>()?;
                 let inputs = crate::stats::Inputs {

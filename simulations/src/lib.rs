@@ -75,7 +75,15 @@ pub enum SimError {
         /// Its name.
         scenario: String,
         /// What is wrong.
-        reason: String,
+        reason: scenario::ScenarioError,
+    },
+    /// A scenario's job cannot be prepared: no job, no data, or no clear reference.
+    #[error("scenario '{scenario}': {source}")]
+    Job {
+        /// Its name.
+        scenario: String,
+        /// What is wrong.
+        source: job::JobWorkloadError,
     },
     /// An output could not be produced.
     #[error("writing {}: {reason}", path.display())]

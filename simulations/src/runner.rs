@@ -19,7 +19,7 @@ use crate::faults::blamed;
 use crate::job::JobWorkload;
 use crate::link::ns_to_s;
 use crate::report::{Outcome, PartyReport, PhaseSummary, Report, RunReport, Status, add};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ScenarioError};
 use crate::workload::OpWorkload;
 
 /// Runs every protocol variant of `scenario`.
@@ -47,18 +47,24 @@ pub fn run_protocol_with(
     protocol: MulProtocol,
     randomness: mpc::Randomness,
 ) -> Result<RunReport, SimError> {
-    let invalid = |reason: String| SimError::Invalid {
+    let invalid = |reason: ScenarioError| SimError::Invalid {
         scenario: scenario.name().to_string(),
         reason,
     };
-    scenario.validate().map_err(|e| invalid(e.to_string()))?;
+    scenario.validate().map_err(invalid)?;
     match (&scenario.workload, &scenario.job) {
         (Some(w), _) => run_op(scenario, protocol, randomness, &w.to_workload()),
         (None, Some(job)) => {
-            let job = JobWorkload::prepare(job, scenario.seed, scenario.base()).map_err(invalid)?;
+            let job =
+                JobWorkload::prepare(job, scenario.seed, scenario.base()).map_err(|source| {
+                    SimError::Job {
+                        scenario: scenario.name().to_string(),
+                        source,
+                    }
+                })?;
             run_job(scenario, protocol, randomness, Arc::new(job))
         }
-        (None, None) => Err(invalid("no workload and no job".into())),
+        (None, None) => Err(invalid(ScenarioError::WorkloadOrJob)),
     }
 }
 
@@ -82,9 +88,9 @@ fn run_op(
     randomness: mpc::Randomness,
     workload: &OpWorkload,
 ) -> Result<RunReport, SimError> {
-    let params = scenario.params().map_err(|e| SimError::Invalid {
+    let params = scenario.params().map_err(|reason| SimError::Invalid {
         scenario: scenario.name().to_string(),
-        reason: e.to_string(),
+        reason,
     })?;
     let inputs = workload.inputs(scenario.seed);
     let config = scenario.sim_config();
@@ -142,9 +148,9 @@ fn run_job(
     randomness: mpc::Randomness,
     job: Arc<JobWorkload>,
 ) -> Result<RunReport, SimError> {
-    let params = scenario.params().map_err(|e| SimError::Invalid {
+    let params = scenario.params().map_err(|reason| SimError::Invalid {
         scenario: scenario.name().to_string(),
-        reason: e.to_string(),
+        reason,
     })?;
     let config = scenario.sim_config();
     let run = run_session(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use protocols::catalog::JobSpec;
 use protocols::matching::{Grid, GridRange};
 use simulations::job::data::DataSpec;
+use simulations::job::{JobDataError, JobWorkloadError};
 use simulations::report::{Report, Status};
 use simulations::runner::run_scenario;
 use simulations::{Scenario, SimError};
@@ -218,7 +219,13 @@ fn bad_job_input_is_refused_naming_it() {
     s.job.as_mut().unwrap().sql = Some("SELECT AVG(wage) FROM payroll".into());
     let err = run_scenario(&s).unwrap_err();
     assert!(
-        matches!(&err, SimError::Invalid { .. }) && err.to_string().contains("wage"),
+        matches!(
+            &err,
+            SimError::Job {
+                source: JobWorkloadError::Clear(_),
+                ..
+            }
+        ) && err.to_string().contains("wage"),
         "{err}"
     );
 
@@ -250,6 +257,125 @@ fn bad_job_input_is_refused_naming_it() {
     s.network.sites[1] = "aarhus".into();
     let err = Scenario::validate(&s).unwrap_err();
     assert!(err.to_string().contains("unknown site 'aarhus'"), "{err}");
+}
+
+/// Each way a `[job.data]` table (or the CSV it names) can fail to give a job its data is
+/// refused before anything runs, as its own error, with a message naming the problem.
+#[test]
+fn bad_job_data_is_refused_naming_the_problem() {
+    let dir = out_dir("bad-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bad.csv"), "salary\n100\nabc\n").unwrap();
+    std::fs::write(dir.join("bids.csv"), "price,quantity\n10,1\n").unwrap();
+    std::fs::write(
+        dir.join("schema.toml"),
+        "[[columns]]\nname = \"salary\"\ntype = \"integer\"\nbits = 32\n",
+    )
+    .unwrap();
+    let sql = r#"sql = "SELECT COUNT(*) FROM t""#;
+    let auction =
+        r#"spec = { kind = "auction", dataset = "bids", grid = { min = 10, max = 19, step = 1 } }"#;
+    let table = |column: &str| {
+        format!("kind = \"table\"\ndataset = \"t\"\nowners = 3\nrows = 30\n{column}")
+    };
+    let column = |extra: &str| format!("[[job.data.columns]]\nname = \"team\"\n{extra}");
+    type Is = fn(&JobDataError) -> bool;
+    let cases: Vec<(&str, String, &str, Is)> = vec![
+        (
+            sql,
+            table(&column("type = \"categorical\"")),
+            "column 'team': a categorical column needs a domain",
+            |e| matches!(e, JobDataError::NoDomain { .. }),
+        ),
+        (
+            sql,
+            table(&column(
+                "type = \"categorical\"\ndomain = [\"a\", \"b\", \"c\"]\nweights = [1.0, 2.0]",
+            )),
+            "column 'team': 2 weights for 3 values",
+            |e| matches!(e, JobDataError::Weights { .. }),
+        ),
+        (
+            sql,
+            table("columns = []"),
+            "a generated table needs at least one owner and one column",
+            |e| matches!(e, JobDataError::EmptyTable),
+        ),
+        (
+            sql,
+            "kind = \"auction\"\nbidders = 4".into(),
+            "needs an auction or orders job, not statistics",
+            |e| matches!(e, JobDataError::NoGrid("statistics")),
+        ),
+        (
+            r#"spec = { kind = "auction", dataset = "bids", grid = { min = 10, max = 19, step = 0 } }"#,
+            "kind = \"auction\"\nbidders = 4".into(),
+            "grid: step 0 must be at least 1",
+            |e| matches!(e, JobDataError::Grid(_)),
+        ),
+        (
+            auction,
+            "kind = \"settlement\"\nobligations = 10".into(),
+            "the settlement generator needs a settlement job, not auction",
+            |e| matches!(e, JobDataError::NotSettlement("auction")),
+        ),
+        (
+            r#"spec = { kind = "settlement", round = "r", firms = ["acme"] }"#,
+            "kind = \"settlement\"\nobligations = 10".into(),
+            "a generated settlement round needs at least two firms",
+            |e| matches!(e, JobDataError::TooFewFirms),
+        ),
+        (
+            sql,
+            "kind = \"csv\"\nfiles = [{ owner = \"acme\", dataset = \"t\", path = \"bad.csv\", schema = \"no-such-schema.toml\" }]".into(),
+            "no-such-schema.toml",
+            |e| matches!(e, JobDataError::SchemaFile { .. }),
+        ),
+        (
+            sql,
+            "kind = \"csv\"\nfiles = [{ owner = \"acme\", dataset = \"t\", path = \"bad.csv\", schema = \"schema.toml\" }]".into(),
+            "bad.csv:3:1",
+            |e| matches!(e, JobDataError::Csv(_)),
+        ),
+        (
+            auction,
+            "kind = \"csv\"\nfiles = [{ owner = \"acme\", dataset = \"bids\", path = \"bids.csv\" }]".into(),
+            "acme/bids: dataset 'bids' for this auction job",
+            |e| matches!(e, JobDataError::Upload { .. }),
+        ),
+    ];
+    for (job, data, says, is) in cases {
+        let text =
+            format!("parties = 3\nprotocols = [\"grr\"]\n[job]\n{job}\n[job.data]\n{data}\n");
+        let s = Scenario::from_toml(&text, &dir.join("bad.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let err = run_scenario(&s).unwrap_err();
+        let message = err.to_string();
+        match &err {
+            SimError::Job {
+                source: JobWorkloadError::Data(e),
+                ..
+            } => assert!(is(e) && message.contains(says), "{says}: {message}"),
+            _ => panic!("{says}: {message}"),
+        }
+    }
+
+    // Files that give no dataset at all.
+    let text = format!(
+        "parties = 3\nprotocols = [\"grr\"]\n[job]\n{sql}\n[job.data]\nkind = \"csv\"\nfiles = []\n"
+    );
+    let s = Scenario::from_toml(&text, &dir.join("none.toml")).unwrap();
+    let err = run_scenario(&s).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SimError::Job {
+                source: JobWorkloadError::NoDataset,
+                ..
+            }
+        ) && err.to_string().contains("job.data gives no dataset"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

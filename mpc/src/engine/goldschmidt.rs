@@ -1,5 +1,5 @@
 //! The iterations behind [`Engine::fx_reciprocal`], [`Engine::fx_div`] and
-//! [`Engine::fx_sqrt`] (see [`super::fxmath`] for the whole algorithm and its papers): Goldschmidt
+//! [`Engine::fx_sqrt`] (see [`super::div_sqrt`] for the whole algorithm and its papers): Goldschmidt
 //! division and square root on a normalized `c` in `[1/2, 1]`, and the batched rescaling they run
 //! between multiplication rounds.
 //!
@@ -8,10 +8,10 @@
 //! from the value's public bound as that protocol prescribes). The bounds, shifts and counts come
 //! from the [`Plan`], which the preprocessing was sized from.
 //!
-//! What this module does not do: normalization or preprocessing (see [`super::fxmath`]).
+//! What this module does not do: normalization or preprocessing (see [`super::div_sqrt`]).
 
 use super::Engine;
-use super::fxplan::{Plan, RCP_ALPHA, RSQRT_ALPHA, RSQRT_SHIFT, RSQRT_SLOPE, Rescale};
+use super::div_sqrt_plan::{Plan, RCP_ALPHA, RSQRT_ALPHA, RSQRT_SHIFT, RSQRT_SLOPE, Rescale};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
 use crate::field::pow2::{low_value, weighted};

@@ -277,7 +277,7 @@ pub(crate) async fn ration<B: Backend>(
     }
     let qb = marg.bits();
     let f = qb + 4;
-    // The quotient must keep f + 3 bits of working precision (see `mpc::engine::fxmath`).
+    // The quotient must keep f + 3 bits of working precision (see `mpc::engine::div_sqrt`).
     if 2 * f + remaining.bits() > 188 || f > 98 {
         return Err(MatchingError::Input(format!(
             "quantities of {qb} bits with side totals of {} bits are too wide for exact pro-rata \

@@ -130,6 +130,9 @@ pub enum MatchingError {
     /// An input lacks a column the job reads (nothing ran).
     #[error("inputs: {0}")]
     Column(#[from] crate::outcome::NoColumn),
+    /// An input table does not fit the job's kind (nothing ran).
+    #[error("inputs: {0}")]
+    Table(#[from] TableError),
     /// The computation failed at a step.
     #[error("{step}: {source}")]
     Mpc {

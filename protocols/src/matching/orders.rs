@@ -115,7 +115,7 @@ pub async fn run_orders<B: Backend>(
     let Some(first) = books.first() else {
         return Err(MatchingError::Input("no orders".into()));
     };
-    let sell_at = sell_index(&first.schema).map_err(|e| MatchingError::Input(e.to_string()))?;
+    let sell_at = sell_index(&first.schema)?;
     let gather = |name: &str| -> Result<Secret, MatchingError> {
         let cols = books
             .iter()

@@ -67,7 +67,10 @@ pub fn fits(query: &Query, rows: usize, epsilon: Option<f64>) -> Result<(), Stat
         schema: schema.clone(),
         columns,
     };
-    let inputs = Inputs::clear(schema, &[table]).map_err(|e| StatsError::Input(e.to_string()))?;
+    let inputs = Inputs::clear(schema, &[table]).map_err(|source| StatsError::Mpc {
+        step: "inputs",
+        source,
+    })?;
     // Every group reported (no WHERE, no minimums): every aggregate's steps are planned.
     let planned = Query {
         filter: None,

@@ -104,6 +104,9 @@ pub enum StatsError {
     /// The inputs do not match the query's schema.
     #[error("inputs: {0}")]
     Input(String),
+    /// The opened results are not the values the result needs.
+    #[error("results: {0}")]
+    Reveal(#[from] RevealError),
     /// An aggregate that differential privacy cannot release here (nothing ran).
     #[error("{aggregate}: not available with --epsilon (counts, sums, moments and histograms are)")]
     NotPrivate {
@@ -803,9 +806,7 @@ async fn deliver<B: Backend>(
     });
     if recipients.is_empty() {
         let opened = b.open(&values).await.map_err(in_step("results"))?;
-        let public = result
-            .reveal(&opened)
-            .map_err(|e| StatsError::Input(e.to_string()))?;
+        let public = result.reveal(&opened)?;
         return Ok(Outcome::public(public));
     }
     let labels = private_labels(&result);

@@ -6,9 +6,78 @@
 //! What this module does not do: run anything (see [`super`]).
 
 use protocols::catalog::PublicResult;
-use protocols::stats::{QueryResult, Value};
+use protocols::stats::{QueryResult, RevealError, Value};
 
 use super::{JobWorkload, PartyOutcome};
+
+/// How an output differs from the clear job's (the report's reason names the output too).
+#[derive(Debug, thiserror::Error)]
+enum Mismatch {
+    /// Another public result, of a job other than statistics (both as JSON).
+    #[error("got {got}, the clear job gives {want}")]
+    Public {
+        /// What the parties hold.
+        got: String,
+        /// What the clear job gives.
+        want: String,
+    },
+    /// Other groups suppressed.
+    #[error("suppressed groups {got:?}, the clear job suppresses {want:?}")]
+    Suppressed {
+        /// Suppressed by the parties.
+        got: Vec<String>,
+        /// Suppressed by the clear job.
+        want: Vec<String>,
+    },
+    /// Another number of groups, or other columns.
+    #[error("{got} groups of {got_columns:?}, the clear job reports {want} of {want_columns:?}")]
+    Shape {
+        /// Groups the parties report.
+        got: usize,
+        /// Their columns.
+        got_columns: Vec<String>,
+        /// Groups the clear job reports.
+        want: usize,
+        /// Its columns.
+        want_columns: Vec<String>,
+    },
+    /// One statistic differs (a real number beyond the tolerance), or its group does.
+    #[error("{column} of group {group:?}: got {got:?}, the clear job gives {want:?}")]
+    Statistic {
+        /// The result's column (`AVG(salary)`).
+        column: String,
+        /// The clear job's group.
+        group: Option<String>,
+        /// The parties' value.
+        got: Value,
+        /// The clear job's value.
+        want: Value,
+    },
+    /// A private statistics result that does not decode.
+    #[error(transparent)]
+    Reveal(#[from] RevealError),
+    /// A private statistics result without a statistics public result to decode it.
+    #[error("a query result without a statistics result")]
+    NotStatistics,
+    /// One value of a private output or update differs.
+    #[error("value {index}: got {got}, the clear job gives {want}")]
+    Value {
+        /// Its position.
+        index: usize,
+        /// The recipient's value.
+        got: i128,
+        /// The clear job's.
+        want: i128,
+    },
+    /// Another number of values.
+    #[error("{got} values, the clear job gives {want}")]
+    Length {
+        /// Values the recipient reconstructed.
+        got: usize,
+        /// Values of the clear job.
+        want: usize,
+    },
+}
 
 impl JobWorkload {
     /// Checks the parties that finished against each other and against the clear job; the
@@ -38,20 +107,25 @@ impl JobWorkload {
                         let (g, w) = (g.reveal(&got), w.reveal(want));
                         match (g, w) {
                             (Ok(g), Ok(w)) => compare_query(&g, &w),
-                            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+                            (Err(e), _) | (_, Err(e)) => Err(Mismatch::from(e)),
                         }
                     }
-                    _ => Err("a query result without a statistics result".into()),
+                    _ => Err(Mismatch::NotStatistics),
                 }
             } else if &got == want {
                 Ok(())
             } else {
                 let at = got.iter().zip(want).position(|(a, b)| a != b);
                 Err(match at {
-                    Some(k) => {
-                        format!("value {k}: got {}, the clear job gives {}", got[k], want[k])
-                    }
-                    None => format!("{} values, the clear job gives {}", got.len(), want.len()),
+                    Some(index) => Mismatch::Value {
+                        index,
+                        got: got[index],
+                        want: want[index],
+                    },
+                    None => Mismatch::Length {
+                        got: got.len(),
+                        want: want.len(),
+                    },
                 })
             };
             same.map_err(|e| (format!("{}: {e}", delivery.what), None))?;
@@ -60,34 +134,32 @@ impl JobWorkload {
     }
 }
 
-fn compare_public(got: &PublicResult, want: &PublicResult) -> Result<(), String> {
+fn compare_public(got: &PublicResult, want: &PublicResult) -> Result<(), Mismatch> {
     match (got, want) {
         (PublicResult::Statistics(g), PublicResult::Statistics(w)) => compare_query(g, w),
         _ if got == want => Ok(()),
-        _ => Err(format!(
-            "got {}, the clear job gives {}",
-            serde_json::to_string(got).unwrap_or_default(),
-            serde_json::to_string(want).unwrap_or_default()
-        )),
+        _ => Err(Mismatch::Public {
+            got: serde_json::to_string(got).unwrap_or_default(),
+            want: serde_json::to_string(want).unwrap_or_default(),
+        }),
     }
 }
 
 /// Equal but for real numbers within `1e-6 · (1 + |want|)`.
-fn compare_query(got: &QueryResult, want: &QueryResult) -> Result<(), String> {
+fn compare_query(got: &QueryResult, want: &QueryResult) -> Result<(), Mismatch> {
     if got.suppressed != want.suppressed {
-        return Err(format!(
-            "suppressed groups {:?}, the clear job suppresses {:?}",
-            got.suppressed, want.suppressed
-        ));
+        return Err(Mismatch::Suppressed {
+            got: got.suppressed.clone(),
+            want: want.suppressed.clone(),
+        });
     }
     if got.rows.len() != want.rows.len() || got.columns != want.columns {
-        return Err(format!(
-            "{} groups of {:?}, the clear job reports {} of {:?}",
-            got.rows.len(),
-            got.columns,
-            want.rows.len(),
-            want.columns
-        ));
+        return Err(Mismatch::Shape {
+            got: got.rows.len(),
+            got_columns: got.columns.clone(),
+            want: want.rows.len(),
+            want_columns: want.columns.clone(),
+        });
     }
     for (g, w) in got.rows.iter().zip(&want.rows) {
         for (i, (a, b)) in g.values.iter().zip(&w.values).enumerate() {
@@ -96,11 +168,12 @@ fn compare_query(got: &QueryResult, want: &QueryResult) -> Result<(), String> {
                 _ => a == b,
             };
             if !close || g.group != w.group {
-                return Err(format!(
-                    "{} of group {:?}: got {a:?}, the clear job gives {b:?}",
-                    got.columns.get(i).map_or("?", String::as_str),
-                    w.group
-                ));
+                return Err(Mismatch::Statistic {
+                    column: got.columns.get(i).map_or("?", String::as_str).to_string(),
+                    group: w.group.clone(),
+                    got: a.clone(),
+                    want: b.clone(),
+                });
             }
         }
     }
@@ -201,6 +274,7 @@ mod tests {
         assert!(
             compare_query(&suppressed, &q(1.0))
                 .unwrap_err()
+                .to_string()
                 .contains("suppressed")
         );
     }

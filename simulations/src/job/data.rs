@@ -18,6 +18,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::invalid::JobDataError;
+
 /// One owner's dataset, in the clear.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
@@ -149,7 +151,7 @@ pub enum GenType {
 }
 
 impl ColumnGen {
-    fn spec(&self) -> Result<ColumnSpec, String> {
+    fn spec(&self) -> Result<ColumnSpec, JobDataError> {
         let ty = match self.ty {
             GenType::Integer => ColumnType::Integer {
                 bits: self.bits.unwrap_or(32),
@@ -159,22 +161,20 @@ impl ColumnGen {
                 bits: self.bits.unwrap_or(40),
             },
             GenType::Categorical if self.domain.is_empty() => {
-                return Err(format!(
-                    "column '{}': a categorical column needs a domain",
-                    self.name
-                ));
+                return Err(JobDataError::NoDomain {
+                    column: self.name.clone(),
+                });
             }
             GenType::Categorical => ColumnType::Categorical {
                 domain: self.domain.clone(),
             },
         };
         if !self.weights.is_empty() && self.weights.len() != self.domain.len() {
-            return Err(format!(
-                "column '{}': {} weights for {} values",
-                self.name,
-                self.weights.len(),
-                self.domain.len()
-            ));
+            return Err(JobDataError::Weights {
+                column: self.name.clone(),
+                weights: self.weights.len(),
+                values: self.domain.len(),
+            });
         }
         Ok(ColumnSpec {
             name: self.name.clone(),
@@ -213,15 +213,12 @@ impl ColumnGen {
     }
 }
 
-fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), String> {
+fn grid_of(spec: &JobSpec) -> Result<(String, Vec<i128>), JobDataError> {
     match spec {
         JobSpec::Auction { dataset, grid, .. } | JobSpec::Orders { dataset, grid, .. } => {
-            Ok((dataset.clone(), grid.prices().map_err(|e| e.to_string())?))
+            Ok((dataset.clone(), grid.prices()?))
         }
-        other => Err(format!(
-            "this data generator needs an auction or orders job, not {}",
-            other.kind()
-        )),
+        other => Err(JobDataError::NoGrid(other.kind())),
     }
 }
 
@@ -245,7 +242,12 @@ impl DataSpec {
     /// The datasets, generated from `seed` or read (paths relative to `base`), each checked as
     /// an upload for `spec`, in the order a worker lists them (by name in the job's input
     /// order, then by owner).
-    pub fn datasets(&self, spec: &JobSpec, seed: u64, base: &Path) -> Result<Vec<Dataset>, String> {
+    pub fn datasets(
+        &self,
+        spec: &JobSpec,
+        seed: u64,
+        base: &Path,
+    ) -> Result<Vec<Dataset>, JobDataError> {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
         key[31] = 0x44; // 'D': job data
@@ -273,7 +275,11 @@ impl DataSpec {
         };
         for d in &out {
             spec.check_upload(&d.name, &d.table)
-                .map_err(|e| format!("{}/{}: {e}", d.owner, d.name))?;
+                .map_err(|source| JobDataError::Upload {
+                    owner: d.owner.clone(),
+                    dataset: d.name.clone(),
+                    source,
+                })?;
         }
         let order = spec.input_names().unwrap_or_default();
         let position = |name: &str| order.iter().position(|n| n == name).unwrap_or(0);
@@ -282,17 +288,19 @@ impl DataSpec {
     }
 }
 
-fn read(f: &CsvFile, base: &Path) -> Result<Dataset, String> {
+fn read(f: &CsvFile, base: &Path) -> Result<Dataset, JobDataError> {
     let schema = match &f.schema {
         Some(p) => {
             let path = base.join(p);
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Some(Schema::from_toml(&text, &path.display().to_string()).map_err(|e| e.to_string())?)
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(source) => return Err(JobDataError::SchemaFile { path, source }),
+            };
+            Some(Schema::from_toml(&text, &path.display().to_string())?)
         }
         None => None,
     };
-    let table = read_csv_file(&base.join(&f.path), schema.as_ref()).map_err(|e| e.to_string())?;
+    let table = read_csv_file(&base.join(&f.path), schema.as_ref())?;
     Ok(Dataset {
         owner: f.owner.clone(),
         name: f.dataset.clone(),
@@ -306,9 +314,9 @@ fn table(
     rows: usize,
     columns: &[ColumnGen],
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<Dataset>, String> {
+) -> Result<Vec<Dataset>, JobDataError> {
     if owners == 0 || columns.is_empty() {
-        return Err("a generated table needs at least one owner and one column".into());
+        return Err(JobDataError::EmptyTable);
     }
     let specs: Vec<ColumnSpec> = columns
         .iter()
@@ -340,7 +348,7 @@ fn auction(
     bidders: usize,
     max_quantity: i128,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<Dataset>, String> {
+) -> Result<Vec<Dataset>, JobDataError> {
     let (name, grid) = grid_of(spec)?;
     let prices = grid.len();
     let schema = Schema {
@@ -386,7 +394,7 @@ fn book(
     firms: usize,
     orders: usize,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<Dataset>, String> {
+) -> Result<Vec<Dataset>, JobDataError> {
     let (name, grid) = grid_of(spec)?;
     Ok(
         protocols::testing::order_books(rng, &grid, orders, firms, 32)
@@ -406,16 +414,13 @@ fn settlement(
     obligations: usize,
     balance_factor: f64,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<Dataset>, String> {
+) -> Result<Vec<Dataset>, JobDataError> {
     let JobSpec::Settlement(round) = spec else {
-        return Err(format!(
-            "the settlement generator needs a settlement job, not {}",
-            spec.kind()
-        ));
+        return Err(JobDataError::NotSettlement(spec.kind()));
     };
     let firms = &round.firms;
     if firms.len() < 2 {
-        return Err("a generated settlement round needs at least two firms".into());
+        return Err(JobDataError::TooFewFirms);
     }
     let n = firms.len();
     let mut pays: Vec<Vec<(usize, i128)>> = vec![Vec::new(); n];

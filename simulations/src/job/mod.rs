@@ -22,6 +22,7 @@
 
 mod check;
 pub mod data;
+mod invalid;
 pub mod presets;
 pub mod stepped;
 
@@ -43,6 +44,8 @@ use serde::{Deserialize, Serialize};
 use data::{DataSpec, Dataset};
 use stepped::{Phased, Stepped};
 
+pub use invalid::{JobDataError, JobFileError, JobWorkloadError};
+
 /// The `[job]` table of a scenario: exactly one of `sql`, `spec` and `spec_file`, and the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,36 +61,6 @@ pub struct JobScenario {
     pub spec_file: Option<PathBuf>,
     /// The job's inputs.
     pub data: DataSpec,
-}
-
-/// Why a scenario's `[job]` does not give one job the simulator can check.
-#[derive(Debug, thiserror::Error)]
-pub enum JobFileError {
-    /// `spec_file` could not be read.
-    #[error("job.spec_file {}: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The file system's error.
-        source: std::io::Error,
-    },
-    /// `spec_file` is not a job specification.
-    #[error("job.spec_file {}: {source}", path.display())]
-    Spec {
-        /// The file.
-        path: PathBuf,
-        /// Why the specification is refused.
-        source: protocols::catalog::SpecError,
-    },
-    /// None, or more than one, of `sql`, `spec` and `spec_file`.
-    #[error("job: give exactly one of sql, spec and spec_file")]
-    NotOne,
-    /// A statistics job with differential privacy.
-    #[error(
-        "job: epsilon is refused: differential privacy noise differs between the engine and the \
-         clear job by design, and the simulator checks every output against the clear job"
-    )]
-    Epsilon,
 }
 
 impl JobScenario {
@@ -124,7 +97,7 @@ impl JobScenario {
 }
 
 /// Polls a future that never waits (the [`Clear`] backend's) to its end.
-fn ready<F: Future>(future: F) -> Result<F::Output, String> {
+fn ready<F: Future>(future: F) -> Result<F::Output, JobWorkloadError> {
     let mut future = std::pin::pin!(future);
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..1_000_000 {
@@ -132,7 +105,7 @@ fn ready<F: Future>(future: F) -> Result<F::Output, String> {
             return Ok(v);
         }
     }
-    Err("the clear job waited on something: it must never wait".into())
+    Err(JobWorkloadError::ClearWaited)
 }
 
 /// One value batch delivered to a recipient: a private output or an updated column.
@@ -206,11 +179,15 @@ pub struct JobWorkload {
 
 impl JobWorkload {
     /// Builds the data from `seed` and runs the job in the clear.
-    pub fn prepare(scenario: &JobScenario, seed: u64, base: &Path) -> Result<Self, String> {
-        let spec = scenario.spec(base).map_err(|e| e.to_string())?;
+    pub fn prepare(
+        scenario: &JobScenario,
+        seed: u64,
+        base: &Path,
+    ) -> Result<Self, JobWorkloadError> {
+        let spec = scenario.spec(base)?;
         let datasets = scenario.data.datasets(&spec, seed, base)?;
         if datasets.is_empty() {
-            return Err("job.data gives no dataset".into());
+            return Err(JobWorkloadError::NoDataset);
         }
         let mut owners: Vec<String> = Vec::new();
         for d in &datasets {
@@ -223,20 +200,23 @@ impl JobWorkload {
             .iter()
             .map(|d| OwnedTable::clear(&d.owner, &d.name, &d.table))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("job.data: {e}"))?;
+            .map_err(JobWorkloadError::Encode)?;
         let outcome = ready(spec.run(&mut Clear::seeded(seed), &tables, minimums))?
-            .map_err(|e| format!("the job fails in the clear: {e}"))?;
+            .map_err(JobWorkloadError::Clear)?;
         let reference = deliveries(&outcome)
             .into_iter()
             .map(|(d, v)| {
                 let plain = v
                     .shares()
                     .iter()
-                    .map(|x| x.to_i128().ok_or("a clear output is not an integer"))
-                    .collect::<Result<Vec<i128>, _>>()?;
+                    .map(|x| x.to_i128())
+                    .collect::<Option<Vec<i128>>>()
+                    .ok_or_else(|| JobWorkloadError::NotInteger {
+                        what: d.what.clone(),
+                    })?;
                 Ok((d, plain))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, JobWorkloadError>>()?;
         Ok(JobWorkload {
             label: format!("{} {}", spec.kind(), scenario.data.label()),
             spec,

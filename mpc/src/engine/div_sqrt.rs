@@ -38,14 +38,14 @@
 //! `ceil(log2 k)` for the prefix-OR, one for `c`, one multiplication and one opening to start
 //! the iteration, then one of each per step (two of each for roots). With `k = 40` and 16
 //! fractional bits, at `n = 3, t = 1`: 27, 29 and 31 rounds under GRR, 47, 50 and 53 under DN07
-//! for `fx_reciprocal`, `fx_div` and `fx_sqrt` (`tests/fxmath.rs` prints them).
+//! for `fx_reciprocal`, `fx_div` and `fx_sqrt` (`tests/div_sqrt.rs` prints them).
 //!
 //! What this module does not do: signal a zero divisor or a negative radicand (it cannot without
 //! leaking them). A zero divisor is read as one unit in its last place (see
 //! [`Engine::fx_reciprocal`]); `fx_sqrt` returns `sqrt(|x|)`.
 
 use super::Engine;
-use super::fxplan::{Kind, Plan};
+use super::div_sqrt_plan::{Kind, Plan};
 use super::goldschmidt::Masks;
 use crate::error::{MpcError, Result};
 use crate::field::Field;

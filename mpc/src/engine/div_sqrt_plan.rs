@@ -1,4 +1,4 @@
-//! The public schedule of a reciprocal, division or square root (see [`super::fxmath`]): working
+//! The public schedule of a reciprocal, division or square root (see [`super::div_sqrt`]): working
 //! precision, iteration count, the bound of every value that is truncated (and so opened under
 //! a mask), and the preprocessing the whole operation consumes. Everything here is a function of
 //! public bounds and scales only, so every party derives the same plan, and the bounds are all
