@@ -11,8 +11,9 @@
 //! (another firm) and amount (1 to 100,000) are drawn from a fixed seed; balances are drawn
 //! uniformly below 1.6 times the mean gross a firm pays (`80,000 · OBLIGATIONS / FIRMS`), so a
 //! few firms are short and gridlock resolution runs (`firms_dropped` is the reference's count). Schemas are the
-//! ones a CSV upload infers: 63-bit integers, a one-value `payer` domain, a `payee` domain of
-//! the other firms. Inputs are dealt beforehand (as the firms' clients would); the timed part
+//! ones the workers take for a round: 63-bit integers, a one-value `payer` domain, and a
+//! `payee` domain of exactly the round's firms (`settlement::check`: every firm's schema the
+//! same, so it says nothing of whom the firm pays). Inputs are dealt beforehand (as the firms' clients would); the timed part
 //! is `settle` alone, and the outputs are opened afterwards only to check them.
 
 use std::time::Instant;
@@ -56,10 +57,6 @@ fn reference(r: &Round) -> (Vec<i128>, Vec<bool>, usize) {
     }
 }
 
-fn others(firms: usize, j: usize) -> Vec<usize> {
-    (0..firms).filter(|&k| k != j).collect()
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let firms: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
@@ -95,15 +92,12 @@ fn main() {
     let balances = round.balances.clone();
     let rows: Vec<usize> = round.pays.iter().map(Vec::len).collect();
     let payers: Vec<i128> = vec![0; obligations];
+    // The payee's index in the domain of every firm, in firm order.
     let payees: Vec<i128> = round
         .pays
         .iter()
-        .enumerate()
-        .flat_map(|(j, rows)| {
-            let o = others(firms, j);
-            rows.iter()
-                .map(move |&(k, _)| o.iter().position(|&x| x == k).unwrap() as i128)
-        })
+        .flatten()
+        .map(|&(k, _)| k as i128)
         .collect();
     let amounts: Vec<i128> = round.pays.iter().flatten().map(|&(_, a)| a).collect();
     let integer = |name: &str| ColumnSpec {
@@ -115,7 +109,7 @@ fn main() {
         ty: ColumnType::Categorical { domain },
     };
     let payee_bits = ColumnType::Categorical {
-        domain: vec![String::new(); firms - 1],
+        domain: vec![String::new(); firms],
     }
     .bits();
 
@@ -176,10 +170,7 @@ fn main() {
                             schema: Schema {
                                 columns: vec![
                                     categorical("payer", vec![firm(j)]),
-                                    categorical(
-                                        "payee",
-                                        others(firms, j).into_iter().map(firm).collect(),
-                                    ),
+                                    categorical("payee", (0..firms).map(firm).collect()),
                                     integer("amount"),
                                 ],
                             },

@@ -254,65 +254,65 @@ impl RoundSpec {
     /// different payers. Datasets the round does not read are accepted.
     pub fn check_upload(&self, dataset: &str, table: &Table) -> Result<(), UploadError> {
         self.validate()?;
-        let at = |source: CheckError| UploadError::Table {
+        let in_table = |source: CheckError| UploadError::Table {
             dataset: dataset.into(),
             source,
         };
         if dataset == self.accounts {
-            let (c, _) = balance_column(&table.schema).map_err(at)?;
+            let (c, _) = balance_column(&table.schema).map_err(in_table)?;
             if table.rows() != 1 {
-                return Err(in_step(CheckError::AccountRows(table.rows())));
+                return Err(in_table(CheckError::AccountRows(table.rows())));
             }
             let v = table.columns[c][0];
             if v < 0 {
-                return Err(in_step(CheckError::NegativeBalance(v)));
+                return Err(in_table(CheckError::NegativeBalance(v)));
             }
         } else if dataset == self.obligations {
             if table.rows() == 0 {
                 // Nothing to pay: the columns need only be there (an empty CSV has no types).
                 for c in [PAYER, PAYEE, AMOUNT] {
                     if table.schema.column(c).is_none() {
-                        return Err(in_step(CheckError::NoColumn(c)));
+                        return Err(in_table(CheckError::NoColumn(c)));
                     }
                 }
                 return Ok(());
             }
-            let cols = obligation_columns_unchecked(&table.schema).map_err(at)?;
+            let cols = obligation_columns_unchecked(&table.schema).map_err(in_table)?;
             let mut first_payer: Option<&str> = None;
             for r in 0..table.rows() {
                 let row = r + 1;
                 let payer = name_at(cols.payer.1, table.columns[cols.payer.0][r], PAYER, row)
-                    .map_err(at)?;
+                    .map_err(in_table)?;
                 let payee = name_at(cols.payee.1, table.columns[cols.payee.0][r], PAYEE, row)
-                    .map_err(at)?;
+                    .map_err(in_table)?;
                 let amount = table.columns[cols.amount][r];
                 if !self.firms.iter().any(|f| f == payee) {
-                    return Err(in_step(CheckError::UnknownPayee {
+                    return Err(in_table(CheckError::UnknownPayee {
                         row,
                         payee: payee.into(),
                         firms: self.firms.clone(),
                     }));
                 }
                 if !self.firms.iter().any(|f| f == payer) {
-                    return Err(in_step(CheckError::UnknownPayer {
+                    return Err(in_table(CheckError::UnknownPayer {
                         row,
                         payer: payer.into(),
                         firms: self.firms.clone(),
                     }));
                 }
                 if payer == payee {
-                    return Err(in_step(CheckError::SelfObligation {
+                    return Err(in_table(CheckError::SelfObligation {
                         row,
                         payer: payer.into(),
                     }));
                 }
                 if amount < 0 {
-                    return Err(in_step(CheckError::NegativeAmount { row, amount }));
+                    return Err(in_table(CheckError::NegativeAmount { row, amount }));
                 }
                 match first_payer {
                     None => first_payer = Some(payer),
                     Some(p) if p != payer => {
-                        return Err(in_step(CheckError::PayerDiffers {
+                        return Err(in_table(CheckError::PayerDiffers {
                             row,
                             payer: payer.into(),
                             first: p.into(),
@@ -321,7 +321,7 @@ impl RoundSpec {
                     Some(_) => {}
                 }
             }
-            check_payee_domain(self, cols.payee.1).map_err(at)?;
+            check_payee_domain(self, cols.payee.1).map_err(in_table)?;
         }
         Ok(())
     }
