@@ -6,11 +6,13 @@
 //! ```
 //!
 //! Ends with one line:
-//! `RESULT op=mul protocol=dn07 random_bits=xor randomness=dealt security=semi-honest transport=memory parties=3 threshold=1 n=1000000 seconds=S ops_per_s=X cold_seconds=S0 cold_ops_per_s=X0 rounds=R bytes_per_party=B bytes_per_op=B1 peak_rss_mb=M peak_rss_mb_per_party=M1 check=ok`
+//! `RESULT op=mul protocol=dn07 random_bits=xor randomness=dealt security=semi-honest transport=memory parties=3 threshold=1 n=1000000 seconds=S ops_per_s=X cold_seconds=S0 cold_ops_per_s=X0 rounds=R bytes_per_party=B bytes_per_op=B1 cpu_s=C peak_rss_mb=M peak_rss_mb_per_party=M1 check=ok`
 //! and exits non-zero when any output differs from the clear computation. The time covers the
 //! operation and all its preprocessing (the inputs are dealt beforehand, as a data owner's
 //! client would); the batch runs in chunks of `--chunk` elements to bound memory. `cold_*` is
-//! the first pass (what a job sees), `seconds` the last (warm) one. `peak_rss_mb` is the
+//! the first pass (what a job sees), `seconds` the last (warm) one. `cpu_s` is the CPU time
+//! (user + system) the process spent over the last pass, every party together (10 ms
+//! resolution): unlike `seconds`, it hardly depends on what else the machine runs. `peak_rss_mb` is the
 //! process's peak resident memory (`VmHWM`: every party, the dealt inputs and the checks), and
 //! `peak_rss_mb_per_party` that divided by the number of parties (an upper bound on what one
 //! party of this batch needs, since the inputs and the checking are counted in it too).
@@ -132,7 +134,7 @@ struct Job {
 async fn party<N: Network>(
     mut engine: Engine<N, Fr>,
     job: Arc<Job>,
-) -> mpc::Result<(Vec<i128>, Vec<(Duration, EngineStats)>)> {
+) -> mpc::Result<(Vec<i128>, Vec<(Duration, EngineStats)>, CpuWindow)> {
     let me = engine.me().index();
     let (xa, xb, xc) = (&job.a[me], &job.b[me], &job.c[me]);
     let op = job.op.as_str();
@@ -143,7 +145,13 @@ async fn party<N: Network>(
     };
     let mut outputs = Vec::with_capacity(job.n);
     let mut timings = Vec::new();
+    let mut window = CpuWindow::default();
     for pass in 0..=job.warmup {
+        let last = pass == job.warmup;
+        if last {
+            window.start = process_cpu();
+        }
+        let mut results = Vec::new();
         let mut timed = Duration::ZERO;
         let mut cost = EngineStats::default();
         for lo in (0..job.n).step_by(job.chunk) {
@@ -176,13 +184,20 @@ async fn party<N: Network>(
             cost.net.bytes_sent += spent.net.bytes_sent;
             cost.net.messages_sent += spent.net.messages_sent;
             cost.multiplications += spent.multiplications;
-            if pass == job.warmup {
-                outputs.extend(engine.open_ints(&z).await?);
+            if last {
+                results.push(z);
             }
         }
         timings.push((timed, cost));
+        if last {
+            window.end = process_cpu();
+        }
+        // Opened for the check after the timed pass, outside its CPU window.
+        for z in &results {
+            outputs.extend(engine.open_ints(z).await?);
+        }
     }
-    Ok((outputs, timings))
+    Ok((outputs, timings, window))
 }
 
 fn main() {
@@ -292,12 +307,15 @@ fn main() {
     let mut stats = Vec::new();
     let mut op_seconds = 0f64;
     let mut cold_seconds = 0f64;
+    let (mut cpu_start, mut cpu_end) = (f64::INFINITY, 0f64);
     for (party, r) in results.into_iter().enumerate() {
-        let (outputs, timings) = r.unwrap_or_else(|e| {
+        let (outputs, timings, window) = r.unwrap_or_else(|e| {
             eprintln!("party {party} failed: {e}");
             std::process::exit(1)
         });
         let (timed, s) = timings.last().expect("at least one pass").clone();
+        cpu_start = cpu_start.min(window.start);
+        cpu_end = cpu_end.max(window.end);
         op_seconds = op_seconds.max(timed.as_secs_f64());
         cold_seconds = cold_seconds.max(timings[0].0.as_secs_f64());
         for i in 0..n {
@@ -322,7 +340,7 @@ fn main() {
     );
     let peak_mb = peak_rss_kb().map_or(0.0, |kb| kb as f64 / 1024.0);
     println!(
-        "RESULT op={} protocol={} random_bits={} randomness={} security={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} cold_seconds={:.3} cold_ops_per_s={:.0} rounds={} bytes_per_party={} bytes_per_op={:.0} peak_rss_mb={:.0} peak_rss_mb_per_party={:.0} check={}",
+        "RESULT op={} protocol={} random_bits={} randomness={} security={} transport={} parties={} threshold={} n={} seconds={:.3} ops_per_s={:.0} cold_seconds={:.3} cold_ops_per_s={:.0} rounds={} bytes_per_party={} bytes_per_op={:.0} cpu_s={:.2} peak_rss_mb={:.0} peak_rss_mb_per_party={:.0} check={}",
         args.op,
         args.protocol,
         args.random_bits,
@@ -339,6 +357,7 @@ fn main() {
         rounds,
         bytes_per_party,
         bytes_per_party as f64 / n.max(1) as f64,
+        (cpu_end - cpu_start).max(0.0),
         peak_mb,
         peak_mb / args.parties as f64,
         if check_ok { "ok" } else { "FAIL" }
@@ -346,6 +365,36 @@ fn main() {
     if !check_ok {
         std::process::exit(1);
     }
+}
+
+/// The process's CPU time (user and system, every thread) from the first party's start of the
+/// timed pass to the last party's end, in seconds: the work of all parties together, which a
+/// loaded machine stretches in wall time but much less in CPU time.
+#[derive(Clone, Copy, Debug, Default)]
+struct CpuWindow {
+    start: f64,
+    end: f64,
+}
+
+/// The process's user + system CPU time so far, in seconds (`/proc/self/stat`, clock ticks of
+/// 10 ms); 0 off Linux.
+fn process_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at state, field 3; utime and
+    // stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / 100.0
 }
 
 /// The process's peak resident set (`VmHWM` in `/proc/self/status`), in KiB; `None` off Linux.

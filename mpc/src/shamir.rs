@@ -216,13 +216,10 @@ impl<F: Field> Interpolator<F> {
     }
 }
 
-/// `Σ_k coeffs[k] · shares[k][e]` for every element `e`.
+/// `Σ_k coeffs[k] · shares[k][e]` for every element `e`, in one pass
+/// ([`Combination`](crate::field::lincomb::Combination)).
 pub(crate) fn combine<F: Field>(coeffs: &[F], shares: &[&[F]], len: usize) -> Vec<F> {
-    let mut out = vec![F::zero(); len];
-    for (&c, s) in coeffs.iter().zip(shares) {
-        axpy(&mut out, c, &s[..len]);
-    }
-    out
+    crate::field::lincomb::Combination::new(coeffs).apply(shares, len)
 }
 
 /// `out[e] += c · x[e]`. Lagrange coefficients over consecutive points and Vandermonde entries
@@ -236,24 +233,12 @@ pub(crate) fn axpy<F: Field>(out: &mut [F], c: F, x: &[F]) {
         Some(k) if k.unsigned_abs() <= 16 => {
             let (neg, k) = (k < 0, k.unsigned_abs() as u32);
             out.iter_mut().zip(x).for_each(|(o, &v)| {
-                let m = mul_small(v, k);
+                let m = crate::field::lincomb::times_small(v, k);
                 if neg { *o -= m } else { *o += m }
             })
         }
         _ => out.iter_mut().zip(x).for_each(|(o, &v)| *o += c * v),
     }
-}
-
-/// `v · k` for a small `k`, by doubling and adding.
-fn mul_small<F: Field>(v: F, k: u32) -> F {
-    let mut acc = F::zero();
-    for i in (0..u32::BITS - k.leading_zeros()).rev() {
-        acc += acc;
-        if (k >> i) & 1 == 1 {
-            acc += v;
-        }
-    }
-    acc
 }
 
 /// Reconstructs single values from `(party, share)` pairs, checking redundant shares.

@@ -12,6 +12,7 @@
 pub mod dot;
 pub mod encode;
 mod fr;
+pub mod lincomb;
 pub(crate) mod pow2;
 
 pub use fr::Fr;

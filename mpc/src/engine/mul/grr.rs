@@ -6,6 +6,7 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::field::Field;
+use crate::field::lincomb::Combination;
 use crate::net::Network;
 use crate::party::PartyId;
 use crate::shamir;
@@ -31,16 +32,17 @@ impl<N: Network, F: Field> Engine<N, F> {
             }
             own = std::mem::take(&mut per_party[self.me.index()]);
         }
-        let lambda = self.interp.coefficients(&dealers, 0).to_vec();
-        let mut out = vec![F::zero(); len];
-        for (&d, &l) in dealers.iter().zip(&lambda) {
-            let sub = if d == self.me {
+        // Every dealer's sub-shares, then one pass of the small-integer Lagrange combination
+        // written over the first dealer's vector.
+        let mut subs = Vec::with_capacity(dealers.len());
+        for &d in &dealers {
+            subs.push(if d == self.me {
                 std::mem::take(&mut own)
             } else {
                 self.recv_elems(d, round, len).await?
-            };
-            shamir::axpy(&mut out, l, &sub);
+            });
         }
-        Ok(out)
+        let lambda = self.interp.coefficients(&dealers, 0);
+        Ok(Combination::new(lambda).apply_owned(subs))
     }
 }
