@@ -103,3 +103,68 @@ impl<N: Network, F: Field> Engine<N, F> {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha12Rng;
+
+    use super::*;
+
+    /// A dealer's shares lie on a degree-`t` polynomial through its value (any `t + 1`
+    /// parties recombine it), they are not the value itself when `t > 0`, and what is sent
+    /// recombines as what was kept (a wrong length is refused, naming the sender).
+    fn reshares_are_degree_t_sharings<B: BinaryField + Debug>() {
+        let mut rng = ChaCha12Rng::seed_from_u64(16);
+        for (n, t) in [(1, 0), (3, 1), (5, 2), (7, 3), (7, 2)] {
+            let len = 40;
+            let local = B::random(&mut rng, len);
+            let coeffs = B::random(&mut rng, len * t);
+            let parties: Vec<PartyId> = (0..n as u16).map(PartyId).collect();
+            let shares: Vec<Vec<B>> = parties
+                .iter()
+                .map(|&p| B::reshare(&local, &coeffs, t, B::point(p)))
+                .collect();
+            for start in 0..n - t {
+                let set = &parties[start..=start + t];
+                let mut kept = vec![B::default(); len];
+                let mut sent = vec![B::default(); len];
+                for (&p, &l) in set.iter().zip(&B::lagrange_at_zero(set)) {
+                    B::axpy(&mut kept, l, &shares[p.index()]);
+                    let bytes = B::encode(shares[p.index()].clone());
+                    B::axpy_received(&mut sent, l, &bytes, p).unwrap();
+                }
+                assert_eq!(kept, local, "n={n} t={t} from party {start}");
+                assert_eq!(sent, local, "n={n} t={t} from party {start}");
+            }
+            if t > 0 {
+                assert!(shares.iter().all(|s| *s != local), "n={n} t={t}");
+            }
+            let bytes = B::encode(shares[0].clone());
+            let mut out = vec![B::default(); len + 1];
+            let err = B::axpy_received(&mut out, B::point(PartyId(0)), &bytes, PartyId(2));
+            assert!(
+                matches!(
+                    err,
+                    Err(crate::MpcError::Malformed {
+                        from: PartyId(2),
+                        ..
+                    })
+                ),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn gf256_reshares_are_degree_t_sharings() {
+        reshares_are_degree_t_sharings::<u8>();
+    }
+
+    #[test]
+    fn gf2_64_reshares_are_degree_t_sharings() {
+        reshares_are_degree_t_sharings::<u64>();
+    }
+}
