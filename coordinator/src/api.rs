@@ -375,26 +375,43 @@ pub enum FrameError {
     /// The declared length exceeds [`MAX_FRAME`].
     #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME} bytes")]
     Oversize(usize),
-    /// The frame ended early.
+    /// Fewer than the 4 bytes of the length prefix.
+    #[error("truncated frame: {0} bytes, no length prefix")]
+    NoLength(usize),
+    /// A declared length too short to hold the version.
+    #[error("truncated frame: declared {0} bytes, no version")]
+    NoVersion(usize),
+    /// The frame holds another number of bytes than its prefix declares.
+    #[error("truncated frame: declared {declared} bytes, got {got}")]
+    Short {
+        /// The length prefix.
+        declared: usize,
+        /// The bytes after it.
+        got: usize,
+    },
+    /// The stream ended (or failed) before the whole frame was read.
     #[error("truncated frame: {0}")]
-    Truncated(String),
+    Read(#[source] std::io::Error),
     /// Another protocol version.
     #[error("peer speaks protocol version {peer}, this node speaks {API_VERSION}")]
     Version {
         /// The peer's version.
         peer: u16,
     },
-    /// The body does not decode.
+    /// The body does not decode (or, sending, does not encode).
     #[error("malformed frame body: {0}")]
-    Malformed(String),
-    /// The stream failed.
+    Malformed(#[source] postcard::Error),
+    /// Bytes after the message.
+    #[error("malformed frame body: {0} trailing bytes")]
+    Trailing(usize),
+    /// Writing to the stream failed.
     #[error("stream: {0}")]
-    Io(String),
+    Io(#[source] std::io::Error),
 }
 
 /// Encodes a message as one frame.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let body = postcard::to_stdvec(msg).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let body = postcard::to_stdvec(msg).map_err(FrameError::Malformed)?;
     let len = body.len() + 2;
     if len > MAX_FRAME {
         return Err(FrameError::Oversize(len));
@@ -409,18 +426,15 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
 /// Decodes one whole frame (length prefix included); trailing bytes are an error.
 pub fn decode_frame<T: for<'de> Deserialize<'de>>(frame: &[u8]) -> Result<T, FrameError> {
     if frame.len() < 4 {
-        return Err(FrameError::Truncated(format!(
-            "{} bytes, no length prefix",
-            frame.len()
-        )));
+        return Err(FrameError::NoLength(frame.len()));
     }
     let len = u32::from_le_bytes(frame[..4].try_into().expect("4 bytes")) as usize;
     check_len(len)?;
     if frame.len() - 4 != len {
-        return Err(FrameError::Truncated(format!(
-            "declared {len} bytes, got {}",
-            frame.len() - 4
-        )));
+        return Err(FrameError::Short {
+            declared: len,
+            got: frame.len() - 4,
+        });
     }
     decode_payload(&frame[4..])
 }
@@ -430,9 +444,7 @@ fn check_len(len: usize) -> Result<(), FrameError> {
         return Err(FrameError::Oversize(len));
     }
     if len < 2 {
-        return Err(FrameError::Truncated(format!(
-            "declared {len} bytes, no version"
-        )));
+        return Err(FrameError::NoVersion(len));
     }
     Ok(())
 }
@@ -442,13 +454,9 @@ fn decode_payload<T: for<'de> Deserialize<'de>>(payload: &[u8]) -> Result<T, Fra
     if version != API_VERSION {
         return Err(FrameError::Version { peer: version });
     }
-    let (msg, rest) = postcard::take_from_bytes(&payload[2..])
-        .map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let (msg, rest) = postcard::take_from_bytes(&payload[2..]).map_err(FrameError::Malformed)?;
     if !rest.is_empty() {
-        return Err(FrameError::Malformed(format!(
-            "{} trailing bytes",
-            rest.len()
-        )));
+        return Err(FrameError::Trailing(rest.len()));
     }
     Ok(msg)
 }
@@ -463,14 +471,14 @@ where
     reader
         .read_exact(&mut len)
         .await
-        .map_err(|e| FrameError::Truncated(e.to_string()))?;
+        .map_err(FrameError::Read)?;
     let len = u32::from_le_bytes(len) as usize;
     check_len(len)?;
     let mut payload = vec![0u8; len];
     reader
         .read_exact(&mut payload)
         .await
-        .map_err(|e| FrameError::Truncated(e.to_string()))?;
+        .map_err(FrameError::Read)?;
     decode_payload(&payload)
 }
 
@@ -480,10 +488,7 @@ pub async fn write_frame<T: Serialize, W: AsyncWrite + Unpin>(
     msg: &T,
 ) -> Result<(), FrameError> {
     let frame = encode_frame(msg)?;
-    writer
-        .write_all(&frame)
-        .await
-        .map_err(|e| FrameError::Io(e.to_string()))
+    writer.write_all(&frame).await.map_err(FrameError::Io)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! Also durable here: the two-phase decisions on jobs' dataset updates that some worker has
 //! not acknowledged yet ([`Finish`]), re-sent until every worker has.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -18,11 +18,25 @@ const FINISH: TableDefinition<u64, &[u8]> = TableDefinition::new("finish");
 
 /// A store failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
-#[error("job store: {0}")]
-pub struct JobStoreError(String);
+pub enum JobStoreError {
+    /// The data directory could not be created.
+    #[error("job store: {}: {source}", dir.display())]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The database failed (disk, corruption).
+    #[error("job store: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored record does not decode.
+    #[error("job store: a corrupt record: {0}")]
+    Corrupt(#[source] postcard::Error),
+}
 
-fn db(e: impl std::fmt::Display) -> JobStoreError {
-    JobStoreError(e.to_string())
+fn db(e: impl Into<redb::Error>) -> JobStoreError {
+    JobStoreError::Db(e.into())
 }
 
 /// A decision on a job attempt's staged dataset updates, and the workers that applied it.
@@ -44,8 +58,10 @@ pub struct JobStore {
 impl JobStore {
     /// Opens (or creates) `dir/jobs.redb`, and queues again every job left running.
     pub fn open(dir: &Path) -> Result<Self, JobStoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| JobStoreError(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| JobStoreError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
         let database = Database::create(dir.join("jobs.redb")).map_err(db)?;
         let store = JobStore { db: database };
         let txn = store.db.begin_write().map_err(db)?;
@@ -178,7 +194,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, JobStoreError> {
-    postcard::from_bytes(bytes).map_err(|e| JobStoreError(format!("a corrupt record: {e}")))
+    postcard::from_bytes(bytes).map_err(JobStoreError::Corrupt)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mpc::identity::{Identity, PublicKey};
-use mpc::quic::tls;
+use mpc::quic::tls::{self, TlsError};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, TransportConfig, VarInt};
 
@@ -36,12 +36,23 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one call may take (an upload chunk of a few MiB, a commit with fsync).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Control-plane failures; each names the peer.
+/// Control-plane failures; each names the peer (or, setting up, the address).
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    /// Setting up TLS or the endpoint failed.
-    #[error("control endpoint: {0}")]
-    Setup(String),
+    /// The TLS configuration could not be built.
+    #[error("control endpoint: TLS setup: {0}")]
+    Tls(#[from] TlsError),
+    /// The UDP socket could not be bound, or the endpoint on it started.
+    #[error("control endpoint: binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// No tokio runtime is running to drive the endpoint.
+    #[error("control endpoint: no async runtime (tokio) is running")]
+    NoRuntime,
     /// The peer could not be reached or refused the handshake.
     #[error("cannot reach {peer} at {addr}: {reason}")]
     Connect {
@@ -50,7 +61,7 @@ pub enum TransportError {
         /// Where.
         addr: SocketAddr,
         /// Why.
-        reason: String,
+        reason: Failure,
     },
     /// A call failed on the way.
     #[error("{peer}: {reason}")]
@@ -58,8 +69,28 @@ pub enum TransportError {
         /// Who.
         peer: String,
         /// Why.
-        reason: String,
+        reason: Failure,
     },
+}
+
+/// Why connecting to a peer, or one call to it, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// quinn refused to start the connection (an address or configuration it cannot use).
+    #[error("{0}")]
+    Start(#[from] quinn::ConnectError),
+    /// The connection failed or was closed (handshake refused, peer gone, idle timeout).
+    #[error("{0}")]
+    Connection(#[from] quinn::ConnectionError),
+    /// Writing the raw request failed.
+    #[error("{0}")]
+    Write(#[from] std::io::Error),
+    /// The request or the answer did not frame.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// No answer within the bound.
+    #[error("no answer within {} s", .0.as_secs())]
+    Timeout(Duration),
 }
 
 fn transport() -> Arc<TransportConfig> {
@@ -83,11 +114,9 @@ pub fn server_config(
     identity: &Identity,
     allowed: &HashSet<PublicKey>,
 ) -> Result<quinn::ServerConfig, TransportError> {
-    let mut tls = tls::server_config(identity, allowed.iter().copied())
-        .map_err(|e| TransportError::Setup(e.to_string()))?;
+    let mut tls = tls::server_config(identity, allowed.iter().copied())?;
     tls.alpn_protocols = vec![API_ALPN.to_vec()];
-    let crypto =
-        QuicServerConfig::try_from(tls).map_err(|e| TransportError::Setup(e.to_string()))?;
+    let crypto = QuicServerConfig::try_from(tls).map_err(TlsError::from)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     server.transport_config(transport());
     Ok(server)
@@ -103,10 +132,9 @@ pub fn server_endpoint(
     addr: SocketAddr,
     allowed: &HashSet<PublicKey>,
 ) -> Result<Endpoint, TransportError> {
-    let setup = |e: std::io::Error| TransportError::Setup(format!("binding {addr}: {e}"));
+    let setup = |source| TransportError::Bind { addr, source };
     let socket = std::net::UdpSocket::bind(addr).map_err(setup)?;
-    let runtime = quinn::default_runtime()
-        .ok_or_else(|| TransportError::Setup("no async runtime (tokio) is running".into()))?;
+    let runtime = quinn::default_runtime().ok_or(TransportError::NoRuntime)?;
     let config = mpc::quic::endpoint_config(identity, "control quic");
     Endpoint::new(
         config,
@@ -175,16 +203,14 @@ impl ApiClient {
         key: PublicKey,
         peer: &str,
     ) -> Result<Self, TransportError> {
-        let fail = |reason: String| TransportError::Connect {
+        let fail = |reason: Failure| TransportError::Connect {
             peer: peer.to_string(),
             addr,
             reason,
         };
-        let mut tls =
-            tls::client_config(identity, key).map_err(|e| TransportError::Setup(e.to_string()))?;
+        let mut tls = tls::client_config(identity, key)?;
         tls.alpn_protocols = vec![API_ALPN.to_vec()];
-        let crypto =
-            QuicClientConfig::try_from(tls).map_err(|e| TransportError::Setup(e.to_string()))?;
+        let crypto = QuicClientConfig::try_from(tls).map_err(TlsError::from)?;
         let mut client = quinn::ClientConfig::new(Arc::new(crypto));
         client.transport_config(transport());
         let bind: SocketAddr = if addr.is_ipv4() {
@@ -193,20 +219,15 @@ impl ApiClient {
             ([0u16; 8], 0).into()
         };
         let mut endpoint =
-            Endpoint::client(bind).map_err(|e| TransportError::Setup(e.to_string()))?;
+            Endpoint::client(bind).map_err(|source| TransportError::Bind { addr: bind, source })?;
         endpoint.set_default_client_config(client);
         let connecting = endpoint
             .connect(addr, "quorate")
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
         let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
             Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(fail(e.to_string())),
-            Err(_) => {
-                return Err(fail(format!(
-                    "no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                )));
-            }
+            Ok(Err(e)) => return Err(fail(e.into())),
+            Err(_) => return Err(fail(Failure::Timeout(CONNECT_TIMEOUT))),
         };
         Ok(ApiClient {
             endpoint,
@@ -231,42 +252,41 @@ impl ApiClient {
         request: &Request,
         limit: Duration,
     ) -> Result<Response, TransportError> {
-        let fail = |reason: String| TransportError::Call {
+        let fail = |reason: Failure| TransportError::Call {
             peer: self.peer.clone(),
             reason,
         };
         let exchange = async {
-            let (mut send, mut recv) =
-                self.conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+            let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| fail(e.into()))?;
             write_frame(&mut send, request)
                 .await
-                .map_err(|e: FrameError| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?;
             let _ = send.finish();
             read_frame::<Response, _>(&mut recv)
                 .await
-                .map_err(|e| fail(e.to_string()))
+                .map_err(|e| fail(e.into()))
         };
         match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
-            Err(_) => Err(fail(format!("no answer within {} s", limit.as_secs()))),
+            Err(_) => Err(fail(Failure::Timeout(limit))),
         }
     }
 
     /// Sends raw bytes as a request and reads the answer: for tests of a server's framing
     /// (oversized or malformed frames).
     pub async fn call_raw(&self, bytes: &[u8]) -> Result<Response, TransportError> {
-        let fail = |reason: String| TransportError::Call {
+        let fail = |reason: Failure| TransportError::Call {
             peer: self.peer.clone(),
             reason,
         };
-        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| fail(e.to_string()))?;
+        let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| fail(e.into()))?;
         tokio::io::AsyncWriteExt::write_all(&mut send, bytes)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(e.into()))?;
         let _ = send.finish();
         match tokio::time::timeout(CALL_TIMEOUT, read_frame::<Response, _>(&mut recv)).await {
-            Ok(r) => r.map_err(|e| fail(e.to_string())),
-            Err(_) => Err(fail("no answer".into())),
+            Ok(r) => r.map_err(|e| fail(e.into())),
+            Err(_) => Err(fail(Failure::Timeout(CALL_TIMEOUT))),
         }
     }
 

@@ -86,12 +86,13 @@ pub enum SimError {
         source: job::JobWorkloadError,
     },
     /// An output could not be produced.
-    #[error("writing {}: {reason}", path.display())]
+    #[error("writing {}: {source}", path.display())]
     Output {
         /// The file.
         path: PathBuf,
-        /// What failed.
-        reason: String,
+        /// What failed: the CSV or JSON writer's error, or the plotting library's (whose
+        /// error type differs by drawing backend, hence boxed).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The engine refused to start (bad parameters).
     #[error(transparent)]

@@ -41,10 +41,10 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-fn plot_err(path: &Path) -> impl Fn(String) -> SimError + '_ {
-    move |reason| SimError::Output {
+fn plot_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> SimError {
+    SimError::Output {
         path: path.into(),
-        reason,
+        source: Box::new(e),
     }
 }
 
@@ -58,7 +58,6 @@ pub fn line_chart(
     series: &[Series],
     log_y: bool,
 ) -> Result<(), SimError> {
-    let err = plot_err(path);
     let all: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|s| s.points.iter().copied())
@@ -84,7 +83,7 @@ pub fn line_chart(
         y1 = y0 + 1.0;
     }
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     let mut builder = ChartBuilder::on(&root);
     builder
         .caption(title, ("sans-serif", 20))
@@ -93,7 +92,7 @@ pub fn line_chart(
         .y_label_area_size(80);
     macro_rules! draw {
         ($chart:expr) => {{
-            let mut chart = $chart.map_err(|e| err(e.to_string()))?;
+            let mut chart = $chart.map_err(|e| plot_err(path, e))?;
             chart
                 .configure_mesh()
                 .x_desc(x_desc)
@@ -108,7 +107,7 @@ pub fn line_chart(
                 })
                 .y_label_formatter(&|y| si(*y))
                 .draw()
-                .map_err(|e| err(e.to_string()))?;
+                .map_err(|e| plot_err(path, e))?;
             for (i, s) in series.iter().enumerate() {
                 let color = PALETTE[i % PALETTE.len()];
                 chart
@@ -116,14 +115,14 @@ pub fn line_chart(
                         s.points.iter().copied(),
                         color.stroke_width(2),
                     ))
-                    .map_err(|e| err(e.to_string()))?
+                    .map_err(|e| plot_err(path, e))?
                     .label(s.label.clone())
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                     });
                 chart
                     .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                    .map_err(|e| err(e.to_string()))?;
+                    .map_err(|e| plot_err(path, e))?;
             }
             legend(&mut chart, SeriesLabelPosition::UpperLeft, path)?;
         }};
@@ -133,7 +132,7 @@ pub fn line_chart(
     } else {
         draw!(builder.build_cartesian_2d(x0..x1, y0..y1 * 1.3));
     }
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| plot_err(path, e))
 }
 
 /// Draws the legend of `chart`'s labelled series.
@@ -141,14 +140,17 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
     path: &Path,
-) -> Result<(), SimError> {
+) -> Result<(), SimError>
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
         .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| plot_err(path)(e.to_string()))
+        .map_err(|e| plot_err(path, e))
 }
 
 /// A value with an SI prefix: `1.5k`, `2.25M`, `0.2`.
@@ -233,7 +235,6 @@ pub fn bar_chart(
     categories: &[String],
     series: &[(String, Vec<f64>)],
 ) -> Result<(), SimError> {
-    let err = plot_err(path);
     let n = categories.len().max(1);
     let top = series
         .iter()
@@ -242,14 +243,14 @@ pub fn bar_chart(
         .max(1.0);
     let width = (900).max(60 + 34 * n as u32 * series.len().max(1) as u32);
     let root = SVGBackend::new(path, (width, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(80)
         .build_cartesian_2d(-0.5..n as f64 - 0.5, 0.0..top * 1.25)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| plot_err(path, e))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -265,7 +266,7 @@ pub fn bar_chart(
         })
         .y_label_formatter(&|y| si(*y))
         .draw()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| plot_err(path, e))?;
     let k = series.len().max(1) as f64;
     let w = 0.8 / k;
     for (s, (label, values)) in series.iter().enumerate() {
@@ -275,12 +276,12 @@ pub fn bar_chart(
             .draw_series(values.iter().enumerate().map(|(c, &v)| {
                 Rectangle::new([(x0(c), 0.0), (x0(c) + w * 0.92, v)], color.filled())
             }))
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| plot_err(path, e))?
             .label(label.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
     legend(&mut chart, SeriesLabelPosition::UpperRight, path)?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| plot_err(path, e))
 }
 
 /// The kind of a phase, for its colour: `input`, `output`, or the step's primitive.
@@ -291,7 +292,6 @@ fn phase_kind(name: &str) -> &str {
 /// `timeline.svg`: per protocol, each phase as a bar from the first party entering it to the
 /// last leaving it, in virtual milliseconds, phases top to bottom in run order.
 pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
-    let err = plot_err(path);
     let lanes: Vec<(String, u64, u64, &str)> = report
         .runs
         .iter()
@@ -310,7 +310,7 @@ pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
     let end_ms = lanes.iter().map(|l| l.2).max().unwrap_or(0) as f64 / 1e6;
     let height = (200 + 16 * m as u32).min(8000);
     let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     let title = format!("{}: phases in virtual time", report.scenario);
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
@@ -318,7 +318,7 @@ pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
         .x_label_area_size(44)
         .y_label_area_size(160)
         .build_cartesian_2d(0.0..(end_ms * 1.05).max(1e-3), -0.5..m as f64 - 0.5)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| plot_err(path, e))?;
     let names: Vec<&str> = lanes.iter().map(|l| l.0.as_str()).collect();
     chart
         .configure_mesh()
@@ -337,7 +337,7 @@ pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
                 .map_or(String::new(), |s| s.to_string())
         })
         .draw()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| plot_err(path, e))?;
     let mut kinds: Vec<&str> = Vec::new();
     for l in &lanes {
         if !kinds.contains(&l.3) {
@@ -359,12 +359,12 @@ pub fn timeline(path: &Path, report: &Report) -> Result<(), SimError> {
             });
         chart
             .draw_series(bars)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| plot_err(path, e))?
             .label(kind.to_string())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
     }
     legend(&mut chart, SeriesLabelPosition::LowerRight, path)?;
-    root.present().map_err(|e| err(e.to_string()))
+    root.present().map_err(|e| plot_err(path, e))
 }
 
 #[cfg(test)]

@@ -314,7 +314,7 @@ pub fn write_csv<T: Serialize>(
 ) -> Result<(), SimError> {
     let csv_err = |e: csv::Error| SimError::Output {
         path: path.into(),
-        reason: e.to_string(),
+        source: Box::new(e),
     };
     let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     for row in rows {
@@ -330,7 +330,7 @@ pub fn write_csv<T: Serialize>(
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), SimError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| SimError::Output {
         path: path.into(),
-        reason: e.to_string(),
+        source: Box::new(e),
     })?;
     fs::write(path, text + "\n").map_err(|source| SimError::Io {
         path: path.into(),

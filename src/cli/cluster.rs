@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use crate::children::{Children, Node, node_command};
 use crate::cluster::{self, Cluster};
 
-use super::runtime;
+use crate::runtime;
 
 /// Resolves on SIGINT or SIGTERM.
 pub(super) async fn shutdown_signal() {

@@ -13,7 +13,7 @@ use protocols::catalog::PublicResult;
 use crate::cluster::Cluster;
 use crate::jobs::{Coordinator, ReceivedOutput, fetch_outputs, state_word};
 
-use super::runtime;
+use crate::runtime;
 
 pub(super) fn coordinator(config: &Path) -> Result<()> {
     runtime()?

@@ -403,8 +403,3 @@ enum IdentityCommand {
         cluster: PathBuf,
     },
 }
-
-/// The multi-threaded runtime a command that talks to the network runs on.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(crate::runtime()?)
-}

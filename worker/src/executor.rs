@@ -45,6 +45,37 @@ pub enum ExecError {
     /// The inputs are missing or inconsistent.
     #[error("inputs: {0}")]
     Input(String),
+    /// A dataset's stored schema does not load.
+    #[error("inputs: {0}")]
+    Schema(#[from] protocols::dataset::DatasetError),
+    /// The datasets of one name have schemas a query cannot read together.
+    #[error("inputs: the datasets called {name:?} have different schemas: {source}")]
+    Schemas {
+        /// The datasets' name.
+        name: String,
+        /// The difference.
+        source: protocols::dataset::SchemaMismatch,
+    },
+    /// A dataset's stored policy does not load.
+    #[error("inputs: {dataset}: policy: {source}")]
+    Policy {
+        /// `owner/name`.
+        dataset: String,
+        /// Why.
+        source: protocols::policy::PolicyError,
+    },
+    /// A dataset's stored column is not a batch of shares of its type.
+    #[error("inputs: {dataset}: {source}")]
+    Column {
+        /// `owner/name`.
+        dataset: String,
+        /// Why.
+        source: mpc::MpcError,
+    },
+    /// The outputs could not be kept: the public result does not encode, or committing to
+    /// the private outputs failed.
+    #[error("{0}")]
+    Output(#[from] OutputError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -64,6 +95,20 @@ pub enum ExecError {
     /// The job's measured memory passed its cap ([`crate::memory`]): the job was stopped.
     #[error(transparent)]
     OverMemory(#[from] crate::memory::OverMemory),
+}
+
+/// Why a job's outputs could not be kept ([`crate::jobs::keep_outputs`]).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The public result does not encode as JSON.
+    #[error("the public result does not encode: {0}")]
+    Public(#[source] serde_json::Error),
+    /// The private outputs are not a batch of shares.
+    #[error("the private outputs: {0}")]
+    Private(#[source] mpc::MpcError),
+    /// The commitment round failed.
+    #[error("committing to the outputs: {0}")]
+    Commit(#[source] mpc::MpcError),
 }
 
 /// The committed datasets a job names by `name`, in owner order (the same on every worker):
@@ -135,7 +180,7 @@ fn pooled(store: &ShareStore, name: &str) -> Result<Vec<DatasetRecord>, ExecErro
 }
 
 fn schema_of(record: &DatasetRecord) -> Result<Schema, ExecError> {
-    Schema::from_toml(&record.schema, &record.key()).map_err(|e| ExecError::Input(e.to_string()))
+    Ok(Schema::from_toml(&record.schema, &record.key())?)
 }
 
 /// The schema a query reads `records` (one name, every owner's) with: see [`Schema::widest`].
@@ -144,11 +189,9 @@ fn widest_schema(records: &[DatasetRecord]) -> Result<Schema, ExecError> {
         .iter()
         .map(schema_of)
         .collect::<Result<Vec<_>, _>>()?;
-    Schema::widest(&schemas).map_err(|e| {
-        ExecError::Input(format!(
-            "the datasets called {:?} have different schemas: {e}",
-            records.first().map_or("", |r| r.name.as_str())
-        ))
+    Schema::widest(&schemas).map_err(|source| ExecError::Schemas {
+        name: records.first().map_or("", |r| r.name.as_str()).to_string(),
+        source,
     })
 }
 
@@ -156,8 +199,10 @@ fn policy_of(record: &DatasetRecord) -> Result<Policy, ExecError> {
     if record.policy.is_empty() {
         return Ok(Policy::default());
     }
-    Policy::from_toml(&record.policy)
-        .map_err(|e| ExecError::Input(format!("{}: policy: {e}", record.key())))
+    Policy::from_toml(&record.policy).map_err(|source| ExecError::Policy {
+        dataset: record.key(),
+        source,
+    })
 }
 
 /// The committed datasets a job reads, with their policies, checked against the job.
@@ -339,8 +384,12 @@ impl Inputs {
                             frac: spec.ty.frac(),
                             boolean: false,
                         };
-                        Shared::from_facts(store.read_column(&r.key(), c as u32)?, meta)
-                            .map_err(|e| ExecError::Input(format!("{}: {e}", r.key())))
+                        Shared::from_facts(store.read_column(&r.key(), c as u32)?, meta).map_err(
+                            |source| ExecError::Column {
+                                dataset: r.key(),
+                                source,
+                            },
+                        )
                     })
                     .collect::<Result<_, ExecError>>()?;
                 // The columns this worker saw pass the input check, within these bits.

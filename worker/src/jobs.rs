@@ -18,7 +18,7 @@ use mpc::share::Meta;
 use mpc::{Engine, Fr, Shared};
 use serde::{Deserialize, Serialize};
 
-use crate::executor::{ExecError, JobOutput};
+use crate::executor::{ExecError, JobOutput, OutputError};
 use crate::store::{ShareStore, StoreError};
 
 pub use crate::store::UPDATE_PREFIX;
@@ -54,8 +54,7 @@ pub async fn keep_outputs<N: Network>(
     // Under the malicious level every product and random bit is checked before anything is
     // committed to or staged (a no-op when semi-honest).
     engine.verify().await.map_err(ExecError::Integrity)?;
-    let public = serde_json::to_string(&output.public)
-        .map_err(|e| ExecError::Input(format!("the public result does not encode: {e}")))?;
+    let public = serde_json::to_string(&output.public).map_err(OutputError::Public)?;
     // One commitment round for every private value of every recipient.
     let all: Vec<Fr> = output
         .private
@@ -70,14 +69,11 @@ pub async fn keep_outputs<N: Network>(
             boolean: false,
         },
     )
-    .map_err(|e| ExecError::Input(e.to_string()))?;
+    .map_err(OutputError::Private)?;
     let (commitments, blindings) = if batch.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        let (c, r) = engine
-            .commit(&batch)
-            .await
-            .map_err(|e| ExecError::Input(format!("committing to the outputs: {e}")))?;
+        let (c, r) = engine.commit(&batch).await.map_err(OutputError::Commit)?;
         (c, r.into_shares())
     };
     let mut reported = Vec::new();

@@ -37,9 +37,16 @@ pub enum MeshError {
     /// Peers have left this epoch's mesh (crashed, restarted, or moved to a newer epoch).
     #[error("{}", departed_text(.0))]
     Departed(Vec<PartyId>),
-    /// The mesh could not be formed (the message names the party that did not connect).
+    /// The mesh could not be formed, or a session not opened on it (the QUIC error names the
+    /// party that did not connect).
     #[error("the mesh with the other workers is not formed: {0}")]
-    Forming(String),
+    Forming(#[from] mpc::quic::QuicError),
+    /// The formation outlasted its bound (a bind that hangs).
+    #[error("the mesh with the other workers is not formed: not formed after {} s", .0.as_secs())]
+    FormingTimeout(Duration),
+    /// The mesh closed while a session was being opened.
+    #[error("the mesh with the other workers is not formed: the mesh closed")]
+    Closed,
 }
 
 fn departed_text(parties: &[PartyId]) -> String {
@@ -159,12 +166,10 @@ impl MeshSlot {
                         tries += 1;
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e),
                 }
             };
-            node.connect(self.me, &self.peers)
-                .await
-                .map_err(|e| e.to_string())
+            node.connect(self.me, &self.peers).await
         };
         match tokio::time::timeout(MESH_WAIT + BIND_WAIT, form).await {
             Ok(Ok(mesh)) => Ok(mesh),
@@ -172,10 +177,7 @@ impl MeshSlot {
                 tracing::warn!(worker = self.me.0, "mesh not formed: {e}");
                 Err(MeshError::Forming(e))
             }
-            Err(_) => Err(MeshError::Forming(format!(
-                "not formed after {} s",
-                (MESH_WAIT + BIND_WAIT).as_secs()
-            ))),
+            Err(_) => Err(MeshError::FormingTimeout(MESH_WAIT + BIND_WAIT)),
         }
     }
 
@@ -190,13 +192,8 @@ impl MeshSlot {
     /// Session `id` on a whole mesh of `epoch` (formed first if needed).
     pub async fn session(&self, epoch: u64, id: u64) -> Result<QuicNetwork, MeshError> {
         let slot = self.ensure(epoch).await?;
-        let formed = slot
-            .as_ref()
-            .ok_or_else(|| MeshError::Forming("the mesh closed".into()))?;
-        formed
-            .mesh
-            .session(mpc::net::SessionId(id))
-            .map_err(|e| MeshError::Forming(e.to_string()))
+        let formed = slot.as_ref().ok_or(MeshError::Closed)?;
+        Ok(formed.mesh.session(mpc::net::SessionId(id))?)
     }
 
     /// Stops the startup formation if it is still running.

@@ -104,7 +104,11 @@ fn store_error(e: StoreError) -> Response {
             ErrorKind::NotFound
         }
         StoreError::BadChunk { .. } => ErrorKind::BadRequest,
-        StoreError::Db(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
+        StoreError::Db(_)
+        | StoreError::Dir { .. }
+        | StoreError::Damaged { .. }
+        | StoreError::DamagedPanic { .. }
+        | StoreError::Corrupt(_) => ErrorKind::Internal,
     };
     Response::error(kind, e.to_string())
 }

@@ -19,7 +19,7 @@
 //! [`CHUNK_ROWS`] rows per column. What this module does not do: check a client's identity or a
 //! policy (the node's server does), or interpret shares.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod checked;
 mod sealed;
@@ -84,7 +84,35 @@ impl DatasetRecord {
 pub enum StoreError {
     /// The database failed (disk, corruption).
     #[error("share store: {0}")]
-    Db(String),
+    Db(#[from] redb::Error),
+    /// The data directory could not be created.
+    #[error("share store: {}: {source}", dir.display())]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store file does not open or does not pass its check: the worker cannot start on it.
+    #[error("share store: {} is damaged ({source}); {}", path.display(), DAMAGED_REMEDY)]
+    Damaged {
+        /// The store file.
+        path: PathBuf,
+        /// What the check found.
+        source: Box<StoreError>,
+    },
+    /// The database panicked while reading the store file (redb does on some damage).
+    #[error(
+        "share store: {} is damaged (the database failed while reading it: {panic}); {}",
+        path.display(),
+        DAMAGED_REMEDY
+    )]
+    DamagedPanic {
+        /// The store file.
+        path: PathBuf,
+        /// The panic's message.
+        panic: String,
+    },
     /// A dataset of that name exists and the upload did not ask to replace it.
     #[error("dataset '{0}' already exists (upload with --replace to replace it)")]
     Exists(String),
@@ -123,8 +151,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-fn db<E: std::fmt::Display>(e: E) -> StoreError {
-    StoreError::Db(e.to_string())
+/// What to do with a damaged store file.
+const DAMAGED_REMEDY: &str = "the worker cannot start on it. Move the file aside (keep it for diagnosis) and restore this worker's data directory from a backup; without one, start with an empty store and have the owners upload their datasets again";
+
+fn db<E: Into<redb::Error>>(e: E) -> StoreError {
+    StoreError::Db(e.into())
 }
 
 /// The worker's share store.
@@ -138,16 +169,11 @@ impl ShareStore {
     /// naming the file and what to do, rather than failing a job later. redb panics on some
     /// damaged files; the panic is caught and reported the same way.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Db(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("shares.redb");
-        // A `Db` error (the node's callers match on the variants; the text says it all).
-        let unusable = |reason: String| {
-            StoreError::Db(format!(
-                "{} is damaged ({reason}); the worker cannot start on it. Move the file aside (keep it for diagnosis) and restore this worker's data directory from a backup; without one, start with an empty store and have the owners upload their datasets again",
-                path.display()
-            ))
-        };
         // Silence the panic hook while redb opens the file: its message and backtrace would
         // read as a crash, when the refusal below says what happened.
         let hook = std::panic::take_hook();
@@ -156,15 +182,18 @@ impl ShareStore {
         std::panic::set_hook(hook);
         match opened {
             Ok(Ok(store)) => Ok(store),
-            Ok(Err(e)) => Err(unusable(e.to_string())),
-            Err(panic) => Err(unusable(format!(
-                "the database failed while reading it: {}",
-                panic
+            Ok(Err(e)) => Err(StoreError::Damaged {
+                path,
+                source: Box::new(e),
+            }),
+            Err(panic) => Err(StoreError::DamagedPanic {
+                path,
+                panic: panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into())
-            ))),
+                    .unwrap_or_else(|| "a panic".into()),
+            }),
         }
     }
 

@@ -18,6 +18,7 @@ use bytes::Bytes;
 use rand::RngCore;
 
 use super::Engine;
+use super::binary_grr::BinaryField;
 use super::decode::{Symbol, off_polynomial};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
@@ -107,51 +108,12 @@ fn axpy(out: &mut [u8], c: u8, x: &[u8]) {
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
-    /// Element-wise AND of two batches of binary shares (GRR over GF(2^8)). One round.
+    /// Element-wise AND of two batches of binary shares (GRR over GF(2^8), `binary_grr.rs`).
+    /// One round.
     pub(crate) async fn and_bytes(&mut self, x: &[u8], y: &[u8]) -> Result<Vec<u8>> {
         super::same_len("and", x.len(), y.len())?;
-        let t = self.params.t();
-        let len = x.len();
-        let round = self.next_round();
-        let dealers: Vec<PartyId> = (0..=2 * t as u16).map(PartyId).collect();
-        let mut own = Vec::new();
-        if dealers.contains(&self.me) {
-            let local: Vec<u8> = x.iter().zip(y).map(|(&a, &b)| mul(a, b)).collect();
-            // Degree-t resharing: share_p = z + x_p (c_1 + x_p (c_2 + ...)) with random
-            // coefficients c_k (Horner's rule, one table row a party).
-            let mut coeffs = vec![0u8; len * t];
-            self.rng.fill_bytes(&mut coeffs);
-            for p in self.params.parties() {
-                let row = &MUL[point(p) as usize];
-                let share: Vec<u8> = local
-                    .iter()
-                    .zip(coeffs.chunks_exact(t.max(1)))
-                    .map(|(&z, c)| {
-                        let acc = c[..t]
-                            .iter()
-                            .rev()
-                            .fold(0u8, |acc, &ck| row[(acc ^ ck) as usize]);
-                        z ^ acc
-                    })
-                    .collect();
-                if p == self.me {
-                    own = share;
-                } else {
-                    self.net.send(p, round, Bytes::from(share))?;
-                }
-            }
-        }
-        let lambda = lagrange(&dealers, 0);
-        let mut out = vec![0u8; len];
-        for (&d, &l) in dealers.iter().zip(&lambda) {
-            if d == self.me {
-                axpy(&mut out, l, &own);
-            } else {
-                let bytes = self.net.recv(d, round).await?;
-                check_len(&bytes, len, d)?;
-                axpy(&mut out, l, &bytes);
-            }
-        }
+        let local: Vec<u8> = x.iter().zip(y).map(|(&a, &b)| mul(a, b)).collect();
+        let out = self.reduce_binary(&local).await?;
         self.record_ands(x, y, &out);
         if self.pending_ands.len() >= super::MAX_PENDING_ANDS {
             self.verify_ands().await?;
@@ -224,6 +186,50 @@ impl<N: Network, F: Field> Engine<N, F> {
                     op: "open_bits",
                     reason: format!("element {index}: a binary opening is not a bit"),
                 }),
+            })
+            .collect()
+    }
+}
+
+/// GF(2^8) for GRR (`binary_grr.rs`): a party's table row of products by its point reshares
+/// and recombines.
+impl BinaryField for u8 {
+    fn times(self, other: u8) -> u8 {
+        mul(self, other)
+    }
+    fn point(p: PartyId) -> u8 {
+        point(p)
+    }
+    fn lagrange_at_zero(parties: &[PartyId]) -> Vec<u8> {
+        lagrange(parties, 0)
+    }
+    fn random(rng: &mut impl RngCore, len: usize) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        rng.fill_bytes(&mut out);
+        out
+    }
+    fn encode(values: Vec<u8>) -> Bytes {
+        Bytes::from(values)
+    }
+    fn axpy_received(out: &mut [u8], c: u8, bytes: &[u8], from: PartyId) -> Result<()> {
+        check_len(bytes, out.len(), from)?;
+        axpy(out, c, bytes);
+        Ok(())
+    }
+    fn axpy(out: &mut [u8], c: u8, x: &[u8]) {
+        axpy(out, c, x);
+    }
+    fn reshare(local: &[u8], coeffs: &[u8], t: usize, x: u8) -> Vec<u8> {
+        let row = &MUL[x as usize];
+        local
+            .iter()
+            .enumerate()
+            .map(|(e, &z)| {
+                let acc = coeffs[e * t..(e + 1) * t]
+                    .iter()
+                    .rev()
+                    .fold(0u8, |acc, &ck| row[(acc ^ ck) as usize]);
+                z ^ acc
             })
             .collect()
     }

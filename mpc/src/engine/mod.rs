@@ -21,6 +21,7 @@
 
 mod agree;
 mod binary;
+mod binary_grr;
 mod bits;
 mod bitslice;
 pub mod commit;

@@ -95,7 +95,10 @@ pub(super) async fn gather(
     while !complete(&links) {
         tokio::select! {
             Some(joined) = dials.join_next(), if !dials.is_empty() => {
-                let (peer, conn) = joined.map_err(|e| QuicError::Config(format!("a dial task failed: {e}")))??;
+                let (peer, conn) = joined.map_err(|source| QuicError::Task {
+                    what: "dial",
+                    source,
+                })??;
                 links[peer.index()] = Some(conn);
             }
             Some((peer, conn)) = admitted.recv() => {

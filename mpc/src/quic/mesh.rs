@@ -91,7 +91,7 @@ impl QuicNode {
         let allowed = tls::AllowedKeys::default();
         let server_tls =
             QuicServerConfig::try_from(tls::deferred_server_config(&identity, allowed.clone())?)
-                .map_err(|e| QuicError::Tls(e.to_string()))?;
+                .map_err(tls::TlsError::from)?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
         server.transport_config(transport.clone());
         // Serving from the start: a peer that dials before `connect` waits in quinn's queue of
@@ -170,7 +170,7 @@ impl QuicNode {
         for peer in (me.0 + 1..n as u16).map(PartyId) {
             let target = roster[peer.index()];
             let tls = QuicClientConfig::try_from(tls::client_config(&self.identity, target.key)?)
-                .map_err(|e| QuicError::Tls(e.to_string()))?;
+                .map_err(tls::TlsError::from)?;
             let mut client = quinn::ClientConfig::new(Arc::new(tls));
             client.transport_config(transport.clone());
             let hello = Hello {
@@ -250,9 +250,7 @@ impl Drop for Forming {
 }
 
 fn local_addr(endpoint: &Endpoint) -> Result<SocketAddr, QuicError> {
-    endpoint
-        .local_addr()
-        .map_err(|e| QuicError::Config(format!("reading the endpoint's address: {e}")))
+    endpoint.local_addr().map_err(QuicError::LocalAddr)
 }
 
 /// A node's connections to every other party of its roster. Sessions share them.

@@ -71,13 +71,24 @@ pub enum QuicError {
     },
     /// Certificates or TLS configuration could not be built.
     #[error("TLS setup: {0}")]
-    Tls(String),
+    Tls(#[from] tls::TlsError),
     /// The roster does not describe a mesh this node can join.
     #[error("roster: {0}")]
     Roster(String),
     /// A configuration value is out of range.
     #[error("QUIC configuration: {0}")]
     Config(String),
+    /// A task of the mesh (a dial, a session's link) panicked or was cancelled.
+    #[error("a {what} task failed: {source}")]
+    Task {
+        /// Which task.
+        what: &'static str,
+        /// tokio's report.
+        source: tokio::task::JoinError,
+    },
+    /// The endpoint's local address could not be read.
+    #[error("reading the endpoint's address: {0}")]
+    LocalAddr(#[source] std::io::Error),
     /// A peer could not be reached in time.
     #[error("connecting party {peer} (key {key}) at {addr}: {reason}")]
     Connect {
@@ -225,8 +236,10 @@ pub async fn local_meshes(configs: &[MeshConfig]) -> Result<Vec<QuicMesh>, QuicE
     }
     let mut meshes: Vec<Option<QuicMesh>> = (0..configs.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
-        let (i, mesh) =
-            joined.map_err(|e| QuicError::Config(format!("a mesh task failed: {e}")))?;
+        let (i, mesh) = joined.map_err(|source| QuicError::Task {
+            what: "mesh",
+            source,
+        })?;
         meshes[i] = Some(mesh?);
     }
     Ok(meshes.into_iter().flatten().collect())

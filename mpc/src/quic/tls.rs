@@ -22,8 +22,25 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
-use super::QuicError;
 use crate::identity::{Identity, PublicKey};
+
+/// Why a certificate or TLS configuration could not be built (wrapped by
+/// [`super::QuicError::Tls`] on the mesh, and by the control plane's transport).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The identity's PKCS#8 key was refused by rcgen.
+    #[error("loading the identity key: {0}")]
+    IdentityKey(#[source] rcgen::Error),
+    /// rcgen could not self-sign the certificate.
+    #[error("self-signing the certificate: {0}")]
+    SelfSign(#[source] rcgen::Error),
+    /// rustls refused the configuration (protocol versions, certificate or key).
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+    /// The configuration offers no cipher suite QUIC can start with.
+    #[error("{0}")]
+    QuicSuite(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
+}
 
 /// The ALPN protocol of the mesh; its suffix is [`super::frame::VERSION`].
 pub const ALPN: &[u8] = b"quorate-mesh/2";
@@ -46,13 +63,13 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 /// A self-signed certificate for `identity`, and its private key in the form rustls takes.
 pub fn certificate(
     identity: &Identity,
-) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), QuicError> {
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), TlsError> {
     let pkcs8 = identity.pkcs8_der();
     let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &PrivatePkcs8KeyDer::from(&pkcs8[..]),
         &rcgen::PKCS_ED25519,
     )
-    .map_err(|e| QuicError::Tls(format!("loading the identity key: {e}")))?;
+    .map_err(TlsError::IdentityKey)?;
     let mut params = rcgen::CertificateParams::default();
     let mut name = rcgen::DistinguishedName::new();
     name.push(
@@ -60,9 +77,7 @@ pub fn certificate(
         format!("quorate node {}", identity.public_key().fingerprint()),
     );
     params.distinguished_name = name;
-    let cert = params
-        .self_signed(&key_pair)
-        .map_err(|e| QuicError::Tls(format!("self-signing the certificate: {e}")))?;
+    let cert = params.self_signed(&key_pair).map_err(TlsError::SelfSign)?;
     Ok((
         cert.der().clone(),
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.to_vec())),
@@ -83,15 +98,13 @@ pub fn peer_key(cert: &CertificateDer<'_>) -> Option<PublicKey> {
 pub fn client_config(
     identity: &Identity,
     expected: PublicKey,
-) -> Result<rustls::ClientConfig, QuicError> {
+) -> Result<rustls::ClientConfig, TlsError> {
     let (cert, key) = certificate(identity)?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls_error)?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedServer { expected }))
-        .with_client_auth_cert(vec![cert], key)
-        .map_err(tls_error)?;
+        .with_client_auth_cert(vec![cert], key)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     config.enable_early_data = false;
@@ -103,7 +116,7 @@ pub fn client_config(
 pub fn server_config(
     identity: &Identity,
     allowed: impl IntoIterator<Item = PublicKey>,
-) -> Result<rustls::ServerConfig, QuicError> {
+) -> Result<rustls::ServerConfig, TlsError> {
     let keys = AllowedKeys::default();
     let _ = keys.set(allowed.into_iter().collect());
     deferred_server_config(identity, keys)
@@ -117,14 +130,12 @@ pub(crate) type AllowedKeys = Arc<OnceLock<HashSet<PublicKey>>>;
 pub(crate) fn deferred_server_config(
     identity: &Identity,
     allowed: AllowedKeys,
-) -> Result<rustls::ServerConfig, QuicError> {
+) -> Result<rustls::ServerConfig, TlsError> {
     let (cert, key) = certificate(identity)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(tls_error)?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(Arc::new(PinnedClients { allowed }))
-        .with_single_cert(vec![cert], key)
-        .map_err(tls_error)?;
+        .with_single_cert(vec![cert], key)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
@@ -133,10 +144,6 @@ pub(crate) fn deferred_server_config(
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn tls_error(e: rustls::Error) -> QuicError {
-    QuicError::Tls(e.to_string())
 }
 
 /// Checks a peer's certificate chain: exactly one certificate, carrying an Ed25519 key that

@@ -59,6 +59,7 @@ use super::binary_claim::{A, FirstFold, Fold, combine, first_halving, through_th
 use super::clmul;
 use super::compress::halvings;
 use super::gf64::{self, X, embed, mul, reduce};
+use crate::engine::binary_grr::BinaryField;
 use crate::engine::{Engine, binary, prss};
 use crate::error::{MpcError, Result};
 use crate::field::Field;
@@ -93,6 +94,36 @@ fn decode(bytes: &[u8], len: usize, from: PartyId) -> Result<Vec<u64>> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunks")))
         .collect())
+}
+
+/// Party `p`'s evaluation point in GF(2^64).
+fn wide_point(p: PartyId) -> u64 {
+    embed(binary::point(p))
+}
+
+/// GF(2^64) for GRR (`engine/binary_grr.rs`): the check's degree reductions.
+impl BinaryField for u64 {
+    fn times(self, other: u64) -> u64 {
+        mul(self, other)
+    }
+    fn point(p: PartyId) -> u64 {
+        wide_point(p)
+    }
+    fn lagrange_at_zero(parties: &[PartyId]) -> Vec<u64> {
+        let points: Vec<u64> = parties.iter().map(|&d| wide_point(d)).collect();
+        gf64::lagrange(&points, 0)
+    }
+    fn random(rng: &mut impl RngCore, len: usize) -> Vec<u64> {
+        (0..len).map(|_| rng.next_u64()).collect()
+    }
+    fn encode(values: Vec<u64>) -> Bytes {
+        encode(&values)
+    }
+    fn axpy_received(out: &mut [u64], c: u64, bytes: &[u8], from: PartyId) -> Result<()> {
+        let values = decode(bytes, out.len(), from)?;
+        Self::axpy(out, c, &values);
+        Ok(())
+    }
 }
 
 impl<N: Network, F: Field> Engine<N, F> {
@@ -138,7 +169,7 @@ impl<N: Network, F: Field> Engine<N, F> {
             }
             _ => {
                 let first = first_halving(&pending, bytes);
-                let h = self.reduce_wide(&[first.h0, first.ha]).await?;
+                let h = self.reduce_binary(&[first.h0, first.ha]).await?;
                 let c = low_word(&self.open_raw(&[coins[1]], t).await?[0]);
                 let (xs, ys, sums) = clmul::run(FirstFold {
                     first: &first,
@@ -155,7 +186,9 @@ impl<N: Network, F: Field> Engine<N, F> {
                 xs.push(0);
                 ys.push(0);
             }
-            let h = self.reduce_wide(&[reduce(sums.0), reduce(sums.1)]).await?;
+            let h = self
+                .reduce_binary(&[reduce(sums.0), reduce(sums.1)])
+                .await?;
             let c = low_word(&self.open_raw(&[*coin], t).await?[0]);
             sums = clmul::run(Fold {
                 xs: &mut xs,
@@ -167,13 +200,13 @@ impl<N: Network, F: Field> Engine<N, F> {
 
         // 3. The last claim, with secret r and s.
         let rx: Vec<u64> = xs.iter().map(|&v| mul(r, v)).collect();
-        let w = self.reduce_wide(&rx).await?;
+        let w = self.reduce_binary(&rx).await?;
         let local = w
             .iter()
             .zip(&ys)
             .fold(mul(r, z), |acc, (&a, &b)| acc ^ mul(a, b));
-        let big_z = self.reduce_wide(&[local]).await?[0];
-        let zs = self.reduce_wide(&[mul(big_z, s)]).await?;
+        let big_z = self.reduce_binary(&[local]).await?[0];
+        let zs = self.reduce_binary(&[mul(big_z, s)]).await?;
         if self.open_wide(&zs).await?[0] == 0 {
             Ok(())
         } else {
@@ -182,54 +215,6 @@ impl<N: Network, F: Field> Engine<N, F> {
                 parties: Vec::new(),
             })
         }
-    }
-
-    /// Party `p`'s evaluation point in GF(2^64).
-    fn wide_point(p: PartyId) -> u64 {
-        embed(binary::point(p))
-    }
-
-    /// Degree reduction of products of degree-`t` sharings over GF(2^64) (degree `2t`) to
-    /// degree `t`: GRR (Gennaro, Rabin, Rabin 1998, §3) by the first `2t + 1` parties. One
-    /// round.
-    async fn reduce_wide(&mut self, local: &[u64]) -> Result<Vec<u64>> {
-        let t = self.params.t();
-        let len = local.len();
-        let round = self.next_round();
-        let dealers: Vec<PartyId> = (0..=2 * t as u16).map(PartyId).collect();
-        let mut own = Vec::new();
-        if dealers.contains(&self.me) {
-            let coeffs: Vec<u64> = (0..len * t).map(|_| self.rng.next_u64()).collect();
-            for p in self.params.parties() {
-                let xp = Self::wide_point(p);
-                let share: Vec<u64> = local
-                    .iter()
-                    .enumerate()
-                    .map(|(e, &v)| {
-                        let c = &coeffs[e * t..(e + 1) * t];
-                        v ^ mul(xp, c.iter().rev().fold(0, |acc, &ck| mul(acc, xp) ^ ck))
-                    })
-                    .collect();
-                if p == self.me {
-                    own = share;
-                } else {
-                    self.net.send(p, round, encode(&share))?;
-                }
-            }
-        }
-        let points: Vec<u64> = dealers.iter().map(|&d| Self::wide_point(d)).collect();
-        let lambda = gf64::lagrange(&points, 0);
-        let mut out = vec![0u64; len];
-        for (&d, &l) in dealers.iter().zip(&lambda) {
-            let share = match d == self.me {
-                true => std::mem::take(&mut own),
-                false => decode(&self.net.recv(d, round).await?, len, d)?,
-            };
-            for (o, v) in out.iter_mut().zip(share) {
-                *o ^= mul(l, v);
-            }
-        }
-        Ok(out)
     }
 
     /// Opens degree-`t` sharings over GF(2^64) to every party, checking that all `n` shares lie
@@ -250,7 +235,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 false => decode(&self.net.recv(p, round).await?, len, p)?,
             });
         }
-        let base: Vec<u64> = parties[..=t].iter().map(|&p| Self::wide_point(p)).collect();
+        let base: Vec<u64> = parties[..=t].iter().map(|&p| wide_point(p)).collect();
         let at = |x: u64| -> Vec<u64> {
             let lambda = gf64::lagrange(&base, x);
             (0..len)
@@ -258,7 +243,7 @@ impl<N: Network, F: Field> Engine<N, F> {
                 .collect()
         };
         for &extra in &parties[t + 1..] {
-            let expect = at(Self::wide_point(extra));
+            let expect = at(wide_point(extra));
             if let Some(index) = (0..len).find(|&e| expect[e] != received[extra.index()][e]) {
                 return Err(self.as_integrity(MpcError::InconsistentShares {
                     party: extra,
