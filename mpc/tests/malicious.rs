@@ -10,8 +10,8 @@ use mpc::net::cheat::{Cheat, Cheating, Tamper};
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::{OPENING_CHEATS, named, run_networks};
 use mpc::{
-    BitProtocol, CHECK_BASE, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId,
-    Randomness, Result, SecurityLevel, Shared,
+    BitProtocol, CHECK_BASE, Engine, EngineConfig, Field, Fr, MpcError, MulProtocol, Params,
+    PartyId, Randomness, Result, SecurityLevel, Shared,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -51,6 +51,8 @@ enum Op {
     /// Party 0 inputs `a` itself (`Engine::input_ints`: round 0 carries its shares), then
     /// `a · b` is opened.
     Input,
+    /// `a · b` opened to each party in turn (`Engine::open_to`); each outputs its own opening.
+    OpenTo,
 }
 
 /// The bits `Op::Trunc` drops.
@@ -196,6 +198,17 @@ async fn program(
             let y = Shared::from_shares(y.shares()[..values.len()].to_vec(), bits)?;
             e.mul(&own, &y).await?
         }
+        Op::OpenTo => {
+            let z = e.mul(&x, &y).await?;
+            let mut mine = Vec::new();
+            for p in e.params().parties() {
+                if let Some(values) = e.open_to(&z, p).await? {
+                    mine = values;
+                }
+            }
+            let out = mine.iter().map(|v| v.to_i128().expect("a product fits"));
+            return Ok((out.collect(), e.stats().rounds));
+        }
     };
     let out = e.open_ints(&z).await?;
     Ok((out, e.stats().rounds))
@@ -272,6 +285,7 @@ fn clear(op: Op, a: &[i128], b: &[i128]) -> (Vec<i128>, i128) {
                 .collect(),
             0,
         ),
+        Op::OpenTo => (pairs.map(|(x, y)| x * y).collect(), 0),
     }
 }
 
@@ -548,6 +562,7 @@ fn cheating_on_every_other_operation_aborts() {
         Op::Commit,
         Op::Prf,
         Op::Input,
+        Op::OpenTo,
         Op::Le,
         Op::Min,
         Op::Trunc,
@@ -562,6 +577,40 @@ fn cheating_on_every_other_operation_aborts() {
                 _ => Randomness::Dealt,
             };
             sweep(n, mul, BitProtocol::DealtXor, randomness, op, 0, CHECK_BASE);
+        }
+    }
+}
+
+/// Every comparison on both of its paths, for every n (the sweeps above sample settings):
+/// `<`, `<=` and `==` on dealt randomness (field-path bits, Catrina–de Hoogh) and on PRSS (the
+/// edaBits circuit in GF(2^8)), n = 3, 5, 7, GRR and DN07 in turn; about ten rounds attacked.
+#[test]
+fn cheating_on_every_comparison_aborts_on_both_paths() {
+    for (k, op) in [Op::Lt, Op::Le, Op::Eq].into_iter().enumerate() {
+        for (j, n) in [3, 5, 7].into_iter().enumerate() {
+            let mul = match (k + j) % 2 {
+                0 => MulProtocol::Dn07,
+                _ => MulProtocol::Grr,
+            };
+            for randomness in [Randomness::Dealt, Randomness::Prss] {
+                sweep(n, mul, BitProtocol::DealtXor, randomness, op, 0, CHECK_BASE);
+            }
+        }
+    }
+}
+
+/// Division (Goldschmidt), the binary-domain rank selection and the `GROUP BY` one-hot on
+/// n = 5 and 7 (n = 3 is attacked above): about ten rounds each, PRSS randomness.
+#[test]
+fn cheating_on_division_and_binary_selection_aborts_on_5_and_7_parties() {
+    for (op, mul) in [
+        (Op::FxDiv, MulProtocol::Grr),
+        (Op::Select, MulProtocol::Dn07),
+        (Op::OneHot, MulProtocol::Grr),
+    ] {
+        for n in [5, 7] {
+            let p = Randomness::Prss;
+            sweep(n, mul, BitProtocol::DealtXor, p, op, 0, CHECK_BASE);
         }
     }
 }
