@@ -549,9 +549,6 @@ fn every_job_under_a_cheating_worker_aborts_or_equals_clear() {
 #[test]
 fn every_job_under_a_cheating_owner_aborts_naming_it() {
     for (k, job) in jobs().iter().enumerate() {
-        if job.noisy {
-            continue; // The same inputs and checks as the other statistics jobs.
-        }
         for (params, mul) in settings(k + 1) {
             let n = params.n();
             for owner in [Owner::Inconsistent, Owner::Wide, Owner::Rule] {
