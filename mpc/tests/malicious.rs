@@ -624,7 +624,23 @@ fn full_sweep() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
             for base in [1, CHECK_BASE] {
-                for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
+                for op in [
+                    Op::Mul,
+                    Op::Dot,
+                    Op::Lt,
+                    Op::Le,
+                    Op::Eq,
+                    Op::Min,
+                    Op::FxMul,
+                    Op::FxDiv,
+                    Op::Trunc,
+                    Op::Sqrt,
+                    Op::Decompose,
+                    Op::Commit,
+                    Op::Prf,
+                    Op::Input,
+                    Op::OpenTo,
+                ] {
                     for randomness in [Randomness::Dealt, Randomness::Prss] {
                         sweep(n, mul, BitProtocol::DealtXor, randomness, op, 1, base);
                     }
