@@ -584,6 +584,7 @@ fn cheating_on_every_other_operation_aborts() {
 /// Every comparison on both of its paths, for every n (the sweeps above sample settings):
 /// `<`, `<=` and `==` on dealt randomness (field-path bits, Catrina–de Hoogh) and on PRSS (the
 /// edaBits circuit in GF(2^8)), n = 3, 5, 7, GRR and DN07 in turn; about ten rounds attacked.
+/// Then `<` on bits made by squaring on n = 5 and 7 (n = 3 is attacked above).
 #[test]
 fn cheating_on_every_comparison_aborts_on_both_paths() {
     for (k, op) in [Op::Lt, Op::Le, Op::Eq].into_iter().enumerate() {
@@ -596,6 +597,11 @@ fn cheating_on_every_comparison_aborts_on_both_paths() {
                 sweep(n, mul, BitProtocol::DealtXor, randomness, op, 0, CHECK_BASE);
             }
         }
+    }
+    // The other dealt-bit protocol (bits as roots of random squares) on n = 5 and 7.
+    for (n, mul) in [(5, MulProtocol::Grr), (7, MulProtocol::Dn07)] {
+        let dealt = Randomness::Dealt;
+        sweep(n, mul, BitProtocol::Squaring, dealt, Op::Lt, 0, CHECK_BASE);
     }
 }
 
