@@ -10,8 +10,8 @@ use mpc::net::cheat::{Cheat, Cheating, Tamper};
 use mpc::net::memory::MemoryNetwork;
 use mpc::testing::{OPENING_CHEATS, named, run_networks};
 use mpc::{
-    BitProtocol, CHECK_BASE, Engine, EngineConfig, Fr, MpcError, MulProtocol, Params, PartyId,
-    Randomness, Result, SecurityLevel, Shared,
+    BitProtocol, CHECK_BASE, Engine, EngineConfig, Field, Fr, MpcError, MulProtocol, Params,
+    PartyId, Randomness, Result, SecurityLevel, Shared,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -32,7 +32,31 @@ enum Op {
     Select,
     /// The binary-domain one-hot `[a = j]`, `j < ONE_HOT_GROUPS` (`b` unused).
     OneHot,
+    /// `a <= b`.
+    Le,
+    /// `Engine::select` on a comparison's bit: `a < b ? a : b` (the minimum).
+    Min,
+    /// `trunc_pr(a, TRUNC)` (probabilistic: within one unit of `a >> TRUNC`).
+    Trunc,
+    /// Fixed-point square root of `|a|`, rescaled to `FRAC` fractional bits (`b` unused).
+    Sqrt,
+    /// `bit_decompose(a)`: the `bits + 1` bits of `a + 2^bits`, least significant first.
+    Decompose,
+    /// Pedersen commitments to `a` (`Engine::commit`), then `a` and the blindings opened: the
+    /// outputs are `a` and, per element, whether its commitment opens to them (1).
+    Commit,
+    /// DY tags of `a` under a fresh key (`Engine::prf_tags_fresh_key`), as the record matching
+    /// computes them: per element, the index of the first element with the same tag.
+    Prf,
+    /// Party 0 inputs `a` itself (`Engine::input_ints`: round 0 carries its shares), then
+    /// `a · b` is opened.
+    Input,
+    /// `a · b` opened to each party in turn (`Engine::open_to`); each outputs its own opening.
+    OpenTo,
 }
+
+/// The bits `Op::Trunc` drops.
+const TRUNC: u32 = 8;
 
 /// The groups `Op::OneHot` encodes (not a power of two).
 const ONE_HOT_GROUPS: usize = 5;
@@ -72,7 +96,7 @@ fn session(
 ) -> Outcome {
     let params = Params::max_threshold(n).unwrap();
     let bits = match op {
-        Op::FxMul | Op::FxDiv => 40,
+        Op::FxMul | Op::FxDiv | Op::Sqrt => 40,
         _ => 32,
     };
     let mut rng = ChaCha12Rng::seed_from_u64(7);
@@ -104,7 +128,7 @@ async fn program(
     bits: u32,
 ) -> Result<(Vec<i128>, u64)> {
     let (x, y) = match op {
-        Op::FxMul | Op::FxDiv => (
+        Op::FxMul | Op::FxDiv | Op::Sqrt => (
             Shared::from_fixed_shares(x, bits, FRAC)?,
             Shared::from_fixed_shares(y, bits, FRAC)?,
         ),
@@ -129,9 +153,75 @@ async fn program(
                 .await?
         }
         Op::OneHot => e.one_hot(&x, ONE_HOT_GROUPS).await?,
+        Op::Le => e.le(&x, &y).await?,
+        Op::Min => {
+            let c = e.lt(&x, &y).await?;
+            e.select(&c, &x, &y).await?
+        }
+        Op::Trunc => e.trunc_pr(&x, TRUNC).await?,
+        Op::Sqrt => {
+            let root = e.fx_sqrt(&x).await?;
+            let out = e.open_ints(&root).await?;
+            let (f, g) = (root.frac(), FRAC);
+            let rescaled = out
+                .iter()
+                .map(|&v| if f >= g { v >> (f - g) } else { v << (g - f) })
+                .collect();
+            return Ok((rescaled, e.stats().rounds));
+        }
+        Op::Decompose => {
+            let bits = e.bit_decompose(&x).await?;
+            let all: Vec<Fr> = bits.iter().flat_map(|b| b.shares().to_vec()).collect();
+            Shared::from_bit_shares(all)
+        }
+        Op::Commit => {
+            let (commitments, blindings) = e.commit(&x).await?;
+            let values = e.open_ints(&x).await?;
+            let blindings = e.open(&blindings).await?;
+            let opens = commitments.iter().zip(&values).zip(&blindings);
+            let verified =
+                opens.map(|((c, &v), &r)| c.verify(&mpc::Opening::from_int(v, r)) as i128);
+            let out = values.iter().copied().chain(verified).collect();
+            return Ok((out, e.stats().rounds));
+        }
+        Op::Prf => {
+            let tags = e.prf_tags_fresh_key(&x).await?;
+            let out = first_equal(&tags);
+            return Ok((out, e.stats().rounds));
+        }
+        Op::Input => {
+            let me = e.me();
+            // Party 0's clear values are its dealt shares' values: the test passes them in.
+            let values = INPUT.map(i128::from);
+            let mine = (me == PartyId(0)).then_some(&values[..]);
+            let own = e.input_ints(PartyId(0), mine, values.len(), bits).await?;
+            let y = Shared::from_shares(y.shares()[..values.len()].to_vec(), bits)?;
+            e.mul(&own, &y).await?
+        }
+        Op::OpenTo => {
+            let z = e.mul(&x, &y).await?;
+            let mut mine = Vec::new();
+            for p in e.params().parties() {
+                if let Some(values) = e.open_to(&z, p).await? {
+                    mine = values;
+                }
+            }
+            let out = mine.iter().map(|v| v.to_i128().expect("a product fits"));
+            return Ok((out.collect(), e.stats().rounds));
+        }
     };
     let out = e.open_ints(&z).await?;
     Ok((out, e.stats().rounds))
+}
+
+/// The values party 0 inputs itself in `Op::Input` (the first `b`s are its other factors).
+const INPUT: [i32; 3] = [5, -9, i32::MAX];
+
+/// Per element, the index of the first element equal to it.
+fn first_equal<T: PartialEq>(xs: &[T]) -> Vec<i128> {
+    xs.iter()
+        .map(|x| xs.iter().position(|y| y == x).expect("x itself") as i128)
+        .collect()
 }
 
 /// The clear result, and the tolerance (fixed point rounds).
@@ -169,6 +259,33 @@ fn clear(op: Op, a: &[i128], b: &[i128]) -> (Vec<i128>, i128) {
                 .collect(),
             0,
         ),
+        Op::Le => (pairs.map(|(x, y)| (x <= y) as i128).collect(), 0),
+        Op::Min => (pairs.map(|(x, y)| *x.min(y)).collect(), 0),
+        Op::Trunc => (a.iter().map(|x| x >> TRUNC).collect(), 1),
+        Op::Sqrt => (
+            a.iter()
+                .map(|&x| ((x.abs() as f64 / 65536.0).sqrt() * 65536.0).round() as i128)
+                .collect(),
+            // Goldschmidt's relative error (see tests/div_sqrt.rs), generously.
+            64,
+        ),
+        Op::Decompose => (
+            (0..=32)
+                .flat_map(|i| a.iter().map(move |&x| ((x + (1 << 32)) >> i) & 1))
+                .collect(),
+            0,
+        ),
+        Op::Commit => (a.iter().copied().chain(a.iter().map(|_| 1)).collect(), 0),
+        Op::Prf => (first_equal(a), 0),
+        Op::Input => (
+            INPUT
+                .iter()
+                .zip(b)
+                .map(|(&x, y)| i128::from(x) * y)
+                .collect(),
+            0,
+        ),
+        Op::OpenTo => (pairs.map(|(x, y)| x * y).collect(), 0),
     }
 }
 
@@ -256,8 +373,9 @@ proptest! {
     }
 }
 
-/// Security with abort: every party either fails (with `IntegrityCheckFailed`, or because a
-/// peer that detected it stopped) or returns the correct output. Returns whether any aborted.
+/// Security with abort: every party either fails (with `IntegrityCheckFailed`, on a message
+/// that does not parse, or because a peer that detected it stopped) or returns the correct
+/// output. Returns whether any aborted.
 fn assert_correct_or_aborted(outcome: &Outcome, want: &[i128], tol: i128, what: &str) -> bool {
     let mut integrity = 0;
     for (i, r) in outcome.0.iter().enumerate() {
@@ -271,6 +389,9 @@ fn assert_correct_or_aborted(outcome: &Outcome, want: &[i128], tol: i128, what: 
                 }
             }
             Err(MpcError::IntegrityCheckFailed { .. }) => integrity += 1,
+            // A deviation that does not even parse (an altered point of a commitment or a tag
+            // that is no Ristretto encoding): caught on receipt, its sender named.
+            Err(MpcError::Malformed { .. }) => integrity += 1,
             Err(MpcError::Net(mpc::net::NetError::PeerGone(_))) => {}
             Err(e) => panic!("{what}: party {i} failed with another error: {e}"),
         }
@@ -298,6 +419,9 @@ fn sweep(
 ) {
     let (a, b): (Vec<i128>, Vec<i128>) = match op {
         Op::FxMul | Op::FxDiv => (vec![3 << 16, -(5 << 16)], vec![7 << 16, 2 << 16]),
+        Op::Sqrt => (vec![9 << 16, 2 << 16, -(4 << 16), 0], vec![0; 4]),
+        // Equal values have equal tags: an error in one shows as a changed pattern.
+        Op::Prf => (vec![5, -9, 5, 0, -9], vec![0; 5]),
         Op::Select => (
             vec![5, -9, i32::MAX as i128, 0, 5, i32::MIN as i128],
             vec![1, 1, 0, 1, 1, 1],
@@ -310,6 +434,15 @@ fn sweep(
     let honest = session(n, mul, bits, randomness, op, &a, &b, None, base);
     let rounds = honest.0[0].as_ref().unwrap().1 as u32;
     let (want, tol) = clear(op, &a, &b);
+    let setting = format!("{op:?} n={n} {mul} {bits} {randomness}");
+    assert_eq!(honest_values(&honest).len(), want.len(), "{setting}");
+    let aborted = assert_correct_or_aborted(&honest, &want, tol, &setting);
+    assert!(!aborted, "{setting}: the honest run aborted");
+    // Stride 0: about ten rounds attacked, spread over the session.
+    let stride = match stride {
+        0 => (rounds as usize / 10).max(1),
+        s => s,
+    };
     let (mut aborted, mut harmless, mut skipped) = (0, 0, 0);
     for round in (0..rounds).step_by(stride) {
         for tamper in [Tamper::First, Tamper::Last] {
@@ -416,6 +549,78 @@ fn cheating_on_fixed_point_aborts() {
     }
 }
 
+/// The other operations that send or open (issue 15's matrix, TRUST.md): `<=`, `select`,
+/// probabilistic truncation, square root, bit decomposition, Pedersen commitments, DY tags (the
+/// record matching's) and a party's own input. Each on n = 3, 5, 7, GRR and DN07 in turn, dealt
+/// and PRSS randomness in turn: the honest run equals the clear computation, and a cheater in
+/// about ten rounds spread over the session (the first included: the input's round under
+/// `Input`, whose owner, party 0, is the cheater) makes every party abort or changes nothing.
+#[test]
+fn cheating_on_every_other_operation_aborts() {
+    use MulProtocol::{Dn07, Grr};
+    let ops = [
+        Op::Commit,
+        Op::Prf,
+        Op::Input,
+        Op::OpenTo,
+        Op::Le,
+        Op::Min,
+        Op::Trunc,
+        Op::Sqrt,
+        Op::Decompose,
+    ];
+    for (k, op) in ops.into_iter().enumerate() {
+        for (j, n) in [3, 5, 7].into_iter().enumerate() {
+            let mul = if (k + j) % 2 == 0 { Grr } else { Dn07 };
+            let randomness = match j {
+                1 => Randomness::Prss,
+                _ => Randomness::Dealt,
+            };
+            sweep(n, mul, BitProtocol::DealtXor, randomness, op, 0, CHECK_BASE);
+        }
+    }
+}
+
+/// Every comparison on both of its paths, for every n (the sweeps above sample settings):
+/// `<`, `<=` and `==` on dealt randomness (field-path bits, Catrina–de Hoogh) and on PRSS (the
+/// edaBits circuit in GF(2^8)), n = 3, 5, 7, GRR and DN07 in turn; about ten rounds attacked.
+/// Then `<` on bits made by squaring on n = 5 and 7 (n = 3 is attacked above).
+#[test]
+fn cheating_on_every_comparison_aborts_on_both_paths() {
+    for (k, op) in [Op::Lt, Op::Le, Op::Eq].into_iter().enumerate() {
+        for (j, n) in [3, 5, 7].into_iter().enumerate() {
+            let mul = match (k + j) % 2 {
+                0 => MulProtocol::Dn07,
+                _ => MulProtocol::Grr,
+            };
+            for randomness in [Randomness::Dealt, Randomness::Prss] {
+                sweep(n, mul, BitProtocol::DealtXor, randomness, op, 0, CHECK_BASE);
+            }
+        }
+    }
+    // The other dealt-bit protocol (bits as roots of random squares) on n = 5 and 7.
+    for (n, mul) in [(5, MulProtocol::Grr), (7, MulProtocol::Dn07)] {
+        let dealt = Randomness::Dealt;
+        sweep(n, mul, BitProtocol::Squaring, dealt, Op::Lt, 0, CHECK_BASE);
+    }
+}
+
+/// Division (Goldschmidt), the binary-domain rank selection and the `GROUP BY` one-hot on
+/// n = 5 and 7 (n = 3 is attacked above): about ten rounds each, PRSS randomness.
+#[test]
+fn cheating_on_division_and_binary_selection_aborts_on_5_and_7_parties() {
+    for (op, mul) in [
+        (Op::FxDiv, MulProtocol::Grr),
+        (Op::Select, MulProtocol::Dn07),
+        (Op::OneHot, MulProtocol::Grr),
+    ] {
+        for n in [5, 7] {
+            let p = Randomness::Prss;
+            sweep(n, mul, BitProtocol::DealtXor, p, op, 0, CHECK_BASE);
+        }
+    }
+}
+
 /// Every round of every operation, n = 3, 5, 7, both protocols, the check halving down to one
 /// element and not halving at all (many minutes in release):
 /// `cargo test --release -p mpc --test malicious -- --ignored`
@@ -425,7 +630,23 @@ fn full_sweep() {
     for n in [3, 5, 7] {
         for mul in [MulProtocol::Grr, MulProtocol::Dn07] {
             for base in [1, CHECK_BASE] {
-                for op in [Op::Mul, Op::Dot, Op::Lt, Op::Eq, Op::FxMul, Op::FxDiv] {
+                for op in [
+                    Op::Mul,
+                    Op::Dot,
+                    Op::Lt,
+                    Op::Le,
+                    Op::Eq,
+                    Op::Min,
+                    Op::FxMul,
+                    Op::FxDiv,
+                    Op::Trunc,
+                    Op::Sqrt,
+                    Op::Decompose,
+                    Op::Commit,
+                    Op::Prf,
+                    Op::Input,
+                    Op::OpenTo,
+                ] {
                     for randomness in [Randomness::Dealt, Randomness::Prss] {
                         sweep(n, mul, BitProtocol::DealtXor, randomness, op, 1, base);
                     }

@@ -245,6 +245,30 @@ fn inconsistent_shares_abort_naming_the_dataset() {
 /// cannot be told apart (see `engine/owner_inputs.rs`).
 #[test]
 fn a_cheating_worker_during_the_check_is_not_an_owners_fault() {
+    let (aborted, ambiguous) = attack_the_check(3, MulProtocol::Dn07, 1);
+    assert!(
+        aborted > 10 && ambiguous <= 3 * 2,
+        "{aborted} integrity aborts, {ambiguous} consistency failures"
+    );
+}
+
+/// The same on n = 5 and 7 (GRR and DN07; every third round attacked, by each party in turn).
+#[test]
+fn a_cheating_worker_during_the_check_is_not_an_owners_fault_on_5_and_7_parties() {
+    for (n, mul) in [(5, MulProtocol::Grr), (7, MulProtocol::Dn07)] {
+        let (aborted, ambiguous) = attack_the_check(n, mul, 3);
+        assert!(
+            aborted > 10 && ambiguous <= 3 * (n - 1),
+            "n={n}: {aborted} integrity aborts, {ambiguous} consistency failures"
+        );
+    }
+}
+
+/// One party at a time (rotating) adds an error to its messages of every `stride`-th round of
+/// a session checking honest inputs: every party must fail (as an integrity failure, or as the
+/// consistency rule that names both culprits) or return the inputs unchanged. Returns how many
+/// parties failed each way.
+fn attack_the_check(n: usize, mul: MulProtocol, stride: usize) -> (usize, usize) {
     let data = market(vec![3, -4], vec![1, 2]);
     let want: Vec<Vec<i128>> = data
         .iter()
@@ -252,11 +276,11 @@ fn a_cheating_worker_during_the_check_is_not_an_owners_fault() {
         .collect();
     let rounds = 40; // the check and the openings take fewer; later rounds are never attacked
     let (mut aborted, mut ambiguous) = (0, 0);
-    for round in 0..rounds {
-        let cheater = PartyId((round % 3) as u16);
+    for round in (0..rounds).step_by(stride) {
+        let cheater = PartyId((round as usize % n) as u16);
         let outcome = session(
-            3,
-            MulProtocol::Dn07,
+            n,
+            mul,
             SecurityLevel::Malicious,
             &data,
             Deal::Honest,
@@ -264,7 +288,7 @@ fn a_cheating_worker_during_the_check_is_not_an_owners_fault() {
         );
         for (i, r) in outcome.iter().enumerate() {
             match r {
-                Ok(got) => assert_eq!(got, &want, "round {round}: party {i}"),
+                Ok(got) => assert_eq!(got, &want, "n={n} round {round}: party {i}"),
                 Err(MpcError::IntegrityCheckFailed { .. }) => aborted += 1,
                 Err(MpcError::InputCheckFailed { rule, .. })
                     if rule == mpc::engine::RULE_CONSISTENT =>
@@ -273,15 +297,12 @@ fn a_cheating_worker_during_the_check_is_not_an_owners_fault() {
                     ambiguous += 1
                 }
                 Err(MpcError::Net(mpc::net::NetError::PeerGone(_))) => {}
-                Err(e) => panic!("round {round}: party {i}: {e}"),
+                Err(e) => panic!("n={n} round {round}: party {i}: {e}"),
             }
         }
     }
-    eprintln!("{aborted} integrity aborts, {ambiguous} consistency failures");
-    assert!(
-        aborted > 10 && ambiguous <= 3 * 2,
-        "{aborted} integrity aborts, {ambiguous} consistency failures"
-    );
+    eprintln!("n={n}: {aborted} integrity aborts, {ambiguous} consistency failures");
+    (aborted, ambiguous)
 }
 
 fn bounded(bits: u32) -> impl Strategy<Value = Vec<i128>> {

@@ -15,7 +15,7 @@
 use coordinator::api::{ErrorKind, JobReport, OutputShares, ReportedOutput, Response};
 use mpc::net::Network;
 use mpc::share::Meta;
-use mpc::{Engine, Fr, Shared};
+use mpc::{Engine, Fr, MpcError, Shared};
 use serde::{Deserialize, Serialize};
 
 use crate::executor::{ExecError, JobOutput, OutputError};
@@ -73,7 +73,15 @@ pub async fn keep_outputs<N: Network>(
     let (commitments, blindings) = if batch.is_empty() {
         (Vec::new(), Vec::new())
     } else {
-        let (c, r) = engine.commit(&batch).await.map_err(OutputError::Commit)?;
+        let (c, r) = engine.commit(&batch).await.map_err(|e| match e {
+            // A worker's deviation in the commitment round (a point off the polynomial under
+            // the malicious level, or no point at all, its sender named) is an integrity
+            // failure, not a problem with the outputs.
+            e @ (MpcError::IntegrityCheckFailed { .. } | MpcError::Malformed { .. }) => {
+                ExecError::Integrity(e)
+            }
+            e => ExecError::Output(OutputError::Commit(e)),
+        })?;
         (c, r.into_shares())
     };
     let mut reported = Vec::new();

@@ -25,6 +25,14 @@
 //! Rounds: one dealing round for `r` (none when pooled), one multiplication, one opening, one
 //! opening in the exponent.
 //!
+//! **Under the malicious level** the product `(k + x)·r` and the dealt randomness are checked
+//! ([`Engine::verify`]) before `z` is opened, so the tags are those of the honest `x` or the
+//! job aborts before any tag is revealed: an additive error `δ` in `z` would otherwise give a
+//! tag of `r/((k+x)r + δ)`, opened before the error is caught (found by
+//! `mpc/tests/malicious.rs::cheating_on_every_other_operation_aborts`). A point off the
+//! polynomial in the exponent opening fails with "integrity check failed: opening
+//! consistency", as [`Engine::open_in_exponent`] does.
+//!
 //! What this module does not do: decide who may learn the equality pattern the tags reveal
 //! (the record-matching protocol in `protocols` documents it), or draw the key (the caller
 //! does, fresh per job, so tags are unlinkable across jobs).
@@ -230,6 +238,7 @@ impl<N: Network> Engine<N, Fr> {
         }
         let r = self.random(x.len()).await?;
         let z = self.mul_raw(&y, &r.shares).await?;
+        self.verify().await?;
         let z = self.open_raw(&z, self.params.t()).await?;
         let inv = batch_inverse(&z).map_err(|index| MpcError::InvalidArgument {
             op: "prf_tags",
@@ -244,7 +253,8 @@ impl<N: Network> Engine<N, Fr> {
             frac: 0,
             boolean: false,
         };
-        let halves = self.open_half_in_exponent(&w).await?;
+        let halves = self.open_half_in_exponent(&w).await;
+        let halves = halves.map_err(|e| self.as_integrity(e))?;
         Ok(RistrettoPoint::double_and_compress_batch(&halves)
             .into_iter()
             .map(|c| c.to_bytes())

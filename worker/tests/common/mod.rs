@@ -9,7 +9,23 @@ use worker::store::{CHUNK_ROWS, DatasetRecord, ShareStore};
 
 /// `n` empty stores, each in its own temporary folder (keep the folders alive).
 pub fn stores(n: usize) -> (Vec<tempfile::TempDir>, Vec<ShareStore>) {
-    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    stores_in(n, &std::env::temp_dir())
+}
+
+/// [`stores`] in memory (`/dev/shm`, where there is one): for tests that deal and run many
+/// jobs, whose time would otherwise go to the disk's flushes.
+pub fn stores_in_memory(n: usize) -> (Vec<tempfile::TempDir>, Vec<ShareStore>) {
+    let shm = std::path::Path::new("/dev/shm");
+    match shm.is_dir() {
+        true => stores_in(n, shm),
+        false => stores(n),
+    }
+}
+
+fn stores_in(n: usize, parent: &std::path::Path) -> (Vec<tempfile::TempDir>, Vec<ShareStore>) {
+    let dirs: Vec<_> = (0..n)
+        .map(|_| tempfile::tempdir_in(parent).unwrap())
+        .collect();
     let stores = dirs
         .iter()
         .map(|d| ShareStore::open(d.path()).unwrap())
@@ -47,6 +63,22 @@ pub fn deal_version(
     rng: &mut impl rand::RngCore,
     version: &str,
 ) {
+    deal_altered(stores, d, table, params, rng, version, |_, _| {});
+}
+
+/// [`deal_version`] as an owner that skips the client's checks would deal: every value is
+/// shared whatever its column's declared bits (an out-of-range value included), and
+/// `alter(column, shares)` may change the workers' shares (`shares[worker][row]`) before they
+/// are stored (shares off every degree-t polynomial, say).
+pub fn deal_altered(
+    stores: &[ShareStore],
+    d: &Dataset<'_>,
+    table: &Table,
+    params: Params,
+    rng: &mut impl rand::RngCore,
+    version: &str,
+    alter: impl Fn(usize, &mut [Vec<Fr>]),
+) {
     let Dataset {
         owner,
         name,
@@ -71,8 +103,10 @@ pub fn deal_version(
     for s in stores {
         s.begin(&record).unwrap();
     }
-    for (c, (values, spec)) in table.columns.iter().zip(&table.schema.columns).enumerate() {
-        let shares = mpc::engine::share_ints::<Fr, _>(values, spec.ty.bits(), params, rng).unwrap();
+    let bits = mpc::share::MAX_BITS;
+    for (c, values) in table.columns.iter().enumerate() {
+        let mut shares = mpc::engine::share_ints::<Fr, _>(values, bits, params, rng).unwrap();
+        alter(c, &mut shares);
         for (s, mine) in stores.iter().zip(&shares) {
             s.put_chunk(&record.upload, c as u32, 0, &mpc::net::codec::encode(mine))
                 .unwrap();
