@@ -4,7 +4,7 @@
 # temporary folder. Sets $bin (the binary), $dir (the folder, removed on exit with the cluster
 # stopped) and $c (the cluster inside it).
 cluster_init() {
-  cargo build --release -q --bin quorate
+  [ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q --bin quorate
   bin=$PWD/target/release/quorate
   dir=$(mktemp -d)
   trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 values=${1:-1000000}
-cargo build --release -q --bin quorate
+[ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q --bin quorate
 bin=$PWD/target/release/quorate
 dir=$(mktemp -d)
 trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; rm -rf "$dir"' EXIT
