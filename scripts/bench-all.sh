@@ -12,6 +12,9 @@
 # (yes); a part that fails is named with the tail of its log (OUT_DIR/NAME.log) and the script
 # exits 1 after running the others.
 #
+# Every binary and example is built once up front (release, the whole workspace) and run from
+# target/release; each part shows the `cargo run` command it stands for.
+#
 # NAME picks some of the parts below (default: all), named as in BENCHMARKS.md's summary table:
 #   engine random-bits comparison malicious            the engine (`mpc`), in memory and QUIC
 #   upload stats dp median memory settlement matching  protocols, engine in memory
