@@ -12,6 +12,9 @@
 # (yes); a part that fails is named with the tail of its log (OUT_DIR/NAME.log) and the script
 # exits 1 after running the others.
 #
+# Every binary and example is built once up front (release, the whole workspace) and run from
+# target/release; each part shows the `cargo run` command it stands for.
+#
 # NAME picks some of the parts below (default: all), named as in BENCHMARKS.md's summary table:
 #   engine random-bits comparison malicious            the engine (`mpc`), in memory and QUIC
 #   upload stats dp median memory settlement matching  protocols, engine in memory
@@ -53,8 +56,25 @@ show() {
     echo "\$ $*   # load $(cut -d' ' -f1-3 /proc/loadavg)"
     "$@"
 }
-throughput() { show cargo run --release -q -p mpc --example throughput -- "$@"; }
-stats_bench() { show cargo run --release -q -p protocols --example stats_bench -- "$@"; }
+target=${CARGO_TARGET_DIR:-target}
+# example PACKAGE NAME ARG...: shows `cargo run --release -q -p PACKAGE --example NAME -- ARG...`
+# with the load, then runs that example as built up front (see `build` below); under
+# /usr/bin/time with TIME_FORMAT set.
+example() {
+    local package=$1 name=$2 timed=()
+    shift 2
+    if [ -n "${TIME_FORMAT:-}" ]; then timed=(/usr/bin/time -f "$TIME_FORMAT"); fi
+    echo "\$ ${TIME_FORMAT:+/usr/bin/time -f \"$TIME_FORMAT\" }cargo run --release -q -p $package" \
+        "--example $name -- $*   # load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "${timed[@]}" "$target/release/examples/$name" "$@"
+}
+# quorate ARG...: `cargo run --release -q -- ARG...`, likewise.
+quorate() {
+    echo "\$ cargo run --release -q -- $*   # load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "$target/release/quorate" "$@"
+}
+throughput() { example mpc throughput "$@"; }
+stats_bench() { example protocols stats_bench "$@"; }
 malicious() {
     # Each level beside the other, as BENCHMARKS.md's "Malicious level" quotes them.
     local mul lt chunk rows
@@ -76,7 +96,7 @@ malicious() {
     stats_bench "$rows" avg_stddev grr malicious
     stats_bench "$rows" avg_stddev grr semi-honest
     # The level in the simulated benchmark matrix (virtual time).
-    show cargo run --release -q -- bench --parties 3 --ops mul,lt --protocol grr,dn07 \
+    quorate bench --parties 3 --ops mul,lt --protocol grr,dn07 \
         --network lan,wan --security semi-honest,malicious --batch "$(pick 1000 100)"
 }
 stats() {
@@ -97,16 +117,16 @@ median() {
     local rows
     rows=$(pick 100000 2000)
     for selection in binary quaternary; do
-        show /usr/bin/time -f "cpu_user_s=%U cpu_sys_s=%S wall_s=%e max_rss_kb=%M" \
-            cargo run --release -q -p protocols --example stats_bench -- "$rows" median grr \
-            "$selection"
+        TIME_FORMAT="cpu_user_s=%U cpu_sys_s=%S wall_s=%e max_rss_kb=%M" \
+            stats_bench "$rows" median grr "$selection"
     done
     stats_bench "$rows" percentile90
     stats_bench "$rows" groupby8_where_median
 }
 memory() {
-    show cargo run -q -p protocols --example where_cost -- 1 "$(pick 9000 500)"
-    show cargo run -q -p protocols --example where_cost -- 4 "$(pick 4000 300)"
+    # Memory does not depend on the profile (where_cost's doc): the release build of the others.
+    example protocols where_cost 1 "$(pick 9000 500)"
+    example protocols where_cost 4 "$(pick 4000 300)"
     local sizes=("100000 63 3" "100000 63 5 dn07" "10000 48 3" "10000 48 7" "100000 32 3"
         "1000000 32 3" "10000000 32 3")
     if quick; then
@@ -114,8 +134,7 @@ memory() {
     fi
     for args in "${sizes[@]}"; do
         # shellcheck disable=SC2086
-        show /usr/bin/time -f "wall_s=%e max_rss_kb=%M" \
-            cargo run --release -q -p protocols --example stats_at_size -- $args
+        TIME_FORMAT="wall_s=%e max_rss_kb=%M" example protocols stats_at_size $args
     done
 }
 settlement() {
@@ -123,7 +142,7 @@ settlement() {
     if quick; then sizes=("10 100" "10 100 grr hidden" "10 50 grr" "10 200 grr"); fi
     for args in "${sizes[@]}"; do
         # shellcheck disable=SC2086
-        show cargo run --release -q -p protocols --example settlement_bench -- $args
+        example protocols settlement_bench $args
     done
 }
 matching() {
@@ -132,11 +151,11 @@ matching() {
     for args in "${sizes[@]}"; do
         for p in grr dn07; do
             # shellcheck disable=SC2086
-            show cargo run --release -q -p protocols --example matching_bench -- $args $p
+            example protocols matching_bench $args $p
         done
     done
     orders=$(pick 10000 200)
-    show cargo run --release -q -p protocols --example matching_bench -- orders "$orders" 2 grr
+    example protocols matching_bench orders "$orders" 2 grr
 }
 cluster-stats()   { bash scripts/cluster-stats-bench.sh grr semi-honest "$(pick 100000 1000)"; }
 cluster-auction() {
@@ -179,7 +198,13 @@ chaos() {
         grep '^RESULT'
 }
 simulator() {
-    local sim=(cargo run --release -q -p simulations --example)
+    # sim NAME [--] ARG...: the simulations crate's example NAME.
+    sim() {
+        local name=$1
+        shift
+        if [ "${1:-}" = -- ]; then shift; fi
+        example simulations "$name" "$@"
+    }
     mkdir -p "$out/simulator"
     # A scenario file as shipped, or (quick) a copy of it at small sizes.
     small() {
@@ -195,38 +220,38 @@ simulator() {
     }
     # The notes quote the full sizes: a quick run leaves them alone.
     quick || bash simulations/scripts/bench-notes.sh "$out/simulator"
-    show "${sim[@]}" simulate -- "$(small simulations/scenarios/measure/mul-31-100k.toml)"
-    show "${sim[@]}" bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness dealt,prss \
+    sim simulate -- "$(small simulations/scenarios/measure/mul-31-100k.toml)"
+    sim bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness dealt,prss \
         --networks wan --batch "$(pick 20000 200)"
-    show "${sim[@]}" bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness prss \
+    sim bench -- --parties 3 --ops lt --protocols grr,dn07 --randomness prss \
         --networks wan --batch "$(pick 100000 1000)"
-    show "${sim[@]}" bench -- --jobs "$(pick auction:1200x4000,stats:100000 auction:12x40,stats:1000)" \
+    sim bench -- --jobs "$(pick auction:1200x4000,stats:100000 auction:12x40,stats:1000)" \
         --parties 3 --networks lan --sites frankfurt+ireland+virginia --out "$out/simulator/jobs"
-    show "${sim[@]}" simulate -- "$(small simulations/scenarios/auction-3-regions.toml)" \
+    sim simulate -- "$(small simulations/scenarios/auction-3-regions.toml)" \
         --out "$out/simulator/auction-3-regions"
     # Fails by design (a worker crashes mid-round): its line says status=failed.
-    show "${sim[@]}" simulate -- simulations/scenarios/settlement-crash.toml
-    show "${sim[@]}" bench -- --jobs "stats:$(pick 100000 1000)" --parties "$(pick 31 7)" \
+    sim simulate -- simulations/scenarios/settlement-crash.toml
+    sim bench -- --jobs "stats:$(pick 100000 1000)" --parties "$(pick 31 7)" \
         --networks lan
     # The same 31 workers across three regions (party i at sites[i mod 3]).
     local regions="$out/simulator/large-31-stats-3-regions.toml"
     sed -e 's/^\[network\]$/[network]\nsites = ["frankfurt", "ireland", "virginia"]\nsite_bandwidth_mbps = 1000.0/' \
         "$(small simulations/scenarios/large-31-stats.toml)" > "$regions"
-    show "${sim[@]}" simulate -- "$regions"
-    show "${sim[@]}" bench -- --jobs "auction:$(pick 12x400 12x40)" --parties "$(pick 31 7)" \
+    sim simulate -- "$regions"
+    sim bench -- --jobs "auction:$(pick 12x400 12x40)" --parties "$(pick 31 7)" \
         --networks lan --protocols dn07
-    show "${sim[@]}" job_speed -- "$(small simulations/scenarios/payroll-groupby-7.toml)"
+    sim job_speed -- "$(small simulations/scenarios/payroll-groupby-7.toml)"
     # The model against a real cluster: rounds and bytes of the same auction sizes.
     local sizes=("12 40" "1200 4000")
     if quick; then sizes=("12 40"); fi
     for size in "${sizes[@]}"; do
         # shellcheck disable=SC2086
         bash scripts/cluster-auction-bench.sh $size
-        show "${sim[@]}" bench -- --jobs "auction:${size/ /x}" --parties 3 --networks lan \
+        sim bench -- --jobs "auction:${size/ /x}" --parties 3 --networks lan \
             --protocols grr --out "$out/simulator/auction-${size/ /x}"
         grep -rhoE '"compute_(rounds|bytes)": ?[0-9]+' "$out/simulator/auction-${size/ /x}" || true
     done
-    show "${sim[@]}" simulate -- "$(small simulations/scenarios/measure/auction-lan-measured.toml)"
+    sim simulate -- "$(small simulations/scenarios/measure/auction-lan-measured.toml)"
 }
 
 # check NAME: NAME's output printed at least one RESULT (or cluster job_s=) line, and none says
@@ -268,6 +293,14 @@ for name in "${names[@]}"; do
 done
 failed=()
 start=$(date +%s)
+# Every binary and example, built once up front and for the whole workspace: a `cargo build -p`
+# of one package resolves the dependencies' features for that package alone and rebuilds
+# much of the tree (minutes on 2 cores). The scripts the parts call skip their own build when
+# QUORATE_BENCH_BUILT is set. (`chaos` builds its test in the debug profile, as `cargo test`.)
+echo "== build (release, workspace binaries and examples)   # load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+cargo build --release -q --workspace --bins --examples
+export QUORATE_BENCH_BUILT=1
+echo "   build: $(($(date +%s) - start)) s" >&2
 for name in "${names[@]}"; do
     echo "== $name${QUICK:+ (quick)}   # load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
     t0=$(date +%s)

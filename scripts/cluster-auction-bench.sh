@@ -40,7 +40,7 @@ cluster_up
 t0=$(date +%s.%N)
 for b in $(seq 0 $((bidders - 1))); do
   "$bin" upload --cluster "$c" --as "bidder$b" --dataset bids --csv "$dir/bid$b.csv" \
-    --schema "$dir/schema.toml" --job "$dir/auction.toml" > /dev/null 2>&1
+    --schema "$dir/schema.toml" --job "$dir/auction.toml" > /dev/null
 done
 t1=$(date +%s.%N)
 echo "uploads ($bidders bidders x $prices prices): $(python3 -c "print(round($t1 - $t0, 1))") s"

@@ -1,10 +1,11 @@
 # Shared by the scripts/cluster-*-bench.sh scripts; source it from the repository root.
 
 # cluster_init WORKERS: builds the release binary and makes a cluster of WORKERS workers in a
-# temporary folder. Sets $bin (the binary), $dir (the folder, removed on exit with the cluster
+# temporary folder. Sets $bin (the binary), $workers, $dir (the folder, removed on exit with the cluster
 # stopped) and $c (the cluster inside it).
 cluster_init() {
-  cargo build --release -q --bin quorate
+  [ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q --bin quorate
+  workers=$1
   bin=$PWD/target/release/quorate
   dir=$(mktemp -d)
   trap 'kill $(cat "$dir/up.pid" 2>/dev/null) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
@@ -13,11 +14,22 @@ cluster_init() {
 }
 
 # cluster_up: starts the coordinator and the workers in the background (log: $dir/up.log) and
-# gives them two seconds to listen.
+# waits until each has logged that it listens (at most 60 s: a loaded machine takes more than
+# the two seconds an idle one does, and an upload sent before would fail); fails with the log's
+# tail if they do not.
 cluster_up() {
   "$bin" cluster up "$c" > "$dir/up.log" 2>&1 &
   echo $! > "$dir/up.pid"
-  sleep 2
+  local deadline=$((SECONDS + 60))
+  until grep -q 'coordinator started' "$dir/up.log" &&
+    [ "$(grep -c 'worker started' "$dir/up.log")" -ge "$workers" ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "the cluster did not start within 60 s; the tail of its log:" >&2
+      tail -n 20 "$dir/up.log" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
 }
 
 # job_times AS JSON START END: for the job a client command printed as JSON, its time on the

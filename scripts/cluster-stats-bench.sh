@@ -44,7 +44,7 @@ t0=$(date +%s.%N)
 for f in 0 1 2 3 4 5 6 7 8 9; do
   for name in big small; do
     "$bin" upload --cluster "$c" --as "firm$f" --dataset "payroll_$name" --csv "$dir/$name$f.csv" \
-      --schema "$dir/schema.toml" > /dev/null 2>&1
+      --schema "$dir/schema.toml" > /dev/null
   done
 done
 t1=$(date +%s.%N)

@@ -7,7 +7,7 @@
 # run, in chunks of half; BIG_N=1000000 in one batch; smaller for a quick run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p mpc --example throughput
+[ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q -p mpc --example throughput
 bin=target/release/examples/throughput
 lt_n=${LT_N:-100000} big_n=${BIG_N:-1000000}
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB; $(rustc --version); commit $(git rev-parse --short HEAD)."

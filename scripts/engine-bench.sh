@@ -5,7 +5,7 @@
 # FXMUL_N=1000000 fixed-point products, DIV_N=10000 divisions and roots (smaller for a quick run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p mpc --example throughput
+[ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q -p mpc --example throughput
 bin=target/release/examples/throughput
 mul_n=${MUL_N:-1000000} lt_n=${LT_N:-100000} fxmul_n=${FXMUL_N:-1000000} div_n=${DIV_N:-10000}
 echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(free -g | awk '/Mem/{print $2}') GiB; $(rustc --version); commit $(git rev-parse --short HEAD); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -28,7 +28,7 @@ for f in range(3):
 PY
 for f in 0 1 2; do
   "$bin" upload --cluster "$c" --as "firm$f" --dataset t --csv "$dir/firm$f.csv" \
-    --schema "$dir/schema.toml" > /dev/null 2>&1
+    --schema "$dir/schema.toml" > /dev/null
 done
 sql="SELECT AVG(x), VAR_SAMP(x), STDDEV_SAMP(x) FROM t"
 "$bin" query --cluster "$c" --as analyst "$sql" > /dev/null 2>&1   # warm-up (not counted)

@@ -3,7 +3,7 @@
 # GRR and DN07, n = 3, 5, 7, XOR of dealt bits vs the squaring trick. One RESULT line each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p mpc --example throughput
+[ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -q -p mpc --example throughput
 for parties in 3 5 7; do
   for protocol in grr dn07; do
     for bits in xor squaring; do

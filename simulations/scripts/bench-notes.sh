@@ -5,7 +5,7 @@ set -euo pipefail
 out_dir=${1:-bench-out}
 target=${CARGO_TARGET_DIR:-target}
 notes=simulations/BENCH_NOTES.md
-cargo build --release -p simulations --examples >&2
+[ -n "${QUORATE_BENCH_BUILT:-}" ] || cargo build --release -p simulations --examples >&2
 sim="$target/release/examples/simulate"
 bench="$target/release/examples/bench"
 # As the notes show them: relative to the repository, whatever this machine's target folder.
