@@ -25,18 +25,28 @@ where
     Fut: Future<Output = Result<T>> + Send + 'static,
     P: Fn(Engine<MemoryNetwork, Fr>) -> Fut,
 {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(run_networks(
+    runtime(threads).block_on(run_networks(
         MemoryNetwork::mesh(params.n()),
         params,
         config,
         seed,
         program,
     ))
+}
+
+/// A tokio runtime with `threads` worker threads (at least one).
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Drives `future` to completion on a new two-thread runtime: for tests that run the parties
+/// over their own networks ([`run_networks`]) from synchronous code.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    runtime(2).block_on(future)
 }
 
 /// Runs `program` once per party over the given endpoints (party `i` is `nets[i]`), each as a

@@ -171,12 +171,7 @@ fn run_admitted_over<N: mpc::net::Network + Sync + 'static>(
     job: (u64, Ledger),
     reservations: Arc<Vec<Reservations>>,
 ) -> Vec<Result<(PublicResult, Vec<Spent>), String>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run_networks(nets, params, config, 3, move |mut e| {
+    mpc::testing::block_on(run_networks(nets, params, config, 3, move |mut e| {
         let (stores, spec, job) = (stores.clone(), spec.clone(), job.clone());
         let reservations = reservations.clone();
         async move {

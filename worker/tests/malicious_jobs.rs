@@ -271,12 +271,7 @@ fn run<N: Network + Sync + 'static>(
         security: SecurityLevel::Malicious,
         ..Default::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run_networks(nets, params, config, 5, move |mut e| {
+    mpc::testing::block_on(run_networks(nets, params, config, 5, move |mut e| {
         let (stores, spec) = (stores.clone(), spec.clone());
         async move {
             let store = &stores[e.me().index()];

@@ -55,12 +55,7 @@ fn stores(
 /// Every worker's output (or its error).
 fn run_job(stores: Arc<Vec<ShareStore>>, spec: JobSpec) -> Vec<Result<JobOutput, String>> {
     let params = Params::new(3, 1).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run_networks(
+    mpc::testing::block_on(run_networks(
         MemoryNetwork::mesh(3),
         params,
         EngineConfig {

@@ -85,64 +85,54 @@ fn private_outputs_open_their_commitments_and_updates_wait_for_the_decision() {
         let secret = [42i128, -7, 0, i64::MAX as i128];
         let (_dirs, stores, new) = setup(params, &[90, 5, 7]);
         let new = Arc::new(new);
-        let reports = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(run_networks(
-                MemoryNetwork::mesh(n),
-                params,
-                EngineConfig::default(),
-                5,
-                move |mut e| {
-                    let (stores, new) = (stores.clone(), new.clone());
-                    async move {
-                        let me = e.me();
-                        let values = e
-                            .input_ints(
-                                PartyId(0),
-                                (me == PartyId(0)).then_some(&secret[..]),
-                                4,
-                                64,
-                            )
-                            .await?;
-                        let column = Shared::from_facts(
-                            new[me.index()].clone(),
-                            mpc::share::Meta {
-                                bits: 40,
-                                frac: 0,
-                                boolean: false,
-                            },
-                        )?;
-                        let output = Outcome {
-                            public: public(),
-                            private: vec![PrivateOutput {
-                                recipient: "acme".into(),
-                                name: "fills".into(),
-                                labels: (0..4).map(|i| format!("order {i}")).collect(),
-                                values,
-                            }],
-                            updates: vec![TableUpdate {
-                                owner: "acme".into(),
-                                name: "accounts".into(),
-                                columns: vec![column],
-                            }],
-                        };
-                        let report = worker::jobs::keep_outputs(
-                            &mut e,
-                            &stores[me.index()],
-                            9,
-                            77,
-                            output,
-                            Vec::new(),
-                        )
-                        .await
-                        .unwrap();
-                        Ok((report, stores))
-                    }
-                },
-            ));
+        let reports = mpc::testing::block_on(run_networks(
+            MemoryNetwork::mesh(n),
+            params,
+            EngineConfig::default(),
+            5,
+            move |mut e| {
+                let (stores, new) = (stores.clone(), new.clone());
+                async move {
+                    let me = e.me();
+                    let values = e
+                        .input_ints(PartyId(0), (me == PartyId(0)).then_some(&secret[..]), 4, 64)
+                        .await?;
+                    let column = Shared::from_facts(
+                        new[me.index()].clone(),
+                        mpc::share::Meta {
+                            bits: 40,
+                            frac: 0,
+                            boolean: false,
+                        },
+                    )?;
+                    let output = Outcome {
+                        public: public(),
+                        private: vec![PrivateOutput {
+                            recipient: "acme".into(),
+                            name: "fills".into(),
+                            labels: (0..4).map(|i| format!("order {i}")).collect(),
+                            values,
+                        }],
+                        updates: vec![TableUpdate {
+                            owner: "acme".into(),
+                            name: "accounts".into(),
+                            columns: vec![column],
+                        }],
+                    };
+                    let report = worker::jobs::keep_outputs(
+                        &mut e,
+                        &stores[me.index()],
+                        9,
+                        77,
+                        output,
+                        Vec::new(),
+                    )
+                    .await
+                    .unwrap();
+                    Ok((report, stores))
+                }
+            },
+        ));
         let reports: Vec<_> = reports.into_iter().map(|r| r.unwrap()).collect();
         let stores = reports[0].1.clone();
         let report = &reports[0].0;

@@ -91,12 +91,7 @@ type Opened = (
 );
 
 fn run(stores: Arc<Vec<ShareStore>>, params: Params) -> Vec<Result<Opened, String>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run_networks(
+    mpc::testing::block_on(run_networks(
         MemoryNetwork::mesh(params.n()),
         params,
         EngineConfig {
