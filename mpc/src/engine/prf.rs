@@ -26,7 +26,7 @@
 //! opening in the exponent.
 //!
 //! **Under the malicious level** the product `(k + x)·r` and the dealt randomness are checked
-//! ([`Engine::verify`]) before `z` is opened, so the tags are those of the honest `x` or the
+//! ([`Engine::verify`], through `open_masked`) before `z` is opened, so the tags are those of the honest `x` or the
 //! job aborts before any tag is revealed: an additive error `δ` in `z` would otherwise give a
 //! tag of `r/((k+x)r + δ)`, opened before the error is caught (found by
 //! `mpc/tests/malicious.rs::cheating_on_every_other_operation_aborts`). A point off the
@@ -238,8 +238,8 @@ impl<N: Network> Engine<N, Fr> {
         }
         let r = self.random(x.len()).await?;
         let z = self.mul_raw(&y, &r.shares).await?;
-        self.verify().await?;
-        let z = self.open_raw(&z, self.params.t()).await?;
+        // Checked before it is opened (`open_masked`): every tag below is computed from `z`.
+        let z = self.open_masked(&z).await?;
         let inv = batch_inverse(&z).map_err(|index| MpcError::InvalidArgument {
             op: "prf_tags",
             reason: format!(
